@@ -1,0 +1,49 @@
+# slsbot: every target installs what it needs first, so each works on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --frozen
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast lint format crds bench clean
+
+setup: .venv/.synced
+
+$(UV):
+	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv
+
+.venv/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+## run: the embedded default: a local supervisor paper-trading real recorded candles, admin API on :8080
+run: setup
+	$(RUN) slsbot up -f examples/local
+
+## test: lint, the layer contract, the CRDs being current, then every test suite that fits on this machine
+test: setup lint
+	$(RUN) pytest $(PYTEST_ARGS)
+
+## test-fast: the same without suites marked slow
+test-fast: setup
+	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) lint-imports
+
+format: setup
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+## crds: regenerate crds/*.yaml from the pydantic models (a test fails when they are out of date)
+crds: setup
+	$(RUN) slsbot crds --output crds
+
+## bench: speed and memory figures on the full shared data set (../shared/data/market)
+bench: setup
+	$(RUN) python -m slsbot_runtime.bench
+
+clean:
+	rm -rf .venv .ruff_cache .pytest_cache

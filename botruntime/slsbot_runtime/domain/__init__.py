@@ -1,0 +1,1 @@
+"""Plain data types and the one exception tree of the runtime. No I/O."""

@@ -1,0 +1,142 @@
+"""The runtime's vocabulary: candles, signals, orders, fills and positions. Plain dataclasses, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"  # intent persisted, not yet acknowledged by the exchange
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED)
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle; ``ts`` is the candle's open time in milliseconds since the epoch, UTC."""
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A component's view: ``direction`` in [-1, 1] (-1 short, 0 flat, 1 long), ``confidence`` in [0, 1]."""
+
+    direction: float
+    confidence: float = 1.0
+    reason: str = ""
+
+
+FLAT = Signal(0.0, 0.0, "flat")
+
+
+@dataclass(slots=True)
+class OrderRequest:
+    """What the bot wants to send. ``client_order_id`` is deterministic, so a resend is recognised."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    reduce_only: bool = False
+    reason: str = ""
+    created_ts: int = 0
+
+
+@dataclass(slots=True)
+class Order:
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    status: OrderStatus = OrderStatus.PENDING
+    exchange_order_id: str | None = None
+    filled_quantity: float = 0.0
+    average_price: float | None = None
+    created_ts: int = 0
+    updated_ts: int = 0
+    reason: str = ""
+
+    @property
+    def remaining(self) -> float:
+        return max(self.quantity - self.filled_quantity, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``fill_id`` is unique per exchange, so a fill seen twice is counted once."""
+
+    fill_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    fee: float
+    fee_currency: str
+    ts: int
+
+
+@dataclass(slots=True)
+class Position:
+    symbol: str
+    quantity: float = 0.0  # signed: > 0 long, < 0 short
+    average_price: float = 0.0
+    realized_pnl: float = 0.0
+
+    @property
+    def is_open(self) -> bool:
+        return abs(self.quantity) > 1e-12
+
+
+@dataclass(slots=True)
+class Balance:
+    currency: str
+    total: float
+    free: float
+
+
+@dataclass(slots=True)
+class PortfolioSnapshot:
+    """What the risk manager and the reports see of the account at one moment."""
+
+    ts: int
+    cash: float
+    equity: float
+    positions: dict[str, Position] = field(default_factory=dict)
+    prices: dict[str, float] = field(default_factory=dict)

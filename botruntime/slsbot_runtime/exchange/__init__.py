@@ -1,0 +1,1 @@
+"""Exchange adapters: the paper exchange and ccxt. They depend only on ``domain``."""

@@ -1,0 +1,174 @@
+"""The four kinds as whole objects (apiVersion, kind, metadata, spec, status) and what their CRDs carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from slsbot.api.account import TradingAccountSpec, TradingAccountStatus
+from slsbot.api.base import API_VERSION, DNS_LABEL, GROUP, VERSION, ObjectStatus, SpecModel
+from slsbot.api.experiment import ExperimentSpec, ExperimentStatus
+from slsbot.api.riskpolicy import RiskPolicySpec, RiskPolicyStatus
+from slsbot.api.strategy import StrategySpec, StrategyStatus
+
+SpecT = TypeVar("SpecT", bound=SpecModel)
+StatusT = TypeVar("StatusT", bound=ObjectStatus)
+
+
+class ObjectMeta(BaseModel):
+    """The part of Kubernetes metadata slsbot reads; everything else is kept as it is."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
+    namespace: str = Field(default="default", min_length=1, max_length=63, pattern=DNS_LABEL)
+    generation: int = Field(default=1, ge=0)
+    uid: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+class Resource(SpecModel, Generic[SpecT, StatusT]):
+    kind_info: ClassVar[KindInfo]
+
+    api_version: str = Field(default=API_VERSION, pattern=rf"^{GROUP}/{VERSION}$")
+    kind: str
+    metadata: ObjectMeta
+    spec: SpecT
+    status: StatusT | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str:
+        return self.metadata.namespace
+
+
+@dataclass(frozen=True)
+class PrinterColumn:
+    name: str
+    json_path: str
+    type: str = "string"
+    priority: int = 0
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    kind: str
+    plural: str
+    short_names: tuple[str, ...]
+    spec_model: type[SpecModel]
+    status_model: type[ObjectStatus]
+    description: str
+    columns: tuple[PrinterColumn, ...] = field(default_factory=tuple)
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+
+_READY = PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status')
+_PHASE = PrinterColumn("Phase", ".status.phase")
+_AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
+
+
+class TradingAccount(Resource[TradingAccountSpec, TradingAccountStatus]):
+    kind: str = Field(default="TradingAccount", pattern="^TradingAccount$")
+    status: TradingAccountStatus | None = None
+
+
+class Strategy(Resource[StrategySpec, StrategyStatus]):
+    kind: str = Field(default="Strategy", pattern="^Strategy$")
+    status: StrategyStatus | None = None
+
+
+class Experiment(Resource[ExperimentSpec, ExperimentStatus]):
+    kind: str = Field(default="Experiment", pattern="^Experiment$")
+    status: ExperimentStatus | None = None
+
+
+class RiskPolicy(Resource[RiskPolicySpec, RiskPolicyStatus]):
+    kind: str = Field(default="RiskPolicy", pattern="^RiskPolicy$")
+    status: RiskPolicyStatus | None = None
+
+
+TradingAccount.kind_info = KindInfo(
+    kind="TradingAccount",
+    plural="tradingaccounts",
+    short_names=("ta", "account"),
+    spec_model=TradingAccountSpec,
+    status_model=TradingAccountStatus,
+    description="An exchange account, its trading mode and a reference to its credentials.",
+    columns=(
+        PrinterColumn("Exchange", ".spec.exchange"),
+        PrinterColumn("Mode", ".spec.mode"),
+        _PHASE,
+        _READY,
+        _AGE,
+    ),
+)
+Strategy.kind_info = KindInfo(
+    kind="Strategy",
+    plural="strategies",
+    short_names=("strat", "bot"),
+    spec_model=StrategySpec,
+    status_model=StrategyStatus,
+    description="A trading bot: its markets, its ensemble of strategy components, and its runtime.",
+    columns=(
+        PrinterColumn("Account", ".spec.accountRef.name"),
+        PrinterColumn("Timeframe", ".spec.timeframe"),
+        _PHASE,
+        _READY,
+        PrinterColumn("Restarts", ".status.restarts", type="integer"),
+        PrinterColumn("Equity", ".status.equity", type="number", priority=1),
+        PrinterColumn("Trades", ".status.tradeCount", type="integer", priority=1),
+        _AGE,
+    ),
+)
+Experiment.kind_info = KindInfo(
+    kind="Experiment",
+    plural="experiments",
+    short_names=("exp",),
+    spec_model=ExperimentSpec,
+    status_model=ExperimentStatus,
+    description="A parameter-tuning run or an A/B rollout of a Strategy.",
+    columns=(
+        PrinterColumn("Type", ".spec.type"),
+        PrinterColumn("Strategy", ".spec.strategyRef.name"),
+        _PHASE,
+        _READY,
+        _AGE,
+    ),
+)
+RiskPolicy.kind_info = KindInfo(
+    kind="RiskPolicy",
+    plural="riskpolicies",
+    short_names=("rp", "risk"),
+    spec_model=RiskPolicySpec,
+    status_model=RiskPolicyStatus,
+    description="Position, loss and drawdown limits, circuit breakers and a kill switch.",
+    columns=(
+        PrinterColumn("MaxDrawdown", ".spec.maxDrawdownPercent", type="number"),
+        PrinterColumn("KillSwitch", ".spec.killSwitch", type="boolean"),
+        _PHASE,
+        _READY,
+        _AGE,
+    ),
+)
+
+KINDS: dict[str, type[Resource[Any, Any]]] = {
+    cls.kind_info.kind: cls for cls in (TradingAccount, Strategy, Experiment, RiskPolicy)
+}
+
+
+def parse_resource(document: dict[str, Any]) -> Resource[Any, Any]:
+    """Turn one YAML document into its kind's model; raises pydantic.ValidationError naming the field."""
+    kind = document.get("kind")
+    if kind not in KINDS:
+        raise ValueError(f"kind: {kind!r} is not a slsbot kind; use one of {', '.join(sorted(KINDS))}")
+    return KINDS[kind].model_validate(document)

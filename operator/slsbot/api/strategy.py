@@ -1,0 +1,194 @@
+"""Strategy: what a bot trades, how it decides, and the runtime that carries it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from slsbot.api.base import Duration, Name, ObjectRef, ObjectStatus, SpecModel
+from slsbot.api.riskpolicy import RiskLimits
+
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}(:[A-Z0-9]{2,15})?$"
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, max_length=47)]
+PRESERVE = {"x-kubernetes-preserve-unknown-fields": True}
+
+
+class Timeframe(StrEnum):
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    H1 = "1h"
+    H4 = "4h"
+    D1 = "1d"
+
+
+TIMEFRAME_SECONDS = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+
+
+class Voting(StrEnum):
+    MAJORITY = "majority"
+    SHARPE = "sharpe"
+    CONFIDENCE = "confidence"
+
+
+class EnsembleMember(SpecModel):
+    name: Name = Field(description="Unique within the ensemble; used in attribution and metrics.")
+    strategy: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", max_length=63, description="Library id, e.g. sma_cross or rsi_reversion."
+    )
+    version: int = Field(default=1, ge=1, le=1000, description="Interface version of the strategy component.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, json_schema_extra=PRESERVE, description="Component parameters; see the reference."
+    )
+    weight: float = Field(default=1.0, ge=0, le=1000)
+
+
+class Ensemble(SpecModel):
+    members: list[EnsembleMember] = Field(min_length=1, max_length=32)
+    voting: Voting = Voting.MAJORITY
+    correlation_penalty: float = Field(
+        default=0.5, ge=0, le=1, description="How much to discount members whose signals move together."
+    )
+    min_agreement: float = Field(
+        default=0.0, ge=0, le=1, description="Minimum net vote (0..1) before the ensemble acts."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Ensemble:
+        names = [m.name for m in self.members]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"ensemble.members: names must be unique, {', '.join(dupes)} repeated")
+        return self
+
+
+class ModelKind(StrEnum):
+    RANDOM_FOREST = "randomForest"
+    GRADIENT_BOOSTING = "gradientBoosting"
+    LOGISTIC_REGRESSION = "logisticRegression"
+    ISOLATION_FOREST = "isolationForest"
+
+
+class ModelRole(StrEnum):
+    SIGNAL = "signal"
+    ANOMALY = "anomaly"
+
+
+class MLModel(SpecModel):
+    name: Name
+    kind: ModelKind
+    role: ModelRole = ModelRole.SIGNAL
+    features: list[str] = Field(default_factory=list, max_length=256, description="Empty means all features.")
+    lookback: int = Field(default=2000, ge=100, le=1_000_000, description="Candles of history to train on.")
+    retrain_every: Duration = "24h"
+    params: dict[str, Any] = Field(default_factory=dict, json_schema_extra=PRESERVE)
+
+
+class MLSettings(SpecModel):
+    models: list[MLModel] = Field(default_factory=list, max_length=16)
+    drift_threshold: float = Field(
+        default=0.2, gt=0, le=1, description="Population stability above this marks the model as drifted."
+    )
+
+
+class ResourceList(SpecModel):
+    cpu: str = Field(default="250m", pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: str = Field(default="384Mi", pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|K|M|G|T)?$")
+
+
+class Resources(SpecModel):
+    requests: ResourceList = Field(default_factory=ResourceList)
+    limits: ResourceList = Field(default_factory=lambda: ResourceList(cpu="1", memory="512Mi"))
+
+
+class RuntimeSettings(SpecModel):
+    image: str = Field(default="ghcr.io/slsbot/runtime:0.1.0", min_length=1, max_length=512)
+    image_pull_policy: str = Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
+    resources: Resources = Field(default_factory=Resources)
+    port: int = Field(default=8000, ge=1024, le=65535, description="Health, metrics and control port.")
+
+
+class DataSource(StrEnum):
+    REPLAY = "replay"
+    EXCHANGE = "exchange"
+
+
+class MarketData(SpecModel):
+    """Where candles come from: a replay of recorded data (paper) or the exchange itself."""
+
+    source: DataSource = DataSource.REPLAY
+    data_dir: str | None = Field(
+        default=None, max_length=1024, description="Folder of recorded candles; the runtime's default if unset."
+    )
+    start: datetime | None = Field(default=None, description="First candle to replay; the data's start if unset.")
+    seconds_per_candle: float = Field(
+        default=0.1, ge=0, le=86_400, description="Replay pace in wall seconds per candle; 0 is as fast as it can."
+    )
+    loop: bool = Field(default=False, description="Start the replay again from the beginning when it ends.")
+    warmup_candles: int = Field(default=50, ge=0, le=100_000, description="Candles read before trading starts.")
+
+
+class SizingMethod(StrEnum):
+    RISK = "risk"
+    FIXED_QUANTITY = "fixedQuantity"
+
+
+class Sizing(SpecModel):
+    method: SizingMethod = Field(default=SizingMethod.RISK, description="risk: Kelly within RiskPolicy limits.")
+    quantity: float | None = Field(default=None, gt=0, description="Base-asset quantity per entry for fixedQuantity.")
+
+    @model_validator(mode="after")
+    def _quantity_for_fixed(self) -> Sizing:
+        if self.method == SizingMethod.FIXED_QUANTITY and self.quantity is None:
+            raise ValueError("sizing.quantity: fixedQuantity sizing needs a quantity")
+        return self
+
+
+class OnDelete(SpecModel):
+    cancel_orders: bool = Field(default=True, description="Cancel open orders before the runtime is removed.")
+    flatten: bool = Field(default=False, description="Also close every open position at market.")
+
+
+class StrategySpec(SpecModel):
+    account_ref: ObjectRef
+    symbols: list[Symbol] = Field(min_length=1, max_length=64, description="Markets, e.g. BTC/USDT.")
+    timeframe: Timeframe = Timeframe.H1
+    long_only: bool = Field(default=True, description="Only open long positions (spot).")
+    ensemble: Ensemble
+    ml: MLSettings = Field(default_factory=MLSettings)
+    risk: RiskLimits | None = Field(default=None, description="Overrides of the account's RiskPolicy, field by field.")
+    sizing: Sizing = Field(default_factory=Sizing)
+    market_data: MarketData = Field(default_factory=MarketData)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    paused: bool = Field(default=False, description="Stop opening positions; open orders and positions are kept.")
+    on_delete: OnDelete = Field(default_factory=OnDelete)
+
+    @model_validator(mode="after")
+    def _symbols(self) -> StrategySpec:
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("symbols: each symbol may appear once")
+        return self
+
+
+class StrategyPhase(StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    RUNNING = "Running"
+    PAUSED = "Paused"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+    TERMINATING = "Terminating"
+
+
+class StrategyStatus(ObjectStatus):
+    workload: str | None = Field(default=None, description="Deployment or local process that runs the runtime.")
+    config_hash: str | None = None
+    restarts: int = Field(default=0, ge=0)
+    pid: int | None = Field(default=None, description="Runtime process id, in local mode.")
+    last_heartbeat: datetime | None = None
+    equity: float | None = None
+    open_positions: int | None = Field(default=None, ge=0)
+    trade_count: int | None = Field(default=None, ge=0)
