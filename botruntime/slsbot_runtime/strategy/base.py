@@ -1,0 +1,51 @@
+"""The strategy component interface, version 1. The ensemble holds components only through it.
+
+A component is stateful: the runtime feeds it every candle of its symbol in time order, and asks for a
+``Signal`` after each. A component that can also compute its signals for a whole history at once overrides
+``signals`` so the fast backtest mode can use it; the two must give the same values.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from slsbot_runtime.domain.types import Candle, Signal
+from slsbot_runtime.features.base import OHLCV
+
+INTERFACE_VERSION = 1
+
+
+class StrategyParams(BaseModel):
+    """Base of every component's parameters: unknown names are rejected with the field named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategyComponent(ABC):
+    #: Library id used in ``Strategy.spec.ensemble.members[].strategy``.
+    id: ClassVar[str]
+    #: Interface version the component implements.
+    version: ClassVar[int] = INTERFACE_VERSION
+    #: The parameter model; its field descriptions are the documentation.
+    Params: ClassVar[type[StrategyParams]]
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        self.params = self.Params.model_validate(dict(params or {}))
+
+    @property
+    @abstractmethod
+    def warmup(self) -> int:
+        """Candles needed before the signal means anything."""
+
+    @abstractmethod
+    def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
+        """The signal after ``candle`` closed. ``features`` are the feature engine's values at that candle."""
+
+    def signals(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """Vectorized directions for a whole history, or None when the component cannot do it."""
+        return None

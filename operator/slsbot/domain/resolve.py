@@ -1,0 +1,185 @@
+"""What a schema cannot check: references between objects, and policies that contradict themselves.
+
+Each finding is a ``Problem`` that names the field, so the reconciler can report ``Ready=False`` with reason
+``InvalidSpec`` (the user must fix this object) or ``WaitingForDependency`` (another object is missing or not
+valid yet; the reconciler retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
+from slsbot.api.riskpolicy import BreakerAction
+
+INVALID_SPEC = "InvalidSpec"
+WAITING = "WaitingForDependency"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    reason: Literal["InvalidSpec", "WaitingForDependency"]
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedStrategy:
+    """A Strategy with everything it depends on, valid and found."""
+
+    strategy: Strategy
+    account: TradingAccount
+    policy: RiskPolicySpec  # effective: the account's policy with the strategy's overrides applied
+    policy_name: str | None
+
+
+def check_policy(spec: RiskPolicySpec) -> list[Problem]:
+    """Contradictions inside one RiskPolicy."""
+    problems: list[Problem] = []
+    if spec.per_trade.min_percent > spec.per_trade.max_percent:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.perTrade.minPercent",
+                f"{spec.per_trade.min_percent} is above perTrade.maxPercent {spec.per_trade.max_percent}; "
+                "lower minPercent or raise maxPercent",
+            )
+        )
+    if spec.per_trade.max_percent > spec.max_symbol_exposure_percent:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.perTrade.maxPercent",
+                f"{spec.per_trade.max_percent} exceeds maxSymbolExposurePercent {spec.max_symbol_exposure_percent}",
+            )
+        )
+    if spec.max_symbol_exposure_percent > spec.max_total_exposure_percent:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.maxSymbolExposurePercent",
+                f"{spec.max_symbol_exposure_percent} exceeds maxTotalExposurePercent "
+                f"{spec.max_total_exposure_percent}",
+            )
+        )
+    if spec.max_total_exposure_percent > 100 * spec.max_leverage:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.maxTotalExposurePercent",
+                f"{spec.max_total_exposure_percent}% needs leverage above maxLeverage {spec.max_leverage}",
+            )
+        )
+    levels = spec.circuit_breaker.levels
+    order = [BreakerAction.REDUCE_SIZE, BreakerAction.STOP_ENTRIES, BreakerAction.FLATTEN_AND_HALT]
+    ranks = [order.index(BreakerAction(level.action)) for level in levels]
+    if ranks != sorted(ranks) or len(set(ranks)) != len(ranks):
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.circuitBreaker.levels",
+                "levels must escalate once each, in the order reduceSize, stopEntries, flattenAndHalt",
+            )
+        )
+    for i in range(1, len(levels)):
+        if levels[i].drawdown_percent <= levels[i - 1].drawdown_percent:
+            problems.append(
+                Problem(
+                    INVALID_SPEC,
+                    f"spec.circuitBreaker.levels[{i}].drawdownPercent",
+                    f"{levels[i].drawdown_percent} must be above the previous level's "
+                    f"{levels[i - 1].drawdown_percent}",
+                )
+            )
+    for i, level in enumerate(levels):
+        if level.drawdown_percent > spec.max_drawdown_percent:
+            problems.append(
+                Problem(
+                    INVALID_SPEC,
+                    f"spec.circuitBreaker.levels[{i}].drawdownPercent",
+                    f"{level.drawdown_percent} is beyond maxDrawdownPercent {spec.max_drawdown_percent}; "
+                    "the level could never trip",
+                )
+            )
+    return problems
+
+
+def check_account(account: TradingAccount, known_exchanges: Collection[str] | None) -> list[Problem]:
+    problems: list[Problem] = []
+    if known_exchanges is not None and account.spec.exchange not in known_exchanges:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.exchange",
+                f"{account.spec.exchange!r} is not a ccxt exchange id (e.g. binance, bybit, okx, kraken)",
+            )
+        )
+    return problems
+
+
+def resolve_strategy(
+    strategy: Strategy,
+    accounts: Mapping[str, TradingAccount],
+    policies: Mapping[str, RiskPolicy],
+    *,
+    known_exchanges: Collection[str] | None = None,
+    known_components: Collection[str] | None = None,
+) -> ResolvedStrategy | list[Problem]:
+    """The strategy with its dependencies, or every problem that stops it, each naming its field."""
+    spec = strategy.spec
+    problems: list[Problem] = []
+    if known_components is not None:
+        for member in spec.ensemble.members:
+            if member.strategy not in known_components:
+                problems.append(
+                    Problem(
+                        INVALID_SPEC,
+                        f"spec.ensemble.members[{member.name}].strategy",
+                        f"{member.strategy!r} is not a known component; use one of "
+                        f"{', '.join(sorted(known_components))}",
+                    )
+                )
+    account = accounts.get(spec.account_ref.name)
+    if account is None:
+        problems.append(
+            Problem(WAITING, "spec.accountRef.name", f"TradingAccount {spec.account_ref.name!r} does not exist")
+        )
+        return problems
+    if check_account(account, known_exchanges):
+        problems.append(
+            Problem(WAITING, "spec.accountRef.name", f"TradingAccount {account.name!r} is not valid; see its status")
+        )
+    policy_spec, policy_name = RiskPolicySpec(), None
+    if account.spec.risk_policy_ref is not None:
+        policy_name = account.spec.risk_policy_ref.name
+        policy = policies.get(policy_name)
+        if policy is None:
+            problems.append(
+                Problem(
+                    WAITING,
+                    "spec.accountRef.name",
+                    f"RiskPolicy {policy_name!r} named by TradingAccount {account.name!r} does not exist",
+                )
+            )
+        elif check_policy(policy.spec):
+            problems.append(
+                Problem(WAITING, "spec.accountRef.name", f"RiskPolicy {policy_name!r} is not valid; see its status")
+            )
+        else:
+            policy_spec = policy.spec
+    if problems:
+        return problems
+    try:
+        effective = policy_spec.with_overrides(spec.risk)
+    except ValueError as exc:
+        return [Problem(INVALID_SPEC, "spec.risk", f"the overrides make the policy invalid: {exc}")]
+    for problem in check_policy(effective):
+        problems.append(Problem(INVALID_SPEC, problem.field.replace("spec.", "spec.risk.", 1), problem.message))
+    if problems:
+        return problems
+    return ResolvedStrategy(strategy=strategy, account=account, policy=effective, policy_name=policy_name)

@@ -1,0 +1,84 @@
+"""Render what a runtime should run: the RuntimeConfig for a resolved Strategy, and its content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from slsbot.api import RuntimeAccount, RuntimeConfig
+from slsbot.api.runtime_config import ServerSettings, StateSettings
+from slsbot.api.strategy import OnDelete, RuntimeSettings
+from slsbot.domain.resolve import ResolvedStrategy
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredRuntime:
+    """What should run for one Strategy. ``config_hash`` ignores ``paused``: pausing is not a rollout."""
+
+    namespace: str
+    name: str
+    generation: int
+    config: RuntimeConfig
+    config_hash: str
+    paused: bool
+    runtime: RuntimeSettings
+    on_delete: OnDelete
+
+
+def config_hash(config: RuntimeConfig) -> str:
+    """A short stable hash of everything that needs a restart to take effect."""
+    payload = config.model_dump(mode="json", by_alias=True, exclude={"paused"})
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return digest[:16]
+
+
+def build_runtime_config(
+    resolved: ResolvedStrategy,
+    *,
+    state_path: str,
+    port: int,
+    host: str = "0.0.0.0",
+    credentials_dir: str | None = None,
+    default_data_dir: str | None = None,
+) -> RuntimeConfig:
+    strategy, account = resolved.strategy, resolved.account
+    market_data = strategy.spec.market_data
+    if market_data.data_dir is None and default_data_dir is not None:
+        market_data = market_data.model_copy(update={"data_dir": default_data_dir})
+    return RuntimeConfig(
+        name=strategy.name,
+        namespace=strategy.namespace,
+        account=RuntimeAccount(
+            name=account.name,
+            exchange=account.spec.exchange,
+            mode=account.spec.mode,
+            paper=account.spec.paper,
+            credentials_dir=credentials_dir if account.spec.credentials is not None else None,
+        ),
+        symbols=list(strategy.spec.symbols),
+        timeframe=strategy.spec.timeframe,
+        long_only=strategy.spec.long_only,
+        ensemble=strategy.spec.ensemble,
+        ml=strategy.spec.ml,
+        risk=resolved.policy,
+        sizing=strategy.spec.sizing,
+        market_data=market_data,
+        paused=strategy.spec.paused,
+        state=StateSettings(path=state_path),
+        server=ServerSettings(host=host, port=port),
+    )
+
+
+def desired_runtime(resolved: ResolvedStrategy, config: RuntimeConfig) -> DesiredRuntime:
+    strategy = resolved.strategy
+    return DesiredRuntime(
+        namespace=strategy.namespace,
+        name=strategy.name,
+        generation=strategy.metadata.generation,
+        config=config,
+        config_hash=config_hash(config),
+        paused=strategy.spec.paused,
+        runtime=strategy.spec.runtime,
+        on_delete=strategy.spec.on_delete,
+    )
