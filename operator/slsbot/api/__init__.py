@@ -67,4 +67,5 @@ __all__ = [
     "TradingAccountStatus",
     "Voting",
     "parse_duration",
+    "parse_resource",
 ]

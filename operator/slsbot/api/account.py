@@ -40,8 +40,10 @@ class Credentials(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "has(self.vault) != has(self.secretRef)",
-                 "message": "set exactly one of credentials.vault or credentials.secretRef"}
+                {
+                    "rule": "has(self.vault) != has(self.secretRef)",
+                    "message": "set exactly one of credentials.vault or credentials.secretRef",
+                }
             ]
         }
     )
@@ -66,7 +68,10 @@ class PaperSettings(SpecModel):
     slippage_bps: float = Field(default=2.0, ge=0, le=1000, description="Extra adverse price move per fill.")
     latency_ms: int = Field(default=0, ge=0, le=60_000)
     max_volume_participation: float = Field(
-        default=0.1, gt=0, le=1, description="At most this fraction of a candle's volume fills; the rest waits."
+        default=0.1,
+        gt=0,
+        le=1,
+        description="At most this fraction of a candle's volume fills; the rest waits.",
     )
 
 
@@ -74,8 +79,10 @@ class TradingAccountSpec(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.mode == 'paper' || has(self.credentials)",
-                 "message": "testnet and live modes need credentials.vault or credentials.secretRef"}
+                {
+                    "rule": "self.mode == 'paper' || has(self.credentials)",
+                    "message": "testnet and live modes need credentials.vault or credentials.secretRef",
+                }
             ]
         }
     )

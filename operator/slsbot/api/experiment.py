@@ -31,8 +31,10 @@ class SearchParameter(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.type == 'categorical' ? has(self.choices) : (has(self.low) && has(self.high))",
-                 "message": "int and float parameters need low and high; categorical ones need choices"}
+                {
+                    "rule": "self.type == 'categorical' ? has(self.choices) : (has(self.low) && has(self.high))",
+                    "message": "int and float parameters need low and high; categorical ones need choices",
+                }
             ]
         }
     )
@@ -117,10 +119,14 @@ class ExperimentSpec(SpecModel):
     model_config = ConfigDict(
         json_schema_extra={
             "x-kubernetes-validations": [
-                {"rule": "self.type != 'tuning' || (has(self.searchSpace) && size(self.searchSpace) > 0)",
-                 "message": "a tuning experiment needs a searchSpace"},
-                {"rule": "self.type != 'ab' || (has(self.variants) && size(self.variants) >= 2)",
-                 "message": "an ab experiment needs at least two variants"},
+                {
+                    "rule": "self.type != 'tuning' || (has(self.searchSpace) && size(self.searchSpace) > 0)",
+                    "message": "a tuning experiment needs a searchSpace",
+                },
+                {
+                    "rule": "self.type != 'ab' || (has(self.variants) && size(self.variants) >= 2)",
+                    "message": "an ab experiment needs at least two variants",
+                },
             ]
         }
     )

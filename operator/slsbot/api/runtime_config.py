@@ -22,7 +22,8 @@ class RuntimeAccount(SpecModel):
     mode: AccountMode = AccountMode.PAPER
     paper: PaperSettings = Field(default_factory=PaperSettings)
     credentials_dir: str | None = Field(
-        default=None, description="Folder with one file per credential key (a mounted Secret); never the values."
+        default=None,
+        description="Folder with one file per credential key (a mounted Secret); never the values.",
     )
 
 

@@ -37,11 +37,15 @@ class Voting(StrEnum):
 class EnsembleMember(SpecModel):
     name: Name = Field(description="Unique within the ensemble; used in attribution and metrics.")
     strategy: str = Field(
-        pattern=r"^[a-z][a-z0-9_]*$", max_length=63, description="Library id, e.g. sma_cross or rsi_reversion."
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=63,
+        description="Library id, e.g. sma_cross or rsi_reversion.",
     )
     version: int = Field(default=1, ge=1, le=1000, description="Interface version of the strategy component.")
     params: dict[str, Any] = Field(
-        default_factory=dict, json_schema_extra=PRESERVE, description="Component parameters; see the reference."
+        default_factory=dict,
+        json_schema_extra=PRESERVE,
+        description="Component parameters; see the reference.",
     )
     weight: float = Field(default=1.0, ge=0, le=1000)
 
@@ -121,11 +125,16 @@ class MarketData(SpecModel):
 
     source: DataSource = DataSource.REPLAY
     data_dir: str | None = Field(
-        default=None, max_length=1024, description="Folder of recorded candles; the runtime's default if unset."
+        default=None,
+        max_length=1024,
+        description="Folder of recorded candles; the runtime's default if unset.",
     )
     start: datetime | None = Field(default=None, description="First candle to replay; the data's start if unset.")
     seconds_per_candle: float = Field(
-        default=0.1, ge=0, le=86_400, description="Replay pace in wall seconds per candle; 0 is as fast as it can."
+        default=0.1,
+        ge=0,
+        le=86_400,
+        description="Replay pace in wall seconds per candle; 0 is as fast as it can.",
     )
     loop: bool = Field(default=False, description="Start the replay again from the beginning when it ends.")
     warmup_candles: int = Field(default=50, ge=0, le=100_000, description="Candles read before trading starts.")

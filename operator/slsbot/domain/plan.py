@@ -86,8 +86,12 @@ def plan_runtime(
     if observed.state is RuntimeState.ABSENT:
         return Action(ActionKind.CREATE, "Creating", f"creating runtime {desired.name}", desired=desired)
     if observed.state is RuntimeState.TERMINATING:
-        return Action(ActionKind.WAIT, "Terminating", "waiting for the old runtime to stop",
-                      requeue_after=timedelta(seconds=1))
+        return Action(
+            ActionKind.WAIT,
+            "Terminating",
+            "waiting for the old runtime to stop",
+            requeue_after=timedelta(seconds=1),
+        )
     if observed.config_hash != desired.config_hash:
         return Action(
             ActionKind.UPDATE,
@@ -97,8 +101,12 @@ def plan_runtime(
         )
     if observed.state is RuntimeState.EXITED:
         if observed.backend_restarts_itself:
-            return Action(ActionKind.WAIT, "CrashLoop", "the runtime exited; its controller restarts it",
-                          requeue_after=timedelta(seconds=5))
+            return Action(
+                ActionKind.WAIT,
+                "CrashLoop",
+                "the runtime exited; its controller restarts it",
+                requeue_after=timedelta(seconds=5),
+            )
         due = (observed.exited_at or now) + backoff.delay(observed.consecutive_failures)
         if now < due:
             return Action(
@@ -112,8 +120,12 @@ def plan_runtime(
         verb = "pausing" if desired.paused else "resuming"
         return Action(ActionKind.SET_PAUSED, "Pausing" if desired.paused else "Resuming", verb, desired=desired)
     if observed.state is RuntimeState.STARTING:
-        return Action(ActionKind.WAIT, "Starting", "waiting for the runtime to become ready",
-                      requeue_after=timedelta(seconds=2))
+        return Action(
+            ActionKind.WAIT,
+            "Starting",
+            "waiting for the runtime to become ready",
+            requeue_after=timedelta(seconds=2),
+        )
     return Action(ActionKind.WAIT, "UpToDate", "the runtime matches its spec", requeue_after=timedelta(seconds=30))
 
 
@@ -136,8 +148,12 @@ def plan_deletion(on_delete: OnDelete, observed: ObservedRuntime, *, drained: bo
                 flatten=on_delete.flatten,
             )
         if observed.state is RuntimeState.STARTING:
-            return Action(ActionKind.WAIT, "WaitingToDrain", "waiting for the runtime to be ready to drain",
-                          requeue_after=timedelta(seconds=2))
+            return Action(
+                ActionKind.WAIT,
+                "WaitingToDrain",
+                "waiting for the runtime to be ready to drain",
+                requeue_after=timedelta(seconds=2),
+            )
         return Action(
             ActionKind.DELETE,
             "DeletedWithoutDrain",

@@ -63,8 +63,7 @@ def check_policy(spec: RiskPolicySpec) -> list[Problem]:
             Problem(
                 INVALID_SPEC,
                 "spec.maxSymbolExposurePercent",
-                f"{spec.max_symbol_exposure_percent} exceeds maxTotalExposurePercent "
-                f"{spec.max_total_exposure_percent}",
+                f"{spec.max_symbol_exposure_percent} exceeds maxTotalExposurePercent {spec.max_total_exposure_percent}",
             )
         )
     if spec.max_total_exposure_percent > 100 * spec.max_leverage:
@@ -92,8 +91,7 @@ def check_policy(spec: RiskPolicySpec) -> list[Problem]:
                 Problem(
                     INVALID_SPEC,
                     f"spec.circuitBreaker.levels[{i}].drawdownPercent",
-                    f"{levels[i].drawdown_percent} must be above the previous level's "
-                    f"{levels[i - 1].drawdown_percent}",
+                    f"{levels[i].drawdown_percent} must be above the previous level's {levels[i - 1].drawdown_percent}",
                 )
             )
     for i, level in enumerate(levels):
@@ -152,7 +150,11 @@ def resolve_strategy(
         return problems
     if check_account(account, known_exchanges):
         problems.append(
-            Problem(WAITING, "spec.accountRef.name", f"TradingAccount {account.name!r} is not valid; see its status")
+            Problem(
+                WAITING,
+                "spec.accountRef.name",
+                f"TradingAccount {account.name!r} is not valid; see its status",
+            )
         )
     policy_spec, policy_name = RiskPolicySpec(), None
     if account.spec.risk_policy_ref is not None:
@@ -168,7 +170,11 @@ def resolve_strategy(
             )
         elif check_policy(policy.spec):
             problems.append(
-                Problem(WAITING, "spec.accountRef.name", f"RiskPolicy {policy_name!r} is not valid; see its status")
+                Problem(
+                    WAITING,
+                    "spec.accountRef.name",
+                    f"RiskPolicy {policy_name!r} is not valid; see its status",
+                )
             )
         else:
             policy_spec = policy.spec

@@ -22,14 +22,24 @@ def validation_status(
         message = "; ".join(str(p) for p in problems)
         status.phase = "Invalid" if first.reason == INVALID_SPEC else "Pending"
         status.conditions = set_condition(
-            status.conditions, type=READY, status=False, reason=first.reason, message=message,
-            generation=generation, now=now,
+            status.conditions,
+            type=READY,
+            status=False,
+            reason=first.reason,
+            message=message,
+            generation=generation,
+            now=now,
         )
     else:
         status.phase = "Ready"
         status.conditions = set_condition(
-            status.conditions, type=READY, status=True, reason="Valid", message="the spec is valid",
-            generation=generation, now=now,
+            status.conditions,
+            type=READY,
+            status=True,
+            reason="Valid",
+            message="the spec is valid",
+            generation=generation,
+            now=now,
         )
     status.observed_generation = generation
     return status
@@ -51,8 +61,9 @@ def strategy_status(
 
     def put(type: str, ok: bool, reason: str, message: str) -> None:
         nonlocal conds
-        conds = set_condition(conds, type=type, status=ok, reason=reason, message=message,
-                              generation=generation, now=now)
+        conds = set_condition(
+            conds, type=type, status=ok, reason=reason, message=message, generation=generation, now=now
+        )
 
     if problems:
         first = problems[0]
@@ -66,7 +77,11 @@ def strategy_status(
         status.pid = observed.pid
         status.restarts = observed.restarts
         _copy_runtime_figures(status, observed.runtime_status)
-        rolling = action is not None and action.kind in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.RESTART)
+        rolling = action is not None and action.kind in (
+            ActionKind.CREATE,
+            ActionKind.UPDATE,
+            ActionKind.RESTART,
+        )
         if rolling:
             status.phase = StrategyPhase.PROGRESSING
             put(PROGRESSING, True, action.reason, action.message)

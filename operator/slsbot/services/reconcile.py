@@ -160,6 +160,4 @@ def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) 
 
 def _retry(previous: ObjectStatus | None, reason: str, message: str, after: timedelta) -> ReconcileResult:
     status = (previous or StrategyStatus()).model_copy(deep=True)
-    return ReconcileResult(
-        status=status, events=[Event("Warning", reason, message)], requeue_after=after
-    )
+    return ReconcileResult(status=status, events=[Event("Warning", reason, message)], requeue_after=after)

@@ -1,0 +1,111 @@
+"""resolve_strategy / check_policy: what a schema cannot check, reported with the field named."""
+
+from __future__ import annotations
+
+from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
+from slsbot.domain.resolve import INVALID_SPEC, WAITING, ResolvedStrategy, check_policy, resolve_strategy
+
+
+def _account(policy: str | None = "default", exchange: str = "binance") -> TradingAccount:
+    spec = {"exchange": exchange}
+    if policy:
+        spec["riskPolicyRef"] = {"name": policy}
+    return TradingAccount.model_validate({"metadata": {"name": "paper"}, "spec": spec})
+
+
+def _policy(**spec) -> RiskPolicy:
+    return RiskPolicy.model_validate({"metadata": {"name": "default"}, "spec": spec})
+
+
+def _strategy(**extra) -> Strategy:
+    spec = {
+        "accountRef": {"name": "paper"},
+        "symbols": ["BTC/USDT"],
+        "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+        **extra,
+    }
+    return Strategy.model_validate({"metadata": {"name": "btc"}, "spec": spec})
+
+
+def test_missing_account_waits_and_names_the_field():
+    problems = resolve_strategy(_strategy(), {}, {})
+    assert isinstance(problems, list)
+    assert problems[0].reason == WAITING
+    assert problems[0].field == "spec.accountRef.name"
+    assert "'paper' does not exist" in problems[0].message
+
+
+def test_missing_policy_of_the_account_waits():
+    problems = resolve_strategy(_strategy(), {"paper": _account()}, {})
+    assert isinstance(problems, list)
+    assert "RiskPolicy 'default'" in problems[0].message
+
+
+def test_invalid_policy_makes_the_strategy_wait():
+    bad = _policy(perTrade={"minPercent": 20, "maxPercent": 10})
+    problems = resolve_strategy(_strategy(), {"paper": _account()}, {"default": bad})
+    assert isinstance(problems, list)
+    assert problems[0].reason == WAITING
+    assert "not valid" in problems[0].message
+
+
+def test_overrides_are_applied_over_the_policy():
+    resolved = resolve_strategy(
+        _strategy(risk={"maxDrawdownPercent": 30}), {"paper": _account()}, {"default": _policy()}
+    )
+    assert isinstance(resolved, ResolvedStrategy)
+    assert resolved.policy.max_drawdown_percent == 30
+    assert resolved.policy.daily_loss_limit_percent == RiskPolicySpec().daily_loss_limit_percent
+
+
+def test_overrides_that_contradict_the_policy_are_invalid_and_name_the_override():
+    problems = resolve_strategy(
+        _strategy(risk={"perTrade": {"minPercent": 12, "maxPercent": 2}}),
+        {"paper": _account()},
+        {"default": _policy()},
+    )
+    assert isinstance(problems, list)
+    assert problems[0].reason == INVALID_SPEC
+    assert problems[0].field == "spec.risk.perTrade.minPercent"
+
+
+def test_unknown_component_is_invalid():
+    problems = resolve_strategy(_strategy(), {"paper": _account(policy=None)}, {}, known_components={"ema_cross"})
+    assert isinstance(problems, list)
+    assert problems[0].field == "spec.ensemble.members[sma].strategy"
+    assert "ema_cross" in problems[0].message
+
+
+def test_unknown_exchange_makes_the_strategy_wait():
+    problems = resolve_strategy(
+        _strategy(), {"paper": _account(policy=None, exchange="nope")}, {}, known_exchanges={"binance"}
+    )
+    assert isinstance(problems, list)
+    assert problems[0].reason == WAITING
+
+
+def test_default_policy_is_consistent():
+    assert check_policy(RiskPolicySpec()) == []
+
+
+def test_breaker_levels_out_of_order_are_reported():
+    spec = RiskPolicySpec.model_validate(
+        {
+            "circuitBreaker": {
+                "levels": [
+                    {"action": "stopEntries", "drawdownPercent": 5},
+                    {"action": "reduceSize", "drawdownPercent": 3},
+                ]
+            }
+        }
+    )
+    fields = {p.field for p in check_policy(spec)}
+    assert "spec.circuitBreaker.levels" in fields
+    assert "spec.circuitBreaker.levels[1].drawdownPercent" in fields
+
+
+def test_breaker_level_beyond_max_drawdown_could_never_trip():
+    spec = RiskPolicySpec.model_validate({"maxDrawdownPercent": 12})
+    problems = check_policy(spec)
+    assert [p.field for p in problems] == ["spec.circuitBreaker.levels[2].drawdownPercent"]
+    assert "never trip" in problems[0].message

@@ -1,0 +1,137 @@
+"""reconcile_strategy / finalize_strategy over an in-memory backend: the service is under test, not the backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from slsbot.api import ConditionStatus, RiskPolicy, Strategy, StrategyStatus, TradingAccount
+from slsbot.domain.conditions import get_condition
+from slsbot.domain.errors import ConflictError
+from slsbot.domain.plan import ActionKind, ObservedRuntime, RuntimeState
+from slsbot.domain.runtime_spec import build_runtime_config
+from slsbot.services.reconcile import finalize_strategy, reconcile_policy, reconcile_strategy
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class MemoryBackend:
+    """Runs 'runtimes' as dict entries; becomes ready as soon as it is created."""
+
+    runtimes: dict[str, ObservedRuntime] = field(default_factory=dict)
+    executed: list[ActionKind] = field(default_factory=list)
+    conflicts: int = 0
+
+    def render_config(self, resolved):
+        return build_runtime_config(resolved, state_path="/tmp/x.db", port=8000)
+
+    def observe(self, namespace, name):
+        return self.runtimes.get(name, ObservedRuntime())
+
+    def execute(self, namespace, name, action):
+        if self.conflicts:
+            self.conflicts -= 1
+            raise ConflictError("the object was modified")
+        self.executed.append(action.kind)
+        if action.kind in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.RESTART):
+            self.runtimes[name] = ObservedRuntime(
+                state=RuntimeState.READY,
+                config_hash=action.desired.config_hash,
+                paused=action.desired.paused,
+                runtime_status={"equity": 10_000.0, "trade_count": 3, "open_positions": 1},
+            )
+        elif action.kind is ActionKind.DRAIN:
+            self.runtimes[name] = ObservedRuntime(state=RuntimeState.EXITED)
+        elif action.kind is ActionKind.DELETE:
+            self.runtimes.pop(name, None)
+
+
+ACCOUNTS = {"paper": TradingAccount.model_validate({"metadata": {"name": "paper"}, "spec": {"exchange": "binance"}})}
+
+
+def _strategy(generation: int = 1, status: StrategyStatus | None = None, account: str = "paper") -> Strategy:
+    return Strategy.model_validate(
+        {
+            "metadata": {"name": "btc", "generation": generation},
+            "spec": {
+                "accountRef": {"name": account},
+                "symbols": ["BTC/USDT"],
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+            },
+            "status": status.to_wire() if status else None,
+        }
+    )
+
+
+def test_create_then_ready_on_the_next_pass():
+    backend = MemoryBackend()
+    first = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    assert backend.executed == [ActionKind.CREATE]
+    assert first.status.phase == "Progressing"
+    assert [e.reason for e in first.events] == ["Creating"]
+
+    second = reconcile_strategy(
+        _strategy(status=first.status), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW
+    )
+    assert backend.executed == [ActionKind.CREATE]  # nothing more to do
+    assert second.status.phase == "Running"
+    ready = get_condition(second.status.conditions, "Ready")
+    assert ready is not None and ready.status == ConditionStatus.TRUE
+    assert second.status.trade_count == 3
+    assert second.status.observed_generation == 1
+
+
+def test_reconcile_is_idempotent():
+    backend = MemoryBackend()
+    status = None
+    for _ in range(5):
+        status = reconcile_strategy(
+            _strategy(status=status), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW
+        ).status
+    assert backend.executed == [ActionKind.CREATE]
+
+
+def test_missing_account_reports_waiting_and_touches_nothing():
+    backend = MemoryBackend()
+    result = reconcile_strategy(_strategy(account="nope"), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    assert backend.executed == []
+    ready = get_condition(result.status.conditions, "Ready")
+    assert ready.status == ConditionStatus.FALSE
+    assert ready.reason == "WaitingForDependency"
+    assert "spec.accountRef.name" in ready.message
+    assert result.requeue_after is not None
+
+
+def test_conflict_is_a_requeue_not_a_crash():
+    backend = MemoryBackend(conflicts=1)
+    result = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    assert result.requeue_after is not None and result.requeue_after.total_seconds() == 0
+    assert result.events[0].reason == "Conflict"
+    retry = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    assert backend.executed == [ActionKind.CREATE]
+    assert retry.status.phase == "Progressing"
+
+
+def test_deletion_drains_then_deletes_then_is_done():
+    backend = MemoryBackend()
+    reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    drain = finalize_strategy(_strategy(), backend=backend, drained=False)
+    assert drain.action.kind is ActionKind.DRAIN and not drain.done
+    delete = finalize_strategy(_strategy(), backend=backend, drained=True)
+    assert delete.action.kind is ActionKind.DELETE and not delete.done
+    done = finalize_strategy(_strategy(), backend=backend, drained=True)
+    assert done.done
+    assert backend.executed == [ActionKind.CREATE, ActionKind.DRAIN, ActionKind.DELETE]
+
+
+def test_invalid_policy_status_names_the_field():
+    policy = RiskPolicy.model_validate(
+        {"metadata": {"name": "p", "generation": 4}, "spec": {"perTrade": {"minPercent": 9, "maxPercent": 3}}}
+    )
+    result = reconcile_policy(policy, now=NOW)
+    ready = get_condition(result.status.conditions, "Ready")
+    assert result.status.phase == "Invalid"
+    assert ready.reason == "InvalidSpec"
+    assert "spec.perTrade.minPercent" in ready.message
+    assert result.status.observed_generation == 4
