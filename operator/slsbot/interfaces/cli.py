@@ -22,7 +22,9 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slsbot", description="Run algorithmic trading bots as declarative resources.")
+    parser = argparse.ArgumentParser(
+        prog="slsbot", description="Run algorithmic trading bots as declarative resources."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)
