@@ -14,6 +14,28 @@ class RiskAction(StrEnum):
     REJECTED = "rejected"
 
 
+class RiskRule(StrEnum):
+    """The rule named in a ``RiskEvent``. Breaker levels are named by ``breaker_rule(level)``."""
+
+    KILL_SWITCH = "kill_switch"
+    MAX_DRAWDOWN = "max_drawdown"
+    DAILY_LOSS = "daily_loss"
+    LONG_ONLY = "long_only"
+    VOLATILITY_HALT = "volatility_halt"
+    INVALID_PROPOSAL = "invalid_proposal"
+    NO_EDGE = "no_edge"
+    PER_TRADE_MIN = "per_trade_min"
+    PER_TRADE_MAX = "per_trade_max"
+    SYMBOL_EXPOSURE = "symbol_exposure"
+    TOTAL_EXPOSURE = "total_exposure"
+    LEVERAGE = "leverage"
+
+
+def breaker_rule(level: int) -> str:
+    """The rule name of circuit-breaker level ``level`` (1 is the mildest): ``breaker_level_2``."""
+    return f"breaker_level_{level}"
+
+
 @dataclass(frozen=True, slots=True)
 class TradeProposal:
     """An ensemble decision turned into a wish: trade ``symbol`` toward ``target_direction``."""
@@ -41,3 +63,34 @@ class RiskDecision:
     action: RiskAction
     quantity: float
     events: tuple[RiskEvent, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """What the manager knows after a candle: the engine flattens when ``must_flatten`` is true."""
+
+    ts: int
+    equity: float
+    peak_equity: float
+    drawdown_percent: float  # from the all-time peak; the max-drawdown limit uses it
+    day_start_equity: float
+    daily_loss_percent: float
+    breaker_level: int  # 0 = no level tripped, else 1..3 in increasing drawdown order
+    breaker_action: str | None  # reduceSize, stopEntries, flattenAndHalt, or None
+    size_multiplier: float  # applied to new entries; 1.0 unless a reduceSize level is tripped
+    must_flatten: bool  # kill switch or flattenAndHalt: close every position, open nothing
+    entries_allowed: bool  # False when any account-wide rule forbids new entries
+    halted_symbols: tuple[str, ...]  # symbols under a volatility halt
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One decision as the journal keeps it."""
+
+    ts: int
+    symbol: str
+    side: Side
+    is_entry: bool
+    action: RiskAction
+    quantity: float
+    events: tuple[RiskEvent, ...]

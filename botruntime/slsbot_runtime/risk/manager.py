@@ -1,0 +1,336 @@
+"""The risk manager: turns a RiskPolicy into decisions on proposed trades. Pure: no I/O, no clock.
+
+The engine calls ``on_candle`` once per candle (time, equity, closes) and ``evaluate`` once per proposed trade,
+after ``on_candle`` for the same candle. Time only ever comes in as candle timestamps in milliseconds, so a
+replay of the same candles and proposals gives the same decisions. See docs/concepts/risk.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from slsbot.api.riskpolicy import BreakerAction, RiskPolicySpec
+from slsbot.api.strategy import Sizing, SizingMethod
+from slsbot_runtime.domain.errors import DataError
+from slsbot_runtime.domain.types import PortfolioSnapshot, Side
+from slsbot_runtime.risk.base import (
+    JournalEntry,
+    RiskAction,
+    RiskDecision,
+    RiskEvent,
+    RiskRule,
+    RiskState,
+    TradeProposal,
+    breaker_rule,
+)
+from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels, drawdown_percent
+from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
+from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
+from slsbot_runtime.risk.snapshot import RiskSnapshot, parse_snapshot
+from slsbot_runtime.risk.volatility import VolatilityHalt
+
+DAY_MS = 86_400_000
+
+
+class RiskManager:
+    """Enforces one RiskPolicy for one strategy (or one account: the engine decides whose equity it sees)."""
+
+    def __init__(
+        self,
+        policy: RiskPolicySpec,
+        sizing: Sizing | None = None,
+        long_only: bool = True,
+        *,
+        journal_size: int = DEFAULT_JOURNAL_SIZE,
+    ) -> None:
+        sizing = sizing or Sizing()
+        self.policy = policy
+        self.long_only = long_only
+        self.limits = SizingLimits(
+            min_percent=policy.per_trade.min_percent,
+            max_percent=policy.per_trade.max_percent,
+            kelly_fraction=policy.kelly_fraction,
+            max_symbol_exposure_percent=policy.max_symbol_exposure_percent,
+            max_total_exposure_percent=policy.max_total_exposure_percent,
+            max_leverage=policy.max_leverage,
+            fixed_quantity=sizing.quantity if sizing.method == SizingMethod.FIXED_QUANTITY else None,
+        )
+        self._breaker = CircuitBreaker(breaker_levels(policy.circuit_breaker))
+        self._volatility = VolatilityHalt.from_spec(policy.volatility_halt)
+        self._journal = DecisionJournal(journal_size)
+        self._ts: int | None = None
+        self._equity: float | None = None
+        self._peak: float | None = None
+        self._day: int | None = None
+        self._day_start: float | None = None
+        self._daily_limit_hit = False
+
+    # --- once per candle -------------------------------------------------------------------------------------
+
+    def on_candle(self, ts: int, equity: float, closes: Mapping[str, float] | None = None) -> RiskState:
+        """Take in the account after candle ``ts`` (open time, ms UTC): equity and each symbol's close.
+
+        Updates the peak and drawdown, the UTC day and its start equity, the daily-loss latch, the breaker
+        levels and the per-symbol volatility halt. Candles must come in time order; the same ``ts`` may be
+        given again (say once per symbol) and a close already seen for a symbol is not counted twice.
+        Raises DataError, with nothing changed, on a timestamp going back or a non-finite or non-positive value.
+        """
+        closes = closes or {}
+        self._check_candle(ts, equity, closes)
+        day = ts // DAY_MS
+        if day != self._day:
+            self._day, self._day_start, self._daily_limit_hit = day, equity, False
+        self._ts, self._equity = ts, equity
+        self._peak = equity if self._peak is None else max(self._peak, equity)
+        if self._daily_loss(equity) >= self.policy.daily_loss_limit_percent:
+            self._daily_limit_hit = True
+        self._breaker.update(ts, equity)
+        self._volatility.observe(ts, closes)
+        return self.state()
+
+    def _check_candle(self, ts: int, equity: float, closes: Mapping[str, float]) -> None:
+        if isinstance(ts, bool) or not isinstance(ts, int):
+            raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
+        if self._ts is not None and ts < self._ts:
+            raise DataError(f"on_candle ts: {ts} is before the last candle {self._ts}; feed candles in time order")
+        if not math.isfinite(equity):
+            raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
+        for symbol, close in closes.items():
+            if not (math.isfinite(close) and close > 0):
+                raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
+
+    def state(self) -> RiskState:
+        """What the manager knows as of the last candle; the engine flattens when ``must_flatten`` is set."""
+        equity = self._equity if self._equity is not None else 0.0
+        level = self._breaker.current_level()
+        entries_allowed = not (
+            self.policy.kill_switch
+            or self._breaker.entry_stopping_level() is not None
+            or self._drawdown(equity) >= self.policy.max_drawdown_percent
+            or self._daily_limit_hit
+        )
+        ts = self._ts if self._ts is not None else 0
+        return RiskState(
+            ts=ts,
+            equity=equity,
+            peak_equity=self._peak if self._peak is not None else 0.0,
+            drawdown_percent=self._drawdown(equity),
+            day_start_equity=self._day_start if self._day_start is not None else 0.0,
+            daily_loss_percent=self._daily_loss(equity),
+            breaker_level=0 if level is None else level.number,
+            breaker_action=None if level is None else level.action,
+            size_multiplier=self._breaker.size_multiplier(),
+            must_flatten=self.must_flatten,
+            entries_allowed=entries_allowed,
+            halted_symbols=self._volatility.halted_symbols(ts),
+        )
+
+    @property
+    def must_flatten(self) -> bool:
+        """True while every position must be closed: the kill switch, or a tripped flattenAndHalt level."""
+        return self.policy.kill_switch or self._breaker.must_flatten()
+
+    @property
+    def breaker_level(self) -> int:
+        """The most severe tripped breaker level, 1..3 in increasing drawdown order; 0 when none is."""
+        level = self._breaker.current_level()
+        return 0 if level is None else level.number
+
+    # --- once per proposed trade -----------------------------------------------------------------------------
+
+    def evaluate(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:
+        """Approve, reduce or reject one proposed trade; the decision is journaled and counted.
+
+        Exits and reductions (``is_entry=False``) are never blocked by a risk rule: they get the requested
+        quantity, or the whole position when none is given. Entries go through the checks in the order of
+        docs/concepts/risk.md and are then sized. The manager's state is not changed, only the journal.
+        """
+        if proposal.is_entry:
+            decision = self._evaluate_entry(proposal, portfolio)
+        else:
+            decision = self._evaluate_exit(proposal, portfolio)
+        self._journal.record(portfolio.ts, proposal, decision)
+        return decision
+
+    def _evaluate_exit(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:
+        requested = proposal.requested_quantity
+        if requested is not None and not (math.isfinite(requested) and requested > 0):
+            message = f"requested_quantity: {requested!r} must be a positive number, or None to close all"
+            return _rejected(RiskEvent(RiskRule.INVALID_PROPOSAL, message))
+        if requested is None:
+            held = portfolio.positions.get(proposal.symbol)
+            requested = abs(held.quantity) if held is not None else 0.0
+        return RiskDecision(RiskAction.APPROVED, requested)
+
+    def _evaluate_entry(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:
+        problem = _invalid_entry(proposal, portfolio)
+        if problem is not None:
+            return _rejected(RiskEvent(RiskRule.INVALID_PROPOSAL, problem))
+        events = self._entry_gates(proposal, portfolio)
+        if events:
+            return RiskDecision(RiskAction.REJECTED, 0.0, tuple(events))
+        sized = size_entry(proposal, portfolio, self.limits, self._breaker_reduction())
+        if sized.rejected:
+            return RiskDecision(RiskAction.REJECTED, 0.0, sized.events)
+        action = RiskAction.REDUCED if sized.reduced else RiskAction.APPROVED
+        return RiskDecision(action, sized.quantity, sized.events)
+
+    def _entry_gates(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> list[RiskEvent]:
+        """Every rule that forbids this entry right now, in the documented order."""
+        events: list[RiskEvent] = []
+        equity = portfolio.equity
+        if self.policy.kill_switch:
+            message = "the kill switch is on: no new entries, every position is to be closed"
+            events.append(RiskEvent(RiskRule.KILL_SWITCH, message))
+        stopping = self._breaker.entry_stopping_level()
+        if stopping is not None:
+            events.append(RiskEvent(breaker_rule(stopping.number), self._breaker_message(stopping, equity)))
+        drawdown = self._drawdown(equity)
+        if drawdown >= self.policy.max_drawdown_percent:
+            message = (
+                f"drawdown {drawdown:.2f}% from the peak {self._peak_with(equity):.2f} reached the "
+                f"{self.policy.max_drawdown_percent:.2f}% maximum; entries resume when equity recovers"
+            )
+            events.append(RiskEvent(RiskRule.MAX_DRAWDOWN, message))
+        if self._daily_limit_reached(portfolio):
+            message = (
+                f"the {self.policy.daily_loss_limit_percent:.2f}% daily loss limit was reached today (day start "
+                f"{self._day_start:.2f}, equity now {equity:.2f}, {self._daily_loss(equity):.2f}% down); "
+                "entries resume at 00:00 UTC"
+            )
+            events.append(RiskEvent(RiskRule.DAILY_LOSS, message))
+        if self.long_only and proposal.side is Side.SELL:
+            message = f"short entry on {proposal.symbol} refused: the strategy is long-only"
+            events.append(RiskEvent(RiskRule.LONG_ONLY, message))
+        halted_until = self._volatility.halted_until(proposal.symbol, portfolio.ts)
+        if halted_until is not None:
+            zscore = self._volatility.zscore(proposal.symbol) or 0.0
+            message = (
+                f"{proposal.symbol} volatility z-score {zscore:.2f} (threshold "
+                f"{self._volatility.threshold:.2f}): entries halted until {_utc(halted_until)}"
+            )
+            events.append(RiskEvent(RiskRule.VOLATILITY_HALT, message))
+        return events
+
+    def _breaker_message(self, level: BreakerLevel, equity: float) -> str:
+        trip = self._breaker.tripped[level.number]
+        return (
+            f"breaker level {level.number} ({level.action} at {level.drawdown_percent:.2f}% drawdown) tripped at "
+            f"{_utc(trip.tripped_ts)}; drawdown now {self._breaker.drawdown_of(equity):.2f}%; no entries until "
+            f"{_utc(trip.until_ts)} and the drawdown is back below {level.drawdown_percent:.2f}%"
+        )
+
+    def _breaker_reduction(self) -> BreakerReduction | None:
+        level = self._breaker.reducing_level()
+        if level is None:
+            return None
+        description = (
+            f"breaker level {level.number} ({BreakerAction.REDUCE_SIZE} at {level.drawdown_percent:.2f}% drawdown)"
+        )
+        return BreakerReduction(breaker_rule(level.number), description, level.size_multiplier)
+
+    # --- equity arithmetic -----------------------------------------------------------------------------------
+
+    def _peak_with(self, equity: float) -> float:
+        return equity if self._peak is None else max(self._peak, equity)
+
+    def _drawdown(self, equity: float) -> float:
+        return drawdown_percent(self._peak_with(equity), equity)
+
+    def _daily_loss(self, equity: float) -> float:
+        if self._day_start is None or self._day_start <= 0:
+            return 0.0
+        return max(self._day_start - equity, 0.0) / self._day_start * 100.0
+
+    def _daily_limit_reached(self, portfolio: PortfolioSnapshot) -> bool:
+        """Latched since a candle today crossed the limit, or crossed now by the snapshot's equity.
+
+        A snapshot from a later UTC day than the last candle has no day start yet: the new day begins clean.
+        """
+        if self._day is None or portfolio.ts // DAY_MS != self._day:
+            return False
+        return self._daily_limit_hit or self._daily_loss(portfolio.equity) >= self.policy.daily_loss_limit_percent
+
+    def reset_peak(self, equity: float) -> None:
+        """Operator action: accept the losses so far and measure drawdown from ``equity`` again.
+
+        The way back after the hard max-drawdown limit, which never releases by itself on a flat book.
+        Tripped breaker levels keep their cooldowns and release at the next candle once it has passed.
+        """
+        if not math.isfinite(equity) or equity <= 0:
+            raise ValueError(f"reset_peak equity: {equity!r} must be a positive number")
+        self._peak = equity
+        self._breaker.peak = equity
+
+    # --- journal and counters --------------------------------------------------------------------------------
+
+    def journal(self, limit: int | None = None) -> list[JournalEntry]:
+        """The most recent decisions, oldest first (bounded by ``journal_size``)."""
+        return self._journal.entries(limit)
+
+    def rule_counts(self) -> dict[str, int]:
+        """Events per rule since start, for metrics (``slsbot_risk_events_total{rule=...}``)."""
+        return self._journal.rule_counts()
+
+    def action_counts(self) -> dict[str, int]:
+        """Decisions per action (approved, reduced, rejected) since start, for metrics."""
+        return self._journal.action_counts()
+
+    # --- persistence -----------------------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state that shapes future decisions, as a plain JSON-able dict (see ``restore``)."""
+        return RiskSnapshot(
+            ts=self._ts,
+            equity=self._equity,
+            peak_equity=self._peak,
+            day=self._day,
+            day_start_equity=self._day_start,
+            daily_limit_hit=self._daily_limit_hit,
+            breaker=self._breaker.snapshot(),
+            volatility=self._volatility.snapshot(),
+        ).model_dump(mode="json")
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Put back a ``snapshot()``: the next decisions are the ones the snapshotted manager would make.
+
+        Raises StateError naming the bad field, with the manager unchanged. Not restoring is also safe:
+        replaying the candles from the start (or from ``HISTORY_WINDOWS * window`` candles back, for the
+        volatility windows, and from the equity peak, for drawdown) rebuilds the same state.
+        """
+        snapshot = parse_snapshot(dict(data) if isinstance(data, Mapping) else data)
+        breaker = self._breaker.restored(snapshot.breaker)
+        volatility = self._volatility.restored(snapshot.volatility)
+        self._ts, self._equity, self._peak = snapshot.ts, snapshot.equity, snapshot.peak_equity
+        self._day, self._day_start = snapshot.day, snapshot.day_start_equity
+        self._daily_limit_hit = snapshot.daily_limit_hit
+        self._breaker, self._volatility = breaker, volatility
+
+
+def _rejected(event: RiskEvent) -> RiskDecision:
+    return RiskDecision(RiskAction.REJECTED, 0.0, (event,))
+
+
+def _invalid_entry(proposal: TradeProposal, portfolio: PortfolioSnapshot) -> str | None:
+    """What is wrong with an entry proposal, naming the field and the fix; None when it is well formed."""
+    if not (math.isfinite(proposal.price) and proposal.price > 0):
+        return f"price: {proposal.price!r} must be a positive number, the price the entry is sized at"
+    if not (0.0 <= proposal.confidence <= 1.0):
+        return f"confidence: {proposal.confidence!r} must be between 0 and 1"
+    if proposal.win_rate is not None and not (0.0 <= proposal.win_rate <= 1.0):
+        return f"win_rate: {proposal.win_rate!r} must be between 0 and 1, or None to size from confidence"
+    if proposal.payoff_ratio is not None and not (math.isfinite(proposal.payoff_ratio) and proposal.payoff_ratio > 0):
+        return f"payoff_ratio: {proposal.payoff_ratio!r} must be a positive number, or None"
+    requested = proposal.requested_quantity
+    if requested is not None and not (math.isfinite(requested) and requested > 0):
+        return f"requested_quantity: {requested!r} must be a positive number, or None"
+    if not (math.isfinite(portfolio.equity) and portfolio.equity > 0):
+        return f"portfolio.equity: {portfolio.equity!r} must be positive to size an entry"
+    return None
+
+
+def _utc(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
