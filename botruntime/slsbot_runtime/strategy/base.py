@@ -33,6 +33,9 @@ class StrategyComponent(ABC):
     version: ClassVar[int] = INTERFACE_VERSION
     #: The parameter model; its field descriptions are the documentation.
     Params: ClassVar[type[StrategyParams]]
+    #: Feature-engine names the component reads from ``features``; the engine may compute only these.
+    #: Library components compute their own indicators from the candles and need none.
+    required_features: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         self.params = self.Params.model_validate(dict(params or {}))
@@ -49,3 +52,15 @@ class StrategyComponent(ABC):
     def signals(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """Vectorized directions for a whole history, or None when the component cannot do it."""
         return None
+
+    def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """Vectorized ``(directions, confidences)`` for a whole history, or None.
+
+        ``directions[t]`` and ``confidences[t]`` equal the ``Signal`` that ``on_candle`` returns after candle
+        t. The default takes ``signals`` with confidence 1 (``Signal``'s default); components whose
+        confidence varies override this and derive ``signals`` from it.
+        """
+        directions = self.signals(history, features)
+        if directions is None:
+            return None
+        return directions, np.ones(len(directions))

@@ -1,0 +1,23 @@
+"""The base of the library's components: each computes ``signal_arrays`` (directions and confidences) for
+a whole history, and ``signals`` is its first half. User components may subclass it too."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+
+import numpy as np
+
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.strategy.base import StrategyComponent
+
+
+class VectorizedComponent(StrategyComponent):
+    """A component that always has a vectorized twin of ``on_candle``."""
+
+    @abstractmethod
+    def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """``(directions, confidences)`` for every candle of ``history``, equal to ``on_candle``'s."""
+
+    def signals(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.signal_arrays(history, features)[0]
