@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 GROUP = "slsbot.io"
@@ -56,6 +56,18 @@ class SpecModel(BaseModel):
         validate_assignment=True,
         use_enum_values=True,
     )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assign with validation. A rejected value leaves the object as it was: pydantic runs the cross-field
+        (model) validators after it has already stored the value, so restore the fields when they refuse it."""
+        fields = dict(self.__dict__)
+        fields_set = set(self.__pydantic_fields_set__)
+        try:
+            super().__setattr__(name, value)
+        except ValidationError:
+            object.__setattr__(self, "__dict__", fields)
+            object.__setattr__(self, "__pydantic_fields_set__", fields_set)
+            raise
 
     def to_wire(self) -> dict[str, Any]:
         """The object as it is written to YAML or the Kubernetes API: camelCase, no unset optionals."""
