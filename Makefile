@@ -39,7 +39,7 @@ format: setup
 
 ## crds: regenerate crds/*.yaml from the pydantic models (a test fails when they are out of date)
 crds: setup
-	$(RUN) slsbot crds --output crds
+	$(RUN) slsbot crds --output crds --docs docs/reference/api.md
 
 ## bench: speed and memory figures on the full shared data set (../shared/data/market)
 bench: setup
