@@ -30,6 +30,8 @@ class BinanceApi:
                 400,
                 {"code": -2010, "msg": "Account has insufficient balance for requested action."},
             ),
+            # The query endpoint lagging behind order entry: it does not know an order that exists.
+            "order_unknown": (400, {"code": -2013, "msg": "Order does not exist."}),
         }.get(kind, (503, "Service Unavailable"))
 
     def handle(self, method: str, path: str, params: dict[str, str], headers: Any, signed: str) -> Reply:

@@ -155,7 +155,8 @@ class InsufficientBalance(Exception):
 class Fault:
     """Make the next ``times`` matching requests fail. ``kind``: ``http_5xx``, ``timeout`` (answer after
     ``delay_s``, without doing the work), ``timeout_after_processing`` (do the work, then answer too late),
-    ``rate_limit``, ``invalid_key``, ``insufficient_balance``."""
+    ``rate_limit``, ``invalid_key``, ``insufficient_balance``, ``order_unknown`` (an order query that does
+    not see an order that exists, as a lagging replica answers)."""
 
     kind: str
     times: int = 1

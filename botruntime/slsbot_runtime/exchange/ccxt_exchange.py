@@ -269,15 +269,20 @@ def build_ccxt_client(
     endpoint: str | None = None,
     timeout_ms: int = 10_000,
     rate_limit: bool = True,
-) -> ccxt.Exchange:
+    client_class: Callable[[dict[str, Any]], Any] | None = None,
+    extra_config: Mapping[str, Any] | None = None,
+) -> Any:
     """A configured ccxt client: keys, spot-only options, sandbox when ``testnet``, and every REST URL moved
-    to ``endpoint`` (scheme and host, e.g. ``http://127.0.0.1:8080``) when given, keeping the paths."""
-    config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms}
+    to ``endpoint`` (scheme and host, e.g. ``http://127.0.0.1:8080``) when given, keeping the paths.
+
+    ``client_class`` defaults to ccxt's synchronous class for the exchange; the live feed passes ccxt.pro's.
+    """
+    config: dict[str, Any] = {"enableRateLimit": rate_limit, "timeout": timeout_ms, **(extra_config or {})}
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret)
         if credentials.password:
             config["password"] = credentials.password
-    client = getattr(ccxt, exchange_class.ccxt_id)(config)
+    client = (client_class or getattr(ccxt, exchange_class.ccxt_id))(config)
     _merge_options(client.options, exchange_class.ccxt_options)
     client.has = {**client.has, **exchange_class.ccxt_has_overrides}
     client.logger = ScrubbingLogger(logging.getLogger(WIRE_LOGGER), credentials.values if credentials else ())
