@@ -1,0 +1,441 @@
+"""``LocalProcessBackend``: each Strategy's runtime is a local ``slsbot runtime --config FILE`` process.
+
+Layout under the state folder, per strategy: ``<state_dir>/<namespace>/<name>/`` holds ``runtime.yaml`` (the
+rendered RuntimeConfig), ``state.db`` (the runtime's own SQLite state, the same path on every start, so a
+restarted runtime resumes where it stopped) and ``runtime.log`` (its stdout and stderr, appended).
+
+Each runtime gets a free 127.0.0.1 port, chosen once and kept (it is part of the config, so a new port would be a
+new config hash, i.e. a rollout); it is only replaced when something else took it while the runtime was down.
+Each runtime runs in its own session and process group, so a Ctrl-C in the supervisor's terminal does not reach
+it: the supervisor stops it with SIGTERM (it flushes its state and exits), then SIGKILL after ``stop_timeout``.
+
+What the backend knows survives a restart of the supervisor: pid, port, restarts and failures are kept in the
+store's ``RuntimeRecord``. A runtime still running from an earlier supervisor is adopted when its command line
+names its config file; a recorded pid that is gone counts as a crash.
+
+Stopping never blocks the supervisor's loop: Update and Delete send SIGTERM and return; ``observe`` reports
+``TERMINATING`` until the process is gone (escalating to SIGKILL past the deadline), then ``ABSENT``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.store import RuntimeRecord, get_runtime_record, list_runtime_records, save_runtime_record
+from slsbot.api import RuntimeConfig
+from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
+from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
+from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_spec import build_runtime_config
+
+log = logging.getLogger(__name__)
+
+RUNTIME_HOST = "127.0.0.1"
+SECRET_ENVIRONMENT = ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN")
+
+
+class _ChildProcess:
+    """A runtime this supervisor started: its exit code is known."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+
+    def alive(self) -> bool:
+        return self._popen.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._popen.returncode
+
+
+class _AdoptedProcess:
+    """A runtime started by an earlier supervisor: only its liveness can be seen, not its exit code."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+
+    def alive(self) -> bool:
+        return _pid_runs(self.pid)
+
+    @property
+    def exit_code(self) -> int | None:
+        return None
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def port_is_free(port: int, host: str = RUNTIME_HOST) -> bool:
+    """Whether a server could listen on ``port`` (with SO_REUSEADDR, as HTTP servers do)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = RUNTIME_HOST, *, avoid: Sequence[int] = ()) -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+        if port not in avoid:
+            return port
+    raise BackendUnavailable(f"no free port on {host}")
+
+
+def runtime_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The runtime's environment: ours without the admin tokens, with unbuffered output for the log."""
+    env = {key: value for key, value in environ.items() if key not in SECRET_ENVIRONMENT}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimePaths:
+    folder: Path
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "runtime.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.folder / "state.db"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "runtime.log"
+
+
+class LocalProcessBackend:
+    """Implements ``slsbot.domain.ports.RuntimeBackend`` with local processes. Used by one thread at a time."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        client: RuntimeHttpClient,
+        state_dir: Path,
+        runtime_command: Sequence[str],
+        stop_timeout: float,
+        default_data_dir: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._state_dir = state_dir.resolve()
+        self._command = list(runtime_command)
+        self._stop_timeout = timedelta(seconds=stop_timeout)
+        self._default_data_dir = default_data_dir
+        self._environ = runtime_environment(os.environ if environ is None else environ)
+        self._clock = clock
+        self._processes: dict[tuple[str, str], _ChildProcess | _AdoptedProcess] = {}
+        self._last_seen_alive: dict[tuple[str, str], datetime] = {}
+
+    def paths(self, namespace: str, name: str) -> RuntimePaths:
+        return RuntimePaths(self._state_dir / namespace / name)
+
+    # --- RuntimeBackend ---------------------------------------------------------------------------------
+
+    def render_config(self, resolved: ResolvedStrategy) -> RuntimeConfig:
+        strategy = resolved.strategy
+        port = self._port_for(strategy.namespace, strategy.name)
+        return build_runtime_config(
+            resolved,
+            state_path=str(self.paths(strategy.namespace, strategy.name).state),
+            port=port,
+            host=RUNTIME_HOST,
+            default_data_dir=self._default_data_dir,
+        )
+
+    def observe(self, namespace: str, name: str) -> ObservedRuntime:
+        record = self._load(namespace, name)
+        if record is None:
+            return ObservedRuntime()
+        process = self._process_of(record)
+        if record.pid is not None and (process is None or not process.alive()):
+            record = self._note_exit(record, process)
+        if record.pid is None:
+            state = RuntimeState.ABSENT if record.exited_at is None else RuntimeState.EXITED
+            return self._observed(record, state)
+        self._last_seen_alive[(namespace, name)] = self._clock()
+        if record.stopping:
+            self._escalate_stop(record)
+            return self._observed(record, RuntimeState.TERMINATING)
+        base_url = _base_url(record)
+        ready = self._client.is_ready(base_url)
+        try:
+            runtime_status = self._client.status(base_url)
+        except RuntimeUnreachable:
+            runtime_status = {}
+        record.last_status = runtime_status or record.last_status
+        if runtime_status.get("heartbeat"):
+            with contextlib.suppress(ValueError):
+                record.last_heartbeat = datetime.fromisoformat(str(runtime_status["heartbeat"]).replace("Z", "+00:00"))
+        if ready and not record.ready_since_start:
+            record.ready_since_start = True
+            record.consecutive_failures = 0
+        record = self._save(record)
+        return self._observed(record, RuntimeState.READY if ready else RuntimeState.STARTING, runtime_status)
+
+    def execute(self, namespace: str, name: str, action: Action) -> None:
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        running = record.pid is not None
+        if action.kind in (ActionKind.CREATE, ActionKind.RESTART, ActionKind.UPDATE):
+            if running:
+                if action.kind is not ActionKind.UPDATE:
+                    raise ConflictError(f"runtime {namespace}/{name} still runs as pid {record.pid}")
+                self._begin_stop(record)
+                return
+            assert action.desired is not None
+            self._start(
+                record, action.desired.config, action.desired.config_hash, restart=action.kind is ActionKind.RESTART
+            )
+        elif action.kind is ActionKind.SET_PAUSED:
+            assert action.desired is not None
+            self._client.set_paused(self._running_url(record), paused=action.desired.paused)
+        elif action.kind is ActionKind.DRAIN:
+            self._client.shutdown(self._running_url(record), cancel_orders=action.cancel_orders, flatten=action.flatten)
+        elif action.kind is ActionKind.DELETE:
+            if running:
+                self._begin_stop(record)
+            else:
+                record.exited_at = None
+                self._save(record)
+
+    # --- lifecycle beyond the port ----------------------------------------------------------------------
+
+    def stop_all(self) -> None:
+        """Stop every runtime: SIGTERM to all at once, SIGKILL to any still running after ``stop_timeout``."""
+        with Session(self._engine) as session:
+            records = [r for r in list_runtime_records(session) if r.pid is not None]
+        for record in records:
+            if self._process_of(record) is not None:
+                _signal_group(record.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self._stop_timeout.total_seconds()
+        pending = [r for r in records if self._alive(r)]
+        while pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+            pending = [r for r in pending if self._alive(r)]
+        for record in pending:
+            log.warning(
+                "runtime %s/%s ignored SIGTERM for %s; killing it", record.namespace, record.name, self._stop_timeout
+            )
+            _signal_group(record.pid, signal.SIGKILL)
+        kill_deadline = time.monotonic() + 5
+        while any(self._alive(r) for r in pending) and time.monotonic() < kill_deadline:
+            time.sleep(0.05)
+        for record in records:
+            record.pid = None
+            record.stopping = False
+            record.stop_requested_at = None
+            self._save(record)
+            self._processes.pop((record.namespace, record.name), None)
+
+    def base_url(self, namespace: str, name: str) -> str | None:
+        record = self._load(namespace, name)
+        return None if record is None or record.pid is None else _base_url(record)
+
+    # --- internals --------------------------------------------------------------------------------------
+
+    def _load(self, namespace: str, name: str) -> RuntimeRecord | None:
+        with Session(self._engine) as session:
+            return get_runtime_record(session, namespace=namespace, name=name)
+
+    def _save(self, record: RuntimeRecord) -> RuntimeRecord:
+        with Session(self._engine) as session:
+            return save_runtime_record(session, record=record, now=self._clock())
+
+    def _alive(self, record: RuntimeRecord) -> bool:
+        process = self._process_of(record)
+        return process is not None and process.alive()
+
+    def _process_of(self, record: RuntimeRecord) -> _ChildProcess | _AdoptedProcess | None:
+        """The process handle for ``record``; adopts a runtime left by an earlier supervisor when it is ours."""
+        key = (record.namespace, record.name)
+        process = self._processes.get(key)
+        if process is not None and process.pid == record.pid:
+            return process
+        if record.pid is None or not _pid_runs(record.pid):
+            return None
+        if record.config_path is None or record.config_path not in _command_line(record.pid):
+            return None  # the pid was reused by another program
+        log.info(
+            "adopting runtime %s/%s (pid %s) from an earlier supervisor", record.namespace, record.name, record.pid
+        )
+        adopted = _AdoptedProcess(record.pid)
+        self._processes[key] = adopted
+        return adopted
+
+    def _note_exit(self, record: RuntimeRecord, process: _ChildProcess | _AdoptedProcess | None) -> RuntimeRecord:
+        self._processes.pop((record.namespace, record.name), None)
+        last_seen_alive = self._last_seen_alive.pop((record.namespace, record.name), None)
+        exit_code = process.exit_code if process is not None else None
+        if record.stopping:
+            log.info("runtime %s/%s (pid %s) stopped", record.namespace, record.name, record.pid)
+            record.exited_at = None
+        else:
+            log.warning(
+                "runtime %s/%s (pid %s) exited with code %s", record.namespace, record.name, record.pid, exit_code
+            )
+            # It died between the last pass that saw it alive and now; the earlier bound keeps the first
+            # restart immediate (BackoffPolicy's zero delay) in the very pass that notices the exit.
+            record.exited_at = last_seen_alive or self._clock()
+            record.consecutive_failures += 1
+        record.pid = None
+        record.exit_code = exit_code
+        record.stopping = False
+        record.stop_requested_at = None
+        record.ready_since_start = False
+        return self._save(record)
+
+    def _observed(
+        self, record: RuntimeRecord, state: RuntimeState, runtime_status: dict | None = None
+    ) -> ObservedRuntime:
+        runtime_status = runtime_status or {}
+        paused = runtime_status.get("paused")
+        return ObservedRuntime(
+            state=state,
+            config_hash=record.config_hash,
+            paused=paused if isinstance(paused, bool) else None,
+            restarts=record.restarts,
+            consecutive_failures=record.consecutive_failures,
+            exited_at=record.exited_at,
+            workload=f"local-process/{record.pid}" if record.pid is not None else None,
+            pid=record.pid,
+            runtime_status=runtime_status,
+        )
+
+    def _port_for(self, namespace: str, name: str) -> int:
+        record = self._load(namespace, name)
+        if record is not None and record.port is not None:
+            if self._alive(record) or port_is_free(record.port):
+                return record.port
+            log.warning(
+                "port %s of runtime %s/%s was taken while it was down; choosing another", record.port, namespace, name
+            )
+        with Session(self._engine) as session:
+            taken = [r.port for r in list_runtime_records(session) if r.port is not None]
+        record = record or RuntimeRecord(namespace=namespace, name=name)
+        record.port = free_port(avoid=taken)
+        self._save(record)
+        return record.port
+
+    def _start(self, record: RuntimeRecord, config: RuntimeConfig, config_hash: str, *, restart: bool) -> None:
+        paths = self.paths(record.namespace, record.name)
+        try:
+            paths.folder.mkdir(parents=True, exist_ok=True)
+            staging = paths.config.with_suffix(".yaml.tmp")
+            staging.write_text(yaml.safe_dump(config.to_wire(), sort_keys=False))
+            os.replace(staging, paths.config)
+            with paths.log.open("ab") as log_file:
+                popen = subprocess.Popen(
+                    [*self._command, "--config", str(paths.config)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=self._environ,
+                    start_new_session=True,
+                )
+        except OSError as exc:
+            raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
+        self._processes[(record.namespace, record.name)] = _ChildProcess(popen)
+        record.pid = popen.pid
+        record.port = config.server.port
+        record.config_hash = config_hash
+        record.config_path = str(paths.config)
+        record.log_path = str(paths.log)
+        record.started_at = self._clock()
+        record.exited_at = None
+        record.exit_code = None
+        record.stopping = False
+        record.stop_requested_at = None
+        record.ready_since_start = False
+        if restart:
+            record.restarts += 1
+        self._save(record)
+        log.info(
+            "started runtime %s/%s as pid %s on port %s (log %s)",
+            record.namespace,
+            record.name,
+            popen.pid,
+            record.port,
+            paths.log,
+        )
+
+    def _begin_stop(self, record: RuntimeRecord) -> None:
+        if record.pid is None:
+            return
+        if not record.stopping:
+            _signal_group(record.pid, signal.SIGTERM)
+            record.stopping = True
+            record.stop_requested_at = self._clock()
+            self._save(record)
+
+    def _escalate_stop(self, record: RuntimeRecord) -> None:
+        started = record.stop_requested_at or self._clock()
+        if record.pid is not None and self._clock() - started > self._stop_timeout:
+            log.warning(
+                "runtime %s/%s ignored SIGTERM for %s; killing it", record.namespace, record.name, self._stop_timeout
+            )
+            _signal_group(record.pid, signal.SIGKILL)
+
+    def _running_url(self, record: RuntimeRecord) -> str:
+        if record.pid is None or record.port is None:
+            raise RuntimeUnreachable(f"runtime {record.namespace}/{record.name} is not running")
+        return _base_url(record)
+
+
+def _base_url(record: RuntimeRecord) -> str:
+    return f"http://{RUNTIME_HOST}:{record.port}"
+
+
+def _signal_group(pid: int | None, sig: signal.Signals) -> None:
+    """Signal the runtime's process group (it leads its own session), or the pid alone if the group is gone."""
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError as exc:
+        raise BackendUnavailable(f"cannot signal runtime pid {pid}: {exc}") from exc

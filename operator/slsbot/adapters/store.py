@@ -1,0 +1,425 @@
+"""The local supervisor's database: SQLModel over one SQLite file.
+
+Four entities, each with its model family as in full-stack-fastapi-template (``XBase`` shared fields,
+``X(table=True)`` the row, ``XPublic`` what the admin API returns):
+
+- ``StoredObject``: the desired state, one row per loaded object (its YAML document, a generation bumped when
+  the spec changes, a ``paused`` override set through the admin API, its status, and the deletion flags);
+- ``RuntimeRecord``: the observed state of one strategy's runtime process (pid, port, restarts, heartbeat...);
+- ``EventRecord``: Kubernetes-style events, repeated ones aggregated with a count;
+- ``AuditRecord``: every mutating admin request: who (a role and token id, never the token), what, when, result.
+
+Repository functions take the session first and everything else by keyword; no session is kept anywhere: the
+caller opens one per unit of work (``with Session(engine) as session``). Every datetime is stored and returned in UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, UniqueConstraint, event
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+
+from slsbot.api import KINDS, Resource, Strategy
+from slsbot.domain.errors import NotFoundError
+
+
+class UTCDateTime(TypeDecorator):
+    """SQLite keeps no time zone: store naive UTC, hand back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("datetimes written to the store must carry a time zone")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _utc_field(**kwargs: Any) -> Any:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+# --- desired state ------------------------------------------------------------------------------------------
+
+
+class StoredObjectBase(SQLModel):
+    kind: str = Field(index=True)
+    namespace: str = Field(index=True)
+    name: str = Field(index=True)
+    generation: int = 1
+    paused_override: bool | None = None
+    deleting: bool = False
+    drained: bool = False
+
+
+class StoredObject(StoredObjectBase, table=True):
+    __tablename__ = "stored_object"
+    __table_args__ = (UniqueConstraint("kind", "namespace", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    spec_hash: str
+    document: dict = Field(sa_type=JSON)
+    status: dict | None = Field(default=None, sa_type=JSON)
+    created_at: datetime = _utc_field()
+    updated_at: datetime = _utc_field()
+
+    def as_resource(self) -> Resource[Any, Any]:
+        """The API object with the stored generation and status, and the ``paused`` override applied."""
+        document = dict(self.document)
+        document["metadata"] = {**document.get("metadata", {}), "generation": self.generation}
+        if self.status is not None:
+            document["status"] = self.status
+        resource = KINDS[self.kind].model_validate(document)
+        if isinstance(resource, Strategy) and self.paused_override is not None:
+            resource.spec.paused = self.paused_override
+        return resource
+
+
+class StoredObjectPublic(StoredObjectBase):
+    document: dict
+    status: dict | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- observed state -----------------------------------------------------------------------------------------
+
+
+class RuntimeRecordBase(SQLModel):
+    namespace: str = Field(index=True)
+    name: str = Field(index=True)
+    pid: int | None = None  # None when no process runs
+    port: int | None = None
+    config_hash: str | None = None
+    restarts: int = 0
+    consecutive_failures: int = 0
+    exit_code: int | None = None
+    exited_at: datetime | None = _utc_field(default=None)  # set when a crash was seen, cleared on start
+    started_at: datetime | None = _utc_field(default=None)
+    last_heartbeat: datetime | None = _utc_field(default=None)
+
+
+class RuntimeRecord(RuntimeRecordBase, table=True):
+    __tablename__ = "runtime_record"
+    __table_args__ = (UniqueConstraint("namespace", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    config_path: str | None = None
+    log_path: str | None = None
+    stopping: bool = False
+    stop_requested_at: datetime | None = _utc_field(default=None)
+    ready_since_start: bool = False
+    last_status: dict | None = Field(default=None, sa_type=JSON)
+    updated_at: datetime | None = _utc_field(default=None)
+
+
+class RuntimeRecordPublic(RuntimeRecordBase):
+    last_status: dict | None
+
+
+# --- events and audit ---------------------------------------------------------------------------------------
+
+
+class EventBase(SQLModel):
+    kind: str
+    namespace: str = Field(index=True)
+    name: str = Field(index=True)
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+    count: int = 1
+    first_seen: datetime = _utc_field()
+    last_seen: datetime = _utc_field(index=True)
+
+
+class EventRecord(EventBase, table=True):
+    __tablename__ = "event_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class EventPublic(EventBase):
+    id: int
+
+
+class AuditBase(SQLModel):
+    at: datetime = _utc_field(index=True)
+    actor: str  # e.g. "operator:3fa1b2c4": the role and a token id, never the token
+    action: str  # e.g. "POST /api/v1/strategies/btc-trend/pause"
+    target: str | None = None
+    result: str  # e.g. "200" or "403 needs the operator role"
+
+
+class AuditRecord(AuditBase, table=True):
+    __tablename__ = "audit_record"
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class AuditPublic(AuditBase):
+    id: int
+
+
+# --- engine -------------------------------------------------------------------------------------------------
+
+
+def create_store_engine(path: Path) -> Engine:
+    """An engine on ``path`` (created with its folder and tables when missing), WAL mode, shared by threads."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    SQLModel.metadata.create_all(engine)
+    return engine
+
+
+def spec_hash(resource: Resource[Any, Any]) -> str:
+    """What bumps the generation: the spec, as in Kubernetes (metadata and status do not)."""
+    payload = json.dumps(resource.spec.to_wire(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+# --- desired state repository -------------------------------------------------------------------------------
+
+
+def sync_desired_objects(
+    session: Session, *, resources: Sequence[Resource[Any, Any]], now: datetime
+) -> dict[str, list[str]]:
+    """Make the stored desired state the loaded ``resources``: insert new objects, bump the generation of
+    changed ones, and remove vanished ones (strategies are only marked ``deleting``, so their runtime is
+    drained and stopped first). Returns the keys ("Kind ns/name") per outcome. Commits."""
+    outcome: dict[str, list[str]] = {"created": [], "changed": [], "unchanged": [], "deleting": [], "removed": []}
+    seen: set[tuple[str, str, str]] = set()
+    for resource in resources:
+        key = (resource.kind, resource.namespace, resource.name)
+        seen.add(key)
+        label = f"{resource.kind} {resource.namespace}/{resource.name}"
+        document = resource.to_wire()
+        document.pop("status", None)
+        digest = spec_hash(resource)
+        row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
+        if row is None:
+            session.add(
+                StoredObject(
+                    kind=resource.kind,
+                    namespace=resource.namespace,
+                    name=resource.name,
+                    generation=1,
+                    spec_hash=digest,
+                    document=document,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            outcome["created"].append(label)
+            continue
+        changed = row.spec_hash != digest
+        if changed:
+            row.generation += 1
+        if changed or row.document != document or row.deleting:
+            row.spec_hash = digest
+            row.document = document
+            row.deleting = False
+            row.drained = False
+            row.updated_at = now
+            session.add(row)
+        outcome["changed" if changed else "unchanged"].append(label)
+    for row in session.exec(select(StoredObject)).all():
+        if (row.kind, row.namespace, row.name) in seen:
+            continue
+        label = f"{row.kind} {row.namespace}/{row.name}"
+        if row.kind == "Strategy":
+            if not row.deleting:
+                row.deleting = True
+                row.updated_at = now
+                session.add(row)
+            outcome["deleting"].append(label)
+        else:
+            session.delete(row)
+            outcome["removed"].append(label)
+    session.commit()
+    return outcome
+
+
+def get_stored_object(session: Session, *, kind: str, namespace: str, name: str) -> StoredObject | None:
+    query = select(StoredObject).where(
+        StoredObject.kind == kind, StoredObject.namespace == namespace, StoredObject.name == name
+    )
+    return session.exec(query).first()
+
+
+def list_stored_objects(
+    session: Session, *, kind: str | None = None, namespace: str | None = None, name: str | None = None
+) -> list[StoredObject]:
+    query = select(StoredObject)
+    if kind is not None:
+        query = query.where(StoredObject.kind == kind)
+    if namespace is not None:
+        query = query.where(StoredObject.namespace == namespace)
+    if name is not None:
+        query = query.where(StoredObject.name == name)
+    return list(session.exec(query.order_by(col(StoredObject.namespace), col(StoredObject.name))).all())
+
+
+def set_paused_override(session: Session, *, namespace: str, name: str, paused: bool, now: datetime) -> StoredObject:
+    """Layer ``paused`` over the Strategy's YAML spec; it survives restarts of the supervisor. Commits."""
+    row = get_stored_object(session, kind="Strategy", namespace=namespace, name=name)
+    if row is None or row.deleting:
+        raise NotFoundError(f"Strategy {namespace}/{name} does not exist")
+    row.paused_override = paused
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def save_object_status(session: Session, *, kind: str, namespace: str, name: str, status: dict, now: datetime) -> bool:
+    """Store ``status`` when it differs from the stored one. Returns whether it changed. Commits."""
+    row = get_stored_object(session, kind=kind, namespace=namespace, name=name)
+    if row is None or row.status == status:
+        return False
+    row.status = status
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+    return True
+
+
+def mark_drained(session: Session, *, namespace: str, name: str) -> None:
+    row = get_stored_object(session, kind="Strategy", namespace=namespace, name=name)
+    if row is not None and not row.drained:
+        row.drained = True
+        session.add(row)
+        session.commit()
+
+
+def forget_object(session: Session, *, kind: str, namespace: str, name: str) -> None:
+    """Remove an object whose deletion finished, with its runtime record. Its state files stay on disk."""
+    session.exec(
+        delete(StoredObject).where(
+            col(StoredObject.kind) == kind, col(StoredObject.namespace) == namespace, col(StoredObject.name) == name
+        )
+    )
+    if kind == "Strategy":
+        session.exec(
+            delete(RuntimeRecord).where(col(RuntimeRecord.namespace) == namespace, col(RuntimeRecord.name) == name)
+        )
+    session.commit()
+
+
+# --- observed state repository ------------------------------------------------------------------------------
+
+
+def get_runtime_record(session: Session, *, namespace: str, name: str) -> RuntimeRecord | None:
+    query = select(RuntimeRecord).where(RuntimeRecord.namespace == namespace, RuntimeRecord.name == name)
+    return session.exec(query).first()
+
+
+def list_runtime_records(session: Session) -> list[RuntimeRecord]:
+    return list(session.exec(select(RuntimeRecord)).all())
+
+
+def save_runtime_record(session: Session, *, record: RuntimeRecord, now: datetime) -> RuntimeRecord:
+    """Insert or update ``record`` (matched on namespace and name). Commits; returns the stored row."""
+    row = get_runtime_record(session, namespace=record.namespace, name=record.name)
+    values = record.model_dump(exclude={"id"})
+    values["updated_at"] = now
+    if row is None:
+        row = RuntimeRecord(**values)
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+# --- events and audit repository ----------------------------------------------------------------------------
+
+
+def record_event(
+    session: Session,
+    *,
+    kind: str,
+    namespace: str,
+    name: str,
+    type: str,
+    reason: str,
+    message: str,
+    now: datetime,
+) -> EventRecord:
+    """Append an event; one equal to the object's latest event only bumps its count. Commits."""
+    latest = session.exec(
+        select(EventRecord)
+        .where(EventRecord.kind == kind, EventRecord.namespace == namespace, EventRecord.name == name)
+        .order_by(col(EventRecord.id).desc())
+    ).first()
+    if latest is not None and (latest.type, latest.reason, latest.message) == (type, reason, message):
+        latest.count += 1
+        latest.last_seen = now
+        row = latest
+    else:
+        row = EventRecord(
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            type=type,
+            reason=reason,
+            message=message,
+            first_seen=now,
+            last_seen=now,
+        )
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def list_events(
+    session: Session, *, namespace: str | None = None, name: str | None = None, limit: int = 100
+) -> list[EventRecord]:
+    """Newest first."""
+    query = select(EventRecord)
+    if namespace is not None:
+        query = query.where(EventRecord.namespace == namespace)
+    if name is not None:
+        query = query.where(EventRecord.name == name)
+    query = query.order_by(col(EventRecord.last_seen).desc(), col(EventRecord.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
+def record_audit(
+    session: Session, *, actor: str, action: str, target: str | None, result: str, now: datetime
+) -> AuditRecord:
+    row = AuditRecord(at=now, actor=actor, action=action, target=target, result=result)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def list_audit(session: Session, *, limit: int = 100) -> list[AuditRecord]:
+    """Newest first."""
+    query = select(AuditRecord).order_by(col(AuditRecord.id).desc()).limit(limit)
+    return list(session.exec(query).all())

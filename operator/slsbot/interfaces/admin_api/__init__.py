@@ -1,0 +1,5 @@
+"""The local supervisor's admin API (FastAPI): strategies, orders, pause/resume, events, audit."""
+
+from slsbot.interfaces.admin_api.app import create_app
+
+__all__ = ["create_app"]

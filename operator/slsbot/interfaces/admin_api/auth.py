@@ -1,0 +1,76 @@
+"""Bearer-token authentication with roles: a viewer reads, an operator acts, an admin (later) administers.
+
+Tokens are compared in constant time and are never stored, logged or returned: a caller is known by its role
+and a token id (the first 8 hex digits of the token's SHA-256), e.g. ``operator:3fa1b2c4`` in the audit trail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pydantic import SecretStr
+
+from slsbot.domain.errors import PermissionDenied, SlsbotError
+
+
+class Role(IntEnum):
+    """Ordered: a role may do everything the roles below it may."""
+
+    VIEWER = 1
+    OPERATOR = 2
+    ADMIN = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class AuthenticationRequired(SlsbotError):
+    """No bearer token, or one that is not known. HTTP 401 in the admin API."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    role: Role
+    token_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role.label}:{self.token_id}"
+
+    def require(self, role: Role) -> None:
+        if self.role < role:
+            raise PermissionDenied(f"{self.actor} may not do this: it needs the {role.label} role")
+
+
+def token_id(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:8]
+
+
+class TokenRegistry:
+    """The known tokens and their roles. Built once at start from the settings."""
+
+    def __init__(self, tokens: Iterable[tuple[SecretStr, Role]]) -> None:
+        self._tokens = [(secret.get_secret_value().encode(), role) for secret, role in tokens]
+        if not self._tokens:
+            raise ValueError("the admin API needs at least one token")
+
+    @classmethod
+    def from_tokens(cls, *, operator: SecretStr, viewer: SecretStr | None = None) -> TokenRegistry:
+        pairs = [(operator, Role.OPERATOR)]
+        if viewer is not None:
+            pairs.append((viewer, Role.VIEWER))
+        return cls(pairs)
+
+    def identify(self, presented: str) -> Principal | None:
+        """The principal holding ``presented``, or None. Every known token is compared, in constant time."""
+        candidate = presented.encode()
+        found: Role | None = None
+        for token, role in self._tokens:
+            if secrets.compare_digest(candidate, token):
+                found = role
+        return None if found is None else Principal(found, token_id(presented))

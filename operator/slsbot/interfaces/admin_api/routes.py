@@ -1,0 +1,134 @@
+"""The admin API's routes. Thin: read or write the store, or ask a runtime, and shape the answer.
+
+Pause and resume do not call the runtime: they set the desired ``paused`` flag in the store (an override on the
+YAML spec that survives restarts), and the supervisor's next pass sends it to the runtime.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from slsbot.adapters.store import (
+    AuditPublic,
+    EventPublic,
+    StoredObject,
+    get_runtime_record,
+    list_audit,
+    list_events,
+    list_runtime_records,
+    list_stored_objects,
+    set_paused_override,
+)
+from slsbot.domain.errors import InvalidSpecError, NotFoundError, RuntimeUnreachable
+from slsbot.interfaces.admin_api.deps import OperatorDep, RuntimeClientDep, SessionDep, ViewerDep
+from slsbot.interfaces.admin_api.schemas import HealthView, OrderView, StrategyView
+
+health_router = APIRouter(tags=["health"])
+router = APIRouter(prefix="/api/v1")
+
+NamespaceQuery = Query(default=None, description="Needed only when the name exists in several namespaces.")
+
+
+@health_router.get("/healthz", response_model=HealthView)
+def healthz() -> HealthView:
+    return HealthView()
+
+
+def find_strategy(session: Session, *, name: str, namespace: str | None) -> StoredObject:
+    rows = list_stored_objects(session, kind="Strategy", namespace=namespace, name=name)
+    if not rows:
+        where = f"namespace {namespace!r}" if namespace else "any namespace"
+        raise NotFoundError(f"Strategy {name!r} does not exist in {where}")
+    if len(rows) > 1:
+        namespaces = ", ".join(row.namespace for row in rows)
+        raise InvalidSpecError(f"Strategy {name!r} exists in namespaces {namespaces}; add ?namespace=<one of them>")
+    return rows[0]
+
+
+def _view(session: Session, row: StoredObject) -> StrategyView:
+    return StrategyView.build(row, get_runtime_record(session, namespace=row.namespace, name=row.name))
+
+
+@router.get("/strategies", response_model=list[StrategyView], tags=["strategies"])
+def list_strategies(
+    session: SessionDep, _: ViewerDep, namespace: str | None = Query(default=None)
+) -> list[StrategyView]:
+    runtimes = {(r.namespace, r.name): r for r in list_runtime_records(session)}
+    rows = list_stored_objects(session, kind="Strategy", namespace=namespace)
+    return [StrategyView.build(row, runtimes.get((row.namespace, row.name))) for row in rows]
+
+
+@router.get("/strategies/{name}", response_model=StrategyView, tags=["strategies"])
+def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: str | None = NamespaceQuery) -> StrategyView:
+    return _view(session, find_strategy(session, name=name, namespace=namespace))
+
+
+@router.get("/strategies/{name}/orders", response_model=list[OrderView], tags=["strategies"])
+def get_strategy_orders(
+    session: SessionDep,
+    _: ViewerDep,
+    client: RuntimeClientDep,
+    name: str,
+    namespace: str | None = NamespaceQuery,
+    limit: int = Query(default=100, ge=1, le=10_000),
+) -> list[OrderView]:
+    row = find_strategy(session, name=name, namespace=namespace)
+    runtime = get_runtime_record(session, namespace=row.namespace, name=row.name)
+    if runtime is None or runtime.pid is None or runtime.port is None:
+        phase = (row.status or {}).get("phase", "Pending")
+        raise RuntimeUnreachable(
+            f"the runtime of Strategy {row.namespace}/{row.name} is not running (phase {phase}); its orders are "
+            "served by the runtime itself: try again once the strategy is Running"
+        )
+    items = client.orders(f"http://127.0.0.1:{runtime.port}", limit=limit)
+    try:
+        return [OrderView.from_runtime(item) for item in items if isinstance(item, dict)]
+    except ValidationError as exc:
+        raise RuntimeUnreachable(
+            f"the runtime of Strategy {row.namespace}/{row.name} answered orders "
+            f"this API does not understand: {exc.error_count()} error(s)"
+        ) from exc
+
+
+def _set_paused(request: Request, session: Session, *, name: str, namespace: str | None, paused: bool) -> StrategyView:
+    row = find_strategy(session, name=name, namespace=namespace)
+    request.state.audit_target = f"Strategy {row.namespace}/{row.name}"
+    row = set_paused_override(session, namespace=row.namespace, name=row.name, paused=paused, now=datetime.now(UTC))
+    return _view(session, row)
+
+
+@router.post("/strategies/{name}/pause", response_model=StrategyView, tags=["strategies"])
+def pause_strategy(
+    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: str | None = NamespaceQuery
+) -> StrategyView:
+    """Stop opening positions (open orders and positions are kept). Survives restarts; audited."""
+    return _set_paused(request, session, name=name, namespace=namespace, paused=True)
+
+
+@router.post("/strategies/{name}/resume", response_model=StrategyView, tags=["strategies"])
+def resume_strategy(
+    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: str | None = NamespaceQuery
+) -> StrategyView:
+    """Trade again. Survives restarts; audited."""
+    return _set_paused(request, session, name=name, namespace=namespace, paused=False)
+
+
+@router.get("/events", response_model=list[EventPublic], tags=["events"])
+def get_events(
+    session: SessionDep,
+    _: ViewerDep,
+    namespace: str | None = Query(default=None),
+    name: str | None = Query(default=None, description="Only this object's events."),
+    limit: int = Query(default=100, ge=1, le=10_000),
+) -> list[EventPublic]:
+    rows = list_events(session, namespace=namespace, name=name, limit=limit)
+    return [EventPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/audit", response_model=list[AuditPublic], tags=["audit"])
+def get_audit(session: SessionDep, _: ViewerDep, limit: int = Query(default=100, ge=1, le=10_000)) -> list[AuditPublic]:
+    return [AuditPublic.model_validate(row, from_attributes=True) for row in list_audit(session, limit=limit)]

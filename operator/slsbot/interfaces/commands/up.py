@@ -1,0 +1,170 @@
+"""``slsbot up -f DIR``: the embedded local supervisor. Loads the YAML in DIR, runs each Strategy as a local
+runtime process reconciled by the same code as the kopf operator, and serves the admin API.
+
+Exit codes: 0 after a clean stop (Ctrl-C or SIGTERM: every runtime gets SIGTERM and flushes its state),
+2 when the settings, the YAML or the admin address are unusable (nothing is started then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import signal
+import socket
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from pydantic import SecretStr, ValidationError
+from sqlmodel import Session
+
+from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
+from slsbot.adapters.processes import LocalProcessBackend
+from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.store import create_store_engine, sync_desired_objects
+from slsbot.adapters.supervisor_store import SqlSupervisorStore
+from slsbot.domain.errors import InvalidSpecError
+from slsbot.domain.plan import BackoffPolicy
+from slsbot.interfaces.admin_api import create_app
+from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.services.reconcile import Catalog
+from slsbot.services.supervisor import SupervisorOptions, run_supervisor
+from slsbot.settings import ControlPlaneSettings
+
+HELP = "Run the embedded local supervisor over a folder of slsbot YAML"
+log = logging.getLogger("slsbot.up")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f",
+        "--filename",
+        dest="folder",
+        type=Path,
+        required=True,
+        help="Folder of slsbot YAML (every *.yaml and *.yml in it, multi-document).",
+    )
+    parser.add_argument("--host", default=None, help="Admin API address (default 127.0.0.1, or SLSBOT_ADMIN_HOST).")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="Admin API port (default 8080, or SLSBOT_ADMIN_PORT); 0 picks a free one.",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="Supervisor database, runtime state and logs (default var/slsbot, or SLSBOT_STATE_DIR).",
+    )
+
+
+def load_settings(args: argparse.Namespace) -> ControlPlaneSettings:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["admin_host"] = args.host
+    if args.port is not None:
+        overrides["admin_port"] = args.port
+    if args.state_dir is not None:
+        overrides["state_dir"] = args.state_dir
+    return ControlPlaneSettings(**overrides)
+
+
+def known_exchanges() -> frozenset[str] | None:
+    try:
+        import ccxt
+    except ImportError:
+        return None
+    return frozenset(ccxt.exchanges)
+
+
+def _fail(message: str) -> int:
+    print(f"slsbot up: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args)
+    except ValidationError as exc:
+        return _fail("invalid settings:\n  " + "\n  ".join(validation_problems(exc)))
+    try:
+        resources = load_manifest_folder(args.folder)
+    except InvalidSpecError as exc:
+        return _fail(str(exc))
+    try:
+        listener = socket.create_server((settings.admin_host, settings.admin_port), reuse_port=False)
+    except OSError as exc:
+        return _fail(
+            f"cannot listen on {settings.admin_host}:{settings.admin_port} ({exc.strerror}); "
+            "pass a free one with --port"
+        )
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    admin_token = settings.admin_token or SecretStr(secrets.token_urlsafe(32))
+    engine = create_store_engine(settings.database_path)
+    with Session(engine) as session:
+        outcome = sync_desired_objects(session, resources=resources, now=datetime.now(UTC))
+    log.info(
+        "loaded %d objects from %s: %s",
+        len(resources),
+        args.folder,
+        ", ".join(f"{len(keys)} {what}" for what, keys in outcome.items() if keys),
+    )
+
+    client = RuntimeHttpClient(timeout=settings.probe_timeout)
+    backend = LocalProcessBackend(
+        engine=engine,
+        client=client,
+        state_dir=settings.state_dir,
+        runtime_command=settings.runtime_command,
+        stop_timeout=settings.stop_timeout,
+    )
+    app = create_app(
+        engine=engine,
+        tokens=TokenRegistry.from_tokens(operator=admin_token, viewer=settings.viewer_token),
+        runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0)),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    serving = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    serving.start()
+
+    host, port = listener.getsockname()[:2]
+    url = f"http://{host}:{port}"
+    print(f"slsbot admin API: {url}  (docs: {url}/docs)", flush=True)
+    if settings.admin_token is None:
+        # The one place a secret is printed: once, to stdout, for the person who started the supervisor.
+        print(f"admin token (operator role, generated, shown once): {admin_token.get_secret_value()}", flush=True)
+    else:
+        print("admin token: the value of SLSBOT_ADMIN_TOKEN", flush=True)
+
+    options = SupervisorOptions(
+        tick_interval=settings.tick_interval,
+        backoff=BackoffPolicy(
+            base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
+        ),
+        catalog=Catalog(known_exchanges=known_exchanges()),
+    )
+    try:
+        run_supervisor(store=SqlSupervisorStore(engine), backend=backend, options=options, stop=stop)
+    finally:
+        server.should_exit = True
+        serving.join(timeout=10)
+        client.close()
+        app.state.runtime_client.close()
+        engine.dispose()
+    log.info("stopped cleanly")
+    return 0

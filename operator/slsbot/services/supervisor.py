@@ -1,0 +1,208 @@
+"""The local supervisor's loop: every ``tick_interval`` read the desired state from the store, reconcile every
+object with THE shared reconcile service (``services.reconcile``, the same code the kopf operator runs), and
+write each object's status and events back.
+
+Each pass looks at every strategy, whatever ``requeue_after`` the reconcile asked for: the loop is cheap (a
+database read and one HTTP probe per runtime) and this is how a dead runtime is seen within a tick. Crash-loop
+backoff is not the loop's business: ``plan_runtime`` waits out ``BackoffPolicy`` itself, from the failures the
+backend observed.
+
+The store and the backend are passed in (ports below), so this module imports no adapter; ``slsbot up`` wires
+the SQLite store and the local process backend, and the unit tests an in-memory backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from slsbot.api import RiskPolicy, Strategy, TradingAccount
+from slsbot.api.base import ObjectStatus
+from slsbot.domain.plan import ActionKind, BackoffPolicy
+from slsbot.domain.ports import RuntimeBackend
+from slsbot.services.reconcile import (
+    Catalog,
+    Event,
+    ReconcileResult,
+    finalize_strategy,
+    reconcile_account,
+    reconcile_policy,
+    reconcile_strategy,
+)
+
+log = logging.getLogger(__name__)
+
+
+class StoredResource(Protocol):
+    @property
+    def resource(self) -> Any: ...
+
+    @property
+    def deleting(self) -> bool: ...
+
+    @property
+    def drained(self) -> bool: ...
+
+
+class SupervisorStore(Protocol):
+    def desired_objects(self) -> Sequence[StoredResource]: ...
+
+    def record_status(self, *, kind: str, namespace: str, name: str, status: ObjectStatus) -> Any: ...
+
+    def record_events(self, *, kind: str, namespace: str, name: str, events: Sequence[Event]) -> None: ...
+
+    def mark_drained(self, *, namespace: str, name: str) -> None: ...
+
+    def forget(self, *, kind: str, namespace: str, name: str) -> None: ...
+
+
+class SupervisedBackend(RuntimeBackend, Protocol):
+    def stop_all(self) -> None:
+        """Stop every runtime (SIGTERM, then SIGKILL after a deadline) and wait for them."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorOptions:
+    tick_interval: float = 0.5
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    catalog: Catalog = field(default_factory=Catalog)
+
+
+@dataclass(slots=True)
+class PassReport:
+    """What one pass did: the actions taken ("Kind ns/name: Action") and the objects that failed."""
+
+    actions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _key(resource: Any) -> str:
+    return f"{resource.kind} {resource.namespace}/{resource.name}"
+
+
+def supervise_once(
+    *, store: SupervisorStore, backend: RuntimeBackend, now: datetime, options: SupervisorOptions
+) -> PassReport:
+    """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
+    stop the others."""
+    report = PassReport()
+    stored = store.desired_objects()
+    accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)
+    policies: dict[str, dict[str, RiskPolicy]] = defaultdict(dict)
+    strategies: list[StoredResource] = []
+    for item in stored:
+        resource = item.resource
+        if isinstance(resource, TradingAccount):
+            accounts[resource.namespace][resource.name] = resource
+        elif isinstance(resource, RiskPolicy):
+            policies[resource.namespace][resource.name] = resource
+        elif isinstance(resource, Strategy):
+            strategies.append(item)
+
+    users_of_account: dict[tuple[str, str], int] = defaultdict(int)
+    users_of_policy: dict[tuple[str, str], int] = defaultdict(int)
+    for item in strategies:
+        strategy = item.resource
+        account = accounts[strategy.namespace].get(strategy.spec.account_ref.name)
+        users_of_account[(strategy.namespace, strategy.spec.account_ref.name)] += 1
+        if account is not None and account.spec.risk_policy_ref is not None:
+            users_of_policy[(strategy.namespace, account.spec.risk_policy_ref.name)] += 1
+
+    for account in (a for by_name in accounts.values() for a in by_name.values()):
+        users = users_of_account[(account.namespace, account.name)]
+        _guarded(
+            report,
+            store,
+            account,
+            lambda a=account, n=users: reconcile_account(a, now=now, catalog=options.catalog, strategies=n),
+        )
+    for policy in (p for by_name in policies.values() for p in by_name.values()):
+        users = users_of_policy[(policy.namespace, policy.name)]
+        _guarded(report, store, policy, lambda p=policy, n=users: reconcile_policy(p, now=now, strategies=n))
+    for item in strategies:
+        strategy = item.resource
+        if item.deleting:
+            _finalize(report, store, backend, item)
+            continue
+        _guarded(
+            report,
+            store,
+            strategy,
+            lambda s=strategy: reconcile_strategy(
+                s,
+                accounts=accounts[s.namespace],
+                policies=policies[s.namespace],
+                backend=backend,
+                now=now,
+                catalog=options.catalog,
+                backoff=options.backoff,
+            ),
+        )
+    return report
+
+
+def _guarded(
+    report: PassReport, store: SupervisorStore, resource: Any, reconcile: Callable[[], ReconcileResult]
+) -> ReconcileResult | None:
+    try:
+        result = reconcile()
+    except Exception as exc:  # the loop's edge: one broken object must not stop the others
+        log.exception("reconciling %s failed", _key(resource))
+        report.errors.append(f"{_key(resource)}: {exc}")
+        store.record_events(
+            kind=resource.kind,
+            namespace=resource.namespace,
+            name=resource.name,
+            events=[Event("Warning", "ReconcileError", f"{type(exc).__name__}: {exc}")],
+        )
+        return None
+    store.record_status(kind=resource.kind, namespace=resource.namespace, name=resource.name, status=result.status)
+    store.record_events(kind=resource.kind, namespace=resource.namespace, name=resource.name, events=result.events)
+    if result.action is not None and result.action.changes_something:
+        report.actions.append(f"{_key(resource)}: {result.action.kind}")
+    return result
+
+
+def _finalize(report: PassReport, store: SupervisorStore, backend: RuntimeBackend, item: StoredResource) -> None:
+    strategy = item.resource
+    result = _guarded(
+        report, store, strategy, lambda: finalize_strategy(strategy, backend=backend, drained=item.drained)
+    )
+    if result is None:
+        return
+    if result.action is not None and result.action.kind is ActionKind.DRAIN:
+        store.mark_drained(namespace=strategy.namespace, name=strategy.name)
+    if result.done:
+        store.forget(kind=strategy.kind, namespace=strategy.namespace, name=strategy.name)
+        report.actions.append(f"{_key(strategy)}: Forgotten")
+
+
+def run_supervisor(
+    *,
+    store: SupervisorStore,
+    backend: SupervisedBackend,
+    options: SupervisorOptions,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> None:
+    """Pass after pass until ``stop`` is set, then stop every runtime. Returns once they are all gone."""
+    log.info("supervisor started; a pass every %.2fs", options.tick_interval)
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                supervise_once(store=store, backend=backend, now=clock(), options=options)
+            except Exception:  # the store itself failed (disk full, locked): log, retry next tick
+                log.exception("supervisor pass failed; retrying")
+            stop.wait(max(0.0, options.tick_interval - (time.monotonic() - started)))
+    finally:
+        log.info("supervisor stopping: stopping every runtime")
+        backend.stop_all()
+        log.info("every runtime stopped")
