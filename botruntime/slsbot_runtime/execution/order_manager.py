@@ -1,0 +1,334 @@
+"""Exactly-once order handling: intents persisted before they are sent, fills booked once.
+
+The life of an order:
+
+1. ``create_intent`` gives the decision a deterministic client order id and stages it as ``pending``.
+   An id that already exists is recognised and returned: nothing new is created.
+2. ``send_pending`` first commits the state store (so every intent is on disk), then sends each pending
+   intent. Temporary exchange errors are retried with backoff a bounded number of times; an intent still
+   unsent stays pending and is sent again on the next call or by ``reconcile`` after a restart, always
+   with the same id (the exchange answers a known id with the existing order).
+3. ``apply_fills`` books each fill once (fill ids are remembered), updates the order and the ledger.
+4. ``refresh`` follows orders still open on the exchange: status, and fills the exchange has that we miss.
+
+Every state change is staged in the store; the caller commits (the engine does it once per candle or batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from slsbot_runtime.domain.errors import (
+    AuthenticationError,
+    OrderRejected,
+    PermanentExchangeError,
+    TemporaryExchangeError,
+)
+from slsbot_runtime.domain.types import Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.exchange.base import Exchange
+from slsbot_runtime.exchange.retry import RetryPolicy, Sleep, call_with_retries
+from slsbot_runtime.execution.client_ids import client_order_id
+from slsbot_runtime.execution.ledger import Ledger
+from slsbot_runtime.persistence.store import StateStore
+
+log = logging.getLogger(__name__)
+
+QUANTITY_EPSILON = 1e-12
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.2, max_delay_s=5.0)
+
+
+def is_filled(order: Order) -> bool:
+    return order.quantity - order.filled_quantity <= QUANTITY_EPSILON * max(1.0, order.quantity)
+
+
+class OrderManager:
+    def __init__(
+        self,
+        *,
+        exchange: Exchange,
+        store: StateStore,
+        ledger: Ledger,
+        strategy_key: str,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        sleep: Sleep = time.sleep,
+        on_fill: Callable[[Fill], None] | None = None,
+        commit: Callable[[], None] | None = None,
+        on_submit: Callable[[OrderRequest], None] | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.store = store
+        self.ledger = ledger
+        self.strategy_key = strategy_key
+        self.retry = retry
+        self.sleep = sleep
+        self.on_fill = on_fill
+        self.on_submit = on_submit
+        self.commit = commit or store.commit  # makes every staged intent durable before a send
+        self.orders: dict[str, Order] = {}
+        self._unfinished: dict[str, dict[str, Order]] = {}  # symbol -> client id -> order, creation order
+        self._unsent: dict[str, Order] = {}
+        self._seen_fills: set[str] = set()
+        self._last_fill_ts: dict[str, int] = {}
+        self._intent_seq: dict[tuple[str, int], int] = {}
+        self.submissions = 0  # place_order calls made by this process
+        self.version = 0  # bumped on every order change, so readers know when to copy
+
+    # -- loading ------------------------------------------------------------------------------------------
+
+    def load(self, orders: Iterable[Order], fills: Iterable[Fill]) -> None:
+        """Take over the stored orders (creation order) and remember the stored fills as booked."""
+        for order in orders:
+            self.orders[order.client_order_id] = order
+            if not OrderStatus(order.status).is_terminal:
+                self._unfinished.setdefault(order.symbol, {})[order.client_order_id] = order
+            if order.status == OrderStatus.PENDING:
+                self._unsent[order.client_order_id] = order
+        for fill in fills:
+            self._seen_fills.add(fill.fill_id)
+            self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
+        self.version += 1
+
+    # -- queries -----------------------------------------------------------------------------------------------
+
+    def unfinished(self, symbol: str | None = None) -> list[Order]:
+        """Orders not yet filled, canceled or rejected (pending ones included), oldest first."""
+        if symbol is not None:
+            return list(self._unfinished.get(symbol, {}).values())
+        wanted = {cid for by_id in self._unfinished.values() for cid in by_id}
+        return [order for cid, order in self.orders.items() if cid in wanted]
+
+    def has_unfinished(self, symbol: str) -> bool:
+        return bool(self._unfinished.get(symbol))
+
+    def last_fill_ts(self, symbol: str) -> int | None:
+        return self._last_fill_ts.get(symbol)
+
+    # -- intents and sending ----------------------------------------------------------------------------------
+
+    def create_intent(
+        self,
+        symbol: str,
+        side: Side,
+        quantity: float,
+        *,
+        candle_ts: int,
+        created_ts: int,
+        order_type: OrderType = OrderType.MARKET,
+        limit_price: float | None = None,
+        reason: str = "",
+        fresh: bool = False,
+    ) -> Order:
+        """A pending order for this decision, staged for the store.
+
+        The id comes from (strategy, symbol, candle, intent number on that candle). An id already known is
+        the same decision seen again (a candle processed twice): the existing order is returned. With
+        ``fresh`` (decisions not tied to a candle, such as a flatten at shutdown) known ids are skipped.
+        """
+        key = (symbol, candle_ts)
+        while True:
+            seq = self._intent_seq.get(key, 0)
+            self._intent_seq[key] = seq + 1
+            cid = client_order_id(self.strategy_key, symbol, candle_ts, seq)
+            known = self.orders.get(cid)
+            if known is None:
+                break
+            if not fresh:
+                return known
+        if not (math.isfinite(quantity) and quantity > 0):
+            raise ValueError(f"order quantity must be positive and finite, got {quantity} for {symbol}")
+        order = Order(
+            cid,
+            symbol,
+            side,
+            quantity,
+            order_type,
+            limit_price,
+            OrderStatus.PENDING,
+            None,
+            0.0,
+            None,
+            created_ts,
+            created_ts,
+            reason,
+        )
+        self.orders[cid] = order
+        self._unfinished.setdefault(symbol, {})[cid] = order
+        self._unsent[cid] = order
+        self._changed(order)
+        return order
+
+    def send_pending(self) -> list[Order]:
+        """Commit the store, then send every pending intent (oldest first). Returns the orders sent."""
+        if not self._unsent:
+            return []
+        self.commit()
+        sent = []
+        for order in list(self._unsent.values()):
+            if self._send(order):
+                sent.append(order)
+        return sent
+
+    def resend(self, order: Order) -> bool:
+        """Send a stored pending intent again, with the same id (reconciliation after a restart)."""
+        self.commit()
+        return self._send(order)
+
+    def _send(self, order: Order) -> bool:
+        request = OrderRequest(
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.quantity,
+            order.type,
+            order.limit_price,
+            reduce_only=False,
+            reason=order.reason,
+            created_ts=order.created_ts,
+        )
+
+        def place() -> Order:
+            self.submissions += 1
+            if self.on_submit is not None:
+                self.on_submit(request)
+            return self.exchange.place_order(request)
+
+        try:
+            remote = call_with_retries(
+                place, policy=self.retry, sleep=self.sleep, what=f"place {order.client_order_id}"
+            )
+        except TemporaryExchangeError as error:
+            log.warning("order %s stays pending, will be sent again: %s", order.client_order_id, error)
+            return False
+        except AuthenticationError:
+            raise
+        except (OrderRejected, PermanentExchangeError) as error:
+            self._unsent.pop(order.client_order_id, None)
+            self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=str(error)[:200])
+            return False
+        self._unsent.pop(order.client_order_id, None)
+        self.absorb(order, remote)
+        return True
+
+    def cancel(self, order: Order, *, ts: int) -> Order:
+        """Cancel an order (a pending one is canceled locally: it was never acknowledged)."""
+        if OrderStatus(order.status).is_terminal:
+            return order
+        never_sent = order.status == OrderStatus.PENDING and order.client_order_id in self._unsent
+        if never_sent and self.exchange.fetch_order(order.client_order_id, order.symbol) is None:
+            self._unsent.pop(order.client_order_id, None)
+            self._set_status(order, OrderStatus.CANCELED, ts, reason="canceled before it was sent")
+            return order
+        remote = call_with_retries(
+            lambda: self.exchange.cancel_order(order.client_order_id, order.symbol),
+            policy=self.retry,
+            sleep=self.sleep,
+            what=f"cancel {order.client_order_id}",
+        )
+        self._unsent.pop(order.client_order_id, None)
+        self.absorb(order, remote)
+        return order
+
+    # -- following the exchange ----------------------------------------------------------------------------------
+
+    def absorb(self, order: Order, remote: Order) -> None:
+        """Take the exchange's view of ``order``: status and id; fetch fills we are missing."""
+        if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * max(1.0, order.quantity):
+            self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
+        status = OrderStatus(remote.status)
+        if status == OrderStatus.FILLED and not is_filled(order):
+            status = OrderStatus.PARTIALLY_FILLED  # fills still on their way; the next refresh books them
+        if status == OrderStatus.PENDING:
+            status = OrderStatus.OPEN
+        changed = order.exchange_order_id != remote.exchange_order_id or order.status != status
+        order.exchange_order_id = remote.exchange_order_id
+        if changed and not OrderStatus(order.status).is_terminal:
+            self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
+
+    def refresh(self, symbol: str) -> None:
+        """Bring the unfinished orders of ``symbol`` up to date with the exchange."""
+        for order in list(self._unfinished.get(symbol, {}).values()):
+            if order.client_order_id in self._unsent:
+                continue
+            remote = call_with_retries(
+                lambda o=order: self.exchange.fetch_order(o.client_order_id, o.symbol),
+                policy=self.retry,
+                sleep=self.sleep,
+                what=f"fetch {order.client_order_id}",
+            )
+            if remote is None:
+                log.warning("order %s is %s here but unknown to the exchange", order.client_order_id, order.status)
+                continue
+            self.absorb(order, remote)
+
+    def fetch_missing_fills(self, symbol: str, *, since_ts: int = 0) -> list[Fill]:
+        since = self._last_fill_ts.get(symbol, since_ts)
+        fills = call_with_retries(
+            lambda: self.exchange.fetch_fills(symbol, since),
+            policy=self.retry,
+            sleep=self.sleep,
+            what=f"fetch fills {symbol}",
+        )
+        return self.apply_fills(fills)
+
+    def apply_fills(self, fills: Iterable[Fill]) -> list[Fill]:
+        """Book fills not seen before and belonging to our orders; returns those booked."""
+        booked = []
+        for fill in fills:
+            if fill.fill_id in self._seen_fills:
+                continue
+            order = self.orders.get(fill.client_order_id)
+            if order is None:
+                continue  # another client's trade on a shared account
+            self._seen_fills.add(fill.fill_id)
+            self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
+            position = self.ledger.apply(fill)
+            filled_before = order.filled_quantity
+            order.filled_quantity = filled_before + fill.quantity
+            order.average_price = ((order.average_price or 0.0) * filled_before + fill.quantity * fill.price) / (
+                order.filled_quantity
+            )
+            if not OrderStatus(order.status).is_terminal:
+                status = OrderStatus.FILLED if is_filled(order) else OrderStatus.PARTIALLY_FILLED
+                self._set_status(order, status, fill.ts)
+            else:
+                order.updated_ts = max(order.updated_ts, fill.ts)
+                self._changed(order)
+            self.store.stage_fill(fill)
+            self.store.stage_position(position)
+            if self.on_fill is not None:
+                self.on_fill(fill)
+            booked.append(fill)
+        return booked
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------------
+
+    def _set_status(self, order: Order, status: OrderStatus, ts: int, *, reason: str | None = None) -> None:
+        order.status = status
+        order.updated_ts = max(order.updated_ts, ts)
+        if reason:
+            order.reason = reason
+        if status.is_terminal:
+            self._unfinished.get(order.symbol, {}).pop(order.client_order_id, None)
+            self._unsent.pop(order.client_order_id, None)
+        self._changed(order)
+
+    def status_counts(self) -> dict[str, int]:
+        """Orders per status (every status present, zero included)."""
+        counts = {str(status): 0 for status in OrderStatus}
+        for order in self.orders.values():
+            counts[str(order.status)] += 1
+        return counts
+
+    def _changed(self, order: Order) -> None:
+        self.store.stage_order(order)
+        self.version += 1
+
+    def copy_orders(self, *, newest_first: bool = True, limit: int | None = None) -> list[Order]:
+        orders = list(self.orders.values())
+        if newest_first:
+            orders.reverse()
+        return [replace(o) for o in orders[:limit]]

@@ -1,0 +1,71 @@
+"""What ``slsbot report`` prints: everything a runtime did, read-only from its state file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from slsbot_runtime.persistence.store import StateStore
+
+
+def build_report(path: str) -> dict[str, Any]:
+    """{orders, fills, positions, equity_curve, summary} from the state file at ``path`` (never written)."""
+    store = StateStore.open(path, readonly=True)
+    try:
+        meta = store.load_meta()
+        orders = store.load_orders()
+        fills = store.load_fills()
+        positions = store.load_positions()
+        points = store.load_equity()
+        cursor = store.load_cursor()
+    finally:
+        store.close()
+    curve: dict[int, tuple[float, float]] = {}
+    for point in points:  # several symbols share a timestamp: the account after the last of them
+        curve[point.ts] = (point.equity, point.cash)
+    starting = float(meta.get("starting_cash", 0.0))
+    final_equity = points[-1].equity if points else starting
+    by_status: dict[str, int] = {}
+    for order in orders:
+        by_status[str(order.status)] = by_status.get(str(order.status), 0) + 1
+    wins = sum(p.wins for p in positions.values())
+    losses = sum(p.losses for p in positions.values())
+    summary = {
+        "strategy": meta.get("strategy_key"),
+        "starting_cash": starting,
+        "final_equity": final_equity,
+        "cash": float(meta.get("cash", starting)),
+        "return_percent": (final_equity / starting - 1.0) * 100.0 if starting else None,
+        "max_drawdown_percent": _max_drawdown_percent([equity for equity, _ in curve.values()]),
+        "orders_total": len(orders),
+        "orders_by_status": by_status,
+        "fills_total": len(fills),
+        "fees_total": sum(f.fee for f in fills),
+        "closed_trades": wins + losses,
+        "win_rate": wins / (wins + losses) if wins + losses else None,
+        "realized_pnl": sum(p.realized_pnl for p in positions.values()),
+        "open_positions": sum(1 for p in positions.values() if abs(p.quantity) > 1e-12),
+        "cursor": cursor,
+    }
+    return {
+        "orders": [_order(o) for o in orders],
+        "fills": [{**asdict(f), "side": str(f.side)} for f in fills],
+        "positions": [asdict(p) for p in positions.values()],
+        "equity_curve": [{"ts": ts, "equity": e, "cash": c} for ts, (e, c) in curve.items()],
+        "summary": summary,
+    }
+
+
+def _order(order: Any) -> dict[str, Any]:
+    data = asdict(order)
+    data.update(side=str(order.side), type=str(order.type), status=str(order.status))
+    return data
+
+
+def _max_drawdown_percent(equity: list[float]) -> float:
+    peak, worst = float("-inf"), 0.0
+    for value in equity:
+        peak = max(peak, value)
+        if peak > 0:
+            worst = max(worst, (peak - value) / peak * 100.0)
+    return worst

@@ -1,0 +1,314 @@
+"""The runtime's state file: one SQLite database per bot.
+
+Why sqlite3 and not sqlmodel: this store sits on the hot path of replays and backtests, where a candle
+costs microseconds. Writes are *staged* in memory and flushed by ``commit()`` in one transaction with one
+``executemany`` per table, which an ORM session (an object and an identity-map entry per row) would make
+several times slower; the schema is small and fixed, so plain SQL stays readable. WAL mode lets
+``slsbot report`` and the HTTP server read while the loop writes; ``synchronous=NORMAL`` keeps every
+committed transaction through a process crash (only a power loss could drop the last ones).
+
+What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
+fill is stored once), positions with their trade statistics, the equity curve (one row per processed
+candle), the cursor (last processed candle per symbol), the risk manager's snapshot, free-form runtime
+metadata, and the paper exchange's own book in ``paper_*`` tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from slsbot_runtime.domain.errors import StateError
+from slsbot_runtime.domain.types import Balance, Fill, Order
+from slsbot_runtime.persistence.schema import (
+    DDL,
+    FILL_FIELDS,
+    ORDER_FIELDS,
+    SCHEMA_VERSION,
+    fill_from_row,
+    fill_row,
+    order_from_row,
+    order_row,
+    upsert_sql,
+)
+
+
+@dataclass(slots=True)
+class PositionRow:
+    """A position and the track record of the trades closed on it."""
+
+    symbol: str
+    quantity: float = 0.0
+    average_price: float = 0.0
+    realized_pnl: float = 0.0
+    wins: int = 0
+    losses: int = 0
+    gross_profit: float = 0.0
+    gross_loss: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class EquityPoint:
+    ts: int
+    symbol: str
+    equity: float
+    cash: float
+
+
+class BookChangesLike(Protocol):
+    """What the paper exchange hands over to be stored (``exchange.paper.BookChanges``)."""
+
+    orders: list[Order]
+    eligible_ts: dict[str, int]
+    fills: list[Fill]
+    balances: list[Balance]
+    clock_ms: int
+
+
+@dataclass(slots=True)
+class StoredPaperBook:
+    orders: list[Order]
+    eligible_ts: dict[str, int]
+    fills: list[Fill]
+    balances: list[Balance]
+    clock_ms: int
+
+
+_ORDER_UPSERT = upsert_sql("orders", ORDER_FIELDS, "client_order_id")
+_PAPER_ORDER_UPSERT = upsert_sql("paper_orders", (*ORDER_FIELDS, "eligible_ts"), "client_order_id")
+_FILL_INSERT = f"INSERT OR IGNORE INTO fills ({', '.join(FILL_FIELDS)}) VALUES ({', '.join('?' * len(FILL_FIELDS))})"
+_PAPER_FILL_INSERT = _FILL_INSERT.replace("INTO fills", "INTO paper_fills")
+_POSITION_UPSERT = upsert_sql(
+    "positions",
+    ("symbol", "quantity", "average_price", "realized_pnl", "wins", "losses", "gross_profit", "gross_loss"),
+    "symbol",
+)
+
+
+class StateStore:
+    """Staged writes flushed by ``commit()`` in one transaction; reads straight from the file."""
+
+    def __init__(self, connection: sqlite3.Connection, *, path: str, readonly: bool) -> None:
+        self._db = connection
+        self.path = path
+        self.readonly = readonly
+        self._orders: dict[str, tuple[Any, ...]] = {}
+        self._fills: list[tuple[Any, ...]] = []
+        self._positions: dict[str, tuple[Any, ...]] = {}
+        self._equity: list[tuple[Any, ...]] = []
+        self._cursor: dict[str, int] = {}
+        self._risk: tuple[int, str] | None = None
+        self._meta: dict[str, str] = {}
+        self._paper: list[BookChangesLike] = []
+
+    # -- opening ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
+        """Open (and, unless ``readonly``, create) the state file at ``path``; ``:memory:`` for none."""
+        text = str(path)
+        try:
+            if readonly:
+                if text == ":memory:" or not Path(text).is_file():
+                    raise StateError(f"state: {text} does not exist; pass the --state file a runtime wrote")
+                connection = sqlite3.connect(
+                    f"{Path(text).resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+                )
+            else:
+                if text != ":memory:":
+                    Path(text).parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(text, check_same_thread=False, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA busy_timeout=5000")
+            store = cls(connection, path=text, readonly=readonly)
+            store._check_schema()
+        except sqlite3.Error as error:
+            raise StateError(f"state: cannot open {text}: {error}") from error
+        return store
+
+    def _check_schema(self) -> None:
+        if not self.readonly:
+            self._db.executescript("BEGIN;" + DDL + "COMMIT;")
+        try:
+            row = self._db.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.OperationalError as error:
+            raise StateError(f"state: {self.path} is not a slsbot state file ({error})") from error
+        if row is None:
+            if self.readonly:
+                raise StateError(f"state: {self.path} has no schema version; it was never written by a runtime")
+            self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif row[0] > SCHEMA_VERSION:
+            raise StateError(
+                f"state: {self.path} has schema version {row[0]}, newer than this runtime's "
+                f"{SCHEMA_VERSION}; run a newer slsbot"
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- staging -------------------------------------------------------------------------------------------
+
+    def stage_order(self, order: Order) -> None:
+        self._orders[order.client_order_id] = order_row(order)
+
+    def stage_fill(self, fill: Fill) -> None:
+        self._fills.append(fill_row(fill))
+
+    def stage_position(self, row: PositionRow) -> None:
+        self._positions[row.symbol] = (
+            row.symbol,
+            row.quantity,
+            row.average_price,
+            row.realized_pnl,
+            row.wins,
+            row.losses,
+            row.gross_profit,
+            row.gross_loss,
+        )
+
+    def stage_equity(self, ts: int, symbol: str, equity: float, cash: float) -> None:
+        self._equity.append((ts, symbol, equity, cash))
+
+    def stage_cursor(self, symbol: str, ts: int) -> None:
+        self._cursor[symbol] = ts
+
+    def stage_risk(self, ts: int, snapshot: dict[str, Any]) -> None:
+        self._risk = (ts, json.dumps(snapshot, sort_keys=True))
+
+    def stage_meta(self, key: str, value: Any) -> None:
+        self._meta[key] = json.dumps(value)
+
+    def stage_paper_book(self, changes: BookChangesLike) -> None:
+        self._paper.append(changes)
+
+    @property
+    def has_staged(self) -> bool:
+        return bool(
+            self._orders
+            or self._fills
+            or self._positions
+            or self._equity
+            or self._cursor
+            or self._risk
+            or self._meta
+            or self._paper
+        )
+
+    def commit(self) -> None:
+        """Write everything staged in one transaction (all of it or, on a crash, none of it)."""
+        if not self.has_staged:
+            return
+        if self.readonly:
+            raise StateError(f"state: {self.path} is open read-only")
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if self._orders:
+                db.executemany(_ORDER_UPSERT, self._orders.values())
+            if self._fills:
+                db.executemany(_FILL_INSERT, self._fills)
+            if self._positions:
+                db.executemany(_POSITION_UPSERT, self._positions.values())
+            if self._equity:
+                db.executemany(
+                    "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)", self._equity
+                )
+            if self._cursor:
+                db.executemany("INSERT OR REPLACE INTO cursor (symbol, ts) VALUES (?, ?)", self._cursor.items())
+            if self._risk is not None:
+                db.execute("INSERT OR REPLACE INTO risk (id, ts, snapshot) VALUES (1, ?, ?)", self._risk)
+            if self._meta:
+                db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", self._meta.items())
+            for changes in self._paper:
+                self._write_paper_book(changes)
+            db.execute("COMMIT")
+        except sqlite3.Error as error:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StateError(f"state: cannot write {self.path}: {error}") from error
+        self._orders = {}
+        self._fills = []
+        self._positions = {}
+        self._equity = []
+        self._cursor = {}
+        self._risk = None
+        self._meta = {}
+        self._paper = []
+
+    def _write_paper_book(self, changes: BookChangesLike) -> None:
+        db = self._db
+        if changes.orders:
+            db.executemany(
+                _PAPER_ORDER_UPSERT, [(*order_row(o), changes.eligible_ts[o.client_order_id]) for o in changes.orders]
+            )
+        if changes.fills:
+            db.executemany(_PAPER_FILL_INSERT, [fill_row(f) for f in changes.fills])
+        if changes.balances:
+            db.executemany(
+                "INSERT OR REPLACE INTO paper_balances (currency, total) VALUES (?, ?)",
+                [(b.currency, b.total) for b in changes.balances],
+            )
+        db.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('paper_clock_ms', ?)", (json.dumps(changes.clock_ms),)
+        )
+
+    # -- reading --------------------------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db.execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as error:
+            raise StateError(f"state: cannot read {self.path}: {error}") from error
+
+    def load_orders(self, *, newest_first: bool = False, limit: int | None = None) -> list[Order]:
+        """Orders in creation order (or newest first)."""
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT {', '.join(ORDER_FIELDS)} FROM orders ORDER BY rowid {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [order_from_row(row) for row in self._rows(sql)]
+
+    def load_fills(self) -> list[Fill]:
+        """Fills in the order they were applied."""
+        return [fill_from_row(r) for r in self._rows(f"SELECT {', '.join(FILL_FIELDS)} FROM fills ORDER BY rowid")]
+
+    def load_positions(self) -> dict[str, PositionRow]:
+        rows = self._rows(
+            "SELECT symbol, quantity, average_price, realized_pnl, wins, losses, gross_profit, "
+            "gross_loss FROM positions ORDER BY symbol"
+        )
+        return {row[0]: PositionRow(*row) for row in rows}
+
+    def load_equity(self) -> list[EquityPoint]:
+        return [EquityPoint(*row) for row in self._rows("SELECT ts, symbol, equity, cash FROM equity ORDER BY rowid")]
+
+    def load_cursor(self) -> dict[str, int]:
+        return dict(self._rows("SELECT symbol, ts FROM cursor"))
+
+    def load_risk(self) -> dict[str, Any] | None:
+        rows = self._rows("SELECT snapshot FROM risk WHERE id = 1")
+        return json.loads(rows[0][0]) if rows else None
+
+    def load_meta(self) -> dict[str, Any]:
+        return {key: json.loads(value) for key, value in self._rows("SELECT key, value FROM meta")}
+
+    def load_paper_book(self) -> StoredPaperBook | None:
+        """The paper exchange's stored book, or None if none was ever stored."""
+        meta = self.load_meta()
+        if "paper_clock_ms" not in meta:
+            return None
+        rows = self._rows(f"SELECT {', '.join(ORDER_FIELDS)}, eligible_ts FROM paper_orders ORDER BY rowid")
+        fills = self._rows(f"SELECT {', '.join(FILL_FIELDS)} FROM paper_fills ORDER BY rowid")
+        balances = self._rows("SELECT currency, total FROM paper_balances ORDER BY rowid")
+        return StoredPaperBook(
+            orders=[order_from_row(row) for row in rows],
+            eligible_ts={row[0]: row[13] for row in rows},
+            fills=[fill_from_row(row) for row in fills],
+            balances=[Balance(currency, total, total) for currency, total in balances],
+            clock_ms=int(meta["paper_clock_ms"]),
+        )
