@@ -38,19 +38,39 @@ class Lag:
         return buf[0] if len(buf) > self._k else NAN
 
 
+class _Run:
+    """How many times in a row the same value came. A window inside such a run is constant, and its
+    statistics are then given exactly (a sum of zeros is 0, not the residue of earlier additions)."""
+
+    __slots__ = ("length", "value")
+
+    def __init__(self) -> None:
+        self.value = NAN
+        self.length = 0
+
+    def see(self, x: float) -> int:
+        if x == self.value:
+            self.length += 1
+        else:
+            self.value, self.length = x, 1
+        return self.length
+
+
 class RollingSum:
     """Sum of the last ``window`` values."""
 
-    __slots__ = ("_buf", "_since", "_sum", "window")
+    __slots__ = ("_buf", "_run", "_since", "_sum", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
         self._buf: deque[float] = deque(maxlen=window)
         self._sum = 0.0
         self._since = 0
+        self._run = _Run()
 
     def update(self, x: float) -> float:
         buf = self._buf
+        constant = self._run.see(x) >= self.window
         if len(buf) == self.window:
             self._sum -= buf[0]
         buf.append(x)
@@ -60,7 +80,9 @@ class RollingSum:
             self._since = 0
         else:
             self._sum += x
-        return self._sum if len(buf) == self.window else NAN
+        if len(buf) < self.window:
+            return NAN
+        return x * self.window if constant else self._sum
 
 
 class RollingMean(RollingSum):
@@ -79,7 +101,7 @@ class RollingMoments:
     keeps cancellation small. ``order`` 2 tracks mean and variance only (cheaper); 4 adds the rest.
     """
 
-    __slots__ = ("_anchor", "_buf", "_order", "_s1", "_s2", "_s3", "_s4", "_since", "window")
+    __slots__ = ("_anchor", "_buf", "_order", "_run", "_s1", "_s2", "_s3", "_s4", "_since", "window")
 
     def __init__(self, window: int, order: int = 2) -> None:
         self.window = window
@@ -88,10 +110,12 @@ class RollingMoments:
         self._anchor = 0.0
         self._s1 = self._s2 = self._s3 = self._s4 = 0.0
         self._since = 0
+        self._run = _Run()
 
     def update(self, x: float) -> bool:
         """Add ``x``; True once the window is full."""
         buf = self._buf
+        self._run.see(x)
         k = self._anchor
         if len(buf) == self.window:
             o = buf[0] - k
@@ -131,12 +155,21 @@ class RollingMoments:
     def full(self) -> bool:
         return len(self._buf) == self.window
 
+    @property
+    def constant(self) -> bool:
+        """Every value in the (full) window is the same."""
+        return self._run.length >= self.window
+
     def mean(self) -> float:
-        return self._anchor + self._s1 / self.window if self.full else NAN
+        if not self.full:
+            return NAN
+        return self._run.value if self.constant else self._anchor + self._s1 / self.window
 
     def var(self, ddof: int = 0) -> float:
         if not self.full:
             return NAN
+        if self.constant:
+            return 0.0
         n = self.window
         d = self._s1 / n
         m2 = max(self._s2 / n - d * d, 0.0)
@@ -155,6 +188,8 @@ class RollingMoments:
     def skew_kurt(self) -> tuple[float, float]:
         if not self.full:
             return NAN, NAN
+        if self.constant:
+            return 0.0, 0.0
         n = self.window
         d = self._s1 / n
         d2 = d * d
@@ -170,10 +205,25 @@ class RollingMoments:
 class RollingCorr:
     """Pearson correlation of the last ``window`` pairs; 0 when either side is flat."""
 
-    __slots__ = ("_ax", "_ay", "_bx", "_by", "_since", "_sx", "_sxx", "_sxy", "_sy", "_syy", "window")
+    __slots__ = (
+        "_ax",
+        "_ay",
+        "_bx",
+        "_by",
+        "_run_x",
+        "_run_y",
+        "_since",
+        "_sx",
+        "_sxx",
+        "_sxy",
+        "_sy",
+        "_syy",
+        "window",
+    )
 
     def __init__(self, window: int) -> None:
         self.window = window
+        self._run_x, self._run_y = _Run(), _Run()
         self._bx: deque[float] = deque(maxlen=window)
         self._by: deque[float] = deque(maxlen=window)
         self._ax = self._ay = 0.0
@@ -181,6 +231,7 @@ class RollingCorr:
         self._since = 0
 
     def update(self, x: float, y: float) -> float:
+        constant = max(self._run_x.see(x), self._run_y.see(y)) >= self.window  # either side flat
         bx, by = self._bx, self._by
         ax, ay = self._ax, self._ay
         if len(bx) == self.window:
@@ -204,6 +255,8 @@ class RollingCorr:
             self._sxy += dx * dy
         if len(bx) < self.window:
             return NAN
+        if constant:
+            return 0.0
         n = self.window
         mx, my = self._sx / n, self._sy / n
         vx = max(self._sxx / n - mx * mx, 0.0)

@@ -2,8 +2,8 @@
 
 Every function here has a twin in ``streaming`` that computes the same value one observation at a time;
 the parity tests hold the two together. A value at index t only ever reads inputs at indices <= t.
-Rolling statistics use each window's exact values (two-pass, not differences of cumulative sums), so a
-long history does not accumulate rounding error.
+Rolling moments are O(n) yet do not accumulate rounding error over a long history: cumulative sums run
+only within short overlapping segments, on deviations from a local anchor.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
-#: Rows of windows processed at once by the two-pass statistics, to bound temporary memory.
-_CHUNK = 8192
 #: A window whose standard deviation is below this share of its mean (or exactly zero) counts as flat.
 FLAT_RELATIVE = 1e-9
 #: ... or whose variance is below this absolute floor.
@@ -75,31 +73,79 @@ def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def run_lengths(x: np.ndarray) -> np.ndarray:
+    """How many times in a row x[i]'s value has come, ending at i (NaN never repeats)."""
+    n = len(x)
+    index = np.arange(n)
+    change = np.ones(n, dtype=bool)
+    change[1:] = x[1:] != x[:-1]
+    starts = np.maximum.accumulate(np.where(change, index, 0))
+    return index - starts + 1
+
+
+def _leading_nans(x: np.ndarray) -> int:
+    """How many NaNs open ``x``; a NaN after the first value is refused (features have none)."""
+    valid = np.flatnonzero(~np.isnan(x))
+    first = int(valid[0]) if len(valid) else len(x)
+    if len(valid) != len(x) - first:
+        raise ValueError("rolling statistics accept NaN only before the first value")
+    return first
+
+
+def _segments(x: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping segments of 2 * window - 1 values, one per block of ``window`` outputs, each minus its
+    anchor (the mean of its first window); and the anchors. The window ending at output i of block b is
+    columns i..i + window - 1 of segment b."""
+    blocks = -(-(len(x) - window + 1) // window)
+    length = 2 * window - 1
+    padded = np.concatenate([x, np.full(blocks * window + window - 1 - len(x), x[-1])])
+    segments = sliding_window_view(padded, length)[::window]
+    anchors = segments[:, :window].mean(axis=1)
+    return segments - anchors[:, None], anchors
+
+
+def _window_sums(values: np.ndarray, window: int, count: int) -> np.ndarray:
+    """Sum of each window of each segment (see ``_segments``), flattened to ``count`` outputs."""
+    sums = np.zeros((values.shape[0], values.shape[1] + 1))
+    np.cumsum(values, axis=1, out=sums[:, 1:])
+    return (sums[:, window:] - sums[:, :window]).ravel()[:count]
+
+
 def rolling_moments(x: np.ndarray, window: int) -> tuple[np.ndarray, ...]:
     """Mean, population variance, skewness and excess kurtosis of each window.
 
-    Skewness and kurtosis are 0 where the window is flat (see ``is_flat``).
+    O(n): power sums of deviations from a local anchor, differenced within short segments so rounding
+    cannot build up (the same arithmetic as ``streaming.RollingMoments``). A constant window has variance,
+    skewness and kurtosis exactly 0; a flat one (``is_flat``) skewness and kurtosis 0.
     """
     x = _as_float(x)
     n = len(x)
     mean, var, skew, kurt = _nan(n), _nan(n), _nan(n), _nan(n)
-    if n < window:
+    first = _leading_nans(x)
+    count = n - first - window + 1
+    if count <= 0:
         return mean, var, skew, kurt
-    views = sliding_window_view(x, window)
-    for start in range(0, len(views), _CHUNK):
-        block = views[start : start + _CHUNK]
-        m = block.mean(axis=1)
-        dev = block - m[:, None]
-        sq = dev * dev
-        m2 = sq.mean(axis=1)
-        m3 = (sq * dev).mean(axis=1)
-        m4 = (sq * sq).mean(axis=1)
-        flat = is_flat(m2, m)
-        safe = np.where(flat, 1.0, m2)
-        at = slice(window - 1 + start, window - 1 + start + len(block))
-        mean[at], var[at] = m, m2
-        skew[at] = np.where(flat, 0.0, m3 / safe**1.5)
-        kurt[at] = np.where(flat, 0.0, m4 / (safe * safe) - 3.0)
+    body = x[first:]
+    dev, anchors = _segments(body, window)
+    sq = dev * dev
+    e1 = _window_sums(dev, window, count) / window
+    e2 = _window_sums(sq, window, count) / window
+    e3 = _window_sums(sq * dev, window, count) / window
+    e4 = _window_sums(sq * sq, window, count) / window
+    anchor = np.repeat(anchors, window)[:count]
+    e1sq = e1 * e1
+    m2 = np.maximum(e2 - e1sq, 0.0)
+    m3 = e3 - 3.0 * e1 * e2 + 2.0 * e1sq * e1
+    m4 = e4 - 4.0 * e1 * e3 + 6.0 * e1sq * e2 - 3.0 * e1sq * e1sq
+    constant = run_lengths(body)[window - 1 :] >= window
+    m2 = np.where(constant, 0.0, m2)
+    flat = is_flat(m2, anchor + e1)
+    safe = np.where(flat, 1.0, m2)
+    at = slice(first + window - 1, n)
+    mean[at] = np.where(constant, body[window - 1 :], anchor + e1)
+    var[at] = m2
+    skew[at] = np.where(flat, 0.0, m3 / safe**1.5)
+    kurt[at] = np.where(flat, 0.0, m4 / (safe * safe) - 3.0)
     return mean, var, skew, kurt
 
 
@@ -121,22 +167,24 @@ def rolling_zscore(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def rolling_corr(x: np.ndarray, y: np.ndarray, window: int) -> np.ndarray:
-    """Pearson correlation of the pairs in each window; 0 where either side is flat."""
+    """Pearson correlation of the pairs in each window; 0 where either side is constant or flat."""
     x, y = _as_float(x), _as_float(y)
     n = len(x)
     out = _nan(n)
-    if n < window:
+    first = max(_leading_nans(x), _leading_nans(y))
+    count = n - first - window + 1
+    if count <= 0:
         return out
-    xv, yv = sliding_window_view(x, window), sliding_window_view(y, window)
-    for start in range(0, len(xv), _CHUNK):
-        bx, by = xv[start : start + _CHUNK], yv[start : start + _CHUNK]
-        mx, my = bx.mean(axis=1), by.mean(axis=1)
-        dx, dy = bx - mx[:, None], by - my[:, None]
-        vx, vy = (dx * dx).mean(axis=1), (dy * dy).mean(axis=1)
-        cov = (dx * dy).mean(axis=1)
-        flat = is_flat(vx, mx) | is_flat(vy, my)
-        denom = np.sqrt(np.where(flat, 1.0, vx * vy))
-        out[window - 1 + start : window - 1 + start + len(bx)] = np.where(flat, 0.0, cov / denom)
+    bx, by = x[first:], y[first:]
+    (dx, ax), (dy, ay) = _segments(bx, window), _segments(by, window)
+    mx, my = _window_sums(dx, window, count) / window, _window_sums(dy, window, count) / window
+    vx = np.maximum(_window_sums(dx * dx, window, count) / window - mx * mx, 0.0)
+    vy = np.maximum(_window_sums(dy * dy, window, count) / window - my * my, 0.0)
+    cov = _window_sums(dx * dy, window, count) / window - mx * my
+    constant = np.maximum(run_lengths(bx), run_lengths(by))[window - 1 :] >= window
+    anchor_x, anchor_y = np.repeat(ax, window)[:count], np.repeat(ay, window)[:count]
+    flat = constant | is_flat(vx, anchor_x + mx) | is_flat(vy, anchor_y + my)
+    out[first + window - 1 :] = np.where(flat, 0.0, cov / np.sqrt(np.where(flat, 1.0, vx * vy)))
     return out
 
 
