@@ -1,0 +1,54 @@
+"""`slsbot up` refuses to start, with exit code 2 and nothing loaded or started, when the YAML, the settings or
+the admin address are unusable. (The running supervisor is covered by tests/integration/supervisor.)"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from slsbot.interfaces.cli import main
+
+ACCOUNT = "apiVersion: slsbot.io/v1alpha1\nkind: TradingAccount\nmetadata: {name: paper}\nspec: {exchange: binance}\n"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN", "SLSBOT_ADMIN_PORT", "SLSBOT_STATE_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_bad_yaml_exits_2_naming_file_and_field_and_loads_nothing(tmp_path: Path, capsys) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "a.yaml").write_text(ACCOUNT)
+    (manifests / "b.yaml").write_text(ACCOUNT.replace("paper", "live").replace("binance", "Binance!"))
+    state = tmp_path / "state"
+    code = main(["up", "-f", str(manifests), "--port", "0", "--state-dir", str(state)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{manifests / 'b.yaml'}, document 1 (TradingAccount live): spec.exchange:" in err
+    assert not state.exists()  # no database, no runtime: nothing was half-loaded
+
+
+def test_placeholder_token_exits_2(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a.yaml").write_text(ACCOUNT)
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN", "changeme")
+    code = main(["up", "-f", str(tmp_path), "--state-dir", str(tmp_path / "state")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "SLSBOT_ADMIN_TOKEN is a placeholder" in err
+    assert "changeme" not in err.replace("SLSBOT_ADMIN_TOKEN is a placeholder", "")
+
+
+def test_a_busy_admin_port_exits_2(tmp_path: Path, capsys) -> None:
+    (tmp_path / "a.yaml").write_text(ACCOUNT)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main(["up", "-f", str(tmp_path), "--port", str(port), "--state-dir", str(tmp_path / "state")])
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not (tmp_path / "state").exists()

@@ -1,0 +1,238 @@
+"""The supervisor loop (supervise_once / run_supervisor) over the real SQLite store and an in-memory backend:
+the loop is under test, the backend is a stand-in that records what it was asked to do."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import Session
+
+from slsbot.adapters.store import create_store_engine, list_events, set_paused_override, sync_desired_objects
+from slsbot.adapters.supervisor_store import SqlSupervisorStore
+from slsbot.api import parse_resource
+from slsbot.domain.plan import ActionKind, BackoffPolicy, ObservedRuntime, RuntimeState
+from slsbot.domain.runtime_spec import build_runtime_config
+from slsbot.services.supervisor import SupervisorOptions, run_supervisor, supervise_once
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class MemoryBackend:
+    """'Runtimes' are dict entries that are ready as soon as they are created."""
+
+    runtimes: dict[str, ObservedRuntime] = field(default_factory=dict)
+    executed: list[tuple[str, ActionKind]] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names whose observe raises
+    stopped: bool = False
+
+    def render_config(self, resolved):
+        return build_runtime_config(resolved, state_path=f"/state/{resolved.strategy.name}.db", port=9000)
+
+    def observe(self, namespace, name):
+        if name in self.broken:
+            raise RuntimeError(f"process table of {name} is unreadable")
+        return self.runtimes.get(name, ObservedRuntime())
+
+    def execute(self, namespace, name, action):
+        self.executed.append((name, action.kind))
+        previous = self.runtimes.get(name, ObservedRuntime())
+        if action.kind in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.RESTART):
+            self.runtimes[name] = ObservedRuntime(
+                state=RuntimeState.READY,
+                config_hash=action.desired.config_hash,
+                paused=action.desired.paused,
+                restarts=previous.restarts + (action.kind is ActionKind.RESTART),
+                consecutive_failures=previous.consecutive_failures,
+                pid=1000 + len(self.executed),
+                runtime_status={"equity": 10_000.0, "trade_count": 3, "open_positions": 1},
+            )
+        elif action.kind is ActionKind.SET_PAUSED:
+            self.runtimes[name] = replace(previous, paused=action.desired.paused)
+        elif action.kind is ActionKind.DRAIN:
+            self.runtimes[name] = replace(previous, state=RuntimeState.EXITED)
+        elif action.kind is ActionKind.DELETE:
+            self.runtimes.pop(name, None)
+
+    def crash(self, name: str, at: datetime) -> None:
+        previous = self.runtimes[name]
+        self.runtimes[name] = replace(
+            previous,
+            state=RuntimeState.EXITED,
+            exited_at=at,
+            pid=None,
+            consecutive_failures=previous.consecutive_failures + 1,
+        )
+
+    def stop_all(self) -> None:
+        self.stopped = True
+
+
+def doc(kind: str, name: str, spec: dict[str, Any]) -> Any:
+    return parse_resource({"apiVersion": "slsbot.io/v1alpha1", "kind": kind, "metadata": {"name": name}, "spec": spec})
+
+
+def strategy(name: str, account: str = "paper") -> Any:
+    return doc(
+        "Strategy",
+        name,
+        {
+            "accountRef": {"name": account},
+            "symbols": ["BTC/USDT"],
+            "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+        },
+    )
+
+
+ACCOUNT = doc("TradingAccount", "paper", {"exchange": "binance", "riskPolicyRef": {"name": "risk"}})
+POLICY = doc("RiskPolicy", "risk", {})
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    yield engine
+    engine.dispose()
+
+
+def load(engine, resources) -> None:
+    with Session(engine) as session:
+        sync_desired_objects(session, resources=resources, now=T0)
+
+
+def status_of(store: SqlSupervisorStore, name: str) -> Any:
+    return next(o.resource.status for o in store.desired_objects() if o.resource.name == name)
+
+
+OPTIONS = SupervisorOptions(backoff=BackoffPolicy(base=timedelta(seconds=10), cap=timedelta(minutes=1)))
+
+
+def test_every_strategy_is_created_then_reported_running(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc"), strategy("eth")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    report = supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    assert sorted(report.actions) == ["Strategy default/btc: Create", "Strategy default/eth: Create"]
+    assert status_of(store, "btc").phase == "Progressing"
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=1), options=OPTIONS)
+    status = status_of(store, "btc")
+    assert status.phase == "Running"
+    assert (status.trade_count, status.equity, status.restarts) == (3, 10_000.0, 0)
+    assert status_of(store, "paper").phase == "Ready"
+    assert status_of(store, "paper").strategies == 2
+    assert status_of(store, "risk").strategies == 2
+    with Session(engine) as session:
+        assert {(e.name, e.reason) for e in list_events(session)} == {("btc", "Creating"), ("eth", "Creating")}
+    assert len(backend.executed) == 2  # nothing more to do on the second pass
+
+
+def test_a_dead_runtime_is_restarted_in_the_pass_that_sees_it(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    backend.crash("btc", at=T0 + timedelta(seconds=1))
+    report = supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=1.5), options=OPTIONS)
+    assert report.actions == ["Strategy default/btc: Restart"]
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=2), options=OPTIONS)
+    status = status_of(store, "btc")
+    assert (status.phase, status.restarts) == ("Running", 1)
+
+
+def test_a_crash_loop_waits_out_the_backoff(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    backend.crash("btc", at=T0)
+    backend.crash("btc", at=T0)  # second failure in a row: 10 s backoff
+    report = supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=9), options=OPTIONS)
+    assert report.actions == []
+    status = status_of(store, "btc")
+    assert status.phase == "Degraded"
+    assert any(c.reason == "BackOff" for c in status.conditions)
+    report = supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=10), options=OPTIONS)
+    assert report.actions == ["Strategy default/btc: Restart"]
+
+
+def test_the_paused_override_reaches_the_runtime(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    with Session(engine) as session:
+        set_paused_override(session, namespace="default", name="btc", paused=True, now=T0)
+    report = supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=1), options=OPTIONS)
+    assert report.actions == ["Strategy default/btc: SetPaused"]
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=2), options=OPTIONS)
+    assert status_of(store, "btc").phase == "Paused"
+    assert backend.runtimes["btc"].paused is True
+
+
+def test_a_strategy_removed_from_the_yaml_is_drained_deleted_and_forgotten(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc"), strategy("eth")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    load(engine, [POLICY, ACCOUNT, strategy("btc")])
+    for second in range(1, 5):
+        supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=second), options=OPTIONS)
+    assert [kind for name, kind in backend.executed if name == "eth"] == [
+        ActionKind.CREATE,
+        ActionKind.DRAIN,
+        ActionKind.DELETE,
+    ]
+    assert "eth" not in backend.runtimes
+    assert [o.resource.name for o in store.desired_objects() if o.resource.kind == "Strategy"] == ["btc"]
+
+
+def test_a_strategy_waiting_for_its_account_does_not_stop_the_others(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc"), strategy("orphan", account="missing")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend(broken={"eth"})
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    status = status_of(store, "orphan")
+    assert status.phase == "Pending"
+    ready = next(c for c in status.conditions if c.type == "Ready")
+    assert ready.reason == "WaitingForDependency" and "spec.accountRef.name" in ready.message
+    assert ("btc", ActionKind.CREATE) in backend.executed
+
+
+def test_an_unexpected_error_on_one_object_is_an_event_not_a_stop(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc"), strategy("eth")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend(broken={"btc"})
+    report = supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    assert report.errors == ["Strategy default/btc: process table of btc is unreadable"]
+    assert report.actions == ["Strategy default/eth: Create"]
+    with Session(engine) as session:
+        warning = list_events(session, name="btc")[0]
+    assert (warning.type, warning.reason) == ("Warning", "ReconcileError")
+
+
+def test_run_supervisor_passes_until_stopped_then_stops_every_runtime(engine) -> None:
+    load(engine, [POLICY, ACCOUNT, strategy("btc")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    stop = threading.Event()
+    ticks: list[datetime] = []
+
+    def clock() -> datetime:
+        ticks.append(T0 + timedelta(seconds=len(ticks)))
+        if len(ticks) >= 3:
+            stop.set()
+        return ticks[-1]
+
+    worker = threading.Thread(
+        target=run_supervisor,
+        kwargs={
+            "store": store,
+            "backend": backend,
+            "options": SupervisorOptions(tick_interval=0.01),
+            "stop": stop,
+            "clock": clock,
+        },
+    )
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert len(ticks) == 3
+    assert backend.executed == [("btc", ActionKind.CREATE)]
+    assert backend.stopped is True
