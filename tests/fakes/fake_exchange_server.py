@@ -24,10 +24,25 @@ from tests.fakes.fake_exchange_binance import BinanceApi
 from tests.fakes.fake_exchange_bybit import BybitApi
 from tests.fakes.fake_exchange_market import FakeAccount, Fault, ManualClock, RecordedKlines, utc_ms
 
-__all__ = ["FakeAccount", "FakeExchangeServer", "Fault", "ManualClock", "RecordedKlines", "utc_ms"]
+__all__ = ["VENUE_PATHS", "FakeAccount", "FakeExchangeServer", "Fault", "ManualClock", "RecordedKlines", "utc_ms"]
 
 FAKE_API_KEY = "fakeKey0123456789abcdefFAKEKEY"
 FAKE_SECRET = "fakeSecret0123456789abcdefFAKESECRET"
+
+
+@dataclass(frozen=True)
+class VenuePaths:
+    """Where each kind of call lands on the fake, per exchange (for asserting on ``requests``)."""
+
+    create: str
+    query: str  # order lookups by client id start with this
+    klines: str
+
+
+VENUE_PATHS = {
+    "binance": VenuePaths(create="/api/v3/order", query="/api/v3/order", klines="/api/v3/klines"),
+    "bybit": VenuePaths(create="/v5/order/create", query="/v5/order/", klines="/v5/market/kline"),
+}
 
 
 @dataclass(frozen=True)
@@ -67,7 +82,9 @@ class FakeExchangeServer:
         handler = type("FakeExchangeHandler", (_Handler,), {"fake": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-exchange", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="fake-exchange", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -103,6 +120,7 @@ class FakeExchangeServer:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeExchangeServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass

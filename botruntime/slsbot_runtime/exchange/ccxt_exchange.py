@@ -147,10 +147,27 @@ class CcxtExchange(Exchange):
         except OrderRejected as rejection:
             if not any(marker in str(rejection) for marker in self.duplicate_order_markers):
                 raise
+            return self._existing_after_duplicate(request)
+
+    def _existing_after_duplicate(self, request: OrderRequest) -> Order:
+        """The exchange refused the id as a duplicate, so it has the order even if its query endpoint does
+        not show it yet: look again, with backoff, until it does."""
+
+        def lookup() -> Order:
             found = self.fetch_order(request.client_order_id, request.symbol)
             if found is None:
-                raise
+                raise TemporaryExchangeError(
+                    f"{self.ccxt_id} refused {request.client_order_id} as a duplicate but does not show it yet"
+                )
             return found
+
+        return call_with_retries(
+            lookup,
+            policy=self._retry,
+            sleep=self._sleep,
+            rng=self._rng,
+            what=f"{self.ccxt_id} fetch_order {request.client_order_id}",
+        )
 
     def _send(self, request: OrderRequest) -> Order:
         price = request.limit_price if request.type is OrderType.LIMIT else None
