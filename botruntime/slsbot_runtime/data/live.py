@@ -21,6 +21,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -126,8 +127,9 @@ class LiveCandleFeed:
         self._rng = rng
         self._exchange_id = exchange_id
         self._since_ms = since_ms
-        #: Open time of the last candle yielded per symbol: where the feed resumes.
+        #: Open time of the newest candle fetched per symbol; those not yielded yet wait in ``_pending``.
         self.last_ts: dict[str, int | None] = dict.fromkeys(self.symbols)
+        self._pending: deque[Candle] = deque()
         self._started_ms: int | None = None
         self._buffer: dict[str, dict[int, list[Any]]] = {s: {} for s in self.symbols}
         self._failures_in_a_row = 0
@@ -141,6 +143,8 @@ class LiveCandleFeed:
         if self._started_ms is None:
             self._started_ms = self._clock.now_ms()
         while True:
+            while self._pending:  # popped before it is yielded: an abandoned iteration loses nothing
+                yield self._pending.popleft()
             try:
                 batch = self._next_batch()
             except (DataError, ExchangeError):
@@ -148,8 +152,8 @@ class LiveCandleFeed:
                 raise
             if batch:
                 self._failures_in_a_row = 0
-            yield from batch
-            if not batch:
+                self._pending.extend(batch)
+            else:
                 self._check_staleness()
                 self._wait()
 
@@ -299,6 +303,7 @@ def open_live_feed(
     since_ms: int | None = None,
     use_websocket: bool = True,
     timeout_ms: int = 10_000,
+    rate_limit: bool = True,
     settings: LiveFeedSettings | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
@@ -311,7 +316,9 @@ def open_live_feed(
         raise ConfigError(
             f"account.exchange: {exchange_id!r} is not supported; use one of {', '.join(sorted(CCXT_EXCHANGES))}"
         )
-    rest = build_ccxt_client(exchange_class, None, testnet=testnet, endpoint=endpoint, timeout_ms=timeout_ms)
+    rest = build_ccxt_client(
+        exchange_class, None, testnet=testnet, endpoint=endpoint, timeout_ms=timeout_ms, rate_limit=rate_limit
+    )
     stream = None
     pro_class = ccxt_pro_client_class(exchange_id) if use_websocket and endpoint is None else None
     if pro_class is not None:
