@@ -78,3 +78,109 @@ class SmaCross(VectorizedComponent):
         spread -= 1.0
         directions = directions_of(spread)
         return directions, confidences_of(spread, CROSS_CONFIDENCE_SCALE, directions)
+
+
+class EmaCrossParams(StrategyParams):
+    fast: int = Field(default=12, ge=1, le=100_000, description="Period of the fast exponential moving average.")
+    slow: int = Field(
+        default=26,
+        ge=1,
+        le=100_000,
+        validate_default=True,
+        description="Period of the slow exponential moving average; more than fast.",
+    )
+
+    _check_slow = field_validator("slow")(_slower_than_fast)
+
+
+class EmaCross(VectorizedComponent):
+    """+1 while the fast EMA of closes is above the slow one, -1 while below, 0 during warmup.
+
+    EMAs are seeded with the simple mean of their first ``period`` closes. Confidence: tanh(|fast / slow
+    - 1| / 1 %).
+    """
+
+    id = "ema_cross"
+    Params = EmaCrossParams
+
+    def __init__(self, params: Mapping[str, object] | None = None) -> None:
+        super().__init__(params)
+        self._fast = live.Ema(self.params.fast)
+        self._slow = live.Ema(self.params.slow)
+
+    @property
+    def warmup(self) -> int:
+        return self.params.slow
+
+    def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
+        fast = self._fast.update(candle.close)
+        slow = self._slow.update(candle.close)
+        if slow != slow:
+            return FLAT
+        spread = fast / slow - 1.0
+        direction = direction_of(spread)
+        if direction == 0.0:
+            return FLAT
+        return Signal(direction, confidence_of(spread, CROSS_CONFIDENCE_SCALE), "ema cross")
+
+    def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        spread = vec.ema(history.close, self.params.fast) / vec.ema(history.close, self.params.slow) - 1.0
+        directions = directions_of(spread)
+        return directions, confidences_of(spread, CROSS_CONFIDENCE_SCALE, directions)
+
+
+#: A MACD histogram of 0.2 % of the close gives confidence tanh(1) = 0.76.
+MACD_CONFIDENCE_SCALE = 0.002
+
+
+class MacdTrendParams(StrategyParams):
+    fast: int = Field(default=12, ge=1, le=100_000, description="Period of the fast EMA of the MACD line.")
+    slow: int = Field(
+        default=26,
+        ge=1,
+        le=100_000,
+        validate_default=True,
+        description="Period of the slow EMA of the MACD line; more than fast.",
+    )
+    signal: int = Field(default=9, ge=1, le=100_000, description="Period of the EMA of the MACD line (signal line).")
+
+    _check_slow = field_validator("slow")(_slower_than_fast)
+
+
+class MacdTrend(VectorizedComponent):
+    """+1 while the MACD line (fast EMA - slow EMA) is above its signal line, -1 while below.
+
+    Confidence: tanh(|MACD - signal| / close / 0.2 %).
+    """
+
+    id = "macd_trend"
+    Params = MacdTrendParams
+
+    def __init__(self, params: Mapping[str, object] | None = None) -> None:
+        super().__init__(params)
+        p = self.params
+        self._fast, self._slow, self._signal = live.Ema(p.fast), live.Ema(p.slow), live.Ema(p.signal)
+
+    @property
+    def warmup(self) -> int:
+        return self.params.slow + self.params.signal - 1
+
+    def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
+        close = candle.close
+        macd = self._fast.update(close) - self._slow.update(close)
+        signal = self._signal.update(macd)
+        if signal != signal:
+            return FLAT
+        spread = (macd - signal) / close
+        direction = direction_of(spread)
+        if direction == 0.0:
+            return FLAT
+        return Signal(direction, confidence_of(spread, MACD_CONFIDENCE_SCALE), "macd cross")
+
+    def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        p = self.params
+        close = history.close
+        macd = vec.ema(close, p.fast) - vec.ema(close, p.slow)
+        spread = (macd - vec.ema(macd, p.signal)) / close
+        directions = directions_of(spread)
+        return directions, confidences_of(spread, MACD_CONFIDENCE_SCALE, directions)

@@ -33,8 +33,8 @@ def btc_2024() -> OHLCV:
 
 @pytest.fixture(scope="session")
 def eth_2017() -> OHLCV:
-    """ETH 2017-2022 with its real gaps; the first 12,000 candles keep the tests fast."""
-    return _json_rows(MARKET / "binance-spot-1h-2017" / "ETH_USDT-1h.json", "ETH/USDT").slice(0, 12_000)
+    """ETH 2017-2022 with its real gaps; the first 8,000 candles keep the tests fast."""
+    return _json_rows(MARKET / "binance-spot-1h-2017" / "ETH_USDT-1h.json", "ETH/USDT").slice(0, 8_000)
 
 
 @pytest.fixture(scope="session")
