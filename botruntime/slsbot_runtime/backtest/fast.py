@@ -1,0 +1,291 @@
+"""Fast mode: vectorized decisions, then a loop over trade events only, with the step mode's own pieces.
+
+1. ``vectorized``: every symbol's decisions, targets and warmup for the whole window at once, and for each
+   candle the next candle at which the trading loop would act given what is held.
+2. A loop over *events* in the loop's candle order (time, then symbol order): a candle where an order rests
+   on the book (the paper exchange may fill it) or where ``plan_symbol`` would act. Candles in between are
+   skipped: nothing the loop does there changes orders, fills or cash.
+3. At each event the loop's own pieces do the work: ``PaperExchange`` fills (next open, spread and
+   slippage, fees, volume participation, balances), ``Ledger`` books, ``plan_symbol`` plans, ``RiskManager
+   .evaluate`` sizes, with the same client order ids. Partial fills and latency need no special case: while
+   an order rests, every candle of its symbol is an event.
+4. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
+   (cash plus each position times its last close, in symbol order), so the curve equals the step mode's.
+5. ``eligibility.equity_path_blockers`` checks that curve against the per-candle risk limits; if one is
+   reached the result is thrown away (``FastModeUnavailable``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from slsbot.api import RuntimeConfig
+from slsbot.api.strategy import SizingMethod
+from slsbot_runtime.app import build_deciders
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable, equity_path_blockers, static_blockers
+from slsbot_runtime.backtest.inputs import interval_ms
+from slsbot_runtime.backtest.report import RunRecord
+from slsbot_runtime.backtest.vectorized import batch_decisions, next_decisions, targets, warm_mask
+from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
+from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
+from slsbot_runtime.exchange.paper import PaperExchange
+from slsbot_runtime.execution.client_ids import client_order_id
+from slsbot_runtime.execution.ledger import QUANTITY_EPSILON, Ledger
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.risk.base import RiskAction, TradeProposal
+from slsbot_runtime.risk.manager import RiskManager
+
+
+@dataclass(slots=True)
+class _Track:
+    """One symbol's candles, decisions and event tables. Only event candles are read, one value at a time."""
+
+    symbol: str
+    history: OHLCV
+    merged: np.ndarray  # position of each candle in the loop's processing order
+    direction: np.ndarray
+    confidence: np.ndarray
+    warm: np.ndarray
+    next_decision: dict[int, list[int]]  # held sign -> next candle needing a decision (len = none)
+
+    def __len__(self) -> int:
+        return len(self.history)
+
+    def candle(self, i: int) -> Candle:
+        h = self.history
+        return Candle(
+            self.symbol,
+            int(h.ts[i]),
+            float(h.open[i]),
+            float(h.high[i]),
+            float(h.low[i]),
+            float(h.close[i]),
+            float(h.volume[i]),
+        )
+
+    def last_close_before(self, merged_position: int) -> float | None:
+        j = int(np.searchsorted(self.merged, merged_position, side="left"))
+        return float(self.history.close[j - 1]) if j > 0 else None
+
+
+@dataclass(slots=True)
+class _Changes:
+    """Cash and positions after each fill, keyed by the processing position of the candle it happened on."""
+
+    cash_at: list[int]
+    cash: list[float]
+    quantity_at: dict[str, list[int]]
+    quantity: dict[str, list[float]]
+
+
+def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
+    """The step mode's result for ``config`` over ``histories``, or FastModeUnavailable saying why not."""
+    blockers = static_blockers(config)
+    if blockers:
+        raise FastModeUnavailable(blockers)
+    started = time.perf_counter()
+    step_ms = interval_ms(config)
+    order = _processing_order(histories)
+    deciders = build_deciders(config)
+    tracks = [
+        _track(config, history, deciders[history.symbol], order.positions[k], step_ms)
+        for k, history in enumerate(histories)
+    ]
+    fills, changes = _simulate(config, tracks, step_ms)
+    equity = _equity_path(config, tracks, order, changes)
+    reasons = equity_path_blockers(config.risk, order.ts, equity)
+    if reasons:
+        raise FastModeUnavailable(reasons)
+    return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    ts: np.ndarray  # open time of every candle in processing order
+    symbol_index: np.ndarray  # which history each one comes from
+    positions: list[np.ndarray]  # per history: each candle's processing position
+
+
+def _processing_order(histories: Sequence[OHLCV]) -> _Order:
+    """The replay feed's order: open time, then the order of the symbols (``heapq.merge`` is stable)."""
+    all_ts = np.concatenate([h.ts for h in histories]).astype(np.int64)
+    which = np.concatenate([np.full(len(h), k, dtype=np.int64) for k, h in enumerate(histories)])
+    ordering = np.argsort(all_ts, kind="stable")
+    rank = np.empty(len(ordering), dtype=np.int64)
+    rank[ordering] = np.arange(len(ordering))
+    bounds = np.cumsum([0, *(len(h) for h in histories)])
+    positions = [rank[bounds[k] : bounds[k + 1]] for k in range(len(histories))]
+    return _Order(all_ts[ordering], which[ordering], positions)
+
+
+def _track(config: RuntimeConfig, history: OHLCV, decider: object, positions: np.ndarray, step_ms: int) -> _Track:
+    decisions = batch_decisions(decider, history)  # type: ignore[arg-type]
+    warm = warm_mask(history.ts, interval_ms=step_ms, warmup_candles=config.market_data.warmup_candles)
+    target = targets(decisions.direction, long_only=config.long_only)
+    return _Track(
+        symbol=history.symbol,
+        history=history,
+        merged=positions,
+        direction=decisions.direction,
+        confidence=decisions.confidence,
+        warm=warm,
+        next_decision=next_decisions(target, warm, entries_allowed=not config.paused),
+    )
+
+
+def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tuple[list[Fill], _Changes]:
+    """The event loop (see the module doc); the fills in booking order and the cash and positions after each."""
+    paper = config.account.paper
+    exchange = PaperExchange(paper, interval_ms=step_ms, allow_short=not config.long_only)
+    ledger = Ledger(cash=paper.starting_balance, quote_currency=paper.quote_currency)
+    risk = RiskManager(config.risk, config.sizing, config.long_only)
+    fixed = config.sizing.quantity if config.sizing.method == SizingMethod.FIXED_QUANTITY else None
+    key = f"{config.namespace}/{config.name}"
+    long_only, entries_allowed = config.long_only, not config.paused
+    fills: list[Fill] = []
+    changes = _Changes([], [], {t.symbol: [] for t in tracks}, {t.symbol: [] for t in tracks})
+    resting = [False] * len(tracks)
+    heap = []
+    for k, track in enumerate(tracks):
+        first = track.next_decision[0][0]
+        if first < len(track):
+            heap.append((int(track.merged[first]), k, first))
+    heapq.heapify(heap)
+
+    while heap:
+        position, k, i = heapq.heappop(heap)
+        track = tracks[k]
+        symbol = track.symbol
+        working: list[WorkingOrder] = []
+        if resting[k]:
+            candle = track.candle(i)
+            for fill in exchange.on_candle(candle):
+                ledger.apply(fill)
+                fills.append(fill)
+                changes.cash_at.append(position)
+                changes.cash.append(ledger.cash)
+                changes.quantity_at[symbol].append(position)
+                changes.quantity[symbol].append(ledger.quantity(symbol))
+            working = [WorkingOrder(o.client_order_id, o.side) for o in exchange.fetch_open_orders(symbol)]
+            resting[k] = bool(working)
+            close = candle.close
+        else:
+            close = float(track.history.close[i])
+        ledger.mark(symbol, close)
+        if track.warm[i]:
+            actions = plan_symbol(
+                direction=float(track.direction[i]),
+                position=ledger.quantity(symbol),
+                working=working,
+                long_only=long_only,
+                must_flatten=False,
+                entries_allowed=entries_allowed,
+            )
+            for action in actions:
+                if isinstance(action, CancelOrder):
+                    exchange.cancel_order(action.client_order_id, symbol)
+                    resting[k] = bool(exchange.fetch_open_orders(symbol))
+                    continue
+                _mark_open_positions(ledger, tracks, k, position)
+                quantity = _decide_quantity(action, track, i, close, ledger, risk, fixed)
+                if quantity is not None:
+                    placed = _place(exchange, key, track, i, action.side, quantity, step_ms)
+                    resting[k] = resting[k] or placed
+        if resting[k]:
+            following = i + 1
+        else:
+            held = ledger.quantity(symbol)
+            sign = 0 if abs(held) <= QUANTITY_EPSILON else (1 if held > 0 else -1)
+            following = track.next_decision[sign][i + 1]
+        if following < len(track):
+            heapq.heappush(heap, (int(track.merged[following]), k, following))
+    return fills, changes
+
+
+def _mark_open_positions(ledger: Ledger, tracks: list[_Track], current: int, position: int) -> None:
+    """Give every other held symbol its last close before this candle, as the loop's ledger has it."""
+    for k, track in enumerate(tracks):
+        if k == current:
+            continue
+        row = ledger.positions.get(track.symbol)
+        if row is not None and row.quantity:
+            close = track.last_close_before(position)
+            if close is not None:
+                ledger.mark(track.symbol, close)
+
+
+def _decide_quantity(
+    action: ExitPosition | ProposeEntry,
+    track: _Track,
+    i: int,
+    close: float,
+    ledger: Ledger,
+    risk: RiskManager,
+    fixed: float | None,
+) -> float | None:
+    """The loop's ``_exit`` / ``_enter``: the risk manager's quantity, or None when nothing is sent."""
+    symbol, ts = track.symbol, int(track.history.ts[i])
+    confidence = min(max(float(track.confidence[i]), 0.0), 1.0)
+    if isinstance(action, ExitPosition):
+        held = abs(ledger.quantity(symbol))
+        if held <= QUANTITY_EPSILON:
+            return None
+        proposal = TradeProposal(symbol, action.side, close, confidence, is_entry=False, requested_quantity=held)
+        verdict = risk.evaluate(proposal, ledger.snapshot(ts))
+    else:
+        proposal = TradeProposal(symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed)
+        verdict = risk.evaluate(proposal, ledger.snapshot(ts))
+        if verdict.action == RiskAction.REJECTED:
+            return None
+    return verdict.quantity if verdict.quantity > QUANTITY_EPSILON else None
+
+
+def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side, quantity: float, step_ms: int) -> bool:
+    """The order manager's intent and send: the same client order id, created at the candle's close. True when
+    the order rests on the book."""
+    ts = int(track.history.ts[i])
+    request = OrderRequest(
+        client_order_id(key, track.symbol, ts, 0),
+        track.symbol,
+        side,
+        quantity,
+        OrderType.MARKET,
+        created_ts=ts + step_ms,
+    )
+    try:
+        order = exchange.place_order(request)
+    except (OrderRejected, PermanentExchangeError):
+        return False  # the loop marks the order rejected and goes on; it never reaches the book
+    return not OrderStatus(order.status).is_terminal
+
+
+def _equity_path(config: RuntimeConfig, tracks: list[_Track], order: _Order, changes: _Changes) -> np.ndarray:
+    """``Ledger.equity()`` after every processed candle: cash plus each position at its last close."""
+    count = len(order.ts)
+    everywhere = np.arange(count)
+    equity = _step_function(changes.cash_at, changes.cash, everywhere, config.account.paper.starting_balance)
+    for k in sorted(range(len(tracks)), key=lambda index: tracks[index].symbol):
+        track = tracks[k]
+        if not changes.quantity_at[track.symbol]:
+            continue
+        held = _step_function(changes.quantity_at[track.symbol], changes.quantity[track.symbol], everywhere, 0.0)
+        seen = np.cumsum(order.symbol_index == k)
+        closes = track.history.close
+        last_close = np.where(seen > 0, closes[np.maximum(seen - 1, 0)], 0.0)
+        equity = equity + held * last_close
+    return equity
+
+
+def _step_function(at: list[int], values: list[float], where: np.ndarray, before: float) -> np.ndarray:
+    """The last value set at or before each position in ``where`` (``before`` until the first)."""
+    if not at:
+        return np.full(len(where), before, dtype=np.float64)
+    state = np.searchsorted(np.asarray(at, dtype=np.int64), where, side="right") - 1
+    table = np.asarray([before, *values], dtype=np.float64)
+    return table[state + 1]

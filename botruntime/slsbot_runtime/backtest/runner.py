@@ -1,0 +1,62 @@
+"""``run_backtest``: one RuntimeConfig over a window of recorded candles, in step, fast or auto mode.
+
+* ``step``: the live loop itself (``backtest.step``). Always available.
+* ``fast``: vectorized decisions and an event loop (``backtest.fast``); gives exactly the step mode's trades,
+  or refuses with ``FastModeUnavailable`` naming why.
+* ``auto``: fast when it can, else step; the result says which ran and why fast did not.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from slsbot.api import TIMEFRAME_SECONDS, RuntimeConfig
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable, static_blockers
+from slsbot_runtime.backtest.fast import run_fast
+from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, load_window
+from slsbot_runtime.backtest.report import BacktestResult, summarize
+from slsbot_runtime.backtest.step import run_step
+
+
+class BacktestMode(StrEnum):
+    STEP = "step"
+    FAST = "fast"
+    AUTO = "auto"
+
+
+def run_backtest(
+    config: RuntimeConfig,
+    *,
+    data_dir: str | Path | None = None,
+    window: BacktestWindow | None = None,
+    mode: BacktestMode | str = BacktestMode.AUTO,
+) -> BacktestResult:
+    """Backtest ``config`` (see ``inputs`` for what changes from a runtime). Raises ConfigError (bad config,
+    or FastModeUnavailable for ``mode="fast"``) or DataError (missing or unusable candles)."""
+    mode = BacktestMode(mode)
+    window = window or BacktestWindow()
+    prepared = backtest_config(config, data_dir=data_dir, window=window)
+    histories = load_window(prepared, window)
+    fallback: str | None = None
+    if mode == BacktestMode.STEP:
+        record = run_step(prepared, histories)
+    elif mode == BacktestMode.FAST:
+        record = run_fast(prepared, histories)
+    else:
+        blockers = static_blockers(prepared)
+        try:
+            if blockers:
+                raise FastModeUnavailable(blockers)
+            record = run_fast(prepared, histories)
+        except FastModeUnavailable as error:
+            fallback = str(error)
+            record = run_step(prepared, histories)
+    timeframe = str(prepared.timeframe)
+    return summarize(
+        record,
+        timeframe=timeframe,
+        timeframe_seconds=TIMEFRAME_SECONDS[timeframe],
+        symbols=prepared.symbols,
+        fallback_reason=fallback,
+    )

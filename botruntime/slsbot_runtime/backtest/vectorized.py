@@ -1,0 +1,108 @@
+"""The vectorized half of fast mode: for one symbol's whole history, the decision at every candle, the
+position each decision targets, whether the symbol may trade, and the next candle at which the loop would act.
+
+The deciders are the runtime's own (``app.build_deciders``); each is asked for the vectorized twin of what it
+does candle by candle: a component's ``signal_arrays``, an ensemble's ``decide_batch``. A decider without a
+twin makes fast mode unavailable, naming the member.
+
+Targets follow ``engine.planning.target_sign`` and warmup follows ``data.gaps.GapTracker``: a symbol trades
+once ``warmupCandles`` candles have been seen since the start or since the last gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable
+from slsbot_runtime.engine.signals import ComponentDecider, Decider, EnsembleDecider
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.features.engine import FeatureEngine
+
+#: ``target`` code for "no opinion" (a direction of exactly 0, or NaN): keep what is held.
+NO_OPINION = 2
+HELD_SIGNS = (-1, 0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    direction: np.ndarray  # float64, what the decider returns after each candle
+    confidence: np.ndarray  # float64
+
+
+def batch_decisions(decider: Decider, history: OHLCV) -> Decisions:
+    """What ``decider.decide`` would return after each candle of ``history``, computed at once."""
+    if isinstance(decider, ComponentDecider):
+        component = decider.component
+        arrays = component.signal_arrays(history, _features(component.required_features, history))
+        if arrays is None:
+            raise FastModeUnavailable([f"ensemble.members: {component.id} has no vectorized signals"])
+        return Decisions(*(np.asarray(a, dtype=np.float64) for a in arrays))
+    if isinstance(decider, EnsembleDecider):
+        ensemble = decider.ensemble
+        batch = getattr(ensemble, "decide_batch", None)
+        if batch is None:
+            raise FastModeUnavailable(["ensemble: this ensemble has no decide_batch"])
+        names = tuple(getattr(ensemble, "required_features", ()) or ())
+        decided = batch(history, _features(names, history))
+        if decided is None:
+            raise FastModeUnavailable([f"ensemble: {_why_not_batch(ensemble)}"])
+        return Decisions(
+            np.asarray(decided.direction, dtype=np.float64), np.asarray(decided.confidence, dtype=np.float64)
+        )
+    raise FastModeUnavailable([f"ensemble: the decider {type(decider).__name__} has no vectorized twin"])
+
+
+def _features(names: tuple[str, ...], history: OHLCV) -> Mapping[str, np.ndarray]:
+    return FeatureEngine(names).compute(history) if names else {}
+
+
+def _why_not_batch(ensemble: object) -> str:
+    reason = getattr(ensemble, "batch_unavailable_reason", None)
+    text = reason() if callable(reason) else reason
+    return str(text) if text else "its voting or a member cannot be computed for a whole history at once"
+
+
+def targets(direction: np.ndarray, *, long_only: bool) -> np.ndarray:
+    """``engine.planning.target_sign`` for every candle (never ``must_flatten``): 1, 0, -1 or NO_OPINION."""
+    with np.errstate(invalid="ignore"):
+        short = 0 if long_only else -1
+        return np.where(direction > 0, 1, np.where(direction < 0, short, NO_OPINION)).astype(np.int8)
+
+
+def warm_mask(ts: np.ndarray, *, interval_ms: int, warmup_candles: int) -> np.ndarray:
+    """``GapTracker.is_warm`` after each candle: enough candles since the start or the last gap."""
+    n = len(ts)
+    restart = np.ones(n, dtype=bool)
+    if n > 1:
+        restart[1:] = np.diff(ts) > interval_ms
+    index = np.arange(n)
+    since = index - np.maximum.accumulate(np.where(restart, index, 0)) + 1
+    return since >= warmup_candles
+
+
+def next_true(mask: np.ndarray) -> np.ndarray:
+    """For every i, the first j >= i with ``mask[j]``, or ``len(mask)``; one extra entry at the end."""
+    n = len(mask)
+    at = np.where(mask, np.arange(n), n)
+    out = np.empty(n + 1, dtype=np.int64)
+    out[n] = n
+    out[:n] = np.minimum.accumulate(at[::-1])[::-1]
+    return out
+
+
+def next_decisions(target: np.ndarray, warm: np.ndarray, *, entries_allowed: bool) -> dict[int, list[int]]:
+    """Per held sign (-1, 0, 1): the next candle at which ``plan_symbol`` would act with no order working.
+
+    It acts when the symbol is warm, the decision has an opinion, that opinion differs from what is held,
+    and, when flat, entries are allowed.
+    """
+    tables = {}
+    for held in HELD_SIGNS:
+        mask = warm & (target != NO_OPINION) & (target != held)
+        if held == 0 and not entries_allowed:
+            mask = np.zeros_like(mask)
+        tables[held] = next_true(mask).tolist()
+    return tables
