@@ -1,0 +1,27 @@
+"""The Kubernetes backend: pure manifest builders (``manifests``), the mapping from cluster state to an
+``ObservedRuntime`` (``observe``), the JSON API client and its error conversion (``client``), the runtime backend
+(``backend``), reads and status writes of slsbot objects (``objects``) and Events (``events``)."""
+
+from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
+from slsbot.adapters.kubernetes.client import (
+    ClusterCredentials,
+    KubernetesApi,
+    cluster_credentials,
+    load_client_configuration,
+)
+from slsbot.adapters.kubernetes.events import KubernetesEventRecorder
+from slsbot.adapters.kubernetes.manifests import RuntimePodOptions, StateVolumeKind
+from slsbot.adapters.kubernetes.objects import KubernetesObjectStore
+
+__all__ = [
+    "BackendOptions",
+    "ClusterCredentials",
+    "KubernetesApi",
+    "KubernetesEventRecorder",
+    "KubernetesObjectStore",
+    "KubernetesRuntimeBackend",
+    "RuntimePodOptions",
+    "StateVolumeKind",
+    "cluster_credentials",
+    "load_client_configuration",
+]

@@ -1,0 +1,226 @@
+"""``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service and a state claim.
+
+It implements ``slsbot.domain.ports.RuntimeBackend``: ``render_config`` fills in the pod's paths and port,
+``observe`` reads the Deployment, its pods and the runtime's ``/status``, ``execute`` carries out one planned
+action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``) are reached through
+its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point it elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
+from slsbot.adapters.kubernetes.manifests import (
+    PORT_NAME,
+    STATE_PATH,
+    Manifest,
+    RuntimePodOptions,
+    RuntimeWorkload,
+    StateVolumeKind,
+    build_runtime_configmap,
+    build_runtime_deployment,
+    build_runtime_service,
+    build_state_claim,
+    credentials_dir,
+    render_runtime_config,
+    runtime_object_name,
+    selector_labels,
+)
+from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
+from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
+from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
+from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
+from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_spec import DesiredRuntime, build_runtime_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUNTIME_URL = "http://{service}.{namespace}.svc:{port}"
+
+
+class RuntimeControl(Protocol):
+    """The runtime's HTTP control contract, as the control plane calls it."""
+
+    def status(self, base_url: str) -> dict[str, Any]: ...
+
+    def set_paused(self, base_url: str, *, paused: bool) -> None: ...
+
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    runtime_url: str = DEFAULT_RUNTIME_URL  # fields: {service} {namespace} {port} {strategy}
+    default_data_dir: str | None = "/app/data/market/binance-spot-1h-2024"  # the candles inside the image
+    pod: RuntimePodOptions = field(default_factory=RuntimePodOptions)
+
+
+class KubernetesRuntimeBackend:
+    def __init__(
+        self,
+        api: KubernetesApi,
+        control: RuntimeControl,
+        options: BackendOptions | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._api = api
+        self._control = control
+        self._options = options or BackendOptions()
+        self._clock = clock
+
+    def render_config(self, resolved: ResolvedStrategy) -> RuntimeConfig:
+        credentials = resolved.account.spec.credentials
+        secret = credentials.secret_ref if credentials is not None else None
+        return build_runtime_config(
+            resolved,
+            state_path=STATE_PATH,
+            port=resolved.strategy.spec.runtime.port,
+            host="0.0.0.0",
+            credentials_dir=credentials_dir(secret) if secret is not None else None,
+            default_data_dir=self._options.default_data_dir,
+        )
+
+    def runtime_url(self, namespace: str, strategy: str, port: int) -> str:
+        return self._options.runtime_url.format(
+            service=runtime_object_name(strategy), namespace=namespace, port=port, strategy=strategy
+        )
+
+    def observe(self, namespace: str, name: str) -> ObservedRuntime:
+        deployment = self._api.find(self._path("apps", "deployments", namespace, name))
+        pods: list[dict[str, Any]] = []
+        if deployment is not None:
+            pods = self._api.list(
+                resource_path("", "v1", "pods", namespace=namespace), label_selector=selector_labels(name)
+            )
+        view = read_workload(deployment, pods, strategy=name)
+        if view.problem:
+            log.info("runtime %s/%s cannot run: %s", namespace, name, view.problem)
+        runtime_status = None
+        if view.state is RuntimeState.READY and view.port is not None:
+            try:
+                runtime_status = self._control.status(self.runtime_url(namespace, name, view.port))
+            except RuntimeUnreachable as exc:
+                log.warning("runtime %s/%s is ready but does not answer: %s", namespace, name, exc)
+        return observed_runtime(view, runtime_status)
+
+    def execute(self, namespace: str, name: str, action: Action) -> None:
+        kind = action.kind
+        if kind in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.RESTART):
+            self._roll_out(namespace, name, _desired(action), action)
+        elif kind is ActionKind.SET_PAUSED:
+            self._set_paused(namespace, name, _desired(action))
+        elif kind is ActionKind.DRAIN:
+            url = self.runtime_url(namespace, name, self._service_port(namespace, name))
+            self._control.shutdown(url, cancel_orders=action.cancel_orders, flatten=action.flatten)
+        elif kind is ActionKind.DELETE:
+            self._delete(namespace, name)
+
+    def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
+        restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None
+        workload = self._workload(namespace, name, desired, restarted_at)
+        patch_first = action.kind is not ActionKind.CREATE
+        if workload.options.state_volume is StateVolumeKind.PERSISTENT_VOLUME_CLAIM:
+            self._ensure(self._path("", "persistentvolumeclaims", namespace), build_state_claim(workload))
+        self._apply(self._path("", "configmaps", namespace), build_runtime_configmap(workload), patch_first)
+        self._apply(self._path("", "services", namespace), build_runtime_service(workload), patch_first)
+        self._apply(self._path("apps", "deployments", namespace), build_runtime_deployment(workload), patch_first)
+
+    def _set_paused(self, namespace: str, name: str, desired: DesiredRuntime) -> None:
+        self._control.set_paused(self.runtime_url(namespace, name, desired.runtime.port), paused=desired.paused)
+        # Keep the mounted config in step, so a restarted container comes back paused (or not) as asked.
+        # ``paused`` is outside the config hash, so this does not roll the Deployment.
+        config_map = self._path("", "configmaps", namespace, name)
+        self._api.patch(config_map, {"data": {"runtime.yaml": render_runtime_config(desired.config)}})
+
+    def _delete(self, namespace: str, name: str) -> None:
+        self._api.delete(self._path("apps", "deployments", namespace, name), propagation="Foreground")
+        self._api.delete(self._path("", "services", namespace, name))
+        self._api.delete(self._path("", "configmaps", namespace, name))
+        self._api.delete(self._path("", "persistentvolumeclaims", namespace, name))
+
+    def _service_port(self, namespace: str, name: str) -> int:
+        service = self._api.find(self._path("", "services", namespace, name))
+        for port in ((service or {}).get("spec") or {}).get("ports") or []:
+            if port.get("name") == PORT_NAME:
+                return int(port["port"])
+        raise RuntimeUnreachable(f"runtime {namespace}/{name} has no Service with a port named {PORT_NAME!r}")
+
+    def _workload(
+        self, namespace: str, name: str, desired: DesiredRuntime, restarted_at: str | None
+    ) -> RuntimeWorkload:
+        strategy = self._read(GROUP, VERSION, "strategies", namespace, name)
+        uid = (strategy.get("metadata") or {}).get("uid")
+        if not uid:
+            raise ConflictError(f"Strategy {namespace}/{name} has no uid yet; trying again")
+        account_name = desired.config.account.name
+        try:
+            account = TradingAccount.model_validate(
+                self._read(GROUP, VERSION, "tradingaccounts", namespace, account_name)
+            )
+        except ValidationError as exc:
+            raise ConflictError(f"TradingAccount {namespace}/{account_name} changed and is not valid now") from exc
+        credentials = account.spec.credentials
+        return RuntimeWorkload(
+            namespace=namespace,
+            strategy=name,
+            strategy_uid=uid,
+            account=account_name,
+            config=desired.config,
+            config_hash=desired.config_hash,
+            runtime=desired.runtime,
+            secret=credentials.secret_ref if credentials is not None else None,
+            vault=credentials is not None and credentials.vault is not None,
+            options=self._options.pod,
+            restarted_at=restarted_at,
+        )
+
+    def _read(self, group: str, version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
+        try:
+            return self._api.get(resource_path(group, version, plural, namespace=namespace, name=name))
+        except NotFoundError as exc:
+            # It disappeared between the reconciler's read and this write: look again from the start.
+            raise ConflictError(f"{plural} {namespace}/{name} disappeared during the reconcile") from exc
+
+    def _apply(self, collection: str, manifest: Manifest, patch_first: bool) -> None:
+        """Create the object, or bring an existing one to the manifest with a merge patch."""
+        path = f"{collection}/{manifest['metadata']['name']}"
+        if patch_first:
+            try:
+                self._api.patch(path, _patch_body(manifest))
+                return
+            except NotFoundError:
+                pass
+        try:
+            self._api.create(collection, manifest)
+        except ConflictError:
+            self._api.patch(path, _patch_body(manifest))
+
+    def _ensure(self, collection: str, manifest: Manifest) -> None:
+        """Create the object unless it exists (a claim's spec cannot change once bound)."""
+        with contextlib.suppress(ConflictError):
+            self._api.create(collection, manifest)
+
+    @staticmethod
+    def _path(group: str, plural: str, namespace: str, strategy: str | None = None) -> str:
+        version = "v1"
+        name = runtime_object_name(strategy) if strategy is not None else None
+        return resource_path(group, version, plural, namespace=namespace, name=name)
+
+
+def _desired(action: Action) -> DesiredRuntime:
+    if action.desired is None:
+        raise ValueError(f"action {action.kind} carries no desired runtime")
+    return action.desired
+
+
+def _patch_body(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}

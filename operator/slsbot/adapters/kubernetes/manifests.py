@@ -1,0 +1,301 @@
+"""Pure builders of the Kubernetes objects that run one Strategy's runtime. No I/O, no client: dicts in, dicts out.
+
+Every object is named ``slsbot-runtime-<strategy>``, labelled with the strategy's name, and owned by the Strategy
+(``ownerReferences`` with ``controller: true``), so the cluster's garbage collector removes whatever the finalizer
+missed.
+
+The state file lives on a PersistentVolumeClaim by default. An ``emptyDir`` survives container restarts but not
+the pod: a rollout (a new config) or a rescheduled pod would start from an empty state and lose the order ledger
+that makes execution exactly-once across restarts. A ReadWriteOnce claim follows the runtime from pod to pod;
+the Deployment's ``Recreate`` strategy stops the old pod before the new one mounts it, which is also what keeps
+two runtimes from ever trading the same account at once. ``emptyDir`` stays available for clusters without a
+storage class (``StateVolumeKind.EMPTY_DIR``).
+
+Credentials: a ``credentials.secretRef`` Secret is mounted read-only, one file per credential, named the way the
+runtime reads them (``apiKey``, ``secret``, ``password``) whatever the keys in the Secret are called. The folder
+name is a fingerprint of the reference, so pointing the account at another Secret changes the RuntimeConfig
+and its hash, which rolls the runtime. ``credentials.vault`` mounts nothing yet: Vault injection comes later, and
+such a runtime gets no ``credentialsDir``. No secret value ever passes through these builders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import yaml
+
+from slsbot.api import API_VERSION, RuntimeConfig
+from slsbot.api.account import SecretCredentials
+from slsbot.api.strategy import RuntimeSettings
+
+Manifest = dict[str, Any]
+
+RUNTIME_PREFIX = "slsbot-runtime-"
+MANAGED_BY = "slsbot-operator"
+LABEL_STRATEGY = "slsbot.io/strategy"
+LABEL_ACCOUNT = "slsbot.io/account"
+ANNOTATION_CONFIG_HASH = "slsbot.io/config-hash"
+ANNOTATION_RESTARTED_AT = "slsbot.io/restarted-at"
+ANNOTATION_CREDENTIALS = "slsbot.io/credentials"
+CONTAINER = "runtime"
+PORT_NAME = "http"
+CONFIG_DIR = "/etc/slsbot"
+CONFIG_FILE = "runtime.yaml"
+CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
+STATE_DIR = "/var/lib/slsbot"
+STATE_PATH = f"{STATE_DIR}/state.db"
+CREDENTIALS_ROOT = "/var/run/slsbot/credentials"
+RUNTIME_USER = 10001
+_MAX_NAME = 63
+
+
+class StateVolumeKind(StrEnum):
+    PERSISTENT_VOLUME_CLAIM = "persistentVolumeClaim"
+    EMPTY_DIR = "emptyDir"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimePodOptions:
+    """Cluster-wide choices for every runtime pod; each field has a default that works on kind."""
+
+    state_volume: StateVolumeKind = StateVolumeKind.PERSISTENT_VOLUME_CLAIM
+    state_storage: str = "1Gi"
+    storage_class: str | None = None  # None: the cluster's default StorageClass
+    termination_grace_seconds: int = 30
+    progress_deadline_seconds: int = 600
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeWorkload:
+    """Everything the builders need for one Strategy's runtime."""
+
+    namespace: str
+    strategy: str
+    strategy_uid: str
+    account: str
+    config: RuntimeConfig
+    config_hash: str
+    runtime: RuntimeSettings
+    secret: SecretCredentials | None = None
+    vault: bool = False  # the account reads credentials from Vault: nothing is mounted
+    options: RuntimePodOptions = field(default_factory=RuntimePodOptions)
+    restarted_at: str | None = None  # set to roll the pods without a config change
+
+    @property
+    def name(self) -> str:
+        return runtime_object_name(self.strategy)
+
+
+def runtime_object_name(strategy: str) -> str:
+    """``slsbot-runtime-<strategy>``, shortened with a hash when it would exceed a DNS label's 63 characters."""
+    name = f"{RUNTIME_PREFIX}{strategy}"
+    if len(name) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(strategy.encode()).hexdigest()[:8]
+    head = strategy[: _MAX_NAME - len(RUNTIME_PREFIX) - len(digest) - 1].rstrip("-")
+    return f"{RUNTIME_PREFIX}{head}-{digest}"
+
+
+def selector_labels(strategy: str) -> dict[str, str]:
+    """The labels a Deployment selects its pods by; never change them (a selector is immutable)."""
+    return {"app.kubernetes.io/name": "slsbot-runtime", LABEL_STRATEGY: strategy}
+
+
+def runtime_labels(workload: RuntimeWorkload) -> dict[str, str]:
+    return {
+        **selector_labels(workload.strategy),
+        "app.kubernetes.io/instance": workload.strategy,
+        "app.kubernetes.io/component": "runtime",
+        "app.kubernetes.io/part-of": "slsbot",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_ACCOUNT: workload.account,
+    }
+
+
+def owner_reference(strategy: str, uid: str) -> Manifest:
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Strategy",
+        "name": strategy,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def credentials_dir(secret: SecretCredentials) -> str:
+    """Where the Secret is mounted; the fingerprint changes whenever the reference does."""
+    fingerprint = hashlib.sha256(json.dumps(secret.to_wire(), sort_keys=True).encode()).hexdigest()[:10]
+    return f"{CREDENTIALS_ROOT}/{fingerprint}"
+
+
+def render_runtime_config(config: RuntimeConfig) -> str:
+    """The RuntimeConfig as the YAML file the runtime reads (camelCase, unset optionals left out)."""
+    return yaml.safe_dump(config.to_wire(), sort_keys=False)
+
+
+def _metadata(workload: RuntimeWorkload, annotations: dict[str, str] | None = None) -> Manifest:
+    meta: Manifest = {
+        "name": workload.name,
+        "namespace": workload.namespace,
+        "labels": runtime_labels(workload),
+        "ownerReferences": [owner_reference(workload.strategy, workload.strategy_uid)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    return meta
+
+
+def build_runtime_configmap(workload: RuntimeWorkload) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(workload, {ANNOTATION_CONFIG_HASH: workload.config_hash}),
+        "data": {CONFIG_FILE: render_runtime_config(workload.config)},
+    }
+
+
+def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
+    port = workload.runtime.port
+    annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(workload, annotations),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector_labels(workload.strategy),
+            "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}],
+        },
+    }
+
+
+def build_state_claim(workload: RuntimeWorkload) -> Manifest:
+    """The PersistentVolumeClaim for the state file (only with ``StateVolumeKind.PERSISTENT_VOLUME_CLAIM``)."""
+    spec: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": workload.options.state_storage}},
+    }
+    if workload.options.storage_class is not None:
+        spec["storageClassName"] = workload.options.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(workload),
+        "spec": spec,
+    }
+
+
+def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
+    template_annotations = {ANNOTATION_CONFIG_HASH: workload.config_hash}
+    if workload.vault:
+        template_annotations[ANNOTATION_CREDENTIALS] = "vault: not mounted by this operator version"
+    if workload.restarted_at is not None:
+        template_annotations[ANNOTATION_RESTARTED_AT] = workload.restarted_at
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(workload, {ANNOTATION_CONFIG_HASH: workload.config_hash}),
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "revisionHistoryLimit": 3,
+            "progressDeadlineSeconds": workload.options.progress_deadline_seconds,
+            "selector": {"matchLabels": selector_labels(workload.strategy)},
+            "template": {
+                "metadata": {"labels": runtime_labels(workload), "annotations": template_annotations},
+                "spec": _pod_spec(workload),
+            },
+        },
+    }
+
+
+def _pod_spec(workload: RuntimeWorkload) -> Manifest:
+    volumes, mounts = _volumes(workload)
+    return {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": workload.options.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUNTIME_USER,
+            "runAsGroup": RUNTIME_USER,
+            "fsGroup": RUNTIME_USER,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [_container(workload, mounts)],
+        "volumes": volumes,
+    }
+
+
+def _container(workload: RuntimeWorkload, mounts: list[Manifest]) -> Manifest:
+    runtime = workload.runtime
+    return {
+        "name": CONTAINER,
+        "image": runtime.image,
+        "imagePullPolicy": runtime.image_pull_policy,
+        "command": ["slsbot"],
+        "args": ["runtime", "--config", CONFIG_PATH],
+        "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
+        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "resources": runtime.resources.to_wire(),
+        "startupProbe": _probe("/healthz", period=2, failures=30),
+        "livenessProbe": _probe("/healthz", period=10, failures=3),
+        "readinessProbe": _probe("/readyz", period=5, failures=2),
+        "volumeMounts": mounts,
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+
+
+def _probe(path: str, *, period: int, failures: int) -> Manifest:
+    return {
+        "httpGet": {"path": path, "port": PORT_NAME},
+        "periodSeconds": period,
+        "timeoutSeconds": 2,
+        "failureThreshold": failures,
+    }
+
+
+def _volumes(workload: RuntimeWorkload) -> tuple[list[Manifest], list[Manifest]]:
+    volumes: list[Manifest] = [
+        {"name": "config", "configMap": {"name": workload.name, "items": [{"key": CONFIG_FILE, "path": CONFIG_FILE}]}},
+        _state_volume(workload),
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[Manifest] = [
+        {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "state", "mountPath": STATE_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
+    ]
+    if workload.secret is not None:
+        volumes.append({"name": "credentials", "secret": _secret_volume(workload.secret)})
+        mounts.append({"name": "credentials", "mountPath": credentials_dir(workload.secret), "readOnly": True})
+    return volumes, mounts
+
+
+def _state_volume(workload: RuntimeWorkload) -> Manifest:
+    if workload.options.state_volume is StateVolumeKind.EMPTY_DIR:
+        return {"name": "state", "emptyDir": {}}
+    return {"name": "state", "persistentVolumeClaim": {"claimName": workload.name}}
+
+
+def _secret_volume(secret: SecretCredentials) -> Manifest:
+    items = [
+        {"key": secret.keys.api_key, "path": "apiKey"},
+        {"key": secret.keys.secret, "path": "secret"},
+    ]
+    if secret.keys.password is not None:
+        items.append({"key": secret.keys.password, "path": "password"})
+    return {"secretName": secret.name, "items": items, "defaultMode": 0o440}

@@ -1,0 +1,159 @@
+"""Map what the cluster reports (a Deployment, its pods, the runtime's own /status) into an ``ObservedRuntime``.
+
+Pure: JSON dicts in, a dataclass out. The rules, in order:
+
+* no Deployment: ``ABSENT``;
+* the Deployment is being deleted, or an old pod is still shutting down while no new one is ready: ``TERMINATING``;
+* a ready, up-to-date replica (the controller has seen the current generation, and every replica runs the current
+  template): ``READY``, provided the runtime answered its ``/status``. A runtime whose pod is ready but which does
+  not answer the operator cannot be paused or drained, so it counts as ``EXITED``: the strategy shows ``Degraded``
+  and a deletion goes ahead with a ``DeletedWithoutDrain`` warning instead of waiting forever;
+* a container that cannot run (crash loop, image pull failure, a missing Secret or ConfigMap), a failed pod, or
+  a Deployment past its progress deadline: ``EXITED``. The kubelet restarts crashed containers itself, hence
+  ``backend_restarts_itself``;
+* anything else (pending, pulling, warming up): ``STARTING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slsbot.adapters.kubernetes.manifests import ANNOTATION_CONFIG_HASH, CONTAINER, LABEL_STRATEGY, PORT_NAME
+from slsbot.domain.plan import ObservedRuntime, RuntimeState
+
+# Waiting reasons of a container that will not start without a change (or the kubelet's next retry).
+STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    """What the Deployment and its pods say, before asking the runtime itself."""
+
+    state: RuntimeState
+    config_hash: str | None = None
+    restarts: int = 0
+    workload: str | None = None
+    port: int | None = None
+    problem: str | None = None  # why it is EXITED, for the operator's log
+
+
+def read_workload(
+    deployment: Mapping[str, Any] | None, pods: Sequence[Mapping[str, Any]], *, strategy: str
+) -> WorkloadView:
+    if deployment is None:
+        return WorkloadView(RuntimeState.ABSENT)
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    template = spec.get("template") or {}
+    config_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH)
+    own_pods = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(LABEL_STRATEGY) == strategy]
+    live_pods = [p for p in own_pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    state, problem = _state(deployment, own_pods, live_pods)
+    return WorkloadView(
+        state,
+        config_hash=config_hash,
+        restarts=sum(_restarts(p) for p in live_pods),
+        workload=f"Deployment/{meta.get('name')}",
+        port=_runtime_port(template),
+        problem=problem,
+    )
+
+
+def observed_runtime(view: WorkloadView, runtime_status: Mapping[str, Any] | None) -> ObservedRuntime:
+    """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer)."""
+    state = view.state
+    if state is RuntimeState.READY and runtime_status is None:
+        state = RuntimeState.EXITED
+    status = dict(runtime_status or {})
+    paused = status.get("paused")
+    return ObservedRuntime(
+        state=state,
+        config_hash=view.config_hash,
+        paused=paused if isinstance(paused, bool) else None,
+        restarts=view.restarts,
+        workload=view.workload,
+        runtime_status=status,
+        backend_restarts_itself=True,
+    )
+
+
+def _state(
+    deployment: Mapping[str, Any], own_pods: Sequence[Mapping[str, Any]], live_pods: Sequence[Mapping[str, Any]]
+) -> tuple[RuntimeState, str | None]:
+    meta = deployment.get("metadata") or {}
+    status = deployment.get("status") or {}
+    if meta.get("deletionTimestamp"):
+        return RuntimeState.TERMINATING, None
+    if _rolled_out(deployment) and int(status.get("readyReplicas") or 0) >= 1:
+        return RuntimeState.READY, None
+    if len(own_pods) > len(live_pods):
+        return RuntimeState.TERMINATING, None
+    for pod in live_pods:
+        problem = _pod_problem(pod)
+        if problem is not None:
+            return RuntimeState.EXITED, problem
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return RuntimeState.EXITED, f"ProgressDeadlineExceeded: {condition.get('message', '')}"
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return RuntimeState.EXITED, f"ReplicaFailure: {condition.get('message', '')}"
+    return RuntimeState.STARTING, None
+
+
+def _rolled_out(deployment: Mapping[str, Any]) -> bool:
+    """The controller has seen the current spec and every replica runs the current template."""
+    generation = (deployment.get("metadata") or {}).get("generation")
+    status = deployment.get("status") or {}
+    seen = status.get("observedGeneration")
+    if generation is not None and seen is not None and int(seen) < int(generation):
+        return False
+    replicas = int(status.get("replicas") or 0)
+    updated = status.get("updatedReplicas")
+    return updated is None or int(updated) >= max(replicas, 1)
+
+
+def _runtime_containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return [c for c in statuses if c.get("name") == CONTAINER]
+
+
+def _restarts(pod: Mapping[str, Any]) -> int:
+    return sum(int(c.get("restartCount") or 0) for c in _runtime_containers(pod))
+
+
+def _pod_problem(pod: Mapping[str, Any]) -> str | None:
+    status = pod.get("status") or {}
+    if status.get("phase") == "Failed":
+        return f"pod failed: {status.get('reason') or status.get('message') or 'unknown reason'}"
+    for container in _runtime_containers(pod):
+        state = container.get("state") or {}
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            return f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+        terminated = state.get("terminated")
+        if terminated is not None:
+            return f"exited with code {terminated.get('exitCode')}: {terminated.get('reason', '')}".rstrip(": ")
+    return None
+
+
+def _runtime_port(template: Mapping[str, Any]) -> int | None:
+    for container in (template.get("spec") or {}).get("containers") or []:
+        if container.get("name") != CONTAINER:
+            continue
+        for port in container.get("ports") or []:
+            if port.get("name") == PORT_NAME:
+                return int(port["containerPort"])
+    return None

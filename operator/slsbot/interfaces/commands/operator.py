@@ -1,0 +1,139 @@
+"""``slsbot operator``: run the kopf operator against the current Kubernetes context.
+
+    slsbot operator --all-namespaces --liveness http://0.0.0.0:8080/healthz   # what deploy/operator runs
+    slsbot operator --namespace slsbot --verbose                              # one namespace, from a laptop
+
+Credentials: ``--kubeconfig`` or ``KUBECONFIG``; in a pod, its service account; else ``~/.kube/config``.
+Every other setting has an ``SLSBOT_OPERATOR_*`` environment variable (see ``operator_settings``), e.g.
+``SLSBOT_OPERATOR_RUNTIME_URL`` to reach runtimes through a port-forward when the operator runs outside the cluster.
+SIGINT or SIGTERM stops it cleanly (exit code 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from slsbot.adapters.kubernetes import (
+    KubernetesApi,
+    KubernetesEventRecorder,
+    KubernetesObjectStore,
+    KubernetesRuntimeBackend,
+    cluster_credentials,
+    load_client_configuration,
+)
+from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.domain.errors import SlsbotError
+from slsbot.interfaces.kopf_handlers import OperatorContext, kopf_settings, register_handlers
+from slsbot.interfaces.operator_settings import OperatorSettings
+from slsbot.services.reconcile import Catalog
+
+HELP = "Run the kopf operator against the current Kubernetes context"
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", dest="namespaces", action="append", metavar="NS", help="Serve this namespace (repeatable)."
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="Serve every namespace (the default).")
+    parser.add_argument("--verbose", action="store_true", help="Log every reconcile step.")
+    parser.add_argument(
+        "--liveness", metavar="URL", help="Serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to use instead of KUBECONFIG.")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context instead of the current one.")
+
+
+def settings_from_arguments(args: argparse.Namespace) -> OperatorSettings:
+    return OperatorSettings.from_arguments(
+        namespaces=args.namespaces,
+        all_namespaces=args.all_namespaces,
+        verbose=args.verbose,
+        liveness_endpoint=args.liveness,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+    )
+
+
+def build_context(settings: OperatorSettings) -> OperatorContext:
+    """Connect to the cluster and build what the handlers need. Raises BackendUnavailable without credentials."""
+    configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
+    api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
+    control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
+    return OperatorContext(
+        store=KubernetesObjectStore(api),
+        backend=KubernetesRuntimeBackend(api, control, settings.backend_options()),
+        events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
+        credentials=cluster_credentials(configuration),
+        catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),
+        max_requeue_seconds=settings.max_requeue_seconds,
+    )
+
+
+async def serve(
+    settings: OperatorSettings,
+    *,
+    context: OperatorContext | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
+) -> None:
+    """Run the operator until ``stop_flag`` is set (or SIGINT/SIGTERM arrives, in the main thread)."""
+    context = context or build_context(settings)
+    registry = kopf.OperatorRegistry()
+    register_handlers(registry, validation_resync=settings.validation_resync_seconds)
+    scope: dict[str, Any] = (
+        {"clusterwide": True} if settings.all_namespaces else {"namespaces": list(settings.namespaces)}
+    )
+    # kopf ends a graceful stop by cancelling its own tasks; like kopf.run(), treat that as a clean exit.
+    with contextlib.suppress(asyncio.CancelledError):
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings(verbose=settings.verbose),
+            memo=kopf.Memo(slsbot=context),
+            standalone=True,
+            liveness_endpoint=settings.liveness_endpoint,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+            **scope,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_arguments(args)
+    except ValidationError as exc:
+        print(f"slsbot operator: {_settings_errors(exc)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if settings.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        context = build_context(settings)
+    except SlsbotError as exc:
+        print(f"slsbot operator: {exc}", file=sys.stderr)
+        return 2
+    scope = "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces)
+    log.info("serving %s on %s", scope, context.credentials.server)
+    asyncio.run(serve(settings, context=context))
+    return 0
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+
+
+def _known_exchanges() -> frozenset[str]:
+    import ccxt  # slow to import (a few seconds): only here, once, at start
+
+    return frozenset(ccxt.exchanges)

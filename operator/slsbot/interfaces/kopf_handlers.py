@@ -1,0 +1,401 @@
+"""Every kopf handler of ``slsbot operator``, registered on a registry passed in (kopf's global one is not used).
+
+Handlers are thin: a precondition, then the shared reconcile service (``slsbot.services.reconcile``) with the
+Kubernetes backend; what it returns is written back as status and Events. slsbot errors become kopf's
+``TemporaryError(delay=...)`` (retry) or ``PermanentError`` here and nowhere else.
+
+* Strategy: one daemon per object reconciles from observed state: reconcile, then sleep for as long as the plan
+  asks (``requeue_after``), or until woken: by a change to the Strategy, or to the TradingAccount or RiskPolicy it
+  depends on (found through two kopf indexes: strategies by account, accounts by policy).
+* Strategy deletion: kopf's finalizer; each pass is one ``finalize_strategy`` step (drain, then delete), and the
+  ``slsbot.io/drained`` annotation remembers that the drain was done.
+* TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
+  their strategy counts current); their status reports the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import kopf
+
+from slsbot.adapters.kubernetes import (
+    ClusterCredentials,
+    KubernetesEventRecorder,
+    KubernetesObjectStore,
+    KubernetesRuntimeBackend,
+)
+from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
+from slsbot.api import GROUP, VERSION, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api.resources import ObjectMeta
+from slsbot.api.strategy import OnDelete
+from slsbot.domain.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidSpecError,
+    NotFoundError,
+    PermissionDenied,
+    RuntimeUnreachable,
+    SlsbotError,
+)
+from slsbot.domain.plan import ActionKind
+from slsbot.domain.status import strategy_status
+from slsbot.services.reconcile import (
+    Catalog,
+    Event,
+    ReconcileResult,
+    finalize_strategy,
+    reconcile_account,
+    reconcile_policy,
+    reconcile_strategy,
+)
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "slsbot.io/finalizer"
+T = TypeVar("T")
+
+# How long to wait before trying again after each kind of error (seconds).
+RETRY_DELAYS: dict[type[SlsbotError], float] = {
+    ConflictError: 0.5,
+    BackendUnavailable: 5.0,
+    RuntimeUnreachable: 5.0,
+    NotFoundError: 10.0,
+    PermissionDenied: 60.0,
+    InvalidSpecError: 60.0,
+}
+
+
+@dataclass
+class Wakeups:
+    """One asyncio.Event per Strategy, so a change can cut its daemon's sleep short. Event-loop thread only."""
+
+    _events: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+
+    def event(self, namespace: str, name: str) -> asyncio.Event:
+        return self._events.setdefault((namespace, name), asyncio.Event())
+
+    def wake(self, namespace: str, name: str) -> None:
+        event = self._events.get((namespace, name))
+        if event is not None:
+            event.set()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._events.pop((namespace, name), None)
+
+
+@dataclass
+class OperatorContext:
+    """What the handlers work with, built once by ``slsbot operator`` and handed to kopf as ``memo.slsbot``."""
+
+    store: KubernetesObjectStore
+    backend: KubernetesRuntimeBackend
+    events: KubernetesEventRecorder
+    credentials: ClusterCredentials
+    catalog: Catalog = field(default_factory=Catalog)
+    max_requeue_seconds: float = 300.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    wakeups: Wakeups = field(default_factory=Wakeups)
+
+
+def kopf_error(exc: SlsbotError, *, permanent_if_invalid: bool = True) -> kopf.TemporaryError | kopf.PermanentError:
+    """The kopf outcome of an slsbot error: retry after a delay that suits it, or stop for an invalid spec."""
+    if permanent_if_invalid and isinstance(exc, InvalidSpecError):
+        return kopf.PermanentError(str(exc))
+    delay = next((d for kind, d in RETRY_DELAYS.items() if isinstance(exc, kind)), 5.0)
+    return kopf.TemporaryError(str(exc), delay=delay)
+
+
+# --- one step of work each; they run in a worker thread (the Kubernetes client blocks) -------------------------
+
+
+def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> float | None:
+    """Reconcile one Strategy once; the seconds until it should be looked at again, None if it is gone."""
+    try:
+        body = ctx.store.get(Strategy, namespace, name)
+    except NotFoundError:
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        return None  # the finalizer owns it now
+    try:
+        strategy = parse_object(Strategy, body)
+    except InvalidObjectError as exc:
+        _report_invalid_strategy(ctx, body, exc)
+        return ctx.max_requeue_seconds
+    result = reconcile_strategy(
+        strategy,
+        accounts=ctx.store.accounts(namespace),
+        policies=ctx.store.policies(namespace),
+        backend=ctx.backend,
+        now=ctx.clock(),
+        catalog=ctx.catalog,
+    )
+    _write(ctx, body, result)
+    if result.requeue_after is None:
+        return ctx.max_requeue_seconds
+    return min(result.requeue_after.total_seconds(), ctx.max_requeue_seconds)
+
+
+def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> ReconcileResult | None:
+    """One deletion step; None once nothing is left (the finalizer may go)."""
+    try:
+        body = ctx.store.get(Strategy, namespace, name)
+    except NotFoundError:
+        return None
+    result = finalize_strategy(_strategy_for_deletion(body), backend=ctx.backend, drained=is_drained(body))
+    if result.action is not None and result.action.kind is ActionKind.DRAIN:
+        ctx.store.annotate(body, {ANNOTATION_DRAINED: "true"})
+    _write(ctx, body, result)
+    return None if result.done else result
+
+
+def validate_account_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:
+    body = ctx.store.get(TradingAccount, namespace, name)
+    try:
+        account = parse_object(TradingAccount, body)
+    except InvalidObjectError as exc:
+        log.warning("TradingAccount %s/%s is refused by the API models: %s", namespace, name, exc)
+        return
+    _write(ctx, body, reconcile_account(account, now=ctx.clock(), catalog=ctx.catalog, strategies=strategies))
+
+
+def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:
+    body = ctx.store.get(RiskPolicy, namespace, name)
+    try:
+        policy = parse_object(RiskPolicy, body)
+    except InvalidObjectError as exc:
+        log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
+        return
+    _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:
+    ctx.store.write_status(body, result.status)
+    ctx.events.record(body, result.events)
+
+
+def _report_invalid_strategy(ctx: OperatorContext, body: dict[str, Any], exc: InvalidObjectError) -> None:
+    try:
+        previous = StrategyStatus.model_validate(body.get("status") or {})
+    except ValueError:
+        previous = None
+    status = strategy_status(
+        previous, generation=int(body["metadata"].get("generation") or 1), now=ctx.clock(), problems=exc.problems
+    )
+    ctx.store.write_status(body, status)
+    ctx.events.record(body, [Event("Warning", "InvalidSpec", str(exc))])
+
+
+def _strategy_for_deletion(body: dict[str, Any]) -> Strategy:
+    """The Strategy, or as much of it as deletion needs when the models refuse the rest."""
+    try:
+        return parse_object(Strategy, body)
+    except InvalidObjectError:
+        try:
+            on_delete = OnDelete.model_validate((body.get("spec") or {}).get("onDelete") or {})
+        except ValueError:
+            on_delete = OnDelete()
+        return Strategy.model_construct(
+            kind="Strategy",
+            metadata=ObjectMeta.model_validate(body["metadata"]),
+            spec=StrategySpec.model_construct(on_delete=on_delete),
+            status=None,
+        )
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking work in a thread; if the caller is cancelled meanwhile, let the work finish first."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+async def run_strategy_daemon(ctx: OperatorContext, namespace: str, name: str) -> None:
+    """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes."""
+    wake = ctx.wakeups.event(namespace, name)
+    while True:
+        wake.clear()
+        try:
+            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name)
+        except SlsbotError as exc:
+            raise kopf_error(exc, permanent_if_invalid=False) from exc
+        if delay is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=delay)
+
+
+async def run_finalizer(ctx: OperatorContext, namespace: str, name: str, *, budget: float = 30.0) -> None:
+    """Deletion steps (drain, delete, wait for it to be gone) one after another, for up to ``budget`` seconds;
+    past that, kopf retries the handler later (TemporaryError)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    while True:
+        try:
+            pending = await _in_thread(finalize_strategy_once, ctx, namespace, name)
+        except SlsbotError as exc:
+            raise kopf_error(exc) from exc
+        if pending is None:
+            return
+        delay = pending.requeue_after.total_seconds() if pending.requeue_after is not None else 1.0
+        if loop.time() + delay > deadline:
+            reason = pending.action.reason if pending.action is not None else "Retrying"
+            raise kopf.TemporaryError(f"still deleting ({reason}); next step in {delay:.0f}s", delay=delay)
+        await asyncio.sleep(delay)
+
+
+def _users(index: kopf.Index[Any, Any], namespace: str, name: str) -> list[str]:
+    return sorted(index.get((namespace, name), []))
+
+
+def _policy_users(
+    namespace: str, policy: str, accounts_by_policy: kopf.Index[Any, Any], strategies_by_account: kopf.Index[Any, Any]
+) -> list[str]:
+    accounts = _users(accounts_by_policy, namespace, policy)
+    return sorted({s for account in accounts for s in _users(strategies_by_account, namespace, account)})
+
+
+# --- registration -------------------------------------------------------------------------------------------------
+
+
+def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: float = 60.0) -> None:
+    """Put every slsbot handler on ``registry``."""
+    strategies = (GROUP, VERSION, Strategy.kind_info.plural)
+    accounts = (GROUP, VERSION, TradingAccount.kind_info.plural)
+    policies = (GROUP, VERSION, RiskPolicy.kind_info.plural)
+
+    @kopf.on.login(registry=registry)
+    def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+        creds: ClusterCredentials = memo.slsbot.credentials
+        return kopf.ConnectionInfo(
+            server=creds.server,
+            ca_path=creds.ca_path,
+            insecure=creds.insecure,
+            scheme=creds.scheme,
+            token=creds.token,
+            username=creds.username,
+            password=creds.password,
+            certificate_path=creds.certificate_path,
+            private_key_path=creds.private_key_path,
+        )
+
+    @kopf.index(*strategies, registry=registry, id="strategies_by_account")
+    def strategies_by_account(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str] | None:
+        account = (spec.get("accountRef") or {}).get("name")
+        return {(namespace, account): name} if account else None
+
+    @kopf.index(*accounts, registry=registry, id="accounts_by_policy")
+    def accounts_by_policy(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str] | None:
+        policy = (spec.get("riskPolicyRef") or {}).get("name")
+        return {(namespace, policy): name} if policy else None
+
+    @kopf.daemon(*strategies, registry=registry, cancellation_timeout=30.0)
+    async def strategy_reconciler(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        await run_strategy_daemon(memo.slsbot, namespace, name)
+
+    @kopf.on.update(*strategies, registry=registry)
+    async def strategy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        memo.slsbot.wakeups.wake(namespace, name)
+
+    @kopf.on.delete(*strategies, registry=registry)
+    async def strategy_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        ctx: OperatorContext = memo.slsbot
+        await run_finalizer(ctx, namespace, name)
+        ctx.wakeups.forget(namespace, name)
+        ctx.events.forget("Strategy", namespace, name)
+
+    @kopf.on.resume(*accounts, registry=registry)
+    @kopf.on.create(*accounts, registry=registry)
+    @kopf.on.update(*accounts, registry=registry)
+    async def account_changed(
+        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+    ) -> None:
+        users = _users(strategies_by_account, namespace, name)
+        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
+        for strategy in users:
+            memo.slsbot.wakeups.wake(namespace, strategy)
+
+    @kopf.timer(*accounts, registry=registry, interval=validation_resync, initial_delay=validation_resync)
+    async def account_resync(
+        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+    ) -> None:
+        users = _users(strategies_by_account, namespace, name)
+        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
+
+    @kopf.on.delete(*accounts, registry=registry, optional=True)
+    async def account_deleted(
+        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+    ) -> None:
+        for strategy in _users(strategies_by_account, namespace, name):
+            memo.slsbot.wakeups.wake(namespace, strategy)
+
+    @kopf.on.resume(*policies, registry=registry)
+    @kopf.on.create(*policies, registry=registry)
+    @kopf.on.update(*policies, registry=registry)
+    async def policy_changed(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_policy: kopf.Index[Any, Any],
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
+        users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
+        await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
+        for strategy in users:
+            memo.slsbot.wakeups.wake(namespace, strategy)
+
+    @kopf.timer(*policies, registry=registry, interval=validation_resync, initial_delay=validation_resync)
+    async def policy_resync(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_policy: kopf.Index[Any, Any],
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
+        users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
+        await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
+
+    @kopf.on.delete(*policies, registry=registry, optional=True)
+    async def policy_deleted(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_policy: kopf.Index[Any, Any],
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
+        for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
+            memo.slsbot.wakeups.wake(namespace, strategy)
+
+
+async def _validate(fn: Callable[..., None], ctx: OperatorContext, namespace: str, name: str, users: int) -> None:
+    try:
+        await _in_thread(fn, ctx, namespace, name, users)
+    except NotFoundError:
+        return  # deleted meanwhile
+    except SlsbotError as exc:
+        raise kopf_error(exc) from exc
+
+
+def kopf_settings(*, verbose: bool = False) -> kopf.OperatorSettings:
+    """kopf's own settings: our finalizer name, its bookkeeping in annotations under slsbot.io."""
+    settings = kopf.OperatorSettings()
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.peering.standalone = True  # one replica (deploy/operator uses the Recreate strategy)
+    settings.posting.level = logging.INFO if verbose else logging.WARNING
+    return settings

@@ -1,0 +1,104 @@
+"""Settings of ``slsbot operator``: read once when the command starts, then passed down; never read at import.
+
+Each field comes from a command-line option, else from the environment (``SLSBOT_OPERATOR_<FIELD>``, and the
+standard ``KUBECONFIG``), else its default. A bad value stops the command with exit code 2 and names the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slsbot.adapters.kubernetes import BackendOptions, RuntimePodOptions, StateVolumeKind
+from slsbot.adapters.kubernetes.backend import DEFAULT_RUNTIME_URL
+from slsbot.api.base import DNS_LABEL
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLSBOT_OPERATOR_", extra="ignore", populate_by_name=True)
+
+    # Which objects to serve.
+    namespaces: list[str] = Field(default_factory=list, description="Serve only these namespaces.")
+    all_namespaces: bool = Field(default=False, description="Serve every namespace (the default with none named).")
+    # How to reach the cluster.
+    kubeconfig: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("kubeconfig", "SLSBOT_OPERATOR_KUBECONFIG", "KUBECONFIG"),
+        description="kubeconfig file(s); the pod's service account in a cluster when unset.",
+    )
+    context: str | None = Field(default=None, description="kubeconfig context; its current one when unset.")
+    api_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How to reach the runtimes.
+    runtime_url: str = Field(
+        default=DEFAULT_RUNTIME_URL,
+        description="Base URL of a runtime's control endpoints; fields {service} {namespace} {port} {strategy}.",
+    )
+    runtime_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # What each runtime pod gets.
+    state_volume: StateVolumeKind = StateVolumeKind.PERSISTENT_VOLUME_CLAIM
+    state_storage: str = Field(default="1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")
+    storage_class: str | None = None
+    default_data_dir: str | None = Field(
+        default="/app/data/market/binance-spot-1h-2024",
+        description="Recorded candles for replay strategies without marketData.dataDir (inside the image).",
+    )
+    # The operator itself.
+    verbose: bool = False
+    liveness_endpoint: str | None = Field(default=None, description="e.g. http://0.0.0.0:8080/healthz")
+    check_exchanges: bool = Field(default=True, description="Check TradingAccount.spec.exchange against ccxt.")
+    event_repeat_seconds: float = Field(default=300.0, ge=0, description="Hold back an identical event this long.")
+    validation_resync_seconds: float = Field(default=60.0, gt=0, description="Revalidate accounts and policies.")
+    max_requeue_seconds: float = Field(default=300.0, gt=0, description="Look at every Strategy at least this often.")
+
+    @field_validator("namespaces")
+    @classmethod
+    def _namespace_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(DNS_LABEL, name):
+                raise ValueError(f"{name!r} is not a namespace name (lowercase letters, digits and '-')")
+        return value
+
+    @field_validator("runtime_url")
+    @classmethod
+    def _runtime_url(cls, value: str) -> str:
+        try:
+            value.format(service="s", namespace="n", port=1, strategy="x")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"{value!r} is not a URL template: use only {{service}}, {{namespace}}, {{port}} and {{strategy}}"
+            ) from exc
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> OperatorSettings:
+        if self.all_namespaces and self.namespaces:
+            raise ValueError("namespaces: pass either --namespace NS (any number of times) or --all-namespaces")
+        if not self.namespaces:
+            self.all_namespaces = True
+        return self
+
+    @classmethod
+    def from_arguments(cls, **overrides: Any) -> OperatorSettings:
+        """Environment and defaults, with the command line's values (the ones not None) on top."""
+        return cls(**{key: value for key, value in overrides.items() if value not in (None, [], False)})
+
+    def backend_options(self) -> BackendOptions:
+        return BackendOptions(
+            runtime_url=self.runtime_url,
+            default_data_dir=self.default_data_dir,
+            pod=RuntimePodOptions(
+                state_volume=self.state_volume,
+                state_storage=self.state_storage,
+                storage_class=self.storage_class,
+            ),
+        )
+
+    @property
+    def event_repeat(self) -> timedelta:
+        return timedelta(seconds=self.event_repeat_seconds)

@@ -1,0 +1,355 @@
+"""A Kubernetes API emulator (kmock) over HTTP on 127.0.0.1, the real operator running against it through a
+kubeconfig, and a stand-in runtime HTTP server speaking the runtime's control contract.
+
+kmock stores objects and serves watches but runs no controllers: no garbage collection by owner references, no
+Deployment controller, no kubelet. ``ClusterEmulator`` adds what an API server itself does (uid, resourceVersion,
+generation, creationTimestamp, 422 on a failed JSON-patch test); ``mark_runtime_ready`` plays the Deployment
+controller and kubelet when a test needs a running pod.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonpatch
+import kmock
+import pytest
+import yaml
+
+from slsbot.adapters.kubernetes.client import resource_path
+from slsbot.api import KINDS
+from slsbot.interfaces.commands.operator import serve
+from slsbot.interfaces.operator_settings import OperatorSettings
+
+REPO = Path(__file__).resolve().parents[3]
+NAMESPACE = "trading"
+GROUP_VERSION = "slsbot.io/v1alpha1"
+
+
+class ClusterEmulator(kmock.KubernetesEmulator):
+    """kmock's emulator plus the bookkeeping a real API server does on every write."""
+
+    _versions = itertools.count(1)
+
+    async def _handle(self, request: Any) -> Any:
+        if request.resource is not None and isinstance(request.data, dict) and request.action == kmock.action.CREATE:
+            meta = request.data.setdefault("metadata", {})
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("generation", 1)
+            meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            meta["resourceVersion"] = str(next(self._versions))
+        elif request.resource is not None and request.action == kmock.action.UPDATE:
+            self._bump(request)
+        try:
+            return await super()._handle(request)
+        except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict) as exc:
+            raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc)) from exc
+
+    def _bump(self, request: Any) -> None:
+        version = str(next(self._versions))
+        if isinstance(request.data, dict):
+            meta = request.data.setdefault("metadata", {})
+            meta["resourceVersion"] = version
+            if "spec" in request.data and request.subresource is None:
+                current = self._current(request)
+                meta["generation"] = int(current.get("metadata", {}).get("generation") or 1) + 1
+        elif isinstance(request.data, list):
+            request.data.append({"op": "replace", "path": "/metadata/resourceVersion", "value": version})
+
+    def _current(self, request: Any) -> dict[str, Any]:
+        key = (request.resource, request.namespace, request.name)
+        if key in self.objects and not self.objects[key].deleted:
+            return dict(self.objects[key].raw)
+        return {}
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[ClusterEmulator]:
+    async with ClusterEmulator() as emulator, kmock.Server(emulator):
+        info = kmock.ResourceInfo
+        verbs = {"get", "list", "watch", "create", "patch", "delete"}
+        emulator.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = info(
+            kind="CustomResourceDefinition", namespaced=False, verbs=verbs
+        )
+        emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)
+        for plural, kind in [
+            ("events", "Event"),
+            ("pods", "Pod"),
+            ("services", "Service"),
+            ("configmaps", "ConfigMap"),
+            ("secrets", "Secret"),
+            ("persistentvolumeclaims", "PersistentVolumeClaim"),
+        ]:
+            emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
+        emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)
+        for crd in _crds():
+            names = crd["spec"]["names"]
+            emulator.resources[f"{GROUP_VERSION}/{names['plural']}"] = info(
+                kind=names["kind"],
+                singular=names["singular"],
+                namespaced=True,
+                verbs=verbs,
+                shortnames=set(names.get("shortNames", [])),
+                categories=set(names.get("categories", [])),
+                subresources={"status"},
+            )
+            emulator.objects["apiextensions.k8s.io/v1/customresourcedefinitions", None, crd["metadata"]["name"]] = crd
+        emulator.objects["v1/namespaces", None, NAMESPACE] = {"metadata": {"name": NAMESPACE}}
+        yield emulator
+
+
+def _crds() -> list[dict[str, Any]]:
+    """The generated CRDs from crds/, or minimal ones from the API models' kind_info if they are not there."""
+    files = sorted((REPO / "crds").glob("*.slsbot.io.yaml"))
+    if files:
+        return [yaml.safe_load(path.read_text()) for path in files]
+    crds = []
+    for cls in KINDS.values():
+        info = cls.kind_info
+        crds.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{info.plural}.slsbot.io"},
+                "spec": {
+                    "group": "slsbot.io",
+                    "scope": "Namespaced",
+                    "names": {
+                        "kind": info.kind,
+                        "plural": info.plural,
+                        "singular": info.singular,
+                        "shortNames": list(info.short_names),
+                    },
+                },
+            }
+        )
+    return crds
+
+
+@pytest.fixture
+def kubeconfig(tmp_path: Path, cluster: ClusterEmulator) -> Path:
+    path = tmp_path / "kubeconfig.yaml"
+    server = str(cluster.url).rstrip("/")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "kmock", "cluster": {"server": server}}],
+                "users": [{"name": "operator", "user": {"token": "kmock-token"}}],
+                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "operator"}}],
+                "current-context": "kmock",
+            }
+        )
+    )
+    return path
+
+
+class RuntimeStub:
+    """Answers the runtime's control endpoints on 127.0.0.1 and records every request. Stands in for a runtime
+    the emulated cluster cannot run; the operator, not this, is under test."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, Any]] = []
+        self.paused = False
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                stub.requests.append(("GET", self.path, None))
+                self._answer(stub.status())
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length)) if length else None
+                stub.requests.append(("POST", self.path, body))
+                if self.path in ("/pause", "/resume"):
+                    stub.paused = self.path == "/pause"
+                self._answer({"ok": True})
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": "stub",
+            "phase": "paused" if self.paused else "running",
+            "equity": 10_250.5,
+            "open_positions": 1,
+            "trade_count": 7,
+            "heartbeat": datetime.now(UTC).isoformat(),
+            "paused": self.paused,
+        }
+
+    def posts(self, path: str) -> list[Any]:
+        return [body for method, p, body in self.requests if method == "POST" and p == path]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def runtime_stub() -> Iterator[RuntimeStub]:
+    stub = RuntimeStub()
+    yield stub
+    stub.close()
+
+
+@pytest.fixture
+async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaitable[None]]]:
+    """Start the real operator (``slsbot operator``'s ``serve``) in a thread with its own event loop, as
+    ``kopf.testing.KopfRunner`` does; stopped at the end of the test."""
+    running: list[tuple[threading.Event, threading.Thread, list[BaseException]]] = []
+
+    async def start(**overrides: Any) -> None:
+        settings = OperatorSettings(
+            kubeconfig=str(kubeconfig),
+            all_namespaces=True,  # kmock 0.8 cannot parse GET /api/v1/namespaces, which a namespaced kopf lists
+            validation_resync_seconds=2.0,
+            event_repeat_seconds=60.0,
+            **overrides,
+        )
+        stop, ready, errors = threading.Event(), threading.Event(), []
+
+        def run() -> None:
+            try:
+                asyncio.run(serve(settings, stop_flag=stop, ready_flag=ready))
+            except BaseException as exc:  # reported by the fixture's teardown
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, name="operator", daemon=True)
+        thread.start()
+        running.append((stop, thread, errors))
+        assert await asyncio.to_thread(ready.wait, 30), f"the operator did not start: {errors}"
+
+    yield start
+    for stop, thread, errors in running:
+        stop.set()
+        await asyncio.to_thread(thread.join, 30)
+        assert not thread.is_alive(), "the operator did not stop within 30 s"
+        assert not errors, errors
+
+
+class Kube:
+    """What a test does with the emulated cluster: kubectl-like calls over HTTP, and polling with a deadline."""
+
+    def __init__(self, emulator: ClusterEmulator) -> None:
+        self.emulator = emulator
+
+    @staticmethod
+    def path(
+        plural: str, name: str | None = None, *, namespace: str = NAMESPACE, subresource: str | None = None
+    ) -> str:
+        group, version = {
+            "deployments": ("apps", "v1"),
+            "pods": ("", "v1"),
+            "services": ("", "v1"),
+            "configmaps": ("", "v1"),
+            "persistentvolumeclaims": ("", "v1"),
+            "events": ("", "v1"),
+            "secrets": ("", "v1"),
+        }.get(plural, ("slsbot.io", "v1alpha1"))
+        return resource_path(group, version, plural, namespace=namespace, name=name, subresource=subresource)
+
+    async def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.emulator.request(method, path, json=body) as response:
+            text = await response.text()
+            return response.status, (json.loads(text) if text else None)
+
+    async def apply(self, document: dict[str, Any]) -> dict[str, Any]:
+        document = json.loads(json.dumps(document))
+        document["metadata"].setdefault("namespace", NAMESPACE)
+        plural = {cls.kind_info.kind: cls.kind_info.plural for cls in KINDS.values()}.get(
+            document["kind"], document["kind"].lower() + "s"
+        )
+        status, body = await self._call("POST", self.path(plural), document)
+        assert status < 300, body
+        return body
+
+    async def get(self, plural: str, name: str) -> dict[str, Any] | None:
+        status, body = await self._call("GET", self.path(plural, name))
+        return body if status == 200 else None
+
+    async def patch(self, plural: str, name: str, body: dict[str, Any], subresource: str | None = None) -> None:
+        status, answer = await self._call("PATCH", self.path(plural, name, subresource=subresource), body)
+        assert status < 300, answer
+
+    async def delete(self, plural: str, name: str) -> None:
+        status, answer = await self._call("DELETE", self.path(plural, name))
+        assert status < 300, answer
+
+    async def events(self, name: str) -> list[dict[str, Any]]:
+        _, body = await self._call("GET", self.path("events"))
+        return [e for e in (body or {}).get("items", []) if e.get("involvedObject", {}).get("name") == name]
+
+    async def event_reasons(self, name: str) -> list[str]:
+        return [e["reason"] for e in await self.events(name)]
+
+    @staticmethod
+    async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 20.0, what: str = "") -> Any:
+        """Poll ``check`` until it returns something truthy without raising AssertionError; fail at the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        last: BaseException | None = None
+        while True:
+            try:
+                result = await check()
+                if result:
+                    return result
+            except AssertionError as exc:
+                last = exc
+            if loop.time() > deadline:
+                raise AssertionError(f"not within {within}s: {what} (last: {last})")
+            await asyncio.sleep(0.1)
+
+    async def mark_runtime_ready(self, strategy: str, *, restarts: int = 0) -> None:
+        """Play the Deployment controller and the kubelet: one ready pod for the current template."""
+        name = f"slsbot-runtime-{strategy}"
+        deployment = await self.get("deployments", name)
+        assert deployment is not None
+        template = deployment["spec"]["template"]
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-{uuid.uuid4().hex[:5]}", "namespace": NAMESPACE, **template["metadata"]},
+            "spec": template["spec"],
+            "status": {
+                "phase": "Running",
+                "containerStatuses": [
+                    {"name": "runtime", "ready": True, "restartCount": restarts, "state": {"running": {}}}
+                ],
+            },
+        }
+        status, body = await self._call("POST", self.path("pods"), pod)
+        assert status < 300, body
+        generation = deployment["metadata"].get("generation", 1)
+        ready = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+        await self.patch("deployments", name, {"status": ready}, subresource="status")
+
+
+@pytest.fixture
+def kube(cluster: ClusterEmulator) -> Kube:
+    return Kube(cluster)

@@ -1,0 +1,313 @@
+"""The real operator (kopf, the shared reconcile service, the Kubernetes backend) against kmock over HTTP.
+
+What kmock cannot do is played by the test: ``mark_runtime_ready`` stands in for the Deployment controller and the
+kubelet, and ``RuntimeStub`` answers the runtime's control endpoints. kmock has no garbage collector, so owner
+references are asserted rather than exercised; the finalizer deletes the objects itself anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from slsbot.api import RuntimeConfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
+
+RUNTIME = "slsbot-runtime-btc-trend"
+
+
+def policy(name: str = "standard-risk", **per_trade: float) -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "RiskPolicy",
+        "metadata": {"name": name},
+        "spec": {"perTrade": per_trade or {"minPercent": 1, "maxPercent": 10}},
+    }
+
+
+def account(name: str = "paper-binance", *, exchange: str = "binance", policy: str = "standard-risk") -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": name},
+        "spec": {"exchange": exchange, "mode": "paper", "riskPolicyRef": {"name": policy}},
+    }
+
+
+def strategy(port: int, *, account: str = "paper-binance", fast: int = 10) -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "Strategy",
+        "metadata": {"name": "btc-trend"},
+        "spec": {
+            "accountRef": {"name": account},
+            "symbols": ["BTC/USDT"],
+            "timeframe": "1h",
+            "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": fast, "slow": 30}}]},
+            "runtime": {"port": port},
+        },
+    }
+
+
+def condition(body: dict[str, Any] | None, type: str) -> dict[str, Any]:
+    for cond in ((body or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type:
+            return cond
+    return {}
+
+
+def runtime_config(config_map: dict[str, Any]) -> RuntimeConfig:
+    return RuntimeConfig.model_validate(yaml.safe_load(config_map["data"]["runtime.yaml"]))
+
+
+async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report_back(
+    kube, start_operator, runtime_stub
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    created = await kube.apply(strategy(runtime_stub.port))
+    uid = created["metadata"]["uid"]
+
+    deployment = await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    owner = deployment["metadata"]["ownerReferences"][0]
+    assert owner["kind"] == "Strategy" and owner["uid"] == uid and owner["controller"] is True
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["args"] == ["runtime", "--config", "/etc/slsbot/runtime.yaml"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
+
+    config_map = await kube.get("configmaps", RUNTIME)
+    service = await kube.get("services", RUNTIME)
+    claim = await kube.get("persistentvolumeclaims", RUNTIME)
+    for owned in (config_map, service, claim):
+        assert owned is not None
+        assert owned["metadata"]["ownerReferences"][0]["uid"] == uid
+    config = runtime_config(config_map)
+    assert config.name == "btc-trend" and config.namespace == "trading"
+    assert config.account.exchange == "binance" and config.risk.per_trade.max_percent == 10
+    assert config.server.port == runtime_stub.port and config.state.path == "/var/lib/slsbot/state.db"
+    assert (
+        spec["template"]["metadata"]["annotations"]["slsbot.io/config-hash"]
+        == config_map["metadata"]["annotations"]["slsbot.io/config-hash"]
+    )
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": runtime_stub.port, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert service["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+
+    starting = await kube.eventually(
+        lambda: _with(
+            kube.get("strategies", "btc-trend"), lambda b: condition(b, "Progressing").get("status") == "True"
+        ),
+        what="Progressing=True while the runtime starts",
+    )
+    assert condition(starting, "Ready")["status"] == "False"
+    assert "Creating" in await kube.event_reasons("btc-trend")
+
+    await kube.mark_runtime_ready("btc-trend", restarts=2)
+    running = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("status") == "True"),
+        what="Ready=True once the pod is ready and the runtime answers",
+    )
+    status = running["status"]
+    assert status["phase"] == "Running"
+    assert status["restarts"] == 2 and status["equity"] == 10_250.5 and status["tradeCount"] == 7
+    assert status["workload"] == f"Deployment/{RUNTIME}"
+    assert status["observedGeneration"] == running["metadata"]["generation"]
+    assert condition(running, "Degraded")["status"] == "False"
+
+    account_status = await kube.eventually(
+        lambda: _with(kube.get("tradingaccounts", "paper-binance"), lambda b: b["status"]["strategies"] == 1),
+        what="the account counts its strategy",
+    )
+    assert condition(account_status, "Ready")["status"] == "True"
+
+    # Pausing is a call to the runtime, not a rollout; the mounted config follows so a restart stays paused.
+    hash_before = spec["template"]["metadata"]["annotations"]["slsbot.io/config-hash"]
+    await kube.patch("strategies", "btc-trend", {"spec": {"paused": True}})
+    await kube.eventually(lambda: _sync(runtime_stub.posts("/pause")), what="POST /pause on the runtime")
+    paused = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"]["phase"] == "Paused"),
+        what="phase Paused",
+    )
+    assert condition(paused, "Ready")["status"] == "True"
+    assert runtime_config(await kube.get("configmaps", RUNTIME)).paused is True
+    deployment = await kube.get("deployments", RUNTIME)
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["slsbot.io/config-hash"] == hash_before
+    assert "Pausing" in await kube.event_reasons("btc-trend")
+
+
+async def test_a_changed_ensemble_rolls_out_a_new_config_hash(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port, fast=10))
+    first = await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    old_hash = first["spec"]["template"]["metadata"]["annotations"]["slsbot.io/config-hash"]
+
+    await kube.patch(
+        "strategies",
+        "btc-trend",
+        {
+            "spec": {
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 12, "slow": 30}}]}
+            }
+        },
+    )
+
+    def rolled(body: dict[str, Any]) -> bool:
+        return body["spec"]["template"]["metadata"]["annotations"]["slsbot.io/config-hash"] != old_hash
+
+    rolled_out = await kube.eventually(
+        lambda: _with(kube.get("deployments", RUNTIME), rolled), what="a new config hash on the pod template"
+    )
+    new_hash = rolled_out["spec"]["template"]["metadata"]["annotations"]["slsbot.io/config-hash"]
+    config_map = await kube.get("configmaps", RUNTIME)
+    assert config_map["metadata"]["annotations"]["slsbot.io/config-hash"] == new_hash
+    assert runtime_config(config_map).ensemble.members[0].params == {"fast": 12, "slow": 30}
+    await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"].get("configHash") == new_hash),
+        what="the status carries the new hash",
+    )
+    assert "ConfigChanged" in await kube.event_reasons("btc-trend")
+
+
+async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("status") == "True"),
+        what="Ready=True",
+    )
+    body = await kube.get("strategies", "btc-trend")
+    assert "slsbot.io/finalizer" in body["metadata"]["finalizers"]
+
+    await kube.delete("strategies", "btc-trend")
+
+    await kube.eventually(lambda: _sync(runtime_stub.posts("/shutdown")), what="POST /shutdown on the runtime")
+    assert runtime_stub.posts("/shutdown") == [{"cancelOrders": True, "flatten": False}]
+    await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), what="the finalizer lets the Strategy go")
+    for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims"):
+        assert await kube.get(plural, RUNTIME) is None, plural
+    reasons = await kube.event_reasons("btc-trend")
+    assert reasons.index("Draining") < reasons.index("Deleting")
+    assert "DeletedWithoutDrain" not in reasons
+
+
+async def test_an_unreachable_runtime_is_deleted_without_drain_and_a_warning(kube, start_operator):
+    await start_operator(runtime_url="http://127.0.0.1:9/nothing-listens-here")
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(8000))
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.mark_runtime_ready("btc-trend")
+    degraded = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"]["phase"] == "Degraded"),
+        what="Degraded: the pod is ready but the runtime does not answer",
+    )
+    assert condition(degraded, "Ready")["status"] == "False"
+
+    await kube.delete("strategies", "btc-trend")
+
+    await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), what="the Strategy goes anyway")
+    assert await kube.get("deployments", RUNTIME) is None
+    warnings = [e for e in await kube.events("btc-trend") if e["reason"] == "DeletedWithoutDrain"]
+    assert warnings and warnings[0]["type"] == "Warning"
+    assert "open orders" in warnings[0]["message"]
+
+
+async def test_a_missing_account_waits_then_a_new_account_wakes_the_strategy(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(strategy(runtime_stub.port, account="late-account"))
+
+    waiting = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("reason")),
+        what="a Ready condition",
+    )
+    ready = condition(waiting, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "WaitingForDependency"
+    assert "spec.accountRef.name" in ready["message"] and "'late-account' does not exist" in ready["message"]
+    assert waiting["status"]["phase"] == "Pending"
+    assert await kube.get("deployments", RUNTIME) is None
+    assert "WaitingForDependency" in await kube.event_reasons("btc-trend")
+
+    loop_time = __import__("asyncio").get_running_loop().time
+    started = loop_time()
+    await kube.apply(account("late-account"))
+    await kube.eventually(
+        lambda: kube.get("deployments", RUNTIME), within=8, what="the runtime, once the account exists"
+    )
+    # The strategy's own retry is 10 s away; the account's handler woke it through the index.
+    assert loop_time() - started < 8
+
+
+async def test_a_contradictory_policy_is_invalid_and_holds_back_its_strategies(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy(minPercent=20, maxPercent=10))
+    await kube.apply(account())
+    await kube.apply(account("typo-account", exchange="binanse"))
+    await kube.apply(strategy(runtime_stub.port))
+
+    invalid = await kube.eventually(
+        lambda: _with(kube.get("riskpolicies", "standard-risk"), lambda b: condition(b, "Ready").get("reason")),
+        what="the policy's Ready condition",
+    )
+    ready = condition(invalid, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert "spec.perTrade.minPercent" in ready["message"]
+    assert invalid["status"]["phase"] == "Invalid"
+    assert "InvalidSpec" in await kube.event_reasons("standard-risk")
+
+    typo = await kube.eventually(
+        lambda: _with(kube.get("tradingaccounts", "typo-account"), lambda b: condition(b, "Ready").get("reason")),
+        what="the misspelt exchange reported",
+    )
+    assert (
+        condition(typo, "Ready")["reason"] == "InvalidSpec" and "spec.exchange" in condition(typo, "Ready")["message"]
+    )
+
+    held = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("reason")),
+        what="the strategy's Ready condition",
+    )
+    assert condition(held, "Ready")["reason"] == "WaitingForDependency"
+    assert "RiskPolicy 'standard-risk'" in condition(held, "Ready")["message"]
+    assert await kube.get("deployments", RUNTIME) is None
+
+    await kube.patch("riskpolicies", "standard-risk", {"spec": {"perTrade": {"minPercent": 1, "maxPercent": 10}}})
+    await kube.eventually(
+        lambda: kube.get("deployments", RUNTIME), within=8, what="the runtime once the policy is fixed"
+    )
+    fixed = await kube.get("riskpolicies", "standard-risk")
+    assert condition(fixed, "Ready")["status"] == "True"
+
+
+async def _with(fetch: Any, predicate: Any) -> Any:
+    body = await fetch
+    if body is None:
+        return None
+    try:
+        return body if predicate(body) else None
+    except (KeyError, TypeError):
+        return None
+
+
+async def _sync(value: Any) -> Any:
+    return value
+
+
+async def _gone(kube: Any, plural: str, name: str) -> bool:
+    return await kube.get(plural, name) is None
