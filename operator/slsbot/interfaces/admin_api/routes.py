@@ -74,7 +74,7 @@ def get_strategy_orders(
     client: RuntimeClientDep,
     name: str,
     namespace: str | None = NamespaceQuery,
-    limit: int = Query(default=100, ge=1, le=10_000),
+    limit: int = Query(default=100, ge=1, le=1000, description="Newest first; the runtime serves at most 1000."),
 ) -> list[OrderView]:
     row = find_strategy(session, name=name, namespace=namespace)
     runtime = get_runtime_record(session, namespace=row.namespace, name=row.name)

@@ -89,6 +89,7 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe of every runtime is noise
     try:
         settings = load_settings(args)
     except ValidationError as exc:
