@@ -87,9 +87,10 @@ class CcxtExchange(Exchange):
 
     @property
     def api_host(self) -> str:
+        """Host of the spot REST API the client talks to (sandbox, live, or a redirect)."""
         urls = self._client.urls.get("api")
-        first = next(iter(urls.values())) if isinstance(urls, dict) and urls else str(urls)
-        return urlsplit(str(first)).netloc
+        public = urls.get("public", next(iter(urls.values()), "")) if isinstance(urls, dict) else urls
+        return urlsplit(self._client.implode_hostname(str(public))).netloc
 
     # --- the boundary -------------------------------------------------------------------------------
 
