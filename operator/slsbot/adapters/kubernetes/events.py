@@ -7,6 +7,7 @@ every 10 s. Messages come from the domain, which never puts a secret in one.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -28,15 +29,18 @@ class EventLike(Protocol):
     message: str
 
 
-def build_event(involved: Mapping[str, Any], *, type: str, reason: str, message: str, now: datetime) -> dict[str, Any]:
-    """A core/v1 Event about ``involved`` (a whole object as read from the API)."""
+def build_event(
+    involved: Mapping[str, Any], *, type: str, reason: str, message: str, now: datetime, sequence: int = 0
+) -> dict[str, Any]:
+    """A core/v1 Event about ``involved`` (a whole object as read from the API); ``sequence`` keeps the names of
+    events built in the same nanosecond apart."""
     meta = involved["metadata"]
     stamp = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1",
         "kind": "Event",
         "metadata": {
-            "name": f"{meta['name']}.{int(now.timestamp() * 1e9):x}",
+            "name": f"{meta['name']}.{int(now.timestamp() * 1e9):x}{sequence:04x}",
             "namespace": meta["namespace"],
         },
         "involvedObject": {
@@ -70,6 +74,7 @@ class KubernetesEventRecorder:
         self._clock = clock
         self._last: dict[tuple[str, str, str], tuple[tuple[str, str, str], datetime]] = {}
         self._lock = threading.Lock()
+        self._sequence = itertools.count()
 
     def record(self, involved: Mapping[str, Any], events: Iterable[EventLike]) -> int:
         """Post each event unless it repeats the previous one; returns how many were posted."""
@@ -84,7 +89,14 @@ class KubernetesEventRecorder:
                 if last is not None and last[0] == what and now - last[1] < self._repeat_after:
                     continue
                 self._last[key] = (what, now)
-            body = build_event(involved, type=event.type, reason=event.reason, message=event.message, now=now)
+            body = build_event(
+                involved,
+                type=event.type,
+                reason=event.reason,
+                message=event.message,
+                now=now,
+                sequence=next(self._sequence) % 0x10000,
+            )
             try:
                 self._api.create(resource_path("", "v1", "events", namespace=meta["namespace"]), body)
                 posted += 1

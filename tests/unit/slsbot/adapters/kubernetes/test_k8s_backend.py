@@ -1,0 +1,332 @@
+"""KubernetesRuntimeBackend, Events and the object store over an in-memory API: the adapter code is under test,
+the API server is a dict (the integration tests run the same code against kmock over HTTP)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
+from slsbot.adapters.kubernetes.events import KubernetesEventRecorder, build_event
+from slsbot.adapters.kubernetes.manifests import RuntimePodOptions, StateVolumeKind, credentials_dir
+from slsbot.adapters.kubernetes.objects import InvalidObjectError, KubernetesObjectStore, parse_object
+from slsbot.api import RiskPolicySpec, Strategy, StrategyStatus, TradingAccount
+from slsbot.api.account import SecretCredentials
+from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
+from slsbot.domain.plan import Action, ActionKind, RuntimeState
+from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_spec import desired_runtime
+
+
+def merge(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """RFC 7386 JSON merge patch, as the API server applies it."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            child = target.get(key)
+            if not isinstance(child, dict):
+                child = target[key] = {}
+            merge(child, value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+class MemoryApi:
+    """The KubernetesApi surface over a dict keyed by path."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def get(self, path: str) -> dict[str, Any]:
+        self.calls.append(("GET", path))
+        if path not in self.objects:
+            raise NotFoundError(path)
+        return copy.deepcopy(self.objects[path])
+
+    def find(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.get(path)
+        except NotFoundError:
+            return None
+
+    def list(self, path: str, *, label_selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        self.calls.append(("LIST", path))
+        return [copy.deepcopy(o) for p, o in self.objects.items() if p.rsplit("/", 1)[0] == path]
+
+    def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("POST", path))
+        full = f"{path}/{body['metadata']['name']}"
+        if full in self.objects:
+            raise ConflictError(full)
+        self.objects[full] = copy.deepcopy(dict(body))
+        return body
+
+    def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("PATCH", path))
+        target = path.removesuffix("/status")
+        if target not in self.objects:
+            raise NotFoundError(path)
+        return merge(self.objects[target], body)
+
+    def delete(self, path: str, *, propagation: str | None = None) -> bool:
+        self.calls.append(("DELETE", path))
+        return self.objects.pop(path, None) is not None
+
+
+@dataclass
+class RecordingControl:
+    status_answer: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, Any]]] = []
+
+    def status(self, base_url: str) -> dict[str, Any]:
+        self.calls.append(("status", base_url, {}))
+        if self.status_answer is None:
+            raise RuntimeUnreachable(f"{base_url} refused")
+        return self.status_answer
+
+    def set_paused(self, base_url: str, *, paused: bool) -> None:
+        self.calls.append(("set_paused", base_url, {"paused": paused}))
+
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool) -> None:
+        self.calls.append(("shutdown", base_url, {"cancel_orders": cancel_orders, "flatten": flatten}))
+
+
+NS = "trading"
+STRATEGIES = "/apis/slsbot.io/v1alpha1/namespaces/trading/strategies"
+ACCOUNTS = "/apis/slsbot.io/v1alpha1/namespaces/trading/tradingaccounts"
+DEPLOYMENT = "/apis/apps/v1/namespaces/trading/deployments/slsbot-runtime-btc"
+CONFIGMAP = "/api/v1/namespaces/trading/configmaps/slsbot-runtime-btc"
+SERVICE = "/api/v1/namespaces/trading/services/slsbot-runtime-btc"
+CLAIM = "/api/v1/namespaces/trading/persistentvolumeclaims/slsbot-runtime-btc"
+
+STRATEGY = {
+    "apiVersion": "slsbot.io/v1alpha1",
+    "kind": "Strategy",
+    "metadata": {"name": "btc", "namespace": NS, "uid": "uid-1", "generation": 1},
+    "spec": {
+        "accountRef": {"name": "acct"},
+        "symbols": ["BTC/USDT"],
+        "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+        "runtime": {"port": 8200},
+    },
+}
+
+
+def account_body(credentials: dict[str, Any] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"exchange": "binance", "mode": "paper"}
+    if credentials is not None:
+        spec = {"exchange": "binance", "mode": "live", "credentials": credentials}
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": "acct", "namespace": NS},
+        "spec": spec,
+    }
+
+
+def setup(credentials: dict[str, Any] | None = None, **options: Any):
+    api = MemoryApi()
+    api.objects[f"{STRATEGIES}/btc"] = copy.deepcopy(STRATEGY)
+    api.objects[f"{ACCOUNTS}/acct"] = account_body(credentials)
+    control = RecordingControl()
+    backend = KubernetesRuntimeBackend(
+        api, control, BackendOptions(runtime_url="http://{service}.{namespace}:{port}", **options)
+    )
+    strategy = Strategy.model_validate(STRATEGY)
+    account = TradingAccount.model_validate(account_body(credentials))
+    resolved = ResolvedStrategy(strategy=strategy, account=account, policy=RiskPolicySpec(), policy_name=None)
+    desired = desired_runtime(resolved, backend.render_config(resolved))
+    return api, control, backend, resolved, desired
+
+
+def test_render_config_puts_state_port_host_and_data_dir_where_the_pod_has_them():
+    _, _, backend, resolved, _ = setup(default_data_dir="/app/data/x")
+    config = backend.render_config(resolved)
+    assert config.state.path == "/var/lib/slsbot/state.db"
+    assert config.server.port == 8200 and config.server.host == "0.0.0.0"
+    assert config.market_data.data_dir == "/app/data/x"
+    assert config.account.credentials_dir is None
+
+
+def test_a_secret_account_gets_its_credentials_folder_and_a_vault_account_gets_none():
+    secret = {"secretRef": {"name": "keys"}}
+    _, _, backend, resolved, _ = setup(secret)
+    assert backend.render_config(resolved).account.credentials_dir == credentials_dir(
+        SecretCredentials.model_validate({"name": "keys"})
+    )
+    _, _, backend, resolved, _ = setup({"vault": {"path": "slsbot/live"}})
+    assert backend.render_config(resolved).account.credentials_dir is None
+
+
+def test_create_writes_claim_configmap_service_and_deployment_owned_by_the_strategy():
+    api, _, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM):
+        assert api.objects[path]["metadata"]["ownerReferences"][0]["uid"] == "uid-1", path
+    config = yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])
+    assert config["name"] == "btc" and config["server"]["port"] == 8200
+
+
+def test_an_empty_dir_state_creates_no_claim():
+    api, _, backend, _, desired = setup(pod=RuntimePodOptions(state_volume=StateVolumeKind.EMPTY_DIR))
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert CLAIM not in api.objects and DEPLOYMENT in api.objects
+
+
+def test_update_patches_the_existing_objects_in_place():
+    api, _, backend, resolved, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    api.objects[DEPLOYMENT]["status"] = {"readyReplicas": 1}
+    changed = resolved.strategy.model_copy(deep=True)
+    changed.spec.symbols = ["ETH/USDT"]
+    resolved2 = ResolvedStrategy(strategy=changed, account=resolved.account, policy=resolved.policy, policy_name=None)
+    desired2 = desired_runtime(resolved2, backend.render_config(resolved2))
+    api.calls.clear()
+    backend.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired2))
+    template = api.objects[DEPLOYMENT]["spec"]["template"]
+    assert template["metadata"]["annotations"]["slsbot.io/config-hash"] == desired2.config_hash != desired.config_hash
+    assert api.objects[DEPLOYMENT]["status"] == {"readyReplicas": 1}  # a patch, not a replacement
+    assert ("POST", "/apis/apps/v1/namespaces/trading/deployments") not in api.calls
+    assert "ETH/USDT" in api.objects[CONFIGMAP]["data"]["runtime.yaml"]
+
+
+def test_a_strategy_that_vanished_mid_reconcile_is_a_conflict_to_requeue():
+    api, _, backend, _, desired = setup()
+    del api.objects[f"{STRATEGIES}/btc"]
+    with pytest.raises(ConflictError):
+        backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert DEPLOYMENT not in api.objects
+
+
+def test_set_paused_calls_the_runtime_and_keeps_the_mounted_config_in_step():
+    api, control, backend, resolved, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    paused = resolved.strategy.model_copy(deep=True)
+    paused.spec.paused = True
+    resolved2 = ResolvedStrategy(strategy=paused, account=resolved.account, policy=resolved.policy, policy_name=None)
+    desired2 = desired_runtime(resolved2, backend.render_config(resolved2))
+    backend.execute(NS, "btc", Action(ActionKind.SET_PAUSED, "Pausing", "", desired=desired2))
+    assert control.calls == [("set_paused", "http://slsbot-runtime-btc.trading:8200", {"paused": True})]
+    assert yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])["paused"] is True
+    assert api.objects[CONFIGMAP]["metadata"]["annotations"]["slsbot.io/config-hash"] == desired.config_hash
+
+
+def test_drain_posts_shutdown_to_the_service_port_and_delete_removes_everything():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    backend.execute(NS, "btc", Action(ActionKind.DRAIN, "Draining", "", cancel_orders=True, flatten=True))
+    assert control.calls == [
+        ("shutdown", "http://slsbot-runtime-btc.trading:8200", {"cancel_orders": True, "flatten": True})
+    ]
+    backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))
+    assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM} & set(api.objects)
+    backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))  # nothing left: still fine
+
+
+def test_drain_without_a_service_is_unreachable():
+    _, _, backend, _, _ = setup()
+    with pytest.raises(RuntimeUnreachable):
+        backend.execute(NS, "btc", Action(ActionKind.DRAIN, "Draining", "", cancel_orders=True))
+
+
+def test_observe_asks_the_runtime_only_when_its_pod_is_ready():
+    api, control, backend, _, desired = setup()
+    assert backend.observe(NS, "btc").state is RuntimeState.ABSENT
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert backend.observe(NS, "btc").state is RuntimeState.STARTING
+    assert control.calls == []
+    api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+    control.status_answer = {"paused": False, "equity": 5.0}
+    observed = backend.observe(NS, "btc")
+    assert observed.state is RuntimeState.READY and observed.config_hash == desired.config_hash
+    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {})
+
+
+# --- events ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ev:
+    type: str
+    reason: str
+    message: str
+
+
+def test_an_event_names_its_object_and_is_cut_to_size():
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    event = build_event(STRATEGY, type="Warning", reason="DeletedWithoutDrain", message="m" * 5000, now=now)
+    assert event["involvedObject"] == {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "Strategy",
+        "name": "btc",
+        "namespace": NS,
+        "uid": "uid-1",
+    }
+    assert event["metadata"]["namespace"] == NS and event["metadata"]["name"].startswith("btc.")
+    assert event["type"] == "Warning" and event["reason"] == "DeletedWithoutDrain"
+    assert len(event["message"]) == 1024
+    assert event["firstTimestamp"] == "2026-01-02T03:04:05Z"
+
+
+def test_the_recorder_holds_back_a_repeat_of_the_last_event_within_its_window():
+    api = MemoryApi()
+    clock = [datetime(2026, 1, 1, tzinfo=UTC)]
+    recorder = KubernetesEventRecorder(api, repeat_after=timedelta(minutes=5), clock=lambda: clock[0])
+    waiting = Ev("Warning", "WaitingForDependency", "spec.accountRef.name: missing")
+    assert recorder.record(STRATEGY, [waiting]) == 1
+    clock[0] += timedelta(seconds=1)
+    assert recorder.record(STRATEGY, [waiting]) == 0
+    clock[0] += timedelta(seconds=1)
+    assert recorder.record(STRATEGY, [Ev("Normal", "Creating", "creating"), waiting]) == 2
+    clock[0] += timedelta(minutes=1)
+    assert recorder.record(STRATEGY, [waiting]) == 0  # the last one posted was this very event
+    clock[0] += timedelta(minutes=5)
+    assert recorder.record(STRATEGY, [waiting]) == 1  # the window has passed: say it again
+    assert len([p for m, p in api.calls if m == "POST"]) == 4
+
+
+# --- the object store ----------------------------------------------------------------------------------------------
+
+
+def test_a_strategy_the_models_refuse_names_each_field():
+    body = copy.deepcopy(STRATEGY)
+    body["spec"]["ensemble"]["members"].append({"name": "sma", "strategy": "ema_cross"})
+    body["spec"]["symbols"] = ["btc-usdt"]
+    with pytest.raises(InvalidObjectError) as caught:
+        parse_object(Strategy, body)
+    fields = [p.field for p in caught.value.problems]
+    assert "spec.symbols[0]" in fields and "spec.ensemble" in fields
+    assert all(p.reason == "InvalidSpec" for p in caught.value.problems)
+    assert "Value error" not in str(caught.value)
+
+
+def test_status_is_written_only_when_it_changed():
+    api = MemoryApi()
+    api.objects[f"{STRATEGIES}/btc"] = copy.deepcopy(STRATEGY)
+    store = KubernetesObjectStore(api)
+    status = StrategyStatus(phase="Running", restarts=2)
+    assert store.write_status(store.get(Strategy, NS, "btc"), status) is True
+    assert api.objects[f"{STRATEGIES}/btc"]["status"]["restarts"] == 2
+    assert store.write_status(store.get(Strategy, NS, "btc"), status) is False
+    assert store.write_status(store.get(Strategy, NS, "btc"), StrategyStatus(phase="Running")) is True
+    assert api.objects[f"{STRATEGIES}/btc"]["status"]["restarts"] == 0
+
+
+def test_listing_skips_objects_the_models_refuse():
+    api = MemoryApi()
+    api.objects[f"{ACCOUNTS}/acct"] = account_body()
+    bad = account_body()
+    bad["metadata"]["name"] = "bad"
+    bad["spec"]["mode"] = "casino"
+    api.objects[f"{ACCOUNTS}/bad"] = bad
+    assert list(KubernetesObjectStore(api).accounts(NS)) == ["acct"]

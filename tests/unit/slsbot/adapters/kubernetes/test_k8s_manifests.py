@@ -1,0 +1,224 @@
+"""The pure builders of a Strategy's runtime objects: no cluster, dicts in and out."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from slsbot.adapters.kubernetes.manifests import (
+    CONFIG_PATH,
+    RuntimePodOptions,
+    RuntimeWorkload,
+    StateVolumeKind,
+    build_runtime_configmap,
+    build_runtime_deployment,
+    build_runtime_service,
+    build_state_claim,
+    credentials_dir,
+    runtime_object_name,
+)
+from slsbot.api import RiskPolicySpec, RuntimeConfig, Strategy, TradingAccount
+from slsbot.api.account import SecretCredentials
+from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_spec import build_runtime_config, config_hash
+
+UID = "6a1f0c3e-0000-4000-8000-000000000001"
+
+
+def _strategy(**runtime: object) -> Strategy:
+    return Strategy.model_validate(
+        {
+            "metadata": {"name": "btc-trend", "namespace": "trading", "uid": UID},
+            "spec": {
+                "accountRef": {"name": "acct"},
+                "symbols": ["BTC/USDT"],
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10}}]},
+                "runtime": {"port": 8123, **runtime},
+            },
+        }
+    )
+
+
+def _account(credentials: dict | None = None) -> TradingAccount:
+    spec: dict = {"exchange": "binance", "mode": "live" if credentials else "paper"}
+    if credentials:
+        spec["credentials"] = credentials
+    return TradingAccount.model_validate({"metadata": {"name": "acct", "namespace": "trading"}, "spec": spec})
+
+
+def _workload(
+    *, secret: SecretCredentials | None = None, vault: bool = False, options: RuntimePodOptions | None = None, **rt
+) -> RuntimeWorkload:
+    strategy = _strategy(**rt)
+    resolved = ResolvedStrategy(strategy=strategy, account=_account(), policy=RiskPolicySpec(), policy_name=None)
+    config = build_runtime_config(resolved, state_path="/var/lib/slsbot/state.db", port=8123, host="0.0.0.0")
+    return RuntimeWorkload(
+        namespace="trading",
+        strategy="btc-trend",
+        strategy_uid=UID,
+        account="acct",
+        config=config,
+        config_hash=config_hash(config),
+        runtime=strategy.spec.runtime,
+        secret=secret,
+        vault=vault,
+        options=options or RuntimePodOptions(),
+    )
+
+
+SECRET = SecretCredentials.model_validate({"name": "binance-keys", "keys": {"apiKey": "key", "secret": "sec"}})
+
+
+def test_the_deployment_runs_one_replica_recreated_never_two_at_once():
+    deployment = build_runtime_deployment(_workload())
+    spec = deployment["spec"]
+    assert deployment["metadata"]["name"] == "slsbot-runtime-btc-trend"
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    selector = spec["selector"]["matchLabels"]
+    labels = spec["template"]["metadata"]["labels"]
+    assert selector.items() <= labels.items()
+    assert labels["slsbot.io/strategy"] == "btc-trend" and labels["slsbot.io/account"] == "acct"
+
+
+def test_every_object_is_owned_by_its_strategy_as_controller():
+    workload = _workload()
+    for manifest in (
+        build_runtime_deployment(workload),
+        build_runtime_configmap(workload),
+        build_runtime_service(workload),
+        build_state_claim(workload),
+    ):
+        (owner,) = manifest["metadata"]["ownerReferences"]
+        assert owner == {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Strategy",
+            "name": "btc-trend",
+            "uid": UID,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+        assert manifest["metadata"]["namespace"] == "trading"
+
+
+def test_the_pod_runs_the_runtime_command_with_probes_resources_and_the_config_hash():
+    workload = _workload(resources={"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"cpu": "2"}})
+    template = build_runtime_deployment(workload)["spec"]["template"]
+    assert template["metadata"]["annotations"]["slsbot.io/config-hash"] == workload.config_hash
+    (container,) = template["spec"]["containers"]
+    assert container["command"] == ["slsbot"]
+    assert (
+        container["args"] == ["runtime", "--config", CONFIG_PATH] == ["runtime", "--config", "/etc/slsbot/runtime.yaml"]
+    )
+    assert container["ports"] == [{"name": "http", "containerPort": 8123, "protocol": "TCP"}]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["resources"] == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "2", "memory": "384Mi"},
+    }
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert template["spec"]["automountServiceAccountToken"] is False
+
+
+def test_a_different_config_gives_a_different_pod_template():
+    one, two = _workload(), _workload(image="registry.example/slsbot:2")
+    assert one.config_hash == two.config_hash  # the image is not part of the RuntimeConfig...
+    assert build_runtime_deployment(one) != build_runtime_deployment(two)  # ...but it is part of the pod
+    changed = RuntimeWorkload(**{**_fields(one), "config_hash": "0123456789abcdef"})
+    annotations = build_runtime_deployment(changed)["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["slsbot.io/config-hash"] == "0123456789abcdef"
+
+
+def test_the_configmap_holds_the_runtime_config_yaml_and_round_trips():
+    workload = _workload()
+    config_map = build_runtime_configmap(workload)
+    text = config_map["data"]["runtime.yaml"]
+    assert RuntimeConfig.model_validate(yaml.safe_load(text)) == workload.config
+    assert "ensemble" in text and "serverPort" not in text  # camelCase wire names, nested as in the model
+    assert config_map["metadata"]["annotations"]["slsbot.io/config-hash"] == workload.config_hash
+
+
+def test_the_service_exposes_the_runtime_port_named_http_with_scrape_annotations():
+    service = build_runtime_service(_workload())
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8123, "targetPort": "http", "protocol": "TCP"}]
+    assert service["spec"]["selector"] == {
+        "app.kubernetes.io/name": "slsbot-runtime",
+        "slsbot.io/strategy": "btc-trend",
+    }
+    assert service["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8123",
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def test_the_state_lives_on_a_claim_by_default_and_on_an_empty_dir_when_asked():
+    volumes = {v["name"]: v for v in build_runtime_deployment(_workload())["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"] == {"name": "state", "persistentVolumeClaim": {"claimName": "slsbot-runtime-btc-trend"}}
+    claim = build_state_claim(_workload(options=RuntimePodOptions(state_storage="2Gi", storage_class="fast")))
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "2Gi"}},
+        "storageClassName": "fast",
+    }
+    empty = _workload(options=RuntimePodOptions(state_volume=StateVolumeKind.EMPTY_DIR))
+    volumes = {v["name"]: v for v in build_runtime_deployment(empty)["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"] == {"name": "state", "emptyDir": {}}
+
+
+def test_a_secret_is_mounted_as_one_file_per_credential_and_no_value_appears_anywhere():
+    workload = _workload(secret=SECRET)
+    pod = build_runtime_deployment(workload)["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["credentials"]["secret"] == {
+        "secretName": "binance-keys",
+        "items": [{"key": "key", "path": "apiKey"}, {"key": "sec", "path": "secret"}],
+        "defaultMode": 0o440,
+    }
+    mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["credentials"] == {"name": "credentials", "mountPath": credentials_dir(SECRET), "readOnly": True}
+    # Credentials reach the pod only as mounted files, never as environment variables or in the config.
+    assert "secretKeyRef" not in json.dumps(pod)
+    assert "binance-keys" not in build_runtime_configmap(workload)["data"]["runtime.yaml"]
+
+
+def test_a_password_key_is_mounted_only_when_the_account_names_one():
+    with_password = SecretCredentials.model_validate({"name": "okx", "keys": {"password": "passphrase"}})
+    volume = {
+        v["name"]: v
+        for v in build_runtime_deployment(_workload(secret=with_password))["spec"]["template"]["spec"]["volumes"]
+    }
+    assert {"key": "passphrase", "path": "password"} in volume["credentials"]["secret"]["items"]
+
+
+def test_the_credentials_folder_changes_with_the_secret_reference():
+    other = SecretCredentials.model_validate({"name": "other-keys"})
+    assert credentials_dir(SECRET) != credentials_dir(other)
+    assert credentials_dir(SECRET) == credentials_dir(SecretCredentials.model_validate(SECRET.to_wire()))
+    assert credentials_dir(SECRET).startswith("/var/run/slsbot/credentials/")
+
+
+def test_vault_credentials_mount_nothing_and_say_so():
+    template = build_runtime_deployment(_workload(vault=True))["spec"]["template"]
+    assert "credentials" not in {v["name"] for v in template["spec"]["volumes"]}
+    assert "vault" in template["metadata"]["annotations"]["slsbot.io/credentials"]
+
+
+@pytest.mark.parametrize("name", ["a", "btc-trend", "x" * 48, "y" * 49, "z" * 63, "a" * 37 + "-" + "b" * 20])
+def test_object_names_are_dns_labels_of_at_most_63_characters(name):
+    result = runtime_object_name(name)
+    assert len(result) <= 63 and result.startswith("slsbot-runtime-")
+    assert result[-1] != "-"
+    if len("slsbot-runtime-" + name) <= 63:
+        assert result == "slsbot-runtime-" + name
+
+
+def test_long_names_stay_distinct():
+    assert runtime_object_name("a" * 60 + "x") != runtime_object_name("a" * 60 + "y")
+
+
+def _fields(workload: RuntimeWorkload) -> dict:
+    return {name: getattr(workload, name) for name in RuntimeWorkload.__dataclass_fields__}

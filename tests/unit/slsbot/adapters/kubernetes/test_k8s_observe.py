@@ -1,0 +1,161 @@
+"""From Deployment and Pod JSON (as the API server returns them) to an ObservedRuntime."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
+from slsbot.domain.plan import RuntimeState
+
+STATUS = {"equity": 10_100.0, "trade_count": 4, "paused": False, "heartbeat": "2026-01-01T00:00:00Z"}
+
+
+def deployment(*, generation: int = 2, status: dict[str, Any] | None = None, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": "slsbot-runtime-btc", "namespace": "t", "generation": generation}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {"annotations": {"slsbot.io/config-hash": "abc123"}},
+                "spec": {
+                    "containers": [
+                        {"name": "runtime", "ports": [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]}
+                    ]
+                },
+            },
+        },
+        "status": status if status is not None else {},
+    }
+
+
+READY = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1}
+
+
+def pod(
+    *,
+    strategy: str = "btc",
+    restarts: int = 0,
+    state: dict[str, Any] | None = None,
+    phase: str = "Running",
+    deleting: bool = False,
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": f"p-{strategy}", "labels": {"slsbot.io/strategy": strategy}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {
+        "metadata": meta,
+        "status": {
+            "phase": phase,
+            "containerStatuses": [
+                {"name": "runtime", "restartCount": restarts, "state": state or {"running": {"startedAt": "x"}}},
+                {"name": "sidecar", "restartCount": 50, "state": {"running": {}}},
+            ],
+        },
+    }
+
+
+def observe(dep: dict[str, Any] | None, pods: list[dict[str, Any]], runtime_status: dict[str, Any] | None = STATUS):
+    return observed_runtime(read_workload(dep, pods, strategy="btc"), runtime_status)
+
+
+def test_no_deployment_is_absent():
+    observed = observe(None, [])
+    assert observed.state is RuntimeState.ABSENT
+    assert observed.config_hash is None and observed.backend_restarts_itself is True
+
+
+def test_a_ready_up_to_date_replica_that_answers_is_ready_with_its_figures():
+    observed = observe(deployment(status=READY), [pod(restarts=3)])
+    assert observed.state is RuntimeState.READY
+    assert observed.config_hash == "abc123"
+    assert observed.restarts == 3  # the runtime container's only, not the sidecar's
+    assert observed.paused is False
+    assert observed.runtime_status["equity"] == 10_100.0
+    assert observed.workload == "Deployment/slsbot-runtime-btc"
+    assert observed.backend_restarts_itself is True
+
+
+def test_the_runtime_port_is_read_from_the_pod_template():
+    assert read_workload(deployment(status=READY), [], strategy="btc").port == 8000
+
+
+def test_a_ready_pod_whose_runtime_does_not_answer_cannot_drain_so_it_counts_as_exited():
+    observed = observe(deployment(status=READY), [pod()], runtime_status=None)
+    assert observed.state is RuntimeState.EXITED
+    assert observed.paused is None and observed.runtime_status == {}
+
+
+def test_a_rollout_the_controller_has_not_seen_yet_is_still_starting():
+    behind = {**READY, "observedGeneration": 1}
+    assert observe(deployment(generation=2, status=behind), [pod()]).state is RuntimeState.STARTING
+
+
+def test_an_old_replica_still_running_the_previous_template_is_not_ready():
+    mixed = {**READY, "replicas": 2, "updatedReplicas": 1}
+    assert observe(deployment(status=mixed), [pod()]).state is not RuntimeState.READY
+
+
+def test_no_status_yet_is_starting():
+    assert observe(deployment(status={}), []).state is RuntimeState.STARTING
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName"],
+)
+def test_a_container_that_cannot_run_is_exited(reason):
+    stuck = pod(restarts=5, state={"waiting": {"reason": reason, "message": "details"}})
+    view = read_workload(deployment(status={"replicas": 1}), [stuck], strategy="btc")
+    assert view.state is RuntimeState.EXITED
+    assert reason in (view.problem or "")
+    assert observed_runtime(view, None).restarts == 5
+
+
+def test_a_container_merely_creating_is_starting():
+    creating = pod(state={"waiting": {"reason": "ContainerCreating"}}, phase="Pending")
+    assert observe(deployment(status={"replicas": 1}), [creating]).state is RuntimeState.STARTING
+
+
+def test_a_terminated_container_or_a_failed_pod_is_exited():
+    terminated = pod(state={"terminated": {"exitCode": 2, "reason": "Error"}})
+    view = read_workload(deployment(status={"replicas": 1}), [terminated], strategy="btc")
+    assert view.state is RuntimeState.EXITED and "code 2" in (view.problem or "")
+    failed = pod(phase="Failed")
+    assert observe(deployment(status={"replicas": 1}), [failed]).state is RuntimeState.EXITED
+
+
+def test_a_deployment_past_its_progress_deadline_is_exited():
+    status = {
+        "replicas": 1,
+        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}],
+    }
+    assert observe(deployment(status=status), []).state is RuntimeState.EXITED
+
+
+def test_a_deployment_being_deleted_is_terminating():
+    assert observe(deployment(status=READY, deleting=True), [pod()]).state is RuntimeState.TERMINATING
+
+
+def test_an_old_pod_shutting_down_with_no_new_one_ready_is_terminating():
+    rolling = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}
+    observed = observe(deployment(status=rolling), [pod(deleting=True, restarts=9)])
+    assert observed.state is RuntimeState.TERMINATING
+    assert observed.restarts == 0  # restarts of a pod on its way out do not count
+
+
+def test_pods_of_other_strategies_are_ignored():
+    other = pod(strategy="eth", state={"waiting": {"reason": "CrashLoopBackOff"}}, restarts=7)
+    observed = observe(deployment(status=READY), [other, pod(restarts=1)])
+    assert observed.state is RuntimeState.READY and observed.restarts == 1
+
+
+def test_paused_comes_from_the_runtime_itself():
+    assert observe(deployment(status=READY), [pod()], {**STATUS, "paused": True}).paused is True
+    assert observe(deployment(status=READY), [pod()], {"equity": 1.0}).paused is None

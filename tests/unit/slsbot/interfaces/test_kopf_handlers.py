@@ -1,0 +1,62 @@
+"""The kopf edge: slsbot errors become kopf's retry or stop, and wake-ups cut a strategy's sleep short."""
+
+from __future__ import annotations
+
+import asyncio
+
+import kopf
+import pytest
+
+from slsbot.domain.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidSpecError,
+    NotFoundError,
+    PermissionDenied,
+    RuntimeUnreachable,
+)
+from slsbot.interfaces.kopf_handlers import FINALIZER, Wakeups, kopf_error, kopf_settings
+
+
+@pytest.mark.parametrize(
+    ("error", "delay"),
+    [
+        (ConflictError("modified"), 0.5),
+        (BackendUnavailable("down"), 5.0),
+        (RuntimeUnreachable("refused"), 5.0),
+        (NotFoundError("gone"), 10.0),
+        (PermissionDenied("rbac"), 60.0),
+    ],
+)
+def test_errors_that_may_pass_are_retried_after_a_delay_that_suits_them(error, delay):
+    converted = kopf_error(error)
+    assert isinstance(converted, kopf.TemporaryError)
+    assert converted.delay == delay
+    assert str(error) in str(converted)
+
+
+def test_an_invalid_spec_stops_retrying_unless_the_caller_must_keep_going():
+    assert isinstance(kopf_error(InvalidSpecError("spec.x: bad")), kopf.PermanentError)
+    kept = kopf_error(InvalidSpecError("spec.x: bad"), permanent_if_invalid=False)
+    assert isinstance(kept, kopf.TemporaryError) and kept.delay == 60.0
+
+
+async def test_a_wake_up_ends_the_wait_and_unknown_objects_are_ignored():
+    wakeups = Wakeups()
+    event = wakeups.event("ns", "btc")
+    assert wakeups.event("ns", "btc") is event
+    wakeups.wake("ns", "eth")  # nobody waits for it: nothing happens
+    waiter = asyncio.create_task(event.wait())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    wakeups.wake("ns", "btc")
+    await asyncio.wait_for(waiter, timeout=1)
+    wakeups.forget("ns", "btc")
+    assert wakeups.event("ns", "btc") is not event
+
+
+def test_kopf_keeps_its_bookkeeping_under_our_group():
+    settings = kopf_settings()
+    assert settings.persistence.finalizer == FINALIZER == "slsbot.io/finalizer"
+    assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
+    assert settings.peering.standalone is True

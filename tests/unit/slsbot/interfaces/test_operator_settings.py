@@ -1,0 +1,65 @@
+"""OperatorSettings: defaults, the environment, the command line on top, and errors that name the field."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from slsbot.adapters.kubernetes import StateVolumeKind
+from slsbot.interfaces.operator_settings import OperatorSettings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for name in (
+        "KUBECONFIG",
+        "SLSBOT_OPERATOR_KUBECONFIG",
+        "SLSBOT_OPERATOR_RUNTIME_URL",
+        "SLSBOT_OPERATOR_STATE_VOLUME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_with_no_namespace_named_it_serves_all_of_them():
+    settings = OperatorSettings.from_arguments()
+    assert settings.all_namespaces is True and settings.namespaces == []
+    assert settings.runtime_url == "http://{service}.{namespace}.svc:{port}"
+    assert settings.state_volume is StateVolumeKind.PERSISTENT_VOLUME_CLAIM
+
+
+def test_named_namespaces_and_all_namespaces_exclude_each_other():
+    assert OperatorSettings.from_arguments(namespaces=["a", "b"]).all_namespaces is False
+    with pytest.raises(ValidationError, match="either --namespace NS"):
+        OperatorSettings(namespaces=["a"], all_namespaces=True)
+
+
+def test_a_bad_namespace_name_is_refused_naming_it():
+    with pytest.raises(ValidationError, match="'Bad_NS' is not a namespace name"):
+        OperatorSettings.from_arguments(namespaces=["Bad_NS"])
+
+
+def test_kubeconfig_honours_the_standard_variable_and_the_command_line_wins(monkeypatch):
+    monkeypatch.setenv("KUBECONFIG", "/home/me/.kube/kind")
+    assert OperatorSettings.from_arguments().kubeconfig == "/home/me/.kube/kind"
+    assert OperatorSettings.from_arguments(kubeconfig="/tmp/other").kubeconfig == "/tmp/other"
+
+
+def test_environment_variables_set_the_rest(monkeypatch):
+    monkeypatch.setenv("SLSBOT_OPERATOR_RUNTIME_URL", "http://127.0.0.1:{port}")
+    monkeypatch.setenv("SLSBOT_OPERATOR_STATE_VOLUME", "emptyDir")
+    settings = OperatorSettings.from_arguments()
+    assert settings.runtime_url == "http://127.0.0.1:{port}"
+    options = settings.backend_options()
+    assert options.pod.state_volume is StateVolumeKind.EMPTY_DIR
+    assert options.runtime_url == "http://127.0.0.1:{port}"
+
+
+@pytest.mark.parametrize("url", ["http://{host}:{port}", "ftp://{service}", "http://{service"])
+def test_a_runtime_url_template_with_unknown_fields_is_refused(url):
+    with pytest.raises(ValidationError, match="runtime_url"):
+        OperatorSettings(runtime_url=url)
+
+
+def test_a_bad_storage_size_is_refused():
+    with pytest.raises(ValidationError, match="state_storage"):
+        OperatorSettings(state_storage="lots")
