@@ -1,0 +1,212 @@
+"""The ensemble: several strategy components voting on one symbol's direction.
+
+Built from the API's ``Ensemble`` (members, voting, correlationPenalty, minAgreement). Per candle each
+member is asked through its ``SafeComponent``; its effective weight is
+
+    member weight  x  correlation factor  (x  max(rolling Sharpe, 0) with sharpe voting)
+
+and the votes are combined by ``voting.combine``. Votes per method: majority, the sign of the direction;
+confidence, direction x confidence; sharpe, the direction. The correlation factor and the Sharpe ratios
+only apply once their windows are full (``EnsembleSettings``); with sharpe voting the first window is a
+plain weighted vote, and after it a member whose own signal lost money over the window gets no weight.
+
+``decide`` is the step path (live and step backtests). ``decide_batch`` computes the same decisions for a
+whole history when every member has a vectorized form, for all three voting methods.
+
+One ``Ensemble`` holds per-symbol state: build one per symbol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from slsbot.api import Ensemble as EnsembleSpec
+from slsbot.api import Voting
+from slsbot_runtime.domain.types import Candle
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.strategy.base import StrategyComponent
+from slsbot_runtime.strategy.member_stats import MemberSharpe, SignalCorrelation, correlation_factors, member_sharpes
+from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
+from slsbot_runtime.strategy.voting import combine, combine_batch
+from slsbot_runtime.strategy.wrapper import ErrorHook, SafeComponent
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleSettings:
+    #: Candles of member direction history behind the correlation penalty.
+    correlation_window: int = 100
+    #: Candles of member signal returns behind the Sharpe weights.
+    sharpe_window: int = 168
+
+
+class EnsembleDecision(NamedTuple):
+    """What the ensemble wants after one candle.
+
+    ``direction`` in [-1, 1] is the net vote, or 0 below ``min_agreement``. ``attribution`` maps every
+    member to its contribution; the contributions sum to ``net_vote``. ``driver`` is the member that
+    contributed most on the side of the decision ("" when flat). ``weights`` are the effective weights,
+    normalised to sum to 1 (all 0 when no member has weight).
+    """
+
+    direction: float
+    confidence: float
+    attribution: dict[str, float]
+    driver: str
+    net_vote: float
+    weights: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleBatch:
+    """``decide_batch``'s answer: one row per candle, one column per member (in ``names`` order)."""
+
+    names: tuple[str, ...]
+    direction: np.ndarray
+    confidence: np.ndarray
+    net_vote: np.ndarray
+    contributions: np.ndarray
+    driver: np.ndarray  # member index, -1 when flat
+
+    def attribution(self, t: int) -> dict[str, float]:
+        return dict(zip(self.names, self.contributions[t].tolist(), strict=True))
+
+    def driver_name(self, t: int) -> str:
+        index = int(self.driver[t])
+        return self.names[index] if index >= 0 else ""
+
+
+class Ensemble:
+    """Members voting on one symbol; holds their state, the trackers and the error counts."""
+
+    def __init__(
+        self,
+        members: Sequence[SafeComponent],
+        *,
+        voting: Voting | str = Voting.MAJORITY,
+        correlation_penalty: float = 0.5,
+        min_agreement: float = 0.0,
+        settings: EnsembleSettings | None = None,
+    ) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = tuple(members)
+        self.names = tuple(member.name for member in members)
+        self.voting = Voting(voting)
+        self.correlation_penalty = float(correlation_penalty)
+        self.min_agreement = float(min_agreement)
+        self.settings = settings or EnsembleSettings()
+        self._base = [member.weight for member in members]
+        count = len(members)
+        penalised = self.correlation_penalty > 0 and count > 1
+        self._correlation = SignalCorrelation(count, self.settings.correlation_window) if penalised else None
+        self._sharpe = MemberSharpe(count, self.settings.sharpe_window) if self.voting == Voting.SHARPE else None
+        self._by_sign = self.voting == Voting.MAJORITY
+        self._by_confidence = self.voting == Voting.CONFIDENCE
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: EnsembleSpec,
+        *,
+        registry: ComponentRegistry = LIBRARY,
+        settings: EnsembleSettings | None = None,
+        on_error: ErrorHook | None = None,
+    ) -> Ensemble:
+        """Fresh components for every member of ``spec`` (a ConfigError names a bad member)."""
+        members = [
+            SafeComponent(member.name, registry.build(member), member.weight, on_error=on_error)
+            for member in spec.members
+        ]
+        return cls(
+            members,
+            voting=spec.voting,
+            correlation_penalty=spec.correlation_penalty,
+            min_agreement=spec.min_agreement,
+            settings=settings,
+        )
+
+    @property
+    def warmup(self) -> int:
+        return max(member.warmup for member in self.members)
+
+    @property
+    def errors(self) -> dict[str, int]:
+        """StrategyErrors counted per member."""
+        return {member.name: member.errors for member in self.members}
+
+    def decide(self, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
+        directions: list[float] = []
+        confidences: list[float] = []
+        for member in self.members:
+            signal = member.on_candle(candle, features)
+            directions.append(signal.direction)
+            confidences.append(signal.confidence)
+        weights = self._base
+        if self._correlation is not None:
+            self._correlation.update(tuple(directions))
+            factors = self._correlation.factors(self.correlation_penalty)
+            if factors is not None:
+                weights = [w * f for w, f in zip(weights, factors, strict=True)]
+        if self._sharpe is not None:
+            self._sharpe.update(candle.close, tuple(directions))
+            ratios = self._sharpe.ratios()
+            if ratios is not None:
+                weights = [w * (r if r > 0 else 0.0) for w, r in zip(weights, ratios, strict=True)]
+        if self._by_sign:
+            votes = [1.0 if d > 0 else (-1.0 if d < 0 else 0.0) for d in directions]
+        elif self._by_confidence:
+            votes = [d * c for d, c in zip(directions, confidences, strict=True)]
+        else:
+            votes = directions
+        vote = combine(votes, confidences, weights, self.min_agreement)
+        names = self.names
+        total = sum(weights)
+        return EnsembleDecision(
+            vote.direction,
+            vote.confidence,
+            dict(zip(names, vote.contributions, strict=True)),
+            names[vote.driver] if vote.driver >= 0 else "",
+            vote.net,
+            {name: w / total for name, w in zip(names, weights, strict=True)}
+            if total > 0
+            else dict.fromkeys(names, 0.0),
+        )
+
+    def supports_batch(self) -> bool:
+        """Whether every member overrides ``signals`` or ``signal_arrays`` (so ``decide_batch`` can run)."""
+        return all(
+            type(member.component).signals is not StrategyComponent.signals
+            or type(member.component).signal_arrays is not StrategyComponent.signal_arrays
+            for member in self.members
+        )
+
+    def decide_batch(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> EnsembleBatch:
+        """Every decision over ``history`` at once, equal to calling ``decide`` candle by candle on fresh
+        members. Raises ValueError naming the members that have no vectorized form."""
+        arrays = [member.signal_arrays(history, features) for member in self.members]
+        missing = [member.name for member, pair in zip(self.members, arrays, strict=True) if pair is None]
+        if missing:
+            raise ValueError(
+                f"decide_batch needs every member to compute signals for a whole history; "
+                f"{', '.join(missing)} cannot: run the step mode (decide per candle) instead"
+            )
+        directions = np.column_stack([pair[0] for pair in arrays])  # type: ignore[index]
+        confidences = np.column_stack([pair[1] for pair in arrays])  # type: ignore[index]
+        n = len(history)
+        weights = np.tile(np.asarray(self._base, dtype=np.float64), (n, 1))
+        if self._correlation is not None:
+            weights *= correlation_factors(directions, self.settings.correlation_window, self.correlation_penalty)
+        if self.voting == Voting.MAJORITY:
+            votes = np.sign(directions)
+        elif self.voting == Voting.CONFIDENCE:
+            votes = directions * confidences
+        else:
+            votes = directions
+            ratios = member_sharpes(history.close, directions, self.settings.sharpe_window)
+            weights = np.where(np.isnan(ratios), weights, weights * np.maximum(ratios, 0.0))
+        vote = combine_batch(votes, confidences, weights, self.min_agreement)
+        return EnsembleBatch(self.names, vote.direction, vote.confidence, vote.net, vote.contributions, vote.driver)
