@@ -1,0 +1,186 @@
+"""LocalProcessBackend's process mechanics with real processes: a stand-in program (sleeps; one variant ignores
+SIGTERM) takes the runtime's place, because what is under test is spawning, crash detection, restarts,
+adoption after a supervisor restart and stop escalation, not the runtime (that is test_local_supervisor.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from slsbot.adapters.processes import LocalProcessBackend, port_is_free
+from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.store import create_store_engine, get_runtime_record
+from slsbot.api import parse_resource
+from slsbot.domain.plan import Action, ActionKind, RuntimeState
+from slsbot.domain.resolve import ResolvedStrategy, resolve_strategy
+from slsbot.domain.runtime_spec import desired_runtime
+
+pytestmark = pytest.mark.integration
+
+STAND_IN = (
+    "import signal, sys, time\n"
+    "if 'stubborn' in open(sys.argv[-1]).read():\n"
+    "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "print('stand-in runtime up', flush=True)\n"
+    "time.sleep(600)\n"
+)
+
+
+def resolved(name: str) -> ResolvedStrategy:
+    account = parse_resource(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "TradingAccount",
+            "metadata": {"name": "paper"},
+            "spec": {"exchange": "binance"},
+        }
+    )
+    strategy = parse_resource(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Strategy",
+            "metadata": {"name": name},
+            "spec": {
+                "accountRef": {"name": "paper"},
+                "symbols": ["BTC/USDT"],
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+            },
+        }
+    )
+    result = resolve_strategy(strategy, {"paper": account}, {})
+    assert isinstance(result, ResolvedStrategy)
+    return result
+
+
+def until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def make_backend(engine, tmp_path: Path):
+    clients: list[RuntimeHttpClient] = []
+    backends: list[LocalProcessBackend] = []
+
+    def make(stop_timeout: float = 5.0) -> LocalProcessBackend:
+        clients.append(RuntimeHttpClient(timeout=0.2))
+        backends.append(
+            LocalProcessBackend(
+                engine=engine,
+                client=clients[-1],
+                state_dir=tmp_path / "state",
+                runtime_command=[sys.executable, "-c", STAND_IN],
+                stop_timeout=stop_timeout,
+                environ={"PATH": os.environ.get("PATH", ""), "SLSBOT_ADMIN_TOKEN": "must-not-leak-0123456789"},
+            )
+        )
+        return backends[-1]
+
+    yield make
+    if backends:
+        backends[-1].stop_all()
+    for client in clients:
+        client.close()
+
+
+def create_action(backend: LocalProcessBackend, name: str, kind: ActionKind = ActionKind.CREATE) -> Action:
+    config = backend.render_config(resolved(name))
+    return Action(kind, kind.value, "test", desired=desired_runtime(resolved(name), config))
+
+
+def test_render_config_paths_and_a_stable_port(make_backend, tmp_path: Path) -> None:
+    backend = make_backend()
+    first = backend.render_config(resolved("btc"))
+    assert first.state.path == str((tmp_path / "state" / "default" / "btc" / "state.db").resolve())
+    assert first.server.host == "127.0.0.1"
+    assert port_is_free(first.server.port)
+    assert backend.render_config(resolved("btc")).server.port == first.server.port
+    assert backend.render_config(resolved("eth")).server.port != first.server.port
+
+
+def test_start_crash_restart_and_adoption(make_backend, engine, tmp_path: Path) -> None:
+    backend = make_backend()
+    assert backend.observe("default", "btc").state is RuntimeState.ABSENT
+    backend.execute("default", "btc", create_action(backend, "btc"))
+    started = backend.observe("default", "btc")
+    assert started.state is RuntimeState.STARTING  # alive, but it serves no /readyz
+    assert started.pid is not None and started.restarts == 0
+    folder = tmp_path / "state" / "default" / "btc"
+    assert "name: btc" in (folder / "runtime.yaml").read_text()
+    until(lambda: "stand-in runtime up" in (folder / "runtime.log").read_text())
+    environ = Path(f"/proc/{started.pid}/environ").read_bytes()
+    assert b"must-not-leak" not in environ and b"PYTHONPYCACHEPREFIX=" in environ
+    assert os.getpgid(started.pid) == started.pid  # its own process group
+
+    os.kill(started.pid, signal.SIGKILL)
+    crashed = until(lambda: (o := backend.observe("default", "btc")).state is RuntimeState.EXITED and o)
+    assert crashed.consecutive_failures == 1 and crashed.exited_at is not None
+    with Session(engine) as session:
+        assert get_runtime_record(session, namespace="default", name="btc").exit_code == -signal.SIGKILL
+
+    backend.execute("default", "btc", create_action(backend, "btc", ActionKind.RESTART))
+    restarted = backend.observe("default", "btc")
+    assert restarted.restarts == 1 and restarted.pid not in (None, started.pid)
+
+    successor = make_backend()  # the supervisor itself restarted: the runtime kept running and is adopted
+    adopted = successor.observe("default", "btc")
+    assert adopted.state is RuntimeState.STARTING and adopted.pid == restarted.pid and adopted.restarts == 1
+
+
+def test_a_runtime_ignoring_sigterm_is_killed_after_the_stop_timeout(make_backend) -> None:
+    backend = make_backend(stop_timeout=1.0)
+    backend.execute("default", "stubborn", create_action(backend, "stubborn"))
+    pid = backend.observe("default", "stubborn").pid
+    until(lambda: _ignores_sigterm(pid))
+    asked = time.monotonic()
+    backend.execute("default", "stubborn", Action(ActionKind.DELETE, "Deleting", "test"))
+    assert backend.observe("default", "stubborn").state is RuntimeState.TERMINATING
+    until(lambda: backend.observe("default", "stubborn").state is RuntimeState.ABSENT, timeout=10)
+    assert 1.0 <= time.monotonic() - asked < 5.0
+    observed = backend.observe("default", "stubborn")
+    assert observed.consecutive_failures == 0  # a stop we asked for is not a crash
+
+
+def test_stop_all_stops_every_runtime(make_backend) -> None:
+    backend = make_backend(stop_timeout=1.0)
+    pids = []
+    for name in ("btc", "stubborn"):
+        backend.execute("default", name, create_action(backend, name))
+        pids.append(backend.observe("default", name).pid)
+    until(lambda: _ignores_sigterm(pids[1]))
+    backend.stop_all()
+    assert [pid for pid in pids if _runs(pid)] == []
+    assert backend.observe("default", "btc").state is RuntimeState.ABSENT
+
+
+def _ignores_sigterm(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+def _runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
