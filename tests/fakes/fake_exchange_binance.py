@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from typing import Any
 
-from tests.fakes.fake_exchange_market import HOUR_MS, FakeAccount, FakeOrder, InsufficientBalance
+from tests.fakes.fake_exchange_market import DAY_MS, HOUR_MS, FakeAccount, FakeOrder, InsufficientBalance
 
 Reply = tuple[int, Any]  # HTTP status, JSON body (a str is sent as text)
 
@@ -48,6 +48,7 @@ class BinanceApi:
             ("DELETE", "order"): self.cancel,
             ("GET", "openOrders"): self.open_orders,
             ("GET", "myTrades"): self.my_trades,
+            ("GET", "allOrders"): self.all_orders,
             ("GET", "account"): self.balances,
         }
         if (method, route) in public:
@@ -257,14 +258,31 @@ class BinanceApi:
                 self._order(o) for o in self.account.orders if o.is_open and params.get("symbol") in (None, o.market_id)
             ]
 
+    def _window(self, params: dict[str, str], rows: list, key, ts_of) -> list | Reply:
+        """Binance's paging rules: ``fromId`` / ``orderId`` (ids >= it), else a window of at most 24 hours
+        (``startTime`` alone: the next 24 hours), else the most recent; at most ``limit``, oldest first."""
+        limit = min(int(params.get("limit", 500)), 1000)
+        id_param = next((p for p in ("fromId", "orderId") if p in params), None)
+        if id_param is not None:
+            return [r for r in rows if key(r) >= int(params[id_param])][:limit]
+        start, end = params.get("startTime"), params.get("endTime")
+        if start is None and end is None:
+            return rows[-limit:]
+        lo = int(start) if start is not None else int(end) - DAY_MS
+        hi = int(end) if end is not None else lo + DAY_MS
+        if hi - lo > DAY_MS:
+            return 400, {"code": -1127, "msg": "More than 24 hours between startTime and endTime."}
+        return [r for r in rows if lo <= ts_of(r) <= hi][:limit]
+
     def my_trades(self, params: dict[str, str]) -> Reply:
         if "symbol" not in params:
             return 400, {"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent."}
-        start, end = int(params.get("startTime", 0)), int(params.get("endTime", 2**62))
         with self.account.lock:
             self.account.match_resting()
-            trades = [t for t in self.account.trades if t.order.market_id == params["symbol"] and start <= t.ts <= end]
-        trades = trades[: min(int(params.get("limit", 500)), 1000)]
+            trades = [t for t in self.account.trades if t.order.market_id == params["symbol"]]
+        selected = self._window(params, trades, key=lambda t: t.trade_id, ts_of=lambda t: t.ts)
+        if isinstance(selected, tuple):
+            return selected
         return 200, [
             {
                 "symbol": t.order.market_id,
@@ -281,8 +299,19 @@ class BinanceApi:
                 "isMaker": t.is_maker,
                 "isBestMatch": True,
             }
-            for t in trades
+            for t in selected
         ]
+
+    def all_orders(self, params: dict[str, str]) -> Reply:
+        if "symbol" not in params:
+            return 400, {"code": -1102, "msg": "Mandatory parameter 'symbol' was not sent."}
+        with self.account.lock:
+            self.account.match_resting()
+            orders = [o for o in self.account.orders if o.market_id == params["symbol"]]
+        selected = self._window(params, orders, key=lambda o: o.order_id, ts_of=lambda o: o.created_ms)
+        if isinstance(selected, tuple):
+            return selected
+        return 200, [self._order(o) for o in selected]
 
     def balances(self, params: dict[str, str]) -> Reply:
         with self.account.lock:

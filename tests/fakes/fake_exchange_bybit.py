@@ -250,8 +250,11 @@ class BybitApi:
                 "category": "spot",
             }
             for t in reversed(trades)
-        ][: int(params.get("limit", 50))]
-        return self.reply({"category": "spot", "list": rows, "nextPageCursor": ""})
+        ]
+        # Newest first, a page of ``limit``; ``cursor`` continues where the last page stopped.
+        start, limit = int(params.get("cursor") or 0), int(params.get("limit", 50))
+        cursor = str(start + limit) if start + limit < len(rows) else ""
+        return self.reply({"category": "spot", "list": rows[start : start + limit], "nextPageCursor": cursor})
 
     def balances(self, params: dict[str, str]) -> Reply:
         with self.account.lock:

@@ -16,6 +16,7 @@ import pyarrow.feather as feather
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECORDED_1H = REPO_ROOT / "data" / "market" / "binance-spot-1h-2024"
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 FEE_RATE = 0.001
 
 

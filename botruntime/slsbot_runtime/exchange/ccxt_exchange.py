@@ -44,6 +44,7 @@ WIRE_LOGGER = "slsbot_runtime.exchange.wire"
 #: Accepted by both Binance (newClientOrderId) and Bybit (orderLinkId).
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _KNOWN_ORDER_IDS = 10_000  # exchange order id -> client order id, remembered for mapping fills
+FILL_PAGES = 20  # at most this many pages of account trades per fetch_fills
 
 
 class CcxtExchange(Exchange):
@@ -225,20 +226,38 @@ class CcxtExchange(Exchange):
     # --- fills and balances -------------------------------------------------------------------------
 
     def fetch_fills(self, symbol: str, since_ts: int = 0) -> list[Fill]:
-        trades = self._call("fetch_my_trades", lambda: self._client.fetch_my_trades(symbol, since_ts or None))
+        trades = [t for t in self._fetch_trades(symbol, since_ts) if int(t.get("timestamp") or 0) >= since_ts]
+        unnamed = {str(t.get("order") or "") for t in trades if not self._client_id_field(t)}
+        self._learn_client_ids(unnamed - set(self._client_ids) - {""}, symbol)
         fills: dict[str, Fill] = {}
         for trade in trades:
-            if int(trade.get("timestamp") or 0) < since_ts:
-                continue
             fill = fill_from_ccxt(trade, self._client_id_of_trade(trade, symbol))
             fills[fill.fill_id] = fill
         return sorted(fills.values(), key=lambda f: (f.ts, f.fill_id))
 
-    def _client_id_of_trade(self, trade: Mapping[str, Any], symbol: str) -> str:
+    def _fetch_trades(self, symbol: str, since_ts: int) -> list[dict[str, Any]]:
+        """The account's trades in ``symbol`` from ``since_ts``, every page. By default ccxt pages the venue's
+        own way (a cursor on Bybit); errors come back to our retry, not ccxt's (``maxRetries`` 0)."""
+        paging = {"paginate": True, "paginationCalls": FILL_PAGES, "maxRetries": 0}
+        return self._call(
+            "fetch_my_trades", lambda: self._client.fetch_my_trades(symbol, since_ts or None, None, dict(paging))
+        )
+
+    def _client_id_field(self, trade: Mapping[str, Any]) -> str | None:
         info = trade.get("info") or {}
         for name in self.trade_client_id_fields:
             if info.get(name):
                 return str(info[name])
+        return None
+
+    def _learn_client_ids(self, order_ids: set[str], symbol: str) -> None:
+        """Remember the client ids of these exchange order ids in as few calls as the venue allows; by
+        default ``_client_id_of_trade`` asks order by order."""
+
+    def _client_id_of_trade(self, trade: Mapping[str, Any], symbol: str) -> str:
+        named = self._client_id_field(trade)
+        if named:
+            return named
         order_id = str(trade.get("order") or "")
         if not order_id:
             raise ExchangeError(f"{self.ccxt_id} returned trade {trade.get('id')!r} without an order id")

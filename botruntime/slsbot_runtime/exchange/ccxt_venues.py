@@ -10,9 +10,14 @@ from typing import Any, ClassVar
 import ccxt
 
 from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.exchange.ccxt_convert import order_from_ccxt
 from slsbot_runtime.exchange.ccxt_exchange import CcxtExchange, build_ccxt_client
 from slsbot_runtime.exchange.credentials import ExchangeCredentials
 from slsbot_runtime.exchange.retry import RetryPolicy, Sleep
+
+DAY_MS = 86_400_000
+MAX_EMPTY_DAYS = 60  # days searched for the first trade after ``since``; older windows are skipped
+TRADES_PAGE = 1000
 
 
 class BinanceExchange(CcxtExchange):
@@ -36,6 +41,48 @@ class BinanceExchange(CcxtExchange):
     }
     duplicate_order_markers = ("Duplicate order sent",)
     create_returns_order_state = True
+
+    def _fetch_trades(self, symbol: str, since_ts: int) -> list[dict[str, Any]]:
+        """``myTrades`` answers at most a 24-hour window from ``startTime``: find the first window with
+        trades (searching back no further than ``MAX_EMPTY_DAYS`` before the exchange's now), then page on by
+        trade id, which has no window. ``since_ts`` 0 means every trade of the account, from the first id."""
+        if since_ts <= 0:
+            page = self._trades_page(symbol, {"fromId": 0})
+        else:
+            page = self._trades_page(symbol, {"startTime": since_ts})
+            if not page:
+                now = self._call("fetch_time", self._client.fetch_time)
+                start = max(since_ts, now - MAX_EMPTY_DAYS * DAY_MS)
+                while not page and start < now:
+                    page = self._trades_page(symbol, {"startTime": start})
+                    start += DAY_MS
+        trades = list(page)
+        while len(page) == TRADES_PAGE:
+            page = self._trades_page(symbol, {"fromId": int(page[-1]["id"]) + 1})
+            trades.extend(page)
+        return trades
+
+    def _trades_page(self, symbol: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._call(
+            "fetch_my_trades", lambda: self._client.fetch_my_trades(symbol, None, TRADES_PAGE, dict(params))
+        )
+
+    def _learn_client_ids(self, order_ids: set[str], symbol: str) -> None:
+        """``allOrders`` from the oldest unknown order id returns up to 1,000 orders with their client ids."""
+        missing = sorted(order_ids, key=int)
+        while missing:
+            first = missing[0]
+            raws = self._call(
+                "fetch_orders",
+                lambda first=first: self._client.fetch_orders(symbol, None, TRADES_PAGE, {"orderId": first}),
+            )
+            for raw in raws:
+                if raw.get("clientOrderId"):
+                    self._remember(order_from_ccxt(raw))
+            still = [m for m in missing if m not in self._client_ids]
+            if not raws or still == missing:
+                return  # the rest are looked up one by one
+            missing = still
 
 
 class BybitExchange(CcxtExchange):

@@ -135,3 +135,29 @@ def test_resting_limit_order_fills_when_a_later_candle_reaches_its_price(venue, 
     assert order is not None and order.status is OrderStatus.FILLED
     assert [f.client_order_id for f in exchange.fetch_fills("BTC/USDT")] == ["dip"]
     assert exchange.fetch_order("unknown-id", "BTC/USDT") is None
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_a_fresh_adapter_maps_every_fill_to_its_client_id_across_pages(venue, fake, open_exchange):
+    page = {"binance": 1000, "bybit": 100}[venue]
+    for i in range(page + 5):  # straight into the fake account: more fills than one page holds
+        fake.account.place("BTCUSDT", "BUY", "MARKET", 0.0001, None, f"bulk-{i}")
+        fake.clock.advance(1)
+    exchange = open_exchange(venue)  # knows none of these orders yet
+
+    fills = exchange.fetch_fills("BTC/USDT", since_ts=fake.account.trades[0].ts)
+
+    assert [f.client_order_id for f in fills] == [f"bulk-{i}" for i in range(page + 5)]
+    assert len({f.fill_id for f in fills}) == page + 5
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_fills_after_days_without_trading_are_found(venue, fake, open_exchange):
+    exchange = open_exchange(venue)
+    first = exchange.place_order(market_buy("before-quiet"))
+    fake.clock.advance(3 * 24 * 3600)  # Binance answers myTrades by 24-hour windows
+    exchange.place_order(market_buy("after-quiet"))
+
+    fills = exchange.fetch_fills("BTC/USDT", since_ts=first.created_ts + 1)
+
+    assert [f.client_order_id for f in fills] == ["after-quiet"]
