@@ -35,6 +35,7 @@ from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderReque
 from slsbot_runtime.exchange.base import Exchange
 
 QUANTITY_EPSILON = 1e-12
+DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the order is cut instead
 
 
 @dataclass(slots=True)
@@ -273,7 +274,7 @@ class PaperExchange(Exchange):
         affordable = self._affordable(order, price)
         if affordable >= quantity:
             return self._execute(order, candle.ts, quantity, price)
-        if affordable <= QUANTITY_EPSILON:
+        if affordable <= max(QUANTITY_EPSILON, order.remaining * DUST_FRACTION):
             status = OrderStatus.CANCELED if order.filled_quantity > 0 else OrderStatus.REJECTED
             self._finish(order, status, "insufficient balance", candle.ts)
             return None

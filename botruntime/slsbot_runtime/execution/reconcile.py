@@ -38,6 +38,7 @@ def reconcile(manager: OrderManager) -> ReconcileReport:
     """Bring ``manager`` (orders, fills, ledger) in line with its exchange; StateError if it cannot be."""
     exchange = manager.exchange
     report = ReconcileReport()
+    booked_before = manager.ledger.trade_count
     remote_filled: dict[str, float] = {}
     for order in manager.unfinished():
         report.checked += 1
@@ -64,7 +65,8 @@ def reconcile(manager: OrderManager) -> ReconcileReport:
             report.updated.append(order.client_order_id)
     traded = {o.symbol for o in manager.orders.values()}
     for symbol in sorted(traded):
-        report.fills_booked += len(manager.fetch_missing_fills(symbol))
+        manager.fetch_missing_fills(symbol)
+    report.fills_booked = manager.ledger.trade_count - booked_before
     for cid, filled in remote_filled.items():
         order = manager.orders[cid]
         if abs(order.filled_quantity - filled) > BALANCE_TOLERANCE * max(1.0, order.quantity):

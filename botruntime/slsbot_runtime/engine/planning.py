@@ -1,0 +1,91 @@
+"""What to do on one symbol after a candle, as a pure function of the signal, the position and the orders
+still working. No I/O: the loop carries the actions out (cancels first, then the one trade).
+
+* The target follows the sign of the ensemble direction: > 0 long, < 0 short (flat when long-only),
+  exactly 0 means no opinion and keeps what is held. ``must_flatten`` (risk) targets flat.
+* An unfinished order that moves toward the target is left to work (a partially filled entry keeps
+  filling); one that does not is canceled.
+* Held == target: nothing. Held on the wrong side: exit the whole position (a reversal takes two candles,
+  the exit, then the entry). Flat with a target: propose an entry to the risk manager, unless entries are
+  off (paused, warming up after a gap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slsbot_runtime.domain.types import Side
+
+QUANTITY_EPSILON = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingOrder:
+    client_order_id: str
+    side: Side
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExitPosition:
+    side: Side
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProposeEntry:
+    side: Side
+    reason: str
+
+
+Action = CancelOrder | ExitPosition | ProposeEntry
+
+
+def target_sign(direction: float, *, long_only: bool, must_flatten: bool) -> int | None:
+    """+1, -1 or 0 for the position wanted; None for no opinion (keep what is held)."""
+    if must_flatten:
+        return 0
+    if direction > 0:
+        return 1
+    if direction < 0:
+        return 0 if long_only else -1
+    return None
+
+
+def plan_symbol(
+    *,
+    direction: float,
+    position: float,
+    working: list[WorkingOrder],
+    long_only: bool,
+    must_flatten: bool,
+    entries_allowed: bool,
+) -> list[Action]:
+    target = target_sign(direction, long_only=long_only, must_flatten=must_flatten)
+    if target is None:
+        return []
+    held = 0 if abs(position) <= QUANTITY_EPSILON else (1 if position > 0 else -1)
+    toward = target if target != 0 else -held
+    actions: list[Action] = []
+    keep = False
+    for order in working:
+        if toward != 0 and order.side.sign == toward:
+            keep = True
+        else:
+            actions.append(CancelOrder(order.client_order_id, f"target is {_name(target)}"))
+    if keep or held == target:
+        return actions
+    if held != 0:
+        actions.append(ExitPosition(Side.SELL if held > 0 else Side.BUY, f"exit {_name(held)}: target {_name(target)}"))
+    elif entries_allowed:
+        actions.append(ProposeEntry(Side.BUY if target > 0 else Side.SELL, f"enter {_name(target)}"))
+    return actions
+
+
+def _name(sign: int) -> str:
+    return {1: "long", 0: "flat", -1: "short"}[sign]

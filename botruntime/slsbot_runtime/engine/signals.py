@@ -1,0 +1,55 @@
+"""The decision side of the loop for one symbol: feature values, then the strategy ensemble.
+
+The loop only needs ``decide(candle) -> SymbolDecision``; ``ComponentDecider`` adapts a single strategy
+component (tests, simple bots) and ``EnsembleDecider`` the signal layer's ``Ensemble``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slsbot_runtime.domain.types import Candle
+from slsbot_runtime.features.base import IncrementalFeatures
+from slsbot_runtime.strategy.base import StrategyComponent
+
+NO_FEATURES: Mapping[str, float] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolDecision:
+    direction: float  # [-1, 1]
+    confidence: float  # [0, 1]
+    driver: str = ""
+
+
+class Decider(Protocol):
+    def decide(self, candle: Candle) -> SymbolDecision: ...
+
+
+class ComponentDecider:
+    """One strategy component, fed the feature values (if any) of each candle."""
+
+    def __init__(self, component: StrategyComponent, features: IncrementalFeatures | None = None) -> None:
+        self.component = component
+        self.features = features
+
+    def decide(self, candle: Candle) -> SymbolDecision:
+        values = self.features.update(candle) if self.features is not None else NO_FEATURES
+        signal = self.component.on_candle(candle, values)
+        return SymbolDecision(signal.direction, signal.confidence, self.component.id)
+
+
+class EnsembleDecider:
+    """The signal layer's ensemble (anything with ``decide(candle, features)`` returning an object with
+    ``direction``, ``confidence`` and ``driver``)."""
+
+    def __init__(self, ensemble: Any, features: IncrementalFeatures | None = None) -> None:
+        self.ensemble = ensemble
+        self.features = features
+
+    def decide(self, candle: Candle) -> SymbolDecision:
+        values = self.features.update(candle) if self.features is not None else NO_FEATURES
+        decision = self.ensemble.decide(candle, values)
+        return SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))

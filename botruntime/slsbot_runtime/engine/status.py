@@ -1,0 +1,40 @@
+"""What the loop shows the outside world (the HTTP server, logs): an immutable snapshot per candle."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Phase(StrEnum):
+    STARTING = "starting"
+    RECONCILING = "reconciling"  # replaying already processed candles, then reconciling with the exchange
+    WARMING_UP = "warming_up"
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"  # risk asked to flatten and halt, or the state could not be reconciled
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeStatus:
+    name: str
+    phase: Phase
+    equity: float
+    cash: float
+    open_positions: int
+    trade_count: int
+    orders_total: int
+    last_candle_ts: int | None
+    heartbeat: float  # wall clock, seconds since the epoch
+    paused: bool
+    ready: bool
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["phase"] = str(self.phase)
+        data["heartbeat"] = datetime.fromtimestamp(self.heartbeat, UTC).isoformat().replace("+00:00", "Z")
+        return data

@@ -1,0 +1,69 @@
+"""Every metric the runtime exports, with its name and labels, in this one module.
+
+``RuntimeMetrics(registry)`` registers them on the registry it is given (never the global default one),
+so two runtimes in one process, or a test, never collide. Label values are bounded sets: symbols and
+ensemble members from the config, order statuses, risk rule names.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PREFIX = "slsbot_runtime"
+DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+class RuntimeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.candles = Counter(
+            f"{PREFIX}_candles_processed",
+            "Candles the loop processed (replayed ones excluded).",
+            ["symbol"],
+            registry=registry,
+        )
+        self.candles_replayed = Counter(
+            f"{PREFIX}_candles_replayed",
+            "Candles replayed after a restart, up to the stored cursor.",
+            registry=registry,
+        )
+        self.decision_latency = Histogram(
+            f"{PREFIX}_decision_latency_seconds",
+            "Features, ensemble, risk and order planning for one candle.",
+            buckets=DECISION_BUCKETS,
+            registry=registry,
+        )
+        self.orders = Gauge(f"{PREFIX}_orders", "Orders by current status.", ["status"], registry=registry)
+        self.order_submissions = Counter(
+            f"{PREFIX}_order_submissions",
+            "Calls to the exchange to place an order, resends included.",
+            registry=registry,
+        )
+        self.fills = Counter(f"{PREFIX}_fills", "Fills booked.", ["symbol", "side"], registry=registry)
+        self.equity = Gauge(f"{PREFIX}_equity", "Account equity in the quote currency.", registry=registry)
+        self.cash = Gauge(f"{PREFIX}_cash", "Cash in the quote currency.", registry=registry)
+        self.position = Gauge(
+            f"{PREFIX}_position", "Signed position in the base currency.", ["symbol"], registry=registry
+        )
+        self.risk_rejections = Counter(
+            f"{PREFIX}_risk_rejections", "Entries refused by the risk manager, by rule.", ["rule"], registry=registry
+        )
+        self.strategy_errors = Counter(
+            f"{PREFIX}_strategy_errors",
+            "Strategy members that raised or returned nonsense.",
+            ["member"],
+            registry=registry,
+        )
+        self.feed_gaps = Counter(
+            f"{PREFIX}_feed_gaps", "Missing intervals detected in the candle feed.", ["symbol"], registry=registry
+        )
+        self.feed_stale = Gauge(
+            f"{PREFIX}_feed_stale", "1 while the feed has delivered no candle in time.", registry=registry
+        )
+        self.heartbeat = Gauge(
+            f"{PREFIX}_loop_heartbeat_timestamp_seconds", "Wall-clock time of the loop's last tick.", registry=registry
+        )
+        self.last_candle = Gauge(
+            f"{PREFIX}_last_candle_timestamp_seconds", "Open time of the last processed candle.", registry=registry
+        )
+        self.phase = Gauge(f"{PREFIX}_phase", "1 for the loop's current phase.", ["phase"], registry=registry)

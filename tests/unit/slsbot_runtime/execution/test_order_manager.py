@@ -1,0 +1,169 @@
+"""The order manager: intents on disk before they are sent, bounded retries, fills booked once."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slsbot_runtime.domain.errors import AuthenticationError, ExchangeUnavailable, InsufficientFunds
+from slsbot_runtime.domain.types import Candle, OrderRequest, OrderStatus, Side
+from slsbot_runtime.execution.order_manager import OrderManager
+from slsbot_runtime.persistence.store import StateStore
+
+HOUR = 3_600_000
+SYMBOL = "BTC/USDT"
+Make = Callable[..., OrderManager]
+FlakyExchange = Any  # the wrapper from conftest.py
+
+
+def buy(manager: OrderManager, quantity: float = 1.0, hour: int = 0):
+    return manager.create_intent(
+        SYMBOL, Side.BUY, quantity, candle_ts=hour * HOUR, created_ts=(hour + 1) * HOUR, reason="enter long"
+    )
+
+
+def test_the_intent_is_on_disk_as_pending_before_it_is_sent(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    seen_on_disk: list[tuple[str, str]] = []
+
+    def look(request: OrderRequest) -> None:
+        reader = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
+        seen_on_disk.extend(reader.execute("SELECT client_order_id, status FROM orders").fetchall())
+        reader.close()
+
+    exchange.before_place = look
+    manager = make_manager()
+    order = buy(manager)
+    manager.send_pending()
+    assert seen_on_disk == [(order.client_order_id, "pending")]
+    assert order.status == OrderStatus.OPEN and order.exchange_order_id == "paper-1"
+
+
+def test_transient_errors_are_retried_with_growing_backoff(make_manager: Make, exchange: FlakyExchange) -> None:
+    manager = make_manager()
+    exchange.place_failures = [ExchangeUnavailable("502"), ExchangeUnavailable("502")]
+    order = buy(manager)
+    assert manager.send_pending() == [order]
+    assert manager.sleeps == [0.1, 0.2]  # type: ignore[attr-defined]
+    assert exchange.placed == [order.client_order_id]
+    assert order.status == OrderStatus.OPEN
+
+
+def test_an_intent_still_unsent_after_the_retries_is_sent_again_with_the_same_id(
+    make_manager: Make, exchange: FlakyExchange
+) -> None:
+    manager = make_manager()
+    exchange.place_failures = [ExchangeUnavailable("down")] * 3
+    order = buy(manager)
+    assert manager.send_pending() == []
+    assert order.status == OrderStatus.PENDING and manager.submissions == 3
+    assert manager.send_pending() == [order]
+    assert exchange.placed == [order.client_order_id]
+    assert manager.send_pending() == []  # nothing left to send
+
+
+def test_a_rejection_is_recorded_and_an_auth_error_stops(make_manager: Make, exchange: FlakyExchange) -> None:
+    manager = make_manager()
+    exchange.place_failures = [InsufficientFunds("balance too low for 1 BTC")]
+    order = buy(manager)
+    manager.send_pending()
+    assert order.status == OrderStatus.REJECTED and "balance too low" in order.reason
+    exchange.place_failures = [AuthenticationError("invalid key")]
+    second = buy(manager, hour=1)
+    with pytest.raises(AuthenticationError):
+        manager.send_pending()
+    assert second.status == OrderStatus.PENDING
+
+
+def test_partial_fills_are_booked_once(
+    candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange
+) -> None:
+    manager = make_manager()
+    exchange.paper.settings = exchange.paper.settings.model_copy(update={"max_volume_participation": 0.5})
+    exchange.on_candle(candle_at(0))
+    order = buy(manager, quantity=3.0)
+    manager.send_pending()
+    first = exchange.on_candle(candle_at(1, volume=4.0))
+    assert [f.quantity for f in manager.apply_fills(first)] == [2.0]
+    assert manager.apply_fills(first) == []  # the same fill again: nothing
+    assert order.status == OrderStatus.PARTIALLY_FILLED and manager.ledger.quantity(SYMBOL) == 2.0
+    second = exchange.on_candle(candle_at(2, volume=4.0))
+    manager.apply_fills(second + first)
+    assert order.status == OrderStatus.FILLED and manager.ledger.quantity(SYMBOL) == 3.0
+    assert manager.ledger.trade_count == 2
+
+
+def test_fills_the_exchange_has_are_fetched_on_refresh(
+    candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange
+) -> None:
+    manager = make_manager()
+    exchange.on_candle(candle_at(0))
+    order = buy(manager)
+    manager.send_pending()
+    exchange.on_candle(candle_at(1))  # fills, but the manager is not told
+    manager.refresh(SYMBOL)
+    assert order.status == OrderStatus.FILLED
+    assert manager.ledger.quantity(SYMBOL) == 1.0 and not manager.has_unfinished(SYMBOL)
+
+
+def test_cancel_then_replace(candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange) -> None:
+    manager = make_manager()
+    exchange.paper.settings = exchange.paper.settings.model_copy(update={"max_volume_participation": 0.5})
+    exchange.on_candle(candle_at(0))
+    order = buy(manager, quantity=4.0)
+    manager.send_pending()
+    manager.apply_fills(exchange.on_candle(candle_at(1, volume=2.0)))
+    manager.cancel(order, ts=2 * HOUR)
+    assert order.status == OrderStatus.CANCELED and order.filled_quantity == 1.0
+    replacement = buy(manager, quantity=3.0, hour=1)
+    assert replacement.client_order_id != order.client_order_id
+    manager.send_pending()
+    manager.apply_fills(exchange.on_candle(candle_at(2)))
+    assert manager.ledger.quantity(SYMBOL) == 4.0
+
+
+def test_a_pending_intent_is_canceled_locally_when_never_sent(make_manager: Make, exchange: FlakyExchange) -> None:
+    manager = make_manager()
+    order = buy(manager)
+    manager.cancel(order, ts=HOUR)
+    assert order.status == OrderStatus.CANCELED and exchange.placed == []
+    assert manager.send_pending() == []
+
+
+def test_a_known_id_is_recognised_after_a_restart(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    manager = make_manager()
+    order = buy(manager)
+    manager.send_pending()
+    manager.store.commit()  # the acknowledgement, as the loop commits it with the next candle
+    manager.store.close()
+    again = make_manager()
+    stored = StateStore.open(state_path, readonly=True)
+    again.load(stored.load_orders(), stored.load_fills())
+    same = buy(again)
+    assert same.client_order_id == order.client_order_id and same.status == OrderStatus.OPEN
+    assert again.send_pending() == [] and exchange.placed == [order.client_order_id]
+    fresh = again.create_intent(SYMBOL, Side.SELL, 1.0, candle_ts=0, created_ts=HOUR, fresh=True)
+    assert fresh.client_order_id != order.client_order_id and fresh.status == OrderStatus.PENDING
+
+
+def test_an_unacknowledged_send_is_resent_with_the_same_id(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    manager = make_manager()
+    order = buy(manager)
+    manager.send_pending()  # sent, but the process dies before the acknowledgement is committed
+    manager.store.close()
+    again = make_manager()
+    stored = StateStore.open(state_path, readonly=True)
+    again.load(stored.load_orders(), stored.load_fills())
+    assert again.orders[order.client_order_id].status == OrderStatus.PENDING
+    assert [o.client_order_id for o in again.send_pending()] == [order.client_order_id]
+    assert exchange.placed == [order.client_order_id] * 2
+    assert len(exchange.paper.fetch_open_orders()) == 1  # the exchange recognised the id: one order

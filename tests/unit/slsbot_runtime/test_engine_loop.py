@@ -1,0 +1,193 @@
+"""The trading loop in-process on real candles: fill timing, warmup after a real gap, pause, long-only,
+shutdown, metrics. A tiny test-local component makes the signal whatever the test needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from slsbot.api import PaperSettings, RiskPolicySpec
+from slsbot.api.strategy import Sizing, SizingMethod
+from slsbot_runtime.data.discovery import load_history
+from slsbot_runtime.data.replay import ReplayFeed
+from slsbot_runtime.domain.types import FLAT, Candle, OrderStatus, Side, Signal
+from slsbot_runtime.engine import LoopSettings, Phase, TradingLoop
+from slsbot_runtime.engine.signals import ComponentDecider
+from slsbot_runtime.exchange.paper import PaperExchange
+from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.risk.manager import RiskManager
+from slsbot_runtime.strategy.base import StrategyComponent, StrategyParams
+
+HOUR = 3_600_000
+SYMBOL = "BTC/USDT"
+GAP_NEXT_TS = int(datetime(2018, 2, 9, 10, tzinfo=UTC).timestamp() * 1000)  # first candle after the 33 h outage
+
+
+class Scripted(StrategyComponent):
+    """Direction from a function of the candle's open time."""
+
+    id = "scripted"
+    Params = StrategyParams
+
+    def __init__(self, direction_at: Callable[[int], float]) -> None:
+        super().__init__({})
+        self.direction_at = direction_at
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
+        direction = self.direction_at(candle.ts)
+        return Signal(direction, 1.0, "scripted") if direction else FLAT
+
+
+def every(hours: int) -> Callable[[int], float]:
+    """Long for ``hours`` candles, then flat for as many, and so on."""
+    return lambda ts: 1.0 if (ts // HOUR // hours) % 2 == 0 else -1.0
+
+
+@pytest.fixture(scope="module")
+def btc_2018(market_data_dir: Path):
+    history = load_history(
+        market_data_dir / "binance-spot-1h-2017",
+        SYMBOL,
+        "1h",
+        interval_ms=HOUR,
+        start=datetime(2018, 1, 20, tzinfo=UTC),
+    )
+    return history.slice(0, 800)
+
+
+def make_loop(
+    direction_at: Callable[[int], float],
+    *,
+    store: StateStore | None = None,
+    warmup: int = 10,
+    metrics: RuntimeMetrics | None = None,
+    fixed: float | None = 0.05,
+    **paper: float,
+) -> TradingLoop:
+    settings = LoopSettings(
+        name="t",
+        strategy_key="default/t",
+        symbols=(SYMBOL,),
+        interval_ms=HOUR,
+        warmup_candles=warmup,
+        starting_cash=10_000.0,
+        quote_currency="USDT",
+        fixed_quantity=fixed,
+    )
+    sizing = Sizing(method=SizingMethod.FIXED_QUANTITY, quantity=fixed) if fixed else Sizing()
+    policy = RiskPolicySpec.model_validate(
+        {
+            "perTrade": {"maxPercent": 100},
+            "volatilityHalt": {"enabled": False},
+            "circuitBreaker": {"levels": []},
+            "maxDrawdownPercent": 100,
+            "dailyLossLimitPercent": 100,
+        }
+    )
+    return TradingLoop(
+        settings,
+        exchange=PaperExchange(PaperSettings(**paper), interval_ms=HOUR),
+        store=store or StateStore.open(":memory:"),
+        deciders={SYMBOL: ComponentDecider(Scripted(direction_at))},
+        risk=RiskManager(policy, sizing, True),
+        metrics=metrics,
+    )
+
+
+def test_a_signal_at_a_close_fills_at_the_next_open(btc_2018) -> None:
+    loop = make_loop(every(24), spread_bps=0, slippage_bps=0, max_volume_participation=1.0)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    orders = list(loop.orders.orders.values())
+    assert len(orders) > 10
+    times = btc_2018.ts.tolist()
+    for order in orders:
+        assert order.status == OrderStatus.FILLED
+        decided_on = order.created_ts - HOUR  # the candle whose close the decision was taken at
+        next_open = btc_2018.open[times.index(decided_on) + 1]  # the next candle (after the gap, if one)
+        assert order.average_price == pytest.approx(next_open, rel=1e-12)
+    assert loop.ledger.trade_count == len(orders)
+
+
+def test_no_trade_during_warmup_after_the_real_gap(btc_2018) -> None:
+    loop = make_loop(every(1), warmup=20)  # wants to trade on every candle
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    decided = sorted(order.created_ts - HOUR for order in loop.orders.orders.values())
+    first = int(btc_2018.ts[0])
+    # the 20th candle after the start, and after the gap, is the first warm one (entries on even hours only)
+    assert first + 19 * HOUR <= decided[0] <= first + 20 * HOUR
+    after_gap = [ts for ts in decided if ts >= GAP_NEXT_TS]
+    assert GAP_NEXT_TS + 19 * HOUR <= after_gap[0] <= GAP_NEXT_TS + 20 * HOUR
+    assert [g.missing for g in loop.gaps.gaps] == [33]
+    assert len(decided) > 300
+
+
+def test_long_only_never_sells_short(btc_2018) -> None:
+    loop = make_loop(lambda ts: -1.0)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    assert loop.orders.orders == {}
+    assert loop.risk.rule_counts() == {}  # nothing was even proposed
+
+
+def test_paused_stops_entries_but_not_exits(btc_2018) -> None:
+    loop = make_loop(every(24))
+    loop.start()
+    candles = iter(ReplayFeed([btc_2018], interval_ms=HOUR))
+    while loop.ledger.open_positions() == 0:
+        loop.process(next(candles))
+    loop.pause()
+    before = len(loop.orders.orders)
+    for _ in range(100):
+        loop.process(next(candles))
+    sides = [o.side for o in list(loop.orders.orders.values())[before:]]
+    assert sides == [Side.SELL]  # the exit went through; no new entry while paused
+    assert loop.ledger.open_positions() == 0 and loop.status.phase == Phase.PAUSED
+    loop.resume()
+    for _ in range(100):
+        loop.process(next(candles))
+    assert Side.BUY in [o.side for o in list(loop.orders.orders.values())[before:]]
+
+
+def test_shutdown_with_flatten_leaves_no_position(btc_2018) -> None:
+    loop = make_loop(lambda ts: 1.0)
+    loop.start()
+    for candle in list(ReplayFeed([btc_2018], interval_ms=HOUR))[:30]:
+        loop.process(candle)
+    assert loop.ledger.open_positions() == 1
+    loop.shutdown(cancel_orders=True, flatten=True)
+    assert loop.ledger.open_positions() == 0
+    assert loop.orders.unfinished() == [] and loop.status.phase == Phase.FINISHED
+    last = list(loop.orders.orders.values())[-1]
+    assert last.side == Side.SELL and last.reason.startswith("flatten")
+    assert loop.exchange.balance("BTC") == pytest.approx(0.0, abs=1e-12)
+
+
+def test_metrics_follow_the_loop(btc_2018) -> None:
+    registry = CollectorRegistry()
+    loop = make_loop(every(24), metrics=RuntimeMetrics(registry))
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    value = registry.get_sample_value
+    assert value("slsbot_runtime_candles_processed_total", {"symbol": SYMBOL}) == 800
+    assert value("slsbot_runtime_feed_gaps_total", {"symbol": SYMBOL}) == 33
+    assert value("slsbot_runtime_fills_total", {"symbol": SYMBOL, "side": "buy"}) >= 5
+    assert value("slsbot_runtime_orders", {"status": "filled"}) == len(loop.orders.orders)
+    assert value("slsbot_runtime_equity") == pytest.approx(loop.ledger.equity())
+    assert value("slsbot_runtime_decision_latency_seconds_count") == 800
+
+
+def test_risk_rejections_are_counted_by_rule(btc_2018) -> None:
+    registry = CollectorRegistry()
+    loop = make_loop(every(24), metrics=RuntimeMetrics(registry), fixed=None)
+    loop.risk = RiskManager(RiskPolicySpec(max_symbol_exposure_percent=0.001), Sizing(), True)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    assert loop.orders.orders == {}
+    rejected = registry.get_sample_value("slsbot_runtime_risk_rejections_total", {"rule": "symbol_exposure"})
+    assert rejected == loop.risk.rule_counts()["symbol_exposure"] > 5
