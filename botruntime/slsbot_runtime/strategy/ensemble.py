@@ -80,22 +80,56 @@ class EnsembleBatch:
 
 
 class Ensemble:
-    """Members voting on one symbol; holds their state, the trackers and the error counts."""
+    """Members voting on one symbol; holds their state, the trackers and the error counts.
+
+    ``Ensemble(spec)`` builds fresh components for every member of the API's ``Ensemble`` (a bad member is
+    a ConfigError naming it); ``Ensemble.from_members(...)`` takes members already wrapped.
+    """
 
     def __init__(
         self,
+        spec: EnsembleSpec,
+        *,
+        registry: ComponentRegistry = LIBRARY,
+        settings: EnsembleSettings | None = None,
+        on_error: ErrorHook | None = None,
+    ) -> None:
+        members = [
+            SafeComponent(member.name, registry.build(member), member.weight, on_error=on_error)
+            for member in spec.members
+        ]
+        self._setup(members, Voting(spec.voting), spec.correlation_penalty, spec.min_agreement, settings)
+
+    @classmethod
+    def from_members(
+        cls,
         members: Sequence[SafeComponent],
         *,
         voting: Voting | str = Voting.MAJORITY,
         correlation_penalty: float = 0.5,
         min_agreement: float = 0.0,
         settings: EnsembleSettings | None = None,
+    ) -> Ensemble:
+        ensemble = cls.__new__(cls)
+        ensemble._setup(list(members), Voting(voting), correlation_penalty, min_agreement, settings)
+        return ensemble
+
+    def _setup(
+        self,
+        members: list[SafeComponent],
+        voting: Voting,
+        correlation_penalty: float,
+        min_agreement: float,
+        settings: EnsembleSettings | None,
     ) -> None:
         if not members:
             raise ValueError("an ensemble needs at least one member")
+        names = [member.name for member in members]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ensemble member names must be unique, got {', '.join(names)}")
         self.members = tuple(members)
-        self.names = tuple(member.name for member in members)
-        self.voting = Voting(voting)
+        self.names = tuple(names)
+        self.voting = voting
         self.correlation_penalty = float(correlation_penalty)
         self.min_agreement = float(min_agreement)
         self.settings = settings or EnsembleSettings()
@@ -103,31 +137,17 @@ class Ensemble:
         count = len(members)
         penalised = self.correlation_penalty > 0 and count > 1
         self._correlation = SignalCorrelation(count, self.settings.correlation_window) if penalised else None
-        self._sharpe = MemberSharpe(count, self.settings.sharpe_window) if self.voting == Voting.SHARPE else None
-        self._by_sign = self.voting == Voting.MAJORITY
-        self._by_confidence = self.voting == Voting.CONFIDENCE
+        self._sharpe = MemberSharpe(count, self.settings.sharpe_window) if voting == Voting.SHARPE else None
+        self._by_sign = voting == Voting.MAJORITY
+        self._by_confidence = voting == Voting.CONFIDENCE
 
-    @classmethod
-    def from_spec(
-        cls,
-        spec: EnsembleSpec,
-        *,
-        registry: ComponentRegistry = LIBRARY,
-        settings: EnsembleSettings | None = None,
-        on_error: ErrorHook | None = None,
-    ) -> Ensemble:
-        """Fresh components for every member of ``spec`` (a ConfigError names a bad member)."""
-        members = [
-            SafeComponent(member.name, registry.build(member), member.weight, on_error=on_error)
-            for member in spec.members
-        ]
-        return cls(
-            members,
-            voting=spec.voting,
-            correlation_penalty=spec.correlation_penalty,
-            min_agreement=spec.min_agreement,
-            settings=settings,
-        )
+    @property
+    def required_features(self) -> tuple[str, ...]:
+        """Feature-engine names any member reads (the caller computes these and passes them in)."""
+        names: dict[str, None] = {}
+        for member in self.members:
+            names.update(dict.fromkeys(getattr(member.component, "required_features", ())))
+        return tuple(names)
 
     @property
     def warmup(self) -> int:

@@ -71,7 +71,7 @@ def _run(ensemble: Ensemble, closes) -> list:
 
 
 def _ensemble(members: dict[str, tuple[Scripted, float]], **options) -> Ensemble:
-    return Ensemble([SafeComponent(name, c, w) for name, (c, w) in members.items()], **options)
+    return Ensemble.from_members([SafeComponent(name, c, w) for name, (c, w) in members.items()], **options)
 
 
 def test_majority_is_a_sign_vote_weighted_by_member_weight() -> None:
@@ -184,9 +184,9 @@ def _library_members(duplicate: bool = True) -> list[SafeComponent]:
 def test_decide_batch_equals_decide_on_real_candles(btc_2024: OHLCV, voting: str) -> None:
     history = btc_2024.slice(0, 4_000)
     options = {"voting": voting, "correlation_penalty": 0.7, "min_agreement": 0.2}
-    stepped_ensemble = Ensemble(_library_members(), **options)
+    stepped_ensemble = Ensemble.from_members(_library_members(), **options)
     stepped = [stepped_ensemble.decide(history.candle(i), {}) for i in range(len(history))]
-    batch_ensemble = Ensemble(_library_members(), **options)
+    batch_ensemble = Ensemble.from_members(_library_members(), **options)
     assert batch_ensemble.supports_batch()
     batch = batch_ensemble.decide_batch(history, {})
 
@@ -213,18 +213,18 @@ def test_from_spec_builds_the_members_and_reports_a_bad_one_by_name() -> None:
             "minAgreement": 0.1,
         }
     )
-    ensemble = Ensemble.from_spec(spec)
+    ensemble = Ensemble(spec)
     assert ensemble.names == ("trend", "revert")
     assert ensemble.voting == "confidence" and ensemble.min_agreement == 0.1
     assert ensemble.members[0].weight == 2.0 and ensemble.warmup == 20
 
     bad = spec.model_copy(update={"members": [spec.members[0].model_copy(update={"strategy": "rsi_reverse"})]})
     with pytest.raises(ConfigError, match=r"ensemble\.members\[trend\]\.strategy: unknown strategy 'rsi_reverse'"):
-        Ensemble.from_spec(bad)
+        Ensemble(bad)
 
 
 def test_a_single_member_ensemble_passes_its_signal_through() -> None:
-    ensemble = Ensemble([SafeComponent("only", Scripted([1.0, -0.5, 0.0], [0.7, 0.4, 0.0]))])
+    ensemble = Ensemble.from_members([SafeComponent("only", Scripted([1.0, -0.5, 0.0], [0.7, 0.4, 0.0]))])
     decisions = _run(ensemble, [1.0, 2.0, 3.0])
     assert [d.direction for d in decisions] == [1.0, -1.0, 0.0]  # majority votes the sign
     assert [d.confidence for d in decisions] == [0.7, 0.4, 0.0]
@@ -239,17 +239,29 @@ def test_candles_are_what_the_members_see() -> None:
             seen.append(candle)
             return super().on_candle(candle, features)
 
-    _run(Ensemble([SafeComponent("r", Recorder([0.0, 0.0]))]), [5.0, 6.0])
+    _run(Ensemble.from_members([SafeComponent("r", Recorder([0.0, 0.0]))]), [5.0, 6.0])
     assert [c.close for c in seen] == [5.0, 6.0]
 
 
 def test_one_decision_costs_far_less_than_the_decision_budget(btc_2024: OHLCV) -> None:
     import time
 
-    ensemble = Ensemble(_library_members(), voting="sharpe", correlation_penalty=0.5)
+    ensemble = Ensemble.from_members(_library_members(), voting="sharpe", correlation_penalty=0.5)
     candles = [btc_2024.candle(i) for i in range(2_000)]
     started = time.perf_counter()
     for candle in candles:
         ensemble.decide(candle, {})
     per_candle = (time.perf_counter() - started) / len(candles)
     assert per_candle < 1e-3, f"{per_candle * 1e6:.0f} us per decision of five members (budget 5 ms with risk)"
+
+
+class _NeedsRsi(Scripted):
+    id = "needs_rsi"
+    required_features = ("rsi_14", "atr_14_pct")
+
+
+def test_the_ensemble_lists_the_features_its_members_read_and_refuses_duplicate_names() -> None:
+    members = [SafeComponent("a", _NeedsRsi([0.0])), SafeComponent("b", Scripted([0.0]))]
+    assert Ensemble.from_members(members).required_features == ("rsi_14", "atr_14_pct")
+    with pytest.raises(ValueError, match="names must be unique"):
+        Ensemble.from_members([SafeComponent("a", Scripted([0.0])), SafeComponent("a", Scripted([0.0]))])
