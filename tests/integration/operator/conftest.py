@@ -349,6 +349,31 @@ class Kube:
         ready = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
         await self.patch("deployments", name, {"status": ready}, subresource="status")
 
+    def operator_requests(self) -> set[tuple[str, str, str]]:
+        """(apiGroup, resource[/subresource], verb) of every request the operator made (not the test's own)."""
+        verbs = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+        seen = set()
+        for request in self.emulator:
+            if request.resource is None or request.resource.plural is None:
+                continue  # discovery, which every authenticated client may do
+            if request.headers.get("User-Agent", "").startswith("kmock/"):
+                continue  # the test's own calls
+            verb = verbs.get(str(request.method.value), str(request.method.value).lower())
+            if request.method.value == "GET" and request.name is None:
+                verb = "watch" if request.params.get("watch") == "true" else "list"
+            resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
+            seen.add((request.resource.group or "", resource, verb))
+        return seen
+
+    @staticmethod
+    def cluster_role_allows(group: str, resource: str, verb: str) -> bool:
+        """Whether deploy/operator's ClusterRole grants the verb (RBAC rule matching; it uses no wildcards)."""
+        role = yaml.safe_load((REPO / "deploy" / "operator" / "20-clusterrole.yaml").read_text())
+        return any(
+            group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+            for rule in role["rules"]
+        )
+
 
 @pytest.fixture
 def kube(cluster: ClusterEmulator) -> Kube:

@@ -205,6 +205,13 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     assert reasons.index("Draining") < reasons.index("Deleting")
     assert "DeletedWithoutDrain" not in reasons
 
+    # Everything the operator did over this whole life cycle is allowed by its ClusterRole, and it never
+    # touched a Secret.
+    requests = kube.operator_requests()
+    assert ("apps", "deployments", "create") in requests and ("", "events", "create") in requests
+    assert not [r for r in requests if not kube.cluster_role_allows(*r)]
+    assert not [r for r in requests if r[1] == "secrets"]
+
 
 async def test_an_unreachable_runtime_is_deleted_without_drain_and_a_warning(kube, start_operator):
     await start_operator(runtime_url="http://127.0.0.1:9/nothing-listens-here")

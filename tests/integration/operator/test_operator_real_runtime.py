@@ -1,0 +1,147 @@
+"""The operator against kmock, with the REAL bot runtime playing the pod: the test does what the kubelet would,
+it starts ``slsbot runtime --config <the ConfigMap's runtime.yaml>`` and reports the pod ready once ``/readyz``
+answers. This checks the contract end to end: the config the operator renders is one the runtime accepts, the
+operator reads the runtime's own ``/status``, pauses it, and drains it on deletion (the runtime exits 0).
+
+Two liberties, both the kubelet's business rather than the operator's: the runtime binds 127.0.0.1 instead of
+the pod's 0.0.0.0, and its state file goes to a temporary folder instead of the pod's volume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
+RUNTIME = "slsbot-runtime-btc-trend"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def condition(body: dict[str, Any] | None, type: str) -> dict[str, Any]:
+    for cond in ((body or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type:
+            return cond
+    return {}
+
+
+async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drains(kube, start_operator, tmp_path):
+    port = free_port()
+    await start_operator(runtime_url="http://127.0.0.1:{port}", default_data_dir=str(DATA))
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "RiskPolicy",
+            "metadata": {"name": "standard-risk"},
+            "spec": {"perTrade": {"minPercent": 1, "maxPercent": 10}},
+        }
+    )
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "TradingAccount",
+            "metadata": {"name": "paper-binance"},
+            "spec": {"exchange": "binance", "mode": "paper", "riskPolicyRef": {"name": "standard-risk"}},
+        }
+    )
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Strategy",
+            "metadata": {"name": "btc-trend"},
+            "spec": {
+                "accountRef": {"name": "paper-binance"},
+                "symbols": ["BTC/USDT"],
+                "timeframe": "1h",
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 5, "slow": 20}}]},
+                "marketData": {"source": "replay", "secondsPerCandle": 0.01, "loop": True, "warmupCandles": 30},
+                "runtime": {"port": port},
+                "onDelete": {"cancelOrders": True, "flatten": True},
+            },
+        }
+    )
+    config_map = await kube.eventually(lambda: kube.get("configmaps", RUNTIME), what="the runtime's ConfigMap")
+
+    # The kubelet's part: run the container's command on the mounted config.
+    config = yaml.safe_load(config_map["data"]["runtime.yaml"])
+    assert config["marketData"]["dataDir"] == str(DATA)
+    config["server"]["host"] = "127.0.0.1"
+    config_file = tmp_path / "runtime.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    log = (tmp_path / "runtime.log").open("w")
+    state = tmp_path / "state.db"
+    command = ["-m", "slsbot.interfaces.cli", "runtime", "--config", str(config_file), "--state", str(state)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+
+            async def ready() -> bool:
+                try:
+                    return (await client.get("/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    assert process.returncode is None, (tmp_path / "runtime.log").read_text()
+                    return False
+
+            await kube.eventually(ready, within=60, what="the runtime's /readyz")
+            await kube.mark_runtime_ready("btc-trend")
+
+            running = await kube.eventually(
+                lambda: _ready_strategy(kube), within=30, what="Ready=True from the real runtime's /status"
+            )
+            assert running["status"]["phase"] == "Running"
+            assert running["status"]["equity"] > 0 and running["status"]["lastHeartbeat"]
+
+            await kube.patch("strategies", "btc-trend", {"spec": {"paused": True}})
+
+            async def runtime_paused() -> bool:
+                return (await client.get("/status")).json()["paused"] is True
+
+            await kube.eventually(runtime_paused, within=30, what="the runtime paused through POST /pause")
+            await kube.eventually(
+                lambda: _phase(kube, "Paused"), within=30, what="phase Paused, as the runtime reports it"
+            )
+
+            await kube.delete("strategies", "btc-trend")
+            exit_code = await asyncio.wait_for(process.wait(), timeout=60)
+            assert exit_code == 0, (tmp_path / "runtime.log").read_text()
+        await kube.eventually(lambda: _gone(kube), within=30, what="the Strategy gone after drain and delete")
+        reasons = await kube.event_reasons("btc-trend")
+        assert "Draining" in reasons and "DeletedWithoutDrain" not in reasons
+        assert await kube.get("deployments", RUNTIME) is None
+        shutdown_log = (tmp_path / "runtime.log").read_text()
+        assert "shutdown" in shutdown_log.lower()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        log.close()
+
+
+async def _ready_strategy(kube: Any) -> dict[str, Any] | None:
+    body = await kube.get("strategies", "btc-trend")
+    return body if condition(body, "Ready").get("status") == "True" else None
+
+
+async def _phase(kube: Any, phase: str) -> bool:
+    body = await kube.get("strategies", "btc-trend")
+    return bool(body) and (body.get("status") or {}).get("phase") == phase
+
+
+async def _gone(kube: Any) -> bool:
+    return await kube.get("strategies", "btc-trend") is None
