@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.signal import lfilter
 
 #: A window whose standard deviation is below this share of its mean (or exactly zero) counts as flat.
 FLAT_RELATIVE = 1e-9
@@ -222,6 +221,8 @@ def ema(x: np.ndarray, period: int, alpha: float | None = None) -> np.ndarray:
     seed = math.fsum(x[first : seed_at + 1].tolist()) / period
     out[seed_at] = seed
     if seed_at + 1 < len(x):
+        from scipy.signal import lfilter  # here, not at the top: it takes ~1.5 s to import, live never needs it
+
         keep = 1.0 - a
         out[seed_at + 1 :], _ = lfilter([a], [1.0, -keep], x[seed_at + 1 :], zi=[keep * seed])
     return out
