@@ -36,7 +36,11 @@ class FastModeUnavailable(ConfigError):
 
     def __init__(self, reasons: Sequence[str]) -> None:
         self.reasons = tuple(reasons)
-        super().__init__("fast mode cannot reproduce step mode here: " + "; ".join(self.reasons) + " (use --mode step)")
+        super().__init__(f"fast mode cannot reproduce step mode here: {self.summary}; run --mode step or --mode auto")
+
+    @property
+    def summary(self) -> str:
+        return "; ".join(self.reasons)
 
 
 def static_blockers(config: RuntimeConfig) -> list[str]:

@@ -37,6 +37,9 @@ def run_backtest(
     mode = BacktestMode(mode)
     window = window or BacktestWindow()
     prepared = backtest_config(config, data_dir=data_dir, window=window)
+    blockers = static_blockers(prepared)
+    if mode == BacktestMode.FAST and blockers:
+        raise FastModeUnavailable(blockers)  # before loading any data
     histories = load_window(prepared, window)
     fallback: str | None = None
     if mode == BacktestMode.STEP:
@@ -44,13 +47,12 @@ def run_backtest(
     elif mode == BacktestMode.FAST:
         record = run_fast(prepared, histories)
     else:
-        blockers = static_blockers(prepared)
         try:
             if blockers:
                 raise FastModeUnavailable(blockers)
             record = run_fast(prepared, histories)
         except FastModeUnavailable as error:
-            fallback = str(error)
+            fallback = error.summary
             record = run_step(prepared, histories)
     timeframe = str(prepared.timeframe)
     return summarize(

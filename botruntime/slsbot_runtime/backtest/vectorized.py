@@ -46,9 +46,10 @@ def batch_decisions(decider: Decider, history: OHLCV) -> Decisions:
         if batch is None:
             raise FastModeUnavailable(["ensemble: this ensemble has no decide_batch"])
         names = tuple(getattr(ensemble, "required_features", ()) or ())
-        decided = batch(history, _features(names, history))
-        if decided is None:
-            raise FastModeUnavailable([f"ensemble: {_why_not_batch(ensemble)}"])
+        try:
+            decided = batch(history, _features(names, history))
+        except ValueError as error:  # a member without a vectorized form; the message names it
+            raise FastModeUnavailable([f"ensemble.members: {error}"]) from None
         return Decisions(
             np.asarray(decided.direction, dtype=np.float64), np.asarray(decided.confidence, dtype=np.float64)
         )
@@ -57,12 +58,6 @@ def batch_decisions(decider: Decider, history: OHLCV) -> Decisions:
 
 def _features(names: tuple[str, ...], history: OHLCV) -> Mapping[str, np.ndarray]:
     return FeatureEngine(names).compute(history) if names else {}
-
-
-def _why_not_batch(ensemble: object) -> str:
-    reason = getattr(ensemble, "batch_unavailable_reason", None)
-    text = reason() if callable(reason) else reason
-    return str(text) if text else "its voting or a member cannot be computed for a whole history at once"
 
 
 def targets(direction: np.ndarray, *, long_only: bool) -> np.ndarray:

@@ -1,0 +1,167 @@
+"""``python -m slsbot_runtime.bench`` (``make bench``): speed and memory on the full shared market data.
+
+One figure per line, ``name value target verdict`` (verdict ``met``, ``not-met`` or ``-`` without a target);
+lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MARKET_DATA``, else
+``../shared/data/market`` beside the repository (CI's layout).
+
+* ``decision_latency_p50_ms`` / ``_p99_ms``: wall time of ``TradingLoop.process`` for one candle (gap
+  bookkeeping, paper matching, the twelve-member ensemble, the risk manager with every rule on, planning,
+  orders and state staging: the whole live per-candle path, so an upper bound of the decision alone), over
+  the eight 1h pairs of ``examples/backtest/ensemble-8-symbols.yaml`` from ``ENSEMBLE_START``.
+* ``ensemble_step_candles_per_s``: the same run's candles per second.
+* ``step_candles_per_s`` / ``fast_candles_per_s``: ``examples/backtest/sma-cross-btc.yaml`` on BTC/USDT 5m
+  (the longest single series), in each mode; fast is the best of ``FAST_REPEATS`` runs. Data loading excluded.
+* ``runtime_peak_rss_mb``: ``slsbot runtime --until-end`` as a child process over the eight 1h pairs with the
+  ensemble config, its peak resident memory from ``getrusage(RUSAGE_CHILDREN)``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from slsbot_runtime.app import RuntimeOptions, build_runtime
+from slsbot_runtime.backtest.runner import run_backtest
+from slsbot_runtime.config_loading import load_runtime_config, parse_runtime_config
+from slsbot_runtime.data.replay import ReplayFeed
+
+REPO = Path(__file__).resolve().parents[2]
+SPOT_1H_2024 = "Harthor_marketlab/binance"  # 8 pairs, 1h and 5m, 2024-09 .. 2026-02
+ENSEMBLE_START = datetime(2025, 6, 1, tzinfo=UTC)
+FAST_REPEATS = 5
+
+TARGETS = {
+    "decision_latency_p99_ms": ("<", 5.0),
+    "step_candles_per_s": (">", 50_000.0),
+    "fast_candles_per_s": (">", 1_000_000.0),
+    "runtime_peak_rss_mb": ("<", 300.0),
+}
+
+
+def market_data_root() -> Path:
+    configured = os.environ.get("SLSBOT_MARKET_DATA")
+    return Path(configured) if configured else (REPO / ".." / "shared" / "data" / "market").resolve()
+
+
+def report(name: str, value: float) -> None:
+    target = TARGETS.get(name)
+    shown = f"{value:.3f}" if value < 100 else f"{value:,.0f}".replace(",", "")
+    if target is None:
+        print(f"{name} {shown} - -", flush=True)
+        return
+    sign, limit = target
+    met = value < limit if sign == "<" else value > limit
+    print(f"{name} {shown} target{sign}{limit:g} {'met' if met else 'not-met'}", flush=True)
+
+
+def bench_ensemble_latency(data: Path) -> None:
+    config = load_runtime_config(REPO / "examples/backtest/ensemble-8-symbols.yaml")
+    config = config.model_copy(
+        update={"market_data": config.market_data.model_copy(update={"data_dir": str(data), "start": ENSEMBLE_START})}
+    )
+    built = build_runtime(config, RuntimeOptions(state_path=":memory:"))
+    assert isinstance(built.feed, ReplayFeed)
+    candles = list(built.feed)
+    loop = built.loop
+    samples = np.empty(len(candles))
+    loop.start()
+    started = time.perf_counter()
+    for index, candle in enumerate(candles):
+        before = time.perf_counter()
+        loop.process(candle)
+        samples[index] = time.perf_counter() - before
+    loop.finish()
+    elapsed = time.perf_counter() - started
+    built.store.close()
+    print(
+        f"# ensemble: 12 members x {len(config.symbols)} symbols 1h from {ENSEMBLE_START:%Y-%m-%d}, "
+        f"{len(candles):,} candles, risk with breakers and volatility halt",
+        flush=True,
+    )
+    report("decision_latency_p50_ms", float(np.percentile(samples, 50)) * 1000)
+    report("decision_latency_p99_ms", float(np.percentile(samples, 99)) * 1000)
+    report("ensemble_step_candles_per_s", len(candles) / elapsed)
+
+
+def bench_one_strategy(data: Path) -> None:
+    config = load_runtime_config(REPO / "examples/backtest/sma-cross-btc.yaml")
+    config = config.model_copy(update={"timeframe": "5m"})
+    step = run_backtest(config, data_dir=data, mode="step")
+    fast = min(
+        (run_backtest(config, data_dir=data, mode="fast") for _ in range(FAST_REPEATS)),
+        key=lambda result: result.elapsed_s,
+    )
+    same = "identical" if fast.fingerprint == step.fingerprint else "DIFFERENT"
+    print(
+        f"# one strategy: sma_cross 10/30 on BTC/USDT 5m, {step.candles:,} candles, {len(step.trades)} trades; "
+        f"fast and step results {same}",
+        flush=True,
+    )
+    report("step_candles_per_s", step.candles_per_second)
+    report("fast_candles_per_s", fast.candles_per_second)
+
+
+def bench_runtime_memory(data: Path) -> None:
+    raw = yaml.safe_load((REPO / "examples/backtest/ensemble-8-symbols.yaml").read_text())
+    raw["marketData"].update({"dataDir": str(data), "start": ENSEMBLE_START.isoformat()})
+    config = parse_runtime_config(raw)
+    with tempfile.TemporaryDirectory(prefix="slsbot-bench-") as folder:
+        path = Path(folder) / "runtime.yaml"
+        path.write_text(yaml.safe_dump(config.to_wire()))
+        command = [
+            sys.executable,
+            "-m",
+            "slsbot.interfaces.cli",
+            "runtime",
+            "--config",
+            str(path),
+            "--state",
+            str(Path(folder) / "state.db"),
+            "--until-end",
+            "--port",
+            "0",
+            "--log-level",
+            "WARNING",
+        ]
+        started = time.perf_counter()
+        finished = subprocess.run(command, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - started
+    if finished.returncode != 0:
+        print(f"# runtime exited {finished.returncode}: {finished.stderr.strip()[-400:]}", flush=True)
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    print(
+        f"# runtime: slsbot runtime --until-end over {len(config.symbols)} symbols 1h from "
+        f"{ENSEMBLE_START:%Y-%m-%d} with the 12-member ensemble, {elapsed:.1f}s",
+        flush=True,
+    )
+    report("runtime_peak_rss_mb", peak_mb)
+
+
+def main() -> int:
+    root = market_data_root()
+    data = root / SPOT_1H_2024
+    if not data.is_dir():
+        print(
+            f"bench: no market data at {data}; set SLSBOT_MARKET_DATA to the shared data/market folder", file=sys.stderr
+        )
+        return 1
+    load = os.getloadavg()[0]
+    print(f"# data {root}; {os.cpu_count()} cores, load average {load:.2f} at start", flush=True)
+    bench_ensemble_latency(data)
+    bench_one_strategy(data)
+    bench_runtime_memory(data)
+    print(f"# load average {os.getloadavg()[0]:.2f} at the end", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

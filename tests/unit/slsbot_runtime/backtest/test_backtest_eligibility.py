@@ -1,0 +1,91 @@
+"""Which configs fast mode refuses outright, and the per-candle risk limits it checks on the equity path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from slsbot.api.riskpolicy import RiskPolicySpec
+from slsbot_runtime.backtest.eligibility import (
+    FastModeUnavailable,
+    daily_loss_percents,
+    drawdown_percents,
+    equity_path_blockers,
+    static_blockers,
+)
+from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.risk.breaker import drawdown_percent
+
+H = 3_600_000
+DAY = 24 * H
+
+
+def test_the_sma_example_has_no_static_blocker(sma_config):
+    assert static_blockers(sma_config()) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"sizing": {"method": "risk"}}, "sizing.method"),
+        ({"risk.volatilityHalt.enabled": True}, "risk.volatilityHalt.enabled"),
+        ({"risk.killSwitch": True}, "risk.killSwitch"),
+        ({"ml.models": [{"name": "rf", "kind": "randomForest"}]}, "ml.models"),
+    ],
+)
+def test_each_static_blocker_names_its_field(sma_config, changes, field):
+    reasons = static_blockers(sma_config(**changes))
+    assert len(reasons) == 1
+    assert reasons[0].startswith(field + ":")
+
+
+def test_the_refusal_is_a_config_error_listing_every_reason():
+    error = FastModeUnavailable(["a: one", "b: two"])
+    assert isinstance(error, ConfigError)
+    assert error.reasons == ("a: one", "b: two")
+    assert error.summary == "a: one; b: two"
+    assert "a: one; b: two" in str(error) and "--mode step" in str(error)
+
+
+def test_drawdowns_equal_the_breakers_own_arithmetic():
+    equity = np.array([100.0, 120.0, 90.0, 130.0, 117.0, 0.5])
+    expected = []
+    peak = 0.0
+    for value in equity:
+        peak = max(peak, value)
+        expected.append(drawdown_percent(peak, value))
+    assert drawdown_percents(equity).tolist() == expected
+    assert drawdown_percents(equity)[2] == pytest.approx(25.0)
+
+
+def test_daily_loss_is_measured_from_each_utc_days_first_candle():
+    ts = np.array([0, H, 2 * H, DAY, DAY + H, DAY + 2 * H])
+    equity = np.array([100.0, 95.0, 101.0, 200.0, 190.0, 210.0])
+    assert daily_loss_percents(ts, equity).tolist() == pytest.approx([0.0, 5.0, 0.0, 0.0, 5.0, 0.0])
+
+
+def _policy(**limits) -> RiskPolicySpec:
+    base = {"circuitBreaker": {"levels": []}, "maxDrawdownPercent": 100, "dailyLossLimitPercent": 100}
+    return RiskPolicySpec.model_validate({**base, **limits})
+
+
+def test_a_path_clear_of_every_limit_passes():
+    ts = np.arange(4) * H
+    assert equity_path_blockers(_policy(), ts, np.array([100.0, 99.0, 101.0, 100.0])) == []
+
+
+def test_the_first_breaker_level_reached_is_named_with_its_time():
+    ts = np.arange(4) * H
+    policy = _policy(circuitBreaker={"levels": [{"action": "reduceSize", "drawdownPercent": 5}]})
+    (reason,) = equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.0, 99.0]))
+    assert reason.startswith("risk.circuitBreaker.levels:")
+    assert "1970-01-01T02:00Z" in reason and "reduceSize" in reason
+    assert equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.01, 99.0])) == []
+
+
+def test_max_drawdown_and_daily_loss_limits_are_named():
+    ts = np.arange(3) * H
+    reasons = equity_path_blockers(
+        _policy(maxDrawdownPercent=10, dailyLossLimitPercent=8), ts, np.array([100.0, 89.0, 90.0])
+    )
+    assert [r.split(":")[0] for r in reasons] == ["risk.maxDrawdownPercent", "risk.dailyLossLimitPercent"]

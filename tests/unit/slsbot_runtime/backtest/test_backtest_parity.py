@@ -1,0 +1,117 @@
+"""Fast mode gives exactly the step mode's trades, equity and fingerprint on real candles, including the
+cases where the paper exchange does something other than a clean fill at the next open."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+import yaml
+
+from slsbot_runtime.backtest.fast import run_fast
+from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, load_window
+from slsbot_runtime.backtest.report import RunRecord
+from slsbot_runtime.backtest.runner import run_backtest
+from slsbot_runtime.backtest.step import run_step
+
+WINDOW = BacktestWindow(datetime(2019, 1, 1, tzinfo=UTC), datetime(2019, 9, 1, tzinfo=UTC))
+
+
+def _both(config, window=WINDOW) -> tuple[RunRecord, RunRecord]:
+    prepared = backtest_config(config, data_dir=None, window=window)
+    histories = load_window(prepared, window)
+    return run_step(prepared, histories), run_fast(prepared, histories)
+
+
+def _assert_same(step: RunRecord, fast: RunRecord) -> None:
+    assert fast.fills == step.fills
+    assert np.array_equal(fast.candle_ts, step.candle_ts)
+    assert np.array_equal(fast.equity, step.equity)  # bit for bit
+
+
+@pytest.mark.slow
+def test_the_sma_example_over_five_years_of_btc_gives_identical_trades_and_fingerprint(sma_config):
+    config = sma_config()
+    step = run_backtest(config, mode="step")
+    fast = run_backtest(config, mode="fast")
+    assert step.candles == fast.candles == 45_024
+    assert len(step.trades) > 500
+    assert fast.trades == step.trades
+    assert fast.metrics == step.metrics
+    assert fast.fingerprint == step.fingerprint
+    assert (step.mode, fast.mode) == ("step", "fast")
+
+
+def test_partial_fills_latency_spread_and_slippage_match(sma_config):
+    config = sma_config(
+        **{
+            "sizing.quantity": 1.0,
+            "account.paper.maxVolumeParticipation": 0.0005,
+            "account.paper.latencyMs": 60_000,
+            "account.paper.spreadBps": 5,
+            "account.paper.slippageBps": 3,
+        }
+    )
+    step, fast = _both(config)
+    per_order = Counter(fill.client_order_id for fill in step.fills)
+    assert max(per_order.values()) > 1, "the scenario must produce partial fills"
+    _assert_same(step, fast)
+
+
+def test_shorts_and_buys_cut_by_the_cash_balance_match(sma_config):
+    config = sma_config(**{"longOnly": False, "account.paper.startingBalance": 800, "sizing.quantity": 0.1})
+    step, fast = _both(config)
+    buys = [fill for fill in step.fills if fill.side == "buy"]
+    assert any(fill.quantity < 0.1 - 1e-9 for fill in buys), "some buys must be cut to what the cash pays for"
+    assert any(fill.side == "sell" for fill in step.fills)
+    _assert_same(step, fast)
+
+
+def test_two_symbols_sharing_the_account_across_real_gaps_match(sma_config):
+    window = BacktestWindow(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 8, 1, tzinfo=UTC))
+    config = sma_config(
+        **{"symbols": ["BTC/USDT", "ETH/USDT"], "sizing.quantity": 1.0, "account.paper.startingBalance": 15_000}
+    )
+    step, fast = _both(config, window)
+    assert {fill.symbol for fill in step.fills} == {"BTC/USDT", "ETH/USDT"}
+    _assert_same(step, fast)
+
+
+def test_a_paused_config_trades_nothing_in_either_mode(sma_config):
+    step, fast = _both(sma_config(paused=True))
+    assert step.fills == [] and fast.fills == []
+    _assert_same(step, fast)
+
+
+@pytest.mark.parametrize("voting", ["majority", "confidence", "sharpe"])
+def test_the_whole_library_as_one_ensemble_matches_for_every_voting_method(sma_config, repo_root, voting):
+    ensemble = yaml.safe_load((repo_root / "examples/backtest/ensemble-8-symbols.yaml").read_text())["ensemble"]
+    config = sma_config(
+        **{
+            "ensemble": {**ensemble, "voting": voting},
+            "marketData.dataDir": str(repo_root / "data/market/binance-spot-1h-2024"),
+            "marketData.warmupCandles": 200,
+        }
+    )
+    window = BacktestWindow(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))
+    step, fast = _both(config, window)
+    assert len(step.fills) > 10
+    _assert_same(step, fast)
+
+
+def test_fixed_sizes_cut_by_the_per_trade_maximum_and_exposure_caps_match(sma_config):
+    config = sma_config(
+        **{
+            "symbols": ["BTC/USDT", "ETH/USDT"],
+            "sizing.quantity": 2.0,
+            "account.paper.startingBalance": 50_000,
+            "risk.perTrade.maxPercent": 12,
+            "risk.maxTotalExposurePercent": 20,
+        }
+    )
+    step, fast = _both(config)
+    entries = {fill.client_order_id: fill.quantity for fill in step.fills if fill.side == "buy"}
+    assert len(set(entries.values())) > 10, "entries must be resized along the equity path"
+    _assert_same(step, fast)

@@ -1,0 +1,48 @@
+"""Modes: step always runs, fast refuses what it cannot reproduce, auto falls back and says why."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable
+from slsbot_runtime.backtest.inputs import BacktestWindow
+from slsbot_runtime.backtest.runner import run_backtest
+
+WINDOW = BacktestWindow(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 7, 1, tzinfo=UTC))
+
+
+def test_auto_runs_fast_when_the_config_is_eligible(sma_config):
+    result = run_backtest(sma_config(), window=WINDOW, mode="auto")
+    assert result.mode == "fast" and result.fallback_reason is None
+    assert result.metrics["trades"] == len(result.trades) > 0
+
+
+def test_the_same_inputs_give_the_same_fingerprint(sma_config):
+    first = run_backtest(sma_config(), window=WINDOW, mode="step")
+    second = run_backtest(sma_config(), window=WINDOW, mode="step")
+    assert first.fingerprint == second.fingerprint and first.trades == second.trades
+    other = run_backtest(sma_config(**{"account.paper.feeRate": 0.002}), window=WINDOW, mode="step")
+    assert other.fingerprint != first.fingerprint
+
+
+def test_fast_refuses_risk_sizing_naming_the_field_and_auto_falls_back(sma_config):
+    config = sma_config(**{"sizing": {"method": "risk"}})
+    with pytest.raises(FastModeUnavailable, match=r"sizing\.method"):
+        run_backtest(config, window=WINDOW, mode="fast")
+    result = run_backtest(config, window=WINDOW, mode="auto")
+    assert result.mode == "step"
+    assert result.fallback_reason is not None and result.fallback_reason.startswith("sizing.method")
+
+
+def test_a_breaker_the_equity_path_would_trip_sends_auto_to_step_mode(sma_config):
+    # 2 BTC a trade on 100,000 USDT: the 2020 swings draw the account down by more than 1%
+    levels = [{"action": "stopEntries", "drawdownPercent": 1, "cooldown": "24h"}]
+    config = sma_config(**{"sizing.quantity": 2.0, "risk.circuitBreaker.levels": levels})
+    with pytest.raises(FastModeUnavailable, match=r"risk\.circuitBreaker\.levels: the drawdown reaches 1%"):
+        run_backtest(config, window=WINDOW, mode="fast")
+    result = run_backtest(config, window=WINDOW, mode="auto")
+    assert result.mode == "step" and "circuitBreaker" in (result.fallback_reason or "")
+    unlimited = run_backtest(sma_config(**{"sizing.quantity": 2.0}), window=WINDOW, mode="step")
+    assert result.metrics["trades"] < unlimited.metrics["trades"], "the breaker must have stopped some entries"

@@ -1,0 +1,65 @@
+"""The vectorized bookkeeping of fast mode against the step loop's own pieces."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from slsbot_runtime.backtest.vectorized import NO_OPINION, next_decisions, next_true, targets, warm_mask
+from slsbot_runtime.data.discovery import load_history
+from slsbot_runtime.data.gaps import GapTracker
+from slsbot_runtime.data.replay import iterate_history
+from slsbot_runtime.engine.planning import plan_symbol, target_sign
+
+H = 3_600_000
+
+
+def test_warmup_matches_the_gap_tracker_across_the_real_33_hour_gap(market_data_dir):
+    history = load_history(market_data_dir / "binance-spot-1h-2017", "BTC/USDT", "1h", interval_ms=H)
+    history = history.slice(3_500, 5_000)  # 2018-01 .. 2018-03, around the 2018-02-08 outage
+    tracker = GapTracker(interval_ms=H, warmup_candles=30)
+    expected = []
+    for candle in iterate_history(history):
+        tracker.observe(candle)
+        expected.append(tracker.is_warm(candle.symbol))
+    mask = warm_mask(history.ts, interval_ms=H, warmup_candles=30)
+    assert mask.tolist() == expected
+    assert not all(expected[30:]), "the window must contain a gap that restarts the warmup"
+
+
+@pytest.mark.parametrize("long_only", [True, False])
+def test_targets_equal_the_planners_target_sign(long_only):
+    directions = np.array([1.0, 0.3, 0.0, -0.0, -0.2, -1.0, math.nan])
+    coded = targets(directions, long_only=long_only).tolist()
+    expected = [target_sign(d, long_only=long_only, must_flatten=False) for d in directions]
+    assert coded == [NO_OPINION if t is None else t for t in expected]
+
+
+def test_next_true_points_at_the_next_set_entry():
+    assert next_true(np.array([False, True, False, False, True, False])).tolist() == [1, 1, 4, 4, 4, 6, 6]
+
+
+@pytest.mark.parametrize("entries_allowed", [True, False])
+def test_the_next_decision_tables_agree_with_plan_symbol_at_every_candle(entries_allowed):
+    rng = np.random.default_rng(7)
+    directions = rng.choice([-1.0, 0.0, 1.0, 0.5], size=300)
+    warm = rng.random(300) > 0.2
+    tables = next_decisions(targets(directions, long_only=False), warm, entries_allowed=entries_allowed)
+    for held in (-1, 0, 1):
+        acting = [
+            bool(warm[i])
+            and bool(
+                plan_symbol(
+                    direction=float(directions[i]),
+                    position=float(held),
+                    working=[],
+                    long_only=False,
+                    must_flatten=False,
+                    entries_allowed=entries_allowed,
+                )
+            )
+            for i in range(300)
+        ]
+        assert tables[held] == next_true(np.array(acting)).tolist()
