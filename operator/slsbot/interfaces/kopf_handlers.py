@@ -273,7 +273,7 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
     accounts = (GROUP, VERSION, TradingAccount.kind_info.plural)
     policies = (GROUP, VERSION, RiskPolicy.kind_info.plural)
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(registry=registry, id="login")
     def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
         creds: ClusterCredentials = memo.slsbot.credentials
         return kopf.ConnectionInfo(
@@ -298,24 +298,24 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         policy = (spec.get("riskPolicyRef") or {}).get("name")
         return {(namespace, policy): name} if policy else None
 
-    @kopf.daemon(*strategies, registry=registry, cancellation_timeout=30.0)
+    @kopf.daemon(*strategies, registry=registry, id="strategy_reconciler", cancellation_timeout=30.0)
     async def strategy_reconciler(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
         await run_strategy_daemon(memo.slsbot, namespace, name)
 
-    @kopf.on.update(*strategies, registry=registry)
+    @kopf.on.update(*strategies, registry=registry, id="strategy_changed")
     async def strategy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
         memo.slsbot.wakeups.wake(namespace, name)
 
-    @kopf.on.delete(*strategies, registry=registry)
+    @kopf.on.delete(*strategies, registry=registry, id="strategy_deleted")
     async def strategy_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
         ctx: OperatorContext = memo.slsbot
         await run_finalizer(ctx, namespace, name)
         ctx.wakeups.forget(namespace, name)
         ctx.events.forget("Strategy", namespace, name)
 
-    @kopf.on.resume(*accounts, registry=registry)
-    @kopf.on.create(*accounts, registry=registry)
-    @kopf.on.update(*accounts, registry=registry)
+    @kopf.on.resume(*accounts, registry=registry, id="account_changed")
+    @kopf.on.create(*accounts, registry=registry, id="account_changed")
+    @kopf.on.update(*accounts, registry=registry, id="account_changed")
     async def account_changed(
         namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
     ) -> None:
@@ -324,23 +324,25 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         for strategy in users:
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    @kopf.timer(*accounts, registry=registry, interval=validation_resync, initial_delay=validation_resync)
+    @kopf.timer(
+        *accounts, registry=registry, id="account_resync", interval=validation_resync, initial_delay=validation_resync
+    )
     async def account_resync(
         namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
     ) -> None:
         users = _users(strategies_by_account, namespace, name)
         await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
 
-    @kopf.on.delete(*accounts, registry=registry, optional=True)
+    @kopf.on.delete(*accounts, registry=registry, id="account_deleted", optional=True)
     async def account_deleted(
         namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
     ) -> None:
         for strategy in _users(strategies_by_account, namespace, name):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    @kopf.on.resume(*policies, registry=registry)
-    @kopf.on.create(*policies, registry=registry)
-    @kopf.on.update(*policies, registry=registry)
+    @kopf.on.resume(*policies, registry=registry, id="policy_changed")
+    @kopf.on.create(*policies, registry=registry, id="policy_changed")
+    @kopf.on.update(*policies, registry=registry, id="policy_changed")
     async def policy_changed(
         namespace: str,
         name: str,
@@ -354,7 +356,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         for strategy in users:
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    @kopf.timer(*policies, registry=registry, interval=validation_resync, initial_delay=validation_resync)
+    @kopf.timer(
+        *policies, registry=registry, id="policy_resync", interval=validation_resync, initial_delay=validation_resync
+    )
     async def policy_resync(
         namespace: str,
         name: str,
@@ -366,7 +370,7 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
         await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
 
-    @kopf.on.delete(*policies, registry=registry, optional=True)
+    @kopf.on.delete(*policies, registry=registry, id="policy_deleted", optional=True)
     async def policy_deleted(
         namespace: str,
         name: str,
