@@ -1,0 +1,208 @@
+"""The runtime's HTTP endpoints, served from a thread so the loop never waits on a client.
+
+stdlib ``ThreadingHTTPServer``: a handful of tiny JSON endpoints do not need an ASGI stack, and a plain
+thread keeps the loop thread free of any event loop. The control plane (the local supervisor and the kopf
+finalizer) calls exactly these paths with exactly these keys:
+
+* ``GET /healthz``: 200 while the loop thread is alive and ticked within the deadline, else 503.
+* ``GET /readyz``: 200 once the replay, the reconciliation and the first warmup are done, else 503.
+* ``GET /metrics``: Prometheus text.
+* ``GET /status``: name, phase, equity, cash, open_positions, trade_count, orders_total, last_candle_ts,
+  heartbeat (ISO UTC), paused (and ready, error).
+* ``GET /orders?limit=N``: the newest N orders (1..1000, default 50) from the state file.
+* ``POST /pause``, ``POST /resume``; ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
+
+Handlers only parse, call the ``RuntimeControl`` they were given and render; errors are JSON with the field.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from slsbot_runtime.domain.errors import SlsbotRuntimeError
+from slsbot_runtime.domain.types import Order
+from slsbot_runtime.engine.status import RuntimeStatus
+
+log = logging.getLogger(__name__)
+MAX_ORDERS = 1000
+
+
+class RuntimeControl(Protocol):
+    """What the server needs from the running process (``app.RuntimeProcess`` provides it)."""
+
+    def status(self) -> RuntimeStatus: ...
+
+    def health(self) -> tuple[bool, str]: ...
+
+    def recent_orders(self, limit: int) -> list[Order]: ...
+
+    def set_paused(self, paused: bool) -> bool: ...
+
+    def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None: ...
+
+
+class BadRequest(Exception):
+    pass
+
+
+def iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    return {
+        "client_order_id": order.client_order_id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "quantity": order.quantity,
+        "filled_quantity": order.filled_quantity,
+        "status": str(order.status),
+        "created_at": iso_ms(order.created_ts),
+        "updated_at": iso_ms(order.updated_ts),
+    }
+
+
+def parse_shutdown(body: bytes) -> tuple[bool, bool]:
+    """``{"cancelOrders": bool, "flatten": bool}`` (both optional, default false) -> (cancel, flatten)."""
+    if not body.strip():
+        return False, False
+    try:
+        data = json.loads(body)
+    except ValueError as error:
+        raise BadRequest(f'body: not JSON ({error}); send {{"cancelOrders": true, "flatten": false}}') from None
+    if not isinstance(data, dict):
+        raise BadRequest("body: expected a JSON object with cancelOrders and flatten")
+    unknown = sorted(set(data) - {"cancelOrders", "flatten"})
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: unknown field; /shutdown takes cancelOrders and flatten")
+    values = []
+    for key in ("cancelOrders", "flatten"):
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            raise BadRequest(f"{key}: must be true or false, got {value!r}")
+        values.append(value)
+    return values[0], values[1]
+
+
+def parse_limit(query: str) -> int:
+    values = parse_qs(query).get("limit")
+    if not values:
+        return 50
+    try:
+        limit = int(values[-1])
+    except ValueError:
+        raise BadRequest(f"limit: {values[-1]!r} is not a whole number; use /orders?limit=50") from None
+    if not 1 <= limit <= MAX_ORDERS:
+        raise BadRequest(f"limit: must be between 1 and {MAX_ORDERS}, got {limit}")
+    return limit
+
+
+def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "slsbot-runtime"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("http: " + format, *args)
+
+        def do_GET(self) -> None:
+            routes: dict[str, Callable[[str, bytes], None]] = {
+                "/healthz": self._healthz,
+                "/readyz": self._readyz,
+                "/metrics": self._metrics,
+                "/status": self._status,
+                "/orders": self._orders,
+            }
+            self._dispatch(routes, b"")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            routes: dict[str, Callable[[str, bytes], None]] = {
+                "/pause": lambda _q, _b: self._json(200, {"paused": control.set_paused(True)}),
+                "/resume": lambda _q, _b: self._json(200, {"paused": control.set_paused(False)}),
+                "/shutdown": self._shutdown,
+            }
+            self._dispatch(routes, body)
+
+        def _dispatch(self, routes: dict[str, Callable[[str, bytes], None]], body: bytes) -> None:
+            url = urlsplit(self.path)
+            route = routes.get(url.path.rstrip("/") or "/")
+            try:
+                if route is None:
+                    self._json(404, {"error": f"no endpoint {self.command} {url.path}"})
+                else:
+                    route(url.query, body)
+            except BadRequest as error:
+                self._json(400, {"error": str(error)})
+            except SlsbotRuntimeError as error:
+                self._json(503, {"error": str(error)})
+
+        def _healthz(self, _query: str, _body: bytes) -> None:
+            healthy, reason = control.health()
+            self._json(200 if healthy else 503, {"healthy": healthy, "reason": reason})
+
+        def _readyz(self, _query: str, _body: bytes) -> None:
+            status = control.status()
+            self._json(200 if status.ready else 503, {"ready": status.ready, "phase": str(status.phase)})
+
+        def _metrics(self, _query: str, _body: bytes) -> None:
+            self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+
+        def _status(self, _query: str, _body: bytes) -> None:
+            self._json(200, control.status().to_json())
+
+        def _orders(self, query: str, _body: bytes) -> None:
+            limit = parse_limit(query)
+            self._json(200, [order_json(order) for order in control.recent_orders(limit)])
+
+        def _shutdown(self, _query: str, body: bytes) -> None:
+            cancel_orders, flatten = parse_shutdown(body)
+            control.request_shutdown(cancel_orders=cancel_orders, flatten=flatten)
+            self._json(202, {"accepted": True, "cancelOrders": cancel_orders, "flatten": flatten})
+
+        def _json(self, code: int, body: Any) -> None:
+            self._send(code, json.dumps(body).encode(), "application/json")
+
+        def _send(self, code: int, payload: bytes, content_type: str) -> None:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+class RuntimeServer:
+    """The HTTP server on its own daemon thread."""
+
+    def __init__(self, control: RuntimeControl, registry: CollectorRegistry, *, host: str, port: int) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), make_handler(control, registry))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="slsbot-http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)

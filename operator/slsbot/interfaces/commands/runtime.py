@@ -1,0 +1,54 @@
+"""``slsbot runtime``: run one bot runtime from a RuntimeConfig file (the process a pod or the local
+supervisor starts). Exit codes: 0 clean stop, 1 trading halted on an error (with --until-end), 2 bad config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+HELP = "Run one bot runtime from a RuntimeConfig file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, metavar="FILE", help="RuntimeConfig YAML file")
+    parser.add_argument("--state", metavar="PATH", help="SQLite state file (overrides state.path)")
+    parser.add_argument("--port", type=int, metavar="N", help="HTTP port (overrides server.port; 0 picks one)")
+    parser.add_argument(
+        "--until-end", action="store_true", help="exit 0 when a replay that does not loop has no more candles"
+    )
+    parser.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="recorded candles when marketData.dataDir is unset (default: $SLSBOT_MARKET_DATA)",
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+def run(args: argparse.Namespace) -> int:
+    from slsbot_runtime.app import RuntimeOptions, run_runtime
+    from slsbot_runtime.config_loading import load_runtime_config
+    from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
+
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.port is not None and not 0 <= args.port <= 65535:
+        print(f"slsbot runtime: --port: must be between 0 and 65535, got {args.port}", file=sys.stderr)
+        return 2
+    options = RuntimeOptions(
+        state_path=args.state,
+        port=args.port,
+        until_end=args.until_end,
+        default_data_dir=args.data_dir or os.environ.get("SLSBOT_MARKET_DATA"),
+    )
+    try:
+        config = load_runtime_config(args.config)
+        return run_runtime(config, options)
+    except ConfigError as error:
+        print(f"slsbot runtime: invalid config: {error}", file=sys.stderr)
+        return 2
+    except SlsbotRuntimeError as error:
+        print(f"slsbot runtime: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1

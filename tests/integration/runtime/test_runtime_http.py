@@ -1,0 +1,161 @@
+"""``slsbot runtime`` as a process: health, readiness, status, metrics, orders, pause/resume, shutdown."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_serves_trades_pauses_and_flattens_on_shutdown(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+    config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.004, loop=True, warmupCandles=150)
+    runtime = kit.start(kit.write_config(tmp_path, config), tmp_path / "state.db")
+
+    assert runtime.get("/healthz").status_code == 200
+    first_ready = runtime.get("/readyz")
+    assert first_ready.status_code == 503  # 150 candles of warmup at 4 ms each: not ready yet
+    assert first_ready.json()["phase"] in ("starting", "reconciling", "warming_up")
+    kit.wait_for(lambda: runtime.get("/readyz").status_code == 200, what="/readyz 200")
+
+    trades = kit.wait_for(lambda: runtime.status()["trade_count"] >= 4 and runtime.status(), what="trades")
+    assert trades["phase"] == "running" and trades["name"] == "it-btc" and trades["paused"] is False
+    assert set(trades) >= {
+        "name",
+        "phase",
+        "equity",
+        "cash",
+        "open_positions",
+        "trade_count",
+        "orders_total",
+        "last_candle_ts",
+        "heartbeat",
+        "paused",
+    }
+    assert trades["heartbeat"].endswith("Z")
+    kit.wait_for(lambda: runtime.status()["trade_count"] > trades["trade_count"], what="trade_count to grow")
+
+    metrics = runtime.get("/metrics").text
+    for name in (
+        "slsbot_runtime_candles_processed_total",
+        "slsbot_runtime_decision_latency_seconds_bucket",
+        'slsbot_runtime_orders{status="filled"}',
+        "slsbot_runtime_equity",
+        "slsbot_runtime_feed_gaps_total",
+        "slsbot_runtime_loop_heartbeat_timestamp_seconds",
+    ):
+        assert name in metrics
+
+    orders = kit.wait_for(lambda: len(runtime.get("/orders?limit=3").json()) == 3 and runtime.get("/orders?limit=3"))
+    listed = orders.json()
+    assert [o["created_at"] for o in listed] == sorted((o["created_at"] for o in listed), reverse=True)
+    assert set(listed[0]) == {
+        "client_order_id",
+        "symbol",
+        "side",
+        "quantity",
+        "filled_quantity",
+        "status",
+        "created_at",
+        "updated_at",
+    }
+    assert runtime.get("/orders?limit=0").status_code == 400
+    assert "limit" in runtime.get("/orders?limit=x").json()["error"]
+
+    assert runtime.post("/pause").json() == {"paused": True}
+    paused = runtime.status()
+    assert paused["paused"] is True and paused["phase"] in ("paused", "warming_up")
+    entries_before = _entries(runtime)
+    kit.wait_for(
+        lambda: runtime.status()["last_candle_ts"] > paused["last_candle_ts"] + 100 * 3_600_000,
+        what="100 candles while paused",
+    )
+    assert _entries(runtime) == entries_before  # exits may happen, entries do not
+    assert runtime.post("/resume").json() == {"paused": False}
+    kit.wait_for(lambda: _entries(runtime) > entries_before, what="an entry after resume")
+
+    kit.wait_for(lambda: runtime.status()["open_positions"] == 1, what="an open position")
+    bad = runtime.post("/shutdown", {"flatten": "yes"})
+    assert bad.status_code == 400 and "flatten" in bad.json()["error"]
+    assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": True}).status_code == 202
+    assert runtime.wait() == 0
+    final = kit.report(runtime.state)
+    assert final["summary"]["open_positions"] == 0
+    assert all(o["status"] in ("filled", "canceled", "rejected") for o in final["orders"])
+    assert final["orders"][-1]["reason"] == "flatten at shutdown"
+
+
+def _entries(runtime: Any) -> int:
+    return sum(1 for o in runtime.get("/orders?limit=1000").json() if o["side"] == "buy")
+
+
+def test_sigterm_stops_cleanly(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+    config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.002, loop=True)
+    runtime = kit.start(kit.write_config(tmp_path, config), tmp_path / "state.db")
+    kit.wait_for(lambda: kit.cursor_of(runtime.state) > 0, what="a first commit")
+    runtime.process.send_signal(signal.SIGTERM)
+    assert runtime.wait(timeout=60) == 0
+    status_at_stop = kit.report(runtime.state)["summary"]
+    assert status_at_stop["cursor"]["BTC/USDT"] >= kit.cursor_of(runtime.state) > 0
+
+
+def test_a_restarted_runtime_resumes_without_resending(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+    config_path = kit.write_config(tmp_path, kit.runtime_config(btc_slice_dir))
+    whole = kit.start(config_path, tmp_path / "whole.db", "--until-end")
+    assert whole.wait() == 0
+    expected = kit.report(whole.state)
+
+    first = kit.start(config_path, tmp_path / "parts.db")
+    kit.wait_for(lambda: first.status()["orders_total"] >= 20, what="20 orders")
+    assert first.post("/shutdown", {}).status_code == 202  # stop, keeping orders and positions
+    assert first.wait() == 0
+    before = kit.report(first.state)
+    assert 20 <= len(before["orders"]) < len(expected["orders"])
+
+    second = kit.start(config_path, tmp_path / "parts.db", "--until-end")
+    assert second.wait() == 0
+    log = second.stderr()
+    assert " 0 resent" in log
+    after = kit.report(second.state)
+    ids = [o["client_order_id"] for o in after["orders"]]
+    assert len(ids) == len(set(ids))
+    # the orders of the candles already processed are the same orders (same ids, same decisions)
+    for old, new in zip(before["orders"], after["orders"], strict=False):
+        assert (old["client_order_id"], old["side"], old["quantity"], old["created_ts"]) == (
+            new["client_order_id"],
+            new["side"],
+            new["quantity"],
+            new["created_ts"],
+        )
+    assert after == expected
+
+    third = kit.start(config_path, tmp_path / "parts.db", "--until-end")  # nothing left to do
+    assert third.wait() == 0
+    assert "the feed ended after 0 candles" in third.stderr()
+    assert kit.report(third.state) == expected
+
+
+def test_bad_config_exits_2_naming_the_field(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    config = kit.runtime_config(btc_slice_dir)
+    config["account"]["paper"]["feeRate"] = 0.5
+    config["marketData"]["secondsPerCandel"] = 1
+    path = kit.write_config(tmp_path, config)
+    done = subprocess.run(
+        [*kit.slsbot, "runtime", "--config", str(path)], capture_output=True, text=True, env=kit.env(), timeout=120
+    )
+    assert done.returncode == 2
+    assert "account.paper.feeRate: Input should be less than or equal to 0.05" in done.stderr
+    assert "marketData.secondsPerCandel: unknown field" in done.stderr
+    missing = subprocess.run(
+        [*kit.slsbot, "runtime", "--config", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        env=kit.env(),
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "--config: cannot read" in missing.stderr
