@@ -43,7 +43,7 @@ def _pair_correlation(n: int, s_i: float, s_j: float, p_ii: float, p_jj: float, 
 class SignalCorrelation:
     """Running sums of the members' directions and their pairwise products over the last ``window``."""
 
-    __slots__ = ("_buf", "_m", "_p", "_s", "_since", "window")
+    __slots__ = ("_buf", "_fraction_age", "_m", "_p", "_pending", "_s", "window")
 
     def __init__(self, members: int, window: int) -> None:
         self._m = members
@@ -51,7 +51,10 @@ class SignalCorrelation:
         self._buf: deque[Sequence[float]] = deque(maxlen=window)
         self._s = [0.0] * members
         self._p = [[0.0] * members for _ in range(members)]
-        self._since = 0
+        # Sums of -1, 0 and 1 (the library's directions) are exact. While a non-integer direction is in the
+        # window the sums are recomputed from it once per window length, and once more when it leaves.
+        self._fraction_age = window  # updates since a non-integer direction came in
+        self._pending = 0  # inexact updates since the last recompute
 
     def update(self, directions: Sequence[float]) -> None:
         buf, s, p, m = self._buf, self._s, self._p, self._m
@@ -64,8 +67,13 @@ class SignalCorrelation:
                 for j in range(i, m):
                     row[j] -= oi * old[j]
         buf.append(directions)
-        self._since += 1
-        if self._since >= self.window:
+        age = self._fraction_age = 0 if any(d != int(d) for d in directions) else self._fraction_age + 1
+        if age < self.window:
+            self._pending += 1
+            if self._pending >= self.window:
+                self._recompute()
+                return
+        elif age == self.window and self._pending:
             self._recompute()
             return
         for i in range(m):
@@ -83,7 +91,7 @@ class SignalCorrelation:
             [math.fsum(a * b for a, b in zip(columns[i], columns[j], strict=True)) if j >= i else 0.0 for j in range(m)]
             for i in range(m)
         ]
-        self._since = 0
+        self._pending = 0
 
     def factors(self, penalty: float) -> list[float] | None:
         """Weight factor per member, or None until the window is full."""
