@@ -361,6 +361,11 @@ class TradingLoop:
 
     def shutdown(self, *, cancel_orders: bool, flatten: bool, fill_deadline_s: float = 30.0) -> None:
         """Cancel open orders, close every position at market when asked, persist. Phase ``finished``."""
+        if not self._reconciled and self.halt_reason is None and (cancel_orders or flatten):
+            try:
+                self._reconcile()  # asked to stop while replaying: the books must be right before acting
+            except StateError:
+                log.error("shutdown: not canceling or flattening, the state disagrees with the exchange")
         if self._reconciled and self.halt_reason is None:
             ts = self._last_ts if self._last_ts is not None else 0
             if cancel_orders or flatten:

@@ -189,3 +189,22 @@ def test_state_that_disagrees_with_the_exchange_halts(feed: ReplayFeed, tmp_path
     assert loop.status.phase == Phase.HALTED and "cash" in (loop.status.error or "")
     with pytest.raises(StateError, match="halted"):
         loop.process(candles[-1])
+
+
+def test_shutdown_with_flatten_right_after_a_restart(feed: ReplayFeed, tmp_path: Path) -> None:
+    """Asked to flatten before any new candle: reconcile first, then close at the last stored close."""
+    path = tmp_path / "state.db"
+    first = make_loop(path)
+    first.start()
+    candles = iter(feed)
+    while first.ledger.open_positions() == 0:
+        first.process(next(candles))
+    first.commit()
+    first.store.close()
+    loop = make_loop(path)
+    loop.start()
+    assert loop.ledger.open_positions() == 1
+    loop.shutdown(cancel_orders=True, flatten=True)
+    assert loop.reconcile_report is not None
+    assert loop.ledger.open_positions() == 0 and loop.orders.unfinished() == []
+    assert all(loop.exchange.balance(c) == pytest.approx(0.0, abs=1e-12) for c in ("BTC", "ETH"))
