@@ -59,6 +59,7 @@ from slsbot.services.reconcile import (
 log = logging.getLogger(__name__)
 
 FINALIZER = "slsbot.io/finalizer"
+MIN_REQUEUE_SECONDS = 0.5  # "again at once" (after a write conflict) still leaves the API server a breath
 T = TypeVar("T")
 
 # How long to wait before trying again after each kind of error (seconds).
@@ -139,7 +140,7 @@ def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> 
     _write(ctx, body, result)
     if result.requeue_after is None:
         return ctx.max_requeue_seconds
-    return min(result.requeue_after.total_seconds(), ctx.max_requeue_seconds)
+    return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)
 
 
 def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> ReconcileResult | None:

@@ -76,6 +76,7 @@ class KubernetesRuntimeBackend:
         self._control = control
         self._options = options or BackendOptions()
         self._clock = clock
+        self._last_notes: dict[tuple[str, str], str] = {}  # what was last logged per runtime, to log changes only
 
     def render_config(self, resolved: ResolvedStrategy) -> RuntimeConfig:
         credentials = resolved.account.spec.credentials
@@ -102,15 +103,24 @@ class KubernetesRuntimeBackend:
                 resource_path("", "v1", "pods", namespace=namespace), label_selector=selector_labels(name)
             )
         view = read_workload(deployment, pods, strategy=name)
-        if view.problem:
-            log.info("runtime %s/%s cannot run: %s", namespace, name, view.problem)
+        note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status = None
         if view.state is RuntimeState.READY and view.port is not None:
             try:
                 runtime_status = self._control.status(self.runtime_url(namespace, name, view.port))
             except RuntimeUnreachable as exc:
-                log.warning("runtime %s/%s is ready but does not answer: %s", namespace, name, exc)
+                note = f"is ready but does not answer: {exc}"
+        self._note(namespace, name, note)
         return observed_runtime(view, runtime_status)
+
+    def _note(self, namespace: str, name: str, note: str) -> None:
+        """Log what is wrong with a runtime when it changes, not on every pass."""
+        if self._last_notes.get((namespace, name), "") != note:
+            self._last_notes[(namespace, name)] = note
+            if note:
+                log.warning("runtime %s/%s %s", namespace, name, note)
+            else:
+                log.info("runtime %s/%s is running normally again", namespace, name)
 
     def execute(self, namespace: str, name: str, action: Action) -> None:
         kind = action.kind

@@ -8,9 +8,10 @@ Pure: JSON dicts in, a dataclass out. The rules, in order:
   template): ``READY``, provided the runtime answered its ``/status``. A runtime whose pod is ready but which does
   not answer the operator cannot be paused or drained, so it counts as ``EXITED``: the strategy shows ``Degraded``
   and a deletion goes ahead with a ``DeletedWithoutDrain`` warning instead of waiting forever;
-* a container that cannot run (crash loop, image pull failure, a missing Secret or ConfigMap), a failed pod, or
-  a Deployment past its progress deadline: ``EXITED``. The kubelet restarts crashed containers itself, hence
-  ``backend_restarts_itself``;
+* a container that cannot run (crash loop, image pull failure, a missing Secret or ConfigMap), a pod that cannot
+  be scheduled, a failed pod, or a Deployment past its progress deadline: ``EXITED`` (a runtime that never ran
+  cannot hold orders, and one that is not running cannot be drained: deleting its Strategy must not hang).
+  The kubelet restarts crashed containers itself, hence ``backend_restarts_itself``;
 * anything else (pending, pulling, warming up): ``STARTING``.
 """
 
@@ -138,6 +139,9 @@ def _pod_problem(pod: Mapping[str, Any]) -> str | None:
     status = pod.get("status") or {}
     if status.get("phase") == "Failed":
         return f"pod failed: {status.get('reason') or status.get('message') or 'unknown reason'}"
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
+            return f"Unschedulable: {condition.get('message', '')}".rstrip(": ")
     for container in _runtime_containers(pod):
         state = container.get("state") or {}
         waiting = state.get("waiting") or {}

@@ -159,3 +159,12 @@ def test_pods_of_other_strategies_are_ignored():
 def test_paused_comes_from_the_runtime_itself():
     assert observe(deployment(status=READY), [pod()], {**STATUS, "paused": True}).paused is True
     assert observe(deployment(status=READY), [pod()], {"equity": 1.0}).paused is None
+
+
+def test_a_pod_that_cannot_be_scheduled_is_exited_so_deletion_does_not_wait_for_it():
+    pending = pod(phase="Pending", state={"waiting": {"reason": "ContainerCreating"}})
+    pending["status"]["conditions"] = [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes: Insufficient cpu"}
+    ]
+    view = read_workload(deployment(status={"replicas": 1}), [pending], strategy="btc")
+    assert view.state is RuntimeState.EXITED and "Insufficient cpu" in (view.problem or "")
