@@ -318,3 +318,27 @@ async def _sync(value: Any) -> Any:
 
 async def _gone(kube: Any, plural: str, name: str) -> bool:
     return await kube.get(plural, name) is None
+
+
+async def test_a_strategy_the_models_refuse_is_invalid_naming_the_field(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    body = strategy(runtime_stub.port)
+    body["spec"]["ensemble"]["members"].append({"name": "sma", "strategy": "ema_cross"})  # a CRD cannot refuse it
+    await kube.apply(body)
+
+    invalid = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("reason")),
+        what="the strategy's Ready condition",
+    )
+    ready = condition(invalid, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert ready["message"].startswith("spec.ensemble: ") and "names must be unique" in ready["message"]
+    assert invalid["status"]["phase"] == "Failed"
+    assert await kube.get("deployments", RUNTIME) is None
+    assert "InvalidSpec" in await kube.event_reasons("btc-trend")
+
+    fixed = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}]
+    await kube.patch("strategies", "btc-trend", {"spec": {"ensemble": {"members": fixed}}})
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), within=8, what="the runtime once the spec is fixed")
