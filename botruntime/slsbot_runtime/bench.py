@@ -60,7 +60,7 @@ def report(name: str, value: float) -> None:
         return
     sign, limit = target
     met = value < limit if sign == "<" else value > limit
-    print(f"{name} {shown} target{sign}{limit:g} {'met' if met else 'not-met'}", flush=True)
+    print(f"{name} {shown} target{sign}{limit:.0f} {'met' if met else 'not-met'}", flush=True)
 
 
 def bench_ensemble_latency(data: Path) -> None:

@@ -178,10 +178,11 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
         else:
             close = float(track.history.close[i])
         ledger.mark(symbol, close)
-        if track.warm[i]:
+        held = ledger.quantity(symbol)
+        if track.warm[i] and (working or track.next_decision[_sign(held)][i] == i):
             actions = plan_symbol(
                 direction=float(track.direction[i]),
-                position=ledger.quantity(symbol),
+                position=held,
                 working=working,
                 long_only=long_only,
                 must_flatten=False,
@@ -192,17 +193,16 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
                     exchange.cancel_order(action.client_order_id, symbol)
                     resting[k] = bool(exchange.fetch_open_orders(symbol))
                     continue
-                _mark_open_positions(ledger, tracks, k, position)
-                quantity = _decide_quantity(action, track, i, close, ledger, risk, fixed)
-                if quantity is not None:
+                if isinstance(action, ExitPosition):
+                    # the loop's _exit: the whole position; the risk manager never blocks or resizes an exit
+                    quantity = abs(ledger.quantity(symbol))
+                else:
+                    _mark_open_positions(ledger, tracks, k, position)
+                    quantity = _entry_quantity(action, track, i, close, ledger, risk, fixed)
+                if quantity > QUANTITY_EPSILON:
                     placed = _place(exchange, key, track, i, action.side, quantity, step_ms)
                     resting[k] = resting[k] or placed
-        if resting[k]:
-            following = i + 1
-        else:
-            held = ledger.quantity(symbol)
-            sign = 0 if abs(held) <= QUANTITY_EPSILON else (1 if held > 0 else -1)
-            following = track.next_decision[sign][i + 1]
+        following = i + 1 if resting[k] else track.next_decision[_sign(ledger.quantity(symbol))][i + 1]
         if following < len(track):
             heapq.heappush(heap, (int(track.merged[following]), k, following))
     return fills, changes
@@ -220,30 +220,27 @@ def _mark_open_positions(ledger: Ledger, tracks: list[_Track], current: int, pos
                 ledger.mark(track.symbol, close)
 
 
-def _decide_quantity(
-    action: ExitPosition | ProposeEntry,
+def _sign(quantity: float) -> int:
+    """The held side as ``plan_symbol`` sees it."""
+    if abs(quantity) <= QUANTITY_EPSILON:
+        return 0
+    return 1 if quantity > 0 else -1
+
+
+def _entry_quantity(
+    action: ProposeEntry,
     track: _Track,
     i: int,
     close: float,
     ledger: Ledger,
     risk: RiskManager,
     fixed: float | None,
-) -> float | None:
-    """The loop's ``_exit`` / ``_enter``: the risk manager's quantity, or None when nothing is sent."""
-    symbol, ts = track.symbol, int(track.history.ts[i])
+) -> float:
+    """The loop's ``_enter``: the quantity the risk manager sizes, 0 when it refuses."""
     confidence = min(max(float(track.confidence[i]), 0.0), 1.0)
-    if isinstance(action, ExitPosition):
-        held = abs(ledger.quantity(symbol))
-        if held <= QUANTITY_EPSILON:
-            return None
-        proposal = TradeProposal(symbol, action.side, close, confidence, is_entry=False, requested_quantity=held)
-        verdict = risk.evaluate(proposal, ledger.snapshot(ts))
-    else:
-        proposal = TradeProposal(symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed)
-        verdict = risk.evaluate(proposal, ledger.snapshot(ts))
-        if verdict.action == RiskAction.REJECTED:
-            return None
-    return verdict.quantity if verdict.quantity > QUANTITY_EPSILON else None
+    proposal = TradeProposal(track.symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed)
+    verdict = risk.evaluate(proposal, ledger.snapshot(int(track.history.ts[i])))
+    return 0.0 if verdict.action == RiskAction.REJECTED else verdict.quantity
 
 
 def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side, quantity: float, step_ms: int) -> bool:
