@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,13 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _started(server: uvicorn.Server, thread: threading.Thread, *, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return server.started
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe of every runtime is noise
@@ -142,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     serving.start()
+    if not _started(server, serving, timeout=30):
+        server.should_exit = True
+        engine.dispose()
+        return _fail("the admin API did not start; see the log above")
 
     host, port = listener.getsockname()[:2]
     url = f"http://{host}:{port}"
