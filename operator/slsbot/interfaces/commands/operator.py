@@ -32,8 +32,9 @@ from slsbot.adapters.kubernetes import (
 )
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.domain.errors import SlsbotError
-from slsbot.interfaces.kopf_handlers import OperatorContext, kopf_settings, register_handlers
+from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
+from slsbot.interfaces.operator_steps import OperatorContext
 from slsbot.services.reconcile import Catalog
 
 HELP = "Run the kopf operator against the current Kubernetes context"

@@ -15,7 +15,8 @@ from slsbot.domain.errors import (
     PermissionDenied,
     RuntimeUnreachable,
 )
-from slsbot.interfaces.kopf_handlers import FINALIZER, Wakeups, kopf_error, kopf_settings
+from slsbot.interfaces.kopf_handlers import FINALIZER, kopf_error, kopf_settings
+from slsbot.interfaces.operator_steps import Wakeups
 
 
 @pytest.mark.parametrize(

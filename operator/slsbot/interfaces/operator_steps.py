@@ -1,0 +1,168 @@
+"""One step of operator work per call, on the Kubernetes adapters and the shared reconcile service. Blocking (the
+Kubernetes client is synchronous): ``kopf_handlers`` runs each in a worker thread. No kopf in here.
+
+Each step reads the object fresh from the API, calls the service, and writes back what it returns: the status
+(only when it changed) and the events (held back when they repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from slsbot.adapters.kubernetes import (
+    ClusterCredentials,
+    KubernetesEventRecorder,
+    KubernetesObjectStore,
+    KubernetesRuntimeBackend,
+)
+from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
+from slsbot.api import RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api.resources import ObjectMeta
+from slsbot.api.strategy import OnDelete
+from slsbot.domain.errors import NotFoundError
+from slsbot.domain.plan import ActionKind
+from slsbot.domain.status import strategy_status
+from slsbot.services.reconcile import (
+    Catalog,
+    Event,
+    ReconcileResult,
+    finalize_strategy,
+    reconcile_account,
+    reconcile_policy,
+    reconcile_strategy,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_REQUEUE_SECONDS = 0.5  # "again at once" (after a write conflict) still leaves the API server a breath
+
+
+@dataclass
+class Wakeups:
+    """One asyncio.Event per Strategy, so a change can cut its daemon's sleep short. Event-loop thread only."""
+
+    _events: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+
+    def event(self, namespace: str, name: str) -> asyncio.Event:
+        return self._events.setdefault((namespace, name), asyncio.Event())
+
+    def wake(self, namespace: str, name: str) -> None:
+        event = self._events.get((namespace, name))
+        if event is not None:
+            event.set()
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._events.pop((namespace, name), None)
+
+
+@dataclass
+class OperatorContext:
+    """What the handlers work with, built once by ``slsbot operator`` and handed to kopf as ``memo.slsbot``."""
+
+    store: KubernetesObjectStore
+    backend: KubernetesRuntimeBackend
+    events: KubernetesEventRecorder
+    credentials: ClusterCredentials
+    catalog: Catalog = field(default_factory=Catalog)
+    max_requeue_seconds: float = 300.0
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    wakeups: Wakeups = field(default_factory=Wakeups)
+
+
+def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> float | None:
+    """Reconcile one Strategy once; the seconds until it should be looked at again, None if it is gone."""
+    try:
+        body = ctx.store.get(Strategy, namespace, name)
+    except NotFoundError:
+        return None
+    if body["metadata"].get("deletionTimestamp"):
+        return None  # the finalizer owns it now
+    try:
+        strategy = parse_object(Strategy, body)
+    except InvalidObjectError as exc:
+        _report_invalid_strategy(ctx, body, exc)
+        return ctx.max_requeue_seconds
+    result = reconcile_strategy(
+        strategy,
+        accounts=ctx.store.accounts(namespace),
+        policies=ctx.store.policies(namespace),
+        backend=ctx.backend,
+        now=ctx.clock(),
+        catalog=ctx.catalog,
+    )
+    _write(ctx, body, result)
+    if result.requeue_after is None:
+        return ctx.max_requeue_seconds
+    return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)
+
+
+def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> ReconcileResult | None:
+    """One deletion step; None once nothing is left (the finalizer may go)."""
+    try:
+        body = ctx.store.get(Strategy, namespace, name)
+    except NotFoundError:
+        return None
+    result = finalize_strategy(_strategy_for_deletion(body), backend=ctx.backend, drained=is_drained(body))
+    if result.action is not None and result.action.kind is ActionKind.DRAIN:
+        ctx.store.annotate(body, {ANNOTATION_DRAINED: "true"})
+    _write(ctx, body, result)
+    return None if result.done else result
+
+
+def validate_account_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:
+    body = ctx.store.get(TradingAccount, namespace, name)
+    try:
+        account = parse_object(TradingAccount, body)
+    except InvalidObjectError as exc:
+        log.warning("TradingAccount %s/%s is refused by the API models: %s", namespace, name, exc)
+        return
+    _write(ctx, body, reconcile_account(account, now=ctx.clock(), catalog=ctx.catalog, strategies=strategies))
+
+
+def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:
+    body = ctx.store.get(RiskPolicy, namespace, name)
+    try:
+        policy = parse_object(RiskPolicy, body)
+    except InvalidObjectError as exc:
+        log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
+        return
+    _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:
+    ctx.store.write_status(body, result.status)
+    ctx.events.record(body, result.events)
+
+
+def _report_invalid_strategy(ctx: OperatorContext, body: dict[str, Any], exc: InvalidObjectError) -> None:
+    try:
+        previous = StrategyStatus.model_validate(body.get("status") or {})
+    except ValueError:
+        previous = None
+    status = strategy_status(
+        previous, generation=int(body["metadata"].get("generation") or 1), now=ctx.clock(), problems=exc.problems
+    )
+    ctx.store.write_status(body, status)
+    ctx.events.record(body, [Event("Warning", "InvalidSpec", str(exc))])
+
+
+def _strategy_for_deletion(body: dict[str, Any]) -> Strategy:
+    """The Strategy, or as much of it as deletion needs when the models refuse the rest."""
+    try:
+        return parse_object(Strategy, body)
+    except InvalidObjectError:
+        try:
+            on_delete = OnDelete.model_validate((body.get("spec") or {}).get("onDelete") or {})
+        except ValueError:
+            on_delete = OnDelete()
+        return Strategy.model_construct(
+            kind="Strategy",
+            metadata=ObjectMeta.model_validate(body["metadata"]),
+            spec=StrategySpec.model_construct(on_delete=on_delete),
+            status=None,
+        )
