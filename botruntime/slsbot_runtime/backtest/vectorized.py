@@ -2,8 +2,9 @@
 position each decision targets, whether the symbol may trade, and the next candle at which the loop would act.
 
 The deciders are the runtime's own (``app.build_deciders``); each is asked for the vectorized twin of what it
-does candle by candle: a component's ``signal_arrays``, an ensemble's ``decide_batch``. A decider without a
-twin makes fast mode unavailable, naming the member.
+does candle by candle: a component's ``signal_arrays``, an ensemble's ``decide_batch``. A member without a
+twin, or one that reads feature-engine values (equal live and vectorized to rounding, not bit for bit), makes
+fast mode unavailable, naming the member.
 
 Targets follow ``engine.planning.target_sign`` and warmup follows ``data.gaps.GapTracker``: a symbol trades
 once ``warmupCandles`` candles have been seen since the start or since the last gap.
@@ -19,7 +20,6 @@ import numpy as np
 from slsbot_runtime.backtest.eligibility import FastModeUnavailable
 from slsbot_runtime.engine.signals import ComponentDecider, Decider, EnsembleDecider
 from slsbot_runtime.features.base import OHLCV
-from slsbot_runtime.features.engine import FeatureEngine
 
 #: ``target`` code for "no opinion" (a direction of exactly 0, or NaN): keep what is held.
 NO_OPINION = 2
@@ -36,18 +36,17 @@ def batch_decisions(decider: Decider, history: OHLCV) -> Decisions:
     """What ``decider.decide`` would return after each candle of ``history``, computed at once."""
     if isinstance(decider, ComponentDecider):
         component = decider.component
-        arrays = component.signal_arrays(history, _features(component.required_features, history))
+        _refuse_features({component.id: component.required_features})
+        arrays = component.signal_arrays(history, {})
         if arrays is None:
             raise FastModeUnavailable([f"ensemble.members: {component.id} has no vectorized signals"])
         return Decisions(*(np.asarray(a, dtype=np.float64) for a in arrays))
     if isinstance(decider, EnsembleDecider):
         ensemble = decider.ensemble
-        batch = getattr(ensemble, "decide_batch", None)
-        if batch is None:
-            raise FastModeUnavailable(["ensemble: this ensemble has no decide_batch"])
-        names = tuple(getattr(ensemble, "required_features", ()) or ())
+        members = getattr(ensemble, "members", ())
+        _refuse_features({m.name: getattr(m.component, "required_features", ()) for m in members})
         try:
-            decided = batch(history, _features(names, history))
+            decided = ensemble.decide_batch(history, {})
         except ValueError as error:  # a member without a vectorized form; the message names it
             raise FastModeUnavailable([f"ensemble.members: {error}"]) from None
         return Decisions(
@@ -56,8 +55,18 @@ def batch_decisions(decider: Decider, history: OHLCV) -> Decisions:
     raise FastModeUnavailable([f"ensemble: the decider {type(decider).__name__} has no vectorized twin"])
 
 
-def _features(names: tuple[str, ...], history: OHLCV) -> Mapping[str, np.ndarray]:
-    return FeatureEngine(names).compute(history) if names else {}
+def _refuse_features(required: Mapping[str, tuple[str, ...]]) -> None:
+    """Members reading the feature engine: its live and vectorized values agree to rounding, not bit for bit,
+    so a threshold could fall differently; fast mode would not be exact."""
+    readers = [name for name, names in required.items() if names]
+    if readers:
+        raise FastModeUnavailable(
+            [
+                f"ensemble.members[{name}]: reads feature-engine values, whose live and vectorized forms agree "
+                "to rounding only"
+                for name in readers
+            ]
+        )
 
 
 def targets(direction: np.ndarray, *, long_only: bool) -> np.ndarray:

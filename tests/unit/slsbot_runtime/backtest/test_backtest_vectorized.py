@@ -7,11 +7,25 @@ import math
 import numpy as np
 import pytest
 
-from slsbot_runtime.backtest.vectorized import NO_OPINION, next_decisions, next_true, targets, warm_mask
+from slsbot.api import Ensemble as EnsembleSpec
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable
+from slsbot_runtime.backtest.vectorized import (
+    NO_OPINION,
+    batch_decisions,
+    next_decisions,
+    next_true,
+    targets,
+    warm_mask,
+)
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.data.replay import iterate_history
+from slsbot_runtime.domain.types import Signal
 from slsbot_runtime.engine.planning import plan_symbol, target_sign
+from slsbot_runtime.engine.signals import ComponentDecider, EnsembleDecider
+from slsbot_runtime.strategy.base import StrategyComponent, StrategyParams
+from slsbot_runtime.strategy.ensemble import Ensemble
+from slsbot_runtime.strategy.registry import LIBRARY
 
 H = 3_600_000
 
@@ -63,3 +77,56 @@ def test_the_next_decision_tables_agree_with_plan_symbol_at_every_candle(entries
             for i in range(300)
         ]
         assert tables[held] == next_true(np.array(acting)).tolist()
+
+
+class _StepOnly(StrategyComponent):
+    """A component with no vectorized form."""
+
+    id = "step_only"
+    Params = StrategyParams
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def on_candle(self, candle, features):
+        return Signal(1.0)
+
+
+class _ReadsFeatures(_StepOnly):
+    id = "reads_features"
+    required_features = ("rsi_14",)
+
+    def signals(self, history, features):
+        return np.ones(len(history))
+
+
+def _ensemble(*strategies: str) -> EnsembleDecider:
+    spec = EnsembleSpec.model_validate({"members": [{"name": s.replace("_", "-"), "strategy": s} for s in strategies]})
+    return EnsembleDecider(Ensemble(spec, registry=LIBRARY.extended(_StepOnly, _ReadsFeatures)))
+
+
+def _btc(market_data_dir):
+    return load_history(market_data_dir / "binance-spot-1h-2017", "BTC/USDT", "1h", interval_ms=H).slice(0, 500)
+
+
+def test_the_ensembles_batch_equals_its_decisions_candle_by_candle(market_data_dir):
+    history = _btc(market_data_dir)
+    batch = batch_decisions(_ensemble("sma_cross", "rsi_reversion", "donchian_breakout"), history)
+    live = _ensemble("sma_cross", "rsi_reversion", "donchian_breakout")
+    decided = [live.decide(candle) for candle in iterate_history(history)]
+    assert batch.direction.tolist() == [d.direction for d in decided]
+    # confidences agree to rounding only; fast mode never sizes from them (fixedQuantity sizing)
+    assert batch.confidence.tolist() == pytest.approx([d.confidence for d in decided], abs=1e-9)
+
+
+def test_a_member_without_a_vectorized_form_is_named(market_data_dir):
+    with pytest.raises(FastModeUnavailable, match="step-only"):
+        batch_decisions(_ensemble("sma_cross", "step_only"), _btc(market_data_dir))
+
+
+def test_a_member_reading_features_is_refused_naming_it(market_data_dir):
+    with pytest.raises(FastModeUnavailable, match=r"ensemble\.members\[reads-features\]: reads feature-engine"):
+        batch_decisions(_ensemble("sma_cross", "reads_features"), _btc(market_data_dir))
+    with pytest.raises(FastModeUnavailable, match="reads feature-engine"):
+        batch_decisions(ComponentDecider(_ReadsFeatures()), _btc(market_data_dir))
