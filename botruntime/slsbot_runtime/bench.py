@@ -8,6 +8,8 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   bookkeeping, paper matching, the twelve-member ensemble, the risk manager with every rule on, planning,
   orders and state staging: the whole live per-candle path, so an upper bound of the decision alone), over
   the eight 1h pairs of ``examples/backtest/ensemble-8-symbols.yaml`` from ``ENSEMBLE_START``.
+  ``decision_cpu_p99_ms`` is the same in CPU time of the loop's thread: the part that is work, not waiting
+  for a core on a shared machine.
 * ``ensemble_step_candles_per_s``: the same run's candles per second.
 * ``step_candles_per_s`` / ``fast_candles_per_s``: ``examples/backtest/sma-cross-btc.yaml`` on BTC/USDT 5m
   (the longest single series), in each mode; fast is the best of ``FAST_REPEATS`` runs. Data loading excluded.
@@ -73,12 +75,14 @@ def bench_ensemble_latency(data: Path) -> None:
     candles = list(built.feed)
     loop = built.loop
     samples = np.empty(len(candles))
+    cpu = np.empty(len(candles))
     loop.start()
     started = time.perf_counter()
     for index, candle in enumerate(candles):
-        before = time.perf_counter()
+        before, before_cpu = time.perf_counter(), time.thread_time()
         loop.process(candle)
         samples[index] = time.perf_counter() - before
+        cpu[index] = time.thread_time() - before_cpu
     loop.finish()
     elapsed = time.perf_counter() - started
     built.store.close()
@@ -89,6 +93,7 @@ def bench_ensemble_latency(data: Path) -> None:
     )
     report("decision_latency_p50_ms", float(np.percentile(samples, 50)) * 1000)
     report("decision_latency_p99_ms", float(np.percentile(samples, 99)) * 1000)
+    report("decision_cpu_p99_ms", float(np.percentile(cpu, 99)) * 1000)
     report("ensemble_step_candles_per_s", len(candles) / elapsed)
 
 

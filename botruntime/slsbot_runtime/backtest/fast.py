@@ -34,6 +34,7 @@ from slsbot_runtime.backtest.vectorized import batch_decisions, next_decisions, 
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
 from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
+from slsbot_runtime.engine.signals import Decider
 from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.execution.client_ids import client_order_id
 from slsbot_runtime.execution.ledger import QUANTITY_EPSILON, Ledger
@@ -124,8 +125,8 @@ def _processing_order(histories: Sequence[OHLCV]) -> _Order:
     return _Order(all_ts[ordering], which[ordering], positions)
 
 
-def _track(config: RuntimeConfig, history: OHLCV, decider: object, positions: np.ndarray, step_ms: int) -> _Track:
-    decisions = batch_decisions(decider, history)  # type: ignore[arg-type]
+def _track(config: RuntimeConfig, history: OHLCV, decider: Decider, positions: np.ndarray, step_ms: int) -> _Track:
+    decisions = batch_decisions(decider, history)
     warm = warm_mask(history.ts, interval_ms=step_ms, warmup_candles=config.market_data.warmup_candles)
     target = targets(decisions.direction, long_only=config.long_only)
     return _Track(

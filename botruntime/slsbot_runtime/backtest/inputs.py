@@ -25,6 +25,7 @@ from slsbot.api.runtime_config import StateSettings
 from slsbot.api.strategy import DataSource
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.domain.errors import ConfigError, DataError
+from slsbot_runtime.exchange.paper import split_symbol
 from slsbot_runtime.features.base import OHLCV
 
 THROWAWAY_STATE = ":memory:"
@@ -53,6 +54,13 @@ def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, windo
         raise ConfigError("marketData.dataDir: a backtest needs the folder of recorded candles; set it or pass --data")
     if not Path(folder).is_dir():
         raise ConfigError(f"--data: {folder} is not a folder (relative paths start at {Path.cwd()})")
+    quote = config.account.paper.quote_currency
+    foreign = [symbol for symbol in config.symbols if split_symbol(symbol)[1] != quote]
+    if foreign:
+        raise ConfigError(
+            f"symbols: {', '.join(foreign)} not quoted in {quote}; the paper account holds {quote} "
+            "(account.paper.quoteCurrency)"
+        )
     start = window.start if window.start is not None else config.market_data.start
     market_data = config.market_data.model_copy(
         update={

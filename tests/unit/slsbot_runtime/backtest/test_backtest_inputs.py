@@ -65,3 +65,8 @@ def test_a_window_with_no_candles_is_a_data_error(sma_config):
     prepared = backtest_config(sma_config(), data_dir=None, window=window)
     with pytest.raises(DataError, match="--to"):
         load_window(prepared, window)
+
+
+def test_symbols_quoted_in_another_currency_than_the_account_are_refused(sma_config):
+    with pytest.raises(ConfigError, match=r"symbols: ETH/BTC not quoted in USDT"):
+        backtest_config(sma_config(symbols=["BTC/USDT", "ETH/BTC"]), data_dir=None, window=BacktestWindow())
