@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,15 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from slsbot.adapters.process_table import (
+    AdoptedProcess,
+    ChildProcess,
+    command_line,
+    free_port,
+    pid_runs,
+    port_is_free,
+    signal_group,
+)
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import RuntimeRecord, get_runtime_record, list_runtime_records, save_runtime_record
 from slsbot.api import RuntimeConfig
@@ -47,77 +55,6 @@ log = logging.getLogger(__name__)
 
 RUNTIME_HOST = "127.0.0.1"
 SECRET_ENVIRONMENT = ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN")
-
-
-class _ChildProcess:
-    """A runtime this supervisor started: its exit code is known."""
-
-    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
-        self._popen = popen
-        self.pid = popen.pid
-
-    def alive(self) -> bool:
-        return self._popen.poll() is None
-
-    @property
-    def exit_code(self) -> int | None:
-        return self._popen.returncode
-
-
-class _AdoptedProcess:
-    """A runtime started by an earlier supervisor: only its liveness can be seen, not its exit code."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-
-    def alive(self) -> bool:
-        return _pid_runs(self.pid)
-
-    @property
-    def exit_code(self) -> int | None:
-        return None
-
-
-def _pid_runs(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust the signal
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
-def _command_line(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def port_is_free(port: int, host: str = RUNTIME_HOST) -> bool:
-    """Whether a server could listen on ``port`` (with SO_REUSEADDR, as HTTP servers do)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(host: str = RUNTIME_HOST, *, avoid: Sequence[int] = ()) -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind((host, 0))
-            port = probe.getsockname()[1]
-        if port not in avoid:
-            return port
-    raise BackendUnavailable(f"no free port on {host}")
 
 
 def runtime_environment(environ: Mapping[str, str], *, bytecode_cache: Path) -> dict[str, str]:
@@ -174,7 +111,7 @@ class LocalProcessBackend:
             os.environ if environ is None else environ, bytecode_cache=self._state_dir / ".pycache"
         )
         self._clock = clock
-        self._processes: dict[tuple[str, str], _ChildProcess | _AdoptedProcess] = {}
+        self._processes: dict[tuple[str, str], ChildProcess | AdoptedProcess] = {}
         self._last_seen_alive: dict[tuple[str, str], datetime] = {}
 
     def paths(self, namespace: str, name: str) -> RuntimePaths:
@@ -256,7 +193,7 @@ class LocalProcessBackend:
             records = [r for r in list_runtime_records(session) if r.pid is not None]
         for record in records:
             if self._process_of(record) is not None:
-                _signal_group(record.pid, signal.SIGTERM)
+                signal_group(record.pid, signal.SIGTERM)
         deadline = time.monotonic() + self._stop_timeout.total_seconds()
         pending = [r for r in records if self._alive(r)]
         while pending and time.monotonic() < deadline:
@@ -266,7 +203,7 @@ class LocalProcessBackend:
             log.warning(
                 "runtime %s/%s ignored SIGTERM for %s; killing it", record.namespace, record.name, self._stop_timeout
             )
-            _signal_group(record.pid, signal.SIGKILL)
+            signal_group(record.pid, signal.SIGKILL)
         kill_deadline = time.monotonic() + 5
         while any(self._alive(r) for r in pending) and time.monotonic() < kill_deadline:
             time.sleep(0.05)
@@ -295,24 +232,24 @@ class LocalProcessBackend:
         process = self._process_of(record)
         return process is not None and process.alive()
 
-    def _process_of(self, record: RuntimeRecord) -> _ChildProcess | _AdoptedProcess | None:
+    def _process_of(self, record: RuntimeRecord) -> ChildProcess | AdoptedProcess | None:
         """The process handle for ``record``; adopts a runtime left by an earlier supervisor when it is ours."""
         key = (record.namespace, record.name)
         process = self._processes.get(key)
         if process is not None and process.pid == record.pid:
             return process
-        if record.pid is None or not _pid_runs(record.pid):
+        if record.pid is None or not pid_runs(record.pid):
             return None
-        if record.config_path is None or record.config_path not in _command_line(record.pid):
+        if record.config_path is None or record.config_path not in command_line(record.pid):
             return None  # the pid was reused by another program
         log.info(
             "adopting runtime %s/%s (pid %s) from an earlier supervisor", record.namespace, record.name, record.pid
         )
-        adopted = _AdoptedProcess(record.pid)
+        adopted = AdoptedProcess(record.pid)
         self._processes[key] = adopted
         return adopted
 
-    def _note_exit(self, record: RuntimeRecord, process: _ChildProcess | _AdoptedProcess | None) -> RuntimeRecord:
+    def _note_exit(self, record: RuntimeRecord, process: ChildProcess | AdoptedProcess | None) -> RuntimeRecord:
         self._processes.pop((record.namespace, record.name), None)
         last_seen_alive = self._last_seen_alive.pop((record.namespace, record.name), None)
         exit_code = process.exit_code if process is not None else None
@@ -384,7 +321,7 @@ class LocalProcessBackend:
                 )
         except OSError as exc:
             raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
-        self._processes[(record.namespace, record.name)] = _ChildProcess(popen)
+        self._processes[(record.namespace, record.name)] = ChildProcess(popen)
         record.pid = popen.pid
         record.port = config.server.port
         record.config_hash = config_hash
@@ -412,7 +349,7 @@ class LocalProcessBackend:
         if record.pid is None:
             return
         if not record.stopping:
-            _signal_group(record.pid, signal.SIGTERM)
+            signal_group(record.pid, signal.SIGTERM)
             record.stopping = True
             record.stop_requested_at = self._clock()
             self._save(record)
@@ -423,7 +360,7 @@ class LocalProcessBackend:
             log.warning(
                 "runtime %s/%s ignored SIGTERM for %s; killing it", record.namespace, record.name, self._stop_timeout
             )
-            _signal_group(record.pid, signal.SIGKILL)
+            signal_group(record.pid, signal.SIGKILL)
 
     def _running_url(self, record: RuntimeRecord) -> str:
         if record.pid is None or record.port is None:
@@ -433,16 +370,3 @@ class LocalProcessBackend:
 
 def _base_url(record: RuntimeRecord) -> str:
     return f"http://{RUNTIME_HOST}:{record.port}"
-
-
-def _signal_group(pid: int | None, sig: signal.Signals) -> None:
-    """Signal the runtime's process group (it leads its own session), or the pid alone if the group is gone."""
-    if pid is None:
-        return
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-    except PermissionError as exc:
-        raise BackendUnavailable(f"cannot signal runtime pid {pid}: {exc}") from exc

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from slsbot.adapters.processes import LocalProcessBackend, port_is_free
+from slsbot.adapters.process_table import port_is_free
+from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine, get_runtime_record
 from slsbot.api import parse_resource

@@ -1,0 +1,117 @@
+"""LocalProcessBackend without starting anything: the runtime's environment, ports, and what observe makes of
+the records it finds (the process mechanics are in tests/integration/supervisor/test_process_backend.py)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from slsbot.adapters.process_table import free_port, pid_runs, port_is_free
+from slsbot.adapters.processes import LocalProcessBackend, runtime_environment
+from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.store import RuntimeRecord, create_store_engine, get_runtime_record, save_runtime_record
+from slsbot.domain.errors import RuntimeUnreachable
+from slsbot.domain.plan import Action, ActionKind, RuntimeState
+
+NOW = datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
+GONE_PID = 4_194_304 + 4321  # above Linux's largest pid_max: never a running process
+
+
+def test_runtime_environment_drops_the_tokens_and_caches_bytecode(tmp_path: Path) -> None:
+    env = runtime_environment(
+        {
+            "PATH": "/bin",
+            "SLSBOT_ADMIN_TOKEN": "a" * 20,
+            "SLSBOT_VIEWER_TOKEN": "b" * 20,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "SLSBOT_MARKET_DATA": "/data",
+        },
+        bytecode_cache=tmp_path / ".pycache",
+    )
+    assert env == {
+        "PATH": "/bin",
+        "SLSBOT_MARKET_DATA": "/data",
+        "PYTHONPYCACHEPREFIX": str(tmp_path / ".pycache"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def test_ports() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert port_is_free(port) is False
+        assert free_port(avoid=[port]) != port
+    assert port_is_free(free_port())
+    assert pid_runs(GONE_PID) is False
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def backend(engine, tmp_path: Path):
+    client = RuntimeHttpClient(timeout=0.2)
+    yield LocalProcessBackend(
+        engine=engine,
+        client=client,
+        state_dir=tmp_path / "state",
+        runtime_command=["false"],
+        stop_timeout=1,
+        environ={},
+        clock=lambda: NOW,
+    )
+    client.close()
+
+
+@pytest.fixture
+def save(engine):
+    def save(**fields) -> None:
+        with Session(engine) as session:
+            save_runtime_record(session, record=RuntimeRecord(namespace="default", name="btc", **fields), now=NOW)
+
+    return save
+
+
+def test_nothing_recorded_is_absent(backend: LocalProcessBackend) -> None:
+    assert backend.observe("default", "btc").state is RuntimeState.ABSENT
+    assert backend.base_url("default", "btc") is None
+
+
+def test_a_stopped_runtime_is_absent_and_a_crashed_one_exited(backend: LocalProcessBackend, save) -> None:
+    save(port=9100, config_hash="abc", restarts=2)
+    observed = backend.observe("default", "btc")
+    assert (observed.state, observed.restarts, observed.config_hash) == (RuntimeState.ABSENT, 2, "abc")
+    save(port=9100, config_hash="abc", restarts=2, consecutive_failures=3, exited_at=NOW)
+    observed = backend.observe("default", "btc")
+    assert (observed.state, observed.consecutive_failures, observed.exited_at) == (RuntimeState.EXITED, 3, NOW)
+
+
+def test_a_recorded_pid_that_is_gone_counts_as_a_crash(backend: LocalProcessBackend, save, engine) -> None:
+    save(pid=GONE_PID, port=9100, config_hash="abc", config_path="/x/runtime.yaml")
+    observed = backend.observe("default", "btc")
+    assert observed.state is RuntimeState.EXITED
+    assert observed.consecutive_failures == 1 and observed.exited_at == NOW and observed.pid is None
+    with Session(engine) as session:
+        assert get_runtime_record(session, namespace="default", name="btc").pid is None
+
+
+def test_calls_to_a_runtime_that_does_not_run_are_unreachable(backend: LocalProcessBackend, save) -> None:
+    save(port=9100)
+    with pytest.raises(RuntimeUnreachable, match="default/btc is not running"):
+        backend.execute("default", "btc", Action(ActionKind.DRAIN, "Draining", "test", cancel_orders=True))
+
+
+def test_deleting_a_crashed_runtime_makes_it_absent(backend: LocalProcessBackend, save) -> None:
+    save(port=9100, exited_at=NOW, consecutive_failures=1)
+    backend.execute("default", "btc", Action(ActionKind.DELETE, "Deleting", "test"))
+    assert backend.observe("default", "btc").state is RuntimeState.ABSENT
