@@ -33,12 +33,14 @@ def _naive(values, window, stat):
     return out
 
 
-@settings(max_examples=150, deadline=None, database=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(prices, windows)
 def test_rolling_mean_matches_a_naive_mean(values, window) -> None:
     expected = _naive(values, window, lambda w: math.fsum(w) / len(w))
     np.testing.assert_allclose(vec.rolling_mean(np.array(values), window), expected, rtol=1e-12)
-    np.testing.assert_allclose(_stream(lambda: live.RollingMean(window), values), expected, rtol=1e-12)
+    # A running sum is exact to a few ulps of the largest value that passed through its window.
+    atol = 1e-12 * max(values)
+    np.testing.assert_allclose(_stream(lambda: live.RollingMean(window), values), expected, rtol=1e-12, atol=atol)
 
 
 @settings(max_examples=150, deadline=None, database=None)
