@@ -2,7 +2,8 @@
 
 Each class is the twin of a function in ``vectorized`` and returns the same value (NaN while warming up).
 Work per update is O(1) (amortized): ring buffers and running sums. Running sums are recomputed exactly
-from their buffer once per window length, so rounding error cannot build up over a long run. Plain floats
+from their buffer once per window length, so rounding error cannot build up over a long run; in between a
+sum is exact to a few ulps of the largest value that passed through its window. Plain floats
 and ``collections.deque`` only; no numpy, no pandas.
 """
 
