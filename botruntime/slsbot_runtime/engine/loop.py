@@ -123,6 +123,7 @@ class TradingLoop:
         self._staged = 0
         self._orders_seen = -1
         self._published_at = 0.0
+        self._phase_shown = False
         self._last_commit = clock()
         self.status = self._snapshot()
 
@@ -452,10 +453,15 @@ class TradingLoop:
         )
 
     def _publish(self) -> None:
+        previous = self.status.phase
         self.status = self._snapshot()
         self._published_at = self.status.heartbeat
         if self.metrics is not None:
             self.metrics.heartbeat.set(self.status.heartbeat)
+            if self.status.phase != previous or not self._phase_shown:
+                for phase in Phase:
+                    self.metrics.phase.labels(str(phase)).set(1 if phase == self.status.phase else 0)
+                self._phase_shown = True
 
     def _observe(self, candle: Candle, elapsed: float, equity: float) -> None:
         metrics = self.metrics

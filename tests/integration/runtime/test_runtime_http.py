@@ -11,7 +11,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_serves_trades_pauses_and_flattens_on_shutdown(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
     config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.004, loop=True, warmupCandles=150)
     runtime = kit.start(kit.write_config(tmp_path, config), tmp_path / "state.db")
 
@@ -77,15 +77,28 @@ def test_serves_trades_pauses_and_flattens_on_shutdown(kit: Any, btc_slice_dir: 
     assert runtime.post("/resume").json() == {"paused": False}
     kit.wait_for(lambda: _entries(runtime) > entries_before, what="an entry after resume")
 
+    assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": False}).status_code == 202
+    assert runtime.wait() == 0
+    final = kit.report(runtime.state)
+    assert all(o["status"] in ("filled", "canceled", "rejected") for o in final["orders"])
+    assert "flatten at shutdown" not in [o["reason"] for o in final["orders"]]
+
+
+def test_shutdown_with_flatten_leaves_no_position(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
+    config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.05, loop=True)
+    config["ensemble"]["members"][0]["params"] = {"fast": 20, "slow": 60}  # positions last dozens of candles
+    runtime = kit.start(kit.write_config(tmp_path, config), tmp_path / "state.db")
     kit.wait_for(lambda: runtime.status()["open_positions"] == 1, what="an open position")
     bad = runtime.post("/shutdown", {"flatten": "yes"})
     assert bad.status_code == 400 and "flatten" in bad.json()["error"]
+    assert runtime.status()["phase"] == "running"  # a rejected request changes nothing
     assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": True}).status_code == 202
     assert runtime.wait() == 0
     final = kit.report(runtime.state)
     assert final["summary"]["open_positions"] == 0
     assert all(o["status"] in ("filled", "canceled", "rejected") for o in final["orders"])
     assert final["orders"][-1]["reason"] == "flatten at shutdown"
+    assert final["orders"][-1]["status"] == "filled"
 
 
 def _entries(runtime: Any) -> int:

@@ -181,6 +181,8 @@ def test_metrics_follow_the_loop(btc_2018) -> None:
     assert value("slsbot_runtime_orders", {"status": "filled"}) == len(loop.orders.orders)
     assert value("slsbot_runtime_equity") == pytest.approx(loop.ledger.equity())
     assert value("slsbot_runtime_decision_latency_seconds_count") == 800
+    assert value("slsbot_runtime_phase", {"phase": "finished"}) == 1
+    assert value("slsbot_runtime_phase", {"phase": "running"}) == 0
 
 
 def test_risk_rejections_are_counted_by_rule(btc_2018) -> None:
