@@ -83,6 +83,15 @@ def known_exchanges() -> frozenset[str] | None:
     return frozenset(ccxt.exchanges)
 
 
+def known_components() -> frozenset[str] | None:
+    """The strategy library's ids, so an unknown component is InvalidSpec naming the field, not a crash loop."""
+    try:
+        from slsbot_runtime.strategy.registry import LIBRARY
+    except ImportError:
+        return None
+    return frozenset(LIBRARY.ids)
+
+
 def _fail(message: str) -> int:
     print(f"slsbot up: {message}", file=sys.stderr, flush=True)
     return 2
@@ -169,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         backoff=BackoffPolicy(
             base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
         ),
-        catalog=Catalog(known_exchanges=known_exchanges()),
+        catalog=Catalog(known_exchanges=known_exchanges(), known_components=known_components()),
     )
     try:
         run_supervisor(store=SqlSupervisorStore(engine), backend=backend, options=options, stop=stop)

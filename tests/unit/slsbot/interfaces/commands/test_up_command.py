@@ -52,3 +52,10 @@ def test_a_busy_admin_port_exits_2(tmp_path: Path, capsys) -> None:
     assert code == 2
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
     assert not (tmp_path / "state").exists()
+
+
+def test_the_catalog_knows_the_strategy_library_and_ccxt() -> None:
+    from slsbot.interfaces.commands.up import known_components, known_exchanges
+
+    assert "sma_cross" in known_components()
+    assert "binance" in known_exchanges()
