@@ -34,6 +34,7 @@ class ObservedRuntime:
     pid: int | None = None
     runtime_status: dict = field(default_factory=dict)  # the runtime's /status, when reachable
     backend_restarts_itself: bool = False  # Kubernetes restarts crashed containers; local processes need us
+    detail: str = ""  # what the backend saw, e.g. "ImagePullBackOff: ..." or "no answer from /status"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +104,8 @@ def plan_runtime(
         if observed.backend_restarts_itself:
             return Action(
                 ActionKind.WAIT,
-                "CrashLoop",
-                "the runtime exited; its controller restarts it",
+                "RuntimeNotRunning",
+                observed.detail or "the runtime is not running; its controller restarts it",
                 requeue_after=timedelta(seconds=5),
             )
         due = (observed.exited_at or now) + backoff.delay(observed.consecutive_failures)
@@ -129,11 +130,22 @@ def plan_runtime(
     return Action(ActionKind.WAIT, "UpToDate", "the runtime matches its spec", requeue_after=timedelta(seconds=30))
 
 
-def plan_deletion(on_delete: OnDelete, observed: ObservedRuntime, *, drained: bool) -> Action:
+DRAIN_WAIT_LIMIT = timedelta(minutes=2)
+
+
+def plan_deletion(
+    on_delete: OnDelete,
+    observed: ObservedRuntime,
+    *,
+    drained: bool,
+    waited: timedelta | None = None,
+    wait_limit: timedelta = DRAIN_WAIT_LIMIT,
+) -> Action:
     """Deletion through the finalizer: drain the runtime (cancel orders, flatten if asked), then delete it.
 
-    A runtime that is still starting is waited for, so it can drain. One that is not running cannot drain:
-    it is deleted with a warning, since its open orders may remain on the exchange.
+    A runtime that is still starting is waited for, so it can drain, but for ``wait_limit`` at most since the
+    deletion began (``waited``), so a runtime that never becomes ready cannot hold its Strategy forever. One that
+    is not running cannot drain: it is deleted with a warning, since its open orders may remain on the exchange.
     """
     if observed.state is RuntimeState.ABSENT:
         return Action(ActionKind.WAIT, "Deleted", "nothing left to clean up")
@@ -147,16 +159,17 @@ def plan_deletion(on_delete: OnDelete, observed: ObservedRuntime, *, drained: bo
                 cancel_orders=on_delete.cancel_orders,
                 flatten=on_delete.flatten,
             )
-        if observed.state is RuntimeState.STARTING:
+        if observed.state is RuntimeState.STARTING and (waited is None or waited < wait_limit):
             return Action(
                 ActionKind.WAIT,
                 "WaitingToDrain",
                 "waiting for the runtime to be ready to drain",
                 requeue_after=timedelta(seconds=2),
             )
+        why = "did not become ready in time" if observed.state is RuntimeState.STARTING else "is not running"
         return Action(
             ActionKind.DELETE,
             "DeletedWithoutDrain",
-            "the runtime is not running, so it could not cancel its orders; check the exchange for open orders",
+            f"the runtime {why}, so it could not cancel its orders; check the exchange for open orders",
         )
     return Action(ActionKind.DELETE, "Deleting", "removing the runtime")

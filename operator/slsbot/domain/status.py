@@ -94,12 +94,14 @@ def strategy_status(
         elif observed.state is RuntimeState.EXITED:
             status.phase = StrategyPhase.DEGRADED
             reason = action.reason if action is not None else "RuntimeExited"
-            put(READY, False, reason, action.message if action else "the runtime exited")
-            put(DEGRADED, True, reason, action.message if action else "the runtime exited")
+            message = action.message if action is not None else observed.detail or "the runtime exited"
+            put(READY, False, reason, message)
+            put(DEGRADED, True, reason, message)
         else:
             status.phase = StrategyPhase.PROGRESSING
-            put(READY, False, "Starting", "waiting for the runtime to become ready")
-            put(PROGRESSING, True, "Starting", "waiting for the runtime to become ready")
+            message = observed.detail or "waiting for the runtime to become ready"
+            put(READY, False, "Starting", message)
+            put(PROGRESSING, True, "Starting", message)
         if config_hash is not None:
             status.config_hash = config_hash
     status.conditions = conds

@@ -107,7 +107,13 @@ def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> R
         body = ctx.store.get(Strategy, namespace, name)
     except NotFoundError:
         return None
-    result = finalize_strategy(_strategy_for_deletion(body), backend=ctx.backend, drained=is_drained(body))
+    result = finalize_strategy(
+        _strategy_for_deletion(body),
+        backend=ctx.backend,
+        drained=is_drained(body),
+        now=ctx.clock(),
+        deletion_started=_deletion_started(body),
+    )
     if result.action is not None and result.action.kind is ActionKind.DRAIN:
         ctx.store.annotate(body, {ANNOTATION_DRAINED: "true"})
     _write(ctx, body, result)
@@ -149,6 +155,16 @@ def _report_invalid_strategy(ctx: OperatorContext, body: dict[str, Any], exc: In
     )
     ctx.store.write_status(body, status)
     ctx.events.record(body, [Event("Warning", "InvalidSpec", str(exc))])
+
+
+def _deletion_started(body: dict[str, Any]) -> datetime | None:
+    stamp = (body.get("metadata") or {}).get("deletionTimestamp")
+    if not stamp:
+        return None
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _strategy_for_deletion(body: dict[str, Any]) -> Strategy:

@@ -111,14 +111,20 @@ def finalize_strategy(
     *,
     backend: RuntimeBackend,
     drained: bool,
+    now: datetime | None = None,
+    deletion_started: datetime | None = None,
 ) -> ReconcileResult:
-    """One step of deletion. ``done`` says the finalizer may go; a DRAIN result means: record ``drained``."""
+    """One step of deletion. ``done`` says the finalizer may go; a DRAIN result means: record ``drained``.
+
+    With ``now`` and ``deletion_started``, waiting for a starting runtime to drain is bounded (plan_deletion).
+    """
     status = (strategy.status or StrategyStatus()).model_copy(update={"phase": "Terminating"})
     try:
         observed: ObservedRuntime = backend.observe(strategy.namespace, strategy.name)
     except BackendUnavailable as exc:
         return _retry(status, "BackendUnavailable", str(exc), timedelta(seconds=5))
-    action = plan_deletion(strategy.spec.on_delete, observed, drained=drained)
+    waited = now - deletion_started if now is not None and deletion_started is not None else None
+    action = plan_deletion(strategy.spec.on_delete, observed, drained=drained, waited=waited)
     if action.kind is ActionKind.WAIT and action.reason == "Deleted":
         return ReconcileResult(status=status, action=action, done=True)
     if action.changes_something:

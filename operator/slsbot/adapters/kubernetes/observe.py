@@ -75,9 +75,9 @@ def read_workload(
 
 def observed_runtime(view: WorkloadView, runtime_status: Mapping[str, Any] | None) -> ObservedRuntime:
     """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer)."""
-    state = view.state
+    state, detail = view.state, view.problem or ""
     if state is RuntimeState.READY and runtime_status is None:
-        state = RuntimeState.EXITED
+        state, detail = RuntimeState.EXITED, "the pod is ready but the runtime does not answer /status"
     status = dict(runtime_status or {})
     paused = status.get("paused")
     return ObservedRuntime(
@@ -88,6 +88,7 @@ def observed_runtime(view: WorkloadView, runtime_status: Mapping[str, Any] | Non
         workload=view.workload,
         runtime_status=status,
         backend_restarts_itself=True,
+        detail=detail,
     )
 
 

@@ -128,3 +128,25 @@ def test_no_drain_when_nothing_to_cancel():
         OnDelete(cancel_orders=False, flatten=False), ObservedRuntime(state=RuntimeState.READY), drained=False
     )
     assert action.kind is ActionKind.DELETE
+
+
+def test_waiting_to_drain_a_starting_runtime_is_bounded():
+    starting = ObservedRuntime(state=RuntimeState.STARTING)
+    early = plan_deletion(OnDelete(), starting, drained=False, waited=timedelta(seconds=30))
+    assert early.kind is ActionKind.WAIT and early.reason == "WaitingToDrain"
+    late = plan_deletion(OnDelete(), starting, drained=False, waited=timedelta(minutes=3))
+    assert late.kind is ActionKind.DELETE and late.reason == "DeletedWithoutDrain"
+    assert "did not become ready in time" in late.message
+
+
+def test_what_the_backend_saw_reaches_the_message():
+    desired = _desired()
+    observed = ObservedRuntime(
+        state=RuntimeState.EXITED,
+        config_hash=desired.config_hash,
+        backend_restarts_itself=True,
+        detail="ImagePullBackOff: image not found",
+    )
+    action = plan_runtime(desired, observed, now=NOW)
+    assert action.reason == "RuntimeNotRunning"
+    assert action.message == "ImagePullBackOff: image not found"
