@@ -414,7 +414,7 @@ class TradingLoop:
             changes = self.exchange.drain_changes()
             if changes:
                 store.stage_paper_book(changes)
-                store.stage_meta("paper_last_close", self.exchange.last_closes())
+            store.stage_meta("paper_last_close", self.exchange.last_closes())
         store.commit()
         self._staged = 0
         self._last_commit = self.clock()
