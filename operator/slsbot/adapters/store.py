@@ -74,6 +74,7 @@ class StoredObject(StoredObjectBase, table=True):
     status: dict | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _utc_field()
     updated_at: datetime = _utc_field()
+    deleting_since: datetime | None = _utc_field(default=None)
 
     def as_resource(self) -> Resource[Any, Any]:
         """The API object with the stored generation and status, and the ``paused`` override applied."""
@@ -189,7 +190,21 @@ def create_store_engine(path: Path) -> Engine:
         cursor.close()
 
     SQLModel.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+# Columns added after the first release of a table: (table, column, SQL type). Additive only, so a state
+# folder written by an older slsbot keeps working; create_all never alters an existing table.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("stored_object", "deleting_since", "DATETIME"),)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    with engine.begin() as connection:
+        for table, column, sql_type in _ADDED_COLUMNS:
+            present = {row[1] for row in connection.exec_driver_sql(f"PRAGMA table_info({table})")}
+            if column not in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
 
 
 def spec_hash(resource: Resource[Any, Any]) -> str:
@@ -240,6 +255,7 @@ def sync_desired_objects(
             row.document = document
             row.deleting = False
             row.drained = False
+            row.deleting_since = None
             row.updated_at = now
             session.add(row)
         outcome["changed" if changed else "unchanged"].append(label)
@@ -250,6 +266,7 @@ def sync_desired_objects(
         if row.kind == "Strategy":
             if not row.deleting:
                 row.deleting = True
+                row.deleting_since = now
                 row.updated_at = now
                 session.add(row)
             outcome["deleting"].append(label)

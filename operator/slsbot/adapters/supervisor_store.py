@@ -35,6 +35,7 @@ class DesiredObject:
     resource: Resource[Any, Any]
     deleting: bool
     drained: bool
+    deletion_started: datetime | None = None
 
 
 class SqlSupervisorStore:
@@ -45,7 +46,7 @@ class SqlSupervisorStore:
     def desired_objects(self) -> list[DesiredObject]:
         with Session(self._engine) as session:
             rows = list_stored_objects(session)
-            return [DesiredObject(row.as_resource(), row.deleting, row.drained) for row in rows]
+            return [DesiredObject(row.as_resource(), row.deleting, row.drained, row.deleting_since) for row in rows]
 
     def record_status(self, *, kind: str, namespace: str, name: str, status: ObjectStatus) -> bool:
         wire = status.model_dump(mode="json", by_alias=True, exclude_none=True)

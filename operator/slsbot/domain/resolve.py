@@ -11,8 +11,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
-from slsbot.api.riskpolicy import BreakerAction
+from slsbot.api import Experiment, ExperimentType, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
+from slsbot.api.riskpolicy import BreakerAction, RiskScope
 
 INVALID_SPEC = "InvalidSpec"
 WAITING = "WaitingForDependency"
@@ -72,6 +72,14 @@ def check_policy(spec: RiskPolicySpec) -> list[Problem]:
                 INVALID_SPEC,
                 "spec.maxTotalExposurePercent",
                 f"{spec.max_total_exposure_percent}% needs leverage above maxLeverage {spec.max_leverage}",
+            )
+        )
+    if spec.scope == RiskScope.ACCOUNT:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.scope",
+                "account-wide limits are not enforced by this version of slsbot; use scope: strategy",
             )
         )
     levels = spec.circuit_breaker.levels
@@ -189,3 +197,37 @@ def resolve_strategy(
     if problems:
         return problems
     return ResolvedStrategy(strategy=strategy, account=account, policy=effective, policy_name=policy_name)
+
+
+def check_experiment(experiment: Experiment, strategies: Mapping[str, Strategy]) -> list[Problem]:
+    """References of an Experiment: its Strategy and variants exist, and tuned parameters name real members."""
+    spec = experiment.spec
+    problems: list[Problem] = []
+    target = strategies.get(spec.strategy_ref.name)
+    if target is None:
+        problems.append(
+            Problem(WAITING, "spec.strategyRef.name", f"Strategy {spec.strategy_ref.name!r} does not exist")
+        )
+    for i, variant in enumerate(spec.variants):
+        if variant.strategy_ref.name not in strategies:
+            problems.append(
+                Problem(
+                    WAITING,
+                    f"spec.variants[{i}].strategyRef.name",
+                    f"Strategy {variant.strategy_ref.name!r} of variant {variant.name!r} does not exist",
+                )
+            )
+    if target is not None and spec.type == ExperimentType.TUNING:
+        members = {m.name for m in target.spec.ensemble.members}
+        for i, parameter in enumerate(spec.search_space):
+            member = parameter.name.split(".", 1)[0]
+            if member not in members:
+                problems.append(
+                    Problem(
+                        INVALID_SPEC,
+                        f"spec.searchSpace[{i}].name",
+                        f"{parameter.name!r} names member {member!r}, which Strategy {target.name!r} does not "
+                        f"have; its members are {', '.join(sorted(members))}",
+                    )
+                )
+    return sorted(problems, key=lambda p: p.reason != INVALID_SPEC)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import kopf
 
 from slsbot.adapters.kubernetes import ClusterCredentials
-from slsbot.api import GROUP, VERSION, RiskPolicy, Strategy, TradingAccount
+from slsbot.api import GROUP, VERSION, Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.domain.errors import (
     BackendUnavailable,
     ConflictError,
@@ -39,6 +39,7 @@ from slsbot.interfaces.operator_steps import (
     finalize_strategy_once,
     reconcile_strategy_once,
     validate_account_once,
+    validate_experiment_once,
     validate_policy_once,
 )
 
@@ -127,6 +128,7 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
     strategies = (GROUP, VERSION, Strategy.kind_info.plural)
     accounts = (GROUP, VERSION, TradingAccount.kind_info.plural)
     policies = (GROUP, VERSION, RiskPolicy.kind_info.plural)
+    experiments = (GROUP, VERSION, Experiment.kind_info.plural)
 
     @kopf.on.login(registry=registry, id="login")
     def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
@@ -237,10 +239,24 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
+    # Experiments are validated (their Strategy may appear later, hence the timer); nothing runs them yet.
+    @kopf.on.resume(*experiments, registry=registry, id="experiment_changed")
+    @kopf.on.create(*experiments, registry=registry, id="experiment_changed")
+    @kopf.on.update(*experiments, registry=registry, id="experiment_changed")
+    @kopf.timer(
+        *experiments,
+        registry=registry,
+        id="experiment_resync",
+        interval=validation_resync,
+        initial_delay=validation_resync,
+    )
+    async def experiment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        await _validate(validate_experiment_once, memo.slsbot, namespace, name)
 
-async def _validate(fn: Callable[..., None], ctx: OperatorContext, namespace: str, name: str, users: int) -> None:
+
+async def _validate(fn: Callable[..., None], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:
     try:
-        await _in_thread(fn, ctx, namespace, name, users)
+        await _in_thread(fn, ctx, namespace, name, *args)
     except NotFoundError:
         return  # deleted meanwhile
     except SlsbotError as exc:

@@ -21,7 +21,7 @@ from slsbot.adapters.kubernetes import (
     KubernetesRuntimeBackend,
 )
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
-from slsbot.api import RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api import Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.errors import NotFoundError
@@ -33,6 +33,7 @@ from slsbot.services.reconcile import (
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
+    reconcile_experiment,
     reconcile_policy,
     reconcile_strategy,
 )
@@ -138,6 +139,16 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
         log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
         return
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def validate_experiment_once(ctx: OperatorContext, namespace: str, name: str) -> None:
+    body = ctx.store.get(Experiment, namespace, name)
+    try:
+        experiment = parse_object(Experiment, body)
+    except InvalidObjectError as exc:
+        log.warning("Experiment %s/%s is refused by the API models: %s", namespace, name, exc)
+        return
+    _write(ctx, body, reconcile_experiment(experiment, strategies=ctx.store.strategies(namespace), now=ctx.clock()))
 
 
 def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:

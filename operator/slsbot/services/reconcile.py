@@ -11,12 +11,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slsbot.api import RiskPolicy, Strategy, StrategyStatus, TradingAccount
+from slsbot.api import Experiment, RiskPolicy, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
+from slsbot.domain.conditions import READY, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, BackoffPolicy, ObservedRuntime, plan_deletion, plan_runtime
 from slsbot.domain.ports import RuntimeBackend
-from slsbot.domain.resolve import INVALID_SPEC, check_account, check_policy, resolve_strategy
+from slsbot.domain.resolve import INVALID_SPEC, check_account, check_experiment, check_policy, resolve_strategy
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import strategy_status, validation_status
 
@@ -162,6 +163,36 @@ def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) 
     status.strategies = strategies  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
     return ReconcileResult(status=status, events=events)
+
+
+EXPERIMENTS_NOT_RUN = (
+    "the spec is valid, but this version of slsbot does not run experiments yet: "
+    "the tuning and A/B controllers come in a later release"
+)
+
+
+def reconcile_experiment(
+    experiment: Experiment, *, strategies: Mapping[str, Strategy], now: datetime
+) -> ReconcileResult:
+    """Validate an Experiment's references. Valid ones wait, saying plainly that nothing runs them yet."""
+    problems = check_experiment(experiment, strategies)
+    generation = experiment.metadata.generation
+    previous = experiment.status or experiment.kind_info.status_model()
+    status = validation_status(previous, problems, generation=generation, now=now)
+    if not problems:
+        status.phase = "Pending"
+        status.conditions = set_condition(
+            status.conditions,
+            type=READY,
+            status=False,
+            reason="ControllerNotAvailable",
+            message=EXPERIMENTS_NOT_RUN,
+            generation=generation,
+            now=now,
+        )
+    events = [Event("Warning", p.reason, str(p)) for p in problems]
+    requeue = None if problems and problems[0].reason == INVALID_SPEC else timedelta(seconds=30)
+    return ReconcileResult(status=status, events=events, requeue_after=requeue)
 
 
 def _retry(previous: ObjectStatus | None, reason: str, message: str, after: timedelta) -> ReconcileResult:

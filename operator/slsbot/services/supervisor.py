@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from slsbot.api import RiskPolicy, Strategy, TradingAccount
+from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.plan import ActionKind, BackoffPolicy
 from slsbot.domain.ports import RuntimeBackend
@@ -32,6 +32,7 @@ from slsbot.services.reconcile import (
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
+    reconcile_experiment,
     reconcile_policy,
     reconcile_strategy,
 )
@@ -48,6 +49,9 @@ class StoredResource(Protocol):
 
     @property
     def drained(self) -> bool: ...
+
+    @property
+    def deletion_started(self) -> datetime | None: ...
 
 
 class SupervisorStore(Protocol):
@@ -97,6 +101,7 @@ def supervise_once(
     accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)
     policies: dict[str, dict[str, RiskPolicy]] = defaultdict(dict)
     strategies: list[StoredResource] = []
+    experiments: list[Experiment] = []
     for item in stored:
         resource = item.resource
         if isinstance(resource, TradingAccount):
@@ -105,6 +110,8 @@ def supervise_once(
             policies[resource.namespace][resource.name] = resource
         elif isinstance(resource, Strategy):
             strategies.append(item)
+        elif isinstance(resource, Experiment):
+            experiments.append(resource)
 
     users_of_account: dict[tuple[str, str], int] = defaultdict(int)
     users_of_policy: dict[tuple[str, str], int] = defaultdict(int)
@@ -129,7 +136,7 @@ def supervise_once(
     for item in strategies:
         strategy = item.resource
         if item.deleting:
-            _finalize(report, store, backend, item)
+            _finalize(report, store, backend, item, now)
             continue
         _guarded(
             report,
@@ -144,6 +151,17 @@ def supervise_once(
                 catalog=options.catalog,
                 backoff=options.backoff,
             ),
+        )
+    by_namespace: dict[str, dict[str, Strategy]] = defaultdict(dict)
+    for item in strategies:
+        if not item.deleting:
+            by_namespace[item.resource.namespace][item.resource.name] = item.resource
+    for experiment in experiments:
+        _guarded(
+            report,
+            store,
+            experiment,
+            lambda e=experiment: reconcile_experiment(e, strategies=by_namespace[e.namespace], now=now),
         )
     return report
 
@@ -170,10 +188,17 @@ def _guarded(
     return result
 
 
-def _finalize(report: PassReport, store: SupervisorStore, backend: RuntimeBackend, item: StoredResource) -> None:
+def _finalize(
+    report: PassReport, store: SupervisorStore, backend: RuntimeBackend, item: StoredResource, now: datetime
+) -> None:
     strategy = item.resource
     result = _guarded(
-        report, store, strategy, lambda: finalize_strategy(strategy, backend=backend, drained=item.drained)
+        report,
+        store,
+        strategy,
+        lambda: finalize_strategy(
+            strategy, backend=backend, drained=item.drained, now=now, deletion_started=item.deletion_started
+        ),
     )
     if result is None:
         return

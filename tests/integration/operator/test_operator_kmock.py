@@ -342,3 +342,49 @@ async def test_a_strategy_the_models_refuse_is_invalid_naming_the_field(kube, st
     fixed = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}]
     await kube.patch("strategies", "btc-trend", {"spec": {"ensemble": {"members": fixed}}})
     await kube.eventually(lambda: kube.get("deployments", RUNTIME), within=8, what="the runtime once the spec is fixed")
+
+
+def experiment(name: str, *, target: str = "btc-trend", member: str = "sma") -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "tuning",
+            "strategyRef": {"name": target},
+            "searchSpace": [{"name": f"{member}.fast", "type": "int", "low": 5, "high": 20}],
+        },
+    }
+
+
+async def test_experiments_are_validated_and_say_they_do_not_run_yet(kube, start_operator, runtime_stub):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(experiment("tune-late"))
+    waiting = await kube.eventually(
+        lambda: _with(kube.get("experiments", "tune-late"), lambda b: condition(b, "Ready").get("reason")),
+        what="the experiment's Ready condition",
+    )
+    assert condition(waiting, "Ready")["reason"] == "WaitingForDependency"
+    assert "spec.strategyRef.name" in condition(waiting, "Ready")["message"]
+
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port))
+    await kube.apply(experiment("tune-typo", member="smaa"))
+    typo = await kube.eventually(
+        lambda: _with(kube.get("experiments", "tune-typo"), lambda b: condition(b, "Ready").get("reason")),
+        what="the misspelt member reported",
+    )
+    assert condition(typo, "Ready")["reason"] == "InvalidSpec"
+    assert "spec.searchSpace[0].name" in condition(typo, "Ready")["message"]
+
+    await kube.patch("experiments", "tune-late", {"spec": {"budget": {"maxTrials": 7}}})
+    accepted = await kube.eventually(
+        lambda: _with(
+            kube.get("experiments", "tune-late"),
+            lambda b: condition(b, "Ready").get("reason") == "ControllerNotAvailable",
+        ),
+        what="the experiment accepted once its strategy exists",
+    )
+    assert accepted["status"]["phase"] == "Pending"
+    assert "does not run experiments yet" in condition(accepted, "Ready")["message"]

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
-from slsbot.api import GROUP, KINDS, VERSION, Resource, RiskPolicy, TradingAccount
+from slsbot.api import GROUP, KINDS, VERSION, Resource, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.resolve import INVALID_SPEC, Problem
@@ -62,6 +62,9 @@ class KubernetesObjectStore:
 
     def accounts(self, namespace: str) -> dict[str, TradingAccount]:
         return self._list(TradingAccount, namespace)
+
+    def strategies(self, namespace: str) -> dict[str, Strategy]:
+        return self._list(Strategy, namespace)
 
     def policies(self, namespace: str) -> dict[str, RiskPolicy]:
         return self._list(RiskPolicy, namespace)

@@ -1,5 +1,10 @@
 """``slsbot runtime``: run one bot runtime from a RuntimeConfig file (the process a pod or the local
-supervisor starts). Exit codes: 0 clean stop, 1 trading halted on an error (with --until-end), 2 bad config."""
+supervisor starts). Exit codes: 0 clean stop, 1 trading halted on an error (with --until-end), 2 bad config.
+
+Environment, read once here and passed down: ``SLSBOT_MARKET_DATA`` (recorded candles when neither
+``marketData.dataDir`` nor ``--data-dir`` is set), ``SLSBOT_EXCHANGE_ENDPOINT`` (send every exchange REST call
+to this ``http(s)://host[:port][/path]`` instead: a proxy, a private mirror, a local fake exchange), and the
+credentials variables of ``slsbot_runtime.exchange.credentials`` when ``account.credentialsDir`` is unset."""
 
 from __future__ import annotations
 
@@ -23,12 +28,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="recorded candles when marketData.dataDir is unset (default: $SLSBOT_MARKET_DATA)",
     )
+    parser.add_argument(
+        "--exchange-time-sync",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="live feeds: how often to read the exchange's server time again (default 30)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def run(args: argparse.Namespace) -> int:
     from slsbot_runtime.app import RuntimeOptions, run_runtime
-    from slsbot_runtime.config_loading import load_runtime_config
+    from slsbot_runtime.config_loading import ENV_EXCHANGE_ENDPOINT, load_runtime_config, parse_exchange_endpoint
     from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 
     logging.basicConfig(
@@ -37,13 +49,21 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         print(f"slsbot runtime: --port: must be between 0 and 65535, got {args.port}", file=sys.stderr)
         return 2
-    options = RuntimeOptions(
-        state_path=args.state,
-        port=args.port,
-        until_end=args.until_end,
-        default_data_dir=args.data_dir or os.environ.get("SLSBOT_MARKET_DATA"),
-    )
+    if not 0 < args.exchange_time_sync <= 3600:
+        print(
+            f"slsbot runtime: --exchange-time-sync: must be within (0, 3600] seconds, got {args.exchange_time_sync}",
+            file=sys.stderr,
+        )
+        return 2
     try:
+        options = RuntimeOptions(
+            state_path=args.state,
+            port=args.port,
+            until_end=args.until_end,
+            default_data_dir=args.data_dir or os.environ.get("SLSBOT_MARKET_DATA"),
+            exchange_endpoint=parse_exchange_endpoint(os.environ.get(ENV_EXCHANGE_ENDPOINT)),
+            exchange_time_sync_s=args.exchange_time_sync,
+        )
         config = load_runtime_config(args.config)
         return run_runtime(config, options)
     except ConfigError as error:

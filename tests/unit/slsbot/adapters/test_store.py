@@ -269,3 +269,18 @@ def test_supervisor_store_reads_desired_objects_with_flags(engine) -> None:
     assert objects["eth"].deleting is True and objects["eth"].drained is False
     store.mark_drained(namespace="default", name="eth")
     assert {o.resource.name: o for o in store.desired_objects()}["eth"].drained is True
+
+
+def test_a_state_folder_from_before_deleting_since_keeps_working(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    engine = create_store_engine(path)
+    engine.dispose()
+    with sqlite3.connect(path) as db:  # what a store written before the column existed looks like
+        db.execute("ALTER TABLE stored_object DROP COLUMN deleting_since")
+        assert "deleting_since" not in {row[1] for row in db.execute("PRAGMA table_info(stored_object)")}
+    engine = create_store_engine(path)
+    with sqlite3.connect(path) as db:
+        assert "deleting_since" in {row[1] for row in db.execute("PRAGMA table_info(stored_object)")}
+    engine.dispose()

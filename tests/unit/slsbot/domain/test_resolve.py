@@ -109,3 +109,48 @@ def test_breaker_level_beyond_max_drawdown_could_never_trip():
     problems = check_policy(spec)
     assert [p.field for p in problems] == ["spec.circuitBreaker.levels[2].drawdownPercent"]
     assert "never trip" in problems[0].message
+
+
+def test_account_wide_scope_is_refused_until_it_is_enforced():
+    problems = check_policy(RiskPolicySpec.model_validate({"scope": "account"}))
+    assert [p.field for p in problems] == ["spec.scope"]
+    assert "use scope: strategy" in problems[0].message
+
+
+def _experiment(**spec):
+    from slsbot.api import Experiment
+
+    return Experiment.model_validate({"metadata": {"name": "e"}, "spec": spec})
+
+
+def test_experiment_waits_for_its_strategy_and_variants():
+    from slsbot.domain.resolve import check_experiment
+
+    ab = _experiment(
+        type="ab",
+        strategyRef={"name": "btc"},
+        variants=[{"name": "a", "strategyRef": {"name": "btc"}}, {"name": "b", "strategyRef": {"name": "btc-v2"}}],
+    )
+    problems = check_experiment(ab, {})
+    assert [p.field for p in problems] == [
+        "spec.strategyRef.name",
+        "spec.variants[0].strategyRef.name",
+        "spec.variants[1].strategyRef.name",
+    ]
+    assert [p.field for p in check_experiment(ab, {"btc": _strategy()})] == ["spec.variants[1].strategyRef.name"]
+
+
+def test_tuned_parameters_must_name_a_member_of_the_strategy():
+    from slsbot.domain.resolve import check_experiment
+
+    tuning = _experiment(
+        type="tuning",
+        strategyRef={"name": "btc"},
+        searchSpace=[
+            {"name": "sma.fast", "type": "int", "low": 5, "high": 20},
+            {"name": "rsi.period", "type": "int", "low": 5, "high": 20},
+        ],
+    )
+    problems = check_experiment(tuning, {"btc": _strategy()})
+    assert [(p.reason, p.field) for p in problems] == [(INVALID_SPEC, "spec.searchSpace[1].name")]
+    assert "its members are sma" in problems[0].message

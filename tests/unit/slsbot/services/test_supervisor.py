@@ -236,3 +236,43 @@ def test_run_supervisor_passes_until_stopped_then_stops_every_runtime(engine) ->
     assert len(ticks) == 3
     assert backend.executed == [("btc", ActionKind.CREATE)]
     assert backend.stopped is True
+
+
+def test_experiments_are_validated_against_the_strategies_present(engine) -> None:
+    store = SqlSupervisorStore(engine)
+    tuning = {"type": "tuning", "strategyRef": {"name": "btc"}}
+    load(
+        engine,
+        [
+            ACCOUNT,
+            POLICY,
+            strategy("btc"),
+            doc(
+                "Experiment",
+                "good",
+                {**tuning, "searchSpace": [{"name": "sma.fast", "type": "int", "low": 5, "high": 9}]},
+            ),
+            doc(
+                "Experiment",
+                "typo",
+                {**tuning, "searchSpace": [{"name": "ema.fast", "type": "int", "low": 5, "high": 9}]},
+            ),
+        ],
+    )
+    supervise_once(store=store, backend=MemoryBackend(), now=T0, options=OPTIONS)
+    good, typo = status_of(store, "good"), status_of(store, "typo")
+    assert good.conditions[0].reason == "ControllerNotAvailable" and good.phase == "Pending"
+    assert typo.conditions[0].reason == "InvalidSpec"
+    assert "spec.searchSpace[0].name" in typo.conditions[0].message
+
+
+def test_a_runtime_that_never_gets_ready_cannot_hold_its_deletion_forever(engine) -> None:
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    load(engine, [ACCOUNT, POLICY, strategy("btc")])
+    supervise_once(store=store, backend=backend, now=T0, options=OPTIONS)
+    backend.runtimes["btc"] = replace(backend.runtimes["btc"], state=RuntimeState.STARTING)
+    load(engine, [ACCOUNT, POLICY])  # btc removed from the YAML at T0
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=30), options=OPTIONS)
+    assert ("btc", ActionKind.DELETE) not in backend.executed  # still waiting to drain
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(minutes=3), options=OPTIONS)
+    assert ("btc", ActionKind.DELETE) in backend.executed
