@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -82,7 +83,10 @@ async def audit_mutations(request: Request, call_next: Callable[[Request], Await
     return response
 
 
-def create_app(*, engine: Engine, tokens: TokenRegistry, runtime_client: RuntimeHttpClient) -> FastAPI:
+def create_app(
+    *, engine: Engine, tokens: TokenRegistry, runtime_client: RuntimeHttpClient, state_dir: Path | None = None
+) -> FastAPI:
+    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file."""
     app = FastAPI(
         title="slsbot admin API",
         version="v1",
@@ -92,6 +96,7 @@ def create_app(*, engine: Engine, tokens: TokenRegistry, runtime_client: Runtime
     app.state.engine = engine
     app.state.tokens = tokens
     app.state.runtime_client = runtime_client
+    app.state.state_dir = state_dir
     app.add_exception_handler(SlsbotError, slsbot_error_handler)
     app.middleware("http")(audit_mutations)
     app.include_router(health_router)

@@ -7,11 +7,15 @@ YAML spec that survives restarts), and the supervisor's next pass sends it to th
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
+from slsbot.adapters.processes import RuntimePaths
+from slsbot.adapters.runtime_state import read_orders
 from slsbot.adapters.store import (
     AuditPublic,
     EventPublic,
@@ -69,6 +73,8 @@ def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: str | 
 
 @router.get("/strategies/{name}/orders", response_model=list[OrderView], tags=["strategies"])
 def get_strategy_orders(
+    request: Request,
+    response: Response,
     session: SessionDep,
     _: ViewerDep,
     client: RuntimeClientDep,
@@ -76,15 +82,26 @@ def get_strategy_orders(
     namespace: str | None = NamespaceQuery,
     limit: int = Query(default=100, ge=1, le=1000, description="Newest first; the runtime serves at most 1000."),
 ) -> list[OrderView]:
+    """Served by the running runtime; while it is down, read from its state file (header
+    ``X-Slsbot-Orders-Source: state-file``), so the orders are there when they matter most."""
     row = find_strategy(session, name=name, namespace=namespace)
     runtime = get_runtime_record(session, namespace=row.namespace, name=row.name)
-    if runtime is None or runtime.pid is None or runtime.port is None:
-        phase = (row.status or {}).get("phase", "Pending")
-        raise RuntimeUnreachable(
-            f"the runtime of Strategy {row.namespace}/{row.name} is not running (phase {phase}); its orders are "
-            "served by the runtime itself: try again once the strategy is Running"
-        )
-    items = client.orders(f"http://127.0.0.1:{runtime.port}", limit=limit)
+    items: list[Any] | None = None
+    if runtime is not None and runtime.pid is not None and runtime.port is not None:
+        try:
+            items = client.orders(f"http://127.0.0.1:{runtime.port}", limit=limit)
+        except RuntimeUnreachable:
+            items = None
+    if items is None:
+        state_dir: Path | None = request.app.state.state_dir
+        if state_dir is None:
+            phase = (row.status or {}).get("phase", "Pending")
+            raise RuntimeUnreachable(
+                f"the runtime of Strategy {row.namespace}/{row.name} is not running (phase {phase}); "
+                "try again once the strategy is Running"
+            )
+        items = read_orders(RuntimePaths(state_dir / row.namespace / row.name).state, limit=limit)
+        response.headers["X-Slsbot-Orders-Source"] = "state-file"
     try:
         return [OrderView.from_runtime(item) for item in items if isinstance(item, dict)]
     except ValidationError as exc:

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         engine=engine,
         tokens=TokenRegistry.from_tokens(operator=admin_token, viewer=settings.viewer_token),
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0)),
+        state_dir=settings.state_dir,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     serving = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)

@@ -283,3 +283,27 @@ def test_events_can_be_filtered(client: TestClient) -> None:
     events = client.get("/api/v1/events?name=btc", headers=auth(VIEWER_TOKEN)).json()
     assert [(e["name"], e["reason"], e["count"]) for e in events] == [("btc", "Creating", 1)]
     assert client.get("/api/v1/events?name=eth", headers=auth(VIEWER_TOKEN)).json() == []
+
+
+def test_orders_of_a_down_runtime_are_read_from_its_state_file(engine, runtime_client, tmp_path) -> None:
+    from slsbot_runtime.domain.types import Order, OrderStatus, Side
+    from slsbot_runtime.persistence.store import StateStore
+
+    state = StateStore.open(tmp_path / "default" / "btc" / "state.db")
+    for i, ts in enumerate((1_700_000_000_000, 1_700_003_600_000)):
+        state.stage_order(
+            Order(f"sls-{i}", "BTC/USDT", Side.BUY, 0.1, status=OrderStatus.FILLED, created_ts=ts, updated_ts=ts)
+        )
+    state.commit()
+    state.close()
+    runtime_client.unreachable = True
+    tokens = TokenRegistry.from_tokens(operator=SecretStr(OPERATOR_TOKEN), viewer=SecretStr(VIEWER_TOKEN))
+    app = create_app(engine=engine, tokens=tokens, runtime_client=runtime_client, state_dir=tmp_path)
+    with TestClient(app) as client:
+        response = client.get("/api/v1/strategies/btc/orders", headers=auth(VIEWER_TOKEN))
+        assert response.status_code == 200
+        assert response.headers["X-Slsbot-Orders-Source"] == "state-file"
+        assert [o["client_order_id"] for o in response.json()] == ["sls-1", "sls-0"]
+        never_started = client.get("/api/v1/strategies/eth/orders", headers=auth(VIEWER_TOKEN))
+        assert never_started.status_code == 404
+        assert "has not started yet" in never_started.json()["detail"]

@@ -1,0 +1,30 @@
+"""Read a local runtime's own state file, read-only, for when the runtime itself cannot answer.
+
+The admin API serves a strategy's orders from its runtime's ``/orders``; while that runtime is down (a crash loop,
+a restart in progress) the same orders are read from its SQLite state file instead, in the runtime's own JSON
+shape. SQLite in WAL mode lets this reader and the runtime's writer work at the same time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from slsbot.domain.errors import NotFoundError, RuntimeUnreachable
+from slsbot_runtime.domain.errors import SlsbotRuntimeError
+from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.server import order_json
+
+
+def read_orders(state_path: Path, *, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` orders in the state file, newest first."""
+    if not state_path.is_file():
+        raise NotFoundError(f"no state file at {state_path}: the runtime has not started yet")
+    try:
+        store = StateStore.open(state_path, readonly=True)
+    except SlsbotRuntimeError as exc:
+        raise RuntimeUnreachable(f"the state file {state_path} cannot be read: {exc}") from exc
+    try:
+        return [order_json(order) for order in store.load_orders(newest_first=True, limit=limit)]
+    finally:
+        store.close()
