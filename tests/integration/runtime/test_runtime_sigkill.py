@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path
     config["account"]["paper"]["maxVolumeParticipation"] = 0.00002
     config_path = kit.write_config(tmp_path, config)
 
+    started = time.monotonic()
     whole = kit.start(config_path, tmp_path / "whole.db", "--until-end")
     assert whole.wait() == 0
+    whole_seconds = time.monotonic() - started
     expected = kit.report(whole.state)
     assert len(expected["orders"]) > 30 and len(expected["fills"]) > len(expected["orders"])
     first_ts = expected["equity_curve"][0]["ts"]
@@ -44,6 +47,19 @@ def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path
         runtime.wait(timeout=30)
         killed_at.append(kit.cursor_of(state))
     assert killed_at == sorted(killed_at) and killed_at[-1] < last_ts  # each kill landed mid-run
+
+    # The kills above land just after a commit (that is when the cursor moves). These land at uniformly random
+    # wall-clock moments of a run, so some fall between sending an order and committing what followed.
+    mid_run = 0
+    for _ in range(4):
+        runtime = kit.start(config_path, state, "--until-end")
+        try:
+            runtime.process.wait(timeout=rng.uniform(0.2, 1.0) * whole_seconds)
+        except subprocess.TimeoutExpired:
+            mid_run += 1
+            runtime.process.send_signal(signal.SIGKILL)
+        runtime.wait(timeout=30)
+    assert mid_run >= 1, "no wall-clock kill landed while the runtime was running"
 
     final = kit.start(config_path, state, "--until-end")
     assert final.wait() == 0

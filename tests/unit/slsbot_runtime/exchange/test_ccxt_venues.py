@@ -3,8 +3,6 @@ redirect, and requests refused before anything is sent."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from slsbot_runtime.domain.errors import ConfigError, OrderRejected
@@ -87,9 +85,5 @@ def test_repr_shows_neither_key_nor_secret():
 def test_a_bad_request_is_refused_before_anything_is_sent(request_, field):
     # The endpoint is a closed port: any attempt to send would be a network error, not OrderRejected.
     exchange = open_ccxt_exchange("binance", CREDENTIALS, testnet=False, endpoint="http://127.0.0.1:9", timeout_ms=200)
-    started = time.monotonic()
-
     with pytest.raises(OrderRejected, match=f"^{field}: "):
         exchange.place_order(request_)
-
-    assert time.monotonic() - started < 0.2

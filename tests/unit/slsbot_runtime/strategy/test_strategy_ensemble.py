@@ -243,18 +243,6 @@ def test_candles_are_what_the_members_see() -> None:
     assert [c.close for c in seen] == [5.0, 6.0]
 
 
-def test_one_decision_costs_far_less_than_the_decision_budget(btc_2024: OHLCV) -> None:
-    import time
-
-    ensemble = Ensemble.from_members(_library_members(), voting="sharpe", correlation_penalty=0.5)
-    candles = [btc_2024.candle(i) for i in range(2_000)]
-    started = time.perf_counter()
-    for candle in candles:
-        ensemble.decide(candle, {})
-    per_candle = (time.perf_counter() - started) / len(candles)
-    assert per_candle < 1e-3, f"{per_candle * 1e6:.0f} us per decision of five members (budget 5 ms with risk)"
-
-
 class _NeedsRsi(Scripted):
     id = "needs_rsi"
     required_features = ("rsi_14", "atr_14_pct")
