@@ -1,24 +1,29 @@
 """Process wiring: from a RuntimeConfig to a running loop thread, an HTTP server and clean exits.
 
-``run_runtime`` is what ``slsbot runtime`` calls. It builds every piece from the config (read once, passed
-down), starts the HTTP server and the loop thread, and returns the exit code: 0 after ``--until-end``, a
-``/shutdown`` or SIGTERM/SIGINT (state flushed first), 1 when trading halted on an error under
-``--until-end``. Building (``build_runtime``) is separate from running, so tests and the backtester can
-build the same loop without threads.
+``run_runtime`` is what ``slsbot runtime`` calls. Building has two steps, so that a bad config fails at once
+and an unreachable exchange does not:
+
+* ``prepare_runtime``: everything that comes from the config alone (the account wiring checks, the deciders
+  with their feature engines, the risk manager, the loop settings). Only ``ConfigError`` (exit code 2).
+* ``connect_runtime``: over a state file, the exchange (paper, or ccxt with the account's credentials), on a
+  live feed the exchange's clock and, for a real account, its balances, then the loop and the feed. A live
+  runtime connects on its loop thread and retries (see ``runtime_process``); a replay connects up front.
+
+``build_runtime`` does both at once, for tests, the backtester and the benchmarks. ``run_runtime`` returns the
+exit code: 0 after ``--until-end``, a ``/shutdown`` or SIGTERM/SIGINT (state flushed first), 1 when trading
+halted on an error under ``--until-end``, 2 for a config the runtime cannot run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
 import os
-import queue
 import signal
-import threading
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -26,21 +31,32 @@ from slsbot.api import TIMEFRAME_SECONDS, AccountMode, RuntimeConfig
 from slsbot.api.strategy import DataSource, SizingMethod
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
-from slsbot_runtime.domain.errors import ConfigError, DataError, ExchangeError, SlsbotRuntimeError, StateError
-from slsbot_runtime.domain.types import Candle, Order
+from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
 from slsbot_runtime.engine.signals import Decider, EnsembleDecider
-from slsbot_runtime.engine.status import RuntimeStatus
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange, split_symbol
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.manager import RiskManager
+from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
 from slsbot_runtime.server import RuntimeServer
+from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
+
+__all__ = [
+    "BuiltRuntime",
+    "RuntimeOptions",
+    "RuntimeParts",
+    "build_deciders",
+    "build_runtime",
+    "check_account_wiring",
+    "connect_runtime",
+    "prepare_runtime",
+    "run_runtime",
+]
 
 log = logging.getLogger(__name__)
-
-IDLE_TICK_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +68,43 @@ class RuntimeOptions:
     until_end: bool = False
     default_data_dir: str | None = None  # when marketData.dataDir is unset
     health_deadline_s: float | None = None  # default: max(30 s, 3 x the pace)
+    #: Scheme, host (and path prefix) every exchange REST call goes to instead of the exchange's own
+    #: (``SLSBOT_EXCHANGE_ENDPOINT``: a proxy, a private mirror, a local fake exchange).
+    exchange_endpoint: str | None = None
+    #: How often a live runtime reads the exchange's server time again (``--exchange-time-sync``).
+    exchange_time_sync_s: float = 30.0
 
 
 @dataclass(slots=True)
-class BuiltRuntime:
-    loop: TradingLoop
-    feed: Iterable[Candle]
-    pace_s: float
-    live_feed: bool
-    store: StateStore
+class RuntimeParts:
+    """What one runtime is made of that comes from its config alone: no network, no state file."""
+
+    config: RuntimeConfig
+    options: RuntimeOptions
+    settings: LoopSettings  # a real account's starting cash is its free quote balance, read when connecting
+    deciders: dict[str, Decider]
+    risk: RiskManager
+    metrics: RuntimeMetrics | None
+
+    @property
+    def live_feed(self) -> bool:
+        return self.config.market_data.source == DataSource.EXCHANGE
+
+    @property
+    def state_path(self) -> str:
+        return self.options.state_path or self.config.state.path
 
 
 def interval_ms_of(config: RuntimeConfig) -> int:
     return TIMEFRAME_SECONDS[str(config.timeframe)] * 1000
 
 
-def build_deciders(config: RuntimeConfig, *, metrics: RuntimeMetrics | None = None) -> dict[str, Decider]:
-    """One decider per symbol: the feature values its members read, then the voting ensemble. A member that
-    raises or returns nonsense counts as flat for that candle and is counted in ``strategy_errors``."""
+def build_deciders(
+    config: RuntimeConfig, *, metrics: RuntimeMetrics | None = None, registry: ComponentRegistry = LIBRARY
+) -> dict[str, Decider]:
+    """One decider per symbol: the feature values its members read (``required_features``, computed
+    incrementally per candle), then the voting ensemble. A member that raises or returns nonsense counts as
+    flat for that candle and is counted in ``strategy_errors``."""
     from slsbot_runtime.features.engine import FeatureEngine
     from slsbot_runtime.strategy.ensemble import Ensemble
     from slsbot_runtime.strategy.wrapper import ErrorHook
@@ -83,11 +118,70 @@ def build_deciders(config: RuntimeConfig, *, metrics: RuntimeMetrics | None = No
 
     deciders: dict[str, Decider] = {}
     for symbol in config.symbols:
-        ensemble = Ensemble(config.ensemble, on_error=on_error)
+        ensemble = Ensemble(config.ensemble, registry=registry, on_error=on_error)
         names = ensemble.required_features
         features = FeatureEngine(names, field="ensemble.members[].params").incremental() if names else None
         deciders[symbol] = EnsembleDecider(ensemble, features)
     return deciders
+
+
+def check_account_wiring(config: RuntimeConfig) -> str:
+    """The account's mode, the candle source, the exchange id and the symbols fit together; returns the quote
+    currency. A paper account trades on the simulated exchange (recorded candles, or the exchange's public
+    candles with ``marketData.source: exchange``) and never gets a ccxt trading client; a testnet or live
+    account trades through ccxt on the exchange's own candles and never on the simulated exchange."""
+    account = config.account
+    paper = account.mode == AccountMode.PAPER
+    if not paper and config.market_data.source == DataSource.REPLAY:
+        raise ConfigError(
+            f"marketData.source: a {account.mode} account sends real orders to {account.exchange}, which cannot "
+            "fill them at replayed prices; set marketData.source: exchange, or account.mode: paper to trade "
+            "recorded candles on the simulated exchange"
+        )
+    if not paper or config.market_data.source == DataSource.EXCHANGE:
+        from slsbot_runtime.exchange.ccxt_venues import CCXT_EXCHANGES
+
+        if account.exchange not in CCXT_EXCHANGES:
+            what = "trading" if not paper else "live candles"
+            raise ConfigError(
+                f"account.exchange: {account.exchange!r} is not supported for {what}; use one of "
+                f"{', '.join(sorted(CCXT_EXCHANGES))}"
+            )
+    quotes = {split_symbol(s)[1] for s in config.symbols}
+    quote = account.paper.quote_currency if paper else sorted(quotes)[0]
+    if quotes != {quote}:
+        where = "account.paper.quoteCurrency" if paper else "one quote currency per runtime"
+        raise ConfigError(f"symbols: every symbol must be quoted in {quote} ({where}), got {', '.join(sorted(quotes))}")
+    return quote
+
+
+def prepare_runtime(
+    config: RuntimeConfig,
+    options: RuntimeOptions,
+    *,
+    metrics: RuntimeMetrics | None = None,
+    registry: ComponentRegistry = LIBRARY,
+) -> RuntimeParts:
+    """The config-only pieces of one runtime; ConfigError naming the field when it cannot run."""
+    quote = check_account_wiring(config)
+    replay = config.market_data.source == DataSource.REPLAY
+    settings = LoopSettings(
+        name=config.name,
+        strategy_key=f"{config.namespace}/{config.name}",
+        symbols=tuple(config.symbols),
+        interval_ms=interval_ms_of(config),
+        warmup_candles=config.market_data.warmup_candles,
+        starting_cash=config.account.paper.starting_balance,
+        quote_currency=quote,
+        long_only=config.long_only,
+        fixed_quantity=config.sizing.quantity if config.sizing.method == SizingMethod.FIXED_QUANTITY else None,
+        paused=config.paused,
+        round_trip_cost=2 * config.account.paper.fee_rate,
+        commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
+    )
+    deciders = build_deciders(config, metrics=metrics, registry=registry)
+    risk = RiskManager(config.risk, config.sizing, config.long_only)
+    return RuntimeParts(config, options, settings, deciders, risk, metrics)
 
 
 def build_replay_feed(config: RuntimeConfig, default_data_dir: str | None) -> ReplayFeed:
@@ -105,7 +199,8 @@ def build_replay_feed(config: RuntimeConfig, default_data_dir: str | None) -> Re
     return ReplayFeed(histories, interval_ms=interval, loop=config.market_data.loop)
 
 
-def build_exchange(config: RuntimeConfig) -> Exchange:
+def build_exchange(config: RuntimeConfig, *, endpoint: str | None = None) -> Exchange:
+    """The simulated exchange for a paper account; the ccxt adapter with the account's credentials otherwise."""
     account = config.account
     if account.mode == AccountMode.PAPER:
         return PaperExchange(account.paper, interval_ms=interval_ms_of(config), allow_short=not config.long_only)
@@ -113,278 +208,123 @@ def build_exchange(config: RuntimeConfig) -> Exchange:
     from slsbot_runtime.exchange.credentials import load_credentials
 
     credentials = load_credentials(account.credentials_dir)
-    return open_ccxt_exchange(account.exchange, credentials, testnet=account.mode == AccountMode.TESTNET)
+    return open_ccxt_exchange(
+        account.exchange, credentials, testnet=account.mode == AccountMode.TESTNET, endpoint=endpoint
+    )
+
+
+def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
+    """Open the exchange and the feed and build the loop over ``store``. On a live feed this asks the exchange
+    for its time and (real accounts) its balances: ExchangeError, e.g. AuthenticationError, when it cannot."""
+    config, options = parts.config, parts.options
+    if not parts.live_feed:
+        exchange = build_exchange(config)
+        loop = _loop(parts, parts.settings, exchange, store)
+        feed = build_replay_feed(config, options.default_data_dir)
+        return BuiltRuntime(loop, feed, config.market_data.seconds_per_candle, False, store)
+
+    from slsbot_runtime.data.live import open_live_feed
+    from slsbot_runtime.exchange_time import ExchangeClock, ccxt_server_time
+
+    account = config.account
+    testnet = account.mode == AccountMode.TESTNET
+    endpoint = options.exchange_endpoint
+    if endpoint is not None:
+        log.info("exchange endpoint: %s (instead of %s's own)", endpoint, account.exchange)
+    clock = ExchangeClock(
+        ccxt_server_time(account.exchange, testnet=testnet, endpoint=endpoint), sync_s=options.exchange_time_sync_s
+    )
+    exchange = build_exchange(config, endpoint=endpoint)
+    settings = parts.settings
+    if account.mode != AccountMode.PAPER:
+        balances = exchange.fetch_balances()
+        quote = settings.quote_currency
+        settings = dataclasses.replace(settings, starting_cash=balances[quote].free if quote in balances else 0.0)
+    loop = _loop(parts, settings, exchange, store)
+    now_ms = clock.now_ms()
+    interval = settings.interval_ms
+    cursor = store.load_cursor()
+    since = (min(cursor.values()) if cursor else now_ms) - (settings.warmup_candles + 1) * interval
+    feed: Iterable[Candle] = open_live_feed(
+        account.exchange,
+        config.symbols,
+        str(config.timeframe),
+        testnet=testnet,
+        endpoint=endpoint,
+        since_ms=since,
+        clock=clock,
+    )
+    loop.trade_from_ts = now_ms - 2 * interval  # catching up: candles that closed before the start only inform
+    return BuiltRuntime(loop, feed, 0.0, True, store)
+
+
+def _loop(parts: RuntimeParts, settings: LoopSettings, exchange: Exchange, store: StateStore) -> TradingLoop:
+    return TradingLoop(
+        settings, exchange=exchange, store=store, deciders=parts.deciders, risk=parts.risk, metrics=parts.metrics
+    )
 
 
 def build_runtime(
-    config: RuntimeConfig, options: RuntimeOptions, *, metrics: RuntimeMetrics | None = None
+    config: RuntimeConfig,
+    options: RuntimeOptions,
+    *,
+    metrics: RuntimeMetrics | None = None,
+    registry: ComponentRegistry = LIBRARY,
 ) -> BuiltRuntime:
-    """Every piece of one runtime, not started."""
-    if config.market_data.source == DataSource.REPLAY and config.account.mode != AccountMode.PAPER:
-        raise ConfigError(f"marketData.source: a replay can only trade a paper account, not {config.account.mode}")
-    quotes = {split_symbol(s)[1] for s in config.symbols}
-    quote = config.account.paper.quote_currency if config.account.mode == AccountMode.PAPER else sorted(quotes)[0]
-    if quotes != {quote}:
-        raise ConfigError(
-            f"symbols: every symbol must be quoted in {quote} (account.paper.quoteCurrency), "
-            f"got {', '.join(sorted(quotes))}"
-        )
-    interval = interval_ms_of(config)
-    store = StateStore.open(options.state_path or config.state.path)
-    exchange = build_exchange(config)
-    starting_cash = config.account.paper.starting_balance
-    if config.account.mode != AccountMode.PAPER:
-        balances = exchange.fetch_balances()
-        starting_cash = balances[quote].free if quote in balances else 0.0
-    replay = config.market_data.source == DataSource.REPLAY
-    settings = LoopSettings(
-        name=config.name,
-        strategy_key=f"{config.namespace}/{config.name}",
-        symbols=tuple(config.symbols),
-        interval_ms=interval,
-        warmup_candles=config.market_data.warmup_candles,
-        starting_cash=starting_cash,
-        quote_currency=quote,
-        long_only=config.long_only,
-        fixed_quantity=config.sizing.quantity if config.sizing.method == SizingMethod.FIXED_QUANTITY else None,
-        paused=config.paused,
-        round_trip_cost=2 * config.account.paper.fee_rate,
-        commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
-    )
-    loop = TradingLoop(
-        settings,
-        exchange=exchange,
-        store=store,
-        deciders=build_deciders(config),
-        risk=RiskManager(config.risk, config.sizing, config.long_only),
-        metrics=metrics,
-    )
-    if replay:
-        feed: Iterable[Candle] = build_replay_feed(config, options.default_data_dir)
-        pace = config.market_data.seconds_per_candle
-    else:
-        from slsbot_runtime.data.live import open_live_feed
-
-        cursor = store.load_cursor()
-        now_ms = int(time.time() * 1000)
-        since = (min(cursor.values()) if cursor else now_ms) - (config.market_data.warmup_candles + 1) * interval
-        feed = open_live_feed(
-            config.account.exchange,
-            config.symbols,
-            str(config.timeframe),
-            testnet=config.account.mode == AccountMode.TESTNET,
-            since_ms=since,
-        )
-        loop.trade_from_ts = now_ms - 2 * interval
-        pace = 0.0
-    return BuiltRuntime(loop, feed, pace, not replay, store)
-
-
-class RuntimeProcess:
-    """The loop thread, its pacing and the commands the HTTP server passes to it."""
-
-    def __init__(
-        self, built: BuiltRuntime, *, until_end: bool, health_deadline_s: float, metrics: RuntimeMetrics | None = None
-    ) -> None:
-        self.built = built
-        self.loop = built.loop
-        self.until_end = until_end
-        self.health_deadline_s = health_deadline_s
-        self.metrics = metrics
-        self.exit_code = 0
-        self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
-        self._stop = threading.Event()
-        self._done = False
-        self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
-
-    # -- RuntimeControl, called from HTTP threads ---------------------------------------------------------
-
-    def status(self) -> RuntimeStatus:
-        return self.loop.status
-
-    def health(self) -> tuple[bool, str]:
-        if not self._thread.is_alive():
-            return False, "the loop thread is not running"
-        age = time.time() - self.loop.status.heartbeat
-        if age > self.health_deadline_s:
-            return False, f"the loop has not ticked for {age:.1f}s (deadline {self.health_deadline_s:.0f}s)"
-        return True, "ok"
-
-    def recent_orders(self, limit: int) -> list[Order]:
-        path = self.built.store.path
-        if path == ":memory:":
-            raise StateError("orders: this runtime keeps no state file")
-        store = StateStore.open(path, readonly=True)
-        try:
-            return store.load_orders(newest_first=True, limit=limit)
-        finally:
-            store.close()
-
-    def set_paused(self, paused: bool) -> bool:
-        self._send("pause" if paused else "resume", {})
-        return self.loop.paused
-
-    def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None:
-        self._commands.put(("shutdown", {"cancel_orders": cancel_orders, "flatten": flatten}, threading.Event()))
-
-    def _send(self, command: str, args: dict[str, Any], timeout_s: float = 10.0) -> None:
-        done = threading.Event()
-        self._commands.put((command, args, done))
-        if not done.wait(timeout_s):
-            raise StateError(f"{command}: the loop did not take the command within {timeout_s:.0f}s")
-
-    # -- life cycle -----------------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current candle, flushing state (SIGTERM, SIGINT)."""
-        self._stop.set()
-
-    def wait(self) -> int:
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.2)
-        return self.exit_code
-
-    # -- the loop thread ----------------------------------------------------------------------------------------
-
-    def _run(self) -> None:
-        loop = self.loop
-        try:
-            loop.start()
-            last_ts = None
-            for candle in self._candles():
-                if self._commands_say_stop():
-                    return
-                if loop.process(candle) and self.built.pace_s > 0 and candle.ts != last_ts:
-                    last_ts = candle.ts
-                    if self._wait(self.built.pace_s):
-                        return
-            if self._stop.is_set():
-                loop.commit()
-                return
-            loop.finish()
-            log.info("the feed ended after %d candles (%d replayed)", loop.processed, loop.replayed)
-            if not self.until_end:
-                self._idle()
-        except (StateError, DataError, ExchangeError) as error:
-            log.error("trading halted: %s", error)
-            if loop.halt_reason is None:
-                loop.halt(str(error))
-            self._safe_commit()
-            if self.until_end:
-                self.exit_code = 1
-            else:
-                self._idle()
-        except Exception:
-            log.exception("the trading loop failed")
-            self._safe_commit()
-            self.exit_code = 1
-        finally:
-            self._done = True
-
-    def _candles(self) -> Iterator[Candle]:
-        if not self.built.live_feed:
-            return iter(self.built.feed)
-        return self._live_candles()
-
-    def _live_candles(self) -> Iterator[Candle]:
-        """Candles from a producer thread, so the loop ticks, takes commands and stops while the feed waits."""
-        items: queue.Queue[Candle | SlsbotRuntimeError] = queue.Queue(maxsize=10_000)
-
-        def produce() -> None:
-            failures = 0
-            while not self._stop.is_set():
-                try:
-                    for candle in self.built.feed:
-                        items.put(candle)
-                        failures = 0
-                        if self._stop.is_set():
-                            return
-                    return
-                except (DataError, ExchangeError) as error:
-                    failures += 1
-                    items.put(error)
-                    self._stop.wait(min(60.0, 2.0**failures))
-
-        threading.Thread(target=produce, name="slsbot-feed", daemon=True).start()
-        while not self._stop.is_set():
-            try:
-                item = items.get(timeout=IDLE_TICK_S)
-            except queue.Empty:
-                self.loop.tick()
-                if self._commands_say_stop():
-                    return
-                continue
-            if isinstance(item, SlsbotRuntimeError):
-                log.warning("feed: %s", item)
-                if self.metrics is not None:
-                    self.metrics.feed_stale.set(1)
-                continue
-            if self.metrics is not None:
-                self.metrics.feed_stale.set(0)
-            yield item
-
-    def _wait(self, seconds: float) -> bool:
-        """Pace; True when the loop must end (stop or shutdown)."""
-        deadline = time.monotonic() + seconds
-        while (remaining := deadline - time.monotonic()) > 0:
-            if self._commands_say_stop():
-                return True
-            self._stop.wait(min(IDLE_TICK_S, remaining))
-            self.loop.tick()
-        return self._commands_say_stop()
-
-    def _idle(self) -> None:
-        while not self._commands_say_stop():
-            self._stop.wait(IDLE_TICK_S)
-            self.loop.tick()
-
-    def _commands_say_stop(self) -> bool:
-        """Apply queued commands; True when the loop must end (a shutdown was done, or a stop signal)."""
-        while True:
-            try:
-                command, args, done = self._commands.get_nowait()
-            except queue.Empty:
-                break
-            try:
-                if command == "pause":
-                    self.loop.pause()
-                elif command == "resume":
-                    self.loop.resume()
-                elif command == "shutdown":
-                    log.info("shutdown requested: cancelOrders=%s flatten=%s", args["cancel_orders"], args["flatten"])
-                    self.loop.shutdown(cancel_orders=args["cancel_orders"], flatten=args["flatten"])
-                    self._stop.set()
-                    return True
-            finally:
-                done.set()
-        if self._stop.is_set():
-            self._safe_commit()
-            return True
-        return False
-
-    def _safe_commit(self) -> None:
-        try:
-            self.loop.commit()
-        except SlsbotRuntimeError as error:
-            log.error("could not flush the state: %s", error)
+    """Every piece of one runtime, not started. A config it refuses leaves no state file behind."""
+    parts = prepare_runtime(config, options, metrics=metrics, registry=registry)
+    store = StateStore.open(parts.state_path)
+    try:
+        return connect_runtime(parts, store)
+    except BaseException:
+        store.close()
+        raise
 
 
 def run_runtime(config: RuntimeConfig, options: RuntimeOptions) -> int:
     """Build, serve and run one runtime until the feed ends (``until_end``), a shutdown or a signal."""
     registry = CollectorRegistry()
     metrics = RuntimeMetrics(registry)
-    built = build_runtime(config, options, metrics=metrics)
-    pace = built.pace_s
-    deadline = options.health_deadline_s or max(30.0, 3 * pace)
-    process = RuntimeProcess(built, until_end=options.until_end, health_deadline_s=deadline, metrics=metrics)
+    parts = prepare_runtime(config, options, metrics=metrics)
+    if options.exchange_endpoint is not None and not parts.live_feed and config.account.mode == AccountMode.PAPER:
+        log.warning("SLSBOT_EXCHANGE_ENDPOINT is ignored: this paper runtime replays recorded candles")
+    store = StateStore.open(parts.state_path)
+    try:
+        if parts.live_feed:
+            connect: Callable[[], BuiltRuntime] = functools.partial(connect_runtime, parts, store)
+        else:
+            connect = functools.partial(_identity, connect_runtime(parts, store))  # a replay fails at once
+        return _serve(parts, store, connect, registry, metrics)
+    finally:
+        store.close()
+
+
+def _identity(built: BuiltRuntime) -> BuiltRuntime:
+    return built
+
+
+def _serve(
+    parts: RuntimeParts,
+    store: StateStore,
+    connect: Callable[[], BuiltRuntime],
+    registry: CollectorRegistry,
+    metrics: RuntimeMetrics,
+) -> int:
+    config, options = parts.config, parts.options
+    pace = 0.0 if parts.live_feed else config.market_data.seconds_per_candle
+    process = RuntimeProcess(
+        connect,
+        name=config.name,
+        state_path=parts.state_path,
+        until_end=options.until_end,
+        health_deadline_s=options.health_deadline_s or max(30.0, 3 * pace),
+        metrics=metrics,
+    )
     port = config.server.port if options.port is None else options.port
     server = RuntimeServer(process, registry, host=config.server.host, port=port)
-    built.store.stage_meta("http_port", server.port)
-    built.store.stage_meta("pid", os.getpid())
-    built.store.commit()
+    store.stage_meta("http_port", server.port)
+    store.stage_meta("pid", os.getpid())
+    store.commit()
     server.start()
     print(
         f"slsbot runtime {config.namespace}/{config.name} listening on http://{server.host}:{server.port}", flush=True
@@ -392,10 +332,8 @@ def run_runtime(config: RuntimeConfig, options: RuntimeOptions) -> int:
     previous = {sig: signal.signal(sig, lambda *_: process.stop()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         process.start()
-        code = process.wait()
+        return process.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         server.stop()
-        built.store.close()
-    return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -57,3 +58,36 @@ def describe_validation_error(error: ValidationError) -> str:
             message = "unknown field; check the spelling (fields are camelCase)"
         problems.append(f"{path or '(top level)'}: {message}{shown}")
     return "; ".join(problems)
+
+
+#: Environment variable that moves every exchange REST call of a runtime to another host (read by
+#: ``slsbot runtime`` once at start, passed down as ``RuntimeOptions.exchange_endpoint``).
+ENV_EXCHANGE_ENDPOINT = "SLSBOT_EXCHANGE_ENDPOINT"
+
+
+def parse_exchange_endpoint(value: str | None, *, source: str = ENV_EXCHANGE_ENDPOINT) -> str | None:
+    """``http(s)://host[:port][/path]`` without a query, or None when unset or blank. The exchange's own paths
+    are appended to it (``/api/v3/...`` for Binance, ``/v5/...`` for Bybit)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    example = "e.g. http://127.0.0.1:8080 or https://mirror.example.com/binance"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(f"{source}: not a URL ({error}); {example}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{source}: the scheme must be http or https, got {parts.scheme or 'none'!r}; {example}")
+    if not parts.hostname:
+        raise ConfigError(f"{source}: no host in the URL; {example}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"{source}: a user name or password in the URL would reach error messages and logs; "
+            "put the mirror behind a proxy that adds them, or on an address that needs none"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source}: a query or fragment cannot be kept; give scheme, host, port and path only")
+    if port == 0:
+        raise ConfigError(f"{source}: port 0 is not a port to connect to; {example}")
+    return text.rstrip("/")
