@@ -46,7 +46,7 @@ from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
-from slsbot_runtime.risk.base import RiskAction, RiskState, TradeProposal
+from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ class TradingLoop:
         self._reconciled = False
         self._ever_warm = False
         self._finished = False
-        self._risk_state: RiskState | None = None
+        self._risk_fed = False  # the risk manager has taken a candle from this loop
+        self._must_flatten = False  # the risk manager's verdict after the last candle
         self._last_ts: int | None = None
         self._staged = 0
         self._orders_seen = -1
@@ -207,30 +208,33 @@ class TradingLoop:
             raise StateError(f"trading is halted: {self.halt_reason}")
         if not self._reconciled:
             self._reconcile()
-        symbol = candle.symbol
+        symbol, ts, close = candle.symbol, candle.ts, candle.close
         gap = self.gaps.observe(candle)
         if gap is not None and self.metrics is not None:
             self.metrics.feed_gaps.labels(symbol).inc(gap.missing)
+        orders, ledger = self.orders, self.ledger
         fills = self.exchange.on_candle(candle)
         if fills:
-            self.orders.apply_fills(fills)
-        if self.orders.has_unfinished(symbol):
-            self.orders.refresh(symbol)
-        self.ledger.mark(symbol, candle.close)
+            orders.apply_fills(fills)
+        if orders.has_unfinished(symbol):
+            orders.refresh(symbol)
+        ledger.mark(symbol, close)
         started = time.perf_counter()
         decision = self.deciders[symbol].decide(candle)
-        equity = self.ledger.equity()
-        self._risk_state = self.risk.on_candle(candle.ts, equity, {symbol: candle.close})
-        self._trade(candle, decision, self._risk_state)
+        equity = ledger.equity()
+        self.risk.observe(ts, equity, {symbol: close})
+        self._risk_fed = True
+        self._must_flatten = must_flatten = self.risk.must_flatten
+        self._trade(candle, decision, must_flatten)
         self._follow_signal(candle, decision)
         elapsed = time.perf_counter() - started
-        self.store.stage_equity(candle.ts, symbol, equity, self.ledger.cash)
-        self.store.stage_cursor(symbol, candle.ts)
-        self._cursor[symbol] = candle.ts
-        self._last_ts = candle.ts
+        self.store.stage_equity(ts, symbol, equity, ledger.cash)
+        self.store.stage_cursor(symbol, ts)
+        self._cursor[symbol] = ts
+        self._last_ts = ts
         self._staged += 1
         self.processed += 1
-        self.orders.send_pending()
+        orders.send_pending()
         if self._staged >= self.settings.commit_every_candles or (
             self.clock() - self._last_commit >= self.settings.commit_interval_s
         ):
@@ -273,24 +277,32 @@ class TradingLoop:
             report.fills_booked,
         )
 
-    def _trade(self, candle: Candle, decision: SymbolDecision, risk: RiskState) -> None:
+    def _trade(self, candle: Candle, decision: SymbolDecision, must_flatten: bool) -> None:
         symbol = candle.symbol
         if self.trade_from_ts is not None and candle.ts < self.trade_from_ts:
             return
         warm = self.gaps.is_warm(symbol)
         if warm:
-            self._ever_warm = self._ever_warm or all(self.gaps.is_warm(s) for s in self.settings.symbols)
-        elif not risk.must_flatten:
+            if not self._ever_warm:
+                self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
+        elif not must_flatten:
             return  # not traded until warmupCandles candles after the start or a gap
-        working = [WorkingOrder(o.client_order_id, o.side) for o in self.orders.unfinished(symbol)]
+        orders = self.orders
+        working = (
+            [WorkingOrder(o.client_order_id, o.side) for o in orders.unfinished(symbol)]
+            if orders.has_unfinished(symbol)
+            else []
+        )
         actions = plan_symbol(
             direction=decision.direction,
             position=self.ledger.quantity(symbol),
             working=working,
             long_only=self.settings.long_only,
-            must_flatten=risk.must_flatten,
+            must_flatten=must_flatten,
             entries_allowed=warm and not self.paused,
         )
+        if not actions:
+            return
         decided_at = candle.ts + self.settings.interval_ms  # the candle's close
         for action in actions:
             if isinstance(action, CancelOrder):
@@ -406,8 +418,9 @@ class TradingLoop:
     def commit(self) -> None:
         """Stage what only changes in memory (risk, cash, the paper book) and write it all in one transaction."""
         store = self.store
-        if self._risk_state is not None:
-            store.stage_risk(self._risk_state.ts, self.risk.snapshot())
+        risk_ts = self.risk.last_ts
+        if self._risk_fed and risk_ts is not None:
+            store.stage_risk(risk_ts, self.risk.snapshot())
         store.stage_meta("cash", self.ledger.cash)
         store.stage_meta("trade_count", self.ledger.trade_count)
         if isinstance(self.exchange, PaperExchange):
@@ -430,7 +443,7 @@ class TradingLoop:
             return Phase.FINISHED
         if not self._reconciled:
             return self.phase
-        if self._risk_state is not None and self._risk_state.must_flatten:
+        if self._risk_fed and self._must_flatten:
             return Phase.HALTED
         if not all(self.gaps.is_warm(s) for s in self.settings.symbols):
             return Phase.WARMING_UP

@@ -63,11 +63,16 @@ class CircuitBreaker:
         self.tripped: dict[int, TrippedLevel] = {}
 
     def update(self, ts: int, equity: float) -> None:
-        flatten = self._tripped_flatten_level()
-        if flatten is not None and ts >= self.tripped[flatten.number].until_ts:
-            self.peak = equity
-        self.peak = equity if self.peak is None else max(self.peak, equity)
-        drawdown = drawdown_percent(self.peak, equity)
+        if self.tripped:
+            flatten = self._tripped_flatten_level()
+            if flatten is not None and ts >= self.tripped[flatten.number].until_ts:
+                self.peak = equity
+        peak = self.peak
+        if peak is None or equity > peak:  # max(peak, equity)
+            self.peak = peak = equity
+        if not self.levels:
+            return
+        drawdown = drawdown_percent(peak, equity)
         for level in self.levels:
             trip = self.tripped.get(level.number)
             if trip is None and drawdown >= level.drawdown_percent:
@@ -92,6 +97,8 @@ class CircuitBreaker:
 
     def entry_stopping_level(self) -> BreakerLevel | None:
         """The most severe tripped level that forbids new entries, or None."""
+        if not self.tripped:
+            return None
         stopping = [
             level
             for level in self._tripped_levels()
@@ -100,10 +107,12 @@ class CircuitBreaker:
         return stopping[-1] if stopping else None
 
     def must_flatten(self) -> bool:
-        return self._tripped_flatten_level() is not None
+        return bool(self.tripped) and self._tripped_flatten_level() is not None
 
     def reducing_level(self) -> BreakerLevel | None:
         """The tripped reduceSize level whose multiplier applies, or None."""
+        if not self.tripped:
+            return None
         reducing = [level for level in self._tripped_levels() if level.action == BreakerAction.REDUCE_SIZE]
         return min(reducing, key=lambda level: level.size_multiplier, default=None)
 

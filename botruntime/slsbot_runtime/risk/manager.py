@@ -78,21 +78,28 @@ class RiskManager:
         given again (say once per symbol) and a close already seen for a symbol is not counted twice.
         Raises DataError, with nothing changed, on a timestamp going back or a non-finite or non-positive value.
         """
+        self.observe(ts, equity, closes)
+        return self.state()
+
+    def observe(self, ts: int, equity: float, closes: Mapping[str, float] | None = None) -> None:
+        """``on_candle`` without building the ``RiskState``: for a caller that reads ``must_flatten`` every
+        candle and the whole state only now and then (the trading loop)."""
         closes = closes or {}
         self._check_candle(ts, equity, closes)
         day = ts // DAY_MS
         if day != self._day:
             self._day, self._day_start, self._daily_limit_hit = day, equity, False
         self._ts, self._equity = ts, equity
-        self._peak = equity if self._peak is None else max(self._peak, equity)
-        if self._daily_loss(equity) >= self.policy.daily_loss_limit_percent:
+        peak = self._peak
+        if peak is None or equity > peak:  # max(peak, equity)
+            self._peak = equity
+        if not self._daily_limit_hit and self._daily_loss(equity) >= self.policy.daily_loss_limit_percent:
             self._daily_limit_hit = True
         self._breaker.update(ts, equity)
         self._volatility.observe(ts, closes)
-        return self.state()
 
     def _check_candle(self, ts: int, equity: float, closes: Mapping[str, float]) -> None:
-        if isinstance(ts, bool) or not isinstance(ts, int):
+        if type(ts) is not int and (isinstance(ts, bool) or not isinstance(ts, int)):
             raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
         if self._ts is not None and ts < self._ts:
             raise DataError(f"on_candle ts: {ts} is before the last candle {self._ts}; feed candles in time order")
@@ -102,14 +109,21 @@ class RiskManager:
             if not (math.isfinite(close) and close > 0):
                 raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
 
+    @property
+    def last_ts(self) -> int | None:
+        """Open time of the last candle taken in (None before the first)."""
+        return self._ts
+
     def state(self) -> RiskState:
         """What the manager knows as of the last candle; the engine flattens when ``must_flatten`` is set."""
         equity = self._equity if self._equity is not None else 0.0
-        level = self._breaker.current_level()
+        breaker = self._breaker
+        level = breaker.current_level()
+        drawdown = self._drawdown(equity)
         entries_allowed = not (
             self.policy.kill_switch
-            or self._breaker.entry_stopping_level() is not None
-            or self._drawdown(equity) >= self.policy.max_drawdown_percent
+            or breaker.entry_stopping_level() is not None
+            or drawdown >= self.policy.max_drawdown_percent
             or self._daily_limit_hit
         )
         ts = self._ts if self._ts is not None else 0
@@ -117,12 +131,12 @@ class RiskManager:
             ts=ts,
             equity=equity,
             peak_equity=self._peak if self._peak is not None else 0.0,
-            drawdown_percent=self._drawdown(equity),
+            drawdown_percent=drawdown,
             day_start_equity=self._day_start if self._day_start is not None else 0.0,
             daily_loss_percent=self._daily_loss(equity),
             breaker_level=0 if level is None else level.number,
             breaker_action=None if level is None else level.action,
-            size_multiplier=self._breaker.size_multiplier(),
+            size_multiplier=breaker.size_multiplier(),
             must_flatten=self.must_flatten,
             entries_allowed=entries_allowed,
             halted_symbols=self._volatility.halted_symbols(ts),

@@ -22,15 +22,68 @@ from slsbot_runtime.risk.snapshot import SymbolVolatilitySnapshot
 HISTORY_WINDOWS = 10
 
 
-def _mean_and_stdev(values: deque[float]) -> tuple[float, float]:
-    count = len(values)
-    mean = sum(values) / count
-    variance = sum((value - mean) * (value - mean) for value in values) / (count - 1)
-    return mean, math.sqrt(variance)
+class ExactWindow:
+    """The last ``size`` values with their sum and sum of squares kept exactly, as integers (each value
+    times ``2**shift``, where ``shift`` grows to the finest value seen). A new value costs O(1); the mean and
+    the sample variance are the exact ones, rounded once, so they depend only on the values in the window:
+    a window restored from its values answers exactly as the one that slid there, and a window of equal
+    values has a variance of exactly 0. A non-finite value makes both NaN while it is in the window."""
+
+    __slots__ = ("_nonfinite", "_s1", "_s2", "_shift", "values")
+
+    def __init__(self, size: int) -> None:
+        self.values: deque[float] = deque(maxlen=size)
+        self._s1 = 0
+        self._s2 = 0
+        self._shift = 0
+        self._nonfinite = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.values) == self.values.maxlen
+
+    def append(self, x: float) -> None:
+        values = self.values
+        if len(values) == values.maxlen:
+            self._take(values[0], -1)
+        self._take(x, 1)
+        values.append(x)
+
+    def _take(self, x: float, sign: int) -> None:
+        try:
+            numerator, denominator = x.as_integer_ratio()
+        except (OverflowError, ValueError):  # inf or nan
+            self._nonfinite += sign
+            return
+        bits = denominator.bit_length() - 1
+        if bits > self._shift:
+            grow = bits - self._shift
+            self._s1 <<= grow
+            self._s2 <<= 2 * grow
+            self._shift = bits
+        scaled = numerator << (self._shift - bits)
+        if sign > 0:
+            self._s1 += scaled
+            self._s2 += scaled * scaled
+        else:
+            self._s1 -= scaled
+            self._s2 -= scaled * scaled
+
+    def mean(self) -> float:
+        if self._nonfinite:
+            return math.nan
+        return self._s1 / (len(self.values) << self._shift)
+
+    def variance(self) -> float:
+        """Sample variance (``n - 1`` in the denominator); needs two values or more."""
+        if self._nonfinite:
+            return math.nan
+        n = len(self.values)
+        return (n * self._s2 - self._s1 * self._s1) / ((n * (n - 1)) << (2 * self._shift))
 
 
-def _zscore(value: float, history: deque[float]) -> float:
-    mean, stdev = _mean_and_stdev(history)
+def _zscore(value: float, history: ExactWindow) -> float:
+    mean, stdev = history.mean(), math.sqrt(history.variance())
     if stdev > 0:
         return (value - mean) / stdev
     return math.inf if value > mean else 0.0
@@ -44,20 +97,21 @@ class SymbolVolatility:
     def __init__(self, window: int, ts: int, close: float) -> None:
         self.last_ts = ts
         self.last_close = close
-        self.returns: deque[float] = deque(maxlen=window)
-        self.history: deque[float] = deque(maxlen=HISTORY_WINDOWS * window)
+        self.returns = ExactWindow(window)
+        self.history = ExactWindow(HISTORY_WINDOWS * window)
         self.zscore: float | None = None
         self.halted_until: int | None = None
 
     def observe(self, ts: int, close: float, threshold: float, cooldown_ms: int) -> None:
         if ts <= self.last_ts:
             return  # the same candle again: already counted
-        self.returns.append(math.log(close / self.last_close))
+        returns = self.returns
+        returns.append(math.log(close / self.last_close))
         self.last_ts, self.last_close = ts, close
-        if len(self.returns) < (self.returns.maxlen or 0):
+        if not returns.full:
             return
-        volatility = _mean_and_stdev(self.returns)[1]
-        if len(self.history) >= (self.returns.maxlen or 0):
+        volatility = math.sqrt(returns.variance())
+        if len(self.history.values) >= len(returns.values):
             self.zscore = _zscore(volatility, self.history)
             if self.zscore > threshold:
                 self.halted_until = max(self.halted_until or ts, ts + cooldown_ms)
@@ -67,8 +121,8 @@ class SymbolVolatility:
         return SymbolVolatilitySnapshot(
             last_ts=self.last_ts,
             last_close=self.last_close,
-            returns=list(self.returns),
-            history=list(self.history),
+            returns=list(self.returns.values),
+            history=list(self.history.values),
             zscore=self.zscore,
             halted_until=self.halted_until,
         )
@@ -76,8 +130,10 @@ class SymbolVolatility:
     @classmethod
     def restored(cls, window: int, snapshot: SymbolVolatilitySnapshot) -> SymbolVolatility:
         state = cls(window, snapshot.last_ts, snapshot.last_close)
-        state.returns.extend(snapshot.returns)
-        state.history.extend(snapshot.history)
+        for value in snapshot.returns:
+            state.returns.append(value)
+        for value in snapshot.history:
+            state.history.append(value)
         state.zscore = snapshot.zscore
         state.halted_until = snapshot.halted_until
         return state
@@ -100,6 +156,10 @@ class VolatilityHalt:
         self.threshold = threshold
         self.cooldown_ms = cooldown_ms
         self.symbols: dict[str, SymbolVolatility] = symbols or {}
+        # the latest end of any symbol's halt: from then on no symbol is halted (halts only ever extend)
+        self._halts_end: int | None = max(
+            (state.halted_until for state in self.symbols.values() if state.halted_until is not None), default=None
+        )
 
     @classmethod
     def from_spec(cls, spec: VolatilityHaltSpec) -> VolatilityHalt:
@@ -119,6 +179,9 @@ class VolatilityHalt:
                 self.symbols[symbol] = SymbolVolatility(self.window, ts, close)
             else:
                 state.observe(ts, close, self.threshold, self.cooldown_ms)
+                until = state.halted_until
+                if until is not None and (self._halts_end is None or until > self._halts_end):
+                    self._halts_end = until
 
     def halted_until(self, symbol: str, ts: int) -> int | None:
         """When the halt of ``symbol`` ends, if it is halted at ``ts``; else None."""
@@ -132,6 +195,8 @@ class VolatilityHalt:
         return None if state is None else state.zscore
 
     def halted_symbols(self, ts: int) -> tuple[str, ...]:
+        if self._halts_end is None or ts >= self._halts_end:
+            return ()
         return tuple(sorted(symbol for symbol in self.symbols if self.halted_until(symbol, ts) is not None))
 
     def snapshot(self) -> dict[str, SymbolVolatilitySnapshot]:
