@@ -150,8 +150,8 @@ def check_account_wiring(config: RuntimeConfig) -> str:
     quotes = {split_symbol(s)[1] for s in config.symbols}
     quote = account.paper.quote_currency if paper else sorted(quotes)[0]
     if quotes != {quote}:
-        where = "account.paper.quoteCurrency" if paper else "one quote currency per runtime"
-        raise ConfigError(f"symbols: every symbol must be quoted in {quote} ({where}), got {', '.join(sorted(quotes))}")
+        wanted = f"in {quote} (account.paper.quoteCurrency)" if paper else "in one currency (the account's cash)"
+        raise ConfigError(f"symbols: every symbol must be quoted {wanted}, got {', '.join(sorted(quotes))}")
     return quote
 
 
