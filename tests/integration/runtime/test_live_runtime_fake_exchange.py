@@ -1,6 +1,7 @@
-"""``slsbot runtime`` as a real process in testnet mode, trading through ccxt against the fake Binance on
-127.0.0.1 (``SLSBOT_EXCHANGE_ENDPOINT``), on real recorded candles that close as the test moves the fake's
-clock on an hour at a time. Credentials come from a folder of files, as a mounted Secret provides them.
+"""``slsbot runtime`` as a real process in testnet mode, trading through ccxt against the fake Binance and
+the fake Bybit on 127.0.0.1 (``SLSBOT_EXCHANGE_ENDPOINT``), on real recorded candles that close as the test
+moves the fake's clock on an hour at a time. Credentials come from a folder of files, as a mounted Secret
+provides them.
 
 * Orders reach the exchange with ``sls-`` client ids, fills are booked, /status shows the trades; a SIGKILL
   while the exchange holds the answer to an order it took, then a restart: the runtime reconciles with the
@@ -50,7 +51,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
-ORDER_PATH = VENUE_PATHS["binance"].create
+
+
+@dataclass(frozen=True)
+class Wire:
+    """Where a venue's order traffic shows on the fake."""
+
+    create: str  # path of order creation (the only POST that creates)
+    client_id: str  # the client order id's parameter when creating
+    lookup: str  # ... and when looking an order up
+    auth_error: str  # what the venue answers to a wrong signature
+
+
+WIRES = {
+    "binance": Wire(VENUE_PATHS["binance"].create, "newClientOrderId", "origClientOrderId", "Signature for this"),
+    "bybit": Wire(VENUE_PATHS["bybit"].create, "orderLinkId", "orderLinkId", "error sign!"),
+}
 START = utc_ms("2025-01-02T12:00") + 5_000  # five seconds after a close (the feed waits 2 s for a candle to settle)
 WRONG_SECRET = "wrongSecret-7f3c9a1b2d4e6f80a5c3"  # made up; the test greps for it
 
@@ -79,8 +95,10 @@ def write_credentials(folder: Path, secret: str = FAKE_SECRET) -> Path:
     return folder
 
 
-def write_config(folder: Path, *, mode: str = "testnet", credentials: Path | None = None) -> Path:
-    account: dict[str, Any] = {"name": "acct", "exchange": "binance", "mode": mode}
+def write_config(
+    folder: Path, *, mode: str = "testnet", credentials: Path | None = None, venue: str = "binance"
+) -> Path:
+    account: dict[str, Any] = {"name": "acct", "exchange": venue, "mode": mode}
     if credentials is not None:
         account["credentialsDir"] = str(credentials)
     config = {
@@ -170,8 +188,8 @@ def step(runtime: LiveRuntime, clock: ManualClock) -> None:
     wait_for(lambda: caught_up(runtime, clock), what=f"the candle of {newest_closed(clock)}")
 
 
-def posted_client_ids(fake: FakeExchangeServer) -> list[str]:
-    return [r.params["newClientOrderId"] for r in fake.calls("POST", ORDER_PATH)]
+def posted_client_ids(fake: FakeExchangeServer, wire: Wire) -> list[str]:
+    return [r.params[wire.client_id] for r in fake.calls("POST", wire.create)]
 
 
 def stored_orders(state: Path) -> dict[str, tuple[str, float]]:
@@ -190,23 +208,25 @@ def report(state: Path) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.parametrize("venue", sorted(WIRES))
 def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_trading(
-    fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
+    venue: str, fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
 ) -> None:
-    config = write_config(tmp_path, credentials=write_credentials(tmp_path / "credentials"))
+    wire = WIRES[venue]
+    config = write_config(tmp_path, credentials=write_credentials(tmp_path / "credentials"), venue=venue)
     state = tmp_path / "state.db"
     first = start_runtime(config, state, "first.log")
     wait_for(lambda: caught_up(first, clock), what="the catch-up on the last warmupCandles candles")
     assert first.status()["phase"] == "running"
     for _ in range(80):
-        if len(posted_client_ids(fake)) >= 3:
+        if len(posted_client_ids(fake, wire)) >= 3:
             break
         step(first, clock)
-    assert len(posted_client_ids(fake)) >= 3, "no trading within 80 candles"
+    assert len(posted_client_ids(fake, wire)) >= 3, "no trading within 80 candles"
     assert first.status()["trade_count"] == len(fake.account.trades) >= 3
 
     # The exchange takes the next order but holds its answer; the runtime dies waiting for it.
-    fake.fail_next("timeout_after_processing", path=ORDER_PATH, method="POST", delay_s=60)
+    fake.fail_next("timeout_after_processing", path=wire.create, method="POST", delay_s=60)
     orders_before = len(fake.account.orders)
     for _ in range(80):
         clock.advance(3600)
@@ -233,19 +253,21 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
     assert "1 orders checked, 0 resent" in second.log_text()
     after_restart = fake.requests[requests_at_restart:]
     looked_up = next(
-        i for i, r in enumerate(after_restart) if r.params.get("origClientOrderId") == held.client_order_id
+        i
+        for i, r in enumerate(after_restart)
+        if r.method == "GET" and r.params.get(wire.lookup) == held.client_order_id
     )
     first_post = next((i for i, r in enumerate(after_restart) if r.method == "POST"), len(after_restart))
     assert looked_up < first_post, "the runtime sent an order before it reconciled the one it had in flight"
 
-    posts_at_restart = len(posted_client_ids(fake))
+    posts_at_restart = len(posted_client_ids(fake, wire))
     for _ in range(80):
-        if len(posted_client_ids(fake)) >= posts_at_restart + 2:
+        if len(posted_client_ids(fake, wire)) >= posts_at_restart + 2:
             break
         step(second, clock)
-    assert len(posted_client_ids(fake)) >= posts_at_restart + 2, "no trading after the restart"
+    assert len(posted_client_ids(fake, wire)) >= posts_at_restart + 2, "no trading after the restart"
 
-    posted = posted_client_ids(fake)
+    posted = posted_client_ids(fake, wire)
     assert all(cid.startswith("sls-") for cid in posted)
     assert len(posted) == len(set(posted)), "a client order id reached the exchange twice"
     theirs = {o.client_order_id: (o.status.lower(), pytest.approx(o.filled)) for o in fake.account.orders}
@@ -258,36 +280,40 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
     assert second.process.wait(timeout=30) == 0
 
 
+@pytest.mark.parametrize("venue", sorted(WIRES))
 def test_a_wrong_secret_is_reported_without_the_secret_and_fixing_the_file_starts_trading(
-    fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
+    venue: str, fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
 ) -> None:
+    wire = WIRES[venue]
     credentials = write_credentials(tmp_path / "credentials", secret=WRONG_SECRET)
     state = tmp_path / "state.db"
-    runtime = start_runtime(write_config(tmp_path, credentials=credentials), state)
+    runtime = start_runtime(write_config(tmp_path, credentials=credentials, venue=venue), state)
 
     status = wait_for(lambda: (s := runtime.status())["error"] and s, what="the error in /status")
     assert status["phase"] == "halted" and status["error"].startswith("AuthenticationError: ")
-    assert "Signature for this request is not valid" in status["error"]
+    assert wire.auth_error in status["error"]
     assert runtime.get("/healthz").status_code == 200  # the process works; restarting it would not help
     assert runtime.get("/readyz").status_code == 503
     wait_for(lambda: "could not start trading: AuthenticationError" in runtime.log_text(), what="the log line")
-    assert not fake.calls("POST", ORDER_PATH)
+    assert not fake.calls("POST", wire.create)
 
-    leaked = [
-        name
-        for name, text in (
-            ("log", runtime.log_text()),
-            ("state file", b"".join(p.read_bytes() for p in tmp_path.glob("state.db*")).decode("latin-1")),
-            ("/status", runtime.get("/status").text),
-            ("/metrics", runtime.get("/metrics").text),
-        )
-        if WRONG_SECRET in text
-    ]
-    assert leaked == [], f"the secret appeared in {leaked}"
+    status_while_refused = runtime.get("/status").text
 
     write_credentials(credentials)  # the Secret is fixed in place, as a rotated Kubernetes Secret is
     wait_for(lambda: runtime.status()["error"] is None, timeout=30, what="a retry with the new secret")
     wait_for(lambda: caught_up(runtime, clock), what="the catch-up")
+    leaked = [
+        f"{secret[:5]}... in {name}"
+        for name, text in (
+            ("the log", runtime.log_text()),
+            ("the state file", b"".join(p.read_bytes() for p in tmp_path.glob("state.db*")).decode("latin-1")),
+            ("/status", status_while_refused),
+            ("/metrics", runtime.get("/metrics").text),
+        )
+        for secret in (WRONG_SECRET, FAKE_SECRET, FAKE_API_KEY)  # Bybit echoes the key in its signature error
+        if secret in text
+    ]
+    assert leaked == [], f"a credential appeared: {leaked}"
     assert runtime.status()["phase"] in ("running", "warming_up")
 
 
@@ -303,4 +329,5 @@ def test_a_paper_account_on_live_candles_never_calls_the_exchange_privately(
     assert runtime.status()["trade_count"] >= 2
     private = {r.path for r in fake.requests} - {"/api/v3/exchangeInfo", "/api/v3/klines", "/api/v3/time"}
     assert private == set(), f"a paper runtime called {private}"
+    assert not fake.calls("POST", WIRES["binance"].create)
     assert fake.account.orders == []
