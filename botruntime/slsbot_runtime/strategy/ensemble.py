@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 
@@ -43,21 +42,73 @@ class EnsembleSettings:
     sharpe_window: int = 168
 
 
-class EnsembleDecision(NamedTuple):
+class EnsembleDecision:
     """What the ensemble wants after one candle.
 
     ``direction`` in [-1, 1] is the net vote, or 0 below ``min_agreement``. ``attribution`` maps every
     member to its contribution; the contributions sum to ``net_vote``. ``driver`` is the member that
     contributed most on the side of the decision ("" when flat). ``weights`` are the effective weights,
-    normalised to sum to 1 (all 0 when no member has weight).
+    normalised to sum to 1 (all 0 when no member has weight). The two mappings are built when first read:
+    the trading loop reads only the direction, the confidence and the driver.
     """
 
-    direction: float
-    confidence: float
-    attribution: dict[str, float]
-    driver: str
-    net_vote: float
-    weights: dict[str, float]
+    __slots__ = ("_attribution", "_contributions", "_names", "_raw_weights", "_weights")
+    __slots__ += ("confidence", "direction", "driver", "net_vote")
+
+    def __init__(
+        self,
+        direction: float,
+        confidence: float,
+        driver: str,
+        net_vote: float,
+        names: tuple[str, ...],
+        contributions: list[float],
+        weights: list[float],
+    ) -> None:
+        self.direction = direction
+        self.confidence = confidence
+        self.driver = driver
+        self.net_vote = net_vote
+        self._names = names
+        self._contributions = contributions
+        self._raw_weights = weights
+        self._attribution: dict[str, float] | None = None
+        self._weights: dict[str, float] | None = None
+
+    @property
+    def attribution(self) -> dict[str, float]:
+        if self._attribution is None:
+            self._attribution = dict(zip(self._names, self._contributions, strict=True))
+        return self._attribution
+
+    @property
+    def weights(self) -> dict[str, float]:
+        if self._weights is None:
+            names, weights = self._names, self._raw_weights
+            total = sum(weights)
+            self._weights = (
+                {name: w / total for name, w in zip(names, weights, strict=True)}
+                if total > 0
+                else dict.fromkeys(names, 0.0)
+            )
+        return self._weights
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.direction, self.confidence, self.attribution, self.driver, self.net_vote, self.weights)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EnsembleDecision):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts, like the NamedTuple it replaced
+
+    def __repr__(self) -> str:
+        return (
+            f"EnsembleDecision(direction={self.direction!r}, confidence={self.confidence!r}, "
+            f"attribution={self.attribution!r}, driver={self.driver!r}, net_vote={self.net_vote!r}, "
+            f"weights={self.weights!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,16 +235,14 @@ class Ensemble:
             votes = directions
         vote = combine(votes, confidences, weights, self.min_agreement)
         names = self.names
-        total = sum(weights)
         return EnsembleDecision(
             vote.direction,
             vote.confidence,
-            dict(zip(names, vote.contributions, strict=True)),
             names[vote.driver] if vote.driver >= 0 else "",
             vote.net,
-            {name: w / total for name, w in zip(names, weights, strict=True)}
-            if total > 0
-            else dict.fromkeys(names, 0.0),
+            names,
+            vote.contributions,
+            weights,
         )
 
     def supports_batch(self) -> bool:

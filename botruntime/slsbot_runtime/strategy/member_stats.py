@@ -29,21 +29,14 @@ NAN = math.nan
 SHARPE_CAP = 1.0
 #: A direction series whose variance is below this share of its mean square did not change.
 _STILL = 1e-9
-
-
-def _pair_correlation(n: int, s_i: float, s_j: float, p_ii: float, p_jj: float, p_ij: float) -> float:
-    var_i = n * p_ii - s_i * s_i
-    var_j = n * p_jj - s_j * s_j
-    if var_i <= _STILL * n * p_ii or var_j <= _STILL * n * p_jj:
-        distance = p_ii + p_jj - 2.0 * p_ij
-        return 1.0 if distance <= _STILL * (p_ii + p_jj) else 0.0
-    return (n * p_ij - s_i * s_j) / math.sqrt(var_i * var_j)
+#: Directions whose sums are exact (checked first, as a set; any other integer counts too).
+_UNIT_STEPS = frozenset((-1.0, 0.0, 1.0))
 
 
 class SignalCorrelation:
     """Running sums of the members' directions and their pairwise products over the last ``window``."""
 
-    __slots__ = ("_buf", "_fraction_age", "_m", "_p", "_pending", "_s", "window")
+    __slots__ = ("_buf", "_exact", "_fraction_age", "_m", "_p", "_pending", "_s", "window")
 
     def __init__(self, members: int, window: int) -> None:
         self._m = members
@@ -55,10 +48,21 @@ class SignalCorrelation:
         # window the sums are recomputed from it once per window length, and once more when it leaves.
         self._fraction_age = window  # updates since a non-integer direction came in
         self._pending = 0  # inexact updates since the last recompute
+        # True while every sum is the exact sum of integer directions: then only the members whose direction
+        # changed between the row leaving and the row coming in need to move, to the same exact result.
+        self._exact = True
 
     def update(self, directions: Sequence[float]) -> None:
         buf, s, p, m = self._buf, self._s, self._p, self._m
-        if len(buf) == self.window:
+        integral = _UNIT_STEPS.issuperset(directions) or not any(d != int(d) for d in directions)
+        age = self._fraction_age = self._fraction_age + 1 if integral else 0
+        full = len(buf) == self.window
+        if age > self.window and self._exact:
+            old = buf[0] if full else None
+            buf.append(directions)
+            self._move_exact(old, directions)
+            return
+        if full:
             old = buf[0]
             for i in range(m):
                 oi = old[i]
@@ -67,14 +71,15 @@ class SignalCorrelation:
                 for j in range(i, m):
                     row[j] -= oi * old[j]
         buf.append(directions)
-        age = self._fraction_age = 0 if any(d != int(d) for d in directions) else self._fraction_age + 1
         if age < self.window:
+            self._exact = False
             self._pending += 1
             if self._pending >= self.window:
                 self._recompute()
                 return
         elif age == self.window and self._pending:
             self._recompute()
+            self._exact = True  # the last non-integer direction has just left the window
             return
         for i in range(m):
             di = directions[i]
@@ -82,6 +87,25 @@ class SignalCorrelation:
             row = p[i]
             for j in range(i, m):
                 row[j] += di * directions[j]
+
+    def _move_exact(self, old: Sequence[float] | None, new: Sequence[float]) -> None:
+        """Exact integer sums: add ``new`` and take ``old`` out, touching only what changed."""
+        m = self._m
+        if old is None:
+            old = (0.0,) * m
+        elif old == new:
+            return
+        changed = [i for i in range(m) if old[i] != new[i]]
+        if not changed:
+            return
+        s, p = self._s, self._p
+        moved = set(changed)
+        for i in changed:
+            s[i] += new[i] - old[i]
+        for i in range(m):
+            row, ni, oi = p[i], new[i], old[i]
+            for j in range(i, m) if i in moved else (j for j in changed if j >= i):
+                row[j] += ni * new[j] - oi * old[j]
 
     def _recompute(self) -> None:
         columns = list(zip(*self._buf, strict=True))
@@ -98,10 +122,20 @@ class SignalCorrelation:
         if len(self._buf) < self.window:
             return None
         m, s, p, n = self._m, self._s, self._p, float(self.window)
+        # Pearson correlation from the sums (each member's variance term computed once); a member that did not
+        # move counts as 1 with an identical series and 0 otherwise (``_pair_correlations`` is the array twin)
+        variance = [n * p[i][i] - s[i] * s[i] for i in range(m)]
+        still = [variance[i] <= _STILL * n * p[i][i] for i in range(m)]
         excess = [0.0] * m
         for i in range(m):
+            row, s_i, p_ii, var_i, still_i = p[i], s[i], p[i][i], variance[i], still[i]
             for j in range(i + 1, m):
-                rho = _pair_correlation(n, s[i], s[j], p[i][i], p[j][j], p[i][j])
+                if still_i or still[j]:
+                    p_jj = p[j][j]
+                    distance = p_ii + p_jj - 2.0 * row[j]
+                    rho = 1.0 if distance <= _STILL * (p_ii + p_jj) else 0.0
+                else:
+                    rho = (n * row[j] - s_i * s[j]) / math.sqrt(var_i * variance[j])
                 if rho > 0:
                     excess[i] += rho
                     excess[j] += rho

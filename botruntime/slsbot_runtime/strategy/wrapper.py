@@ -51,18 +51,26 @@ class SafeComponent:
     def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
         """The component's signal after ``candle``, or FLAT when it failed."""
         try:
-            signal = self.component.on_candle(candle, dict(features))
+            signal = self.component.on_candle(candle, dict(features) if features else {})
         except Exception as error:
             return self._fail(f"raised {_describe(error)}")
         if not isinstance(signal, Signal):
             return self._fail(f"returned {type(signal).__name__}, not a Signal")
+        direction, confidence = signal.direction, signal.confidence
+        if (  # the common case, checked cheaply
+            type(direction) is float
+            and type(confidence) is float
+            and -1.0 <= direction <= 1.0
+            and 0.0 <= confidence <= 1.0
+        ):
+            return signal
         try:
-            valid = -1.0 <= signal.direction <= 1.0 and 0.0 <= signal.confidence <= 1.0
+            valid = -1.0 <= direction <= 1.0 and 0.0 <= confidence <= 1.0
         except TypeError:
             valid = False
-        if not valid or isinstance(signal.direction, bool) or isinstance(signal.confidence, bool):
+        if not valid or isinstance(direction, bool) or isinstance(confidence, bool):
             return self._fail(
-                f"returned direction {signal.direction!r:.40} and confidence {signal.confidence!r:.40}; "
+                f"returned direction {direction!r:.40} and confidence {confidence!r:.40}; "
                 "a direction must be a number in [-1, 1] and a confidence one in [0, 1]"
             )
         return signal
