@@ -10,11 +10,12 @@ releases every level. The hard ``maxDrawdownPercent`` limit keeps measuring from
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from slsbot.api.base import parse_duration
 from slsbot.api.riskpolicy import BreakerAction
 from slsbot.api.riskpolicy import CircuitBreaker as CircuitBreakerSpec
-from slsbot_runtime.risk.snapshot import BreakerSnapshot, TrippedLevelSnapshot
+from slsbot_runtime.risk.snapshot import BreakerSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +124,21 @@ class CircuitBreaker:
         flattening = [level for level in self._tripped_levels() if level.action == BreakerAction.FLATTEN_AND_HALT]
         return flattening[-1] if flattening else None
 
-    def snapshot(self) -> BreakerSnapshot:
-        return BreakerSnapshot(
-            peak=self.peak,
-            tripped=[
-                TrippedLevelSnapshot(
-                    level=number,
-                    action=self.levels[number - 1].action,
-                    tripped_ts=trip.tripped_ts,
-                    until_ts=trip.until_ts,
-                )
+    def snapshot(self) -> dict[str, Any]:
+        """The breaker's state as ``BreakerSnapshot`` dumps it to JSON (built directly: it is written at
+        every commit of the state file)."""
+        return {
+            "peak": None if self.peak is None else float(self.peak),
+            "tripped": [
+                {
+                    "level": number,
+                    "action": self.levels[number - 1].action,
+                    "tripped_ts": trip.tripped_ts,
+                    "until_ts": trip.until_ts,
+                }
                 for number, trip in sorted(self.tripped.items())
             ],
-        )
+        }
 
     def restored(self, snapshot: BreakerSnapshot) -> CircuitBreaker:
         """A new breaker with these levels and the snapshot's state.

@@ -29,7 +29,7 @@ from slsbot_runtime.risk.base import (
 from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels, drawdown_percent
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
 from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
-from slsbot_runtime.risk.snapshot import RiskSnapshot, parse_snapshot
+from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
 from slsbot_runtime.risk.volatility import VolatilityHalt
 
 DAY_MS = 86_400_000
@@ -296,17 +296,19 @@ class RiskManager:
     # --- persistence -----------------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The state that shapes future decisions, as a plain JSON-able dict (see ``restore``)."""
-        return RiskSnapshot(
-            ts=self._ts,
-            equity=self._equity,
-            peak_equity=self._peak,
-            day=self._day,
-            day_start_equity=self._day_start,
-            daily_limit_hit=self._daily_limit_hit,
-            breaker=self._breaker.snapshot(),
-            volatility=self._volatility.snapshot(),
-        ).model_dump(mode="json")
+        """The state that shapes future decisions, as a plain JSON-able dict (see ``restore``): what
+        ``RiskSnapshot`` dumps to JSON, built directly since the loop writes it at every commit."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "ts": self._ts,
+            "equity": _float(self._equity),
+            "peak_equity": _float(self._peak),
+            "day": self._day,
+            "day_start_equity": _float(self._day_start),
+            "daily_limit_hit": self._daily_limit_hit,
+            "breaker": self._breaker.snapshot(),
+            "volatility": self._volatility.snapshot(),
+        }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Put back a ``snapshot()``: the next decisions are the ones the snapshotted manager would make.
@@ -322,6 +324,10 @@ class RiskManager:
         self._day, self._day_start = snapshot.day, snapshot.day_start_equity
         self._daily_limit_hit = snapshot.daily_limit_hit
         self._breaker, self._volatility = breaker, volatility
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def _rejected(event: RiskEvent) -> RiskDecision:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
+from typing import Any
 
 from slsbot.api.base import parse_duration
 from slsbot.api.riskpolicy import VolatilityHalt as VolatilityHaltSpec
@@ -117,15 +118,16 @@ class SymbolVolatility:
                 self.halted_until = max(self.halted_until or ts, ts + cooldown_ms)
         self.history.append(volatility)
 
-    def snapshot(self) -> SymbolVolatilitySnapshot:
-        return SymbolVolatilitySnapshot(
-            last_ts=self.last_ts,
-            last_close=self.last_close,
-            returns=list(self.returns.values),
-            history=list(self.history.values),
-            zscore=self.zscore,
-            halted_until=self.halted_until,
-        )
+    def snapshot(self) -> dict[str, Any]:
+        """This symbol's state as ``SymbolVolatilitySnapshot`` dumps it to JSON."""
+        return {
+            "last_ts": self.last_ts,
+            "last_close": float(self.last_close),
+            "returns": list(self.returns.values),
+            "history": list(self.history.values),
+            "zscore": self.zscore,
+            "halted_until": self.halted_until,
+        }
 
     @classmethod
     def restored(cls, window: int, snapshot: SymbolVolatilitySnapshot) -> SymbolVolatility:
@@ -199,7 +201,7 @@ class VolatilityHalt:
             return ()
         return tuple(sorted(symbol for symbol in self.symbols if self.halted_until(symbol, ts) is not None))
 
-    def snapshot(self) -> dict[str, SymbolVolatilitySnapshot]:
+    def snapshot(self) -> dict[str, dict[str, Any]]:
         return {symbol: state.snapshot() for symbol, state in sorted(self.symbols.items())}
 
     def restored(self, snapshot: Mapping[str, SymbolVolatilitySnapshot]) -> VolatilityHalt:
