@@ -24,9 +24,10 @@ with ``restore``, so the runtime stores it in its state file in the same transac
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from slsbot.api import PaperSettings
@@ -52,10 +53,31 @@ class BookChanges:
         return bool(self.orders or self.fills or self.balances)
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function asked several times per fill for the same few symbols
 def split_symbol(symbol: str) -> tuple[str, str]:
     """``BTC/USDT`` -> (``BTC``, ``USDT``); ``BTC/USDT:USDT`` -> (``BTC``, ``USDT``)."""
     base, _, rest = symbol.partition("/")
     return base, rest.split(":")[0]
+
+
+def copy_order(order: Order) -> Order:
+    """``dataclasses.replace(order)`` without its per-call field introspection (the book hands out copies on
+    every call; a unit test keeps this in step with ``Order``'s fields)."""
+    return Order(
+        order.client_order_id,
+        order.symbol,
+        order.side,
+        order.quantity,
+        order.type,
+        order.limit_price,
+        order.status,
+        order.exchange_order_id,
+        order.filled_quantity,
+        order.average_price,
+        order.created_ts,
+        order.updated_ts,
+        order.reason,
+    )
 
 
 class PaperExchange(Exchange):
@@ -92,7 +114,7 @@ class PaperExchange(Exchange):
     def place_order(self, request: OrderRequest) -> Order:
         known = self._orders.get(request.client_order_id)
         if known is not None:
-            return replace(known)
+            return copy_order(known)
         self._check_request(request)
         submitted = max(self._clock_ms, request.created_ts)
         order = Order(
@@ -112,7 +134,7 @@ class PaperExchange(Exchange):
         self._eligible_ts[order.client_order_id] = submitted + self.settings.latency_ms
         self._open_by_symbol.setdefault(order.symbol, []).append(order.client_order_id)
         self._changed_orders.add(order.client_order_id)
-        return replace(order)
+        return copy_order(order)
 
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:
         """Cancel an open order; canceling a finished order returns it unchanged."""
@@ -121,15 +143,15 @@ class PaperExchange(Exchange):
             raise OrderNotFound(f"paper: no order {client_order_id} on {symbol}")
         if not OrderStatus(order.status).is_terminal:
             self._finish(order, OrderStatus.CANCELED, "canceled")
-        return replace(order)
+        return copy_order(order)
 
     def fetch_order(self, client_order_id: str, symbol: str) -> Order | None:
         order = self._orders.get(client_order_id)
-        return replace(order) if order is not None and order.symbol == symbol else None
+        return copy_order(order) if order is not None and order.symbol == symbol else None
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
         symbols = [symbol] if symbol is not None else list(self._open_by_symbol)
-        return [replace(self._orders[cid]) for s in symbols for cid in self._open_by_symbol.get(s, ())]
+        return [copy_order(self._orders[cid]) for s in symbols for cid in self._open_by_symbol.get(s, ())]
 
     def fetch_fills(self, symbol: str, since_ts: int = 0) -> list[Fill]:
         return [fill for fill in self._fills.get(symbol, ()) if fill.ts >= since_ts]
@@ -202,7 +224,7 @@ class PaperExchange(Exchange):
         """Orders, fills and balances changed since the last call (then forgotten)."""
         changes = BookChanges(clock_ms=self._clock_ms)
         for cid in sorted(self._changed_orders, key=self._order_sequence):
-            changes.orders.append(replace(self._orders[cid]))
+            changes.orders.append(copy_order(self._orders[cid]))
             changes.eligible_ts[cid] = self._eligible_ts[cid]
         changes.fills = self._new_fills
         if self._balances_changed:
@@ -226,7 +248,7 @@ class PaperExchange(Exchange):
         self._orders = {}
         self._open_by_symbol = {}
         for order in sorted(orders, key=lambda o: int((o.exchange_order_id or "paper-0").split("-")[-1])):
-            self._orders[order.client_order_id] = replace(order)
+            self._orders[order.client_order_id] = copy_order(order)
             if not OrderStatus(order.status).is_terminal:
                 self._open_by_symbol.setdefault(order.symbol, []).append(order.client_order_id)
         self._eligible_ts = {cid: eligible_ts[cid] for cid in self._orders}

@@ -16,6 +16,7 @@ metadata, and the paper exchange's own book in ``paper_*`` tables.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -87,6 +88,14 @@ _POSITION_UPSERT = upsert_sql(
     ("symbol", "quantity", "average_price", "realized_pnl", "wins", "losses", "gross_profit", "gross_loss"),
     "symbol",
 )
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value)``, with the numbers written every commit (cash, counters, clocks) done directly."""
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return repr(value)  # what json.dumps writes for them
+    return json.dumps(value)
 
 
 class StateStore:
@@ -181,10 +190,11 @@ class StateStore:
         self._risk = (ts, json.dumps(snapshot, sort_keys=True))
 
     def stage_meta(self, key: str, value: Any) -> None:
-        self._meta[key] = json.dumps(value)
+        self._meta[key] = _json(value)
 
     def stage_paper_book(self, changes: BookChangesLike) -> None:
         self._paper.append(changes)
+        self._meta["paper_clock_ms"] = _json(changes.clock_ms)  # the last book staged sets the clock
 
     @property
     def has_staged(self) -> bool:
@@ -253,9 +263,6 @@ class StateStore:
                 "INSERT OR REPLACE INTO paper_balances (currency, total) VALUES (?, ?)",
                 [(b.currency, b.total) for b in changes.balances],
             )
-        db.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('paper_clock_ms', ?)", (json.dumps(changes.clock_ms),)
-        )
 
     # -- reading --------------------------------------------------------------------------------------------
 

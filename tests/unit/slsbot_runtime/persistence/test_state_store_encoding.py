@@ -1,0 +1,51 @@
+"""What the state store writes for metadata is exactly ``json.dumps`` of it, however it gets there; the paper
+exchange's clock is stored with its book."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from slsbot.api import PaperSettings
+from slsbot_runtime.domain.types import Candle, OrderRequest, Side
+from slsbot_runtime.exchange.paper import PaperExchange
+from slsbot_runtime.persistence.store import StateStore
+
+HOUR = 3_600_000
+VALUES = [0, -3, 2**63, 10**30, 1.0, -0.0, 1e-300, 5e-324, 123456.789, 1e22, 0.1 + 0.2, math.inf, -math.inf]
+VALUES += [True, False, None, "text", {"BTC/USDT": 61_000.5}, [1, 2.5]]
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_meta_is_stored_as_json_dumps_writes_it(tmp_path: Path, value: object) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.stage_meta("key", value)
+    store.commit()
+    raw = sqlite3.connect(tmp_path / "state.db").execute("SELECT value FROM meta WHERE key = 'key'").fetchone()[0]
+    assert raw == json.dumps(value)
+    assert store.load_meta()["key"] == value
+
+
+def test_nan_is_stored_as_json_dumps_writes_it(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.stage_meta("key", math.nan)
+    store.commit()
+    assert math.isnan(store.load_meta()["key"])
+
+
+def test_the_paper_clock_is_stored_with_the_last_book_staged(tmp_path: Path) -> None:
+    exchange = PaperExchange(PaperSettings(starting_balance=10_000.0), interval_ms=HOUR)
+    store = StateStore.open(tmp_path / "state.db")
+    store.stage_paper_book(exchange.drain_changes())
+    assert store.load_paper_book() is None  # nothing before the commit
+    exchange.place_order(OrderRequest("c1", "BTC/USDT", Side.BUY, 0.01, created_ts=HOUR))
+    exchange.on_candle(Candle("BTC/USDT", HOUR, 100.0, 101.0, 99.0, 100.5, 10.0))
+    store.stage_paper_book(exchange.drain_changes())
+    store.commit()
+    book = store.load_paper_book()
+    assert book is not None and book.clock_ms == 2 * HOUR
+    assert [o.client_order_id for o in book.orders] == ["c1"] and len(book.fills) == 1
