@@ -223,7 +223,7 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
             break
         step(first, clock)
     assert len(posted_client_ids(fake, wire)) >= 3, "no trading within 80 candles"
-    assert first.status()["trade_count"] == len(fake.account.trades) >= 3
+    wait_for(lambda: first.status()["trade_count"] == len(fake.account.trades), timeout=10, what="/status trades")
 
     # The exchange takes the next order but holds its answer; the runtime dies waiting for it.
     fake.fail_next("timeout_after_processing", path=wire.create, method="POST", delay_s=60)
@@ -237,7 +237,8 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
         if len(fake.account.orders) > orders_before:
             break
     held = fake.account.orders[-1]
-    assert held.status == "FILLED" and held.client_order_id.startswith("sls-")
+    wait_for(lambda: held.status == "FILLED", timeout=10, what="the fake to fill the held order")
+    assert held.client_order_id.startswith("sls-")
     first.kill()
     assert stored_orders(state)[held.client_order_id][0] == "pending"  # the intent was on disk, its answer not
 
@@ -250,7 +251,7 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
         timeout=10,
         what="the held order reconciled as filled",
     )
-    assert "1 orders checked, 0 resent" in second.log_text()
+    wait_for(lambda: "1 orders checked, 0 resent" in second.log_text(), timeout=10, what="the reconcile log line")
     after_restart = fake.requests[requests_at_restart:]
     looked_up = next(
         i
@@ -272,8 +273,8 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
     assert len(posted) == len(set(posted)), "a client order id reached the exchange twice"
     theirs = {o.client_order_id: (o.status.lower(), pytest.approx(o.filled)) for o in fake.account.orders}
     wait_for(lambda: stored_orders(state) == theirs, timeout=10, what="the state file to hold the last answers")
-    status = second.status()
-    assert status["trade_count"] == len(fake.account.trades) and status["error"] is None
+    wait_for(lambda: second.status()["trade_count"] == len(fake.account.trades), timeout=10, what="/status trades")
+    assert second.status()["error"] is None
     positions = {p["symbol"]: p["quantity"] for p in report(state)["positions"]}
     assert positions.get("BTC/USDT", 0.0) == pytest.approx(fake.account.balances.get("BTC", 0.0), abs=1e-12)
     second.process.send_signal(signal.SIGTERM)
