@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ from slsbot_runtime.app import build_deciders
 from slsbot_runtime.backtest.eligibility import FastModeUnavailable, equity_path_blockers, static_blockers
 from slsbot_runtime.backtest.inputs import interval_ms
 from slsbot_runtime.backtest.report import RunRecord
-from slsbot_runtime.backtest.vectorized import batch_decisions, next_decisions, targets, warm_mask
+from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
 from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
@@ -45,34 +46,38 @@ from slsbot_runtime.risk.manager import RiskManager
 
 @dataclass(slots=True)
 class _Track:
-    """One symbol's candles, decisions and event tables. Only event candles are read, one value at a time."""
+    """One symbol's candles, decisions and event tables. Only event candles are read, one value at a time.
+
+    The per-candle columns are ``array.array``s: reading one value gives a Python number at once (no numpy
+    scalar to convert), and the garbage collector has nothing to walk in them (lists of 100,000s of numbers
+    made every full collection during the run cost several milliseconds).
+    """
 
     symbol: str
     history: OHLCV
     merged: np.ndarray  # position of each candle in the loop's processing order
-    direction: np.ndarray
-    confidence: np.ndarray
-    warm: np.ndarray
-    next_decision: dict[int, list[int]]  # held sign -> next candle needing a decision (len = none)
+    merged_at: array  # the same, as an array of ints
+    columns: tuple[array, ...]  # ts, open, high, low, close, volume
+    direction: array
+    confidence: array
+    warm: bytes  # 1 where the symbol may trade
+    next_decision: dict[int, array]  # held sign -> next candle needing a decision (len = none)
 
     def __len__(self) -> int:
         return len(self.history)
 
     def candle(self, i: int) -> Candle:
-        h = self.history
-        return Candle(
-            self.symbol,
-            int(h.ts[i]),
-            float(h.open[i]),
-            float(h.high[i]),
-            float(h.low[i]),
-            float(h.close[i]),
-            float(h.volume[i]),
-        )
+        ts, open_, high, low, close, volume = self.columns
+        return Candle(self.symbol, ts[i], open_[i], high[i], low[i], close[i], volume[i])
 
     def last_close_before(self, merged_position: int) -> float | None:
         j = int(np.searchsorted(self.merged, merged_position, side="left"))
-        return float(self.history.close[j - 1]) if j > 0 else None
+        return self.columns[4][j - 1] if j > 0 else None
+
+
+def _array(values: np.ndarray, code: str) -> array:
+    """A numpy column as an ``array.array`` of the same values (``q``: int64, ``d``: float64)."""
+    return array(code, np.ascontiguousarray(values, dtype=np.int64 if code == "q" else np.float64).tobytes())
 
 
 @dataclass(slots=True)
@@ -129,14 +134,18 @@ def _track(config: RuntimeConfig, history: OHLCV, decider: Decider, positions: n
     decisions = batch_decisions(decider, history)
     warm = warm_mask(history.ts, interval_ms=step_ms, warmup_candles=config.market_data.warmup_candles)
     target = targets(decisions.direction, long_only=config.long_only)
+    tables = next_decision_tables(target, warm, entries_allowed=not config.paused)
+    h = history
     return _Track(
         symbol=history.symbol,
         history=history,
         merged=positions,
-        direction=decisions.direction,
-        confidence=decisions.confidence,
-        warm=warm,
-        next_decision=next_decisions(target, warm, entries_allowed=not config.paused),
+        merged_at=_array(positions, "q"),
+        columns=(_array(h.ts, "q"), *(_array(column, "d") for column in (h.open, h.high, h.low, h.close, h.volume))),
+        direction=_array(decisions.direction, "d"),
+        confidence=_array(decisions.confidence, "d"),
+        warm=warm.astype(np.uint8).tobytes(),
+        next_decision={held: _array(table, "q") for held, table in tables.items()},
     )
 
 
@@ -156,7 +165,7 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
     for k, track in enumerate(tracks):
         first = track.next_decision[0][0]
         if first < len(track):
-            heap.append((int(track.merged[first]), k, first))
+            heap.append((track.merged_at[first], k, first))
     heapq.heapify(heap)
 
     while heap:
@@ -177,12 +186,12 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
             resting[k] = bool(working)
             close = candle.close
         else:
-            close = float(track.history.close[i])
+            close = track.columns[4][i]
         ledger.mark(symbol, close)
         held = ledger.quantity(symbol)
         if track.warm[i] and (working or track.next_decision[_sign(held)][i] == i):
             actions = plan_symbol(
-                direction=float(track.direction[i]),
+                direction=track.direction[i],
                 position=held,
                 working=working,
                 long_only=long_only,
@@ -205,7 +214,7 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
                     resting[k] = resting[k] or placed
         following = i + 1 if resting[k] else track.next_decision[_sign(ledger.quantity(symbol))][i + 1]
         if following < len(track):
-            heapq.heappush(heap, (int(track.merged[following]), k, following))
+            heapq.heappush(heap, (track.merged_at[following], k, following))
     return fills, changes
 
 
@@ -238,16 +247,16 @@ def _entry_quantity(
     fixed: float | None,
 ) -> float:
     """The loop's ``_enter``: the quantity the risk manager sizes, 0 when it refuses."""
-    confidence = min(max(float(track.confidence[i]), 0.0), 1.0)
+    confidence = min(max(track.confidence[i], 0.0), 1.0)
     proposal = TradeProposal(track.symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed)
-    verdict = risk.evaluate(proposal, ledger.snapshot(int(track.history.ts[i])))
+    verdict = risk.evaluate(proposal, ledger.snapshot(track.columns[0][i]))
     return 0.0 if verdict.action == RiskAction.REJECTED else verdict.quantity
 
 
 def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side, quantity: float, step_ms: int) -> bool:
     """The order manager's intent and send: the same client order id, created at the candle's close. True when
     the order rests on the book."""
-    ts = int(track.history.ts[i])
+    ts = track.columns[0][i]
     request = OrderRequest(
         client_order_id(key, track.symbol, ts, 0),
         track.symbol,

@@ -97,8 +97,9 @@ def next_true(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def next_decisions(target: np.ndarray, warm: np.ndarray, *, entries_allowed: bool) -> dict[int, list[int]]:
-    """Per held sign (-1, 0, 1): the next candle at which ``plan_symbol`` would act with no order working.
+def next_decision_tables(target: np.ndarray, warm: np.ndarray, *, entries_allowed: bool) -> dict[int, np.ndarray]:
+    """Per held sign (-1, 0, 1): the next candle at which ``plan_symbol`` would act with no order working
+    (``next_true``'s int64 array, one entry longer than the history).
 
     It acts when the symbol is warm, the decision has an opinion, that opinion differs from what is held,
     and, when flat, entries are allowed.
@@ -108,5 +109,13 @@ def next_decisions(target: np.ndarray, warm: np.ndarray, *, entries_allowed: boo
         mask = warm & (target != NO_OPINION) & (target != held)
         if held == 0 and not entries_allowed:
             mask = np.zeros_like(mask)
-        tables[held] = next_true(mask).tolist()
+        tables[held] = next_true(mask)
     return tables
+
+
+def next_decisions(target: np.ndarray, warm: np.ndarray, *, entries_allowed: bool) -> dict[int, list[int]]:
+    """``next_decision_tables`` as lists."""
+    return {
+        held: table.tolist()
+        for held, table in next_decision_tables(target, warm, entries_allowed=entries_allowed).items()
+    }
