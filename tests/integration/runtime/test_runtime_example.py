@@ -1,0 +1,21 @@
+"""examples/runtime/replay-btc.yaml runs exactly as examples/README.md shows: to the end, exit 0, a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_the_replay_example_runs_to_the_end_and_reports(kit: Any, repo_root: Path, tmp_path: Path) -> None:
+    runtime = kit.start(repo_root / "examples" / "runtime" / "replay-btc.yaml", tmp_path / "replay.db", "--until-end")
+    assert runtime.wait(timeout=300) == 0
+    report = kit.report(runtime.state)
+    assert len(report["orders"]) > 100
+    assert {o["symbol"] for o in report["orders"]} == {"BTC/USDT"}
+    assert all(o["client_order_id"].startswith("sls-") for o in report["orders"])
+    curve = report["equity_curve"]
+    assert curve[0]["ts"] < 1_514_764_800_000 < 1_640_995_200_000 < curve[-1]["ts"]  # 2017 ... 2022
