@@ -10,8 +10,10 @@ and an unreachable exchange does not:
   runtime connects on its loop thread and retries (see ``runtime_process``); a replay connects up front.
 
 ``build_runtime`` does both at once, for tests, the backtester and the benchmarks. ``run_runtime`` returns the
-exit code: 0 after ``--until-end``, a ``/shutdown`` or SIGTERM/SIGINT (state flushed first), 1 when trading
-halted on an error under ``--until-end``, 2 for a config the runtime cannot run.
+exit code: 0 after ``--until-end``, a plain ``/shutdown`` or SIGTERM/SIGINT (state flushed first), 1 when trading
+halted on an error under ``--until-end``, 2 for a config the runtime cannot run. A ``/shutdown`` that cancels or
+flattens (a drain) marks the state file drained and the process stays up, idle, until SIGTERM; a runtime started
+on a drained state file connects to nothing and only serves its final status (``slsbot_runtime.drained``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.domain.types import Candle
+from slsbot_runtime.drained import DrainedState, load_drained
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
 from slsbot_runtime.engine.signals import Decider, EnsembleDecider
 from slsbot_runtime.exchange.base import Exchange
@@ -41,11 +44,12 @@ from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
-from slsbot_runtime.server import RuntimeServer
+from slsbot_runtime.server import ControlAccess, RuntimeServer
 from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
 
 __all__ = [
     "BuiltRuntime",
+    "ControlAccess",
     "RuntimeOptions",
     "RuntimeParts",
     "build_deciders",
@@ -281,8 +285,9 @@ def build_runtime(
         raise
 
 
-def run_runtime(config: RuntimeConfig, options: RuntimeOptions) -> int:
-    """Build, serve and run one runtime until the feed ends (``until_end``), a shutdown or a signal."""
+def run_runtime(config: RuntimeConfig, options: RuntimeOptions, *, access: ControlAccess) -> int:
+    """Build, serve and run one runtime until the feed ends (``until_end``), a shutdown or a signal. ``access``
+    says who may call its control endpoints (the token comes from ``slsbot runtime``, read once there)."""
     registry = CollectorRegistry()
     metrics = RuntimeMetrics(registry)
     parts = prepare_runtime(config, options, metrics=metrics)
@@ -290,11 +295,22 @@ def run_runtime(config: RuntimeConfig, options: RuntimeOptions) -> int:
         log.warning("SLSBOT_EXCHANGE_ENDPOINT is ignored: this paper runtime replays recorded candles")
     store = StateStore.open(parts.state_path)
     try:
-        if parts.live_feed:
-            connect: Callable[[], BuiltRuntime] = functools.partial(connect_runtime, parts, store)
+        drained = load_drained(store, strategy_key=parts.settings.strategy_key)
+        if drained is not None:
+            log.warning(
+                "state %s was drained at %s (cancelOrders=%s flatten=%s): not trading, serving its final status; "
+                "a new state file starts trading again",
+                parts.state_path,
+                drained.drained_at,
+                drained.cancel_orders,
+                drained.flatten,
+            )
+            connect: Callable[[], BuiltRuntime] = _drained_never_connects
+        elif parts.live_feed:
+            connect = functools.partial(connect_runtime, parts, store)
         else:
             connect = functools.partial(_identity, connect_runtime(parts, store))  # a replay fails at once
-        return _serve(parts, store, connect, registry, metrics)
+        return _serve(parts, store, connect, registry, metrics, access=access, drained=drained)
     finally:
         store.close()
 
@@ -303,12 +319,19 @@ def _identity(built: BuiltRuntime) -> BuiltRuntime:
     return built
 
 
+def _drained_never_connects() -> BuiltRuntime:
+    raise AssertionError("a drained runtime never connects")
+
+
 def _serve(
     parts: RuntimeParts,
     store: StateStore,
     connect: Callable[[], BuiltRuntime],
     registry: CollectorRegistry,
     metrics: RuntimeMetrics,
+    *,
+    access: ControlAccess,
+    drained: DrainedState | None,
 ) -> int:
     config, options = parts.config, parts.options
     pace = 0.0 if parts.live_feed else config.market_data.seconds_per_candle
@@ -319,9 +342,16 @@ def _serve(
         until_end=options.until_end,
         health_deadline_s=options.health_deadline_s or max(30.0, 3 * pace),
         metrics=metrics,
+        store=store,
+        drained=drained,
     )
+    if access.token is None:
+        if access.insecure:
+            log.warning("--insecure-control: the control endpoints need no token; for local development only")
+        else:
+            log.warning("no SLSBOT_RUNTIME_TOKEN: the control endpoints (/status, /orders, POST) answer 403")
     port = config.server.port if options.port is None else options.port
-    server = RuntimeServer(process, registry, host=config.server.host, port=port)
+    server = RuntimeServer(process, registry, host=config.server.host, port=port, access=access)
     store.stage_meta("http_port", server.port)
     store.stage_meta("pid", os.getpid())
     store.commit()

@@ -6,6 +6,12 @@ live feed a failure there does not end the process: the error is shown in ``/sta
 a permanent one such as wrong credentials, ``starting`` for a temporary one) and in the log, and connecting
 is tried again with a growing pause (2 s up to 5 min), so an exchange outage or a Secret rotated in place is
 survived without a restart. Then the loop runs until the feed ends, a shutdown or a stop signal.
+
+A shutdown that cancels orders or flattens positions is a *drain*: once the loop did it, the drain marker is
+written into the state file (``drained``) and the process stays up, trading nothing, serving ``/status`` with phase
+``drained`` until it is stopped (under ``--until-end`` it exits instead). A process started on a drained state
+file (``drained=``) never connects: it serves that status from the start. A shutdown asking for neither is a
+plain stop: state flushed, exit 0, no marker.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from slsbot_runtime.domain.errors import (
     StateError,
 )
 from slsbot_runtime.domain.types import Candle, Order
+from slsbot_runtime.drained import DrainedState, drained_from_status, drained_from_store, save_drained
 from slsbot_runtime.engine.loop import TradingLoop
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.exchange.retry import RetryPolicy
@@ -39,6 +46,10 @@ IDLE_TICK_S = 0.1
 #: Pauses between attempts to connect a live runtime; only the delays are used (it never gives up).
 CONNECT_RETRY = RetryPolicy(base_delay_s=2.0, max_delay_s=300.0)
 EXIT_BAD_CONFIG = 2
+DRAINED_REFUSAL = (
+    "drained: this runtime cancelled its orders on POST /shutdown and trades no more; "
+    "a new state file starts trading again"
+)
 
 
 @dataclass(slots=True)
@@ -82,6 +93,8 @@ class RuntimeProcess:
         health_deadline_s: float,
         metrics: RuntimeMetrics | None = None,
         connect_retry: RetryPolicy = CONNECT_RETRY,
+        store: StateStore | None = None,
+        drained: DrainedState | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
@@ -92,6 +105,10 @@ class RuntimeProcess:
         self.connect_retry = connect_retry
         self.built: BuiltRuntime | None = None
         self.exit_code = 0
+        #: The state file, for the drain marker when a shutdown comes before the loop exists.
+        self.store = store
+        self.drained = drained  # set once (at start, or by the loop thread after a drain); read by HTTP threads
+        self._drain_asked = False  # a drain was done, even if its marker could not be written: never trade again
         self._waiting = waiting_status(name)
         self._paused_wish: bool | None = None
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
@@ -109,9 +126,27 @@ class RuntimeProcess:
         built = self.built
         return self._waiting if built is None else built.loop.status
 
+    def status_json(self) -> dict[str, Any]:
+        """The ``/status`` body: the loop's snapshot with ``open_orders``, or a drained runtime's final figures."""
+        drained = self.drained
+        if drained is not None:
+            return drained.status_json(self.name)
+        body = self.status().to_json()
+        body["open_orders"] = self._open_orders()
+        return body
+
+    def readiness(self) -> tuple[bool, str]:
+        """(ready, phase) for ``/readyz``. A drained runtime is ready: it serves its final status."""
+        if self.drained is not None:
+            return True, "drained"
+        status = self.status()
+        return status.ready, str(status.phase)
+
     def health(self) -> tuple[bool, str]:
         if not self._thread.is_alive():
             return False, "the loop thread is not running"
+        if self.drained is not None:
+            return True, "drained"
         if self.built is None:
             return True, "connecting"  # each attempt is bounded by the exchange client's timeouts
         age = time.time() - self.loop.status.heartbeat
@@ -129,11 +164,30 @@ class RuntimeProcess:
             store.close()
 
     def set_paused(self, paused: bool) -> bool:
+        if self.drained is not None:
+            raise StateError(DRAINED_REFUSAL)
         self._send("pause" if paused else "resume", {})
         return self.loop.paused if self.built is not None else bool(self._paused_wish)
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None:
+        if self.drained is not None:
+            log.info("shutdown requested again: already drained at %s", self.drained.drained_at)
+            return
         self._commands.put(("shutdown", {"cancel_orders": cancel_orders, "flatten": flatten}, threading.Event()))
+
+    def _open_orders(self) -> int | None:
+        """Unfinished orders (pending ones included) of the running loop; None before it exists. Read from an
+        HTTP thread while the loop thread may change them: a read that races a change is tried again."""
+        built = self.built
+        if built is None:
+            return None
+        loop = built.loop
+        for _ in range(5):
+            try:
+                return sum(len(loop.orders.unfinished(symbol)) for symbol in loop.settings.symbols)
+            except RuntimeError:  # "dictionary changed size during iteration"
+                continue
+        return None
 
     def _send(self, command: str, args: dict[str, Any], timeout_s: float = 10.0) -> None:
         done = threading.Event()
@@ -186,6 +240,29 @@ class RuntimeProcess:
     # -- the loop thread ----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.drained is None:
+            self._trade()
+        if self.drained is None and not self._drain_asked:
+            return
+        if self.until_end:
+            log.info("drained: nothing more to do under --until-end")
+            return
+        self._rest_drained()
+
+    def _rest_drained(self) -> None:
+        """Stay up, trading nothing, until a stop signal; commands that still arrive are answered and dropped."""
+        log.info("drained: not trading; serving the final status until stopped")
+        while not self._stop.is_set():
+            while True:
+                try:
+                    command, _args, done = self._commands.get_nowait()
+                except queue.Empty:
+                    break
+                log.info("%s ignored: the runtime is drained", command)
+                done.set()
+            self._stop.wait(IDLE_TICK_S)
+
+    def _trade(self) -> None:
         built = self._connect_until_done()
         if built is None:
             return
@@ -238,12 +315,12 @@ class RuntimeProcess:
 
         def produce() -> None:
             failures = 0
-            while not self._stop.is_set():
+            while not (self._stop.is_set() or self._drain_asked):
                 try:
                     for candle in feed:
                         items.put(candle)
                         failures = 0
-                        if self._stop.is_set():
+                        if self._stop.is_set() or self._drain_asked:
                             return
                     return
                 except (DataError, ExchangeError) as error:
@@ -301,7 +378,7 @@ class RuntimeProcess:
         if self._stop.is_set():
             self._safe_commit()
             return True
-        return False
+        return self._drain_asked
 
     def _apply(self, command: str, args: dict[str, Any]) -> bool:
         """One command; True after a shutdown. Before the loop exists a pause is remembered for it."""
@@ -315,14 +392,51 @@ class RuntimeProcess:
                 built.loop.resume()
             return False
         if command == "shutdown":
-            log.info("shutdown requested: cancelOrders=%s flatten=%s", args["cancel_orders"], args["flatten"])
+            cancel_orders, flatten = args["cancel_orders"], args["flatten"]
+            log.info("shutdown requested: cancelOrders=%s flatten=%s", cancel_orders, flatten)
             if built is None:
                 log.info("shutdown before trading started: nothing to cancel or flatten")
             else:
-                built.loop.shutdown(cancel_orders=args["cancel_orders"], flatten=args["flatten"])
-            self._stop.set()
+                built.loop.shutdown(cancel_orders=cancel_orders, flatten=flatten)
+            if cancel_orders or flatten:
+                self._drain_asked = True
+                self._mark_drained(cancel_orders=cancel_orders, flatten=flatten)
+            else:
+                self._stop.set()
             return True
         return False
+
+    def _mark_drained(self, *, cancel_orders: bool, flatten: bool) -> None:
+        """Write the drain marker; from then on the runtime reports ``drained`` and never trades this state again.
+        If it cannot be written, the runtime still trades no more (it rests until stopped) but keeps reporting its
+        loop's phase (``finished``; the error is in the log): the control plane sees no completed drain and says
+        so when it deletes the runtime."""
+        built = self.built
+        try:
+            if built is not None:
+                loop = built.loop
+                drained = drained_from_status(
+                    loop.status,
+                    open_orders=len(loop.orders.unfinished()),
+                    cancel_orders=cancel_orders,
+                    flatten=flatten,
+                )
+                save_drained(built.store, drained)
+            elif self.store is not None:
+                drained = drained_from_store(self.store, cancel_orders=cancel_orders, flatten=flatten)
+                save_drained(self.store, drained)
+            else:
+                log.error("drain: no state file to mark as drained")
+                return
+        except StateError as error:
+            log.error("drain: could not write the drain marker: %s", error)
+            return
+        self.drained = drained
+        log.info(
+            "drained: %d open orders and %d open positions remain; the state file is marked drained",
+            drained.open_orders,
+            drained.open_positions,
+        )
 
     def _safe_commit(self) -> None:
         if self.built is None:

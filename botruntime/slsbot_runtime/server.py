@@ -5,22 +5,30 @@ thread keeps the loop thread free of any event loop. The control plane (the loca
 finalizer) calls exactly these paths with exactly these keys:
 
 * ``GET /healthz``: 200 while the loop thread is alive and ticked within the deadline, else 503.
-* ``GET /readyz``: 200 once the replay, the reconciliation and the first warmup are done, else 503.
+* ``GET /readyz``: 200 once the replay, the reconciliation and the first warmup are done (and while drained,
+  serving its final status), else 503.
 * ``GET /metrics``: Prometheus text.
-* ``GET /status``: name, phase, equity, cash, open_positions, trade_count, orders_total, last_candle_ts,
-  heartbeat (ISO UTC), paused (and ready, error).
+* ``GET /status``: name, phase, equity, cash, open_positions, open_orders, trade_count, orders_total,
+  last_candle_ts, heartbeat (ISO UTC), paused (and ready, error; ``drained_at`` and ``drain`` once drained).
 * ``GET /orders?limit=N``: the newest N orders (1..1000, default 50) from the state file.
 * ``POST /pause``, ``POST /resume``; ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
+
+The three probes (``/healthz``, ``/readyz``, ``/metrics``) are open to anyone: kubelets and Prometheus call them.
+Every other request needs ``Authorization: Bearer <token>`` (``ControlAccess``): 401 without it or with a wrong
+one (compared in constant time), 403 when the runtime was started without a token and without
+``--insecure-control``. The token is never logged, echoed or put in an error.
 
 Handlers only parse, call the ``RuntimeControl`` they were given and render; errors are JSON with the field.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -28,18 +36,58 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from slsbot_runtime.domain.errors import SlsbotRuntimeError
+from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
-from slsbot_runtime.engine.status import RuntimeStatus
 
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and Prometheus: never behind the token
+TOKEN_ENVIRONMENT = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105 - a variable name, not a secret
+MIN_TOKEN_LENGTH = 16
+CONTROL_OFF = (
+    f"control endpoints are off: this runtime was started without {TOKEN_ENVIRONMENT}; set it (the control "
+    "plane does), or start it with --insecure-control for local development"
+)
+UNAUTHORIZED = "Authorization: missing or wrong bearer token; send 'Authorization: Bearer <the runtime's token>'"
+
+
+@dataclass(frozen=True, slots=True)
+class ControlAccess:
+    """Who may call the control endpoints: whoever holds ``token``; anyone when there is none and ``insecure``
+    (local development); nobody otherwise. The token never shows in a repr."""
+
+    token: str | None = field(default=None, repr=False)
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        if self.token is not None and len(self.token.strip()) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"{TOKEN_ENVIRONMENT}: shorter than {MIN_TOKEN_LENGTH} characters; use a long random value "
+                "(the control plane sets one per runtime)"
+            )
+
+    @classmethod
+    def from_environment(cls, value: str | None, *, insecure: bool) -> ControlAccess:
+        """From the value of ``SLSBOT_RUNTIME_TOKEN`` (unset or empty: no token)."""
+        token = (value or "").strip()
+        return cls(token=token or None, insecure=insecure)
+
+    def refusal(self, authorization: str | None) -> tuple[int, str] | None:
+        """None when a request with this ``Authorization`` header may go on, else (HTTP status, error)."""
+        if self.token is None:
+            return None if self.insecure else (403, CONTROL_OFF)
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            return 401, UNAUTHORIZED
+        return None
 
 
 class RuntimeControl(Protocol):
     """What the server needs from the running process (``app.RuntimeProcess`` provides it)."""
 
-    def status(self) -> RuntimeStatus: ...
+    def status_json(self) -> dict[str, Any]: ...
+
+    def readiness(self) -> tuple[bool, str]: ...
 
     def health(self) -> tuple[bool, str]: ...
 
@@ -106,7 +154,9 @@ def parse_limit(query: str) -> int:
     return limit
 
 
-def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[BaseHTTPRequestHandler]:
+def make_handler(
+    control: RuntimeControl, registry: CollectorRegistry, access: ControlAccess
+) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "slsbot-runtime"
         protocol_version = "HTTP/1.1"
@@ -136,7 +186,13 @@ def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[B
 
         def _dispatch(self, routes: dict[str, Callable[[str, bytes], None]], body: bytes) -> None:
             url = urlsplit(self.path)
-            route = routes.get(url.path.rstrip("/") or "/")
+            path = url.path.rstrip("/") or "/"
+            route = routes.get(path)
+            if path not in OPEN_PATHS:
+                refusal = access.refusal(self.headers.get("Authorization"))
+                if refusal is not None:
+                    self._json(refusal[0], {"error": refusal[1]}, www_authenticate=refusal[0] == 401)
+                    return
             try:
                 if route is None:
                     self._json(404, {"error": f"no endpoint {self.command} {url.path}"})
@@ -152,14 +208,14 @@ def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[B
             self._json(200 if healthy else 503, {"healthy": healthy, "reason": reason})
 
         def _readyz(self, _query: str, _body: bytes) -> None:
-            status = control.status()
-            self._json(200 if status.ready else 503, {"ready": status.ready, "phase": str(status.phase)})
+            ready, phase = control.readiness()
+            self._json(200 if ready else 503, {"ready": ready, "phase": phase})
 
         def _metrics(self, _query: str, _body: bytes) -> None:
             self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
 
         def _status(self, _query: str, _body: bytes) -> None:
-            self._json(200, control.status().to_json())
+            self._json(200, control.status_json())
 
         def _orders(self, query: str, _body: bytes) -> None:
             limit = parse_limit(query)
@@ -170,11 +226,13 @@ def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[B
             control.request_shutdown(cancel_orders=cancel_orders, flatten=flatten)
             self._json(202, {"accepted": True, "cancelOrders": cancel_orders, "flatten": flatten})
 
-        def _json(self, code: int, body: Any) -> None:
-            self._send(code, json.dumps(body).encode(), "application/json")
+        def _json(self, code: int, body: Any, *, www_authenticate: bool = False) -> None:
+            self._send(code, json.dumps(body).encode(), "application/json", www_authenticate=www_authenticate)
 
-        def _send(self, code: int, payload: bytes, content_type: str) -> None:
+        def _send(self, code: int, payload: bytes, content_type: str, *, www_authenticate: bool = False) -> None:
             self.send_response(code)
+            if www_authenticate:
+                self.send_header("WWW-Authenticate", 'Bearer realm="slsbot-runtime"')
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
@@ -186,8 +244,16 @@ def make_handler(control: RuntimeControl, registry: CollectorRegistry) -> type[B
 class RuntimeServer:
     """The HTTP server on its own daemon thread."""
 
-    def __init__(self, control: RuntimeControl, registry: CollectorRegistry, *, host: str, port: int) -> None:
-        self._httpd = ThreadingHTTPServer((host, port), make_handler(control, registry))
+    def __init__(
+        self,
+        control: RuntimeControl,
+        registry: CollectorRegistry,
+        *,
+        host: str,
+        port: int,
+        access: ControlAccess,
+    ) -> None:
+        self._httpd = ThreadingHTTPServer((host, port), make_handler(control, registry, access))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="slsbot-http", daemon=True)
 

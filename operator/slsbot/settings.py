@@ -89,5 +89,10 @@ class ControlPlaneSettings(BaseSettings):
         return self.state_dir / "supervisor.db"
 
     @property
+    def control_key_path(self) -> Path:
+        """The master key of the runtimes' control tokens: generated once (mode 0600), reused after restarts."""
+        return self.state_dir / "control.key"
+
+    @property
     def admin_url(self) -> str:
         return f"http://{self.admin_host}:{self.admin_port}"

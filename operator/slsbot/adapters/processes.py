@@ -15,6 +15,12 @@ names its config file; a recorded pid that is gone counts as a crash.
 
 Stopping never blocks the supervisor's loop: Update and Delete send SIGTERM and return; ``observe`` reports
 ``TERMINATING`` until the process is gone (escalating to SIGKILL past the deadline), then ``ABSENT``.
+
+Control: every runtime gets its own bearer token in its environment (``SLSBOT_RUNTIME_TOKEN``), derived from the
+supervisor's ``ControlKey`` (``control_tokens``), and every control call sends it. A deleted strategy's state file
+is retired once its process is gone (renamed ``state.db.retired-<UTC time>``, kept for the record), as the
+operator deletes the state claim: a Strategy created again under the same name starts on a new state file
+instead of the drained one.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from slsbot.adapters.control_tokens import RUNTIME_TOKEN_ENVIRONMENT, ControlKey
 from slsbot.adapters.process_table import (
     AdoptedProcess,
     ChildProcess,
@@ -54,11 +61,17 @@ from slsbot.domain.runtime_spec import build_runtime_config
 log = logging.getLogger(__name__)
 
 RUNTIME_HOST = "127.0.0.1"
-SECRET_ENVIRONMENT = ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN")
+SECRET_ENVIRONMENT = (
+    "SLSBOT_ADMIN_TOKEN",
+    "SLSBOT_VIEWER_TOKEN",
+    RUNTIME_TOKEN_ENVIRONMENT,
+    "SLSBOT_OPERATOR_CONTROL_KEY",
+)
 
 
 def runtime_environment(environ: Mapping[str, str], *, bytecode_cache: Path) -> dict[str, str]:
-    """The runtime's environment: ours without the admin tokens, with unbuffered output for the log, and
+    """The runtime's environment: ours without the admin tokens and control secrets (each runtime gets its own
+    token when it starts), with unbuffered output for the log, and
     bytecode cached under the state folder even where ``PYTHONDONTWRITEBYTECODE`` is set: compiling the
     runtime's ~1,000 modules from source costs 4-8 s per start on a small machine, and a restarted runtime must
     be ready within seconds. ``PYTHONPYCACHEPREFIX`` keeps the cache out of the source tree."""
@@ -97,6 +110,7 @@ class LocalProcessBackend:
         state_dir: Path,
         runtime_command: Sequence[str],
         stop_timeout: float,
+        control_key: ControlKey,
         default_data_dir: str | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -111,8 +125,10 @@ class LocalProcessBackend:
             os.environ if environ is None else environ, bytecode_cache=self._state_dir / ".pycache"
         )
         self._clock = clock
+        self._control_key = control_key
         self._processes: dict[tuple[str, str], ChildProcess | AdoptedProcess] = {}
         self._last_seen_alive: dict[tuple[str, str], datetime] = {}
+        self._retire_on_exit: set[tuple[str, str]] = set()  # deleted: retire the state file once the process is gone
 
     def paths(self, namespace: str, name: str) -> RuntimePaths:
         return RuntimePaths(self._state_dir / namespace / name)
@@ -147,7 +163,7 @@ class LocalProcessBackend:
         base_url = _base_url(record)
         ready = self._client.is_ready(base_url)
         try:
-            runtime_status = self._client.status(base_url)
+            runtime_status = self._client.status(base_url, token=self._token(record))
         except RuntimeUnreachable:
             runtime_status = {}
         record.last_status = runtime_status or record.last_status
@@ -175,15 +191,22 @@ class LocalProcessBackend:
             )
         elif action.kind is ActionKind.SET_PAUSED:
             assert action.desired is not None
-            self._client.set_paused(self._running_url(record), paused=action.desired.paused)
+            self._client.set_paused(self._running_url(record), paused=action.desired.paused, token=self._token(record))
         elif action.kind is ActionKind.DRAIN:
-            self._client.shutdown(self._running_url(record), cancel_orders=action.cancel_orders, flatten=action.flatten)
+            self._client.shutdown(
+                self._running_url(record),
+                cancel_orders=action.cancel_orders,
+                flatten=action.flatten,
+                token=self._token(record),
+            )
         elif action.kind is ActionKind.DELETE:
             if running:
+                self._retire_on_exit.add((namespace, name))
                 self._begin_stop(record)
             else:
                 record.exited_at = None
                 self._save(record)
+                self._retire_state(namespace, name)
 
     # --- lifecycle beyond the port ----------------------------------------------------------------------
 
@@ -217,6 +240,16 @@ class LocalProcessBackend:
     def base_url(self, namespace: str, name: str) -> str | None:
         record = self._load(namespace, name)
         return None if record is None or record.pid is None else _base_url(record)
+
+    def token_for_url(self, base_url: str) -> str | None:
+        """The control token of the runtime serving ``base_url`` (``http://127.0.0.1:<port>``), for callers that
+        know only the URL (the admin API's client); None for a URL no runtime of ours has."""
+        port = base_url.rstrip("/").rsplit(":", 1)[-1]
+        with Session(self._engine) as session:
+            for record in list_runtime_records(session):
+                if record.port is not None and str(record.port) == port:
+                    return self._token(record)
+        return None
 
     # --- internals --------------------------------------------------------------------------------------
 
@@ -256,6 +289,8 @@ class LocalProcessBackend:
         if record.stopping:
             log.info("runtime %s/%s (pid %s) stopped", record.namespace, record.name, record.pid)
             record.exited_at = None
+            if (record.namespace, record.name) in self._retire_on_exit:
+                self._retire_state(record.namespace, record.name)
         else:
             log.warning(
                 "runtime %s/%s (pid %s) exited with code %s", record.namespace, record.name, record.pid, exit_code
@@ -316,7 +351,7 @@ class LocalProcessBackend:
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
-                    env=self._environ,
+                    env={**self._environ, RUNTIME_TOKEN_ENVIRONMENT: self._token(record)},
                     start_new_session=True,
                 )
         except OSError as exc:
@@ -361,6 +396,26 @@ class LocalProcessBackend:
                 "runtime %s/%s ignored SIGTERM for %s; killing it", record.namespace, record.name, self._stop_timeout
             )
             signal_group(record.pid, signal.SIGKILL)
+
+    def _token(self, record: RuntimeRecord) -> str:
+        return self._control_key.token_for(record.namespace, record.name)
+
+    def _retire_state(self, namespace: str, name: str) -> None:
+        """Move a deleted strategy's state file (and its SQLite journal files) aside, keeping it for the record."""
+        self._retire_on_exit.discard((namespace, name))
+        state = self.paths(namespace, name).state
+        if not state.exists():
+            return
+        retired = state.with_name(f"{state.name}.retired-{self._clock().strftime('%Y%m%dT%H%M%SZ')}")
+        try:
+            for suffix in ("-wal", "-shm", ""):
+                source = state.with_name(state.name + suffix)
+                if source.exists():
+                    os.replace(source, retired.with_name(retired.name + suffix))
+        except OSError as exc:
+            log.warning("could not retire the state file %s of deleted runtime %s/%s: %s", state, namespace, name, exc)
+            return
+        log.info("retired the state file of deleted runtime %s/%s: %s", namespace, name, retired)
 
     def _running_url(self, record: RuntimeRecord) -> str:
         if record.pid is None or record.port is None:

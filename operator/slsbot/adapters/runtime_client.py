@@ -1,13 +1,19 @@
 """HTTP calls to one bot runtime's control endpoints (the contract of ``slsbot runtime``'s server):
 
-``GET /readyz`` (200 once warmed up and reconciled), ``GET /status``, ``GET /orders?limit=N``,
+``GET /readyz`` (200 once warmed up and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
 ``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
 
-httpx errors are converted here into ``RuntimeUnreachable``, whose message names the runtime's URL and the cause.
+Every call but ``/readyz`` carries ``Authorization: Bearer <token>``: the runtime's own token
+(``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
+``token_for_url`` finds it from the runtime's URL instead (the admin API, which knows only the URL).
+
+httpx errors are converted here into ``RuntimeUnreachable``, whose message names the runtime's URL and the cause
+(never the token).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,8 +24,9 @@ from slsbot.domain.errors import RuntimeUnreachable
 class RuntimeHttpClient:
     """One connection pool for every runtime on this machine; ``base_url`` is passed per call."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, token_for_url: Callable[[str], str | None] | None = None) -> None:
         self._http = httpx.Client(timeout=timeout, trust_env=False)
+        self._token_for_url = token_for_url
 
     def close(self) -> None:
         self._http.close()
@@ -31,30 +38,34 @@ class RuntimeHttpClient:
         except httpx.HTTPError:
             return False
 
-    def status(self, base_url: str) -> dict[str, Any]:
-        body = self._call("GET", base_url, "/status")
+    def status(self, base_url: str, *, token: str | None = None) -> dict[str, Any]:
+        body = self._call("GET", base_url, "/status", token=token)
         if not isinstance(body, dict):
             raise RuntimeUnreachable(f"{base_url}/status answered {type(body).__name__}, not a JSON object")
         return body
 
-    def orders(self, base_url: str, *, limit: int) -> list[dict[str, Any]]:
-        body = self._call("GET", base_url, "/orders", params={"limit": limit})
+    def orders(self, base_url: str, *, limit: int, token: str | None = None) -> list[dict[str, Any]]:
+        body = self._call("GET", base_url, "/orders", token=token, params={"limit": limit})
         if isinstance(body, dict) and isinstance(body.get("orders"), list):
             body = body["orders"]
         if not isinstance(body, list):
             raise RuntimeUnreachable(f"{base_url}/orders answered {type(body).__name__}, not a JSON list")
         return body
 
-    def set_paused(self, base_url: str, *, paused: bool) -> None:
-        self._call("POST", base_url, "/pause" if paused else "/resume")
+    def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None:
+        self._call("POST", base_url, "/pause" if paused else "/resume", token=token)
 
-    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool) -> None:
-        self._call("POST", base_url, "/shutdown", json={"cancelOrders": cancel_orders, "flatten": flatten})
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
+        body = {"cancelOrders": cancel_orders, "flatten": flatten}
+        self._call("POST", base_url, "/shutdown", token=token, json=body)
 
-    def _call(self, method: str, base_url: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, base_url: str, path: str, *, token: str | None, **kwargs: Any) -> Any:
         url = f"{base_url}{path}"
+        if token is None and self._token_for_url is not None:
+            token = self._token_for_url(base_url)
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = self._http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise RuntimeUnreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:

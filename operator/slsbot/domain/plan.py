@@ -13,6 +13,10 @@ from enum import StrEnum
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.runtime_spec import DesiredRuntime
 
+DRAIN_WAIT_LIMIT = timedelta(minutes=2)
+DRAINED_PHASE = "drained"  # the runtime's /status phase once its drain completed and was persisted
+DRAIN_POLL = timedelta(seconds=1)
+
 
 class RuntimeState(StrEnum):
     ABSENT = "absent"  # nothing exists for this strategy
@@ -117,6 +121,14 @@ def plan_runtime(
                 requeue_after=due - now,
             )
         return Action(ActionKind.RESTART, "Restarting", "the runtime exited; restarting it", desired=desired)
+    if observed.state is RuntimeState.READY and observed.runtime_status.get("phase") == DRAINED_PHASE:
+        return Action(
+            ActionKind.WAIT,
+            "RuntimeDrained",
+            "the runtime's state file was drained (its orders cancelled on a shutdown) and it trades no more; "
+            "start it on a new state file to trade again",
+            requeue_after=timedelta(seconds=30),
+        )
     if observed.state is RuntimeState.READY and observed.paused is not None and observed.paused != desired.paused:
         verb = "pausing" if desired.paused else "resuming"
         return Action(ActionKind.SET_PAUSED, "Pausing" if desired.paused else "Resuming", verb, desired=desired)
@@ -130,7 +142,29 @@ def plan_runtime(
     return Action(ActionKind.WAIT, "UpToDate", "the runtime matches its spec", requeue_after=timedelta(seconds=30))
 
 
-DRAIN_WAIT_LIMIT = timedelta(minutes=2)
+def drain_remains(observed: ObservedRuntime, *, flatten: bool) -> str | None:
+    """What keeps a drain from being complete, as the runtime reports it; None once it is complete: phase
+    ``drained``, no open orders and, when a flatten was asked, no open positions."""
+    status = observed.runtime_status
+    if not status:
+        return "the runtime does not report its status" + (
+            "" if observed.state is RuntimeState.READY else f" (it is {observed.state})"
+        )
+    if status.get("phase") != DRAINED_PHASE:
+        return f"the runtime reports phase {status.get('phase')!r}, not {DRAINED_PHASE!r}"
+    left = []
+    open_orders = status.get("open_orders")
+    if not isinstance(open_orders, int) or isinstance(open_orders, bool):
+        left.append("an unknown number of open orders")
+    elif open_orders > 0:
+        left.append(f"{open_orders} open order{'s' if open_orders != 1 else ''}")
+    if flatten:
+        positions = status.get("open_positions")
+        if not isinstance(positions, int) or isinstance(positions, bool):
+            left.append("an unknown number of open positions")
+        elif positions > 0:
+            left.append(f"{positions} open position{'s' if positions != 1 else ''}")
+    return " and ".join(left) + " remain" if left else None
 
 
 def plan_deletion(
@@ -141,16 +175,24 @@ def plan_deletion(
     waited: timedelta | None = None,
     wait_limit: timedelta = DRAIN_WAIT_LIMIT,
 ) -> Action:
-    """Deletion through the finalizer: drain the runtime (cancel orders, flatten if asked), then delete it.
+    """Deletion through the finalizer: drain the runtime (cancel orders, flatten if asked), wait until it says
+    the drain completed, then delete it.
 
-    A runtime that is still starting is waited for, so it can drain, but for ``wait_limit`` at most since the
-    deletion began (``waited``), so a runtime that never becomes ready cannot hold its Strategy forever. One that
-    is not running cannot drain: it is deleted with a warning, since its open orders may remain on the exchange.
+    ``drained`` says the drain was asked for (``POST /shutdown`` sent). It completed when the runtime reports
+    phase ``drained`` with no open orders (and no positions when a flatten was asked); until then the runtime is
+    kept, so its cancels and its flatten are never cut short. A runtime that is still starting is waited for, so
+    it can drain. Both waits are bounded by ``wait_limit`` since the deletion began (``waited``; no bound when
+    unknown), so a runtime that never becomes ready, or never finishes draining, cannot hold its Strategy forever:
+    it is then deleted with a ``DeletedWithoutDrain`` warning saying what was left. One that is not running
+    cannot drain: it is deleted at once with that warning, since its open orders may remain on the exchange.
     """
     if observed.state is RuntimeState.ABSENT:
         return Action(ActionKind.WAIT, "Deleted", "nothing left to clean up")
     wants_drain = on_delete.cancel_orders or on_delete.flatten
-    if wants_drain and not drained:
+    if not wants_drain:
+        return Action(ActionKind.DELETE, "Deleting", "removing the runtime")
+    within_limit = waited is None or waited < wait_limit
+    if not drained:
         if observed.state is RuntimeState.READY:
             return Action(
                 ActionKind.DRAIN,
@@ -159,7 +201,7 @@ def plan_deletion(
                 cancel_orders=on_delete.cancel_orders,
                 flatten=on_delete.flatten,
             )
-        if observed.state is RuntimeState.STARTING and (waited is None or waited < wait_limit):
+        if observed.state is RuntimeState.STARTING and within_limit:
             return Action(
                 ActionKind.WAIT,
                 "WaitingToDrain",
@@ -172,4 +214,23 @@ def plan_deletion(
             "DeletedWithoutDrain",
             f"the runtime {why}, so it could not cancel its orders; check the exchange for open orders",
         )
-    return Action(ActionKind.DELETE, "Deleting", "removing the runtime")
+    remains = drain_remains(observed, flatten=on_delete.flatten)
+    if remains is None:
+        return Action(ActionKind.DELETE, "Deleting", "the runtime drained; removing it")
+    if within_limit:
+        return Action(
+            ActionKind.WAIT,
+            "WaitingForDrain",
+            f"waiting for the runtime to finish draining: {remains}",
+            requeue_after=DRAIN_POLL,
+        )
+    what = "open orders and positions" if on_delete.flatten else "open orders"
+    return Action(
+        ActionKind.DELETE,
+        "DeletedWithoutDrain",
+        f"the drain did not complete within {_seconds(wait_limit)}: {remains}; check the exchange for {what}",
+    )
+
+
+def _seconds(span: timedelta) -> str:
+    return f"{span.total_seconds():.0f}s"

@@ -10,12 +10,15 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from slsbot.adapters.control_tokens import ControlKey, ControlKeyError
 from slsbot.adapters.kubernetes import BackendOptions, RuntimePodOptions, StateVolumeKind
 from slsbot.adapters.kubernetes.backend import DEFAULT_RUNTIME_URL
 from slsbot.api.base import DNS_LABEL
+
+CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY"
 
 
 class OperatorSettings(BaseSettings):
@@ -38,6 +41,11 @@ class OperatorSettings(BaseSettings):
         description="Base URL of a runtime's control endpoints; fields {service} {namespace} {port} {strategy}.",
     )
     runtime_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    control_key: SecretStr | None = Field(
+        default=None,
+        description="Master key each runtime's control token is derived from (SLSBOT_OPERATOR_CONTROL_KEY); "
+        "required to start.",
+    )
     # What each runtime pod gets.
     state_volume: StateVolumeKind = StateVolumeKind.PERSISTENT_VOLUME_CLAIM
     state_storage: str = Field(default="1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")
@@ -75,6 +83,16 @@ class OperatorSettings(BaseSettings):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value
 
+    @field_validator("control_key")
+    @classmethod
+    def _usable_control_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                ControlKey(value.get_secret_value(), source=CONTROL_KEY_ENVIRONMENT)
+            except ControlKeyError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _one_scope(self) -> OperatorSettings:
         if self.all_namespaces and self.namespaces:
@@ -87,6 +105,16 @@ class OperatorSettings(BaseSettings):
     def from_arguments(cls, **overrides: Any) -> OperatorSettings:
         """Environment and defaults, with the command line's values (the ones not None) on top."""
         return cls(**{key: value for key, value in overrides.items() if value not in (None, [], False)})
+
+    def runtime_control_key(self) -> ControlKey:
+        """The master key; ControlKeyError naming SLSBOT_OPERATOR_CONTROL_KEY when it is not set."""
+        if self.control_key is None:
+            raise ControlKeyError(
+                f"{CONTROL_KEY_ENVIRONMENT} is not set: the operator derives each runtime's control token from it. "
+                "Create it once: kubectl -n slsbot-system create secret generic slsbot-operator-control-key "
+                '--from-literal=key="$(openssl rand -hex 32)" (deploy/operator reads it from there)'
+            )
+        return ControlKey(self.control_key.get_secret_value(), source=CONTROL_KEY_ENVIRONMENT)
 
     def backend_options(self) -> BackendOptions:
         return BackendOptions(

@@ -4,6 +4,7 @@ The runtime it connects to is a real paper replay over recorded candles (no netw
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.app import RuntimeOptions, build_runtime
-from slsbot_runtime.domain.errors import AuthenticationError, ConfigError, ExchangeUnavailable
+from slsbot_runtime.domain.errors import AuthenticationError, ConfigError, ExchangeUnavailable, StateError
+from slsbot_runtime.drained import drained_from_store, load_drained
 from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
 
@@ -65,7 +67,7 @@ def built(tmp_path: Path) -> Iterator[BuiltRuntime]:
 def start(tmp_path: Path) -> Iterator[Callable[..., RuntimeProcess]]:
     started: list[RuntimeProcess] = []
 
-    def start_(connect: Connector, *, until_end: bool = False) -> RuntimeProcess:
+    def start_(connect: Connector, *, until_end: bool = False, **extra: Any) -> RuntimeProcess:
         process = RuntimeProcess(
             connect,
             name="connecting",
@@ -73,6 +75,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., RuntimeProcess]]:
             until_end=until_end,
             health_deadline_s=30.0,
             connect_retry=FAST_RETRY,
+            **extra,
         )
         process.start()
         started.append(process)
@@ -124,13 +127,67 @@ def test_a_pause_asked_for_while_connecting_holds_once_connected(built, start) -
     assert process.loop.paused and connect.attempts == 3
 
 
-def test_a_shutdown_while_connecting_ends_the_process_cleanly(built, start) -> None:
+def test_a_drain_while_connecting_marks_the_state_drained_and_connects_no_more(built, start, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="slsbot_runtime.runtime_process")
     connect = Connector(built, [AuthenticationError("binance fetch_balance: invalid key")], forever=True)
-    process = start(connect)
+    process = start(connect, store=built.store)
     wait_for(lambda: process.status().error, what="the first failure")
     process.request_shutdown(cancel_orders=True, flatten=True)
+    body = wait_for(lambda: process.status_json()["phase"] == "drained" and process.status_json(), what="drained")
+    assert body["drain"] == {"cancelOrders": True, "flatten": True} and body["open_orders"] == 0
+    assert process.readiness() == (True, "drained") and process.health() == (True, "drained")
+    assert load_drained(built.store, strategy_key="default/connecting") is not None
+    # Resting means the connecting loop has returned, so no attempt can follow the drain.
+    wait_for(lambda: "serving the final status until stopped" in caplog.text, what="the loop thread at rest")
+    attempts = connect.attempts
+    assert process.built is None and process.status_json()["phase"] == "drained"
+    assert connect.attempts == attempts
+    with pytest.raises(StateError, match="drained"):
+        process.set_paused(True)
+    process.stop()
+    assert process.wait() == 0
+
+
+def test_a_plain_shutdown_while_connecting_ends_the_process_without_a_marker(built, start) -> None:
+    connect = Connector(built, [AuthenticationError("binance fetch_balance: invalid key")], forever=True)
+    process = start(connect, store=built.store)
+    wait_for(lambda: process.status().error, what="the first failure")
+    process.request_shutdown(cancel_orders=False, flatten=False)
     assert process.wait() == 0  # the thread ended: no attempt after the shutdown
-    assert process.built is None and connect.attempts >= 1
+    assert process.built is None and process.drained is None
+    assert load_drained(built.store, strategy_key="default/connecting") is None
+
+
+def test_a_drain_of_the_running_loop_keeps_the_process_up_reporting_drained(built, start) -> None:
+    process = start(Connector(built, []), store=built.store)
+    wait_for(lambda: process.status_json()["open_orders"] is not None, what="the loop")
+    process.request_shutdown(cancel_orders=True, flatten=True)
+    body = wait_for(lambda: process.status_json()["phase"] == "drained" and process.status_json(), what="drained")
+    assert body["open_orders"] == 0 and body["open_positions"] == 0
+    assert body["trade_count"] == built.loop.status.trade_count and body["name"] == "connecting"
+    marker = load_drained(built.store, strategy_key="default/connecting")
+    assert marker is not None and marker.flatten and marker.trade_count == body["trade_count"]
+    assert process.health() == (True, "drained")
+    process.stop()
+    assert process.wait() == 0
+
+
+def test_a_process_started_drained_never_connects(built, start) -> None:
+    drained = drained_from_store(built.store, cancel_orders=True, flatten=False)
+    connect = Connector(built, [])
+    process = start(connect, store=built.store, drained=drained)
+    assert process.status_json()["phase"] == "drained" and process.readiness() == (True, "drained")
+    wait_for(lambda: process.health() == (True, "drained"), what="the idle thread")
+    process.request_shutdown(cancel_orders=True, flatten=True)  # again: nothing to do
+    process.stop()
+    assert process.wait() == 0 and connect.attempts == 0 and process.built is None
+
+
+def test_a_process_started_drained_under_until_end_exits_at_once(built, start) -> None:
+    drained = drained_from_store(built.store, cancel_orders=True, flatten=False)
+    connect = Connector(built, [])
+    process = start(connect, until_end=True, store=built.store, drained=drained)
+    assert process.wait() == 0 and connect.attempts == 0
 
 
 def test_a_config_error_while_connecting_ends_with_exit_code_2(built, start) -> None:

@@ -1,14 +1,22 @@
-"""``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service and a state claim.
+"""``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service, a state claim and the
+Secret with its control token.
 
 It implements ``slsbot.domain.ports.RuntimeBackend``: ``render_config`` fills in the pod's paths and port,
 ``observe`` reads the Deployment, its pods and the runtime's ``/status``, ``execute`` carries out one planned
 action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``) are reached through
 its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point it elsewhere).
+Each call carries the runtime's token, derived from the operator's ``ControlKey``; the operator writes that token
+into the runtime's control Secret and never reads a Secret back. A Deployment whose pod template reads another
+token (a new master key, or a Deployment made before tokens existed) is observed with no config hash, so the plan
+rolls it out again with the current one.
+
+Deletion keeps every object until the plan says the drain completed (``plan_deletion``), then deletes them all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from slsbot.adapters.control_tokens import ControlKey, token_fingerprint
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.adapters.kubernetes.manifests import (
     PORT_NAME,
@@ -26,9 +35,11 @@ from slsbot.adapters.kubernetes.manifests import (
     RuntimeWorkload,
     StateVolumeKind,
     build_runtime_configmap,
+    build_runtime_control_secret,
     build_runtime_deployment,
     build_runtime_service,
     build_state_claim,
+    control_secret_name,
     credentials_dir,
     render_runtime_config,
     runtime_object_name,
@@ -49,11 +60,11 @@ DEFAULT_RUNTIME_URL = "http://{service}.{namespace}.svc:{port}"
 class RuntimeControl(Protocol):
     """The runtime's HTTP control contract, as the control plane calls it."""
 
-    def status(self, base_url: str) -> dict[str, Any]: ...
+    def status(self, base_url: str, *, token: str | None = None) -> dict[str, Any]: ...
 
-    def set_paused(self, base_url: str, *, paused: bool) -> None: ...
+    def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None: ...
 
-    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool) -> None: ...
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +81,12 @@ class KubernetesRuntimeBackend:
         control: RuntimeControl,
         options: BackendOptions | None = None,
         *,
+        control_key: ControlKey,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api
         self._control = control
+        self._control_key = control_key
         self._options = options or BackendOptions()
         self._clock = clock
         self._last_notes: dict[tuple[str, str], str] = {}  # what was last logged per runtime, to log changes only
@@ -103,11 +116,14 @@ class KubernetesRuntimeBackend:
                 resource_path("", "v1", "pods", namespace=namespace), label_selector=selector_labels(name)
             )
         view = read_workload(deployment, pods, strategy=name)
+        token = self._control_key.token_for(namespace, name)
+        if deployment is not None and view.control_token_id != token_fingerprint(token):
+            view = dataclasses.replace(view, config_hash=None)  # reads another token: roll it onto this one
         note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status = None
         if view.state is RuntimeState.READY and view.port is not None:
             try:
-                runtime_status = self._control.status(self.runtime_url(namespace, name, view.port))
+                runtime_status = self._control.status(self.runtime_url(namespace, name, view.port), token=token)
             except RuntimeUnreachable as exc:
                 note = f"is ready but does not answer: {exc}"
         self._note(namespace, name, note)
@@ -130,22 +146,34 @@ class KubernetesRuntimeBackend:
             self._set_paused(namespace, name, _desired(action))
         elif kind is ActionKind.DRAIN:
             url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-            self._control.shutdown(url, cancel_orders=action.cancel_orders, flatten=action.flatten)
+            self._control.shutdown(
+                url,
+                cancel_orders=action.cancel_orders,
+                flatten=action.flatten,
+                token=self._control_key.token_for(namespace, name),
+            )
         elif kind is ActionKind.DELETE:
             self._delete(namespace, name)
 
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None
-        workload = self._workload(namespace, name, desired, restarted_at)
+        token = self._control_key.token_for(namespace, name)
+        workload = self._workload(namespace, name, desired, restarted_at, token_fingerprint(token))
         patch_first = action.kind is not ActionKind.CREATE
         if workload.options.state_volume is StateVolumeKind.PERSISTENT_VOLUME_CLAIM:
             self._ensure(self._path("", "persistentvolumeclaims", namespace), build_state_claim(workload))
+        # The Secret before the Deployment that reads it, so the pod never waits for it.
+        self._apply(self._path("", "secrets", namespace), build_runtime_control_secret(workload, token), patch_first)
         self._apply(self._path("", "configmaps", namespace), build_runtime_configmap(workload), patch_first)
         self._apply(self._path("", "services", namespace), build_runtime_service(workload), patch_first)
         self._apply(self._path("apps", "deployments", namespace), build_runtime_deployment(workload), patch_first)
 
     def _set_paused(self, namespace: str, name: str, desired: DesiredRuntime) -> None:
-        self._control.set_paused(self.runtime_url(namespace, name, desired.runtime.port), paused=desired.paused)
+        self._control.set_paused(
+            self.runtime_url(namespace, name, desired.runtime.port),
+            paused=desired.paused,
+            token=self._control_key.token_for(namespace, name),
+        )
         # Keep the mounted config in step, so a restarted container comes back paused (or not) as asked.
         # ``paused`` is outside the config hash, so this does not roll the Deployment.
         config_map = self._path("", "configmaps", namespace, name)
@@ -156,6 +184,8 @@ class KubernetesRuntimeBackend:
         self._api.delete(self._path("", "services", namespace, name))
         self._api.delete(self._path("", "configmaps", namespace, name))
         self._api.delete(self._path("", "persistentvolumeclaims", namespace, name))
+        secrets = self._path("", "secrets", namespace)
+        self._api.delete(f"{secrets}/{control_secret_name(name)}")
 
     def _service_port(self, namespace: str, name: str) -> int:
         service = self._api.find(self._path("", "services", namespace, name))
@@ -165,7 +195,7 @@ class KubernetesRuntimeBackend:
         raise RuntimeUnreachable(f"runtime {namespace}/{name} has no Service with a port named {PORT_NAME!r}")
 
     def _workload(
-        self, namespace: str, name: str, desired: DesiredRuntime, restarted_at: str | None
+        self, namespace: str, name: str, desired: DesiredRuntime, restarted_at: str | None, control_token_id: str
     ) -> RuntimeWorkload:
         strategy = self._read(GROUP, VERSION, "strategies", namespace, name)
         uid = (strategy.get("metadata") or {}).get("uid")
@@ -191,6 +221,7 @@ class KubernetesRuntimeBackend:
             vault=credentials is not None and credentials.vault is not None,
             options=self._options.pod,
             restarted_at=restarted_at,
+            control_token_id=control_token_id,
         )
 
     def _read(self, group: str, version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:

@@ -15,11 +15,18 @@ Credentials: a ``credentials.secretRef`` Secret is mounted read-only, one file p
 runtime reads them (``apiKey``, ``secret``, ``password``) whatever the keys in the Secret are called. The folder
 name is a fingerprint of the reference, so pointing the account at another Secret changes the RuntimeConfig
 and its hash, which rolls the runtime. ``credentials.vault`` mounts nothing yet: Vault injection comes later, and
-such a runtime gets no ``credentialsDir``. No secret value ever passes through these builders.
+such a runtime gets no ``credentialsDir``. No credential ever passes through these builders.
+
+Control token: the runtime's control endpoints need a bearer token (``SLSBOT_RUNTIME_TOKEN``). The operator
+derives it (``control_tokens``) and writes it into a Secret of its own, ``slsbot-runtime-<strategy>-control``
+(``build_runtime_control_secret``, the one builder that holds a secret value); the container reads it with
+``valueFrom.secretKeyRef``, so the token is in neither the ConfigMap nor the Deployment. The pod template carries
+only a fingerprint of it (``slsbot.io/control-token``), so a new master key rolls the pods onto the new token.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -41,6 +48,11 @@ LABEL_ACCOUNT = "slsbot.io/account"
 ANNOTATION_CONFIG_HASH = "slsbot.io/config-hash"
 ANNOTATION_RESTARTED_AT = "slsbot.io/restarted-at"
 ANNOTATION_CREDENTIALS = "slsbot.io/credentials"
+# Names, not secrets (S105): the annotation holds a fingerprint, the Secret's key and the variable hold the token.
+ANNOTATION_CONTROL_TOKEN = "slsbot.io/control-token"  # noqa: S105
+CONTROL_SECRET_SUFFIX = "-control"  # noqa: S105
+CONTROL_SECRET_KEY = "token"  # noqa: S105
+CONTROL_TOKEN_ENV = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105
 CONTAINER = "runtime"
 PORT_NAME = "http"
 CONFIG_DIR = "/etc/slsbot"
@@ -84,6 +96,7 @@ class RuntimeWorkload:
     vault: bool = False  # the account reads credentials from Vault: nothing is mounted
     options: RuntimePodOptions = field(default_factory=RuntimePodOptions)
     restarted_at: str | None = None  # set to roll the pods without a config change
+    control_token_id: str | None = None  # the control token's fingerprint (control_tokens.token_fingerprint)
 
     @property
     def name(self) -> str:
@@ -98,6 +111,11 @@ def runtime_object_name(strategy: str) -> str:
     digest = hashlib.sha256(strategy.encode()).hexdigest()[:8]
     head = strategy[: _MAX_NAME - len(RUNTIME_PREFIX) - len(digest) - 1].rstrip("-")
     return f"{RUNTIME_PREFIX}{head}-{digest}"
+
+
+def control_secret_name(strategy: str) -> str:
+    """``slsbot-runtime-<strategy>-control``: the Secret that holds the runtime's control token."""
+    return f"{runtime_object_name(strategy)}{CONTROL_SECRET_SUFFIX}"
 
 
 def selector_labels(strategy: str) -> dict[str, str]:
@@ -178,6 +196,19 @@ def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
     }
 
 
+def build_runtime_control_secret(workload: RuntimeWorkload, token: str) -> Manifest:
+    """The Secret with the runtime's control token, owned by the Strategy. Never log or return this manifest."""
+    meta = _metadata(workload)
+    meta["name"] = control_secret_name(workload.strategy)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": "Opaque",
+        "data": {CONTROL_SECRET_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
 def build_state_claim(workload: RuntimeWorkload) -> Manifest:
     """The PersistentVolumeClaim for the state file (only with ``StateVolumeKind.PERSISTENT_VOLUME_CLAIM``)."""
     spec: Manifest = {
@@ -200,6 +231,8 @@ def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
         template_annotations[ANNOTATION_CREDENTIALS] = "vault: not mounted by this operator version"
     if workload.restarted_at is not None:
         template_annotations[ANNOTATION_RESTARTED_AT] = workload.restarted_at
+    if workload.control_token_id is not None:
+        template_annotations[ANNOTATION_CONTROL_TOKEN] = workload.control_token_id
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -245,7 +278,16 @@ def _container(workload: RuntimeWorkload, mounts: list[Manifest]) -> Manifest:
         "command": ["slsbot"],
         "args": ["runtime", "--config", CONFIG_PATH],
         "ports": [{"name": PORT_NAME, "containerPort": runtime.port, "protocol": "TCP"}],
-        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"}],
+        "env": [
+            {"name": "PYTHONUNBUFFERED", "value": "1"},
+            {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+            {
+                "name": CONTROL_TOKEN_ENV,
+                "valueFrom": {
+                    "secretKeyRef": {"name": control_secret_name(workload.strategy), "key": CONTROL_SECRET_KEY}
+                },
+            },
+        ],
         "resources": runtime.resources.to_wire(),
         "startupProbe": _probe("/healthz", period=2, failures=30),
         "livenessProbe": _probe("/healthz", period=10, failures=3),

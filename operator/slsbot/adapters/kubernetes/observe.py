@@ -21,7 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from slsbot.adapters.kubernetes.manifests import ANNOTATION_CONFIG_HASH, CONTAINER, LABEL_STRATEGY, PORT_NAME
+from slsbot.adapters.kubernetes.manifests import (
+    ANNOTATION_CONFIG_HASH,
+    ANNOTATION_CONTROL_TOKEN,
+    CONTAINER,
+    LABEL_STRATEGY,
+    PORT_NAME,
+)
 from slsbot.domain.plan import ObservedRuntime, RuntimeState
 
 # Waiting reasons of a container that will not start without a change (or the kubelet's next retry).
@@ -49,6 +55,7 @@ class WorkloadView:
     workload: str | None = None
     port: int | None = None
     problem: str | None = None  # why it is EXITED, for the operator's log
+    control_token_id: str | None = None  # the fingerprint of the control token the pod template reads
 
 
 def read_workload(
@@ -59,7 +66,8 @@ def read_workload(
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     template = spec.get("template") or {}
-    config_hash = ((template.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_CONFIG_HASH)
+    template_annotations = (template.get("metadata") or {}).get("annotations") or {}
+    config_hash = template_annotations.get(ANNOTATION_CONFIG_HASH)
     own_pods = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(LABEL_STRATEGY) == strategy]
     live_pods = [p for p in own_pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     state, problem = _state(deployment, own_pods, live_pods)
@@ -70,6 +78,7 @@ def read_workload(
         workload=f"Deployment/{meta.get('name')}",
         port=_runtime_port(template),
         problem=problem,
+        control_token_id=template_annotations.get(ANNOTATION_CONTROL_TOKEN),
     )
 
 

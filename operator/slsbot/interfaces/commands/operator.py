@@ -4,6 +4,8 @@
     slsbot operator --namespace slsbot --verbose                              # one namespace, from a laptop
 
 Credentials: ``--kubeconfig`` or ``KUBECONFIG``; in a pod, its service account; else ``~/.kube/config``.
+``SLSBOT_OPERATOR_CONTROL_KEY`` is required: the master key every runtime's control token is derived from (in a
+cluster, from the Secret ``slsbot-operator-control-key``; see deploy/operator). Without it the command exits 2.
 Every other setting has an ``SLSBOT_OPERATOR_*`` environment variable (see ``operator_settings``), e.g.
 ``SLSBOT_OPERATOR_RUNTIME_URL`` to reach runtimes through a port-forward when the operator runs outside the cluster.
 SIGINT or SIGTERM stops it cleanly (exit code 0).
@@ -67,13 +69,15 @@ def settings_from_arguments(args: argparse.Namespace) -> OperatorSettings:
 
 
 def build_context(settings: OperatorSettings) -> OperatorContext:
-    """Connect to the cluster and build what the handlers need. Raises BackendUnavailable without credentials."""
+    """Connect to the cluster and build what the handlers need. Raises ControlKeyError without the control key,
+    BackendUnavailable without credentials."""
+    control_key = settings.runtime_control_key()
     configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
     api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
     control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
     return OperatorContext(
         store=KubernetesObjectStore(api),
-        backend=KubernetesRuntimeBackend(api, control, settings.backend_options()),
+        backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
         catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),

@@ -4,7 +4,12 @@ supervisor starts). Exit codes: 0 clean stop, 1 trading halted on an error (with
 Environment, read once here and passed down: ``SLSBOT_MARKET_DATA`` (recorded candles when neither
 ``marketData.dataDir`` nor ``--data-dir`` is set), ``SLSBOT_EXCHANGE_ENDPOINT`` (send every exchange REST call
 to this ``http(s)://host[:port][/path]`` instead: a proxy, a private mirror, a local fake exchange), and the
-credentials variables of ``slsbot_runtime.exchange.credentials`` when ``account.credentialsDir`` is unset."""
+credentials variables of ``slsbot_runtime.exchange.credentials`` when ``account.credentialsDir`` is unset.
+
+Control: ``SLSBOT_RUNTIME_TOKEN`` is the bearer token the control endpoints (``/status``, ``/orders``, every
+POST) require; the operator and the local supervisor set one per runtime. Without it those endpoints answer 403,
+unless ``--insecure-control`` opens them to anyone (local development and tests only). The probes
+(``/healthz``, ``/readyz``, ``/metrics``) are always open."""
 
 from __future__ import annotations
 
@@ -35,13 +40,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="live feeds: how often to read the exchange's server time again (default 30)",
     )
+    parser.add_argument(
+        "--insecure-control",
+        action="store_true",
+        help="without SLSBOT_RUNTIME_TOKEN, serve the control endpoints to anyone (local development only)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
 
 def run(args: argparse.Namespace) -> int:
-    from slsbot_runtime.app import RuntimeOptions, run_runtime
+    from slsbot_runtime.app import ControlAccess, RuntimeOptions, run_runtime
     from slsbot_runtime.config_loading import ENV_EXCHANGE_ENDPOINT, load_runtime_config, parse_exchange_endpoint
     from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
+    from slsbot_runtime.server import TOKEN_ENVIRONMENT
 
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        access = ControlAccess.from_environment(os.environ.get(TOKEN_ENVIRONMENT), insecure=args.insecure_control)
         options = RuntimeOptions(
             state_path=args.state,
             port=args.port,
@@ -65,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             exchange_time_sync_s=args.exchange_time_sync,
         )
         config = load_runtime_config(args.config)
-        return run_runtime(config, options)
+        return run_runtime(config, options, access=access)
     except ConfigError as error:
         print(f"slsbot runtime: invalid config: {error}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 from sqlmodel import Session
 
+from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
@@ -123,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
             "pass a free one with --port"
         )
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        control_key = load_or_create_control_key(settings.control_key_path)
+    except ControlKeyError as exc:
+        listener.close()
+        return _fail(str(exc))
     admin_token = settings.admin_token or SecretStr(secrets.token_urlsafe(32))
     engine = create_store_engine(settings.database_path)
     with Session(engine) as session:
@@ -141,11 +147,12 @@ def run(args: argparse.Namespace) -> int:
         state_dir=settings.state_dir,
         runtime_command=settings.runtime_command,
         stop_timeout=settings.stop_timeout,
+        control_key=control_key,
     )
     app = create_app(
         engine=engine,
         tokens=TokenRegistry.from_tokens(operator=admin_token, viewer=settings.viewer_token),
-        runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0)),
+        runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.process_table import free_port, pid_runs, port_is_free
 from slsbot.adapters.processes import LocalProcessBackend, runtime_environment
 from slsbot.adapters.runtime_client import RuntimeHttpClient
@@ -27,6 +28,8 @@ def test_runtime_environment_drops_the_tokens_and_caches_bytecode(tmp_path: Path
             "PATH": "/bin",
             "SLSBOT_ADMIN_TOKEN": "a" * 20,
             "SLSBOT_VIEWER_TOKEN": "b" * 20,
+            "SLSBOT_RUNTIME_TOKEN": "c" * 20,
+            "SLSBOT_OPERATOR_CONTROL_KEY": "d" * 40,
             "PYTHONDONTWRITEBYTECODE": "1",
             "SLSBOT_MARKET_DATA": "/data",
         },
@@ -67,6 +70,7 @@ def backend(engine, tmp_path: Path):
         state_dir=tmp_path / "state",
         runtime_command=["false"],
         stop_timeout=1,
+        control_key=ControlKey("k" * 40, source="test"),
         environ={},
         clock=lambda: NOW,
     )
@@ -115,3 +119,24 @@ def test_deleting_a_crashed_runtime_makes_it_absent(backend: LocalProcessBackend
     save(port=9100, exited_at=NOW, consecutive_failures=1)
     backend.execute("default", "btc", Action(ActionKind.DELETE, "Deleting", "test"))
     assert backend.observe("default", "btc").state is RuntimeState.ABSENT
+
+
+def test_deleting_a_stopped_runtime_retires_its_state_file(backend: LocalProcessBackend, save, tmp_path) -> None:
+    folder = tmp_path / "state" / "default" / "btc"
+    folder.mkdir(parents=True)
+    (folder / "state.db").write_text("db")
+    (folder / "state.db-wal").write_text("wal")
+    save(port=9100, exited_at=NOW, consecutive_failures=1)
+    backend.execute("default", "btc", Action(ActionKind.DELETE, "Deleting", "test"))
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "state.db.retired-20260203T040500Z",
+        "state.db.retired-20260203T040500Z-wal",
+    ]
+    assert (folder / "state.db.retired-20260203T040500Z-wal").read_text() == "wal"
+
+
+def test_the_token_of_a_runtime_is_found_by_its_url(backend: LocalProcessBackend, save) -> None:
+    save(port=9100)
+    token = ControlKey("k" * 40, source="test").token_for("default", "btc")
+    assert backend.token_for_url("http://127.0.0.1:9100") == token and len(token) == 64
+    assert backend.token_for_url("http://127.0.0.1:9101") is None

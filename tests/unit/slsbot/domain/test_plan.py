@@ -9,10 +9,12 @@ import pytest
 from slsbot.api import Strategy, TradingAccount
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.plan import (
+    DRAIN_WAIT_LIMIT,
     ActionKind,
     BackoffPolicy,
     ObservedRuntime,
     RuntimeState,
+    drain_remains,
     plan_deletion,
     plan_runtime,
 )
@@ -104,7 +106,7 @@ def test_kubernetes_restarts_its_own_containers():
     ("state", "drained", "expected"),
     [
         (RuntimeState.READY, False, ActionKind.DRAIN),
-        (RuntimeState.READY, True, ActionKind.DELETE),
+        (RuntimeState.READY, True, ActionKind.WAIT),  # asked to drain, not yet reported drained
         (RuntimeState.STARTING, False, ActionKind.WAIT),
         (RuntimeState.EXITED, False, ActionKind.DELETE),
         (RuntimeState.ABSENT, False, ActionKind.WAIT),
@@ -150,3 +152,78 @@ def test_what_the_backend_saw_reaches_the_message():
     action = plan_runtime(desired, observed, now=NOW)
     assert action.reason == "RuntimeNotRunning"
     assert action.message == "ImagePullBackOff: image not found"
+
+
+# --- waiting for the drain to complete ------------------------------------------------------------------------------
+
+
+def _reports(phase: str = "drained", *, state: RuntimeState = RuntimeState.READY, **figures) -> ObservedRuntime:
+    return ObservedRuntime(state=state, runtime_status={"phase": phase, **figures})
+
+
+FLATTEN = OnDelete(cancel_orders=True, flatten=True)
+CANCEL = OnDelete(cancel_orders=True, flatten=False)
+
+
+def test_a_drained_runtime_with_nothing_open_is_deleted():
+    action = plan_deletion(FLATTEN, _reports(open_orders=0, open_positions=0), drained=True, waited=timedelta(0))
+    assert action.kind is ActionKind.DELETE and action.reason == "Deleting"
+
+
+def test_after_the_drain_request_the_runtime_is_kept_until_it_reports_drained():
+    still_running = _reports("finished", open_orders=0, open_positions=0)
+    action = plan_deletion(FLATTEN, still_running, drained=True, waited=timedelta(seconds=5))
+    assert action.kind is ActionKind.WAIT and action.reason == "WaitingForDrain"
+    assert timedelta(seconds=1) <= action.requeue_after <= timedelta(seconds=2)
+    assert "'finished'" in action.message
+
+
+def test_open_orders_keep_the_runtime_even_when_it_says_drained():
+    action = plan_deletion(CANCEL, _reports(open_orders=2, open_positions=1), drained=True, waited=timedelta(0))
+    assert action.kind is ActionKind.WAIT and "2 open orders remain" in action.message
+
+
+def test_positions_matter_only_when_a_flatten_was_asked():
+    holding = _reports(open_orders=0, open_positions=1)
+    assert plan_deletion(CANCEL, holding, drained=True, waited=timedelta(0)).kind is ActionKind.DELETE
+    waiting = plan_deletion(FLATTEN, holding, drained=True, waited=timedelta(0))
+    assert waiting.kind is ActionKind.WAIT and "1 open position remain" in waiting.message
+
+
+def test_unknown_figures_are_not_taken_as_zero():
+    assert drain_remains(_reports(), flatten=False) == "an unknown number of open orders remain"
+    assert "unknown number of open positions" in drain_remains(_reports(open_orders=0), flatten=True)
+    assert drain_remains(_reports(open_orders=True, open_positions=0), flatten=True) is not None  # a bool is no count
+    assert drain_remains(_reports(open_orders=0, open_positions=0), flatten=True) is None
+
+
+def test_a_runtime_that_stops_answering_after_the_drain_request_is_waited_for():
+    gone_quiet = ObservedRuntime(state=RuntimeState.EXITED)
+    action = plan_deletion(CANCEL, gone_quiet, drained=True, waited=timedelta(seconds=10))
+    assert action.kind is ActionKind.WAIT and "does not report its status (it is exited)" in action.message
+
+
+def test_a_drain_that_never_completes_is_deleted_with_a_warning_saying_what_was_left():
+    stuck = _reports(open_orders=3, open_positions=1)
+    action = plan_deletion(FLATTEN, stuck, drained=True, waited=DRAIN_WAIT_LIMIT)
+    assert action.kind is ActionKind.DELETE and action.reason == "DeletedWithoutDrain"
+    assert "did not complete within 120s" in action.message
+    assert "3 open orders and 1 open position remain" in action.message
+    assert "open orders and positions" in action.message
+    short = plan_deletion(CANCEL, stuck, drained=True, waited=timedelta(seconds=11), wait_limit=timedelta(seconds=10))
+    assert short.reason == "DeletedWithoutDrain" and "within 10s" in short.message
+
+
+def test_an_unknown_wait_is_not_bounded():
+    stuck = _reports("running", open_orders=0)
+    assert plan_deletion(CANCEL, stuck, drained=True, waited=None).kind is ActionKind.WAIT
+
+
+def test_a_ready_runtime_on_a_drained_state_file_is_left_alone_and_says_why():
+    desired = _desired()
+    observed = ObservedRuntime(
+        state=RuntimeState.READY, config_hash=desired.config_hash, paused=True, runtime_status={"phase": "drained"}
+    )
+    action = plan_runtime(desired, observed, now=NOW)
+    assert action.kind is ActionKind.WAIT and action.reason == "RuntimeDrained"  # no SetPaused on a drained one
+    assert "new state file" in action.message

@@ -16,6 +16,7 @@ def _clean_environment(monkeypatch):
         "SLSBOT_OPERATOR_KUBECONFIG",
         "SLSBOT_OPERATOR_RUNTIME_URL",
         "SLSBOT_OPERATOR_STATE_VOLUME",
+        "SLSBOT_OPERATOR_CONTROL_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -63,3 +64,19 @@ def test_a_runtime_url_template_with_unknown_fields_is_refused(url):
 def test_a_bad_storage_size_is_refused():
     with pytest.raises(ValidationError, match="state_storage"):
         OperatorSettings(state_storage="lots")
+
+
+def test_the_control_key_comes_from_its_variable_and_never_shows(monkeypatch):
+    from slsbot.adapters.control_tokens import ControlKeyError
+
+    with pytest.raises(ControlKeyError, match="SLSBOT_OPERATOR_CONTROL_KEY is not set"):
+        OperatorSettings.from_arguments().runtime_control_key()
+    key = "9f" * 24
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY", key)
+    settings = OperatorSettings.from_arguments()
+    assert key not in repr(settings) and key not in repr(settings.runtime_control_key())
+    token = settings.runtime_control_key().token_for("trading", "btc")
+    import hashlib
+    import hmac
+
+    assert token == hmac.new(key.encode(), b"trading/btc", hashlib.sha256).hexdigest()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from slsbot.api import ConditionStatus, RiskPolicy, Strategy, StrategyStatus, TradingAccount
 from slsbot.domain.conditions import get_condition
@@ -41,8 +41,9 @@ class MemoryBackend:
                 paused=action.desired.paused,
                 runtime_status={"equity": 10_000.0, "trade_count": 3, "open_positions": 1},
             )
-        elif action.kind is ActionKind.DRAIN:
-            self.runtimes[name] = ObservedRuntime(state=RuntimeState.EXITED)
+        elif action.kind is ActionKind.DRAIN:  # as the runtime reports itself once its drain completed
+            drained = {"phase": "drained", "open_orders": 0, "open_positions": 0}
+            self.runtimes[name] = ObservedRuntime(state=RuntimeState.READY, runtime_status=drained)
         elif action.kind is ActionKind.DELETE:
             self.runtimes.pop(name, None)
 
@@ -135,3 +136,24 @@ def test_invalid_policy_status_names_the_field():
     assert ready.reason == "InvalidSpec"
     assert "spec.perTrade.minPercent" in ready.message
     assert result.status.observed_generation == 4
+
+
+def test_deletion_waits_for_the_drain_then_warns_when_it_never_completes():
+    backend = MemoryBackend()
+    reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    assert finalize_strategy(_strategy(), backend=backend, drained=False).action.kind is ActionKind.DRAIN
+    backend.runtimes["btc"] = ObservedRuntime(
+        state=RuntimeState.READY, runtime_status={"phase": "finished", "open_orders": 1}
+    )  # still cancelling
+    started = NOW
+    waiting = finalize_strategy(
+        _strategy(), backend=backend, drained=True, now=NOW + timedelta(seconds=20), deletion_started=started
+    )
+    assert waiting.action.reason == "WaitingForDrain" and not waiting.done
+    assert waiting.events[0].type == "Normal" and waiting.requeue_after == timedelta(seconds=1)
+    assert backend.executed == [ActionKind.CREATE, ActionKind.DRAIN]  # the runtime is kept meanwhile
+    late = finalize_strategy(
+        _strategy(), backend=backend, drained=True, now=NOW + timedelta(minutes=3), deletion_started=started
+    )
+    assert late.action.kind is ActionKind.DELETE and late.events[0].type == "Warning"
+    assert late.events[0].reason == "DeletedWithoutDrain" and "did not complete" in late.events[0].message

@@ -54,8 +54,9 @@ class MemoryBackend:
             )
         elif action.kind is ActionKind.SET_PAUSED:
             self.runtimes[name] = replace(previous, paused=action.desired.paused)
-        elif action.kind is ActionKind.DRAIN:
-            self.runtimes[name] = replace(previous, state=RuntimeState.EXITED)
+        elif action.kind is ActionKind.DRAIN:  # as the runtime reports itself once its drain completed
+            drained = {"phase": "drained", "open_orders": 0, "open_positions": 0}
+            self.runtimes[name] = replace(previous, runtime_status=drained)
         elif action.kind is ActionKind.DELETE:
             self.runtimes.pop(name, None)
 

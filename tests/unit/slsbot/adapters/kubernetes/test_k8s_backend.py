@@ -3,7 +3,9 @@ the API server is a dict (the integration tests run the same code against kmock 
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.events import KubernetesEventRecorder, build_event
 from slsbot.adapters.kubernetes.manifests import RuntimePodOptions, StateVolumeKind, credentials_dir
@@ -88,17 +91,17 @@ class RecordingControl:
     def __post_init__(self) -> None:
         self.calls: list[tuple[str, str, dict[str, Any]]] = []
 
-    def status(self, base_url: str) -> dict[str, Any]:
-        self.calls.append(("status", base_url, {}))
+    def status(self, base_url: str, *, token: str | None = None) -> dict[str, Any]:
+        self.calls.append(("status", base_url, {"token": token}))
         if self.status_answer is None:
             raise RuntimeUnreachable(f"{base_url} refused")
         return self.status_answer
 
-    def set_paused(self, base_url: str, *, paused: bool) -> None:
-        self.calls.append(("set_paused", base_url, {"paused": paused}))
+    def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None:
+        self.calls.append(("set_paused", base_url, {"paused": paused, "token": token}))
 
-    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool) -> None:
-        self.calls.append(("shutdown", base_url, {"cancel_orders": cancel_orders, "flatten": flatten}))
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
+        self.calls.append(("shutdown", base_url, {"cancel_orders": cancel_orders, "flatten": flatten, "token": token}))
 
 
 NS = "trading"
@@ -108,6 +111,9 @@ DEPLOYMENT = "/apis/apps/v1/namespaces/trading/deployments/slsbot-runtime-btc"
 CONFIGMAP = "/api/v1/namespaces/trading/configmaps/slsbot-runtime-btc"
 SERVICE = "/api/v1/namespaces/trading/services/slsbot-runtime-btc"
 CLAIM = "/api/v1/namespaces/trading/persistentvolumeclaims/slsbot-runtime-btc"
+CONTROL_SECRET = "/api/v1/namespaces/trading/secrets/slsbot-runtime-btc-control"
+KEY = ControlKey("k" * 40, source="test")
+TOKEN = KEY.token_for(NS, "btc")
 
 STRATEGY = {
     "apiVersion": "slsbot.io/v1alpha1",
@@ -140,7 +146,7 @@ def setup(credentials: dict[str, Any] | None = None, **options: Any):
     api.objects[f"{ACCOUNTS}/acct"] = account_body(credentials)
     control = RecordingControl()
     backend = KubernetesRuntimeBackend(
-        api, control, BackendOptions(runtime_url="http://{service}.{namespace}:{port}", **options)
+        api, control, BackendOptions(runtime_url="http://{service}.{namespace}:{port}", **options), control_key=KEY
     )
     strategy = Strategy.model_validate(STRATEGY)
     account = TradingAccount.model_validate(account_body(credentials))
@@ -171,10 +177,43 @@ def test_a_secret_account_gets_its_credentials_folder_and_a_vault_account_gets_n
 def test_create_writes_claim_configmap_service_and_deployment_owned_by_the_strategy():
     api, _, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
-    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM):
+    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET):
         assert api.objects[path]["metadata"]["ownerReferences"][0]["uid"] == "uid-1", path
     config = yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])
     assert config["name"] == "btc" and config["server"]["port"] == 8200
+
+
+def test_the_control_token_is_in_its_secret_only_and_the_secret_is_written_before_the_deployment():
+    api, _, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == TOKEN
+    assert TOKEN == KEY.token_for(NS, "btc") != KEY.token_for(NS, "eth") != KEY.token_for("other", "btc")
+    env = api.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "SLSBOT_RUNTIME_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "slsbot-runtime-btc-control", "key": "token"}},
+    } in env
+    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM):
+        assert TOKEN not in json.dumps(api.objects[path]), path
+    posts = [p for m, p in api.calls if m == "POST"]
+    assert posts.index("/api/v1/namespaces/trading/secrets") < posts.index(
+        "/apis/apps/v1/namespaces/trading/deployments"
+    )
+    assert not [
+        c for c in api.calls if c[1].startswith("/api/v1/namespaces/trading/secrets") and c[0] in ("GET", "LIST")
+    ]
+
+
+def test_a_deployment_reading_another_control_token_is_observed_without_config_hash_so_it_rolls():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+    control.status_answer = {"paused": False}
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
+    rotated = KubernetesRuntimeBackend(api, control, BackendOptions(), control_key=ControlKey("r" * 40, source="t"))
+    assert rotated.observe(NS, "btc").config_hash is None  # plan_runtime rolls it out onto the new token
+    del api.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]["slsbot.io/control-token"]
+    assert backend.observe(NS, "btc").config_hash is None  # made before tokens existed
 
 
 def test_an_empty_dir_state_creates_no_claim():
@@ -216,7 +255,7 @@ def test_set_paused_calls_the_runtime_and_keeps_the_mounted_config_in_step():
     resolved2 = ResolvedStrategy(strategy=paused, account=resolved.account, policy=resolved.policy, policy_name=None)
     desired2 = desired_runtime(resolved2, backend.render_config(resolved2))
     backend.execute(NS, "btc", Action(ActionKind.SET_PAUSED, "Pausing", "", desired=desired2))
-    assert control.calls == [("set_paused", "http://slsbot-runtime-btc.trading:8200", {"paused": True})]
+    assert control.calls == [("set_paused", "http://slsbot-runtime-btc.trading:8200", {"paused": True, "token": TOKEN})]
     assert yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])["paused"] is True
     assert api.objects[CONFIGMAP]["metadata"]["annotations"]["slsbot.io/config-hash"] == desired.config_hash
 
@@ -226,10 +265,10 @@ def test_drain_posts_shutdown_to_the_service_port_and_delete_removes_everything(
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
     backend.execute(NS, "btc", Action(ActionKind.DRAIN, "Draining", "", cancel_orders=True, flatten=True))
     assert control.calls == [
-        ("shutdown", "http://slsbot-runtime-btc.trading:8200", {"cancel_orders": True, "flatten": True})
+        ("shutdown", "http://slsbot-runtime-btc.trading:8200", {"cancel_orders": True, "flatten": True, "token": TOKEN})
     ]
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))
-    assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM} & set(api.objects)
+    assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET} & set(api.objects)
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))  # nothing left: still fine
 
 
@@ -249,7 +288,7 @@ def test_observe_asks_the_runtime_only_when_its_pod_is_ready():
     control.status_answer = {"paused": False, "equity": 5.0}
     observed = backend.observe(NS, "btc")
     assert observed.state is RuntimeState.READY and observed.config_hash == desired.config_hash
-    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {})
+    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {"token": TOKEN})
 
 
 # --- events ------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 
 import pytest
@@ -13,9 +15,11 @@ from slsbot.adapters.kubernetes.manifests import (
     RuntimeWorkload,
     StateVolumeKind,
     build_runtime_configmap,
+    build_runtime_control_secret,
     build_runtime_deployment,
     build_runtime_service,
     build_state_claim,
+    control_secret_name,
     credentials_dir,
     runtime_object_name,
 )
@@ -180,8 +184,16 @@ def test_a_secret_is_mounted_as_one_file_per_credential_and_no_value_appears_any
     }
     mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["credentials"] == {"name": "credentials", "mountPath": credentials_dir(SECRET), "readOnly": True}
-    # Credentials reach the pod only as mounted files, never as environment variables or in the config.
-    assert "secretKeyRef" not in json.dumps(pod)
+    # Credentials reach the pod only as mounted files, never as environment variables or in the config; the one
+    # variable from a Secret is the runtime's control token, from the operator's own control Secret.
+    from_secrets = [e for e in pod["containers"][0]["env"] if "valueFrom" in e]
+    assert from_secrets == [
+        {
+            "name": "SLSBOT_RUNTIME_TOKEN",
+            "valueFrom": {"secretKeyRef": {"name": "slsbot-runtime-btc-trend-control", "key": "token"}},
+        }
+    ]
+    assert json.dumps(pod).count("secretKeyRef") == 1
     assert "binance-keys" not in build_runtime_configmap(workload)["data"]["runtime.yaml"]
 
 
@@ -222,3 +234,19 @@ def test_long_names_stay_distinct():
 
 def _fields(workload: RuntimeWorkload) -> dict:
     return {name: getattr(workload, name) for name in RuntimeWorkload.__dataclass_fields__}
+
+
+def test_the_control_secret_holds_the_token_and_the_deployment_only_its_fingerprint():
+    token = "f" * 64
+    workload = dataclasses.replace(_workload(), control_token_id="abc123")
+    secret = build_runtime_control_secret(workload, token)
+    assert secret["kind"] == "Secret" and secret["type"] == "Opaque"
+    assert secret["metadata"]["name"] == control_secret_name("btc-trend") == "slsbot-runtime-btc-trend-control"
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == UID
+    assert secret["metadata"]["labels"]["slsbot.io/strategy"] == "btc-trend"
+    assert base64.b64decode(secret["data"]["token"]).decode() == token
+    deployment = build_runtime_deployment(workload)
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["slsbot.io/control-token"] == "abc123"
+    for manifest in (deployment, build_runtime_configmap(workload), build_runtime_service(workload)):
+        assert token not in json.dumps(manifest)
+    assert len(control_secret_name("x" * 63)) <= 253

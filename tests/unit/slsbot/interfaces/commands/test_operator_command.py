@@ -16,10 +16,14 @@ def parse(*argv: str) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+CONTROL_KEY = "0123456789abcdef" * 4
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch):
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY", CONTROL_KEY)
 
 
 def test_namespaces_repeat_and_map_onto_the_settings():
@@ -48,3 +52,18 @@ def test_without_credentials_it_exits_2_saying_where_it_looked(tmp_path, capsys)
     assert main(["operator", "--kubeconfig", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "cannot load Kubernetes credentials" in err and str(missing) in err
+
+
+def test_without_the_control_key_it_exits_2_naming_the_variable(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("SLSBOT_OPERATOR_CONTROL_KEY")
+    assert main(["operator", "--kubeconfig", str(tmp_path / "no-such-kubeconfig")]) == 2
+    err = capsys.readouterr().err
+    assert "SLSBOT_OPERATOR_CONTROL_KEY is not set" in err and "slsbot-operator-control-key" in err
+
+
+def test_a_placeholder_or_short_control_key_is_refused_and_not_echoed(monkeypatch, capsys):
+    for key in ("changeme", "short-but-random-9f3a"):
+        monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY", key)
+        assert main(["operator"]) == 2
+        err = capsys.readouterr().err
+        assert "SLSBOT_OPERATOR_CONTROL_KEY" in err and key not in err
