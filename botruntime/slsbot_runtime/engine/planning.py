@@ -12,33 +12,29 @@ still working. No I/O: the loop carries the actions out (cancels first, then the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from slsbot_runtime.domain.types import Side
 
 QUANTITY_EPSILON = 1e-12
 
 
-@dataclass(frozen=True, slots=True)
-class WorkingOrder:
+class WorkingOrder(NamedTuple):
     client_order_id: str
     side: Side
 
 
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
+class CancelOrder(NamedTuple):
     client_order_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExitPosition:
+class ExitPosition(NamedTuple):
     side: Side
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class ProposeEntry:
+class ProposeEntry(NamedTuple):
     side: Side
     reason: str
 
@@ -87,5 +83,8 @@ def plan_symbol(
     return actions
 
 
+_NAMES = {1: "long", 0: "flat", -1: "short"}
+
+
 def _name(sign: int) -> str:
-    return {1: "long", 0: "flat", -1: "short"}[sign]
+    return _NAMES[sign]

@@ -117,23 +117,26 @@ class PaperExchange(Exchange):
             return copy_order(known)
         self._check_request(request)
         submitted = max(self._clock_ms, request.created_ts)
+        cid = request.client_order_id
         order = Order(
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            type=request.type,
-            limit_price=request.limit_price,
-            status=OrderStatus.OPEN,
-            exchange_order_id=f"paper-{len(self._orders) + 1}",
-            created_ts=submitted,
-            updated_ts=submitted,
-            reason=request.reason,
+            cid,
+            request.symbol,
+            request.side,
+            request.quantity,
+            request.type,
+            request.limit_price,
+            OrderStatus.OPEN,
+            f"paper-{len(self._orders) + 1}",
+            0.0,
+            None,
+            submitted,
+            submitted,
+            request.reason,
         )
-        self._orders[order.client_order_id] = order
-        self._eligible_ts[order.client_order_id] = submitted + self.settings.latency_ms
-        self._open_by_symbol.setdefault(order.symbol, []).append(order.client_order_id)
-        self._changed_orders.add(order.client_order_id)
+        self._orders[cid] = order
+        self._eligible_ts[cid] = submitted + self.settings.latency_ms
+        self._open_by_symbol.setdefault(order.symbol, []).append(cid)
+        self._changed_orders.add(cid)
         return copy_order(order)
 
     def cancel_order(self, client_order_id: str, symbol: str) -> Order:

@@ -1,9 +1,13 @@
-"""What the risk manager is asked and what it answers. The manager itself lives in ``risk.manager``."""
+"""What the risk manager is asked and what it answers. The manager itself lives in ``risk.manager``.
+
+The records made for every proposal (proposal, events, decision, journal entry) are NamedTuples: immutable, and
+several times cheaper to build than frozen dataclasses on the order path."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from slsbot_runtime.domain.types import Side
 
@@ -36,8 +40,7 @@ def breaker_rule(level: int) -> str:
     return f"breaker_level_{level}"
 
 
-@dataclass(frozen=True, slots=True)
-class TradeProposal:
+class TradeProposal(NamedTuple):
     """An ensemble decision turned into a wish: trade ``symbol`` toward ``target_direction``."""
 
     symbol: str
@@ -50,19 +53,17 @@ class TradeProposal:
     requested_quantity: float | None = None  # fixed-quantity sizing asks for this
 
 
-@dataclass(frozen=True, slots=True)
-class RiskEvent:
+class RiskEvent(NamedTuple):
     """One reason a proposal was reduced or rejected, recorded with the decision."""
 
     rule: str  # e.g. per_trade_max, symbol_exposure, daily_loss, drawdown, breaker_level_2, volatility_halt
     message: str
 
 
-@dataclass(frozen=True, slots=True)
-class RiskDecision:
+class RiskDecision(NamedTuple):
     action: RiskAction
     quantity: float
-    events: tuple[RiskEvent, ...] = field(default_factory=tuple)
+    events: tuple[RiskEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,7 @@ class RiskState:
     halted_symbols: tuple[str, ...]  # symbols under a volatility halt
 
 
-@dataclass(frozen=True, slots=True)
-class JournalEntry:
+class JournalEntry(NamedTuple):
     """One decision as the journal keeps it."""
 
     ts: int

@@ -18,19 +18,12 @@ class DecisionJournal:
         self._actions: Counter[str] = Counter()
 
     def record(self, ts: int, proposal: TradeProposal, decision: RiskDecision) -> None:
+        action, events = decision.action, decision.events
         self._entries.append(
-            JournalEntry(
-                ts=ts,
-                symbol=proposal.symbol,
-                side=proposal.side,
-                is_entry=proposal.is_entry,
-                action=decision.action,
-                quantity=decision.quantity,
-                events=decision.events,
-            )
+            JournalEntry(ts, proposal.symbol, proposal.side, proposal.is_entry, action, decision.quantity, events)
         )
-        self._actions[str(decision.action)] += 1
-        for event in decision.events:
+        self._actions[str(action)] += 1
+        for event in events:
             self._rules[str(event.rule)] += 1
 
     def entries(self, limit: int | None = None) -> list[JournalEntry]:

@@ -7,6 +7,7 @@ this module decides *how much*. Every cut is reported as a RiskEvent with the nu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from slsbot_runtime.domain.types import PortfolioSnapshot
 from slsbot_runtime.risk.base import RiskEvent, RiskRule, TradeProposal
@@ -37,8 +38,7 @@ class BreakerReduction:
     multiplier: float
 
 
-@dataclass(frozen=True, slots=True)
-class SizedEntry:
+class SizedEntry(NamedTuple):
     quantity: float  # 0 when rejected
     rejected: bool
     reduced: bool
@@ -146,33 +146,29 @@ def _apply_caps(
     events: list[RiskEvent],
 ) -> tuple[float, bool]:
     """The quantity cut to the symbol exposure, total exposure and leverage caps; appends one event per cut."""
-    equity, price, sign = portfolio.equity, proposal.price, proposal.side.sign
-    held = portfolio.positions.get(proposal.symbol)
+    equity, price, sign, symbol = portfolio.equity, proposal.price, proposal.side.sign, proposal.symbol
+    positions = portfolio.positions
+    held = positions.get(symbol)
     held_quantity = held.quantity if held is not None else 0.0
     others = sum(
-        abs(position.quantity) * portfolio.prices.get(symbol, position.average_price)
-        for symbol, position in portfolio.positions.items()
-        if symbol != proposal.symbol
-    )
-    caps = (
-        (RiskRule.SYMBOL_EXPOSURE, limits.max_symbol_exposure_percent, 0.0, f"{proposal.symbol} exposure"),
-        (RiskRule.TOTAL_EXPOSURE, limits.max_total_exposure_percent, others, "total exposure"),
-        (RiskRule.LEVERAGE, limits.max_leverage * 100.0, others, "leverage"),
+        abs(position.quantity) * portfolio.prices.get(other, position.average_price)
+        for other, position in positions.items()
+        if other != symbol
     )
     capped = False
-    for rule, cap_percent, other, what in caps:
-        room = max_added_quantity(
-            cap_notional=cap_percent * equity / 100.0,
-            other_notional=other,
-            held_quantity=held_quantity,
-            sign=sign,
-            price=price,
-        )
+    for rule, cap_percent, other in (
+        (RiskRule.SYMBOL_EXPOSURE, limits.max_symbol_exposure_percent, 0.0),
+        (RiskRule.TOTAL_EXPOSURE, limits.max_total_exposure_percent, others),
+        (RiskRule.LEVERAGE, limits.max_leverage * 100.0, others),
+    ):
+        # max_added_quantity(cap_notional=cap_percent * equity / 100.0, other_notional=other, ...), inline
+        room = max((cap_percent * equity / 100.0 - other) / price - sign * held_quantity, 0.0)
         if quantity > room:
             after = (other + abs(held_quantity + sign * quantity) * price) / equity * 100.0
             if rule is RiskRule.LEVERAGE:
                 detail = f"leverage would be {after / 100:.2f}x, above the {limits.max_leverage:.2f}x maximum"
             else:
+                what = f"{symbol} exposure" if rule is RiskRule.SYMBOL_EXPOSURE else "total exposure"
                 detail = f"{what} would be {after:.2f}% of equity, above the {cap_percent:.2f}% cap"
             events.append(RiskEvent(rule, f"{detail}: quantity {quantity:.8g} -> {room:.8g}"))
             quantity, capped = room, True
