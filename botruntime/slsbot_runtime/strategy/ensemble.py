@@ -30,7 +30,7 @@ from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.strategy.base import StrategyComponent
 from slsbot_runtime.strategy.member_stats import MemberSharpe, SignalCorrelation, correlation_factors, member_sharpes
 from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
-from slsbot_runtime.strategy.voting import combine, combine_batch
+from slsbot_runtime.strategy.voting import combine, combine_batch, combine_one
 from slsbot_runtime.strategy.wrapper import ErrorHook, SafeComponent
 
 
@@ -189,6 +189,7 @@ class Ensemble:
         penalised = self.correlation_penalty > 0 and count > 1
         self._correlation = SignalCorrelation(count, self.settings.correlation_window) if penalised else None
         self._sharpe = MemberSharpe(count, self.settings.sharpe_window) if voting == Voting.SHARPE else None
+        self._lone = members[0] if count == 1 and self._sharpe is None else None
         self._by_sign = voting == Voting.MAJORITY
         self._by_confidence = voting == Voting.CONFIDENCE
 
@@ -210,6 +211,8 @@ class Ensemble:
         return {member.name: member.errors for member in self.members}
 
     def decide(self, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
+        if self._lone is not None:
+            return self._decide_alone(self._lone, candle, features)
         directions: list[float] = []
         confidences: list[float] = []
         for member in self.members:
@@ -242,6 +245,29 @@ class Ensemble:
             vote.net,
             names,
             vote.contributions,
+            weights,
+        )
+
+    def _decide_alone(self, member: SafeComponent, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
+        """``decide`` for one member without Sharpe weights (no weight factor applies): the same vote."""
+        signal = member.on_candle(candle, features)
+        direction, confidence = signal.direction, signal.confidence
+        if self._by_sign:
+            vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
+        elif self._by_confidence:
+            vote = direction * confidence
+        else:
+            vote = direction
+        weights = self._base
+        result = combine_one(vote, confidence, weights[0], self.min_agreement)
+        names = self.names
+        return EnsembleDecision(
+            result.direction,
+            result.confidence,
+            names[0] if result.driver == 0 else "",
+            result.net,
+            names,
+            result.contributions,
             weights,
         )
 

@@ -7,7 +7,8 @@
 * driver = the member with the largest contribution on the side of the decision (the first in member
   order among equals); none when flat.
 
-``combine`` does one candle with plain floats; ``combine_batch`` the same over (n, members) arrays.
+``combine`` does one candle with plain floats (``combine_one`` the same for a single member); ``combine_batch``
+the same over (n, members) arrays.
 """
 
 from __future__ import annotations
@@ -67,6 +68,34 @@ def combine(
             break
     confidence = confident / weight_on_side if weight_on_side > 0 else 0.0
     return Vote(net, min(max(confidence, 0.0), 1.0), net, contributions, driver)
+
+
+def combine_one(vote: float, confidence: float, weight: float, min_agreement: float) -> Vote:
+    """``combine([vote], [confidence], [weight], min_agreement)``, the same arithmetic step by step without the
+    loops: the per-candle vote of a one-member ensemble."""
+    total = 0 + weight  # sum([weight])
+    if total <= 0:
+        return Vote(0.0, 0.0, 0.0, [0.0], -1)
+    contribution = weight * vote / total
+    net = 0 + contribution  # sum([contribution])
+    if -NET_ZERO < net < NET_ZERO:
+        net = 0.0
+    elif net > 1.0:
+        net = 1.0
+    elif net < -1.0:
+        net = -1.0
+    if net == 0.0 or abs(net) < min_agreement:
+        return Vote(0.0, 0.0, net, [contribution], -1)
+    side = 1.0 if net > 0 else -1.0
+    if not vote * side > 0:  # the one vote is not on the side of the net vote (cannot happen, as in combine)
+        return Vote(net, 0.0, net, [contribution], -1)
+    weight_on_side = 0.0 + weight
+    confident = 0.0 + weight * confidence
+    signed = contribution * side
+    best = signed if signed > 0.0 else 0.0
+    driver = 0 if signed >= best * (1.0 - DRIVER_TIE) else -1
+    chosen = confident / weight_on_side if weight_on_side > 0 else 0.0
+    return Vote(net, min(max(chosen, 0.0), 1.0), net, [contribution], driver)
 
 
 @dataclass(frozen=True, slots=True)
