@@ -10,6 +10,8 @@ controller and kubelet when a test needs a running pod.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -33,6 +35,12 @@ from slsbot.interfaces.operator_settings import OperatorSettings
 REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "trading"
 GROUP_VERSION = "slsbot.io/v1alpha1"
+CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
+
+
+def runtime_token(name: str, namespace: str = NAMESPACE) -> str:
+    """What the operator must send to runtime ``namespace/name``: HMAC-SHA256(master key, "<namespace>/<name>")."""
+    return hmac.new(CONTROL_KEY.encode(), f"{namespace}/{name}".encode(), hashlib.sha256).hexdigest()
 
 
 class ClusterEmulator(kmock.KubernetesEmulator):
@@ -156,32 +164,54 @@ def kubeconfig(tmp_path: Path, cluster: ClusterEmulator) -> Path:
 
 class RuntimeStub:
     """Answers the runtime's control endpoints on 127.0.0.1 and records every request. Stands in for a runtime
-    the emulated cluster cannot run; the operator, not this, is under test."""
+    the emulated cluster cannot run; the operator, not this, is under test.
 
-    def __init__(self) -> None:
+    Like the runtime, it answers 401 to a request without ``token``. After a ``/shutdown`` it reports phase
+    ``finished`` with an open order until ``drained_after`` more ``/status`` polls have passed (None: until the
+    test sets it), then ``drained`` with nothing open, as a runtime whose drain completed does."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
         self.requests: list[tuple[str, str, Any]] = []
+        self.refused: list[tuple[str, str]] = []  # requests without the right token
         self.paused = False
+        self.drained_after: int | None = 0
+        self.polls_since_shutdown = 0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _answer(self, body: Any) -> None:
+            def _answer(self, body: Any, code: int = 200) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(200)
+                self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _authorized(self) -> bool:
+                if self.headers.get("Authorization") == f"Bearer {stub.token}":
+                    return True
+                stub.refused.append((self.command, self.path))
+                self._answer({"error": "Authorization: missing or wrong bearer token"}, 401)
+                return False
+
             def do_GET(self) -> None:
+                if self.path == "/readyz":
+                    self._answer({"ready": True})
+                    return
+                if not self._authorized():
+                    return
                 stub.requests.append(("GET", self.path, None))
                 self._answer(stub.status())
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
+                if not self._authorized():
+                    return
                 stub.requests.append(("POST", self.path, body))
                 if self.path in ("/pause", "/resume"):
                     stub.paused = self.path == "/pause"
@@ -193,11 +223,18 @@ class RuntimeStub:
         self._thread.start()
 
     def status(self) -> dict[str, Any]:
+        phase = "paused" if self.paused else "running"
+        open_orders, open_positions = 0, 1
+        if self.posts("/shutdown"):
+            self.polls_since_shutdown += 1
+            draining = self.drained_after is None or self.polls_since_shutdown <= self.drained_after
+            phase, open_orders, open_positions = ("finished", 1, 1) if draining else ("drained", 0, 0)
         return {
             "name": "stub",
-            "phase": "paused" if self.paused else "running",
+            "phase": phase,
             "equity": 10_250.5,
-            "open_positions": 1,
+            "open_positions": open_positions,
+            "open_orders": open_orders,
             "trade_count": 7,
             "heartbeat": datetime.now(UTC).isoformat(),
             "paused": self.paused,
@@ -213,7 +250,7 @@ class RuntimeStub:
 
 @pytest.fixture
 def runtime_stub() -> Iterator[RuntimeStub]:
-    stub = RuntimeStub()
+    stub = RuntimeStub(runtime_token("btc-trend"))
     yield stub
     stub.close()
 
@@ -230,6 +267,7 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
             all_namespaces=True,  # kmock 0.8 cannot parse GET /api/v1/namespaces, which a namespaced kopf lists
             validation_resync_seconds=2.0,
             event_repeat_seconds=60.0,
+            control_key=CONTROL_KEY,
             **overrides,
         )
         stop, ready, errors = threading.Event(), threading.Event(), []
@@ -255,6 +293,9 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
 
 class Kube:
     """What a test does with the emulated cluster: kubectl-like calls over HTTP, and polling with a deadline."""
+
+    control_key = CONTROL_KEY
+    runtime_token = staticmethod(runtime_token)
 
     def __init__(self, emulator: ClusterEmulator) -> None:
         self.emulator = emulator

@@ -26,7 +26,12 @@ def free_port() -> int:
 
 async def test_the_command_serves_liveness_reconciles_and_stops_cleanly_on_sigterm(kube, kubeconfig, tmp_path):
     port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SLSBOT_OPERATOR_VALIDATION_RESYNC_SECONDS": "2"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "SLSBOT_OPERATOR_VALIDATION_RESYNC_SECONDS": "2",
+        "SLSBOT_OPERATOR_CONTROL_KEY": kube.control_key,
+    }
     log_path = tmp_path / "operator.log"
     with log_path.open("w") as log:
         process = await asyncio.create_subprocess_exec(
@@ -75,4 +80,23 @@ async def test_the_command_serves_liveness_reconciles_and_stops_cleanly_on_sigte
             if process.returncode is None:
                 process.kill()
                 await process.wait()
-    assert "kmock-token" not in log_path.read_text()  # the credentials never reach the log
+    log_text = log_path.read_text()
+    assert "kmock-token" not in log_text and kube.control_key not in log_text  # secrets never reach the log
+
+
+async def test_the_command_refuses_to_start_without_its_control_key(kubeconfig, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLSBOT_")}
+    env["KUBECONFIG"] = str(kubeconfig)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "slsbot.interfaces.cli",
+        "operator",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=REPO,
+        env=env,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 2
+    assert "SLSBOT_OPERATOR_CONTROL_KEY is not set" in err.decode()

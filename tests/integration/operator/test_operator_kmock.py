@@ -7,6 +7,8 @@ references are asserted rather than exercised; the finalizer deletes the objects
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from slsbot.api import RuntimeConfig
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
 RUNTIME = "slsbot-runtime-btc-trend"
+CONTROL_SECRET = "slsbot-runtime-btc-trend-control"
 
 
 def policy(name: str = "standard-risk", **per_trade: float) -> dict[str, Any]:
@@ -87,9 +90,21 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
     config_map = await kube.get("configmaps", RUNTIME)
     service = await kube.get("services", RUNTIME)
     claim = await kube.get("persistentvolumeclaims", RUNTIME)
-    for owned in (config_map, service, claim):
+    control = await kube.get("secrets", CONTROL_SECRET)
+    for owned in (config_map, service, claim, control):
         assert owned is not None
         assert owned["metadata"]["ownerReferences"][0]["uid"] == uid
+
+    # The runtime's control token: derived from the operator's key, in its own Secret, read by secretKeyRef;
+    # neither the ConfigMap nor the Deployment holds it.
+    token = kube.runtime_token("btc-trend")
+    assert base64.b64decode(control["data"]["token"]).decode() == token
+    assert {
+        "name": "SLSBOT_RUNTIME_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": CONTROL_SECRET, "key": "token"}},
+    } in container["env"]
+    for manifest in (deployment, config_map, service):
+        assert token not in json.dumps(manifest) and kube.control_key not in json.dumps(manifest)
     config = runtime_config(config_map)
     assert config.name == "btc-trend" and config.namespace == "trading"
     assert config.account.exchange == "binance" and config.risk.per_trade.max_percent == 10
@@ -123,6 +138,8 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
     assert status["workload"] == f"Deployment/{RUNTIME}"
     assert status["observedGeneration"] == running["metadata"]["generation"]
     assert condition(running, "Degraded")["status"] == "False"
+    assert runtime_stub.refused == []  # every call carried the runtime's token
+    assert token not in json.dumps(running)  # nor does the status
 
     account_status = await kube.eventually(
         lambda: _with(kube.get("tradingaccounts", "paper-binance"), lambda b: b["status"]["strategies"] == 1),
@@ -194,23 +211,43 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     body = await kube.get("strategies", "btc-trend")
     assert "slsbot.io/finalizer" in body["metadata"]["finalizers"]
 
+    runtime_stub.drained_after = None  # the runtime is still cancelling until the test says otherwise
     await kube.delete("strategies", "btc-trend")
 
     await kube.eventually(lambda: _sync(runtime_stub.posts("/shutdown")), what="POST /shutdown on the runtime")
     assert runtime_stub.posts("/shutdown") == [{"cancelOrders": True, "flatten": False}]
+    await kube.eventually(
+        lambda: _sync(runtime_stub.polls_since_shutdown >= 3), what="three /status polls while it drains"
+    )
+    # Not drained yet: everything is kept, so the kubelet can neither restart nor kill the runtime mid-drain.
+    assert await kube.get("strategies", "btc-trend") is not None
+    for plural, name in (("deployments", RUNTIME), ("configmaps", RUNTIME), ("secrets", CONTROL_SECRET)):
+        assert await kube.get(plural, name) is not None, plural
+    await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "WaitingForDrain" in reasons),
+        what="a WaitingForDrain event",
+    )
+    (waiting,) = [e for e in await kube.events("btc-trend") if e["reason"] == "WaitingForDrain"]
+    assert waiting["type"] == "Normal" and "'finished'" in waiting["message"]
+
+    runtime_stub.drained_after = runtime_stub.polls_since_shutdown + 2  # reports drained two polls from now
     await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), what="the finalizer lets the Strategy go")
+    assert runtime_stub.polls_since_shutdown >= runtime_stub.drained_after + 1
     for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims"):
         assert await kube.get(plural, RUNTIME) is None, plural
+    assert await kube.get("secrets", CONTROL_SECRET) is None
     reasons = await kube.event_reasons("btc-trend")
-    assert reasons.index("Draining") < reasons.index("Deleting")
+    assert reasons.index("Draining") < reasons.index("WaitingForDrain") < reasons.index("Deleting")
     assert "DeletedWithoutDrain" not in reasons
+    assert runtime_stub.refused == []
 
-    # Everything the operator did over this whole life cycle is allowed by its ClusterRole, and it never
-    # touched a Secret.
+    # Everything the operator did over this whole life cycle is allowed by its ClusterRole, and it wrote its
+    # control Secret without ever reading a Secret.
     requests = kube.operator_requests()
     assert ("apps", "deployments", "create") in requests and ("", "events", "create") in requests
     assert not [r for r in requests if not kube.cluster_role_allows(*r)]
-    assert not [r for r in requests if r[1] == "secrets"]
+    assert ("", "secrets", "create") in requests and ("", "secrets", "delete") in requests
+    assert not [r for r in requests if r[1] == "secrets" and r[2] in ("get", "list", "watch")]
 
 
 async def test_an_unreachable_runtime_is_deleted_without_drain_and_a_warning(kube, start_operator):

@@ -1,7 +1,9 @@
 """The operator against kmock, with the REAL bot runtime playing the pod: the test does what the kubelet would,
 it starts ``slsbot runtime --config <the ConfigMap's runtime.yaml>`` and reports the pod ready once ``/readyz``
 answers. This checks the contract end to end: the config the operator renders is one the runtime accepts, the
-operator reads the runtime's own ``/status``, pauses it, and drains it on deletion (the runtime exits 0).
+token the operator writes into the control Secret is the one it sends, the operator reads the runtime's own
+``/status``, pauses it, and drains it on deletion: the runtime reports ``drained`` and stays up, the operator
+deletes its objects only then, and the runtime exits 0 on the SIGTERM the kubelet would send.
 
 Two liberties, both the kubelet's business rather than the operator's: the runtime binds 127.0.0.1 instead of
 the pod's 0.0.0.0, and its state file goes to a temporary folder instead of the pod's volume.
@@ -10,6 +12,9 @@ the pod's 0.0.0.0, and its state file goes to a temporary folder instead of the 
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -75,6 +80,13 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
         }
     )
     config_map = await kube.eventually(lambda: kube.get("configmaps", RUNTIME), what="the runtime's ConfigMap")
+    deployment = await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime's Deployment")
+    # The kubelet's part: the variable the container reads by secretKeyRef, from the Secret it names.
+    (variable,) = [e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "valueFrom" in e]
+    reference = variable["valueFrom"]["secretKeyRef"]
+    secret = await kube.get("secrets", reference["name"])
+    token = base64.b64decode(secret["data"][reference["key"]]).decode()
+    assert variable["name"] == "SLSBOT_RUNTIME_TOKEN" and token == kube.runtime_token("btc-trend")
 
     # The kubelet's part: run the container's command on the mounted config.
     config = yaml.safe_load(config_map["data"]["runtime.yaml"])
@@ -85,11 +97,13 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
     log = (tmp_path / "runtime.log").open("w")
     state = tmp_path / "state.db"
     command = ["-m", "slsbot.interfaces.cli", "runtime", "--config", str(config_file), "--state", str(state)]
+    env = {**os.environ, "SLSBOT_RUNTIME_TOKEN": token}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, *command, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+        sys.executable, *command, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO, env=env
     )
+    headers = {"Authorization": f"Bearer {token}"}
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2, headers=headers) as client:
 
             async def ready() -> bool:
                 try:
@@ -118,14 +132,27 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
             )
 
             await kube.delete("strategies", "btc-trend")
+
+            async def drained() -> bool:
+                return (await client.get("/status")).json()["phase"] == "drained"
+
+            await kube.eventually(drained, within=60, what="the runtime reporting drained")
+            assert process.returncode is None  # a drained runtime stays up until it is stopped
+            await kube.eventually(
+                lambda: _deployment_gone(kube), within=30, what="the Deployment deleted once the drain completed"
+            )
+            final = (await client.get("/status")).json()
+            assert final["open_orders"] == 0 and final["open_positions"] == 0
+            process.send_signal(signal.SIGTERM)  # the kubelet's part once the Deployment is gone
             exit_code = await asyncio.wait_for(process.wait(), timeout=60)
             assert exit_code == 0, (tmp_path / "runtime.log").read_text()
         await kube.eventually(lambda: _gone(kube), within=30, what="the Strategy gone after drain and delete")
         reasons = await kube.event_reasons("btc-trend")
-        assert "Draining" in reasons and "DeletedWithoutDrain" not in reasons
-        assert await kube.get("deployments", RUNTIME) is None
-        shutdown_log = (tmp_path / "runtime.log").read_text()
-        assert "shutdown" in shutdown_log.lower()
+        assert "Draining" in reasons and "Deleting" in reasons and "DeletedWithoutDrain" not in reasons
+        assert await kube.get("secrets", "slsbot-runtime-btc-trend-control") is None
+        runtime_log = (tmp_path / "runtime.log").read_text()
+        assert "shutdown" in runtime_log.lower() and "drained" in runtime_log
+        assert token not in runtime_log
     finally:
         if process.returncode is None:
             process.kill()
@@ -141,6 +168,10 @@ async def _ready_strategy(kube: Any) -> dict[str, Any] | None:
 async def _phase(kube: Any, phase: str) -> bool:
     body = await kube.get("strategies", "btc-trend")
     return bool(body) and (body.get("status") or {}).get("phase") == phase
+
+
+async def _deployment_gone(kube: Any) -> bool:
+    return await kube.get("deployments", RUNTIME) is None
 
 
 async def _gone(kube: Any) -> bool:

@@ -21,6 +21,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
+RUNTIME_TOKEN = "it-runtime-token-6Vd2Qm8Zs4Lp0Xk7"  # what the control plane would pass in SLSBOT_RUNTIME_TOKEN
 FIRST_TS = 1514764800000  # 2018-01-01 00:00 UTC; the slice holds the real 33 h outage of 2018-02-08
 
 
@@ -94,8 +95,12 @@ def report(state: Path) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _env(token: str | None = RUNTIME_TOKEN) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "SLSBOT_RUNTIME_TOKEN"}
+    env["PYTHONUNBUFFERED"] = "1"
+    if token is not None:
+        env["SLSBOT_RUNTIME_TOKEN"] = token
+    return env
 
 
 @dataclass
@@ -104,12 +109,16 @@ class RuntimeProcess:
     state: Path
     base_url: str = ""
     stdout: list[str] = field(default_factory=list)
+    token: str | None = RUNTIME_TOKEN  # sent with every request, as the control plane does
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.base_url + path, timeout=10, trust_env=False)
+        return httpx.get(self.base_url + path, headers=self._headers(), timeout=10, trust_env=False)
 
     def post(self, path: str, body: Any = None) -> httpx.Response:
-        return httpx.post(self.base_url + path, json=body, timeout=30, trust_env=False)
+        return httpx.post(self.base_url + path, json=body, headers=self._headers(), timeout=30, trust_env=False)
 
     def status(self) -> dict[str, Any]:
         return self.get("/status").json()
@@ -122,16 +131,16 @@ class RuntimeProcess:
         return self.process.stderr.read()
 
 
-def start_runtime(config: Path, state: Path, *extra: str) -> RuntimeProcess:
+def start_runtime(config: Path, state: Path, *extra: str, token: str | None = RUNTIME_TOKEN) -> RuntimeProcess:
     process = subprocess.Popen(
         [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=_env(token),
         cwd=REPO,
     )
-    runtime = RuntimeProcess(process, state)
+    runtime = RuntimeProcess(process, state, token=token)
     assert process.stdout is not None
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
@@ -163,12 +172,13 @@ class RuntimeKit:
     report = staticmethod(report)
     slsbot = SLSBOT
     env = staticmethod(_env)
+    token = RUNTIME_TOKEN
 
     def __init__(self, started: list[RuntimeProcess]) -> None:
         self._started = started
 
-    def start(self, config: Path, state: Path, *extra: str) -> RuntimeProcess:
-        runtime = start_runtime(config, state, *extra)
+    def start(self, config: Path, state: Path, *extra: str, token: str | None = RUNTIME_TOKEN) -> RuntimeProcess:
+        runtime = start_runtime(config, state, *extra, token=token)
         self._started.append(runtime)
         return runtime
 

@@ -51,6 +51,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
+RUNTIME_TOKEN = "live-it-runtime-token-3Fq8Wn5Jx1Rb"  # what the control plane passes in SLSBOT_RUNTIME_TOKEN
 
 
 @dataclass(frozen=True)
@@ -134,10 +135,11 @@ class LiveRuntime:
     log: Path
 
     def status(self) -> dict[str, Any]:
-        return httpx.get(self.url + "/status", timeout=10, trust_env=False).json()
+        return self.get("/status").json()
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10, trust_env=False)
+        headers = {"Authorization": f"Bearer {RUNTIME_TOKEN}"}  # the control endpoints need the runtime's token
+        return httpx.get(self.url + path, headers=headers, timeout=10, trust_env=False)
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -154,7 +156,12 @@ def start_runtime(fake: FakeExchangeServer) -> Iterator[Callable[..., LiveRuntim
 
     def start(config: Path, state: Path, log_name: str = "runtime.log") -> LiveRuntime:
         log = state.parent / log_name
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SLSBOT_EXCHANGE_ENDPOINT": fake.url}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "SLSBOT_EXCHANGE_ENDPOINT": fake.url,
+            "SLSBOT_RUNTIME_TOKEN": RUNTIME_TOKEN,
+        }
         command = [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), "--exchange-time-sync", "0.1"]
         with log.open("w") as stderr:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=REPO)

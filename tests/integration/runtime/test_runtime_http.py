@@ -78,7 +78,8 @@ def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_pat
     kit.wait_for(lambda: _entries(runtime) > entries_before, what="an entry after resume")
 
     assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": False}).status_code == 202
-    assert runtime.wait() == 0
+    drained = _stays_up_drained(kit, runtime)
+    assert drained["open_orders"] == 0 and drained["drain"] == {"cancelOrders": True, "flatten": False}
     final = kit.report(runtime.state)
     assert all(o["status"] in ("filled", "canceled", "rejected") for o in final["orders"])
     assert "flatten at shutdown" not in [o["reason"] for o in final["orders"]]
@@ -93,12 +94,25 @@ def test_shutdown_with_flatten_leaves_no_position(kit: Any, btc_slice_dir: Path,
     assert bad.status_code == 400 and "flatten" in bad.json()["error"]
     assert runtime.status()["phase"] == "running"  # a rejected request changes nothing
     assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": True}).status_code == 202
-    assert runtime.wait() == 0
+    drained = _stays_up_drained(kit, runtime)
+    assert drained["open_positions"] == 0 and drained["open_orders"] == 0
     final = kit.report(runtime.state)
     assert final["summary"]["open_positions"] == 0
     assert all(o["status"] in ("filled", "canceled", "rejected") for o in final["orders"])
     assert final["orders"][-1]["reason"] == "flatten at shutdown"
     assert final["orders"][-1]["status"] == "filled"
+
+
+def _stays_up_drained(kit: Any, runtime: Any) -> dict[str, Any]:
+    """After a drain the runtime reports ``drained`` and stays up, trading nothing, until SIGTERM (exit 0)."""
+    drained = kit.wait_for(lambda: (s := runtime.status())["phase"] == "drained" and s, what="phase drained")
+    assert runtime.get("/readyz").status_code == 200 and runtime.get("/healthz").status_code == 200
+    assert runtime.process.poll() is None
+    assert runtime.post("/pause").status_code == 503  # nothing left to pause
+    assert runtime.status()["trade_count"] == drained["trade_count"]
+    runtime.process.send_signal(signal.SIGTERM)
+    assert runtime.wait() == 0
+    return drained
 
 
 def _entries(runtime: Any) -> int:

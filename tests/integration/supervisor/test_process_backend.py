@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.process_table import port_is_free
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
@@ -23,6 +24,8 @@ from slsbot.domain.resolve import ResolvedStrategy, resolve_strategy
 from slsbot.domain.runtime_spec import desired_runtime
 
 pytestmark = pytest.mark.integration
+
+KEY = ControlKey("supervisor-test-control-key-6c1d9e2f4a7b", source="test")
 
 STAND_IN = (
     "import signal, sys, time\n"
@@ -90,6 +93,7 @@ def make_backend(engine, tmp_path: Path):
                 state_dir=tmp_path / "state",
                 runtime_command=[sys.executable, "-c", STAND_IN],
                 stop_timeout=stop_timeout,
+                control_key=KEY,
                 environ={"PATH": os.environ.get("PATH", ""), "SLSBOT_ADMIN_TOKEN": "must-not-leak-0123456789"},
             )
         )
@@ -129,6 +133,7 @@ def test_start_crash_restart_and_adoption(make_backend, engine, tmp_path: Path) 
     until(lambda: "stand-in runtime up" in (folder / "runtime.log").read_text())
     environ = Path(f"/proc/{started.pid}/environ").read_bytes()
     assert b"must-not-leak" not in environ and b"PYTHONPYCACHEPREFIX=" in environ
+    assert f"SLSBOT_RUNTIME_TOKEN={KEY.token_for('default', 'btc')}\0".encode() in environ  # its own token
     assert os.getpgid(started.pid) == started.pid  # its own process group
 
     os.kill(started.pid, signal.SIGKILL)
