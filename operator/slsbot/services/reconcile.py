@@ -117,7 +117,9 @@ def finalize_strategy(
 ) -> ReconcileResult:
     """One step of deletion. ``done`` says the finalizer may go; a DRAIN result means: record ``drained``.
 
-    With ``now`` and ``deletion_started``, waiting for a starting runtime to drain is bounded (plan_deletion).
+    After the drain the runtime is kept (WAIT, ``WaitingForDrain``) until it reports the drain complete, and only
+    then deleted. With ``now`` and ``deletion_started`` both waits, for a starting runtime to drain and for a drain
+    to complete, are bounded (plan_deletion); without them they are not.
     """
     status = (strategy.status or StrategyStatus()).model_copy(update={"phase": "Terminating"})
     try:
