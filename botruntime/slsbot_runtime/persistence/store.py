@@ -90,6 +90,10 @@ _POSITION_UPSERT = upsert_sql(
 )
 
 
+#: ``json.dumps(value, sort_keys=True)`` builds this encoder on every call (the risk snapshot: every commit).
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
 def _json(value: Any) -> str:
     """``json.dumps(value)``, with the numbers written every commit (cash, counters, clocks) done directly."""
     kind = type(value)
@@ -187,7 +191,7 @@ class StateStore:
         self._cursor[symbol] = ts
 
     def stage_risk(self, ts: int, snapshot: dict[str, Any]) -> None:
-        self._risk = (ts, json.dumps(snapshot, sort_keys=True))
+        self._risk = (ts, _SORTED_JSON.encode(snapshot))
 
     def stage_meta(self, key: str, value: Any) -> None:
         self._meta[key] = _json(value)

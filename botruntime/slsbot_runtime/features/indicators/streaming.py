@@ -70,20 +70,24 @@ class RollingSum:
         self._run = _Run()
 
     def update(self, x: float) -> float:
-        buf = self._buf
-        constant = self._run.see(x) >= self.window
-        if len(buf) == self.window:
+        buf, window, run = self._buf, self.window, self._run
+        if x == run.value:  # _Run.see, inline: this runs for every indicator on every candle
+            run.length += 1
+        else:
+            run.value, run.length = x, 1
+        full = len(buf) == window
+        if full:
             self._sum -= buf[0]
         buf.append(x)
         self._since += 1
-        if self._since >= self.window:
+        if self._since >= window:
             self._sum = _fsum(buf)
             self._since = 0
         else:
             self._sum += x
-        if len(buf) < self.window:
+        if not full and len(buf) < window:
             return NAN
-        return x * self.window if constant else self._sum
+        return x * window if run.length >= window else self._sum
 
 
 class RollingMean(RollingSum):
