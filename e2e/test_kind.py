@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -113,6 +114,13 @@ def test_examples_run_on_kind_and_a_deleted_strategy_is_drained_and_cleaned_up(k
     try:
         kind.kubectl("apply", "-f", "crds/")
         kind.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+        kind.kubectl("apply", "-f", "deploy/operator/00-namespace.yaml")
+        # The operator's control master key is not in deploy/operator on purpose (a committed key would be the
+        # same in every cluster): each installation creates its own, as deploy/operator/40-deployment.yaml says.
+        kind.kubectl(
+            "-n", "slsbot-system", "create", "secret", "generic", "slsbot-operator-control-key",
+            f"--from-literal=key={secrets.token_hex(32)}",
+        )  # fmt: skip
         kind.kubectl("apply", "-f", "deploy/operator/")
         kind.kubectl("-n", "slsbot-system", "rollout", "status", "deploy/slsbot-operator", "--timeout=300s")
         kind.kubectl("apply", "-f", "examples/cluster/")

@@ -86,6 +86,10 @@ def strategy_status(
             status.phase = StrategyPhase.PROGRESSING
             put(PROGRESSING, True, action.reason, action.message)
             put(READY, False, action.reason, action.message)
+        elif action is not None and action.reason == "RuntimeDrained":
+            status.phase = StrategyPhase.DEGRADED
+            put(READY, False, action.reason, action.message)
+            put(DEGRADED, True, action.reason, action.message)
         elif observed.state is RuntimeState.READY and observed.config_hash == config_hash:
             status.phase = StrategyPhase.PAUSED if desired_paused else StrategyPhase.RUNNING
             put(READY, True, "RuntimeReady", "the runtime is trading" if not desired_paused else "paused")

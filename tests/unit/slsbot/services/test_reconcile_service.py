@@ -157,3 +157,23 @@ def test_deletion_waits_for_the_drain_then_warns_when_it_never_completes():
     )
     assert late.action.kind is ActionKind.DELETE and late.events[0].type == "Warning"
     assert late.events[0].reason == "DeletedWithoutDrain" and "did not complete" in late.events[0].message
+
+
+def test_a_drained_runtime_is_reported_degraded_not_running():
+    backend = MemoryBackend()
+    first = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    runtime = backend.runtimes["btc"]
+    backend.runtimes["btc"] = ObservedRuntime(
+        state=RuntimeState.READY,
+        config_hash=runtime.config_hash,
+        paused=False,
+        runtime_status={"phase": "drained", "open_orders": 0, "open_positions": 0},
+    )
+    result = reconcile_strategy(
+        _strategy(status=first.status), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW
+    )
+    assert result.status.phase == "Degraded"
+    ready = get_condition(result.status.conditions, "Ready")
+    assert ready.status == ConditionStatus.FALSE and ready.reason == "RuntimeDrained"
+    assert get_condition(result.status.conditions, "Degraded").status == ConditionStatus.TRUE
+    assert backend.executed == [ActionKind.CREATE]
