@@ -150,11 +150,10 @@ def _apply_caps(
     positions = portfolio.positions
     held = positions.get(symbol)
     held_quantity = held.quantity if held is not None else 0.0
-    others = sum(
-        abs(position.quantity) * portfolio.prices.get(other, position.average_price)
-        for other, position in positions.items()
-        if other != symbol
-    )
+    others = 0  # what sum() of the other positions' exposure starts from, in the same order
+    for other, position in positions.items():
+        if other != symbol:
+            others += abs(position.quantity) * portfolio.prices.get(other, position.average_price)
     capped = False
     for rule, cap_percent, other in (
         (RiskRule.SYMBOL_EXPOSURE, limits.max_symbol_exposure_percent, 0.0),

@@ -108,6 +108,8 @@ class BatchVote:
 
 
 def combine_batch(votes: np.ndarray, confidences: np.ndarray, weights: np.ndarray, min_agreement: float) -> BatchVote:
+    if votes.shape[1] == 1:
+        return _combine_batch_one(votes[:, 0], confidences[:, 0], weights[:, 0], min_agreement)
     total = weights.sum(axis=1)
     positive = total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -133,4 +135,29 @@ def combine_batch(votes: np.ndarray, confidences: np.ndarray, weights: np.ndarra
         net,
         contributions,
         driver,
+    )
+
+
+def _combine_batch_one(
+    votes: np.ndarray, confidences: np.ndarray, weights: np.ndarray, min_agreement: float
+) -> BatchVote:
+    """``combine_batch`` for one member, on plain vectors: a sum or a maximum over one member is that member's
+    value, and the driver, when there is one, is member 0. Every other step is the same operation."""
+    positive = weights > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        contributions = np.where(positive, weights * votes / np.where(positive, weights, 1.0), 0.0)
+    net = 0.0 + contributions
+    net = np.clip(np.where(np.abs(net) < NET_ZERO, 0.0, net), -1.0, 1.0)
+    acts = (net != 0) & (np.abs(net) >= min_agreement)
+    on_side = (votes * np.sign(net) > 0) & acts
+    weight_on_side = np.where(on_side, weights, 0.0)
+    confident = np.where(on_side, weights * confidences, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        confidence = np.where(weight_on_side > 0, confident / np.where(weight_on_side > 0, weight_on_side, 1.0), 0.0)
+    return BatchVote(
+        np.where(acts, net, 0.0),
+        np.where(acts, np.clip(confidence, 0.0, 1.0), 0.0),
+        net,
+        contributions[:, None],
+        np.where(acts, 0, -1),
     )

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from slsbot_runtime.domain.types import Candle, Signal
 from slsbot_runtime.strategy.ensemble import Ensemble
 from slsbot_runtime.strategy.member_stats import SignalCorrelation
-from slsbot_runtime.strategy.voting import combine, combine_one
+from slsbot_runtime.strategy.voting import combine, combine_batch, combine_one
 from slsbot_runtime.strategy.wrapper import SafeComponent
 
 unit = st.floats(-1.0, 1.0, allow_nan=False)
@@ -120,3 +120,30 @@ def test_correlation_sums_stay_exact_and_factors_equal_a_fresh_computation() -> 
         rows = [*rows, current][-window:]
         if len(rows) == window and not (300 <= t < 300 + window):
             assert tracker.factors(0.7) == _reference_factors(rows, 0.7), t
+
+
+def test_a_one_member_batch_vote_equals_the_vote_with_a_silent_second_member() -> None:
+    rng = np.random.default_rng(5)
+    n = 5_000
+    votes = rng.choice([-1.0, -0.0, 0.0, 1.0, 0.4, -1e-13], size=(n, 1))
+    confidences = rng.uniform(0.0, 1.0, (n, 1))
+    for weights in (np.full((n, 1), 2.5), rng.choice([0.0, -0.0, 1.0, 1e-300], size=(n, 1))):
+        for min_agreement in (0.0, 0.3):
+            one = combine_batch(votes, confidences, weights, min_agreement)
+            two = combine_batch(
+                np.hstack([votes, np.zeros((n, 1))]),
+                np.hstack([confidences, np.zeros((n, 1))]),
+                np.hstack([weights, np.zeros((n, 1))]),
+                min_agreement,
+            )
+            for name in ("direction", "confidence", "net", "driver"):
+                assert np.array_equal(getattr(one, name), getattr(two, name)), name
+            assert np.array_equal(one.contributions, two.contributions[:, :1])
+            for t in range(0, n, 97):  # and each row is the step path's vote
+                step = combine_one(float(votes[t, 0]), float(confidences[t, 0]), float(weights[t, 0]), min_agreement)
+                assert (one.direction[t], one.confidence[t], one.net[t], one.driver[t]) == (
+                    step.direction,
+                    step.confidence,
+                    step.net,
+                    step.driver,
+                )
