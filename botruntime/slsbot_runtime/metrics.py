@@ -48,6 +48,13 @@ class RuntimeMetrics:
         self.risk_rejections = Counter(
             f"{PREFIX}_risk_rejections", "Entries refused by the risk manager, by rule.", ["rule"], registry=registry
         )
+        self.risk_decisions = Counter(
+            f"{PREFIX}_risk_decisions",
+            "Risk decisions on proposed trades, by action and by each rule the decision named "
+            '(rule="none" for a decision that named none, e.g. a plain approval).',
+            ["action", "rule"],
+            registry=registry,
+        )
         self.strategy_errors = Counter(
             f"{PREFIX}_strategy_errors",
             "Strategy members that raised or returned nonsense.",

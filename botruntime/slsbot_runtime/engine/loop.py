@@ -36,6 +36,7 @@ from slsbot_runtime.engine.planning import (
     plan_symbol,
     target_sign,
 )
+from slsbot_runtime.engine.risk_record import RiskDecisionRecorder
 from slsbot_runtime.engine.signals import Decider, SymbolDecision
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.engine.track_record import SignalTrackRecord
@@ -93,6 +94,7 @@ class TradingLoop:
         self.risk = risk
         self.metrics = metrics
         self.clock = clock
+        self.risk_decisions = RiskDecisionRecorder(store, metrics)
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(
             exchange=exchange,
@@ -324,6 +326,7 @@ class TradingLoop:
             candle.symbol, side, candle.close, _unit(decision.confidence), is_entry=False, requested_quantity=quantity
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.quantity > QUANTITY_EPSILON:
             self.orders.create_intent(
                 candle.symbol,
@@ -347,10 +350,8 @@ class TradingLoop:
             requested_quantity=self.settings.fixed_quantity,
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.action == RiskAction.REJECTED:
-            if self.metrics is not None:
-                for event in verdict.events:
-                    self.metrics.risk_rejections.labels(event.rule).inc()
             return
         if verdict.quantity > QUANTITY_EPSILON:
             driver = f" ({decision.driver})" if decision.driver else ""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
@@ -9,7 +10,8 @@ from slsbot_runtime.persistence.store import StateStore
 
 
 def build_report(path: str) -> dict[str, Any]:
-    """{orders, fills, positions, equity_curve, summary} from the state file at ``path`` (never written)."""
+    """{orders, fills, positions, equity_curve, risk_decisions, summary} from the state file at ``path``
+    (never written). ``risk_decisions``: every rejection or reduction the risk manager made, oldest first."""
     store = StateStore.open(path, readonly=True)
     try:
         meta = store.load_meta()
@@ -18,6 +20,7 @@ def build_report(path: str) -> dict[str, Any]:
         positions = store.load_positions()
         points = store.load_equity()
         cursor = store.load_cursor()
+        decisions = store.load_risk_decisions()
     finally:
         store.close()
     curve: dict[int, tuple[float, float]] = {}
@@ -45,6 +48,8 @@ def build_report(path: str) -> dict[str, Any]:
         "win_rate": wins / (wins + losses) if wins + losses else None,
         "realized_pnl": sum(p.realized_pnl for p in positions.values()),
         "open_positions": sum(1 for p in positions.values() if abs(p.quantity) > 1e-12),
+        "risk_decisions_by_action": _count(d.action for d in decisions),
+        "risk_decisions_by_rule": _count(e["rule"] for d in decisions for e in d.events),
         "cursor": cursor,
     }
     return {
@@ -52,8 +57,16 @@ def build_report(path: str) -> dict[str, Any]:
         "fills": [{**asdict(f), "side": str(f.side)} for f in fills],
         "positions": [asdict(p) for p in positions.values()],
         "equity_curve": [{"ts": ts, "equity": e, "cash": c} for ts, (e, c) in curve.items()],
+        "risk_decisions": [asdict(d) for d in decisions],
         "summary": summary,
     }
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 def _order(order: Any) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """The state file's tables, and how domain objects map to their rows.
 
-Version 1. A file written by a newer version is refused (StateError); an older one would be migrated here.
+Version 2. A file written by a newer version is refused (StateError). Migrations are additive: every table is
+``CREATE TABLE IF NOT EXISTS``, so opening an older file for writing adds what it lacks and records the new
+version. Version 2 added ``risk_decisions`` (every rejection or reduction the risk manager made).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import Any
 
 from slsbot_runtime.domain.types import Fill, Order, OrderStatus, OrderType, Side
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _ORDER_COLUMNS = """
     client_order_id TEXT PRIMARY KEY,
@@ -66,7 +68,24 @@ CREATE TABLE IF NOT EXISTS risk (id INTEGER PRIMARY KEY CHECK (id = 1), ts INTEG
 CREATE TABLE IF NOT EXISTS paper_orders ({_ORDER_COLUMNS}, eligible_ts INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS paper_fills ({_FILL_COLUMNS});
 CREATE TABLE IF NOT EXISTS paper_balances (currency TEXT PRIMARY KEY, total REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS risk_decisions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts INTEGER NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    is_entry INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    message TEXT NOT NULL,
+    requested_quantity REAL,
+    quantity REAL NOT NULL,
+    events TEXT NOT NULL
+);
 """
+
+RISK_DECISION_FIELDS = (
+    "ts", "symbol", "side", "is_entry", "action", "rule", "message", "requested_quantity", "quantity", "events",
+)  # fmt: skip
 
 ORDER_FIELDS = (
     "client_order_id", "symbol", "side", "type", "quantity", "limit_price", "status", "exchange_order_id",

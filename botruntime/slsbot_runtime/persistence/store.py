@@ -9,8 +9,9 @@ committed transaction through a process crash (only a power loss could drop the 
 
 What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
 fill is stored once), positions with their trade statistics, the equity curve (one row per processed
-candle), the cursor (last processed candle per symbol), the risk manager's snapshot, free-form runtime
-metadata, and the paper exchange's own book in ``paper_*`` tables.
+candle), the cursor (last processed candle per symbol), the risk manager's snapshot and every rejection or
+reduction it decided (``risk_decisions``), free-form runtime metadata, and the paper exchange's own book in
+``paper_*`` tables.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from slsbot_runtime.persistence.schema import (
     DDL,
     FILL_FIELDS,
     ORDER_FIELDS,
+    RISK_DECISION_FIELDS,
     SCHEMA_VERSION,
     fill_from_row,
     fill_row,
@@ -50,6 +52,23 @@ class PositionRow:
     losses: int = 0
     gross_profit: float = 0.0
     gross_loss: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRiskDecision:
+    """A risk decision as the state file keeps it: ``rule`` and ``message`` are the first event's, ``events``
+    every (rule, message) the decision named."""
+
+    ts: int
+    symbol: str
+    side: str
+    is_entry: bool
+    action: str
+    rule: str
+    message: str
+    requested_quantity: float | None
+    quantity: float
+    events: list[dict[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +102,10 @@ _ORDER_UPSERT = upsert_sql("orders", ORDER_FIELDS, "client_order_id")
 _PAPER_ORDER_UPSERT = upsert_sql("paper_orders", (*ORDER_FIELDS, "eligible_ts"), "client_order_id")
 _FILL_INSERT = f"INSERT OR IGNORE INTO fills ({', '.join(FILL_FIELDS)}) VALUES ({', '.join('?' * len(FILL_FIELDS))})"
 _PAPER_FILL_INSERT = _FILL_INSERT.replace("INTO fills", "INTO paper_fills")
+_RISK_DECISION_INSERT = (
+    f"INSERT INTO risk_decisions ({', '.join(RISK_DECISION_FIELDS)}) "
+    f"VALUES ({', '.join('?' * len(RISK_DECISION_FIELDS))})"
+)
 _POSITION_UPSERT = upsert_sql(
     "positions",
     ("symbol", "quantity", "average_price", "realized_pnl", "wins", "losses", "gross_profit", "gross_loss"),
@@ -115,6 +138,7 @@ class StateStore:
         self._equity: list[tuple[Any, ...]] = []
         self._cursor: dict[str, int] = {}
         self._risk: tuple[int, str] | None = None
+        self._risk_decisions: list[tuple[Any, ...]] = []
         self._meta: dict[str, str] = {}
         self._paper: list[BookChangesLike] = []
 
@@ -160,6 +184,9 @@ class StateStore:
                 f"state: {self.path} has schema version {row[0]}, newer than this runtime's "
                 f"{SCHEMA_VERSION}; run a newer slsbot"
             )
+        elif row[0] < SCHEMA_VERSION and not self.readonly:
+            # the DDL above already added the newer tables: the migrations are additive
+            self._db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
 
     def close(self) -> None:
         self._db.close()
@@ -193,6 +220,25 @@ class StateStore:
     def stage_risk(self, ts: int, snapshot: dict[str, Any]) -> None:
         self._risk = (ts, _SORTED_JSON.encode(snapshot))
 
+    def stage_risk_decision(
+        self,
+        *,
+        ts: int,
+        symbol: str,
+        side: str,
+        is_entry: bool,
+        action: str,
+        requested_quantity: float | None,
+        quantity: float,
+        events: Sequence[tuple[str, str]],
+    ) -> None:
+        """One risk decision (a rejection or a reduction) and the (rule, message) of each event it named."""
+        rule, message = events[0] if events else ("", "")
+        encoded = json.dumps([{"rule": str(r), "message": m} for r, m in events])
+        self._risk_decisions.append(
+            (ts, symbol, side, int(is_entry), action, str(rule), message, requested_quantity, quantity, encoded)
+        )
+
     def stage_meta(self, key: str, value: Any) -> None:
         self._meta[key] = _json(value)
 
@@ -209,6 +255,7 @@ class StateStore:
             or self._equity
             or self._cursor
             or self._risk
+            or self._risk_decisions
             or self._meta
             or self._paper
         )
@@ -236,6 +283,8 @@ class StateStore:
                 db.executemany("INSERT OR REPLACE INTO cursor (symbol, ts) VALUES (?, ?)", self._cursor.items())
             if self._risk is not None:
                 db.execute("INSERT OR REPLACE INTO risk (id, ts, snapshot) VALUES (1, ?, ?)", self._risk)
+            if self._risk_decisions:
+                db.executemany(_RISK_DECISION_INSERT, self._risk_decisions)
             if self._meta:
                 db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", self._meta.items())
             for changes in self._paper:
@@ -251,6 +300,7 @@ class StateStore:
         self._equity = []
         self._cursor = {}
         self._risk = None
+        self._risk_decisions = []
         self._meta = {}
         self._paper = []
 
@@ -304,6 +354,26 @@ class StateStore:
     def load_risk(self) -> dict[str, Any] | None:
         rows = self._rows("SELECT snapshot FROM risk WHERE id = 1")
         return json.loads(rows[0][0]) if rows else None
+
+    def load_risk_decisions(self, *, limit: int | None = None) -> list[StoredRiskDecision]:
+        """The recorded risk decisions, oldest first (the newest ``limit`` of them when given). A file from
+        before schema version 2, opened read-only, has none."""
+        if not self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'risk_decisions'"):
+            return []
+        sql = f"SELECT {', '.join(RISK_DECISION_FIELDS)} FROM risk_decisions ORDER BY id"
+        if limit is not None:
+            sql = (
+                f"SELECT {', '.join(RISK_DECISION_FIELDS)} FROM (SELECT id, {', '.join(RISK_DECISION_FIELDS)} "
+                f"FROM risk_decisions ORDER BY id DESC LIMIT {max(int(limit), 0)}) ORDER BY id"
+            )
+        decisions = []
+        for ts, symbol, side, entry, action, rule, message, requested, quantity, events in self._rows(sql):
+            decisions.append(
+                StoredRiskDecision(
+                    ts, symbol, side, bool(entry), action, rule, message, requested, quantity, json.loads(events)
+                )
+            )
+        return decisions
 
     def load_meta(self) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in self._rows("SELECT key, value FROM meta")}

@@ -193,3 +193,60 @@ def test_risk_rejections_are_counted_by_rule(btc_2018) -> None:
     assert loop.orders.orders == {}
     rejected = registry.get_sample_value("slsbot_runtime_risk_rejections_total", {"rule": "symbol_exposure"})
     assert rejected == loop.risk.rule_counts()["symbol_exposure"] > 5
+
+
+def test_every_risk_decision_is_counted_and_every_rejection_is_kept_in_the_state_file(btc_2018, tmp_path: Path) -> None:
+    from slsbot_runtime.persistence.report import build_report
+
+    path = tmp_path / "state.db"
+    registry = CollectorRegistry()
+    loop = make_loop(every(24), store=StateStore.open(path), metrics=RuntimeMetrics(registry), fixed=None)
+    loop.risk = RiskManager(RiskPolicySpec(max_symbol_exposure_percent=0.001), Sizing(), True)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    loop.store.close()
+    rejected = loop.risk.action_counts()["rejected"]
+    value = registry.get_sample_value
+    report = build_report(str(path))
+    decisions = report["risk_decisions"]
+    assert len(decisions) == rejected > 5
+    by_rule = report["summary"]["risk_decisions_by_rule"]
+    assert by_rule["symbol_exposure"] > 5
+    for rule, count in by_rule.items():
+        assert value("slsbot_runtime_risk_decisions_total", {"action": "rejected", "rule": rule}) == count
+    first = decisions[0]
+    assert first["action"] == "rejected" and first["quantity"] == 0.0 and first["requested_quantity"] is None
+    assert first["symbol"] == SYMBOL and first["side"] == "buy" and first["is_entry"] is True
+    assert first["events"][0] == {"rule": first["rule"], "message": first["message"]} and first["message"]
+    assert any(e["rule"] == "symbol_exposure" and "exposure" in e["message"] for e in first["events"])
+    assert [d["ts"] for d in decisions] == sorted(d["ts"] for d in decisions)
+    assert {d["ts"] for d in decisions} <= set(btc_2018.ts.tolist())
+    assert report["summary"]["risk_decisions_by_action"] == {"rejected": rejected}
+
+
+def test_plain_approvals_are_counted_without_a_rule_and_not_stored(btc_2018) -> None:
+    registry = CollectorRegistry()
+    loop = make_loop(every(24), metrics=RuntimeMetrics(registry))
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    approved = loop.risk.action_counts()["approved"]
+    assert approved == len(loop.orders.orders) > 5
+    value = registry.get_sample_value
+    assert value("slsbot_runtime_risk_decisions_total", {"action": "approved", "rule": "none"}) == approved
+    assert loop.store.load_risk_decisions() == []
+
+
+def test_a_restart_does_not_record_a_replayed_rejection_twice(btc_2018, tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    policy = RiskPolicySpec(max_symbol_exposure_percent=0.001)
+    first = make_loop(every(24), store=StateStore.open(path), fixed=None)
+    first.risk = RiskManager(policy, Sizing(), True)
+    first.run(ReplayFeed([btc_2018.slice(0, 400)], interval_ms=HOUR))
+    first.store.close()
+    second = make_loop(every(24), store=StateStore.open(path), fixed=None)
+    second.risk = RiskManager(policy, Sizing(), True)
+    second.run(ReplayFeed([btc_2018], interval_ms=HOUR))  # the first 400 candles are replayed
+    stored = second.store.load_risk_decisions()
+    whole = make_loop(every(24), fixed=None)
+    whole.risk = RiskManager(policy, Sizing(), True)
+    whole.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    assert [(d.ts, d.rule) for d in stored] == [(d.ts, d.rule) for d in whole.store.load_risk_decisions()]
+    assert len(stored) > 5

@@ -141,3 +141,72 @@ def test_a_failed_commit_keeps_nothing(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="cannot write"):
         store.commit()
     assert store.load_cursor() == {} and store.load_orders() == []
+
+
+def _version_1_file(path: Path) -> None:
+    """A state file as schema version 1 wrote it: every table but ``risk_decisions``."""
+    StateStore.open(path).close()
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE risk_decisions")
+    connection.execute("UPDATE schema_version SET version = 1")
+    connection.commit()
+    connection.close()
+
+
+def test_a_version_1_file_is_migrated_additively_when_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _version_1_file(path)
+    writer = StateStore.open(path)
+    writer.stage_cursor("BTC/USDT", 7)
+    writer.commit()
+    writer.close()
+    connection = sqlite3.connect(path)
+    assert connection.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    connection.close()
+    store = StateStore.open(path)
+    assert store.load_cursor() == {"BTC/USDT": 7}
+    store.stage_risk_decision(
+        ts=5,
+        symbol="BTC/USDT",
+        side="buy",
+        is_entry=True,
+        action="reduced",
+        requested_quantity=None,
+        quantity=0.5,
+        events=[("per_trade_max", "cut to 2%"), ("leverage", "cut again")],
+    )
+    store.commit()
+    (decision,) = store.load_risk_decisions()
+    assert (decision.rule, decision.message, decision.quantity, decision.requested_quantity) == (
+        "per_trade_max",
+        "cut to 2%",
+        0.5,
+        None,
+    )
+    assert decision.events == [
+        {"rule": "per_trade_max", "message": "cut to 2%"},
+        {"rule": "leverage", "message": "cut again"},
+    ]
+
+
+def test_aconnection_only_has_no_risk_decisions_and_stays_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _version_1_file(path)
+    reader = StateStore.open(path, readonly=True)
+    assert reader.load_risk_decisions() == []
+    reader.close()
+    connection = sqlite3.connect(path)
+    assert connection.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    connection.close()
+
+
+def test_risk_decisions_limit_keeps_the_newest_oldest_first(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    for ts in range(5):
+        store.stage_risk_decision(
+            ts=ts, symbol="X/USDT", side="buy", is_entry=True, action="rejected",
+            requested_quantity=1.0, quantity=0.0, events=[("long_only", f"no {ts}")],
+        )  # fmt: skip
+    store.commit()
+    assert [d.ts for d in store.load_risk_decisions(limit=2)] == [3, 4]
+    assert [d.ts for d in store.load_risk_decisions()] == [0, 1, 2, 3, 4]
