@@ -33,7 +33,7 @@ from slsbot_runtime.backtest.inputs import interval_ms
 from slsbot_runtime.backtest.report import RunRecord
 from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
-from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderType, Side
 from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
 from slsbot_runtime.engine.signals import Decider
 from slsbot_runtime.exchange.paper import PaperExchange
@@ -185,7 +185,8 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
                 changes.cash.append(ledger.cash)
                 changes.quantity_at[symbol].append(position)
                 changes.quantity[symbol].append(ledger.quantity(symbol))
-            working = [WorkingOrder(o.client_order_id, o.side) for o in exchange.fetch_open_orders(symbol)]
+            if exchange.has_open_orders(symbol):
+                working = [WorkingOrder(o.client_order_id, o.side) for o in exchange.fetch_open_orders(symbol)]
             resting[k] = bool(working)
             close = candle.close
         else:
@@ -204,7 +205,7 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
             for action in actions:
                 if isinstance(action, CancelOrder):
                     exchange.cancel_order(action.client_order_id, symbol)
-                    resting[k] = bool(exchange.fetch_open_orders(symbol))
+                    resting[k] = exchange.has_open_orders(symbol)
                     continue
                 if isinstance(action, ExitPosition):
                     # the loop's _exit: the whole position; the risk manager never blocks or resizes an exit
@@ -272,7 +273,7 @@ def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side,
         order = exchange.place_order(request)
     except (OrderRejected, PermanentExchangeError):
         return False  # the loop marks the order rejected and goes on; it never reaches the book
-    return not OrderStatus(order.status).is_terminal
+    return not order.status.is_terminal
 
 
 def _equity_path(config: RuntimeConfig, tracks: list[_Track], order: _Order, changes: _Changes) -> np.ndarray:

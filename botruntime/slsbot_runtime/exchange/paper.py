@@ -214,6 +214,10 @@ class PaperExchange(Exchange):
                         fills.append(fill)
         return fills
 
+    def has_open_orders(self, symbol: str) -> bool:
+        """Whether an order of ``symbol`` rests on the book (``fetch_open_orders`` without the copies)."""
+        return bool(self._open_by_symbol.get(symbol))
+
     def last_closes(self) -> dict[str, float]:
         """The last close seen per symbol (stored with the book, so ``settle_now`` works after a restart)."""
         return dict(self._last_close)
