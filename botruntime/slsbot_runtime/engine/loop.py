@@ -117,6 +117,7 @@ class TradingLoop:
         #: Candles opened before this (ms) are processed but not traded: a live feed catching up on history.
         self.trade_from_ts: int | None = None
         self._cursor: dict[str, int] = {}
+        self._started = False
         self._reconciled = False
         self._ever_warm = False
         self._finished = False
@@ -168,6 +169,7 @@ class TradingLoop:
                     last_close=meta.get("paper_last_close"),
                 )
         self.phase = Phase.RECONCILING
+        self._started = True
         self._publish()
 
     def run(self, candles: Iterable[Candle]) -> None:
@@ -236,8 +238,10 @@ class TradingLoop:
         self._last_ts = ts
         self._staged += 1
         self.processed += 1
-        orders.send_pending()
-        if self._staged >= self.settings.commit_every_candles or (
+        if orders.has_unsent:
+            orders.send_pending()
+            self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
+        elif self._staged >= self.settings.commit_every_candles or (
             self.clock() - self._last_commit >= self.settings.commit_interval_s
         ):
             self.commit()
@@ -434,7 +438,10 @@ class TradingLoop:
         self._last_commit = self.clock()
 
     def tick(self) -> None:
-        """Show the loop is alive while it waits (pacing, a quiet live feed)."""
+        """The feed has no candle waiting (pacing, a quiet live feed): a restarted loop that has replayed up to
+        what the feed had reconciles now instead of with the next new candle; show the loop is alive."""
+        if self._started and not self._reconciled and not self._finished and self.halt_reason is None:
+            self._reconcile()
         self._publish()
 
     def _phase(self) -> Phase:

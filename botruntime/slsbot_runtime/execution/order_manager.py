@@ -104,6 +104,11 @@ class OrderManager:
     def has_unfinished(self, symbol: str) -> bool:
         return bool(self._unfinished.get(symbol))
 
+    @property
+    def has_unsent(self) -> bool:
+        """Some intent is pending: ``send_pending`` has something to send."""
+        return bool(self._unsent)
+
     def last_fill_ts(self, symbol: str) -> int | None:
         return self._last_fill_ts.get(symbol)
 

@@ -250,3 +250,17 @@ def test_a_restart_does_not_record_a_replayed_rejection_twice(btc_2018, tmp_path
     whole.run(ReplayFeed([btc_2018], interval_ms=HOUR))
     assert [(d.ts, d.rule) for d in stored] == [(d.ts, d.rule) for d in whole.store.load_risk_decisions()]
     assert len(stored) > 5
+
+
+def test_an_orders_answer_is_committed_right_after_the_send(btc_2018, tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    loop = make_loop(every(24), store=StateStore.open(path))
+    loop.clock = lambda: 0.0  # no commit for time passing; commit_every_candles is 1000
+    loop.start()
+    candles = iter(ReplayFeed([btc_2018], interval_ms=HOUR))
+    while loop.orders.submissions == 0:
+        loop.process(next(candles))
+    (order,) = loop.orders.orders.values()
+    assert order.status == OrderStatus.OPEN and order.exchange_order_id
+    (stored,) = StateStore.open(path, readonly=True).load_orders()
+    assert stored == order

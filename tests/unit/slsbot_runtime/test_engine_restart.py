@@ -64,6 +64,18 @@ class CrashingPaper(PaperExchange):
         return super().on_candle(candle)
 
 
+class DiesAfterPlacing(PaperExchange):
+    """A paper exchange that takes the first order, answers it, and then the process dies (before the loop can
+    commit the answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(PAPER, interval_ms=HOUR)
+
+    def place_order(self, request: OrderRequest) -> Order:
+        super().place_order(request)
+        raise Crash("after the first place_order")
+
+
 @pytest.fixture(scope="module")
 def feed(market_data_dir: Path) -> ReplayFeed:
     folder = market_data_dir / "binance-spot-1h-2017"
@@ -145,11 +157,10 @@ def test_a_crash_right_after_a_send_resends_nothing_twice(feed: ReplayFeed, unin
     the restart finds the intent pending, the paper book (stored with the same commit) does not know it,
     so it is sent again with the same id, and the result is still exact."""
     path = tmp_path / "state.db"
-    probe = make_loop(path)
-    probe.start()
-    candles = iter(feed)
-    while probe.orders.submissions == 0:
-        probe.process(next(candles))
+    probe = make_loop(path, DiesAfterPlacing())
+    with pytest.raises(Crash):
+        probe.run(feed)
+    assert probe.orders.submissions == 1
     probe.store.close()  # dies right after the first send
     loop = make_loop(path)
     loop.run(feed)
@@ -208,3 +219,36 @@ def test_shutdown_with_flatten_right_after_a_restart(feed: ReplayFeed, tmp_path:
     assert loop.reconcile_report is not None
     assert loop.ledger.open_positions() == 0 and loop.orders.unfinished() == []
     assert all(loop.exchange.balance(c) == pytest.approx(0.0, abs=1e-12) for c in ("BTC", "ETH"))
+
+
+def test_a_restarted_loop_reconciles_once_the_feed_has_nothing_waiting(feed: ReplayFeed, tmp_path: Path) -> None:
+    """A live feed replays up to the cursor, then has no candle for an interval: the loop reconciles (here: sends
+    the intent a crash left unsent) when told the feed is quiet, not with the next new candle."""
+    path = tmp_path / "state.db"
+    candles = list(feed)
+    probe = make_loop(path, DiesAfterPlacing())
+    with pytest.raises(Crash):
+        probe.run(candles)
+    probe.store.close()
+    cursor = StateStore.open(path, readonly=True).load_cursor()
+    loop = make_loop(path)
+    loop.start()
+    replayed = [c for c in candles if c.ts <= cursor.get(c.symbol, -1)]
+    for candle in replayed:
+        assert loop.process(candle) is False
+    assert loop.status.phase == Phase.RECONCILING and loop.reconcile_report is None
+    loop.tick()
+    assert loop.status.phase != Phase.RECONCILING
+    assert loop.reconcile_report is not None and len(loop.reconcile_report.resent) == 1
+    (sent,) = loop.reconcile_report.resent
+    assert loop.exchange.fetch_order(sent, loop.orders.orders[sent].symbol) is not None
+    stored = {o.client_order_id: o for o in StateStore.open(path, readonly=True).load_orders()}
+    assert stored[sent].status != "pending"  # the resend's answer is on disk
+    loop.tick()
+    assert loop.orders.submissions == 1  # reconciled once
+
+
+def test_a_fresh_loop_reconciles_with_its_first_candle_not_on_a_tick_before_start(tmp_path: Path) -> None:
+    loop = make_loop(tmp_path / "state.db")
+    loop.tick()
+    assert loop.reconcile_report is None and loop.status.phase == Phase.STARTING
