@@ -240,7 +240,12 @@ class OrderManager:
     # -- following the exchange ----------------------------------------------------------------------------------
 
     def absorb(self, order: Order, remote: Order) -> None:
-        """Take the exchange's view of ``order``: status and id; fetch fills we are missing."""
+        """Take the exchange's view of ``order``: status and id; fetch fills we are missing.
+
+        The exchange's id is taken first, so an order filled at once (a market order on a real exchange) is
+        staged with it when its fills are booked; a terminal order whose id changed is staged too."""
+        id_changed = order.exchange_order_id != remote.exchange_order_id
+        order.exchange_order_id = remote.exchange_order_id
         if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * max(1.0, order.quantity):
             self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
         status = OrderStatus(remote.status)
@@ -248,10 +253,10 @@ class OrderManager:
             status = OrderStatus.PARTIALLY_FILLED  # fills still on their way; the next refresh books them
         if status == OrderStatus.PENDING:
             status = OrderStatus.OPEN
-        changed = order.exchange_order_id != remote.exchange_order_id or order.status != status
-        order.exchange_order_id = remote.exchange_order_id
-        if changed and not OrderStatus(order.status).is_terminal:
+        if (id_changed or order.status != status) and not OrderStatus(order.status).is_terminal:
             self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
+        elif id_changed:
+            self._changed(order)
 
     def refresh(self, symbol: str) -> None:
         """Bring the unfinished orders of ``symbol`` up to date with the exchange."""

@@ -167,3 +167,26 @@ def test_an_unacknowledged_send_is_resent_with_the_same_id(
     assert [o.client_order_id for o in again.send_pending()] == [order.client_order_id]
     assert exchange.placed == [order.client_order_id] * 2
     assert len(exchange.paper.fetch_open_orders()) == 1  # the exchange recognised the id: one order
+
+
+def test_an_order_filled_at_once_is_stored_with_the_exchanges_id(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path, candle_at: Callable[..., Candle]
+) -> None:
+    """A real exchange fills a market order before it answers: the answer is terminal and carries fills, and
+    the order must still reach the state file with the exchange's order id."""
+    paper = exchange.paper
+
+    class FillsAtOnce(type(exchange)):  # type: ignore[misc]
+        def place_order(self, request: OrderRequest) -> Any:
+            paper.place_order(request)
+            paper.on_candle(candle_at(1))
+            return paper.fetch_order(request.client_order_id, request.symbol)
+
+    manager = make_manager()
+    manager.exchange = FillsAtOnce(paper)
+    order = buy(manager)
+    manager.send_pending()
+    manager.store.commit()
+    assert order.status == OrderStatus.FILLED and order.exchange_order_id == "paper-1"
+    (stored,) = StateStore.open(state_path, readonly=True).load_orders()
+    assert stored.exchange_order_id == "paper-1" and stored.status == OrderStatus.FILLED
