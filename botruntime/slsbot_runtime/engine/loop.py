@@ -51,6 +51,7 @@ from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 
 log = logging.getLogger(__name__)
+FLATTEN_POLL_S = 0.2  # how often a flatten at shutdown asks the exchange whether its orders filled
 PUBLISH_INTERVAL_S = 0.02  # the status snapshot is rebuilt at most this often while candles stream
 
 
@@ -94,6 +95,7 @@ class TradingLoop:
         self.risk = risk
         self.metrics = metrics
         self.clock = clock
+        self.sleep = sleep
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(
@@ -101,7 +103,6 @@ class TradingLoop:
             store=store,
             ledger=self.ledger,
             strategy_key=settings.strategy_key,
-            sleep=sleep,
             on_fill=self._on_fill,
             commit=self.commit,
             on_submit=self._on_submit,
@@ -416,7 +417,7 @@ class TradingLoop:
             for symbol in {o.symbol for o in self.orders.unfinished()}:
                 self.orders.refresh(symbol)
             if self.orders.unfinished():
-                time.sleep(0.2)
+                self.sleep(FLATTEN_POLL_S)
 
     # -- state and status -----------------------------------------------------------------------------------------
 

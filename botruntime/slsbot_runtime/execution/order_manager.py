@@ -5,20 +5,25 @@ The life of an order:
 1. ``create_intent`` gives the decision a deterministic client order id and stages it as ``pending``.
    An id that already exists is recognised and returned: nothing new is created.
 2. ``send_pending`` first commits the state store (so every intent is on disk), then sends each pending
-   intent. Temporary exchange errors are retried with backoff a bounded number of times; an intent still
-   unsent stays pending and is sent again on the next call or by ``reconcile`` after a restart, always
-   with the same id (the exchange answers a known id with the existing order).
+   intent once. An intent the exchange could not take (a temporary error) stays pending and is sent again
+   on the next call or by ``reconcile`` after a restart, always with the same id (the exchange answers a
+   known id with the existing order).
 3. ``apply_fills`` books each fill once (fill ids are remembered), updates the order and the ledger.
 4. ``refresh`` follows orders still open on the exchange: status, and fills the exchange has that we miss.
 
 Every state change is staged in the store; the caller commits (the engine does it once per candle or batch).
+
+Retries belong to the exchange adapter, not to this class: ``CcxtExchange`` retries each call with backoff and,
+before resending an order, looks its client id up (it knows which calls are safe to repeat and how). Here each
+operation is one call, so one order is attempted at most the adapter's ``max_attempts`` times per candle (a
+retry loop here too made that 4 x N). What is still failing after the adapter's retries waits for the next
+candle: an unsent intent stays pending, an order that could not be refreshed is refreshed next time.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
@@ -30,7 +35,6 @@ from slsbot_runtime.domain.errors import (
 )
 from slsbot_runtime.domain.types import Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.exchange.base import Exchange
-from slsbot_runtime.exchange.retry import RetryPolicy, Sleep, call_with_retries
 from slsbot_runtime.execution.client_ids import client_order_id
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.persistence.store import StateStore
@@ -38,7 +42,6 @@ from slsbot_runtime.persistence.store import StateStore
 log = logging.getLogger(__name__)
 
 QUANTITY_EPSILON = 1e-12
-DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay_s=0.2, max_delay_s=5.0)
 
 
 def is_filled(order: Order) -> bool:
@@ -53,8 +56,6 @@ class OrderManager:
         store: StateStore,
         ledger: Ledger,
         strategy_key: str,
-        retry: RetryPolicy = DEFAULT_RETRY,
-        sleep: Sleep = time.sleep,
         on_fill: Callable[[Fill], None] | None = None,
         commit: Callable[[], None] | None = None,
         on_submit: Callable[[OrderRequest], None] | None = None,
@@ -63,8 +64,6 @@ class OrderManager:
         self.store = store
         self.ledger = ledger
         self.strategy_key = strategy_key
-        self.retry = retry
-        self.sleep = sleep
         self.on_fill = on_fill
         self.on_submit = on_submit
         self.commit = commit or store.commit  # makes every staged intent durable before a send
@@ -195,16 +194,11 @@ class OrderManager:
             created_ts=order.created_ts,
         )
 
-        def place() -> Order:
-            self.submissions += 1
-            if self.on_submit is not None:
-                self.on_submit(request)
-            return self.exchange.place_order(request)
-
+        self.submissions += 1
+        if self.on_submit is not None:
+            self.on_submit(request)
         try:
-            remote = call_with_retries(
-                place, policy=self.retry, sleep=self.sleep, what=f"place {order.client_order_id}"
-            )
+            remote = self.exchange.place_order(request)
         except TemporaryExchangeError as error:
             log.warning("order %s stays pending, will be sent again: %s", order.client_order_id, error)
             return False
@@ -227,12 +221,7 @@ class OrderManager:
             self._unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.CANCELED, ts, reason="canceled before it was sent")
             return order
-        remote = call_with_retries(
-            lambda: self.exchange.cancel_order(order.client_order_id, order.symbol),
-            policy=self.retry,
-            sleep=self.sleep,
-            what=f"cancel {order.client_order_id}",
-        )
+        remote = self.exchange.cancel_order(order.client_order_id, order.symbol)
         self._unsent.pop(order.client_order_id, None)
         self.absorb(order, remote)
         return order
@@ -259,16 +248,16 @@ class OrderManager:
             self._changed(order)
 
     def refresh(self, symbol: str) -> None:
-        """Bring the unfinished orders of ``symbol`` up to date with the exchange."""
+        """Bring the unfinished orders of ``symbol`` up to date with the exchange; an order the exchange cannot
+        show right now (a temporary error) is left as it is until the next refresh."""
         for order in list(self._unfinished.get(symbol, {}).values()):
             if order.client_order_id in self._unsent:
                 continue
-            remote = call_with_retries(
-                lambda o=order: self.exchange.fetch_order(o.client_order_id, o.symbol),
-                policy=self.retry,
-                sleep=self.sleep,
-                what=f"fetch {order.client_order_id}",
-            )
+            try:
+                remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
+            except TemporaryExchangeError as error:
+                log.warning("order %s not refreshed, will be next time: %s", order.client_order_id, error)
+                continue
             if remote is None:
                 log.warning("order %s is %s here but unknown to the exchange", order.client_order_id, order.status)
                 continue
@@ -276,12 +265,7 @@ class OrderManager:
 
     def fetch_missing_fills(self, symbol: str, *, since_ts: int = 0) -> list[Fill]:
         since = self._last_fill_ts.get(symbol, since_ts)
-        fills = call_with_retries(
-            lambda: self.exchange.fetch_fills(symbol, since),
-            policy=self.retry,
-            sleep=self.sleep,
-            what=f"fetch fills {symbol}",
-        )
+        fills = self.exchange.fetch_fills(symbol, since)
         return self.apply_fills(fills)
 
     def apply_fills(self, fills: Iterable[Fill]) -> list[Fill]:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from slsbot_runtime.domain.errors import StateError
 from slsbot_runtime.domain.types import OrderStatus
 from slsbot_runtime.exchange.paper import split_symbol
-from slsbot_runtime.exchange.retry import call_with_retries
 from slsbot_runtime.execution.order_manager import OrderManager
 
 BALANCE_TOLERANCE = 1e-9  # relative
@@ -42,12 +41,7 @@ def reconcile(manager: OrderManager) -> ReconcileReport:
     remote_filled: dict[str, float] = {}
     for order in manager.unfinished():
         report.checked += 1
-        remote = call_with_retries(
-            lambda o=order: exchange.fetch_order(o.client_order_id, o.symbol),
-            policy=manager.retry,
-            sleep=manager.sleep,
-            what=f"fetch {order.client_order_id}",
-        )
+        remote = exchange.fetch_order(order.client_order_id, order.symbol)  # the adapter retries
         if remote is None:
             if order.status == OrderStatus.PENDING:
                 manager.resend(order)
@@ -84,9 +78,7 @@ def _balance_problems(manager: OrderManager) -> list[str]:
     exchange = manager.exchange
     ledger = manager.ledger
     exclusive = exchange.features.get("exclusive_account", False)
-    balances = call_with_retries(
-        exchange.fetch_balances, policy=manager.retry, sleep=manager.sleep, what="fetch balances"
-    )
+    balances = exchange.fetch_balances()
     problems = []
     for symbol, row in sorted(ledger.positions.items()):
         base, _ = split_symbol(symbol)

@@ -11,7 +11,6 @@ from slsbot.api import PaperSettings
 from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange
-from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.persistence.store import StateStore
@@ -86,17 +85,6 @@ def make_manager(exchange: FlakyExchange, state_path: Path) -> Callable[..., Ord
     def make(**kwargs: object) -> OrderManager:
         store = StateStore.open(state_path)
         ledger = Ledger(cash=10_000.0, quote_currency="USDT")
-        sleeps: list[float] = []
-        manager = OrderManager(
-            exchange=exchange,
-            store=store,
-            ledger=ledger,
-            strategy_key="default/test",
-            retry=RetryPolicy(max_attempts=3, base_delay_s=0.1, max_delay_s=1.0, jitter=0.0),
-            sleep=sleeps.append,
-            **kwargs,
-        )  # type: ignore[arg-type]
-        manager.sleeps = sleeps  # type: ignore[attr-defined]
-        return manager
+        return OrderManager(exchange=exchange, store=store, ledger=ledger, strategy_key="default/test", **kwargs)  # type: ignore[arg-type]
 
     return make

@@ -44,24 +44,17 @@ def test_the_intent_is_on_disk_as_pending_before_it_is_sent(
     assert order.status == OrderStatus.OPEN and order.exchange_order_id == "paper-1"
 
 
-def test_transient_errors_are_retried_with_growing_backoff(make_manager: Make, exchange: FlakyExchange) -> None:
-    manager = make_manager()
-    exchange.place_failures = [ExchangeUnavailable("502"), ExchangeUnavailable("502")]
-    order = buy(manager)
-    assert manager.send_pending() == [order]
-    assert manager.sleeps == [0.1, 0.2]  # type: ignore[attr-defined]
-    assert exchange.placed == [order.client_order_id]
-    assert order.status == OrderStatus.OPEN
-
-
-def test_an_intent_still_unsent_after_the_retries_is_sent_again_with_the_same_id(
+def test_a_temporary_error_is_not_retried_here_the_intent_waits_for_the_next_send(
     make_manager: Make, exchange: FlakyExchange
 ) -> None:
+    """Retries are the exchange adapter's (see test_order_retries.py): one call per send here."""
     manager = make_manager()
-    exchange.place_failures = [ExchangeUnavailable("down")] * 3
+    exchange.place_failures = [ExchangeUnavailable("down"), ExchangeUnavailable("down")]
     order = buy(manager)
     assert manager.send_pending() == []
-    assert order.status == OrderStatus.PENDING and manager.submissions == 3
+    assert order.status == OrderStatus.PENDING and manager.submissions == 1
+    assert manager.send_pending() == []
+    assert manager.submissions == 2 and exchange.place_failures == []
     assert manager.send_pending() == [order]
     assert exchange.placed == [order.client_order_id]
     assert manager.send_pending() == []  # nothing left to send
