@@ -19,6 +19,7 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import subprocess
@@ -161,9 +162,9 @@ def main() -> int:
         return 1
     load = os.getloadavg()[0]
     print(f"# data {root}; {os.cpu_count()} cores, load average {load:.2f} at start", flush=True)
-    bench_ensemble_latency(data)
-    bench_one_strategy(data)
-    bench_runtime_memory(data)
+    for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory):
+        gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
+        section(data)
     print(f"# load average {os.getloadavg()[0]:.2f} at the end", flush=True)
     return 0
 
