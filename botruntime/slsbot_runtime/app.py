@@ -29,11 +29,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from slsbot.api import TIMEFRAME_SECONDS, AccountMode, RuntimeConfig
+from slsbot.api import AccountMode, RuntimeConfig
 from slsbot.api.strategy import DataSource, SizingMethod
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.domain.timeframes import interval_ms
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.drained import DrainedState, load_drained
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
@@ -100,7 +101,7 @@ class RuntimeParts:
 
 
 def interval_ms_of(config: RuntimeConfig) -> int:
-    return TIMEFRAME_SECONDS[str(config.timeframe)] * 1000
+    return interval_ms(str(config.timeframe))
 
 
 def build_deciders(

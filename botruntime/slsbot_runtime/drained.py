@@ -20,9 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slsbot_runtime.domain.errors import StateError
-from slsbot_runtime.domain.types import OrderStatus
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, OrderStatus
 from slsbot_runtime.engine.status import RuntimeStatus
-from slsbot_runtime.execution.ledger import QUANTITY_EPSILON
 from slsbot_runtime.persistence.store import StateStore
 
 DRAINED_META_KEY = "drained"

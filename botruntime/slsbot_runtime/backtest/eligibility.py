@@ -18,7 +18,6 @@ Each reason names the config field and what to do about it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,6 +25,7 @@ from slsbot.api import RuntimeConfig
 from slsbot.api.riskpolicy import RiskPolicySpec
 from slsbot.api.strategy import SizingMethod
 from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.domain.timeframes import utc_minute
 
 DAY_MS = 86_400_000
 
@@ -64,7 +64,7 @@ def static_blockers(config: RuntimeConfig) -> list[str]:
 
 
 def drawdown_percents(equity: np.ndarray) -> np.ndarray:
-    """Drawdown from the running peak, in percent, as ``risk.breaker.drawdown_percent`` computes it."""
+    """Drawdown from the running peak, in percent, as ``domain.equity.drawdown_percent`` computes it."""
     peak = np.maximum.accumulate(equity)
     safe = np.where(peak > 0, peak, 1.0)
     return np.where(peak > 0, np.maximum(peak - equity, 0.0) / safe * 100.0, 0.0)
@@ -116,4 +116,4 @@ def equity_path_blockers(policy: RiskPolicySpec, ts: np.ndarray, equity: np.ndar
 
 
 def _utc(ts: int | np.integer) -> str:
-    return datetime.fromtimestamp(int(ts) / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return utc_minute(int(ts))

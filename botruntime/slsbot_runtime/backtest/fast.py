@@ -33,12 +33,12 @@ from slsbot_runtime.backtest.inputs import interval_ms
 from slsbot_runtime.backtest.report import RunRecord
 from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
-from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, OrderType, Side
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, OrderType, Side
 from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
 from slsbot_runtime.engine.signals import Decider
 from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.execution.client_ids import client_order_id
-from slsbot_runtime.execution.ledger import QUANTITY_EPSILON, Ledger
+from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager

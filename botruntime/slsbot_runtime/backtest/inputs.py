@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from slsbot.api import TIMEFRAME_SECONDS, AccountMode, RuntimeConfig
+from slsbot.api import AccountMode, RuntimeConfig
 from slsbot.api.runtime_config import StateSettings
 from slsbot.api.strategy import DataSource
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.domain.errors import ConfigError, DataError
+from slsbot_runtime.domain.timeframes import interval_ms as timeframe_ms
 from slsbot_runtime.exchange.paper import split_symbol
 from slsbot_runtime.features.base import OHLCV
 
@@ -44,7 +45,7 @@ class BacktestWindow:
 
 
 def interval_ms(config: RuntimeConfig) -> int:
-    return TIMEFRAME_SECONDS[str(config.timeframe)] * 1000
+    return timeframe_ms(str(config.timeframe))
 
 
 def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, window: BacktestWindow) -> RuntimeConfig:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from slsbot_runtime.backtest.metrics import Trade, fingerprint, performance, round_trips
 from slsbot_runtime.domain.errors import DataError
+from slsbot_runtime.domain.timeframes import utc_iso
 from slsbot_runtime.domain.types import Fill, Side
 
 #: A position whose size is below this fraction of the largest fill on its symbol is flat (float residue).
@@ -149,4 +149,4 @@ def summarize(
 def _iso(ts: int | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
+    return utc_iso(ts)

@@ -24,11 +24,11 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slsbot_runtime.data.live_ccxt_stream import CcxtProStream, ccxt_pro_client_class
 from slsbot_runtime.domain.errors import ConfigError, DataError, ExchangeError, StaleDataError
+from slsbot_runtime.domain.timeframes import interval_ms, utc_minute
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.exchange.ccxt_convert import candle_from_row
 from slsbot_runtime.exchange.ccxt_exchange import build_ccxt_client
@@ -37,8 +37,6 @@ from slsbot_runtime.exchange.errors_map import ccxt_boundary
 from slsbot_runtime.exchange.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
-
-TIMEFRAME_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "4h": 14_400_000, "1d": 86_400_000}
 
 
 class Clock(Protocol):
@@ -93,10 +91,6 @@ class LiveFeedSettings:
             raise ConfigError(f"fetch_limit: must be within 1..1000, got {self.fetch_limit}")
 
 
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
-
-
 class LiveCandleFeed:
     """Closed candles of ``symbols`` from the exchange, from ``since_ms`` (the newest closed one if None)."""
 
@@ -113,13 +107,11 @@ class LiveCandleFeed:
         rng: random.Random | None = None,
         exchange_id: str = "exchange",
     ) -> None:
-        if timeframe not in TIMEFRAME_MS:
-            raise ConfigError(f"timeframe: {timeframe!r} is not one of {', '.join(TIMEFRAME_MS)}")
         if not symbols or len(set(symbols)) != len(symbols):
             raise ConfigError(f"symbols: need at least one symbol and no repeats, got {list(symbols)!r}")
         self.symbols = tuple(symbols)
         self.timeframe = timeframe
-        self.interval_ms = TIMEFRAME_MS[timeframe]
+        self.interval_ms = interval_ms(timeframe)
         self.settings = settings or LiveFeedSettings()
         self._rest = rest
         self._stream = stream
@@ -265,7 +257,7 @@ class LiveCandleFeed:
             assert reference is not None
             if now - reference > limit_ms:
                 self._failures_in_a_row += 1
-                since = "the feed started" if last is None else f"the candle of {_iso(last)} closed"
+                since = "the feed started" if last is None else f"the candle of {utc_minute(last)} closed"
                 raise StaleDataError(
                     f"{self._exchange_id} {symbol} {self.timeframe}: no new candle for "
                     f"{(now - reference) / self.interval_ms:.1f} intervals since {since} "

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+#: Quantities at or below this are nothing: a closed position, an order with nothing left to fill.
+QUANTITY_EPSILON = 1e-12
+#: What a client order id may be: Binance's rule for newClientOrderId; Bybit's orderLinkId accepts the same set.
+CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 
 
 class Side(StrEnum):
@@ -121,7 +127,7 @@ class Position:
 
     @property
     def is_open(self) -> bool:
-        return abs(self.quantity) > 1e-12
+        return abs(self.quantity) > QUANTITY_EPSILON
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ExchangeError, StateError
-from slsbot_runtime.domain.types import Candle, Fill, OrderRequest, Side
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
 from slsbot_runtime.engine.planning import (
     CancelOrder,
     ExitPosition,
@@ -42,7 +42,7 @@ from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange
-from slsbot_runtime.execution.ledger import QUANTITY_EPSILON, Ledger
+from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
 from slsbot_runtime.metrics import RuntimeMetrics

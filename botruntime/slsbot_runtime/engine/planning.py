@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from slsbot_runtime.domain.types import Side
-
-QUANTITY_EPSILON = 1e-12
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Side
 
 
 class WorkingOrder(NamedTuple):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -30,7 +29,7 @@ from slsbot_runtime.domain.errors import (
     OrderRejected,
     TemporaryExchangeError,
 )
-from slsbot_runtime.domain.types import Balance, Fill, Order, OrderRequest, OrderType
+from slsbot_runtime.domain.types import CLIENT_ORDER_ID_PATTERN, Balance, Fill, Order, OrderRequest, OrderType
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.ccxt_convert import balances_from_ccxt, fill_from_ccxt, order_from_ccxt
 from slsbot_runtime.exchange.credentials import ExchangeCredentials
@@ -41,8 +40,6 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 WIRE_LOGGER = "slsbot_runtime.exchange.wire"
 
-#: Accepted by both Binance (newClientOrderId) and Bybit (orderLinkId).
-CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 _KNOWN_ORDER_IDS = 10_000  # exchange order id -> client order id, remembered for mapping fills
 FILL_PAGES = 20  # at most this many pages of account trades per fetch_fills
 
@@ -285,7 +282,7 @@ class CcxtExchange(Exchange):
 
 def validate_order_request(request: OrderRequest) -> None:
     """Refuse, before anything is sent, a request the exchange could not take or could not deduplicate."""
-    if not CLIENT_ORDER_ID.match(request.client_order_id or ""):
+    if not CLIENT_ORDER_ID_PATTERN.match(request.client_order_id or ""):
         raise OrderRejected(
             f"client_order_id: {request.client_order_id!r} must be 1-36 letters, digits, '-' or '_' "
             "(the exchange deduplicates on it)"

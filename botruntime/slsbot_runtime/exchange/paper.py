@@ -32,10 +32,19 @@ from typing import ClassVar
 
 from slsbot.api import PaperSettings
 from slsbot_runtime.domain.errors import OrderNotFound, OrderRejected
-from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.domain.types import (
+    QUANTITY_EPSILON,
+    Balance,
+    Candle,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 from slsbot_runtime.exchange.base import Exchange
 
-QUANTITY_EPSILON = 1e-12
 DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the order is cut instead
 
 

@@ -4,11 +4,8 @@ by the exchange (and by our own order table) instead of becoming a second order.
 from __future__ import annotations
 
 import hashlib
-import re
 
-PREFIX = "sls-"
-#: Binance's rule for newClientOrderId; Bybit's orderLinkId accepts the same set.
-VALID_CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
+PREFIX = "sls-"  # with 32 hex digits: 36 characters, within domain.types.CLIENT_ORDER_ID_PATTERN
 
 
 def client_order_id(strategy: str, symbol: str, candle_ts: int, seq: int) -> str:

@@ -33,15 +33,13 @@ from slsbot_runtime.domain.errors import (
     PermanentExchangeError,
     TemporaryExchangeError,
 )
-from slsbot_runtime.domain.types import Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.execution.client_ids import client_order_id
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.persistence.store import StateStore
 
 log = logging.getLogger(__name__)
-
-QUANTITY_EPSILON = 1e-12
 
 
 def is_filled(order: Order) -> bool:

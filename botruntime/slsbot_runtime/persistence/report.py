@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
+from slsbot_runtime.domain.equity import max_drawdown_percent
+from slsbot_runtime.domain.types import QUANTITY_EPSILON
 from slsbot_runtime.persistence.store import StateStore
 
 
@@ -39,7 +41,7 @@ def build_report(path: str) -> dict[str, Any]:
         "final_equity": final_equity,
         "cash": float(meta.get("cash", starting)),
         "return_percent": (final_equity / starting - 1.0) * 100.0 if starting else None,
-        "max_drawdown_percent": _max_drawdown_percent([equity for equity, _ in curve.values()]),
+        "max_drawdown_percent": max_drawdown_percent([equity for equity, _ in curve.values()]),
         "orders_total": len(orders),
         "orders_by_status": by_status,
         "fills_total": len(fills),
@@ -47,7 +49,7 @@ def build_report(path: str) -> dict[str, Any]:
         "closed_trades": wins + losses,
         "win_rate": wins / (wins + losses) if wins + losses else None,
         "realized_pnl": sum(p.realized_pnl for p in positions.values()),
-        "open_positions": sum(1 for p in positions.values() if abs(p.quantity) > 1e-12),
+        "open_positions": sum(1 for p in positions.values() if abs(p.quantity) > QUANTITY_EPSILON),
         "risk_decisions_by_action": _count(d.action for d in decisions),
         "risk_decisions_by_rule": _count(e["rule"] for d in decisions for e in d.events),
         "cursor": cursor,
@@ -73,12 +75,3 @@ def _order(order: Any) -> dict[str, Any]:
     data = asdict(order)
     data.update(side=str(order.side), type=str(order.type), status=str(order.status))
     return data
-
-
-def _max_drawdown_percent(equity: list[float]) -> float:
-    peak, worst = float("-inf"), 0.0
-    for value in equity:
-        peak = max(peak, value)
-        if peak > 0:
-            worst = max(worst, (peak - value) / peak * 100.0)
-    return worst

@@ -15,6 +15,7 @@ from typing import Any
 from slsbot.api.base import parse_duration
 from slsbot.api.riskpolicy import BreakerAction
 from slsbot.api.riskpolicy import CircuitBreaker as CircuitBreakerSpec
+from slsbot_runtime.domain.equity import drawdown_percent
 from slsbot_runtime.risk.snapshot import BreakerSnapshot
 
 
@@ -46,13 +47,6 @@ def breaker_levels(spec: CircuitBreakerSpec) -> tuple[BreakerLevel, ...]:
         )
         for index, level in enumerate(ordered, start=1)
     )
-
-
-def drawdown_percent(peak: float, equity: float) -> float:
-    """How far ``equity`` is below ``peak``, in percent of the peak; 0 when there is no positive peak."""
-    if peak <= 0:
-        return 0.0
-    return max(peak - equity, 0.0) / peak * 100.0
 
 
 class CircuitBreaker:

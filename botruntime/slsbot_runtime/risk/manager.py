@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from slsbot.api.riskpolicy import BreakerAction, RiskPolicySpec
 from slsbot.api.strategy import Sizing, SizingMethod
+from slsbot_runtime.domain.equity import drawdown_percent
 from slsbot_runtime.domain.errors import DataError
+from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.domain.types import PortfolioSnapshot, Side
 from slsbot_runtime.risk.base import (
     JournalEntry,
@@ -26,7 +27,7 @@ from slsbot_runtime.risk.base import (
     TradeProposal,
     breaker_rule,
 )
-from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels, drawdown_percent
+from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
 from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
 from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
@@ -224,7 +225,7 @@ class RiskManager:
             zscore = self._volatility.zscore(proposal.symbol) or 0.0
             message = (
                 f"{proposal.symbol} volatility z-score {zscore:.2f} (threshold "
-                f"{self._volatility.threshold:.2f}): entries halted until {_utc(halted_until)}"
+                f"{self._volatility.threshold:.2f}): entries halted until {utc_minute(halted_until)}"
             )
             events.append(RiskEvent(RiskRule.VOLATILITY_HALT, message))
         return events
@@ -233,8 +234,8 @@ class RiskManager:
         trip = self._breaker.tripped[level.number]
         return (
             f"breaker level {level.number} ({level.action} at {level.drawdown_percent:.2f}% drawdown) tripped at "
-            f"{_utc(trip.tripped_ts)}; drawdown now {self._breaker.drawdown_of(equity):.2f}%; no entries until "
-            f"{_utc(trip.until_ts)} and the drawdown is back below {level.drawdown_percent:.2f}%"
+            f"{utc_minute(trip.tripped_ts)}; drawdown now {self._breaker.drawdown_of(equity):.2f}%; no entries until "
+            f"{utc_minute(trip.until_ts)} and the drawdown is back below {level.drawdown_percent:.2f}%"
         )
 
     def _breaker_reduction(self) -> BreakerReduction | None:
@@ -350,7 +351,3 @@ def _invalid_entry(proposal: TradeProposal, portfolio: PortfolioSnapshot) -> str
     if not (math.isfinite(portfolio.equity) and portfolio.equity > 0):
         return f"portfolio.equity: {portfolio.equity!r} must be positive to size an entry"
     return None
-
-
-def _utc(ts: int) -> str:
-    return datetime.fromtimestamp(ts / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%MZ")

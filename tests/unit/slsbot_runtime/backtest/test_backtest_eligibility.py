@@ -13,8 +13,8 @@ from slsbot_runtime.backtest.eligibility import (
     equity_path_blockers,
     static_blockers,
 )
+from slsbot_runtime.domain.equity import drawdown_percent
 from slsbot_runtime.domain.errors import ConfigError
-from slsbot_runtime.risk.breaker import drawdown_percent
 
 H = 3_600_000
 DAY = 24 * H

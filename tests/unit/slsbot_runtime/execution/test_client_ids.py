@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slsbot_runtime.execution.client_ids import VALID_CLIENT_ID, client_order_id
+from slsbot_runtime.domain.types import CLIENT_ORDER_ID_PATTERN
+from slsbot_runtime.execution.client_ids import client_order_id
 
 
 def test_same_decision_same_id_and_each_part_matters() -> None:
@@ -24,4 +25,4 @@ def test_same_decision_same_id_and_each_part_matters() -> None:
 def test_always_valid_for_binance(strategy: str, symbol: str, ts: int, seq: int) -> None:
     cid = client_order_id(strategy, symbol, ts, seq)
     assert len(cid) == 36 and cid.startswith("sls-")
-    assert VALID_CLIENT_ID.fullmatch(cid)
+    assert CLIENT_ORDER_ID_PATTERN.fullmatch(cid)
