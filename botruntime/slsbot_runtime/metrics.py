@@ -10,6 +10,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "slsbot_runtime"
+#: Every value of the phase gauge's ``phase`` label: the loop's phases (``engine.status.Phase``) and the phase a
+#: drained runtime reports (``drained.DRAINED_PHASE``), which never runs a loop.
+PHASES = ("starting", "reconciling", "warming_up", "running", "paused", "halted", "finished", "drained")
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -73,4 +76,13 @@ class RuntimeMetrics:
         self.last_candle = Gauge(
             f"{PREFIX}_last_candle_timestamp_seconds", "Open time of the last processed candle.", registry=registry
         )
-        self.phase = Gauge(f"{PREFIX}_phase", "1 for the loop's current phase.", ["phase"], registry=registry)
+        self.phase = Gauge(
+            f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry
+        )
+
+    def set_phase(self, current: str) -> None:
+        """The phase gauge: 1 for ``current``, 0 for every other value of ``PHASES``."""
+        if current not in PHASES:
+            raise ValueError(f"phase: {current!r} is not one of {', '.join(PHASES)}")
+        for phase in PHASES:
+            self.phase.labels(phase).set(1 if phase == current else 0)

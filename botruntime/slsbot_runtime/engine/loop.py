@@ -481,8 +481,7 @@ class TradingLoop:
         if self.metrics is not None:
             self.metrics.heartbeat.set(self.status.heartbeat)
             if self.status.phase != previous or not self._phase_shown:
-                for phase in Phase:
-                    self.metrics.phase.labels(str(phase)).set(1 if phase == self.status.phase else 0)
+                self.metrics.set_phase(str(self.status.phase))
                 self._phase_shown = True
 
     def _observe(self, candle: Candle, elapsed: float, equity: float) -> None:
