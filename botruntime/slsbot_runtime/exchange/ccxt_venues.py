@@ -18,6 +18,14 @@ from slsbot_runtime.exchange.retry import RetryPolicy, Sleep
 DAY_MS = 86_400_000
 MAX_EMPTY_DAYS = 60  # days searched for the first trade after ``since``; older windows are skipped
 TRADES_PAGE = 1000
+#: How long (ms) after its timestamp the exchange still accepts a signed request. ccxt signs with the local clock
+#: shifted by the offset it measured against the exchange's time (``adjustForTimeDifference``, read when the
+#: markets load), so this only has to cover the network and the drift since; both venues cap it at 60 s.
+RECV_WINDOW_MS = 10_000
+#: ccxt options every venue gets: without the time offset a host clock a second ahead of the exchange's gets
+#: every private call refused (Binance -1021 "Timestamp for this request is outside of the recvWindow", Bybit
+#: 10002 "invalid request, please check your server timestamp or recv_window param").
+SIGNED_REQUEST_OPTIONS: dict[str, Any] = {"adjustForTimeDifference": True, "recvWindow": RECV_WINDOW_MS}
 
 
 class BinanceExchange(CcxtExchange):
@@ -33,6 +41,7 @@ class BinanceExchange(CcxtExchange):
         "watch_ohlcv": True,
     }
     ccxt_options: ClassVar[dict[str, Any]] = {
+        **SIGNED_REQUEST_OPTIONS,
         "fetchMarkets": {"types": ["spot"]},
         "fetchMargins": False,  # margin pair lists need extra permissions and are not used
         "fetchCurrencies": False,  # a private sapi call; currencies are derived from the markets instead
@@ -98,6 +107,7 @@ class BybitExchange(CcxtExchange):
         "watch_ohlcv": True,
     }
     ccxt_options: ClassVar[dict[str, Any]] = {
+        **SIGNED_REQUEST_OPTIONS,  # Bybit sends recvWindow as X-BAPI-RECV-WINDOW
         "fetchMarkets": {"types": ["spot"]},
         "fetchCurrencies": False,
         "defaultType": "spot",

@@ -87,3 +87,18 @@ def test_a_bad_request_is_refused_before_anything_is_sent(request_, field):
     exchange = open_ccxt_exchange("binance", CREDENTIALS, testnet=False, endpoint="http://127.0.0.1:9", timeout_ms=200)
     with pytest.raises(OrderRejected, match=f"^{field}: "):
         exchange.place_order(request_)
+
+
+@pytest.mark.parametrize("exchange_id", sorted(CCXT_EXCHANGES))
+def test_signed_requests_use_the_exchanges_clock_and_a_recv_window(exchange_id, monkeypatch):
+    """ccxt measures the offset to the exchange's time when the markets load (``adjustForTimeDifference``) and
+    signs with it: a host clock 7 s behind the exchange's still signs with the exchange's time."""
+    exchange = open_ccxt_exchange(exchange_id, CREDENTIALS, testnet=True)
+    client = exchange._client
+    assert client.options["adjustForTimeDifference"] is True
+    assert client.options["recvWindow"] == 10_000
+    local = 1_700_000_000_000
+    monkeypatch.setattr(client, "milliseconds", lambda: local)
+    monkeypatch.setattr(client, "fetch_time", lambda params=None: local + 7_000)
+    client.load_time_difference()
+    assert client.nonce() == local + 7_000
