@@ -26,7 +26,7 @@ from slsbot.api.strategy import DataSource
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.domain.errors import ConfigError, DataError
 from slsbot_runtime.domain.timeframes import interval_ms as timeframe_ms
-from slsbot_runtime.exchange.paper import split_symbol
+from slsbot_runtime.domain.types import split_symbol
 from slsbot_runtime.features.base import OHLCV
 
 THROWAWAY_STATE = ":memory:"

@@ -19,7 +19,7 @@ import numpy as np
 
 from slsbot_runtime.data.loaders import load_candle_file
 from slsbot_runtime.domain.errors import DataError
-from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.domain.ohlcv import OHLCV
 
 
 def freqtrade_stem(symbol: str, timeframe: str) -> str:

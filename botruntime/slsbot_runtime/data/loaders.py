@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from slsbot_runtime.domain.errors import DataError
-from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.domain.ohlcv import OHLCV
 
 COLUMNS = ("open", "high", "low", "close", "volume")
 

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from itertools import count
 
 from slsbot_runtime.domain.errors import DataError
+from slsbot_runtime.domain.ohlcv import OHLCV
 from slsbot_runtime.domain.types import Candle
-from slsbot_runtime.features.base import OHLCV
 
 
 def iterate_history(history: OHLCV, ts_offset: int = 0) -> Iterator[Candle]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -10,6 +11,13 @@ from enum import StrEnum
 QUANTITY_EPSILON = 1e-12
 #: What a client order id may be: Binance's rule for newClientOrderId; Bybit's orderLinkId accepts the same set.
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+
+
+@functools.lru_cache(maxsize=4096)  # a pure function asked several times per fill for the same few symbols
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """``BTC/USDT`` -> (``BTC``, ``USDT``); ``BTC/USDT:USDT`` -> (``BTC``, ``USDT``)."""
+    base, _, rest = symbol.partition("/")
+    return base, rest.split(":")[0]
 
 
 class Side(StrEnum):

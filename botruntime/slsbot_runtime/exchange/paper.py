@@ -24,7 +24,6 @@ with ``restore``, so the runtime stores it in its state file in the same transac
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from slsbot_runtime.domain.types import (
     OrderStatus,
     OrderType,
     Side,
+    split_symbol,
 )
 from slsbot_runtime.exchange.base import Exchange
 
@@ -60,13 +60,6 @@ class BookChanges:
 
     def __bool__(self) -> bool:
         return bool(self.orders or self.fills or self.balances)
-
-
-@functools.lru_cache(maxsize=4096)  # a pure function asked several times per fill for the same few symbols
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """``BTC/USDT`` -> (``BTC``, ``USDT``); ``BTC/USDT:USDT`` -> (``BTC``, ``USDT``)."""
-    base, _, rest = symbol.partition("/")
-    return base, rest.split(":")[0]
 
 
 def copy_order(order: Order) -> Order:

@@ -7,8 +7,7 @@ discount token) is counted in ``other_fees`` and left out of the equity.
 
 from __future__ import annotations
 
-from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, PortfolioSnapshot, Position, Side
-from slsbot_runtime.exchange.paper import split_symbol
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, PortfolioSnapshot, Position, Side, split_symbol
 from slsbot_runtime.persistence.store import PositionRow
 
 

@@ -17,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from slsbot_runtime.domain.errors import StateError
-from slsbot_runtime.domain.types import OrderStatus
-from slsbot_runtime.exchange.paper import split_symbol
+from slsbot_runtime.domain.types import OrderStatus, split_symbol
 from slsbot_runtime.execution.order_manager import OrderManager
 
 BALANCE_TOLERANCE = 1e-9  # relative
