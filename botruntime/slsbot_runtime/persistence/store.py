@@ -125,6 +125,23 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+_EQUITY_INSERT = "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)"
+#: Equity rows go in statements of this many rows (one per candle: the bulk of every commit's rows).
+EQUITY_ROWS_PER_STATEMENT = 16
+_EQUITY_INSERT_MANY = _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * EQUITY_ROWS_PER_STATEMENT))
+
+
+def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
+    """Insert the staged equity rows (four values each, flat) in order: the same rows, rowids and replacements
+    as one statement per row, with the per-statement work shared by ``EQUITY_ROWS_PER_STATEMENT`` rows."""
+    width = 4 * EQUITY_ROWS_PER_STATEMENT
+    whole = len(values) - len(values) % width
+    if whole:
+        db.executemany(_EQUITY_INSERT_MANY, [values[start : start + width] for start in range(0, whole, width)])
+    if whole < len(values):
+        db.executemany(_EQUITY_INSERT, [values[start : start + 4] for start in range(whole, len(values), 4)])
+
+
 class StateStore:
     """Staged writes flushed by ``commit()`` in one transaction; reads straight from the file."""
 
@@ -135,7 +152,7 @@ class StateStore:
         self._orders: dict[str, tuple[Any, ...]] = {}
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
-        self._equity: list[tuple[Any, ...]] = []
+        self._equity: list[Any] = []  # ts, symbol, equity, cash of each staged candle, one after the other
         self._cursor: dict[str, int] = {}
         self._risk: tuple[int, str] | None = None
         self._risk_decisions: list[tuple[Any, ...]] = []
@@ -212,7 +229,7 @@ class StateStore:
         )
 
     def stage_equity(self, ts: int, symbol: str, equity: float, cash: float) -> None:
-        self._equity.append((ts, symbol, equity, cash))
+        self._equity += (ts, symbol, equity, cash)
 
     def stage_cursor(self, symbol: str, ts: int) -> None:
         self._cursor[symbol] = ts
@@ -276,9 +293,7 @@ class StateStore:
             if self._positions:
                 db.executemany(_POSITION_UPSERT, self._positions.values())
             if self._equity:
-                db.executemany(
-                    "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)", self._equity
-                )
+                _write_equity(db, self._equity)
             if self._cursor:
                 db.executemany("INSERT OR REPLACE INTO cursor (symbol, ts) VALUES (?, ?)", self._cursor.items())
             if self._risk is not None:

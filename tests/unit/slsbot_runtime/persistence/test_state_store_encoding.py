@@ -49,3 +49,18 @@ def test_the_paper_clock_is_stored_with_the_last_book_staged(tmp_path: Path) -> 
     book = store.load_paper_book()
     assert book is not None and book.clock_ms == 2 * HOUR
     assert [o.client_order_id for o in book.orders] == ["c1"] and len(book.fills) == 1
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 40])
+def test_equity_rows_are_stored_in_order_however_many_are_staged(tmp_path: Path, count: int) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    rows = [(HOUR * t, "BTC/USDT" if t % 2 else "ETH/USDT", 1_000.0 + t, 500.0 - t) for t in range(count)]
+    for row in rows:
+        store.stage_equity(*row)
+    store.stage_equity(0, "ETH/USDT", 7.0, 8.0)  # the same candle again in the same commit: the last one stays
+    store.commit()
+    stored = [(p.ts, p.symbol, p.equity, p.cash) for p in store.load_equity()]
+    assert stored == [*rows[1:], (0, "ETH/USDT", 7.0, 8.0)]
+    store.stage_equity(HOUR * count, "BTC/USDT", 1.0, 2.0)
+    store.commit()
+    assert [(p.ts, p.equity) for p in store.load_equity()][-1] == (HOUR * count, 1.0)
