@@ -33,7 +33,13 @@ from slsbot_runtime.domain.errors import (
     StateError,
 )
 from slsbot_runtime.domain.types import Candle, Order
-from slsbot_runtime.drained import DrainedState, drained_from_status, drained_from_store, save_drained
+from slsbot_runtime.drained import (
+    DRAINED_PHASE,
+    DrainedState,
+    drained_from_status,
+    drained_from_store,
+    save_drained,
+)
 from slsbot_runtime.engine.loop import TradingLoop
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.exchange.retry import RetryPolicy
@@ -252,6 +258,8 @@ class RuntimeProcess:
     def _rest_drained(self) -> None:
         """Stay up, trading nothing, until a stop signal; commands that still arrive are answered and dropped."""
         log.info("drained: not trading; serving the final status until stopped")
+        if self.metrics is not None:
+            self.metrics.set_phase(DRAINED_PHASE)
         while not self._stop.is_set():
             while True:
                 try:

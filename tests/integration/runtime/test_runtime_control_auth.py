@@ -61,7 +61,11 @@ def test_every_control_endpoint_needs_the_token_and_the_token_is_never_shown(
     assert runtime.post("/shutdown", {"cancelOrders": True, "flatten": True}).status_code == 202
     drained = kit.wait_for(lambda: (s := runtime.status())["phase"] == "drained" and s, what="phase drained")
     assert drained["open_orders"] == 0 and drained["open_positions"] == 0 and drained["drained_at"].endswith("Z")
-    metrics = runtime.get("/metrics").text
+    metrics = kit.wait_for(
+        lambda: 'slsbot_runtime_phase{phase="drained"} 1.0' in (m := runtime.get("/metrics").text) and m,
+        what="the phase gauge at drained",
+    )
+    assert 'slsbot_runtime_phase{phase="running"} 0.0' in metrics
     runtime.process.send_signal(signal.SIGTERM)
     assert runtime.wait() == 0
     log = runtime.stderr()
