@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -44,19 +45,21 @@ class SmaCrossParams(StrategyParams):
     _check_slow = field_validator("slow")(_slower_than_fast)
 
 
-class SmaCross(VectorizedComponent):
-    """+1 while the fast SMA of closes is above the slow one, -1 while below, 0 during warmup.
+class _MovingAverageCross(VectorizedComponent):
+    """+1 while the fast average of closes is above the slow one, -1 while below, 0 during warmup.
 
-    Confidence: tanh(|fast / slow - 1| / 1 %).
+    Confidence: tanh(|fast / slow - 1| / 1 %). Subclasses choose the average: its streaming form (``_live``), its
+    vectorized form (``_vector``), and the reason text.
     """
 
-    id = "sma_cross"
-    Params = SmaCrossParams
+    _live: ClassVar[Callable[[int], Any]]
+    _vector: ClassVar[Callable[[np.ndarray, int], np.ndarray]]
+    _reason: ClassVar[str]
 
     def __init__(self, params: Mapping[str, object] | None = None) -> None:
         super().__init__(params)
-        self._fast = live.RollingMean(self.params.fast)
-        self._slow = live.RollingMean(self.params.slow)
+        self._fast = type(self)._live(self.params.fast)
+        self._slow = type(self)._live(self.params.slow)
 
     @property
     def warmup(self) -> int:
@@ -71,13 +74,27 @@ class SmaCross(VectorizedComponent):
         direction = direction_of(spread)
         if direction == 0.0:
             return FLAT
-        return Signal(direction, confidence_of(spread, CROSS_CONFIDENCE_SCALE), "sma cross")
+        return Signal(direction, confidence_of(spread, CROSS_CONFIDENCE_SCALE), self._reason)
 
     def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        spread = vec.rolling_mean(history.close, self.params.fast) / vec.rolling_mean(history.close, self.params.slow)
+        vector = type(self)._vector
+        spread = vector(history.close, self.params.fast) / vector(history.close, self.params.slow)
         spread -= 1.0
         directions = directions_of(spread)
         return directions, confidences_of(spread, CROSS_CONFIDENCE_SCALE, directions)
+
+
+class SmaCross(_MovingAverageCross):
+    """+1 while the fast SMA of closes is above the slow one, -1 while below, 0 during warmup.
+
+    Confidence: tanh(|fast / slow - 1| / 1 %).
+    """
+
+    id = "sma_cross"
+    Params = SmaCrossParams
+    _live = live.RollingMean
+    _vector = staticmethod(vec.rolling_mean)
+    _reason = "sma cross"
 
 
 class EmaCrossParams(StrategyParams):
@@ -93,7 +110,7 @@ class EmaCrossParams(StrategyParams):
     _check_slow = field_validator("slow")(_slower_than_fast)
 
 
-class EmaCross(VectorizedComponent):
+class EmaCross(_MovingAverageCross):
     """+1 while the fast EMA of closes is above the slow one, -1 while below, 0 during warmup.
 
     EMAs are seeded with the simple mean of their first ``period`` closes. Confidence: tanh(|fast / slow
@@ -102,31 +119,9 @@ class EmaCross(VectorizedComponent):
 
     id = "ema_cross"
     Params = EmaCrossParams
-
-    def __init__(self, params: Mapping[str, object] | None = None) -> None:
-        super().__init__(params)
-        self._fast = live.Ema(self.params.fast)
-        self._slow = live.Ema(self.params.slow)
-
-    @property
-    def warmup(self) -> int:
-        return self.params.slow
-
-    def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
-        fast = self._fast.update(candle.close)
-        slow = self._slow.update(candle.close)
-        if slow != slow:
-            return FLAT
-        spread = fast / slow - 1.0
-        direction = direction_of(spread)
-        if direction == 0.0:
-            return FLAT
-        return Signal(direction, confidence_of(spread, CROSS_CONFIDENCE_SCALE), "ema cross")
-
-    def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        spread = vec.ema(history.close, self.params.fast) / vec.ema(history.close, self.params.slow) - 1.0
-        directions = directions_of(spread)
-        return directions, confidences_of(spread, CROSS_CONFIDENCE_SCALE, directions)
+    _live = live.Ema
+    _vector = staticmethod(vec.ema)
+    _reason = "ema cross"
 
 
 #: A MACD histogram of 0.2 % of the close gives confidence tanh(1) = 0.76.

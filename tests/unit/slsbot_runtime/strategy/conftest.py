@@ -1,51 +1,17 @@
-"""Real recorded candles for the strategy tests (data/market, committed with the repository)."""
+"""The strategy tests use the runtime tests' recorded candles (../conftest.py), with a shorter ETH slice."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import pytest
 
 from slsbot_runtime.features.base import OHLCV
 
-MARKET = Path(__file__).resolve().parents[4] / "data" / "market"
-
-
-def _feather(name: str, symbol: str) -> OHLCV:
-    frame = pd.read_feather(MARKET / "binance-spot-1h-2024" / name)
-    ts = frame["date"].astype("datetime64[ns, UTC]").array.asi8 // 1_000_000
-    cols = [frame[c].to_numpy(dtype=np.float64) for c in ("open", "high", "low", "close", "volume")]
-    return OHLCV(symbol, np.asarray(ts, dtype=np.int64), *cols)
-
-
-def _json_rows(path: Path, symbol: str) -> OHLCV:
-    rows = np.array([[float(v) for v in row[:6]] for row in json.loads(path.read_text())])
-    return OHLCV(symbol, rows[:, 0].astype(np.int64), *(rows[:, i].copy() for i in range(1, 6)))
-
 
 @pytest.fixture(scope="session")
-def btc_2024() -> OHLCV:
-    return _feather("BTC_USDT-1h.feather", "BTC/USDT")
-
-
-@pytest.fixture(scope="session")
-def eth_2017() -> OHLCV:
-    """ETH 2017-2022 with its real gaps; the first 8,000 candles keep the tests fast."""
-    return _json_rows(MARKET / "binance-spot-1h-2017" / "ETH_USDT-1h.json", "ETH/USDT").slice(0, 8_000)
-
-
-@pytest.fixture(scope="session")
-def mark_klines() -> OHLCV:
-    """Futures mark-price candles: volume is always 0."""
-    return _json_rows(MARKET / "binance-futures-mark-klines" / "BTCUSDT-1h-2020-01-12.json", "BTC/USDT")
-
-
-@pytest.fixture(scope="session", params=["btc_2024", "eth_2017", "mark_klines"])
-def market(request: pytest.FixtureRequest) -> OHLCV:
-    return request.getfixturevalue(request.param)
+def eth_2017(eth_2017: OHLCV) -> OHLCV:
+    """ETH 2017-2022 with its real gaps; the first 8,000 candles keep the strategy tests fast."""
+    return eth_2017.slice(0, 8_000)
 
 
 def step_through(component, history: OHLCV) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,4 @@
-"""Real recorded candles for the feature tests (data/market, committed with the repository)."""
+"""Real recorded candles for the runtime unit tests (data/market, committed with the repository)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from slsbot_runtime.features.base import OHLCV
 
-MARKET = Path(__file__).resolve().parents[4] / "data" / "market"
+MARKET = Path(__file__).resolve().parents[3] / "data" / "market"
 
 
 def _feather(name: str, symbol: str) -> OHLCV:
