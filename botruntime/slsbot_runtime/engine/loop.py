@@ -426,7 +426,7 @@ class TradingLoop:
         store = self.store
         risk_ts = self.risk.last_ts
         if self._risk_fed and risk_ts is not None:
-            store.stage_risk(risk_ts, self.risk.snapshot())
+            store.stage_risk_json(risk_ts, self.risk.snapshot_json())
         store.stage_meta("cash", self.ledger.cash)
         store.stage_meta("trade_count", self.ledger.trade_count)
         if isinstance(self.exchange, PaperExchange):

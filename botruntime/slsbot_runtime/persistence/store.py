@@ -235,7 +235,11 @@ class StateStore:
         self._cursor[symbol] = ts
 
     def stage_risk(self, ts: int, snapshot: dict[str, Any]) -> None:
-        self._risk = (ts, _SORTED_JSON.encode(snapshot))
+        self.stage_risk_json(ts, _SORTED_JSON.encode(snapshot))
+
+    def stage_risk_json(self, ts: int, text: str) -> None:
+        """The risk snapshot already as ``json.dumps(snapshot, sort_keys=True)`` (``RiskManager.snapshot_json``)."""
+        self._risk = (ts, text)
 
     def stage_risk_decision(
         self,

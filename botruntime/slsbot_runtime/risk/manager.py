@@ -31,6 +31,7 @@ from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_le
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
 from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
 from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
+from slsbot_runtime.risk.snapshot_text import with_last_member
 from slsbot_runtime.risk.volatility import VolatilityHalt
 
 DAY_MS = 86_400_000
@@ -299,6 +300,14 @@ class RiskManager:
     def snapshot(self) -> dict[str, Any]:
         """The state that shapes future decisions, as a plain JSON-able dict (see ``restore``): what
         ``RiskSnapshot`` dumps to JSON, built directly since the loop writes it at every commit."""
+        return {**self._snapshot_head(), "volatility": self._volatility.snapshot()}
+
+    def snapshot_json(self) -> str:
+        """``json.dumps(self.snapshot(), sort_keys=True)``, the text the trading loop stores at every commit;
+        the volatility windows' text is kept as their values come in."""
+        return with_last_member(self._snapshot_head(), "volatility", self._volatility.snapshot_text())
+
+    def _snapshot_head(self) -> dict[str, Any]:
         return {
             "version": SNAPSHOT_VERSION,
             "ts": self._ts,
@@ -308,7 +317,6 @@ class RiskManager:
             "day_start_equity": _float(self._day_start),
             "daily_limit_hit": self._daily_limit_hit,
             "breaker": self._breaker.snapshot(),
-            "volatility": self._volatility.snapshot(),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:

@@ -10,6 +10,7 @@ lasts ``cooldown`` after the last candle that was above. A history with zero spr
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from typing import Any
 from slsbot.api.base import parse_duration
 from slsbot.api.riskpolicy import VolatilityHalt as VolatilityHaltSpec
 from slsbot_runtime.risk.snapshot import SymbolVolatilitySnapshot
+from slsbot_runtime.risk.snapshot_text import JsonWindow, json_number
 
 #: How many estimation windows of past volatility the z-score compares against.
 HISTORY_WINDOWS = 10
@@ -93,21 +95,40 @@ def _zscore(value: float, history: ExactWindow) -> float:
 class SymbolVolatility:
     """The rolling volatility estimate and halt of one symbol."""
 
-    __slots__ = ("halted_until", "history", "last_close", "last_ts", "returns", "zscore")
+    __slots__ = (
+        "_history_text",
+        "_returns_text",
+        "halted_until",
+        "history",
+        "last_close",
+        "last_ts",
+        "returns",
+        "zscore",
+    )
 
     def __init__(self, window: int, ts: int, close: float) -> None:
         self.last_ts = ts
         self.last_close = close
         self.returns = ExactWindow(window)
         self.history = ExactWindow(HISTORY_WINDOWS * window)
+        self._returns_text = JsonWindow(window)  # the same values as JSON text, for the state file
+        self._history_text = JsonWindow(HISTORY_WINDOWS * window)
         self.zscore: float | None = None
         self.halted_until: int | None = None
+
+    def _add_return(self, value: float) -> None:
+        self.returns.append(value)
+        self._returns_text.append(value)
+
+    def _add_history(self, value: float) -> None:
+        self.history.append(value)
+        self._history_text.append(value)
 
     def observe(self, ts: int, close: float, threshold: float, cooldown_ms: int) -> None:
         if ts <= self.last_ts:
             return  # the same candle again: already counted
         returns = self.returns
-        returns.append(math.log(close / self.last_close))
+        self._add_return(math.log(close / self.last_close))
         self.last_ts, self.last_close = ts, close
         if not returns.full:
             return
@@ -116,7 +137,7 @@ class SymbolVolatility:
             self.zscore = _zscore(volatility, self.history)
             if self.zscore > threshold:
                 self.halted_until = max(self.halted_until or ts, ts + cooldown_ms)
-        self.history.append(volatility)
+        self._add_history(volatility)
 
     def snapshot(self) -> dict[str, Any]:
         """This symbol's state as ``SymbolVolatilitySnapshot`` dumps it to JSON."""
@@ -129,13 +150,21 @@ class SymbolVolatility:
             "halted_until": self.halted_until,
         }
 
+    def snapshot_text(self) -> str:
+        """``json.dumps(self.snapshot(), sort_keys=True)``, the windows' text kept from when values came in."""
+        return (
+            f'{{"halted_until": {json_number(self.halted_until)}, "history": {self._history_text.text()}, '
+            f'"last_close": {json_number(float(self.last_close))}, "last_ts": {json_number(self.last_ts)}, '
+            f'"returns": {self._returns_text.text()}, "zscore": {json_number(self.zscore)}}}'
+        )
+
     @classmethod
     def restored(cls, window: int, snapshot: SymbolVolatilitySnapshot) -> SymbolVolatility:
         state = cls(window, snapshot.last_ts, snapshot.last_close)
         for value in snapshot.returns:
-            state.returns.append(value)
+            state._add_return(value)
         for value in snapshot.history:
-            state.history.append(value)
+            state._add_history(value)
         state.zscore = snapshot.zscore
         state.halted_until = snapshot.halted_until
         return state
@@ -203,6 +232,11 @@ class VolatilityHalt:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {symbol: state.snapshot() for symbol, state in sorted(self.symbols.items())}
+
+    def snapshot_text(self) -> str:
+        """``json.dumps(self.snapshot(), sort_keys=True)``."""
+        items = sorted(self.symbols.items())
+        return "{" + ", ".join(f"{json.dumps(symbol)}: {state.snapshot_text()}" for symbol, state in items) + "}"
 
     def restored(self, snapshot: Mapping[str, SymbolVolatilitySnapshot]) -> VolatilityHalt:
         """A new halt with this policy and the snapshot's windows (trimmed to this policy's window)."""

@@ -4,6 +4,7 @@ snapshot is the dict ``RiskSnapshot`` would dump."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from fractions import Fraction
@@ -93,3 +94,28 @@ def test_the_snapshot_is_what_the_snapshot_model_dumps() -> None:
     assert snapshot["breaker"]["tripped"] and snapshot["volatility"]["BTC/USDT"]["zscore"] == math.inf
     assert RiskSnapshot.model_validate(snapshot).model_dump(mode="json") == snapshot
     assert isinstance(snapshot["equity"], float) and isinstance(snapshot["volatility"]["ETH/USDT"]["last_close"], float)
+
+
+def test_the_snapshot_text_is_what_json_dumps_writes(btc_hourly: list[tuple[int, float]]) -> None:
+    policy = RiskPolicySpec(
+        volatility_halt={"window": 6, "cooldown": "2h"},
+        circuit_breaker={"levels": [{"action": "stopEntries", "drawdownPercent": 3, "cooldown": "1h"}]},
+    )
+    risk = RiskManager(policy, None, True)
+    assert risk.snapshot_json() == json.dumps(risk.snapshot(), sort_keys=True)  # before any candle
+    symbols = ["BTC/USDT", "ÉTH/USDT", "FLAT/USDT"]
+    tripped_seen = False
+    for i, (ts, close) in enumerate(btc_hourly[:400]):
+        closes = {"BTC/USDT": close, "ÉTH/USDT": close / 20 + i % 3, "FLAT/USDT": 1.0 if i < 300 else 2.0}
+        risk.on_candle(ts, 10_000.0 - (i % 50) * 9, {s: closes[s] for s in symbols})
+        if i % 37 == 0 or i in (300, 301):
+            assert risk.snapshot_json() == json.dumps(risk.snapshot(), sort_keys=True), i
+        if i == 300:  # FLAT jumped from a flat history: an infinite z-score, written as Infinity
+            assert "Infinity" in risk.snapshot_json()
+        if risk.snapshot()["breaker"]["tripped"]:
+            assert risk.snapshot_json() == json.dumps(risk.snapshot(), sort_keys=True), i
+            tripped_seen = True
+    assert tripped_seen
+    restored = RiskManager(policy, None, True)
+    restored.restore(json.loads(risk.snapshot_json()))
+    assert restored.snapshot_json() == risk.snapshot_json()
