@@ -31,7 +31,7 @@ from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_le
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
 from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
 from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
-from slsbot_runtime.risk.snapshot_text import with_last_member
+from slsbot_runtime.risk.snapshot_text import SORTED_JSON, json_number
 from slsbot_runtime.risk.volatility import VolatilityHalt
 
 DAY_MS = 86_400_000
@@ -303,9 +303,20 @@ class RiskManager:
         return {**self._snapshot_head(), "volatility": self._volatility.snapshot()}
 
     def snapshot_json(self) -> str:
-        """``json.dumps(self.snapshot(), sort_keys=True)``, the text the trading loop stores at every commit;
-        the volatility windows' text is kept as their values come in."""
-        return with_last_member(self._snapshot_head(), "volatility", self._volatility.snapshot_text())
+        """``json.dumps(self.snapshot(), sort_keys=True)``, written out: the text the trading loop stores at every
+        commit. The volatility windows' text is kept as their values come in (a test compares the two)."""
+        breaker = self._breaker
+        if breaker.tripped:
+            breaker_text = SORTED_JSON.encode(breaker.snapshot())
+        else:
+            breaker_text = f'{{"peak": {json_number(_float(breaker.peak))}, "tripped": []}}'
+        return (
+            f'{{"breaker": {breaker_text}, "daily_limit_hit": {"true" if self._daily_limit_hit else "false"}, '
+            f'"day": {json_number(self._day)}, "day_start_equity": {json_number(_float(self._day_start))}, '
+            f'"equity": {json_number(_float(self._equity))}, "peak_equity": {json_number(_float(self._peak))}, '
+            f'"ts": {json_number(self._ts)}, "version": {SNAPSHOT_VERSION}, '
+            f'"volatility": {self._volatility.snapshot_text()}}}'
+        )
 
     def _snapshot_head(self) -> dict[str, Any]:
         return {

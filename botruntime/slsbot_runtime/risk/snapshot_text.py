@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 from collections import deque
-from typing import Any
 
 #: ``json.dumps(value, sort_keys=True)`` without building an encoder on every call.
 SORTED_JSON = json.JSONEncoder(sort_keys=True)
@@ -43,13 +42,3 @@ class JsonWindow:
 
     def text(self) -> str:
         return "[" + ", ".join(self._texts) + "]"
-
-
-def with_last_member(head: dict[str, Any], key: str, text: str) -> str:
-    """``json.dumps({**head, key: value}, sort_keys=True)`` where ``text`` is the value's JSON and ``key`` sorts
-    after every key of ``head``."""
-    if not head:
-        return "{" + json.dumps(key) + ": " + text + "}"
-    if any(other >= key for other in head):
-        raise ValueError(f"{key!r} must sort after every other key")
-    return SORTED_JSON.encode(head)[:-1] + ", " + json.dumps(key) + ": " + text + "}"

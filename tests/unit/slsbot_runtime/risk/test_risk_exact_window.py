@@ -116,6 +116,10 @@ def test_the_snapshot_text_is_what_json_dumps_writes(btc_hourly: list[tuple[int,
             assert risk.snapshot_json() == json.dumps(risk.snapshot(), sort_keys=True), i
             tripped_seen = True
     assert tripped_seen
+    whole = RiskManager(policy, None, True)  # integer equity and closes are written as the floats they are
+    whole.on_candle(0, 10_000, {"BTC/USDT": 100})
+    whole.on_candle(3_600_000, 9_000, {"BTC/USDT": 90})
+    assert whole.snapshot_json() == json.dumps(whole.snapshot(), sort_keys=True)
     restored = RiskManager(policy, None, True)
     restored.restore(json.loads(risk.snapshot_json()))
     assert restored.snapshot_json() == risk.snapshot_json()
