@@ -125,10 +125,13 @@ def _processing_order(histories: Sequence[OHLCV]) -> _Order:
     """The replay feed's order: open time, then the order of the symbols (``heapq.merge`` is stable)."""
     all_ts = np.concatenate([h.ts for h in histories]).astype(np.int64)
     which = np.concatenate([np.full(len(h), k, dtype=np.int64) for k, h in enumerate(histories)])
+    bounds = np.cumsum([0, *(len(h) for h in histories)])
+    if bool(np.all(all_ts[1:] >= all_ts[:-1])):  # already in order (one symbol): the stable sort is the identity
+        rank = np.arange(len(all_ts), dtype=np.int64)
+        return _Order(all_ts, which, [rank[bounds[k] : bounds[k + 1]] for k in range(len(histories))])
     ordering = np.argsort(all_ts, kind="stable")
     rank = np.empty(len(ordering), dtype=np.int64)
     rank[ordering] = np.arange(len(ordering))
-    bounds = np.cumsum([0, *(len(h) for h in histories)])
     positions = [rank[bounds[k] : bounds[k + 1]] for k in range(len(histories))]
     return _Order(all_ts[ordering], which[ordering], positions)
 

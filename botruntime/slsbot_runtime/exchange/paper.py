@@ -179,9 +179,12 @@ class PaperExchange(Exchange):
 
     def on_candle(self, candle: Candle) -> list[Fill]:
         """Match this symbol's resting orders against ``candle``; the fills, oldest order first."""
-        self._clock_ms = max(self._clock_ms, candle.ts + self.interval_ms)
-        self._last_close[candle.symbol] = candle.close
-        waiting = self._open_by_symbol.get(candle.symbol)
+        closed = candle.ts + self.interval_ms
+        if closed > self._clock_ms:
+            self._clock_ms = closed
+        symbol = candle.symbol
+        self._last_close[symbol] = candle.close
+        waiting = self._open_by_symbol.get(symbol)
         if not waiting:
             return []
         fills: list[Fill] = []
@@ -310,7 +313,7 @@ class PaperExchange(Exchange):
             self._finish(order, status, "insufficient balance", candle.ts)
             return None
         fill = self._execute(order, candle.ts, affordable, price)
-        if not OrderStatus(order.status).is_terminal:
+        if not order.status.is_terminal:  # _execute has just set it
             self._finish(order, OrderStatus.CANCELED, "insufficient balance for the rest", candle.ts)
         return fill
 
