@@ -158,6 +158,12 @@ class StateStore:
         self._risk_decisions: list[tuple[Any, ...]] = []
         self._meta: dict[str, str] = {}
         self._paper: list[BookChangesLike] = []
+        # What this store's last commits wrote to the one-row-per-key tables: a value staged again unchanged
+        # is not written again (the loop restages cash, counters and the risk snapshot at every commit, two
+        # per order, and most of them have not moved since the last one). A state file has one writer, the
+        # runtime that owns it, so what it wrote last is what the file holds.
+        self._written_meta: dict[str, str] = {}
+        self._written_risk: tuple[int, str] | None = None
 
     # -- opening ---------------------------------------------------------------------------------------------
 
@@ -239,7 +245,8 @@ class StateStore:
 
     def stage_risk_json(self, ts: int, text: str) -> None:
         """The risk snapshot already as ``json.dumps(snapshot, sort_keys=True)`` (``RiskManager.snapshot_json``)."""
-        self._risk = (ts, text)
+        risk = (ts, text)
+        self._risk = None if risk == self._written_risk else risk
 
     def stage_risk_decision(
         self,
@@ -261,11 +268,15 @@ class StateStore:
         )
 
     def stage_meta(self, key: str, value: Any) -> None:
-        self._meta[key] = _json(value)
+        text = _json(value)
+        if text == self._written_meta.get(key):
+            self._meta.pop(key, None)  # what the file holds already (and no other value is to replace it)
+        else:
+            self._meta[key] = text
 
     def stage_paper_book(self, changes: BookChangesLike) -> None:
         self._paper.append(changes)
-        self._meta["paper_clock_ms"] = _json(changes.clock_ms)  # the last book staged sets the clock
+        self.stage_meta("paper_clock_ms", changes.clock_ms)  # the last book staged sets the clock
 
     @property
     def has_staged(self) -> bool:
@@ -313,6 +324,9 @@ class StateStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise StateError(f"state: cannot write {self.path}: {error}") from error
+        self._written_meta.update(self._meta)
+        if self._risk is not None:
+            self._written_risk = self._risk
         self._orders = {}
         self._fills = []
         self._positions = {}

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from slsbot.api import PaperSettings
+from slsbot_runtime.domain.errors import StateError
 from slsbot_runtime.domain.types import Candle, OrderRequest, Side
 from slsbot_runtime.exchange.paper import PaperExchange
-from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.persistence.store import PositionRow, StateStore
 
 HOUR = 3_600_000
 VALUES = [0, -3, 2**63, 10**30, 1.0, -0.0, 1e-300, 5e-324, 123456.789, 1e22, 0.1 + 0.2, math.inf, -math.inf]
@@ -64,3 +65,44 @@ def test_equity_rows_are_stored_in_order_however_many_are_staged(tmp_path: Path,
     store.stage_equity(HOUR * count, "BTC/USDT", 1.0, 2.0)
     store.commit()
     assert [(p.ts, p.equity) for p in store.load_equity()][-1] == (HOUR * count, 1.0)
+
+
+def test_a_value_staged_again_unchanged_is_not_written_again(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.stage_meta("cash", 100.5)
+    store.stage_risk_json(1, '{"version": 1}')
+    store.commit()
+    changes = store._db.total_changes
+    store.stage_meta("cash", 100.5)
+    store.stage_risk_json(1, '{"version": 1}')
+    assert not store.has_staged
+    store.commit()
+    assert store._db.total_changes == changes  # nothing written
+    store.stage_meta("cash", 99.0)  # staged, then staged back to what the file holds: the file keeps it
+    store.stage_meta("cash", 100.5)
+    store.stage_meta("trade_count", 3)
+    store.commit()
+    assert store.load_meta() == {"cash": 100.5, "trade_count": 3}
+    store.stage_risk_json(2, '{"version": 1}')  # a new time is a new row
+    store.commit()
+    assert store._db.execute("SELECT ts FROM risk").fetchone() == (2,)
+
+
+def test_a_failed_commit_leaves_the_written_values_as_they_were(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    store.stage_meta("cash", 1.0)
+    store.commit()
+    store.stage_meta("cash", 2.0)
+    store.stage_position(PositionRow("BTC/USDT", quantity=None))  # type: ignore[arg-type]  # NOT NULL: fails
+    with pytest.raises(StateError):
+        store.commit()
+    assert store.load_meta() == {"cash": 1.0}
+    other = StateStore.open(tmp_path / "state.db")  # the same file, nothing staged on it but the new cash
+    other.stage_meta("cash", 2.0)
+    other.commit()
+    assert other.load_meta() == {"cash": 2.0}
+    store.close()
+    reopened = StateStore.open(tmp_path / "state.db")
+    reopened.stage_meta("cash", 1.0)  # what the failed store had written last; the file holds 2.0: written
+    reopened.commit()
+    assert reopened.load_meta() == {"cash": 1.0}
