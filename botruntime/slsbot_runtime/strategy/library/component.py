@@ -7,6 +7,7 @@ from abc import abstractmethod
 from collections.abc import Mapping
 
 import numpy as np
+from pydantic import ValidationInfo
 
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.strategy.base import StrategyComponent
@@ -21,3 +22,11 @@ class VectorizedComponent(StrategyComponent):
 
     def signals(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray:
         return self.signal_arrays(history, features)[0]
+
+
+def slower_than_fast(value: int, info: ValidationInfo) -> int:
+    """A ``slow`` period must exceed the ``fast`` one; used as ``field_validator("slow")(slower_than_fast)``."""
+    fast = info.data.get("fast")
+    if fast is not None and value <= fast:
+        raise ValueError(f"must be greater than fast ({fast})")
+    return value

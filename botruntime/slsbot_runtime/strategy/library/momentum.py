@@ -6,14 +6,14 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from slsbot_runtime.domain.types import FLAT, Candle, Signal
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.features.indicators import streaming as live
 from slsbot_runtime.features.indicators import vectorized as vec
 from slsbot_runtime.strategy.base import StrategyParams
-from slsbot_runtime.strategy.library.component import VectorizedComponent
+from slsbot_runtime.strategy.library.component import VectorizedComponent, slower_than_fast
 from slsbot_runtime.strategy.library.signal_math import TIE
 
 #: A return of 2 % gives confidence tanh(1) = 0.76.
@@ -86,13 +86,7 @@ class DualMomentumParams(StrategyParams):
     )
     threshold: float = Field(default=0.0, ge=0, le=10, description="Minimum |return| on both horizons to act.")
 
-    @field_validator("slow")
-    @classmethod
-    def _slower(cls, value: int, info: ValidationInfo) -> int:
-        fast = info.data.get("fast")
-        if fast is not None and value <= fast:
-            raise ValueError(f"must be greater than fast ({fast})")
-        return value
+    _check_slow = field_validator("slow")(slower_than_fast)
 
 
 class DualMomentum(VectorizedComponent):

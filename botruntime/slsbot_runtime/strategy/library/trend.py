@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from slsbot_runtime.domain.types import FLAT, Candle, Signal
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.features.indicators import streaming as live
 from slsbot_runtime.features.indicators import vectorized as vec
 from slsbot_runtime.strategy.base import StrategyParams
-from slsbot_runtime.strategy.library.component import VectorizedComponent
+from slsbot_runtime.strategy.library.component import VectorizedComponent, slower_than_fast
 from slsbot_runtime.strategy.library.signal_math import (
     confidence_of,
     confidences_of,
@@ -23,13 +23,6 @@ from slsbot_runtime.strategy.library.signal_math import (
 
 #: A 1 % gap between the two averages gives confidence tanh(1) = 0.76.
 CROSS_CONFIDENCE_SCALE = 0.01
-
-
-def _slower_than_fast(value: int, info: ValidationInfo) -> int:
-    fast = info.data.get("fast")
-    if fast is not None and value <= fast:
-        raise ValueError(f"must be greater than fast ({fast})")
-    return value
 
 
 class SmaCrossParams(StrategyParams):
@@ -42,7 +35,7 @@ class SmaCrossParams(StrategyParams):
         description="Candles in the slow simple moving average; more than fast.",
     )
 
-    _check_slow = field_validator("slow")(_slower_than_fast)
+    _check_slow = field_validator("slow")(slower_than_fast)
 
 
 class _MovingAverageCross(VectorizedComponent):
@@ -107,7 +100,7 @@ class EmaCrossParams(StrategyParams):
         description="Period of the slow exponential moving average; more than fast.",
     )
 
-    _check_slow = field_validator("slow")(_slower_than_fast)
+    _check_slow = field_validator("slow")(slower_than_fast)
 
 
 class EmaCross(_MovingAverageCross):
@@ -139,7 +132,7 @@ class MacdTrendParams(StrategyParams):
     )
     signal: int = Field(default=9, ge=1, le=100_000, description="Period of the EMA of the MACD line (signal line).")
 
-    _check_slow = field_validator("slow")(_slower_than_fast)
+    _check_slow = field_validator("slow")(slower_than_fast)
 
 
 class MacdTrend(VectorizedComponent):

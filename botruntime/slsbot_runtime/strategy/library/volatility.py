@@ -6,14 +6,14 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from slsbot_runtime.domain.types import FLAT, Candle, Signal
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.features.indicators import streaming as live
 from slsbot_runtime.features.indicators import vectorized as vec
 from slsbot_runtime.strategy.base import StrategyParams
-from slsbot_runtime.strategy.library.component import VectorizedComponent
+from slsbot_runtime.strategy.library.component import VectorizedComponent, slower_than_fast
 from slsbot_runtime.strategy.library.holding import HoldFor, hold_for
 from slsbot_runtime.strategy.library.signal_math import (
     TIE,
@@ -97,13 +97,7 @@ class VolatilityRegimeParams(StrategyParams):
     )
     trend: int = Field(default=50, ge=1, le=100_000, description="Candles of the SMA that gives the trend.")
 
-    @field_validator("slow")
-    @classmethod
-    def _slower(cls, value: int, info: ValidationInfo) -> int:
-        fast = info.data.get("fast")
-        if fast is not None and value <= fast:
-            raise ValueError(f"must be greater than fast ({fast})")
-        return value
+    _check_slow = field_validator("slow")(slower_than_fast)
 
 
 class VolatilityRegime(VectorizedComponent):
