@@ -106,7 +106,11 @@ class ObjectStatus(SpecModel):
 
     phase: str = Field(default="Pending")
     observed_generation: int = Field(default=0, ge=0)
-    conditions: list[Condition] = Field(default_factory=list)
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="The latest observation of each condition type (Ready, Progressing, Degraded, ...), one per type.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
 
 
 def utcnow() -> datetime:

@@ -74,6 +74,12 @@ class KindInfo:
 
 _READY = PrinterColumn("Ready", '.status.conditions[?(@.type=="Ready")].status')
 _PHASE = PrinterColumn("Phase", ".status.phase")
+_REASON = PrinterColumn(
+    "Reason", '.status.conditions[?(@.type=="Ready")].reason', description="Why Ready is what it is."
+)
+_MESSAGE = PrinterColumn(
+    "Message", '.status.conditions[?(@.type=="Ready")].message', priority=1, description="Ready's message."
+)
 _AGE = PrinterColumn("Age", ".metadata.creationTimestamp", type="date")
 
 
@@ -109,7 +115,9 @@ TradingAccount.kind_info = KindInfo(
         PrinterColumn("Mode", ".spec.mode"),
         _PHASE,
         _READY,
+        _REASON,
         _AGE,
+        _MESSAGE,
     ),
 )
 Strategy.kind_info = KindInfo(
@@ -121,13 +129,19 @@ Strategy.kind_info = KindInfo(
     description="A trading bot: its markets, its ensemble of strategy components, and its runtime.",
     columns=(
         PrinterColumn("Account", ".spec.accountRef.name"),
-        PrinterColumn("Timeframe", ".spec.timeframe"),
         _PHASE,
         _READY,
+        _REASON,
+        PrinterColumn("Return%", ".status.returnPercent", type="number", description="Return net of fees, in %."),
+        PrinterColumn("PnL", ".status.realizedPnl", type="number", description="Realised profit, net of fees."),
+        PrinterColumn("Trades", ".status.closedTrades", type="integer", description="Closed round trips."),
         PrinterColumn("Restarts", ".status.restarts", type="integer"),
-        PrinterColumn("Equity", ".status.equity", type="number", priority=1),
-        PrinterColumn("Trades", ".status.tradeCount", type="integer", priority=1),
         _AGE,
+        PrinterColumn("Timeframe", ".spec.timeframe", priority=1),
+        PrinterColumn("Equity", ".status.equity", type="number", priority=1),
+        PrinterColumn("Unrealized", ".status.unrealizedPnl", type="number", priority=1),
+        PrinterColumn("Idle", ".status.idleReason", priority=1, description="Why no new trades are taken now."),
+        _MESSAGE,
     ),
 )
 Experiment.kind_info = KindInfo(
@@ -142,7 +156,9 @@ Experiment.kind_info = KindInfo(
         PrinterColumn("Strategy", ".spec.strategyRef.name"),
         _PHASE,
         _READY,
+        _REASON,
         _AGE,
+        _MESSAGE,
     ),
 )
 RiskPolicy.kind_info = KindInfo(
@@ -157,7 +173,9 @@ RiskPolicy.kind_info = KindInfo(
         PrinterColumn("KillSwitch", ".spec.killSwitch", type="boolean"),
         _PHASE,
         _READY,
+        _REASON,
         _AGE,
+        _MESSAGE,
     ),
 )
 

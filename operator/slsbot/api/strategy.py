@@ -198,6 +198,21 @@ class StrategyStatus(ObjectStatus):
     restarts: int = Field(default=0, ge=0)
     pid: int | None = Field(default=None, description="Runtime process id, in local mode.")
     last_heartbeat: datetime | None = None
-    equity: float | None = None
+    equity: float | None = Field(default=None, description="The runtime's equity, in the quote currency.")
     open_positions: int | None = Field(default=None, ge=0)
-    trade_count: int | None = Field(default=None, ge=0)
+    trade_count: int | None = Field(default=None, ge=0, description="Fills booked since the state file began.")
+    closed_trades: int | None = Field(default=None, ge=0, description="Round trips closed (wins and losses).")
+    return_percent: float | None = Field(
+        default=None, description="Equity against the starting equity, in percent, net of fees."
+    )
+    realized_pnl: float | None = Field(default=None, description="Profit of closed trades, net of fees (quote).")
+    unrealized_pnl: float | None = Field(default=None, description="Open positions marked at the last close (quote).")
+    win_rate_percent: float | None = Field(default=None, ge=0, le=100, description="Winning closed trades, in %.")
+    drawdown_percent: float | None = Field(default=None, ge=0, le=100, description="Below the equity peak now, in %.")
+    max_drawdown_percent: float | None = Field(default=None, ge=0, le=100, description="Deepest drawdown seen, in %.")
+    idle_reason: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Why a running runtime takes no new trades now (EntriesRefused, WarmingUp, Paused, ...); "
+        "unset while it trades. The Trading condition carries the message.",
+    )

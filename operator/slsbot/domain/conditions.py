@@ -10,6 +10,7 @@ from slsbot.api.base import Condition, ConditionStatus
 READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
+TRADING = "Trading"  # a Ready runtime that takes new trades (False: idle, with the reason)
 
 
 def set_condition(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
 from slsbot.api import StrategyPhase, StrategyStatus
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.conditions import DEGRADED, PROGRESSING, READY, set_condition
+from slsbot.domain.conditions import DEGRADED, PROGRESSING, READY, TRADING, set_condition
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import INVALID_SPEC, Problem
+
+_REASON = re.compile(r"[A-Z][A-Za-z0-9]{0,63}")
 
 
 def validation_status(
@@ -95,6 +99,11 @@ def strategy_status(
             put(READY, True, "RuntimeReady", "the runtime is trading" if not desired_paused else "paused")
             put(PROGRESSING, False, "UpToDate", "the runtime runs the current spec")
             put(DEGRADED, False, "Healthy", "the runtime is healthy")
+            idle = _idle(observed.runtime_status, desired_paused)
+            if idle is None:
+                put(TRADING, True, "Trading", "the runtime takes the trades its signals and the risk policy allow")
+            else:
+                put(TRADING, False, *idle)
         elif observed.state is RuntimeState.EXITED:
             status.phase = StrategyPhase.DEGRADED
             reason = action.reason if action is not None else "RuntimeExited"
@@ -113,14 +122,49 @@ def strategy_status(
     return status
 
 
+# The runtime's /status key -> the StrategyStatus field it fills, and how it is read. Figures the runtime does not
+# report (an older runtime, or one that has not traded yet) keep their previous value.
+_FLOAT_FIGURES = {
+    "equity": "equity",
+    "return_pct": "return_percent",
+    "realized_pnl": "realized_pnl",
+    "unrealized_pnl": "unrealized_pnl",
+    "win_rate_pct": "win_rate_percent",
+    "drawdown_pct": "drawdown_percent",
+    "max_drawdown_pct": "max_drawdown_percent",
+}
+_INT_FIGURES = {"open_positions": "open_positions", "trade_count": "trade_count", "closed_trades": "closed_trades"}
+_PERCENT_BOUNDED = frozenset({"win_rate_percent", "drawdown_percent", "max_drawdown_percent"})
+
+
 def _copy_runtime_figures(status: StrategyStatus, runtime_status: dict) -> None:
     if not runtime_status:
         return
-    if runtime_status.get("equity") is not None:
-        status.equity = float(runtime_status["equity"])
-    if runtime_status.get("open_positions") is not None:
-        status.open_positions = int(runtime_status["open_positions"])
-    if runtime_status.get("trade_count") is not None:
-        status.trade_count = int(runtime_status["trade_count"])
+    for key, name in _FLOAT_FIGURES.items():
+        value = runtime_status.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            number = round(float(value), 6)
+            setattr(status, name, min(max(number, 0.0), 100.0) if name in _PERCENT_BOUNDED else number)
+    for key, name in _INT_FIGURES.items():
+        value = runtime_status.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            setattr(status, name, value)
     if runtime_status.get("heartbeat"):
         status.last_heartbeat = runtime_status["heartbeat"]
+    status.idle_reason = _idle_reason(runtime_status)
+
+
+def _idle_reason(runtime_status: dict) -> str | None:
+    reason = runtime_status.get("idle_reason")
+    if isinstance(reason, str) and _REASON.fullmatch(reason):
+        return reason
+    return None
+
+
+def _idle(runtime_status: dict, desired_paused: bool) -> tuple[str, str] | None:
+    """(reason, message) of the Trading condition when a ready runtime takes no new trades, else None."""
+    reason = _idle_reason(runtime_status)
+    if reason is None:
+        return ("Paused", "paused: no new positions are opened") if desired_paused else None
+    message = runtime_status.get("idle_message")
+    return reason, str(message)[:1024] if message else reason

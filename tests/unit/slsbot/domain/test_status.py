@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from slsbot.domain.conditions import get_condition
+from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
+from slsbot.domain.status import strategy_status
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+UP_TO_DATE = Action(ActionKind.WAIT, "UpToDate", "the runtime matches its spec")
+
+
+def _ready(runtime_status: dict) -> ObservedRuntime:
+    return ObservedRuntime(state=RuntimeState.READY, config_hash="h1", runtime_status=runtime_status)
+
+
+def test_profit_figures_are_copied_from_the_runtime_status():
+    status = strategy_status(
+        None,
+        generation=1,
+        now=T0,
+        observed=_ready(
+            {
+                "equity": 10_250.5,
+                "return_pct": 2.505,
+                "realized_pnl": 300.25,
+                "unrealized_pnl": -49.75,
+                "win_rate_pct": 55.5,
+                "closed_trades": 9,
+                "drawdown_pct": 1.25,
+                "max_drawdown_pct": 4.5,
+                "trade_count": 18,
+            }
+        ),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    assert status.return_percent == 2.505
+    assert status.realized_pnl == 300.25 and status.unrealized_pnl == -49.75
+    assert status.win_rate_percent == 55.5 and status.closed_trades == 9 and status.trade_count == 18
+    assert status.drawdown_percent == 1.25 and status.max_drawdown_percent == 4.5
+
+
+def test_nonsense_figures_keep_the_previous_value():
+    first = strategy_status(
+        None, generation=1, now=T0, observed=_ready({"return_pct": 1.5}), action=UP_TO_DATE, config_hash="h1"
+    )
+    later = strategy_status(
+        first,
+        generation=1,
+        now=T0,
+        observed=_ready({"return_pct": float("nan"), "closed_trades": -3, "win_rate_pct": True}),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    assert later.return_percent == 1.5
+    assert later.closed_trades is None and later.win_rate_percent is None
+
+
+def test_an_idle_runtime_says_why_in_the_trading_condition():
+    status = strategy_status(
+        None,
+        generation=1,
+        now=T0,
+        observed=_ready(
+            {"idle_reason": "EntriesRefused", "idle_message": "entries refused on BTC/USDT: no edge: 0.25 x Kelly"}
+        ),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    trading = get_condition(status.conditions, "Trading")
+    assert trading is not None and trading.status == "False"
+    assert trading.reason == "EntriesRefused" and "no edge" in trading.message
+    assert status.idle_reason == "EntriesRefused"
+    assert get_condition(status.conditions, "Ready").status == "True"
+
+
+def test_a_trading_runtime_clears_the_idle_reason():
+    idle = strategy_status(
+        None,
+        generation=1,
+        now=T0,
+        observed=_ready({"idle_reason": "WarmingUp", "idle_message": "12 of 50 candles"}),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    trading = strategy_status(
+        idle, generation=1, now=T0, observed=_ready({"equity": 10_000.0}), action=UP_TO_DATE, config_hash="h1"
+    )
+    assert trading.idle_reason is None
+    assert get_condition(trading.conditions, "Trading").status == "True"
+
+
+def test_a_malformed_idle_reason_is_not_copied():
+    status = strategy_status(
+        None,
+        generation=1,
+        now=T0,
+        observed=_ready({"idle_reason": "not a reason; rm -rf", "idle_message": "x"}),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    assert status.idle_reason is None
+    assert get_condition(status.conditions, "Trading").status == "True"
