@@ -157,7 +157,8 @@ class RuntimeProcess:
             return True, "connecting"  # each attempt is bounded by the exchange client's timeouts
         age = time.time() - self.loop.status.heartbeat
         if age > self.health_deadline_s:
-            return False, f"the loop has not ticked for {age:.1f}s (deadline {self.health_deadline_s:.0f}s)"
+            # Stable text (no running count): the control plane turns it into one Event, counted, not one per probe.
+            return False, f"the trading loop has not ticked within its {self.health_deadline_s:.0f}s deadline"
         return True, "ok"
 
     def recent_orders(self, limit: int) -> list[Order]:

@@ -56,6 +56,19 @@ class ControlPlaneSettings(BaseSettings):
     probe_timeout: float = Field(default=0.5, gt=0, le=10, description="Timeout of one HTTP call to a runtime.")
     backoff_base: float = Field(default=1.0, gt=0, le=3600, description="Crash-loop backoff base, in seconds.")
     backoff_cap: float = Field(default=300.0, gt=0, le=86_400, description="Crash-loop backoff cap, in seconds.")
+    liveness_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a runtime that answered before may go without a healthy /healthz before it is killed "
+        "and restarted (a Kubernetes liveness probe's job on a cluster).",
+    )
+    startup_timeout: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds a started runtime may take to answer /healthz at all before it is restarted.",
+    )
     runtime_command: list[str] = Field(
         default_factory=_default_runtime_command,
         min_length=1,

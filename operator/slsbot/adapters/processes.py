@@ -50,17 +50,19 @@ from slsbot.adapters.process_table import (
     port_is_free,
     signal_group,
 )
-from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.runtime_client import Health, RuntimeHttpClient
 from slsbot.adapters.store import RuntimeRecord, get_runtime_record, list_runtime_records, save_runtime_record
 from slsbot.api import RuntimeConfig
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_errors import last_error_line
 from slsbot.domain.runtime_spec import build_runtime_config
 
 log = logging.getLogger(__name__)
 
 RUNTIME_HOST = "127.0.0.1"
+LOG_TAIL_BYTES = 16_384  # how much of a runtime's log is read for why it exited
 SECRET_ENVIRONMENT = (
     "SLSBOT_ADMIN_TOKEN",
     "SLSBOT_VIEWER_TOKEN",
@@ -129,6 +131,7 @@ class LocalProcessBackend:
         self._processes: dict[tuple[str, str], ChildProcess | AdoptedProcess] = {}
         self._last_seen_alive: dict[tuple[str, str], datetime] = {}
         self._retire_on_exit: set[tuple[str, str]] = set()  # deleted: retire the state file once the process is gone
+        self._log_offsets: dict[tuple[str, str], int] = {}  # where each runtime's log stood when it last started
 
     def paths(self, namespace: str, name: str) -> RuntimePaths:
         return RuntimePaths(self._state_dir / namespace / name)
@@ -156,11 +159,20 @@ class LocalProcessBackend:
         if record.pid is None:
             state = RuntimeState.ABSENT if record.exited_at is None else RuntimeState.EXITED
             return self._observed(record, state)
-        self._last_seen_alive[(namespace, name)] = self._clock()
+        now = self._clock()
+        self._last_seen_alive[(namespace, name)] = now
         if record.stopping:
             self._escalate_stop(record)
             return self._observed(record, RuntimeState.TERMINATING)
         base_url = _base_url(record)
+        health = self._client.health(base_url)
+        if not health.healthy:
+            return self._silent(record, health, now)
+        if record.unresponsive_since is not None or not record.answered_since_start:
+            if record.unresponsive_since is not None:
+                log.info("runtime %s/%s answers its health check again", namespace, name)
+            record.unresponsive_since = None
+            record.answered_since_start = True
         ready = self._client.is_ready(base_url)
         try:
             runtime_status = self._client.status(base_url, token=self._token(record))
@@ -176,10 +188,32 @@ class LocalProcessBackend:
         record = self._save(record)
         return self._observed(record, RuntimeState.READY if ready else RuntimeState.STARTING, runtime_status)
 
+    def _silent(self, record: RuntimeRecord, health: Health, now: datetime) -> ObservedRuntime:
+        """A live process whose ``/healthz`` does not say healthy: still starting (it never answered since it
+        started), or unresponsive (it did, and now does not): the plan restarts it once that lasts too long."""
+        if not record.answered_since_start:
+            since = record.started_at or now
+            return self._observed(record, RuntimeState.STARTING, detail=health.reason, unresponsive_for=now - since)
+        if record.unresponsive_since is None:
+            log.warning(
+                "runtime %s/%s (pid %s) stopped answering: %s", record.namespace, record.name, record.pid, health.reason
+            )
+            record.unresponsive_since = now
+            record = self._save(record)
+        return self._observed(
+            record,
+            RuntimeState.UNRESPONSIVE,
+            detail=health.reason,
+            unresponsive_for=now - record.unresponsive_since,
+        )
+
     def execute(self, namespace: str, name: str, action: Action) -> None:
         record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
         running = record.pid is not None
         if action.kind in (ActionKind.CREATE, ActionKind.RESTART, ActionKind.UPDATE):
+            if running and action.kind is ActionKind.RESTART and self._alive(record):
+                record = self._kill_silent(record, action.reason)  # alive but silent: a liveness restart
+                running = False
             if running:
                 if action.kind is not ActionKind.UPDATE:
                     raise ConflictError(f"runtime {namespace}/{name} still runs as pid {record.pid}")
@@ -282,10 +316,26 @@ class LocalProcessBackend:
         self._processes[key] = adopted
         return adopted
 
+    def _kill_silent(self, record: RuntimeRecord, reason: str) -> RuntimeRecord:
+        """SIGKILL a runtime that is alive but does not answer (SIGTERM may never be handled: a stopped or hung
+        process), wait until it is gone, and count it as a failure, as a kubelet does after a failed liveness probe."""
+        log.warning("runtime %s/%s (pid %s): %s; killing it", record.namespace, record.name, record.pid, reason)
+        signal_group(record.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self._alive(record) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._alive(record):
+            raise BackendUnavailable(f"runtime {record.namespace}/{record.name} (pid {record.pid}) survived SIGKILL")
+        record = self._note_exit(record, self._processes.get((record.namespace, record.name)))
+        record.last_error = f"killed after {reason}: it did not answer its health check"
+        return self._save(record)
+
     def _note_exit(self, record: RuntimeRecord, process: ChildProcess | AdoptedProcess | None) -> RuntimeRecord:
         self._processes.pop((record.namespace, record.name), None)
         last_seen_alive = self._last_seen_alive.pop((record.namespace, record.name), None)
         exit_code = process.exit_code if process is not None else None
+        record.unresponsive_since = None
+        record.answered_since_start = False
         if record.stopping:
             log.info("runtime %s/%s (pid %s) stopped", record.namespace, record.name, record.pid)
             record.exited_at = None
@@ -299,6 +349,7 @@ class LocalProcessBackend:
             # restart immediate (BackoffPolicy's zero delay) in the very pass that notices the exit.
             record.exited_at = last_seen_alive or self._clock()
             record.consecutive_failures += 1
+            record.last_error = _exit_description(exit_code, self._log_tail(record))
         record.pid = None
         record.exit_code = exit_code
         record.stopping = False
@@ -306,10 +357,30 @@ class LocalProcessBackend:
         record.ready_since_start = False
         return self._save(record)
 
+    def _log_tail(self, record: RuntimeRecord) -> str:
+        """What the runtime wrote to its log since it last started (at most the last 16 KB)."""
+        path = Path(record.log_path) if record.log_path else self.paths(record.namespace, record.name).log
+        start = self._log_offsets.pop((record.namespace, record.name), 0)
+        try:
+            with path.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(start, size - LOG_TAIL_BYTES) if start <= size else max(0, size - LOG_TAIL_BYTES))
+                return handle.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def _observed(
-        self, record: RuntimeRecord, state: RuntimeState, runtime_status: dict | None = None
+        self,
+        record: RuntimeRecord,
+        state: RuntimeState,
+        runtime_status: dict | None = None,
+        *,
+        detail: str = "",
+        unresponsive_for: timedelta | None = None,
     ) -> ObservedRuntime:
         runtime_status = runtime_status or {}
+        if state is RuntimeState.EXITED and not detail:
+            detail = record.last_error or ""
         paused = runtime_status.get("paused")
         return ObservedRuntime(
             state=state,
@@ -321,6 +392,8 @@ class LocalProcessBackend:
             workload=f"local-process/{record.pid}" if record.pid is not None else None,
             pid=record.pid,
             runtime_status=runtime_status,
+            detail=detail,
+            unresponsive_for=unresponsive_for,
         )
 
     def _port_for(self, namespace: str, name: str) -> int:
@@ -346,6 +419,7 @@ class LocalProcessBackend:
             staging.write_text(yaml.safe_dump(config.to_wire(), sort_keys=False))
             os.replace(staging, paths.config)
             with paths.log.open("ab") as log_file:
+                self._log_offsets[(record.namespace, record.name)] = log_file.tell()
                 popen = subprocess.Popen(
                     [*self._command, "--config", str(paths.config)],
                     stdin=subprocess.DEVNULL,
@@ -368,6 +442,8 @@ class LocalProcessBackend:
         record.stopping = False
         record.stop_requested_at = None
         record.ready_since_start = False
+        record.answered_since_start = False
+        record.unresponsive_since = None
         if restart:
             record.restarts += 1
         self._save(record)
@@ -425,3 +501,18 @@ class LocalProcessBackend:
 
 def _base_url(record: RuntimeRecord) -> str:
     return f"http://{RUNTIME_HOST}:{record.port}"
+
+
+def _exit_description(exit_code: int | None, log_tail: str) -> str:
+    """``exit code 2: DataError: marketData.dataDir: no candles for ...``: how the runtime ended and its last error."""
+    if exit_code is None:
+        how = "exited (exit code unknown: adopted from an earlier supervisor)"
+    elif exit_code < 0:
+        try:
+            how = f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            how = f"killed by signal {-exit_code}"
+    else:
+        how = f"exit code {exit_code}"
+    last_words = last_error_line(log_tail)
+    return f"{how}: {last_words}" if last_words else how

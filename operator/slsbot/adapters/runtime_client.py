@@ -1,9 +1,10 @@
 """HTTP calls to one bot runtime's control endpoints (the contract of ``slsbot runtime``'s server):
 
-``GET /readyz`` (200 once warmed up and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
+``GET /healthz`` (200 while the loop ticks; 503 with a reason when it does not), ``GET /readyz`` (200 once warmed up
+and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
 ``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
 
-Every call but ``/readyz`` carries ``Authorization: Bearer <token>``: the runtime's own token
+Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
 ``token_for_url`` finds it from the runtime's URL instead (the admin API, which knows only the URL).
 
@@ -14,11 +15,21 @@ httpx errors are converted here into ``RuntimeUnreachable``, whose message names
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from slsbot.domain.errors import RuntimeUnreachable
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """One ``/healthz`` probe: whether anything answered, whether it said healthy, and why not."""
+
+    answered: bool
+    healthy: bool
+    reason: str
 
 
 class RuntimeHttpClient:
@@ -30,6 +41,22 @@ class RuntimeHttpClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def health(self, base_url: str) -> Health:
+        """What ``/healthz`` says: healthy (200), unhealthy with the runtime's reason (503), or no answer at all."""
+        try:
+            response = self._http.get(f"{base_url}/healthz")
+        except httpx.HTTPError as exc:
+            return Health(answered=False, healthy=False, reason=f"no answer from /healthz ({type(exc).__name__})")
+        if response.status_code == 200:
+            return Health(answered=True, healthy=True, reason="ok")
+        try:
+            body = response.json()
+            reason = str(body.get("reason")) if isinstance(body, dict) and body.get("reason") else ""
+        except ValueError:
+            reason = ""
+        said = f"/healthz answered {response.status_code}" + (f": {reason}" if reason else "")
+        return Health(answered=True, healthy=False, reason=said)
 
     def is_ready(self, base_url: str) -> bool:
         """Whether ``/readyz`` answers 200; False for 503 and for a runtime that does not answer yet."""

@@ -110,6 +110,7 @@ class RuntimeRecordBase(SQLModel):
     exited_at: datetime | None = _utc_field(default=None)  # set when a crash was seen, cleared on start
     started_at: datetime | None = _utc_field(default=None)
     last_heartbeat: datetime | None = _utc_field(default=None)
+    last_error: str | None = Field(default=None, max_length=1024)  # how the last run ended, e.g. "exit code 2: ..."
 
 
 class RuntimeRecord(RuntimeRecordBase, table=True):
@@ -122,6 +123,8 @@ class RuntimeRecord(RuntimeRecordBase, table=True):
     stopping: bool = False
     stop_requested_at: datetime | None = _utc_field(default=None)
     ready_since_start: bool = False
+    answered_since_start: bool = False  # /healthz answered healthy at least once since the last start
+    unresponsive_since: datetime | None = _utc_field(default=None)  # healthy before, silent or unhealthy since
     last_status: dict | None = Field(default=None, sa_type=JSON)
     updated_at: datetime | None = _utc_field(default=None)
 
@@ -196,7 +199,12 @@ def create_store_engine(path: Path) -> Engine:
 
 # Columns added after the first release of a table: (table, column, SQL type). Additive only, so a state
 # folder written by an older slsbot keeps working; create_all never alters an existing table.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("stored_object", "deleting_since", "DATETIME"),)
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("stored_object", "deleting_since", "DATETIME"),
+    ("runtime_record", "last_error", "VARCHAR"),
+    ("runtime_record", "answered_since_start", "BOOLEAN NOT NULL DEFAULT 0"),
+    ("runtime_record", "unresponsive_since", "DATETIME"),
+)
 
 
 def _add_missing_columns(engine: Engine) -> None:

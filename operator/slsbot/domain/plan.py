@@ -23,6 +23,7 @@ class RuntimeState(StrEnum):
     STARTING = "starting"  # created, not ready yet
     READY = "ready"  # serving, warmed up, reconciled with the exchange
     EXITED = "exited"  # the process or container died and is not running
+    UNRESPONSIVE = "unresponsive"  # running, but its health or control endpoint does not answer (hung, overloaded)
     TERMINATING = "terminating"  # shutting down
 
 
@@ -39,6 +40,10 @@ class ObservedRuntime:
     runtime_status: dict = field(default_factory=dict)  # the runtime's /status, when reachable
     backend_restarts_itself: bool = False  # Kubernetes restarts crashed containers; local processes need us
     detail: str = ""  # what the backend saw, e.g. "ImagePullBackOff: ..." or "no answer from /status"
+    # How long the runtime has gone without a healthy answer: since it last answered healthy (UNRESPONSIVE), or since
+    # it started when it never answered (STARTING). None when the backend does not measure it (Kubernetes: the
+    # kubelet's startup and liveness probes restart the container themselves).
+    unresponsive_for: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,15 @@ class BackoffPolicy:
         if consecutive_failures <= 1:
             return timedelta(0)
         return min(self.base * 2 ** (consecutive_failures - 2), self.cap)
+
+
+@dataclass(frozen=True, slots=True)
+class LivenessPolicy:
+    """When a backend that does not restart runtimes itself (local processes) restarts a live but silent one, as a
+    Kubernetes liveness probe (``timeout``) and startup probe (``startup_timeout``) would for a pod."""
+
+    timeout: timedelta = timedelta(seconds=30)  # answered healthy before, then nothing healthy for this long
+    startup_timeout: timedelta = timedelta(seconds=120)  # started, and never answered at all for this long
 
 
 class ActionKind(StrEnum):
@@ -78,6 +92,14 @@ class Action:
     def changes_something(self) -> bool:
         return self.kind is not ActionKind.WAIT
 
+    @property
+    def is_warning(self) -> bool:
+        """Whether its Event is a Warning: a restart (something failed) or a deletion that could not drain."""
+        return self.kind is ActionKind.RESTART or self.reason in WARNING_REASONS
+
+
+WARNING_REASONS = frozenset({"DeletedWithoutDrain", "BackOff", "RuntimeUnresponsive", "RuntimeNotRunning"})
+
 
 def plan_runtime(
     desired: DesiredRuntime,
@@ -85,9 +107,11 @@ def plan_runtime(
     *,
     now: datetime,
     backoff: BackoffPolicy | None = None,
+    liveness: LivenessPolicy | None = None,
 ) -> Action:
     """The next step toward ``desired``. Exactly one action per pass; the caller requeues."""
     backoff = backoff or BackoffPolicy()
+    liveness = liveness or LivenessPolicy()
     if observed.state is RuntimeState.ABSENT:
         return Action(ActionKind.CREATE, "Creating", f"creating runtime {desired.name}", desired=desired)
     if observed.state is RuntimeState.TERMINATING:
@@ -112,15 +136,19 @@ def plan_runtime(
                 observed.detail or "the runtime is not running; its controller restarts it",
                 requeue_after=timedelta(seconds=5),
             )
+        why = f": {observed.detail}" if observed.detail else ""
         due = (observed.exited_at or now) + backoff.delay(observed.consecutive_failures)
         if now < due:
             return Action(
                 ActionKind.WAIT,
                 "BackOff",
-                f"runtime exited {observed.consecutive_failures} times in a row; restarting at {due.isoformat()}",
+                f"runtime exited {observed.consecutive_failures} times in a row{why}; restarting at {due.isoformat()}",
                 requeue_after=due - now,
             )
-        return Action(ActionKind.RESTART, "Restarting", "the runtime exited; restarting it", desired=desired)
+        return Action(ActionKind.RESTART, "Restarting", f"the runtime exited{why}; restarting it", desired=desired)
+    silent = _liveness_action(desired, observed, liveness)
+    if silent is not None:
+        return silent
     if observed.state is RuntimeState.READY and observed.runtime_status.get("phase") == DRAINED_PHASE:
         return Action(
             ActionKind.WAIT,
@@ -140,6 +168,42 @@ def plan_runtime(
             requeue_after=timedelta(seconds=2),
         )
     return Action(ActionKind.WAIT, "UpToDate", "the runtime matches its spec", requeue_after=timedelta(seconds=30))
+
+
+def _liveness_action(desired: DesiredRuntime, observed: ObservedRuntime, liveness: LivenessPolicy) -> Action | None:
+    """A runtime that is alive but silent: wait, or restart it once it has been silent for too long (local
+    processes; on Kubernetes the kubelet's probes do the restarting and this only reports)."""
+    detail = observed.detail or "no answer"
+    if observed.state is RuntimeState.UNRESPONSIVE:
+        if observed.backend_restarts_itself or observed.unresponsive_for is None:
+            return Action(
+                ActionKind.WAIT,
+                "RuntimeUnresponsive",
+                f"the runtime runs but does not answer ({detail}); its liveness probe restarts it if this lasts",
+                requeue_after=timedelta(seconds=5),
+            )
+        limit, reason, what = liveness.timeout, "LivenessFailed", "answered its health check"
+    elif observed.state is RuntimeState.STARTING and observed.unresponsive_for is not None:
+        limit, reason, what = liveness.startup_timeout, "StartupTimedOut", "answered at all since it started"
+    else:
+        return None
+    silent = observed.unresponsive_for
+    if silent >= limit:
+        return Action(
+            ActionKind.RESTART,
+            reason,
+            f"the runtime has not {what} for {_seconds(silent)} ({detail}); restarting it",
+            desired=desired,
+        )
+    if observed.state is RuntimeState.STARTING:
+        return None  # still within its start-up time: the plan waits for it as for any starting runtime
+    return Action(
+        ActionKind.WAIT,
+        "RuntimeUnresponsive",
+        f"the runtime runs but does not answer its health check ({detail}); it is restarted after "
+        f"{_seconds(limit)} without a healthy answer",
+        requeue_after=min(limit - silent, timedelta(seconds=5)),
+    )
 
 
 def drain_remains(observed: ObservedRuntime, *, flatten: bool) -> str | None:
@@ -208,7 +272,23 @@ def plan_deletion(
                 "waiting for the runtime to be ready to drain",
                 requeue_after=timedelta(seconds=2),
             )
-        why = "did not become ready in time" if observed.state is RuntimeState.STARTING else "is not running"
+        if observed.state is RuntimeState.UNRESPONSIVE and within_limit:
+            return Action(
+                ActionKind.WAIT,
+                "WaitingToDrain",
+                f"the runtime runs but does not answer ({observed.detail or 'no answer'}); asking it to drain again "
+                "once it answers",
+                requeue_after=timedelta(seconds=2),
+            )
+        if observed.state is RuntimeState.STARTING:
+            why = f"did not become ready within {_seconds(wait_limit)}"
+        elif observed.state is RuntimeState.UNRESPONSIVE:
+            why = (
+                f"was running but did not answer its control endpoint for {_seconds(wait_limit)} "
+                f"({observed.detail or 'no answer'})"
+            )
+        else:
+            why = "is not running" + (f" ({observed.detail})" if observed.detail else "")
         return Action(
             ActionKind.DELETE,
             "DeletedWithoutDrain",

@@ -81,12 +81,14 @@ def strategy_status(
         status.pid = observed.pid
         status.restarts = observed.restarts
         _copy_runtime_figures(status, observed.runtime_status)
-        rolling = action is not None and action.kind in (
-            ActionKind.CREATE,
-            ActionKind.UPDATE,
-            ActionKind.RESTART,
-        )
-        if rolling:
+        rolling = action is not None and action.kind in (ActionKind.CREATE, ActionKind.UPDATE)
+        if action is not None and action.kind is ActionKind.RESTART:
+            # A restart follows a failure (a crash, a silent runtime): degraded, with why, while it comes back.
+            status.phase = StrategyPhase.DEGRADED
+            put(PROGRESSING, True, action.reason, action.message)
+            put(READY, False, action.reason, action.message)
+            put(DEGRADED, True, action.reason, action.message)
+        elif rolling:
             status.phase = StrategyPhase.PROGRESSING
             put(PROGRESSING, True, action.reason, action.message)
             put(READY, False, action.reason, action.message)
@@ -104,7 +106,7 @@ def strategy_status(
                 put(TRADING, True, "Trading", "the runtime takes the trades its signals and the risk policy allow")
             else:
                 put(TRADING, False, *idle)
-        elif observed.state is RuntimeState.EXITED:
+        elif observed.state in (RuntimeState.EXITED, RuntimeState.UNRESPONSIVE):
             status.phase = StrategyPhase.DEGRADED
             reason = action.reason if action is not None else "RuntimeExited"
             message = action.message if action is not None else observed.detail or "the runtime exited"

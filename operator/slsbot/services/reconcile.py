@@ -15,7 +15,15 @@ from slsbot.api import Experiment, RiskPolicy, Strategy, StrategyStatus, Trading
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.conditions import READY, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
-from slsbot.domain.plan import Action, ActionKind, BackoffPolicy, ObservedRuntime, plan_deletion, plan_runtime
+from slsbot.domain.plan import (
+    Action,
+    ActionKind,
+    BackoffPolicy,
+    LivenessPolicy,
+    ObservedRuntime,
+    plan_deletion,
+    plan_runtime,
+)
 from slsbot.domain.ports import RuntimeBackend
 from slsbot.domain.resolve import INVALID_SPEC, check_account, check_experiment, check_policy, resolve_strategy
 from slsbot.domain.runtime_spec import desired_runtime
@@ -59,6 +67,7 @@ def reconcile_strategy(
     now: datetime,
     catalog: Catalog | None = None,
     backoff: BackoffPolicy | None = None,
+    liveness: LivenessPolicy | None = None,
 ) -> ReconcileResult:
     catalog = catalog or Catalog()
     generation = strategy.metadata.generation
@@ -83,7 +92,7 @@ def reconcile_strategy(
         observed = backend.observe(strategy.namespace, strategy.name)
     except BackendUnavailable as exc:
         return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
-    action = plan_runtime(desired, observed, now=now, backoff=backoff)
+    action = plan_runtime(desired, observed, now=now, backoff=backoff, liveness=liveness)
     events: list[Event] = []
     if action.changes_something:
         try:
@@ -92,8 +101,17 @@ def reconcile_strategy(
             return _retry(strategy.status, "Conflict", str(exc), timedelta(seconds=0))
         except (RuntimeUnreachable, BackendUnavailable) as exc:
             return _retry(strategy.status, type(exc).__name__, str(exc), timedelta(seconds=5))
-        events.append(Event("Normal", action.reason, action.message))
-        log.info("strategy %s/%s: %s: %s", strategy.namespace, strategy.name, action.kind, action.message)
+        events.append(_event(action))
+        log.log(
+            logging.WARNING if action.is_warning else logging.INFO,
+            "strategy %s/%s: %s: %s",
+            strategy.namespace,
+            strategy.name,
+            action.kind,
+            action.message,
+        )
+    elif action.is_warning:
+        events.append(_event(action))  # a crash loop's back-off, a silent runtime: said once, then counted
     status = strategy_status(
         strategy.status,
         generation=generation,
@@ -137,11 +155,10 @@ def finalize_strategy(
             return _retry(status, "Conflict", str(exc), timedelta(seconds=0))
         except (RuntimeUnreachable, BackendUnavailable) as exc:
             return _retry(status, type(exc).__name__, str(exc), timedelta(seconds=5))
-    kind = "Warning" if action.reason == "DeletedWithoutDrain" else "Normal"
     return ReconcileResult(
         status=status,
         action=action,
-        events=[Event(kind, action.reason, action.message)],
+        events=[_event(action)],
         requeue_after=action.requeue_after or timedelta(seconds=1),
     )
 
@@ -195,6 +212,10 @@ def reconcile_experiment(
     events = [Event("Warning", p.reason, str(p)) for p in problems]
     requeue = None if problems and problems[0].reason == INVALID_SPEC else timedelta(seconds=30)
     return ReconcileResult(status=status, events=events, requeue_after=requeue)
+
+
+def _event(action: Action) -> Event:
+    return Event("Warning" if action.is_warning else "Normal", action.reason, action.message)
 
 
 def _retry(previous: ObjectStatus | None, reason: str, message: str, after: timedelta) -> ReconcileResult:

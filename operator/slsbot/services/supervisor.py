@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.plan import ActionKind, BackoffPolicy
+from slsbot.domain.plan import ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import RuntimeBackend
 from slsbot.services.reconcile import (
     Catalog,
@@ -76,6 +76,7 @@ class SupervisedBackend(RuntimeBackend, Protocol):
 class SupervisorOptions:
     tick_interval: float = 0.5
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
     catalog: Catalog = field(default_factory=Catalog)
 
 
@@ -150,6 +151,7 @@ def supervise_once(
                 now=now,
                 catalog=options.catalog,
                 backoff=options.backoff,
+                liveness=options.liveness,
             ),
         )
     by_namespace: dict[str, dict[str, Strategy]] = defaultdict(dict)

@@ -120,14 +120,15 @@ class KubernetesRuntimeBackend:
         if deployment is not None and view.control_token_id != token_fingerprint(token):
             view = dataclasses.replace(view, config_hash=None)  # reads another token: roll it onto this one
         note = f"cannot run: {view.problem}" if view.problem else ""
-        runtime_status = None
+        runtime_status, unanswered = None, ""
         if view.state is RuntimeState.READY and view.port is not None:
             try:
                 runtime_status = self._control.status(self.runtime_url(namespace, name, view.port), token=token)
             except RuntimeUnreachable as exc:
+                unanswered = str(exc)
                 note = f"is ready but does not answer: {exc}"
         self._note(namespace, name, note)
-        return observed_runtime(view, runtime_status)
+        return observed_runtime(view, runtime_status, unanswered=unanswered)
 
     def _note(self, namespace: str, name: str, note: str) -> None:
         """Log what is wrong with a runtime when it changes, not on every pass."""

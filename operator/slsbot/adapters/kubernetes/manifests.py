@@ -289,6 +289,8 @@ def _container(workload: RuntimeWorkload, mounts: list[Manifest]) -> Manifest:
             },
         ],
         "resources": runtime.resources.to_wire(),
+        # Why it last exited reaches the Strategy's status: the runtime's last log lines when it wrote no message.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "startupProbe": _probe("/healthz", period=2, failures=30),
         "livenessProbe": _probe("/healthz", period=10, failures=3),
         "readinessProbe": _probe("/readyz", period=5, failures=2),

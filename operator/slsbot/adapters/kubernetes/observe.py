@@ -6,8 +6,9 @@ Pure: JSON dicts in, a dataclass out. The rules, in order:
 * the Deployment is being deleted, or an old pod is still shutting down while no new one is ready: ``TERMINATING``;
 * a ready, up-to-date replica (the controller has seen the current generation, and every replica runs the current
   template): ``READY``, provided the runtime answered its ``/status``. A runtime whose pod is ready but which does
-  not answer the operator cannot be paused or drained, so it counts as ``EXITED``: the strategy shows ``Degraded``
-  and a deletion goes ahead with a ``DeletedWithoutDrain`` warning instead of waiting forever;
+  not answer the operator (slow, overloaded, hung) is ``UNRESPONSIVE``: it is running and may hold open orders, so
+  the strategy shows ``Degraded`` and a deletion waits for it (bounded) and asks it to drain again; the kubelet's
+  liveness probe restarts it if it is truly hung;
 * a container that cannot run (crash loop, image pull failure, a missing Secret or ConfigMap), a pod that cannot
   be scheduled, a failed pod, or a Deployment past its progress deadline: ``EXITED`` (a runtime that never ran
   cannot hold orders, and one that is not running cannot be drained: deleting its Strategy must not hang).
@@ -29,6 +30,7 @@ from slsbot.adapters.kubernetes.manifests import (
     PORT_NAME,
 )
 from slsbot.domain.plan import ObservedRuntime, RuntimeState
+from slsbot.domain.runtime_errors import last_error_line
 
 # Waiting reasons of a container that will not start without a change (or the kubelet's next retry).
 STUCK_REASONS = frozenset(
@@ -82,11 +84,18 @@ def read_workload(
     )
 
 
-def observed_runtime(view: WorkloadView, runtime_status: Mapping[str, Any] | None) -> ObservedRuntime:
-    """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer)."""
+def observed_runtime(
+    view: WorkloadView, runtime_status: Mapping[str, Any] | None, *, unanswered: str = ""
+) -> ObservedRuntime:
+    """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer, ``unanswered`` says how)."""
     state, detail = view.state, view.problem or ""
     if state is RuntimeState.READY and runtime_status is None:
-        state, detail = RuntimeState.EXITED, "the pod is ready but the runtime does not answer /status"
+        state = RuntimeState.UNRESPONSIVE
+        detail = (
+            f"the pod is ready but the runtime does not answer /status: {unanswered}"
+            if unanswered
+            else ("the pod is ready but the runtime does not answer /status")
+        )
     status = dict(runtime_status or {})
     paused = status.get("paused")
     return ObservedRuntime(
@@ -155,12 +164,24 @@ def _pod_problem(pod: Mapping[str, Any]) -> str | None:
     for container in _runtime_containers(pod):
         state = container.get("state") or {}
         waiting = state.get("waiting") or {}
+        last = (container.get("lastState") or {}).get("terminated")
         if waiting.get("reason") in STUCK_REASONS:
-            return f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+            problem = f"{waiting['reason']}: {waiting.get('message', '')}".rstrip(": ")
+            return f"{problem}; last exit: {_termination(last)}" if last else problem
         terminated = state.get("terminated")
         if terminated is not None:
-            return f"exited with code {terminated.get('exitCode')}: {terminated.get('reason', '')}".rstrip(": ")
+            return _termination(terminated)
     return None
+
+
+def _termination(terminated: Mapping[str, Any]) -> str:
+    """``exited with code 2 (Error): <the container's last words>``: the termination message, which the runtime's
+    ``terminationMessagePolicy: FallbackToLogsOnError`` fills with the end of its log when it wrote none."""
+    text = f"exited with code {terminated.get('exitCode')}"
+    if terminated.get("reason"):
+        text += f" ({terminated['reason']})"
+    last_words = last_error_line(str(terminated.get("message") or ""))
+    return f"{text}: {last_words}" if last_words else text
 
 
 def _runtime_port(template: Mapping[str, Any]) -> int | None:

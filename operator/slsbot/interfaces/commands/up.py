@@ -30,7 +30,7 @@ from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine, sync_desired_objects
 from slsbot.adapters.supervisor_store import SqlSupervisorStore
 from slsbot.domain.errors import InvalidSpecError
-from slsbot.domain.plan import BackoffPolicy
+from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.services.reconcile import Catalog
@@ -185,6 +185,10 @@ def run(args: argparse.Namespace) -> int:
         tick_interval=settings.tick_interval,
         backoff=BackoffPolicy(
             base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
+        ),
+        liveness=LivenessPolicy(
+            timeout=timedelta(seconds=settings.liveness_timeout),
+            startup_timeout=timedelta(seconds=settings.startup_timeout),
         ),
         catalog=Catalog(known_exchanges=known_exchanges(), known_components=known_components()),
     )

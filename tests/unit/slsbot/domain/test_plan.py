@@ -12,6 +12,7 @@ from slsbot.domain.plan import (
     DRAIN_WAIT_LIMIT,
     ActionKind,
     BackoffPolicy,
+    LivenessPolicy,
     ObservedRuntime,
     RuntimeState,
     drain_remains,
@@ -138,7 +139,7 @@ def test_waiting_to_drain_a_starting_runtime_is_bounded():
     assert early.kind is ActionKind.WAIT and early.reason == "WaitingToDrain"
     late = plan_deletion(OnDelete(), starting, drained=False, waited=timedelta(minutes=3))
     assert late.kind is ActionKind.DELETE and late.reason == "DeletedWithoutDrain"
-    assert "did not become ready in time" in late.message
+    assert "did not become ready within 120s" in late.message
 
 
 def test_what_the_backend_saw_reaches_the_message():
@@ -227,3 +228,92 @@ def test_a_ready_runtime_on_a_drained_state_file_is_left_alone_and_says_why():
     action = plan_runtime(desired, observed, now=NOW)
     assert action.kind is ActionKind.WAIT and action.reason == "RuntimeDrained"  # no SetPaused on a drained one
     assert "new state file" in action.message
+
+
+# --- a runtime that runs but does not answer -------------------------------------------------------------------------
+
+
+def test_a_runtime_that_does_not_answer_is_not_deleted_without_a_drain_while_the_wait_lasts():
+    silent = ObservedRuntime(state=RuntimeState.UNRESPONSIVE, detail="GET /status timed out after 3s")
+    action = plan_deletion(CANCEL, silent, drained=False, waited=timedelta(seconds=7))
+    assert action.kind is ActionKind.WAIT and action.reason == "WaitingToDrain"
+    assert "GET /status timed out after 3s" in action.message
+    assert action.requeue_after is not None and action.requeue_after <= timedelta(seconds=2)
+
+
+def test_once_a_silent_runtime_answers_the_drain_is_asked_for():
+    answers = ObservedRuntime(state=RuntimeState.READY, runtime_status={"phase": "running"})
+    action = plan_deletion(CANCEL, answers, drained=False, waited=timedelta(seconds=40))
+    assert action.kind is ActionKind.DRAIN and action.cancel_orders
+
+
+def test_a_runtime_silent_past_the_wait_is_deleted_saying_it_was_running_but_did_not_answer():
+    silent = ObservedRuntime(state=RuntimeState.UNRESPONSIVE, detail="GET /status timed out after 3s")
+    action = plan_deletion(CANCEL, silent, drained=False, waited=DRAIN_WAIT_LIMIT)
+    assert action.kind is ActionKind.DELETE and action.reason == "DeletedWithoutDrain"
+    assert "was running but did not answer its control endpoint for 120s" in action.message
+    assert "GET /status timed out after 3s" in action.message and "not running" not in action.message
+
+
+def _silent(state: RuntimeState, seconds: float, *, kubernetes: bool = False) -> tuple:
+    desired = _desired()
+    observed = ObservedRuntime(
+        state=state,
+        config_hash=desired.config_hash,
+        detail="no answer from /healthz (ReadTimeout)",
+        unresponsive_for=None if kubernetes else timedelta(seconds=seconds),
+        backend_restarts_itself=kubernetes,
+    )
+    return desired, observed
+
+
+def test_a_hung_local_runtime_is_waited_for_then_restarted_as_a_liveness_probe_would():
+    liveness = LivenessPolicy(timeout=timedelta(seconds=30))
+    desired, observed = _silent(RuntimeState.UNRESPONSIVE, 10)
+    wait = plan_runtime(desired, observed, now=NOW, liveness=liveness)
+    assert wait.kind is ActionKind.WAIT and wait.reason == "RuntimeUnresponsive" and wait.is_warning
+    assert wait.requeue_after <= timedelta(seconds=5)
+    desired, observed = _silent(RuntimeState.UNRESPONSIVE, 30)
+    restart = plan_runtime(desired, observed, now=NOW, liveness=liveness)
+    assert restart.kind is ActionKind.RESTART and restart.reason == "LivenessFailed" and restart.is_warning
+    assert "has not answered its health check for 30s" in restart.message and "ReadTimeout" in restart.message
+    assert restart.desired is desired
+
+
+def test_the_unresponsive_message_is_stable_so_its_event_is_counted_not_repeated():
+    desired, first = _silent(RuntimeState.UNRESPONSIVE, 3)
+    _, later = _silent(RuntimeState.UNRESPONSIVE, 9)
+    assert plan_runtime(desired, first, now=NOW).message == plan_runtime(desired, later, now=NOW).message
+
+
+def test_on_kubernetes_a_silent_runtime_is_reported_and_left_to_the_kubelet():
+    desired, observed = _silent(RuntimeState.UNRESPONSIVE, 0, kubernetes=True)
+    action = plan_runtime(desired, observed, now=NOW)
+    assert action.kind is ActionKind.WAIT and action.reason == "RuntimeUnresponsive"
+    assert "liveness probe" in action.message
+
+
+def test_a_runtime_that_never_answers_after_it_started_is_restarted_after_the_startup_timeout():
+    liveness = LivenessPolicy(startup_timeout=timedelta(seconds=60))
+    desired, early = _silent(RuntimeState.STARTING, 20)
+    assert plan_runtime(desired, early, now=NOW, liveness=liveness).reason == "Starting"
+    desired, late = _silent(RuntimeState.STARTING, 61)
+    action = plan_runtime(desired, late, now=NOW, liveness=liveness)
+    assert action.kind is ActionKind.RESTART and action.reason == "StartupTimedOut"
+
+
+def test_why_a_runtime_exited_reaches_the_back_off_and_restart_messages():
+    desired = _desired()
+    crashed = ObservedRuntime(
+        state=RuntimeState.EXITED,
+        config_hash=desired.config_hash,
+        consecutive_failures=3,
+        exited_at=NOW,
+        detail="exit code 1: DataError: marketData.dataDir: no candles for AVAX/USDT 1h",
+    )
+    backoff = plan_runtime(desired, crashed, now=NOW)
+    assert backoff.reason == "BackOff" and backoff.is_warning
+    assert "exited 3 times in a row: exit code 1: DataError: marketData.dataDir" in backoff.message
+    restart = plan_runtime(desired, crashed, now=NOW + timedelta(minutes=10))
+    assert restart.kind is ActionKind.RESTART and restart.is_warning
+    assert "no candles for AVAX/USDT 1h" in restart.message

@@ -86,10 +86,31 @@ def test_the_runtime_port_is_read_from_the_pod_template():
     assert read_workload(deployment(status=READY), [], strategy="btc").port == 8000
 
 
-def test_a_ready_pod_whose_runtime_does_not_answer_cannot_drain_so_it_counts_as_exited():
+def test_a_ready_pod_whose_runtime_does_not_answer_is_unresponsive_not_exited():
+    # It runs and may hold open orders: "no answer" is not "not running" (a deletion must wait and drain).
     observed = observe(deployment(status=READY), [pod()], runtime_status=None)
-    assert observed.state is RuntimeState.EXITED
+    assert observed.state is RuntimeState.UNRESPONSIVE
     assert observed.paused is None and observed.runtime_status == {}
+    assert "does not answer /status" in observed.detail
+
+
+def test_a_crash_looping_pod_says_why_its_container_last_exited():
+    crashing = pod()
+    crashing["status"]["containerStatuses"][0].update(
+        state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}},
+        lastState={
+            "terminated": {
+                "exitCode": 2,
+                "reason": "Error",
+                "message": "2026-12-01 10:00:00 INFO slsbot_runtime.app: starting\n"
+                "slsbot runtime: invalid config: marketData.source: a testnet account sends real orders to binance",
+            }
+        },
+    )
+    observed = observe(deployment(status={"replicas": 1, "updatedReplicas": 1}), [crashing])
+    assert observed.state is RuntimeState.EXITED
+    assert observed.detail.startswith("CrashLoopBackOff: back-off 40s restarting failed container; last exit:")
+    assert "exited with code 2 (Error): invalid config: marketData.source: a testnet account" in observed.detail
 
 
 def test_a_rollout_the_controller_has_not_seen_yet_is_still_starting():
