@@ -63,6 +63,13 @@ class ControlPlaneSettings(BaseSettings):
         description="Seconds a runtime that answered before may go without a healthy /healthz before it is killed "
         "and restarted (a Kubernetes liveness probe's job on a cluster).",
     )
+    drain_wait: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="Seconds a deleted Strategy waits for its runtime to answer and finish draining before it is "
+        "removed anyway, with a DeletedWithoutDrain warning.",
+    )
     startup_timeout: float = Field(
         default=120.0,
         gt=0,

@@ -61,6 +61,13 @@ class OperatorSettings(BaseSettings):
     event_repeat_seconds: float = Field(default=300.0, ge=0, description="Hold back an identical event this long.")
     validation_resync_seconds: float = Field(default=60.0, gt=0, description="Revalidate accounts and policies.")
     max_requeue_seconds: float = Field(default=300.0, gt=0, description="Look at every Strategy at least this often.")
+    drain_wait_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long deleting a Strategy waits for its runtime to answer and finish draining before it is "
+        "deleted anyway, with a DeletedWithoutDrain warning.",
+    )
 
     @field_validator("namespaces")
     @classmethod

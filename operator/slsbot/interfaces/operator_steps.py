@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slsbot.adapters.kubernetes import (
@@ -71,6 +71,7 @@ class OperatorContext:
     credentials: ClusterCredentials
     catalog: Catalog = field(default_factory=Catalog)
     max_requeue_seconds: float = 300.0
+    drain_wait_seconds: float = 120.0  # how long a deletion waits for a runtime to become ready and drain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     wakeups: Wakeups = field(default_factory=Wakeups)
 
@@ -114,6 +115,7 @@ def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> R
         drained=is_drained(body),
         now=ctx.clock(),
         deletion_started=_deletion_started(body),
+        drain_wait=timedelta(seconds=ctx.drain_wait_seconds),
     )
     if result.action is not None and result.action.kind is ActionKind.DRAIN:
         ctx.store.annotate(body, {ANNOTATION_DRAINED: "true"})

@@ -16,6 +16,7 @@ from slsbot.api.base import ObjectStatus
 from slsbot.domain.conditions import READY, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import (
+    DRAIN_WAIT_LIMIT,
     Action,
     ActionKind,
     BackoffPolicy,
@@ -132,12 +133,13 @@ def finalize_strategy(
     drained: bool,
     now: datetime | None = None,
     deletion_started: datetime | None = None,
+    drain_wait: timedelta = DRAIN_WAIT_LIMIT,
 ) -> ReconcileResult:
     """One step of deletion. ``done`` says the finalizer may go; a DRAIN result means: record ``drained``.
 
     After the drain the runtime is kept (WAIT, ``WaitingForDrain``) until it reports the drain complete, and only
     then deleted. With ``now`` and ``deletion_started`` both waits, for a starting runtime to drain and for a drain
-    to complete, are bounded (plan_deletion); without them they are not.
+    to complete, are bounded by ``drain_wait`` (plan_deletion); without them they are not.
     """
     status = (strategy.status or StrategyStatus()).model_copy(update={"phase": "Terminating"})
     try:
@@ -145,7 +147,7 @@ def finalize_strategy(
     except BackendUnavailable as exc:
         return _retry(status, "BackendUnavailable", str(exc), timedelta(seconds=5))
     waited = now - deletion_started if now is not None and deletion_started is not None else None
-    action = plan_deletion(strategy.spec.on_delete, observed, drained=drained, waited=waited)
+    action = plan_deletion(strategy.spec.on_delete, observed, drained=drained, waited=waited, wait_limit=drain_wait)
     if action.kind is ActionKind.WAIT and action.reason == "Deleted":
         return ReconcileResult(status=status, action=action, done=True)
     if action.changes_something:

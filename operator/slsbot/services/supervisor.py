@@ -19,12 +19,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.plan import ActionKind, BackoffPolicy, LivenessPolicy
+from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import RuntimeBackend
 from slsbot.services.reconcile import (
     Catalog,
@@ -77,6 +77,7 @@ class SupervisorOptions:
     tick_interval: float = 0.5
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
+    drain_wait: timedelta = DRAIN_WAIT_LIMIT  # how long a deletion waits for a runtime to drain
     catalog: Catalog = field(default_factory=Catalog)
 
 
@@ -137,7 +138,7 @@ def supervise_once(
     for item in strategies:
         strategy = item.resource
         if item.deleting:
-            _finalize(report, store, backend, item, now)
+            _finalize(report, store, backend, item, now, options)
             continue
         _guarded(
             report,
@@ -191,7 +192,12 @@ def _guarded(
 
 
 def _finalize(
-    report: PassReport, store: SupervisorStore, backend: RuntimeBackend, item: StoredResource, now: datetime
+    report: PassReport,
+    store: SupervisorStore,
+    backend: RuntimeBackend,
+    item: StoredResource,
+    now: datetime,
+    options: SupervisorOptions,
 ) -> None:
     strategy = item.resource
     result = _guarded(
@@ -199,7 +205,12 @@ def _finalize(
         store,
         strategy,
         lambda: finalize_strategy(
-            strategy, backend=backend, drained=item.drained, now=now, deletion_started=item.deletion_started
+            strategy,
+            backend=backend,
+            drained=item.drained,
+            now=now,
+            deletion_started=item.deletion_started,
+            drain_wait=options.drain_wait,
         ),
     )
     if result is None:

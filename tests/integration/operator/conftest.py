@@ -177,6 +177,10 @@ class RuntimeStub:
         self.paused = False
         self.drained_after: int | None = 0
         self.polls_since_shutdown = 0
+        # Cleared: every control call hangs until it is set again (a runtime alive but too slow to answer in time).
+        self.answering = threading.Event()
+        self.answering.set()
+        self.unanswered = 0  # control calls that waited on ``answering``
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -191,6 +195,11 @@ class RuntimeStub:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _slow_down(self) -> None:
+                if not stub.answering.is_set():
+                    stub.unanswered += 1
+                    stub.answering.wait(timeout=60)
+
             def _authorized(self) -> bool:
                 if self.headers.get("Authorization") == f"Bearer {stub.token}":
                     return True
@@ -204,6 +213,7 @@ class RuntimeStub:
                     return
                 if not self._authorized():
                     return
+                self._slow_down()
                 stub.requests.append(("GET", self.path, None))
                 self._answer(stub.status())
 
@@ -212,6 +222,7 @@ class RuntimeStub:
                 body = json.loads(self.rfile.read(length)) if length else None
                 if not self._authorized():
                     return
+                self._slow_down()
                 stub.requests.append(("POST", self.path, body))
                 if self.path in ("/pause", "/resume"):
                     stub.paused = self.path == "/pause"
@@ -244,6 +255,7 @@ class RuntimeStub:
         return [body for method, p, body in self.requests if method == "POST" and p == path]
 
     def close(self) -> None:
+        self.answering.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -250,8 +250,46 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     assert not [r for r in requests if r[1] == "secrets" and r[2] in ("get", "list", "watch")]
 
 
-async def test_an_unreachable_runtime_is_deleted_without_drain_and_a_warning(kube, start_operator):
-    await start_operator(runtime_url="http://127.0.0.1:9/nothing-listens-here")
+async def test_a_runtime_too_slow_to_answer_is_not_deleted_undrained_but_drained_once_it_answers(
+    kube, start_operator, runtime_stub
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}", runtime_timeout_seconds=1.0)
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("status") == "True"),
+        what="Ready=True",
+    )
+
+    runtime_stub.answering.clear()  # alive, but every answer now takes longer than the operator waits
+    unanswered_before = runtime_stub.unanswered
+    await kube.delete("strategies", "btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "WaitingToDrain" in reasons),
+        what="a WaitingToDrain event while the runtime does not answer",
+    )
+    (waiting,) = [e for e in await kube.events("btc-trend") if e["reason"] == "WaitingToDrain"]
+    assert "does not answer" in waiting["message"] and "ReadTimeout" in waiting["message"]
+    await kube.eventually(
+        lambda: _sync(runtime_stub.unanswered >= unanswered_before + 3), what="three unanswered calls, retried"
+    )
+    # Far past the 7 s after which it used to be deleted undrained: still there, nothing deleted, no cancel lost.
+    assert await kube.get("strategies", "btc-trend") is not None
+    assert await kube.get("deployments", RUNTIME) is not None
+    assert "DeletedWithoutDrain" not in await kube.event_reasons("btc-trend")
+
+    runtime_stub.answering.set()  # it answers again: the drain goes through, then the deletion
+    await kube.eventually(lambda: _sync(runtime_stub.posts("/shutdown")), what="POST /shutdown once it answers")
+    await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), within=30, what="the Strategy goes")
+    reasons = await kube.event_reasons("btc-trend")
+    assert "Draining" in reasons and "Deleting" in reasons and "DeletedWithoutDrain" not in reasons
+
+
+async def test_an_unreachable_runtime_is_deleted_without_drain_after_the_wait_and_a_warning(kube, start_operator):
+    await start_operator(runtime_url="http://127.0.0.1:9/nothing-listens-here", drain_wait_seconds=3.0)
     await kube.apply(policy())
     await kube.apply(account())
     await kube.apply(strategy(8000))
@@ -270,6 +308,7 @@ async def test_an_unreachable_runtime_is_deleted_without_drain_and_a_warning(kub
     warnings = [e for e in await kube.events("btc-trend") if e["reason"] == "DeletedWithoutDrain"]
     assert warnings and warnings[0]["type"] == "Warning"
     assert "open orders" in warnings[0]["message"]
+    assert "was running but did not answer its control endpoint for 3s" in warnings[0]["message"]
 
 
 async def test_a_missing_account_waits_then_a_new_account_wakes_the_strategy(kube, start_operator, runtime_stub):

@@ -82,6 +82,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         credentials=cluster_credentials(configuration),
         catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),
         max_requeue_seconds=settings.max_requeue_seconds,
+        drain_wait_seconds=settings.drain_wait_seconds,
     )
 
 

@@ -186,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         backoff=BackoffPolicy(
             base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
         ),
+        drain_wait=timedelta(seconds=settings.drain_wait),
         liveness=LivenessPolicy(
             timeout=timedelta(seconds=settings.liveness_timeout),
             startup_timeout=timedelta(seconds=settings.startup_timeout),
