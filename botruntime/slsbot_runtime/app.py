@@ -56,6 +56,7 @@ __all__ = [
     "build_deciders",
     "build_runtime",
     "check_account_wiring",
+    "config_problems",
     "connect_runtime",
     "prepare_runtime",
     "run_runtime",
@@ -187,6 +188,17 @@ def prepare_runtime(
     deciders = build_deciders(config, metrics=metrics, registry=registry)
     risk = RiskManager(config.risk, config.sizing, config.long_only)
     return RuntimeParts(config, options, settings, deciders, risk, metrics)
+
+
+def config_problems(config: RuntimeConfig) -> list[str]:
+    """Why this runtime would refuse ``config`` (``"field: message"`` lines, fields in RuntimeConfig terms), checked
+    the way ``slsbot runtime`` checks it at start, with nothing opened: no state file, no network, no candles. The
+    control plane runs it before it creates a runtime, so both sides refuse exactly the same configs."""
+    try:
+        prepare_runtime(config, RuntimeOptions())
+    except ConfigError as error:
+        return [str(error)]
+    return []
 
 
 def build_replay_feed(config: RuntimeConfig, default_data_dir: str | None) -> ReplayFeed:

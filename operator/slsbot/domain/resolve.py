@@ -7,9 +7,12 @@ valid yet; the reconciler retries).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from pydantic.alias_generators import to_camel
 
 from slsbot.api import Experiment, ExperimentType, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
 from slsbot.api.riskpolicy import BreakerAction, RiskScope
@@ -197,6 +200,32 @@ def resolve_strategy(
     if problems:
         return problems
     return ResolvedStrategy(strategy=strategy, account=account, policy=effective, policy_name=policy_name)
+
+
+_CONFIG_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9]*)((?:[.\[][A-Za-z0-9_\]\[.]*)?)$")
+
+
+def config_problem(text: str, resolved: ResolvedStrategy) -> Problem:
+    """A runtime's refusal of its RuntimeConfig (``"marketData.source: a testnet account ..."``) as a Problem on the
+    object and field a person edits: the Strategy's ``spec.<field>``, the TradingAccount's or the RiskPolicy's."""
+    field, sep, message = text.partition(": ")
+    match = _CONFIG_FIELD.match(field) if sep else None
+    if match is None:
+        return Problem(INVALID_SPEC, "spec", text)
+    head, rest = match.groups()
+    if head == "account":
+        name = resolved.account.name
+        where = f"TradingAccount {name!r} spec{rest or ''}"
+        return Problem(INVALID_SPEC, "spec.accountRef.name", f"{where}: {message}")
+    if head == "risk":
+        overridden = resolved.strategy.spec.risk is not None and rest.lstrip(".").split(".")[0].split("[")[0] in {
+            to_camel(key) for key in resolved.strategy.spec.risk.model_dump(exclude_none=True)
+        }
+        if overridden or resolved.policy_name is None:
+            return Problem(INVALID_SPEC, f"spec.risk{rest}", message)
+        where = f"RiskPolicy {resolved.policy_name!r} spec{rest}"
+        return Problem(INVALID_SPEC, "spec.accountRef.name", f"{where}: {message}")
+    return Problem(INVALID_SPEC, f"spec.{field}", message)
 
 
 def check_experiment(experiment: Experiment, strategies: Mapping[str, Strategy]) -> list[Problem]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from slsbot.api import StrategyPhase, StrategyStatus
@@ -69,7 +69,9 @@ def strategy_status(
             conds, type=type, status=ok, reason=reason, message=message, generation=generation, now=now
         )
 
-    if problems:
+    if problems and observed is not None and observed.state is not RuntimeState.ABSENT:
+        _running_on_last_good_config(status, put, problems, observed)
+    elif problems:
         first = problems[0]
         message = "; ".join(str(p) for p in problems)
         status.phase = StrategyPhase.FAILED if first.reason == INVALID_SPEC else StrategyPhase.PENDING
@@ -122,6 +124,39 @@ def strategy_status(
     status.conditions = conds
     status.observed_generation = generation
     return status
+
+
+LAST_GOOD_CONFIG = "RunningLastGoodConfig"
+
+
+def _running_on_last_good_config(
+    status: StrategyStatus,
+    put: Callable[[str, bool, str, str], None],
+    problems: Sequence[Problem],
+    observed: ObservedRuntime,
+) -> None:
+    """A runtime exists while the spec cannot be applied (an invalid edit, a deleted TradingAccount or RiskPolicy):
+    say that it goes on, on what, why that is degraded, and what waits until the problem is fixed."""
+    first = problems[0]
+    problem = "; ".join(str(p) for p in problems)
+    if observed.workload:
+        status.workload = observed.workload
+    status.pid = observed.pid
+    status.restarts = observed.restarts
+    _copy_runtime_figures(status, observed.runtime_status)
+    config = f" (config {observed.config_hash})" if observed.config_hash else ""
+    if observed.state is RuntimeState.READY:
+        what = f"the runtime keeps trading on its last good config{config}"
+    else:
+        what = f"the runtime is {observed.state} on its last good config{config}"
+    waits = (
+        "until this is fixed slsbot rolls out no new config and applies no pause, resume or restart; "
+        "deleting the Strategy still drains the runtime"
+    )
+    status.phase = StrategyPhase.DEGRADED
+    put(READY, observed.state is RuntimeState.READY, LAST_GOOD_CONFIG, f"{what}; {problem}")
+    put(DEGRADED, True, first.reason, f"{problem}; {waits}")
+    put(PROGRESSING, False, first.reason, "waiting for the spec or its dependencies to be fixed")
 
 
 # The runtime's /status key -> the StrategyStatus field it fills, and how it is read. Figures the runtime does not

@@ -7,11 +7,11 @@ It reconciles from observed state, not from events: calling it again with nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slsbot.api import Experiment, RiskPolicy, Strategy, StrategyStatus, TradingAccount
+from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.conditions import READY, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
@@ -22,11 +22,20 @@ from slsbot.domain.plan import (
     BackoffPolicy,
     LivenessPolicy,
     ObservedRuntime,
+    RuntimeState,
     plan_deletion,
     plan_runtime,
 )
 from slsbot.domain.ports import RuntimeBackend
-from slsbot.domain.resolve import INVALID_SPEC, check_account, check_experiment, check_policy, resolve_strategy
+from slsbot.domain.resolve import (
+    INVALID_SPEC,
+    Problem,
+    check_account,
+    check_experiment,
+    check_policy,
+    config_problem,
+    resolve_strategy,
+)
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import strategy_status, validation_status
 
@@ -53,10 +62,35 @@ class ReconcileResult:
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """What the reconciler may check names against; None skips the check."""
+    """What the reconciler may check names and configs against; None skips the check.
+
+    ``check_config`` is the runtime's own refusal of a RuntimeConfig (``slsbot_runtime.app.config_problems``: one
+    ``"field: message"`` line per problem, in RuntimeConfig terms), run before anything is created, so a spec the
+    runtime would refuse is InvalidSpec naming the field instead of a workload that exits with code 2 for ever.
+    """
 
     known_exchanges: Collection[str] | None = None
     known_components: Collection[str] | None = None
+    check_config: Callable[[RuntimeConfig], Sequence[str]] | None = None
+
+
+class CachedConfigCheck:
+    """``check_config`` remembered per config (the runtime builds its deciders to check one; every pass would)."""
+
+    def __init__(self, check: Callable[[RuntimeConfig], Sequence[str]], *, size: int = 4096) -> None:
+        self._check = check
+        self._size = size
+        self._seen: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, config: RuntimeConfig) -> tuple[str, ...]:
+        key = config.model_dump_json(exclude={"paused"})
+        found = self._seen.get(key)
+        if found is None:
+            found = tuple(self._check(config))
+            if len(self._seen) >= self._size:
+                self._seen.pop(next(iter(self._seen)))
+            self._seen[key] = found
+        return found
 
 
 def reconcile_strategy(
@@ -80,14 +114,12 @@ def reconcile_strategy(
         known_components=catalog.known_components,
     )
     if isinstance(resolved, list):
-        # A bad edit never stops a running bot: the runtime keeps its last good config until the spec is fixed.
-        status = strategy_status(strategy.status, generation=generation, now=now, problems=resolved)
-        first = resolved[0]
-        requeue = None if first.reason == INVALID_SPEC else timedelta(seconds=10)
-        event = Event("Warning", first.reason, "; ".join(str(p) for p in resolved))
-        return ReconcileResult(status=status, events=[event], requeue_after=requeue)
-
+        return _cannot_apply(strategy, resolved, backend=backend, now=now)
     config = backend.render_config(resolved)
+    if catalog.check_config is not None:
+        refused = [config_problem(text, resolved) for text in catalog.check_config(config)]
+        if refused:
+            return _cannot_apply(strategy, refused, backend=backend, now=now)
     desired = desired_runtime(resolved, config)
     try:
         observed = backend.observe(strategy.namespace, strategy.name)
@@ -124,6 +156,25 @@ def reconcile_strategy(
     )
     requeue = action.requeue_after if action.kind is ActionKind.WAIT else timedelta(seconds=1)
     return ReconcileResult(status=status, action=action, events=events, requeue_after=requeue)
+
+
+def _cannot_apply(
+    strategy: Strategy, problems: Sequence[Problem], *, backend: RuntimeBackend, now: datetime
+) -> ReconcileResult:
+    """The spec, or something it depends on, is wrong or missing: nothing is created or changed. A bad edit never
+    stops a running bot: a runtime that already runs keeps its last good config, and the status says so."""
+    try:
+        observed: ObservedRuntime | None = backend.observe(strategy.namespace, strategy.name)
+    except BackendUnavailable:
+        observed = None
+    status = strategy_status(
+        strategy.status, generation=strategy.metadata.generation, now=now, problems=problems, observed=observed
+    )
+    first = problems[0]
+    running = observed is not None and observed.state is not RuntimeState.ABSENT
+    requeue = None if first.reason == INVALID_SPEC and not running else timedelta(seconds=10)
+    event = Event("Warning", first.reason, "; ".join(str(p) for p in problems))
+    return ReconcileResult(status=status, events=[event], requeue_after=requeue)
 
 
 def finalize_strategy(

@@ -464,3 +464,62 @@ async def test_experiments_are_validated_and_say_they_do_not_run_yet(kube, start
     )
     assert accepted["status"]["phase"] == "Pending"
     assert "does not run experiments yet" in condition(accepted, "Ready")["message"]
+
+
+async def test_a_spec_the_runtime_would_refuse_is_invalid_before_any_workload_exists(
+    kube, start_operator, runtime_stub
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "binance-testnet-keys", "labels": {"slsbot.io/credentials": "true"}},
+            "stringData": {"apiKey": "k", "secret": "s"},
+        }
+    )
+    await kube.apply(policy())
+    testnet = account()
+    testnet["spec"].update(mode="testnet", credentials={"secretRef": {"name": "binance-testnet-keys"}})
+    await kube.apply(testnet)
+    await kube.apply(strategy(runtime_stub.port))  # replays recorded candles: a testnet account cannot fill those
+    refused = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("reason")),
+        what="a Ready condition",
+    )
+    ready = condition(refused, "Ready")
+    assert ready["reason"] == "InvalidSpec" and refused["status"]["phase"] == "Failed"
+    assert ready["message"].startswith("spec.marketData.source: a testnet account sends real orders to binance")
+    assert await kube.get("deployments", RUNTIME) is None  # never a pod that exits with code 2 for ever
+    assert await kube.get("configmaps", RUNTIME) is None
+
+
+async def test_deleting_the_account_of_a_running_strategy_keeps_it_running_and_says_so(
+    kube, start_operator, runtime_stub
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"]["phase"] == "Running"),
+        what="Running",
+    )
+    deployment = await kube.get("deployments", RUNTIME)
+
+    await kube.delete("tradingaccounts", "paper-binance")
+    degraded = await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"]["phase"] == "Degraded"),
+        what="Degraded once the account is gone",
+    )
+    ready = condition(degraded, "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "RunningLastGoodConfig"
+    assert "keeps trading on its last good config" in ready["message"]
+    assert "TradingAccount 'paper-binance' does not exist" in ready["message"]
+    assert condition(degraded, "Degraded")["reason"] == "WaitingForDependency"
+    assert degraded["status"]["equity"] == 10_250.5  # the runtime's figures, still read
+    after = await kube.get("deployments", RUNTIME)
+    assert after is not None and after["metadata"]["resourceVersion"] == deployment["metadata"]["resourceVersion"]
+    assert runtime_stub.posts("/shutdown") == []

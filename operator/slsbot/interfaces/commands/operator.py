@@ -37,7 +37,7 @@ from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
-from slsbot.services.reconcile import Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog
 
 HELP = "Run the kopf operator against the current Kubernetes context"
 log = logging.getLogger(__name__)
@@ -80,7 +80,10 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
-        catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),
+        catalog=Catalog(
+            known_exchanges=_known_exchanges() if settings.check_exchanges else None,
+            check_config=runtime_config_check(),
+        ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
     )
@@ -137,6 +140,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings_errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
+
+
+def runtime_config_check() -> CachedConfigCheck:
+    """The runtime's own check of a RuntimeConfig, run before a Deployment is made (one validation, both sides)."""
+    from slsbot_runtime.app import config_problems
+
+    return CachedConfigCheck(config_problems)
 
 
 def _known_exchanges() -> frozenset[str]:

@@ -33,7 +33,7 @@ from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
-from slsbot.services.reconcile import Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog
 from slsbot.services.supervisor import SupervisorOptions, run_supervisor
 from slsbot.settings import ControlPlaneSettings
 
@@ -91,6 +91,13 @@ def known_components() -> frozenset[str] | None:
     except ImportError:
         return None
     return frozenset(LIBRARY.ids)
+
+
+def runtime_config_check() -> CachedConfigCheck:
+    """The runtime's own check of a RuntimeConfig, run before a runtime is started (one validation, both sides)."""
+    from slsbot_runtime.app import config_problems
+
+    return CachedConfigCheck(config_problems)
 
 
 def _fail(message: str) -> int:
@@ -191,7 +198,11 @@ def run(args: argparse.Namespace) -> int:
             timeout=timedelta(seconds=settings.liveness_timeout),
             startup_timeout=timedelta(seconds=settings.startup_timeout),
         ),
-        catalog=Catalog(known_exchanges=known_exchanges(), known_components=known_components()),
+        catalog=Catalog(
+            known_exchanges=known_exchanges(),
+            known_components=known_components(),
+            check_config=runtime_config_check(),
+        ),
     )
     try:
         run_supervisor(store=SqlSupervisorStore(engine), backend=backend, options=options, stop=stop)

@@ -10,7 +10,13 @@ from slsbot.domain.conditions import get_condition
 from slsbot.domain.errors import ConflictError
 from slsbot.domain.plan import ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.runtime_spec import build_runtime_config
-from slsbot.services.reconcile import finalize_strategy, reconcile_policy, reconcile_strategy
+from slsbot.services.reconcile import (
+    CachedConfigCheck,
+    Catalog,
+    finalize_strategy,
+    reconcile_policy,
+    reconcile_strategy,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -177,3 +183,106 @@ def test_a_drained_runtime_is_reported_degraded_not_running():
     assert ready.status == ConditionStatus.FALSE and ready.reason == "RuntimeDrained"
     assert get_condition(result.status.conditions, "Degraded").status == ConditionStatus.TRUE
     assert backend.executed == [ActionKind.CREATE]
+
+
+# --- the runtime's own config check, before anything is created ------------------------------------------------------
+
+
+def _testnet_accounts() -> dict[str, TradingAccount]:
+    return {
+        "paper": TradingAccount.model_validate(
+            {
+                "metadata": {"name": "paper"},
+                "spec": {"exchange": "binance", "mode": "testnet", "credentials": {"secretRef": {"name": "keys"}}},
+            }
+        )
+    }
+
+
+def test_a_config_the_runtime_would_refuse_is_invalid_spec_naming_the_field_and_nothing_runs():
+    from slsbot_runtime.app import config_problems  # the runtime's own check, the one `slsbot runtime` makes
+
+    backend = MemoryBackend()
+    catalog = Catalog(check_config=CachedConfigCheck(config_problems))
+    result = reconcile_strategy(
+        _strategy(), accounts=_testnet_accounts(), policies={}, backend=backend, now=NOW, catalog=catalog
+    )
+    assert backend.executed == []
+    assert result.status.phase == "Failed"
+    ready = get_condition(result.status.conditions, "Ready")
+    assert ready.reason == "InvalidSpec"
+    assert ready.message.startswith("spec.marketData.source: a testnet account sends real orders to binance")
+    assert result.events[0].type == "Warning" and "spec.marketData.source" in result.events[0].message
+
+
+def test_config_problems_are_put_on_the_object_a_person_edits():
+    problems = iter([["account.mode: paper only here"], ["risk.circuitBreaker.levels[1]: too deep"], ["weird"]])
+    catalog = Catalog(check_config=lambda config: next(problems))
+    policies = {"p": RiskPolicy.model_validate({"metadata": {"name": "p"}, "spec": {}})}
+    accounts = {
+        "paper": TradingAccount.model_validate(
+            {"metadata": {"name": "paper"}, "spec": {"exchange": "binance", "riskPolicyRef": {"name": "p"}}}
+        )
+    }
+    messages = []
+    for _ in range(3):
+        result = reconcile_strategy(
+            _strategy(), accounts=accounts, policies=policies, backend=MemoryBackend(), now=NOW, catalog=catalog
+        )
+        messages.append(get_condition(result.status.conditions, "Ready").message)
+    assert messages[0] == "spec.accountRef.name: TradingAccount 'paper' spec.mode: paper only here"
+    assert messages[1] == "spec.accountRef.name: RiskPolicy 'p' spec.circuitBreaker.levels[1]: too deep"
+    assert messages[2] == "spec: weird"
+
+
+def test_the_config_check_runs_once_per_config():
+    calls = []
+    check = CachedConfigCheck(lambda config: calls.append(config) or [])
+    backend = MemoryBackend()
+    for _ in range(4):
+        reconcile_strategy(
+            _strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW, catalog=Catalog(check_config=check)
+        )
+    assert len(calls) == 1
+
+
+# --- a runtime that runs on while its spec or a dependency is wrong --------------------------------------------------
+
+
+def test_a_deleted_account_leaves_the_runtime_running_and_the_status_says_so():
+    backend = MemoryBackend()
+    first = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    second = reconcile_strategy(
+        _strategy(status=first.status), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW
+    )
+    assert second.status.phase == "Running"
+    gone = reconcile_strategy(_strategy(status=second.status), accounts={}, policies={}, backend=backend, now=NOW)
+    assert backend.executed == [ActionKind.CREATE]  # nothing stopped, nothing rolled
+    assert gone.status.phase == "Degraded"
+    ready = get_condition(gone.status.conditions, "Ready")
+    assert ready.status == ConditionStatus.TRUE and ready.reason == "RunningLastGoodConfig"
+    assert "keeps trading on its last good config" in ready.message
+    assert "TradingAccount 'paper' does not exist" in ready.message
+    degraded = get_condition(gone.status.conditions, "Degraded")
+    assert degraded.status == ConditionStatus.TRUE and degraded.reason == "WaitingForDependency"
+    assert "no new config" in degraded.message and "still drains" in degraded.message
+    assert gone.status.equity == 10_000.0 and gone.status.trade_count == 3  # figures still current
+    assert gone.requeue_after == timedelta(seconds=10)
+
+
+def test_an_invalid_edit_of_a_running_strategy_keeps_the_runtime_and_says_so():
+    backend = MemoryBackend()
+    first = reconcile_strategy(_strategy(), accounts=ACCOUNTS, policies={}, backend=backend, now=NOW)
+    catalog = Catalog(known_components={"rsi_reversion"})  # sma_cross is now "unknown": the edit cannot apply
+    bad = reconcile_strategy(
+        _strategy(generation=2, status=first.status),
+        accounts=ACCOUNTS,
+        policies={},
+        backend=backend,
+        now=NOW,
+        catalog=catalog,
+    )
+    assert backend.executed == [ActionKind.CREATE]
+    assert bad.status.phase == "Degraded"
+    assert get_condition(bad.status.conditions, "Degraded").reason == "InvalidSpec"
+    assert bad.requeue_after is not None  # looked at again, so the figures stay current
