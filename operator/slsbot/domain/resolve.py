@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic.alias_generators import to_camel
 
 from slsbot.api import Experiment, ExperimentType, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
-from slsbot.api.riskpolicy import BreakerAction, RiskScope
+from slsbot.api.riskpolicy import BreakerAction, RiskLimits, RiskScope
 
 INVALID_SPEC = "InvalidSpec"
 WAITING = "WaitingForDependency"
@@ -195,11 +195,28 @@ def resolve_strategy(
         effective = policy_spec.with_overrides(spec.risk)
     except ValueError as exc:
         return [Problem(INVALID_SPEC, "spec.risk", f"the overrides make the policy invalid: {exc}")]
-    for problem in check_policy(effective):
-        problems.append(Problem(INVALID_SPEC, problem.field.replace("spec.", "spec.risk.", 1), problem.message))
+    problems.extend(_override_problems(check_policy(effective), spec.risk, policy_name))
     if problems:
         return problems
     return ResolvedStrategy(strategy=strategy, account=account, policy=effective, policy_name=policy_name)
+
+
+def _override_problems(found: list[Problem], overrides: RiskLimits | None, policy_name: str | None) -> list[Problem]:
+    """Contradictions of the effective policy, named where they can be fixed. The policy alone is valid, so each
+    comes from the Strategy's ``spec.risk`` overrides: a field the Strategy overrides is named ``spec.risk.<field>``;
+    one it does not (say a circuit-breaker level) is named on the RiskPolicy, beside the overrides it clashes with."""
+    overridden = sorted((overrides.to_wire() if overrides is not None else {}).keys())
+    owner = f"RiskPolicy {policy_name!r}" if policy_name else "the default RiskPolicy"
+    clashes = ", ".join(f"spec.risk.{key}" for key in overridden) or "spec.risk"
+    problems = []
+    for problem in found:
+        path = problem.field.removeprefix("spec.")
+        if path.split(".")[0].split("[")[0] in overridden:
+            problems.append(Problem(INVALID_SPEC, f"spec.risk.{path}", problem.message))
+        else:
+            message = f"{owner} spec.{path}: {problem.message}; it clashes with this Strategy's {clashes}"
+            problems.append(Problem(INVALID_SPEC, "spec.risk", message))
+    return problems
 
 
 _CONFIG_FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9]*)((?:[.\[][A-Za-z0-9_\]\[.]*)?)$")

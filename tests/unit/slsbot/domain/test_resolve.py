@@ -69,6 +69,21 @@ def test_overrides_that_contradict_the_policy_are_invalid_and_name_the_override(
     assert problems[0].field == "spec.risk.perTrade.minPercent"
 
 
+def test_a_policy_field_that_clashes_with_an_override_is_named_on_the_policy_not_on_the_strategy():
+    # The policy's flattenAndHalt level at 12 % is beyond the Strategy's maxDrawdownPercent 10: the Strategy has no
+    # circuitBreaker, so the message names the RiskPolicy's field and the override it clashes with.
+    problems = resolve_strategy(
+        _strategy(risk={"maxDrawdownPercent": 10}), {"paper": _account()}, {"default": _policy()}
+    )
+    assert isinstance(problems, list) and problems
+    levels = [p for p in problems if "circuitBreaker" in p.message]
+    assert levels, problems
+    assert all(p.field == "spec.risk" for p in levels)
+    assert "RiskPolicy 'default' spec.circuitBreaker.levels[2].drawdownPercent: 15.0 is beyond" in levels[-1].message
+    assert "clashes with this Strategy's spec.risk.maxDrawdownPercent" in levels[-1].message
+    assert not any("spec.risk.circuitBreaker" in p.field for p in problems)
+
+
 def test_unknown_component_is_invalid():
     problems = resolve_strategy(_strategy(), {"paper": _account(policy=None)}, {}, known_components={"ema_cross"})
     assert isinstance(problems, list)
