@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from slsbot.adapters.control_tokens import ControlKey, ControlKeyError
 from slsbot.adapters.kubernetes import BackendOptions, RuntimePodOptions, StateVolumeKind
 from slsbot.adapters.kubernetes.backend import DEFAULT_RUNTIME_URL
 from slsbot.api.base import DNS_LABEL
+from slsbot.api.strategy import RuntimeSettings
+from slsbot.domain.admission import ImageAllowList, image_repository
 
 CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY"
+PROJECT_IMAGE = image_repository(RuntimeSettings.model_fields["image"].default)  # ghcr.io/slsbot/runtime
 
 
 class OperatorSettings(BaseSettings):
@@ -54,6 +57,12 @@ class OperatorSettings(BaseSettings):
         default="/app/data/market/binance-spot-1h-2024",
         description="Recorded candles for replay strategies without marketData.dataDir (inside the image).",
     )
+    # What a Strategy may run (slsbot.domain.admission).
+    allowed_images: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [PROJECT_IMAGE],
+        description="Repositories runtime images may come from, any tag or digest; comma-separated in the "
+        "environment. An entry ending in / allows every repository under it.",
+    )
     # The operator itself.
     verbose: bool = False
     liveness_endpoint: str | None = Field(default=None, description="e.g. http://0.0.0.0:8080/healthz")
@@ -68,6 +77,26 @@ class OperatorSettings(BaseSettings):
         for name in value:
             if not re.fullmatch(DNS_LABEL, name):
                 raise ValueError(f"{name!r} is not a namespace name (lowercase letters, digits and '-')")
+        return value
+
+    @field_validator("allowed_images", mode="before")
+    @classmethod
+    def _image_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_images")
+    @classmethod
+    def _image_repositories(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"no repository listed, so no Strategy could run; the project's image is {PROJECT_IMAGE}")
+        for entry in value:
+            if not entry.endswith("/") and image_repository(entry) != entry:
+                raise ValueError(
+                    f"{entry!r} names a tag or digest; list repositories ({image_repository(entry)}): any tag or "
+                    "digest of one is allowed"
+                )
         return value
 
     @field_validator("runtime_url")
@@ -126,6 +155,9 @@ class OperatorSettings(BaseSettings):
                 storage_class=self.storage_class,
             ),
         )
+
+    def image_allow_list(self) -> ImageAllowList:
+        return ImageAllowList(tuple(self.allowed_images))
 
     @property
     def event_repeat(self) -> timedelta:

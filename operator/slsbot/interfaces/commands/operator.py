@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from slsbot.adapters.kubernetes import (
     KubernetesApi,
+    KubernetesCredentialSecrets,
     KubernetesEventRecorder,
     KubernetesObjectStore,
     KubernetesRuntimeBackend,
@@ -80,7 +81,11 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
-        catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),
+        catalog=Catalog(
+            known_exchanges=_known_exchanges() if settings.check_exchanges else None,
+            allowed_images=settings.image_allow_list(),
+            credential_secrets=KubernetesCredentialSecrets(api),
+        ),
         max_requeue_seconds=settings.max_requeue_seconds,
     )
 
