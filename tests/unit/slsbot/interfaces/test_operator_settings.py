@@ -115,3 +115,35 @@ def test_a_bad_allow_list_is_refused_naming_the_field(monkeypatch, value, messag
     with pytest.raises(ValidationError, match="allowed_images") as caught:
         OperatorSettings.from_arguments()
     assert message in str(caught.value)
+
+
+def test_the_network_policy_admits_the_operators_namespace_and_prometheus_as_configured(monkeypatch):
+    network = OperatorSettings.from_arguments().backend_options().pod.network
+    assert network.operator.namespace_labels == {"kubernetes.io/metadata.name": "slsbot-system"}
+    assert network.operator.pod_labels == {"app.kubernetes.io/name": "slsbot-operator"}
+    assert network.prometheus.namespace_labels == {"kubernetes.io/metadata.name": "monitoring"}
+    assert network.prometheus.pod_labels == {"app.kubernetes.io/name": "prometheus"}
+    monkeypatch.setenv("SLSBOT_OPERATOR_OPERATOR_NAMESPACE", "ops")
+    monkeypatch.setenv("SLSBOT_OPERATOR_PROMETHEUS_NAMESPACE_LABELS", "team=observability,tier=platform")
+    monkeypatch.setenv("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", '{"app.kubernetes.io/name": "vmagent"}')
+    network = OperatorSettings.from_arguments().backend_options().pod.network
+    assert network.operator.namespace_labels == {"kubernetes.io/metadata.name": "ops"}
+    assert network.prometheus.namespace_labels == {"team": "observability", "tier": "platform"}
+    assert network.prometheus.pod_labels == {"app.kubernetes.io/name": "vmagent"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", "app", "is not a list of labels: write key=value"),
+        ("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", "a b=c", "is not a label key"),
+        ("SLSBOT_OPERATOR_OPERATOR_POD_LABELS", "app=not ok", "is not a label value"),
+        ("SLSBOT_OPERATOR_OPERATOR_NAMESPACE", "Ops_NS", "is not a namespace name"),
+    ],
+)
+def test_bad_network_settings_are_refused_naming_the_field(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    field = variable.removeprefix("SLSBOT_OPERATOR_").lower()
+    with pytest.raises(ValidationError, match=field) as caught:
+        OperatorSettings.from_arguments()
+    assert message in str(caught.value)
