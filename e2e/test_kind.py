@@ -130,6 +130,11 @@ def test_examples_run_on_kind_and_a_deleted_strategy_is_drained_and_cleaned_up(k
         )
         assert deployment["spec"]["strategy"]["type"] == "Recreate"
         assert deployment["metadata"]["ownerReferences"][0]["kind"] == "Strategy"
+        # Only the operator and Prometheus may reach the runtime's port; the Strategy turning Ready below shows
+        # that the operator still reaches it where the network plugin enforces the policy (kindnet since v0.24).
+        policy = kind.get_json("networkpolicy", RUNTIME, "-n", NAMESPACE)
+        assert policy is not None and policy["metadata"]["ownerReferences"][0]["kind"] == "Strategy"
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
         eventually(
             lambda: (kind.get_json("pods", "-n", NAMESPACE, "-l", f"slsbot.io/strategy={STRATEGY}") or {}).get("items"),
             within=120,
@@ -159,7 +164,7 @@ def test_examples_run_on_kind_and_a_deleted_strategy_is_drained_and_cleaned_up(k
         assert ready["status"]["phase"] in ("Running", "Paused")
 
         kind.kubectl("-n", NAMESPACE, "delete", "strategy", STRATEGY, "--wait=true", "--timeout=300s", timeout=360)
-        for kind_name in ("deployment", "service", "configmap", "pvc"):
+        for kind_name in ("deployment", "service", "configmap", "pvc", "networkpolicy"):
             eventually(
                 lambda kind_name=kind_name: kind.get_json(kind_name, RUNTIME, "-n", NAMESPACE) is None,
                 within=180,

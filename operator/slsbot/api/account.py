@@ -30,7 +30,10 @@ class VaultCredentials(SpecModel):
 
 
 class SecretCredentials(SpecModel):
-    name: Name = Field(description="A Kubernetes Secret in the account's namespace.")
+    name: Name = Field(
+        description="A Kubernetes Secret in the account's namespace, labelled slsbot.io/credentials=true (the "
+        "operator mounts no other); never one of the operator's own Secrets."
+    )
     keys: CredentialKeys = Field(default_factory=CredentialKeys)
 
 

@@ -109,7 +109,13 @@ class Resources(SpecModel):
 
 
 class RuntimeSettings(SpecModel):
-    image: str = Field(default="ghcr.io/slsbot/runtime:0.1.0", min_length=1, max_length=512)
+    image: str = Field(
+        default="ghcr.io/slsbot/runtime:0.1.0",
+        min_length=1,
+        max_length=512,
+        description="The runtime's image; the operator runs only images from the repositories it allows "
+        "(SLSBOT_OPERATOR_ALLOWED_IMAGES, by default ghcr.io/slsbot/runtime with any tag or digest).",
+    )
     image_pull_policy: str = Field(default="IfNotPresent", pattern=r"^(Always|IfNotPresent|Never)$")
     resources: Resources = Field(default_factory=Resources)
     port: int = Field(default=8000, ge=1024, le=65535, description="Health, metrics and control port.")

@@ -9,6 +9,9 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
   depends on (found through two kopf indexes: strategies by account, accounts by policy).
 * Strategy deletion: kopf's finalizer; each pass is one ``finalize_strategy`` step (drain, then delete), and the
   ``slsbot.io/drained`` annotation remembers that the drain was done.
+* Start-up: kopf does not watch CRDs or namespaces (``scanning.disabled``, so the operator needs no cluster-wide
+  rights beyond its kinds); it serves what the API server serves when it starts. So start-up waits, retrying,
+  until the slsbot CRDs are served; until then kopf has not started and the health endpoint does not answer.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
   their strategy counts current); their status reports the result.
 """
@@ -37,6 +40,7 @@ from slsbot.domain.errors import (
 from slsbot.interfaces.operator_steps import (
     OperatorContext,
     finalize_strategy_once,
+    missing_kinds,
     reconcile_strategy_once,
     validate_account_once,
     validate_experiment_once,
@@ -144,6 +148,17 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
             certificate_path=creds.certificate_path,
             private_key_path=creds.private_key_path,
         )
+
+    @kopf.on.startup(registry=registry, id="kinds_served")
+    async def kinds_served(memo: kopf.Memo, **_: Any) -> None:
+        missing = await _in_thread(missing_kinds, memo.slsbot)
+        if missing:
+            served = ", ".join(f"{plural}.{GROUP}" for plural in missing)
+            raise kopf.TemporaryError(
+                f"the API server does not serve {served}: install the CRDs (kubectl apply -f crds/); "
+                "the operator starts once they are served",
+                delay=10,
+            )
 
     @kopf.index(*strategies, registry=registry, id="strategies_by_account")
     def strategies_by_account(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str] | None:
@@ -272,5 +287,8 @@ def kopf_settings(*, verbose: bool = False) -> kopf.OperatorSettings:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.peering.standalone = True  # one replica (deploy/operator uses the Recreate strategy)
+    # Serve the kinds and namespaces there are at start-up; watch neither CRDs nor namespaces, which would need
+    # cluster-wide rights that a namespaced install (deploy/operator-namespaced) does not have.
+    settings.scanning.disabled = True
     settings.posting.level = logging.INFO if verbose else logging.WARNING
     return settings

@@ -6,19 +6,33 @@ standard ``KUBECONFIG``), else its default. A bad value stops the command with e
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from slsbot.adapters.control_tokens import ControlKey, ControlKeyError
 from slsbot.adapters.kubernetes import BackendOptions, RuntimePodOptions, StateVolumeKind
 from slsbot.adapters.kubernetes.backend import DEFAULT_RUNTIME_URL
+from slsbot.adapters.kubernetes.manifests import (
+    NAMESPACE_NAME_LABEL,
+    OPERATOR_PODS,
+    PROMETHEUS_PODS,
+    PeerSelector,
+    RuntimeNetworkOptions,
+)
 from slsbot.api.base import DNS_LABEL
+from slsbot.api.strategy import RuntimeSettings
+from slsbot.domain.admission import ImageAllowList, image_repository
 
 CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY"
+PROJECT_IMAGE = image_repository(RuntimeSettings.model_fields["image"].default)  # ghcr.io/slsbot/runtime
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+Labels = Annotated[dict[str, str], NoDecode]  # from the environment: k=v,k2=v2 or a JSON object
 
 
 class OperatorSettings(BaseSettings):
@@ -54,6 +68,19 @@ class OperatorSettings(BaseSettings):
         default="/app/data/market/binance-spot-1h-2024",
         description="Recorded candles for replay strategies without marketData.dataDir (inside the image).",
     )
+    # What a Strategy may run, and who may reach it (slsbot.domain.admission, RuntimeNetworkOptions).
+    allowed_images: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [PROJECT_IMAGE],
+        description="Repositories runtime images may come from, any tag or digest; comma-separated in the "
+        "environment. An entry ending in / allows every repository under it.",
+    )
+    operator_namespace: str = Field(
+        default=OPERATOR_PODS.namespace_labels[NAMESPACE_NAME_LABEL],
+        description="The operator's own namespace, whose operator pods may reach the runtimes.",
+    )
+    operator_pod_labels: Labels = Field(default_factory=lambda: dict(OPERATOR_PODS.pod_labels))
+    prometheus_namespace_labels: Labels = Field(default_factory=lambda: dict(PROMETHEUS_PODS.namespace_labels))
+    prometheus_pod_labels: Labels = Field(default_factory=lambda: dict(PROMETHEUS_PODS.pod_labels))
     # The operator itself.
     verbose: bool = False
     liveness_endpoint: str | None = Field(default=None, description="e.g. http://0.0.0.0:8080/healthz")
@@ -75,6 +102,56 @@ class OperatorSettings(BaseSettings):
         for name in value:
             if not re.fullmatch(DNS_LABEL, name):
                 raise ValueError(f"{name!r} is not a namespace name (lowercase letters, digits and '-')")
+        return value
+
+    @field_validator("allowed_images", mode="before")
+    @classmethod
+    def _image_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("allowed_images")
+    @classmethod
+    def _image_repositories(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(f"no repository listed, so no Strategy could run; the project's image is {PROJECT_IMAGE}")
+        for entry in value:
+            if not entry.endswith("/") and image_repository(entry) != entry:
+                raise ValueError(
+                    f"{entry!r} names a tag or digest; list repositories ({image_repository(entry)}): any tag or "
+                    "digest of one is allowed"
+                )
+        return value
+
+    @field_validator("operator_namespace")
+    @classmethod
+    def _operator_namespace(cls, value: str) -> str:
+        if not re.fullmatch(DNS_LABEL, value):
+            raise ValueError(f"{value!r} is not a namespace name (lowercase letters, digits and '-')")
+        return value
+
+    @field_validator("operator_pod_labels", "prometheus_namespace_labels", "prometheus_pod_labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                return json.loads(text)
+            pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+            if any(len(pair) != 2 for pair in pairs):
+                raise ValueError(f"{value!r} is not a list of labels: write key=value,key2=value2")
+            return {key.strip(): val.strip() for key, val in pairs}
+        return value
+
+    @field_validator("operator_pod_labels", "prometheus_namespace_labels", "prometheus_pod_labels")
+    @classmethod
+    def _label_syntax(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not _LABEL_KEY.fullmatch(key) or len(key.rpartition("/")[2]) > 63:
+                raise ValueError(f"{key!r} is not a label key")
+            if not _LABEL_VALUE.fullmatch(val) or len(val) > 63:
+                raise ValueError(f"{val!r} (of {key!r}) is not a label value")
         return value
 
     @field_validator("runtime_url")
@@ -131,8 +208,15 @@ class OperatorSettings(BaseSettings):
                 state_volume=self.state_volume,
                 state_storage=self.state_storage,
                 storage_class=self.storage_class,
+                network=RuntimeNetworkOptions(
+                    operator=PeerSelector({NAMESPACE_NAME_LABEL: self.operator_namespace}, self.operator_pod_labels),
+                    prometheus=PeerSelector(self.prometheus_namespace_labels, self.prometheus_pod_labels),
+                ),
             ),
         )
+
+    def image_allow_list(self) -> ImageAllowList:
+        return ImageAllowList(tuple(self.allowed_images))
 
     @property
     def event_repeat(self) -> timedelta:

@@ -21,7 +21,7 @@ from slsbot.adapters.kubernetes import (
     KubernetesRuntimeBackend,
 )
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
-from slsbot.api import Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.errors import NotFoundError
@@ -74,6 +74,12 @@ class OperatorContext:
     drain_wait_seconds: float = 120.0  # how long a deletion waits for a runtime to become ready and drain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     wakeups: Wakeups = field(default_factory=Wakeups)
+
+
+def missing_kinds(ctx: OperatorContext) -> list[str]:
+    """The slsbot resources the API server does not serve (their CRDs are not installed), e.g. ``strategies``."""
+    served = ctx.store.served_kinds()
+    return sorted(cls.kind_info.plural for cls in KINDS.values() if cls.kind_info.plural not in served)
 
 
 def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> float | None:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
+from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
 from slsbot.domain.conditions import READY, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import (
@@ -26,10 +27,11 @@ from slsbot.domain.plan import (
     plan_deletion,
     plan_runtime,
 )
-from slsbot.domain.ports import RuntimeBackend
+from slsbot.domain.ports import CredentialSecrets, RuntimeBackend
 from slsbot.domain.resolve import (
     INVALID_SPEC,
     Problem,
+    ResolvedStrategy,
     check_account,
     check_experiment,
     check_policy,
@@ -72,6 +74,9 @@ class Catalog:
     known_exchanges: Collection[str] | None = None
     known_components: Collection[str] | None = None
     check_config: Callable[[RuntimeConfig], Sequence[str]] | None = None
+    # What a Strategy may run (domain.admission); the operator sets both, ``slsbot up`` runs no images or Secrets.
+    allowed_images: ImageAllowList | None = None
+    credential_secrets: CredentialSecrets | None = None
 
 
 class CachedConfigCheck:
@@ -91,6 +96,27 @@ class CachedConfigCheck:
                 self._seen.pop(next(iter(self._seen)))
             self._seen[key] = found
         return found
+
+
+def credential_problems(account: TradingAccount, catalog: Catalog) -> list[Problem]:
+    """The account's ``credentials.secretRef``: not the operator's own, existing, labelled for slsbot. Looks the
+    Secret up (its labels only) through ``catalog.credential_secrets``; BackendUnavailable when it cannot."""
+    secrets = catalog.credential_secrets
+    credentials = account.spec.credentials
+    if secrets is None or credentials is None or credentials.secret_ref is None:
+        return []
+    name = credentials.secret_ref.name
+    seen = None if secrets.operators_own(name) else secrets.seen(account.namespace, name)
+    return check_credentials_secret(account, seen, operators_own=secrets.operators_own)
+
+
+def admission_problems(resolved: ResolvedStrategy, catalog: Catalog) -> list[Problem]:
+    """What stops a valid Strategy from running at all: an image that is not allowed, credentials that are not."""
+    problems: list[Problem] = []
+    if catalog.allowed_images is not None:
+        problems += check_image(resolved.strategy.spec.runtime.image, catalog.allowed_images)
+    problems += as_account_problems(resolved.account, credential_problems(resolved.account, catalog))
+    return sorted(problems, key=lambda p: p.reason != INVALID_SPEC)
 
 
 def reconcile_strategy(
@@ -113,6 +139,13 @@ def reconcile_strategy(
         known_exchanges=catalog.known_exchanges,
         known_components=catalog.known_components,
     )
+    if not isinstance(resolved, list):
+        try:
+            refused = admission_problems(resolved, catalog)
+        except BackendUnavailable as exc:
+            return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
+        if refused:
+            resolved = refused
     if isinstance(resolved, list):
         return _cannot_apply(strategy, resolved, backend=backend, now=now)
     config = backend.render_config(resolved)
@@ -220,7 +253,8 @@ def reconcile_account(
     account: TradingAccount, *, now: datetime, catalog: Catalog | None = None, strategies: int = 0
 ) -> ReconcileResult:
     catalog = catalog or Catalog()
-    problems = check_account(account, catalog.known_exchanges)
+    problems = check_account(account, catalog.known_exchanges) + credential_problems(account, catalog)
+    problems.sort(key=lambda p: p.reason != INVALID_SPEC)
     previous = account.status or account.kind_info.status_model()
     status = validation_status(previous, problems, generation=account.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -99,6 +100,9 @@ async def cluster() -> AsyncIterator[ClusterEmulator]:
         ]:
             emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
         emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)
+        emulator.resources["networking.k8s.io/v1/networkpolicies"] = info(
+            kind="NetworkPolicy", namespaced=True, verbs=verbs
+        )
         for crd in _crds():
             names = crd["spec"]["names"]
             emulator.resources[f"{GROUP_VERSION}/{names['plural']}"] = info(
@@ -274,9 +278,10 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
     running: list[tuple[threading.Event, threading.Thread, list[BaseException]]] = []
 
     async def start(**overrides: Any) -> None:
+        # Cluster-wide unless the test names namespaces (kopf lists no namespaces: its scanning is disabled).
+        overrides.setdefault("all_namespaces", not overrides.get("namespaces"))
         settings = OperatorSettings(
             kubeconfig=str(kubeconfig),
-            all_namespaces=True,  # kmock 0.8 cannot parse GET /api/v1/namespaces, which a namespaced kopf lists
             validation_resync_seconds=2.0,
             event_repeat_seconds=60.0,
             control_key=CONTROL_KEY,
@@ -303,6 +308,17 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
         assert not errors, errors
 
 
+@dataclass(frozen=True)
+class ApiCall:
+    """One request of the operator to the API, in RBAC's terms."""
+
+    verb: str
+    group: str
+    resource: str  # plural, or plural/subresource
+    namespace: str | None
+    accept: str = ""
+
+
 class Kube:
     """What a test does with the emulated cluster: kubectl-like calls over HTTP, and polling with a deadline."""
 
@@ -324,6 +340,7 @@ class Kube:
             "persistentvolumeclaims": ("", "v1"),
             "events": ("", "v1"),
             "secrets": ("", "v1"),
+            "networkpolicies": ("networking.k8s.io", "v1"),
         }.get(plural, ("slsbot.io", "v1alpha1"))
         return resource_path(group, version, plural, namespace=namespace, name=name, subresource=subresource)
 
@@ -402,21 +419,31 @@ class Kube:
         ready = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
         await self.patch("deployments", name, {"status": ready}, subresource="status")
 
-    def operator_requests(self) -> set[tuple[str, str, str]]:
-        """(apiGroup, resource[/subresource], verb) of every request the operator made (not the test's own)."""
+    def operator_calls(self) -> list[ApiCall]:
+        """Every request the operator made to a resource (not the test's own), as RBAC sees it: the verb (GET one
+        = get, GET a collection = list, or watch with watch=true, POST = create, PATCH = patch, PUT = update,
+        DELETE = delete, or deletecollection without a name), API group, resource[/subresource], namespace."""
         verbs = {"GET": "get", "POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
-        seen = set()
+        calls = []
         for request in self.emulator:
             if request.resource is None or request.resource.plural is None:
                 continue  # discovery, which every authenticated client may do
             if request.headers.get("User-Agent", "").startswith("kmock/"):
                 continue  # the test's own calls
-            verb = verbs.get(str(request.method.value), str(request.method.value).lower())
-            if request.method.value == "GET" and request.name is None:
+            method = str(request.method.value)
+            verb = verbs.get(method, method.lower())
+            if method == "GET" and request.name is None:
                 verb = "watch" if request.params.get("watch") == "true" else "list"
+            elif method == "DELETE" and request.name is None:
+                verb = "deletecollection"
             resource = request.resource.plural + (f"/{request.subresource}" if request.subresource else "")
-            seen.add((request.resource.group or "", resource, verb))
-        return seen
+            accept = request.headers.get("Accept", "")
+            calls.append(ApiCall(verb, request.resource.group or "", resource, request.namespace, accept))
+        return calls
+
+    def operator_requests(self) -> set[tuple[str, str, str]]:
+        """(apiGroup, resource[/subresource], verb) of every request the operator made (not the test's own)."""
+        return {(call.group, call.resource, call.verb) for call in self.operator_calls()}
 
     @staticmethod
     def cluster_role_allows(group: str, resource: str, verb: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from slsbot.adapters.kubernetes.client import PARTIAL_METADATA
 from slsbot.api import RuntimeConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
@@ -91,9 +92,11 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
     service = await kube.get("services", RUNTIME)
     claim = await kube.get("persistentvolumeclaims", RUNTIME)
     control = await kube.get("secrets", CONTROL_SECRET)
-    for owned in (config_map, service, claim, control):
+    network_policy = await kube.get("networkpolicies", RUNTIME)
+    for owned in (config_map, service, claim, control, network_policy):
         assert owned is not None
         assert owned["metadata"]["ownerReferences"][0]["uid"] == uid
+    assert network_policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": runtime_stub.port}]
 
     # The runtime's control token: derived from the operator's key, in its own Secret, read by secretKeyRef;
     # neither the ConfigMap nor the Deployment holds it.
@@ -233,7 +236,7 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     runtime_stub.drained_after = runtime_stub.polls_since_shutdown + 2  # reports drained two polls from now
     await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), what="the finalizer lets the Strategy go")
     assert runtime_stub.polls_since_shutdown >= runtime_stub.drained_after + 1
-    for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims"):
+    for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims", "networkpolicies"):
         assert await kube.get(plural, RUNTIME) is None, plural
     assert await kube.get("secrets", CONTROL_SECRET) is None
     reasons = await kube.event_reasons("btc-trend")
@@ -242,12 +245,14 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     assert runtime_stub.refused == []
 
     # Everything the operator did over this whole life cycle is allowed by its ClusterRole, and it wrote its
-    # control Secret without ever reading a Secret.
+    # control Secret reading only its metadata, never its data (test_operator_rbac.py checks every rule).
     requests = kube.operator_requests()
     assert ("apps", "deployments", "create") in requests and ("", "events", "create") in requests
     assert not [r for r in requests if not kube.cluster_role_allows(*r)]
     assert ("", "secrets", "create") in requests and ("", "secrets", "delete") in requests
-    assert not [r for r in requests if r[1] == "secrets" and r[2] in ("get", "list", "watch")]
+    assert not [r for r in requests if r[1] == "secrets" and r[2] in ("list", "watch", "patch", "update")]
+    secret_reads = [c for c in kube.operator_calls() if c.resource == "secrets" and c.verb == "get"]
+    assert secret_reads and {c.accept for c in secret_reads} == {PARTIAL_METADATA}
 
 
 async def test_a_runtime_too_slow_to_answer_is_not_deleted_undrained_but_drained_once_it_answers(

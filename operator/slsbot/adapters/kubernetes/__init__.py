@@ -1,6 +1,7 @@
 """The Kubernetes backend: pure manifest builders (``manifests``), the mapping from cluster state to an
 ``ObservedRuntime`` (``observe``), the JSON API client and its error conversion (``client``), the runtime backend
-(``backend``), reads and status writes of slsbot objects (``objects``) and Events (``events``)."""
+(``backend``), reads and status writes of slsbot objects (``objects``), Events (``events``) and what the operator may
+learn of a credentials Secret (``secrets``)."""
 
 from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.client import (
@@ -12,11 +13,13 @@ from slsbot.adapters.kubernetes.client import (
 from slsbot.adapters.kubernetes.events import KubernetesEventRecorder
 from slsbot.adapters.kubernetes.manifests import RuntimePodOptions, StateVolumeKind
 from slsbot.adapters.kubernetes.objects import KubernetesObjectStore
+from slsbot.adapters.kubernetes.secrets import KubernetesCredentialSecrets
 
 __all__ = [
     "BackendOptions",
     "ClusterCredentials",
     "KubernetesApi",
+    "KubernetesCredentialSecrets",
     "KubernetesEventRecorder",
     "KubernetesObjectStore",
     "KubernetesRuntimeBackend",

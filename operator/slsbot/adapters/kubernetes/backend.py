@@ -1,14 +1,16 @@
-"""``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service, a state claim and the
-Secret with its control token.
+"""``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service, a state claim, a
+NetworkPolicy and the Secret with its control token.
 
 It implements ``slsbot.domain.ports.RuntimeBackend``: ``render_config`` fills in the pod's paths and port,
 ``observe`` reads the Deployment, its pods and the runtime's ``/status``, ``execute`` carries out one planned
 action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``) are reached through
 its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point it elsewhere).
 Each call carries the runtime's token, derived from the operator's ``ControlKey``; the operator writes that token
-into the runtime's control Secret and never reads a Secret back. A Deployment whose pod template reads another
-token (a new master key, or a Deployment made before tokens existed) is observed with no config hash, so the plan
-rolls it out again with the current one.
+into the runtime's control Secret and never reads a Secret's data back: it reads the Secret's metadata, whose label
+carries the token's fingerprint, and replaces (deletes and creates) a Secret with another one; it never patches a
+Secret, whose answer would hold the data. A Deployment whose pod template reads another token (a new master key, or
+a Deployment made before tokens existed), or which was made without the current NetworkPolicy, is observed with no
+config hash, so the plan rolls it out again.
 
 Deletion keeps every object until the plan says the drain completed (``plan_deletion``), then deletes them all.
 """
@@ -28,6 +30,7 @@ from pydantic import ValidationError
 from slsbot.adapters.control_tokens import ControlKey, token_fingerprint
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.adapters.kubernetes.manifests import (
+    LABEL_CONTROL_TOKEN,
     PORT_NAME,
     STATE_PATH,
     Manifest,
@@ -37,6 +40,7 @@ from slsbot.adapters.kubernetes.manifests import (
     build_runtime_configmap,
     build_runtime_control_secret,
     build_runtime_deployment,
+    build_runtime_network_policy,
     build_runtime_service,
     build_state_claim,
     control_secret_name,
@@ -117,8 +121,12 @@ class KubernetesRuntimeBackend:
             )
         view = read_workload(deployment, pods, strategy=name)
         token = self._control_key.token_for(namespace, name)
-        if deployment is not None and view.control_token_id != token_fingerprint(token):
-            view = dataclasses.replace(view, config_hash=None)  # reads another token: roll it onto this one
+        if deployment is not None and (
+            view.control_token_id != token_fingerprint(token)
+            or view.network_policy_id != self._options.pod.network.fingerprint()
+        ):
+            # It reads another token, or its NetworkPolicy is missing or another: roll it out again.
+            view = dataclasses.replace(view, config_hash=None)
         note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status, unanswered = None, ""
         if view.state is RuntimeState.READY and view.port is not None:
@@ -159,15 +167,32 @@ class KubernetesRuntimeBackend:
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None
         token = self._control_key.token_for(namespace, name)
-        workload = self._workload(namespace, name, desired, restarted_at, token_fingerprint(token))
+        fingerprint = token_fingerprint(token)
+        workload = self._workload(namespace, name, desired, restarted_at, fingerprint)
         patch_first = action.kind is not ActionKind.CREATE
         if workload.options.state_volume is StateVolumeKind.PERSISTENT_VOLUME_CLAIM:
             self._ensure(self._path("", "persistentvolumeclaims", namespace), build_state_claim(workload))
-        # The Secret before the Deployment that reads it, so the pod never waits for it.
-        self._apply(self._path("", "secrets", namespace), build_runtime_control_secret(workload, token), patch_first)
+        # The Secret before the Deployment that reads it, so the pod never waits for it; the NetworkPolicy before
+        # the Deployment, so the pod is never reachable without it.
+        self._replace_control_secret(namespace, build_runtime_control_secret(workload, token, fingerprint))
+        policies = self._path("networking.k8s.io", "networkpolicies", namespace)
+        self._apply(policies, build_runtime_network_policy(workload), patch_first)
         self._apply(self._path("", "configmaps", namespace), build_runtime_configmap(workload), patch_first)
         self._apply(self._path("", "services", namespace), build_runtime_service(workload), patch_first)
         self._apply(self._path("apps", "deployments", namespace), build_runtime_deployment(workload), patch_first)
+
+    def _replace_control_secret(self, namespace: str, manifest: Manifest) -> None:
+        """Create the control Secret, or replace one that holds another token (its fingerprint label differs).
+        Only its metadata is read, and it is never patched: the answer to a patch would carry the token."""
+        collection = self._path("", "secrets", namespace)
+        path = f"{collection}/{manifest['metadata']['name']}"
+        current = self._api.find_metadata(path)
+        wanted = manifest["metadata"]["labels"][LABEL_CONTROL_TOKEN]
+        if current is not None and (current.get("labels") or {}).get(LABEL_CONTROL_TOKEN) == wanted:
+            return
+        if current is not None:
+            self._api.delete(path)
+        self._api.create(collection, manifest)  # a ConflictError (re-created meanwhile) is a requeue
 
     def _set_paused(self, namespace: str, name: str, desired: DesiredRuntime) -> None:
         self._control.set_paused(
@@ -185,6 +210,7 @@ class KubernetesRuntimeBackend:
         self._api.delete(self._path("", "services", namespace, name))
         self._api.delete(self._path("", "configmaps", namespace, name))
         self._api.delete(self._path("", "persistentvolumeclaims", namespace, name))
+        self._api.delete(self._path("networking.k8s.io", "networkpolicies", namespace, name))
         secrets = self._path("", "secrets", namespace)
         self._api.delete(f"{secrets}/{control_secret_name(name)}")
 
@@ -210,6 +236,10 @@ class KubernetesRuntimeBackend:
         except ValidationError as exc:
             raise ConflictError(f"TradingAccount {namespace}/{account_name} changed and is not valid now") from exc
         credentials = account.spec.credentials
+        secret = credentials.secret_ref if credentials is not None else None
+        if (credentials_dir(secret) if secret is not None else None) != desired.config.account.credentials_dir:
+            # The account names other credentials than the ones the reconciler checked: check them first.
+            raise ConflictError(f"TradingAccount {namespace}/{account_name} changed its credentials; trying again")
         return RuntimeWorkload(
             namespace=namespace,
             strategy=name,
@@ -218,7 +248,7 @@ class KubernetesRuntimeBackend:
             config=desired.config,
             config_hash=desired.config_hash,
             runtime=desired.runtime,
-            secret=credentials.secret_ref if credentials is not None else None,
+            secret=secret,
             vault=credentials is not None and credentials.vault is not None,
             options=self._options.pod,
             restarted_at=restarted_at,

@@ -3,7 +3,8 @@
 ``KubernetesApi`` speaks JSON dicts over the official client's connection handling (kubeconfig, in-cluster
 service account, token refresh, TLS), without its typed models: the builders produce dicts, the observers read
 dicts, and the same code runs against a real API server and against kmock in the tests. Patches are JSON merge
-patches, which every resource (custom ones included) accepts.
+patches, which every resource (custom ones included) accepts. ``find_metadata`` asks for an object's metadata only
+(``PartialObjectMetadata``), which is how the operator sees a Secret's labels without its data.
 
 Errors, converted at this edge: 404 -> ``NotFoundError``, 409 -> ``ConflictError`` (requeued at once),
 401/403 -> ``PermissionDenied`` (the operator's RBAC), 400/422 -> ``InvalidSpecError``, and everything else
@@ -35,6 +36,9 @@ from slsbot.domain.errors import (
 )
 
 MERGE_PATCH = "application/merge-patch+json"
+# Metadata only: a real API server answers a PartialObjectMetadata (no data, no spec) to this Accept header.
+PARTIAL_METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+KEPT_METADATA = ("name", "namespace", "uid", "resourceVersion", "labels")
 _MESSAGE_LIMIT = 300
 
 
@@ -170,6 +174,17 @@ class KubernetesApi:
         except NotFoundError:
             return None
 
+    def find_metadata(self, path: str) -> dict[str, Any] | None:
+        """The object's name, namespace, uid, resourceVersion and labels (``KEPT_METADATA``), or None if it does
+        not exist. It asks for metadata only, and whatever the server answers, keeps nothing else: not a Secret's
+        ``data``, nor its annotations (``kubectl apply`` copies a whole Secret, data included, into one)."""
+        try:
+            body = self._request("GET", path, accept=PARTIAL_METADATA)
+        except NotFoundError:
+            return None
+        meta = body.get("metadata") or {}
+        return {key: meta[key] for key in KEPT_METADATA if key in meta}
+
     def list(self, path: str, *, label_selector: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
         query = {"labelSelector": ",".join(f"{k}={v}" for k, v in label_selector.items())} if label_selector else {}
         return list(self._request("GET", path, query=query).get("items") or [])
@@ -198,10 +213,12 @@ class KubernetesApi:
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        accept: str = "application/json",
     ) -> dict[str, Any]:
         configuration = self._client.configuration
-        headers: dict[str, str] = {"Accept": "application/json", "Content-Type": content_type}
+        headers: dict[str, str] = {"Content-Type": content_type}
         headers.update(self._client.default_headers)
+        headers["Accept"] = accept
         self._client.update_params_for_auth(headers, [], ["BearerToken"], path, method, body)
         url = configuration.host + path + (f"?{urlencode(query)}" if query else "")
         try:

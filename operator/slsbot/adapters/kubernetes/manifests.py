@@ -22,6 +22,14 @@ derives it (``control_tokens``) and writes it into a Secret of its own, ``slsbot
 (``build_runtime_control_secret``, the one builder that holds a secret value); the container reads it with
 ``valueFrom.secretKeyRef``, so the token is in neither the ConfigMap nor the Deployment. The pod template carries
 only a fingerprint of it (``slsbot.io/control-token``), so a new master key rolls the pods onto the new token.
+The Secret is ``immutable`` and carries the same fingerprint as a label: the operator never patches it (a patch
+answers with the Secret's data), it replaces it (delete, create) when the fingerprint differs.
+
+NetworkPolicy: the runtime's port serves ``/metrics`` (equity, cash, positions) and the control endpoints, so
+``build_runtime_network_policy`` admits to it only the operator's pods and Prometheus (``RuntimeNetworkOptions``),
+and nothing else; egress stays open (the runtime talks to its exchange). It takes effect where the cluster's network
+plugin enforces NetworkPolicy. The Deployment carries its fingerprint (``slsbot.io/network-policy``), so a runtime
+made before it, or under other network options, is observed as out of date and its objects are applied again.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -50,6 +59,8 @@ ANNOTATION_RESTARTED_AT = "slsbot.io/restarted-at"
 ANNOTATION_CREDENTIALS = "slsbot.io/credentials"
 # Names, not secrets (S105): the annotation holds a fingerprint, the Secret's key and the variable hold the token.
 ANNOTATION_CONTROL_TOKEN = "slsbot.io/control-token"  # noqa: S105
+LABEL_CONTROL_TOKEN = ANNOTATION_CONTROL_TOKEN  # on the control Secret: the token's fingerprint
+ANNOTATION_NETWORK_POLICY = "slsbot.io/network-policy"
 CONTROL_SECRET_SUFFIX = "-control"  # noqa: S105
 CONTROL_SECRET_KEY = "token"  # noqa: S105
 CONTROL_TOKEN_ENV = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105
@@ -71,6 +82,39 @@ class StateVolumeKind(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PeerSelector:
+    """Pods that may reach a runtime: those matching ``pod_labels`` in namespaces matching ``namespace_labels``
+    (as in a NetworkPolicy: an empty mapping matches every namespace, or every pod)."""
+
+    namespace_labels: Mapping[str, str]
+    pod_labels: Mapping[str, str]
+
+    def to_wire(self) -> Manifest:
+        return {
+            "namespaceSelector": {"matchLabels": dict(self.namespace_labels)},
+            "podSelector": {"matchLabels": dict(self.pod_labels)},
+        }
+
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"  # every namespace carries it (Kubernetes 1.21 and later)
+OPERATOR_PODS = PeerSelector({NAMESPACE_NAME_LABEL: "slsbot-system"}, {"app.kubernetes.io/name": "slsbot-operator"})
+# kube-prometheus-stack's Prometheus pods, installed in the namespace "monitoring" as its documentation does.
+PROMETHEUS_PODS = PeerSelector({NAMESPACE_NAME_LABEL: "monitoring"}, {"app.kubernetes.io/name": "prometheus"})
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeNetworkOptions:
+    """Who may reach a runtime's port (health, metrics, control): the operator, and Prometheus."""
+
+    operator: PeerSelector = OPERATOR_PODS
+    prometheus: PeerSelector = PROMETHEUS_PODS
+
+    def fingerprint(self) -> str:
+        peers = [self.operator.to_wire(), self.prometheus.to_wire()]
+        return hashlib.sha256(json.dumps(peers, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
 class RuntimePodOptions:
     """Cluster-wide choices for every runtime pod; each field has a default that works on kind."""
 
@@ -79,6 +123,7 @@ class RuntimePodOptions:
     storage_class: str | None = None  # None: the cluster's default StorageClass
     termination_grace_seconds: int = 30
     progress_deadline_seconds: int = 600
+    network: RuntimeNetworkOptions = field(default_factory=RuntimeNetworkOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,16 +241,40 @@ def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
     }
 
 
-def build_runtime_control_secret(workload: RuntimeWorkload, token: str) -> Manifest:
-    """The Secret with the runtime's control token, owned by the Strategy. Never log or return this manifest."""
+def build_runtime_control_secret(workload: RuntimeWorkload, token: str, fingerprint: str) -> Manifest:
+    """The Secret with the runtime's control token, owned by the Strategy, immutable, labelled with the token's
+    ``fingerprint`` (so the operator can tell it is current from its metadata). Never log or return this manifest."""
     meta = _metadata(workload)
     meta["name"] = control_secret_name(workload.strategy)
+    meta["labels"][LABEL_CONTROL_TOKEN] = fingerprint
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": meta,
         "type": "Opaque",
+        "immutable": True,
         "data": {CONTROL_SECRET_KEY: base64.b64encode(token.encode()).decode()},
+    }
+
+
+def build_runtime_network_policy(workload: RuntimeWorkload) -> Manifest:
+    """Ingress to the runtime's pods: its port, from the operator's pods and Prometheus only. Egress is not
+    restricted (the runtime reaches its exchange, DNS and, for live candles, the market data API)."""
+    network = workload.options.network
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(workload),
+        "spec": {
+            "podSelector": {"matchLabels": selector_labels(workload.strategy)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [network.operator.to_wire(), network.prometheus.to_wire()],
+                    "ports": [{"protocol": "TCP", "port": workload.runtime.port}],
+                }
+            ],
+        },
     }
 
 
@@ -233,10 +302,14 @@ def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
         template_annotations[ANNOTATION_RESTARTED_AT] = workload.restarted_at
     if workload.control_token_id is not None:
         template_annotations[ANNOTATION_CONTROL_TOKEN] = workload.control_token_id
+    annotations = {
+        ANNOTATION_CONFIG_HASH: workload.config_hash,
+        ANNOTATION_NETWORK_POLICY: workload.options.network.fingerprint(),
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(workload, {ANNOTATION_CONFIG_HASH: workload.config_hash}),
+        "metadata": _metadata(workload, annotations),
         "spec": {
             "replicas": 1,
             "strategy": {"type": "Recreate"},

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.api import GROUP, KINDS, VERSION, Resource, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.errors import InvalidSpecError
+from slsbot.domain.errors import InvalidSpecError, NotFoundError
 from slsbot.domain.resolve import INVALID_SPEC, Problem
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,15 @@ class KubernetesObjectStore:
     def get(self, model: type[Resource[Any, Any]], namespace: str, name: str) -> dict[str, Any]:
         """The object as the API holds it; NotFoundError if it is gone. ``parse_object`` makes it a model."""
         return self._api.get(_path(model, namespace, name))
+
+    def served_kinds(self) -> set[str]:
+        """The resources the API server serves in slsbot's group and version (API discovery, which every
+        authenticated client may read): empty until the CRDs are installed."""
+        try:
+            body = self._api.get(f"/apis/{GROUP}/{VERSION}")
+        except NotFoundError:
+            return set()
+        return {str(r.get("name")) for r in body.get("resources") or [] if "/" not in str(r.get("name"))}
 
     def accounts(self, namespace: str) -> dict[str, TradingAccount]:
         return self._list(TradingAccount, namespace)

@@ -25,6 +25,7 @@ from typing import Any
 from slsbot.adapters.kubernetes.manifests import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_CONTROL_TOKEN,
+    ANNOTATION_NETWORK_POLICY,
     CONTAINER,
     LABEL_STRATEGY,
     PORT_NAME,
@@ -58,6 +59,7 @@ class WorkloadView:
     port: int | None = None
     problem: str | None = None  # why it is EXITED, for the operator's log
     control_token_id: str | None = None  # the fingerprint of the control token the pod template reads
+    network_policy_id: str | None = None  # the fingerprint of the network options its NetworkPolicy was made with
 
 
 def read_workload(
@@ -81,6 +83,7 @@ def read_workload(
         port=_runtime_port(template),
         problem=problem,
         control_token_id=template_annotations.get(ANNOTATION_CONTROL_TOKEN),
+        network_policy_id=(meta.get("annotations") or {}).get(ANNOTATION_NETWORK_POLICY),
     )
 
 

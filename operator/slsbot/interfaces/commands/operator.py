@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from slsbot.adapters.kubernetes import (
     KubernetesApi,
+    KubernetesCredentialSecrets,
     KubernetesEventRecorder,
     KubernetesObjectStore,
     KubernetesRuntimeBackend,
@@ -83,6 +84,8 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         catalog=Catalog(
             known_exchanges=_known_exchanges() if settings.check_exchanges else None,
             check_config=runtime_config_check(),
+            allowed_images=settings.image_allow_list(),
+            credential_secrets=KubernetesCredentialSecrets(api),
         ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,

@@ -61,3 +61,7 @@ def test_kopf_keeps_its_bookkeeping_under_our_group():
     assert settings.persistence.finalizer == FINALIZER == "slsbot.io/finalizer"
     assert isinstance(settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert settings.peering.standalone is True
+
+
+def test_kopf_watches_neither_crds_nor_namespaces_so_the_operator_needs_no_cluster_wide_rights():
+    assert kopf_settings().scanning.disabled is True

@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from slsbot.adapters.kubernetes import StateVolumeKind
+from slsbot.api.strategy import RuntimeSettings
 from slsbot.interfaces.operator_settings import OperatorSettings
 
 
@@ -17,6 +18,11 @@ def _clean_environment(monkeypatch):
         "SLSBOT_OPERATOR_RUNTIME_URL",
         "SLSBOT_OPERATOR_STATE_VOLUME",
         "SLSBOT_OPERATOR_CONTROL_KEY",
+        "SLSBOT_OPERATOR_ALLOWED_IMAGES",
+        "SLSBOT_OPERATOR_OPERATOR_NAMESPACE",
+        "SLSBOT_OPERATOR_OPERATOR_POD_LABELS",
+        "SLSBOT_OPERATOR_PROMETHEUS_NAMESPACE_LABELS",
+        "SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -80,3 +86,64 @@ def test_the_control_key_comes_from_its_variable_and_never_shows(monkeypatch):
     import hmac
 
     assert token == hmac.new(key.encode(), b"trading/btc", hashlib.sha256).hexdigest()
+
+
+def test_only_the_projects_image_is_allowed_by_default():
+    allowed = OperatorSettings.from_arguments().image_allow_list()
+    assert allowed.repositories == ("ghcr.io/slsbot/runtime",)
+    assert allowed.allows(RuntimeSettings().image)  # a Strategy's default image
+    assert not allowed.allows("docker.io/someone/miner:1")
+
+
+def test_allowed_images_come_comma_separated_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SLSBOT_OPERATOR_ALLOWED_IMAGES", "ghcr.io/slsbot/runtime, registry.example.com/trading/")
+    allowed = OperatorSettings.from_arguments().image_allow_list()
+    assert allowed.repositories == ("ghcr.io/slsbot/runtime", "registry.example.com/trading/")
+    assert allowed.allows("registry.example.com/trading/bot:7")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ghcr.io/slsbot/runtime:0.1.0", "names a tag or digest; list repositories (ghcr.io/slsbot/runtime)"),
+        ("ghcr.io/slsbot/runtime@sha256:" + "a" * 64, "names a tag or digest"),
+        (" , ", "no repository listed"),
+    ],
+)
+def test_a_bad_allow_list_is_refused_naming_the_field(monkeypatch, value, message):
+    monkeypatch.setenv("SLSBOT_OPERATOR_ALLOWED_IMAGES", value)
+    with pytest.raises(ValidationError, match="allowed_images") as caught:
+        OperatorSettings.from_arguments()
+    assert message in str(caught.value)
+
+
+def test_the_network_policy_admits_the_operators_namespace_and_prometheus_as_configured(monkeypatch):
+    network = OperatorSettings.from_arguments().backend_options().pod.network
+    assert network.operator.namespace_labels == {"kubernetes.io/metadata.name": "slsbot-system"}
+    assert network.operator.pod_labels == {"app.kubernetes.io/name": "slsbot-operator"}
+    assert network.prometheus.namespace_labels == {"kubernetes.io/metadata.name": "monitoring"}
+    assert network.prometheus.pod_labels == {"app.kubernetes.io/name": "prometheus"}
+    monkeypatch.setenv("SLSBOT_OPERATOR_OPERATOR_NAMESPACE", "ops")
+    monkeypatch.setenv("SLSBOT_OPERATOR_PROMETHEUS_NAMESPACE_LABELS", "team=observability,tier=platform")
+    monkeypatch.setenv("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", '{"app.kubernetes.io/name": "vmagent"}')
+    network = OperatorSettings.from_arguments().backend_options().pod.network
+    assert network.operator.namespace_labels == {"kubernetes.io/metadata.name": "ops"}
+    assert network.prometheus.namespace_labels == {"team": "observability", "tier": "platform"}
+    assert network.prometheus.pod_labels == {"app.kubernetes.io/name": "vmagent"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", "app", "is not a list of labels: write key=value"),
+        ("SLSBOT_OPERATOR_PROMETHEUS_POD_LABELS", "a b=c", "is not a label key"),
+        ("SLSBOT_OPERATOR_OPERATOR_POD_LABELS", "app=not ok", "is not a label value"),
+        ("SLSBOT_OPERATOR_OPERATOR_NAMESPACE", "Ops_NS", "is not a namespace name"),
+    ],
+)
+def test_bad_network_settings_are_refused_naming_the_field(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    field = variable.removeprefix("SLSBOT_OPERATOR_").lower()
+    with pytest.raises(ValidationError, match=field) as caught:
+        OperatorSettings.from_arguments()
+    assert message in str(caught.value)

@@ -16,7 +16,13 @@ import yaml
 from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.events import KubernetesEventRecorder, build_event
-from slsbot.adapters.kubernetes.manifests import RuntimePodOptions, StateVolumeKind, credentials_dir
+from slsbot.adapters.kubernetes.manifests import (
+    PeerSelector,
+    RuntimeNetworkOptions,
+    RuntimePodOptions,
+    StateVolumeKind,
+    credentials_dir,
+)
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, KubernetesObjectStore, parse_object
 from slsbot.api import RiskPolicySpec, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.account import SecretCredentials
@@ -59,6 +65,13 @@ class MemoryApi:
             return self.get(path)
         except NotFoundError:
             return None
+
+    def find_metadata(self, path: str) -> dict[str, Any] | None:
+        self.calls.append(("GET metadata", path))
+        if path not in self.objects:
+            return None
+        meta = self.objects[path]["metadata"]
+        return {key: copy.deepcopy(meta[key]) for key in ("name", "namespace", "uid", "labels") if key in meta}
 
     def list(self, path: str, *, label_selector: dict[str, str] | None = None) -> list[dict[str, Any]]:
         self.calls.append(("LIST", path))
@@ -112,6 +125,7 @@ CONFIGMAP = "/api/v1/namespaces/trading/configmaps/slsbot-runtime-btc"
 SERVICE = "/api/v1/namespaces/trading/services/slsbot-runtime-btc"
 CLAIM = "/api/v1/namespaces/trading/persistentvolumeclaims/slsbot-runtime-btc"
 CONTROL_SECRET = "/api/v1/namespaces/trading/secrets/slsbot-runtime-btc-control"
+NETWORK_POLICY = "/apis/networking.k8s.io/v1/namespaces/trading/networkpolicies/slsbot-runtime-btc"
 KEY = ControlKey("k" * 40, source="test")
 TOKEN = KEY.token_for(NS, "btc")
 
@@ -177,7 +191,7 @@ def test_a_secret_account_gets_its_credentials_folder_and_a_vault_account_gets_n
 def test_create_writes_claim_configmap_service_and_deployment_owned_by_the_strategy():
     api, _, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
-    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET):
+    for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET, NETWORK_POLICY):
         assert api.objects[path]["metadata"]["ownerReferences"][0]["uid"] == "uid-1", path
     config = yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])
     assert config["name"] == "btc" and config["server"]["port"] == 8200
@@ -196,12 +210,68 @@ def test_the_control_token_is_in_its_secret_only_and_the_secret_is_written_befor
     for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM):
         assert TOKEN not in json.dumps(api.objects[path]), path
     posts = [p for m, p in api.calls if m == "POST"]
-    assert posts.index("/api/v1/namespaces/trading/secrets") < posts.index(
-        "/apis/apps/v1/namespaces/trading/deployments"
-    )
-    assert not [
-        c for c in api.calls if c[1].startswith("/api/v1/namespaces/trading/secrets") and c[0] in ("GET", "LIST")
+    deployments = posts.index("/apis/apps/v1/namespaces/trading/deployments")
+    assert posts.index("/api/v1/namespaces/trading/secrets") < deployments
+    assert posts.index("/apis/networking.k8s.io/v1/namespaces/trading/networkpolicies") < deployments
+    secret_calls = [m for m, p in api.calls if p.startswith("/api/v1/namespaces/trading/secrets")]
+    assert set(secret_calls) == {"GET metadata", "POST"}  # its metadata, never its data
+
+
+def test_the_control_secret_is_never_patched_but_replaced_when_it_holds_another_token():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    created = api.objects[CONTROL_SECRET]
+    api.calls.clear()
+    backend.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired))
+    assert api.objects[CONTROL_SECRET] == created  # current: left alone
+    assert [m for m, p in api.calls if p.startswith("/api/v1/namespaces/trading/secrets")] == ["GET metadata"]
+
+    rotated_key = ControlKey("r" * 40, source="test")
+    rotated = KubernetesRuntimeBackend(api, control, BackendOptions(), control_key=rotated_key)
+    api.calls.clear()
+    rotated.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired))
+    secret_calls = [(m, p) for m, p in api.calls if p.startswith("/api/v1/namespaces/trading/secrets")]
+    assert secret_calls == [
+        ("GET metadata", CONTROL_SECRET),
+        ("DELETE", CONTROL_SECRET),
+        ("POST", "/api/v1/namespaces/trading/secrets"),
     ]
+    token = base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode()
+    assert token == rotated_key.token_for(NS, "btc") != TOKEN
+    assert api.objects[CONTROL_SECRET]["immutable"] is True
+
+
+def test_an_account_that_changed_its_credentials_after_the_check_is_a_conflict_and_nothing_is_written():
+    api, _, backend, _, desired = setup({"secretRef": {"name": "checked-keys"}})
+    api.objects[f"{ACCOUNTS}/acct"]["spec"]["credentials"] = {"secretRef": {"name": "other-bots-keys"}}
+    with pytest.raises(ConflictError, match="changed its credentials"):
+        backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert not [c for c in api.calls if c[0] in ("POST", "PATCH", "DELETE")]
+
+
+def test_a_runtime_without_the_current_network_policy_is_observed_out_of_date_and_applied_again():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+    control.status_answer = {"paused": False}
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
+    # Made by an operator before NetworkPolicies: no fingerprint on the Deployment, no policy.
+    del api.objects[DEPLOYMENT]["metadata"]["annotations"]["slsbot.io/network-policy"]
+    del api.objects[NETWORK_POLICY]
+    assert backend.observe(NS, "btc").config_hash is None  # so plan_runtime rolls it out again...
+    template = copy.deepcopy(api.objects[DEPLOYMENT]["spec"]["template"])
+    backend.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired))
+    assert NETWORK_POLICY in api.objects  # ...which creates the policy
+    assert api.objects[DEPLOYMENT]["spec"]["template"] == template  # and does not restart the pod
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
+    other = PeerSelector({"kubernetes.io/metadata.name": "observability"}, {"app": "prometheus"})
+    elsewhere = KubernetesRuntimeBackend(
+        api,
+        control,
+        BackendOptions(pod=RuntimePodOptions(network=RuntimeNetworkOptions(prometheus=other))),
+        control_key=KEY,
+    )
+    assert elsewhere.observe(NS, "btc").config_hash is None  # other network options: applied again too
 
 
 def test_a_deployment_reading_another_control_token_is_observed_without_config_hash_so_it_rolls():
@@ -268,7 +338,7 @@ def test_drain_posts_shutdown_to_the_service_port_and_delete_removes_everything(
         ("shutdown", "http://slsbot-runtime-btc.trading:8200", {"cancel_orders": True, "flatten": True, "token": TOKEN})
     ]
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))
-    assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET} & set(api.objects)
+    assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET, NETWORK_POLICY} & set(api.objects)
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))  # nothing left: still fine
 
 

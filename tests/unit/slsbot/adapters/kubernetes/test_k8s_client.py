@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
 
 from slsbot.adapters.kubernetes.client import (
+    PARTIAL_METADATA,
     KubernetesApi,
     api_error,
     cluster_credentials,
@@ -119,3 +122,71 @@ def test_an_api_server_that_refuses_connections_is_backend_unavailable(tmp_path)
         with pytest.raises(BackendUnavailable, match="GET /api/v1/namespaces/t/pods"):
             api.list("/api/v1/namespaces/t/pods")
         api.close()
+
+
+class _RecordingApiServer:
+    """An HTTP server on 127.0.0.1 that answers one Secret in full, whatever the client asks for (as a server that
+    ignored the Accept header would), and records the headers of each request."""
+
+    SECRET = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": "keys",
+            "namespace": "t",
+            "uid": "u-1",
+            "resourceVersion": "7",
+            "labels": {"slsbot.io/credentials": "true"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":{"secret":"c2VjcmV0"}}'},
+        },
+        "data": {"secret": "c2VjcmV0"},
+    }
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests.append((self.path, dict(self.headers)))
+                found = self.path == "/api/v1/namespaces/t/secrets/keys"
+                body = json.dumps(server.SECRET if found else {"kind": "Status", "code": 404}).encode()
+                self.send_response(200 if found else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_metadata_reads_ask_for_partial_object_metadata_and_keep_no_data_nor_annotations(tmp_path):
+    server = _RecordingApiServer()
+    try:
+        path = _kubeconfig(tmp_path, server.url, token="t")
+        api = KubernetesApi(load_client_configuration(kubeconfig=str(path), context=None), timeout=5)
+        metadata = api.find_metadata("/api/v1/namespaces/t/secrets/keys")
+        assert api.find_metadata("/api/v1/namespaces/t/secrets/missing") is None
+        api.close()
+    finally:
+        server.close()
+    assert [headers["Accept"] for _, headers in server.requests] == [PARTIAL_METADATA, PARTIAL_METADATA]
+    assert PARTIAL_METADATA == "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+    assert metadata == {
+        "name": "keys",
+        "namespace": "t",
+        "uid": "u-1",
+        "resourceVersion": "7",
+        "labels": {"slsbot.io/credentials": "true"},
+    }
+    assert "c2VjcmV0" not in json.dumps(metadata)

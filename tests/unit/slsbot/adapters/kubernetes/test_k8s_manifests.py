@@ -11,12 +11,15 @@ import yaml
 
 from slsbot.adapters.kubernetes.manifests import (
     CONFIG_PATH,
+    PeerSelector,
+    RuntimeNetworkOptions,
     RuntimePodOptions,
     RuntimeWorkload,
     StateVolumeKind,
     build_runtime_configmap,
     build_runtime_control_secret,
     build_runtime_deployment,
+    build_runtime_network_policy,
     build_runtime_service,
     build_state_claim,
     control_secret_name,
@@ -94,6 +97,8 @@ def test_every_object_is_owned_by_its_strategy_as_controller():
         build_runtime_configmap(workload),
         build_runtime_service(workload),
         build_state_claim(workload),
+        build_runtime_network_policy(workload),
+        build_runtime_control_secret(workload, "t" * 64, "fingerprint"),
     ):
         (owner,) = manifest["metadata"]["ownerReferences"]
         assert owner == {
@@ -239,8 +244,12 @@ def _fields(workload: RuntimeWorkload) -> dict:
 def test_the_control_secret_holds_the_token_and_the_deployment_only_its_fingerprint():
     token = "f" * 64
     workload = dataclasses.replace(_workload(), control_token_id="abc123")
-    secret = build_runtime_control_secret(workload, token)
+    secret = build_runtime_control_secret(workload, token, "abc123")
     assert secret["kind"] == "Secret" and secret["type"] == "Opaque"
+    # Immutable, and its fingerprint in a label: the operator sees from its metadata whether it is current, and
+    # replaces it when it is not, instead of patching it (whose answer would carry the token).
+    assert secret["immutable"] is True
+    assert secret["metadata"]["labels"]["slsbot.io/control-token"] == "abc123"
     assert secret["metadata"]["name"] == control_secret_name("btc-trend") == "slsbot-runtime-btc-trend-control"
     assert secret["metadata"]["ownerReferences"][0]["uid"] == UID
     assert secret["metadata"]["labels"]["slsbot.io/strategy"] == "btc-trend"
@@ -250,3 +259,47 @@ def test_the_control_secret_holds_the_token_and_the_deployment_only_its_fingerpr
     for manifest in (deployment, build_runtime_configmap(workload), build_runtime_service(workload)):
         assert token not in json.dumps(manifest)
     assert len(control_secret_name("x" * 63)) <= 253
+
+
+def test_the_network_policy_admits_only_the_operator_and_prometheus_to_the_runtime_port():
+    workload = _workload()
+    policy = build_runtime_network_policy(workload)
+    assert policy["apiVersion"] == "networking.k8s.io/v1" and policy["kind"] == "NetworkPolicy"
+    assert policy["metadata"]["name"] == "slsbot-runtime-btc-trend"
+    spec = policy["spec"]
+    pod_labels = build_runtime_deployment(workload)["spec"]["template"]["metadata"]["labels"]
+    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()  # it selects the runtime's pod
+    assert spec["policyTypes"] == ["Ingress"]  # egress stays open: the runtime talks to its exchange
+    (rule,) = spec["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8123}]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "slsbot-system"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "slsbot-operator"}},
+        },
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        },
+    ]
+
+
+def test_other_network_options_change_the_policy_and_the_fingerprint_on_the_deployment():
+    default = _workload()
+    network = RuntimeNetworkOptions(
+        operator=PeerSelector({"kubernetes.io/metadata.name": "ops"}, {"app": "slsbot"}),
+        prometheus=PeerSelector({"team": "observability"}, {"app.kubernetes.io/name": "prometheus"}),
+    )
+    custom = _workload(options=RuntimePodOptions(network=network))
+    assert build_runtime_network_policy(custom)["spec"]["ingress"][0]["from"][1] == {
+        "namespaceSelector": {"matchLabels": {"team": "observability"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    fingerprints = [
+        build_runtime_deployment(w)["metadata"]["annotations"]["slsbot.io/network-policy"] for w in (default, custom)
+    ]
+    assert fingerprints == [RuntimeNetworkOptions().fingerprint(), network.fingerprint()]
+    assert fingerprints[0] != fingerprints[1]
+    # Not on the pod template: applying a new policy does not restart the runtime.
+    template = build_runtime_deployment(custom)["spec"]["template"]["metadata"]["annotations"]
+    assert "slsbot.io/network-policy" not in template

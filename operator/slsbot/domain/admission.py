@@ -1,0 +1,126 @@
+"""What the control plane lets a Strategy run: which container images, and which Secrets as exchange credentials.
+
+Whoever may create a Strategy and a TradingAccount in a namespace would otherwise run any image there and mount any
+Secret of the namespace into it, including another bot's control-token Secret, whose token pauses, shuts down or
+flattens that bot. So, before anything is created:
+
+* ``spec.runtime.image`` must come from an allowed repository (``ImageAllowList``; the operator's setting
+  ``SLSBOT_OPERATOR_ALLOWED_IMAGES``, by default the project's own image), any tag or digest of it;
+* ``spec.credentials.secretRef.name`` must not be one of the operator's own Secrets, and the Secret must carry the
+  label ``slsbot.io/credentials: "true"``: whoever labels a Secret so says it holds exchange credentials for slsbot.
+
+Pure: the adapter looks the Secret up (its labels, never its data) and passes in what it saw, as ``SecretSeen``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from slsbot.api import TradingAccount
+from slsbot.domain.resolve import INVALID_SPEC, WAITING, Problem
+
+CREDENTIALS_LABEL = "slsbot.io/credentials"
+CREDENTIALS_LABEL_VALUE = "true"
+IMAGE_FIELD = "spec.runtime.image"
+CREDENTIALS_REF_FIELD = "spec.credentials.secretRef.name"
+
+
+def image_repository(image: str) -> str:
+    """``registry/path/name`` of an image reference, without its ``:tag`` and ``@digest``."""
+    repository = image.split("@", 1)[0]
+    head, slash, last = repository.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAllowList:
+    """Repositories a runtime image may come from, as written (no registry is assumed: ``docker.io/library/x`` and
+    ``x`` differ). ``ghcr.io/slsbot/runtime`` allows that repository with any tag or digest, not
+    ``ghcr.io/slsbot/runtime-other``; an entry ending in ``/`` allows every repository under it."""
+
+    repositories: tuple[str, ...]
+
+    def allows(self, image: str) -> bool:
+        repository = image_repository(image)
+        return any(
+            repository.startswith(entry) if entry.endswith("/") else repository == entry for entry in self.repositories
+        )
+
+
+def check_image(image: str, allowed: ImageAllowList) -> list[Problem]:
+    if allowed.allows(image):
+        return []
+    return [
+        Problem(
+            INVALID_SPEC,
+            IMAGE_FIELD,
+            f"{image!r} is not an allowed runtime image: this operator runs images from "
+            f"{', '.join(allowed.repositories)} (any tag or digest); use one of those, or ask the operator's "
+            "administrator to add the repository to SLSBOT_OPERATOR_ALLOWED_IMAGES",
+        )
+    ]
+
+
+def label_command(namespace: str, name: str) -> str:
+    return f"kubectl -n {namespace} label secret {name} {CREDENTIALS_LABEL}={CREDENTIALS_LABEL_VALUE}"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretSeen:
+    """What the control plane saw of a Secret: whether it exists, and its labels. Never its data."""
+
+    exists: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_credentials_secret(
+    account: TradingAccount, seen: SecretSeen | None, *, operators_own: Callable[[str], bool]
+) -> list[Problem]:
+    """Problems of the account's ``credentials.secretRef``, each naming ``spec.credentials.secretRef.name``.
+
+    ``seen`` is None when the Secret was not looked up (the account names none, or it is the operator's own).
+    An operator's own Secret is InvalidSpec (the account must change); a missing or unlabelled Secret is
+    WaitingForDependency (the Secret must change, and the reconciler looks again).
+    """
+    credentials = account.spec.credentials
+    if credentials is None or credentials.secret_ref is None:
+        return []
+    name, namespace = credentials.secret_ref.name, account.namespace
+    if operators_own(name):
+        return [
+            Problem(
+                INVALID_SPEC,
+                CREDENTIALS_REF_FIELD,
+                f"Secret {name!r} is one of the slsbot operator's own Secrets (a runtime's control token or the "
+                "operator's key) and can never be used as credentials; name a Secret that holds this account's "
+                "exchange API key",
+            )
+        ]
+    if seen is None or not seen.exists:
+        return [
+            Problem(
+                WAITING,
+                CREDENTIALS_REF_FIELD,
+                f"Secret {name!r} does not exist in namespace {namespace!r}; create it with the exchange API key "
+                f"and label it: {label_command(namespace, name)}",
+            )
+        ]
+    if seen.labels.get(CREDENTIALS_LABEL) != CREDENTIALS_LABEL_VALUE:
+        return [
+            Problem(
+                WAITING,
+                CREDENTIALS_REF_FIELD,
+                f"Secret {name!r} is not labelled for slsbot; if it holds this account's exchange credentials, "
+                f"run: {label_command(namespace, name)}",
+            )
+        ]
+    return []
+
+
+def as_account_problems(account: TradingAccount, problems: Iterable[Problem]) -> list[Problem]:
+    """The account's problems as a Strategy that uses it reports them: on ``spec.accountRef.name``, same reason."""
+    return [
+        Problem(p.reason, "spec.accountRef.name", f"TradingAccount {account.name!r}: {p.field}: {p.message}")
+        for p in problems
+    ]
