@@ -60,7 +60,7 @@ class _Track:
     columns: tuple[array, ...]  # ts, open, high, low, close, volume
     direction: array
     confidence: array
-    warm: bytes  # 1 where the symbol may trade
+    warm: bytes  # 1 where the symbol may enter (exits never wait for the warmup)
     next_decision: dict[int, array]  # held sign -> next candle needing a decision (len = none)
 
     def __len__(self) -> int:
@@ -196,14 +196,14 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
             close = track.columns[4][i]
         ledger.mark(symbol, close)
         held = ledger.quantity(symbol)
-        if track.warm[i] and (working or track.next_decision[_sign(held)][i] == i):
+        if working or track.next_decision[_sign(held)][i] == i:
             actions = plan_symbol(
                 direction=track.direction[i],
                 position=held,
                 working=working,
                 long_only=long_only,
                 must_flatten=False,
-                entries_allowed=entries_allowed,
+                entries_allowed=entries_allowed and track.warm[i] == 1,
             )
             for action in actions:
                 if isinstance(action, CancelOrder):

@@ -289,11 +289,10 @@ class TradingLoop:
         if self.trade_from_ts is not None and candle.ts < self.trade_from_ts:
             return
         warm = self.gaps.is_warm(symbol)
-        if warm:
-            if not self._ever_warm:
-                self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
-        elif not must_flatten:
-            return  # not traded until warmupCandles candles after the start or a gap
+        if warm and not self._ever_warm:
+            self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
+        # while warming up (warmupCandles candles after the start or a gap) only entries wait: exits, cancels
+        # and risk flattening go on
         orders = self.orders
         working = (
             [WorkingOrder(o.client_order_id, o.side) for o in orders.unfinished(symbol)]

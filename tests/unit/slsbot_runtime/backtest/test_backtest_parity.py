@@ -79,6 +79,20 @@ def test_two_symbols_sharing_the_account_across_real_gaps_match(sma_config):
     _assert_same(step, fast)
 
 
+def test_an_exit_during_the_warmup_after_the_real_33_hour_outage_matches(sma_config):
+    # the turtle rule's exit comes 29 candles after the 2018-02-08 outage, inside the 50-candle warmup:
+    # only entries wait for the warmup, so both modes sell there
+    gap_next = int(datetime(2018, 2, 9, 10, tzinfo=UTC).timestamp() * 1000)  # the first candle after the outage
+    window = BacktestWindow(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 3, 1, tzinfo=UTC))
+    turtle = {"members": [{"name": "turtle", "strategy": "donchian_breakout"}]}
+    config = sma_config(**{"ensemble": turtle, "marketData.warmupCandles": 50})
+    step, fast = _both(config, window)
+    hour = 3_600_000
+    during = [fill for fill in step.fills if gap_next < fill.ts <= gap_next + 50 * hour]
+    assert [(fill.side, (fill.ts - gap_next) // hour) for fill in during] == [("sell", 30)]
+    _assert_same(step, fast)
+
+
 def test_a_paused_config_trades_nothing_in_either_mode(sma_config):
     step, fast = _both(sma_config(paused=True))
     assert step.fills == [] and fast.fills == []
