@@ -108,7 +108,7 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
     ]
     fills, changes = _simulate(config, tracks, step_ms)
     equity = _equity_path(config, tracks, order, changes)
-    reasons = equity_path_blockers(config.risk, order.ts, equity)
+    reasons = equity_path_blockers(config.risk, order.ts, equity, opening_equity=config.account.paper.starting_balance)
     if reasons:
         raise FastModeUnavailable(reasons)
     return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)

@@ -158,6 +158,8 @@ class TradingLoop:
         snapshot = store.load_risk()
         if snapshot is not None:
             self.risk.restore(snapshot)
+        elif self.risk.last_ts is None:
+            self.risk.set_opening_equity(self.ledger.equity())  # the first UTC day's loss counts from here
         if isinstance(self.exchange, PaperExchange):
             book = store.load_paper_book()
             if book is not None:

@@ -157,6 +157,14 @@ def test_a_working_entry_is_canceled_and_the_fills_sold_during_the_warmup_when_t
     assert exit_.quantity == pytest.approx(entry.filled_quantity, rel=1e-9)
 
 
+def test_the_first_days_loss_is_measured_from_the_starting_cash() -> None:
+    loop = make_loop(lambda ts: 0.0)
+    loop.start()
+    assert loop.risk.state().equity == 10_000.0  # the risk manager knows the equity before the first candle
+    loop.risk.on_candle(0, 9_400.0)
+    assert loop.risk.state().day_start_equity == 10_000.0
+
+
 def test_long_only_never_sells_short(btc_2018) -> None:
     loop = make_loop(lambda ts: -1.0)
     loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
