@@ -6,9 +6,10 @@ does *on every candle* must therefore be either vectorizable or provably inert. 
 
 * ``static_blockers(config)``: settings that act candle by candle whatever happens (the volatility halt,
   the kill switch, ML models) or that size from a per-candle track record (``sizing.method: risk``).
-* ``equity_path_blockers(policy, ts, equity)``: after the run, the equity path (computed exactly, candle by
-  candle, from the fills) must stay clear of every limit the risk manager watches per candle: the circuit
-  breaker levels, ``maxDrawdownPercent`` and ``dailyLossLimitPercent``. If it never reaches one, the risk
+* ``equity_path_blockers(policy, ts, equity, opening_equity=...)``: after the run, the equity path (computed
+  exactly, candle by candle, from the fills) must stay clear of every limit the risk manager watches per
+  candle: the circuit breaker levels, ``maxDrawdownPercent`` and ``dailyLossLimitPercent`` (from each UTC
+  day's opening equity, as the manager measures it). If it never reaches one, the risk
   manager never had a reason to act and the fast run *is* the step run; if it does, the fast run is thrown
   away (``--mode auto`` then runs step mode).
 
@@ -70,22 +71,27 @@ def drawdown_percents(equity: np.ndarray) -> np.ndarray:
     return np.where(peak > 0, np.maximum(peak - equity, 0.0) / safe * 100.0, 0.0)
 
 
-def daily_loss_percents(ts: np.ndarray, equity: np.ndarray) -> np.ndarray:
-    """Loss since the first candle of the same UTC day, in percent of that day's start equity."""
+def daily_loss_percents(ts: np.ndarray, equity: np.ndarray, *, opening_equity: float) -> np.ndarray:
+    """Loss in percent of the UTC day's opening equity, as the risk manager measures it: a day opens at the
+    equity after the last candle before it (``opening_equity``, the equity before the first candle, for the
+    first day), so a loss in the day's first candle counts."""
     day = ts // DAY_MS
     starts = np.ones(len(ts), dtype=bool)
     starts[1:] = day[1:] != day[:-1]
     first = np.maximum.accumulate(np.where(starts, np.arange(len(ts)), 0))
-    start_equity = equity[first]
+    before = np.concatenate(([opening_equity], equity[:-1])).astype(np.float64)  # the equity before each candle
+    start_equity = before[first]
     safe = np.where(start_equity > 0, start_equity, 1.0)
     return np.where(start_equity > 0, np.maximum(start_equity - equity, 0.0) / safe * 100.0, 0.0)
 
 
-def equity_path_blockers(policy: RiskPolicySpec, ts: np.ndarray, equity: np.ndarray) -> list[str]:
+def equity_path_blockers(
+    policy: RiskPolicySpec, ts: np.ndarray, equity: np.ndarray, *, opening_equity: float
+) -> list[str]:
     """Limits the equity path reaches, one reason each; empty when the risk manager never had to act.
 
     ``ts`` and ``equity`` hold one point per processed candle, in processing order, as the risk manager's
-    ``on_candle`` sees them.
+    ``on_candle`` sees them; ``opening_equity`` is the equity before the first (the starting balance).
     """
     if len(equity) == 0:
         return []
@@ -105,7 +111,7 @@ def equity_path_blockers(policy: RiskPolicySpec, ts: np.ndarray, equity: np.ndar
             f"risk.maxDrawdownPercent: the drawdown reaches {policy.max_drawdown_percent:g}% at {_utc(ts[first])}, "
             "after which entries are refused"
         )
-    daily = daily_loss_percents(ts, equity)
+    daily = daily_loss_percents(ts, equity, opening_equity=opening_equity)
     if daily.max() >= policy.daily_loss_limit_percent:
         first = int(np.argmax(daily >= policy.daily_loss_limit_percent))
         reasons.append(

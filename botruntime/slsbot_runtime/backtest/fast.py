@@ -60,7 +60,7 @@ class _Track:
     columns: tuple[array, ...]  # ts, open, high, low, close, volume
     direction: array
     confidence: array
-    warm: bytes  # 1 where the symbol may trade
+    warm: bytes  # 1 where the symbol may enter (exits never wait for the warmup)
     next_decision: dict[int, array]  # held sign -> next candle needing a decision (len = none)
 
     def __len__(self) -> int:
@@ -108,7 +108,7 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
     ]
     fills, changes = _simulate(config, tracks, step_ms)
     equity = _equity_path(config, tracks, order, changes)
-    reasons = equity_path_blockers(config.risk, order.ts, equity)
+    reasons = equity_path_blockers(config.risk, order.ts, equity, opening_equity=config.account.paper.starting_balance)
     if reasons:
         raise FastModeUnavailable(reasons)
     return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)
@@ -196,14 +196,14 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
             close = track.columns[4][i]
         ledger.mark(symbol, close)
         held = ledger.quantity(symbol)
-        if track.warm[i] and (working or track.next_decision[_sign(held)][i] == i):
+        if working or track.next_decision[_sign(held)][i] == i:
             actions = plan_symbol(
                 direction=track.direction[i],
                 position=held,
                 working=working,
                 long_only=long_only,
                 must_flatten=False,
-                entries_allowed=entries_allowed,
+                entries_allowed=entries_allowed and track.warm[i] == 1,
             )
             for action in actions:
                 if isinstance(action, CancelOrder):

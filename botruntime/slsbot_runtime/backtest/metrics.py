@@ -2,7 +2,8 @@
 
 Conventions (documented in docs/concepts/backtesting.md):
 - A trade is a round trip on one symbol: it opens when the position leaves zero and closes when it returns to
-  zero (a flip closes one trade and opens the next at the same fill). Entry and exit prices are the
+  zero, by the ledger's rule (``domain.positions``: an exit filled in pieces that leaves only float residue
+  is flat); a flip closes one trade and opens the next at the same fill. Entry and exit prices are the
   volume-weighted prices of the fills on each side; ``fees`` are every fee paid in the trade, in quote currency;
   ``pnl`` is net of fees.
 - Returns are simple per-candle returns of the equity curve. Crypto trades all year: a year is 365 days, so the
@@ -21,9 +22,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from slsbot_runtime.domain.positions import position_after
 from slsbot_runtime.domain.types import Fill, Side
 
-_EPS = 1e-12
+_EPS = 1e-12  # a denominator this close to zero makes a ratio undefined
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +72,10 @@ def round_trips(fills: Iterable[Fill]) -> list[Trade]:
         signed = qty if fill.side is Side.BUY else -qty
         before = positions.get(fill.symbol, 0.0)
         fee_quote = fill.fee if fill.fee_currency != fill.symbol.split("/")[0] else fill.fee * fill.price
+        after = position_after(before, signed)  # exactly 0.0 where the ledger is flat
+        positions[fill.symbol] = after
         current = open_trades.get(fill.symbol)
-        if current is None or abs(before) <= _EPS:
+        if current is None:  # flat before this fill: it opens a trade
             current = _Open(sign=1 if signed > 0 else -1, entry_ts=fill.ts)
             open_trades[fill.symbol] = current
         same_direction = (signed > 0) == (current.sign > 0)
@@ -79,27 +83,22 @@ def round_trips(fills: Iterable[Fill]) -> list[Trade]:
             current.entry_qty += qty
             current.entry_value += qty * fill.price
             current.fees += fee_quote
-            positions[fill.symbol] = before + signed
             continue
         closing = min(qty, abs(before))
         share = closing / qty if qty > 0 else 1.0
         current.exit_qty += closing
         current.exit_value += closing * fill.price
         current.fees += fee_quote * share
-        after = before + signed
-        positions[fill.symbol] = after
-        if abs(after) <= _EPS or (after > 0) != (before > 0):
+        if after == 0.0 or (after > 0) != (before > 0):
             trades.append(_close(fill.symbol, current, fill.ts))
             del open_trades[fill.symbol]
-            rest = qty - closing
-            if rest > _EPS:  # the fill flipped the position: the remainder opens a new trade
+            if after != 0.0:  # the fill flipped the position: the remainder opens a new trade
+                rest = qty - closing
                 flipped = _Open(sign=1 if signed > 0 else -1, entry_ts=fill.ts)
                 flipped.entry_qty = rest
                 flipped.entry_value = rest * fill.price
                 flipped.fees = fee_quote * (1 - share)
                 open_trades[fill.symbol] = flipped
-            else:
-                positions[fill.symbol] = 0.0
     return trades
 
 

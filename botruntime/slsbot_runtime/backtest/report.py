@@ -3,7 +3,8 @@ trades, performance metrics and a fingerprint. Pure; both modes end here, so equ
 
 * The equity curve has one point per candle open time: the account's equity at that candle's close, after
   the fills at its open (with several symbols, after the last symbol's candle at that time).
-* Exposure is the fraction of those points at which any position was open.
+* Exposure is the fraction of those points at which any position was open (not flat by the ledger's rule,
+  ``domain.positions``).
 * Trades are ``metrics.round_trips`` of the fills; a position still open at the end is not a trade (it is in
   the final equity, marked at the last close).
 """
@@ -18,11 +19,9 @@ import numpy as np
 
 from slsbot_runtime.backtest.metrics import Trade, fingerprint, performance, round_trips
 from slsbot_runtime.domain.errors import DataError
+from slsbot_runtime.domain.positions import position_after
 from slsbot_runtime.domain.timeframes import utc_iso
 from slsbot_runtime.domain.types import Fill, Side
-
-#: A position whose size is below this fraction of the largest fill on its symbol is flat (float residue).
-FLAT_FRACTION = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +98,11 @@ def exposure(fills: Sequence[Fill], curve_ts: np.ndarray) -> float:
     for fill in fills:
         by_symbol.setdefault(fill.symbol, []).append(fill)
     for symbol_fills in by_symbol.values():
-        scale = FLAT_FRACTION * max(fill.quantity for fill in symbol_fills)
         held, change_ts, is_open = 0.0, [], []
         for fill in symbol_fills:
-            held += fill.quantity if fill.side is Side.BUY else -fill.quantity
+            held = position_after(held, fill.quantity if fill.side is Side.BUY else -fill.quantity)
             change_ts.append(fill.ts)
-            is_open.append(abs(held) > scale)
+            is_open.append(held != 0.0)
         state = np.searchsorted(np.asarray(change_ts, dtype=np.int64), curve_ts, side="right") - 1
         flags = np.asarray(is_open, dtype=bool)
         exposed |= (state >= 0) & flags[np.maximum(state, 0)]

@@ -6,8 +6,8 @@ does candle by candle: a component's ``signal_arrays``, an ensemble's ``decide_b
 twin, or one that reads feature-engine values (equal live and vectorized to rounding, not bit for bit), makes
 fast mode unavailable, naming the member.
 
-Targets follow ``engine.planning.target_sign`` and warmup follows ``data.gaps.GapTracker``: a symbol trades
-once ``warmupCandles`` candles have been seen since the start or since the last gap.
+Targets follow ``engine.planning.target_sign`` and warmup follows ``data.gaps.GapTracker``: a symbol takes
+entries once ``warmupCandles`` candles have been seen since the start or since the last gap; exits never wait.
 """
 
 from __future__ import annotations
@@ -101,14 +101,15 @@ def next_decision_tables(target: np.ndarray, warm: np.ndarray, *, entries_allowe
     """Per held sign (-1, 0, 1): the next candle at which ``plan_symbol`` would act with no order working
     (``next_true``'s int64 array, one entry longer than the history).
 
-    It acts when the symbol is warm, the decision has an opinion, that opinion differs from what is held,
-    and, when flat, entries are allowed.
+    It acts when the decision has an opinion that differs from what is held; when flat (an entry), only where
+    the symbol is warm and entries are allowed. Exits do not wait for the warmup (``data.gaps``).
     """
     tables = {}
+    acting = target != NO_OPINION
     for held in HELD_SIGNS:
-        mask = warm & (target != NO_OPINION) & (target != held)
-        if held == 0 and not entries_allowed:
-            mask = np.zeros_like(mask)
+        mask = acting & (target != held)
+        if held == 0:
+            mask = mask & warm if entries_allowed else np.zeros_like(mask)
         tables[held] = next_true(mask)
     return tables
 

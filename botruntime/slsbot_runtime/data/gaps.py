@@ -3,7 +3,8 @@
 A gap is a missing interval: a candle whose open time is more than one interval after the previous candle
 of the same symbol. After a gap (and at the very start) a symbol is *warming up* until ``warmup_candles``
 candles have been seen again; the trading loop opens no position on a symbol while it warms up, because
-indicators computed across a hole in the data do not mean what they say.
+indicators computed across a hole in the data do not mean what they say. Only entries wait: exits, cancels
+and risk flattening go on during the warmup.
 """
 
 from __future__ import annotations

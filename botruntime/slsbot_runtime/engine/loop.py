@@ -158,6 +158,8 @@ class TradingLoop:
         snapshot = store.load_risk()
         if snapshot is not None:
             self.risk.restore(snapshot)
+        elif self.risk.last_ts is None:
+            self.risk.set_opening_equity(self.ledger.equity())  # the first UTC day's loss counts from here
         if isinstance(self.exchange, PaperExchange):
             book = store.load_paper_book()
             if book is not None:
@@ -289,11 +291,10 @@ class TradingLoop:
         if self.trade_from_ts is not None and candle.ts < self.trade_from_ts:
             return
         warm = self.gaps.is_warm(symbol)
-        if warm:
-            if not self._ever_warm:
-                self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
-        elif not must_flatten:
-            return  # not traded until warmupCandles candles after the start or a gap
+        if warm and not self._ever_warm:
+            self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
+        # while warming up (warmupCandles candles after the start or a gap) only entries wait: exits, cancels
+        # and risk flattening go on
         orders = self.orders
         working = (
             [WorkingOrder(o.client_order_id, o.side) for o in orders.unfinished(symbol)]

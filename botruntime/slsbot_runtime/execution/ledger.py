@@ -7,6 +7,7 @@ discount token) is counted in ``other_fees`` and left out of the equity.
 
 from __future__ import annotations
 
+from slsbot_runtime.domain.positions import is_flat
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, PortfolioSnapshot, Position, Side, split_symbol
 from slsbot_runtime.persistence.store import PositionRow
 
@@ -71,7 +72,7 @@ class Ledger:
             row.losses += 1
             row.gross_loss += -pnl
         remaining = held + delta
-        if abs(remaining) <= QUANTITY_EPSILON * max(1.0, abs(held)):
+        if is_flat(remaining, held):  # an exit filled in pieces leaves float residue
             row.quantity, row.average_price = 0.0, 0.0
         elif (remaining > 0) == (held > 0):
             row.quantity = remaining

@@ -74,7 +74,7 @@ class RiskState:
     equity: float
     peak_equity: float
     drawdown_percent: float  # from the all-time peak; the max-drawdown limit uses it
-    day_start_equity: float
+    day_start_equity: float  # the UTC day's opening equity: the equity at 00:00, before its first candle
     daily_loss_percent: float
     breaker_level: int  # 0 = no level tripped, else 1..3 in increasing drawdown order
     breaker_action: str | None  # reduceSize, stopEntries, flattenAndHalt, or None

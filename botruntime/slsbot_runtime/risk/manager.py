@@ -64,19 +64,36 @@ class RiskManager:
         self._volatility = VolatilityHalt.from_spec(policy.volatility_halt)
         self._journal = DecisionJournal(journal_size)
         self._ts: int | None = None
-        self._equity: float | None = None
+        self._equity: float | None = None  # after the last candle; before the first, the opening equity if set
         self._peak: float | None = None
         self._day: int | None = None
-        self._day_start: float | None = None
+        self._day_start: float | None = None  # the UTC day's opening equity: the equity at 00:00
         self._daily_limit_hit = False
+
+    def set_opening_equity(self, equity: float) -> None:
+        """The account's equity before the first candle (the starting cash): the first UTC day's loss is
+        measured from it. Without it the first day opens at the first candle's equity, the best guess left.
+
+        Raises ValueError once a candle has been taken in (the day's opening is known then) or for a value
+        that is not a finite number.
+        """
+        if self._ts is not None:
+            raise ValueError(
+                f"set_opening_equity: a candle was already taken in at {self._ts}; the opening equity is the "
+                "equity before the first candle"
+            )
+        if not math.isfinite(equity):
+            raise ValueError(f"set_opening_equity: opening equity {equity!r} must be a finite number")
+        self._equity = float(equity)
 
     # --- once per candle -------------------------------------------------------------------------------------
 
     def on_candle(self, ts: int, equity: float, closes: Mapping[str, float] | None = None) -> RiskState:
         """Take in the account after candle ``ts`` (open time, ms UTC): equity and each symbol's close.
 
-        Updates the peak and drawdown, the UTC day and its start equity, the daily-loss latch, the breaker
-        levels and the per-symbol volatility halt. Candles must come in time order; the same ``ts`` may be
+        Updates the peak and drawdown, the UTC day and its opening equity (the equity after the last candle
+        before it: a loss in the day's first candle counts), the daily-loss latch, the breaker levels and the
+        per-symbol volatility halt. Candles must come in time order; the same ``ts`` may be
         given again (say once per symbol) and a close already seen for a symbol is not counted twice.
         Raises DataError, with nothing changed, on a timestamp going back or a non-finite or non-positive value.
         """
@@ -90,7 +107,8 @@ class RiskManager:
         self._check_candle(ts, equity, closes)
         day = ts // DAY_MS
         if day != self._day:
-            self._day, self._day_start, self._daily_limit_hit = day, equity, False
+            opening = self._equity if self._equity is not None else equity  # the equity at 00:00
+            self._day, self._day_start, self._daily_limit_hit = day, opening, False
         self._ts, self._equity = ts, equity
         peak = self._peak
         if peak is None or equity > peak:  # max(peak, equity)
@@ -211,10 +229,11 @@ class RiskManager:
                 f"{self.policy.max_drawdown_percent:.2f}% maximum; entries resume when equity recovers"
             )
             events.append(RiskEvent(RiskRule.MAX_DRAWDOWN, message))
-        if self._daily_limit_reached(portfolio):
+        day_start = self._day_start_at(portfolio.ts)
+        if day_start is not None and self._daily_limit_reached(portfolio.ts, day_start, equity):
             message = (
                 f"the {self.policy.daily_loss_limit_percent:.2f}% daily loss limit was reached today (day start "
-                f"{self._day_start:.2f}, equity now {equity:.2f}, {self._daily_loss(equity):.2f}% down); "
+                f"{day_start:.2f}, equity now {equity:.2f}, {_loss_percent(day_start, equity):.2f}% down); "
                 "entries resume at 00:00 UTC"
             )
             events.append(RiskEvent(RiskRule.DAILY_LOSS, message))
@@ -257,18 +276,19 @@ class RiskManager:
         return drawdown_percent(self._peak_with(equity), equity)
 
     def _daily_loss(self, equity: float) -> float:
-        if self._day_start is None or self._day_start <= 0:
-            return 0.0
-        return max(self._day_start - equity, 0.0) / self._day_start * 100.0
+        return _loss_percent(self._day_start, equity)
 
-    def _daily_limit_reached(self, portfolio: PortfolioSnapshot) -> bool:
-        """Latched since a candle today crossed the limit, or crossed now by the snapshot's equity.
+    def _day_start_at(self, ts: int) -> float | None:
+        """The opening equity of the UTC day of ``ts``: the current day's, or, for a later day than the last
+        candle's, the equity after that candle (nothing has moved it since). None before any candle."""
+        if self._day is None or ts // DAY_MS < self._day:
+            return None
+        return self._day_start if ts // DAY_MS == self._day else self._equity
 
-        A snapshot from a later UTC day than the last candle has no day start yet: the new day begins clean.
-        """
-        if self._day is None or portfolio.ts // DAY_MS != self._day:
-            return False
-        return self._daily_limit_hit or self._daily_loss(portfolio.equity) >= self.policy.daily_loss_limit_percent
+    def _daily_limit_reached(self, ts: int, day_start: float, equity: float) -> bool:
+        """Latched since a candle today crossed the limit, or crossed now by ``equity``."""
+        latched = self._daily_limit_hit and ts // DAY_MS == self._day
+        return latched or _loss_percent(day_start, equity) >= self.policy.daily_loss_limit_percent
 
     def reset_peak(self, equity: float) -> None:
         """Operator action: accept the losses so far and measure drawdown from ``equity`` again.
@@ -344,6 +364,13 @@ class RiskManager:
         self._day, self._day_start = snapshot.day, snapshot.day_start_equity
         self._daily_limit_hit = snapshot.daily_limit_hit
         self._breaker, self._volatility = breaker, volatility
+
+
+def _loss_percent(start: float | None, equity: float) -> float:
+    """How far ``equity`` is below ``start``, in percent of it; 0 above it or without a positive start."""
+    if start is None or start <= 0:
+        return 0.0
+    return max(start - equity, 0.0) / start * 100.0
 
 
 def _float(value: float | None) -> float | None:

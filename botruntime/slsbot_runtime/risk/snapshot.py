@@ -1,8 +1,13 @@
 """The risk manager's persisted state as plain JSON-able data, validated on the way back in.
 
-Only what changes decisions is kept: peaks, the UTC day and its start equity, tripped breaker levels with
-their until-timestamps, and each symbol's volatility windows. The journal and the rule counters are not:
-they are for people and metrics, and restart from empty.
+Only what changes decisions is kept: the last equity (before the first candle, the opening equity), peaks, the
+UTC day and its opening equity, tripped breaker levels with their until-timestamps, and each symbol's
+volatility windows. The journal and the rule counters are not: they are for people and metrics, and restart
+from empty.
+
+The format is unchanged since version 1. What ``day_start_equity`` holds was corrected without a new version:
+a version 1 snapshot written before the correction holds the equity after the day's first candle, which
+restores as that day's opening and is right again from the next 00:00 UTC.
 """
 
 from __future__ import annotations

@@ -117,17 +117,52 @@ def test_a_signal_at_a_close_fills_at_the_next_open(btc_2018) -> None:
     assert loop.ledger.trade_count == len(orders)
 
 
-def test_no_trade_during_warmup_after_the_real_gap(btc_2018) -> None:
+def test_no_entry_during_warmup_after_the_real_gap(btc_2018) -> None:
     loop = make_loop(every(1), warmup=20)  # wants to trade on every candle
     loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
-    decided = sorted(order.created_ts - HOUR for order in loop.orders.orders.values())
+    entries = sorted(o.created_ts - HOUR for o in loop.orders.orders.values() if o.side == Side.BUY)
     first = int(btc_2018.ts[0])
     # the 20th candle after the start, and after the gap, is the first warm one (entries on even hours only)
-    assert first + 19 * HOUR <= decided[0] <= first + 20 * HOUR
-    after_gap = [ts for ts in decided if ts >= GAP_NEXT_TS]
+    assert first + 19 * HOUR <= entries[0] <= first + 20 * HOUR
+    after_gap = [ts for ts in entries if ts >= GAP_NEXT_TS]
     assert GAP_NEXT_TS + 19 * HOUR <= after_gap[0] <= GAP_NEXT_TS + 20 * HOUR
     assert [g.missing for g in loop.gaps.gaps] == [33]
-    assert len(decided) > 300
+    assert len(entries) > 150
+
+
+def test_an_exit_is_not_held_back_by_the_warmup_after_the_real_gap(btc_2018) -> None:
+    # long up to the outage, then the signal says leave: the exit goes out at the first candle after it,
+    # not 20 candles later when the symbol is warm again (data/gaps.py: only entries wait)
+    loop = make_loop(lambda ts: 1.0 if ts < GAP_NEXT_TS else -1.0, warmup=20)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    first = int(btc_2018.ts[0])
+    decided = sorted((o.created_ts - HOUR, o.side) for o in loop.orders.orders.values())
+    assert decided == [(first + 19 * HOUR, Side.BUY), (GAP_NEXT_TS, Side.SELL)]
+    assert loop.ledger.open_positions() == 0
+
+
+def test_a_working_entry_is_canceled_and_the_fills_sold_during_the_warmup_when_the_signal_turns(btc_2018) -> None:
+    # an entry that fills a sliver per candle is still working at the outage; the signal turns at the first
+    # candle after it: the rest is canceled and what filled is sold then, not 20 candles later
+    long_from = GAP_NEXT_TS - 37 * HOUR  # three candles before the last one ahead of the outage
+    loop = make_loop(
+        lambda ts: 1.0 if long_from <= ts < GAP_NEXT_TS else -1.0, warmup=20, max_volume_participation=1e-6
+    )
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    entry, exit_ = sorted(loop.orders.orders.values(), key=lambda o: o.created_ts)
+    assert entry.side == Side.BUY and entry.created_ts == long_from + HOUR
+    assert entry.status == OrderStatus.CANCELED and 0 < entry.filled_quantity < 0.05
+    assert entry.updated_ts == GAP_NEXT_TS + HOUR  # canceled at the close of the first candle after the outage
+    assert exit_.side == Side.SELL and exit_.created_ts == GAP_NEXT_TS + HOUR
+    assert exit_.quantity == pytest.approx(entry.filled_quantity, rel=1e-9)
+
+
+def test_the_first_days_loss_is_measured_from_the_starting_cash() -> None:
+    loop = make_loop(lambda ts: 0.0)
+    loop.start()
+    assert loop.risk.state().equity == 10_000.0  # the risk manager knows the equity before the first candle
+    loop.risk.on_candle(0, 9_400.0)
+    assert loop.risk.state().day_start_equity == 10_000.0
 
 
 def test_long_only_never_sells_short(btc_2018) -> None:

@@ -15,6 +15,7 @@ from slsbot_runtime.backtest.eligibility import (
 )
 from slsbot_runtime.domain.equity import drawdown_percent
 from slsbot_runtime.domain.errors import ConfigError
+from slsbot_runtime.risk.manager import RiskManager
 
 H = 3_600_000
 DAY = 24 * H
@@ -58,10 +59,31 @@ def test_drawdowns_equal_the_breakers_own_arithmetic():
     assert drawdown_percents(equity)[2] == pytest.approx(25.0)
 
 
-def test_daily_loss_is_measured_from_each_utc_days_first_candle():
+def test_daily_loss_is_measured_from_each_utc_days_opening_equity():
     ts = np.array([0, H, 2 * H, DAY, DAY + H, DAY + 2 * H])
-    equity = np.array([100.0, 95.0, 101.0, 200.0, 190.0, 210.0])
-    assert daily_loss_percents(ts, equity).tolist() == pytest.approx([0.0, 5.0, 0.0, 0.0, 5.0, 0.0])
+    equity = np.array([96.0, 95.0, 101.0, 95.0, 96.0, 103.0])
+    # day 0 opens at the starting 100; day 1 at 101, the equity after day 0's last candle
+    expected = [4.0, 5.0, 0.0, 100 * 6 / 101, 100 * 5 / 101, 0.0]
+    assert daily_loss_percents(ts, equity, opening_equity=100.0).tolist() == pytest.approx(expected)
+
+
+def test_daily_losses_equal_the_risk_managers_own_arithmetic():
+    rng = np.random.default_rng(3)
+    ts = np.sort(rng.choice(np.arange(0, 10 * DAY, H), size=120, replace=False))  # days with gaps, some empty
+    equity = 1_000.0 * np.cumprod(1 + rng.normal(0, 0.02, size=len(ts)))
+    risk = RiskManager(_policy(), None, True)
+    risk.set_opening_equity(1_000.0)
+    expected = [risk.on_candle(int(t), float(e)).daily_loss_percent for t, e in zip(ts, equity, strict=True)]
+    assert daily_loss_percents(ts, equity, opening_equity=1_000.0).tolist() == expected
+    assert max(expected) > 5.0
+
+
+def test_a_loss_in_the_midnight_candle_itself_is_a_blocker():
+    ts = np.array([DAY - H, DAY, DAY + H])
+    (reason,) = equity_path_blockers(
+        _policy(dailyLossLimitPercent=5), ts, np.array([100.0, 94.0, 95.0]), opening_equity=100.0
+    )
+    assert reason.startswith("risk.dailyLossLimitPercent:") and "1970-01-02T00:00Z" in reason
 
 
 def _policy(**limits) -> RiskPolicySpec:
@@ -71,21 +93,21 @@ def _policy(**limits) -> RiskPolicySpec:
 
 def test_a_path_clear_of_every_limit_passes():
     ts = np.arange(4) * H
-    assert equity_path_blockers(_policy(), ts, np.array([100.0, 99.0, 101.0, 100.0])) == []
+    assert equity_path_blockers(_policy(), ts, np.array([100.0, 99.0, 101.0, 100.0]), opening_equity=100.0) == []
 
 
 def test_the_first_breaker_level_reached_is_named_with_its_time():
     ts = np.arange(4) * H
     policy = _policy(circuitBreaker={"levels": [{"action": "reduceSize", "drawdownPercent": 5}]})
-    (reason,) = equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.0, 99.0]))
+    (reason,) = equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.0, 99.0]), opening_equity=100.0)
     assert reason.startswith("risk.circuitBreaker.levels:")
     assert "1970-01-01T02:00Z" in reason and "reduceSize" in reason
-    assert equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.01, 99.0])) == []
+    assert equity_path_blockers(policy, ts, np.array([100.0, 96.0, 95.01, 99.0]), opening_equity=100.0) == []
 
 
 def test_max_drawdown_and_daily_loss_limits_are_named():
     ts = np.arange(3) * H
     reasons = equity_path_blockers(
-        _policy(maxDrawdownPercent=10, dailyLossLimitPercent=8), ts, np.array([100.0, 89.0, 90.0])
+        _policy(maxDrawdownPercent=10, dailyLossLimitPercent=8), ts, np.array([100.0, 89.0, 90.0]), opening_equity=100.0
     )
     assert [r.split(":")[0] for r in reasons] == ["risk.maxDrawdownPercent", "risk.dailyLossLimitPercent"]

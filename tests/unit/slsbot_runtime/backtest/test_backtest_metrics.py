@@ -9,6 +9,7 @@ import pytest
 
 from slsbot_runtime.backtest.metrics import fingerprint, performance, round_trips
 from slsbot_runtime.domain.types import Fill, Side
+from slsbot_runtime.execution.ledger import Ledger
 
 H = 3_600_000
 
@@ -49,6 +50,30 @@ def test_a_flip_closes_one_trade_and_opens_the_next():
     assert short_trade.side == "short" and short_trade.entry_ts == H
     assert short_trade.quantity == pytest.approx(2.0)
     assert short_trade.pnl == pytest.approx(20.0)
+
+
+#: A volume-capped exit as the paper exchange fills it: the pieces add up to the position, but the position
+#: minus them leaves 2.9e-11 of float residue, more than an absolute 1e-12 and flat by the ledger's rule.
+BOUGHT = 500480.73622102157
+PIECES = (162528.88313722145, 213102.93897446836, 124848.91410933173)
+
+
+def test_an_exit_filled_in_pieces_closes_the_trade_where_the_ledger_is_flat():
+    assert BOUGHT - PIECES[0] - PIECES[1] - PIECES[2] > 1e-12, "the scenario must leave residue"
+    fills = [
+        _fill(0, Side.BUY, BOUGHT, 0.10),
+        *(_fill(1 + k, Side.SELL, piece, 0.11) for k, piece in enumerate(PIECES)),
+        _fill(4, Side.BUY, 1_000.0, 0.10),
+        _fill(5, Side.SELL, 1_000.0, 0.09),
+    ]
+    ledger = Ledger(cash=1e6, quote_currency="USDT")
+    flat_after = [ledger.apply(fill).quantity == 0.0 for fill in fills]
+    assert flat_after == [False, False, False, True, False, True]
+    first, second = round_trips(fills)
+    assert (first.entry_ts, first.exit_ts, first.side) == (0, 3 * H, "long")
+    assert first.quantity == pytest.approx(BOUGHT) and first.pnl == pytest.approx(0.01 * BOUGHT)
+    assert (second.entry_ts, second.exit_ts, second.quantity) == (4 * H, 5 * H, 1_000.0)
+    assert second.pnl == pytest.approx(-10.0)
 
 
 def test_an_open_position_at_the_end_is_not_a_trade():

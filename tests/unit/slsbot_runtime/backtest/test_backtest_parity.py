@@ -61,7 +61,8 @@ def test_partial_fills_latency_spread_and_slippage_match(sma_config):
 
 
 def test_shorts_and_buys_cut_by_the_cash_balance_match(sma_config):
-    config = sma_config(**{"longOnly": False, "account.paper.startingBalance": 800, "sizing.quantity": 0.1})
+    # 600 USDT: the crossings of 2019 come when 0.1 BTC costs more than the cash left
+    config = sma_config(**{"longOnly": False, "account.paper.startingBalance": 600, "sizing.quantity": 0.1})
     step, fast = _both(config)
     buys = [fill for fill in step.fills if fill.side == "buy"]
     assert any(fill.quantity < 0.1 - 1e-9 for fill in buys), "some buys must be cut to what the cash pays for"
@@ -76,6 +77,20 @@ def test_two_symbols_sharing_the_account_across_real_gaps_match(sma_config):
     )
     step, fast = _both(config, window)
     assert {fill.symbol for fill in step.fills} == {"BTC/USDT", "ETH/USDT"}
+    _assert_same(step, fast)
+
+
+def test_an_exit_during_the_warmup_after_the_real_33_hour_outage_matches(sma_config):
+    # the turtle rule's exit comes 29 candles after the 2018-02-08 outage, inside the 50-candle warmup:
+    # only entries wait for the warmup, so both modes sell there
+    gap_next = int(datetime(2018, 2, 9, 10, tzinfo=UTC).timestamp() * 1000)  # the first candle after the outage
+    window = BacktestWindow(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 3, 1, tzinfo=UTC))
+    turtle = {"members": [{"name": "turtle", "strategy": "donchian_breakout"}]}
+    config = sma_config(**{"ensemble": turtle, "marketData.warmupCandles": 50})
+    step, fast = _both(config, window)
+    hour = 3_600_000
+    during = [fill for fill in step.fills if gap_next < fill.ts <= gap_next + 50 * hour]
+    assert [(fill.side, (fill.ts - gap_next) // hour) for fill in during] == [("sell", 30)]
     _assert_same(step, fast)
 
 

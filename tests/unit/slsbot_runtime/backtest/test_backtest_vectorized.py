@@ -63,15 +63,14 @@ def test_the_next_decision_tables_agree_with_plan_symbol_at_every_candle(entries
     tables = next_decisions(targets(directions, long_only=False), warm, entries_allowed=entries_allowed)
     for held in (-1, 0, 1):
         acting = [
-            bool(warm[i])
-            and bool(
+            bool(
                 plan_symbol(
                     direction=float(directions[i]),
                     position=float(held),
                     working=[],
                     long_only=False,
                     must_flatten=False,
-                    entries_allowed=entries_allowed,
+                    entries_allowed=entries_allowed and bool(warm[i]),  # the loop's rule: only entries wait
                 )
             )
             for i in range(300)

@@ -96,14 +96,50 @@ def test_daily_loss_limit_latches_until_the_next_utc_midnight() -> None:
     assert risk.evaluate(entry(), at(day_start + DAY_MS, 9_800.0)).action is RiskAction.APPROVED
 
 
-def test_daily_loss_is_measured_from_the_first_candle_of_the_utc_day() -> None:
+def test_daily_loss_is_measured_from_the_equity_at_midnight_not_after_the_first_candle() -> None:
     risk = RiskManager(policy(dailyLossLimitPercent=5), None, True)
-    risk.on_candle(DAY_MS - HOUR, 10_000.0)  # 23:00, day 0
-    state = risk.on_candle(DAY_MS, 9_000.0)  # 00:00, day 1 starts at 9,000
-    assert state.day_start_equity == 9_000.0
-    assert state.daily_loss_percent == 0.0
-    assert risk.evaluate(entry(), at(DAY_MS, 9_000.0)).action is RiskAction.APPROVED
-    assert risk.evaluate(entry(), at(DAY_MS, 8_500.0)).action is RiskAction.REJECTED  # 5.56% intraday
+    risk.on_candle(DAY_MS - HOUR, 10_000.0)  # 23:00, day 0: day 1 opens at 10,000
+    state = risk.on_candle(DAY_MS, 9_400.0)  # the 00:00 candle itself loses 6%
+    assert state.day_start_equity == 10_000.0
+    assert state.daily_loss_percent == pytest.approx(6.0)
+    assert not state.entries_allowed
+    decision = risk.evaluate(entry(), at(DAY_MS, 9_400.0))
+    assert rules(decision) == [RiskRule.DAILY_LOSS]
+    assert "day start 10000.00" in decision.events[0].message
+
+
+def test_on_daily_candles_each_candle_is_measured_from_the_previous_close() -> None:
+    risk = RiskManager(policy(dailyLossLimitPercent=5), None, True)
+    risk.set_opening_equity(10_000.0)
+    assert risk.on_candle(0, 10_100.0).entries_allowed
+    state = risk.on_candle(DAY_MS, 9_595.0)  # 5% below the 10,100 the day opened at
+    assert (state.day_start_equity, state.daily_loss_percent) == (10_100.0, pytest.approx(5.0))
+    assert not state.entries_allowed
+    assert risk.evaluate(entry(), at(DAY_MS, 9_595.0)).action is RiskAction.REJECTED
+    state = risk.on_candle(2 * DAY_MS, 9_500.0)  # 0.99% the next day: the latch is released
+    assert state.day_start_equity == 9_595.0 and state.entries_allowed
+
+
+def test_the_first_day_opens_at_the_equity_before_the_first_candle() -> None:
+    risk = RiskManager(policy(dailyLossLimitPercent=5), None, True)
+    risk.set_opening_equity(10_000.0)  # the starting cash
+    state = risk.on_candle(0, 9_400.0)
+    assert state.day_start_equity == 10_000.0 and not state.entries_allowed
+    unknown = RiskManager(policy(dailyLossLimitPercent=5), None, True)  # nothing known before the first candle
+    assert unknown.on_candle(0, 9_400.0).day_start_equity == 9_400.0
+    with pytest.raises(ValueError, match="opening equity"):
+        unknown.set_opening_equity(10_000.0)  # too late: a candle was taken in
+    with pytest.raises(ValueError, match="opening equity"):
+        RiskManager(RiskPolicySpec(), None, True).set_opening_equity(float("inf"))
+
+
+def test_a_snapshot_taken_on_a_later_day_counts_from_the_last_candles_equity() -> None:
+    risk = RiskManager(policy(dailyLossLimitPercent=5), None, True)
+    risk.on_candle(DAY_MS - HOUR, 10_000.0)
+    assert risk.evaluate(entry(), at(DAY_MS + HOUR, 9_600.0)).action is RiskAction.APPROVED  # 4%
+    decision = risk.evaluate(entry(), at(DAY_MS + HOUR, 9_400.0))  # 6% below where the day opened
+    assert rules(decision) == [RiskRule.DAILY_LOSS]
+    assert "day start 10000.00" in decision.events[0].message and "6.00% down" in decision.events[0].message
 
 
 def test_long_only_rejects_short_entries_but_not_sells_that_exit() -> None:

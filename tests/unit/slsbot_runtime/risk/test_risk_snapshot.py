@@ -80,6 +80,19 @@ def test_a_fresh_manager_differs_so_the_round_trip_test_can_fail(btc_hourly) -> 
     assert step(fresh, ts, 7_000.0, first_close) != step(original, ts, 7_000.0, first_close)
 
 
+def test_the_opening_equity_set_before_the_first_candle_survives_a_round_trip() -> None:
+    policy = RiskPolicySpec(daily_loss_limit_percent=5, circuit_breaker={"levels": []})
+    original = RiskManager(policy, None, True)
+    original.set_opening_equity(10_000.0)
+    saved = json.loads(original.snapshot_json())
+    assert saved == original.snapshot() and saved["ts"] is None and saved["equity"] == 10_000.0
+    restored = RiskManager(policy, None, True)
+    restored.restore(saved)
+    assert restored.snapshot() == original.snapshot()
+    assert restored.on_candle(0, 9_400.0) == original.on_candle(0, 9_400.0)
+    assert restored.state().day_start_equity == 10_000.0 and not restored.state().entries_allowed
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [

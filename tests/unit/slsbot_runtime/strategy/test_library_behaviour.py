@@ -29,15 +29,21 @@ def _directions(strategy: str, params: dict, closes: list[float], run_steps, spr
 
 def test_ema_cross_follows_a_rise_then_a_fall(run_steps) -> None:
     closes = [100.0] * 5 + [100 + 2 * i for i in range(1, 16)] + [130 - 3 * i for i in range(1, 16)]
-    d = _directions("ema_cross", {"fast": 3, "slow": 8}, closes, run_steps)
+    d = _directions("ema_cross", {"fast": 3, "slow": 8, "mode": "level"}, closes, run_steps)
     assert d[:7] == [0.0] * 7
     assert d[19] == 1.0 and d[-1] == -1.0
+    # crossings: the rise starts from a tie, not from below, so only the fall through the slow EMA is one
+    crossed = _directions("ema_cross", {"fast": 3, "slow": 8}, closes, run_steps)
+    first_below = d.index(-1.0)
+    assert [(i, x) for i, x in enumerate(crossed) if x] == [(first_below, -1.0)]
 
 
 def test_macd_trend_is_long_while_the_rise_accelerates(run_steps) -> None:
     closes = [100 + 0.05 * i * i for i in range(60)]
-    d = _directions("macd_trend", {"fast": 4, "slow": 10, "signal": 3}, closes, run_steps)
+    d = _directions("macd_trend", {"fast": 4, "slow": 10, "signal": 3, "mode": "level"}, closes, run_steps)
     assert d[:11] == [0.0] * 11 and set(d[20:]) == {1.0}
+    # above its signal line from the end of the warmup on: never a crossing
+    assert not any(_directions("macd_trend", {"fast": 4, "slow": 10, "signal": 3}, closes, run_steps))
 
 
 def test_rsi_reversion_buys_a_slump_and_leaves_when_rsi_recovers(run_steps) -> None:

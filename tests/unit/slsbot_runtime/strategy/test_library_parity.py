@@ -8,11 +8,12 @@ import pytest
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.strategy.registry import LIBRARY
 
-# A second parameter set per component, away from the defaults, so parity is not a property of one choice.
+# A second parameter set per component, away from the defaults, so parity is not a property of one choice (the
+# crossover components' second set is in level mode, their defaults trade crossings).
 OTHER_PARAMS = {
-    "sma_cross": {"fast": 3, "slow": 7},
-    "ema_cross": {"fast": 5, "slow": 50},
-    "macd_trend": {"fast": 6, "slow": 19, "signal": 4},
+    "sma_cross": {"fast": 3, "slow": 7, "mode": "level"},
+    "ema_cross": {"fast": 5, "slow": 50, "mode": "level"},
+    "macd_trend": {"fast": 6, "slow": 19, "signal": 4, "mode": "level"},
     "rsi_reversion": {"period": 6, "oversold": 20, "exit": 45, "overbought": 85},
     "bollinger_reversion": {"period": 50, "num_std": 1.5, "exit_z": 0.5},
     "zscore_reversion": {"horizon": 6, "period": 48, "entry": 1.5, "exit": 0.0},

@@ -149,7 +149,7 @@ def test_a_broken_error_hook_does_not_stop_the_loop() -> None:
 
 
 def test_a_library_component_without_errors_is_passed_through() -> None:
-    member = SafeComponent("trend", build_component("sma_cross", 1, {"fast": 1, "slow": 2}))
+    member = SafeComponent("trend", build_component("sma_cross", 1, {"fast": 1, "slow": 2, "mode": "level"}))
     member.on_candle(Candle("T/USDT", 0, 1, 1, 1, 100.0, 1), {})
     assert member.on_candle(Candle("T/USDT", 1, 1, 1, 1, 101.0, 1), {}).direction == 1.0
     assert member.warmup == 2 and member.errors == 0
