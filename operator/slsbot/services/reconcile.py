@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.conditions import READY, set_condition
+from slsbot.domain.conditions import READY, get_condition, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, BackoffPolicy, ObservedRuntime, plan_deletion, plan_runtime
 from slsbot.domain.ports import RuntimeBackend
@@ -75,7 +75,7 @@ def reconcile_strategy(
         first = resolved[0]
         requeue = None if first.reason == INVALID_SPEC else timedelta(seconds=10)
         event = Event("Warning", first.reason, "; ".join(str(p) for p in resolved))
-        return ReconcileResult(status=status, events=[event], requeue_after=requeue)
+        return ReconcileResult(status=status, events=_news(strategy.status, status, [event]), requeue_after=requeue)
 
     config = backend.render_config(resolved)
     desired = desired_runtime(resolved, config)
@@ -155,7 +155,7 @@ def reconcile_account(
     status = validation_status(previous, problems, generation=account.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
-    return ReconcileResult(status=status, events=events)
+    return ReconcileResult(status=status, events=_news(account.status, status, events))
 
 
 def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) -> ReconcileResult:
@@ -164,7 +164,7 @@ def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) 
     status = validation_status(previous, problems, generation=policy.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
-    return ReconcileResult(status=status, events=events)
+    return ReconcileResult(status=status, events=_news(policy.status, status, events))
 
 
 EXPERIMENTS_NOT_RUN = (
@@ -194,7 +194,25 @@ def reconcile_experiment(
         )
     events = [Event("Warning", p.reason, str(p)) for p in problems]
     requeue = None if problems and problems[0].reason == INVALID_SPEC else timedelta(seconds=30)
-    return ReconcileResult(status=status, events=events, requeue_after=requeue)
+    return ReconcileResult(status=status, events=_news(experiment.status, status, events), requeue_after=requeue)
+
+
+def _news(previous: ObjectStatus | None, status: ObjectStatus, events: list[Event]) -> list[Event]:
+    """``events`` about the problems in ``status``, unless ``previous`` already reported the same problems for the
+    same generation: a standing problem is an event once per spec, not once per pass (the local supervisor passes
+    twice a second, and each repeat would count as a new occurrence). A problem that goes away and comes back, or
+    stays through an edit of the spec, is reported again."""
+    before = get_condition(previous.conditions, READY) if previous is not None else None
+    after = get_condition(status.conditions, READY)
+    if before is None or after is None:
+        return events
+    same = (before.status, before.reason, before.message, before.observed_generation) == (
+        after.status,
+        after.reason,
+        after.message,
+        after.observed_generation,
+    )
+    return [] if same else events
 
 
 def _retry(previous: ObjectStatus | None, reason: str, message: str, after: timedelta) -> ReconcileResult:
