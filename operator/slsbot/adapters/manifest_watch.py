@@ -68,6 +68,11 @@ class ManifestWatcher:
             return None
         files = [self._file(path, content, digests[path]) for path, content in contents.items()]
         plan = plan_folder(files, self._current)
+        if not plan.resources:  # as at start-up: an empty folder is more likely a mistake than a wish
+            log.warning(
+                "%s: its YAML files hold no slsbot objects; the running objects are kept as they are", self._folder
+            )
+            return None
         self._current = dict(plan.applied)
         with self._lock:
             self._pending = plan

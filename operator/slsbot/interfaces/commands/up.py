@@ -31,7 +31,13 @@ from slsbot.adapters.manifest_folder import load_manifest_folder, validation_pro
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.adapters.state_folder import StateFolderError, claim_state_folder, open_state_store, store_failure
+from slsbot.adapters.state_folder import (
+    StateFolderClaim,
+    StateFolderError,
+    claim_state_folder,
+    open_state_store,
+    store_failure,
+)
 from slsbot.adapters.store import sync_desired_objects
 from slsbot.adapters.supervisor_store import SqlSupervisorStore
 from slsbot.domain.errors import InvalidSpecError
@@ -129,23 +135,28 @@ def run(args: argparse.Namespace) -> int:
             f"cannot listen on {settings.admin_host}:{settings.admin_port} ({exc.strerror}); "
             "pass a free one with --port"
         )
+    claim: StateFolderClaim | None = None
+
+    def refuse(message: str) -> int:
+        listener.close()
+        if claim is not None:
+            claim.release()
+        return _fail(message)
+
     try:
-        claim_state_folder(settings.state_dir)  # held until the process ends
+        claim = claim_state_folder(settings.state_dir)  # held while this process runs
         control_key = load_or_create_control_key(settings.control_key_path)
     except (StateFolderError, ControlKeyError) as exc:
-        listener.close()
-        return _fail(str(exc))
+        return refuse(str(exc))
     admin_token = settings.admin_token or SecretStr(secrets.token_urlsafe(32))
     try:
         engine = open_state_store(settings.database_path)
         with Session(engine) as session:
             outcome = sync_desired_objects(session, resources=resources, now=datetime.now(UTC))
     except StateFolderError as exc:
-        listener.close()
-        return _fail(str(exc))
+        return refuse(str(exc))
     except DBAPIError as exc:
-        listener.close()
-        return _fail(str(store_failure(settings.database_path, exc)))
+        return refuse(str(store_failure(settings.database_path, exc)))
     log.info("loaded %d objects from %s: %s", len(resources), args.folder, describe_sync(outcome))
     watcher = ManifestWatcher(args.folder, loaded, interval=settings.watch_interval)
     store = FolderSyncedStore(SqlSupervisorStore(engine), engine=engine, watcher=watcher)
@@ -210,5 +221,6 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         app.state.runtime_client.close()
         engine.dispose()
+        claim.release()
     log.info("stopped cleanly")
     return 0

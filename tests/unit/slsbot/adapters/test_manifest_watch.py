@@ -144,6 +144,11 @@ def test_an_emptied_or_missing_folder_changes_nothing(folder: Path, engine, capl
     with caplog.at_level(logging.WARNING, logger="slsbot.manifests"):
         assert settled(watcher) is None
     assert "no *.yaml or *.yml files in it; the running objects are kept as they are" in caplog.text
+    (folder / "10-account.yaml").write_text("# nothing here any more\n")
+    with caplog.at_level(logging.WARNING, logger="slsbot.manifests"):
+        assert settled(watcher) is None
+    assert "its YAML files hold no slsbot objects; the running objects are kept as they are" in caplog.text
+    (folder / "10-account.yaml").unlink()
     folder.rmdir()
     assert settled(watcher) is None
     assert watcher.take() is None
