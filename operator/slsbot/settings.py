@@ -50,6 +50,9 @@ class ControlPlaneSettings(BaseSettings):
     viewer_token: SecretStr | None = Field(default=None, description="Optional read-only bearer token.")
     state_dir: Path = Field(default=Path("var/slsbot"), description="Supervisor database, runtime state and logs.")
     tick_interval: float = Field(default=0.5, gt=0, le=10, description="Seconds between two supervisor passes.")
+    watch_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between two looks at the folder of YAML for changes."
+    )
     stop_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds a runtime gets to stop after SIGTERM before SIGKILL."
     )

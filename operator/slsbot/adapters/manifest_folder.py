@@ -1,20 +1,31 @@
 """Read a folder of slsbot YAML, as ``kubectl apply -f DIR`` would: every ``*.yaml`` and ``*.yml`` directly in it,
 each file possibly holding several documents, each document validated with ``slsbot.api.parse_resource``.
 
-All or nothing: every problem in every file is collected, and if there is any, ``InvalidSpecError`` is raised
-with one line per problem naming the file, the document (counted from 1) and the field, and nothing is returned.
+Each file is read into a ``domain.manifests.ManifestFile``: its objects, or one problem line per mistake naming the
+file, the document (counted from 1) and the field. Paths in a manifest are the manifest's own: a relative
+``spec.marketData.dataDir`` is resolved against the folder of the file that declares it, and a replayed Strategy's
+candles are looked up there with the runtime's own data discovery, so a wrong path is a problem of that file now
+rather than a runtime that crash-loops later.
+
+At start-up the folder is all or nothing (``load_manifest_folder``): any problem in any file raises
+``InvalidSpecError`` with every problem, and nothing is returned. ``adapters.manifest_watch`` re-reads it while
+the supervisor runs, file by file.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from slsbot.api import Resource, parse_resource
+from slsbot.api import Resource, Strategy, parse_resource
+from slsbot.api.strategy import DataSource
 from slsbot.domain.errors import InvalidSpecError
+from slsbot.domain.manifests import FolderPlan, ManifestFile, plan_folder
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 
@@ -44,19 +55,54 @@ def _describe(document: Any) -> str:
     return ""
 
 
-def _parse_file(path: Path, problems: list[str]) -> list[Resource[Any, Any]]:
+def manifest_paths(folder: Path) -> list[Path]:
+    """The manifest files directly in ``folder``, in name order. InvalidSpecError when there are none."""
+    if not folder.is_dir():
+        raise InvalidSpecError(f"{folder}: not a folder; pass the folder that holds your slsbot YAML with -f")
     try:
-        documents = list(yaml.safe_load_all(path.read_text()))
+        entries = list(folder.iterdir())
+    except OSError as exc:
+        raise InvalidSpecError(f"{folder}: cannot be read ({exc.strerror}); check its permissions") from exc
+    files = sorted(p for p in entries if p.suffix in MANIFEST_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise InvalidSpecError(f"{folder}: no *.yaml or *.yml files in it")
+    return files
+
+
+def read_folder_bytes(folder: Path) -> dict[Path, bytes | OSError]:
+    """The bytes of every manifest file in ``folder`` (or the error reading it). InvalidSpecError as
+    ``manifest_paths``."""
+    contents: dict[Path, bytes | OSError] = {}
+    for path in manifest_paths(folder):
+        try:
+            contents[path] = path.read_bytes()
+        except OSError as exc:
+            contents[path] = exc
+    return contents
+
+
+def digest_of(content: bytes | OSError) -> str:
+    if isinstance(content, OSError):
+        return f"unreadable:{content.errno}"
+    return hashlib.sha256(content).hexdigest()
+
+
+def read_manifest_file(path: Path, content: bytes | OSError) -> ManifestFile:
+    """The objects ``content`` (the bytes of ``path``) declares, or its problems."""
+    digest = digest_of(content)
+    if isinstance(content, OSError):
+        return ManifestFile(path, digest, problems=(f"{path}: cannot be read: {content.strerror}",))
+    try:
+        documents = list(yaml.safe_load_all(content.decode()))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        problems.append(f"{path}:{where}: not valid YAML: {problem}")
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot be read: {exc}")
-        return []
-    resources = []
+        return ManifestFile(path, digest, problems=(f"{path}:{where}: not valid YAML: {problem}",))
+    except UnicodeDecodeError as exc:
+        return ManifestFile(path, digest, problems=(f"{path}: cannot be read: not UTF-8 ({exc.reason})",))
+    problems: list[str] = []
+    resources: list[Resource[Any, Any]] = []
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
@@ -65,37 +111,67 @@ def _parse_file(path: Path, problems: list[str]) -> list[Resource[Any, Any]]:
             problems.append(f"{where}: a document must be a mapping with apiVersion, kind, metadata and spec")
             continue
         try:
-            resources.append(parse_resource(document))
+            resource = parse_resource(document)
         except ValidationError as exc:
             problems.extend(f"{where}: {line}" for line in validation_problems(exc))
+            continue
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
-    return resources
-
-
-def load_manifest_folder(folder: Path) -> list[Resource[Any, Any]]:
-    """Every object in ``folder``, in file name then document order. Raises ``InvalidSpecError`` on any problem."""
-    if not folder.is_dir():
-        raise InvalidSpecError(f"{folder}: not a folder; pass the folder that holds your slsbot YAML with -f")
-    files = sorted(p for p in folder.iterdir() if p.suffix in MANIFEST_SUFFIXES and not p.name.startswith("."))
-    if not files:
-        raise InvalidSpecError(f"{folder}: no *.yaml or *.yml files in it")
-    problems: list[str] = []
-    resources: list[Resource[Any, Any]] = []
-    origin: dict[tuple[str, str, str], Path] = {}
-    for path in files:
-        for resource in _parse_file(path, problems):
-            key = (resource.kind, resource.namespace, resource.name)
-            if key in origin:
-                problems.append(
-                    f"{path}: {resource.kind} {resource.namespace}/{resource.name} is also defined in "
-                    f"{origin[key]}; metadata.name must be unique per kind and namespace"
-                )
-                continue
-            origin[key] = path
-            resources.append(resource)
+            continue
+        found = _resolve_paths(resource, path.parent)
+        problems.extend(f"{where}: {line}" for line in found)
+        resources.append(resource)
     if problems:
+        return ManifestFile(path, digest, problems=tuple(problems))
+    return ManifestFile(path, digest, resources=tuple(resources))
+
+
+def _resolve_paths(resource: Resource[Any, Any], base: Path) -> list[str]:
+    """Make the paths in ``resource`` absolute, relative ones against ``base`` (the manifest's folder), and check
+    what they point to. Returns the problems, one ``field: message`` line each."""
+    if not isinstance(resource, Strategy) or resource.spec.market_data.data_dir is None:
+        return []
+    market_data = resource.spec.market_data
+    written = market_data.data_dir
+    folder = (base / Path(written).expanduser()).resolve()
+    try:
+        market_data.data_dir = str(folder)
+    except ValidationError as exc:
+        return [f"spec.marketData.{line}" for line in validation_problems(exc)]
+    if market_data.source != DataSource.REPLAY:
+        return []
+    hint = "" if Path(written).is_absolute() else f" ({written!r}, relative to the manifest's folder {base.resolve()})"
+    missing = _missing_candles(folder, resource.spec.symbols, resource.spec.timeframe)
+    return [f"spec.{message}{hint}" for message in missing]
+
+
+def _missing_candles(folder: Path, symbols: list[str], timeframe: str) -> list[str]:
+    """What the runtime would refuse: each symbol's candles looked up with its own data discovery."""
+    from slsbot_runtime.data.discovery import find_candle_files
+    from slsbot_runtime.domain.errors import DataError
+
+    messages: dict[str, None] = {}  # ordered, once each: a missing folder is one problem, not one per symbol
+    for symbol in symbols:
+        try:
+            find_candle_files(folder, symbol, str(timeframe))
+        except DataError as exc:
+            messages[str(exc)] = None
+    return list(messages)
+
+
+def read_manifest_folder(folder: Path, contents: Mapping[Path, bytes | OSError] | None = None) -> list[ManifestFile]:
+    """Every manifest file in ``folder``, read and parsed. InvalidSpecError when the folder has none."""
+    contents = read_folder_bytes(folder) if contents is None else contents
+    return [read_manifest_file(path, content) for path, content in contents.items()]
+
+
+def load_manifest_folder(folder: Path) -> FolderPlan:
+    """Every object in ``folder``, in file name then document order (``.resources``), with each file's digest for
+    the watcher. Raises ``InvalidSpecError`` naming every problem when there is any: nothing is half-loaded."""
+    plan = plan_folder(read_manifest_folder(folder), {})
+    if plan.refused:
+        problems = plan.problems
         raise InvalidSpecError(f"{len(problems)} problem(s) in {folder}, nothing loaded:\n  " + "\n  ".join(problems))
-    if not resources:
+    if not plan.resources:
         raise InvalidSpecError(f"{folder}: its YAML files hold no slsbot objects")
-    return resources
+    return plan

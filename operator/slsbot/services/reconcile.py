@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
-from slsbot.domain.conditions import READY, set_condition
+from slsbot.domain.conditions import READY, get_condition, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import (
     DRAIN_WAIT_LIMIT,
@@ -176,8 +176,6 @@ def reconcile_strategy(
             action.kind,
             action.message,
         )
-    elif action.is_warning:
-        events.append(_event(action))  # a crash loop's back-off, a silent runtime: said once, then counted
     status = strategy_status(
         strategy.status,
         generation=generation,
@@ -187,6 +185,9 @@ def reconcile_strategy(
         desired_paused=desired.paused,
         config_hash=desired.config_hash,
     )
+    if not action.changes_something and action.is_warning:
+        # A crash loop's back-off, a silent runtime: an event when it begins (or its message changes), not per pass.
+        events += _news(strategy.status, status, [_event(action)])
     requeue = action.requeue_after if action.kind is ActionKind.WAIT else timedelta(seconds=1)
     return ReconcileResult(status=status, action=action, events=events, requeue_after=requeue)
 
@@ -207,7 +208,7 @@ def _cannot_apply(
     running = observed is not None and observed.state is not RuntimeState.ABSENT
     requeue = None if first.reason == INVALID_SPEC and not running else timedelta(seconds=10)
     event = Event("Warning", first.reason, "; ".join(str(p) for p in problems))
-    return ReconcileResult(status=status, events=[event], requeue_after=requeue)
+    return ReconcileResult(status=status, events=_news(strategy.status, status, [event]), requeue_after=requeue)
 
 
 def finalize_strategy(
@@ -259,7 +260,7 @@ def reconcile_account(
     status = validation_status(previous, problems, generation=account.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
-    return ReconcileResult(status=status, events=events)
+    return ReconcileResult(status=status, events=_news(account.status, status, events))
 
 
 def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) -> ReconcileResult:
@@ -268,7 +269,7 @@ def reconcile_policy(policy: RiskPolicy, *, now: datetime, strategies: int = 0) 
     status = validation_status(previous, problems, generation=policy.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
-    return ReconcileResult(status=status, events=events)
+    return ReconcileResult(status=status, events=_news(policy.status, status, events))
 
 
 EXPERIMENTS_NOT_RUN = (
@@ -298,7 +299,25 @@ def reconcile_experiment(
         )
     events = [Event("Warning", p.reason, str(p)) for p in problems]
     requeue = None if problems and problems[0].reason == INVALID_SPEC else timedelta(seconds=30)
-    return ReconcileResult(status=status, events=events, requeue_after=requeue)
+    return ReconcileResult(status=status, events=_news(experiment.status, status, events), requeue_after=requeue)
+
+
+def _news(previous: ObjectStatus | None, status: ObjectStatus, events: list[Event]) -> list[Event]:
+    """``events`` about the problems in ``status``, unless ``previous`` already reported the same problems for the
+    same generation: a standing problem is an event once per spec, not once per pass (the local supervisor passes
+    twice a second, and each repeat would count as a new occurrence). A problem that goes away and comes back, or
+    stays through an edit of the spec, is reported again."""
+    before = get_condition(previous.conditions, READY) if previous is not None else None
+    after = get_condition(status.conditions, READY)
+    if before is None or after is None:
+        return events
+    same = (before.status, before.reason, before.message, before.observed_generation) == (
+        after.status,
+        after.reason,
+        after.message,
+        after.observed_generation,
+    )
+    return [] if same else events
 
 
 def _event(action: Action) -> Event:

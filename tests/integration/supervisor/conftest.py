@@ -102,7 +102,7 @@ class RunningSupervisor:
         return self.process.wait(timeout)
 
 
-def start_supervisor(folder: Path, state_dir: Path, env: dict[str, str]) -> RunningSupervisor:
+def start_supervisor(folder: Path, state_dir: Path, env: dict[str, str], cwd: Path = REPO) -> RunningSupervisor:
     log_path = state_dir.parent / f"{state_dir.name}-supervisor.log"
     process = subprocess.Popen(
         [
@@ -120,7 +120,7 @@ def start_supervisor(folder: Path, state_dir: Path, env: dict[str, str]) -> Runn
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),
         text=True,
-        cwd=REPO,
+        cwd=cwd,
         env=env,
     )
     lines = [process.stdout.readline() for _ in range(2)]

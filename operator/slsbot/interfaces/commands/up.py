@@ -1,8 +1,10 @@
 """``slsbot up -f DIR``: the embedded local supervisor. Loads the YAML in DIR, runs each Strategy as a local
-runtime process reconciled by the same code as the kopf operator, and serves the admin API.
+runtime process reconciled by the same code as the kopf operator, and serves the admin API. While it runs it
+watches DIR and applies each change as ``kubectl apply`` would (``adapters.manifest_watch``).
 
 Exit codes: 0 after a clean stop (Ctrl-C or SIGTERM: every runtime gets SIGTERM and flushes its state),
-2 when the settings, the YAML or the admin address are unusable (nothing is started then).
+2 when the settings, the YAML, the admin address or the state folder are unusable (nothing is started then;
+one line on stderr names the path and the fix).
 """
 
 from __future__ import annotations
@@ -21,13 +23,22 @@ from typing import Any
 
 import uvicorn
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
+from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.adapters.store import create_store_engine, sync_desired_objects
+from slsbot.adapters.state_folder import (
+    StateFolderClaim,
+    StateFolderError,
+    claim_state_folder,
+    open_state_store,
+    store_failure,
+)
+from slsbot.adapters.store import sync_desired_objects
 from slsbot.adapters.supervisor_store import SqlSupervisorStore
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
@@ -120,9 +131,10 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         return _fail("invalid settings:\n  " + "\n  ".join(validation_problems(exc)))
     try:
-        resources = load_manifest_folder(args.folder)
+        loaded = load_manifest_folder(args.folder)
     except InvalidSpecError as exc:
         return _fail(str(exc))
+    resources = loaded.resources
     try:
         listener = socket.create_server((settings.admin_host, settings.admin_port), reuse_port=False)
     except OSError as exc:
@@ -130,22 +142,32 @@ def run(args: argparse.Namespace) -> int:
             f"cannot listen on {settings.admin_host}:{settings.admin_port} ({exc.strerror}); "
             "pass a free one with --port"
         )
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        control_key = load_or_create_control_key(settings.control_key_path)
-    except ControlKeyError as exc:
+    claim: StateFolderClaim | None = None
+
+    def refuse(message: str) -> int:
         listener.close()
-        return _fail(str(exc))
+        if claim is not None:
+            claim.release()
+        return _fail(message)
+
+    try:
+        claim = claim_state_folder(settings.state_dir)  # held while this process runs
+        control_key = load_or_create_control_key(settings.control_key_path)
+    except (StateFolderError, ControlKeyError) as exc:
+        return refuse(str(exc))
     admin_token = settings.admin_token or SecretStr(secrets.token_urlsafe(32))
-    engine = create_store_engine(settings.database_path)
-    with Session(engine) as session:
-        outcome = sync_desired_objects(session, resources=resources, now=datetime.now(UTC))
-    log.info(
-        "loaded %d objects from %s: %s",
-        len(resources),
-        args.folder,
-        ", ".join(f"{len(keys)} {what}" for what, keys in outcome.items() if keys),
-    )
+    try:
+        engine = open_state_store(settings.database_path)
+        with Session(engine) as session:
+            outcome = sync_desired_objects(session, resources=resources, now=datetime.now(UTC))
+    except StateFolderError as exc:
+        return refuse(str(exc))
+    except DBAPIError as exc:
+        return refuse(str(store_failure(settings.database_path, exc)))
+    log.info("loaded %d objects from %s: %s", len(resources), args.folder, describe_sync(outcome))
+    watcher = ManifestWatcher(args.folder, loaded, interval=settings.watch_interval)
+    store = FolderSyncedStore(SqlSupervisorStore(engine), engine=engine, watcher=watcher)
+    store.report_when_reconciled()
 
     client = RuntimeHttpClient(timeout=settings.probe_timeout)
     backend = LocalProcessBackend(
@@ -204,13 +226,17 @@ def run(args: argparse.Namespace) -> int:
             check_config=runtime_config_check(),
         ),
     )
+    watching = watcher.start(stop)
     try:
-        run_supervisor(store=SqlSupervisorStore(engine), backend=backend, options=options, stop=stop)
+        run_supervisor(store=store, backend=backend, options=options, stop=stop)
     finally:
+        stop.set()
+        watching.join(timeout=10)
         server.should_exit = True
         serving.join(timeout=10)
         client.close()
         app.state.runtime_client.close()
         engine.dispose()
+        claim.release()
     log.info("stopped cleanly")
     return 0

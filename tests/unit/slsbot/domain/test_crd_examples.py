@@ -146,13 +146,15 @@ def test_local_examples_are_what_make_run_loads(repo_root):
     for spec in strategies.values():
         assert spec.timeframe == "1h"
         assert spec.market_data.source == "replay"
-        assert spec.market_data.data_dir == "data/market/binance-spot-1h-2024"
+        assert spec.market_data.data_dir == "../../data/market/binance-spot-1h-2024"  # from examples/local
         assert (spec.market_data.seconds_per_candle, spec.market_data.loop) == (0.1, True)
         assert [(m.name, m.strategy, m.params) for m in spec.ensemble.members] == [
             ("sma", "sma_cross", {"fast": 10, "slow": 30})
         ]
         for symbol in spec.symbols:
-            candles = repo_root / spec.market_data.data_dir / f"{symbol.replace('/', '_')}-1h.feather"
+            candles = (
+                repo_root / "examples" / "local" / spec.market_data.data_dir / f"{symbol.replace('/', '_')}-1h.feather"
+            )
             assert candles.exists(), f"{candles} is missing: make run would have no data"
 
 
