@@ -179,6 +179,14 @@ class RiskManager:
         if requested is None:
             held = portfolio.positions.get(proposal.symbol)
             requested = abs(held.quantity) if held is not None else 0.0
+        rules = proposal.rules
+        if rules is not None and requested > 0:  # no risk rule holds an exit; the market's minimums are no risk rule
+            quantity = rules.floor_amount(requested)
+            problem = rules.order_problem(quantity, proposal.price)
+            if problem is not None:
+                message = f"exit of {requested:.8g} {proposal.symbol} cannot be sent, the position stays: {problem}"
+                return _rejected(RiskEvent(RiskRule.MARKET_MINIMUM, message))
+            requested = quantity
         return RiskDecision(RiskAction.APPROVED, requested)
 
     def _evaluate_entry(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:

@@ -1,4 +1,5 @@
-"""How big a new entry may be: fractional Kelly, per-trade bounds, breaker multiplier, exposure and leverage caps.
+"""How big a new entry may be: fractional Kelly, per-trade bounds, breaker multiplier, exposure and leverage caps,
+then the market's step and minimums.
 
 Pure functions over the proposal, the portfolio and the limits; the manager decides *whether* to enter,
 this module decides *how much*. Every cut is reported as a RiskEvent with the numbers.
@@ -128,6 +129,15 @@ def size_entry(
         minimum = limits.min_percent * multiplier
         message = f"{last.message}; what is left is below the per-trade minimum {minimum:.2f}% of equity"
         return SizedEntry(0.0, rejected=True, reduced=False, events=(*events[:-1], RiskEvent(last.rule, message)))
+    rules = proposal.rules
+    if rules is not None:  # what the market takes: whole steps, at least its minimums
+        sized, quantity = quantity, rules.floor_amount(quantity)
+        problem = rules.order_problem(quantity, price)
+        if problem is not None:
+            message = f"entry sized {sized:.8g} {proposal.symbol}: {problem}"
+            return SizedEntry(
+                0.0, rejected=True, reduced=False, events=(*events, RiskEvent(RiskRule.MARKET_MINIMUM, message))
+            )
     return SizedEntry(quantity, rejected=False, reduced=reduced, events=tuple(events))
 
 
