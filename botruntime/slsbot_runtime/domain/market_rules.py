@@ -82,7 +82,9 @@ class MarketRules:
         return round(ticks * tick, decimals_of(tick))
 
     def is_on_step(self, quantity: float) -> bool:
-        return self.floor_amount(quantity) == round(quantity, decimals_of(self.amount_step)) and quantity > 0
+        """Whether ``quantity`` is a positive whole number of steps (up to float error)."""
+        floored = self.floor_amount(quantity)
+        return floored > 0 and math.isclose(floored, quantity, rel_tol=1e-12, abs_tol=self.amount_step * 1e-9)
 
     def smallest_quantity(self, price: float | None) -> float:
         """The smallest quantity this market takes at ``price`` (every minimum met, on the step)."""

@@ -69,3 +69,9 @@ def test_rules_refuse_nonsense_naming_the_field(field: str, changes: dict[str, f
     values = {"amount_step": 0.001, "price_tick": 0.01, "min_amount": 0.0, "min_notional": 0.0, **changes}
     with pytest.raises(ValueError, match=field):
         MarketRules("X/USDT", **values)
+
+
+def test_on_step_means_a_positive_whole_number_of_steps() -> None:
+    assert BTC.is_on_step(0.01234) and BTC.is_on_step(0.1 + 0.2)
+    assert not BTC.is_on_step(0.0123456)
+    assert not BTC.is_on_step(1e-9) and not BTC.is_on_step(0.0)
