@@ -45,6 +45,7 @@ from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
+from slsbot_runtime.risk.sizing import exit_on_market
 
 
 @dataclass(slots=True)
@@ -219,7 +220,7 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
                 rules = exchange.market_rules(symbol)
                 if isinstance(action, ExitPosition):
                     # the loop's _exit: the whole position, on the market's step; only its minimums refuse it
-                    quantity = _exit_quantity(action, track, i, close, ledger, risk, rules)
+                    quantity = _exit_quantity(symbol, close, ledger, rules)
                 else:
                     _mark_open_positions(ledger, tracks, k, position)
                     quantity = _entry_quantity(action, track, i, close, ledger, risk, fixed, rules)
@@ -280,18 +281,11 @@ def _entry_quantity(
     return 0.0 if verdict.action == RiskAction.REJECTED else verdict.quantity
 
 
-def _exit_quantity(
-    action: ExitPosition, track: _Track, i: int, close: float, ledger: Ledger, risk: RiskManager, rules: MarketRules
-) -> float:
-    """The loop's ``_exit``: the whole position as the risk manager approves it (on the step), 0 when refused."""
-    held = abs(ledger.quantity(track.symbol))
-    if held <= QUANTITY_EPSILON:
-        return 0.0
-    confidence = min(max(track.confidence[i], 0.0), 1.0)
-    proposal = TradeProposal(
-        track.symbol, action.side, close, confidence, is_entry=False, requested_quantity=held, rules=rules
-    )
-    return risk.evaluate(proposal, ledger.snapshot(track.columns[0][i])).quantity
+def _exit_quantity(symbol: str, close: float, ledger: Ledger, rules: MarketRules) -> float:
+    """The loop's ``_exit``: the whole position as ``RiskManager.evaluate`` approves an exit (on the market's step;
+    0 for dust below its minimums), without the journal entry nobody reads here."""
+    held = abs(ledger.quantity(symbol))
+    return exit_on_market(held, close, rules)[0] if held > QUANTITY_EPSILON else 0.0
 
 
 def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side, quantity: float, step_ms: int) -> bool:

@@ -97,20 +97,21 @@ class MarketRules:
     def order_problem(self, quantity: float, price: float | None) -> str | None:
         """Why an order of ``quantity`` (already on the step) at ``price`` would be refused, naming the field, the
         rule and the smallest order that passes; None when it passes. Without a price the notional is not checked."""
+        enough = quantity > 0 and quantity >= self.min_amount * (1 - 1e-9)
+        notional = quantity * price if price is not None and price > 0 else None
+        if enough and (notional is None or notional >= self.min_notional * (1 - 1e-9)):
+            return None
         base, quote = split_symbol(self.symbol)
         where = f" ({self.source})" if self.source else ""
-        smallest = self.smallest_quantity(price)
-        fix = f"the smallest order is {smallest:g} {base}"
+        fix = f"the smallest order is {self.smallest_quantity(price):g} {base}"
         if quantity <= 0:
             return f"quantity: rounds to 0 at {self.symbol}'s amount step {self.amount_step:g} {base}{where}; {fix}"
-        if quantity < self.min_amount * (1 - 1e-9):
+        if not enough:
             return (
                 f"quantity: {quantity:g} {base} is below {self.symbol}'s minimum amount {self.min_amount:g} "
                 f"{base}{where}; {fix}"
             )
-        if price is not None and price > 0 and quantity * price < self.min_notional * (1 - 1e-9):
-            return (
-                f"quantity: {quantity:g} {base} at {price:g} is {quantity * price:.4g} {quote}, below {self.symbol}'s "
-                f"minimum notional {self.min_notional:g} {quote}{where}; {fix}"
-            )
-        return None
+        return (
+            f"quantity: {quantity:g} {base} at {price:g} is {notional:.4g} {quote}, below {self.symbol}'s "
+            f"minimum notional {self.min_notional:g} {quote}{where}; {fix}"
+        )

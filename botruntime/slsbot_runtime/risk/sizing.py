@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import PortfolioSnapshot
 from slsbot_runtime.risk.base import RiskEvent, RiskRule, TradeProposal
 
@@ -77,6 +78,16 @@ def max_added_quantity(
 ) -> float:
     """The largest quantity traded in direction ``sign`` so that ``other + |held + sign * q| * price <= cap``."""
     return max((cap_notional - other_notional) / price - sign * held_quantity, 0.0)
+
+
+def exit_on_market(quantity: float, price: float, rules: MarketRules | None) -> tuple[float, str | None]:
+    """An exit of ``quantity`` as the market takes it: rounded down to its step, or 0 and why when what is left is
+    below its minimums (dust no venue takes). Without rules, ``quantity`` as it is."""
+    if rules is None:
+        return quantity, None
+    rounded = rules.floor_amount(quantity)
+    problem = rules.order_problem(rounded, price)
+    return (0.0, problem) if problem is not None else (rounded, None)
 
 
 def size_entry(
