@@ -20,7 +20,8 @@ Conventions (also in docs/concepts/runtime-loop.md):
 * Balances are checked when an order fills: a buy is cut to what the quote balance pays for (fee and any
   interest owed included), a sell to the base balance held, or with shorts allowed to what the collateral
   allows (``paper_margin``: initial margin on every short, hourly borrow interest collected with the buy
-  that repays). An order cut to nothing is rejected; one cut after a partial fill is canceled.
+  that repays). An order cut to nothing, or to less than the market's minimum notional (dust no venue would
+  take back), is rejected; one cut after a partial fill is canceled.
 * ``place_order`` is idempotent on ``client_order_id``; ids of orders and fills are deterministic
   (``paper-<n>``, ``<client id>-f<n>``), so a replay produces exactly the same book.
 
@@ -358,7 +359,8 @@ class PaperExchange(Exchange):
         affordable, short_of = self._affordable(order, price, candle.ts)
         if affordable >= quantity:
             return self._execute(order, candle.ts, quantity, price)
-        if affordable <= max(QUANTITY_EPSILON, remaining * DUST_FRACTION):
+        too_small = affordable * price < self.market_rules(order.symbol).min_notional  # a cut leaves no dust behind
+        if too_small or affordable <= max(QUANTITY_EPSILON, remaining * DUST_FRACTION):
             status = OrderStatus.CANCELED if order.filled_quantity > 0 else OrderStatus.REJECTED
             self._finish(order, status, f"insufficient {short_of}", candle.ts)
             return None

@@ -133,3 +133,12 @@ def test_every_fill_of_the_ensemble_example_lies_inside_its_candle(repo_root) ->
     assert outside == []
     steps = {fill.symbol: PaperExchange(PaperSettings(), interval_ms=HOUR).market_rules(fill.symbol) for fill in fills}
     assert all(steps[fill.symbol].is_on_step(fill.quantity) for fill in fills)
+
+
+def test_a_cut_that_would_leave_less_than_the_minimum_notional_is_not_made() -> None:
+    exchange = paper(starting_balance=4.0)  # 4 USDT buys 0.0000999 BTC at 40,000: dust below the 5 USDT minimum
+    exchange.on_candle(candle(0, 40_000, 40_100, 39_900, 40_000))
+    exchange.place_order(order("a", Side.BUY, 0.001))
+    assert exchange.on_candle(candle(1, 40_000, 40_100, 39_900, 40_000)) == []
+    assert exchange.fetch_order("a", BTC).status == OrderStatus.REJECTED
+    assert exchange.balance("BTC") == 0.0 and exchange.balance("USDT") == 4.0
