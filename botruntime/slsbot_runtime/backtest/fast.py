@@ -6,9 +6,11 @@
    on the book (the paper exchange may fill it) or where ``plan_symbol`` would act. Candles in between are
    skipped: nothing the loop does there changes orders, fills or cash.
 3. At each event the loop's own pieces do the work: ``PaperExchange`` fills (next open, spread and
-   slippage, fees, volume participation, balances), ``Ledger`` books, ``plan_symbol`` plans, ``RiskManager
-   .evaluate`` sizes, with the same client order ids. Partial fills and latency need no special case: while
-   an order rests, every candle of its symbol is an event.
+   slippage, fees, volume participation, balances, market rules, a short's collateral and interest),
+   ``Ledger`` books, ``plan_symbol`` plans, ``RiskManager.evaluate`` sizes entries and rounds exits, with the
+   same client order ids. Partial fills and latency need no special case: while an order rests, every candle
+   of its symbol is an event. The exchange is told the closes it would have seen on skipped candles that
+   matter (its own symbol's at every event; with shorts, every held symbol's before a fill).
 4. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
    (cash plus each position times its last close, in symbol order), so the curve equals the step mode's.
 5. ``eligibility.equity_path_blockers`` checks that curve against the per-candle risk limits; if one is
@@ -33,7 +35,8 @@ from slsbot_runtime.backtest.inputs import interval_ms
 from slsbot_runtime.backtest.report import RunRecord
 from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
-from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, OrderType, Side
+from slsbot_runtime.domain.market_rules import MarketRules
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, OrderType, Side, split_symbol
 from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
 from slsbot_runtime.engine.signals import Decider
 from slsbot_runtime.exchange.paper import PaperExchange
@@ -42,6 +45,7 @@ from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
+from slsbot_runtime.risk.sizing import exit_on_market
 
 
 @dataclass(slots=True)
@@ -181,6 +185,8 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
         working: list[WorkingOrder] = []
         if resting[k]:
             candle = track.candle(i)
+            if not long_only:  # a short's collateral values every other holding at its last close
+                _mark_held_symbols(exchange, tracks, k, position)
             for fill in exchange.on_candle(candle):
                 ledger.apply(fill)
                 fills.append(fill)
@@ -194,6 +200,7 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
             close = candle.close
         else:
             close = track.columns[4][i]
+            exchange.mark(symbol, close)  # what on_candle does with a candle that has nothing to match
         ledger.mark(symbol, close)
         held = ledger.quantity(symbol)
         if working or track.next_decision[_sign(held)][i] == i:
@@ -210,14 +217,15 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
                     exchange.cancel_order(action.client_order_id, symbol)
                     resting[k] = exchange.has_open_orders(symbol)
                     continue
+                rules = exchange.market_rules(symbol)
                 if isinstance(action, ExitPosition):
-                    # the loop's _exit: the whole position; the risk manager never blocks or resizes an exit
-                    quantity = abs(ledger.quantity(symbol))
+                    # the loop's _exit: the whole position, on the market's step; only its minimums refuse it
+                    quantity = _exit_quantity(symbol, close, ledger, rules)
                 else:
                     _mark_open_positions(ledger, tracks, k, position)
-                    quantity = _entry_quantity(action, track, i, close, ledger, risk, fixed)
+                    quantity = _entry_quantity(action, track, i, close, ledger, risk, fixed, rules)
                 if quantity > QUANTITY_EPSILON:
-                    placed = _place(exchange, key, track, i, action.side, quantity, step_ms)
+                    placed = _place(exchange, key, track, i, action.side, rules.floor_amount(quantity), step_ms)
                     resting[k] = resting[k] or placed
         following = i + 1 if resting[k] else track.next_decision[_sign(ledger.quantity(symbol))][i + 1]
         if following < len(track):
@@ -237,6 +245,16 @@ def _mark_open_positions(ledger: Ledger, tracks: list[_Track], current: int, pos
                 ledger.mark(track.symbol, close)
 
 
+def _mark_held_symbols(exchange: PaperExchange, tracks: list[_Track], current: int, position: int) -> None:
+    """Give the exchange the last close before this candle of every other symbol it holds (long or short), as
+    the loop's exchange has it from its ``on_candle`` calls."""
+    for k, track in enumerate(tracks):
+        if k != current and exchange.balance(split_symbol(track.symbol)[0]) != 0.0:
+            close = track.last_close_before(position)
+            if close is not None:
+                exchange.mark(track.symbol, close)
+
+
 def _sign(quantity: float) -> int:
     """The held side as ``plan_symbol`` sees it."""
     if abs(quantity) <= QUANTITY_EPSILON:
@@ -252,17 +270,29 @@ def _entry_quantity(
     ledger: Ledger,
     risk: RiskManager,
     fixed: float | None,
+    rules: MarketRules,
 ) -> float:
     """The loop's ``_enter``: the quantity the risk manager sizes, 0 when it refuses."""
     confidence = min(max(track.confidence[i], 0.0), 1.0)
-    proposal = TradeProposal(track.symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed)
+    proposal = TradeProposal(
+        track.symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed, rules=rules
+    )
     verdict = risk.evaluate(proposal, ledger.snapshot(track.columns[0][i]))
     return 0.0 if verdict.action == RiskAction.REJECTED else verdict.quantity
 
 
+def _exit_quantity(symbol: str, close: float, ledger: Ledger, rules: MarketRules) -> float:
+    """The loop's ``_exit``: the whole position as ``RiskManager.evaluate`` approves an exit (on the market's step;
+    0 for dust below its minimums), without the journal entry nobody reads here."""
+    held = abs(ledger.quantity(symbol))
+    return exit_on_market(held, close, rules)[0] if held > QUANTITY_EPSILON else 0.0
+
+
 def _place(exchange: PaperExchange, key: str, track: _Track, i: int, side: Side, quantity: float, step_ms: int) -> bool:
-    """The order manager's intent and send: the same client order id, created at the candle's close. True when
-    the order rests on the book."""
+    """The order manager's intent and send: the same client order id, created at the candle's close, for
+    ``quantity`` already on the market's step. True when the order rests on the book."""
+    if quantity <= 0.0:
+        return False  # the order manager stores it as rejected and never sends it
     ts = track.columns[0][i]
     request = OrderRequest(
         client_order_id(key, track.symbol, ts, 0),

@@ -329,7 +329,13 @@ class TradingLoop:
         if quantity <= QUANTITY_EPSILON:
             return
         proposal = TradeProposal(
-            candle.symbol, side, candle.close, _unit(decision.confidence), is_entry=False, requested_quantity=quantity
+            candle.symbol,
+            side,
+            candle.close,
+            _unit(decision.confidence),
+            is_entry=False,
+            requested_quantity=quantity,
+            rules=self.exchange.market_rules(candle.symbol),
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)
@@ -354,6 +360,7 @@ class TradingLoop:
             win_rate=win_rate,
             payoff_ratio=payoff,
             requested_quantity=self.settings.fixed_quantity,
+            rules=self.exchange.market_rules(candle.symbol),
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)

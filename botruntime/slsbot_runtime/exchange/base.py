@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest
 
 
@@ -43,6 +44,11 @@ class Exchange(ABC):
 
     @abstractmethod
     def fetch_balances(self) -> dict[str, Balance]: ...
+
+    def market_rules(self, symbol: str) -> MarketRules | None:
+        """The amount step, price tick and minimums of ``symbol``; None when the exchange cannot say (the caller
+        then sends what it has and the exchange judges it)."""
+        return None
 
     def on_candle(self, candle: Candle) -> list[Fill]:
         """A simulated exchange matches its resting orders against the new candle; real ones do nothing."""

@@ -9,7 +9,10 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ccxt.base.decimal_to_precision import DECIMAL_PLACES, TICK_SIZE
+
 from slsbot_runtime.domain.errors import DataError, ExchangeError
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 
 _CLOSED_STATUSES = {
@@ -118,3 +121,24 @@ def candle_from_row(symbol: str, row: Sequence[Any]) -> Candle:
     if not all(math.isfinite(v) for v in (open_, high, low, close, volume)):
         raise DataError(f"{symbol}: OHLCV row at {ts} has a missing or infinite value: {list(row)!r}")
     return Candle(symbol=symbol, ts=ts, open=open_, high=high, low=low, close=close, volume=volume)
+
+
+def market_rules_from_ccxt(market: Mapping[str, Any], precision_mode: int, *, source: str) -> MarketRules | None:
+    """A market's step, tick and minimums from ccxt's market structure (``precision`` and ``limits``, which ccxt
+    reads from the venue's filters, e.g. Binance's LOT_SIZE, PRICE_FILTER and NOTIONAL). ``precision_mode`` is the
+    client's ``precisionMode``: tick sizes, or decimal places; None for any other mode or a market without them."""
+    symbol = market.get("symbol")
+    precision = market.get("precision") or {}
+    amount, price = _number(precision, "amount"), _number(precision, "price")
+    if not symbol or amount is None or price is None:
+        return None
+    if precision_mode == DECIMAL_PLACES:
+        amount, price = float(f"1e-{int(amount)}"), float(f"1e-{int(price)}")
+    elif precision_mode != TICK_SIZE:
+        return None
+    if amount <= 0 or price <= 0:
+        return None
+    limits = market.get("limits") or {}
+    min_amount = _number(limits.get("amount") or {}, "min", 0.0) or 0.0
+    min_notional = _number(limits.get("cost") or {}, "min", 0.0) or 0.0
+    return MarketRules(str(symbol), amount, price, max(min_amount, 0.0), max(min_notional, 0.0), source)

@@ -29,9 +29,15 @@ from slsbot_runtime.domain.errors import (
     OrderRejected,
     TemporaryExchangeError,
 )
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import CLIENT_ORDER_ID_PATTERN, Balance, Fill, Order, OrderRequest, OrderType
 from slsbot_runtime.exchange.base import Exchange
-from slsbot_runtime.exchange.ccxt_convert import balances_from_ccxt, fill_from_ccxt, order_from_ccxt
+from slsbot_runtime.exchange.ccxt_convert import (
+    balances_from_ccxt,
+    fill_from_ccxt,
+    market_rules_from_ccxt,
+    order_from_ccxt,
+)
 from slsbot_runtime.exchange.credentials import ExchangeCredentials
 from slsbot_runtime.exchange.errors_map import ScrubbingLogger, ccxt_boundary
 from slsbot_runtime.exchange.retry import RetryPolicy, Sleep, call_with_retries
@@ -75,6 +81,7 @@ class CcxtExchange(Exchange):
         self._sleep = sleep
         self._rng = rng
         self._client_ids: OrderedDict[str, str] = OrderedDict()
+        self._rules: dict[str, MarketRules] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sandbox={self.sandbox}, api={self.api_host!r})"
@@ -109,6 +116,23 @@ class CcxtExchange(Exchange):
     def load_markets(self) -> None:
         self._call("load_markets", self._client.load_markets)
 
+    def market_rules(self, symbol: str) -> MarketRules | None:
+        """The step, tick and minimums ccxt read from the venue's markets (loaded once); None when they cannot be
+        had right now (the order then goes out as it is and ``place_order`` checks it once the markets load)."""
+        rules = self._rules.get(symbol)
+        if rules is not None:
+            return rules
+        try:
+            self.load_markets()
+            market = self._once("market", lambda: self._client.market(symbol))
+        except ExchangeError as error:
+            log.warning("%s market rules of %s unavailable: %s", self.ccxt_id, symbol, error)
+            return None
+        rules = market_rules_from_ccxt(market, self._client.precisionMode, source=f"{self.ccxt_id} markets")
+        if rules is not None:
+            self._rules[symbol] = rules
+        return rules
+
     # --- orders -------------------------------------------------------------------------------------
 
     def place_order(self, request: OrderRequest) -> Order:
@@ -118,6 +142,9 @@ class CcxtExchange(Exchange):
         if existing is not None:
             log.info("order %s is already known to %s; not sending it again", request.client_order_id, self.ccxt_id)
             return existing
+        rules = self.market_rules(request.symbol)
+        if rules is not None:
+            check_market_rules(request, rules)
         maybe_sent = False
 
         def send_once() -> Order:
@@ -293,6 +320,29 @@ def validate_order_request(request: OrderRequest) -> None:
         request.limit_price is not None and math.isfinite(request.limit_price) and request.limit_price > 0
     ):
         raise OrderRejected(f"limit_price: a limit order needs a positive limit_price, got {request.limit_price!r}")
+
+
+def check_market_rules(request: OrderRequest, rules: MarketRules) -> None:
+    """Refuse, before it is sent, an order ccxt would silently cut (a quantity off the step: the stored intent and
+    the exchange's order would differ) or the venue would refuse (below its minimum amount, or its minimum notional
+    at the limit price; a market order's notional is the venue's to judge at its own price)."""
+    quantity = request.quantity
+    if rules.floor_amount(quantity) <= 0:
+        raise OrderRejected(str(rules.order_problem(0.0, request.limit_price)))
+    if not rules.is_on_step(quantity):
+        raise OrderRejected(
+            f"quantity: {quantity!r} is not a whole number of {rules.symbol}'s amount step {rules.amount_step:g} "
+            f"({rules.source}); round it down to {rules.floor_amount(quantity):g}"
+        )
+    price = request.limit_price if request.type is OrderType.LIMIT else None
+    if price is not None and rules.round_price(price) != price:
+        raise OrderRejected(
+            f"limit_price: {price!r} is not on {rules.symbol}'s tick {rules.price_tick:g} ({rules.source}); "
+            f"use {rules.round_price(price):g}"
+        )
+    problem = rules.order_problem(quantity, price)
+    if problem is not None:
+        raise OrderRejected(problem)
 
 
 def build_ccxt_client(

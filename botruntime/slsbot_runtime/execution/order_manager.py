@@ -129,6 +129,10 @@ class OrderManager:
         The id comes from (strategy, symbol, candle, intent number on that candle). An id already known is
         the same decision seen again (a candle processed twice): the existing order is returned. With
         ``fresh`` (decisions not tied to a candle, such as a flatten at shutdown) known ids are skipped.
+
+        When the exchange knows the market's rules, the quantity is rounded down to its step (and a limit price to
+        its tick) *before* the intent is staged, so the stored intent is exactly what is sent and resent. A
+        quantity of less than one step is staged as ``rejected`` with the reason, and never sent.
         """
         key = (symbol, candle_ts)
         while True:
@@ -142,6 +146,15 @@ class OrderManager:
                 return known
         if not (math.isfinite(quantity) and quantity > 0):
             raise ValueError(f"order quantity must be positive and finite, got {quantity} for {symbol}")
+        status, refusal, requested = OrderStatus.PENDING, "", quantity
+        rules = self.exchange.market_rules(symbol)
+        if rules is not None:  # stored as it is sent: on the market's step and tick, as ccxt would send it
+            quantity = rules.floor_amount(quantity)
+            if limit_price is not None:
+                limit_price = rules.round_price(limit_price)
+            if quantity <= 0:
+                quantity, status = requested, OrderStatus.REJECTED
+                refusal = f"not sent: {rules.order_problem(0.0, limit_price)}"
         order = Order(
             cid,
             symbol,
@@ -149,17 +162,20 @@ class OrderManager:
             quantity,
             order_type,
             limit_price,
-            OrderStatus.PENDING,
+            status,
             None,
             0.0,
             None,
             created_ts,
             created_ts,
-            reason,
+            refusal or reason,
         )
         self.orders[cid] = order
-        self._unfinished.setdefault(symbol, {})[cid] = order
-        self._unsent[cid] = order
+        if status == OrderStatus.PENDING:
+            self._unfinished.setdefault(symbol, {})[cid] = order
+            self._unsent[cid] = order
+        else:
+            log.warning("order %s for %s %s: %s", cid, requested, symbol, refusal)
         self._changed(order)
         return order
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Side
 
 
@@ -33,6 +34,7 @@ class RiskRule(StrEnum):
     SYMBOL_EXPOSURE = "symbol_exposure"
     TOTAL_EXPOSURE = "total_exposure"
     LEVERAGE = "leverage"
+    MARKET_MINIMUM = "market_minimum"  # below the market's minimum amount or notional once on its step
 
 
 def breaker_rule(level: int) -> str:
@@ -51,6 +53,7 @@ class TradeProposal(NamedTuple):
     win_rate: float | None = None  # for Kelly sizing; from the strategy's own track record
     payoff_ratio: float | None = None
     requested_quantity: float | None = None  # fixed-quantity sizing asks for this
+    rules: MarketRules | None = None  # the market's step and minimums, when the exchange knows them
 
 
 class RiskEvent(NamedTuple):

@@ -29,7 +29,7 @@ from slsbot_runtime.risk.base import (
 )
 from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
-from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, size_entry
+from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, exit_on_market, size_entry
 from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
 from slsbot_runtime.risk.snapshot_text import SORTED_JSON, json_number
 from slsbot_runtime.risk.volatility import VolatilityHalt
@@ -197,7 +197,14 @@ class RiskManager:
         if requested is None:
             held = portfolio.positions.get(proposal.symbol)
             requested = abs(held.quantity) if held is not None else 0.0
-        return RiskDecision(RiskAction.APPROVED, requested)
+        if proposal.rules is None or requested <= 0:
+            return RiskDecision(RiskAction.APPROVED, requested)
+        # no risk rule holds an exit, but the market's step and minimums are no risk rule
+        quantity, problem = exit_on_market(requested, proposal.price, proposal.rules)
+        if problem is not None:
+            message = f"exit of {requested:.8g} {proposal.symbol} cannot be sent, the position stays: {problem}"
+            return _rejected(RiskEvent(RiskRule.MARKET_MINIMUM, message))
+        return RiskDecision(RiskAction.APPROVED, quantity)
 
     def _evaluate_entry(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:
         problem = _invalid_entry(proposal, portfolio)

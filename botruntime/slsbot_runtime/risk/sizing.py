@@ -1,4 +1,5 @@
-"""How big a new entry may be: fractional Kelly, per-trade bounds, breaker multiplier, exposure and leverage caps.
+"""How big a new entry may be: fractional Kelly, per-trade bounds, breaker multiplier, exposure and leverage caps,
+then the market's step and minimums.
 
 Pure functions over the proposal, the portfolio and the limits; the manager decides *whether* to enter,
 this module decides *how much*. Every cut is reported as a RiskEvent with the numbers.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import PortfolioSnapshot
 from slsbot_runtime.risk.base import RiskEvent, RiskRule, TradeProposal
 
@@ -78,6 +80,16 @@ def max_added_quantity(
     return max((cap_notional - other_notional) / price - sign * held_quantity, 0.0)
 
 
+def exit_on_market(quantity: float, price: float, rules: MarketRules | None) -> tuple[float, str | None]:
+    """An exit of ``quantity`` as the market takes it: rounded down to its step, or 0 and why when what is left is
+    below its minimums (dust no venue takes). Without rules, ``quantity`` as it is."""
+    if rules is None:
+        return quantity, None
+    rounded = rules.floor_amount(quantity)
+    problem = rules.order_problem(rounded, price)
+    return (0.0, problem) if problem is not None else (rounded, None)
+
+
 def size_entry(
     proposal: TradeProposal,
     portfolio: PortfolioSnapshot,
@@ -128,6 +140,15 @@ def size_entry(
         minimum = limits.min_percent * multiplier
         message = f"{last.message}; what is left is below the per-trade minimum {minimum:.2f}% of equity"
         return SizedEntry(0.0, rejected=True, reduced=False, events=(*events[:-1], RiskEvent(last.rule, message)))
+    rules = proposal.rules
+    if rules is not None:  # what the market takes: whole steps, at least its minimums
+        sized, quantity = quantity, rules.floor_amount(quantity)
+        problem = rules.order_problem(quantity, price)
+        if problem is not None:
+            message = f"entry sized {sized:.8g} {proposal.symbol}: {problem}"
+            return SizedEntry(
+                0.0, rejected=True, reduced=False, events=(*events, RiskEvent(RiskRule.MARKET_MINIMUM, message))
+            )
     return SizedEntry(quantity, rejected=False, reduced=reduced, events=tuple(events))
 
 

@@ -76,6 +76,26 @@ class PaperSettings(SpecModel):
         le=1,
         description="At most this fraction of a candle's volume fills; the rest waits.",
     )
+    short_initial_margin: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description=(
+            "Collateral every short needs, as a fraction of its notional, out of the account's equity (with "
+            "longOnly: false). 0.5 lets shorts reach twice the equity, as Binance's Cross Margin Classic (3x) "
+            "and Reg T's 150% do; a sell beyond it is cut to what the collateral allows."
+        ),
+    )
+    short_borrow_rate_per_day: float = Field(
+        default=0.0002,
+        ge=0,
+        le=0.05,
+        description=(
+            "Interest on borrowed base, per day (0.0002 = 0.02%, the rate of Binance's margin interest example). "
+            "Accrued as Binance does: one hour (rate / 24) when borrowed, then one at the start of every UTC hour; "
+            "paid in the quote currency, with the buy that repays the short."
+        ),
+    )
 
 
 class TradingAccountSpec(SpecModel):

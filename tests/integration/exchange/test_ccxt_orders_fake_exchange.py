@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from tests.fakes.fake_exchange_server import VENUE_PATHS
 
-from slsbot_runtime.domain.errors import OrderNotFound
+from slsbot_runtime.domain.errors import OrderNotFound, OrderRejected
 from slsbot_runtime.domain.types import OrderRequest, OrderStatus, OrderType, Side
 
 pytestmark = pytest.mark.integration
@@ -161,3 +161,17 @@ def test_fills_after_days_without_trading_are_found(venue, fake, open_exchange):
     fills = exchange.fetch_fills("BTC/USDT", since_ts=first.created_ts + 1)
 
     assert [f.client_order_id for f in fills] == ["after-quiet"]
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_the_markets_rules_come_from_the_venue_and_an_order_ccxt_would_cut_is_never_sent(venue, fake, open_exchange):
+    exchange = open_exchange(venue)
+    rules = exchange.market_rules("BTC/USDT")
+    assert rules is not None  # the fake's filters: LOT_SIZE / lotSizeFilter, PRICE_FILTER / priceFilter, NOTIONAL
+    assert (rules.amount_step, rules.price_tick, rules.min_amount, rules.min_notional) == (0.00001, 1e-6, 0.00001, 5)
+    with pytest.raises(OrderRejected, match=r"quantity: 0\.0123456 is not a whole number .* round it down to 0\.01234"):
+        exchange.place_order(market_buy("off-step", quantity=0.0123456))
+    with pytest.raises(OrderRejected, match=r"quantity: rounds to 0 at BTC/USDT's amount step"):
+        exchange.place_order(market_buy("dust", quantity=1e-9))
+    assert fake.calls("POST", VENUE_PATHS[venue].create) == []
+    assert exchange.place_order(market_buy("on-step", quantity=0.01234)).status is OrderStatus.FILLED

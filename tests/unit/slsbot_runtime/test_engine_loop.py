@@ -258,6 +258,24 @@ def test_every_risk_decision_is_counted_and_every_rejection_is_kept_in_the_state
     assert report["summary"]["risk_decisions_by_action"] == {"rejected": rejected}
 
 
+def test_an_entry_below_the_markets_minimum_is_a_recorded_decision_never_an_order(btc_2018) -> None:
+    loop = make_loop(every(24), fixed=0.0001)  # about 1 USDT of BTC in 2018: below Binance's 5 USDT minimum
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    assert loop.orders.orders == {} and loop.exchange.fetch_open_orders() == []
+    decisions = loop.store.load_risk_decisions()
+    assert len(decisions) > 5 and {d.rule for d in decisions} == {"market_minimum"}
+    assert "below BTC/USDT's minimum notional 5 USDT" in decisions[0].message
+
+
+def test_entries_are_sent_on_the_markets_step(btc_2018) -> None:
+    loop = make_loop(every(24), fixed=0.0123456789, spread_bps=0, slippage_bps=0, max_volume_participation=1.0)
+    loop.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    orders = list(loop.orders.orders.values())
+    assert len(orders) > 5
+    assert {order.quantity for order in orders} == {0.01234}
+    assert all(order.status == OrderStatus.FILLED for order in orders)
+
+
 def test_plain_approvals_are_counted_without_a_rule_and_not_stored(btc_2018) -> None:
     registry = CollectorRegistry()
     loop = make_loop(every(24), metrics=RuntimeMetrics(registry))

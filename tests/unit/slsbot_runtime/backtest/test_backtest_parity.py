@@ -130,3 +130,42 @@ def test_fixed_sizes_cut_by_the_per_trade_maximum_and_exposure_caps_match(sma_co
     entries = {fill.client_order_id: fill.quantity for fill in step.fills if fill.side == "buy"}
     assert len(set(entries.values())) > 10, "entries must be resized along the equity path"
     _assert_same(step, fast)
+
+
+def _short_entries(fills) -> dict[str, float]:
+    """Client id -> quantity sold, for the orders that opened a short from flat."""
+    held: dict[str, float] = {}
+    seen: set[str] = set()
+    sold: dict[str, float] = {}
+    for fill in fills:
+        before = held.get(fill.symbol, 0.0)
+        if fill.client_order_id not in seen and fill.side == "sell" and abs(before) <= 1e-12:
+            sold[fill.client_order_id] = 0.0
+        seen.add(fill.client_order_id)
+        if fill.client_order_id in sold:
+            sold[fill.client_order_id] += fill.quantity
+        held[fill.symbol] = before + (fill.quantity if fill.side == "buy" else -fill.quantity)
+    return sold
+
+
+def test_shorts_cut_by_their_collateral_across_two_symbols_and_their_interest_match(sma_config):
+    """Each entry is sized to the whole equity (perTrade.maxPercent 100); fully collateralised shorts are cut to
+    what the equity backs, which values the other symbol's holding at its last close: fast mode must give the
+    exchange the closes of the candles it skips."""
+    window = BacktestWindow(datetime(2018, 1, 1, tzinfo=UTC), datetime(2018, 8, 1, tzinfo=UTC))
+    changes = {
+        "symbols": ["BTC/USDT", "ETH/USDT"],
+        "longOnly": False,
+        "sizing.quantity": 10.0,
+        "account.paper.startingBalance": 5_000,
+        "account.paper.shortBorrowRatePerDay": 0.001,
+        "risk.maxLeverage": 5,
+    }
+    step, fast = _both(sma_config(**changes, **{"account.paper.shortInitialMargin": 1.0}), window)
+    loose, _ = _both(sma_config(**changes, **{"account.paper.shortInitialMargin": 0.01}), window)
+    collateralised, uncollateralised = _short_entries(step.fills), _short_entries(loose.fills)
+    cut = [cid for cid, sold in collateralised.items() if sold < uncollateralised.get(cid, 0.0) - 1e-9]
+    assert len(cut) > 10, "shorts must be cut by their collateral"
+    covers = [f for f in step.fills if f.side == "buy" and f.fee > f.quantity * f.price * 0.001 * (1 + 1e-9)]
+    assert len(covers) > 10, "buying back a short must pay its interest"
+    _assert_same(step, fast)

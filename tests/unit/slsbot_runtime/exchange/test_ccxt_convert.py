@@ -3,6 +3,7 @@ naming the field."""
 
 from __future__ import annotations
 
+import ccxt
 import pytest
 
 from slsbot_runtime.domain.errors import DataError, ExchangeError
@@ -11,6 +12,7 @@ from slsbot_runtime.exchange.ccxt_convert import (
     balances_from_ccxt,
     candle_from_row,
     fill_from_ccxt,
+    market_rules_from_ccxt,
     order_from_ccxt,
     order_status,
 )
@@ -112,3 +114,26 @@ def test_candle_rows():
     for bad, match in [([1, 2, 3], "6"), ([1, "x", 2, 3, 4, 5], "not numeric"), ([1, None, 2, 3, 4, 5], "missing")]:
         with pytest.raises(DataError, match=match):
             candle_from_row("BTC/USDT", bad)
+
+
+# ccxt's market for Binance's BTCUSDT spot (its captured test markets), trimmed to the fields read
+BINANCE_BTC = {
+    "symbol": "BTC/USDT",
+    "precision": {"amount": 0.00001, "price": 0.01, "base": 1e-8, "quote": 1e-8},
+    "limits": {"amount": {"min": 0.00001, "max": 9000}, "price": {"min": 0.01}, "cost": {"min": 5, "max": 9e6}},
+}
+
+
+def test_market_rules_come_from_ccxts_precision_and_limits() -> None:
+    rules = market_rules_from_ccxt(BINANCE_BTC, ccxt.TICK_SIZE, source="binance markets")
+    assert rules is not None
+    assert (rules.symbol, rules.amount_step, rules.price_tick) == ("BTC/USDT", 0.00001, 0.01)
+    assert (rules.min_amount, rules.min_notional, rules.source) == (0.00001, 5.0, "binance markets")
+
+
+def test_decimal_place_precision_becomes_a_step_and_unknown_modes_give_none() -> None:
+    places = {**BINANCE_BTC, "precision": {"amount": 5, "price": 2}, "limits": {}}
+    rules = market_rules_from_ccxt(places, ccxt.DECIMAL_PLACES, source="x")
+    assert rules is not None and (rules.amount_step, rules.price_tick, rules.min_notional) == (0.00001, 0.01, 0.0)
+    assert market_rules_from_ccxt(BINANCE_BTC, ccxt.SIGNIFICANT_DIGITS, source="x") is None
+    assert market_rules_from_ccxt({"symbol": "BTC/USDT", "precision": {}}, ccxt.TICK_SIZE, source="x") is None

@@ -53,7 +53,8 @@ def test_market_order_fills_at_the_next_open_with_spread_slippage_and_fee() -> N
     assert order.status == OrderStatus.OPEN
     [fill] = paper.on_candle(candle(1, 110.0, close=120.0))
     adverse = (2.0 / 2 + 3.0) / 10_000  # half the spread plus the slippage
-    assert fill.price == pytest.approx(110.0 * (1 + adverse))
+    assert 110.0 * (1 + adverse) == pytest.approx(110.044)
+    assert fill.price == 110.05  # up to BTC/USDT's 0.01 tick: rounded against the buyer
     assert fill.ts == HOUR
     assert fill.fee == pytest.approx(2.0 * fill.price * 0.001)
     assert paper.balance("BTC") == 2.0
@@ -62,7 +63,7 @@ def test_market_order_fills_at_the_next_open_with_spread_slippage_and_fee() -> N
     assert sell is None
     paper.place_order(request("b", Side.SELL, 2.0, decided_hour=2))
     [exit_fill] = paper.on_candle(candle(3, 140.0))
-    assert exit_fill.price == pytest.approx(140.0 * (1 - adverse))
+    assert exit_fill.price == 139.94  # 140 * (1 - adverse) = 139.944, down to the tick against the seller
     assert paper.balance("BTC") == 0.0
 
 
@@ -140,9 +141,10 @@ def test_balances_cut_and_reject() -> None:
     paper.on_candle(candle(0, 100.0))
     paper.place_order(request("big", Side.BUY, 50.0, decided_hour=0))
     [fill] = paper.on_candle(candle(1, 100.0))
-    assert fill.quantity == pytest.approx(1_000.0 / 100.1, rel=1e-9)  # what 1000 USDT pays for, fee included
+    assert pytest.approx(9.99000999) == 1_000.0 / 100.1  # what 1000 USDT pays for, fee included...
+    assert fill.quantity == 9.99  # ...in whole steps of 0.00001 BTC
     assert paper.fetch_order("big", SYMBOL).status == OrderStatus.CANCELED
-    assert 0 <= paper.balance("USDT") < 1e-6
+    assert 0 <= paper.balance("USDT") < 0.01
     paper.place_order(request("none", Side.BUY, 1.0, decided_hour=1))
     assert paper.on_candle(candle(2, 100.0)) == []
     assert paper.fetch_order("none", SYMBOL).status == OrderStatus.REJECTED

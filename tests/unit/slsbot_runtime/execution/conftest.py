@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from slsbot.api import PaperSettings
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange
@@ -55,6 +56,9 @@ class FlakyExchange(Exchange):
 
     def on_candle(self, candle: Candle) -> list[Fill]:
         return self.paper.on_candle(candle)
+
+    def market_rules(self, symbol: str) -> MarketRules:
+        return self.paper.market_rules(symbol)
 
 
 def candle(hour: int, price: float = 100.0, volume: float = 1e9) -> Candle:

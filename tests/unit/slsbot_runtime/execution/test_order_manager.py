@@ -183,3 +183,38 @@ def test_an_order_filled_at_once_is_stored_with_the_exchanges_id(
     assert order.status == OrderStatus.FILLED and order.exchange_order_id == "paper-1"
     (stored,) = StateStore.open(state_path, readonly=True).load_orders()
     assert stored.exchange_order_id == "paper-1" and stored.status == OrderStatus.FILLED
+
+
+def test_the_intent_is_stored_on_the_markets_step_so_the_resend_is_the_same_order(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    sent: list[float] = []
+    exchange.before_place = lambda request: sent.append(request.quantity)
+    manager = make_manager()
+    order = buy(manager, quantity=0.123456789)  # BTC/USDT steps by 0.00001
+    assert order.quantity == 0.12345 and order.status == OrderStatus.PENDING
+    manager.send_pending()  # sent, and the process dies before the acknowledgement is committed
+    manager.store.close()
+    stored = StateStore.open(state_path, readonly=True)
+    [on_disk] = stored.load_orders()
+    assert on_disk.quantity == 0.12345
+    again = make_manager()
+    again.load([on_disk], [])
+    again.send_pending()
+    assert sent == [0.12345, 0.12345]
+    [remote] = exchange.paper.fetch_open_orders()
+    assert remote.quantity == on_disk.quantity  # the exchange's order and the stored intent agree
+
+
+def test_a_quantity_below_one_step_is_stored_as_rejected_and_never_sent(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    manager = make_manager()
+    order = buy(manager, quantity=4e-6)
+    assert order.status == OrderStatus.REJECTED and order.quantity == 4e-6
+    assert order.reason.startswith("not sent: quantity: rounds to 0 at BTC/USDT's amount step 1e-05 BTC")
+    assert manager.unfinished() == [] and not manager.has_unsent
+    assert manager.send_pending() == [] and exchange.placed == []
+    manager.store.commit()
+    [stored] = StateStore.open(state_path, readonly=True).load_orders()
+    assert stored.status == OrderStatus.REJECTED

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from slsbot.api import RiskPolicySpec
 from slsbot.api.strategy import Sizing, SizingMethod
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import PortfolioSnapshot, Position, Side
 from slsbot_runtime.risk.base import RiskAction, RiskRule, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
@@ -184,3 +185,37 @@ def test_fixed_quantity_prefers_the_quantity_the_proposal_requests() -> None:
     proposal = TradeProposal("BTC/USDT", Side.BUY, 60_000.0, 0.5, True, requested_quantity=0.02)
     decision = risk.evaluate(proposal, book())
     assert (decision.action, decision.quantity) == (RiskAction.APPROVED, 0.02)
+
+
+BTC_RULES = MarketRules("BTC/USDT", 0.001, 0.01, 0.001, 5.0, "test filters")
+
+
+def test_an_entry_is_rounded_down_to_the_markets_step() -> None:
+    decision = manager().evaluate(entry(confidence=0.3001, rules=BTC_RULES), book())
+    # a quarter of 30.01% of 10,000 at 100 is 7.5025 units: 7.502 on the 0.001 step
+    assert decision.action is RiskAction.APPROVED
+    assert decision.quantity == 7.502
+
+
+def test_an_entry_below_the_markets_minimum_is_a_recorded_rejection_naming_the_rule() -> None:
+    policy = RiskPolicySpec(per_trade={"minPercent": 0.01, "maxPercent": 5.0})
+    tiny = TradeProposal("BTC/USDT", Side.BUY, PRICE, 0.3, True, requested_quantity=0.0204, rules=BTC_RULES)
+    decision = manager(policy, Sizing(method=SizingMethod.FIXED_QUANTITY, quantity=0.0204)).evaluate(tiny, book())
+    assert decision.action is RiskAction.REJECTED and decision.quantity == 0.0
+    [event] = decision.events
+    assert event.rule == RiskRule.MARKET_MINIMUM == "market_minimum"
+    assert event.message == (
+        "entry sized 0.0204 BTC/USDT: quantity: 0.02 BTC at 100 is 2 USDT, below BTC/USDT's minimum notional "
+        "5 USDT (test filters); the smallest order is 0.05 BTC"
+    )
+
+
+def test_an_exit_is_rounded_to_the_step_and_a_dust_exit_is_refused_with_the_reason() -> None:
+    risk = manager()
+    exit_all = TradeProposal("BTC/USDT", Side.SELL, PRICE, 1.0, False, rules=BTC_RULES)
+    approved = risk.evaluate(exit_all, book(("BTC/USDT", 7.5029, PRICE)))
+    assert (approved.action, approved.quantity) == (RiskAction.APPROVED, 7.502)
+    dust = risk.evaluate(exit_all, book(("BTC/USDT", 0.0409, PRICE)))
+    assert dust.action is RiskAction.REJECTED and dust.quantity == 0.0
+    assert dust.events[0].rule == RiskRule.MARKET_MINIMUM
+    assert dust.events[0].message.startswith("exit of 0.0409 BTC/USDT cannot be sent, the position stays: quantity:")

@@ -1,0 +1,117 @@
+"""A market's trading rules: amount step, price tick, minimum amount and minimum notional. Pure; no I/O.
+
+Venues refuse an order that breaks them (Binance's ``LOT_SIZE``, ``PRICE_FILTER`` and ``NOTIONAL`` filters, Bybit's
+``lotSizeFilter`` and ``priceFilter``), and ccxt truncates an amount to the step before it sends one. The runtime
+rounds its own quantities down to the step before it stores an intent (``floor_amount``), the risk manager refuses
+an entry that is below the minimums once rounded (``order_problem``), and the paper exchange applies the same rules
+to every order it is given and to every price it fills at.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from slsbot_runtime.domain.types import split_symbol
+
+#: How far (in steps) a float may miss an exact multiple of the step and still count as that multiple: the ratio
+#: of two floats misses by a few units in the last place, relative to its size.
+_RELATIVE_SLACK = 1e-12
+_ABSOLUTE_SLACK = 1e-9
+
+
+@functools.lru_cache(maxsize=256)
+def decimals_of(step: float) -> int:
+    """How many decimal places a multiple of ``step`` needs: 5 for 0.00001, 1 for 0.5, 0 for 1 or 10."""
+    exponent = Decimal(repr(step)).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
+
+
+def _floor_steps(value: float, step: float) -> int:
+    ratio = value / step
+    return math.floor(ratio + ratio * _RELATIVE_SLACK + _ABSOLUTE_SLACK)
+
+
+def _ceil_steps(value: float, step: float) -> int:
+    ratio = value / step
+    return math.ceil(ratio - ratio * _RELATIVE_SLACK - _ABSOLUTE_SLACK)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """What one market accepts. ``source`` says where the numbers come from; refusals name it."""
+
+    symbol: str
+    amount_step: float  # quantities are whole multiples of this (Binance LOT_SIZE stepSize)
+    price_tick: float  # prices are whole multiples of this (Binance PRICE_FILTER tickSize)
+    min_amount: float = 0.0  # the smallest quantity (Binance LOT_SIZE minQty)
+    min_notional: float = 0.0  # the smallest quantity x price, in the quote currency (Binance NOTIONAL minNotional)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("amount_step", "price_tick"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{self.symbol} market rules: {name} must be a positive number, got {value!r}")
+        for name in ("min_amount", "min_notional"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{self.symbol} market rules: {name} must be zero or positive, got {value!r}")
+
+    def floor_amount(self, quantity: float) -> float:
+        """``quantity`` rounded down to a whole number of steps (what ccxt sends); 0.0 for less than one step.
+
+        A quantity that is a multiple of the step up to float error keeps its value, so rounding twice is
+        rounding once."""
+        if not quantity > 0:  # also NaN
+            return 0.0
+        step = self.amount_step
+        return round(_floor_steps(quantity, step) * step, decimals_of(step))
+
+    def round_price(self, price: float, direction: int = 0) -> float:
+        """``price`` on the tick: to the nearest tick (0, what ccxt does to a limit price), up (+1) or down (-1)."""
+        tick = self.price_tick
+        if direction > 0:
+            ticks = _ceil_steps(price, tick)
+        elif direction < 0:
+            ticks = _floor_steps(price, tick)
+        else:
+            ticks = round(price / tick)
+        return round(ticks * tick, decimals_of(tick))
+
+    def is_on_step(self, quantity: float) -> bool:
+        """Whether ``quantity`` is a positive whole number of steps (up to float error)."""
+        floored = self.floor_amount(quantity)
+        return floored > 0 and math.isclose(floored, quantity, rel_tol=1e-12, abs_tol=self.amount_step * 1e-9)
+
+    def smallest_quantity(self, price: float | None) -> float:
+        """The smallest quantity this market takes at ``price`` (every minimum met, on the step)."""
+        step = self.amount_step
+        smallest = max(self.min_amount, step)
+        if price is not None and price > 0 and self.min_notional > 0:
+            smallest = max(smallest, self.min_notional / price)
+        return round(_ceil_steps(smallest, step) * step, decimals_of(step))
+
+    def order_problem(self, quantity: float, price: float | None) -> str | None:
+        """Why an order of ``quantity`` (already on the step) at ``price`` would be refused, naming the field, the
+        rule and the smallest order that passes; None when it passes. Without a price the notional is not checked."""
+        enough = quantity > 0 and quantity >= self.min_amount * (1 - 1e-9)
+        notional = quantity * price if price is not None and price > 0 else None
+        if enough and (notional is None or notional >= self.min_notional * (1 - 1e-9)):
+            return None
+        base, quote = split_symbol(self.symbol)
+        where = f" ({self.source})" if self.source else ""
+        fix = f"the smallest order is {self.smallest_quantity(price):g} {base}"
+        if quantity <= 0:
+            return f"quantity: rounds to 0 at {self.symbol}'s amount step {self.amount_step:g} {base}{where}; {fix}"
+        if not enough:
+            return (
+                f"quantity: {quantity:g} {base} is below {self.symbol}'s minimum amount {self.min_amount:g} "
+                f"{base}{where}; {fix}"
+            )
+        return (
+            f"quantity: {quantity:g} {base} at {price:g} is {notional:.4g} {quote}, below {self.symbol}'s "
+            f"minimum notional {self.min_notional:g} {quote}{where}; {fix}"
+        )

@@ -1,0 +1,77 @@
+"""Market rules: rounding to the step and the tick as ccxt and the venues do, and refusals that name the rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from slsbot_runtime.domain.market_rules import MarketRules, decimals_of
+
+BTC = MarketRules("BTC/USDT", 0.00001, 0.01, 0.00001, 5.0, "Binance spot filters")
+DOGE = MarketRules("DOGE/USDT", 1.0, 0.00001, 1.0, 5.0)
+
+
+def test_decimals_follow_the_step() -> None:
+    assert [decimals_of(s) for s in (0.00001, 0.0001, 0.1, 0.5, 1.0, 10.0, 2.5e-05)] == [5, 4, 1, 1, 0, 0, 6]
+
+
+def test_amounts_round_down_to_whole_steps() -> None:
+    assert BTC.floor_amount(0.0123456) == 0.01234
+    assert BTC.floor_amount(0.000019999) == 0.00001
+    assert BTC.floor_amount(0.000009) == 0.0
+    assert BTC.floor_amount(1e-13) == 0.0
+    assert BTC.floor_amount(-1.0) == 0.0
+    assert BTC.floor_amount(float("nan")) == 0.0
+    assert DOGE.floor_amount(1234.99) == 1234.0
+
+
+def test_an_exact_multiple_survives_float_error_and_rounding_twice_changes_nothing() -> None:
+    rules = MarketRules("ETH/USDT", 0.001, 0.01)
+    assert 0.1 + 0.2 == 0.30000000000000004 and 0.7 - 0.4 == 0.29999999999999993
+    assert rules.floor_amount(0.1 + 0.2) == 0.3
+    assert rules.floor_amount(0.7 - 0.4) == 0.3  # not 0.299
+    big = MarketRules("BTC/USDT", 0.00001, 0.01)
+    assert big.floor_amount(123.45678) == 123.45678  # 12,345,678 steps
+    for value in (0.0123456, 0.30000000000000004, 987.654321, 5e-05):
+        once = big.floor_amount(value)
+        assert big.floor_amount(once) == once
+
+
+def test_prices_round_to_the_tick_in_the_direction_asked() -> None:
+    assert BTC.round_price(110.044, 1) == 110.05
+    assert BTC.round_price(110.044, -1) == 110.04
+    assert BTC.round_price(110.044) == 110.04
+    assert BTC.round_price(110.05, 1) == 110.05  # already on the tick: unchanged either way
+    assert BTC.round_price(110.05, -1) == 110.05
+    assert DOGE.round_price(0.0984649, 1) == 0.09847
+
+
+def test_order_problems_name_the_field_the_rule_and_the_smallest_order() -> None:
+    assert BTC.order_problem(0.001, 40_000.0) is None
+    zero = BTC.order_problem(0.0, 40_000.0)
+    assert zero is not None and zero.startswith("quantity: rounds to 0 at BTC/USDT's amount step 1e-05 BTC")
+    notional = BTC.order_problem(0.0001, 40_000.0)
+    assert notional == (
+        "quantity: 0.0001 BTC at 40000 is 4 USDT, below BTC/USDT's minimum notional 5 USDT (Binance spot filters); "
+        "the smallest order is 0.00013 BTC"
+    )
+    below = DOGE.order_problem(0.5, 0.1)
+    assert below is not None and "below DOGE/USDT's minimum amount 1 DOGE" in below
+    assert BTC.order_problem(0.0001, None) is None  # no price: the notional cannot be checked
+    assert BTC.smallest_quantity(40_000.0) == 0.00013  # 5 / 40000 = 0.000125, up to the step
+
+
+@pytest.mark.parametrize(
+    ("field", "changes"),
+    [("amount_step", {"amount_step": 0.0}), ("price_tick", {"price_tick": float("inf")}),
+     ("min_notional", {"min_notional": -1.0})],
+)  # fmt: skip
+def test_rules_refuse_nonsense_naming_the_field(field: str, changes: dict[str, float]) -> None:
+    values = {"amount_step": 0.001, "price_tick": 0.01, "min_amount": 0.0, "min_notional": 0.0, **changes}
+    with pytest.raises(ValueError, match=field):
+        MarketRules("X/USDT", **values)
+
+
+def test_on_step_means_a_positive_whole_number_of_steps() -> None:
+    assert BTC.is_on_step(0.01234) and BTC.is_on_step(0.1 + 0.2)
+    assert not BTC.is_on_step(0.0123456)
+    assert not BTC.is_on_step(1e-9) and not BTC.is_on_step(0.0)
