@@ -155,7 +155,7 @@ def create_app(
         version="v1",
         description="The local supervisor's strategies, their orders, events and the audit trail. "
         "Bearer tokens: a viewer reads, an operator also pauses and resumes, an admin may do everything. "
-        'Every error is JSON: {"detail": "what went wrong and what to do", "error": "<ErrorClass>"}.',
+        'Every error is JSON: {"detail": "what went wrong and what to do", "error": "the error class"}.',
         docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
         redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
         swagger_ui_oauth2_redirect_url=None,
