@@ -41,7 +41,7 @@ from slsbot.domain.errors import (
     SlsbotError,
 )
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegistry
-from slsbot.interfaces.admin_api.deps import UnknownParameter, identify_sender
+from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.routes import health_router, router
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ HTTP_STATUS: dict[type[SlsbotError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     InvalidSpecError: 400,
-    UnknownParameter: 400,
+    InvalidQueryParameter: 400,
     RuntimeUnreachable: 503,
     BackendUnavailable: 503,
 }

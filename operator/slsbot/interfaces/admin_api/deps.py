@@ -18,8 +18,9 @@ from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Principal, Role, TokenRegistry
 
 
-class UnknownParameter(SlsbotError):
-    """A query parameter the route does not take (a typo would otherwise be ignored silently). HTTP 400."""
+class InvalidQueryParameter(SlsbotError):
+    """A query parameter the route does not take (a typo would otherwise be ignored silently), or one given twice
+    (which of the two was meant?). HTTP 400."""
 
 
 bearer_scheme = HTTPBearer(
@@ -97,8 +98,9 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 
 def known_query_parameters(request: Request, _: CurrentPrincipal) -> None:
-    """Refuse a query parameter the route does not declare, naming it and the ones it takes. Runs after the token
-    check, so an anonymous caller learns nothing but 401."""
+    """Refuse a query parameter the route does not declare, naming it and the ones it takes, and one given more
+    than once (every parameter here takes one value). Runs after the token check, so an anonymous caller learns
+    nothing but 401."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -106,6 +108,9 @@ def known_query_parameters(request: Request, _: CurrentPrincipal) -> None:
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
         takes = ", ".join(sorted(declared)) or "none"
-        raise UnknownParameter(
+        raise InvalidQueryParameter(
             f"unknown query parameter {unknown[0][:64]!r}: {request.method} {route.path} takes {takes}"
         )
+    repeated = sorted(name for name in declared if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise InvalidQueryParameter(f"query parameter {repeated[0]!r} is given more than once; give it once")

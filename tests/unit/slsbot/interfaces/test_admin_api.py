@@ -221,11 +221,14 @@ def test_an_unknown_query_parameter_is_400_naming_it_after_the_token_check(clien
     assert response.status_code == 400
     assert response.json() == {
         "detail": "unknown query parameter 'namepsace': POST /api/v1/strategies/{name}/pause takes namespace",
-        "error": "UnknownParameter",
+        "error": "InvalidQueryParameter",
     }
     with Session(engine) as session:
         assert get_stored_object(session, kind="Strategy", namespace="default", name="btc").paused_override is None
     assert client.get("/api/v1/strategies?namepsace=prod").status_code == 401  # anonymous: nothing more
+    twice = client.get("/api/v1/strategies?namespace=default&namespace=prod", headers=auth(VIEWER_TOKEN))
+    assert twice.status_code == 400
+    assert twice.json()["detail"] == "query parameter 'namespace' is given more than once; give it once"
 
 
 def test_an_unknown_route_answers_the_one_error_shape(client: TestClient) -> None:
