@@ -1,8 +1,10 @@
 """The control plane's settings: ONE tree, read once at start-up by the command that needs it and passed down.
 
 Nothing here is read at import time. Every field can come from the environment with the ``SLSBOT_`` prefix
-(``SLSBOT_ADMIN_TOKEN``, ``SLSBOT_VIEWER_TOKEN``, ``SLSBOT_STATE_DIR``, ``SLSBOT_ADMIN_PORT``...) or from the
-command line, which wins. Tokens are ``SecretStr`` so they never show in a repr, a log line or an error message.
+(``SLSBOT_ADMIN_TOKEN``, ``SLSBOT_OPERATOR_TOKEN``, ``SLSBOT_VIEWER_TOKEN``, ``SLSBOT_STATE_DIR``,
+``SLSBOT_ADMIN_PORT``...) or from the command line, which wins. ``ControlPlaneSettings`` is what ``slsbot up``
+reads; ``AdminClientSettings`` what the commands that call its admin API (``slsbot get``) read. Tokens are
+``SecretStr`` so they never show in a repr, a log line or an error message.
 """
 
 from __future__ import annotations
@@ -45,7 +47,10 @@ class ControlPlaneSettings(BaseSettings):
     admin_host: str = Field(default="127.0.0.1", description="Address the admin API listens on.")
     admin_port: int = Field(default=8080, ge=0, le=65535, description="Admin API port; 0 picks a free one.")
     admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token of the operator role; generated at start when unset."
+        default=None, description="Bearer token of the admin role; generated at start (and printed once) when unset."
+    )
+    operator_token: SecretStr | None = Field(
+        default=None, description="Optional bearer token of the operator role: reads, pauses and resumes."
     )
     viewer_token: SecretStr | None = Field(default=None, description="Optional read-only bearer token.")
     state_dir: Path = Field(default=Path("var/slsbot"), description="Supervisor database, runtime state and logs.")
@@ -90,6 +95,11 @@ class ControlPlaneSettings(BaseSettings):
     def _admin_token_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_token(value, "SLSBOT_ADMIN_TOKEN")
 
+    @field_validator("operator_token")
+    @classmethod
+    def _operator_token_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_token(value, "SLSBOT_OPERATOR_TOKEN")
+
     @field_validator("viewer_token")
     @classmethod
     def _viewer_token_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -97,12 +107,19 @@ class ControlPlaneSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _distinct_tokens(self) -> ControlPlaneSettings:
-        if (
-            self.admin_token is not None
-            and self.viewer_token is not None
-            and self.admin_token.get_secret_value() == self.viewer_token.get_secret_value()
-        ):
-            raise ValueError("SLSBOT_VIEWER_TOKEN must differ from SLSBOT_ADMIN_TOKEN")
+        given = [
+            (name, token.get_secret_value())
+            for name, token in (
+                ("SLSBOT_ADMIN_TOKEN", self.admin_token),
+                ("SLSBOT_OPERATOR_TOKEN", self.operator_token),
+                ("SLSBOT_VIEWER_TOKEN", self.viewer_token),
+            )
+            if token is not None
+        ]
+        for index, (name, value) in enumerate(given):
+            for other, other_value in given[:index]:
+                if value == other_value:
+                    raise ValueError(f"{name} must differ from {other}: each token grants one role")
         if self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_cap must not be below backoff_base")
         return self
@@ -119,3 +136,45 @@ class ControlPlaneSettings(BaseSettings):
     @property
     def admin_url(self) -> str:
         return f"http://{self.admin_host}:{self.admin_port}"
+
+    @property
+    def admin_connection_path(self) -> Path:
+        """Where ``slsbot up`` writes the admin API's URL (and its generated token) for ``slsbot get`` (mode 0600)."""
+        return admin_connection_path(self.state_dir)
+
+
+def admin_connection_path(state_dir: Path) -> Path:
+    return state_dir / "admin-api.json"
+
+
+class AdminClientSettings(BaseSettings):
+    """Settings of the commands that call a running supervisor's admin API (``slsbot get``). The URL and the token
+    come from the command line, else the environment, else the file ``slsbot up`` wrote in its state folder. A read
+    needs only the viewer role, so the least powerful token in the environment is used."""
+
+    model_config = SettingsConfigDict(env_prefix="SLSBOT_", extra="ignore")
+
+    admin_url: str | None = Field(
+        default=None, description="The admin API's URL (SLSBOT_ADMIN_URL); default: the one slsbot up wrote."
+    )
+    state_dir: Path = Field(default=Path("var/slsbot"), description="The state folder of the supervisor to ask.")
+    token_file: Path | None = Field(default=None, description="A file holding the bearer token (SLSBOT_TOKEN_FILE).")
+    viewer_token: SecretStr | None = None
+    operator_token: SecretStr | None = None
+    admin_token: SecretStr | None = None
+
+    @property
+    def admin_connection_path(self) -> Path:
+        return admin_connection_path(self.state_dir)
+
+    @property
+    def environment_token(self) -> tuple[str, SecretStr] | None:
+        """The least powerful token set in the environment, with the variable's name."""
+        for name, token in (
+            ("SLSBOT_VIEWER_TOKEN", self.viewer_token),
+            ("SLSBOT_OPERATOR_TOKEN", self.operator_token),
+            ("SLSBOT_ADMIN_TOKEN", self.admin_token),
+        ):
+            if token is not None and token.get_secret_value().strip():
+                return name, token
+        return None

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import heapq
+import sys
 import time
 from array import array
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from slsbot.api.strategy import SizingMethod
 from slsbot_runtime.app import build_deciders
 from slsbot_runtime.backtest.eligibility import FastModeUnavailable, equity_path_blockers, static_blockers
 from slsbot_runtime.backtest.inputs import interval_ms
-from slsbot_runtime.backtest.report import RunRecord
+from slsbot_runtime.backtest.report import PROGRESS_EVERY, Progress, RunRecord
 from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
 from slsbot_runtime.domain.market_rules import MarketRules
@@ -97,7 +98,7 @@ class _Changes:
     quantity: dict[str, list[float]]
 
 
-def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
+def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Progress | None = None) -> RunRecord:
     """The step mode's result for ``config`` over ``histories``, or FastModeUnavailable saying why not."""
     blockers = static_blockers(config)
     if blockers:
@@ -110,11 +111,13 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
         _track(config, history, deciders[history.symbol], order.positions[k], step_ms)
         for k, history in enumerate(histories)
     ]
-    fills, changes = _simulate(config, tracks, step_ms)
+    fills, changes = _simulate(config, tracks, step_ms, progress=progress, total=len(order.ts))
     equity = _equity_path(config, tracks, order, changes)
     reasons = equity_path_blockers(config.risk, order.ts, equity, opening_equity=config.account.paper.starting_balance)
     if reasons:
         raise FastModeUnavailable(reasons)
+    if progress is not None:
+        progress(len(order.ts), len(order.ts))
     return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)
 
 
@@ -159,8 +162,11 @@ def _track(config: RuntimeConfig, history: OHLCV, decider: Decider, positions: n
     )
 
 
-def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tuple[list[Fill], _Changes]:
-    """The event loop (see the module doc); the fills in booking order and the cash and positions after each."""
+def _simulate(
+    config: RuntimeConfig, tracks: list[_Track], step_ms: int, *, progress: Progress | None = None, total: int = 0
+) -> tuple[list[Fill], _Changes]:
+    """The event loop (see the module doc); the fills in booking order and the cash and positions after each.
+    ``progress`` hears how far through the candles (in processing order) the events have gone."""
     paper = config.account.paper
     exchange = PaperExchange(paper, interval_ms=step_ms, allow_short=not config.long_only)
     ledger = Ledger(cash=paper.starting_balance, quote_currency=paper.quote_currency)
@@ -177,9 +183,13 @@ def _simulate(config: RuntimeConfig, tracks: list[_Track], step_ms: int) -> tupl
         if first < len(track):
             heap.append((track.merged_at[first], k, first))
     heapq.heapify(heap)
+    report_at = PROGRESS_EVERY if progress is not None else sys.maxsize
 
     while heap:
         position, k, i = heapq.heappop(heap)
+        if position >= report_at:
+            progress(position, total)
+            report_at = position + PROGRESS_EVERY
         track = tracks[k]
         symbol = track.symbol
         working: list[WorkingOrder] = []

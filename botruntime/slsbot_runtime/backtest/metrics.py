@@ -10,6 +10,8 @@ Conventions (documented in docs/concepts/backtesting.md):
   annualisation factor is ``365 * 86400 / timeframe_seconds`` periods.
 - Sharpe and Sortino use a zero risk-free rate. Sortino's downside deviation is ``sqrt(mean(min(r, 0)**2))``.
 - Ratios that divide by zero (no losing trade, no drawdown, a flat curve) are reported as ``None``.
+- Returns, drawdowns, the win rate and the exposure are in **percent**, as everywhere slsbot shows them to a person
+  (the runtime's status, ``slsbot report``, ``kubectl get strategies``); their keys end in ``_pct``.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ def performance(
     timeframe_seconds: int,
     exposure: float,
 ) -> dict[str, float | int | None]:
-    """The metrics of a run. ``exposure`` is the fraction of candles with an open position (0..1)."""
+    """The metrics of a run. ``exposure`` is the fraction of candles with an open position (0..1); the result
+    gives it, and every return, drawdown and rate, in percent (keys ending in ``_pct``)."""
     eq = np.asarray(equity, dtype=np.float64)
     times = np.asarray(ts, dtype=np.int64)
     if len(eq) < 2:
@@ -162,16 +165,16 @@ def performance(
     gross_profit = float(pnls[pnls > 0].sum()) if len(pnls) else 0.0
     gross_loss = float(-pnls[pnls < 0].sum()) if len(pnls) else 0.0
     return {
-        "total_return": float(total_return),
-        "cagr": None if cagr is None else float(cagr),
+        "total_return_pct": 100.0 * float(total_return),
+        "cagr_pct": None if cagr is None else 100.0 * float(cagr),
         "sharpe": None if sharpe is None else sharpe * math.sqrt(periods_per_year),
         "sortino": None if sortino is None else sortino * math.sqrt(periods_per_year),
         "calmar": None if cagr is None else _ratio(cagr, max_drawdown),
-        "max_drawdown": max_drawdown,
+        "max_drawdown_pct": 100.0 * max_drawdown,
         "profit_factor": _ratio(gross_profit, gross_loss),
-        "win_rate": float((pnls > 0).mean()) if len(pnls) else None,
+        "win_rate_pct": 100.0 * float((pnls > 0).mean()) if len(pnls) else None,
         "expectancy": float(pnls.mean()) if len(pnls) else None,
-        "exposure": float(exposure),
+        "exposure_pct": 100.0 * float(exposure),
         "trades": len(trades),
         "final_equity": float(eq[-1]),
     }

@@ -11,8 +11,8 @@ trades, performance metrics and a fingerprint. Pure; both modes end here, so equ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,6 +22,12 @@ from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.domain.positions import position_after
 from slsbot_runtime.domain.timeframes import utc_iso
 from slsbot_runtime.domain.types import Fill, Side
+
+#: How a run reports its progress: ``progress(candles_done, candles_total)``, every few thousand candles and once
+#: at the end. A run that falls back from fast to step mode starts counting again.
+Progress = Callable[[int, int], None]
+#: Candles between two progress reports: a report costs a few microseconds, a candle of step mode ~20.
+PROGRESS_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,9 @@ class BacktestResult:
     fallback_reason: str | None = None
     first_ts: int | None = None
     last_ts: int | None = None
+    #: The equity curve: one point per candle open time (ms) and the equity at that candle's close.
+    equity_ts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64), compare=False, repr=False)
+    equity: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64), compare=False, repr=False)
 
     @property
     def candles_per_second(self) -> float:
@@ -141,6 +150,8 @@ def summarize(
         fallback_reason=fallback_reason,
         first_ts=int(curve_ts[0]) if len(curve_ts) else None,
         last_ts=int(curve_ts[-1]) if len(curve_ts) else None,
+        equity_ts=curve_ts,
+        equity=curve_equity,
     )
 
 

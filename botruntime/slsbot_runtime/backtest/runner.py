@@ -15,7 +15,7 @@ from slsbot.api import TIMEFRAME_SECONDS, RuntimeConfig
 from slsbot_runtime.backtest.eligibility import FastModeUnavailable, static_blockers
 from slsbot_runtime.backtest.fast import run_fast
 from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, load_window
-from slsbot_runtime.backtest.report import BacktestResult, summarize
+from slsbot_runtime.backtest.report import BacktestResult, Progress, summarize
 from slsbot_runtime.backtest.step import run_step
 
 
@@ -31,9 +31,11 @@ def run_backtest(
     data_dir: str | Path | None = None,
     window: BacktestWindow | None = None,
     mode: BacktestMode | str = BacktestMode.AUTO,
+    progress: Progress | None = None,
 ) -> BacktestResult:
     """Backtest ``config`` (see ``inputs`` for what changes from a runtime). Raises ConfigError (bad config,
-    or FastModeUnavailable for ``mode="fast"``) or DataError (missing or unusable candles)."""
+    or FastModeUnavailable for ``mode="fast"``) or DataError (missing or unusable candles). ``progress`` hears
+    ``(candles done, candles in the window)`` as the run goes (again from 0 when auto falls back to step)."""
     mode = BacktestMode(mode)
     window = window or BacktestWindow()
     prepared = backtest_config(config, data_dir=data_dir, window=window)
@@ -43,17 +45,17 @@ def run_backtest(
     histories = load_window(prepared, window)
     fallback: str | None = None
     if mode == BacktestMode.STEP:
-        record = run_step(prepared, histories)
+        record = run_step(prepared, histories, progress=progress)
     elif mode == BacktestMode.FAST:
-        record = run_fast(prepared, histories)
+        record = run_fast(prepared, histories, progress=progress)
     else:
         try:
             if blockers:
                 raise FastModeUnavailable(blockers)
-            record = run_fast(prepared, histories)
+            record = run_fast(prepared, histories, progress=progress)
         except FastModeUnavailable as error:
             fallback = error.summary
-            record = run_step(prepared, histories)
+            record = run_step(prepared, histories, progress=progress)
     timeframe = str(prepared.timeframe)
     return summarize(
         record,

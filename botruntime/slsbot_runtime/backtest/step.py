@@ -11,26 +11,27 @@ equity it staged for every candle).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.app import RuntimeOptions, build_runtime
 from slsbot_runtime.backtest.inputs import THROWAWAY_STATE, interval_ms
-from slsbot_runtime.backtest.report import RunRecord
+from slsbot_runtime.backtest.report import PROGRESS_EVERY, Progress, RunRecord
 from slsbot_runtime.data.replay import ReplayFeed
+from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
 
 
-def run_step(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
+def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Progress | None = None) -> RunRecord:
     """Run the loop over ``histories`` (merged in time order) and collect what it booked."""
     built = build_runtime(config, RuntimeOptions(state_path=THROWAWAY_STATE))
     store = built.store
     try:
         feed = ReplayFeed(list(histories), interval_ms=interval_ms(config))
         started = time.perf_counter()
-        built.loop.run(feed)
+        built.loop.run(feed if progress is None else _reporting(feed, len(feed), progress))
         elapsed = time.perf_counter() - started
         fills = store.load_fills()
         points = store.load_equity()
@@ -43,3 +44,13 @@ def run_step(config: RuntimeConfig, histories: Sequence[OHLCV]) -> RunRecord:
         equity=np.fromiter((p.equity for p in points), dtype=np.float64, count=len(points)),
         elapsed_s=elapsed,
     )
+
+
+def _reporting(candles: Iterable[Candle], total: int, progress: Progress) -> Iterator[Candle]:
+    done = 0
+    for candle in candles:
+        yield candle
+        done += 1
+        if done % PROGRESS_EVERY == 0:
+            progress(done, total)
+    progress(done, total)

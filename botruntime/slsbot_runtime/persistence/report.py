@@ -13,7 +13,8 @@ from slsbot_runtime.persistence.store import StateStore
 
 def build_report(path: str) -> dict[str, Any]:
     """{orders, fills, positions, equity_curve, risk_decisions, summary} from the state file at ``path``
-    (never written). ``risk_decisions``: every rejection or reduction the risk manager made, oldest first."""
+    (never written). ``risk_decisions``: every rejection or reduction the risk manager made, oldest first.
+    Returns, drawdowns and the win rate are in percent, their keys ending in ``_pct`` (as in the backtest's)."""
     store = StateStore.open(path, readonly=True)
     try:
         meta = store.load_meta()
@@ -40,14 +41,14 @@ def build_report(path: str) -> dict[str, Any]:
         "starting_cash": starting,
         "final_equity": final_equity,
         "cash": float(meta.get("cash", starting)),
-        "return_percent": (final_equity / starting - 1.0) * 100.0 if starting else None,
-        "max_drawdown_percent": max_drawdown_percent([equity for equity, _ in curve.values()]),
+        "return_pct": (final_equity / starting - 1.0) * 100.0 if starting else None,
+        "max_drawdown_pct": max_drawdown_percent([equity for equity, _ in curve.values()]),
         "orders_total": len(orders),
         "orders_by_status": by_status,
         "fills_total": len(fills),
         "fees_total": sum(f.fee for f in fills),
         "closed_trades": wins + losses,
-        "win_rate": wins / (wins + losses) if wins + losses else None,
+        "win_rate_pct": 100.0 * wins / (wins + losses) if wins + losses else None,
         "realized_pnl": sum(p.realized_pnl for p in positions.values()),
         "open_positions": sum(1 for p in positions.values() if abs(p.quantity) > QUANTITY_EPSILON),
         "risk_decisions_by_action": _count(d.action for d in decisions),

@@ -1,13 +1,16 @@
 """The local supervisor's database: SQLModel over one SQLite file.
 
-Four entities, each with its model family as in full-stack-fastapi-template (``XBase`` shared fields,
+Five entities, each with its model family as in full-stack-fastapi-template (``XBase`` shared fields,
 ``X(table=True)`` the row, ``XPublic`` what the admin API returns):
 
 - ``StoredObject``: the desired state, one row per loaded object (its YAML document, a generation bumped when
   the spec changes, a ``paused`` override set through the admin API, its status, and the deletion flags);
 - ``RuntimeRecord``: the observed state of one strategy's runtime process (pid, port, restarts, heartbeat...);
 - ``EventRecord``: Kubernetes-style events, repeated ones aggregated with a count;
-- ``AuditRecord``: every mutating admin request: who (a role and token id, never the token), what, when, result.
+- ``AuditRecord``: every authenticated mutating request to a real route of the admin API: who (a role and token
+  id, never the token), what (the method and the route's template), on what, when, and the result; each field bounded;
+- ``RefusedRequestCount``: requests the admin API refused before knowing who sent them (no or an unknown token,
+  or a mutating request to no route), counted per method, route template and status, never stored one by one.
 
 Repository functions take the session first and everything else by keyword; no session is kept anywhere: the
 caller opens one per unit of work (``with Session(engine) as session``). Every datetime is stored and returned in UTC.
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, UniqueConstraint, event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
 
@@ -158,12 +162,24 @@ class EventPublic(EventBase):
     id: int
 
 
+# The audit trail's fields are bounded, whoever calls ``record_audit``: a request cannot grow the database by more
+# than one row of at most this many characters, however long its path, its names or its error message.
+AUDIT_FIELD_LIMITS = {"actor": 64, "action": 160, "target": 300, "result": 500}
+#: The route of a refused request that matched none (its raw path is never stored).
+NO_ROUTE = "(no route)"
+
+
+def bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
 class AuditBase(SQLModel):
     at: datetime = _utc_field(index=True)
     actor: str  # e.g. "operator:3fa1b2c4": the role and a token id, never the token
-    action: str  # e.g. "POST /api/v1/strategies/btc-trend/pause"
-    target: str | None = None
-    result: str  # e.g. "200" or "403 needs the operator role"
+    action: str  # e.g. "POST /api/v1/strategies/{name}/pause": the method and the route's template
+    target: str | None = None  # e.g. "Strategy default/btc-trend"
+    result: str  # e.g. "200" or "403 operator:... may not do this: it needs the operator role"
 
 
 class AuditRecord(AuditBase, table=True):
@@ -174,6 +190,26 @@ class AuditRecord(AuditBase, table=True):
 
 class AuditPublic(AuditBase):
     id: int
+
+
+class RefusedRequestBase(SQLModel):
+    method: str  # POST, GET, ... or OTHER
+    route: str  # the route's template, e.g. "/api/v1/strategies/{name}/pause", or NO_ROUTE
+    status: int  # 401, 404, 405
+    count: int = 0
+    first_seen: datetime = _utc_field()
+    last_seen: datetime = _utc_field()
+
+
+class RefusedRequestCount(RefusedRequestBase, table=True):
+    __tablename__ = "refused_request_count"
+    __table_args__ = (UniqueConstraint("method", "route", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class RefusedRequestPublic(RefusedRequestBase):
+    pass
 
 
 # --- engine -------------------------------------------------------------------------------------------------
@@ -437,7 +473,15 @@ def list_events(
 def record_audit(
     session: Session, *, actor: str, action: str, target: str | None, result: str, now: datetime
 ) -> AuditRecord:
-    row = AuditRecord(at=now, actor=actor, action=action, target=target, result=result)
+    """Append an audit entry, each field cut to ``AUDIT_FIELD_LIMITS``. Commits."""
+    limits = AUDIT_FIELD_LIMITS
+    row = AuditRecord(
+        at=now,
+        actor=bounded(actor, limits["actor"]),
+        action=bounded(action, limits["action"]),
+        target=None if target is None else bounded(target, limits["target"]),
+        result=bounded(result, limits["result"]),
+    )
     session.add(row)
     session.commit()
     session.refresh(row)
@@ -447,4 +491,33 @@ def record_audit(
 def list_audit(session: Session, *, limit: int = 100) -> list[AuditRecord]:
     """Newest first."""
     query = select(AuditRecord).order_by(col(AuditRecord.id).desc()).limit(limit)
+    return list(session.exec(query).all())
+
+
+def count_refused_request(session: Session, *, method: str, route: str, status: int, now: datetime) -> None:
+    """Add one to the count of (method, route, status): one atomic upsert, so concurrent requests never lose a
+    count nor make a second row. ``route`` is a template or ``NO_ROUTE``, never a raw path. Commits."""
+    values = {
+        "method": bounded(method, 16),
+        "route": bounded(route, AUDIT_FIELD_LIMITS["action"]),
+        "status": status,
+        "count": 1,
+        "first_seen": now,
+        "last_seen": now,
+    }
+    table = RefusedRequestCount.__table__
+    statement = sqlite_insert(table).values(**values)
+    statement = statement.on_conflict_do_update(
+        index_elements=["method", "route", "status"],
+        set_={"count": table.c.count + 1, "last_seen": statement.excluded.last_seen},
+    )
+    session.exec(statement)
+    session.commit()
+
+
+def list_refused_requests(session: Session) -> list[RefusedRequestCount]:
+    """Most frequent first."""
+    query = select(RefusedRequestCount).order_by(
+        col(RefusedRequestCount.count).desc(), col(RefusedRequestCount.route), col(RefusedRequestCount.status)
+    )
     return list(session.exec(query).all())

@@ -10,9 +10,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
 
 COMMANDS: dict[str, str] = {
     "up": "Run the embedded local supervisor over a folder of slsbot YAML",
+    "get": "Print a running local supervisor's strategies as a table (or JSON): phase, return, PnL, win rate",
     "operator": "Run the kopf operator against the current Kubernetes context",
     "runtime": "Run one bot runtime from a RuntimeConfig file",
     "report": "Print a runtime's orders, fills, positions and equity from its state file",
@@ -21,10 +23,18 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def package_version() -> str:
+    try:
+        return version("slsbot")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="slsbot", description="Run algorithmic trading bots as declarative resources."
     )
+    parser.add_argument("--version", action="version", version=f"slsbot {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in COMMANDS.items():
         sub.add_parser(name, help=help_text, description=help_text)

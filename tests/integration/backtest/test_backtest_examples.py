@@ -26,16 +26,16 @@ TRADE_KEYS = {
     "return_pct",
 }
 METRIC_KEYS = {
-    "total_return",
-    "cagr",
+    "total_return_pct",
+    "cagr_pct",
     "sharpe",
     "sortino",
     "calmar",
-    "max_drawdown",
+    "max_drawdown_pct",
     "profit_factor",
-    "win_rate",
+    "win_rate_pct",
     "expectancy",
-    "exposure",
+    "exposure_pct",
     "trades",
     "final_equity",
 }
@@ -56,7 +56,7 @@ def backtest(repo_root: Path, *args: str) -> dict:
 
 def assert_well_formed(result: dict) -> None:
     assert set(result) == {"trades", "metrics", "fingerprint", "run"}
-    assert set(result["metrics"]) >= METRIC_KEYS
+    assert set(result["metrics"]) == METRIC_KEYS
     assert len(result["fingerprint"]) == 64
     assert result["metrics"]["trades"] == len(result["trades"]) > 0
     for trade in result["trades"]:

@@ -19,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
+ADMIN_TOKEN = "it-admin-3Vb8Nq1Lk6Hs4Df9Gw2P"
 OPERATOR_TOKEN = "it-operator-5Jq9Wm2Xv7Lc3Rt8Nb4Z"
 VIEWER_TOKEN = "it-viewer-8Hs2Kd6Pf1Gy9Uw3Ea7Q"
 
@@ -160,7 +161,9 @@ def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSupe
     running = start_supervisor(
         write_manifests(root / "manifests"),
         root / "state",
-        supervisor_environment(SLSBOT_ADMIN_TOKEN=OPERATOR_TOKEN, SLSBOT_VIEWER_TOKEN=VIEWER_TOKEN),
+        supervisor_environment(
+            SLSBOT_ADMIN_TOKEN=ADMIN_TOKEN, SLSBOT_OPERATOR_TOKEN=OPERATOR_TOKEN, SLSBOT_VIEWER_TOKEN=VIEWER_TOKEN
+        ),
     )
     try:
         wait_for(

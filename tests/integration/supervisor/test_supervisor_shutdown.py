@@ -24,7 +24,7 @@ def _alive(pid: int) -> bool:
 def test_sigint_stops_every_runtime_and_exits_0(tmp_path: Path, kit) -> None:
     running = kit.start(kit.write_manifests(tmp_path / "manifests"), tmp_path / "state", kit.environment())
     try:
-        assert running.stdout_lines[1].startswith("admin token (operator role, generated, shown once): ")
+        assert running.stdout_lines[1].startswith("admin token (admin role, generated; slsbot get reads it from ")
         pids = kit.wait_for(
             lambda: (
                 (s := running.strategies()) and all(v["pid"] for v in s.values()) and [v["pid"] for v in s.values()]

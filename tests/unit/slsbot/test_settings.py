@@ -8,14 +8,22 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from slsbot.settings import ControlPlaneSettings
+from slsbot.settings import AdminClientSettings, ControlPlaneSettings
 
 GOOD = "k3P9xQ2mZ7vL5nR8tW4y"
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN", "SLSBOT_ADMIN_PORT", "SLSBOT_STATE_DIR"):
+    for name in (
+        "SLSBOT_ADMIN_TOKEN",
+        "SLSBOT_OPERATOR_TOKEN",
+        "SLSBOT_VIEWER_TOKEN",
+        "SLSBOT_ADMIN_PORT",
+        "SLSBOT_STATE_DIR",
+        "SLSBOT_ADMIN_URL",
+        "SLSBOT_TOKEN_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -54,8 +62,42 @@ def test_short_tokens_are_refused_without_echoing_them(monkeypatch: pytest.Monke
     assert all("short-but-real" not in error["msg"] for error in caught.value.errors(include_input=False))
 
 
-def test_viewer_and_operator_tokens_must_differ(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN", GOOD)
-    monkeypatch.setenv("SLSBOT_VIEWER_TOKEN", GOOD)
-    with pytest.raises(ValidationError, match="must differ"):
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN"),
+        ("SLSBOT_ADMIN_TOKEN", "SLSBOT_OPERATOR_TOKEN"),
+        ("SLSBOT_OPERATOR_TOKEN", "SLSBOT_VIEWER_TOKEN"),
+    ],
+)
+def test_each_role_has_its_own_token(monkeypatch: pytest.MonkeyPatch, first: str, second: str) -> None:
+    monkeypatch.setenv(first, GOOD)
+    monkeypatch.setenv(second, GOOD)
+    with pytest.raises(ValidationError, match=f"{second} must differ from {first}"):
         ControlPlaneSettings()
+
+
+def test_the_operator_token_is_read_and_checked_like_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLSBOT_OPERATOR_TOKEN", GOOD)
+    assert ControlPlaneSettings().operator_token.get_secret_value() == GOOD
+    monkeypatch.setenv("SLSBOT_OPERATOR_TOKEN", "changeme")
+    with pytest.raises(ValidationError, match="SLSBOT_OPERATOR_TOKEN is a placeholder"):
+        ControlPlaneSettings()
+
+
+def test_the_client_uses_the_least_powerful_token_of_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert AdminClientSettings().environment_token is None
+    assert AdminClientSettings().admin_connection_path == Path("var/slsbot/admin-api.json")
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN", "admin-" + GOOD)
+    assert AdminClientSettings().environment_token[0] == "SLSBOT_ADMIN_TOKEN"
+    monkeypatch.setenv("SLSBOT_OPERATOR_TOKEN", "operator-" + GOOD)
+    assert AdminClientSettings().environment_token[0] == "SLSBOT_OPERATOR_TOKEN"
+    monkeypatch.setenv("SLSBOT_VIEWER_TOKEN", "viewer-" + GOOD)
+    name, token = AdminClientSettings().environment_token
+    assert (name, token.get_secret_value()) == ("SLSBOT_VIEWER_TOKEN", "viewer-" + GOOD)
+    monkeypatch.setenv("SLSBOT_ADMIN_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("SLSBOT_STATE_DIR", "/srv/slsbot")
+    settings = AdminClientSettings()
+    assert settings.admin_url == "http://127.0.0.1:9000"
+    assert settings.admin_connection_path == Path("/srv/slsbot/admin-api.json")
+    assert GOOD not in repr(settings)

@@ -1,21 +1,36 @@
-"""The admin API's app factory: routes, the one handler turning ``slsbot.domain.errors`` into HTTP errors,
-and the audit of every mutating request (who, what, when, result), whatever its outcome."""
+"""The admin API's app factory: routes, the handlers turning ``slsbot.domain.errors`` (and Starlette's own 404 and
+405) into one JSON error shape, the audit trail, and the interactive docs served from assets in the package.
+
+What is recorded, and what is not:
+
+* every **authenticated** mutating request (POST, PUT, PATCH, DELETE) that matched a real route is one audit entry,
+  whatever its outcome: the caller (role and token id), the method and the route's template, the target, the
+  status and the error's message, each field bounded (``adapters.store.AUDIT_FIELD_LIMITS``);
+* a request refused before anyone is known (401: no token or an unknown one, on any route), and a mutating
+  request to no route at all, is only **counted**, per method, route template and status: nothing an anonymous
+  sender chose (its path, its token, its body) is stored, so no one can grow the database by sending requests.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.adapters.store import record_audit
+from slsbot.adapters.store import NO_ROUTE, count_refused_request, record_audit
 from slsbot.domain.errors import (
     BackendUnavailable,
     ConflictError,
@@ -26,20 +41,26 @@ from slsbot.domain.errors import (
     SlsbotError,
 )
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegistry
+from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.routes import health_router, router
 
 log = logging.getLogger(__name__)
 
 MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+COUNTED_METHODS = frozenset({"GET", "HEAD", "OPTIONS", *MUTATING_METHODS})
 HTTP_STATUS: dict[type[SlsbotError], int] = {
     AuthenticationRequired: 401,
     PermissionDenied: 403,
     NotFoundError: 404,
     ConflictError: 409,
     InvalidSpecError: 400,
+    InvalidQueryParameter: 400,
     RuntimeUnreachable: 503,
     BackendUnavailable: 503,
 }
+#: Swagger UI's files, vendored from the npm package swagger-ui-dist (see its VENDORED.md): /docs works offline.
+SWAGGER_UI_ASSETS = Path(__file__).parent / "static" / "swagger-ui"
+DOCS_ASSETS_URL = "/docs/assets"
 
 
 def status_for(exc: SlsbotError) -> int:
@@ -57,6 +78,13 @@ async def slsbot_error_handler(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": str(exc), "error": type(exc).__name__}, status_code=code, headers=headers)
 
 
+async def http_error_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own answers (no such route, a method the route does not take) in the same JSON shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    error = HTTPStatus(exc.status_code).phrase.title().replace(" ", "").replace("-", "")
+    return JSONResponse({"detail": str(exc.detail), "error": error}, status_code=exc.status_code, headers=exc.headers)
+
+
 def _write_audit(engine: Engine, *, actor: str, action: str, target: str | None, result: str) -> None:
     try:
         with Session(engine) as session:
@@ -65,22 +93,57 @@ def _write_audit(engine: Engine, *, actor: str, action: str, target: str | None,
         log.exception("could not write the audit entry for %s by %s", action, actor)
 
 
+def _count_refused(engine: Engine, *, method: str, route: str, status: int) -> None:
+    try:
+        with Session(engine) as session:
+            count_refused_request(session, method=method, route=route, status=status, now=datetime.now(UTC))
+    except Exception:
+        log.exception("could not count a refused %s %s (%d)", method, route, status)
+
+
+def matched_route(request: Request) -> str | None:
+    """The template of the route that served ``request`` (``/api/v1/strategies/{name}``), or None when no route
+    took its method and path (an unknown path, a method the route does not take, the docs' static files)."""
+    route = request.scope.get("route")
+    if isinstance(route, Route) and route.methods is not None and request.method in route.methods:
+        return route.path
+    return None
+
+
 async def audit_mutations(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    if request.method not in MUTATING_METHODS:
-        return await call_next(request)
     response = await call_next(request)
-    principal = getattr(request.state, "principal", None)
-    detail = getattr(request.state, "audit_detail", None)
-    result = f"{response.status_code} {detail}" if detail else str(response.status_code)
-    await run_in_threadpool(
-        _write_audit,
-        request.app.state.engine,
-        actor=principal.actor if principal is not None else "anonymous",
-        action=f"{request.method} {request.url.path}",
-        target=getattr(request.state, "audit_target", None),
-        result=result[:1000],
-    )
+    route = matched_route(request)
+    engine = request.app.state.engine
+    method = request.method if request.method in COUNTED_METHODS else "OTHER"
+    mutating = request.method in MUTATING_METHODS
+    principal = await identify_sender(request) if route is not None else None
+    if route is None:
+        if mutating:
+            await run_in_threadpool(_count_refused, engine, method=method, route=NO_ROUTE, status=response.status_code)
+    elif principal is None:
+        if response.status_code >= 400:  # refused before anyone was known: 401 (or 400 for a malformed request)
+            await run_in_threadpool(_count_refused, engine, method=method, route=route, status=response.status_code)
+    elif mutating:
+        detail = getattr(request.state, "audit_detail", None)
+        await run_in_threadpool(
+            _write_audit,
+            engine,
+            actor=principal.actor,
+            action=f"{request.method} {route}",
+            target=getattr(request.state, "audit_target", None),
+            result=f"{response.status_code} {detail}" if detail else str(response.status_code),
+        )
     return response
+
+
+def swagger_ui(request: Request) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} - docs",
+        swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon-32x32.png",
+    )
 
 
 def create_app(
@@ -91,14 +154,21 @@ def create_app(
         title="slsbot admin API",
         version="v1",
         description="The local supervisor's strategies, their orders, events and the audit trail. "
-        "Bearer tokens: a viewer reads, an operator also pauses and resumes.",
+        "Bearer tokens: a viewer reads, an operator also pauses and resumes, an admin may do everything. "
+        'Every error is JSON: {"detail": "what went wrong and what to do", "error": "the error class"}.',
+        docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
+        redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.engine = engine
     app.state.tokens = tokens
     app.state.runtime_client = runtime_client
     app.state.state_dir = state_dir
     app.add_exception_handler(SlsbotError, slsbot_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.middleware("http")(audit_mutations)
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_UI_ASSETS), name="swagger-ui-assets")
+    app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
     app.include_router(health_router)
     app.include_router(router)
     return app

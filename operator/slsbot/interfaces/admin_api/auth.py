@@ -1,4 +1,6 @@
-"""Bearer-token authentication with roles: a viewer reads, an operator acts, an admin (later) administers.
+"""Bearer-token authentication with roles: a viewer reads, an operator acts (pause, resume), an admin may do
+everything (``SLSBOT_ADMIN_TOKEN``, or the token ``slsbot up`` generates; ``SLSBOT_OPERATOR_TOKEN`` and
+``SLSBOT_VIEWER_TOKEN`` give the lower roles).
 
 Tokens are compared in constant time and are never stored, logged or returned: a caller is known by its role
 and a token id (the first 8 hex digits of the token's SHA-256), e.g. ``operator:3fa1b2c4`` in the audit trail.
@@ -60,11 +62,11 @@ class TokenRegistry:
             raise ValueError("the admin API needs at least one token")
 
     @classmethod
-    def from_tokens(cls, *, operator: SecretStr, viewer: SecretStr | None = None) -> TokenRegistry:
-        pairs = [(operator, Role.OPERATOR)]
-        if viewer is not None:
-            pairs.append((viewer, Role.VIEWER))
-        return cls(pairs)
+    def from_tokens(
+        cls, *, admin: SecretStr | None = None, operator: SecretStr | None = None, viewer: SecretStr | None = None
+    ) -> TokenRegistry:
+        given = ((admin, Role.ADMIN), (operator, Role.OPERATOR), (viewer, Role.VIEWER))
+        return cls((token, role) for token, role in given if token is not None)
 
     def identify(self, presented: str) -> Principal | None:
         """The principal holding ``presented``, or None. Every known token is compared, in constant time."""

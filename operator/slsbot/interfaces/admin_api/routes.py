@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlmodel import Session
 
@@ -19,22 +19,48 @@ from slsbot.adapters.runtime_state import read_orders
 from slsbot.adapters.store import (
     AuditPublic,
     EventPublic,
+    RefusedRequestPublic,
     StoredObject,
     get_runtime_record,
     list_audit,
     list_events,
+    list_refused_requests,
     list_runtime_records,
     list_stored_objects,
     set_paused_override,
 )
 from slsbot.domain.errors import InvalidSpecError, NotFoundError, RuntimeUnreachable
-from slsbot.interfaces.admin_api.deps import OperatorDep, RuntimeClientDep, SessionDep, ViewerDep
-from slsbot.interfaces.admin_api.schemas import HealthView, OrderView, StrategyView
+from slsbot.interfaces.admin_api.deps import (
+    OperatorDep,
+    RuntimeClientDep,
+    SessionDep,
+    ViewerDep,
+    known_query_parameters,
+)
+from slsbot.interfaces.admin_api.schemas import HealthView, OrderView, StrategyView, error_responses
 
 health_router = APIRouter(tags=["health"])
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(
+    prefix="/api/v1", responses=error_responses(400, 401), dependencies=[Depends(known_query_parameters)]
+)
 
-NamespaceQuery = Query(default=None, description="Needed only when the name exists in several namespaces.")
+
+def namespace_query(
+    namespace: str | None = Query(
+        default=None, description="Only this namespace; needed only when a name exists in several. Empty: any."
+    ),
+) -> str | None:
+    """``?namespace=`` with nothing after it means no namespace was chosen, as if it were absent."""
+    return namespace or None
+
+
+Namespace = Annotated[str | None, Depends(namespace_query)]
+
+
+def strategy_audit_target(request: Request, name: str, namespace: Namespace) -> None:
+    """The audit trail's target: the Strategy asked for, known before the token is checked (a denied or a failed
+    request names it too); the route replaces it with the one found."""
+    request.state.audit_target = f"Strategy {namespace or '*'}/{name}"
 
 
 @health_router.get("/healthz", response_model=HealthView)
@@ -58,20 +84,32 @@ def _view(session: Session, row: StoredObject) -> StrategyView:
 
 
 @router.get("/strategies", response_model=list[StrategyView], tags=["strategies"])
-def list_strategies(
-    session: SessionDep, _: ViewerDep, namespace: str | None = Query(default=None)
-) -> list[StrategyView]:
+def list_strategies(session: SessionDep, _: ViewerDep, namespace: Namespace) -> list[StrategyView]:
+    """Every strategy with its phase, Ready condition and profit at a glance (return, PnL, win rate, drawdown)."""
     runtimes = {(r.namespace, r.name): r for r in list_runtime_records(session)}
     rows = list_stored_objects(session, kind="Strategy", namespace=namespace)
     return [StrategyView.build(row, runtimes.get((row.namespace, row.name))) for row in rows]
 
 
-@router.get("/strategies/{name}", response_model=StrategyView, tags=["strategies"])
-def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: str | None = NamespaceQuery) -> StrategyView:
+@router.get("/strategies/{name}", response_model=StrategyView, tags=["strategies"], responses=error_responses(400, 404))
+def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: Namespace) -> StrategyView:
     return _view(session, find_strategy(session, name=name, namespace=namespace))
 
 
-@router.get("/strategies/{name}/orders", response_model=list[OrderView], tags=["strategies"])
+ORDERS_SOURCE_HEADER = {
+    "X-Slsbot-Orders-Source": {
+        "description": "state-file when the runtime is down and the orders were read from its state file.",
+        "schema": {"type": "string", "enum": ["state-file"]},
+    }
+}
+
+
+@router.get(
+    "/strategies/{name}/orders",
+    response_model=list[OrderView],
+    tags=["strategies"],
+    responses={200: {"headers": ORDERS_SOURCE_HEADER}, **error_responses(400, 404, 503)},
+)
 def get_strategy_orders(
     request: Request,
     response: Response,
@@ -79,7 +117,7 @@ def get_strategy_orders(
     _: ViewerDep,
     client: RuntimeClientDep,
     name: str,
-    namespace: str | None = NamespaceQuery,
+    namespace: Namespace,
     limit: int = Query(default=100, ge=1, le=1000, description="Newest first; the runtime serves at most 1000."),
 ) -> list[OrderView]:
     """Served by the running runtime; while it is down, read from its state file (header
@@ -118,17 +156,29 @@ def _set_paused(request: Request, session: Session, *, name: str, namespace: str
     return _view(session, row)
 
 
-@router.post("/strategies/{name}/pause", response_model=StrategyView, tags=["strategies"])
+@router.post(
+    "/strategies/{name}/pause",
+    response_model=StrategyView,
+    tags=["strategies"],
+    responses=error_responses(400, 403, 404),
+    dependencies=[Depends(strategy_audit_target)],
+)
 def pause_strategy(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: str | None = NamespaceQuery
+    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> StrategyView:
     """Stop opening positions (open orders and positions are kept). Survives restarts; audited."""
     return _set_paused(request, session, name=name, namespace=namespace, paused=True)
 
 
-@router.post("/strategies/{name}/resume", response_model=StrategyView, tags=["strategies"])
+@router.post(
+    "/strategies/{name}/resume",
+    response_model=StrategyView,
+    tags=["strategies"],
+    responses=error_responses(400, 403, 404),
+    dependencies=[Depends(strategy_audit_target)],
+)
 def resume_strategy(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: str | None = NamespaceQuery
+    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> StrategyView:
     """Trade again. Survives restarts; audited."""
     return _set_paused(request, session, name=name, namespace=namespace, paused=False)
@@ -138,14 +188,22 @@ def resume_strategy(
 def get_events(
     session: SessionDep,
     _: ViewerDep,
-    namespace: str | None = Query(default=None),
+    namespace: Namespace,
     name: str | None = Query(default=None, description="Only this object's events."),
     limit: int = Query(default=100, ge=1, le=10_000),
 ) -> list[EventPublic]:
-    rows = list_events(session, namespace=namespace, name=name, limit=limit)
+    rows = list_events(session, namespace=namespace, name=name or None, limit=limit)
     return [EventPublic.model_validate(row, from_attributes=True) for row in rows]
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["audit"])
 def get_audit(session: SessionDep, _: ViewerDep, limit: int = Query(default=100, ge=1, le=10_000)) -> list[AuditPublic]:
+    """Authenticated mutating requests (pause, resume...), newest first, whatever their outcome."""
     return [AuditPublic.model_validate(row, from_attributes=True) for row in list_audit(session, limit=limit)]
+
+
+@router.get("/audit/refused", response_model=list[RefusedRequestPublic], tags=["audit"])
+def get_refused_requests(session: SessionDep, _: ViewerDep) -> list[RefusedRequestPublic]:
+    """Requests refused before anyone was known (401, or a mutating request to no route), counted per method,
+    route template and status, most frequent first. Their paths, tokens and bodies are never stored."""
+    return [RefusedRequestPublic.model_validate(row, from_attributes=True) for row in list_refused_requests(session)]

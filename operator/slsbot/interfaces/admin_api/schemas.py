@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from slsbot.adapters.store import RuntimeRecord, StoredObject
 from slsbot.api import StrategyStatus
+from slsbot.domain.conditions import READY
 
 
 class ConditionView(BaseModel):
@@ -24,6 +25,8 @@ class StrategyView(BaseModel):
     name: str
     namespace: str
     phase: str = Field(description="Pending, Progressing, Running, Paused, Degraded, Failed or Terminating.")
+    ready: str = Field(description="The Ready condition's status: True, False or Unknown (no condition yet).")
+    reason: str | None = Field(description="The Ready condition's reason, e.g. RuntimeReady, BackOff, InvalidSpec.")
     conditions: list[ConditionView]
     generation: int
     observed_generation: int
@@ -32,10 +35,19 @@ class StrategyView(BaseModel):
     restarts: int
     pid: int | None = Field(description="The runtime's process id, while it runs.")
     last_heartbeat: datetime | None
-    equity: float | None
+    equity: float | None = Field(description="The runtime's equity, in the quote currency.")
+    return_percent: float | None = Field(description="Equity against the starting equity, in %, net of fees.")
+    realized_pnl: float | None = Field(description="Profit of closed trades, net of fees, in the quote currency.")
+    unrealized_pnl: float | None = Field(description="Open positions marked at the last close, in the quote currency.")
+    win_rate_percent: float | None = Field(description="Winning closed trades, in % of closed trades.")
+    drawdown_percent: float | None = Field(description="How far equity is below its peak now, in %.")
+    max_drawdown_percent: float | None = Field(description="The deepest drawdown seen, in %.")
+    closed_trades: int | None = Field(description="Round trips closed (wins and losses).")
+    idle_reason: str | None = Field(description="Why a running runtime takes no new trades now; None while it trades.")
     open_positions: int | None
-    trade_count: int | None
+    trade_count: int | None = Field(description="Fills booked since the state file began.")
     config_hash: str | None
+    created_at: datetime = Field(description="When the supervisor first loaded the Strategy (its age).")
     deleting: bool
 
     @classmethod
@@ -43,10 +55,13 @@ class StrategyView(BaseModel):
         status = StrategyStatus.model_validate(row.status or {})
         spec_paused = bool((row.document.get("spec") or {}).get("paused", False))
         running = runtime is not None and runtime.pid is not None
+        ready = next((c for c in status.conditions if c.type == READY), None)
         return cls(
             name=row.name,
             namespace=row.namespace,
             phase=status.phase,
+            ready=ready.status if ready is not None else "Unknown",
+            reason=ready.reason if ready is not None else None,
             conditions=[ConditionView(**c.model_dump()) for c in status.conditions],
             generation=row.generation,
             observed_generation=status.observed_generation,
@@ -56,9 +71,18 @@ class StrategyView(BaseModel):
             pid=runtime.pid if running else None,
             last_heartbeat=status.last_heartbeat,
             equity=status.equity,
+            return_percent=status.return_percent,
+            realized_pnl=status.realized_pnl,
+            unrealized_pnl=status.unrealized_pnl,
+            win_rate_percent=status.win_rate_percent,
+            drawdown_percent=status.drawdown_percent,
+            max_drawdown_percent=status.max_drawdown_percent,
+            closed_trades=status.closed_trades,
+            idle_reason=status.idle_reason,
             open_positions=status.open_positions,
             trade_count=status.trade_count,
             config_hash=status.config_hash,
+            created_at=row.created_at,
             deleting=row.deleting,
         )
 
@@ -82,3 +106,26 @@ class OrderView(BaseModel):
 
 class HealthView(BaseModel):
     status: str = "ok"
+
+
+class ErrorView(BaseModel):
+    """Every error the admin API answers (validation errors, 422, keep FastAPI's own shape)."""
+
+    detail: str = Field(description="What went wrong and, where there is one, what to do about it.")
+    error: str = Field(description="The error's class: NotFoundError, PermissionDenied, NotFound (no such route)...")
+
+
+_ERROR_DESCRIPTIONS = {
+    400: "Bad request: a query parameter the route does not take, or a name that exists in several namespaces; "
+    "the detail names the parameter.",
+    401: "No bearer token, or an unknown one (header WWW-Authenticate: Bearer).",
+    403: "The token's role may not do this (the detail names the role needed).",
+    404: "No such strategy (or no such route).",
+    409: "Someone else changed the object first: try again.",
+    503: "The strategy's runtime cannot answer now, and no state file can stand in for it: try again later.",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that answers ``codes``, each with the one error shape, for the OpenAPI."""
+    return {code: {"model": ErrorView, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}

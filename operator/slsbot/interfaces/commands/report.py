@@ -1,5 +1,5 @@
 """``slsbot report``: a runtime's orders, fills, positions, equity curve and summary, read-only from its
-state file (safe while the runtime runs)."""
+state file (safe while the runtime runs). Returns, drawdowns and the win rate are in percent (keys ``*_pct``)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
         return 0
-    for key, value in report["summary"].items():
-        print(f"{key:>22}: {value}")
+    print(render_summary(report["summary"]))
     return 0
+
+
+def render_summary(summary: dict) -> str:
+    """One ``key: value`` line per figure; percentages with two decimals and a % sign."""
+    lines = []
+    for key, value in summary.items():
+        if key.endswith("_pct") and isinstance(value, int | float):
+            value = f"{value:.2f} %"
+        lines.append(f"{key:>24}: {value}")
+    return "\n".join(lines)

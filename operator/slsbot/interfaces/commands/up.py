@@ -26,6 +26,7 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
+from slsbot.adapters.admin_connection import AdminConnection, AdminConnectionError, write_admin_connection
 from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
@@ -180,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
     )
     app = create_app(
         engine=engine,
-        tokens=TokenRegistry.from_tokens(operator=admin_token, viewer=settings.viewer_token),
+        tokens=TokenRegistry.from_tokens(
+            admin=admin_token, operator=settings.operator_token, viewer=settings.viewer_token
+        ),
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
     )
@@ -204,9 +207,19 @@ def run(args: argparse.Namespace) -> int:
     host, port = listener.getsockname()[:2]
     url = f"http://{host}:{port}"
     print(f"slsbot admin API: {url}  (docs: {url}/docs)", flush=True)
-    if settings.admin_token is None:
+    generated = settings.admin_token is None
+    connection_path = settings.admin_connection_path
+    try:  # for slsbot get: the URL, and the token when it was generated (mode 0600)
+        write_admin_connection(connection_path, AdminConnection(url=url, token=admin_token if generated else None))
+    except AdminConnectionError as exc:
+        log.warning("%s; slsbot get will need --url and a token", exc)
+    if generated:
         # The one place a secret is printed: once, to stdout, for the person who started the supervisor.
-        print(f"admin token (operator role, generated, shown once): {admin_token.get_secret_value()}", flush=True)
+        print(
+            f"admin token (admin role, generated; slsbot get reads it from {connection_path}): "
+            f"{admin_token.get_secret_value()}",
+            flush=True,
+        )
     else:
         print("admin token: the value of SLSBOT_ADMIN_TOKEN", flush=True)
 

@@ -27,6 +27,7 @@ def test_runtime_environment_drops_the_tokens_and_caches_bytecode(tmp_path: Path
         {
             "PATH": "/bin",
             "SLSBOT_ADMIN_TOKEN": "a" * 20,
+            "SLSBOT_OPERATOR_TOKEN": "e" * 20,
             "SLSBOT_VIEWER_TOKEN": "b" * 20,
             "SLSBOT_RUNTIME_TOKEN": "c" * 20,
             "SLSBOT_OPERATOR_CONTROL_KEY": "d" * 40,

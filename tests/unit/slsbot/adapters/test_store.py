@@ -11,13 +11,17 @@ import pytest
 from sqlmodel import Session
 
 from slsbot.adapters.store import (
+    AUDIT_FIELD_LIMITS,
+    NO_ROUTE,
     RuntimeRecord,
+    count_refused_request,
     create_store_engine,
     forget_object,
     get_runtime_record,
     get_stored_object,
     list_audit,
     list_events,
+    list_refused_requests,
     list_stored_objects,
     mark_drained,
     record_audit,
@@ -256,6 +260,36 @@ def test_audit_is_listed_newest_first(engine) -> None:
         record_audit(session, actor="viewer:bb", action="POST /b", target="x", result="403", now=NOW)
         assert [a.action for a in list_audit(session)] == ["POST /b", "POST /a"]
         assert [a.action for a in list_audit(session, limit=1)] == ["POST /b"]
+
+
+def test_every_audit_field_is_bounded_whatever_the_caller_passes(engine) -> None:
+    huge = "x" * 60_000
+    with Session(engine) as session:
+        record_audit(session, actor=huge, action=huge, target=huge, result=huge, now=NOW)
+        (row,) = list_audit(session)
+    for field, limit in AUDIT_FIELD_LIMITS.items():
+        value = getattr(row, field)
+        assert len(value) == limit and value.endswith("\u2026"), field
+
+
+def test_refused_requests_are_counted_per_method_route_and_status(engine) -> None:
+    with Session(engine) as session:
+        for second in range(3):
+            count_refused_request(
+                session,
+                method="POST",
+                route="/api/v1/strategies/{name}/pause",
+                status=401,
+                now=NOW + timedelta(seconds=second),
+            )
+        count_refused_request(session, method="POST", route=NO_ROUTE, status=404, now=NOW)
+        counted = [
+            (r.method, r.route, r.status, r.count, r.first_seen, r.last_seen) for r in list_refused_requests(session)
+        ]
+    assert counted == [
+        ("POST", "/api/v1/strategies/{name}/pause", 401, 3, NOW, NOW + timedelta(seconds=2)),
+        ("POST", NO_ROUTE, 404, 1, NOW, NOW),
+    ]
 
 
 def test_supervisor_store_reads_desired_objects_with_flags(engine) -> None:

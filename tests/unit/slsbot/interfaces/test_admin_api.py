@@ -4,6 +4,7 @@ The runtime's HTTP client is replaced by a stand-in that serves fixed orders (th
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,13 @@ def engine(tmp_path: Path):
                 "equity": 10_250.5,
                 "openPositions": 1,
                 "tradeCount": 17,
+                "closedTrades": 8,
+                "returnPercent": 2.505,
+                "realizedPnl": 180.25,
+                "unrealizedPnl": 70.25,
+                "winRatePercent": 62.5,
+                "drawdownPercent": 1.5,
+                "maxDrawdownPercent": 4.25,
                 "lastHeartbeat": "2026-05-01T07:59:59Z",
                 "configHash": "abc",
                 "conditions": [
@@ -126,6 +134,28 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def test_docs_load_only_assets_the_api_serves_itself(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(assets) == [
+        "/docs/assets/favicon-32x32.png",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/swagger-ui.css",
+    ]
+    assert "http://" not in page.text and "https://" not in page.text and "'/openapi.json'" in page.text
+    types = {asset: client.get(asset) for asset in assets}
+    assert all(response.status_code == 200 for response in types.values())
+    assert (
+        types["/docs/assets/swagger-ui-bundle.js"]
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
+    )
+    assert "SwaggerUIBundle" in types["/docs/assets/swagger-ui-bundle.js"].text
+    assert types["/docs/assets/swagger-ui.css"].headers["content-type"].startswith("text/css")
+    assert client.get("/redoc").status_code == 404  # ReDoc would load from a CDN: not served
+
+
 def test_healthz_and_docs_need_no_token(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/docs").status_code == 200
@@ -165,10 +195,85 @@ def test_strategy_detail_carries_status_and_runtime(client: TestClient) -> None:
     assert (body["equity"], body["open_positions"], body["trade_count"]) == (10_250.5, 1, 17)
     assert body["last_heartbeat"] == "2026-05-01T07:59:59Z"
     assert body["conditions"][0]["reason"] == "RuntimeReady"
+    assert (body["ready"], body["reason"]) == ("True", "RuntimeReady")
+    assert (body["return_percent"], body["realized_pnl"], body["unrealized_pnl"]) == (2.505, 180.25, 70.25)
+    assert (body["win_rate_percent"], body["drawdown_percent"], body["max_drawdown_percent"]) == (62.5, 1.5, 4.25)
+    assert body["closed_trades"] == 8 and body["idle_reason"] is None
+    assert body["created_at"] == "2026-05-01T08:00:00Z"
     assert body["paused"] is False and body["paused_override"] is None
     listed = client.get("/api/v1/strategies", headers=auth(VIEWER_TOKEN)).json()
     assert [s["name"] for s in listed] == ["btc", "eth"]
     assert listed[1]["phase"] == "Pending" and listed[1]["pid"] is None
+    assert (listed[1]["ready"], listed[1]["reason"], listed[1]["return_percent"]) == ("Unknown", None, None)
+
+
+def test_an_empty_namespace_parameter_means_any_namespace(client: TestClient) -> None:
+    headers = auth(OPERATOR_TOKEN)
+    assert client.get("/api/v1/strategies/btc?namespace=", headers=headers).json()["namespace"] == "default"
+    assert [s["name"] for s in client.get("/api/v1/strategies?namespace=", headers=headers).json()] == ["btc", "eth"]
+    assert client.post("/api/v1/strategies/btc/pause?namespace=", headers=headers).json()["paused"] is True
+    assert [e["name"] for e in client.get("/api/v1/events?namespace=&name=", headers=headers).json()] == ["btc"]
+    assert client.get("/api/v1/strategies/btc?namespace=prod", headers=headers).status_code == 404
+
+
+def test_an_unknown_query_parameter_is_400_naming_it_after_the_token_check(client: TestClient, engine) -> None:
+    response = client.post("/api/v1/strategies/btc/pause?namepsace=prod", headers=auth(OPERATOR_TOKEN))
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "unknown query parameter 'namepsace': POST /api/v1/strategies/{name}/pause takes namespace",
+        "error": "InvalidQueryParameter",
+    }
+    with Session(engine) as session:
+        assert get_stored_object(session, kind="Strategy", namespace="default", name="btc").paused_override is None
+    assert client.get("/api/v1/strategies?namepsace=prod").status_code == 401  # anonymous: nothing more
+    twice = client.get("/api/v1/strategies?namespace=default&namespace=prod", headers=auth(VIEWER_TOKEN))
+    assert twice.status_code == 400
+    assert twice.json()["detail"] == "query parameter 'namespace' is given more than once; give it once"
+
+
+def test_an_unknown_route_answers_the_one_error_shape(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here", headers=auth(VIEWER_TOKEN))
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found", "error": "NotFound"}
+    response = client.delete("/api/v1/strategies", headers=auth(OPERATOR_TOKEN))
+    assert response.status_code == 405 and response.json()["error"] == "MethodNotAllowed"
+    assert response.headers["allow"] == "GET"
+
+
+def test_openapi_declares_every_answer_of_every_route(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    declared = {
+        (method.upper(), path): set(operation["responses"])
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+    }
+    assert declared == {
+        ("GET", "/healthz"): {"200"},
+        ("GET", "/api/v1/strategies"): {"200", "400", "401", "422"},
+        ("GET", "/api/v1/strategies/{name}"): {"200", "400", "401", "404", "422"},
+        ("GET", "/api/v1/strategies/{name}/orders"): {"200", "400", "401", "404", "422", "503"},
+        ("POST", "/api/v1/strategies/{name}/pause"): {"200", "400", "401", "403", "404", "422"},
+        ("POST", "/api/v1/strategies/{name}/resume"): {"200", "400", "401", "403", "404", "422"},
+        ("GET", "/api/v1/events"): {"200", "400", "401", "422"},
+        ("GET", "/api/v1/audit"): {"200", "400", "401", "422"},
+        ("GET", "/api/v1/audit/refused"): {"200", "400", "401"},
+    }
+    error = spec["paths"]["/api/v1/strategies/{name}/pause"]["post"]["responses"]["403"]
+    assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorView"}
+    assert set(spec["components"]["schemas"]["ErrorView"]["required"]) == {"detail", "error"}
+    orders = spec["paths"]["/api/v1/strategies/{name}/orders"]["get"]["responses"]["200"]
+    assert "X-Slsbot-Orders-Source" in orders["headers"]
+
+
+def test_the_admin_token_has_the_admin_role_and_may_do_what_an_operator_may(engine, runtime_client) -> None:
+    admin_token = "ad-9Lq3Zx8Wc2Vb7Nm4Kj6Hg1Fd5Sa0Pt"
+    tokens = TokenRegistry.from_tokens(admin=SecretStr(admin_token), viewer=SecretStr(VIEWER_TOKEN))
+    client = TestClient(create_app(engine=engine, tokens=tokens, runtime_client=runtime_client))
+    assert client.post("/api/v1/strategies/btc/pause", headers=auth(admin_token)).status_code == 200
+    assert client.post("/api/v1/strategies/btc/pause", headers=auth(OPERATOR_TOKEN)).status_code == 401
+    assert (
+        client.get("/api/v1/audit", headers=auth(VIEWER_TOKEN)).json()[0]["actor"] == f"admin:{token_id(admin_token)}"
+    )
 
 
 def test_unknown_and_ambiguous_names(client: TestClient, engine) -> None:
@@ -198,24 +303,63 @@ def test_a_denied_pause_changes_nothing(client: TestClient, engine) -> None:
         assert get_stored_object(session, kind="Strategy", namespace="default", name="btc").paused_override is None
 
 
-def test_every_mutating_request_is_audited_whatever_its_outcome(client: TestClient, engine) -> None:
+def test_authenticated_mutations_of_real_routes_are_audited_whatever_their_outcome(client: TestClient, engine) -> None:
     client.post("/api/v1/strategies/btc/pause", headers=auth(OPERATOR_TOKEN))
     client.post("/api/v1/strategies/btc/resume", headers=auth(VIEWER_TOKEN))
-    client.post("/api/v1/strategies/btc/resume")
-    client.post("/api/v1/strategies/ghost/pause", headers=auth(OPERATOR_TOKEN))
+    client.post("/api/v1/strategies/btc/resume")  # anonymous: counted, not audited
+    client.post("/api/v1/strategies/ghost/pause?namespace=prod", headers=auth(OPERATOR_TOKEN))
+    client.post("/api/v1/no-such-route", headers=auth(OPERATOR_TOKEN))  # no route: counted, not audited
     client.get("/api/v1/strategies", headers=auth(OPERATOR_TOKEN))  # reads are not audited
     with Session(engine) as session:
         entries = list(reversed(list_audit(session)))
-    assert [(e.actor, e.action, e.result.split()[0]) for e in entries] == [
-        (f"operator:{token_id(OPERATOR_TOKEN)}", "POST /api/v1/strategies/btc/pause", "200"),
-        (f"viewer:{token_id(VIEWER_TOKEN)}", "POST /api/v1/strategies/btc/resume", "403"),
-        ("anonymous", "POST /api/v1/strategies/btc/resume", "401"),
-        (f"operator:{token_id(OPERATOR_TOKEN)}", "POST /api/v1/strategies/ghost/pause", "404"),
+    operator, viewer = f"operator:{token_id(OPERATOR_TOKEN)}", f"viewer:{token_id(VIEWER_TOKEN)}"
+    assert [(e.actor, e.action, e.target, e.result.split()[0]) for e in entries] == [
+        (operator, "POST /api/v1/strategies/{name}/pause", "Strategy default/btc", "200"),
+        (viewer, "POST /api/v1/strategies/{name}/resume", "Strategy */btc", "403"),  # as asked: any namespace
+        (operator, "POST /api/v1/strategies/{name}/pause", "Strategy prod/ghost", "404"),
     ]
-    assert entries[0].target == "Strategy default/btc"
+    assert entries[2].result == "404 Strategy 'ghost' does not exist in namespace 'prod'"
     assert all(e.at.tzinfo is not None for e in entries)
     listed = client.get("/api/v1/audit", headers=auth(VIEWER_TOKEN)).json()
-    assert listed[0]["action"] == "POST /api/v1/strategies/ghost/pause"
+    assert (
+        listed[0]["action"] == "POST /api/v1/strategies/{name}/pause" and listed[0]["target"] == "Strategy prod/ghost"
+    )
+    refused = client.get("/api/v1/audit/refused", headers=auth(VIEWER_TOKEN)).json()
+    assert [(r["method"], r["route"], r["status"], r["count"]) for r in refused] == [
+        ("POST", "(no route)", 404, 1),
+        ("POST", "/api/v1/strategies/{name}/resume", 401, 1),
+    ]
+
+
+def _database_bytes(engine) -> int:
+    """The database file's size with everything written into it (the write-ahead log checkpointed)."""
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return Path(engine.url.database).stat().st_size
+
+
+def test_a_flood_of_huge_anonymous_posts_stores_only_counts(client: TestClient, engine) -> None:
+    huge = "x" * 60_000
+    before = _database_bytes(engine)
+    for i in range(200):
+        path = f"/{huge}{i}" if i % 2 else f"/api/v1/strategies/{huge}{i}/pause"
+        assert client.post(path, content=huge).status_code in (401, 404)
+    # A valid token on a real route is audited, with every field bounded however long the name it sends.
+    assert client.post(f"/api/v1/strategies/{huge}/pause", headers=auth(OPERATOR_TOKEN)).status_code == 404
+    grown = _database_bytes(engine) - before
+    with Session(engine) as session:
+        entries = list_audit(session)
+    assert [(e.actor, e.action) for e in entries] == [
+        (f"operator:{token_id(OPERATOR_TOKEN)}", "POST /api/v1/strategies/{name}/pause")
+    ]
+    assert len(entries[0].target) <= 300 and len(entries[0].result) <= 500
+    refused = client.get("/api/v1/audit/refused", headers=auth(VIEWER_TOKEN)).json()
+    assert {(r["route"], r["status"], r["count"]) for r in refused} == {
+        ("(no route)", 404, 100),
+        ("/api/v1/strategies/{name}/pause", 401, 100),
+    }
+    assert huge not in client.get("/api/v1/audit", headers=auth(VIEWER_TOKEN)).text
+    assert grown <= 16 * 1024, f"the database grew by {grown} bytes"
 
 
 def test_tokens_never_appear_in_responses_logs_or_audit(client: TestClient, engine, caplog) -> None:

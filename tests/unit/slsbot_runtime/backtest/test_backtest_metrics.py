@@ -93,21 +93,21 @@ def test_metrics_by_hand():
     )
     m = performance(ts, equity, trades, timeframe_seconds=3600, exposure=0.5)
     r = np.array([0.1, -0.1, 0.1])
-    assert m["total_return"] == pytest.approx(0.089)
-    assert m["max_drawdown"] == pytest.approx(0.1)
+    assert m["total_return_pct"] == pytest.approx(8.9)
+    assert m["max_drawdown_pct"] == pytest.approx(10.0)
     assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(8760))
     assert m["sortino"] == pytest.approx(r.mean() / math.sqrt(0.01 / 3) * math.sqrt(8760))
     assert m["profit_factor"] == pytest.approx(10 / 5)
-    assert m["win_rate"] == pytest.approx(0.5)
+    assert m["win_rate_pct"] == pytest.approx(50.0)
     assert m["expectancy"] == pytest.approx(2.5)
-    assert m["trades"] == 2 and m["exposure"] == 0.5
+    assert m["trades"] == 2 and m["exposure_pct"] == 50.0
 
 
 def test_cagr_and_calmar_over_two_years():
     year = 365 * 86400 * 1000
     m = performance([0, year, 2 * year], [100.0, 90.0, 121.0], [], timeframe_seconds=86400, exposure=1.0)
-    assert m["cagr"] == pytest.approx(0.1)
-    assert m["max_drawdown"] == pytest.approx(0.1)
+    assert m["cagr_pct"] == pytest.approx(10.0)
+    assert m["max_drawdown_pct"] == pytest.approx(10.0)
     assert m["calmar"] == pytest.approx(1.0)
 
 
@@ -115,7 +115,7 @@ def test_no_losing_trade_means_no_profit_factor_rather_than_infinity():
     trades = round_trips([_fill(0, Side.BUY, 1, 100), _fill(1, Side.SELL, 1, 110)])
     m = performance([0, H], [100, 110], trades, timeframe_seconds=3600, exposure=1.0)
     assert m["profit_factor"] is None
-    assert m["max_drawdown"] == 0.0 and m["calmar"] is None
+    assert m["max_drawdown_pct"] == 0.0 and m["calmar"] is None
 
 
 def test_a_single_point_is_refused_with_the_fix():

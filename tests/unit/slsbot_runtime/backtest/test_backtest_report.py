@@ -98,7 +98,7 @@ def test_summarize_gives_trades_metrics_and_a_stable_fingerprint():
     assert len(result.trades) == 1
     assert result.trades[0].pnl == pytest.approx(10.0 - 0.11)
     assert result.metrics["trades"] == 1
-    assert result.metrics["exposure"] == pytest.approx(2 / 5)
+    assert result.metrics["exposure_pct"] == pytest.approx(40.0)
     assert result.metrics["final_equity"] == 1009.89
     again = summarize(
         RunRecord("fast", list(fills), ts.copy(), equity.copy(), 5.0),

@@ -46,3 +46,18 @@ def test_a_breaker_the_equity_path_would_trip_sends_auto_to_step_mode(sma_config
     assert result.mode == "step" and "circuitBreaker" in (result.fallback_reason or "")
     unlimited = run_backtest(sma_config(**{"sizing.quantity": 2.0}), window=WINDOW, mode="step")
     assert result.metrics["trades"] < unlimited.metrics["trades"], "the breaker must have stopped some entries"
+
+
+@pytest.mark.parametrize("mode", ["step", "fast"])
+def test_progress_is_reported_up_to_every_candle_and_the_curve_is_kept(sma_config, mode):
+    heard: list[tuple[int, int]] = []
+    result = run_backtest(
+        sma_config(), window=WINDOW, mode=mode, progress=lambda done, total: heard.append((done, total))
+    )
+    assert len(heard) >= 2, "a report every few thousand candles and one at the end"
+    assert {total for _, total in heard} == {result.candles}
+    assert [done for done, _ in heard] == sorted(done for done, _ in heard)
+    assert heard[-1] == (result.candles, result.candles)
+    assert len(result.equity_ts) == len(result.equity) == result.candles  # one symbol: a point per candle
+    assert result.equity[-1] == result.metrics["final_equity"]
+    assert result.metrics["total_return_pct"] == pytest.approx(100 * (result.equity[-1] / result.equity[0] - 1))
