@@ -46,3 +46,15 @@ def test_a_breaker_the_equity_path_would_trip_sends_auto_to_step_mode(sma_config
     assert result.mode == "step" and "circuitBreaker" in (result.fallback_reason or "")
     unlimited = run_backtest(sma_config(**{"sizing.quantity": 2.0}), window=WINDOW, mode="step")
     assert result.metrics["trades"] < unlimited.metrics["trades"], "the breaker must have stopped some entries"
+
+
+def test_the_equity_retention_of_the_config_never_changes_a_step_backtest(sma_config):
+    # six months of candles, a window of one day thinned to one row per 4 hours, 100 rows at most: a runtime
+    # with this config would keep a few hundred rows; the backtest reads every one of them
+    thinned = sma_config(
+        **{"state.equityRetention": {"fullResolution": "1d", "downsampleInterval": "4h", "maxDownsampledRows": 100}}
+    )
+    kept = run_backtest(sma_config(**{"state.equityRetention": {"keepAll": True}}), window=WINDOW, mode="step")
+    result = run_backtest(thinned, window=WINDOW, mode="step")
+    assert result.fingerprint == kept.fingerprint and result.metrics == kept.metrics
+    assert result.candles == kept.candles > 4000
