@@ -52,7 +52,7 @@ from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
-from slsbot_runtime.risk.base import RiskAction, TradeProposal
+from slsbot_runtime.risk.base import RiskAction, RiskEvent, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,10 @@ class TradingLoop:
         snapshot = store.load_risk()
         if snapshot is not None:
             self.risk.restore(snapshot)
+        for symbol, (first_ts, count, events) in store.load_refused_entries().items():
+            if symbol in self.records:
+                events = [RiskEvent(rule, message) for rule, message in events]
+                self.refusals.restore(symbol, first_ts + self.settings.interval_ms, count, events)
         self._breaker_seen, self._breakers = self.risk.breaker_changes, self.risk.tripped_breaker_levels()
         for description in self._breakers.values():
             self.log.info("circuit breaker %s: still tripped", description)

@@ -4,7 +4,7 @@ A refused entry is honest (no edge, the daily loss limit, a tripped breaker, a v
 quietly stops trading is not. Per symbol, a *refusal streak* runs from the first refused entry to the next entry
 the risk manager takes: while one runs, ``idle_message`` says since when and why, and the loop reports the idle
 reason ``EntriesRefused``. A signal that turns flat meanwhile does not end the streak: the bot has still not been
-allowed the entry it last wanted.
+allowed the entry it last wanted. A restarted loop takes the streaks back from the state file's risk decisions.
 
 The log gets one INFO line for the first refusal of each (symbol, rule) in a streak, then at most one summary line
 per ``summary_every_s`` seconds of wall time with how many more were refused, and one line when entries are taken
@@ -67,6 +67,10 @@ class EntryRefusals:
             streak.events = events
         if self.log.isEnabledFor(logging.INFO):
             self._log_refusal(symbol, streak)
+
+    def restore(self, symbol: str, since_ts: int, count: int, events: Sequence[RiskEvent]) -> None:
+        """A streak the state file shows (``StateStore.load_refused_entries``), for a restarted loop."""
+        self.streaks[symbol] = RefusalStreak(since_ts, count, tuple(events))
 
     def accepted(self, symbol: str) -> None:
         """The risk manager took an entry on ``symbol``: its streak, if one ran, ends."""

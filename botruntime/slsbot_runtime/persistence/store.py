@@ -431,6 +431,24 @@ class StateStore:
             )
         return decisions
 
+    def load_refused_entries(self) -> dict[str, tuple[int, int, list[tuple[str, str]]]]:
+        """Per symbol, the entries the risk manager refused since the symbol's last entry order: (open time of the
+        first refused candle, how many, the (rule, message) of each event of the latest). Symbols whose last entry
+        was taken are left out. For a restarted loop's ``/status``; a file without ``risk_decisions`` has none."""
+        if not self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'risk_decisions'"):
+            return {}
+        rows = self._rows(
+            "SELECT d.symbol, min(d.ts), count(*), max(d.id) FROM risk_decisions d "
+            "WHERE d.is_entry = 1 AND d.action = 'rejected' AND d.ts >= coalesce("
+            "(SELECT max(o.created_ts) FROM orders o WHERE o.symbol = d.symbol AND o.reason LIKE 'enter %'), 0) "
+            "GROUP BY d.symbol ORDER BY d.symbol"
+        )
+        refused = {}
+        for symbol, first_ts, count, last_id in rows:
+            [(events,)] = self._rows("SELECT events FROM risk_decisions WHERE id = ?", (last_id,))
+            refused[symbol] = (first_ts, count, [(e["rule"], e["message"]) for e in json.loads(events)])
+        return refused
+
     def load_meta(self) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in self._rows("SELECT key, value FROM meta")}
 

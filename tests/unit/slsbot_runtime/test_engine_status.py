@@ -241,3 +241,31 @@ def test_warming_up_paused_halted_and_finished_say_so(btc_2018) -> None:
     status = halted._snapshot()
     assert status.phase == "halted" and status.idle_reason == "Halted"
     assert status.idle_message.startswith("the kill switch is on (riskPolicy killSwitch)")
+
+
+def test_a_restarted_loop_still_says_its_entries_are_refused(btc_2018, tmp_path: Path) -> None:
+    first = int(btc_2018.ts[0])
+    candles = list(ReplayFeed([btc_2018], interval_ms=HOUR))
+
+    def confidence(ts: int) -> float:  # a full Kelly bet for 100 hours, then none
+        return 1.0 if first + 100 * HOUR <= ts < first + 200 * HOUR else 0.0
+
+    loop = make_loop(every(48), confidence_at=confidence, fixed=None, store=StateStore.open(tmp_path / "state.db"))
+    loop.start()
+    for candle in candles[:400]:
+        loop.process(candle)
+    loop.commit()
+    before = loop._snapshot()
+    assert before.idle_reason == "EntriesRefused" and loop.orders.orders  # it traded, then was refused
+    loop.store.close()
+
+    again = make_loop(every(48), confidence_at=confidence, fixed=None, store=StateStore.open(tmp_path / "state.db"))
+    again.start()
+    assert again.refusals.idle_message() == before.idle_message  # taken back from the state file
+    whole = make_loop(every(48), confidence_at=confidence, fixed=None)
+    whole.start()
+    for candle in candles[:450]:
+        again.process(candle)  # the first 400 are replayed: nothing is refused twice
+        whole.process(candle)
+    assert again._snapshot().idle_message == whole._snapshot().idle_message != before.idle_message
+    assert again._snapshot().idle_reason == "EntriesRefused"
