@@ -23,8 +23,8 @@ def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path
     config["account"]["paper"]["maxVolumeParticipation"] = 0.00002
     config_path = kit.write_config(tmp_path, config)
 
+    started = time.monotonic()
     whole = kit.start(config_path, tmp_path / "whole.db", "--until-end")
-    started = time.monotonic()  # from its "listening" line, as the wall-clock kills below are timed
     assert whole.wait() == 0
     whole_seconds = time.monotonic() - started
     expected = kit.report(whole.state)
@@ -56,9 +56,8 @@ def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path
 
     # The kills above land just after a commit (that is when the cursor moves). These, on a fresh state file, land
     # at uniformly random wall-clock moments of each run, so some fall between sending an order and committing what
-    # followed. A run from a fresh state takes about as long as the uninterrupted one (both timed from the line that
-    # says it listens, so the start-up, which can take longer than the run, is not counted), so the first kill (at
-    # most 0.8 of that) lands while it runs.
+    # followed. A run from a fresh state takes about as long as the uninterrupted one, so the first kill (at most
+    # 0.8 of that) lands while it runs.
     wall = tmp_path / "wall.db"
     mid_run = 0
     for _ in range(3):
