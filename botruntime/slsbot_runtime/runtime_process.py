@@ -416,6 +416,7 @@ class RuntimeProcess:
             self.log.info("stopped before trading started")
             return
         loop = built.loop
+        loop.refusals.flush()
         self.log.info(
             "stopped after %d candles (%d replayed): state flushed; %d open orders and %d open positions kept, "
             "equity %.2f %s",

@@ -211,6 +211,7 @@ class TradingLoop:
         self.commit()
         self._finished = True
         self._finish_note = f"the feed ended after {self.processed} candles: nothing more to trade"
+        self.refusals.flush()
         self._publish()
 
     def halt(self, reason: str) -> None:
@@ -427,6 +428,7 @@ class TradingLoop:
                 self._flatten(ts, fill_deadline_s)
         self.commit()
         self._finished = True
+        self.refusals.flush()
         left = (len(self.orders.unfinished()), self.ledger.open_positions())
         self._finish_note = f"shut down (cancelOrders={cancel_orders}, flatten={flatten}): trades no more"
         self.log.info(

@@ -85,6 +85,13 @@ class EntryRefusals:
             "entries on %s taken again after %d refused since %s", symbol, streak.count, utc_minute(streak.since_ts)
         )
 
+    def flush(self) -> None:
+        """Log the refusals not counted in a line yet (the loop stops): every refusal is in the log as a count."""
+        for (symbol, rule), logged in self._logged.items():
+            if logged.unlogged:
+                self.log.info("%d more entries refused on %s (%s)", logged.unlogged, symbol, rule)
+                logged.at, logged.unlogged = self.clock(), 0
+
     def idle_message(self) -> str | None:
         """One line for ``/status``: which symbols have their entries refused, since when and why; None if none."""
         if not self.streaks:

@@ -211,6 +211,19 @@ def test_refused_entries_are_the_idle_reason_until_an_entry_is_taken(btc_2018, c
     assert lines[-1] == f"default/t: entries on BTC/USDT taken again after 291 refused since {utc_minute(first_close)}"
 
 
+def test_refusals_not_counted_in_a_line_yet_are_when_the_loop_stops(btc_2018, caplog) -> None:
+    clock = Clock()  # wall time stands still: after the first line, every refusal waits for its minute
+    loop = make_loop(lambda ts: 1.0, confidence_at=lambda ts: 0.0, fixed=None, clock=clock)
+    with caplog.at_level("INFO", logger="slsbot_runtime"):
+        loop.run(list(ReplayFeed([btc_2018], interval_ms=HOUR))[:100])
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines == [
+        "default/t: entry refused on BTC/USDT (no_edge): no edge: 0.25 x full Kelly 0.00% (confidence 0.00) gives "
+        "0.00% of equity; nothing to bet",
+        "default/t: 90 more entries refused on BTC/USDT (no_edge)",
+    ]
+
+
 def test_warming_up_paused_halted_and_finished_say_so(btc_2018) -> None:
     candles = list(ReplayFeed([btc_2018], interval_ms=HOUR))
     loop = make_loop(every(24))
