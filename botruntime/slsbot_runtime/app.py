@@ -42,6 +42,7 @@ from slsbot_runtime.engine.signals import Decider, EnsembleDecider
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange, split_symbol
 from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.persistence.equity_retention import EquityRetentionPolicy
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
@@ -275,7 +276,20 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
     return BuiltRuntime(loop, feed, 0.0, True, store)
 
 
+def equity_retention(config: RuntimeConfig) -> EquityRetentionPolicy | None:
+    """``state.equityRetention`` as the store takes it; None when every row is kept (``keepAll``)."""
+    retention = config.state.equity_retention
+    if retention.keep_all:
+        return None
+    return EquityRetentionPolicy(
+        full_ms=retention.full_resolution_ms,
+        bucket_ms=retention.downsample_interval_ms,
+        max_rows=retention.max_downsampled_rows,
+    )
+
+
 def _loop(parts: RuntimeParts, settings: LoopSettings, exchange: Exchange, store: StateStore) -> TradingLoop:
+    store.retain_equity(equity_retention(parts.config))
     return TradingLoop(
         settings, exchange=exchange, store=store, deciders=parts.deciders, risk=parts.risk, metrics=parts.metrics
     )
@@ -357,6 +371,7 @@ def _serve(
         metrics=metrics,
         store=store,
         drained=drained,
+        strategy_key=parts.settings.strategy_key,
     )
     if access.token is None:
         if access.insecure:

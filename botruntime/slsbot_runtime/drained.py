@@ -26,6 +26,11 @@ from slsbot_runtime.persistence.store import StateStore
 
 DRAINED_META_KEY = "drained"
 DRAINED_PHASE = "drained"
+#: The profit figures of ``/status`` a drain marker keeps (``RuntimeStatus`` has the same names).
+PROFIT_KEYS = (
+    "starting_equity", "return_pct", "realized_pnl", "unrealized_pnl", "closed_trades", "win_rate_pct",
+    "drawdown_pct", "max_drawdown_pct",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,15 @@ class DrainedState:
     orders_total: int
     last_candle_ts: int | None
     paused: bool
+    # profit at a glance when it drained; a marker written before they were kept has None (not shown)
+    starting_equity: float | None = None
+    return_pct: float | None = None
+    realized_pnl: float | None = None
+    unrealized_pnl: float | None = None
+    closed_trades: int | None = None
+    win_rate_pct: float | None = None
+    drawdown_pct: float | None = None
+    max_drawdown_pct: float | None = None
 
     def to_meta(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +73,7 @@ class DrainedState:
     def status_json(self, name: str, *, heartbeat: float | None = None) -> dict[str, Any]:
         """The ``/status`` body of a drained runtime: the usual keys, phase ``drained``, and when it drained."""
         now = time.time() if heartbeat is None else heartbeat
+        figures = {key: getattr(self, key) for key in PROFIT_KEYS if getattr(self, key) is not None}
         return {
             "name": name,
             "phase": DRAINED_PHASE,
@@ -75,6 +90,9 @@ class DrainedState:
             "error": None,
             "drained_at": self.drained_at,
             "drain": {"cancelOrders": self.cancel_orders, "flatten": self.flatten},
+            **figures,
+            "idle_reason": "Drained",
+            "idle_message": f"drained at {self.drained_at}: trades no more; a new state file starts trading again",
         }
 
 
@@ -107,6 +125,7 @@ def drained_from_status(
         orders_total=status.orders_total,
         last_candle_ts=status.last_candle_ts,
         paused=status.paused,
+        **{key: getattr(status, key) for key in PROFIT_KEYS},
     )
 
 

@@ -32,6 +32,7 @@ from slsbot_runtime.domain.errors import (
     SlsbotRuntimeError,
     StateError,
 )
+from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import Candle, Order
 from slsbot_runtime.drained import (
     DRAINED_PHASE,
@@ -70,6 +71,10 @@ class BuiltRuntime:
 def waiting_status(name: str, *, error: str | None = None, permanent: bool = False) -> RuntimeStatus:
     """What ``/status`` shows before the loop exists: starting, or the error that keeps it from starting."""
     phase = Phase.HALTED if permanent else Phase.STARTING
+    if permanent:
+        idle = ("Halted", f"cannot start trading: {error}")
+    else:
+        idle = ("Starting", f"connecting, will try again: {error}" if error else "connecting to the exchange and feed")
     return RuntimeStatus(
         name=name,
         phase=phase,
@@ -83,6 +88,8 @@ def waiting_status(name: str, *, error: str | None = None, permanent: bool = Fal
         paused=False,
         ready=False,
         error=error,
+        idle_reason=idle[0],
+        idle_message=idle[1],
     )
 
 
@@ -101,9 +108,11 @@ class RuntimeProcess:
         connect_retry: RetryPolicy = CONNECT_RETRY,
         store: StateStore | None = None,
         drained: DrainedState | None = None,
+        strategy_key: str | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
+        self.log = StrategyLog(log, strategy_key or name)  # every line names the strategy
         self.state_path = state_path
         self.until_end = until_end
         self.health_deadline_s = health_deadline_s
@@ -116,6 +125,8 @@ class RuntimeProcess:
         self.drained = drained  # set once (at start, or by the loop thread after a drain); read by HTTP threads
         self._drain_asked = False  # a drain was done, even if its marker could not be written: never trade again
         self._waiting = waiting_status(name)
+        self._feed_error: str | None = None  # a live feed's last error, until its next candle
+        self._said_stopped = False
         self._paused_wish: bool | None = None
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
@@ -139,6 +150,10 @@ class RuntimeProcess:
             return drained.status_json(self.name)
         body = self.status().to_json()
         body["open_orders"] = self._open_orders()
+        feed_error = self._feed_error
+        if feed_error is not None and body["idle_reason"] not in ("Halted", "Finished"):
+            body["idle_reason"] = "DataStale"
+            body["idle_message"] = f"no new candle: the feed fails ({feed_error}); trying again"
         return body
 
     def readiness(self) -> tuple[bool, str]:
@@ -178,7 +193,7 @@ class RuntimeProcess:
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None:
         if self.drained is not None:
-            log.info("shutdown requested again: already drained at %s", self.drained.drained_at)
+            self.log.info("shutdown requested again: already drained at %s", self.drained.drained_at)
             return
         self._commands.put(("shutdown", {"cancel_orders": cancel_orders, "flatten": flatten}, threading.Event()))
 
@@ -225,7 +240,7 @@ class RuntimeProcess:
             try:
                 return self._connect()
             except ConfigError as error:
-                log.error("invalid config: %s", error)
+                self.log.error("invalid config: %s", error)
                 self._waiting = waiting_status(self.name, error=f"ConfigError: {error}", permanent=True)
                 self.exit_code = EXIT_BAD_CONFIG
                 return None
@@ -233,7 +248,7 @@ class RuntimeProcess:
                 failures += 1
                 delay = self.connect_retry.delay(failures)
                 shown = f"{type(error).__name__}: {error}"
-                log.error("could not start trading: %s; trying again in %.0fs", shown, delay)
+                self.log.error("could not start trading: %s; trying again in %.0fs", shown, delay)
                 permanent = isinstance(error, PermanentExchangeError | StateError)
                 self._waiting = waiting_status(self.name, error=shown, permanent=permanent)
                 if self.until_end:
@@ -252,13 +267,13 @@ class RuntimeProcess:
         if self.drained is None and not self._drain_asked:
             return
         if self.until_end:
-            log.info("drained: nothing more to do under --until-end")
+            self.log.info("drained: nothing more to do under --until-end")
             return
         self._rest_drained()
 
     def _rest_drained(self) -> None:
         """Stay up, trading nothing, until a stop signal; commands that still arrive are answered and dropped."""
-        log.info("drained: not trading; serving the final status until stopped")
+        self.log.info("drained: not trading; serving the final status until stopped")
         if self.metrics is not None:
             self.metrics.set_phase(DRAINED_PHASE)
         while not self._stop.is_set():
@@ -267,7 +282,7 @@ class RuntimeProcess:
                     command, _args, done = self._commands.get_nowait()
                 except queue.Empty:
                     break
-                log.info("%s ignored: the runtime is drained", command)
+                self.log.info("%s ignored: the runtime is drained", command)
                 done.set()
             self._stop.wait(IDLE_TICK_S)
 
@@ -293,11 +308,11 @@ class RuntimeProcess:
                 loop.commit()
                 return
             loop.finish()
-            log.info("the feed ended after %d candles (%d replayed)", loop.processed, loop.replayed)
+            self.log.info("the feed ended after %d candles (%d replayed)", loop.processed, loop.replayed)
             if not self.until_end:
                 self._idle()
         except (StateError, DataError, ExchangeError) as error:
-            log.error("trading halted: %s", error)
+            self.log.error("trading halted: %s", error)
             if loop.halt_reason is None:
                 loop.halt(str(error))
             self._safe_commit()
@@ -306,7 +321,7 @@ class RuntimeProcess:
             else:
                 self._idle()
         except Exception:
-            log.exception("the trading loop failed")
+            self.log.exception("the trading loop failed")
             self._safe_commit()
             self.exit_code = 1
 
@@ -347,10 +362,12 @@ class RuntimeProcess:
                     return
                 continue
             if isinstance(item, SlsbotRuntimeError):
-                log.warning("feed: %s", item)
+                self.log.warning("feed: %s", item)
+                self._feed_error = f"{type(item).__name__}: {item}"
                 if self.metrics is not None:
                     self.metrics.feed_stale.set(1)
                 continue
+            self._feed_error = None
             if self.metrics is not None:
                 self.metrics.feed_stale.set(0)
             yield item
@@ -386,8 +403,31 @@ class RuntimeProcess:
                 done.set()
         if self._stop.is_set():
             self._safe_commit()
+            self._say_stopped()
             return True
         return self._drain_asked
+
+    def _say_stopped(self) -> None:
+        """One log line when a stop signal ends the loop: what it leaves open (kept for the next start)."""
+        if self._said_stopped:
+            return
+        self._said_stopped = True
+        built = self.built
+        if built is None:
+            self.log.info("stopped before trading started")
+            return
+        loop = built.loop
+        loop.refusals.flush()
+        self.log.info(
+            "stopped after %d candles (%d replayed): state flushed; %d open orders and %d open positions kept, "
+            "equity %.2f %s",
+            loop.processed,
+            loop.replayed,
+            len(loop.orders.unfinished()),
+            loop.ledger.open_positions(),
+            loop.ledger.equity(),
+            loop.settings.quote_currency,
+        )
 
     def _apply(self, command: str, args: dict[str, Any]) -> bool:
         """One command; True after a shutdown. Before the loop exists a pause is remembered for it."""
@@ -402,9 +442,9 @@ class RuntimeProcess:
             return False
         if command == "shutdown":
             cancel_orders, flatten = args["cancel_orders"], args["flatten"]
-            log.info("shutdown requested: cancelOrders=%s flatten=%s", cancel_orders, flatten)
+            self.log.info("shutdown requested: cancelOrders=%s flatten=%s", cancel_orders, flatten)
             if built is None:
-                log.info("shutdown before trading started: nothing to cancel or flatten")
+                self.log.info("shutdown before trading started: nothing to cancel or flatten")
             else:
                 built.loop.shutdown(cancel_orders=cancel_orders, flatten=flatten)
             if cancel_orders or flatten:
@@ -435,13 +475,13 @@ class RuntimeProcess:
                 drained = drained_from_store(self.store, cancel_orders=cancel_orders, flatten=flatten)
                 save_drained(self.store, drained)
             else:
-                log.error("drain: no state file to mark as drained")
+                self.log.error("drain: no state file to mark as drained")
                 return
         except StateError as error:
-            log.error("drain: could not write the drain marker: %s", error)
+            self.log.error("drain: could not write the drain marker: %s", error)
             return
         self.drained = drained
-        log.info(
+        self.log.info(
             "drained: %d open orders and %d open positions remain; the state file is marked drained",
             drained.open_orders,
             drained.open_positions,
@@ -453,4 +493,4 @@ class RuntimeProcess:
         try:
             self.built.loop.commit()
         except SlsbotRuntimeError as error:
-            log.error("could not flush the state: %s", error)
+            self.log.error("could not flush the state: %s", error)

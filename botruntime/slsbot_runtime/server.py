@@ -9,7 +9,23 @@ finalizer) calls exactly these paths with exactly these keys:
   serving its final status), else 503.
 * ``GET /metrics``: Prometheus text.
 * ``GET /status``: name, phase, equity, cash, open_positions, open_orders, trade_count, orders_total,
-  last_candle_ts, heartbeat (ISO UTC), paused (and ready, error; ``drained_at`` and ``drain`` once drained).
+  last_candle_ts, heartbeat (ISO UTC), paused (and ready, error; ``drained_at`` and ``drain`` once drained), and:
+
+  - profit at a glance (the control plane copies them into the Strategy's status): ``starting_equity`` (quote
+    currency), ``return_pct`` ((equity / starting_equity - 1) * 100, net of fees; null without a starting
+    equity), ``realized_pnl`` (closed trades, net of fees), ``unrealized_pnl`` (open positions marked at the last
+    close), ``closed_trades`` (round trips closed: wins + losses), ``win_rate_pct`` (0..100, null before the first
+    closed trade), ``drawdown_pct`` (0..100, below the equity peak now), ``max_drawdown_pct`` (0..100, the
+    deepest seen). Kept incrementally by the loop and rebuilt from the state file after a restart;
+  - ``idle_reason``: null while the runtime trades normally (it takes what its signals ask and the risk policy
+    allows), else why it takes no new trade, a CamelCase word: ``EntriesRefused`` (the risk manager refused the
+    last entries of a symbol: no edge, daily loss, breaker, volatility halt...), ``WarmingUp`` (after the start
+    or a gap), ``Paused``, ``Halted``, ``DataStale`` (a live feed failing), ``Starting``, ``Finished``,
+    ``Drained``; ``idle_message``: one line saying what and why, e.g. ``entries refused on BTC/USDT since
+    2025-01-20T12:00Z (14 refused): no edge: ...``.
+
+  The body is the loop's last published snapshot (rebuilt at most every 20 ms while candles stream), so a
+  request costs the same however long the bot has run.
 * ``GET /orders?limit=N``: the newest N orders (1..1000, default 50) from the state file.
 * ``POST /pause``, ``POST /resume``; ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
 

@@ -5,7 +5,8 @@ A backtest reads the same RuntimeConfig a runtime reads and changes only what ma
 * the market data is a replay of ``--data`` (or ``marketData.dataDir``), as fast as it goes (pace 0), once;
 * the account is the paper exchange with ``account.paper``'s settings, whatever ``account.mode`` says
   (a backtest never talks to an exchange);
-* the state store is thrown away (in memory).
+* the state store is thrown away (in memory), and it keeps every equity row (``state.equityRetention`` is
+  ``keepAll``): the step mode reads its results from them, so thinning would change them.
 
 The window: candles whose open time is at or after ``--from`` (or ``marketData.start``) and before ``--to``.
 The strategies warm up inside the window: nothing is traded before ``marketData.warmupCandles`` candles.
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from slsbot.api import AccountMode, RuntimeConfig
-from slsbot.api.runtime_config import StateSettings
+from slsbot.api.runtime_config import EquityRetention, StateSettings
 from slsbot.api.strategy import DataSource
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.domain.errors import ConfigError, DataError
@@ -73,9 +74,8 @@ def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, windo
         }
     )
     account = config.account.model_copy(update={"mode": AccountMode.PAPER.value, "credentials_dir": None})
-    return config.model_copy(
-        update={"market_data": market_data, "account": account, "state": StateSettings(path=THROWAWAY_STATE)}
-    )
+    state = StateSettings(path=THROWAWAY_STATE, equity_retention=EquityRetention(keep_all=True))
+    return config.model_copy(update={"market_data": market_data, "account": account, "state": state})
 
 
 def load_window(config: RuntimeConfig, window: BacktestWindow) -> list[OHLCV]:

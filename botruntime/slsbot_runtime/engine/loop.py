@@ -27,7 +27,10 @@ from dataclasses import dataclass
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ExchangeError, StateError
+from slsbot_runtime.domain.strategy_log import StrategyLog
+from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
+from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.planning import (
     CancelOrder,
     ExitPosition,
@@ -36,6 +39,8 @@ from slsbot_runtime.engine.planning import (
     plan_symbol,
     target_sign,
 )
+from slsbot_runtime.engine.profit import META_MAX_DRAWDOWN, META_PEAK, EquityWatermark, profit_figures
+from slsbot_runtime.engine.refusals import EntryRefusals
 from slsbot_runtime.engine.risk_record import RiskDecisionRecorder
 from slsbot_runtime.engine.signals import Decider, SymbolDecision
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
@@ -47,7 +52,7 @@ from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
-from slsbot_runtime.risk.base import RiskAction, TradeProposal
+from slsbot_runtime.risk.base import RiskAction, RiskEvent, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 
 log = logging.getLogger(__name__)
@@ -96,7 +101,11 @@ class TradingLoop:
         self.metrics = metrics
         self.clock = clock
         self.sleep = sleep
+        self.log = StrategyLog(log, settings.strategy_key)
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
+        self.refusals = EntryRefusals(self.log, clock)
+        self.watermark = EquityWatermark()
+        self.starting_equity = settings.starting_cash  # the stored one from start() on
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(
             exchange=exchange,
@@ -129,6 +138,9 @@ class TradingLoop:
         self._orders_seen = -1
         self._published_at = 0.0
         self._phase_shown = False
+        self._breaker_seen = 0  # risk.breaker_changes when the tripped levels were last looked at
+        self._breakers: dict[int, str] = {}  # the tripped breaker levels then
+        self._finish_note: str | None = None  # what ended the loop, for the idle message
         self._last_commit = clock()
         self.status = self._snapshot()
 
@@ -153,6 +165,11 @@ class TradingLoop:
             positions=store.load_positions(),
             trade_count=int(meta.get("trade_count", 0)),
         )
+        self.starting_equity = float(meta.get("starting_cash", self.settings.starting_cash))
+        if META_PEAK in meta:
+            self.watermark = EquityWatermark(meta[META_PEAK], float(meta.get(META_MAX_DRAWDOWN, 0.0)))
+        else:  # a state file from before the loop kept them: its equity rows say
+            self.watermark = EquityWatermark(*store.equity_watermark())
         self.orders.load(store.load_orders(), store.load_fills())
         self._cursor = store.load_cursor()
         snapshot = store.load_risk()
@@ -160,6 +177,13 @@ class TradingLoop:
             self.risk.restore(snapshot)
         elif self.risk.last_ts is None:
             self.risk.set_opening_equity(self.ledger.equity())  # the first UTC day's loss counts from here
+        for symbol, (first_ts, count, events) in store.load_refused_entries().items():
+            if symbol in self.records:
+                events = [RiskEvent(rule, message) for rule, message in events]
+                self.refusals.restore(symbol, first_ts + self.settings.interval_ms, count, events)
+        self._breaker_seen, self._breakers = self.risk.breaker_changes, self.risk.tripped_breaker_levels()
+        for description in self._breakers.values():
+            self.log.info("circuit breaker %s: still tripped", description)
         if isinstance(self.exchange, PaperExchange):
             book = store.load_paper_book()
             if book is not None:
@@ -188,6 +212,8 @@ class TradingLoop:
             self._reconcile()
         self.commit()
         self._finished = True
+        self._finish_note = f"the feed ended after {self.processed} candles: nothing more to trade"
+        self.refusals.flush()
         self._publish()
 
     def halt(self, reason: str) -> None:
@@ -229,9 +255,14 @@ class TradingLoop:
         started = time.perf_counter()
         decision = self.deciders[symbol].decide(candle)
         equity = ledger.equity()
-        self.risk.observe(ts, equity, {symbol: close})
+        self.watermark.observe(equity)
+        risk = self.risk
+        risk.observe(ts, equity, {symbol: close})
         self._risk_fed = True
-        self._must_flatten = must_flatten = self.risk.must_flatten
+        must_flatten = risk.must_flatten
+        if must_flatten != self._must_flatten or risk.breaker_changes != self._breaker_seen:
+            self._risk_changed(ts, must_flatten)
+        self._must_flatten = must_flatten
         self._trade(candle, decision, must_flatten)
         self._follow_signal(candle, decision)
         elapsed = time.perf_counter() - started
@@ -278,7 +309,7 @@ class TradingLoop:
         self._reconciled = True
         self.commit()
         report = self.reconcile_report
-        log.info(
+        self.log.info(
             "reconciled after replaying %d candles: %d orders checked, %d resent, %d fills booked",
             self.replayed,
             report.checked,
@@ -365,8 +396,11 @@ class TradingLoop:
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.action == RiskAction.REJECTED:
+            self.refusals.refused(candle.symbol, candle.ts + self.settings.interval_ms, verdict.events)
             return
         if verdict.quantity > QUANTITY_EPSILON:
+            if self.refusals.streaks:
+                self.refusals.accepted(candle.symbol)
             driver = f" ({decision.driver})" if decision.driver else ""
             self.orders.create_intent(
                 candle.symbol,
@@ -382,7 +416,7 @@ class TradingLoop:
         try:
             self.orders.cancel(order, ts=ts)
         except ExchangeError as error:
-            log.warning("cancel of %s failed, will retry next candle: %s", client_order_id, error)
+            self.log.warning("cancel of %s failed, will retry next candle: %s", client_order_id, error)
 
     # -- shutdown ---------------------------------------------------------------------------------------------------
 
@@ -392,7 +426,7 @@ class TradingLoop:
             try:
                 self._reconcile()  # asked to stop while replaying: the books must be right before acting
             except StateError:
-                log.error("shutdown: not canceling or flattening, the state disagrees with the exchange")
+                self.log.error("shutdown: not canceling or flattening, the state disagrees with the exchange")
         if self._reconciled and self.halt_reason is None:
             ts = self._last_ts if self._last_ts is not None else 0
             if cancel_orders or flatten:
@@ -402,6 +436,19 @@ class TradingLoop:
                 self._flatten(ts, fill_deadline_s)
         self.commit()
         self._finished = True
+        self.refusals.flush()
+        left = (len(self.orders.unfinished()), self.ledger.open_positions())
+        self._finish_note = f"shut down (cancelOrders={cancel_orders}, flatten={flatten}): trades no more"
+        self.log.info(
+            "shut down (cancelOrders=%s, flatten=%s) after %d candles: %d open orders and %d open positions "
+            "remain, equity %.2f %s, state flushed",
+            cancel_orders,
+            flatten,
+            self.processed,
+            *left,
+            self.ledger.equity(),
+            self.settings.quote_currency,
+        )
         self._publish()
 
     def _flatten(self, ts: int, deadline_s: float) -> None:
@@ -437,6 +484,8 @@ class TradingLoop:
             store.stage_risk_json(risk_ts, self.risk.snapshot_json())
         store.stage_meta("cash", self.ledger.cash)
         store.stage_meta("trade_count", self.ledger.trade_count)
+        store.stage_meta(META_PEAK, self.watermark.peak)
+        store.stage_meta(META_MAX_DRAWDOWN, self.watermark.max_drawdown_pct)
         if isinstance(self.exchange, PaperExchange):
             changes = self.exchange.drain_changes()
             if changes:
@@ -467,20 +516,61 @@ class TradingLoop:
         return Phase.PAUSED if self.paused else Phase.RUNNING
 
     def _snapshot(self) -> RuntimeStatus:
+        phase = self._phase()
+        ledger, settings = self.ledger, self.settings
+        equity = ledger.equity()
+        idle = describe_idle(
+            phase,
+            halt_reason=self.halt_reason,
+            flatten_message=self.risk.halt_message() if phase is Phase.HALTED else None,
+            finish_note=self._finish_note,
+            replayed=self.replayed,
+            warming=[(s, self.gaps.candles_since_gap(s)) for s in settings.symbols if not self.gaps.is_warm(s)],
+            warmup_candles=settings.warmup_candles,
+            refusals=self.refusals.idle_message(),
+        )
         return RuntimeStatus(
-            name=self.settings.name,
-            phase=self._phase(),
-            equity=self.ledger.equity(),
-            cash=self.ledger.cash,
-            open_positions=self.ledger.open_positions(),
-            trade_count=self.ledger.trade_count,
+            name=settings.name,
+            phase=phase,
+            equity=equity,
+            cash=ledger.cash,
+            open_positions=ledger.open_positions(),
+            trade_count=ledger.trade_count,
             orders_total=len(self.orders.orders),
             last_candle_ts=self._last_ts,
             heartbeat=self.clock(),
             paused=self.paused,
             ready=self._reconciled and self._ever_warm and self.halt_reason is None,
             error=self.halt_reason,
+            **profit_figures(ledger, equity, self.starting_equity, self.watermark)._asdict(),
+            idle_reason=None if idle is None else idle.reason,
+            idle_message=None if idle is None else idle.message,
         )
+
+    def _risk_changed(self, ts: int, must_flatten: bool) -> None:
+        """The risk manager's breaker levels or its flatten verdict moved at candle ``ts``: one line each."""
+        risk = self.risk
+        self._breaker_seen = risk.breaker_changes
+        tripped = risk.tripped_breaker_levels()
+        drawdown = risk.state().drawdown_percent
+        for number, description in tripped.items():
+            if number not in self._breakers:
+                self.log.info("circuit breaker %s tripped: drawdown %.2f%% from the peak", description, drawdown)
+        for number, description in self._breakers.items():
+            if number not in tripped:
+                self.log.info(
+                    "circuit breaker level %d released at %s: drawdown %.2f%% (was %s)",
+                    number,
+                    utc_minute(ts),
+                    drawdown,
+                    description,
+                )
+        self._breakers = tripped
+        if must_flatten != self._must_flatten:
+            if must_flatten:
+                self.log.warning("%s", risk.halt_message() or "the risk policy flattens every position")
+            else:
+                self.log.info("the risk halt is over at %s: entries are allowed again", utc_minute(ts))
 
     def _publish(self) -> None:
         previous = self.status.phase

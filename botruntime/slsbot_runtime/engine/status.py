@@ -32,6 +32,18 @@ class RuntimeStatus:
     paused: bool
     ready: bool
     error: str | None = None
+    # profit at a glance, in the quote currency and in percent (see docs/concepts/runtime-loop.md#status)
+    starting_equity: float | None = None
+    return_pct: float | None = None  # (equity / starting_equity - 1) * 100, net of fees
+    realized_pnl: float = 0.0  # closed trades, net of fees
+    unrealized_pnl: float = 0.0  # open positions marked at the last close
+    closed_trades: int = 0  # round trips closed: wins + losses
+    win_rate_pct: float | None = None  # 0..100, None before the first closed trade
+    drawdown_pct: float = 0.0  # below the equity peak now
+    max_drawdown_pct: float = 0.0  # the deepest seen
+    # why no new trade is taken now (engine.idle), None while trading normally
+    idle_reason: str | None = None
+    idle_message: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

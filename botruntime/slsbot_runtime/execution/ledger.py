@@ -90,6 +90,21 @@ class Ledger:
                 value += row.quantity * self.prices.get(symbol, row.average_price)
         return value
 
+    def realized(self) -> tuple[float, int, int]:
+        """(profit, wins, losses) of the trades closed on every position, net of fees: the positions' own figures,
+        so a restored ledger gives the same sums."""
+        rows = [self.positions[symbol] for symbol in sorted(self.positions)]
+        return sum(row.realized_pnl for row in rows), sum(row.wins for row in rows), sum(row.losses for row in rows)
+
+    def unrealized_pnl(self) -> float:
+        """Open positions marked at their last price, against their cost (the entry fee included)."""
+        value = 0.0
+        for symbol in sorted(self.positions):
+            row = self.positions[symbol]
+            if row.quantity:
+                value += row.quantity * (self.prices.get(symbol, row.average_price) - row.average_price)
+        return value
+
     def open_positions(self) -> int:
         return sum(1 for row in self.positions.values() if abs(row.quantity) > QUANTITY_EPSILON)
 

@@ -13,6 +13,9 @@ The life of an order:
 
 Every state change is staged in the store; the caller commits (the engine does it once per candle or batch).
 
+The log gets one INFO line per order sent, fill booked and order canceled, and a WARNING per order the exchange
+rejected, each starting with the strategy (``StrategyLog``) and naming the client order id.
+
 Retries belong to the exchange adapter, not to this class: ``CcxtExchange`` retries each call with backoff and,
 before resending an order, looks its client id up (it knows which calls are safe to repeat and how). Here each
 operation is one call, so one order is attempted at most the adapter's ``max_attempts`` times per candle (a
@@ -33,6 +36,7 @@ from slsbot_runtime.domain.errors import (
     PermanentExchangeError,
     TemporaryExchangeError,
 )
+from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.execution.client_ids import client_order_id
@@ -62,6 +66,7 @@ class OrderManager:
         self.store = store
         self.ledger = ledger
         self.strategy_key = strategy_key
+        self.log = StrategyLog(log, strategy_key)
         self.on_fill = on_fill
         self.on_submit = on_submit
         self.commit = commit or store.commit  # makes every staged intent durable before a send
@@ -214,15 +219,26 @@ class OrderManager:
         try:
             remote = self.exchange.place_order(request)
         except TemporaryExchangeError as error:
-            log.warning("order %s stays pending, will be sent again: %s", order.client_order_id, error)
+            self.log.warning("order %s stays pending, will be sent again: %s", order.client_order_id, error)
             return False
         except AuthenticationError:
             raise
         except (OrderRejected, PermanentExchangeError) as error:
             self._unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=str(error)[:200])
+            self.log.warning("order %s rejected by the exchange: %s", order.client_order_id, error)
             return False
         self._unsent.pop(order.client_order_id, None)
+        self.log.info(
+            "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
+            order.side,
+            order.quantity,
+            order.symbol,
+            order.type,
+            order.client_order_id,
+            remote.status,
+            request.reason,
+        )
         self.absorb(order, remote)
         return True
 
@@ -234,10 +250,21 @@ class OrderManager:
         if never_sent and self.exchange.fetch_order(order.client_order_id, order.symbol) is None:
             self._unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.CANCELED, ts, reason="canceled before it was sent")
+            self.log.info("order canceled before it was sent: %s", order.client_order_id)
             return order
         remote = self.exchange.cancel_order(order.client_order_id, order.symbol)
         self._unsent.pop(order.client_order_id, None)
         self.absorb(order, remote)
+        self.log.info(
+            "order canceled: %s %s %.8g %s (%s), %.8g filled, now %s",
+            order.client_order_id,
+            order.side,
+            order.quantity,
+            order.symbol,
+            order.type,
+            order.filled_quantity,
+            order.status,
+        )
         return order
 
     # -- following the exchange ----------------------------------------------------------------------------------
@@ -270,10 +297,10 @@ class OrderManager:
             try:
                 remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
             except TemporaryExchangeError as error:
-                log.warning("order %s not refreshed, will be next time: %s", order.client_order_id, error)
+                self.log.warning("order %s not refreshed, will be next time: %s", order.client_order_id, error)
                 continue
             if remote is None:
-                log.warning("order %s is %s here but unknown to the exchange", order.client_order_id, order.status)
+                self.log.warning("order %s is %s here but unknown to the exchange", order.client_order_id, order.status)
                 continue
             self.absorb(order, remote)
 
@@ -307,6 +334,19 @@ class OrderManager:
                 self._changed(order)
             self.store.stage_fill(fill)
             self.store.stage_position(position)
+            self.log.info(
+                "fill: %s %.8g %s at %.8g, fee %.8g %s (%s, %.0f%% filled); position %.8g, realized PnL %.2f",
+                fill.side,
+                fill.quantity,
+                fill.symbol,
+                fill.price,
+                fill.fee,
+                fill.fee_currency,
+                fill.client_order_id,
+                order.filled_quantity / order.quantity * 100.0,
+                position.quantity,
+                position.realized_pnl,
+            )
             if self.on_fill is not None:
                 self.on_fill(fill)
             booked.append(fill)

@@ -14,7 +14,10 @@ from slsbot_runtime.persistence.store import StateStore
 def build_report(path: str) -> dict[str, Any]:
     """{orders, fills, positions, equity_curve, risk_decisions, summary} from the state file at ``path``
     (never written). ``risk_decisions``: every rejection or reduction the risk manager made, oldest first.
-    Returns, drawdowns and the win rate are in percent, their keys ending in ``_pct`` (as in the backtest's)."""
+    Returns, drawdowns and the win rate are in percent, their keys ending in ``_pct`` (as in the backtest's).
+
+    ``equity_curve``: one point per stored time; older than ``state.equityRetention``'s window, the last point of
+    each downsampled interval."""
     store = StateStore.open(path, readonly=True)
     try:
         meta = store.load_meta()
@@ -42,7 +45,7 @@ def build_report(path: str) -> dict[str, Any]:
         "final_equity": final_equity,
         "cash": float(meta.get("cash", starting)),
         "return_pct": (final_equity / starting - 1.0) * 100.0 if starting else None,
-        "max_drawdown_pct": max_drawdown_percent([equity for equity, _ in curve.values()]),
+        "max_drawdown_pct": _max_drawdown(meta, [equity for equity, _ in curve.values()]),
         "orders_total": len(orders),
         "orders_by_status": by_status,
         "fills_total": len(fills),
@@ -63,6 +66,13 @@ def build_report(path: str) -> dict[str, Any]:
         "risk_decisions": [asdict(d) for d in decisions],
         "summary": summary,
     }
+
+
+def _max_drawdown(meta: dict[str, Any], curve: list[float]) -> float:
+    """The deepest drawdown the loop saw after every candle (``meta``), which the thinned older rows of the stored
+    curve could miss; the curve's own for a state file written before the loop kept it."""
+    kept = meta.get("max_drawdown_pct")
+    return float(kept) if isinstance(kept, int | float) else max_drawdown_percent(curve)
 
 
 def _count(values: Iterable[str]) -> dict[str, int]:

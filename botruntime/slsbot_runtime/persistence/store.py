@@ -9,9 +9,9 @@ committed transaction through a process crash (only a power loss could drop the 
 
 What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
 fill is stored once), positions with their trade statistics, the equity curve (one row per processed
-candle), the cursor (last processed candle per symbol), the risk manager's snapshot and every rejection or
-reduction it decided (``risk_decisions``), free-form runtime metadata, and the paper exchange's own book in
-``paper_*`` tables.
+candle; the older rows thinned once ``retain_equity`` was called, see ``equity_retention``), the cursor (last
+processed candle per symbol), the risk manager's snapshot and every rejection or reduction it decided
+(``risk_decisions``), free-form runtime metadata, and the paper exchange's own book in ``paper_*`` tables.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from slsbot_runtime.domain.errors import StateError
 from slsbot_runtime.domain.types import Balance, Fill, Order
+from slsbot_runtime.persistence.equity_retention import EquityRetentionPolicy, EquityThinner
 from slsbot_runtime.persistence.schema import (
     DDL,
     FILL_FIELDS,
@@ -164,6 +165,7 @@ class StateStore:
         # runtime that owns it, so what it wrote last is what the file holds.
         self._written_meta: dict[str, str] = {}
         self._written_risk: tuple[int, str] | None = None
+        self._thinner: EquityThinner | None = None  # None: every equity row is kept
 
     # -- opening ---------------------------------------------------------------------------------------------
 
@@ -213,6 +215,11 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def retain_equity(self, policy: EquityRetentionPolicy | None) -> None:
+        """Thin the equity curve from now on as ``policy`` says (None: keep every row, as backtests do). Where an
+        earlier run of this file left the thinning (its bucket, how far it went) is taken from ``meta``."""
+        self._thinner = None if policy is None else EquityThinner.from_meta(policy, self.load_meta())
 
     # -- staging -------------------------------------------------------------------------------------------
 
@@ -299,6 +306,8 @@ class StateStore:
         if self.readonly:
             raise StateError(f"state: {self.path} is open read-only")
         db = self._db
+        thinner = self._thinner
+        thinned = thinner.progress if thinner is not None else None
         try:
             db.execute("BEGIN IMMEDIATE")
             if self._orders:
@@ -309,6 +318,8 @@ class StateStore:
                 db.executemany(_POSITION_UPSERT, self._positions.values())
             if self._equity:
                 _write_equity(db, self._equity)
+                if thinner is not None and thinner.due(self._equity[-4]):  # the newest row's ts: rows come in order
+                    thinner.thin(db, self._equity[-4])
             if self._cursor:
                 db.executemany("INSERT OR REPLACE INTO cursor (symbol, ts) VALUES (?, ?)", self._cursor.items())
             if self._risk is not None:
@@ -323,6 +334,8 @@ class StateStore:
         except sqlite3.Error as error:
             if db.in_transaction:
                 db.execute("ROLLBACK")
+            if thinner is not None and thinned is not None:
+                thinner.progress = thinned
             raise StateError(f"state: cannot write {self.path}: {error}") from error
         self._written_meta.update(self._meta)
         if self._risk is not None:
@@ -381,6 +394,16 @@ class StateStore:
     def load_equity(self) -> list[EquityPoint]:
         return [EquityPoint(*row) for row in self._rows("SELECT ts, symbol, equity, cash FROM equity ORDER BY rowid")]
 
+    def equity_watermark(self) -> tuple[float | None, float]:
+        """(peak, deepest drawdown below the running peak in %) of the stored equity rows, in the order written;
+        (None, 0.0) without rows. For a state file from before the loop kept these figures in ``meta``."""
+        rows = self._rows(
+            "SELECT max(equity), max(CASE WHEN peak > 0 THEN max(peak - equity, 0) / peak * 100.0 ELSE 0.0 END) "
+            "FROM (SELECT equity, max(equity) OVER (ORDER BY rowid) AS peak FROM equity)"
+        )
+        peak, deepest = rows[0] if rows else (None, None)
+        return (None if peak is None else float(peak)), float(deepest or 0.0)
+
     def load_cursor(self) -> dict[str, int]:
         return dict(self._rows("SELECT symbol, ts FROM cursor"))
 
@@ -407,6 +430,24 @@ class StateStore:
                 )
             )
         return decisions
+
+    def load_refused_entries(self) -> dict[str, tuple[int, int, list[tuple[str, str]]]]:
+        """Per symbol, the entries the risk manager refused since the symbol's last entry order: (open time of the
+        first refused candle, how many, the (rule, message) of each event of the latest). Symbols whose last entry
+        was taken are left out. For a restarted loop's ``/status``; a file without ``risk_decisions`` has none."""
+        if not self._rows("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'risk_decisions'"):
+            return {}
+        rows = self._rows(
+            "SELECT d.symbol, min(d.ts), count(*), max(d.id) FROM risk_decisions d "
+            "WHERE d.is_entry = 1 AND d.action = 'rejected' AND d.ts >= coalesce("
+            "(SELECT max(o.created_ts) FROM orders o WHERE o.symbol = d.symbol AND o.reason LIKE 'enter %'), 0) "
+            "GROUP BY d.symbol ORDER BY d.symbol"
+        )
+        refused = {}
+        for symbol, first_ts, count, last_id in rows:
+            [(events,)] = self._rows("SELECT events FROM risk_decisions WHERE id = ?", (last_id,))
+            refused[symbol] = (first_ts, count, [(e["rule"], e["message"]) for e in json.loads(events)])
+        return refused
 
     def load_meta(self) -> dict[str, Any]:
         return {key: json.loads(value) for key, value in self._rows("SELECT key, value FROM meta")}

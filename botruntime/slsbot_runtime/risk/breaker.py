@@ -56,6 +56,7 @@ class CircuitBreaker:
         self.levels = levels
         self.peak: float | None = None  # the peak the breaker measures from; reset after a flatten-and-halt
         self.tripped: dict[int, TrippedLevel] = {}
+        self.changes = 0  # levels tripped or released so far: a reader compares it to see that something changed
 
     def update(self, ts: int, equity: float) -> None:
         if self.tripped:
@@ -72,8 +73,10 @@ class CircuitBreaker:
             trip = self.tripped.get(level.number)
             if trip is None and drawdown >= level.drawdown_percent:
                 self.tripped[level.number] = TrippedLevel(tripped_ts=ts, until_ts=ts + level.cooldown_ms)
+                self.changes += 1
             elif trip is not None and ts >= trip.until_ts and drawdown < level.drawdown_percent:
                 del self.tripped[level.number]
+                self.changes += 1
 
     def drawdown_of(self, equity: float) -> float:
         """Drawdown of ``equity`` from the breaker's peak, in percent."""
@@ -103,6 +106,10 @@ class CircuitBreaker:
 
     def must_flatten(self) -> bool:
         return bool(self.tripped) and self._tripped_flatten_level() is not None
+
+    def flatten_level(self) -> BreakerLevel | None:
+        """The most severe tripped flattenAndHalt level, or None."""
+        return self._tripped_flatten_level() if self.tripped else None
 
     def reducing_level(self) -> BreakerLevel | None:
         """The tripped reduceSize level whose multiplier applies, or None."""

@@ -168,6 +168,34 @@ class RiskManager:
         return self.policy.kill_switch or self._breaker.must_flatten()
 
     @property
+    def breaker_changes(self) -> int:
+        """Breaker levels tripped or released since this manager (or its restored breaker) began: compare it with
+        a value read before to know whether ``tripped_breaker_levels`` changed, without building anything."""
+        return self._breaker.changes
+
+    def tripped_breaker_levels(self) -> dict[int, str]:
+        """Each tripped breaker level's number -> what it is and until when it holds, for the log."""
+        breaker = self._breaker
+        described = {}
+        for number, trip in sorted(breaker.tripped.items()):
+            level = breaker.levels[number - 1]
+            described[number] = (
+                f"level {number} ({level.action} at {level.drawdown_percent:.2f}% drawdown, tripped at "
+                f"{utc_minute(trip.tripped_ts)}, held at least until {utc_minute(trip.until_ts)})"
+            )
+        return described
+
+    def halt_message(self) -> str | None:
+        """Why every position must be closed now (the kill switch, a flattenAndHalt level); None when not."""
+        if self.policy.kill_switch:
+            return "the kill switch is on (riskPolicy killSwitch): every position is closed, no entry is opened"
+        level = self._breaker.flatten_level()
+        if level is None:
+            return None
+        equity = self._equity if self._equity is not None else 0.0
+        return f"risk halt: {self._breaker_message(level, equity)}; every position is closed"
+
+    @property
     def breaker_level(self) -> int:
         """The most severe tripped breaker level, 1..3 in increasing drawdown order; 0 when none is."""
         level = self._breaker.current_level()

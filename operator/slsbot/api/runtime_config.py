@@ -8,10 +8,10 @@ the files or environment variables named by ``credentials``.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from slsbot.api.account import AccountMode, PaperSettings
-from slsbot.api.base import API_VERSION, Name, SpecModel
+from slsbot.api.base import API_VERSION, Duration, Name, SpecModel, parse_duration
 from slsbot.api.riskpolicy import RiskPolicySpec
 from slsbot.api.strategy import Ensemble, MarketData, MLSettings, Sizing, Symbol, Timeframe
 
@@ -27,8 +27,47 @@ class RuntimeAccount(SpecModel):
     )
 
 
+class EquityRetention(SpecModel):
+    """How much of the equity curve (one row per candle) the state file keeps, so that a bot left on does not grow
+    it without bound: every row of the newest ``fullResolution`` of candle time; of older rows, the last of each
+    ``downsampleInterval``; and when those would pass ``maxDownsampledRows``, the interval doubles (2h, 4h, ...)
+    for every older row. The state file then holds at most the window plus ``maxDownsampledRows`` rows, however
+    long the bot runs. ``keepAll`` keeps every row (backtests do: their results are read from every row)."""
+
+    keep_all: bool = Field(default=False, description="Keep every equity row (no downsampling).")
+    full_resolution: Duration = Field(
+        default="7d", description="Candle time, back from the newest row, in which every equity row is kept."
+    )
+    downsample_interval: Duration = Field(
+        default="1h", description="Older rows: the last row of each such interval (UTC-aligned) is kept."
+    )
+    max_downsampled_rows: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        description="Older rows kept at most; the interval doubles whenever they would be more.",
+    )
+
+    @model_validator(mode="after")
+    def _positive_interval(self) -> EquityRetention:
+        if parse_duration(self.downsample_interval).total_seconds() < 1:
+            raise ValueError(f"downsampleInterval: {self.downsample_interval!r} is shorter than a second; use e.g. 1h")
+        return self
+
+    @property
+    def full_resolution_ms(self) -> int:
+        return int(parse_duration(self.full_resolution).total_seconds() * 1000)
+
+    @property
+    def downsample_interval_ms(self) -> int:
+        return int(parse_duration(self.downsample_interval).total_seconds() * 1000)
+
+
 class StateSettings(SpecModel):
     path: str = Field(default="state.db", min_length=1, description="SQLite file with orders, fills and equity.")
+    equity_retention: EquityRetention = Field(
+        default_factory=EquityRetention, description="How much of the equity curve the state file keeps."
+    )
 
 
 class ServerSettings(SpecModel):

@@ -110,6 +110,7 @@ class RuntimeProcess:
     base_url: str = ""
     stdout: list[str] = field(default_factory=list)
     token: str | None = RUNTIME_TOKEN  # sent with every request, as the control plane does
+    log: Path | None = None  # its stderr: a file, as the supervisor does (a pipe nobody reads fills and blocks it)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token is not None else {}
@@ -127,26 +128,30 @@ class RuntimeProcess:
         return self.process.wait(timeout=timeout)
 
     def stderr(self) -> str:
-        assert self.process.stderr is not None
-        return self.process.stderr.read()
+        """What it logged so far (all of it once it exited)."""
+        assert self.log is not None
+        return self.log.read_text()
 
 
 def start_runtime(config: Path, state: Path, *extra: str, token: str | None = RUNTIME_TOKEN) -> RuntimeProcess:
-    process = subprocess.Popen(
-        [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(token),
-        cwd=REPO,
-    )
-    runtime = RuntimeProcess(process, state, token=token)
+    log = state.with_name(f"{state.name}.{time.monotonic_ns()}.log")  # one per start: a test restarts on one state
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), *extra],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=_env(token),
+            cwd=REPO,
+        )
+    runtime = RuntimeProcess(process, state, token=token, log=log)
     assert process.stdout is not None
     line = process.stdout.readline()
     match = re.search(r"listening on (http://\S+)", line)
     if match is None:
         process.kill()
-        raise AssertionError(f"no listening line; got {line!r}; stderr: {process.communicate()[1][-2000:]}")
+        process.wait()
+        raise AssertionError(f"no listening line; got {line!r}; stderr: {log.read_text()[-2000:]}")
     runtime.base_url = match.group(1)
     return runtime
 

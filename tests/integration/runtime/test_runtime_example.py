@@ -19,3 +19,7 @@ def test_the_replay_example_runs_to_the_end_and_reports(kit: Any, repo_root: Pat
     assert all(o["client_order_id"].startswith("sls-") for o in report["orders"])
     curve = report["equity_curve"]
     assert curve[0]["ts"] < 1_514_764_800_000 < 1_640_995_200_000 < curve[-1]["ts"]  # 2017 ... 2022
+    # state.equityRetention: every hour of the last 7 days, at most 10,000 older rows (plus a day not yet thinned)
+    assert len(curve) <= 7 * 24 + 25 + 10_000
+    newest = [point["ts"] for point in curve[-7 * 24 :]]
+    assert newest == list(range(newest[0], newest[0] + 7 * 24 * 3_600_000, 3_600_000))

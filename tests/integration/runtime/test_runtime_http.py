@@ -34,8 +34,22 @@ def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_pat
         "last_candle_ts",
         "heartbeat",
         "paused",
+        "starting_equity",
+        "return_pct",
+        "realized_pnl",
+        "unrealized_pnl",
+        "closed_trades",
+        "win_rate_pct",
+        "drawdown_pct",
+        "max_drawdown_pct",
+        "idle_reason",
+        "idle_message",
     }
-    assert trades["heartbeat"].endswith("Z")
+    assert trades["heartbeat"].endswith("Z") and trades["starting_equity"] == 10_000
+    assert trades["return_pct"] == pytest.approx((trades["equity"] / 10_000 - 1) * 100)
+    # each order and fill is one line of the runtime's log, naming the strategy
+    log = kit.wait_for(lambda: "default/it-btc: fill: " in (text := runtime.stderr()) and text, what="a fill line")
+    assert "default/it-btc: order sent: buy " in log
     kit.wait_for(lambda: runtime.status()["trade_count"] > trades["trade_count"], what="trade_count to grow")
 
     metrics = runtime.get("/metrics").text
@@ -68,6 +82,7 @@ def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_pat
     assert runtime.post("/pause").json() == {"paused": True}
     paused = runtime.status()
     assert paused["paused"] is True and paused["phase"] in ("paused", "warming_up")
+    assert paused["idle_reason"] in ("Paused", "WarmingUp")
     entries_before = _entries(runtime)
     kit.wait_for(
         lambda: runtime.status()["last_candle_ts"] > paused["last_candle_ts"] + 100 * 3_600_000,
@@ -127,6 +142,7 @@ def test_sigterm_stops_cleanly(kit: Any, btc_slice_dir: Path, tmp_path: Path) ->
     assert runtime.wait(timeout=60) == 0
     status_at_stop = kit.report(runtime.state)["summary"]
     assert status_at_stop["cursor"]["BTC/USDT"] >= kit.cursor_of(runtime.state) > 0
+    assert "default/it-btc: stopped after " in runtime.stderr()
 
 
 def test_a_restarted_runtime_resumes_without_resending(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:

@@ -14,7 +14,13 @@ import pytest
 
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.app import RuntimeOptions, build_runtime
-from slsbot_runtime.domain.errors import AuthenticationError, ConfigError, ExchangeUnavailable, StateError
+from slsbot_runtime.domain.errors import (
+    AuthenticationError,
+    ConfigError,
+    DataError,
+    ExchangeUnavailable,
+    StateError,
+)
 from slsbot_runtime.drained import drained_from_store, load_drained
 from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
@@ -200,3 +206,68 @@ def test_until_end_does_not_retry(built, start) -> None:
     connect = Connector(built, [ExchangeUnavailable("binance fetch_time: 503")])
     process = start(connect, until_end=True)
     assert process.wait() == 1 and connect.attempts == 1
+
+
+def test_before_the_loop_exists_the_idle_reason_says_why(built, start) -> None:
+    away = start(Connector(built, [ExchangeUnavailable("binance fetch_time: 503")], forever=True))
+    body = wait_for(lambda: away.status().error and away.status_json(), what="the error in the status")
+    assert body["idle_reason"] == "Starting"
+    assert body["idle_message"] == "connecting, will try again: ExchangeUnavailable: binance fetch_time: 503"
+    refused = start(Connector(built, [AuthenticationError("binance fetch_balance: invalid key")], forever=True))
+    body = wait_for(lambda: refused.status().error and refused.status_json(), what="the error in the status")
+    assert (
+        body["idle_reason"] == "Halted"
+        and "AuthenticationError: binance fetch_balance: invalid key" in body["idle_message"]
+    )
+
+
+class FailingLiveFeed:
+    """The recorded candles, then a feed that fails (an exchange gone away), and fails again when asked again."""
+
+    def __init__(self, candles: list[Any]) -> None:
+        self.candles, self.passes = candles, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.passes += 1
+        if self.passes == 1:
+            yield from self.candles
+        raise DataError("binance fetch_ohlcv BTC/USDT: 503 Service Unavailable")
+
+
+def test_a_live_feed_that_fails_shows_data_stale(built, start) -> None:
+    candles = list(built.feed)[:80]
+    live = BuiltRuntime(built.loop, FailingLiveFeed(candles), 0.0, True, built.store)
+    process = start(Connector(live, []))
+    body = wait_for(
+        lambda: (b := process.status_json())["idle_reason"] == "DataStale" and b["last_candle_ts"] and b,
+        what="DataStale after the last candle",
+    )
+    assert body["idle_message"] == (
+        "no new candle: the feed fails (DataError: binance fetch_ohlcv BTC/USDT: 503 Service Unavailable); trying again"
+    )
+    assert body["last_candle_ts"] == candles[-1].ts
+
+
+def test_a_stop_signal_is_one_log_line_naming_the_strategy(built, start, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="slsbot_runtime")
+    process = start(Connector(built, []), strategy_key="default/connecting")
+    wait_for(lambda: process.status().phase == "finished", what="the replay to end")
+    process.stop()
+    assert process.wait() == 0
+    stopped = [r.getMessage() for r in caplog.records if "stopped after" in r.getMessage()]
+    assert len(stopped) == 1
+    assert stopped[0].startswith("default/connecting: stopped after ")
+    assert "state flushed; 0 open orders and " in stopped[0]
+
+
+def test_a_drained_runtime_keeps_its_profit_figures(built, start) -> None:
+    process = start(Connector(built, []), store=built.store)
+    wait_for(lambda: process.status().phase == "finished", what="the replay to end")
+    before = process.status_json()
+    process.request_shutdown(cancel_orders=True, flatten=True)
+    body = wait_for(lambda: process.status_json()["phase"] == "drained" and process.status_json(), what="drained")
+    assert body["idle_reason"] == "Drained" and body["idle_message"].startswith("drained at ")
+    assert body["starting_equity"] == before["starting_equity"] == 10_000.0
+    assert body["unrealized_pnl"] == 0.0  # flattened
+    assert body["closed_trades"] >= before["closed_trades"] and body["max_drawdown_pct"] >= 0.0
+    assert body["return_pct"] == pytest.approx((body["equity"] / 10_000.0 - 1.0) * 100.0)

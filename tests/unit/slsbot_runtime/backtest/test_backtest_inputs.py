@@ -28,6 +28,7 @@ def test_a_backtest_replays_at_full_speed_on_paper_with_a_throwaway_state(sma_co
     assert prepared.market_data.seconds_per_candle == 0 and prepared.market_data.loop is False
     assert prepared.market_data.data_dir == str(market_data_dir / "binance-spot-1h-2024")
     assert prepared.state.path == ":memory:"
+    assert prepared.state.equity_retention.keep_all  # the step mode reads its results from every equity row
     assert (prepared.ensemble, prepared.risk, prepared.sizing) == (config.ensemble, config.risk, config.sizing)
     assert config.state.path == "/var/lib/state.db", "the caller's config is left as it was"
 

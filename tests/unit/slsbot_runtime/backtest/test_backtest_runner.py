@@ -61,3 +61,15 @@ def test_progress_is_reported_up_to_every_candle_and_the_curve_is_kept(sma_confi
     assert len(result.equity_ts) == len(result.equity) == result.candles  # one symbol: a point per candle
     assert result.equity[-1] == result.metrics["final_equity"]
     assert result.metrics["total_return_pct"] == pytest.approx(100 * (result.equity[-1] / result.equity[0] - 1))
+
+
+def test_the_equity_retention_of_the_config_never_changes_a_step_backtest(sma_config):
+    # six months of candles, a window of one day thinned to one row per 4 hours, 100 rows at most: a runtime
+    # with this config would keep a few hundred rows; the backtest reads every one of them
+    thinned = sma_config(
+        **{"state.equityRetention": {"fullResolution": "1d", "downsampleInterval": "4h", "maxDownsampledRows": 100}}
+    )
+    kept = run_backtest(sma_config(**{"state.equityRetention": {"keepAll": True}}), window=WINDOW, mode="step")
+    result = run_backtest(thinned, window=WINDOW, mode="step")
+    assert result.fingerprint == kept.fingerprint and result.metrics == kept.metrics
+    assert result.candles == kept.candles > 4000
