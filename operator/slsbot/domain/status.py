@@ -100,7 +100,13 @@ def strategy_status(
             put(DEGRADED, True, action.reason, action.message)
         elif observed.state is RuntimeState.READY and observed.config_hash == config_hash:
             status.phase = StrategyPhase.PAUSED if desired_paused else StrategyPhase.RUNNING
-            put(READY, True, "RuntimeReady", "the runtime is trading" if not desired_paused else "paused")
+            # Whether it takes new trades right now is the Trading condition's to say (an idle runtime is ready).
+            put(
+                READY,
+                True,
+                "RuntimeReady",
+                "the runtime runs the current spec" + (", paused" if desired_paused else ""),
+            )
             put(PROGRESSING, False, "UpToDate", "the runtime runs the current spec")
             put(DEGRADED, False, "Healthy", "the runtime is healthy")
             idle = _idle(observed.runtime_status, desired_paused)
