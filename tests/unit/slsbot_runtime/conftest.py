@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,21 @@ def eth_2017() -> OHLCV:
 def mark_klines() -> OHLCV:
     """Futures mark-price candles: volume is always 0."""
     return _json_rows(MARKET / "binance-futures-mark-klines" / "BTCUSDT-1h-2020-01-12.json", "BTC/USDT")
+
+
+@pytest.fixture(scope="session")
+def btc_2018() -> OHLCV:
+    """800 hours of BTC/USDT from 2018-01-20, across the real 33 h outage of 2018-02-08 (the trading loop's tests)."""
+    from slsbot_runtime.data.discovery import load_history
+
+    history = load_history(
+        MARKET / "binance-spot-1h-2017",
+        "BTC/USDT",
+        "1h",
+        interval_ms=3_600_000,
+        start=datetime(2018, 1, 20, tzinfo=UTC),
+    )
+    return history.slice(0, 800)
 
 
 @pytest.fixture(scope="session", params=["btc_2024", "eth_2017", "mark_klines"])

@@ -12,7 +12,6 @@ from prometheus_client import CollectorRegistry
 
 from slsbot.api import PaperSettings, RiskPolicySpec
 from slsbot.api.strategy import Sizing, SizingMethod
-from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.types import FLAT, Candle, OrderStatus, Side, Signal
 from slsbot_runtime.engine import LoopSettings, Phase, TradingLoop
@@ -50,18 +49,6 @@ class Scripted(StrategyComponent):
 def every(hours: int) -> Callable[[int], float]:
     """Long for ``hours`` candles, then flat for as many, and so on."""
     return lambda ts: 1.0 if (ts // HOUR // hours) % 2 == 0 else -1.0
-
-
-@pytest.fixture(scope="module")
-def btc_2018(market_data_dir: Path):
-    history = load_history(
-        market_data_dir / "binance-spot-1h-2017",
-        SYMBOL,
-        "1h",
-        interval_ms=HOUR,
-        start=datetime(2018, 1, 20, tzinfo=UTC),
-    )
-    return history.slice(0, 800)
 
 
 def make_loop(

@@ -4,7 +4,6 @@ is taken (``idle_reason``/``idle_message``), on real candles with a scripted sig
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 
 from slsbot.api import PaperSettings, RiskPolicySpec
 from slsbot.api.strategy import Sizing, SizingMethod
-from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.equity import drawdown_percent, max_drawdown_percent
 from slsbot_runtime.domain.timeframes import utc_minute
@@ -59,18 +57,6 @@ class Scripted(StrategyComponent):
 
 def every(hours: int) -> Callable[[int], float]:
     return lambda ts: 1.0 if (ts // HOUR // hours) % 2 == 0 else -1.0
-
-
-@pytest.fixture(scope="module")
-def btc_2018(market_data_dir: Path):
-    history = load_history(
-        market_data_dir / "binance-spot-1h-2017",
-        SYMBOL,
-        "1h",
-        interval_ms=HOUR,
-        start=datetime(2018, 1, 20, tzinfo=UTC),
-    )
-    return history.slice(0, 800)
 
 
 class Clock:
