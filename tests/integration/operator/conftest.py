@@ -14,7 +14,9 @@ import hashlib
 import hmac
 import itertools
 import json
+import sys
 import threading
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -304,8 +306,19 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
     for stop, thread, errors in running:
         stop.set()
         await asyncio.to_thread(thread.join, 30)
-        assert not thread.is_alive(), "the operator did not stop within 30 s"
+        assert not thread.is_alive(), f"the operator did not stop within 30 s; its threads now:\n{_thread_stacks()}"
         assert not errors, errors
+
+
+def _thread_stacks() -> str:
+    """Where every thread is, to say what holds up a stop that did not come."""
+    frames = sys._current_frames()
+    parts = []
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident) if thread.ident is not None else None
+        if frame is not None:
+            parts.append(f"--- {thread.name}\n" + "".join(traceback.format_stack(frame)[-12:]))
+    return "\n".join(parts)
 
 
 @dataclass(frozen=True)
