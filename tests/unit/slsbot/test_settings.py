@@ -15,7 +15,13 @@ GOOD = "k3P9xQ2mZ7vL5nR8tW4y"
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("SLSBOT_ADMIN_TOKEN", "SLSBOT_VIEWER_TOKEN", "SLSBOT_ADMIN_PORT", "SLSBOT_STATE_DIR"):
+    for name in (
+        "SLSBOT_ADMIN_TOKEN",
+        "SLSBOT_VIEWER_TOKEN",
+        "SLSBOT_ADMIN_PORT",
+        "SLSBOT_STATE_DIR",
+        "SLSBOT_BYTECODE_CACHE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -37,6 +43,16 @@ def test_environment_is_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None
     assert GOOD not in repr(settings)
     assert settings.admin_port == 9999 and settings.state_dir == Path("/srv/slsbot")
     assert ControlPlaneSettings(admin_port=1234).admin_port == 1234  # explicit values (the CLI) win
+
+
+def test_runtime_bytecode_is_cached_once_per_user_not_per_state_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/me/.cache")
+    first, second = ControlPlaneSettings(state_dir=Path("a")), ControlPlaneSettings(state_dir=Path("b"))
+    assert first.bytecode_cache == second.bytecode_cache == Path("/home/me/.cache/slsbot/bytecode")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert ControlPlaneSettings().bytecode_cache == Path.home() / ".cache" / "slsbot" / "bytecode"
+    monkeypatch.setenv("SLSBOT_BYTECODE_CACHE", "/var/cache/slsbot")
+    assert ControlPlaneSettings().bytecode_cache == Path("/var/cache/slsbot")
 
 
 @pytest.mark.parametrize("placeholder", ["changeme", "CHANGEME", "change-me", "secret", "changeme-please-now-ok"])

@@ -148,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         runtime_command=settings.runtime_command,
         stop_timeout=settings.stop_timeout,
         control_key=control_key,
+        bytecode_cache=settings.bytecode_cache,
     )
     app = create_app(
         engine=engine,
