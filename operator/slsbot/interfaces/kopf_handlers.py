@@ -6,7 +6,9 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 
 * Strategy: one daemon per object reconciles from observed state: reconcile, then sleep for as long as the plan
   asks (``requeue_after``), or until woken: by a change to the Strategy, or to the TradingAccount or RiskPolicy it
-  depends on (found through two kopf indexes: strategies by account, accounts by policy).
+  depends on (found through two kopf indexes: strategies by account, accounts by policy). The accounts and policies
+  themselves come from two more kopf indexes (the parsed objects by namespace), which kopf keeps current from its
+  watch: a pass lists nothing.
 * Strategy deletion: kopf's finalizer; each pass is one ``finalize_strategy`` step (drain, then delete), and the
   ``slsbot.io/drained`` annotation remembers that the drain was done.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
@@ -24,6 +26,7 @@ from typing import Any, TypeVar
 import kopf
 
 from slsbot.adapters.kubernetes import ClusterCredentials
+from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
 from slsbot.api import GROUP, VERSION, Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.domain.errors import (
     BackendUnavailable,
@@ -35,6 +38,7 @@ from slsbot.domain.errors import (
     SlsbotError,
 )
 from slsbot.interfaces.operator_steps import (
+    Dependencies,
     OperatorContext,
     finalize_strategy_once,
     reconcile_strategy_once,
@@ -45,6 +49,8 @@ from slsbot.interfaces.operator_steps import (
 
 FINALIZER = "slsbot.io/finalizer"
 T = TypeVar("T")
+R = TypeVar("R", TradingAccount, RiskPolicy)
+log = logging.getLogger(__name__)
 
 # How long to wait before trying again after each kind of error (seconds).
 RETRY_DELAYS: dict[type[SlsbotError], float] = {
@@ -75,13 +81,16 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
-async def run_strategy_daemon(ctx: OperatorContext, namespace: str, name: str) -> None:
-    """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes."""
+async def run_strategy_daemon(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Callable[[], Dependencies]
+) -> None:
+    """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes.
+    ``dependencies`` is called on the event loop before each pass, so the pass works on a snapshot of them."""
     wake = ctx.wakeups.event(namespace, name)
     while True:
         wake.clear()
         try:
-            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name)
+            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name, dependencies())
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
         if delay is None:
@@ -107,6 +116,26 @@ async def run_finalizer(ctx: OperatorContext, namespace: str, name: str, *, budg
             reason = pending.action.reason if pending.action is not None else "Retrying"
             raise kopf.TemporaryError(f"still deleting ({reason}); next step in {delay:.0f}s", delay=delay)
         await asyncio.sleep(delay)
+
+
+def parsed_or_none(model: type[R], body: kopf.Body) -> R | None:
+    """``body`` as its API model, or None (logged) when the models refuse it: its own handler reports why."""
+    try:
+        return parse_object(model, dict(body))
+    except InvalidObjectError as exc:
+        meta = body.metadata
+        log.info("%s %s/%s is not usable yet: %s", model.kind_info.kind, meta.namespace, meta.name, exc)
+        return None
+
+
+def namespace_dependencies(
+    accounts: kopf.Index[str, TradingAccount], policies: kopf.Index[str, RiskPolicy], namespace: str
+) -> Dependencies:
+    """A snapshot of a namespace's parsed accounts and policies; on the event loop, where kopf updates them."""
+    return Dependencies(
+        accounts={account.name: account for account in accounts.get(namespace, [])},
+        policies={policy.name: policy for policy in policies.get(namespace, [])},
+    )
 
 
 def _users(index: kopf.Index[Any, Any], namespace: str, name: str) -> list[str]:
@@ -155,9 +184,31 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         policy = (spec.get("riskPolicyRef") or {}).get("name")
         return {(namespace, policy): name} if policy else None
 
+    @kopf.index(*accounts, registry=registry, id="accounts_by_namespace")
+    def accounts_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, TradingAccount] | None:
+        account = parsed_or_none(TradingAccount, body)
+        return {namespace: account} if account is not None else None
+
+    @kopf.index(*policies, registry=registry, id="policies_by_namespace")
+    def policies_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, RiskPolicy] | None:
+        policy = parsed_or_none(RiskPolicy, body)
+        return {namespace: policy} if policy is not None else None
+
     @kopf.daemon(*strategies, registry=registry, id="strategy_reconciler", cancellation_timeout=30.0)
-    async def strategy_reconciler(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        await run_strategy_daemon(memo.slsbot, namespace, name)
+    async def strategy_reconciler(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        await run_strategy_daemon(
+            memo.slsbot,
+            namespace,
+            name,
+            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace),
+        )
 
     @kopf.on.update(*strategies, registry=registry, id="strategy_changed")
     async def strategy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:

@@ -24,6 +24,12 @@ from slsbot.domain.status import strategy_status, validation_status
 log = logging.getLogger(__name__)
 
 
+# How long a Strategy waiting for its TradingAccount or RiskPolicy may go unlooked-at. Nobody polls for a missing
+# dependency: whoever runs the reconcile looks again when one changes (the operator is woken through its kopf
+# indexes; the local supervisor looks at every object on every pass); this only bounds a missed wake-up.
+DEPENDENCY_SAFETY_REQUEUE = timedelta(minutes=5)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """A Kubernetes-style event: ``type`` is Normal or Warning."""
@@ -73,7 +79,7 @@ def reconcile_strategy(
         # A bad edit never stops a running bot: the runtime keeps its last good config until the spec is fixed.
         status = strategy_status(strategy.status, generation=generation, now=now, problems=resolved)
         first = resolved[0]
-        requeue = None if first.reason == INVALID_SPEC else timedelta(seconds=10)
+        requeue = None if first.reason == INVALID_SPEC else DEPENDENCY_SAFETY_REQUEUE
         event = Event("Warning", first.reason, "; ".join(str(p) for p in resolved))
         return ReconcileResult(status=status, events=[event], requeue_after=requeue)
 
