@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
 from slsbot.adapters.kubernetes import (
     KubernetesApi,
     KubernetesEventRecorder,
@@ -80,7 +81,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
-        catalog=Catalog(known_exchanges=_known_exchanges() if settings.check_exchanges else None),
+        catalog=Catalog(known_exchanges=ccxt_exchange_ids() if settings.check_exchanges else None),
         max_requeue_seconds=settings.max_requeue_seconds,
     )
 
@@ -136,9 +137,3 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings_errors(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors())
-
-
-def _known_exchanges() -> frozenset[str]:
-    import ccxt  # slow to import (a few seconds): only here, once, at start
-
-    return frozenset(ccxt.exchanges)

@@ -23,6 +23,7 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 from sqlmodel import Session
 
+from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
 from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.processes import LocalProcessBackend
@@ -77,11 +78,8 @@ def load_settings(args: argparse.Namespace) -> ControlPlaneSettings:
 
 
 def known_exchanges() -> frozenset[str] | None:
-    try:
-        import ccxt
-    except ImportError:
-        return None
-    return frozenset(ccxt.exchanges)
+    """ccxt's exchange ids, read without importing ccxt (``adapters.ccxt_catalog``); None without ccxt."""
+    return ccxt_exchange_ids()
 
 
 def known_components() -> frozenset[str] | None:
