@@ -67,6 +67,13 @@ class ControlPlaneSettings(BaseSettings):
         min_length=1,
         description="Command that starts one runtime; ``--config FILE`` is appended.",
     )
+    runtime_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How many niceness steps below the supervisor each runtime runs, so that the admin API and the "
+        "supervisor's passes stay responsive while many runtimes start at once.",
+    )
     bytecode_cache: Path = Field(
         default_factory=_default_bytecode_cache,
         description="Where runtimes cache compiled bytecode (their PYTHONPYCACHEPREFIX, unless one is set): "

@@ -26,6 +26,7 @@ from slsbot.domain.runtime_spec import desired_runtime
 pytestmark = pytest.mark.integration
 
 KEY = ControlKey("supervisor-test-control-key-6c1d9e2f4a7b", source="test")
+RUNTIME_NICE = 7
 
 STAND_IN = (
     "import signal, sys, time\n"
@@ -94,6 +95,7 @@ def make_backend(engine, tmp_path: Path):
                 runtime_command=[sys.executable, "-c", STAND_IN],
                 stop_timeout=stop_timeout,
                 control_key=KEY,
+                runtime_nice=RUNTIME_NICE,
                 environ={"PATH": os.environ.get("PATH", ""), "SLSBOT_ADMIN_TOKEN": "must-not-leak-0123456789"},
             )
         )
@@ -135,6 +137,10 @@ def test_start_crash_restart_and_adoption(make_backend, engine, tmp_path: Path) 
     assert b"must-not-leak" not in environ and b"PYTHONPYCACHEPREFIX=" in environ
     assert f"SLSBOT_RUNTIME_TOKEN={KEY.token_for('default', 'btc')}\0".encode() in environ  # its own token
     assert os.getpgid(started.pid) == started.pid  # its own process group
+    # ...in the supervisor's session, so the scheduler counts the fleet as one group (with autogroup, a session
+    # each made every runtime weigh as much as the supervisor), and below the supervisor's priority in it.
+    assert os.getsid(started.pid) == os.getsid(0)
+    assert os.getpriority(os.PRIO_PROCESS, started.pid) == os.getpriority(os.PRIO_PROCESS, 0) + RUNTIME_NICE
 
     os.kill(started.pid, signal.SIGKILL)
     crashed = until(lambda: (o := backend.observe("default", "btc")).state is RuntimeState.EXITED and o)

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         runtime_command=settings.runtime_command,
         stop_timeout=settings.stop_timeout,
         control_key=control_key,
+        runtime_nice=settings.runtime_nice,
         bytecode_cache=settings.bytecode_cache,
     )
     app = create_app(
@@ -165,6 +166,15 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    # The catalog imports the strategy library (numpy): before the admin API serves, so that this import, which
+    # holds the interpreter lock for its whole compile where bytecode is not cached, never delays a request.
+    options = SupervisorOptions(
+        tick_interval=settings.tick_interval,
+        backoff=BackoffPolicy(
+            base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
+        ),
+        catalog=Catalog(known_exchanges=known_exchanges(), known_components=known_components()),
+    )
     serving.start()
     if not _started(server, serving, timeout=30):
         server.should_exit = True
@@ -180,13 +190,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("admin token: the value of SLSBOT_ADMIN_TOKEN", flush=True)
 
-    options = SupervisorOptions(
-        tick_interval=settings.tick_interval,
-        backoff=BackoffPolicy(
-            base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
-        ),
-        catalog=Catalog(known_exchanges=known_exchanges(), known_components=known_components()),
-    )
     try:
         run_supervisor(store=SqlSupervisorStore(engine), backend=backend, options=options, stop=stop)
     finally:
