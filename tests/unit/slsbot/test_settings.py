@@ -32,6 +32,7 @@ def test_defaults() -> None:
     assert settings.database_path == Path("var/slsbot/supervisor.db")
     assert settings.tick_interval == 0.5
     assert settings.runtime_command[1:] == ["-m", "slsbot.interfaces.cli", "runtime"]
+    assert settings.runtime_nice == 10  # runtimes below the supervisor and its admin API
 
 
 def test_environment_is_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
