@@ -55,14 +55,16 @@ def market_data_root() -> Path:
     return Path(configured) if configured else (REPO / ".." / "shared" / "data" / "market").resolve()
 
 
-def report(name: str, value: float) -> None:
-    target = TARGETS.get(name)
+def report(name: str, value: float, target: tuple[str, float] | None = None) -> None:
+    """Print one figure as ``name value target verdict``; ``target`` (e.g. ``("<", 5.0)``, ``("<=", 60.0)``)
+    defaults to the one in ``TARGETS``. The control plane's benchmarks (``slsbot.bench``) print through this too."""
+    target = target or TARGETS.get(name)
     shown = f"{value:.3f}" if value < 100 else f"{value:,.0f}".replace(",", "")
     if target is None:
         print(f"{name} {shown} - -", flush=True)
         return
     sign, limit = target
-    met = value < limit if sign == "<" else value > limit
+    met = {"<": value < limit, "<=": value <= limit, ">": value > limit, ">=": value >= limit}[sign]
     print(f"{name} {shown} target{sign}{limit:.0f} {'met' if met else 'not-met'}", flush=True)
 
 

@@ -9,6 +9,7 @@ reads; ``AdminClientSettings`` what the commands that call its admin API (``slsb
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,11 @@ PLACEHOLDER_TOKENS = frozenset(
 
 def _default_runtime_command() -> list[str]:
     return [sys.executable, "-m", "slsbot.interfaces.cli", "runtime"]
+
+
+def _default_bytecode_cache() -> Path:
+    """The user's cache folder (``$XDG_CACHE_HOME``, else ``~/.cache``), shared by every state folder."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slsbot" / "bytecode"
 
 
 def _check_token(value: SecretStr | None, field: str) -> SecretStr | None:
@@ -88,6 +94,18 @@ class ControlPlaneSettings(BaseSettings):
         default_factory=_default_runtime_command,
         min_length=1,
         description="Command that starts one runtime; ``--config FILE`` is appended.",
+    )
+    runtime_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="How many niceness steps below the supervisor each runtime runs, so that the admin API and the "
+        "supervisor's passes stay responsive while many runtimes start at once.",
+    )
+    bytecode_cache: Path = Field(
+        default_factory=_default_bytecode_cache,
+        description="Where runtimes cache compiled bytecode (their PYTHONPYCACHEPREFIX, unless one is set): "
+        "shared by every state folder, so only the first runtime ever started compiles the modules.",
     )
 
     @field_validator("admin_token")

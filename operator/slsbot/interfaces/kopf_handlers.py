@@ -6,7 +6,9 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 
 * Strategy: one daemon per object reconciles from observed state: reconcile, then sleep for as long as the plan
   asks (``requeue_after``), or until woken: by a change to the Strategy, or to the TradingAccount or RiskPolicy it
-  depends on (found through two kopf indexes: strategies by account, accounts by policy).
+  depends on (found through two kopf indexes: strategies by account, accounts by policy). The accounts and policies
+  themselves come from two more kopf indexes (the parsed objects by namespace), which kopf keeps current from its
+  watch: a pass lists nothing.
 * Strategy deletion: kopf's finalizer; each pass is one ``finalize_strategy`` step (drain, then delete), and the
   ``slsbot.io/drained`` annotation remembers that the drain was done.
 * Start-up: kopf does not watch CRDs or namespaces (``scanning.disabled``, so the operator needs no cluster-wide
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 import kopf
 
 from slsbot.adapters.kubernetes import ClusterCredentials
+from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
 from slsbot.api import GROUP, VERSION, Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.domain.errors import (
     BackendUnavailable,
@@ -38,6 +41,7 @@ from slsbot.domain.errors import (
     SlsbotError,
 )
 from slsbot.interfaces.operator_steps import (
+    Dependencies,
     OperatorContext,
     finalize_strategy_once,
     missing_kinds,
@@ -49,6 +53,8 @@ from slsbot.interfaces.operator_steps import (
 
 FINALIZER = "slsbot.io/finalizer"
 T = TypeVar("T")
+R = TypeVar("R", TradingAccount, RiskPolicy)
+log = logging.getLogger(__name__)
 
 # How long to wait before trying again after each kind of error (seconds).
 RETRY_DELAYS: dict[type[SlsbotError], float] = {
@@ -79,13 +85,16 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
         raise
 
 
-async def run_strategy_daemon(ctx: OperatorContext, namespace: str, name: str) -> None:
-    """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes."""
+async def run_strategy_daemon(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Callable[[], Dependencies]
+) -> None:
+    """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes.
+    ``dependencies`` is called on the event loop before each pass, so the pass works on a snapshot of them."""
     wake = ctx.wakeups.event(namespace, name)
     while True:
         wake.clear()
         try:
-            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name)
+            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name, dependencies())
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
         if delay is None:
@@ -111,6 +120,26 @@ async def run_finalizer(ctx: OperatorContext, namespace: str, name: str, *, budg
             reason = pending.action.reason if pending.action is not None else "Retrying"
             raise kopf.TemporaryError(f"still deleting ({reason}); next step in {delay:.0f}s", delay=delay)
         await asyncio.sleep(delay)
+
+
+def parsed_or_none(model: type[R], body: kopf.Body) -> R | None:
+    """``body`` as its API model, or None (logged) when the models refuse it: its own handler reports why."""
+    try:
+        return parse_object(model, dict(body))
+    except InvalidObjectError as exc:
+        meta = body.metadata
+        log.info("%s %s/%s is not usable yet: %s", model.kind_info.kind, meta.namespace, meta.name, exc)
+        return None
+
+
+def namespace_dependencies(
+    accounts: kopf.Index[str, TradingAccount], policies: kopf.Index[str, RiskPolicy], namespace: str
+) -> Dependencies:
+    """A snapshot of a namespace's parsed accounts and policies; on the event loop, where kopf updates them."""
+    return Dependencies(
+        accounts={account.name: account for account in accounts.get(namespace, [])},
+        policies={policy.name: policy for policy in policies.get(namespace, [])},
+    )
 
 
 def _users(index: kopf.Index[Any, Any], namespace: str, name: str) -> list[str]:
@@ -170,9 +199,31 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         policy = (spec.get("riskPolicyRef") or {}).get("name")
         return {(namespace, policy): name} if policy else None
 
+    @kopf.index(*accounts, registry=registry, id="accounts_by_namespace")
+    def accounts_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, TradingAccount] | None:
+        account = parsed_or_none(TradingAccount, body)
+        return {namespace: account} if account is not None else None
+
+    @kopf.index(*policies, registry=registry, id="policies_by_namespace")
+    def policies_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, RiskPolicy] | None:
+        policy = parsed_or_none(RiskPolicy, body)
+        return {namespace: policy} if policy is not None else None
+
     @kopf.daemon(*strategies, registry=registry, id="strategy_reconciler", cancellation_timeout=30.0)
-    async def strategy_reconciler(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        await run_strategy_daemon(memo.slsbot, namespace, name)
+    async def strategy_reconciler(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        await run_strategy_daemon(
+            memo.slsbot,
+            namespace,
+            name,
+            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace),
+        )
 
     @kopf.on.update(*strategies, registry=registry, id="strategy_changed")
     async def strategy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
@@ -192,9 +243,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
     ) -> None:
         users = _users(strategies_by_account, namespace, name)
-        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
-        for strategy in users:
+        for strategy in users:  # first: the account's own validation may be slow, or fail and be retried
             memo.slsbot.wakeups.wake(namespace, strategy)
+        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
 
     @kopf.timer(
         *accounts, registry=registry, id="account_resync", interval=validation_resync, initial_delay=validation_resync
@@ -205,10 +256,19 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         users = _users(strategies_by_account, namespace, name)
         await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
 
-    @kopf.on.delete(*accounts, registry=registry, id="account_deleted", optional=True)
+    # Deletions come as watch events: an optional on.delete handler puts no finalizer on the object, so kopf never
+    # sees it "being deleted" and would not call it; the object is simply gone (type DELETED).
+    @kopf.on.event(*accounts, registry=registry, id="account_deleted")
     async def account_deleted(
-        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+        type: str | None,
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
     ) -> None:
+        if type != "DELETED":
+            return
         for strategy in _users(strategies_by_account, namespace, name):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
@@ -224,9 +284,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         **_: Any,
     ) -> None:
         users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
-        await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
-        for strategy in users:
+        for strategy in users:  # first: the policy's own validation may be slow, or fail and be retried
             memo.slsbot.wakeups.wake(namespace, strategy)
+        await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
 
     @kopf.timer(
         *policies, registry=registry, id="policy_resync", interval=validation_resync, initial_delay=validation_resync
@@ -242,8 +302,9 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
         await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
 
-    @kopf.on.delete(*policies, registry=registry, id="policy_deleted", optional=True)
+    @kopf.on.event(*policies, registry=registry, id="policy_deleted")
     async def policy_deleted(
+        type: str | None,
         namespace: str,
         name: str,
         memo: kopf.Memo,
@@ -251,6 +312,8 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         strategies_by_account: kopf.Index[Any, Any],
         **_: Any,
     ) -> None:
+        if type != "DELETED":
+            return
         for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
             memo.slsbot.wakeups.wake(namespace, strategy)
 

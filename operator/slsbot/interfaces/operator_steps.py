@@ -2,14 +2,15 @@
 Kubernetes client is synchronous): ``kopf_handlers`` runs each in a worker thread. No kopf in here.
 
 Each step reads the object fresh from the API, calls the service, and writes back what it returns: the status
-(only when it changed) and the events (held back when they repeat).
+(only when it changed) and the events (held back when they repeat). What a Strategy depends on, its
+TradingAccount and RiskPolicy, is not read from the API: the caller passes what kopf's watch holds (``Dependencies``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,7 +83,18 @@ def missing_kinds(ctx: OperatorContext) -> list[str]:
     return sorted(cls.kind_info.plural for cls in KINDS.values() if cls.kind_info.plural not in served)
 
 
-def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> float | None:
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    """The TradingAccounts and RiskPolicies of one namespace by name, as parsed from kopf's watch (objects the API
+    models refuse are left out: to a Strategy they are as good as missing)."""
+
+    accounts: Mapping[str, TradingAccount]
+    policies: Mapping[str, RiskPolicy]
+
+
+def reconcile_strategy_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies
+) -> float | None:
     """Reconcile one Strategy once; the seconds until it should be looked at again, None if it is gone."""
     try:
         body = ctx.store.get(Strategy, namespace, name)
@@ -97,8 +109,8 @@ def reconcile_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> 
         return ctx.max_requeue_seconds
     result = reconcile_strategy(
         strategy,
-        accounts=ctx.store.accounts(namespace),
-        policies=ctx.store.policies(namespace),
+        accounts=dependencies.accounts,
+        policies=dependencies.policies,
         backend=ctx.backend,
         now=ctx.clock(),
         catalog=ctx.catalog,

@@ -44,6 +44,16 @@ from slsbot.domain.status import strategy_status, validation_status
 log = logging.getLogger(__name__)
 
 
+# How long a Strategy waiting for its TradingAccount or RiskPolicy may go unlooked-at. Nobody polls for a missing
+# dependency: whoever runs the reconcile looks again when one changes (the operator is woken through its kopf
+# indexes; the local supervisor looks at every object on every pass); this only bounds a missed wake-up.
+DEPENDENCY_SAFETY_REQUEUE = timedelta(minutes=5)
+# A dependency nobody watches (a credentials Secret: the operator may not list Secrets) is looked at this often.
+UNWATCHED_DEPENDENCY_REQUEUE = timedelta(seconds=10)
+# A runtime that trades on while its spec cannot be applied: its figures and health are read this often.
+RUNNING_REQUEUE = timedelta(seconds=10)
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """A Kubernetes-style event: ``type`` is Normal or Warning."""
@@ -139,15 +149,16 @@ def reconcile_strategy(
         known_exchanges=catalog.known_exchanges,
         known_components=catalog.known_components,
     )
-    if not isinstance(resolved, list):
-        try:
-            refused = admission_problems(resolved, catalog)
-        except BackendUnavailable as exc:
-            return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
-        if refused:
-            resolved = refused
     if isinstance(resolved, list):
-        return _cannot_apply(strategy, resolved, backend=backend, now=now)
+        # Accounts and policies are watched: their change wakes this Strategy; the long requeue is a safety net.
+        return _cannot_apply(strategy, resolved, backend=backend, now=now, requeue=DEPENDENCY_SAFETY_REQUEUE)
+    try:
+        refused = admission_problems(resolved, catalog)
+    except BackendUnavailable as exc:
+        return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
+    if refused:
+        # Secrets are not watched (the operator may not list them): look again soon for the label or the Secret.
+        return _cannot_apply(strategy, refused, backend=backend, now=now, requeue=UNWATCHED_DEPENDENCY_REQUEUE)
     config = backend.render_config(resolved)
     if catalog.check_config is not None:
         refused = [config_problem(text, resolved) for text in catalog.check_config(config)]
@@ -193,7 +204,12 @@ def reconcile_strategy(
 
 
 def _cannot_apply(
-    strategy: Strategy, problems: Sequence[Problem], *, backend: RuntimeBackend, now: datetime
+    strategy: Strategy,
+    problems: Sequence[Problem],
+    *,
+    backend: RuntimeBackend,
+    now: datetime,
+    requeue: timedelta | None = None,
 ) -> ReconcileResult:
     """The spec, or something it depends on, is wrong or missing: nothing is created or changed. A bad edit never
     stops a running bot: a runtime that already runs keeps its last good config, and the status says so."""
@@ -206,9 +222,11 @@ def _cannot_apply(
     )
     first = problems[0]
     running = observed is not None and observed.state is not RuntimeState.ABSENT
-    requeue = None if first.reason == INVALID_SPEC and not running else timedelta(seconds=10)
+    waiting = None if first.reason == INVALID_SPEC else requeue
+    if running:  # keep its figures and health current while it trades on
+        waiting = min(waiting or RUNNING_REQUEUE, RUNNING_REQUEUE)
     event = Event("Warning", first.reason, "; ".join(str(p) for p in problems))
-    return ReconcileResult(status=status, events=_news(strategy.status, status, [event]), requeue_after=requeue)
+    return ReconcileResult(status=status, events=_news(strategy.status, status, [event]), requeue_after=waiting)
 
 
 def finalize_strategy(

@@ -3,7 +3,9 @@ object with THE shared reconcile service (``services.reconcile``, the same code 
 write each object's status and events back.
 
 Each pass looks at every strategy, whatever ``requeue_after`` the reconcile asked for: the loop is cheap (a
-database read and one HTTP probe per runtime) and this is how a dead runtime is seen within a tick. Crash-loop
+database read and one HTTP probe per runtime) and this is how a dead runtime is seen within a tick. A backend that
+can (``ProbesInBulk``) asks every runtime at once at the start of a pass, so one slow runtime does not hold up the
+others' probes. Crash-loop
 backoff is not the loop's business: ``plan_runtime`` waits out ``BackoffPolicy`` itself, from the failures the
 backend observed.
 
@@ -20,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
@@ -64,6 +66,14 @@ class SupervisorStore(Protocol):
     def mark_drained(self, *, namespace: str, name: str) -> None: ...
 
     def forget(self, *, kind: str, namespace: str, name: str) -> None: ...
+
+
+@runtime_checkable
+class ProbesInBulk(Protocol):
+    def probe(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Ask the runtimes of ``keys`` (namespace, name) how they are, all at once; ``observe`` then uses the
+        answers instead of asking again, once each."""
+        ...
 
 
 class SupervisedBackend(RuntimeBackend, Protocol):
@@ -124,6 +134,8 @@ def supervise_once(
         if account is not None and account.spec.risk_policy_ref is not None:
             users_of_policy[(strategy.namespace, account.spec.risk_policy_ref.name)] += 1
 
+    if isinstance(backend, ProbesInBulk):
+        backend.probe([(item.resource.namespace, item.resource.name) for item in strategies if not item.deleting])
     for account in (a for by_name in accounts.values() for a in by_name.values()):
         users = users_of_account[(account.namespace, account.name)]
         _guarded(

@@ -1,10 +1,8 @@
-"""A Kubernetes API emulator (kmock) over HTTP on 127.0.0.1, the real operator running against it through a
-kubeconfig, and a stand-in runtime HTTP server speaking the runtime's control contract.
+"""The real operator running against a Kubernetes API emulator (kmock, ``slsbot.testing.kube_emulator``) over HTTP
+on 127.0.0.1 through a kubeconfig, and a stand-in runtime HTTP server speaking the runtime's control contract.
 
-kmock stores objects and serves watches but runs no controllers: no garbage collection by owner references, no
-Deployment controller, no kubelet. ``ClusterEmulator`` adds what an API server itself does (uid, resourceVersion,
-generation, creationTimestamp, 422 on a failed JSON-patch test); ``mark_runtime_ready`` plays the Deployment
-controller and kubelet when a test needs a running pod.
+kmock runs no controllers: ``mark_runtime_ready`` plays the Deployment controller and kubelet when a test needs a
+running pod.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import itertools
 import json
 import sys
 import threading
@@ -25,8 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import jsonpatch
-import kmock
 import pytest
 import yaml
 
@@ -34,10 +29,10 @@ from slsbot.adapters.kubernetes.client import resource_path
 from slsbot.api import KINDS
 from slsbot.interfaces.commands.operator import serve
 from slsbot.interfaces.operator_settings import OperatorSettings
+from slsbot.testing.kube_emulator import ClusterEmulator, emulated_cluster, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "trading"
-GROUP_VERSION = "slsbot.io/v1alpha1"
 CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
 
 
@@ -46,126 +41,15 @@ def runtime_token(name: str, namespace: str = NAMESPACE) -> str:
     return hmac.new(CONTROL_KEY.encode(), f"{namespace}/{name}".encode(), hashlib.sha256).hexdigest()
 
 
-class ClusterEmulator(kmock.KubernetesEmulator):
-    """kmock's emulator plus the bookkeeping a real API server does on every write."""
-
-    _versions = itertools.count(1)
-
-    async def _handle(self, request: Any) -> Any:
-        if request.resource is not None and isinstance(request.data, dict) and request.action == kmock.action.CREATE:
-            meta = request.data.setdefault("metadata", {})
-            meta.setdefault("uid", str(uuid.uuid4()))
-            meta.setdefault("generation", 1)
-            meta.setdefault("creationTimestamp", datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-            meta["resourceVersion"] = str(next(self._versions))
-        elif request.resource is not None and request.action == kmock.action.UPDATE:
-            self._bump(request)
-        try:
-            return await super()._handle(request)
-        except (jsonpatch.JsonPatchTestFailed, jsonpatch.JsonPatchConflict) as exc:
-            raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc)) from exc
-
-    def _bump(self, request: Any) -> None:
-        version = str(next(self._versions))
-        if isinstance(request.data, dict):
-            meta = request.data.setdefault("metadata", {})
-            meta["resourceVersion"] = version
-            if "spec" in request.data and request.subresource is None:
-                current = self._current(request)
-                meta["generation"] = int(current.get("metadata", {}).get("generation") or 1) + 1
-        elif isinstance(request.data, list):
-            request.data.append({"op": "replace", "path": "/metadata/resourceVersion", "value": version})
-
-    def _current(self, request: Any) -> dict[str, Any]:
-        key = (request.resource, request.namespace, request.name)
-        if key in self.objects and not self.objects[key].deleted:
-            return dict(self.objects[key].raw)
-        return {}
-
-
 @pytest.fixture
 async def cluster() -> AsyncIterator[ClusterEmulator]:
-    async with ClusterEmulator() as emulator, kmock.Server(emulator):
-        info = kmock.ResourceInfo
-        verbs = {"get", "list", "watch", "create", "patch", "delete"}
-        emulator.resources["apiextensions.k8s.io/v1/customresourcedefinitions"] = info(
-            kind="CustomResourceDefinition", namespaced=False, verbs=verbs
-        )
-        emulator.resources["v1/namespaces"] = info(kind="Namespace", namespaced=False, verbs=verbs)
-        for plural, kind in [
-            ("events", "Event"),
-            ("pods", "Pod"),
-            ("services", "Service"),
-            ("configmaps", "ConfigMap"),
-            ("secrets", "Secret"),
-            ("persistentvolumeclaims", "PersistentVolumeClaim"),
-        ]:
-            emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
-        emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)
-        emulator.resources["networking.k8s.io/v1/networkpolicies"] = info(
-            kind="NetworkPolicy", namespaced=True, verbs=verbs
-        )
-        for crd in _crds():
-            names = crd["spec"]["names"]
-            emulator.resources[f"{GROUP_VERSION}/{names['plural']}"] = info(
-                kind=names["kind"],
-                singular=names["singular"],
-                namespaced=True,
-                verbs=verbs,
-                shortnames=set(names.get("shortNames", [])),
-                categories=set(names.get("categories", [])),
-                subresources={"status"},
-            )
-            emulator.objects["apiextensions.k8s.io/v1/customresourcedefinitions", None, crd["metadata"]["name"]] = crd
-        emulator.objects["v1/namespaces", None, NAMESPACE] = {"metadata": {"name": NAMESPACE}}
+    async with emulated_cluster([NAMESPACE]) as emulator:
         yield emulator
-
-
-def _crds() -> list[dict[str, Any]]:
-    """The generated CRDs from crds/, or minimal ones from the API models' kind_info if they are not there."""
-    files = sorted((REPO / "crds").glob("*.slsbot.io.yaml"))
-    if files:
-        return [yaml.safe_load(path.read_text()) for path in files]
-    crds = []
-    for cls in KINDS.values():
-        info = cls.kind_info
-        crds.append(
-            {
-                "apiVersion": "apiextensions.k8s.io/v1",
-                "kind": "CustomResourceDefinition",
-                "metadata": {"name": f"{info.plural}.slsbot.io"},
-                "spec": {
-                    "group": "slsbot.io",
-                    "scope": "Namespaced",
-                    "names": {
-                        "kind": info.kind,
-                        "plural": info.plural,
-                        "singular": info.singular,
-                        "shortNames": list(info.short_names),
-                    },
-                },
-            }
-        )
-    return crds
 
 
 @pytest.fixture
 def kubeconfig(tmp_path: Path, cluster: ClusterEmulator) -> Path:
-    path = tmp_path / "kubeconfig.yaml"
-    server = str(cluster.url).rstrip("/")
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "kmock", "cluster": {"server": server}}],
-                "users": [{"name": "operator", "user": {"token": "kmock-token"}}],
-                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "operator"}}],
-                "current-context": "kmock",
-            }
-        )
-    )
-    return path
+    return write_kubeconfig(tmp_path / "kubeconfig.yaml", cluster)
 
 
 class RuntimeStub:

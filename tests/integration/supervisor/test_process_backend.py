@@ -4,20 +4,25 @@ adoption after a supervisor restart and stop escalation, not the runtime (that i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import sys
+import threading
 import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from sqlmodel import Session
 
 from slsbot.adapters.control_tokens import ControlKey
-from slsbot.adapters.process_table import port_is_free
+from slsbot.adapters.process_table import command_line, port_is_free
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.adapters.store import create_store_engine, get_runtime_record
+from slsbot.adapters.store import RuntimeRecord, create_store_engine, get_runtime_record, save_runtime_record
 from slsbot.api import parse_resource
 from slsbot.domain.plan import Action, ActionKind, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy, resolve_strategy
@@ -26,6 +31,7 @@ from slsbot.domain.runtime_spec import desired_runtime
 pytestmark = pytest.mark.integration
 
 KEY = ControlKey("supervisor-test-control-key-6c1d9e2f4a7b", source="test")
+RUNTIME_NICE = 7
 
 STAND_IN = (
     "import signal, sys, time\n"
@@ -94,6 +100,7 @@ def make_backend(engine, tmp_path: Path):
                 runtime_command=[sys.executable, "-c", STAND_IN],
                 stop_timeout=stop_timeout,
                 control_key=KEY,
+                runtime_nice=RUNTIME_NICE,
                 environ={"PATH": os.environ.get("PATH", ""), "SLSBOT_ADMIN_TOKEN": "must-not-leak-0123456789"},
             )
         )
@@ -135,6 +142,10 @@ def test_start_crash_restart_and_adoption(make_backend, engine, tmp_path: Path) 
     assert b"must-not-leak" not in environ and b"PYTHONPYCACHEPREFIX=" in environ
     assert f"SLSBOT_RUNTIME_TOKEN={KEY.token_for('default', 'btc')}\0".encode() in environ  # its own token
     assert os.getpgid(started.pid) == started.pid  # its own process group
+    # ...in the supervisor's session, so the scheduler counts the fleet as one group (with autogroup, a session
+    # each made every runtime weigh as much as the supervisor), and below the supervisor's priority in it.
+    assert os.getsid(started.pid) == os.getsid(0)
+    assert os.getpriority(os.PRIO_PROCESS, started.pid) == os.getpriority(os.PRIO_PROCESS, 0) + RUNTIME_NICE
 
     os.kill(started.pid, signal.SIGKILL)
     crashed = until(lambda: (o := backend.observe("default", "btc")).state is RuntimeState.EXITED and o)
@@ -190,3 +201,61 @@ def _runs(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+class SlowRuntime:
+    """Answers /readyz and /status only while every runtime of the pass is being asked at the same time (a barrier):
+    probed one after another, each would wait out the client's timeout and look not ready."""
+
+    def __init__(self, barrier: threading.Barrier) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    barrier.wait()
+                body = json.dumps({"phase": "running", "paused": False, "heartbeat": "2026-01-01T00:00:00Z"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_pass_probes_every_runtime_at_once(engine) -> None:
+    barrier = threading.Barrier(3, timeout=5)
+    runtimes = [SlowRuntime(barrier) for _ in range(3)]
+    client = RuntimeHttpClient(timeout=0.5)
+    backend = LocalProcessBackend(
+        engine=engine,
+        client=client,
+        state_dir=Path("unused"),
+        runtime_command=["false"],
+        stop_timeout=1,
+        control_key=KEY,
+    )
+    names = [f"r{i}" for i in range(3)]
+    me = command_line(os.getpid()).split()[0]  # records of runtimes "adopted" from this very process
+    with Session(engine) as session:
+        for name, runtime in zip(names, runtimes, strict=True):
+            record = RuntimeRecord(namespace="default", name=name, pid=os.getpid(), port=runtime.port, config_path=me)
+            save_runtime_record(session, record=record, now=datetime.now(UTC))
+    try:
+        backend.probe([("default", name) for name in names])
+        observed = [backend.observe("default", name) for name in names]
+    finally:
+        with Session(engine) as session:  # the "runtimes" are this process: nothing for stop_all to signal
+            for name in names:
+                record = get_runtime_record(session, namespace="default", name=name)
+                record.pid = None
+                save_runtime_record(session, record=record, now=datetime.now(UTC))
+        backend.stop_all()  # and its probe threads end
+        client.close()
+        for runtime in runtimes:
+            runtime.server.shutdown()
+    assert [o.state for o in observed] == [RuntimeState.READY] * 3
+    assert all(o.runtime_status["phase"] == "running" for o in observed)

@@ -23,6 +23,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLSBOT_STATE_DIR",
         "SLSBOT_ADMIN_URL",
         "SLSBOT_TOKEN_FILE",
+        "SLSBOT_BYTECODE_CACHE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -34,6 +35,7 @@ def test_defaults() -> None:
     assert settings.database_path == Path("var/slsbot/supervisor.db")
     assert settings.tick_interval == 0.5
     assert settings.runtime_command[1:] == ["-m", "slsbot.interfaces.cli", "runtime"]
+    assert settings.runtime_nice == 10  # runtimes below the supervisor and its admin API
 
 
 def test_environment_is_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +47,16 @@ def test_environment_is_read_when_built(monkeypatch: pytest.MonkeyPatch) -> None
     assert GOOD not in repr(settings)
     assert settings.admin_port == 9999 and settings.state_dir == Path("/srv/slsbot")
     assert ControlPlaneSettings(admin_port=1234).admin_port == 1234  # explicit values (the CLI) win
+
+
+def test_runtime_bytecode_is_cached_once_per_user_not_per_state_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "/home/me/.cache")
+    first, second = ControlPlaneSettings(state_dir=Path("a")), ControlPlaneSettings(state_dir=Path("b"))
+    assert first.bytecode_cache == second.bytecode_cache == Path("/home/me/.cache/slsbot/bytecode")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert ControlPlaneSettings().bytecode_cache == Path.home() / ".cache" / "slsbot" / "bytecode"
+    monkeypatch.setenv("SLSBOT_BYTECODE_CACHE", "/var/cache/slsbot")
+    assert ControlPlaneSettings().bytecode_cache == Path("/var/cache/slsbot")
 
 
 @pytest.mark.parametrize("placeholder", ["changeme", "CHANGEME", "change-me", "secret", "changeme-please-now-ok"])

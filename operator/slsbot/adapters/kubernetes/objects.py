@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
-from slsbot.api import GROUP, KINDS, VERSION, Resource, RiskPolicy, Strategy, TradingAccount
+from slsbot.api import GROUP, KINDS, VERSION, Resource, Strategy
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.errors import InvalidSpecError, NotFoundError
 from slsbot.domain.resolve import INVALID_SPEC, Problem
@@ -69,14 +69,8 @@ class KubernetesObjectStore:
             return set()
         return {str(r.get("name")) for r in body.get("resources") or [] if "/" not in str(r.get("name"))}
 
-    def accounts(self, namespace: str) -> dict[str, TradingAccount]:
-        return self._list(TradingAccount, namespace)
-
     def strategies(self, namespace: str) -> dict[str, Strategy]:
         return self._list(Strategy, namespace)
-
-    def policies(self, namespace: str) -> dict[str, RiskPolicy]:
-        return self._list(RiskPolicy, namespace)
 
     def write_status(self, body: dict[str, Any], status: ObjectStatus) -> bool:
         """Patch ``status`` if it differs from what ``body`` holds; True if it wrote."""

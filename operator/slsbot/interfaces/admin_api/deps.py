@@ -1,10 +1,14 @@
 """The admin API's dependencies, as ``Annotated`` aliases: ``SessionDep``, ``CurrentPrincipal``, ``ViewerDep``,
 ``OperatorDep``, ``RuntimeClientDep``. What they hand out (engine, tokens, runtime client) was passed to
-``create_app`` and lives on ``app.state``; a session lives for one request."""
+``create_app`` and lives on ``app.state``; a session lives for one request.
+
+Each is ``async def``: none waits for anything (a Session connects on its first query, in the route), and FastAPI
+runs a plain ``def`` dependency in its thread pool, one thread hop each, which on a machine busy starting a fleet
+costs every request a scheduling wait per hop."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -31,12 +35,12 @@ bearer_scheme = HTTPBearer(
 _UNKNOWN = object()
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     with Session(request.app.state.engine) as session:
         yield session
 
 
-def get_runtime_client(request: Request) -> RuntimeHttpClient:
+async def get_runtime_client(request: Request) -> RuntimeHttpClient:
     return request.app.state.runtime_client
 
 
@@ -57,7 +61,7 @@ async def identify_sender(request: Request) -> Principal | None:
     return identify(request, await bearer_scheme(request))
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
@@ -76,12 +80,12 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 RuntimeClientDep = Annotated[RuntimeHttpClient, Depends(get_runtime_client)]
 
 
-def require_viewer(principal: CurrentPrincipal) -> Principal:
+async def require_viewer(principal: CurrentPrincipal) -> Principal:
     principal.require(Role.VIEWER)
     return principal
 
 
-def require_operator(principal: CurrentPrincipal) -> Principal:
+async def require_operator(principal: CurrentPrincipal) -> Principal:
     principal.require(Role.OPERATOR)
     return principal
 

@@ -24,6 +24,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
 from slsbot.adapters.kubernetes import (
     KubernetesApi,
     KubernetesCredentialSecrets,
@@ -82,7 +83,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
         catalog=Catalog(
-            known_exchanges=_known_exchanges() if settings.check_exchanges else None,
+            known_exchanges=ccxt_exchange_ids() if settings.check_exchanges else None,
             check_config=runtime_config_check(),
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
@@ -150,9 +151,3 @@ def runtime_config_check() -> CachedConfigCheck:
     from slsbot_runtime.app import config_problems
 
     return CachedConfigCheck(config_problems)
-
-
-def _known_exchanges() -> frozenset[str]:
-    import ccxt  # slow to import (a few seconds): only here, once, at start
-
-    return frozenset(ccxt.exchanges)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import kopf
 import pytest
 
+from slsbot.api import TradingAccount
 from slsbot.domain.errors import (
     BackendUnavailable,
     ConflictError,
@@ -15,7 +17,13 @@ from slsbot.domain.errors import (
     PermissionDenied,
     RuntimeUnreachable,
 )
-from slsbot.interfaces.kopf_handlers import FINALIZER, kopf_error, kopf_settings
+from slsbot.interfaces.kopf_handlers import (
+    FINALIZER,
+    kopf_error,
+    kopf_settings,
+    namespace_dependencies,
+    parsed_or_none,
+)
 from slsbot.interfaces.operator_steps import Wakeups
 
 
@@ -65,3 +73,27 @@ def test_kopf_keeps_its_bookkeeping_under_our_group():
 
 def test_kopf_watches_neither_crds_nor_namespaces_so_the_operator_needs_no_cluster_wide_rights():
     assert kopf_settings().scanning.disabled is True
+
+
+def _account(name: str, namespace: str = "ns", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"exchange": "binance", "mode": "paper", **spec},
+    }
+
+
+def test_kopfs_bodies_are_parsed_once_and_a_refused_one_is_left_out_of_the_index():
+    parsed = parsed_or_none(TradingAccount, kopf.Body(_account("paper")))
+    assert isinstance(parsed, TradingAccount) and parsed.name == "paper"
+    assert parsed_or_none(TradingAccount, kopf.Body(_account("casino", mode="casino"))) is None
+
+
+def test_a_pass_sees_a_snapshot_of_its_namespaces_accounts_and_policies_by_name():
+    accounts = {"ns": [TradingAccount.model_validate(_account("a")), TradingAccount.model_validate(_account("b"))]}
+    accounts["other"] = [TradingAccount.model_validate(_account("c", "other"))]
+    dependencies = namespace_dependencies(accounts, {}, "ns")  # kopf.Index: key -> the values of its objects
+    assert sorted(dependencies.accounts) == ["a", "b"] and dependencies.policies == {}
+    accounts["ns"].pop()  # kopf updates its index later: the pass's snapshot does not change under it
+    assert sorted(dependencies.accounts) == ["a", "b"]

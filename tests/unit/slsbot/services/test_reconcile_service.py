@@ -11,6 +11,7 @@ from slsbot.domain.errors import ConflictError
 from slsbot.domain.plan import ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.runtime_spec import build_runtime_config
 from slsbot.services.reconcile import (
+    DEPENDENCY_SAFETY_REQUEUE,
     CachedConfigCheck,
     Catalog,
     finalize_strategy,
@@ -107,7 +108,9 @@ def test_missing_account_reports_waiting_and_touches_nothing():
     assert ready.status == ConditionStatus.FALSE
     assert ready.reason == "WaitingForDependency"
     assert "spec.accountRef.name" in ready.message
-    assert result.requeue_after is not None
+    # No polling for the dependency: the account's appearance wakes the strategy (the operator's kopf indexes, the
+    # supervisor's every pass); only a long safety requeue remains.
+    assert result.requeue_after == DEPENDENCY_SAFETY_REQUEUE >= timedelta(minutes=5)
 
 
 def test_conflict_is_a_requeue_not_a_crash():

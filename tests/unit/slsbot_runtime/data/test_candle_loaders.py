@@ -98,3 +98,31 @@ def test_feather_without_a_column_is_named(tmp_path: Path) -> None:
     pd.DataFrame({"date": pd.to_datetime([0], unit="ms", utc=True), "open": [1.0]}).to_feather(path)
     with pytest.raises(DataError, match=r"missing column.*high, low, close, volume"):
         load_freqtrade_feather(path, "X/USDT")
+
+
+def test_feather_dates_in_any_zone_and_unit_are_utc_milliseconds(tmp_path: Path) -> None:
+    path = tmp_path / "X_USDT-1h.feather"
+    dates = pd.to_datetime([0, HOUR], unit="ms", utc=True).tz_convert("Asia/Tokyo").as_unit("s")
+    frame = pd.DataFrame({"date": dates, "open": [1.0, 2.0], "high": [1.0, 2.0], "low": [1.0, 2.0]})
+    frame["close"], frame["volume"] = [1.0, 2.0], [3, 4]  # an integer volume column is read as numbers too
+    frame.to_feather(path)
+    history = load_freqtrade_feather(path, "X/USDT")
+    assert history.ts.tolist() == [0, HOUR] and history.ts.dtype == np.int64
+    assert history.volume.tolist() == [3.0, 4.0] and history.volume.dtype == np.float64
+
+
+def test_feather_dates_without_a_zone_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "X_USDT-1h.feather"
+    frame = pd.DataFrame({"date": pd.to_datetime([0], unit="ms")}).assign(open=1.0, high=1.0, low=1.0)
+    frame.assign(close=1.0, volume=1.0).to_feather(path)
+    with pytest.raises(DataError, match="column date has no time zone"):
+        load_freqtrade_feather(path, "X/USDT")
+
+
+def test_a_missing_feather_value_names_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "X_USDT-1h.feather"
+    frame = pd.DataFrame({"date": pd.to_datetime([0, HOUR, 2 * HOUR], unit="ms", utc=True)})
+    frame = frame.assign(open=1.0, high=1.0, low=1.0, close=1.0, volume=pd.array([1, None, 1], "Int64"))
+    frame.to_feather(path)
+    with pytest.raises(DataError, match=r"row 1: volume is missing"):
+        load_freqtrade_feather(path, "X/USDT")

@@ -433,9 +433,9 @@ def test_status_is_written_only_when_it_changed():
 
 def test_listing_skips_objects_the_models_refuse():
     api = MemoryApi()
-    api.objects[f"{ACCOUNTS}/acct"] = account_body()
-    bad = account_body()
+    api.objects[f"{STRATEGIES}/btc"] = copy.deepcopy(STRATEGY)
+    bad = copy.deepcopy(STRATEGY)
     bad["metadata"]["name"] = "bad"
-    bad["spec"]["mode"] = "casino"
-    api.objects[f"{ACCOUNTS}/bad"] = bad
-    assert list(KubernetesObjectStore(api).accounts(NS)) == ["acct"]
+    bad["spec"]["symbols"] = []
+    api.objects[f"{STRATEGIES}/bad"] = bad
+    assert list(KubernetesObjectStore(api).strategies(NS)) == ["btc"]

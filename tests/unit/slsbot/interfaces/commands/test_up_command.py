@@ -4,6 +4,8 @@ the admin address are unusable. (The running supervisor is covered by tests/inte
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,13 @@ def test_the_catalog_knows_the_strategy_library_and_ccxt() -> None:
 
     assert "sma_cross" in known_components()
     assert "binance" in known_exchanges()
+
+
+def test_the_catalog_does_not_import_ccxt() -> None:
+    """ccxt costs the supervisor 90 MB and seconds of start-up before its first pass: only its ids are needed."""
+    code = (
+        "import sys; from slsbot.interfaces.commands.up import known_exchanges; "
+        "assert 'binance' in known_exchanges(); print('ccxt' in sys.modules)"
+    )
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert answer.stdout.strip() == "False"
