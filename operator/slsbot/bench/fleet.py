@@ -11,6 +11,9 @@ eight pairs), with a temporary state folder and a free admin port. Figures:
   with each one's peak (``VmHWM``). ``fleet_supervisor_rss_mb``: ``slsbot up`` itself.
 * ``fleet_admin_latency_p50_ms`` / ``_p99_ms``: wall time of ``GET /api/v1/strategies`` issued one after another,
   ``PROBE_PAUSE_S`` apart, from the moment the admin API answers until all are Running, so while the bots start.
+* ``fleet_restart_after_kill_median_s`` / ``_max_s``: ``RESTART_SAMPLES`` times, one running bot gets SIGKILL (the
+  tutorial's ``kill -9``); the seconds until its Strategy is ``Running`` again with one more restart (the supervisor
+  notices, restarts it, the runtime replays its state, reconciles and warms up again), the other bots running.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ TARGETS = {
     "fleet_seconds_to_all_running": ("<=", 20.0),
     "fleet_rss_per_bot_mb": ("<=", 100.0),
     "fleet_admin_latency_p99_ms": ("<=", 50.0),
+    "fleet_restart_after_kill_median_s": ("<=", 5.0),
 }
+RESTART_SAMPLES = 5
 
 ACCOUNT = """\
 apiVersion: slsbot.io/v1alpha1
@@ -181,6 +186,7 @@ def _measure(up: subprocess.Popen[str], size: int, started: float, root: Path) -
         rss = sum(proc_kib(pid, "VmRSS") for pid in pids) / 1024
         peak = sum(proc_kib(pid, "VmHWM") for pid in pids) / 1024
         supervisor = proc_kib(up.pid, "VmHWM") / 1024
+        restarts = [_restart_after_kill(client, strategies[index]) for index in range(RESTART_SAMPLES)]
     latencies = np.array(probe.samples) * 1000
     print(
         f"# fleet: {size} paper bots (sma_cross on 1h candles replayed at 0.1 s per candle) under one slsbot up; "
@@ -194,6 +200,30 @@ def _measure(up: subprocess.Popen[str], size: int, started: float, root: Path) -
     if len(latencies):
         report("fleet_admin_latency_p50_ms", float(np.percentile(latencies, 50)))
         report("fleet_admin_latency_p99_ms", float(np.percentile(latencies, 99)), TARGETS["fleet_admin_latency_p99_ms"])
+    print(
+        f"# kill -9 of one running bot, {RESTART_SAMPLES} times (one after another, the other bots running): "
+        "seconds until it is Running again with one more restart",
+        flush=True,
+    )
+    median = float(np.median(restarts))
+    report("fleet_restart_after_kill_median_s", median, TARGETS["fleet_restart_after_kill_median_s"])
+    report("fleet_restart_after_kill_max_s", max(restarts))
+
+
+def _restart_after_kill(client: httpx.Client, strategy: dict) -> float:
+    """SIGKILL one runtime, as the kill -9 of the tutorial; seconds until its Strategy is Running again, restarted."""
+    name = strategy["name"]
+    before = {s["name"]: s for s in client.get("/api/v1/strategies").json()}[name]
+    pid, restarts = before["pid"], before["restarts"]
+    os.kill(pid, signal.SIGKILL)
+    killed = time.perf_counter()
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        now = {s["name"]: s for s in client.get("/api/v1/strategies").json()}[name]
+        if now["phase"] == "Running" and now["restarts"] == restarts + 1 and now["pid"] not in (None, pid):
+            return time.perf_counter() - killed
+        time.sleep(0.02)
+    raise RuntimeError(f"{name} was not Running again within {DEADLINE_S:.0f}s of its kill -9")
 
 
 def main() -> int:
