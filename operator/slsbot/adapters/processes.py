@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 RUNTIME_HOST = "127.0.0.1"
 LOG_TAIL_BYTES = 16_384  # how much of a runtime's log is read for why it exited
+VOLATILE_WRITE_S = 5.0  # a record whose only change is its last /status is written at most this often
 PROBE_THREADS = 8
 SECRET_ENVIRONMENT = (
     "SLSBOT_ADMIN_TOKEN",
@@ -152,6 +153,8 @@ class LocalProcessBackend:
         self._last_seen_alive: dict[tuple[str, str], datetime] = {}
         self._retire_on_exit: set[tuple[str, str]] = set()  # deleted: retire the state file once the process is gone
         self._log_offsets: dict[tuple[str, str], int] = {}  # where each runtime's log stood when it last started
+        self._records: dict[tuple[str, str], RuntimeRecord] = {}  # every runtime's record, as last loaded or saved
+        self._written: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}  # what the database holds, and when
         self._probed: dict[tuple[str, str], Probe] = {}  # this pass's answers, by probe()
         self._probes: ThreadPoolExecutor | None = None
 
@@ -175,13 +178,8 @@ class LocalProcessBackend:
         """Ask every running runtime of ``keys`` for ``/readyz`` and ``/status`` at once, for this pass's ``observe``
         calls: sequential probes made a pass as slow as the sum of the runtimes' answers (a second or more while a
         fleet starts), and one hung runtime cost every other its probe timeout."""
-        wanted = set(keys)
-        with Session(self._engine) as session:
-            running = [
-                record
-                for record in list_runtime_records(session)
-                if (record.namespace, record.name) in wanted and record.pid is not None and not record.stopping
-            ]
+        loaded = (self._load(namespace, name) for namespace, name in keys)
+        running = [record for record in loaded if record is not None and record.pid is not None and not record.stopping]
         self._probed = {}
         if not running:
             return
@@ -341,12 +339,41 @@ class LocalProcessBackend:
     # --- internals --------------------------------------------------------------------------------------
 
     def _load(self, namespace: str, name: str) -> RuntimeRecord | None:
-        with Session(self._engine) as session:
-            return get_runtime_record(session, namespace=namespace, name=name)
+        """The runtime's record, from memory once read: this backend is the only writer of runtime records, so
+        the database is read once per runtime, not several times per pass."""
+        key = (namespace, name)
+        record = self._records.get(key)
+        if record is None:
+            with Session(self._engine) as session:
+                record = get_runtime_record(session, namespace=namespace, name=name)
+            if record is None:
+                return None
+            self._records[key] = record
+            self._written[key] = (_persisted(record), time.monotonic())
+        return record
 
     def _save(self, record: RuntimeRecord) -> RuntimeRecord:
+        """Keep ``record`` and write it to the database when what it says changed: at once for the lifecycle (pid,
+        port, restarts, exits...), at most every ``VOLATILE_WRITE_S`` for what only moves with each probe (the last
+        ``/status`` and heartbeat, which the Strategy's status carries anyway)."""
+        key = (record.namespace, record.name)
+        self._records[key] = record
+        persisted = _persisted(record)
+        written = self._written.get(key)
+        if written is not None and written[0] == persisted and time.monotonic() - written[1] < VOLATILE_WRITE_S:
+            return record
         with Session(self._engine) as session:
-            return save_runtime_record(session, record=record, now=self._clock())
+            stored = save_runtime_record(session, record=record, now=self._clock())
+        self._records[key] = stored
+        self._written[key] = (persisted, time.monotonic())
+        return stored
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Strategy is gone and the store dropped its record: drop what this backend remembers of it too."""
+        key = (namespace, name)
+        self._records.pop(key, None)
+        self._written.pop(key, None)
+        self._probed.pop(key, None)
 
     def _alive(self, record: RuntimeRecord) -> bool:
         process = self._process_of(record)
@@ -560,6 +587,11 @@ class LocalProcessBackend:
         if record.pid is None or record.port is None:
             raise RuntimeUnreachable(f"runtime {record.namespace}/{record.name} is not running")
         return _base_url(record)
+
+
+def _persisted(record: RuntimeRecord) -> dict[str, Any]:
+    """What a write of ``record`` must not wait for: all of it but what changes with every probe."""
+    return record.model_dump(exclude={"id", "last_status", "last_heartbeat", "updated_at"})
 
 
 def _base_url(record: RuntimeRecord) -> str:

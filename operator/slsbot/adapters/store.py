@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, UniqueConstraint, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
 from slsbot.api import KINDS, Resource, Strategy
 from slsbot.domain.errors import NotFoundError
@@ -366,6 +366,18 @@ def save_object_status(session: Session, *, kind: str, namespace: str, name: str
     return True
 
 
+def write_object_status(session: Session, *, kind: str, namespace: str, name: str, status: dict, now: datetime) -> bool:
+    """Store ``status`` as it is, in one UPDATE (no read first: for a caller that knows it changed). Returns whether
+    the object exists. Commits."""
+    result = session.execute(
+        update(StoredObject)
+        .where(col(StoredObject.kind) == kind, col(StoredObject.namespace) == namespace, col(StoredObject.name) == name)
+        .values(status=status, updated_at=now)
+    )
+    session.commit()
+    return bool(result.rowcount)
+
+
 def mark_drained(session: Session, *, namespace: str, name: str) -> None:
     row = get_stored_object(session, kind="Strategy", namespace=namespace, name=name)
     if row is not None and not row.drained:
@@ -401,10 +413,18 @@ def list_runtime_records(session: Session) -> list[RuntimeRecord]:
 
 
 def save_runtime_record(session: Session, *, record: RuntimeRecord, now: datetime) -> RuntimeRecord:
-    """Insert or update ``record`` (matched on namespace and name). Commits; returns the stored row."""
-    row = get_runtime_record(session, namespace=record.namespace, name=record.name)
+    """Insert or update ``record`` (matched on namespace and name). Commits; returns the stored row.
+
+    A record read from the store before (it has its ``id``) is written with one UPDATE, without reading it again."""
     values = record.model_dump(exclude={"id"})
     values["updated_at"] = now
+    if record.id is not None:
+        result = session.execute(update(RuntimeRecord).where(col(RuntimeRecord.id) == record.id).values(**values))
+        session.commit()
+        if result.rowcount:
+            record.updated_at = now
+            return record
+    row = get_runtime_record(session, namespace=record.namespace, name=record.name)
     if row is None:
         row = RuntimeRecord(**values)
     else:

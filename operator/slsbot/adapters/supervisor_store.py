@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Engine
@@ -19,6 +19,7 @@ from slsbot.adapters.store import (
     mark_drained,
     record_event,
     save_object_status,
+    write_object_status,
 )
 from slsbot.api import Resource
 from slsbot.api.base import ObjectStatus
@@ -38,10 +39,32 @@ class DesiredObject:
     deletion_started: datetime | None = None
 
 
+# Status fields that move with every look at a running runtime. A status whose only change is in these is written
+# at most every FIGURES_EVERY (phase, conditions, restarts... are written at once): a fleet's figures would otherwise
+# cost a database write per bot per pass, which holds up the admin API.
+VOLATILE_STATUS_FIELDS = frozenset(
+    {
+        "lastHeartbeat",
+        "equity",
+        "openPositions",
+        "tradeCount",
+        "closedTrades",
+        "returnPercent",
+        "realizedPnl",
+        "unrealizedPnl",
+        "winRatePercent",
+        "drawdownPercent",
+        "maxDrawdownPercent",
+    }
+)
+FIGURES_EVERY = timedelta(seconds=2)
+
+
 class SqlSupervisorStore:
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._engine = engine
         self._clock = clock
+        self._written: dict[tuple[str, str, str], tuple[dict[str, Any], datetime]] = {}  # status as last written
 
     def desired_objects(self) -> list[DesiredObject]:
         with Session(self._engine) as session:
@@ -49,11 +72,24 @@ class SqlSupervisorStore:
             return [DesiredObject(row.as_resource(), row.deleting, row.drained, row.deleting_since) for row in rows]
 
     def record_status(self, *, kind: str, namespace: str, name: str, status: ObjectStatus) -> bool:
+        """Write ``status`` when it changed: at once when anything but the figures changed, else at most every
+        ``FIGURES_EVERY``. Returns whether it wrote."""
         wire = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+        key, now = (kind, namespace, name), self._clock()
+        written = self._written.get(key)
+        if written is not None:
+            previous, at = written
+            if previous == wire:
+                return False
+            if _steady(previous) == _steady(wire) and now - at < FIGURES_EVERY:
+                return False
         with Session(self._engine) as session:
-            return save_object_status(
-                session, kind=kind, namespace=namespace, name=name, status=wire, now=self._clock()
-            )
+            if written is None:  # the first write since start: the database may hold it already
+                changed = save_object_status(session, kind=kind, namespace=namespace, name=name, status=wire, now=now)
+            else:
+                changed = write_object_status(session, kind=kind, namespace=namespace, name=name, status=wire, now=now)
+        self._written[key] = (wire, now)
+        return changed
 
     def record_events(self, *, kind: str, namespace: str, name: str, events: Sequence[_EventLike]) -> None:
         if not events:
@@ -76,5 +112,10 @@ class SqlSupervisorStore:
             mark_drained(session, namespace=namespace, name=name)
 
     def forget(self, *, kind: str, namespace: str, name: str) -> None:
+        self._written.pop((kind, namespace, name), None)
         with Session(self._engine) as session:
             forget_object(session, kind=kind, namespace=namespace, name=name)
+
+
+def _steady(status: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in status.items() if key not in VOLATILE_STATUS_FIELDS}

@@ -76,6 +76,13 @@ class ProbesInBulk(Protocol):
         ...
 
 
+@runtime_checkable
+class ForgetsRuntimes(Protocol):
+    def forget(self, namespace: str, name: str) -> None:
+        """The Strategy's deletion finished and the store dropped it: drop whatever the backend keeps of it."""
+        ...
+
+
 class SupervisedBackend(RuntimeBackend, Protocol):
     def stop_all(self) -> None:
         """Stop every runtime (SIGTERM, then SIGKILL after a deadline) and wait for them."""
@@ -231,6 +238,8 @@ def _finalize(
         store.mark_drained(namespace=strategy.namespace, name=strategy.name)
     if result.done:
         store.forget(kind=strategy.kind, namespace=strategy.namespace, name=strategy.name)
+        if isinstance(backend, ForgetsRuntimes):
+            backend.forget(strategy.namespace, strategy.name)
         report.actions.append(f"{_key(strategy)}: Forgotten")
 
 

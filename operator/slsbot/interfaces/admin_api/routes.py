@@ -1,5 +1,10 @@
 """The admin API's routes. Thin: read or write the store, or ask a runtime, and shape the answer.
 
+Routes that only read the local SQLite store are ``async def``: they run on the event loop, a read of a few
+milliseconds, instead of hopping to a worker thread and back (and FastAPI serialising the answer on another hop),
+which costs far more while the supervisor's loop keeps the interpreter busy. Routes that call a runtime over HTTP or
+write stay plain functions, in the thread pool.
+
 Pause and resume do not call the runtime: they set the desired ``paused`` flag in the store (an override on the
 YAML spec that survives restarts), and the supervisor's next pass sends it to the runtime.
 """
@@ -64,7 +69,7 @@ def strategy_audit_target(request: Request, name: str, namespace: Namespace) -> 
 
 
 @health_router.get("/healthz", response_model=HealthView)
-def healthz() -> HealthView:
+async def healthz() -> HealthView:
     return HealthView()
 
 
@@ -84,7 +89,7 @@ def _view(session: Session, row: StoredObject) -> StrategyView:
 
 
 @router.get("/strategies", response_model=list[StrategyView], tags=["strategies"])
-def list_strategies(session: SessionDep, _: ViewerDep, namespace: Namespace) -> list[StrategyView]:
+async def list_strategies(session: SessionDep, _: ViewerDep, namespace: Namespace) -> list[StrategyView]:
     """Every strategy with its phase, Ready condition and profit at a glance (return, PnL, win rate, drawdown)."""
     runtimes = {(r.namespace, r.name): r for r in list_runtime_records(session)}
     rows = list_stored_objects(session, kind="Strategy", namespace=namespace)
@@ -92,7 +97,7 @@ def list_strategies(session: SessionDep, _: ViewerDep, namespace: Namespace) -> 
 
 
 @router.get("/strategies/{name}", response_model=StrategyView, tags=["strategies"], responses=error_responses(400, 404))
-def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: Namespace) -> StrategyView:
+async def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: Namespace) -> StrategyView:
     return _view(session, find_strategy(session, name=name, namespace=namespace))
 
 
@@ -185,7 +190,7 @@ def resume_strategy(
 
 
 @router.get("/events", response_model=list[EventPublic], tags=["events"])
-def get_events(
+async def get_events(
     session: SessionDep,
     _: ViewerDep,
     namespace: Namespace,
@@ -197,13 +202,15 @@ def get_events(
 
 
 @router.get("/audit", response_model=list[AuditPublic], tags=["audit"])
-def get_audit(session: SessionDep, _: ViewerDep, limit: int = Query(default=100, ge=1, le=10_000)) -> list[AuditPublic]:
+async def get_audit(
+    session: SessionDep, _: ViewerDep, limit: int = Query(default=100, ge=1, le=10_000)
+) -> list[AuditPublic]:
     """Authenticated mutating requests (pause, resume...), newest first, whatever their outcome."""
     return [AuditPublic.model_validate(row, from_attributes=True) for row in list_audit(session, limit=limit)]
 
 
 @router.get("/audit/refused", response_model=list[RefusedRequestPublic], tags=["audit"])
-def get_refused_requests(session: SessionDep, _: ViewerDep) -> list[RefusedRequestPublic]:
+async def get_refused_requests(session: SessionDep, _: ViewerDep) -> list[RefusedRequestPublic]:
     """Requests refused before anyone was known (401, or a mutating request to no route), counted per method,
     route template and status, most frequent first. Their paths, tokens and bodies are never stored."""
     return [RefusedRequestPublic.model_validate(row, from_attributes=True) for row in list_refused_requests(session)]

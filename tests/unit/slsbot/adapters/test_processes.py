@@ -97,6 +97,7 @@ def test_a_stopped_runtime_is_absent_and_a_crashed_one_exited(backend: LocalProc
     observed = backend.observe("default", "btc")
     assert (observed.state, observed.restarts, observed.config_hash) == (RuntimeState.ABSENT, 2, "abc")
     save(port=9100, config_hash="abc", restarts=2, consecutive_failures=3, exited_at=NOW)
+    backend.forget("default", "btc")  # written behind its back: the backend reads a record once, then keeps it
     observed = backend.observe("default", "btc")
     assert (observed.state, observed.consecutive_failures, observed.exited_at) == (RuntimeState.EXITED, 3, NOW)
 
@@ -141,3 +142,23 @@ def test_the_token_of_a_runtime_is_found_by_its_url(backend: LocalProcessBackend
     token = ControlKey("k" * 40, source="test").token_for("default", "btc")
     assert backend.token_for_url("http://127.0.0.1:9100") == token and len(token) == 64
     assert backend.token_for_url("http://127.0.0.1:9101") is None
+
+
+def test_the_record_is_read_once_and_written_when_its_lifecycle_changes(backend: LocalProcessBackend, save, engine):
+    """The backend is the only writer of runtime records: it reads one once, keeps it, and writes it back at once
+    when the lifecycle changes (an exit here), but a change of only the last /status at most every few seconds."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    save(pid=GONE_PID, port=9100, config_hash="abc", config_path="/x/runtime.yaml")
+    statements.clear()
+    assert backend.observe("default", "btc").state is RuntimeState.EXITED  # a read, then the exit written
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    writes = [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT"))]
+    assert writes, "an exit is written at once"
+    statements.clear()
+    for _ in range(5):
+        assert backend.observe("default", "btc").state is RuntimeState.EXITED
+    assert statements == [], "nothing changed: no read, no write"
+    assert len(reads) >= 1
