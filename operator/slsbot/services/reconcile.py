@@ -97,8 +97,12 @@ class CachedConfigCheck:
         self._size = size
         self._seen: dict[str, tuple[str, ...]] = {}
 
+    # What a check cannot depend on: which object it is and where its runtime keeps its state and listens.
+    # Strategies that differ only in these (a fleet of one spec) are checked once.
+    IRRELEVANT = frozenset({"paused", "name", "namespace", "state", "server"})
+
     def __call__(self, config: RuntimeConfig) -> tuple[str, ...]:
-        key = config.model_dump_json(exclude={"paused"})
+        key = config.model_dump_json(exclude=set(self.IRRELEVANT))
         found = self._seen.get(key)
         if found is None:
             found = tuple(self._check(config))
