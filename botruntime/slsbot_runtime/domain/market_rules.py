@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from slsbot_runtime.domain.types import split_symbol
@@ -49,6 +49,10 @@ class MarketRules:
     min_amount: float = 0.0  # the smallest quantity (Binance LOT_SIZE minQty)
     min_notional: float = 0.0  # the smallest quantity x price, in the quote currency (Binance NOTIONAL minNotional)
     source: str = ""
+    # The decimals of a multiple of the step and of the tick, worked out once (``decimals_of``): rounding runs on
+    # every order and every fill, fast mode's hot path included.
+    _amount_decimals: int = field(default=0, init=False, repr=False, compare=False)
+    _price_decimals: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("amount_step", "price_tick"):
@@ -59,6 +63,8 @@ class MarketRules:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{self.symbol} market rules: {name} must be zero or positive, got {value!r}")
+        object.__setattr__(self, "_amount_decimals", decimals_of(self.amount_step))
+        object.__setattr__(self, "_price_decimals", decimals_of(self.price_tick))
 
     def floor_amount(self, quantity: float) -> float:
         """``quantity`` rounded down to a whole number of steps (what ccxt sends); 0.0 for less than one step.
@@ -68,7 +74,8 @@ class MarketRules:
         if not quantity > 0:  # also NaN
             return 0.0
         step = self.amount_step
-        return round(_floor_steps(quantity, step) * step, decimals_of(step))
+        ratio = quantity / step
+        return round(math.floor(ratio + ratio * _RELATIVE_SLACK + _ABSOLUTE_SLACK) * step, self._amount_decimals)
 
     def round_price(self, price: float, direction: int = 0) -> float:
         """``price`` on the tick: to the nearest tick (0, what ccxt does to a limit price), up (+1) or down (-1)."""
@@ -79,7 +86,7 @@ class MarketRules:
             ticks = _floor_steps(price, tick)
         else:
             ticks = round(price / tick)
-        return round(ticks * tick, decimals_of(tick))
+        return round(ticks * tick, self._price_decimals)
 
     def is_on_step(self, quantity: float) -> bool:
         """Whether ``quantity`` is a positive whole number of steps (up to float error)."""
