@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from slsbot.api.account import AccountMode, PaperSettings
 from slsbot.api.base import API_VERSION, Duration, Name, SpecModel, parse_duration
 from slsbot.api.riskpolicy import RiskPolicySpec
-from slsbot.api.strategy import Ensemble, MarketData, MLSettings, Sizing, Symbol, Timeframe
+from slsbot.api.strategy import Ensemble, MarketData, MLSettings, Sizing, Symbol, Timeframe, check_model_members
 
 
 class RuntimeAccount(SpecModel):
@@ -92,3 +92,8 @@ class RuntimeConfig(SpecModel):
     paused: bool = False
     state: StateSettings = Field(default_factory=StateSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _model_members(self) -> RuntimeConfig:
+        check_model_members(self.ensemble, self.ml)
+        return self

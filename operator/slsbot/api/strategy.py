@@ -7,8 +7,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import Field, model_validator
+from pydantic.alias_generators import to_camel
 
-from slsbot.api.base import Duration, Name, ObjectRef, ObjectStatus, SpecModel
+from slsbot.api.base import Duration, Name, ObjectRef, ObjectStatus, SpecModel, parse_duration
 from slsbot.api.riskpolicy import RiskLimits
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}(:[A-Z0-9]{2,15})?$"
@@ -73,7 +74,12 @@ class ModelKind(StrEnum):
     RANDOM_FOREST = "randomForest"
     GRADIENT_BOOSTING = "gradientBoosting"
     LOGISTIC_REGRESSION = "logisticRegression"
+    STACKING = "stacking"
     ISOLATION_FOREST = "isolationForest"
+
+
+#: Kinds that predict the sign of the forward return (``role: signal``); isolationForest is for ``role: anomaly``.
+SIGNAL_KINDS = ("randomForest", "gradientBoosting", "logisticRegression", "stacking")
 
 
 class ModelRole(StrEnum):
@@ -81,14 +87,127 @@ class ModelRole(StrEnum):
     ANOMALY = "anomaly"
 
 
+class Calibration(StrEnum):
+    SIGMOID = "sigmoid"
+    ISOTONIC = "isotonic"
+
+
 class MLModel(SpecModel):
+    """A scikit-learn model over the feature engine's features. A ``signal`` model predicts the probability that
+    the close ``horizon`` candles ahead is above this close, and joins the ensemble's vote as a member named after
+    it, direction the side it favours and confidence |2p - 1| (see docs/concepts/models.md)."""
+
     name: Name
     kind: ModelKind
     role: ModelRole = ModelRole.SIGNAL
     features: list[str] = Field(default_factory=list, max_length=256, description="Empty means all features.")
-    lookback: int = Field(default=2000, ge=100, le=1_000_000, description="Candles of history to train on.")
-    retrain_every: Duration = "24h"
-    params: dict[str, Any] = Field(default_factory=dict, json_schema_extra=PRESERVE)
+    lookback: int = Field(
+        default=2000, ge=100, le=1_000_000, description="Candles of history per symbol to train on at each retrain."
+    )
+    retrain_every: Duration = Field(
+        default="24h", description="Candle time between retrains, aligned to the UTC epoch (a 24h model at 00:00)."
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        json_schema_extra=PRESERVE,
+        description="Parameters of the model kind, by their scikit-learn names (max_iter, max_depth, C, ...); "
+        "see docs/concepts/models.md.",
+    )
+    horizon: int = Field(
+        default=1, ge=1, le=1000, description="Candles ahead whose return sign is predicted (the label window)."
+    )
+    embargo: int = Field(
+        default=1,
+        ge=0,
+        le=10_000,
+        description="Candles dropped between training and validation data beyond the purged label window.",
+    )
+    calibration: Calibration = Field(
+        default=Calibration.SIGMOID,
+        description="How probabilities are calibrated on a held-out block: sigmoid (Platt) or isotonic.",
+    )
+    holdout_fraction: float = Field(
+        default=0.2,
+        gt=0,
+        lt=0.5,
+        description="Newest share of the training window held out to score the candidate against the current model.",
+    )
+    calibration_fraction: float = Field(
+        default=0.2, gt=0, lt=0.5, description="Share of the window, before the holdout, used to calibrate."
+    )
+    inputs: list[Name] = Field(
+        default_factory=list,
+        max_length=15,
+        description="stacking only: the signal models it combines (at least two, with this model's lookback, "
+        "retrainEvery, horizon and embargo).",
+    )
+    vote: bool = Field(
+        default=True, description="Join the ensemble's vote; false for a model that only feeds a stacking model."
+    )
+    weight: float = Field(default=1.0, ge=0, le=1000, description="The member's weight in the vote.")
+    pinned_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Use this version from the registry and never retrain; unset: the newest approved version, "
+        "retrained on schedule. Refused in backtests, which retrain as they walk forward.",
+    )
+    replace_tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A candidate replaces the current model when its holdout log loss is at most "
+        "(1 + replaceTolerance) times the current model's on the same holdout.",
+    )
+    stale_after: Duration | None = Field(
+        default=None,
+        description="Candle time after the last completed retrain at which the model leaves the vote as stale; "
+        "3 x retrainEvery if unset.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MLModel:
+        where = f"ml.models[{self.name}]"
+        if self.role == ModelRole.SIGNAL and self.kind not in SIGNAL_KINDS:
+            raise ValueError(f"{where}.kind: {self.kind} is an anomaly model; set role: anomaly, or a signal kind")
+        if self.kind == ModelKind.STACKING and len(self.inputs) < 2:
+            raise ValueError(f"{where}.inputs: a stacking model combines at least two signal models; name them")
+        if self.kind != ModelKind.STACKING and self.inputs:
+            raise ValueError(f"{where}.inputs: only a stacking model has inputs; remove them or set kind: stacking")
+        if self.kind == ModelKind.STACKING and self.features:
+            raise ValueError(f"{where}.features: a stacking model reads its inputs' predictions, not features")
+        if self.holdout_fraction + self.calibration_fraction >= 0.8:
+            raise ValueError(
+                f"{where}.holdoutFraction: with calibrationFraction it leaves under 20% of the window to train on; "
+                "lower one of them"
+            )
+        if parse_duration(self.retrain_every).total_seconds() < 60:
+            raise ValueError(f"{where}.retrainEvery: {self.retrain_every!r} is under a minute; use e.g. 24h")
+        return self
+
+    @property
+    def retrain_every_ms(self) -> int:
+        return int(parse_duration(self.retrain_every).total_seconds() * 1000)
+
+    @property
+    def stale_after_ms(self) -> int:
+        if self.stale_after is None:
+            return 3 * self.retrain_every_ms
+        return int(parse_duration(self.stale_after).total_seconds() * 1000)
+
+
+class TrainingWorker(SpecModel):
+    """The separate process that trains models, so the trading loop never waits on it."""
+
+    memory_mib: int = Field(
+        default=1024, ge=128, le=65_536, description="Address-space bound of the training process, in MiB."
+    )
+    threads: int = Field(default=1, ge=1, le=64, description="Threads the training process may use (CPU bound).")
+    nice: int = Field(default=10, ge=0, le=19, description="Scheduling niceness of the training process.")
+    timeout: Duration = Field(default="30m", description="Wall time after which a training job is killed (failed).")
+
+    @property
+    def timeout_s(self) -> float:
+        return parse_duration(self.timeout).total_seconds()
 
 
 class MLSettings(SpecModel):
@@ -96,6 +215,45 @@ class MLSettings(SpecModel):
     drift_threshold: float = Field(
         default=0.2, gt=0, le=1, description="Population stability above this marks the model as drifted."
     )
+    worker: TrainingWorker = Field(default_factory=TrainingWorker, description="The training process's bounds.")
+
+    @model_validator(mode="after")
+    def _stacking_inputs(self) -> MLSettings:
+        by_name = {model.name: model for model in self.models}
+        if len(by_name) != len(self.models):
+            names = [m.name for m in self.models]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"ml.models: names must be unique, {', '.join(dupes)} repeated")
+        for model in self.models:
+            where = f"ml.models[{model.name}].inputs"
+            for name in model.inputs:
+                source = by_name.get(name)
+                if source is None or source.role != ModelRole.SIGNAL or source.kind == ModelKind.STACKING:
+                    raise ValueError(f"{where}: {name!r} is not a non-stacking signal model of ml.models")
+                for field in ("lookback", "retrain_every", "horizon", "embargo", "holdout_fraction"):
+                    if getattr(source, field) != getattr(model, field):
+                        raise ValueError(
+                            f"{where}: {name} has another {to_camel(field)} ({getattr(source, field)}); "
+                            "a stacking model and its inputs are trained together and need the same"
+                        )
+                if (source.pinned_version is None) != (model.pinned_version is None):
+                    raise ValueError(f"{where}: pin the stacking model and every input, or none of them")
+        return self
+
+    @property
+    def signal_models(self) -> list[MLModel]:
+        return [model for model in self.models if model.role == ModelRole.SIGNAL]
+
+
+def check_model_members(ensemble: Ensemble, ml: MLSettings) -> None:
+    """Voting signal models join the ensemble as members named after them: no clash with a member's name."""
+    members = {member.name for member in ensemble.members}
+    for model in ml.signal_models:
+        if model.vote and model.name in members:
+            raise ValueError(
+                f"ml.models[{model.name}].name: an ensemble member has that name, and a voting model joins the "
+                "ensemble under its own; rename one of them"
+            )
 
 
 class ResourceList(SpecModel):
@@ -185,6 +343,7 @@ class StrategySpec(SpecModel):
     def _symbols(self) -> StrategySpec:
         if len(set(self.symbols)) != len(self.symbols):
             raise ValueError("symbols: each symbol may appear once")
+        check_model_members(self.ensemble, self.ml)
         return self
 
 
