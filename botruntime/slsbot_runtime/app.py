@@ -26,6 +26,7 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -63,6 +64,9 @@ __all__ = [
     "run_runtime",
 ]
 
+if TYPE_CHECKING:  # scikit-learn is imported only by runtimes that have models
+    from slsbot_runtime.ml.bank import ModelBank
+
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +96,7 @@ class RuntimeParts:
     deciders: dict[str, Decider]
     risk: RiskManager
     metrics: RuntimeMetrics | None
+    models: ModelBank | None = None  # the signal models (spec.ml), shared by the symbols' deciders
 
     @property
     def live_feed(self) -> bool:
@@ -107,14 +112,19 @@ def interval_ms_of(config: RuntimeConfig) -> int:
 
 
 def build_deciders(
-    config: RuntimeConfig, *, metrics: RuntimeMetrics | None = None, registry: ComponentRegistry = LIBRARY
+    config: RuntimeConfig,
+    *,
+    metrics: RuntimeMetrics | None = None,
+    registry: ComponentRegistry = LIBRARY,
+    models: ModelBank | None = None,
 ) -> dict[str, Decider]:
     """One decider per symbol: the feature values its members read (``required_features``, computed
     incrementally per candle), then the voting ensemble. A member that raises or returns nonsense counts as
-    flat for that candle and is counted in ``strategy_errors``."""
+    flat for that candle and is counted in ``strategy_errors``. With ``models``, every voting signal model joins
+    each symbol's ensemble as a member named after it (``ml.member``), and the bank sees each candle first."""
     from slsbot_runtime.features.engine import FeatureEngine
     from slsbot_runtime.strategy.ensemble import Ensemble
-    from slsbot_runtime.strategy.wrapper import ErrorHook
+    from slsbot_runtime.strategy.wrapper import ErrorHook, SafeComponent
 
     on_error: ErrorHook | None = None
     if metrics is not None:
@@ -125,10 +135,27 @@ def build_deciders(
 
     deciders: dict[str, Decider] = {}
     for symbol in config.symbols:
-        ensemble = Ensemble(config.ensemble, registry=registry, on_error=on_error)
+        if models is None:
+            ensemble = Ensemble(config.ensemble, registry=registry, on_error=on_error)
+        else:
+            from slsbot_runtime.ml.member import ModelMember
+
+            spec = config.ensemble
+            members = [SafeComponent(m.name, registry.build(m), m.weight, on_error=on_error) for m in spec.members]
+            members += [
+                SafeComponent(m.name, ModelMember(models, symbol, m.name), m.weight, on_error=on_error)
+                for m in config.ml.signal_models
+                if m.vote
+            ]
+            ensemble = Ensemble.from_members(
+                members,
+                voting=spec.voting,
+                correlation_penalty=spec.correlation_penalty,
+                min_agreement=spec.min_agreement,
+            )
         names = ensemble.required_features
         features = FeatureEngine(names, field="ensemble.members[].params").incremental() if names else None
-        deciders[symbol] = EnsembleDecider(ensemble, features)
+        deciders[symbol] = EnsembleDecider(ensemble, features, None if models is None else models.observe)
     return deciders
 
 
@@ -186,9 +213,14 @@ def prepare_runtime(
         round_trip_cost=2 * config.account.paper.fee_rate,
         commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
     )
-    deciders = build_deciders(config, metrics=metrics, registry=registry)
+    models = None
+    if config.ml.signal_models:
+        from slsbot_runtime.ml.wiring import build_model_bank
+
+        models = build_model_bank(config, state_path=options.state_path or config.state.path, metrics=metrics)
+    deciders = build_deciders(config, metrics=metrics, registry=registry, models=models)
     risk = RiskManager(config.risk, config.sizing, config.long_only)
-    return RuntimeParts(config, options, settings, deciders, risk, metrics)
+    return RuntimeParts(config, options, settings, deciders, risk, metrics, models)
 
 
 def config_problems(config: RuntimeConfig) -> list[str]:
@@ -291,7 +323,13 @@ def equity_retention(config: RuntimeConfig) -> EquityRetentionPolicy | None:
 def _loop(parts: RuntimeParts, settings: LoopSettings, exchange: Exchange, store: StateStore) -> TradingLoop:
     store.retain_equity(equity_retention(parts.config))
     return TradingLoop(
-        settings, exchange=exchange, store=store, deciders=parts.deciders, risk=parts.risk, metrics=parts.metrics
+        settings,
+        exchange=exchange,
+        store=store,
+        deciders=parts.deciders,
+        risk=parts.risk,
+        metrics=parts.metrics,
+        models=parts.models,
     )
 
 
@@ -339,6 +377,8 @@ def run_runtime(config: RuntimeConfig, options: RuntimeOptions, *, access: Contr
             connect = functools.partial(_identity, connect_runtime(parts, store))  # a replay fails at once
         return _serve(parts, store, connect, registry, metrics, access=access, drained=drained)
     finally:
+        if parts.models is not None:
+            parts.models.close()  # the training process
         store.close()
 
 

@@ -12,6 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 PREFIX = "slsbot_runtime"
 #: Every value of the phase gauge's ``phase`` label: the loop's phases (``engine.status.Phase``) and the phase a
 #: drained runtime reports (``drained.DRAINED_PHASE``), which never runs a loop.
+#: Every value of a model's ``state`` label (``ml.schedule.STATES``).
+MODEL_STATES = ("ready", "training", "missing", "failed", "stale", "drifted")
 PHASES = ("starting", "reconciling", "warming_up", "running", "paused", "halted", "finished", "drained")
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
@@ -79,6 +81,54 @@ class RuntimeMetrics:
         self.phase = Gauge(
             f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry
         )
+
+        self.model_state = Gauge(
+            f"{PREFIX}_model_state",
+            "1 for each signal model's current state (ready, training, missing, failed, stale, drifted), 0 for the "
+            "others.",
+            ["model", "state"],
+            registry=registry,
+        )
+        self.model_in_vote = Gauge(
+            f"{PREFIX}_model_in_vote",
+            "1 while the signal model takes part in the ensemble's vote, 0 while it is out of it.",
+            ["model"],
+            registry=registry,
+        )
+        self.models_out_of_vote = Gauge(
+            f"{PREFIX}_models_out_of_vote", "Signal models out of the vote now (ModelsDegraded).", registry=registry
+        )
+        self.model_retrains = Counter(
+            f"{PREFIX}_model_retrains",
+            "Retrains by model and result: replaced (the candidate was not worse out of sample), kept (it was "
+            "worse), failed.",
+            ["model", "result"],
+            registry=registry,
+        )
+        self.model_holdout_log_loss = Gauge(
+            f"{PREFIX}_model_holdout_log_loss",
+            "Holdout log loss of each signal model's last candidate.",
+            ["model"],
+            registry=registry,
+        )
+        self._out_of_vote: set[str] = set()
+
+    def set_model_state(self, model: str, state: str, in_vote: bool) -> None:
+        if state not in MODEL_STATES:
+            raise ValueError(f"state: {state!r} is not one of {', '.join(MODEL_STATES)}")
+        for value in MODEL_STATES:
+            self.model_state.labels(model, value).set(1 if value == state else 0)
+        self.model_in_vote.labels(model).set(1 if in_vote else 0)
+        if in_vote:
+            self._out_of_vote.discard(model)
+        else:
+            self._out_of_vote.add(model)
+        self.models_out_of_vote.set(len(self._out_of_vote))
+
+    def count_retrain(self, model: str, result: str, log_loss: float | None) -> None:
+        self.model_retrains.labels(model, result).inc()
+        if log_loss is not None:
+            self.model_holdout_log_loss.labels(model).set(log_loss)
 
     def set_phase(self, current: str) -> None:
         """The phase gauge: 1 for ``current``, 0 for every other value of ``PHASES``."""

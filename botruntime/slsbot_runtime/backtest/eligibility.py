@@ -5,7 +5,7 @@ can happen (a decision that changes the target, an order resting on the book). E
 does *on every candle* must therefore be either vectorizable or provably inert. Two kinds of checks:
 
 * ``static_blockers(config)``: settings that act candle by candle whatever happens (the volatility halt,
-  the kill switch, ML models) or that size from a per-candle track record (``sizing.method: risk``).
+  the kill switch) or that size from a per-candle track record (``sizing.method: risk``).
 * ``equity_path_blockers(policy, ts, equity, opening_equity=...)``: after the run, the equity path (computed
   exactly, candle by candle, from the fills) must stay clear of every limit the risk manager watches per
   candle: the circuit breaker levels, ``maxDrawdownPercent`` and ``dailyLossLimitPercent`` (from each UTC
@@ -59,8 +59,6 @@ def static_blockers(config: RuntimeConfig) -> list[str]:
         )
     if config.risk.kill_switch:
         reasons.append("risk.killSwitch: on, so every candle flattens; nothing to backtest quickly")
-    if config.ml.models:
-        reasons.append("ml.models: models are retrained along the run, candle by candle; fast mode has none")
     return reasons
 
 

@@ -106,7 +106,14 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
     started = time.perf_counter()
     step_ms = interval_ms(config)
     order = _processing_order(histories)
-    deciders = build_deciders(config)
+    models = None
+    if config.ml.signal_models:  # retrained in-process as the run walks forward, at the step mode's retrain points
+        from slsbot_runtime.ml.wiring import build_model_bank
+
+        models = build_model_bank(config, fast=True)
+    if models is not None:
+        models.run_batch(histories)
+    deciders = build_deciders(config, models=models)
     tracks = [
         _track(config, history, deciders[history.symbol], order.positions[k], step_ms)
         for k, history in enumerate(histories)

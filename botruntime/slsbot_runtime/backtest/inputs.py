@@ -63,6 +63,12 @@ def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, windo
             f"symbols: {', '.join(foreign)} not quoted in {quote}; the paper account holds {quote} "
             "(account.paper.quoteCurrency)"
         )
+    for model in config.ml.models:
+        if model.pinned_version is not None:
+            raise ConfigError(
+                f"ml.models[{model.name}].pinnedVersion: a backtest retrains its models as it walks forward, so it "
+                "never trades on a model trained on its own candles; unset pinnedVersion to backtest this config"
+            )
     start = window.start if window.start is not None else config.market_data.start
     market_data = config.market_data.model_copy(
         update={

@@ -28,6 +28,7 @@ def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
     """Run the loop over ``histories`` (merged in time order) and collect what it booked."""
     built = build_runtime(config, RuntimeOptions(state_path=THROWAWAY_STATE))
     store = built.store
+    models = built.loop.models
     try:
         feed = ReplayFeed(list(histories), interval_ms=interval_ms(config))
         started = time.perf_counter()
@@ -36,6 +37,9 @@ def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
         fills = store.load_fills()
         points = store.load_equity()
     finally:
+        close = getattr(models, "close", None)
+        if close is not None:
+            close()  # the training process and its throwaway registry
         store.close()
     return RunRecord(
         mode="step",

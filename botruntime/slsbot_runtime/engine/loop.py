@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ExchangeError, StateError
@@ -60,6 +61,12 @@ FLATTEN_POLL_S = 0.2  # how often a flatten at shutdown asks the exchange whethe
 PUBLISH_INTERVAL_S = 0.02  # the status snapshot is rebuilt at most this often while candles stream
 
 
+class ModelStatus(Protocol):
+    """What the loop shows of the signal models (``ml.bank.ModelBank``)."""
+
+    def status(self) -> dict[str, dict[str, Any]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class LoopSettings:
     name: str
@@ -89,6 +96,7 @@ class TradingLoop:
         metrics: RuntimeMetrics | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        models: ModelStatus | None = None,
     ) -> None:
         missing = [s for s in settings.symbols if s not in deciders]
         if missing:
@@ -99,6 +107,7 @@ class TradingLoop:
         self.deciders = dict(deciders)
         self.risk = risk
         self.metrics = metrics
+        self.models = models  # the signal models' status for /status (the deciders drive them)
         self.clock = clock
         self.sleep = sleep
         self.log = StrategyLog(log, settings.strategy_key)
@@ -545,6 +554,7 @@ class TradingLoop:
             **profit_figures(ledger, equity, self.starting_equity, self.watermark)._asdict(),
             idle_reason=None if idle is None else idle.reason,
             idle_message=None if idle is None else idle.message,
+            models=None if self.models is None else self.models.status(),
         )
 
     def _risk_changed(self, ts: int, must_flatten: bool) -> None:

@@ -6,7 +6,7 @@ component (tests, simple bots) and ``EnsembleDecider`` the signal layer's ``Ense
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from slsbot_runtime.domain.types import Candle
@@ -41,13 +41,22 @@ class ComponentDecider:
 
 class EnsembleDecider:
     """The signal layer's ensemble (anything with ``decide(candle, features)`` returning an object with
-    ``direction``, ``confidence`` and ``driver``)."""
+    ``direction``, ``confidence`` and ``driver``). ``prepare(candle)``, when given, sees each candle before the
+    ensemble does (the model bank: its members read what it computed for that candle)."""
 
-    def __init__(self, ensemble: Any, features: IncrementalFeatures | None = None) -> None:
+    def __init__(
+        self,
+        ensemble: Any,
+        features: IncrementalFeatures | None = None,
+        prepare: Callable[[Candle], None] | None = None,
+    ) -> None:
         self.ensemble = ensemble
         self.features = features
+        self.prepare = prepare
 
     def decide(self, candle: Candle) -> SymbolDecision:
+        if self.prepare is not None:
+            self.prepare(candle)
         values = self.features.update(candle) if self.features is not None else NO_FEATURES
         decision = self.ensemble.decide(candle, values)
         return SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))

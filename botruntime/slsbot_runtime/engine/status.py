@@ -44,6 +44,8 @@ class RuntimeStatus:
     # why no new trade is taken now (engine.idle), None while trading normally
     idle_reason: str | None = None
     idle_message: str | None = None
+    # the signal models, per model: version, trained_at, state, in_vote, metric (ml.bank); None without models
+    models: dict[str, dict[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

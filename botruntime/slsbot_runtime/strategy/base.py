@@ -3,6 +3,9 @@
 A component is stateful: the runtime feeds it every candle of its symbol in time order, and asks for a
 ``Signal`` after each. A component that can also compute its signals for a whole history at once overrides
 ``signals`` so the fast backtest mode can use it; the two must give the same values.
+
+A component that can leave the vote for a while (a model that is missing, failed, stale or drifted) overrides
+``in_vote`` (asked after each ``on_candle``) and ``vote_mask`` (its fast-mode twin); while out, its weight is 0.
 """
 
 from __future__ import annotations
@@ -51,6 +54,14 @@ class StrategyComponent(ABC):
 
     def signals(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray | None:
         """Vectorized directions for a whole history, or None when the component cannot do it."""
+        return None
+
+    def in_vote(self) -> bool:
+        """Whether the component's last signal takes part in the vote (its weight is 0 while not)."""
+        return True
+
+    def vote_mask(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """``in_vote`` after each candle of ``history`` (bools), or None for always."""
         return None
 
     def signal_arrays(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:

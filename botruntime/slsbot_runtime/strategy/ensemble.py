@@ -10,6 +10,10 @@ confidence, direction x confidence; sharpe, the direction. The correlation facto
 only apply once their windows are full (``EnsembleSettings``); with sharpe voting the first window is a
 plain weighted vote, and after it a member whose own signal lost money over the window gets no weight.
 
+A member whose component can leave the vote (``StrategyComponent.in_vote``: a model that is missing, failed,
+stale or drifted) has weight 0 while it is out: the others decide, and the attribution still sums to the net
+vote.
+
 ``decide`` is the step path (live and step backtests). ``decide_batch`` computes the same decisions for a
 whole history when every member has a vectorized form, for all three voting methods.
 
@@ -189,7 +193,13 @@ class Ensemble:
         penalised = self.correlation_penalty > 0 and count > 1
         self._correlation = SignalCorrelation(count, self.settings.correlation_window) if penalised else None
         self._sharpe = MemberSharpe(count, self.settings.sharpe_window) if voting == Voting.SHARPE else None
-        self._lone = members[0] if count == 1 and self._sharpe is None else None
+        #: Members that can leave the vote (their component overrides ``in_vote``), asked after every candle.
+        self._optional = tuple(
+            i
+            for i, member in enumerate(members)
+            if getattr(type(member.component), "in_vote", StrategyComponent.in_vote) is not StrategyComponent.in_vote
+        )
+        self._lone = members[0] if count == 1 and self._sharpe is None and not self._optional else None
         self._by_sign = voting == Voting.MAJORITY
         self._by_confidence = voting == Voting.CONFIDENCE
 
@@ -230,6 +240,13 @@ class Ensemble:
             ratios = self._sharpe.ratios()
             if ratios is not None:
                 weights = [w * (r if r > 0 else 0.0) for w, r in zip(weights, ratios, strict=True)]
+        if self._optional:
+            members = self.members
+            out = [i for i in self._optional if not members[i].in_vote()]
+            if out:
+                weights = list(weights)
+                for i in out:
+                    weights[i] = 0.0
         if self._by_sign:
             votes = [1.0 if d > 0 else (-1.0 if d < 0 else 0.0) for d in directions]
         elif self._by_confidence:
@@ -303,5 +320,9 @@ class Ensemble:
             votes = directions
             ratios = member_sharpes(history.close, directions, self.settings.sharpe_window)
             weights = np.where(np.isnan(ratios), weights, weights * np.maximum(ratios, 0.0))
+        for i in self._optional:
+            mask = self.members[i].vote_mask(history, features)
+            if mask is not None:
+                weights[:, i] = np.where(mask, weights[:, i], 0.0)
         vote = combine_batch(votes, confidences, weights, self.min_agreement)
         return EnsembleBatch(self.names, vote.direction, vote.confidence, vote.net, vote.contributions, vote.driver)

@@ -106,6 +106,31 @@ class SafeComponent:
             confidences = np.where(valid, confidences, 0.0)
         return directions, confidences
 
+    def in_vote(self) -> bool:
+        """Whether the component votes now; False (and one error) when asking it fails."""
+        try:
+            return bool(self.component.in_vote())
+        except Exception as error:
+            self._fail(f"in_vote raised {_describe(error)}")
+            return False
+
+    def vote_mask(self, history: OHLCV, features: Mapping[str, np.ndarray]) -> np.ndarray | None:
+        """``in_vote`` per candle in fast mode, None for always; all False (one error) when asking it fails."""
+        n = len(history)
+        try:
+            ask = getattr(self.component, "vote_mask", None)
+            mask = None if ask is None else ask(history, _read_only(features))
+            if mask is None:
+                return None
+            mask = np.asarray(mask, dtype=bool)
+        except Exception as error:
+            self._fail(f"vote_mask raised {_describe(error)}")
+            return np.zeros(n, dtype=bool)
+        if mask.shape != (n,):
+            self._fail(f"vote_mask returned shape {mask.shape}, expected ({n},)")
+            return np.zeros(n, dtype=bool)
+        return mask
+
     def _fail(self, what: str, count: int = 1) -> Signal:
         error = StrategyError(f"ensemble member {self.name} ({self.strategy}) {what}")
         self.errors += count

@@ -199,7 +199,10 @@ class TrainingWorker(SpecModel):
     """The separate process that trains models, so the trading loop never waits on it."""
 
     memory_mib: int = Field(
-        default=1024, ge=128, le=65_536, description="Address-space bound of the training process, in MiB."
+        default=2048,
+        ge=512,
+        le=65_536,
+        description="Address-space bound of the training process, in MiB (its libraries map ~600 MiB of it).",
     )
     threads: int = Field(default=1, ge=1, le=64, description="Threads the training process may use (CPU bound).")
     nice: int = Field(default=10, ge=0, le=19, description="Scheduling niceness of the training process.")

@@ -17,7 +17,7 @@ def test_defaults_are_a_daily_retrain_on_the_next_candle_sign() -> None:
     assert (model.horizon, model.embargo, model.calibration, model.vote) == (1, 1, "sigmoid", True)
     assert model.retrain_every_ms == 86_400_000
     assert model.stale_after_ms == 3 * 86_400_000
-    assert MLSettings().worker.memory_mib == 1024
+    assert MLSettings().worker.memory_mib == 2048
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,515 @@
+"""``ModelBank``: a runtime's signal models, shared by its symbols: the candles they train on, the features they
+read, the retrain schedule, the current version of each, its state, and its prediction for each symbol.
+
+Two paths give the same answers (``tests/unit/slsbot_runtime/ml/test_bank.py``, and the fast/step parity test):
+
+* ``observe(candle)``, per candle in the loop's order (live, step backtests): buffers the candle, starts a
+  retrain when a retrain point is reached (``schedule``), takes in a finished one, updates the features
+  incrementally and predicts for that symbol with the models in the vote.
+* ``run_batch(histories)``, fast mode: the same incremental features over each whole history (the features a
+  model reads are the live ones, bit for bit), the same retrain points and candle windows in the loop's candle
+  order, each retrain run in-process, and each version's predictions for the candles it decided, vectorized
+  (``predictors``: one row or many, the same bits).
+
+Members (``member.ModelMember``) read ``signal(symbol, name)`` and ``in_vote(name)``, or in fast mode
+``signal_arrays(symbol, name)`` and ``vote_mask(symbol, name)``. A model's vote is +1 when it gives "up" a
+probability p above 0.5, -1 below, with confidence |2p - 1|; flat while its features are not all defined.
+
+For the drift checks (another module): ``drift_reference(name)`` (the registry's reference data of the version in
+use), ``set_drifted(name, reason)`` / ``clear_drifted(name)``, and ``request_retrain(name, reason)``, which
+retrains that model's schedule at the next candle, out of schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+
+from slsbot_runtime.domain.types import Candle
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.features.engine import FeatureEngine
+from slsbot_runtime.ml.predictors import CalibratedModel, Predictor, StackedModel
+from slsbot_runtime.ml.registry import DriftReference, ModelRegistry
+from slsbot_runtime.ml.schedule import RetrainClock, enough_candles, model_state
+from slsbot_runtime.ml.training import Incumbent, ModelSpec, Outcome, TrainingJob
+
+log = logging.getLogger(__name__)
+FLAT = (0.0, 0.0)
+
+
+class Trainer(Protocol):
+    @property
+    def busy(self) -> bool: ...
+
+    def submit(self, job: TrainingJob) -> None: ...
+
+    def poll(self) -> list[Outcome] | None: ...
+
+    def wait(self) -> list[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Model:
+    spec: ModelSpec
+    version: int | None = None
+    model: Predictor | None = None
+    trained_at: int | None = None  # the retrain point of the version in use
+    checked: int | None = None  # the last retrain point whose retrain completed (replaced or kept)
+    failed: str | None = None  # why the last retrain or load failed
+    drifted: str | None = None
+    training: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+    decision: str = ""
+    retrains: int = 0
+    replaced: int = 0
+
+
+@dataclass(slots=True)
+class _Group:
+    """Models on one schedule, retrained together (a stacking model with its inputs)."""
+
+    clock: RetrainClock
+    names: list[str]
+    history: int  # candles per symbol a retrain reads
+    warmup: int
+    horizon: int
+
+
+class ModelBank:
+    def __init__(
+        self,
+        specs: Sequence[ModelSpec],
+        symbols: Sequence[str],
+        *,
+        trainer_factory: Callable[[], Trainer],
+        registry: ModelRegistry | None = None,
+        wait_for_training: bool = True,
+        on_change: Callable[[str, str, bool], None] | None = None,
+        on_retrain: Callable[[str, str, float | None], None] | None = None,
+    ) -> None:
+        ordered = [s for s in specs if not s.stacking] + [s for s in specs if s.stacking]
+        self.specs = {spec.name: spec for spec in ordered}
+        self.symbols = tuple(symbols)
+        self.registry = registry
+        self.wait_for_training = wait_for_training
+        self.on_change = on_change  # (model, new state, in vote): metrics
+        self.on_retrain = on_retrain  # (model, result: replaced / kept / failed, holdout log loss): metrics
+        self._trainer_factory = trainer_factory
+        self._trainer: Trainer | None = None
+        self.models = {name: _Model(spec) for name, spec in self.specs.items()}
+        self.features = tuple(dict.fromkeys(f for s in ordered if not s.stacking for f in s.features))
+        self._engine = FeatureEngine(self.features, field="ml.models[].features")
+        self._groups = self._make_groups(ordered)
+        depth = max(group.history for group in self._groups)
+        self._buffers: dict[str, deque[Candle]] = {s: deque(maxlen=depth) for s in self.symbols}
+        self._live = {s: self._engine.incremental() for s in self.symbols}
+        self._signals: dict[str, dict[str, tuple[float, float]]] = {s: {} for s in self.symbols}
+        self._states = {name: ("missing", False) for name in self.models}
+        self._now: int | None = None
+        self._opened = False
+        self._asked: dict[str, str] = {}  # model -> reason for an early retrain
+        self._batch: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._column_cache: dict[tuple[str, ...], np.ndarray] = {}
+        self._shown = False
+
+    def _make_groups(self, ordered: list[ModelSpec]) -> list[_Group]:
+        by_schedule: dict[int, list[ModelSpec]] = {}
+        for spec in ordered:
+            by_schedule.setdefault(spec.retrain_every_ms, []).append(spec)
+        groups = []
+        for every, members in by_schedule.items():
+            needs = []
+            for spec in members:
+                inputs = [self.specs[name] for name in spec.inputs]
+                needs.append((spec.history_needed(inputs), spec.history_needed(inputs) - spec.lookback))
+            groups.append(
+                _Group(
+                    RetrainClock(every),
+                    [spec.name for spec in members],
+                    history=max(n for n, _ in needs),
+                    warmup=max(w for _, w in needs),
+                    horizon=max(spec.horizon for spec in members),
+                )
+            )
+        return groups
+
+    # -- the drift checks' handles ----------------------------------------------------------------------------
+
+    def request_retrain(self, name: str, reason: str) -> None:
+        """Retrain ``name`` (with the models on its schedule) at the next candle, before its schedule says so."""
+        if name not in self.models:
+            raise KeyError(f"no model {name}; known: {', '.join(self.models)}")
+        self._asked[name] = reason
+
+    def set_drifted(self, name: str, reason: str) -> None:
+        """Take ``name`` out of the vote as drifted until ``clear_drifted`` or its next replacing retrain."""
+        self.models[name].drifted = reason
+        self._refresh_states()
+
+    def clear_drifted(self, name: str) -> None:
+        self.models[name].drifted = None
+        self._refresh_states()
+
+    def drift_reference(self, name: str) -> DriftReference | None:
+        """The registry's reference data of the version in use (None without a registry or a version)."""
+        model = self.models[name]
+        if self.registry is None or model.version is None:
+            return None
+        return self.registry.drift_reference(name, model.version)
+
+    # -- the step path ----------------------------------------------------------------------------------------
+
+    def observe(self, candle: Candle) -> None:
+        """One candle of one symbol, in the loop's order; before any member of that symbol is asked."""
+        if not self._opened:
+            self.open()
+        self._collect()
+        for group in self._groups:
+            point = group.clock.due(candle.ts)
+            asked = [name for name in group.names if name in self._asked]
+            if point is None and asked:
+                point = candle.ts
+            if point is not None:
+                reason = "schedule" if not asked else "asked: " + "; ".join(self._asked.pop(n) for n in asked)
+                self._retrain(group, point, reason)
+        symbol = candle.symbol
+        self._buffers[symbol].append(candle)
+        values = self._live[symbol].update(candle)
+        self._now = candle.ts
+        self._refresh_states()
+        self._predict(symbol, values)
+
+    def signal(self, symbol: str, name: str) -> tuple[float, float]:
+        return self._signals[symbol].get(name, FLAT)
+
+    def in_vote(self, name: str) -> bool:
+        return self._states[name][1]
+
+    def _predict(self, symbol: str, values: Mapping[str, float]) -> None:
+        signals: dict[str, tuple[float, float]] = {}
+        scores: dict[tuple[str, int], float] = {}
+        vector = np.array([values[name] for name in self.features])
+        finite = np.isfinite(vector)
+        for name, record in self.models.items():
+            model = record.model
+            if model is None or not self._states[name][1]:
+                continue
+            columns = self._columns_of(model)
+            if not finite[columns].all():
+                continue
+            if isinstance(model, StackedModel):
+                inputs = []
+                for input_name, version, source in model.inputs:
+                    score = scores.get((input_name, version))
+                    if score is None:
+                        score = float(source.base.score(vector[self._columns_of(source)][None, :])[0])
+                    inputs.append(score)
+                p = float(model.meta.raw_proba(np.array([inputs]))[0])
+            else:
+                score_row = model.base.score(vector[columns][None, :])
+                scores[(name, record.version or 0)] = float(score_row[0])
+                p = float(_calibrated(model, score_row)[0])
+            signals[name] = vote_of(p)
+        self._signals[symbol] = signals
+
+    def _columns_of(self, model: Predictor) -> np.ndarray:
+        """Where a model's features sit in the bank's feature vector."""
+        key = model.features
+        found = self._column_cache.get(key)
+        if found is None:
+            position = {name: j for j, name in enumerate(self.features)}
+            found = self._column_cache[key] = np.array([position[f] for f in key], dtype=np.int64)
+        return found
+
+    # -- retraining -------------------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Load each model's pinned or newest approved version from the registry (a restart goes on with it)."""
+        self._opened = True
+        if self.registry is None:
+            self._refresh_states()
+            return
+        for name, record in self.models.items():
+            spec = record.spec
+            version = spec.pinned_version or self.registry.newest_approved(name)
+            if version is None:
+                if spec.pinned_version is not None:
+                    record.failed = f"pinned version {spec.pinned_version} is not in the registry"
+                continue
+            try:
+                record.model = self.registry.load(name, version)
+                info = self.registry.info(name, version)
+            except Exception as error:
+                record.failed = f"could not load version {version}: {type(error).__name__}: {error}"[:300]
+                continue
+            record.version = version
+            record.trained_at = record.checked = int(info["point_ms"])
+            record.metrics = {k: v for k, v in info.get("metrics", {}).items() if isinstance(v, int | float)}
+            record.decision = f"loaded from the registry: {info.get('decision', '')}"
+        for group in self._groups:
+            points = [self.models[n].trained_at for n in group.names if self.models[n].trained_at is not None]
+            if points:
+                group.clock.last_point = max(points)
+        self._refresh_states()
+
+    def _retrain(self, group: _Group, point: int, reason: str) -> None:
+        names = [n for n in group.names if self.models[n].spec.pinned_version is None]
+        if not names:
+            return
+        windows = _windows(self._buffers, self.symbols, point, group.history)
+        if not enough_candles([len(w) for w in windows], warmup=group.warmup, horizon=group.horizon):
+            return
+        trainer = self.trainer
+        if trainer.busy:
+            log.warning("models %s: the previous retrain still runs, skipping the one at %s", names, _iso(point))
+            return
+        incumbents = {
+            n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]
+            for n in names
+            if self.models[n].model is not None
+        }
+        job = TrainingJob(point, windows, tuple(self.specs[n] for n in names), incumbents, reason)
+        for name in names:
+            self.models[name].training = True
+        trainer.submit(job)
+        if self.wait_for_training:
+            self._apply(trainer.wait())
+
+    @property
+    def trainer(self) -> Trainer:
+        if self._trainer is None:
+            self._trainer = self._trainer_factory()
+        return self._trainer
+
+    def _collect(self) -> None:
+        if self._trainer is not None and self._trainer.busy:
+            done = self._trainer.poll()
+            if done is not None:
+                self._apply(done)
+
+    def _apply(self, outcomes: list[Outcome]) -> None:
+        for outcome in outcomes:
+            record = self.models[outcome.name]
+            record.training = False
+            record.retrains += 1
+            if self.on_retrain is not None:
+                result = "failed" if not outcome.ok else ("replaced" if outcome.replaces else "kept")
+                self.on_retrain(outcome.name, result, outcome.metrics.get("log_loss") if outcome.ok else None)
+            if not outcome.ok:
+                record.failed = outcome.error
+                record.decision = f"retrain at {_iso(outcome.point)} failed: {outcome.error}"
+                log.warning("model %s: %s", outcome.name, record.decision)
+                continue
+            record.failed = None
+            record.checked = outcome.point
+            record.decision = outcome.decision
+            if outcome.replaces:
+                record.model, record.version = outcome.model, outcome.version
+                record.trained_at, record.metrics = outcome.point, dict(outcome.metrics)
+                record.drifted = None
+                record.replaced += 1
+            log.info("model %s v%s at %s: %s", outcome.name, outcome.version, _iso(outcome.point), outcome.decision)
+        self._refresh_states()
+
+    def _refresh_states(self) -> None:
+        for name, record in self.models.items():
+            state = model_state(
+                has_model=record.model is not None,
+                training=record.training,
+                failed=record.failed is not None,
+                drifted=record.drifted is not None,
+                pinned=record.spec.pinned_version is not None,
+                now_ms=self._now,
+                checked_ms=record.checked,
+                stale_after_ms=record.spec.stale_after_ms,
+            )
+            old = self._states[name]
+            if state != old or not self._shown:
+                self._states[name] = (state.state, state.in_vote)
+                if state.state != old[0] and {state.state, old[0]} != {"training", "ready"}:
+                    log.info(
+                        "model %s: %s (%s)", name, state.state, "in the vote" if state.in_vote else "out of the vote"
+                    )
+                if self.on_change is not None:
+                    self.on_change(name, state.state, state.in_vote)
+        self._shown = True
+
+    # -- status -----------------------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        """``/status``'s ``models``: per model its version, trained_at, state, in_vote and holdout log loss."""
+        out = {}
+        for name, record in self.models.items():
+            state, in_vote = self._states[name]
+            out[name] = {
+                "version": record.version,
+                "trained_at": None if record.trained_at is None else _iso(record.trained_at),
+                "state": state,
+                "in_vote": in_vote,
+                "metric": {"log_loss": record.metrics.get("log_loss")},
+                "retrains": record.retrains,
+                "replaced": record.replaced,
+                "decision": record.decision,
+                "reason": record.failed or record.drifted,
+            }
+        return out
+
+    def out_of_vote(self) -> list[str]:
+        return [name for name, (_, in_vote) in self._states.items() if not in_vote]
+
+    def close(self) -> None:
+        if self._trainer is not None:
+            self._trainer.close()
+            self._trainer = None
+
+    # -- the fast path ----------------------------------------------------------------------------------------
+
+    def run_batch(self, histories: Sequence[OHLCV]) -> None:
+        """Every symbol's signals and votes over ``histories`` at once, as ``observe`` would give them candle by
+        candle in the loop's order (open time, then symbol order), retraining in-process at the same points."""
+        self.open()
+        by_symbol = {h.symbol: h for h in histories}
+        histories = [by_symbol[s] for s in self.symbols if s in by_symbol]
+        columns = [self._feature_columns(h) for h in histories]
+        ts = np.concatenate([h.ts for h in histories]).astype(np.int64)
+        which = np.concatenate([np.full(len(h), k, dtype=np.int64) for k, h in enumerate(histories)])
+        index = np.concatenate([np.arange(len(h)) for h in histories])
+        order = np.argsort(ts, kind="stable")
+        names = list(self.models)
+        segment = {name: [np.full(len(h), -1, dtype=np.int64) for h in histories] for name in names}
+        versions: dict[str, list[Predictor]] = {name: [] for name in names}
+        states = self._states
+        for position in order.tolist():
+            k, i, candle_ts = int(which[position]), int(index[position]), int(ts[position])
+            for group in self._groups:
+                point = group.clock.due(candle_ts)
+                if point is not None:
+                    windows = tuple(_history_window(h, point, group.history) for h in histories)
+                    self._retrain_batch(group, point, windows)
+            self._now = candle_ts
+            self._refresh_states()
+            for name in names:
+                record = self.models[name]
+                if states[name][1] and record.model is not None:
+                    if not versions[name] or versions[name][-1] is not record.model:
+                        versions[name].append(record.model)
+                    segment[name][k][i] = len(versions[name]) - 1
+        self._batch = {}
+        for k, history in enumerate(histories):
+            out = {}
+            for name in names:
+                out[name] = self._batch_signals(columns[k], segment[name][k], versions[name])
+            self._batch[history.symbol] = out
+
+    def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...]) -> None:
+        names = [n for n in group.names if self.models[n].spec.pinned_version is None]
+        if not names or not enough_candles([len(w) for w in windows], warmup=group.warmup, horizon=group.horizon):
+            return
+        incumbents = {
+            n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]
+            for n in names
+            if self.models[n].model is not None
+        }
+        trainer = self.trainer
+        trainer.submit(TrainingJob(point, windows, tuple(self.specs[n] for n in names), incumbents, "schedule"))
+        self._apply(trainer.wait())
+
+    def _feature_columns(self, history: OHLCV) -> dict[str, np.ndarray]:
+        """The live engine's values over the whole history (what ``observe`` feeds the models)."""
+        engine = self._engine.incremental()
+        rows = np.empty((len(history), len(self.features)))
+        names = self.features
+        for i in range(len(history)):
+            values = engine.update(history.candle(i))
+            rows[i] = [values[name] for name in names]
+        return {name: rows[:, j] for j, name in enumerate(names)}
+
+    def _batch_signals(
+        self, columns: dict[str, np.ndarray], segment: np.ndarray, versions: list[Predictor]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(segment)
+        direction, confidence = np.zeros(n), np.zeros(n)
+        for v, model in enumerate(versions):
+            rows = segment == v
+            rows &= np.all(np.column_stack([np.isfinite(columns[f]) for f in model.features]), axis=1)
+            picked = np.flatnonzero(rows)
+            if len(picked) == 0:
+                continue
+            p = _proba(model, {f: columns[f][picked] for f in model.features})
+            direction[picked] = np.where(p > 0.5, 1.0, np.where(p < 0.5, -1.0, 0.0))
+            confidence[picked] = np.where(p == 0.5, 0.0, np.abs(2.0 * p - 1.0))
+        return direction, confidence, segment >= 0
+
+    def signal_arrays(self, symbol: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+        direction, confidence, _ = self._batch[symbol][name]
+        return direction, confidence
+
+    def vote_mask(self, symbol: str, name: str) -> np.ndarray:
+        return self._batch[symbol][name][2]
+
+    def has_batch(self, symbol: str) -> bool:
+        return symbol in self._batch
+
+
+def vote_of(p: float) -> tuple[float, float]:
+    """A model's vote for a probability of "up": the side it favours and |2p - 1|."""
+    if p > 0.5:
+        return 1.0, 2.0 * p - 1.0
+    if p < 0.5:
+        return -1.0, 1.0 - 2.0 * p
+    return FLAT
+
+
+def _proba(model: Predictor, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """P(up) for the rows of ``columns``, with exactly the steps ``_predict`` takes for one row."""
+    if isinstance(model, StackedModel):
+        scores = np.column_stack([s.score(_row(columns, s.features)) for _, _, s in model.inputs])
+        return model.meta.raw_proba(scores)
+    return _calibrated(model, model.base.score(_row(columns, model.features)))
+
+
+def _calibrated(model: CalibratedModel, scores: np.ndarray) -> np.ndarray:
+    p = model.calibrator(scores)
+    return np.where((p > 1.0) & (p <= 1.0 + 1e-5), 1.0, p)
+
+
+def _row(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    return np.column_stack([columns[name] for name in names])
+
+
+def _windows(buffers: dict[str, deque[Candle]], symbols: tuple[str, ...], point: int, depth: int) -> tuple[OHLCV, ...]:
+    windows = []
+    for symbol in symbols:
+        candles = [c for c in buffers[symbol] if c.ts < point][-depth:]
+        windows.append(
+            OHLCV(
+                symbol,
+                np.array([c.ts for c in candles], dtype=np.int64),
+                *(
+                    np.array([getattr(c, f) for c in candles], dtype=np.float64)
+                    for f in ("open", "high", "low", "close", "volume")
+                ),
+            )
+        )
+    return tuple(windows)
+
+
+def _history_window(history: OHLCV, point: int, depth: int) -> OHLCV:
+    end = int(np.searchsorted(history.ts, point, side="left"))
+    window = history.slice(max(0, end - depth), end)
+    return OHLCV(
+        window.symbol,
+        *(np.array(a) for a in (window.ts, window.open, window.high, window.low, window.close, window.volume)),
+    )
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")

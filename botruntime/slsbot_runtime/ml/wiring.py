@@ -1,0 +1,81 @@
+"""From a RuntimeConfig's ``ml`` to the runtime's ``ModelBank``: specs checked (a bad one is a ConfigError naming
+``ml.models[<name>]...``), the registry beside the state file, and who trains.
+
+* a runtime (live, or a replay under ``slsbot up``/``slsbot runtime``): a ``WorkerTrainer`` writing the registry
+  at ``<state dir>/models``; a replay waits for each retrain, a live feed does not;
+* a step backtest (state in memory): the same worker, writing a registry in a temporary folder that goes with it;
+* fast mode: ``InProcessTrainer``, no files.
+
+Nothing is started or written here: the worker starts with the first retrain, the registry is read on the first
+candle (so the control plane's config check has no side effects).
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+from slsbot.api import RuntimeConfig
+from slsbot_runtime.features.engine import FeatureEngine
+from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.ml.bank import ModelBank, Trainer
+from slsbot_runtime.ml.builders import build_estimator
+from slsbot_runtime.ml.registry import ModelRegistry
+from slsbot_runtime.ml.training import ModelSpec
+from slsbot_runtime.ml.worker import CountingStore, InProcessTrainer, WorkerBounds, WorkerTrainer
+
+IN_MEMORY = ":memory:"
+
+
+def model_specs(config: RuntimeConfig) -> list[ModelSpec]:
+    """The signal models of ``config`` as training specs, each checked: features known, parameters accepted."""
+    specs = []
+    for model in config.ml.signal_models:
+        where = f"ml.models[{model.name}]"
+        if model.features:
+            FeatureEngine(model.features, field=f"{where}.features")
+        build_estimator(str(model.kind), model.params, model=model.name)
+        specs.append(ModelSpec.from_api(model))
+    return specs
+
+
+def build_model_bank(
+    config: RuntimeConfig,
+    *,
+    state_path: str | None = None,
+    fast: bool = False,
+    metrics: RuntimeMetrics | None = None,
+) -> ModelBank | None:
+    """The bank of ``config``'s signal models, or None when it has none."""
+    specs = model_specs(config)
+    if not specs:
+        return None
+    symbols = tuple(config.symbols)
+    if fast:
+        return ModelBank(specs, symbols, trainer_factory=lambda: InProcessTrainer(CountingStore()), registry=None)
+    worker = config.ml.worker
+    bounds = WorkerBounds(worker.memory_mib, worker.threads, worker.nice, worker.timeout_s)
+    replay = str(config.market_data.source) == "replay"
+    if state_path is None or state_path == IN_MEMORY:
+        registry = None
+
+        def trainer_factory() -> Trainer:
+            return WorkerTrainer(tempfile.mkdtemp(prefix="slsbot-models-"), bounds, owns_root=True)
+    else:
+        registry = ModelRegistry.beside(state_path)
+        root = registry.root
+
+        def trainer_factory() -> Trainer:
+            return WorkerTrainer(root, bounds)
+
+    on_change = None
+    if metrics is not None:
+        on_change = metrics.set_model_state
+    return ModelBank(
+        specs,
+        symbols,
+        trainer_factory=trainer_factory,
+        registry=registry,
+        wait_for_training=replay,
+        on_change=on_change,
+        on_retrain=None if metrics is None else metrics.count_retrain,
+    )
