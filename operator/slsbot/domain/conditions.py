@@ -11,6 +11,7 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 TRADING = "Trading"  # a Ready runtime that takes new trades (False: idle, with the reason)
+MODELS_DEGRADED = "ModelsDegraded"  # a signal model is out of the ensemble's vote (missing, failed, stale, drifted)
 
 
 def set_condition(

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from slsbot.api import StrategyPhase, StrategyStatus
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.conditions import DEGRADED, PROGRESSING, READY, TRADING, set_condition
+from slsbot.domain.conditions import DEGRADED, MODELS_DEGRADED, PROGRESSING, READY, TRADING, set_condition
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import INVALID_SPEC, Problem
 
@@ -114,6 +114,9 @@ def strategy_status(
                 put(TRADING, True, "Trading", "the runtime takes the trades its signals and the risk policy allow")
             else:
                 put(TRADING, False, *idle)
+            models = models_degraded(observed.runtime_status)
+            if models is not None:
+                put(MODELS_DEGRADED, *models)
         elif observed.state in (RuntimeState.EXITED, RuntimeState.UNRESPONSIVE):
             status.phase = StrategyPhase.DEGRADED
             reason = action.reason if action is not None else "RuntimeExited"
@@ -195,6 +198,28 @@ def _copy_runtime_figures(status: StrategyStatus, runtime_status: dict) -> None:
     if runtime_status.get("heartbeat"):
         status.last_heartbeat = runtime_status["heartbeat"]
     status.idle_reason = _idle_reason(runtime_status)
+
+
+def models_degraded(runtime_status: dict) -> tuple[bool, str, str] | None:
+    """(status, reason, message) of the ModelsDegraded condition from the runtime's ``models`` (one entry per
+    signal model: state, in_vote, ...); None for a runtime without models. True while any model is out of the
+    ensemble's vote: the rule-based members (and the models still in) decide without it."""
+    models = runtime_status.get("models")
+    if not isinstance(models, dict) or not models:
+        return None
+    out = []
+    for name, entry in sorted(models.items()):
+        if isinstance(entry, dict) and not entry.get("in_vote", False):
+            why = entry.get("reason")
+            out.append(f"{name} ({entry.get('state', 'unknown')}{': ' + str(why)[:200] if why else ''})")
+    if not out:
+        return False, "ModelsInVote", f"all {len(models)} signal models vote"
+    return (
+        True,
+        "ModelsOutOfVote",
+        f"{len(out)} of {len(models)} signal models out of the vote, the ensemble goes on without them: "
+        + "; ".join(out),
+    )
 
 
 def _idle_reason(runtime_status: dict) -> str | None:

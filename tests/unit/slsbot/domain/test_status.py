@@ -102,3 +102,48 @@ def test_a_malformed_idle_reason_is_not_copied():
     )
     assert status.idle_reason is None
     assert get_condition(status.conditions, "Trading").status == "True"
+
+
+def _models(**states: tuple[str, bool]) -> dict:
+    return {
+        name: {
+            "version": 3,
+            "state": state,
+            "in_vote": in_vote,
+            "reason": "no retrain for 72h" if not in_vote else None,
+        }
+        for name, (state, in_vote) in states.items()
+    }
+
+
+def test_a_model_out_of_the_vote_shows_models_degraded():
+    status = strategy_status(
+        None,
+        generation=1,
+        now=T0,
+        observed=_ready({"models": _models(gbm=("ready", True), forest=("stale", False))}),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    degraded = get_condition(status.conditions, "ModelsDegraded")
+    assert degraded is not None and degraded.status == "True" and degraded.reason == "ModelsOutOfVote"
+    assert "1 of 2" in degraded.message and "forest (stale: no retrain for 72h)" in degraded.message
+    assert get_condition(status.conditions, "Ready").status == "True"  # the ensemble goes on without it
+    assert get_condition(status.conditions, "Degraded").status == "False"
+    back = strategy_status(
+        status,
+        generation=1,
+        now=T0,
+        observed=_ready({"models": _models(gbm=("ready", True), forest=("training", True))}),
+        action=UP_TO_DATE,
+        config_hash="h1",
+    )
+    cleared = get_condition(back.conditions, "ModelsDegraded")
+    assert cleared.status == "False" and cleared.reason == "ModelsInVote"
+
+
+def test_a_runtime_without_models_has_no_models_condition():
+    status = strategy_status(
+        None, generation=1, now=T0, observed=_ready({"equity": 1.0}), action=UP_TO_DATE, config_hash="h1"
+    )
+    assert get_condition(status.conditions, "ModelsDegraded") is None
