@@ -143,6 +143,7 @@ class ModelRegistry:
                 "code_version": code_version(),
                 "inputs": dict(inputs or {}),
                 "created_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "trainer_pid": os.getpid(),
             }
             (staging / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
             os.replace(staging, folder / f"v{version:04d}")

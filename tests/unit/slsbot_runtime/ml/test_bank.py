@@ -1,0 +1,135 @@
+"""The model bank: candle by candle (the loop) and all at once (fast mode) give the same votes, at the same retrain
+points; states and the vote follow the schedule."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.ml.bank import ModelBank, vote_of
+from slsbot_runtime.ml.schedule import RetrainClock, model_state
+from slsbot_runtime.ml.training import ModelSpec, Outcome, TrainingJob
+from slsbot_runtime.ml.worker import InProcessTrainer, failed_outcomes
+
+HOUR = 3_600_000
+
+
+def _bank(specs: list[ModelSpec], symbols: tuple[str, ...], trainer=None) -> ModelBank:
+    return ModelBank(specs, symbols, trainer_factory=lambda: trainer or InProcessTrainer(), registry=None)
+
+
+def _merged(histories: list[OHLCV]) -> list:
+    candles = [(int(h.ts[i]), k, h.candle(i)) for k, h in enumerate(histories) for i in range(len(h))]
+    return [c for _, _, c in sorted(candles, key=lambda item: (item[0], item[1]))]
+
+
+def test_step_and_batch_give_the_same_votes(btc_2024: OHLCV, eth_2024: OHLCV, model_specs: list[ModelSpec]) -> None:
+    btc = btc_2024.slice(0, 1300)
+    other = eth_2024.slice(100, 1300)  # starts later: the symbols' windows differ
+    histories = [btc, other]
+    symbols = ("BTC/USDT", "ETH/USDT")
+    step = _bank(model_specs, symbols)
+    seen = {s: {name: [] for name in step.models} for s in symbols}
+    for candle in _merged(histories):
+        step.observe(candle)
+        for name in step.models:
+            direction, confidence = step.signal(candle.symbol, name)
+            seen[candle.symbol][name].append((direction, confidence, step.in_vote(name)))
+    batch = _bank(model_specs, symbols)
+    batch.run_batch(histories)
+    retrains = {name: record.retrains for name, record in step.models.items()}
+    assert retrains == {name: record.retrains for name, record in batch.models.items()}
+    assert min(retrains.values()) >= 3
+    for symbol in symbols:
+        for name in step.models:
+            direction, confidence = batch.signal_arrays(symbol, name)
+            mask = batch.vote_mask(symbol, name)
+            got = np.array(seen[symbol][name])
+            assert np.array_equal(got[:, 0], direction), (symbol, name)
+            assert np.array_equal(got[:, 1], confidence), (symbol, name)
+            assert np.array_equal(got[:, 2].astype(bool), mask), (symbol, name)
+            assert 0.5 < mask.mean() < 1.0  # missing until the first retrain, then voting
+            assert np.count_nonzero(direction) > 0.5 * mask.sum()
+
+
+def test_retrain_points_are_multiples_of_the_interval_and_skip_the_first_candle() -> None:
+    clock = RetrainClock(24 * HOUR)
+    start = 1_735_689_600_000  # 2025-01-01T00:00Z
+    assert clock.due(start + 5 * HOUR) is None  # the first candle's own point: nothing opened before it
+    assert clock.due(start + 23 * HOUR) is None
+    assert clock.due(start + 24 * HOUR) == start + 24 * HOUR
+    assert clock.due(start + 25 * HOUR) is None
+    assert clock.due(start + 100 * HOUR) == start + 96 * HOUR  # a gap over several points: the newest one
+
+
+def test_states_and_the_vote() -> None:
+    base = dict(training=False, failed=False, drifted=False, pinned=False, stale_after_ms=10)
+    assert model_state(has_model=False, now_ms=5, checked_ms=None, **base) == ("missing", False)
+    assert model_state(has_model=True, now_ms=5, checked_ms=0, **base) == ("ready", True)
+    assert model_state(has_model=True, now_ms=11, checked_ms=0, **base) == ("stale", False)
+    assert model_state(has_model=True, now_ms=11, checked_ms=0, **{**base, "pinned": True}) == ("ready", True)
+    assert model_state(has_model=True, now_ms=5, checked_ms=0, **{**base, "training": True}) == ("training", True)
+    assert model_state(has_model=True, now_ms=5, checked_ms=0, **{**base, "failed": True}) == ("failed", False)
+    assert model_state(has_model=True, now_ms=5, checked_ms=0, **{**base, "drifted": True}) == ("drifted", False)
+
+
+def test_a_vote_is_the_favoured_side_with_confidence_two_p_minus_one() -> None:
+    assert vote_of(0.8) == (1.0, 2 * 0.8 - 1)
+    assert vote_of(0.25) == (-1.0, 0.5)
+    assert vote_of(0.5) == (0.0, 0.0)
+
+
+class _FailingAfter(InProcessTrainer):
+    """Trains the first ``good`` jobs, then every retrain fails (as a worker that runs out of memory would)."""
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+
+    def submit(self, job: TrainingJob) -> None:
+        if self.good > 0:
+            self.good -= 1
+            super().submit(job)
+        else:
+            self._done = failed_outcomes(job, "MemoryError: over ml.worker.memoryMiB")
+
+
+def test_a_failed_retrain_takes_the_model_out_and_the_next_good_one_brings_it_back(
+    btc_2024: OHLCV, model_specs: list[ModelSpec]
+) -> None:
+    history = btc_2024.slice(0, 1000)
+    bank = _bank(model_specs[1:2], ("BTC/USDT",), trainer=_FailingAfter(1))
+    states = []
+    for i in range(len(history)):
+        bank.observe(history.candle(i))
+        states.append(bank.status()["logit"]["state"])
+    assert states[0] == "missing"
+    first_ready = states.index("ready")
+    failed = states.index("failed")
+    assert first_ready < failed and not bank.in_vote("logit")
+    assert "MemoryError" in bank.status()["logit"]["reason"]
+    assert bank.signal("BTC/USDT", "logit") == (0.0, 0.0)
+
+
+def test_drift_and_an_early_retrain(btc_2024: OHLCV, model_specs: list[ModelSpec]) -> None:
+    history = btc_2024.slice(0, 800)
+    bank = _bank(model_specs[1:2], ("BTC/USDT",))
+    for i in range(700):
+        bank.observe(history.candle(i))
+    assert bank.in_vote("logit")
+    bank.set_drifted("logit", "PSI 0.31 > 0.2 on rsi_14")
+    assert bank.status()["logit"]["state"] == "drifted" and not bank.in_vote("logit")
+    record = bank.models["logit"]
+    retrains, replaced = record.retrains, record.replaced
+    bank.request_retrain("logit", "drifted")
+    bank.observe(history.candle(700))
+    assert record.retrains == retrains + 1  # out of schedule (the next point is further on)
+    # the flag goes with the model it was raised on: a replacing retrain clears it, a kept model stays drifted
+    assert bank.in_vote("logit") == (record.replaced == replaced + 1)
+
+
+def test_outcome_of_a_failed_job_names_every_model(model_specs: list[ModelSpec]) -> None:
+    job = TrainingJob(0, (), tuple(model_specs))
+    outcomes = failed_outcomes(job, "training took longer than ml.worker.timeout (1 s)")
+    assert [o.name for o in outcomes] == ["gbm", "logit", "stack"]
+    assert all(isinstance(o, Outcome) and not o.ok for o in outcomes)
