@@ -11,8 +11,8 @@ only apply once their windows are full (``EnsembleSettings``); with sharpe votin
 plain weighted vote, and after it a member whose own signal lost money over the window gets no weight.
 
 A member whose component can leave the vote (``StrategyComponent.in_vote``: a model that is missing, failed,
-stale or drifted) has weight 0 while it is out: the others decide, and the attribution still sums to the net
-vote.
+stale or drifted) has weight 0 while it is out and counts in no one's correlation penalty: the others decide as
+if it were not there, and the attribution still sums to the net vote.
 
 ``decide`` is the step path (live and step backtests). ``decide_batch`` computes the same decisions for a
 whole history when every member has a vectorized form, for all three voting methods.
@@ -230,9 +230,17 @@ class Ensemble:
             directions.append(signal.direction)
             confidences.append(signal.confidence)
         weights = self._base
+        active: list[bool] | None = None
+        if self._optional:
+            members = self.members
+            out = [i for i in self._optional if not members[i].in_vote()]
+            if out:
+                active = [True] * len(members)
+                for i in out:
+                    active[i] = False
         if self._correlation is not None:
             self._correlation.update(tuple(directions))
-            factors = self._correlation.factors(self.correlation_penalty)
+            factors = self._correlation.factors(self.correlation_penalty, active)
             if factors is not None:
                 weights = [w * f for w, f in zip(weights, factors, strict=True)]
         if self._sharpe is not None:
@@ -240,13 +248,8 @@ class Ensemble:
             ratios = self._sharpe.ratios()
             if ratios is not None:
                 weights = [w * (r if r > 0 else 0.0) for w, r in zip(weights, ratios, strict=True)]
-        if self._optional:
-            members = self.members
-            out = [i for i in self._optional if not members[i].in_vote()]
-            if out:
-                weights = list(weights)
-                for i in out:
-                    weights[i] = 0.0
+        if active is not None:
+            weights = [w if on else 0.0 for w, on in zip(weights, active, strict=True)]
         if self._by_sign:
             votes = [1.0 if d > 0 else (-1.0 if d < 0 else 0.0) for d in directions]
         elif self._by_confidence:
@@ -310,8 +313,16 @@ class Ensemble:
         confidences = np.column_stack([pair[1] for pair in arrays])  # type: ignore[index]
         n = len(history)
         weights = np.tile(np.asarray(self._base, dtype=np.float64), (n, 1))
+        active = None
+        for i in self._optional:
+            mask = self.members[i].vote_mask(history, features)
+            if mask is not None:
+                if active is None:
+                    active = np.ones(weights.shape, dtype=bool)
+                active[:, i] = mask
         if self._correlation is not None:
-            weights *= correlation_factors(directions, self.settings.correlation_window, self.correlation_penalty)
+            window, penalty = self.settings.correlation_window, self.correlation_penalty
+            weights *= correlation_factors(directions, window, penalty, active)
         if self.voting == Voting.MAJORITY:
             votes = np.sign(directions)
         elif self.voting == Voting.CONFIDENCE:
@@ -320,9 +331,7 @@ class Ensemble:
             votes = directions
             ratios = member_sharpes(history.close, directions, self.settings.sharpe_window)
             weights = np.where(np.isnan(ratios), weights, weights * np.maximum(ratios, 0.0))
-        for i in self._optional:
-            mask = self.members[i].vote_mask(history, features)
-            if mask is not None:
-                weights[:, i] = np.where(mask, weights[:, i], 0.0)
+        if active is not None:
+            weights = np.where(active, weights, 0.0)
         vote = combine_batch(votes, confidences, weights, self.min_agreement)
         return EnsembleBatch(self.names, vote.direction, vote.confidence, vote.net, vote.contributions, vote.driver)

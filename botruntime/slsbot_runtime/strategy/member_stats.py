@@ -117,8 +117,9 @@ class SignalCorrelation:
         ]
         self._pending = 0
 
-    def factors(self, penalty: float) -> list[float] | None:
-        """Weight factor per member, or None until the window is full."""
+    def factors(self, penalty: float, active: Sequence[bool] | None = None) -> list[float] | None:
+        """Weight factor per member, or None until the window is full. Only pairs of ``active`` members count
+        (a member out of the vote penalises no one)."""
         if len(self._buf) < self.window:
             return None
         m, s, p, n = self._m, self._s, self._p, float(self.window)
@@ -130,6 +131,8 @@ class SignalCorrelation:
         for i in range(m):
             row, s_i, p_ii, var_i, still_i = p[i], s[i], p[i][i], variance[i], still[i]
             for j in range(i + 1, m):
+                if active is not None and not (active[i] and active[j]):
+                    continue
                 if still_i or still[j]:
                     p_jj = p[j][j]
                     distance = p_ii + p_jj - 2.0 * row[j]
@@ -142,8 +145,11 @@ class SignalCorrelation:
         return [1.0 / (1.0 + penalty * e) for e in excess]
 
 
-def correlation_factors(directions: np.ndarray, window: int, penalty: float) -> np.ndarray:
-    """The array twin of ``SignalCorrelation.factors`` for an (n, members) array; 1 before the window fills."""
+def correlation_factors(
+    directions: np.ndarray, window: int, penalty: float, active: np.ndarray | None = None
+) -> np.ndarray:
+    """The array twin of ``SignalCorrelation.factors`` for an (n, members) array; 1 before the window fills.
+    ``active`` (n, members) bools: only pairs of members both active at a candle count there."""
     n, m = directions.shape
     exact = bool(np.all(directions == np.round(directions)))
 
@@ -164,6 +170,8 @@ def correlation_factors(directions: np.ndarray, window: int, penalty: float) -> 
         for j in range(i + 1, m):
             rho = _pair_correlations(w, s[i], s[j], p[i, i], p[j, j], p[i, j])
             positive = np.where(rho > 0, rho, 0.0)
+            if active is not None:
+                positive = np.where(active[:, i] & active[:, j], positive, 0.0)
             excess[:, i] += positive
             excess[:, j] += positive
     factors = 1.0 / (1.0 + penalty * excess)
