@@ -200,6 +200,7 @@ class TrainingWorker(SpecModel):
 
     memory_mib: int = Field(
         default=2048,
+        alias="memoryMiB",
         ge=512,
         le=65_536,
         description="Address-space bound of the training process, in MiB (its libraries map ~600 MiB of it).",
