@@ -15,6 +15,9 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   (the longest single series), in each mode; fast is the best of ``FAST_REPEATS`` runs. Data loading excluded.
 * ``runtime_peak_rss_mb``: ``slsbot runtime --until-end`` as a child process over the eight 1h pairs with the
   ensemble config, its peak resident memory from ``getrusage(RUSAGE_CHILDREN)``.
+* the model figures (training time per kind, decision latency with models in the vote, a runtime's memory with
+  models): ``bench_models``. ``python -m slsbot_runtime.bench models`` prints only those, ``... runtime`` only the
+  ones above.
 """
 
 from __future__ import annotations
@@ -154,7 +157,8 @@ def bench_runtime_memory(data: Path) -> None:
     report("runtime_peak_rss_mb", peak_mb)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    wanted = set(sys.argv[1:] if argv is None else argv) or {"runtime", "models"}
     root = market_data_root()
     data = root / SPOT_1H_2024
     if not data.is_dir():
@@ -164,9 +168,15 @@ def main() -> int:
         return 1
     load = os.getloadavg()[0]
     print(f"# data {root}; {os.cpu_count()} cores, load average {load:.2f} at start", flush=True)
-    for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory):
-        gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
-        section(data)
+    if "runtime" in wanted:
+        for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory):
+            gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
+            section(data)
+    if "models" in wanted:
+        from slsbot_runtime import bench_models
+
+        gc.collect()
+        bench_models.main(root, report)
     print(f"# load average {os.getloadavg()[0]:.2f} at the end", flush=True)
     return 0
 

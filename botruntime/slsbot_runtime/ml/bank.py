@@ -269,7 +269,7 @@ class ModelBank:
             return
         trainer = self.trainer
         if trainer.busy:
-            log.warning("models %s: the previous retrain still runs, skipping the one at %s", names, _iso(point))
+            log.info("models %s: the previous retrain still runs, skipping the one at %s", names, _iso(point))
             return
         incumbents = {
             n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]

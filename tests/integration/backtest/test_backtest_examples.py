@@ -113,3 +113,13 @@ def test_fast_mode_on_an_ineligible_config_exits_2_naming_why(repo_root):
     assert finished.returncode == 2
     assert "fast mode cannot reproduce step mode here: sizing.method" in finished.stderr
     assert finished.stdout == ""
+
+
+@pytest.mark.slow
+def test_the_models_example_backtests_in_fast_mode_with_its_models_voting(repo_root):
+    args = ("--config", "examples/backtest/models-btc-eth.yaml", "--from", "2025-01-01", "--to", "2025-03-01")
+    result = backtest(repo_root, *args)
+    assert_well_formed(result)
+    assert result["run"]["mode"] == "fast" and result["run"]["fallback_reason"] is None
+    assert result["run"]["candles"] == 2 * 59 * 24
+    assert {t["symbol"] for t in result["trades"]} == {"BTC/USDT", "ETH/USDT"}
