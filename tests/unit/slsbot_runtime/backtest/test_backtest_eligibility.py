@@ -31,13 +31,25 @@ def test_the_sma_example_has_no_static_blocker(sma_config):
         ({"sizing": {"method": "risk"}}, "sizing.method"),
         ({"risk.volatilityHalt.enabled": True}, "risk.volatilityHalt.enabled"),
         ({"risk.killSwitch": True}, "risk.killSwitch"),
-        ({"ml.models": [{"name": "rf", "kind": "randomForest"}]}, "ml.models"),
     ],
 )
 def test_each_static_blocker_names_its_field(sma_config, changes, field):
     reasons = static_blockers(sma_config(**changes))
     assert len(reasons) == 1
     assert reasons[0].startswith(field + ":")
+
+
+def test_models_do_not_keep_a_config_from_fast_mode(sma_config):
+    """Models retrain in fast mode at the step mode's points (the parity test runs both)."""
+    assert static_blockers(sma_config(**{"ml.models": [{"name": "rf", "kind": "randomForest"}]})) == []
+
+
+def test_a_pinned_model_is_refused_in_any_backtest(sma_config):
+    from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config
+
+    config = sma_config(**{"ml.models": [{"name": "rf", "kind": "randomForest", "pinnedVersion": 3}]})
+    with pytest.raises(ConfigError, match=r"ml.models\[rf\].pinnedVersion: a backtest retrains its models"):
+        backtest_config(config, data_dir=None, window=BacktestWindow())
 
 
 def test_the_refusal_is_a_config_error_listing_every_reason():
