@@ -138,6 +138,7 @@ class WorkerTrainer:
         self._conn: Any = None
         self._job: TrainingJob | None = None
         self._started_at = 0.0
+        self._refused: list[Outcome] | None = None
         self.pid: int | None = None
 
     @property
@@ -147,10 +148,14 @@ class WorkerTrainer:
     def submit(self, job: TrainingJob) -> None:
         if self._job is not None:
             raise RuntimeError("a training job is already running")
-        self._ensure_process()
-        self._conn.send(job)
         self._job = job
         self._started_at = time.monotonic()
+        try:
+            self._ensure_process()
+            self._conn.send(job)
+        except Exception as error:  # the process could not start or died at once: the job fails, the loop goes on
+            self._stop_process()
+            self._refused = failed_outcomes(job, f"could not hand the job to the training process: {error}"[:300])
 
     def poll(self) -> list[Outcome] | None:
         """The finished job's outcomes, or None while it runs (never blocks)."""
@@ -182,6 +187,9 @@ class WorkerTrainer:
     def _check(self, timeout: float) -> list[Outcome] | None:
         job = self._job
         assert job is not None
+        if self._refused is not None:
+            refused, self._refused, self._job = self._refused, None, None
+            return refused
         try:
             if self._conn.poll(timeout):
                 outcomes = self._conn.recv()
