@@ -294,7 +294,8 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
     now_ms = clock.now_ms()
     interval = settings.interval_ms
     cursor = store.load_cursor()
-    since = (min(cursor.values()) if cursor else now_ms) - (settings.warmup_candles + 1) * interval
+    history = max(settings.warmup_candles, parts.models.history_candles if parts.models is not None else 0)
+    since = (min(cursor.values()) if cursor else now_ms) - (history + 1) * interval  # models: what a retrain reads
     feed: Iterable[Candle] = open_live_feed(
         account.exchange,
         config.symbols,

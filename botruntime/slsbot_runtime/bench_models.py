@@ -8,8 +8,9 @@
 * ``models_decision_latency_p50_ms`` / ``_p99_ms`` (target <= 2 ms) and ``models_decision_cpu_p99_ms``: wall and CPU
   time of ``TradingLoop.process`` per candle, the ensemble of ``examples/backtest/ensemble-8-symbols.yaml`` (12
   rule-based members, every risk rule) plus the three kinds and the stacking model voting (all 79 features), eight
-  1h pairs from ``ENSEMBLE_START``, the models trained before it and retrained weekly in the training process as
-  live does (the loop never waits for them); ``rules_decision_latency_p99_ms`` is the same candles without models.
+  1h pairs from ``ENSEMBLE_START``, the models trained before it (the runtime starts at ``PRETRAINED_AT`` with
+  them in its registry) and retrained weekly in the training process as live does (the loop never waits for them);
+  ``rules_decision_latency_p99_ms`` is the same candles without models.
 * ``models_runtime_peak_rss_mb`` (target <= 400): ``slsbot runtime --until-end`` trading the eight pairs with that
   ensemble and models, its own peak resident memory (``VmHWM``); ``models_training_peak_rss_mb`` the training
   process's (the largest process the runtime leaves behind, ``RUSAGE_CHILDREN``).
@@ -35,6 +36,9 @@ TWO_YEARS = "djienne_3EMA_SRSI_ATR/binance"
 TWO_YEARS_FROM = datetime(2020, 10, 11, tzinfo=UTC)
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "BNB/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "LTC/USDT", "DOGE/USDT")
 ENSEMBLE_START = datetime(2025, 6, 1, tzinfo=UTC)
+#: The models are trained at this point, and the runtime starts here, so its candle buffers are full (the 2,000-candle
+#: lookback) long before the measured candles, from ``ENSEMBLE_START`` on.
+PRETRAINED_AT = datetime(2025, 3, 3, tzinfo=UTC)
 MEMORY_START = datetime(2025, 9, 1, tzinfo=UTC)
 HOUR = 3_600_000
 KINDS = {"gbm": "gradientBoosting", "forest": "randomForest", "logit": "logisticRegression"}
@@ -122,14 +126,15 @@ def bench_latency(root: Path, report: Any) -> None:
     from slsbot_runtime.data.replay import ReplayFeed
 
     data = root / "Harthor_marketlab/binance"
-    point = int(ENSEMBLE_START.timestamp() * 1000)
+    point = int(PRETRAINED_AT.timestamp() * 1000)
+    measured_from = int(ENSEMBLE_START.timestamp() * 1000)
     figures: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory(prefix="slsbot-bench-models-") as folder:
-        fields = {"lookback": 2000, "retrainEvery": "168h"}
-        config = _config(data, models=True, start=ENSEMBLE_START, **fields)
+        fields = {"lookback": 2000, "retrainEvery": "168h", "staleAfter": "2160h"}
+        config = _config(data, models=True, start=PRETRAINED_AT, **fields)
         _pretrain(config, data, Path(folder) / "models", point)
         for name, with_models in (("rules", False), ("models", True)):
-            chosen = config if with_models else _config(data, models=False, start=ENSEMBLE_START)
+            chosen = config if with_models else _config(data, models=False, start=PRETRAINED_AT)
             built = build_runtime(chosen, RuntimeOptions(state_path=str(Path(folder) / f"{name}.db")))
             bank = built.loop.models
             if bank is not None:
@@ -137,9 +142,13 @@ def bench_latency(root: Path, report: Any) -> None:
             assert isinstance(built.feed, ReplayFeed)
             candles = list(built.feed)
             loop = built.loop
+            loop.start()
+            first = next(k for k, candle in enumerate(candles) if candle.ts >= measured_from)
+            for candle in candles[:first]:
+                loop.process(candle)
+            candles = candles[first:]
             wall, cpu = np.empty(len(candles)), np.empty(len(candles))
             voting = 0
-            loop.start()
             for index, candle in enumerate(candles):
                 before, before_cpu = time.perf_counter(), time.thread_time()
                 loop.process(candle)

@@ -81,6 +81,7 @@ class _Group:
     history: int  # candles per symbol a retrain reads
     warmup: int
     horizon: int
+    lookback: int
 
 
 class ModelBank:
@@ -137,9 +138,15 @@ class ModelBank:
                     history=max(n for n, _ in needs),
                     warmup=max(w for _, w in needs),
                     horizon=max(spec.horizon for spec in members),
+                    lookback=max(spec.lookback for spec in members),
                 )
             )
         return groups
+
+    @property
+    def history_candles(self) -> int:
+        """Candles per symbol a retrain reads (what a live runtime fetches again when it starts)."""
+        return max(group.history for group in self._groups)
 
     # -- the drift checks' handles ----------------------------------------------------------------------------
 
@@ -265,7 +272,9 @@ class ModelBank:
         if not names:
             return
         windows = _windows(self._buffers, self.symbols, point, group.history)
-        if not enough_candles([len(w) for w in windows], warmup=group.warmup, horizon=group.horizon):
+        if not enough_candles(
+            [len(w) for w in windows], warmup=group.warmup, horizon=group.horizon, lookback=group.lookback
+        ):
             return
         trainer = self.trainer
         if trainer.busy:
@@ -411,7 +420,8 @@ class ModelBank:
 
     def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...]) -> None:
         names = [n for n in group.names if self.models[n].spec.pinned_version is None]
-        if not names or not enough_candles([len(w) for w in windows], warmup=group.warmup, horizon=group.horizon):
+        counts = [len(w) for w in windows]
+        if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
             return
         incumbents = {
             n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]

@@ -5,8 +5,9 @@ loop, a step backtest and fast mode.
 retrain for point P happens when the first candle opening at or after P arrives, on the candles that opened
 before P; the model it produces decides from that candle on. A replay (a step backtest, ``slsbot up`` on
 recorded candles) waits for the training there; a live loop does not (the candle that closes at P arrives a whole
-interval before the one opening at P, and the new model is used once it is ready). Points passed while too few
-candles were seen are skipped; so is the point of the very first candle (nothing opened before it).
+interval before the one opening at P, and the new model is used once it is ready). Points passed while fewer than
+half the lookback (on average per symbol) was seen are skipped; so is the point of the very first candle (nothing
+opened before it).
 
 **States** (``/status``, metrics, the Strategy's ``ModelsDegraded`` condition):
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 STATES = ("ready", "training", "missing", "failed", "stale", "drifted")
-#: Fewest labelled sample candles (all symbols together) a retrain needs before it is attempted.
+#: Fewest labelled sample candles (all symbols together) a retrain needs before it is attempted, whatever the lookback.
 MIN_SAMPLE_CANDLES = 300
 
 
@@ -57,9 +58,12 @@ class RetrainClock:
         return point
 
 
-def enough_candles(counts: list[int], *, warmup: int, horizon: int) -> bool:
-    """Whether the candles per symbol (each capped at warmup + lookback) leave enough labelled samples."""
-    return sum(max(0, n - warmup - horizon) for n in counts) >= MIN_SAMPLE_CANDLES
+def enough_candles(counts: list[int], *, warmup: int, horizon: int, lookback: int) -> bool:
+    """Whether the candles per symbol (each capped at warmup + lookback) leave enough labelled samples: at least half
+    the lookback on average over the symbols, and ``MIN_SAMPLE_CANDLES``. A point with fewer is skipped, not failed:
+    a model already in use goes on (after a restart, until the candles it needs are seen again)."""
+    samples = sum(max(0, n - warmup - horizon) for n in counts)
+    return samples >= max(MIN_SAMPLE_CANDLES, lookback * len(counts) // 2)
 
 
 class ModelState(NamedTuple):

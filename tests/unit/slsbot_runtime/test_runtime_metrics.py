@@ -23,3 +23,24 @@ def test_drained_is_one_and_every_other_phase_zero() -> None:
     assert values == {p: (1.0 if p == DRAINED_PHASE else 0.0) for p in PHASES}
     with pytest.raises(ValueError, match="phase: 'sleeping' is not one of"):
         metrics.set_phase("sleeping")
+
+
+def test_the_model_state_gauges_know_every_state_and_count_models_out_of_the_vote() -> None:
+    from slsbot_runtime.metrics import MODEL_STATES
+    from slsbot_runtime.ml.schedule import STATES
+
+    assert set(MODEL_STATES) == set(STATES)
+    registry = CollectorRegistry()
+    metrics = RuntimeMetrics(registry)
+    metrics.set_model_state("gbm", "stale", False)
+    metrics.set_model_state("forest", "missing", False)
+    metrics.set_model_state("forest", "ready", True)
+    assert registry.get_sample_value("slsbot_runtime_models_out_of_vote") == 1.0
+    assert registry.get_sample_value("slsbot_runtime_model_in_vote", {"model": "gbm"}) == 0.0
+    states = {s: registry.get_sample_value("slsbot_runtime_model_state", {"model": "gbm", "state": s}) for s in STATES}
+    assert states == {s: (1.0 if s == "stale" else 0.0) for s in STATES}
+    metrics.count_retrain("gbm", "kept", 0.6931)
+    assert registry.get_sample_value("slsbot_runtime_model_retrains_total", {"model": "gbm", "result": "kept"}) == 1
+    assert registry.get_sample_value("slsbot_runtime_model_holdout_log_loss", {"model": "gbm"}) == 0.6931
+    with pytest.raises(ValueError, match="state: 'sleepy' is not one of"):
+        metrics.set_model_state("gbm", "sleepy", False)
