@@ -323,7 +323,7 @@ def equity_retention(config: RuntimeConfig) -> EquityRetentionPolicy | None:
 
 def _loop(parts: RuntimeParts, settings: LoopSettings, exchange: Exchange, store: StateStore) -> TradingLoop:
     store.retain_equity(equity_retention(parts.config))
-    return TradingLoop(
+    loop = TradingLoop(
         settings,
         exchange=exchange,
         store=store,
@@ -332,6 +332,9 @@ def _loop(parts: RuntimeParts, settings: LoopSettings, exchange: Exchange, store
         metrics=parts.metrics,
         models=parts.models,
     )
+    if parts.models is not None:
+        parts.models.on_wait = loop.beat  # a replay waiting for a retrain still answers /healthz
+    return loop
 
 
 def build_runtime(

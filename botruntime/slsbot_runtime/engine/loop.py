@@ -504,6 +504,11 @@ class TradingLoop:
         self._staged = 0
         self._last_commit = self.clock()
 
+    def beat(self) -> None:
+        """Show the loop is alive while a candle waits on something slow of its own (a replay waiting for a model's
+        retrain), without anything else ``tick`` does."""
+        self._publish()
+
     def tick(self) -> None:
         """The feed has no candle waiting (pacing, a quiet live feed): a restarted loop that has replayed up to
         what the feed had reconciles now instead of with the next new candle; show the loop is alive."""

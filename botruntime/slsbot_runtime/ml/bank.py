@@ -51,7 +51,7 @@ class Trainer(Protocol):
 
     def poll(self) -> list[Outcome] | None: ...
 
-    def wait(self) -> list[Outcome]: ...
+    def wait(self, on_tick: Callable[[], None] | None = None) -> list[Outcome]: ...
 
     def close(self) -> None: ...
 
@@ -103,6 +103,8 @@ class ModelBank:
         self.wait_for_training = wait_for_training
         self.on_change = on_change  # (model, new state, in vote): metrics
         self.on_retrain = on_retrain  # (model, result: replaced / kept / failed, holdout log loss): metrics
+        #: Called about every 0.2 s while a replay waits for a retrain (the loop's heartbeat, so /healthz stays 200).
+        self.on_wait: Callable[[], None] | None = None
         self._trainer_factory = trainer_factory
         self._trainer: Trainer | None = None
         self.models = {name: _Model(spec) for name, spec in self.specs.items()}
@@ -290,7 +292,7 @@ class ModelBank:
             self.models[name].training = True
         trainer.submit(job)
         if self.wait_for_training:
-            self._apply(trainer.wait())
+            self._apply(trainer.wait(self.on_wait))
 
     @property
     def trainer(self) -> Trainer:

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -108,7 +109,7 @@ class InProcessTrainer:
         done, self._done = self._done, None
         return done
 
-    def wait(self) -> list[Outcome]:
+    def wait(self, on_tick: Callable[[], None] | None = None) -> list[Outcome]:
         done = self.poll()
         assert done is not None, "no job submitted"
         return done
@@ -163,12 +164,14 @@ class WorkerTrainer:
             return None
         return self._check(0.0)
 
-    def wait(self) -> list[Outcome]:
-        """Block until the job ends (or times out)."""
+    def wait(self, on_tick: Callable[[], None] | None = None) -> list[Outcome]:
+        """Block until the job ends (or times out), calling ``on_tick`` about every 0.2 s meanwhile."""
         while True:
             done = self._check(0.2)
             if done is not None:
                 return done
+            if on_tick is not None:
+                on_tick()
 
     def close(self) -> None:
         process, conn = self._process, self._conn

@@ -26,7 +26,9 @@ def test_a_retrain_runs_in_the_training_process_and_writes_the_registry(
     try:
         trainer.submit(_job(btc_2024, model_specs[1:2]))
         assert trainer.busy and trainer.pid != os.getpid()
-        (outcome,) = trainer.wait()
+        ticks: list[int] = []
+        (outcome,) = trainer.wait(lambda: ticks.append(1))
+        assert ticks  # the waiting loop's heartbeat went on (starting the process alone takes over a second)
         assert outcome.ok and outcome.version == 1 and outcome.fitted is None
         info = ModelRegistry(tmp_path / "models").info("logit", 1)
         assert info["trainer_pid"] == trainer.pid
