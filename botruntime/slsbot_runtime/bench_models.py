@@ -10,7 +10,7 @@
   rule-based members, every risk rule) plus the three kinds and the stacking model voting (all 79 features), eight
   1h pairs from ``ENSEMBLE_START``, the models trained on the candles before it and found in the registry at start;
   a retrain runs in the training process during the run, as live (the loop does not wait for it);
-  ``rules_decision_latency_p99_ms`` is the same candles without models.
+  ``rules_decision_latency_p99_ms`` and ``rules_decision_cpu_p99_ms`` are the same candles without models.
 * ``models_runtime_peak_rss_mb`` (target <= 400): ``slsbot runtime --until-end`` trading the eight pairs with that
   ensemble and models, its own peak resident memory (``VmHWM``); ``models_training_peak_rss_mb`` the training
   process's (the largest process the runtime leaves behind, ``RUSAGE_CHILDREN``).
@@ -173,6 +173,7 @@ def bench_latency(root: Path, report: Any) -> None:
         flush=True,
     )
     report("rules_decision_latency_p99_ms", float(np.percentile(figures["rules"], 99)) * 1000)
+    report("rules_decision_cpu_p99_ms", float(np.percentile(figures["rules_cpu"], 99)) * 1000)
     report("models_decision_latency_p50_ms", float(np.percentile(figures["models"], 50)) * 1000)
     report(
         "models_decision_latency_p99_ms",
