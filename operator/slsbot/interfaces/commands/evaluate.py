@@ -148,12 +148,12 @@ def render_summary(data: dict[str, Any]) -> str:
     """A few lines for a terminal: every candidate overall and per fold, buy-and-hold, the selection statistics."""
     head, selection, lookahead = data["evaluation"], data["selection"], data["lookahead"]
     forms = sorted({form for unit in lookahead["units"].values() for form in unit})
-    cuts = ", ".join(f"{n} in {symbol}" for symbol, n in lookahead["cuts"].items())
+    cuts = ", ".join(f"{n} cuts of {symbol}" for symbol, n in lookahead["cuts"].items())
     lines = [
         f"{head['name']}: {', '.join(head['symbols'])} {head['timeframe']}, held out {head['held_out']['from']} -> "
         f"{head['held_out']['to']}, {len(head['folds'])} folds, each after a warm-up of {head['warmup_candles']} "
         "candles",
-        f"lookahead check: passed ({lookahead['decisions_compared']:,} decisions compared at cuts {cuts}; "
+        f"lookahead check: passed ({lookahead['decisions_compared']:,} decisions compared at {cuts}; "
         f"{' and '.join(forms)} forms)",
         "",
         f"  {'overall, out of sample':<28}"
