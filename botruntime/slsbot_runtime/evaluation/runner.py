@@ -42,6 +42,9 @@ from slsbot_runtime.evaluation.walk_forward import (
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.strategy import registry as strategy_registry
 
+#: What ``fingerprint`` hashes: the out-of-sample results, not how thoroughly the lookahead check looked nor the
+#: record (the same results from another commit or folder have the same fingerprint).
+RESULT_KEYS = ("evaluation", "ensemble", "members", "buy_and_hold", "selection")
 #: ``progress(stage, done, total)``: stage "lookahead" counts decider runs, stage "backtests" counts candles.
 EvaluationProgress = Callable[[str, int, int], None]
 
@@ -118,7 +121,7 @@ class Evaluation:
                 "code": self.code,
             },
         }
-        answer["fingerprint"] = record.canonical_hash({k: v for k, v in answer.items() if k != "record"})
+        answer["fingerprint"] = record.canonical_hash({k: answer[k] for k in RESULT_KEYS})
         return answer
 
 
