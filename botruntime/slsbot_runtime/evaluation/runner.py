@@ -57,7 +57,7 @@ class EvaluationSettings:
     seed: int = 0  # draws the lookahead check's random cuts
     lookahead_cuts: int = 20  # evenly spaced cuts per symbol
     lookahead_random_cuts: int = 10  # and this many more at random
-    pbo_blocks: int = 16  # CSCV's S (fewer when the period is short: at least 2 candles per block... and even)
+    pbo_blocks: int = 16  # CSCV's S; fewer (still even) when the period has under two candles per block
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
