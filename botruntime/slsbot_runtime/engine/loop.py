@@ -48,7 +48,7 @@ from slsbot_runtime.engine.settings import LoopSettings
 from slsbot_runtime.engine.shutdown import Shutdown
 from slsbot_runtime.engine.signals import Decider, SymbolDecision
 from slsbot_runtime.engine.status import RuntimeStatus
-from slsbot_runtime.engine.status_publisher import StatusPublisher
+from slsbot_runtime.engine.status_publisher import PUBLISH_INTERVAL_S, StatusPublisher
 from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.execution.ledger import Ledger
@@ -279,7 +279,7 @@ class TradingLoop:
         decision = self.deciders[symbol].decide(candle)
         equity = ledger.equity()
         state.watermark.observe(equity)
-        risk = self.risk
+        risk = self._risk
         risk.observe(ts, equity, {symbol: close})
         state.risk_fed = True
         must_flatten = risk.must_flatten
@@ -289,17 +289,24 @@ class TradingLoop:
         self._trade(candle, decision, must_flatten)
         self._follow_signal(candle, decision)
         elapsed = time.perf_counter() - started
-        self.restart.stage_candle(symbol, ts, equity)
+        self.store.stage_equity(ts, symbol, equity, ledger.cash)
+        self.store.stage_cursor(symbol, ts)
+        state.cursor[symbol] = ts
         state.last_ts = ts
+        state.staged += 1
         state.processed += 1
         if orders.has_unsent:
             orders.send_pending()
             self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
-        elif self.restart.commit_due():
+        elif state.staged >= self.settings.commit_every_candles or (
+            self._clock() - state.last_commit >= self.settings.commit_interval_s
+        ):
             self.commit()
         if self.metrics is not None:
             self._observe(candle, elapsed, equity)
-        self.publisher.publish_if_due(self._clock())
+        now = self._clock()
+        if now - self.publisher.published_at >= PUBLISH_INTERVAL_S:
+            self.publisher.publish()
         return True
 
     def _replay(self, candle: Candle) -> None:

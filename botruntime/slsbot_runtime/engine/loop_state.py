@@ -30,5 +30,7 @@ class LoopState:
     replayed: int = 0  # candles at or before the stored cursor, run through the deciders only
     processed: int = 0  # candles after it
     last_ts: int | None = None  # open time of the last candle, replayed or processed
+    staged: int = 0  # candles staged since the last commit (Restart.commit resets it)
+    last_commit: float = 0.0  # wall time of the last commit (Restart)
     cursor: dict[str, int] = field(default_factory=dict)  # the last processed candle per symbol (Restart.load)
     watermark: EquityWatermark = field(default_factory=EquityWatermark)  # equity peak, deepest drawdown

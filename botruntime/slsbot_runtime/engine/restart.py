@@ -2,7 +2,7 @@
 
 ``commit`` and ``load`` are two halves of one format, kept side by side: ``commit`` stages what only changes in
 memory (the risk snapshot, cash, the equity watermark, the changes of a book kept in this process) on top of what
-the candles staged (``stage_candle``: the cursor and the equity row; the order manager: intents, fills, positions)
+the candles staged (the loop: each candle's cursor and equity row; the order manager: intents, fills, positions)
 and writes it all in one transaction; ``load`` reads every part of it back into the ledger, the order manager,
 the risk manager, the refusal streaks and the book. ``reconcile`` then checks the loaded books against the
 exchange, once, before anything is sent for a new candle (docs/concepts/runtime-loop.md#restart).
@@ -63,8 +63,7 @@ class Restart:
         self.log = log
         self.clock = clock
         self.report: ReconcileReport | None = None  # the reconciliation's, once it ran
-        self.staged = 0  # candles staged since the last commit
-        self.last_commit = clock()
+        state.last_commit = clock()
 
     def load(self) -> None:
         """Read the stored state back; the loop then replays the candles up to the cursor and reconciles."""
@@ -116,22 +115,6 @@ class Restart:
         state.startup_phase = Phase.RECONCILING
         state.started = True
 
-    def stage_candle(self, symbol: str, ts: int, equity: float) -> None:
-        """A processed candle: its equity row and the symbol's cursor, written with the next commit."""
-        store = self.store
-        store.stage_equity(ts, symbol, equity, self.ledger.cash)
-        store.stage_cursor(symbol, ts)
-        self.state.cursor[symbol] = ts
-        self.staged += 1
-
-    def commit_due(self) -> bool:
-        """Without orders to send: commit every ``commit_every_candles`` candles or ``commit_interval_s`` seconds."""
-        settings = self.settings
-        return (
-            self.staged >= settings.commit_every_candles
-            or self.clock() - self.last_commit >= settings.commit_interval_s
-        )
-
     def commit(self) -> None:
         """Stage what only changes in memory (risk, cash, the book) and write it all in one transaction."""
         store, state = self.store, self.state
@@ -149,8 +132,8 @@ class Restart:
                 store.stage_paper_book(changes)
             store.stage_meta("paper_last_close", book.last_closes())
         store.commit()
-        self.staged = 0
-        self.last_commit = self.clock()
+        state.staged = 0
+        state.last_commit = self.clock()
 
     def reconcile(self) -> None:
         """Bring the loaded books in line with the exchange (``execution.reconcile``); a disagreement halts trading

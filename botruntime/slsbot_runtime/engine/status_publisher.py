@@ -2,9 +2,12 @@
 
 ``/status`` serves ``status``, the last published ``RuntimeStatus``: the phase (from ``LoopState``, the warmup and
 the risk verdict), the account's figures (``profit``), and why no new trade is taken (``idle.describe_idle``). The
-loop publishes at most every ``PUBLISH_INTERVAL_S`` while candles stream (``publish_if_due``), and at once when its
-life changes (start, reconciliation, pause, halt, finish, an idle tick). Publishing also sets the heartbeat and
-phase metrics. Building a snapshot costs nothing that grows with the history.
+loop publishes at most every ``PUBLISH_INTERVAL_S`` while candles stream (``published_at`` says when it last did),
+and at once when its life changes (start, reconciliation, pause, halt, finish, an idle tick). Publishing also sets
+the heartbeat and phase metrics. Building a snapshot costs nothing that grows with the history.
+
+A further concern of the status (the models' health, say) is one more part this class is given and asks in
+``snapshot``, off the candle path; if it can keep the runtime from trading, it also gives ``describe_idle`` its reason.
 """
 
 from __future__ import annotations
@@ -110,8 +113,3 @@ class StatusPublisher:
             if self.status.phase != previous or not self._phase_shown:
                 self.metrics.set_phase(str(self.status.phase))
                 self._phase_shown = True
-
-    def publish_if_due(self, now: float) -> None:
-        """While candles stream: publish when the last snapshot is ``PUBLISH_INTERVAL_S`` old at wall time ``now``."""
-        if now - self.published_at >= PUBLISH_INTERVAL_S:
-            self.publish()

@@ -22,7 +22,7 @@ def test_a_commit_is_what_a_restarted_loop_loads(tmp_path: Path) -> None:
     trade(first, Side.BUY, 0.5, T0, 100.0)
     first.exchange.on_candle(candle(T0 + 2 * HOUR, 104.0))  # a later close the book remembers
     first.state.watermark.observe(first.ledger.equity())
-    first.restart.stage_candle(SYMBOL, T0 + 2 * HOUR, first.ledger.equity())
+    first.store.stage_cursor(SYMBOL, T0 + 2 * HOUR)  # as the loop stages each candle
     first.restart.commit()
     first.store.close()
 
@@ -78,14 +78,19 @@ def test_books_that_disagree_with_the_exchange_halt_trading() -> None:
     assert parts.publisher.status.phase is Phase.HALTED and parts.publisher.status.idle_reason == "Halted"
 
 
-def test_a_commit_is_due_after_enough_candles_or_enough_time() -> None:
+def test_a_commit_writes_what_only_lives_in_memory() -> None:
     parts = wire(paper(), StateStore.open(":memory:"))
-    for hour in range(2):
-        parts.restart.stage_candle(SYMBOL, T0 + hour * HOUR, 10_000.0)
-    assert not parts.restart.commit_due()
-    parts.restart.stage_candle(SYMBOL, T0 + 2 * HOUR, 10_000.0)  # commit_every_candles is 3
-    assert parts.restart.commit_due()
+    parts.restart.load()
+    trade(parts, Side.BUY, 0.5, T0, 100.0)
+    parts.state.watermark.observe(9_990.0)
+    parts.risk.observe(T0 + HOUR, parts.ledger.equity(), {SYMBOL: 100.0})
+    parts.state.staged, parts.clock.now = 7, parts.clock.now + 5.0
     parts.restart.commit()
-    assert not parts.restart.commit_due()
-    parts.clock.now += 60.0  # commit_interval_s
-    assert parts.restart.commit_due()
+    meta = parts.store.load_meta()
+    assert (meta["cash"], meta["trade_count"]) == (parts.ledger.cash, parts.ledger.trade_count)
+    assert meta["equity_peak"] == 9_990.0
+    assert parts.store.load_risk() is None  # the risk manager took no candle from this loop yet
+    parts.state.risk_fed = True
+    parts.restart.commit()
+    assert parts.store.load_risk() is not None
+    assert (parts.state.staged, parts.state.last_commit) == (0, parts.clock.now)  # the loop's commit pacing

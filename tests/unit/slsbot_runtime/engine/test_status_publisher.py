@@ -61,17 +61,14 @@ def test_ready_once_reconciled_and_warm_and_not_halted() -> None:
     assert not parts.publisher.snapshot().ready
 
 
-def test_while_candles_stream_the_status_is_rebuilt_at_most_every_20_ms() -> None:
+def test_a_publish_keeps_the_snapshot_and_when_it_was_taken() -> None:
     parts = wire(paper(), StateStore.open(":memory:"))
-    publisher, clock = parts.publisher, parts.clock
+    publisher = parts.publisher
+    parts.clock.now += 5.0
+    parts.state.paused = True
+    assert publisher.status.paused is False  # what was published stays until the next publish
     publisher.publish()
-    first = publisher.status
-    clock.now += 0.019
-    publisher.publish_if_due(clock())
-    assert publisher.status is first
-    clock.now += 0.002  # 21 ms since (the float clock cannot tell 20 ms exactly at this epoch)
-    publisher.publish_if_due(clock())
-    assert publisher.status is not first and publisher.status.heartbeat == clock.now
+    assert publisher.status.paused and publisher.published_at == publisher.status.heartbeat == parts.clock.now
 
 
 def test_the_phase_metric_follows_the_published_phase() -> None:
