@@ -31,6 +31,7 @@ from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
 from slsbot_runtime.engine.idle import describe_idle
+from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.planning import (
     CancelOrder,
     ExitPosition,
@@ -103,6 +104,7 @@ class TradingLoop:
         self.sleep = sleep
         self.log = StrategyLog(log, settings.strategy_key)
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
+        self.monitoring = MonitoringView(self.deciders.values(), metrics)
         self.refusals = EntryRefusals(self.log, clock)
         self.watermark = EquityWatermark()
         self.starting_equity = settings.starting_cash  # the stored one from start() on
@@ -257,7 +259,7 @@ class TradingLoop:
         equity = ledger.equity()
         self.watermark.observe(equity)
         risk = self.risk
-        risk.observe(ts, equity, {symbol: close})
+        risk.observe(ts, equity, {symbol: close}, {symbol: decision.anomaly_score})
         self._risk_fed = True
         must_flatten = risk.must_flatten
         if must_flatten != self._must_flatten or risk.breaker_changes != self._breaker_seen:
@@ -545,6 +547,7 @@ class TradingLoop:
             **profit_figures(ledger, equity, self.starting_equity, self.watermark)._asdict(),
             idle_reason=None if idle is None else idle.reason,
             idle_message=None if idle is None else idle.message,
+            **self.monitoring.status(),
         )
 
     def _risk_changed(self, ts: int, must_flatten: bool) -> None:
