@@ -103,8 +103,9 @@ class AnomalyGuard:
         if not self.enabled or seen is None or seen[1] is None or seen[1] <= self.threshold:
             return None
         ts, score = seen
+        shown, threshold = _distinct(score, self.threshold)
         return (
-            f"anomaly score {score:.3f} of the {utc_minute(ts)} candle on {symbol} is above the {self.threshold:.3f} "
+            f"anomaly score {shown} of the {utc_minute(ts)} candle on {symbol} is above the {threshold} "
             "threshold (riskPolicy anomaly.threshold): no new entry on this candle"
         )
 
@@ -165,3 +166,12 @@ class AnomalyGuard:
             if item.recent:
                 guard.recent[symbol] = deque(item.recent)
         return guard
+
+
+def _distinct(score: float, threshold: float) -> tuple[str, str]:
+    """Both numbers with 3 decimals, or as many more as it takes to tell them apart (0.6003 above 0.6000)."""
+    for digits in range(3, 10):
+        shown, limit = f"{score:.{digits}f}", f"{threshold:.{digits}f}"
+        if shown != limit:
+            return shown, limit
+    return repr(score), repr(threshold)

@@ -67,6 +67,10 @@ def test_an_entry_on_a_candle_scoring_above_the_threshold_is_refused_naming_scor
     assert rules(risk, 1) == []
     candle(risk, 2, BTC_USDT=None)  # the detector has no score (warming up again): nothing to veto
     assert rules(risk, 2) == [] and risk.anomaly_scores() == {"BTC/USDT": None, "ETH/USDT": 0.45}
+    candle(risk, 3, BTC_USDT=0.70004)  # just above it: the message shows the digits that tell them apart
+    assert "anomaly score 0.70004 of the 1970-01-01T03:00Z candle on BTC/USDT is above the 0.70000 threshold" in (
+        risk.evaluate(entry(), book(3 * HOUR)).events[0].message
+    )
 
 
 def test_a_disabled_rule_keeps_the_scores_but_refuses_nothing() -> None:
