@@ -277,6 +277,7 @@ class AnomalyMonitor:
             features={name: rows[:, k] for k, name in enumerate(self.settings.features)},
             output=reference_scores,
         )
+        self.drift.refresh(self.settings.model)
 
     def figures(self, refresh_ks: int = 1) -> AnomalyFigures:
         report = self.drift.report(refresh_ks=refresh_ks)

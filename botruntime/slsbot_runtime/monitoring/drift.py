@@ -142,11 +142,10 @@ class _Series:
             self.values.clear()
             self.where.clear()
             return
+        where = np.searchsorted(edges, np.fromiter(self.values, np.float64), side="right")
         self.where.clear()
-        for value in self.values:
-            where = bisect_right(self.edges, value)
-            self.where.append(where)
-            self.counts[where] += 1
+        self.where.extend(where.tolist())
+        self.counts = np.bincount(where, minlength=len(edges) + 1).tolist()
 
     def add(self, value: float) -> None:
         where = bisect_right(self.edges, value)

@@ -7,10 +7,12 @@ two Protocols below; ``ModelDriftTracker`` is written against them only.
 
 ``ModelDriftTracker.observe(model, features, output)`` is called once per candle with the values the model was
 just given and what it answered. The tracker keeps a ``DriftMonitor`` per model over every feature and the output
-(series ``output``), starting again from the new reference when the version changes (the features' live windows
-are kept, the output's is emptied: it came from the old model). When the model turns drifted (a series' PSI above
-``ml.driftThreshold``) it calls ``request_retrain(model, reason)`` once for that version, the reason naming the
-worst series and its PSI.
+(series ``output``), and compares it with the new reference when the version changes: the features' live windows
+are kept (they do not depend on the model), the output's is emptied (it came from the old model). When the model
+turns drifted (a series' PSI above ``ml.driftThreshold``) it calls ``request_retrain(model, reason)`` once for that
+version, the reason naming the worst series and its PSI, and not before ``min_live`` candles since the version
+began: right after a retrain the live window is mostly inside the new training window, and a regime that the
+window still outweighs would otherwise ask for a retrain on every candle.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class ModelDriftTracker:
         self._monitors: dict[str, DriftMonitor] = {}
         self._versions: dict[str, str] = {}
         self._requested: dict[str, str] = {}  # model -> the version a retrain was asked for
+        self._since: dict[str, int] = {}  # model -> candles observed since its version began
 
     def observe(self, model: str, features: Mapping[str, float], output: float | None = None) -> bool:
         """Take one candle's inputs and output of ``model``; True when this call asked for a retrain."""
@@ -101,8 +104,11 @@ class ModelDriftTracker:
             monitor.observe(features)
         else:
             monitor.observe({**features, OUTPUT: output})
+        self._since[model] += 1
         if not monitor.drifted or self._requested.get(model) == reference.version:
             return False
+        if self._since[model] < self.min_live:
+            return False  # retrained a moment ago: its training window holds most of the live values
         self._requested[model] = reference.version
         self.retrain.request_retrain(model, drift_reason(model, monitor.drifted_series(), self.threshold))
         return True
@@ -121,7 +127,15 @@ class ModelDriftTracker:
             for name, values in series.items():
                 monitor.set_reference(name, values, keep_live=name != OUTPUT)
         self._versions[model] = reference.version
+        self._since[model] = 0
         return monitor
+
+    def refresh(self, model: str) -> None:
+        """Compare with the model's current reference now (a registry calls it right after a retrain, so that
+        the cost of binning the new reference falls on the retrain, not on the next candle's decision)."""
+        reference = self.references.reference(model)
+        if reference is not None:
+            self._monitor(model, reference)
 
     def drifted(self, model: str) -> bool:
         monitor = self._monitors.get(model)

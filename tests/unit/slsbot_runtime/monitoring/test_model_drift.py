@@ -55,7 +55,7 @@ def test_a_drifted_model_asks_for_one_retrain_per_version_naming_the_worst_serie
     assert all(s.ks_pvalue is not None for s in report.series)
 
 
-def test_a_new_version_starts_from_its_reference_keeping_the_inputs_live_window() -> None:
+def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_before_asking_again() -> None:
     rng = np.random.default_rng(2)
     registry = Registry()
     registry.references["rf"] = sample("v1", rng)
@@ -63,10 +63,13 @@ def test_a_new_version_starts_from_its_reference_keeping_the_inputs_live_window(
     for x in rng.normal(2.0, 1.0, 400):
         tracker.observe("rf", {"rsi_14": float(x)}, float(x))
     assert tracker.drifted("rf") and len(registry.requests) == 1
-    registry.references["rf"] = sample("v2", rng, mean=2.0)  # retrained on the new regime
+    # retrained on a window that the old regime still outweighs: the live values still look drifted against it
+    registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.5, 1.0, 2000)}, rng.normal(2, 1, 500))
     tracker.observe("rf", {"rsi_14": 2.0}, 2.0)
-    series = {s.name: s for s in tracker.report()["rf"].series}
-    assert series["rsi_14"].live == 400 and series[OUTPUT].live == 1  # the old model's outputs were dropped
-    for x in rng.normal(2.0, 1.0, 400):
+    assert {s.name: s.live for s in tracker.report()["rf"].series} == {"rsi_14": 400, OUTPUT: 1}
+    for x in rng.normal(2.0, 1.0, 297):
         tracker.observe("rf", {"rsi_14": float(x)}, float(x))
-    assert not tracker.drifted("rf") and len(registry.requests) == 1
+    assert tracker.drifted("rf") and len(registry.requests) == 1  # drifted, but not asked again on every candle
+    assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is False
+    assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is True  # min_live candles since v2 began
+    assert [r[0] for r in registry.requests] == ["rf", "rf"]
