@@ -32,6 +32,7 @@ from slsbot_runtime.domain.errors import ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
 from slsbot_runtime.engine.loop_state import LoopState
+from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.planning import (
     CancelOrder,
     ExitPosition,
@@ -87,6 +88,7 @@ class TradingLoop:
         self.metrics = metrics
         self.log = StrategyLog(log, settings.strategy_key)
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
+        self.monitoring = MonitoringView(self.deciders.values(), metrics)
         self.refusals = EntryRefusals(self.log, clock)
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(
@@ -118,6 +120,7 @@ class TradingLoop:
             refusals=self.refusals,
             metrics=metrics,
             clock=clock,
+            monitoring=self.monitoring,
         )
         self.restart = Restart(
             settings,
@@ -280,7 +283,7 @@ class TradingLoop:
         equity = ledger.equity()
         state.watermark.observe(equity)
         risk = self._risk
-        risk.observe(ts, equity, {symbol: close})
+        risk.observe(ts, equity, {symbol: close}, {symbol: decision.anomaly_score})
         state.risk_fed = True
         must_flatten = risk.must_flatten
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:

@@ -44,6 +44,10 @@ class RuntimeStatus:
     # why no new trade is taken now (engine.idle), None while trading normally
     idle_reason: str | None = None
     idle_message: str | None = None
+    # the anomaly detector and drift (engine.monitoring), None without an anomaly model
+    anomaly_score: float | None = None  # the highest of the symbols' latest scores
+    anomaly_scores: dict[str, float | None] | None = None  # each symbol's latest score
+    drift: dict[str, Any] | None = None  # per model: drifted, threshold, fits, and each series' PSI and KS
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

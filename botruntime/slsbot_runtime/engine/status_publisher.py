@@ -17,6 +17,7 @@ from collections.abc import Callable
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.loop_state import LoopState
+from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.profit import profit_figures
 from slsbot_runtime.engine.refusals import EntryRefusals
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
@@ -43,8 +44,10 @@ class StatusPublisher:
         refusals: EntryRefusals,
         metrics: RuntimeMetrics | None,
         clock: Callable[[], float],
+        monitoring: MonitoringView | None = None,
     ) -> None:
         self.name, self.symbols, self.warmup_candles = name, symbols, warmup_candles
+        self.monitoring = monitoring  # anomaly scores and drift, when the strategy has monitoring models
         self.state = state
         self.ledger = ledger
         self.orders = orders
@@ -102,6 +105,7 @@ class StatusPublisher:
             **profit_figures(ledger, equity, state.starting_equity, state.watermark)._asdict(),
             idle_reason=None if idle is None else idle.reason,
             idle_message=None if idle is None else idle.message,
+            **(self.monitoring.status() if self.monitoring is not None else {}),
         )
 
     def publish(self) -> None:

@@ -97,6 +97,25 @@ class MLSettings(SpecModel):
         default=0.2, gt=0, le=1, description="Population stability above this marks the model as drifted."
     )
 
+    @model_validator(mode="after")
+    def _anomaly_models(self) -> MLSettings:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"ml.models: names must be unique, {', '.join(dupes)} repeated")
+        anomaly = [m for m in self.models if m.role == ModelRole.ANOMALY]
+        for model in anomaly:
+            if model.kind != ModelKind.ISOLATION_FOREST:
+                raise ValueError(
+                    f"ml.models[{model.name}].kind: an anomaly model must be isolationForest, not {model.kind}"
+                )
+        if len(anomaly) > 1:
+            raise ValueError(
+                f"ml.models: one model with role anomaly at most, got {', '.join(m.name for m in anomaly)}; "
+                "keep one (its score vetoes entries through the RiskPolicy's anomaly section)"
+            )
+        return self
+
 
 class ResourceList(SpecModel):
     cpu: str = Field(default="250m", pattern=r"^[0-9]+(\.[0-9]+)?m?$")

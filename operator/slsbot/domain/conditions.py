@@ -11,6 +11,7 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 TRADING = "Trading"  # a Ready runtime that takes new trades (False: idle, with the reason)
+DRIFTED = "Drifted"  # a model's inputs or output moved away from its training window (only with ml.models)
 
 
 def set_condition(

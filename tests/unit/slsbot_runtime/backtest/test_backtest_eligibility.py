@@ -32,6 +32,7 @@ def test_the_sma_example_has_no_static_blocker(sma_config):
         ({"risk.volatilityHalt.enabled": True}, "risk.volatilityHalt.enabled"),
         ({"risk.killSwitch": True}, "risk.killSwitch"),
         ({"ml.models": [{"name": "rf", "kind": "randomForest"}]}, "ml.models"),
+        ({"ml.models": [{"name": "odd", "kind": "isolationForest", "role": "anomaly"}]}, "ml.models[odd]"),
     ],
 )
 def test_each_static_blocker_names_its_field(sma_config, changes, field):
