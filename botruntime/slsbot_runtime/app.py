@@ -39,10 +39,11 @@ from slsbot_runtime.domain.timeframes import interval_ms
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.drained import DrainedState, load_drained
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
-from slsbot_runtime.engine.signals import Decider, EnsembleDecider
+from slsbot_runtime.engine.signals import AnomalyScoringDecider, Decider, EnsembleDecider
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.exchange.paper import PaperExchange, split_symbol
 from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.monitoring.anomaly import AnomalyDetector, AnomalyMonitor, AnomalySettings, anomaly_model
 from slsbot_runtime.persistence.equity_retention import EquityRetentionPolicy
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.manager import RiskManager
@@ -121,10 +122,14 @@ def build_deciders(
     """One decider per symbol: the feature values its members read (``required_features``, computed
     incrementally per candle), then the voting ensemble. A member that raises or returns nonsense counts as
     flat for that candle and is counted in ``strategy_errors``. With ``models``, every voting signal model joins
-    each symbol's ensemble as a member named after it (``ml.member``), and the bank sees each candle first."""
+    each symbol's ensemble as a member named after it (``ml.member``), and the bank sees each candle first. With an
+    ``ml.models`` entry of role anomaly, each decider also scores every candle with that symbol's anomaly detector
+    (``AnomalyScoringDecider``)."""
     from slsbot_runtime.features.engine import FeatureEngine
     from slsbot_runtime.strategy.ensemble import Ensemble
     from slsbot_runtime.strategy.wrapper import ErrorHook, SafeComponent
+
+    anomaly = anomaly_settings(config)
 
     on_error: ErrorHook | None = None
     if metrics is not None:
@@ -155,8 +160,34 @@ def build_deciders(
             )
         names = ensemble.required_features
         features = FeatureEngine(names, field="ensemble.members[].params").incremental() if names else None
-        deciders[symbol] = EnsembleDecider(ensemble, features, None if models is None else models.observe)
+        decider: Decider = EnsembleDecider(ensemble, features, None if models is None else models.observe)
+        if anomaly is not None:
+            decider = AnomalyScoringDecider(decider, AnomalyMonitor(symbol, anomaly))
+        deciders[symbol] = decider
     return deciders
+
+
+def anomaly_settings(config: RuntimeConfig) -> AnomalySettings | None:
+    """The Strategy's anomaly model (``ml.models`` entry with role anomaly), checked; None without one."""
+    model = anomaly_model(config.ml.models)
+    if model is None:
+        return None
+    return AnomalySettings.from_spec(
+        model, interval_ms=interval_ms_of(config), drift_threshold=config.ml.drift_threshold
+    )
+
+
+def history_candles(config: RuntimeConfig) -> int:
+    """Candles a live runtime reads before the stored cursor (or before now, on a first start) so that every
+    symbol is warm and, with an anomaly model, its detector has fitted on ``lookback`` rows and crossed one
+    ``retrainEvery`` boundary since: the forest is then the one an uninterrupted run would have."""
+    needed = config.market_data.warmup_candles
+    settings = anomaly_settings(config)
+    if settings is not None:
+        detector = AnomalyDetector(settings)
+        retrain_candles = -(-settings.retrain_ms // interval_ms_of(config))
+        needed = max(needed, detector.warmup + settings.lookback + retrain_candles)
+    return needed
 
 
 def check_account_wiring(config: RuntimeConfig) -> str:
@@ -294,8 +325,8 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
     now_ms = clock.now_ms()
     interval = settings.interval_ms
     cursor = store.load_cursor()
-    history = max(settings.warmup_candles, parts.models.history_candles if parts.models is not None else 0)
-    since = (min(cursor.values()) if cursor else now_ms) - (history + 1) * interval  # models: what a retrain reads
+    history = max(history_candles(config), parts.models.history_candles if parts.models is not None else 0)
+    since = (min(cursor.values()) if cursor else now_ms) - (history + 1) * interval  # what a retrain reads
     feed: Iterable[Candle] = open_live_feed(
         account.exchange,
         config.symbols,

@@ -15,6 +15,13 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   (the longest single series), in each mode; fast is the best of ``FAST_REPEATS`` runs. Data loading excluded.
 * ``runtime_peak_rss_mb``: ``slsbot runtime --until-end`` as a child process over the eight 1h pairs with the
   ensemble config, its peak resident memory from ``getrusage(RUSAGE_CHILDREN)``.
+* ``anomaly_score_p50_us`` / ``_p99_us``: ``AnomalyMonitor.update`` for one BTC/USDT 1h candle with the default
+  anomaly model (market-state features, the 100-tree forest, drift bookkeeping), candles that refit excluded;
+  ``anomaly_fit_ms``: the mean refit (scikit-learn on 2,000 rows, out-of-bag reference), which happens once per
+  ``retrainEvery`` and on drift; ``anomaly_score_cpu_p99_us`` is the p99 in CPU time of the thread (the work, not
+  the wait for a core on a shared machine); ``anomaly_status_us``: one status publish's drift figures (PSI of
+  every series, the KS test of one); ``anomaly_history_candles_per_s``: ``AnomalyDetector.score_history`` over the
+  whole series.
 * the model figures (training time per kind, decision latency with models in the vote, a runtime's memory with
   models): ``bench_models``. ``python -m slsbot_runtime.bench models`` prints only those, ``... runtime`` only the
   ones above.
@@ -47,6 +54,7 @@ FAST_REPEATS = 5
 
 TARGETS = {
     "decision_latency_p99_ms": ("<", 5.0),
+    "anomaly_score_p99_us": ("<", 500.0),
     "step_candles_per_s": (">", 50_000.0),
     "fast_candles_per_s": (">", 1_000_000.0),
     "runtime_peak_rss_mb": ("<", 300.0),
@@ -157,6 +165,48 @@ def bench_runtime_memory(data: Path) -> None:
     report("runtime_peak_rss_mb", peak_mb)
 
 
+def bench_anomaly(data: Path) -> None:
+    from slsbot.api.strategy import MLModel
+    from slsbot_runtime.data.discovery import load_history
+    from slsbot_runtime.monitoring.anomaly import AnomalyDetector, AnomalyMonitor, AnomalySettings
+
+    history = load_history(data, "BTC/USDT", "1h", interval_ms=3_600_000)
+    model = MLModel(name="anomaly", kind="isolationForest", role="anomaly")  # the defaults
+    settings = AnomalySettings.from_spec(model, interval_ms=3_600_000, drift_threshold=0.2)
+    monitor = AnomalyMonitor("BTC/USDT", settings)
+    candles = [history.candle(i) for i in range(len(history))]
+    scored, cpu, fits, status = [], [], [], []
+    for candle in candles:
+        before, started, started_cpu = monitor.fits, time.perf_counter(), time.thread_time()
+        score = monitor.update(candle)
+        elapsed, elapsed_cpu = time.perf_counter() - started, time.thread_time() - started_cpu
+        if monitor.fits > before:
+            fits.append(elapsed)
+        elif score is not None:
+            scored.append(elapsed)
+            cpu.append(elapsed_cpu)
+            if len(scored) % 100 == 0:
+                started = time.perf_counter()
+                monitor.figures(refresh_ks=1)
+                status.append(time.perf_counter() - started)
+    detector = AnomalyDetector(settings)
+    detector.forest = monitor.detector.forest
+    started = time.perf_counter()
+    detector.score_history(history)
+    whole = time.perf_counter() - started
+    print(
+        f"# anomaly: default model on BTC/USDT 1h, {len(candles):,} candles, {len(scored):,} scored, "
+        f"{len(fits)} fits ({', '.join(f'{k} {v}' for k, v in sorted(monitor.fit_counts.items()))})",
+        flush=True,
+    )
+    report("anomaly_score_p50_us", float(np.percentile(scored, 50)) * 1e6)
+    report("anomaly_score_p99_us", float(np.percentile(scored, 99)) * 1e6)
+    report("anomaly_score_cpu_p99_us", float(np.percentile(cpu, 99)) * 1e6)
+    report("anomaly_fit_ms", float(np.mean(fits)) * 1000)
+    report("anomaly_status_us", float(np.percentile(status, 50)) * 1e6)
+    report("anomaly_history_candles_per_s", len(candles) / whole)
+
+
 def main(argv: list[str] | None = None) -> int:
     wanted = set(sys.argv[1:] if argv is None else argv) or {"runtime", "models"}
     root = market_data_root()
@@ -169,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"# data {root}; {os.cpu_count()} cores, load average {load:.2f} at start", flush=True)
     if "runtime" in wanted:
-        for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory):
+        for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory, bench_anomaly):
             gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
             section(data)
     if "models" in wanted:

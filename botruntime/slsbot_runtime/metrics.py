@@ -78,6 +78,30 @@ class RuntimeMetrics:
         self.last_candle = Gauge(
             f"{PREFIX}_last_candle_timestamp_seconds", "Open time of the last processed candle.", registry=registry
         )
+        self.anomaly_score = Gauge(
+            f"{PREFIX}_anomaly_score",
+            "The anomaly detector's score of the symbol's latest candle (about 0.5 ordinary, towards 1 unusual).",
+            ["symbol"],
+            registry=registry,
+        )
+        self.drift_psi = Gauge(
+            f"{PREFIX}_drift_psi",
+            "Population stability index of a model's input feature or output (series) against its training window.",
+            ["model", "symbol", "series"],
+            registry=registry,
+        )
+        self.model_drifted = Gauge(
+            f"{PREFIX}_model_drifted",
+            "1 while a series of the model has a PSI above ml.driftThreshold, else 0.",
+            ["model"],
+            registry=registry,
+        )
+        self.model_fits = Counter(
+            f"{PREFIX}_model_fits",
+            "Models fitted in the runtime, by kind: first, schedule (retrainEvery), drift (an early retrain).",
+            ["model", "kind"],
+            registry=registry,
+        )
         self.phase = Gauge(
             f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry
         )

@@ -5,7 +5,7 @@ can happen (a decision that changes the target, an order resting on the book). E
 does *on every candle* must therefore be either vectorizable or provably inert. Two kinds of checks:
 
 * ``static_blockers(config)``: settings that act candle by candle whatever happens (the volatility halt,
-  the kill switch) or that size from a per-candle track record (``sizing.method: risk``).
+  the kill switch, the anomaly detector) or that size from a per-candle track record (``sizing.method: risk``).
 * ``equity_path_blockers(policy, ts, equity, opening_equity=...)``: after the run, the equity path (computed
   exactly, candle by candle, from the fills) must stay clear of every limit the risk manager watches per
   candle: the circuit breaker levels, ``maxDrawdownPercent`` and ``dailyLossLimitPercent`` (from each UTC
@@ -24,7 +24,7 @@ import numpy as np
 
 from slsbot.api import RuntimeConfig
 from slsbot.api.riskpolicy import RiskPolicySpec
-from slsbot.api.strategy import SizingMethod
+from slsbot.api.strategy import ModelRole, SizingMethod
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.domain.timeframes import utc_minute
 
@@ -59,6 +59,13 @@ def static_blockers(config: RuntimeConfig) -> list[str]:
         )
     if config.risk.kill_switch:
         reasons.append("risk.killSwitch: on, so every candle flattens; nothing to backtest quickly")
+    anomaly = [model for model in config.ml.models if model.role == ModelRole.ANOMALY]
+    if anomaly:
+        reasons.append(
+            f"ml.models[{anomaly[0].name}]: the anomaly detector scores every candle, is refitted along the run and "
+            "its score vetoes entries (risk.anomaly); its live and vectorized scores agree to rounding, not bit "
+            "for bit, so a score at the threshold could fall differently: fast mode would not be exact"
+        )
     return reasons
 
 

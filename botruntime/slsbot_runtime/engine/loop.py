@@ -1,4 +1,4 @@
-"""``TradingLoop``: everything that happens to one candle, in order, and the restart that repeats it.
+"""``TradingLoop``: everything that happens to one candle, in order.
 
 Per candle (see docs/concepts/runtime-loop.md):
 
@@ -11,11 +11,14 @@ Per candle (see docs/concepts/runtime-loop.md):
    send, the whole state committed *before* the orders go out;
 7. a commit every ``commit_every_candles`` candles or ``commit_interval_s`` seconds otherwise; metrics.
 
-Restart: ``start()`` loads orders, fills, positions, cash, the risk snapshot and the paper book. Candles at
-or before the stored cursor are replayed through the gap tracker and the deciders only (features and
-strategies rebuild themselves; nothing is sent and nothing is booked). The first newer candle triggers
-reconciliation with the exchange, then normal processing continues. Because the cursor, the intents and
-the paper book always move together in one transaction, the restarted run is the uninterrupted one.
+Candles at or before the stored cursor are only replayed: the gap tracker and the deciders see them (features and
+strategies rebuild themselves), nothing is sent and nothing is booked.
+
+Beside the candle, each concern has its collaborator: ``Restart`` (load the state file, commit, reconcile with
+the exchange before the first new candle), ``Shutdown`` (cancel, flatten, persist), ``StatusPublisher`` (the
+``/status`` snapshot, the idle reason, the phase metric) and ``RiskWatch`` (breaker log lines). They share
+``LoopState``; a book kept in the process (the paper exchange's) reaches them through the exchange's
+``BookPersistence`` capability, so nothing here asks which exchange it holds.
 """
 
 from __future__ import annotations
@@ -23,15 +26,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
-from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
-from slsbot_runtime.engine.idle import describe_idle
+from slsbot_runtime.engine.loop_state import LoopState
+from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.planning import (
     CancelOrder,
     ExitPosition,
@@ -40,48 +41,28 @@ from slsbot_runtime.engine.planning import (
     plan_symbol,
     target_sign,
 )
-from slsbot_runtime.engine.profit import META_MAX_DRAWDOWN, META_PEAK, EquityWatermark, profit_figures
 from slsbot_runtime.engine.refusals import EntryRefusals
+from slsbot_runtime.engine.restart import Restart
 from slsbot_runtime.engine.risk_record import RiskDecisionRecorder
+from slsbot_runtime.engine.risk_watch import RiskWatch
+from slsbot_runtime.engine.settings import LoopSettings
+from slsbot_runtime.engine.shutdown import Shutdown
 from slsbot_runtime.engine.signals import Decider, SymbolDecision
-from slsbot_runtime.engine.status import Phase, RuntimeStatus
+from slsbot_runtime.engine.status import RuntimeStatus
+from slsbot_runtime.engine.status_publisher import PUBLISH_INTERVAL_S, ModelStatus, StatusPublisher
 from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.exchange.base import Exchange
-from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
-from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
+from slsbot_runtime.execution.reconcile import ReconcileReport
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
-from slsbot_runtime.risk.base import RiskAction, RiskEvent, TradeProposal
+from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 
+__all__ = ["LoopSettings", "TradingLoop"]
+
 log = logging.getLogger(__name__)
-FLATTEN_POLL_S = 0.2  # how often a flatten at shutdown asks the exchange whether its orders filled
-PUBLISH_INTERVAL_S = 0.02  # the status snapshot is rebuilt at most this often while candles stream
-
-
-class ModelStatus(Protocol):
-    """What the loop shows of the signal models (``ml.bank.ModelBank``)."""
-
-    def status(self) -> dict[str, dict[str, Any]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class LoopSettings:
-    name: str
-    strategy_key: str  # namespace/name: part of every client order id
-    symbols: tuple[str, ...]
-    interval_ms: int
-    warmup_candles: int
-    starting_cash: float
-    quote_currency: str
-    long_only: bool = True
-    fixed_quantity: float | None = None
-    paused: bool = False
-    round_trip_cost: float = 0.002  # fees of an entry and an exit, for the signal track record
-    commit_every_candles: int = 1000
-    commit_interval_s: float = 0.5
 
 
 class TradingLoop:
@@ -105,16 +86,12 @@ class TradingLoop:
         self.exchange = exchange
         self.store = store
         self.deciders = dict(deciders)
-        self.risk = risk
         self.metrics = metrics
         self.models = models  # the signal models' status for /status (the deciders drive them)
-        self.clock = clock
-        self.sleep = sleep
         self.log = StrategyLog(log, settings.strategy_key)
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
+        self.monitoring = MonitoringView(self.deciders.values(), metrics)
         self.refusals = EntryRefusals(self.log, clock)
-        self.watermark = EquityWatermark()
-        self.starting_equity = settings.starting_cash  # the stored one from start() on
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(
             exchange=exchange,
@@ -127,86 +104,107 @@ class TradingLoop:
         )
         self.gaps = GapTracker(interval_ms=settings.interval_ms, warmup_candles=settings.warmup_candles)
         self.records = {s: SignalTrackRecord(settings.round_trip_cost) for s in settings.symbols}
-        self.paused = settings.paused
-        self.phase = Phase.STARTING
-        self.halt_reason: str | None = None
-        self.reconcile_report: ReconcileReport | None = None
-        self.replayed = 0
-        self.processed = 0
         #: Candles opened before this (ms) are processed but not traded: a live feed catching up on history.
         self.trade_from_ts: int | None = None
-        self._cursor: dict[str, int] = {}
-        self._started = False
-        self._reconciled = False
-        self._ever_warm = False
-        self._finished = False
-        self._risk_fed = False  # the risk manager has taken a candle from this loop
-        self._must_flatten = False  # the risk manager's verdict after the last candle
-        self._last_ts: int | None = None
-        self._staged = 0
         self._orders_seen = -1
-        self._published_at = 0.0
-        self._phase_shown = False
-        self._breaker_seen = 0  # risk.breaker_changes when the tripped levels were last looked at
-        self._breakers: dict[int, str] = {}  # the tripped breaker levels then
-        self._finish_note: str | None = None  # what ended the loop, for the idle message
-        self._last_commit = clock()
-        self.status = self._snapshot()
+        self.state = state = LoopState(starting_equity=settings.starting_cash, paused=settings.paused)
+        book = exchange.book_persistence()
+        self.risk_watch = RiskWatch(risk, self.log)
+        self.publisher = StatusPublisher(
+            name=settings.name,
+            symbols=settings.symbols,
+            warmup_candles=settings.warmup_candles,
+            state=state,
+            ledger=self.ledger,
+            orders=self.orders,
+            gaps=self.gaps,
+            risk=risk,
+            refusals=self.refusals,
+            metrics=metrics,
+            clock=clock,
+            monitoring=self.monitoring,
+            models=models,
+        )
+        self.restart = Restart(
+            settings,
+            state=state,
+            store=store,
+            book=book,
+            ledger=self.ledger,
+            orders=self.orders,
+            risk=risk,
+            risk_watch=self.risk_watch,
+            refusals=self.refusals,
+            publisher=self.publisher,
+            log=self.log,
+            clock=clock,
+        )
+        self._shutdown = Shutdown(
+            settings,
+            state=state,
+            restart=self.restart,
+            book=book,
+            ledger=self.ledger,
+            orders=self.orders,
+            cancel=self._cancel,
+            refusals=self.refusals,
+            publisher=self.publisher,
+            log=self.log,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._risk = risk
+        self._clock = clock
+
+    # -- what the runtime and the tests read, and may swap before start ------------------------------------------
+
+    @property
+    def risk(self) -> RiskManager:
+        return self._risk
+
+    @risk.setter
+    def risk(self, risk: RiskManager) -> None:
+        self._risk = self.risk_watch.risk = self.publisher.risk = self.restart.risk = risk
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], float]) -> None:
+        self._clock = self.publisher.clock = self.restart.clock = self._shutdown.clock = clock
+
+    @property
+    def status(self) -> RuntimeStatus:
+        """The last published snapshot (what ``/status`` serves)."""
+        return self.publisher.status
+
+    @property
+    def paused(self) -> bool:
+        return self.state.paused
+
+    @property
+    def halt_reason(self) -> str | None:
+        return self.state.halt_reason
+
+    @property
+    def processed(self) -> int:
+        return self.state.processed
+
+    @property
+    def replayed(self) -> int:
+        return self.state.replayed
+
+    @property
+    def reconcile_report(self) -> ReconcileReport | None:
+        return self.restart.report
 
     # -- life cycle -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Load the stored state; the next candles up to the cursor are replayed, then reconciled."""
-        store = self.store
-        meta = store.load_meta()
-        stored_key = meta.get("strategy_key")
-        if stored_key is not None and stored_key != self.settings.strategy_key:
-            raise StateError(
-                f"state: {store.path} belongs to strategy {stored_key}, not "
-                f"{self.settings.strategy_key}; use another --state file"
-            )
-        if stored_key is None:
-            store.stage_meta("strategy_key", self.settings.strategy_key)
-            store.stage_meta("starting_cash", self.settings.starting_cash)
-            store.stage_meta("quote_currency", self.settings.quote_currency)
-        self.ledger.restore(
-            cash=float(meta.get("cash", self.settings.starting_cash)),
-            positions=store.load_positions(),
-            trade_count=int(meta.get("trade_count", 0)),
-        )
-        self.starting_equity = float(meta.get("starting_cash", self.settings.starting_cash))
-        if META_PEAK in meta:
-            self.watermark = EquityWatermark(meta[META_PEAK], float(meta.get(META_MAX_DRAWDOWN, 0.0)))
-        else:  # a state file from before the loop kept them: its equity rows say
-            self.watermark = EquityWatermark(*store.equity_watermark())
-        self.orders.load(store.load_orders(), store.load_fills())
-        self._cursor = store.load_cursor()
-        snapshot = store.load_risk()
-        if snapshot is not None:
-            self.risk.restore(snapshot)
-        elif self.risk.last_ts is None:
-            self.risk.set_opening_equity(self.ledger.equity())  # the first UTC day's loss counts from here
-        for symbol, (first_ts, count, events) in store.load_refused_entries().items():
-            if symbol in self.records:
-                events = [RiskEvent(rule, message) for rule, message in events]
-                self.refusals.restore(symbol, first_ts + self.settings.interval_ms, count, events)
-        self._breaker_seen, self._breakers = self.risk.breaker_changes, self.risk.tripped_breaker_levels()
-        for description in self._breakers.values():
-            self.log.info("circuit breaker %s: still tripped", description)
-        if isinstance(self.exchange, PaperExchange):
-            book = store.load_paper_book()
-            if book is not None:
-                self.exchange.restore(
-                    orders=book.orders,
-                    eligible_ts=book.eligible_ts,
-                    fills=book.fills,
-                    balances=book.balances,
-                    clock_ms=book.clock_ms,
-                    last_close=meta.get("paper_last_close"),
-                )
-        self.phase = Phase.RECONCILING
-        self._started = True
-        self._publish()
+        self.restart.load()
+        self.publisher.publish()
 
     def run(self, candles: Iterable[Candle]) -> None:
         """Start, process every candle, finish: the whole loop in-process (backtests use this)."""
@@ -217,39 +215,66 @@ class TradingLoop:
 
     def finish(self) -> None:
         """The feed ended: reconcile if no candle needed it yet, commit, phase ``finished``."""
-        if not self._reconciled:
-            self._reconcile()
+        state = self.state
+        if not state.reconciled:
+            self.restart.reconcile()
         self.commit()
-        self._finished = True
-        self._finish_note = f"the feed ended after {self.processed} candles: nothing more to trade"
+        state.finished = True
+        state.finish_note = f"the feed ended after {state.processed} candles: nothing more to trade"
         self.refusals.flush()
-        self._publish()
+        self.publisher.publish()
 
     def halt(self, reason: str) -> None:
         """Stop trading for good (state that cannot be reconciled); the process keeps reporting."""
-        self.halt_reason = reason
-        self._publish()
+        self.state.halt_reason = reason
+        self.publisher.publish()
 
     def pause(self) -> None:
-        self.paused = True
-        self._publish()
+        self.state.paused = True
+        self.publisher.publish()
 
     def resume(self) -> None:
-        self.paused = False
-        self._publish()
+        self.state.paused = False
+        self.publisher.publish()
+
+    def beat(self) -> None:
+        """Show the loop is alive while a candle waits on something slow of its own (a replay waiting for a model's
+        retrain), without anything else ``tick`` does."""
+        self.publisher.publish()
+
+    def tick(self) -> None:
+        """The feed has no candle waiting (pacing, a quiet live feed): a restarted loop that has replayed up to
+        what the feed had reconciles now instead of with the next new candle; show the loop is alive."""
+        state = self.state
+        if state.started and not state.reconciled and not state.finished and state.halt_reason is None:
+            self.restart.reconcile()
+        self.publisher.publish()
+
+    def commit(self) -> None:
+        """Write everything staged, and what only changes in memory, in one transaction (``Restart.commit``)."""
+        self.restart.commit()
+
+    def shutdown(self, *, cancel_orders: bool, flatten: bool, fill_deadline_s: float = 30.0) -> None:
+        """Cancel open orders, close every position at market when asked, persist (``Shutdown``)."""
+        self._shutdown.shutdown(cancel_orders=cancel_orders, flatten=flatten, fill_deadline_s=fill_deadline_s)
+
+    def _snapshot(self) -> RuntimeStatus:
+        """The status as it is now, unpublished."""
+        return self.publisher.snapshot()
 
     # -- one candle ---------------------------------------------------------------------------------------------
 
     def process(self, candle: Candle) -> bool:
         """Process one candle; False when it was only replayed (at or before the stored cursor)."""
-        cursor = self._cursor.get(candle.symbol)
+        state = self.state
+        cursor = state.cursor.get(candle.symbol)
         if cursor is not None and candle.ts <= cursor:
             self._replay(candle)
             return False
-        if self.halt_reason is not None:
-            raise StateError(f"trading is halted: {self.halt_reason}")
-        if not self._reconciled:
-            self._reconcile()
+        if state.halt_reason is not None:
+            raise StateError(f"trading is halted: {state.halt_reason}")
+        if not state.reconciled:
+            self.restart.reconcile()
         symbol, ts, close = candle.symbol, candle.ts, candle.close
         gap = self.gaps.observe(candle)
         if gap is not None and self.metrics is not None:
@@ -264,35 +289,35 @@ class TradingLoop:
         started = time.perf_counter()
         decision = self.deciders[symbol].decide(candle)
         equity = ledger.equity()
-        self.watermark.observe(equity)
-        risk = self.risk
-        risk.observe(ts, equity, {symbol: close})
-        self._risk_fed = True
+        state.watermark.observe(equity)
+        risk = self._risk
+        risk.observe(ts, equity, {symbol: close}, {symbol: decision.anomaly_score})
+        state.risk_fed = True
         must_flatten = risk.must_flatten
-        if must_flatten != self._must_flatten or risk.breaker_changes != self._breaker_seen:
-            self._risk_changed(ts, must_flatten)
-        self._must_flatten = must_flatten
+        if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
+            self.risk_watch.changed(ts, must_flatten, state.must_flatten)
+        state.must_flatten = must_flatten
         self._trade(candle, decision, must_flatten)
         self._follow_signal(candle, decision)
         elapsed = time.perf_counter() - started
         self.store.stage_equity(ts, symbol, equity, ledger.cash)
         self.store.stage_cursor(symbol, ts)
-        self._cursor[symbol] = ts
-        self._last_ts = ts
-        self._staged += 1
-        self.processed += 1
+        state.cursor[symbol] = ts
+        state.last_ts = ts
+        state.staged += 1
+        state.processed += 1
         if orders.has_unsent:
             orders.send_pending()
             self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
-        elif self._staged >= self.settings.commit_every_candles or (
-            self.clock() - self._last_commit >= self.settings.commit_interval_s
+        elif state.staged >= self.settings.commit_every_candles or (
+            self._clock() - state.last_commit >= self.settings.commit_interval_s
         ):
             self.commit()
         if self.metrics is not None:
             self._observe(candle, elapsed, equity)
-        now = self.clock()
-        if now - self._published_at >= PUBLISH_INTERVAL_S:
-            self._publish()
+        now = self._clock()
+        if now - self.publisher.published_at >= PUBLISH_INTERVAL_S:
+            self.publisher.publish()
         return True
 
     def _replay(self, candle: Candle) -> None:
@@ -300,39 +325,22 @@ class TradingLoop:
         self.ledger.mark(candle.symbol, candle.close)
         decision = self.deciders[candle.symbol].decide(candle)
         self._follow_signal(candle, decision)
-        self._last_ts = candle.ts
-        self.replayed += 1
+        state = self.state
+        state.last_ts = candle.ts
+        state.replayed += 1
         if self.metrics is not None:
             self.metrics.candles_replayed.inc()
-        if self.replayed % 1024 == 0:
-            self._publish()
-
-    def _reconcile(self) -> None:
-        self.phase = Phase.RECONCILING
-        self._publish()
-        try:
-            self.reconcile_report = reconcile(self.orders)
-        except StateError as error:
-            self.halt(str(error))
-            raise
-        self._reconciled = True
-        self.commit()
-        report = self.reconcile_report
-        self.log.info(
-            "reconciled after replaying %d candles: %d orders checked, %d resent, %d fills booked",
-            self.replayed,
-            report.checked,
-            len(report.resent),
-            report.fills_booked,
-        )
+        if state.replayed % 1024 == 0:
+            self.publisher.publish()
 
     def _trade(self, candle: Candle, decision: SymbolDecision, must_flatten: bool) -> None:
         symbol = candle.symbol
         if self.trade_from_ts is not None and candle.ts < self.trade_from_ts:
             return
         warm = self.gaps.is_warm(symbol)
-        if warm and not self._ever_warm:
-            self._ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
+        state = self.state
+        if warm and not state.ever_warm:
+            state.ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
         # while warming up (warmupCandles candles after the start or a gap) only entries wait: exits, cancels
         # and risk flattening go on
         orders = self.orders
@@ -347,7 +355,7 @@ class TradingLoop:
             working=working,
             long_only=self.settings.long_only,
             must_flatten=must_flatten,
-            entries_allowed=warm and not self.paused,
+            entries_allowed=warm and not state.paused,
         )
         if not actions:
             return
@@ -427,175 +435,7 @@ class TradingLoop:
         except ExchangeError as error:
             self.log.warning("cancel of %s failed, will retry next candle: %s", client_order_id, error)
 
-    # -- shutdown ---------------------------------------------------------------------------------------------------
-
-    def shutdown(self, *, cancel_orders: bool, flatten: bool, fill_deadline_s: float = 30.0) -> None:
-        """Cancel open orders, close every position at market when asked, persist. Phase ``finished``."""
-        if not self._reconciled and self.halt_reason is None and (cancel_orders or flatten):
-            try:
-                self._reconcile()  # asked to stop while replaying: the books must be right before acting
-            except StateError:
-                self.log.error("shutdown: not canceling or flattening, the state disagrees with the exchange")
-        if self._reconciled and self.halt_reason is None:
-            ts = self._last_ts if self._last_ts is not None else 0
-            if cancel_orders or flatten:
-                for order in self.orders.unfinished():
-                    self._cancel(order.client_order_id, ts + self.settings.interval_ms)
-            if flatten:
-                self._flatten(ts, fill_deadline_s)
-        self.commit()
-        self._finished = True
-        self.refusals.flush()
-        left = (len(self.orders.unfinished()), self.ledger.open_positions())
-        self._finish_note = f"shut down (cancelOrders={cancel_orders}, flatten={flatten}): trades no more"
-        self.log.info(
-            "shut down (cancelOrders=%s, flatten=%s) after %d candles: %d open orders and %d open positions "
-            "remain, equity %.2f %s, state flushed",
-            cancel_orders,
-            flatten,
-            self.processed,
-            *left,
-            self.ledger.equity(),
-            self.settings.quote_currency,
-        )
-        self._publish()
-
-    def _flatten(self, ts: int, deadline_s: float) -> None:
-        for symbol, row in sorted(self.ledger.positions.items()):
-            if abs(row.quantity) > QUANTITY_EPSILON:
-                side = Side.SELL if row.quantity > 0 else Side.BUY
-                self.orders.create_intent(
-                    symbol,
-                    side,
-                    abs(row.quantity),
-                    candle_ts=ts,
-                    created_ts=ts + self.settings.interval_ms,
-                    reason="flatten at shutdown",
-                    fresh=True,
-                )
-        self.orders.send_pending()
-        if isinstance(self.exchange, PaperExchange):
-            self.orders.apply_fills(self.exchange.settle_now())
-        deadline = self.clock() + deadline_s
-        while self.orders.unfinished() and self.clock() < deadline:
-            for symbol in {o.symbol for o in self.orders.unfinished()}:
-                self.orders.refresh(symbol)
-            if self.orders.unfinished():
-                self.sleep(FLATTEN_POLL_S)
-
-    # -- state and status -----------------------------------------------------------------------------------------
-
-    def commit(self) -> None:
-        """Stage what only changes in memory (risk, cash, the paper book) and write it all in one transaction."""
-        store = self.store
-        risk_ts = self.risk.last_ts
-        if self._risk_fed and risk_ts is not None:
-            store.stage_risk_json(risk_ts, self.risk.snapshot_json())
-        store.stage_meta("cash", self.ledger.cash)
-        store.stage_meta("trade_count", self.ledger.trade_count)
-        store.stage_meta(META_PEAK, self.watermark.peak)
-        store.stage_meta(META_MAX_DRAWDOWN, self.watermark.max_drawdown_pct)
-        if isinstance(self.exchange, PaperExchange):
-            changes = self.exchange.drain_changes()
-            if changes:
-                store.stage_paper_book(changes)
-            store.stage_meta("paper_last_close", self.exchange.last_closes())
-        store.commit()
-        self._staged = 0
-        self._last_commit = self.clock()
-
-    def beat(self) -> None:
-        """Show the loop is alive while a candle waits on something slow of its own (a replay waiting for a model's
-        retrain), without anything else ``tick`` does."""
-        self._publish()
-
-    def tick(self) -> None:
-        """The feed has no candle waiting (pacing, a quiet live feed): a restarted loop that has replayed up to
-        what the feed had reconciles now instead of with the next new candle; show the loop is alive."""
-        if self._started and not self._reconciled and not self._finished and self.halt_reason is None:
-            self._reconcile()
-        self._publish()
-
-    def _phase(self) -> Phase:
-        if self.halt_reason is not None:
-            return Phase.HALTED
-        if self._finished:
-            return Phase.FINISHED
-        if not self._reconciled:
-            return self.phase
-        if self._risk_fed and self._must_flatten:
-            return Phase.HALTED
-        if not all(self.gaps.is_warm(s) for s in self.settings.symbols):
-            return Phase.WARMING_UP
-        return Phase.PAUSED if self.paused else Phase.RUNNING
-
-    def _snapshot(self) -> RuntimeStatus:
-        phase = self._phase()
-        ledger, settings = self.ledger, self.settings
-        equity = ledger.equity()
-        idle = describe_idle(
-            phase,
-            halt_reason=self.halt_reason,
-            flatten_message=self.risk.halt_message() if phase is Phase.HALTED else None,
-            finish_note=self._finish_note,
-            replayed=self.replayed,
-            warming=[(s, self.gaps.candles_since_gap(s)) for s in settings.symbols if not self.gaps.is_warm(s)],
-            warmup_candles=settings.warmup_candles,
-            refusals=self.refusals.idle_message(),
-        )
-        return RuntimeStatus(
-            name=settings.name,
-            phase=phase,
-            equity=equity,
-            cash=ledger.cash,
-            open_positions=ledger.open_positions(),
-            trade_count=ledger.trade_count,
-            orders_total=len(self.orders.orders),
-            last_candle_ts=self._last_ts,
-            heartbeat=self.clock(),
-            paused=self.paused,
-            ready=self._reconciled and self._ever_warm and self.halt_reason is None,
-            error=self.halt_reason,
-            **profit_figures(ledger, equity, self.starting_equity, self.watermark)._asdict(),
-            idle_reason=None if idle is None else idle.reason,
-            idle_message=None if idle is None else idle.message,
-            models=None if self.models is None else self.models.status(),
-        )
-
-    def _risk_changed(self, ts: int, must_flatten: bool) -> None:
-        """The risk manager's breaker levels or its flatten verdict moved at candle ``ts``: one line each."""
-        risk = self.risk
-        self._breaker_seen = risk.breaker_changes
-        tripped = risk.tripped_breaker_levels()
-        drawdown = risk.state().drawdown_percent
-        for number, description in tripped.items():
-            if number not in self._breakers:
-                self.log.info("circuit breaker %s tripped: drawdown %.2f%% from the peak", description, drawdown)
-        for number, description in self._breakers.items():
-            if number not in tripped:
-                self.log.info(
-                    "circuit breaker level %d released at %s: drawdown %.2f%% (was %s)",
-                    number,
-                    utc_minute(ts),
-                    drawdown,
-                    description,
-                )
-        self._breakers = tripped
-        if must_flatten != self._must_flatten:
-            if must_flatten:
-                self.log.warning("%s", risk.halt_message() or "the risk policy flattens every position")
-            else:
-                self.log.info("the risk halt is over at %s: entries are allowed again", utc_minute(ts))
-
-    def _publish(self) -> None:
-        previous = self.status.phase
-        self.status = self._snapshot()
-        self._published_at = self.status.heartbeat
-        if self.metrics is not None:
-            self.metrics.heartbeat.set(self.status.heartbeat)
-            if self.status.phase != previous or not self._phase_shown:
-                self.metrics.set_phase(str(self.status.phase))
-                self._phase_shown = True
+    # -- metrics ----------------------------------------------------------------------------------------------
 
     def _observe(self, candle: Candle, elapsed: float, equity: float) -> None:
         metrics = self.metrics

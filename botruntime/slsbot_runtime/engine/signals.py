@@ -1,7 +1,8 @@
 """The decision side of the loop for one symbol: feature values, then the strategy ensemble.
 
 The loop only needs ``decide(candle) -> SymbolDecision``; ``ComponentDecider`` adapts a single strategy
-component (tests, simple bots) and ``EnsembleDecider`` the signal layer's ``Ensemble``.
+component (tests, simple bots) and ``EnsembleDecider`` the signal layer's ``Ensemble``. ``AnomalyScoringDecider``
+wraps either and adds the anomaly detector's score of the candle, which the loop hands to the risk manager.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple, Protocol
 
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import IncrementalFeatures
+from slsbot_runtime.monitoring.anomaly import AnomalyMonitor
 from slsbot_runtime.strategy.base import StrategyComponent
 
 NO_FEATURES: Mapping[str, float] = {}
@@ -20,6 +22,7 @@ class SymbolDecision(NamedTuple):  # a NamedTuple: immutable and the cheapest to
     direction: float  # [-1, 1]
     confidence: float  # [0, 1]
     driver: str = ""
+    anomaly_score: float | None = None  # the anomaly detector's score of this candle, when there is one
 
 
 class Decider(Protocol):
@@ -60,3 +63,17 @@ class EnsembleDecider:
         values = self.features.update(candle) if self.features is not None else NO_FEATURES
         decision = self.ensemble.decide(candle, values)
         return SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))
+
+
+class AnomalyScoringDecider:
+    """Another decider's decision with the anomaly detector's score of the same candle (``monitoring.anomaly``).
+    Every candle goes through both, replayed ones included, so a restart rebuilds the detector as it was."""
+
+    def __init__(self, inner: Decider, monitor: AnomalyMonitor) -> None:
+        self.inner = inner
+        self.monitor = monitor
+
+    def decide(self, candle: Candle) -> SymbolDecision:
+        decision = self.inner.decide(candle)
+        score = self.monitor.update(candle)
+        return SymbolDecision(decision.direction, decision.confidence, decision.driver, score)

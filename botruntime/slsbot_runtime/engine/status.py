@@ -46,6 +46,10 @@ class RuntimeStatus:
     idle_message: str | None = None
     # the signal models, per model: version, trained_at, state, in_vote, metric (ml.bank); None without models
     models: dict[str, dict[str, Any]] | None = None
+    # the anomaly detector and drift (engine.monitoring), None without an anomaly model
+    anomaly_score: float | None = None  # the highest of the symbols' latest scores
+    anomaly_scores: dict[str, float | None] | None = None  # each symbol's latest score
+    drift: dict[str, Any] | None = None  # per model: drifted, threshold, fits, and each series' PSI and KS
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

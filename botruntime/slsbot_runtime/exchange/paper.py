@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 from slsbot.api import PaperSettings
@@ -51,25 +50,11 @@ from slsbot_runtime.domain.types import (
     Side,
     split_symbol,
 )
-from slsbot_runtime.exchange.base import Exchange
+from slsbot_runtime.exchange.base import BookChanges, BookPersistence, Exchange
 from slsbot_runtime.exchange.market_defaults import default_market_rules
 from slsbot_runtime.exchange.paper_margin import BorrowBook, short_sell_room
 
 DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the order is cut instead
-
-
-@dataclass(slots=True)
-class BookChanges:
-    """What changed in the book since the last ``drain_changes``: rows to upsert."""
-
-    orders: list[Order] = field(default_factory=list)
-    eligible_ts: dict[str, int] = field(default_factory=dict)  # client id -> first candle open time it may fill
-    fills: list[Fill] = field(default_factory=list)
-    balances: list[Balance] = field(default_factory=list)
-    clock_ms: int = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.orders or self.fills or self.balances)
 
 
 def copy_order(order: Order) -> Order:
@@ -92,7 +77,7 @@ def copy_order(order: Order) -> Order:
     )
 
 
-class PaperExchange(Exchange):
+class PaperExchange(Exchange, BookPersistence):
     features: ClassVar[dict[str, bool]] = {
         "fetch_order_by_client_id": True,
         "cancel_by_client_id": True,
@@ -264,6 +249,10 @@ class PaperExchange(Exchange):
         return self._balances.get(currency, 0.0)
 
     # -- persistence ----------------------------------------------------------------------------------------
+
+    def book_persistence(self) -> BookPersistence:
+        """This exchange's book lives here: the runtime stores it in its state file."""
+        return self
 
     def drain_changes(self) -> BookChanges:
         """Orders, fills and balances changed since the last call (then forgotten)."""

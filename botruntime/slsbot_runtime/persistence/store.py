@@ -81,7 +81,7 @@ class EquityPoint:
 
 
 class BookChangesLike(Protocol):
-    """What the paper exchange hands over to be stored (``exchange.paper.BookChanges``)."""
+    """What the paper exchange hands over to be stored (``exchange.base.BookChanges``)."""
 
     orders: list[Order]
     eligible_ts: dict[str, int]

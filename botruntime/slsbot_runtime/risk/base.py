@@ -27,6 +27,8 @@ class RiskRule(StrEnum):
     DAILY_LOSS = "daily_loss"
     LONG_ONLY = "long_only"
     VOLATILITY_HALT = "volatility_halt"
+    ANOMALY = "anomaly"  # the symbol's latest candle scored above the anomaly threshold
+    ANOMALY_HALT = "anomaly_halt"  # repeated anomalies halted entries for a cooldown
     INVALID_PROPOSAL = "invalid_proposal"
     NO_EDGE = "no_edge"
     PER_TRADE_MIN = "per_trade_min"
@@ -85,6 +87,7 @@ class RiskState:
     must_flatten: bool  # kill switch or flattenAndHalt: close every position, open nothing
     entries_allowed: bool  # False when any account-wide rule forbids new entries
     halted_symbols: tuple[str, ...]  # symbols under a volatility halt
+    anomaly_halted_until: int | None = None  # while repeated anomalies halt entries: when the halt ends
 
 
 class JournalEntry(NamedTuple):

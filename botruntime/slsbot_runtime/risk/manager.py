@@ -17,6 +17,7 @@ from slsbot_runtime.domain.equity import drawdown_percent
 from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.domain.types import PortfolioSnapshot, Side
+from slsbot_runtime.risk.anomaly import AnomalyGuard
 from slsbot_runtime.risk.base import (
     JournalEntry,
     RiskAction,
@@ -62,6 +63,7 @@ class RiskManager:
         )
         self._breaker = CircuitBreaker(breaker_levels(policy.circuit_breaker))
         self._volatility = VolatilityHalt.from_spec(policy.volatility_halt)
+        self._anomaly = AnomalyGuard.from_spec(policy.anomaly)
         self._journal = DecisionJournal(journal_size)
         self._ts: int | None = None
         self._equity: float | None = None  # after the last candle; before the first, the opening equity if set
@@ -88,19 +90,32 @@ class RiskManager:
 
     # --- once per candle -------------------------------------------------------------------------------------
 
-    def on_candle(self, ts: int, equity: float, closes: Mapping[str, float] | None = None) -> RiskState:
-        """Take in the account after candle ``ts`` (open time, ms UTC): equity and each symbol's close.
+    def on_candle(
+        self,
+        ts: int,
+        equity: float,
+        closes: Mapping[str, float] | None = None,
+        anomaly: Mapping[str, float | None] | None = None,
+    ) -> RiskState:
+        """Take in the account after candle ``ts`` (open time, ms UTC): equity, each symbol's close and, with an
+        anomaly detector, each symbol's anomaly score for the candle (None while the detector warms up).
 
         Updates the peak and drawdown, the UTC day and its opening equity (the equity after the last candle
-        before it: a loss in the day's first candle counts), the daily-loss latch, the breaker levels and the
-        per-symbol volatility halt. Candles must come in time order; the same ``ts`` may be
+        before it: a loss in the day's first candle counts), the daily-loss latch, the breaker levels, the
+        per-symbol volatility halt and the anomaly rule. Candles must come in time order; the same ``ts`` may be
         given again (say once per symbol) and a close already seen for a symbol is not counted twice.
         Raises DataError, with nothing changed, on a timestamp going back or a non-finite or non-positive value.
         """
-        self.observe(ts, equity, closes)
+        self.observe(ts, equity, closes, anomaly)
         return self.state()
 
-    def observe(self, ts: int, equity: float, closes: Mapping[str, float] | None = None) -> None:
+    def observe(
+        self,
+        ts: int,
+        equity: float,
+        closes: Mapping[str, float] | None = None,
+        anomaly: Mapping[str, float | None] | None = None,
+    ) -> None:
         """``on_candle`` without building the ``RiskState``: for a caller that reads ``must_flatten`` every
         candle and the whole state only now and then (the trading loop)."""
         closes = closes or {}
@@ -117,6 +132,8 @@ class RiskManager:
             self._daily_limit_hit = True
         self._breaker.update(ts, equity)
         self._volatility.observe(ts, closes)
+        if anomaly:
+            self._anomaly.observe(ts, anomaly)
 
     def _check_candle(self, ts: int, equity: float, closes: Mapping[str, float]) -> None:
         if type(ts) is not int and (isinstance(ts, bool) or not isinstance(ts, int)):
@@ -145,6 +162,7 @@ class RiskManager:
             or breaker.entry_stopping_level() is not None
             or drawdown >= self.policy.max_drawdown_percent
             or self._daily_limit_hit
+            or self._anomaly.halted_at(self._ts if self._ts is not None else 0)
         )
         ts = self._ts if self._ts is not None else 0
         return RiskState(
@@ -160,12 +178,18 @@ class RiskManager:
             must_flatten=self.must_flatten,
             entries_allowed=entries_allowed,
             halted_symbols=self._volatility.halted_symbols(ts),
+            anomaly_halted_until=self._anomaly.halted_until if self._anomaly.halted_at(ts) else None,
         )
 
     @property
     def must_flatten(self) -> bool:
-        """True while every position must be closed: the kill switch, or a tripped flattenAndHalt level."""
-        return self.policy.kill_switch or self._breaker.must_flatten()
+        """True while every position must be closed: the kill switch, a tripped flattenAndHalt level, or an anomaly
+        halt with action flattenAndHalt."""
+        return (
+            self.policy.kill_switch
+            or self._breaker.must_flatten()
+            or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(self._ts or 0))
+        )
 
     @property
     def breaker_changes(self) -> int:
@@ -191,6 +215,8 @@ class RiskManager:
             return "the kill switch is on (riskPolicy killSwitch): every position is closed, no entry is opened"
         level = self._breaker.flatten_level()
         if level is None:
+            if self._anomaly.must_flatten(self._ts or 0):
+                return f"risk halt: {self._anomaly.halt_message(self._ts or 0)}; every position is closed"
             return None
         equity = self._equity if self._equity is not None else 0.0
         return f"risk halt: {self._breaker_message(level, equity)}; every position is closed"
@@ -283,6 +309,14 @@ class RiskManager:
                 f"{self._volatility.threshold:.2f}): entries halted until {utc_minute(halted_until)}"
             )
             events.append(RiskEvent(RiskRule.VOLATILITY_HALT, message))
+        anomaly = self._anomaly
+        if anomaly.scores:
+            veto = anomaly.veto(proposal.symbol)
+            if veto is not None:
+                events.append(RiskEvent(RiskRule.ANOMALY, veto))
+            halt = anomaly.halt_message(portfolio.ts)
+            if halt is not None:
+                events.append(RiskEvent(RiskRule.ANOMALY_HALT, halt))
         return events
 
     def _breaker_message(self, level: BreakerLevel, equity: float) -> str:
@@ -301,6 +335,21 @@ class RiskManager:
             f"breaker level {level.number} ({BreakerAction.REDUCE_SIZE} at {level.drawdown_percent:.2f}% drawdown)"
         )
         return BreakerReduction(breaker_rule(level.number), description, level.size_multiplier)
+
+    # --- the anomaly rule ------------------------------------------------------------------------------------
+
+    def anomaly_score(self, symbol: str) -> float | None:
+        """The latest anomaly score taken in for ``symbol`` (None without one)."""
+        return self._anomaly.score(symbol)
+
+    def anomaly_scores(self) -> dict[str, float | None]:
+        """Each symbol's latest anomaly score, for the status."""
+        return {symbol: score for symbol, (_, score) in sorted(self._anomaly.scores.items())}
+
+    @property
+    def anomaly_halts(self) -> int:
+        """Anomaly halts started since this manager (or its restored guard) began."""
+        return self._anomaly.changes
 
     # --- equity arithmetic -----------------------------------------------------------------------------------
 
@@ -355,7 +404,7 @@ class RiskManager:
     def snapshot(self) -> dict[str, Any]:
         """The state that shapes future decisions, as a plain JSON-able dict (see ``restore``): what
         ``RiskSnapshot`` dumps to JSON, built directly since the loop writes it at every commit."""
-        return {**self._snapshot_head(), "volatility": self._volatility.snapshot()}
+        return {**self._snapshot_head(), "volatility": self._volatility.snapshot(), "anomaly": self._anomaly.snapshot()}
 
     def snapshot_json(self) -> str:
         """``json.dumps(self.snapshot(), sort_keys=True)``, written out: the text the trading loop stores at every
@@ -365,8 +414,14 @@ class RiskManager:
             breaker_text = SORTED_JSON.encode(breaker.snapshot())
         else:
             breaker_text = f'{{"peak": {json_number(_float(breaker.peak))}, "tripped": []}}'
+        anomaly = self._anomaly
+        if anomaly.scores or anomaly.halted_until is not None:
+            anomaly_text = SORTED_JSON.encode(anomaly.snapshot())
+        else:
+            anomaly_text = '{"halted_until": null, "symbols": {}, "tripped_symbol": null, "tripped_ts": null}'
         return (
-            f'{{"breaker": {breaker_text}, "daily_limit_hit": {"true" if self._daily_limit_hit else "false"}, '
+            f'{{"anomaly": {anomaly_text}, "breaker": {breaker_text}, '
+            f'"daily_limit_hit": {"true" if self._daily_limit_hit else "false"}, '
             f'"day": {json_number(self._day)}, "day_start_equity": {json_number(_float(self._day_start))}, '
             f'"equity": {json_number(_float(self._equity))}, "peak_equity": {json_number(_float(self._peak))}, '
             f'"ts": {json_number(self._ts)}, "version": {SNAPSHOT_VERSION}, '
@@ -395,10 +450,11 @@ class RiskManager:
         snapshot = parse_snapshot(dict(data) if isinstance(data, Mapping) else data)
         breaker = self._breaker.restored(snapshot.breaker)
         volatility = self._volatility.restored(snapshot.volatility)
+        anomaly = self._anomaly.restored(snapshot.anomaly)
         self._ts, self._equity, self._peak = snapshot.ts, snapshot.equity, snapshot.peak_equity
         self._day, self._day_start = snapshot.day, snapshot.day_start_equity
         self._daily_limit_hit = snapshot.daily_limit_hit
-        self._breaker, self._volatility = breaker, volatility
+        self._breaker, self._volatility, self._anomaly = breaker, volatility, anomaly
 
 
 def _loss_percent(start: float | None, equity: float) -> float:

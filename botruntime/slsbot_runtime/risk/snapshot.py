@@ -5,7 +5,9 @@ UTC day and its opening equity, tripped breaker levels with their until-timestam
 volatility windows. The journal and the rule counters are not: they are for people and metrics, and restart
 from empty.
 
-The format is unchanged since version 1. What ``day_start_equity`` holds was corrected without a new version:
+Version 2 added the anomaly rule's state (``anomaly``: each symbol's latest score and recent anomalous candles,
+and the halt). The migration is additive: a version 1 snapshot is read as one with no anomaly state, which is
+what a runtime without an anomaly model has. What ``day_start_equity`` holds was corrected without a new version:
 a version 1 snapshot written before the correction holds the equity after the day's first candle, which
 restores as that day's opening and is right again from the next 00:00 UTC.
 """
@@ -18,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from slsbot_runtime.domain.errors import StateError
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+#: Versions ``parse_snapshot`` reads: each older one differs from the current only by fields that have defaults.
+READABLE_VERSIONS = (1, 2)
 
 
 class _Snapshot(BaseModel):
@@ -46,6 +50,19 @@ class SymbolVolatilitySnapshot(_Snapshot):
     halted_until: StrictInt | None = None
 
 
+class SymbolAnomalySnapshot(_Snapshot):
+    ts: StrictInt
+    score: float | None = None
+    recent: list[StrictInt] = Field(default_factory=list)
+
+
+class AnomalySnapshot(_Snapshot):
+    halted_until: StrictInt | None = None
+    tripped_ts: StrictInt | None = None
+    tripped_symbol: str | None = None
+    symbols: dict[str, SymbolAnomalySnapshot] = Field(default_factory=dict)
+
+
 class RiskSnapshot(_Snapshot):
     version: StrictInt = SNAPSHOT_VERSION
     ts: StrictInt | None = None
@@ -56,6 +73,7 @@ class RiskSnapshot(_Snapshot):
     daily_limit_hit: bool = False
     breaker: BreakerSnapshot = Field(default_factory=BreakerSnapshot)
     volatility: dict[str, SymbolVolatilitySnapshot] = Field(default_factory=dict)
+    anomaly: AnomalySnapshot = Field(default_factory=AnomalySnapshot)  # since version 2
 
 
 def parse_snapshot(data: Any) -> RiskSnapshot:
@@ -71,9 +89,14 @@ def parse_snapshot(data: Any) -> RiskSnapshot:
             f"risk snapshot field {where}: {first['msg']}; restore only what RiskManager.snapshot() wrote, "
             "or start without the risk snapshot to rebuild it by replay"
         ) from None
-    if snapshot.version != SNAPSHOT_VERSION:
+    if snapshot.version not in READABLE_VERSIONS:
         raise StateError(
-            f"risk snapshot field version: {snapshot.version} is not the supported {SNAPSHOT_VERSION}; "
-            "start without the risk snapshot to rebuild it by replay"
+            f"risk snapshot field version: {snapshot.version} is not one of the supported "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; start without the risk snapshot to rebuild it by replay"
+        )
+    if snapshot.version == 1 and "anomaly" in data:
+        raise StateError(
+            "risk snapshot field anomaly: a version 1 snapshot has no anomaly state; restore only what "
+            "RiskManager.snapshot() wrote, or start without the risk snapshot to rebuild it by replay"
         )
     return snapshot

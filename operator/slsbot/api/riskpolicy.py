@@ -53,6 +53,36 @@ class VolatilityHalt(SpecModel):
     cooldown: Duration = "1h"
 
 
+class AnomalyAction(StrEnum):
+    STOP_ENTRIES = "stopEntries"
+    FLATTEN_AND_HALT = "flattenAndHalt"
+
+
+class AnomalyPolicy(SpecModel):
+    """What the anomaly detector's scores do: the Strategy's ``ml.models`` entry with ``role: anomaly`` scores every
+    candle (an isolation forest: about 0.5 for an ordinary candle, towards 1 for one unlike its training window)."""
+
+    enabled: bool = Field(
+        default=True, description="Apply the veto and the halt when the Strategy has an anomaly model."
+    )
+    threshold: float = Field(
+        default=0.75,
+        gt=0.5,
+        lt=1,
+        description="A candle scoring above this is anomalous: no new entry on its symbol at that candle.",
+    )
+    count: int = Field(
+        default=3, ge=1, le=1000, description="Anomalous candles of one symbol within the window that start a halt."
+    )
+    window: Duration = Field(default="24h", description="How far back anomalous candles are counted.")
+    action: AnomalyAction = Field(
+        default=AnomalyAction.STOP_ENTRIES,
+        description="stopEntries: no new entries on any symbol during the halt; flattenAndHalt: also close "
+        "every position.",
+    )
+    cooldown: Duration = Field(default="12h", description="How long the halt lasts after the anomaly that tripped it.")
+
+
 class PerTradeLimits(SpecModel):
     """Size of one new position as a percent of equity."""
 
@@ -89,6 +119,7 @@ class RiskPolicySpec(SpecModel):
     max_drawdown_percent: float = Field(default=20.0, gt=0, le=100)
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
     volatility_halt: VolatilityHalt = Field(default_factory=VolatilityHalt)
+    anomaly: AnomalyPolicy = Field(default_factory=AnomalyPolicy)
     scope: RiskScope = Field(default=RiskScope.STRATEGY, description="Apply limits per strategy or per account.")
     kill_switch: bool = Field(default=False, description="When true: cancel orders, flatten and halt every bot.")
 

@@ -244,6 +244,21 @@ class MLSettings(SpecModel):
                     raise ValueError(f"{where}: pin the stacking model and every input, or none of them")
         return self
 
+    @model_validator(mode="after")
+    def _anomaly_models(self) -> MLSettings:
+        anomaly = [m for m in self.models if m.role == ModelRole.ANOMALY]
+        for model in anomaly:
+            if model.kind != ModelKind.ISOLATION_FOREST:
+                raise ValueError(
+                    f"ml.models[{model.name}].kind: an anomaly model must be isolationForest, not {model.kind}"
+                )
+        if len(anomaly) > 1:
+            raise ValueError(
+                f"ml.models: one model with role anomaly at most, got {', '.join(m.name for m in anomaly)}; "
+                "keep one (its score vetoes entries through the RiskPolicy's anomaly section)"
+            )
+        return self
+
     @property
     def signal_models(self) -> list[MLModel]:
         return [model for model in self.models if model.role == ModelRole.SIGNAL]

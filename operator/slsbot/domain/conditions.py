@@ -12,6 +12,7 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 TRADING = "Trading"  # a Ready runtime that takes new trades (False: idle, with the reason)
 MODELS_DEGRADED = "ModelsDegraded"  # a signal model is out of the ensemble's vote (missing, failed, stale, drifted)
+DRIFTED = "Drifted"  # a model's inputs or output moved away from its training window (only with ml.models)
 
 
 def set_condition(

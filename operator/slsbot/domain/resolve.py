@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic.alias_generators import to_camel
 
 from slsbot.api import Experiment, ExperimentType, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
+from slsbot.api.base import parse_duration
 from slsbot.api.riskpolicy import BreakerAction, RiskLimits, RiskScope
 
 INVALID_SPEC = "InvalidSpec"
@@ -115,6 +116,25 @@ def check_policy(spec: RiskPolicySpec) -> list[Problem]:
                     "the level could never trip",
                 )
             )
+    anomaly = spec.anomaly
+    if parse_duration(anomaly.window).total_seconds() <= 0:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.anomaly.window",
+                f"{anomaly.window} holds no candle, so anomalies are never counted; use a positive duration such as "
+                "24h",
+            )
+        )
+    if parse_duration(anomaly.cooldown).total_seconds() <= 0:
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.anomaly.cooldown",
+                f"{anomaly.cooldown}: a halt would end on the candle that starts it; use a positive duration such "
+                "as 12h (or raise anomaly.count to halt less often)",
+            )
+        )
     return problems
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from slsbot.api import StrategyPhase, StrategyStatus
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.conditions import DEGRADED, MODELS_DEGRADED, PROGRESSING, READY, TRADING, set_condition
+from slsbot.domain.conditions import DEGRADED, DRIFTED, MODELS_DEGRADED, PROGRESSING, READY, TRADING, set_condition
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import INVALID_SPEC, Problem
 
@@ -117,6 +117,12 @@ def strategy_status(
             models = models_degraded(observed.runtime_status)
             if models is not None:
                 put(MODELS_DEGRADED, *models)
+            if "drift" in observed.runtime_status:
+                drift = _drift(observed.runtime_status["drift"])
+                if drift is None:
+                    conds = [c for c in conds if c.type != DRIFTED]  # no model to drift any more
+                else:
+                    put(DRIFTED, *drift)
         elif observed.state in (RuntimeState.EXITED, RuntimeState.UNRESPONSIVE):
             status.phase = StrategyPhase.DEGRADED
             reason = action.reason if action is not None else "RuntimeExited"
@@ -236,3 +242,34 @@ def _idle(runtime_status: dict, desired_paused: bool) -> tuple[str, str] | None:
         return ("Paused", "paused: no new positions are opened") if desired_paused else None
     message = runtime_status.get("idle_message")
     return reason, str(message)[:1024] if message else reason
+
+
+def _drift(drift: object) -> tuple[bool, str, str] | None:
+    """(status, reason, message) of the Drifted condition from the runtime's ``drift``; None without models."""
+    if not isinstance(drift, dict) or not drift:
+        return None
+    drifted: list[str] = []
+    worst: list[tuple[float, str]] = []
+    for model, entry in sorted(drift.items()):
+        if not isinstance(model, str) or not isinstance(entry, dict):
+            continue
+        if entry.get("drifted") is True:
+            drifted.append(model)
+        threshold = entry.get("threshold")
+        for series in entry.get("series") or ():
+            psi = series.get("psi") if isinstance(series, dict) else None
+            if series.get("drifted") is True and _finite(psi) and _finite(threshold):
+                where = " ".join(str(series.get(key)) for key in ("symbol", "name") if series.get(key))
+                worst.append((psi, f"{model} {where} psi {psi:.3f} > {threshold:.3f}"))
+    models = ", ".join(sorted(m for m in drift if isinstance(m, str)))
+    if not drifted:
+        message = f"every input and output of {models} is within ml.driftThreshold of its training window"
+        return False, "NoDrift", message[:1024]
+    worst.sort(key=lambda item: -item[0])
+    shown = "; ".join(text for _, text in worst[:3]) + (f" and {len(worst) - 3} more" if len(worst) > 3 else "")
+    message = f"drifted: {', '.join(drifted)} ({shown}); an early retrain was requested"
+    return True, "ModelDrifted", message[:1024]
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

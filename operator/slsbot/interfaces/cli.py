@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "runtime": "Run one bot runtime from a RuntimeConfig file",
     "report": "Print a runtime's orders, fills, positions and equity from its state file",
     "backtest": "Backtest a RuntimeConfig over recorded candles",
+    "evaluate": "Evaluate a RuntimeConfig out of sample, walk-forward, against buy-and-hold",
     "crds": "Generate the CustomResourceDefinitions from the API models",
 }
 

@@ -169,3 +169,12 @@ def test_tuned_parameters_must_name_a_member_of_the_strategy():
     problems = check_experiment(tuning, {"btc": _strategy()})
     assert [(p.reason, p.field) for p in problems] == [(INVALID_SPEC, "spec.searchSpace[1].name")]
     assert "its members are sma" in problems[0].message
+
+
+def test_an_anomaly_window_or_cooldown_of_zero_is_refused_naming_the_field():
+    spec = RiskPolicySpec.model_validate({"anomaly": {"window": "0s", "cooldown": "0m"}})
+    problems = check_policy(spec)
+    assert [p.field for p in problems] == ["spec.anomaly.window", "spec.anomaly.cooldown"]
+    assert "use a positive duration such as 24h" in problems[0].message
+    assert "use a positive duration such as 12h" in problems[1].message
+    assert check_policy(RiskPolicySpec.model_validate({"anomaly": {"window": "6h", "cooldown": "30m"}})) == []

@@ -147,3 +147,42 @@ def test_a_runtime_without_models_has_no_models_condition():
         None, generation=1, now=T0, observed=_ready({"equity": 1.0}), action=UP_TO_DATE, config_hash="h1"
     )
     assert get_condition(status.conditions, "ModelsDegraded") is None
+
+
+def _drift(drifted: bool) -> dict:
+    series = [
+        {"symbol": "BTC/USDT", "name": "volume_spike", "psi": 0.312, "ks_pvalue": 1e-6, "drifted": drifted},
+        {"symbol": "BTC/USDT", "name": "output", "psi": 0.05, "ks_pvalue": 0.4, "drifted": False},
+    ]
+    return {"odd": {"drifted": drifted, "threshold": 0.2, "fits": {"first": 1}, "series": series}}
+
+
+def test_a_drifted_model_shows_in_the_drifted_condition_copied_from_the_runtime_status():
+    status = strategy_status(
+        None, generation=1, now=T0, observed=_ready({"drift": _drift(True)}), action=UP_TO_DATE, config_hash="h1"
+    )
+    drifted = get_condition(status.conditions, "Drifted")
+    assert (drifted.status, drifted.reason) == ("True", "ModelDrifted")
+    assert drifted.message == (
+        "drifted: odd (odd BTC/USDT volume_spike psi 0.312 > 0.200); an early retrain was requested"
+    )
+    calm = strategy_status(
+        status, generation=1, now=T0, observed=_ready({"drift": _drift(False)}), action=UP_TO_DATE, config_hash="h1"
+    )
+    drifted = get_condition(calm.conditions, "Drifted")
+    assert (drifted.status, drifted.reason) == ("False", "NoDrift") and "odd" in drifted.message
+    assert get_condition(calm.conditions, "Ready").status == "True"  # drift is not a degradation of the runtime
+
+
+def test_the_drifted_condition_goes_with_the_models_and_stays_without_news():
+    status = strategy_status(
+        None, generation=1, now=T0, observed=_ready({"drift": _drift(True)}), action=UP_TO_DATE, config_hash="h1"
+    )
+    older = strategy_status(  # a runtime that does not report drift: the condition is left as it was
+        status, generation=1, now=T0, observed=_ready({"equity": 1.0}), action=UP_TO_DATE, config_hash="h1"
+    )
+    assert get_condition(older.conditions, "Drifted").status == "True"
+    gone = strategy_status(  # the Strategy no longer has a model: nothing can drift
+        older, generation=2, now=T0, observed=_ready({"drift": None}), action=UP_TO_DATE, config_hash="h1"
+    )
+    assert get_condition(gone.conditions, "Drifted") is None

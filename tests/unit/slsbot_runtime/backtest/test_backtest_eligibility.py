@@ -31,6 +31,7 @@ def test_the_sma_example_has_no_static_blocker(sma_config):
         ({"sizing": {"method": "risk"}}, "sizing.method"),
         ({"risk.volatilityHalt.enabled": True}, "risk.volatilityHalt.enabled"),
         ({"risk.killSwitch": True}, "risk.killSwitch"),
+        ({"ml.models": [{"name": "odd", "kind": "isolationForest", "role": "anomaly"}]}, "ml.models[odd]"),
     ],
 )
 def test_each_static_blocker_names_its_field(sma_config, changes, field):

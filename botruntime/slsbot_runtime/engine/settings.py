@@ -1,0 +1,23 @@
+"""``LoopSettings``: what one trading loop is configured with, fixed for its life (``app`` builds it from the
+RuntimeConfig)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSettings:
+    name: str
+    strategy_key: str  # namespace/name: part of every client order id
+    symbols: tuple[str, ...]
+    interval_ms: int
+    warmup_candles: int
+    starting_cash: float
+    quote_currency: str
+    long_only: bool = True
+    fixed_quantity: float | None = None
+    paused: bool = False
+    round_trip_cost: float = 0.002  # fees of an entry and an exit, for the signal track record
+    commit_every_candles: int = 1000
+    commit_interval_s: float = 0.5

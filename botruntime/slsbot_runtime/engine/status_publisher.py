@@ -1,0 +1,129 @@
+"""``StatusPublisher``: what the loop shows the outside world, rebuilt from its parts when asked.
+
+``/status`` serves ``status``, the last published ``RuntimeStatus``: the phase (from ``LoopState``, the warmup and
+the risk verdict), the account's figures (``profit``), and why no new trade is taken (``idle.describe_idle``). The
+loop publishes at most every ``PUBLISH_INTERVAL_S`` while candles stream (``published_at`` says when it last did),
+and at once when its life changes (start, reconciliation, pause, halt, finish, an idle tick). Publishing also sets
+the heartbeat and phase metrics. Building a snapshot costs nothing that grows with the history.
+
+A further concern of the status (the models' health, say) is one more part this class is given and asks in
+``snapshot``, off the candle path; if it can keep the runtime from trading, it also gives ``describe_idle`` its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from slsbot_runtime.data.gaps import GapTracker
+from slsbot_runtime.engine.idle import describe_idle
+from slsbot_runtime.engine.loop_state import LoopState
+from slsbot_runtime.engine.monitoring import MonitoringView
+from slsbot_runtime.engine.profit import profit_figures
+from slsbot_runtime.engine.refusals import EntryRefusals
+from slsbot_runtime.engine.status import Phase, RuntimeStatus
+from slsbot_runtime.execution.ledger import Ledger
+from slsbot_runtime.execution.order_manager import OrderManager
+from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.risk.manager import RiskManager
+
+PUBLISH_INTERVAL_S = 0.02  # the status snapshot is rebuilt at most this often while candles stream
+
+
+class ModelStatus(Protocol):
+    """What the status shows of the signal models (``ml.bank.ModelBank``)."""
+
+    def status(self) -> dict[str, dict[str, Any]]: ...
+
+
+class StatusPublisher:
+    def __init__(
+        self,
+        *,
+        name: str,
+        symbols: tuple[str, ...],
+        warmup_candles: int,
+        state: LoopState,
+        ledger: Ledger,
+        orders: OrderManager,
+        gaps: GapTracker,
+        risk: RiskManager,
+        refusals: EntryRefusals,
+        metrics: RuntimeMetrics | None,
+        clock: Callable[[], float],
+        monitoring: MonitoringView | None = None,
+        models: ModelStatus | None = None,
+    ) -> None:
+        self.name, self.symbols, self.warmup_candles = name, symbols, warmup_candles
+        self.monitoring = monitoring  # anomaly scores and drift, when the strategy has monitoring models
+        self.models = models  # the signal models' versions and states, when the strategy has signal models
+        self.state = state
+        self.ledger = ledger
+        self.orders = orders
+        self.gaps = gaps
+        self.risk = risk
+        self.refusals = refusals
+        self.metrics = metrics
+        self.clock = clock
+        self.published_at = 0.0
+        self._phase_shown = False
+        self.status = self.snapshot()
+
+    def phase(self) -> Phase:
+        state = self.state
+        if state.halt_reason is not None:
+            return Phase.HALTED
+        if state.finished:
+            return Phase.FINISHED
+        if not state.reconciled:
+            return state.startup_phase
+        if state.risk_fed and state.must_flatten:
+            return Phase.HALTED
+        if not all(self.gaps.is_warm(s) for s in self.symbols):
+            return Phase.WARMING_UP
+        return Phase.PAUSED if state.paused else Phase.RUNNING
+
+    def snapshot(self) -> RuntimeStatus:
+        """The status as it is now (``status`` is the last published one)."""
+        phase = self.phase()
+        state, ledger, gaps = self.state, self.ledger, self.gaps
+        equity = ledger.equity()
+        idle = describe_idle(
+            phase,
+            halt_reason=state.halt_reason,
+            flatten_message=self.risk.halt_message() if phase is Phase.HALTED else None,
+            finish_note=state.finish_note,
+            replayed=state.replayed,
+            warming=[(s, gaps.candles_since_gap(s)) for s in self.symbols if not gaps.is_warm(s)],
+            warmup_candles=self.warmup_candles,
+            refusals=self.refusals.idle_message(),
+        )
+        return RuntimeStatus(
+            name=self.name,
+            phase=phase,
+            equity=equity,
+            cash=ledger.cash,
+            open_positions=ledger.open_positions(),
+            trade_count=ledger.trade_count,
+            orders_total=len(self.orders.orders),
+            last_candle_ts=state.last_ts,
+            heartbeat=self.clock(),
+            paused=state.paused,
+            ready=state.reconciled and state.ever_warm and state.halt_reason is None,
+            error=state.halt_reason,
+            **profit_figures(ledger, equity, state.starting_equity, state.watermark)._asdict(),
+            idle_reason=None if idle is None else idle.reason,
+            idle_message=None if idle is None else idle.message,
+            **(self.monitoring.status() if self.monitoring is not None else {}),
+            models=None if self.models is None else self.models.status(),
+        )
+
+    def publish(self) -> None:
+        previous = self.status.phase
+        self.status = self.snapshot()
+        self.published_at = self.status.heartbeat
+        if self.metrics is not None:
+            self.metrics.heartbeat.set(self.status.heartbeat)
+            if self.status.phase != previous or not self._phase_shown:
+                self.metrics.set_phase(str(self.status.phase))
+                self._phase_shown = True

@@ -1,0 +1,91 @@
+"""``StatusPublisher``: the phase from the loop's state (the first that applies wins), readiness, the publishing
+pace while candles stream, and the phase metric set when the phase changes."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from slsbot.api import RiskPolicySpec
+from slsbot_runtime.engine.status import Phase
+from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.persistence.store import StateStore
+
+from .parts import HOUR, T0, candle, paper, wire
+
+
+def warm(parts) -> None:
+    for hour in range(2):  # warmup_candles is 2
+        parts.gaps.observe(candle(T0 + hour * HOUR, 100.0))
+
+
+def test_the_phase_is_the_first_that_applies() -> None:
+    parts = wire(paper(), StateStore.open(":memory:"))
+    state, phase = parts.state, parts.publisher.phase
+    assert phase() is Phase.STARTING
+    parts.restart.load()
+    assert phase() is Phase.RECONCILING
+    parts.restart.reconcile()
+    assert phase() is Phase.WARMING_UP
+    warm(parts)
+    assert phase() is Phase.RUNNING
+    state.paused = True
+    assert phase() is Phase.PAUSED
+    state.risk_fed = state.must_flatten = True
+    assert phase() is Phase.HALTED
+    state.finished = True
+    assert phase() is Phase.FINISHED
+    state.halt_reason = "broken"
+    assert phase() is Phase.HALTED
+
+
+def test_a_risk_flatten_halts_with_the_risk_managers_reason() -> None:
+    parts = wire(paper(), StateStore.open(":memory:"), policy=RiskPolicySpec(kill_switch=True))
+    parts.restart.load()
+    parts.restart.reconcile()
+    warm(parts)
+    parts.risk.observe(T0, 10_000.0, {"BTC/USDT": 100.0})
+    parts.state.risk_fed, parts.state.must_flatten = True, parts.risk.must_flatten
+    status = parts.publisher.snapshot()
+    assert status.phase is Phase.HALTED and status.idle_reason == "Halted" and "kill switch" in status.idle_message
+
+
+def test_ready_once_reconciled_and_warm_and_not_halted() -> None:
+    parts = wire(paper(), StateStore.open(":memory:"))
+    parts.restart.load()
+    parts.restart.reconcile()
+    assert not parts.publisher.snapshot().ready
+    warm(parts)
+    parts.state.ever_warm = True  # the candle path sets it when every symbol is warm
+    assert parts.publisher.snapshot().ready
+    parts.state.halt_reason = "broken"
+    assert not parts.publisher.snapshot().ready
+
+
+def test_a_publish_keeps_the_snapshot_and_when_it_was_taken() -> None:
+    parts = wire(paper(), StateStore.open(":memory:"))
+    publisher = parts.publisher
+    parts.clock.now += 5.0
+    parts.state.paused = True
+    assert publisher.status.paused is False  # what was published stays until the next publish
+    publisher.publish()
+    assert publisher.status.paused and publisher.published_at == publisher.status.heartbeat == parts.clock.now
+
+
+def test_the_phase_metric_follows_the_published_phase() -> None:
+    registry = CollectorRegistry()
+    parts = wire(paper(), StateStore.open(":memory:"), metrics=RuntimeMetrics(registry))
+
+    def shown() -> set[str]:
+        return {p for p in ("starting", "reconciling", "running") if registry.get_sample_value(
+            "slsbot_runtime_phase", {"phase": p}) == 1}  # fmt: skip
+
+    parts.publisher.publish()
+    assert shown() == {"starting"}
+    parts.restart.load()
+    parts.publisher.publish()
+    assert shown() == {"reconciling"}
+    parts.restart.reconcile()
+    warm(parts)
+    parts.publisher.publish()
+    assert shown() == {"running"}
+    assert registry.get_sample_value("slsbot_runtime_loop_heartbeat_timestamp_seconds") == parts.clock.now

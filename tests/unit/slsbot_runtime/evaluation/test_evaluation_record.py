@@ -1,0 +1,48 @@
+"""The evaluation record: the data fingerprint follows the candles, not the folder; the code version is this
+checkout's commit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+from slsbot_runtime.evaluation.record import code_version, config_record, data_files, data_fingerprint
+
+
+def test_the_data_fingerprint_follows_the_candles_not_the_folder(candles_dir, tmp_path, small_config):
+    symbols = ["BTC/USDT", "ETH/USDT"]
+    here = data_files(candles_dir, symbols, "1h")
+    assert [f.name for f in here] == ["BTC_USDT-1h.feather", "ETH_USDT-1h.feather"]
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("BTC_USDT-1h.feather", "ETH_USDT-1h.feather"):
+        shutil.copy(candles_dir / name, copy / name)
+    assert data_fingerprint(data_files(copy, symbols, "1h")) == data_fingerprint(here)
+    rows = [[1_700_000_000_000 + i * 3_600_000, 100.0, 101.0, 99.0, 100.5, 10.0] for i in range(30)]
+    (copy / "BTC_USDT-1h.json").write_text(json.dumps(rows))
+    (copy / "BTC_USDT-1h.feather").unlink()
+    before = data_fingerprint(data_files(copy, symbols, "1h"))
+    rows[17][4] = 100.6  # one close
+    (copy / "BTC_USDT-1h.json").write_text(json.dumps(rows))
+    assert data_fingerprint(data_files(copy, symbols, "1h")) != before
+
+
+def test_the_config_is_recorded_as_written_with_its_hash(small_config):
+    record = config_record(small_config())
+    assert record["runtime_config"]["marketData"]["warmupCandles"] == 50
+    assert record["runtime_config"]["ensemble"]["members"][0]["name"] == "sma"
+    other = config_record(small_config(**{"account.paper.feeRate": 0.002}))
+    assert len(record["sha256"]) == 64 and other["sha256"] != record["sha256"]
+
+
+def test_the_code_version_is_the_package_version_and_this_checkouts_commit(repo_root, tmp_path):
+    head = subprocess.run(
+        ["git", "-C", str(repo_root), "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    version = code_version()
+    assert version["package"] == "slsbot" and version["version"]
+    if head:  # a git checkout (CI's fresh clone is one)
+        assert version["git_commit"] == head and isinstance(version["git_dirty"], bool)
+    outside = code_version(tmp_path)
+    assert outside["git_commit"] is None and outside["git_dirty"] is None

@@ -1,0 +1,75 @@
+"""ModelDriftTracker against a model registry that implements the two Protocols of ``monitoring.model_drift``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from slsbot_runtime.monitoring.model_drift import (
+    OUTPUT,
+    ModelDriftTracker,
+    ModelReferences,
+    ReferenceSample,
+    RetrainRequester,
+)
+
+
+class Registry:
+    """The smallest registry: a reference per model, and the retrain requests it was sent."""
+
+    def __init__(self) -> None:
+        self.references: dict[str, ReferenceSample] = {}
+        self.requests: list[tuple[str, str]] = []
+
+    def reference(self, model: str) -> ReferenceSample | None:
+        return self.references.get(model)
+
+    def request_retrain(self, model: str, reason: str) -> None:
+        self.requests.append((model, reason))
+
+
+def sample(version: str, rng: np.random.Generator, mean: float = 0.0) -> ReferenceSample:
+    return ReferenceSample(version, {"rsi_14": rng.normal(mean, 1.0, 2000)}, rng.normal(mean, 1.0, 1000))
+
+
+def test_the_registry_satisfies_the_protocols() -> None:
+    registry: ModelReferences = Registry()
+    requester: RetrainRequester = Registry()
+    assert registry.reference("x") is None and requester.request_retrain("x", "why") is None
+
+
+def test_a_drifted_model_asks_for_one_retrain_per_version_naming_the_worst_series() -> None:
+    rng = np.random.default_rng(1)
+    registry = Registry()
+    tracker = ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
+    assert tracker.observe("rf", {"rsi_14": 0.0}, 0.0) is False  # no reference yet: nothing tracked
+    registry.references["rf"] = sample("v1", rng)
+    asked = [tracker.observe("rf", {"rsi_14": float(x)}, float(y)) for x, y in rng.normal(0, 1, (600, 2))]
+    assert not any(asked) and registry.requests == []  # the same distribution: no drift
+    asked = [tracker.observe("rf", {"rsi_14": float(x)}, float(y)) for x, y in rng.normal([0, 1.5], 1, (600, 2))]
+    assert asked.count(True) == 1  # the output moved; asked once for this version, not once per candle
+    [(model, reason)] = registry.requests
+    assert model == "rf" and reason.startswith(f"drift: model rf, psi of {OUTPUT} ") and "> 0.200" in reason
+    report = tracker.report(refresh_ks=10)["rf"]
+    assert report.drifted and report.version == "v1"
+    assert {s.name: s.drifted for s in report.series} == {"rsi_14": False, OUTPUT: True}
+    assert all(s.ks_pvalue is not None for s in report.series)
+
+
+def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_before_asking_again() -> None:
+    rng = np.random.default_rng(2)
+    registry = Registry()
+    registry.references["rf"] = sample("v1", rng)
+    tracker = ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
+    for x in rng.normal(2.0, 1.0, 400):
+        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    assert tracker.drifted("rf") and len(registry.requests) == 1
+    # retrained on a window that the old regime still outweighs: the live values still look drifted against it
+    registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.5, 1.0, 2000)}, rng.normal(2, 1, 500))
+    tracker.observe("rf", {"rsi_14": 2.0}, 2.0)
+    assert {s.name: s.live for s in tracker.report()["rf"].series} == {"rsi_14": 400, OUTPUT: 1}
+    for x in rng.normal(2.0, 1.0, 297):
+        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    assert tracker.drifted("rf") and len(registry.requests) == 1  # drifted, but not asked again on every candle
+    assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is False
+    assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is True  # min_live candles since v2 began
+    assert [r[0] for r in registry.requests] == ["rf", "rf"]
