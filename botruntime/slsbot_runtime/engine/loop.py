@@ -90,7 +90,7 @@ class TradingLoop:
         self.models = models  # the signal models' status for /status (the deciders drive them)
         self.log = StrategyLog(log, settings.strategy_key)
         self.risk_decisions = RiskDecisionRecorder(store, metrics)
-        self.monitoring = MonitoringView(self.deciders.values(), metrics)
+        self.monitoring = MonitoringView(self.deciders.values(), metrics, models=models)
         self.refusals = EntryRefusals(self.log, clock)
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         self.orders = OrderManager(

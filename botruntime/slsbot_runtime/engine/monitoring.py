@@ -14,27 +14,48 @@ symbols; PSI and ``drifted`` are always current.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from slsbot_runtime.engine.signals import AnomalyScoringDecider, Decider
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.monitoring.anomaly import AnomalyMonitor
 
+ALL_SYMBOLS = "all"  # the metrics' symbol label of a series pooled over the symbols (a signal model's)
+
+
+class ModelDriftSource(Protocol):
+    """The signal models' drift (``ml.bank.ModelBank.drift_status``)."""
+
+    def drift_status(self, refresh_ks: int = 1) -> dict[str, dict[str, Any]]: ...
+
 
 class MonitoringView:
-    """The anomaly monitors behind a loop's deciders, as status figures and metrics."""
+    """The anomaly monitors behind a loop's deciders, and the signal models' drift, as status figures and metrics."""
 
-    def __init__(self, deciders: Iterable[Decider], metrics: RuntimeMetrics | None = None) -> None:
+    def __init__(
+        self,
+        deciders: Iterable[Decider],
+        metrics: RuntimeMetrics | None = None,
+        models: ModelDriftSource | None = None,
+    ) -> None:
         self.monitors: list[AnomalyMonitor] = [d.monitor for d in deciders if isinstance(d, AnomalyScoringDecider)]
+        self.models = models
         self.metrics = metrics
         self._turn = 0
         self._fits_shown: dict[tuple[str, str], int] = {}
 
     def status(self) -> dict[str, Any]:
-        """The status keys; empty without an anomaly model (the status then keeps its defaults)."""
+        """The status keys; empty without an anomaly model or signal models watched for drift (the status then keeps
+        its defaults)."""
         monitors = self.monitors
-        if not monitors:
+        model_drift = self.models.drift_status(refresh_ks=1 if self._turn % 2 else 0) if self.models is not None else {}
+        if not monitors and not model_drift:
             return {}
+        if not monitors:
+            self._turn += 1
+            if self.metrics is not None:
+                self._export({}, model_drift)
+            return {"drift": model_drift}
         refreshing = monitors[self._turn % len(monitors)]
         self._turn += 1
         scores: dict[str, float | None] = {}
@@ -51,6 +72,7 @@ class MonitoringView:
             if figures.drift is not None:
                 entry["drifted"] = entry["drifted"] or figures.drift.drifted
                 entry["series"].extend({"symbol": monitor.symbol, **s.to_json()} for s in figures.drift.series)
+        models.update(model_drift)
         if self.metrics is not None:
             self._export(scores, models)
         known = [score for score in scores.values() if score is not None]
@@ -66,8 +88,9 @@ class MonitoringView:
             metrics.model_drifted.labels(model).set(1 if entry["drifted"] else 0)
             for series in entry["series"]:
                 if series["psi"] is not None:
-                    metrics.drift_psi.labels(model, series["symbol"], series["name"]).set(series["psi"])
-            for kind, count in entry["fits"].items():
+                    symbol = series.get("symbol") or ALL_SYMBOLS
+                    metrics.drift_psi.labels(model, symbol, series["name"]).set(series["psi"])
+            for kind, count in entry.get("fits", {}).items():
                 shown = self._fits_shown.get((model, kind), 0)
                 if count > shown:
                     metrics.model_fits.labels(model, kind).inc(count - shown)

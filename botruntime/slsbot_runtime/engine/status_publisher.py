@@ -31,9 +31,12 @@ PUBLISH_INTERVAL_S = 0.02  # the status snapshot is rebuilt at most this often w
 
 
 class ModelStatus(Protocol):
-    """What the status shows of the signal models (``ml.bank.ModelBank``)."""
+    """What the status shows of the signal models (``ml.bank.ModelBank``): their states, and their drift (which
+    ``MonitoringView`` shows beside the anomaly model's)."""
 
     def status(self) -> dict[str, dict[str, Any]]: ...
+
+    def drift_status(self, refresh_ks: int = 1) -> dict[str, dict[str, Any]]: ...
 
 
 class StatusPublisher:

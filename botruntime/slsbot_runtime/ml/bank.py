@@ -15,16 +15,27 @@ Members (``member.ModelMember``) read ``signal(symbol, name)`` and ``in_vote(nam
 ``signal_arrays(symbol, name)`` and ``vote_mask(symbol, name)``. A model's vote is +1 when it gives "up" a
 probability p above 0.5, -1 below, with confidence |2p - 1|; flat while its features are not all defined.
 
-For the drift checks (another module): ``drift_reference(name)`` (the registry's reference data of the version in
-use), ``set_drifted(name, reason)`` / ``clear_drifted(name)``, and ``request_retrain(name, reason)``, which
-retrains that model's schedule at the next candle, out of schedule.
+Drift (``monitoring.model_drift``): with a ``drift_threshold``, every prediction of a model (in the vote, or out
+of it as drifted) is handed with the features it read to a ``ModelDriftTracker``, which compares a rolling window
+of them, pooled over the symbols, with the version's reference: a sample of its training rows and its predictions
+on its holdout (``Outcome.reference``, or the registry's ``reference.npz`` for a version loaded at start). When a
+series' PSI passes ``ml.driftThreshold`` the model leaves the vote as ``drifted`` and its schedule retrains at the
+next candle. Every completed retrain (early or scheduled) judges the model in use on the newest candles, so it
+brings the model back and becomes its reference: the new version's training rows and holdout predictions when it
+replaces, the same training rows and the kept model's predictions on the same holdout when it keeps the old
+version (after a restart, a version's own reference from the registry). The drift passing (every series back
+under the threshold) also brings a drifted model back. Both paths do this candle by candle in the same order, so fast
+mode and step mode see the same drift. ``drift_status()`` gives ``/status``'s ``drift`` entries of the models.
+
+By hand: ``request_retrain(name, reason)`` retrains that model's schedule at the next candle, out of schedule;
+``set_drifted(name, reason)`` / ``clear_drifted(name)``; ``drift_reference(name)`` reads the registry's reference.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -38,6 +49,7 @@ from slsbot_runtime.ml.predictors import CalibratedModel, Predictor, StackedMode
 from slsbot_runtime.ml.registry import DriftReference, ModelRegistry
 from slsbot_runtime.ml.schedule import RetrainClock, enough_candles, model_state
 from slsbot_runtime.ml.training import Incumbent, ModelSpec, Outcome, TrainingJob
+from slsbot_runtime.monitoring.model_drift import ModelDriftTracker, ReferenceSample
 
 log = logging.getLogger(__name__)
 FLAT = (0.0, 0.0)
@@ -65,6 +77,7 @@ class _Model:
     checked: int | None = None  # the last retrain point whose retrain completed (replaced or kept)
     failed: str | None = None  # why the last retrain or load failed
     drifted: str | None = None
+    reference: ReferenceSample | None = None  # what drift compares the version in use with
     training: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
     decision: str = ""
@@ -95,6 +108,7 @@ class ModelBank:
         wait_for_training: bool = True,
         on_change: Callable[[str, str, bool], None] | None = None,
         on_retrain: Callable[[str, str, float | None], None] | None = None,
+        drift_threshold: float | None = None,
     ) -> None:
         ordered = [s for s in specs if not s.stacking] + [s for s in specs if s.stacking]
         self.specs = {spec.name: spec for spec in ordered}
@@ -112,7 +126,9 @@ class ModelBank:
         self._engine = FeatureEngine(self.features, field="ml.models[].features")
         self._groups = self._make_groups(ordered)
         depth = max(group.history for group in self._groups)
-        self._buffers: dict[str, deque[Candle]] = {s: deque(maxlen=depth) for s in self.symbols}
+        # one more than a retrain reads: a retrain at a symbol's candle time (asked for by drift on another symbol's
+        # candle of the same time) leaves out the candles at that time the buffers already hold
+        self._buffers: dict[str, deque[Candle]] = {s: deque(maxlen=depth + 1) for s in self.symbols}
         self._live = {s: self._engine.incremental() for s in self.symbols}
         self._signals: dict[str, dict[str, tuple[float, float]]] = {s: {} for s in self.symbols}
         self._states = {name: ("missing", False) for name in self.models}
@@ -122,6 +138,10 @@ class ModelBank:
         self._batch: dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         self._column_cache: dict[tuple[str, ...], np.ndarray] = {}
         self._shown = False
+        #: Drift of each model's inputs and output against its version's reference (None: not watched).
+        self.drift = (
+            None if drift_threshold is None else ModelDriftTracker(self, _DriftRetrain(self), threshold=drift_threshold)
+        )
 
     def _make_groups(self, ordered: list[ModelSpec]) -> list[_Group]:
         by_schedule: dict[int, list[ModelSpec]] = {}
@@ -167,6 +187,17 @@ class ModelBank:
         self.models[name].drifted = None
         self._refresh_states()
 
+    def reference(self, model: str) -> ReferenceSample | None:
+        """The drift tracker's reference of ``model``: the version in use's (``monitoring.model_drift``)."""
+        return self.models[model].reference
+
+    def drift_status(self, refresh_ks: int = 1) -> dict[str, dict[str, Any]]:
+        """``/status``'s ``drift`` entries of the models (series pooled over the symbols), bringing the KS test up to
+        date for ``refresh_ks`` series (the costly part: one per status publish)."""
+        if self.drift is None:
+            return {}
+        return {name: drift.to_json() for name, drift in self.drift.report(refresh_ks).items()}
+
     def drift_reference(self, name: str) -> DriftReference | None:
         """The registry's reference data of the version in use (None without a registry or a version)."""
         model = self.models[name]
@@ -181,20 +212,24 @@ class ModelBank:
         if not self._opened:
             self.open()
         self._collect()
-        for group in self._groups:
-            point = group.clock.due(candle.ts)
-            asked = [name for name in group.names if name in self._asked]
-            if point is None and asked:
-                point = candle.ts
-            if point is not None:
-                reason = "schedule" if not asked else "asked: " + "; ".join(self._asked.pop(n) for n in asked)
-                self._retrain(group, point, reason)
+        self._retrain_due(candle.ts, self._retrain)
         symbol = candle.symbol
         self._buffers[symbol].append(candle)
         values = self._live[symbol].update(candle)
         self._now = candle.ts
         self._refresh_states()
-        self._predict(symbol, values)
+        self._signals[symbol] = self._predict(np.array([values[name] for name in self.features]))
+
+    def _retrain_due(self, ts: int, retrain: Callable[[_Group, int, str], None]) -> None:
+        """Retrain each schedule whose retrain point ``ts`` reached, or that was asked to retrain (drift)."""
+        for group in self._groups:
+            point = group.clock.due(ts)
+            asked = [name for name in group.names if name in self._asked]
+            if point is None and asked:
+                point = ts
+            if point is not None:
+                reason = "schedule" if not asked else "asked: " + "; ".join(self._asked.pop(n) for n in asked)
+                retrain(group, point, reason)
 
     def signal(self, symbol: str, name: str) -> tuple[float, float]:
         return self._signals[symbol].get(name, FLAT)
@@ -202,14 +237,17 @@ class ModelBank:
     def in_vote(self, name: str) -> bool:
         return self._states[name][1]
 
-    def _predict(self, symbol: str, values: Mapping[str, float]) -> None:
+    def _predict(self, vector: np.ndarray) -> dict[str, tuple[float, float]]:
+        """The votes of the models in the vote for one candle's feature vector; each prediction (of a drifted
+        model too, which does not vote) goes to the drift tracker with the features it read."""
         signals: dict[str, tuple[float, float]] = {}
         scores: dict[tuple[str, int], float] = {}
-        vector = np.array([values[name] for name in self.features])
         finite = np.isfinite(vector)
+        drift = self.drift
         for name, record in self.models.items():
             model = record.model
-            if model is None or not self._states[name][1]:
+            in_vote = self._states[name][1]
+            if model is None or not (in_vote or (record.drifted is not None and drift is not None)):
                 continue
             columns = self._columns_of(model)
             if not finite[columns].all():
@@ -226,8 +264,16 @@ class ModelBank:
                 score_row = model.base.score(vector[columns][None, :])
                 scores[(name, record.version or 0)] = float(score_row[0])
                 p = float(_calibrated(model, score_row)[0])
-            signals[name] = vote_of(p)
-        self._signals[symbol] = signals
+            if in_vote:
+                signals[name] = vote_of(p)
+            if drift is not None:
+                features = model.features
+                drift.observe(name, dict(zip(features, vector[columns].tolist(), strict=True)), p)
+                if record.drifted is not None and not drift.drifted(name):
+                    log.info("model %s: the drift is over, every series is within ml.driftThreshold again", name)
+                    record.drifted = None
+                    self._refresh_states()
+        return signals
 
     def _columns_of(self, model: Predictor) -> np.ndarray:
         """Where a model's features sit in the bank's feature vector."""
@@ -260,6 +306,7 @@ class ModelBank:
                 record.failed = f"could not load version {version}: {type(error).__name__}: {error}"[:300]
                 continue
             record.version = version
+            record.reference = self._registry_reference(name, version)
             record.trained_at = record.checked = int(info["point_ms"])
             record.metrics = {k: v for k, v in info.get("metrics", {}).items() if isinstance(v, int | float)}
             record.decision = f"loaded from the registry: {info.get('decision', '')}"
@@ -268,6 +315,19 @@ class ModelBank:
             if points:
                 group.clock.last_point = max(points)
         self._refresh_states()
+
+    def _registry_reference(self, name: str, version: int) -> ReferenceSample | None:
+        if self.drift is None or self.registry is None:
+            return None
+        try:
+            found = self.registry.drift_reference(name, version)
+        except Exception as error:  # an older version without one: its drift is not watched until a retrain
+            log.warning(
+                "model %s v%d: no drift reference (%s); drift is watched from its next version", name, version, error
+            )
+            return None
+        info = self.registry.info(name, version)
+        return _reference(name, int(info["point_ms"]), found.features, found.train_features, found.holdout_predictions)
 
     def _retrain(self, group: _Group, point: int, reason: str) -> None:
         names = [n for n in group.names if self.models[n].spec.pinned_version is None]
@@ -327,6 +387,15 @@ class ModelBank:
                 record.trained_at, record.metrics = outcome.point, dict(outcome.metrics)
                 record.drifted = None
                 record.replaced += 1
+
+            if self.drift is not None and outcome.reference:
+                # the model in use was just judged on the newest candles: drift is measured from this window now
+                predictions = outcome.reference.get("holdout_proba" if outcome.replaces else "incumbent_holdout_proba")
+                if predictions is not None:
+                    record.reference = _reference(
+                        outcome.name, outcome.point, outcome.features, outcome.reference["train_features"], predictions
+                    )
+                    record.drifted = None
             log.info("model %s v%s at %s: %s", outcome.name, outcome.version, _iso(outcome.point), outcome.decision)
         self._refresh_states()
 
@@ -384,43 +453,43 @@ class ModelBank:
     # -- the fast path ----------------------------------------------------------------------------------------
 
     def run_batch(self, histories: Sequence[OHLCV]) -> None:
-        """Every symbol's signals and votes over ``histories`` at once, as ``observe`` would give them candle by
-        candle in the loop's order (open time, then symbol order), retraining in-process at the same points."""
+        """Every symbol's signals and votes over ``histories`` at once, as ``observe`` gives them candle by candle in
+        the loop's order (open time, then symbol order): the same retrain points (run in-process), the same
+        incremental features, the same one-row predictions and the same drift checks, so the same bits."""
         self.open()
         by_symbol = {h.symbol: h for h in histories}
         histories = [by_symbol[s] for s in self.symbols if s in by_symbol]
-        columns = [self._feature_columns(h) for h in histories]
+        rows = [self._feature_rows(h) for h in histories]
         ts = np.concatenate([h.ts for h in histories]).astype(np.int64)
         which = np.concatenate([np.full(len(h), k, dtype=np.int64) for k, h in enumerate(histories)])
         index = np.concatenate([np.arange(len(h)) for h in histories])
         order = np.argsort(ts, kind="stable")
         names = list(self.models)
-        segment = {name: [np.full(len(h), -1, dtype=np.int64) for h in histories] for name in names}
-        versions: dict[str, list[Predictor]] = {name: [] for name in names}
+        out = {
+            name: [(np.zeros(len(h)), np.zeros(len(h)), np.zeros(len(h), dtype=bool)) for h in histories]
+            for name in names
+        }
         states = self._states
+
+        def retrain(group: _Group, point: int, reason: str) -> None:
+            windows = tuple(_history_window(h, point, group.history) for h in histories)
+            self._retrain_batch(group, point, windows, reason)
+
         for position in order.tolist():
             k, i, candle_ts = int(which[position]), int(index[position]), int(ts[position])
-            for group in self._groups:
-                point = group.clock.due(candle_ts)
-                if point is not None:
-                    windows = tuple(_history_window(h, point, group.history) for h in histories)
-                    self._retrain_batch(group, point, windows)
+            self._retrain_due(candle_ts, retrain)
             self._now = candle_ts
             self._refresh_states()
+            signals = self._predict(rows[k][i])
             for name in names:
-                record = self.models[name]
-                if states[name][1] and record.model is not None:
-                    if not versions[name] or versions[name][-1] is not record.model:
-                        versions[name].append(record.model)
-                    segment[name][k][i] = len(versions[name]) - 1
-        self._batch = {}
-        for k, history in enumerate(histories):
-            out = {}
-            for name in names:
-                out[name] = self._batch_signals(columns[k], segment[name][k], versions[name])
-            self._batch[history.symbol] = out
+                direction, confidence, mask = out[name][k]
+                mask[i] = states[name][1] and self.models[name].model is not None
+                vote = signals.get(name)
+                if vote is not None:
+                    direction[i], confidence[i] = vote
+        self._batch = {history.symbol: {name: out[name][k] for name in names} for k, history in enumerate(histories)}
 
-    def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...]) -> None:
+    def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...], reason: str) -> None:
         names = [n for n in group.names if self.models[n].spec.pinned_version is None]
         counts = [len(w) for w in windows]
         if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
@@ -431,34 +500,18 @@ class ModelBank:
             if self.models[n].model is not None
         }
         trainer = self.trainer
-        trainer.submit(TrainingJob(point, windows, tuple(self.specs[n] for n in names), incumbents, "schedule"))
+        trainer.submit(TrainingJob(point, windows, tuple(self.specs[n] for n in names), incumbents, reason))
         self._apply(trainer.wait())
 
-    def _feature_columns(self, history: OHLCV) -> dict[str, np.ndarray]:
-        """The live engine's values over the whole history (what ``observe`` feeds the models)."""
+    def _feature_rows(self, history: OHLCV) -> np.ndarray:
+        """The live engine's values over the whole history, one row per candle (what ``observe`` feeds the models)."""
         engine = self._engine.incremental()
         rows = np.empty((len(history), len(self.features)))
         names = self.features
         for i in range(len(history)):
             values = engine.update(history.candle(i))
             rows[i] = [values[name] for name in names]
-        return {name: rows[:, j] for j, name in enumerate(names)}
-
-    def _batch_signals(
-        self, columns: dict[str, np.ndarray], segment: np.ndarray, versions: list[Predictor]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = len(segment)
-        direction, confidence = np.zeros(n), np.zeros(n)
-        for v, model in enumerate(versions):
-            rows = segment == v
-            rows &= np.all(np.column_stack([np.isfinite(columns[f]) for f in model.features]), axis=1)
-            picked = np.flatnonzero(rows)
-            if len(picked) == 0:
-                continue
-            p = _proba(model, {f: columns[f][picked] for f in model.features})
-            direction[picked] = np.where(p > 0.5, 1.0, np.where(p < 0.5, -1.0, 0.0))
-            confidence[picked] = np.where(p == 0.5, 0.0, np.abs(2.0 * p - 1.0))
-        return direction, confidence, segment >= 0
+        return rows
 
     def signal_arrays(self, symbol: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         direction, confidence, _ = self._batch[symbol][name]
@@ -480,21 +533,9 @@ def vote_of(p: float) -> tuple[float, float]:
     return FLAT
 
 
-def _proba(model: Predictor, columns: dict[str, np.ndarray]) -> np.ndarray:
-    """P(up) for the rows of ``columns``, with exactly the steps ``_predict`` takes for one row."""
-    if isinstance(model, StackedModel):
-        scores = np.column_stack([s.score(_row(columns, s.features)) for _, _, s in model.inputs])
-        return model.meta.raw_proba(scores)
-    return _calibrated(model, model.base.score(_row(columns, model.features)))
-
-
 def _calibrated(model: CalibratedModel, scores: np.ndarray) -> np.ndarray:
     p = model.calibrator(scores)
     return np.where((p > 1.0) & (p <= 1.0 + 1e-5), 1.0, p)
-
-
-def _row(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> np.ndarray:
-    return np.column_stack([columns[name] for name in names])
 
 
 def _windows(buffers: dict[str, deque[Candle]], symbols: tuple[str, ...], point: int, depth: int) -> tuple[OHLCV, ...]:
@@ -520,6 +561,30 @@ def _history_window(history: OHLCV, point: int, depth: int) -> OHLCV:
     return OHLCV(
         window.symbol,
         *(np.array(a) for a in (window.ts, window.open, window.high, window.low, window.close, window.volume)),
+    )
+
+
+class _DriftRetrain:
+    """The drift tracker's retrain requests: the model leaves the vote as drifted and retrains at the next candle."""
+
+    def __init__(self, bank: ModelBank) -> None:
+        self.bank = bank
+
+    def request_retrain(self, model: str, reason: str) -> None:
+        log.warning("model %s: %s; out of the vote, retraining at the next candle", model, reason)
+        self.bank.set_drifted(model, reason)
+        self.bank.request_retrain(model, reason)
+
+
+def _reference(
+    name: str, point: int, features: Sequence[str], train_features: np.ndarray, predictions: np.ndarray
+) -> ReferenceSample:
+    """A version's drift reference: each feature's training values, and its predictions on its holdout."""
+    train = np.asarray(train_features, dtype=np.float64)
+    return ReferenceSample(
+        version=f"{name}@{_iso(point)}",
+        features={feature: train[:, j] for j, feature in enumerate(features)},
+        output=np.asarray(predictions, dtype=np.float64),
     )
 
 

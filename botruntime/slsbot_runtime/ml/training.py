@@ -196,8 +196,10 @@ def _train_one(job: TrainingJob, spec: ModelSpec, data: Dataset, done: Mapping[s
     metrics = scores_of(holdout.y, probabilities)
     incumbent = job.incumbents.get(spec.name)
     incumbent_metrics = None
+    incumbent_probabilities = None
     if incumbent is not None:
-        incumbent_metrics = scores_of(holdout.y, predict(incumbent.model, holdout_columns))
+        incumbent_probabilities = predict(incumbent.model, holdout_columns)
+        incumbent_metrics = scores_of(holdout.y, incumbent_probabilities)
     replaces, decision = judge(metrics, incumbent_metrics, spec.replace_tolerance)
     step = max(1, len(train) // REFERENCE_ROWS)
     return Outcome(
@@ -220,6 +222,8 @@ def _train_one(job: TrainingJob, spec: ModelSpec, data: Dataset, done: Mapping[s
             "holdout_features": holdout.X.astype(np.float32),
             "holdout_proba": probabilities,
             "holdout_labels": holdout.y,
+            # what the model in use answered on the same holdout: drift's reference when it is kept
+            **({} if incumbent_probabilities is None else {"incumbent_holdout_proba": incumbent_probabilities}),
         },
     )
 

@@ -51,7 +51,13 @@ def build_model_bank(
         return None
     symbols = tuple(config.symbols)
     if fast:
-        return ModelBank(specs, symbols, trainer_factory=lambda: InProcessTrainer(CountingStore()), registry=None)
+        return ModelBank(
+            specs,
+            symbols,
+            trainer_factory=lambda: InProcessTrainer(CountingStore()),
+            registry=None,
+            drift_threshold=config.ml.drift_threshold,
+        )
     worker = config.ml.worker
     bounds = WorkerBounds(worker.memory_mib, worker.threads, worker.nice, worker.timeout_s)
     replay = str(config.market_data.source) == "replay"
@@ -78,4 +84,5 @@ def build_model_bank(
         wait_for_training=replay,
         on_change=on_change,
         on_retrain=None if metrics is None else metrics.count_retrain,
+        drift_threshold=config.ml.drift_threshold,
     )

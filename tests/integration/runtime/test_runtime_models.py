@@ -44,7 +44,21 @@ def test_a_model_retrains_in_the_training_process_during_a_replay(
     assert ready["trained_at"].endswith("T00:00:00Z") or ready["trained_at"].endswith(":00:00Z")
     assert ready["metric"]["log_loss"] > 0
 
+    # drift of the model's inputs and output against its training window, pooled over the symbols
+    drift = kit.wait_for(
+        lambda: (
+            (entry := (runtime.status().get("drift") or {}).get("logit"))
+            and any(s["psi"] is not None for s in entry["series"])
+            and entry
+        ),
+        timeout=120,
+        what="the model's drift figures",
+    )
+    assert drift["threshold"] == 0.2 and {s["name"] for s in drift["series"]} == {*MODEL["features"], "output"}
+    measured = next(s for s in drift["series"] if s["psi"] is not None)
+
     metrics = runtime.get("/metrics").text
+    assert f'slsbot_runtime_drift_psi{{model="logit",series="{measured["name"]}",symbol="all"}}' in metrics
     assert 'slsbot_runtime_model_in_vote{model="logit"} 1.0' in metrics
     assert 'slsbot_runtime_model_state{model="logit",state="ready"}' in metrics
     assert "slsbot_runtime_model_retrains_total" in metrics

@@ -10,12 +10,13 @@ from slsbot_runtime.ml.bank import ModelBank, vote_of
 from slsbot_runtime.ml.schedule import RetrainClock, model_state
 from slsbot_runtime.ml.training import ModelSpec, Outcome, TrainingJob
 from slsbot_runtime.ml.worker import InProcessTrainer, failed_outcomes
+from tests.unit.slsbot_runtime.ml.conftest import spec
 
 HOUR = 3_600_000
 
 
-def _bank(specs: list[ModelSpec], symbols: tuple[str, ...], trainer=None) -> ModelBank:
-    return ModelBank(specs, symbols, trainer_factory=lambda: trainer or InProcessTrainer(), registry=None)
+def _bank(specs: list[ModelSpec], symbols: tuple[str, ...], trainer=None, **options) -> ModelBank:
+    return ModelBank(specs, symbols, trainer_factory=lambda: trainer or InProcessTrainer(), registry=None, **options)
 
 
 def _merged(histories: list[OHLCV]) -> list:
@@ -50,6 +51,54 @@ def test_step_and_batch_give_the_same_votes(btc_2024: OHLCV, eth_2024: OHLCV, mo
             assert np.array_equal(got[:, 2].astype(bool), mask), (symbol, name)
             assert 0.5 < mask.mean() < 1.0  # missing until the first retrain, then voting
             assert np.count_nonzero(direction) > 0.5 * mask.sum()
+
+
+def test_drift_takes_a_model_out_of_the_vote_retrains_it_early_and_both_paths_see_it_alike(
+    btc_2024: OHLCV, eth_2024: OHLCV
+) -> None:
+    # retrained every 20 days: drift is judged only after 300 predictions of a version (MIN_LIVE), so it acts
+    # between retrains that far apart (two symbols: 960 predictions per version)
+    model_specs = [
+        spec("gbm", "gradientBoosting", retrainEvery="480h"),
+        spec("logit", "logisticRegression", retrainEvery="480h"),
+        spec("stack", "stacking", inputs=["gbm", "logit"], retrainEvery="480h"),
+    ]
+    histories = [btc_2024.slice(0, 2500), eth_2024.slice(0, 2500)]
+    symbols = ("BTC/USDT", "ETH/USDT")
+    changes: list[tuple[str, str, bool]] = []
+    step = _bank(model_specs, symbols, drift_threshold=0.1, on_change=lambda *change: changes.append(change))
+    seen = {s: {name: [] for name in step.models} for s in symbols}
+    retrain_reasons: list[str] = []
+    trainer = InProcessTrainer()
+    submit = trainer.submit
+    trainer.submit = lambda job: (retrain_reasons.append(job.reason), submit(job))[1]  # type: ignore[method-assign]
+    step._trainer_factory = lambda: trainer
+    for candle in _merged(histories):
+        step.observe(candle)
+        for name in step.models:
+            seen[candle.symbol][name].append((*step.signal(candle.symbol, name), step.in_vote(name)))
+    # the drift tracker saw a series pass 0.1, took the model out and asked for a retrain before the schedule
+    assert ("gbm", "drifted", False) in changes
+    early = [reason for reason in retrain_reasons if reason.startswith("asked: drift: model ")]
+    assert early, retrain_reasons
+    drifted_at = changes.index(("gbm", "drifted", False))
+    assert ("gbm", "ready", True) in changes[drifted_at:]  # and it came back
+    without = _bank(model_specs, symbols)
+    without.run_batch(histories)
+    assert sum(r.retrains for r in step.models.values()) > sum(r.retrains for r in without.models.values())
+    status = step.drift_status()
+    assert set(status) == {"gbm", "logit", "stack"}
+    assert {s["name"] for s in status["gbm"]["series"]} == {*model_specs[0].features, "output"}
+    # fast mode retrains at the same points and gives the same votes, drift included
+    batch = _bank(model_specs, symbols, drift_threshold=0.1)
+    batch.run_batch(histories)
+    assert {n: r.retrains for n, r in batch.models.items()} == {n: r.retrains for n, r in step.models.items()}
+    for symbol in symbols:
+        for name in step.models:
+            got = np.array(seen[symbol][name])
+            direction, confidence = batch.signal_arrays(symbol, name)
+            assert np.array_equal(got[:, 0], direction) and np.array_equal(got[:, 1], confidence), (symbol, name)
+            assert np.array_equal(got[:, 2].astype(bool), batch.vote_mask(symbol, name)), (symbol, name)
 
 
 def test_retrain_points_are_multiples_of_the_interval_and_skip_the_first_candle() -> None:
