@@ -10,7 +10,8 @@ from slsbot_runtime.ml.bank import ModelBank, vote_of
 from slsbot_runtime.ml.schedule import RetrainClock, model_state
 from slsbot_runtime.ml.training import ModelSpec, Outcome, TrainingJob
 from slsbot_runtime.ml.worker import InProcessTrainer, failed_outcomes
-from tests.unit.slsbot_runtime.ml.conftest import spec
+
+from .conftest import spec
 
 HOUR = 3_600_000
 
