@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import kstwo
 
 PSI_BINS = 10
 PSI_FLOOR = 1e-4
@@ -83,6 +82,8 @@ def ks_2samp(reference: np.ndarray, live: np.ndarray, *, reference_sorted: bool 
     above = float(differences.max())
     statistic = below if below > above else above
     m, n = sorted((float(n1), float(n2)), reverse=True)
+    from scipy.stats import kstwo  # loaded when a KS test is computed: a runtime without models never loads scipy
+
     pvalue = float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
     return statistic, pvalue
 

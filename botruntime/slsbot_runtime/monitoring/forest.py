@@ -14,9 +14,12 @@ samples left in the leaf, minus one; the anomaly score is ``2 ** (-mean path len
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:  # scikit-learn is loaded when a forest is fitted: a runtime without an anomaly model never loads it
+    from sklearn.ensemble import IsolationForest
 
 CHUNK_ROWS = 4096  # rows scored together by score_many: trees x rows node indices stay a few MB
 
@@ -122,6 +125,8 @@ class FittedForest:
 def fit_forest(rows: np.ndarray, params: ForestParams) -> tuple[FittedForest, IsolationForest]:
     """Fit scikit-learn's isolation forest on ``rows`` (finite, rows x features) with a fixed random state, so the
     same rows always give the same forest; returns it flattened, and the scikit-learn model it came from."""
+    from sklearn.ensemble import IsolationForest
+
     model = IsolationForest(
         n_estimators=params.n_estimators,
         max_samples=min(params.max_samples, len(rows)),
