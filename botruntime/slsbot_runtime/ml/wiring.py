@@ -15,11 +15,13 @@ from __future__ import annotations
 import tempfile
 
 from slsbot.api import RuntimeConfig
+from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.features.engine import FeatureEngine
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.ml.bank import ModelBank, Trainer
 from slsbot_runtime.ml.builders import build_estimator
 from slsbot_runtime.ml.registry import ModelRegistry
+from slsbot_runtime.ml.schedule import MIN_SAMPLE_CANDLES
 from slsbot_runtime.ml.training import ModelSpec
 from slsbot_runtime.ml.worker import CountingStore, InProcessTrainer, WorkerBounds, WorkerTrainer
 
@@ -34,6 +36,14 @@ def model_specs(config: RuntimeConfig) -> list[ModelSpec]:
         if model.features:
             FeatureEngine(model.features, field=f"{where}.features")
         build_estimator(str(model.kind), model.params, model=model.name)
+        most = (model.lookback - model.horizon) * len(config.symbols)  # labelled samples a retrain can have
+        if most < MIN_SAMPLE_CANDLES:
+            needed = -(-MIN_SAMPLE_CANDLES // len(config.symbols)) + model.horizon
+            raise ConfigError(
+                f"{where}.lookback: {model.lookback} candles per symbol over {len(config.symbols)} symbol(s) leave at "
+                f"most {most} labelled samples (horizon {model.horizon}), under the {MIN_SAMPLE_CANDLES} a retrain "
+                f"needs, so the model would never train; set lookback to at least {needed}"
+            )
         specs.append(ModelSpec.from_api(model))
     return specs
 

@@ -19,7 +19,7 @@ import yaml
 
 from slsbot.api import KINDS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360)]
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "cluster"
@@ -96,6 +96,18 @@ async def test_every_cluster_example_reconciles_into_a_runtime_that_runs(kube, c
                 lambda p=process, lp=log_path: _trading(p, lp), within=90, what=f"{name}'s runtime trading"
             )
             assert status["error"] is None, (name, status)
+        # a Strategy with spec.ml: its models train in the runtime's training process and join the vote
+        with_models = [
+            name
+            for name, config in configs.items()
+            if any(m.get("role", "signal") == "signal" for m in (config.get("ml") or {}).get("models", []))
+        ]
+        assert with_models == ["eth-trend"]
+        log_path = tmp_path / "eth-trend.log"
+        models = await kube.eventually(
+            lambda: _models_in_vote(log_path), within=150, what="eth-trend's models trained and in the vote"
+        )
+        assert set(models) == {"logit", "gbm"}
     finally:
         for _, process, _ in processes:
             if process.returncode is None:
@@ -121,3 +133,16 @@ async def _trading(process: Any, log_path: Path) -> dict[str, Any] | None:
         except httpx.HTTPError:
             return None
     return status if status["phase"] in ("warming_up", "running") else None
+
+
+async def _models_in_vote(log_path: Path) -> dict[str, Any] | None:
+    """The runtime's /status models once every model has a version in the vote."""
+    text = await asyncio.to_thread(log_path.read_text)
+    port = next(line.rsplit(":", 1)[-1] for line in text.splitlines() if "listening on http://" in line)
+    async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
+        try:
+            models = (await client.get(f"http://127.0.0.1:{port}/status")).json().get("models") or {}
+        except httpx.HTTPError:
+            return None
+    done = models and all(m["version"] and m["in_vote"] for m in models.values())
+    return models if done else None

@@ -162,8 +162,25 @@ def test_the_local_examples_run_when_started_from_another_folder(tmp_path: Path,
             interval=0.25,
             what="both example strategies Running",
         )
+        # eth-trend's two models train in its runtime's training process and join the vote: the control plane
+        # turns ModelsDegraded (missing until the first version) to False
+        in_vote = kit.wait_for(
+            lambda: next(
+                (
+                    c
+                    for c in supervisor.strategies()["eth-trend"]["conditions"]
+                    if c["type"] == "ModelsDegraded" and c["status"] == "False"
+                ),
+                None,
+            ),
+            timeout=150,
+            interval=0.5,
+            what="eth-trend's models in the vote",
+        )
     finally:
         supervisor.stop()
+    assert in_vote["reason"] == "ModelsInVote" and in_vote["message"] == "all 2 signal models vote"
+    assert (tmp_path / "state" / "default" / "eth-trend" / "models" / "logit" / "v0001" / "model.skops").exists()
     assert set(both) == {"btc-trend", "eth-trend"}
     config = yaml.safe_load((tmp_path / "state" / "default" / "btc-trend" / "runtime.yaml").read_text())
     assert config["marketData"]["dataDir"] == str(DATA)

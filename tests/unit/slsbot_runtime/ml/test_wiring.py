@@ -31,6 +31,13 @@ def test_bad_model_settings_are_refused_naming_the_field(tmp_path: Path) -> None
     ]
     (problem,) = config_problems(_config(params={"max_depth": -2}))
     assert problem.startswith("ml.models[gbm].params: ") and "max_depth" in problem
+    # one symbol, 300 candles, 4 ahead: at most 296 labelled samples, under the 300 a retrain needs, so it would
+    # stay missing for ever
+    assert config_problems(_config(lookback=300, horizon=4)) == [
+        "ml.models[gbm].lookback: 300 candles per symbol over 1 symbol(s) leave at most 296 labelled samples "
+        "(horizon 4), under the 300 a retrain needs, so the model would never train; set lookback to at least 304"
+    ]
+    assert config_problems(_config(lookback=304, horizon=4)) == []
     assert config_problems(_config()) == []
     assert list(tmp_path.iterdir()) == []  # nothing written, no process started
 
