@@ -11,6 +11,17 @@ every symbol, the history is cut at many points (``count`` evenly spaced, plus `
 * **vectorized form** (where the ensemble has one: ``decide_batch``, as fast mode uses): the decisions computed
   on the candles before ``c`` must equal the first ``c`` decisions computed on the whole history.
 
+A candidate with signal models (``ml.models``) gets a model bank of its own per run, as a backtest does
+(``ModelBank``, trained in-process): in the incremental form the bank sees each candle before the members
+(``observe``: it retrains when a retrain point passes, on the candles before it), in the vectorized form it runs
+over the history at once first (``run_batch``, as fast mode does). The bank is built for the one symbol checked, so
+its models train on that symbol's candles. A truncated history must therefore retrain at the same points on the
+same candles and give the same decisions; a model that trains or predicts on later candles changes its past
+decisions when they are appended. Retraining is the check's cost, so runs share what they trained
+(``RememberingTrainer``): a retrain is reused only when the run's whole sequence of retrains up to it (points,
+candle windows, models) is byte for byte the one that produced it, which is what a fresh training would be given;
+any other retrain is trained anew.
+
 Direction and confidence are compared exactly (NaN equals NaN). Any difference fails the check, naming the
 member, the symbol, the form, the candle, the cut and the two values. A vectorized signal that reads a later
 candle (a shift the wrong way, a centred window, a statistic of the whole history) differs at the last candles
@@ -20,10 +31,11 @@ something beyond the candles (state shared between runs, unseeded randomness).
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +48,10 @@ from slsbot_runtime.evaluation.candidates import Candidate
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.strategy.registry import ComponentRegistry
 
+if TYPE_CHECKING:  # the ml package loads scikit-learn: imported when a candidate has models
+    from slsbot_runtime.ml.bank import ModelBank, Trainer
+    from slsbot_runtime.ml.training import Outcome, TrainingJob
+
 INCREMENTAL = "incremental"
 VECTORIZED = "vectorized"
 #: Cuts leave at least this many candles: fewer say nothing about a strategy.
@@ -43,6 +59,8 @@ MIN_CUT = 2
 
 #: ``progress(runs done, runs in all)``: one run is one unit, one symbol, one cut, in one form.
 LookaheadProgress = Callable[[int, int], None]
+#: ``bank_factory(config, symbol, trainer_factory)``: the model bank of a config with signal models, for one symbol.
+BankFactory = Callable[[RuntimeConfig, str, Callable[[], "Trainer"]], "ModelBank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +138,12 @@ def check_lookahead(
     seed: int = 0,
     registry: ComponentRegistry | None = None,
     progress: LookaheadProgress | None = None,
+    bank_factory: BankFactory | None = None,
 ) -> LookaheadReport:
-    """Run every candidate's deciders on each symbol's history cut at many points (see the module doc)."""
+    """Run every candidate's deciders on each symbol's history cut at many points (see the module doc).
+    ``bank_factory`` builds the model bank of a candidate with signal models (``model_bank`` by default)."""
     cuts = {h.symbol: cut_points(len(h), count=count, random=random, seed=seed) for h in histories}
+    trained: dict[bytes, list[Outcome]] = {}  # what RememberingTrainers share, for this check only
     total = 2 * len(candidates) * sum(len(c) + 1 for c in cuts.values())
     done = 0
     compared = 0
@@ -134,8 +155,8 @@ def check_lookahead(
             symbol_cuts = cuts[history.symbol]
             candles = [history.candle(i) for i in range(len(history))]
 
-            def fresh(history: OHLCV = history, config: RuntimeConfig = candidate.config) -> Decider:
-                return _decider(config, history.symbol, registry)
+            def fresh(history: OHLCV = history, config: RuntimeConfig = candidate.config) -> _Run:
+                return _run(config, history.symbol, registry, bank_factory or model_bank, trained)
 
             full = _incremental(fresh(), candles)
             for cut in symbol_cuts:
@@ -172,16 +193,94 @@ def check_lookahead(
     )
 
 
-def _decider(config: RuntimeConfig, symbol: str, registry: ComponentRegistry | None) -> Decider:
+def model_bank(config: RuntimeConfig, symbol: str, trainer_factory: Callable[[], Trainer]) -> ModelBank:
+    """The bank of ``config``'s signal models for ``symbol`` alone, trained by ``trainer_factory``'s trainer, with
+    no registry: what a backtest's bank is, for one symbol."""
+    from slsbot_runtime.ml.bank import ModelBank
+    from slsbot_runtime.ml.wiring import model_specs
+
+    return ModelBank(model_specs(config), (symbol,), trainer_factory=trainer_factory, registry=None)
+
+
+class RememberingTrainer:
+    """Trains in the caller (``InProcessTrainer``), and shares what it trained with the other runs of one check
+    through ``trained``. Each job is keyed by the hash of every job this trainer was given up to it (point, each
+    candle window's bytes, the models' specs, the reason): a run whose retrains so far are exactly another run's gets
+    that run's models, versions included, which are what training them again would give (training is seeded and
+    single-threaded); a run whose retrains differ in anything is trained anew."""
+
+    def __init__(self, trained: dict[bytes, list[Outcome]]) -> None:
+        from slsbot_runtime.ml.worker import CountingStore, InProcessTrainer
+
+        self.trained = trained
+        self._inner = InProcessTrainer(CountingStore())
+        self._chain = hashlib.sha256()
+        self._done: list[Outcome] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return False
+
+    def submit(self, job: TrainingJob) -> None:
+        self._chain.update(_job_bytes(job))
+        key = self._chain.digest()
+        done = self.trained.get(key)
+        if done is None:
+            self._inner.submit(job)
+            done = self.trained[key] = self._inner.wait()
+        self._done = done
+
+    def poll(self) -> list[Outcome] | None:
+        done, self._done = self._done, None
+        return done
+
+    def wait(self, on_tick: Callable[[], None] | None = None) -> list[Outcome]:
+        done = self.poll()
+        assert done is not None, "no job submitted"
+        return done
+
+    def close(self) -> None:
+        pass
+
+
+def _job_bytes(job: TrainingJob) -> bytes:
+    digest = hashlib.sha256(f"{job.point}|{job.reason}|{job.models!r}".encode())
+    for window in job.windows:
+        digest.update(window.symbol.encode())
+        for column in (window.ts, window.open, window.high, window.low, window.close, window.volume):
+            digest.update(np.ascontiguousarray(column).tobytes())
+    return digest.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One run's decider for one symbol, and the model bank it reads (None without signal models)."""
+
+    decider: Decider
+    models: ModelBank | None
+
+
+def _run(
+    config: RuntimeConfig,
+    symbol: str,
+    registry: ComponentRegistry | None,
+    bank_factory: BankFactory,
+    trained: dict[bytes, list[Outcome]],
+) -> _Run:
     alone = config.model_copy(update={"symbols": [symbol]})
-    deciders = build_deciders(alone) if registry is None else build_deciders(alone, registry=registry)
-    return deciders[symbol]
+    models = None
+    if alone.ml.signal_models:
+        models = bank_factory(alone, symbol, lambda: RememberingTrainer(trained))
+    chosen = {} if registry is None else {"registry": registry}
+    deciders = build_deciders(alone, models=models, **chosen)
+    return _Run(deciders[symbol], models)
 
 
 Decisions = tuple[np.ndarray, np.ndarray]  # direction, confidence after each candle
 
 
-def _incremental(decider: Decider, candles: Sequence[Candle]) -> Decisions:
+def _incremental(run: _Run, candles: Sequence[Candle]) -> Decisions:
+    decider = run.decider
     direction = np.empty(len(candles))
     confidence = np.empty(len(candles))
     for i, candle in enumerate(candles):
@@ -191,8 +290,10 @@ def _incremental(decider: Decider, candles: Sequence[Candle]) -> Decisions:
     return direction, confidence
 
 
-def _vectorized(decider: Decider, history: OHLCV) -> Decisions | None:
-    """The ensemble's ``decide_batch`` with the feature engine's vectorized values; None without that form."""
+def _vectorized(run: _Run, history: OHLCV) -> Decisions | None:
+    """The ensemble's ``decide_batch`` with the feature engine's vectorized values (after the model bank's
+    ``run_batch`` over the same history); None without that form."""
+    decider = run.decider
     if not isinstance(decider, EnsembleDecider):
         return None
     ensemble = decider.ensemble
@@ -200,6 +301,8 @@ def _vectorized(decider: Decider, history: OHLCV) -> Decisions | None:
         return None
     from slsbot_runtime.features.engine import FeatureEngine
 
+    if run.models is not None:
+        run.models.run_batch([history])
     names = ensemble.required_features
     features = FeatureEngine(names).compute(history) if names else {}
     batch = ensemble.decide_batch(history, features)

@@ -4,9 +4,13 @@
   ``data.discovery`` finds them), in symbol order. It does not depend on the folder the files sit in, so the
   same files give the same fingerprint anywhere; a changed candle changes it.
 * **Config**: the RuntimeConfig as read (wire names), and its SHA-256 (canonical JSON).
+* **Models**: per signal model (``ml.models``), what its training depends on besides the candles: the
+  scikit-learn parameters it ran with (the defaults included), its seed (``random_state``; null for a kind with
+  no randomness), features, lookback, retrain schedule, horizon, embargo, calibration and block fractions.
 * **Code version**: the installed package's version, and the git commit of the source tree it was loaded from
   when that is a git checkout, with ``git_dirty``: whether the code there (``SOURCE_PATHS``, new files included)
-  differs from that commit; null otherwise.
+  differs from that commit; null otherwise; and the versions of the numerical libraries the results depend on
+  (numpy, scikit-learn, skops) and of the models' predictor arithmetic.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ PACKAGE = "slsbot"
 SOURCE_PATHS = ("botruntime", "operator", "pyproject.toml", "uv.lock")
 #: How long ``git`` may take to answer before the commit is recorded as unknown.
 GIT_TIMEOUT_S = 10.0
+#: The libraries whose arithmetic the results depend on (the features and metrics, the models' training).
+LIBRARIES = ("numpy", "scikit-learn", "skops")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,41 @@ def config_record(config: RuntimeConfig) -> dict[str, Any]:
     return {"sha256": canonical_hash(wire), "runtime_config": wire}
 
 
+def models_record(config: RuntimeConfig) -> dict[str, dict[str, Any]]:
+    """Per signal model of ``config``: its kind, the parameters it is fitted with (``ml.models[].params`` over the
+    kind's defaults), its seed and its training settings (see the module doc); empty without models."""
+    if not config.ml.signal_models:
+        return {}
+    from slsbot_runtime.ml.builders import DEFAULTS  # loads scikit-learn: only for a config with models
+
+    answer = {}
+    for model in config.ml.signal_models:
+        kind = str(model.kind)
+        params = {**DEFAULTS[kind], **dict(model.params)}
+        answer[model.name] = {
+            "kind": kind,
+            "params": params,
+            "seed": params.get("random_state"),
+            "features": list(model.features),
+            "inputs": list(model.inputs),
+            "vote": model.vote,
+            "lookback": model.lookback,
+            "retrain_every": str(model.retrain_every),
+            "horizon": model.horizon,
+            "embargo": model.embargo,
+            "calibration": str(model.calibration),
+            "holdout_fraction": model.holdout_fraction,
+            "calibration_fraction": model.calibration_fraction,
+            "replace_tolerance": model.replace_tolerance,
+        }
+    return answer
+
+
+def model_seeds(config: RuntimeConfig) -> dict[str, int | None]:
+    """Each signal model's ``random_state`` (null for a kind with no randomness)."""
+    return {name: model["seed"] for name, model in models_record(config).items()}
+
+
 def canonical_hash(data: Any) -> str:
     payload = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -81,7 +122,27 @@ def code_version(source: Path | None = None) -> dict[str, Any]:
     if top is not None:
         status = _git(Path(top), "status", "--porcelain", "--untracked-files=all", "--", *SOURCE_PATHS)
         dirty = None if status is None else bool(status)
-    return {"package": PACKAGE, "version": installed, "git_commit": commit, "git_dirty": dirty}
+    return {
+        "package": PACKAGE,
+        "version": installed,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "libraries": library_versions(),
+    }
+
+
+def library_versions() -> dict[str, Any]:
+    """The versions of ``LIBRARIES`` (null when one is not installed) and of the models' predictor arithmetic."""
+    from slsbot_runtime.ml.predictors import PREDICTOR_VERSION
+
+    answer: dict[str, Any] = {}
+    for name in LIBRARIES:
+        try:
+            answer[name] = version(name)
+        except PackageNotFoundError:
+            answer[name] = None
+    answer["predictor"] = PREDICTOR_VERSION
+    return answer
 
 
 def _git(folder: Path, *args: str) -> str | None:

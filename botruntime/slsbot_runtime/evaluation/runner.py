@@ -9,7 +9,8 @@
 4. Walk-forward backtests (``walk_forward``) of the ensemble, each member alone and buy-and-hold.
 5. Selection statistics (``selection``) over the candidates' out-of-sample returns per candle: every
    candidate's deflated Sharpe ratio (deflated for the choice among all of them) and the PBO by CSCV.
-6. The record: data fingerprint, config, parameters, seeds, code version. Nothing in the answer depends on the
+6. The record: data fingerprint, config, parameters, seeds (the lookahead cuts', each model's), the models'
+   training settings, code version (with the numerical libraries'). Nothing in the answer depends on the
    clock or the machine, so running it again on the same data and code gives the same JSON, bit for bit.
 """
 
@@ -117,7 +118,8 @@ class Evaluation:
                 },
                 "config": record.config_record(self.config),
                 "parameters": self.settings.to_json(),
-                "seeds": {"lookahead_cuts": self.settings.seed},
+                "seeds": {"lookahead_cuts": self.settings.seed, "models": record.model_seeds(self.config)},
+                "models": record.models_record(self.config),
                 "code": self.code,
             },
         }

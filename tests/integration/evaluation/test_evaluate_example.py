@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # 13 candidates x 6 folds in step mode, ~1 minute
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # 17 candidates x 6 folds in step mode, a few minutes
 
 EXAMPLE = "examples/evaluate/ensemble-ml-btc-eth.yaml"
 
 
-def test_the_example_evaluates_the_ensemble_its_twelve_members_and_buy_and_hold_as_the_docs_report(repo_root):
+def test_the_example_evaluates_the_ensemble_its_sixteen_members_and_buy_and_hold_as_the_docs_report(repo_root):
     # the lookahead check with fewer cuts than the docs' command: the results and their fingerprint do not
     # depend on it (the docs' run passed it with 30 cuts per symbol)
     command = [sys.executable, "-m", "slsbot.interfaces.cli", "evaluate", "--config", EXAMPLE, "--json"]
@@ -31,14 +31,21 @@ def test_the_example_evaluates_the_ensemble_its_twelve_members_and_buy_and_hold_
     data = json.loads(finished.stdout)
     head = data["evaluation"]
     assert head["symbols"] == ["BTC/USDT", "ETH/USDT"] and head["timeframe"] == "1h"
-    assert len(head["folds"]) == 6 and head["warmup_candles"] == 200
-    assert head["held_out"] == {"from": "2024-09-22T08:00:00Z", "to": "2026-02-19T02:00:00Z"}
+    assert len(head["folds"]) == 6 and head["warmup_candles"] == 500  # the models' lookback
+    assert head["held_out"] == {"from": "2024-10-04T20:00:00Z", "to": "2026-02-19T02:00:00Z"}
     assert head["folds"][0]["warmup_from"] == "2024-09-14T00:00:00Z"  # the first candle of the data
-    assert len(data["members"]) == 12 and data["lookahead"]["passed"]
+    models = ["gbm", "forest", "logit", "stack"]
+    assert len(data["members"]) == 16 and list(data["members"])[12:] == models
+    assert data["lookahead"]["passed"] and {f"ml.models[{m}]" for m in models} <= set(data["lookahead"]["units"])
+    # Kelly sizing and the volatility halt act candle by candle: step mode, models or not (signal models alone
+    # would allow fast mode; they retrain in the training process as the loop walks forward)
     for result in (data["ensemble"], *data["members"].values()):
-        assert {fold["mode"] for fold in result["folds"]} == {"step"}  # Kelly sizing and the volatility halt
+        assert {fold["mode"] for fold in result["folds"]} == {"step"}
+    for name in models:  # each model was trained and voted in every fold
+        assert all(fold["metrics"]["trades"] > 0 for fold in data["members"][name]["folds"]), name
     assert data["buy_and_hold"]["overall"]["exposure_pct"] == 100.0
-    assert len(data["selection"]["candidates"]) == 13 and data["selection"]["pbo"]["splits"] == 12_870
+    assert len(data["selection"]["candidates"]) == 17 and data["selection"]["pbo"]["splits"] == 12_870
+    assert data["record"]["seeds"]["models"] == {"gbm": 0, "forest": 0, "logit": None, "stack": None}
     docs = (repo_root / "docs/concepts/evaluation.md").read_text()
     (quoted,) = re.findall(r"Fingerprints: results `([0-9a-f]{64})`", docs)
     assert data["fingerprint"] == quoted, "the docs' results are not this code's: run the docs' command again"

@@ -1,14 +1,15 @@
-"""The lookahead check: it passes the library's components, and it catches components that look ahead, naming
-the member, the candle and the two values."""
+"""The lookahead check: it passes the library's components and models, and it catches components and models that
+look ahead, naming the member, the candle and the two values."""
 
 from __future__ import annotations
 
 import pytest
+from tests.fakes.leaky_models import whole_history_bank
 from tests.fakes.peeking_components import NextClosePeeker, SharedTapePeeker
 
 from slsbot_runtime.domain.timeframes import utc_minute
 from slsbot_runtime.evaluation.candidates import evaluation_candidates
-from slsbot_runtime.evaluation.lookahead import INCREMENTAL, VECTORIZED, check_lookahead, cut_points
+from slsbot_runtime.evaluation.lookahead import INCREMENTAL, VECTORIZED, check_lookahead, cut_points, model_bank
 from slsbot_runtime.strategy.registry import LIBRARY
 
 REGISTRY = LIBRARY.extended(NextClosePeeker, SharedTapePeeker)
@@ -88,3 +89,77 @@ def test_a_member_that_reads_later_candles_through_state_shared_between_runs_fai
     violation = report.violations[0]
     assert (violation.unit, violation.form, violation.field) == ("ensemble", INCREMENTAL, "direction")
     assert violation.truncated != violation.full
+
+
+MODELS = [
+    {
+        "name": "logit",
+        "kind": "logisticRegression",
+        "features": ["logret_1", "logret_6", "rsi_14", "realized_vol_24"],
+        "lookback": 400,
+        "retrainEvery": "24h",
+        "horizon": 2,
+        "embargo": 2,
+    },
+    {
+        "name": "forest",
+        "kind": "randomForest",
+        "features": ["logret_1", "logret_6", "rsi_14", "realized_vol_24"],
+        "lookback": 400,
+        "retrainEvery": "24h",
+        "horizon": 2,
+        "embargo": 2,
+        "params": {"n_estimators": 10},
+    },
+]
+
+
+def test_models_are_retrained_in_every_run_and_pass_in_both_forms(small_config, btc_eth):
+    members = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30, "mode": "level"}}]
+    config = small_config(members=members, **{"ml.models": MODELS})
+    banks = []
+
+    def recording(config, symbol, trainer_factory):
+        bank = model_bank(config, symbol, trainer_factory)
+        banks.append(bank)
+        return bank
+
+    histories = btc_eth(3000, 700)
+    report = check_lookahead(
+        evaluation_candidates(config), histories[:1], count=4, random=2, seed=1, bank_factory=recording
+    )
+    assert report.passed, [v.message for v in report.violations]
+    assert report.forms == {
+        "ensemble": (INCREMENTAL, VECTORIZED),
+        "ensemble.members[sma]": (INCREMENTAL, VECTORIZED),
+        "ml.models[logit]": (INCREMENTAL, VECTORIZED),
+        "ml.models[forest]": (INCREMENTAL, VECTORIZED),
+    }
+    # every run of a candidate with models had a bank of its own, and the whole history's runs retrained and voted
+    runs = 3 * 2 * (len(report.cuts["BTC/USDT"]) + 1)  # three candidates with models, both forms, cuts + whole
+    assert len(banks) == runs and len({id(bank) for bank in banks}) == runs
+    whole = [bank for bank in banks if bank.has_batch("BTC/USDT") and bank._now == int(histories[0].ts[-1])]
+    assert len(whole) == 3
+    for bank in whole:
+        for name, status in bank.status().items():
+            assert status["retrains"] >= 10 and status["in_vote"], (name, status)
+            direction, _ = bank.signal_arrays("BTC/USDT", name)
+            assert (direction == 1.0).sum() > 10 and (direction == -1.0).sum() > 10
+
+
+def test_a_model_trained_on_the_whole_history_fails_in_the_vectorized_form(small_config, btc_eth):
+    members = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30, "mode": "level"}}]
+    config = small_config(members=members, **{"ml.models": MODELS[:1]})
+    candidates = evaluation_candidates(config)
+    histories = btc_eth(3000, 700)[:1]
+    honest = check_lookahead(candidates, histories, count=4, random=0)
+    assert honest.passed, [v.message for v in honest.violations]
+
+    report = check_lookahead(candidates, histories, count=4, random=0, bank_factory=whole_history_bank)
+    assert not report.passed
+    units = {(v.unit, v.form) for v in report.violations}
+    assert units == {("ensemble", VECTORIZED), ("ml.models[logit]", VECTORIZED)}
+    violation = next(v for v in report.violations if v.unit == "ml.models[logit]")
+    assert violation.symbol == "BTC/USDT" and violation.truncated != violation.full
+    assert violation.message.startswith("ml.models[logit]: BTC/USDT ")
+    assert violation.message.endswith("(vectorized form): the decision looks ahead")

@@ -7,7 +7,14 @@ import json
 import shutil
 import subprocess
 
-from slsbot_runtime.evaluation.record import code_version, config_record, data_files, data_fingerprint
+from slsbot_runtime.evaluation.record import (
+    code_version,
+    config_record,
+    data_files,
+    data_fingerprint,
+    model_seeds,
+    models_record,
+)
 
 
 def test_the_data_fingerprint_follows_the_candles_not_the_folder(candles_dir, tmp_path, small_config):
@@ -42,7 +49,25 @@ def test_the_code_version_is_the_package_version_and_this_checkouts_commit(repo_
     ).stdout.strip()
     version = code_version()
     assert version["package"] == "slsbot" and version["version"]
+    assert version["libraries"]["numpy"] and version["libraries"]["scikit-learn"] and version["libraries"]["predictor"]
     if head:  # a git checkout (CI's fresh clone is one)
         assert version["git_commit"] == head and isinstance(version["git_dirty"], bool)
     outside = code_version(tmp_path)
     assert outside["git_commit"] is None and outside["git_dirty"] is None
+
+
+def test_each_models_seed_and_training_settings_are_recorded_defaults_included(small_config):
+    models = [
+        {"name": "gbm", "kind": "gradientBoosting", "lookback": 500, "params": {"max_iter": 50}},
+        {"name": "logit", "kind": "logisticRegression", "lookback": 500},
+        {"name": "odd", "kind": "isolationForest", "role": "anomaly"},
+    ]
+    config = small_config(**{"ml.models": models})
+    assert model_seeds(config) == {"gbm": 0, "logit": None}  # the anomaly model is the monitor's, not a member
+    recorded = models_record(config)
+    assert recorded["gbm"]["params"]["max_iter"] == 50 and recorded["gbm"]["params"]["learning_rate"] == 0.05
+    assert recorded["gbm"]["lookback"] == 500 and recorded["gbm"]["retrain_every"] == "24h"
+    assert recorded["logit"]["params"]["C"] == 0.1 and recorded["logit"]["calibration"] == "sigmoid"
+    models[0]["params"]["random_state"] = 3
+    assert model_seeds(small_config(**{"ml.models": models}))["gbm"] == 3
+    assert models_record(small_config()) == {}

@@ -49,7 +49,13 @@ def test_the_ensemble_each_member_and_buy_and_hold_are_measured_and_the_best_is_
     assert selection["pbo"]["splits"] == 70 and 0.0 <= selection["pbo"]["pbo"] <= 1.0
     assert data["lookahead"]["passed"] and data["lookahead"]["seed"] == 0
     record = data["record"]
-    assert record["parameters"]["folds"] == 3 and record["seeds"] == {"lookahead_cuts": 0}
+    assert record["parameters"]["folds"] == 3 and record["seeds"] == {"lookahead_cuts": 0, "models": {}}
+    assert record["models"] == {} and set(record["code"]["libraries"]) == {
+        "numpy",
+        "scikit-learn",
+        "skops",
+        "predictor",
+    }
     assert record["config"]["runtime_config"]["name"] == "small"
     assert [f["name"] for f in record["data"]["files"]] == ["BTC_USDT-1h.feather", "ETH_USDT-1h.feather"]
 
@@ -57,7 +63,7 @@ def test_the_ensemble_each_member_and_buy_and_hold_are_measured_and_the_best_is_
 def test_the_warm_up_is_the_longest_of_the_config_and_its_models_lookbacks(small_config):
     config = small_config(**{"marketData.warmupCandles": 40})
     assert run_evaluation(config, settings=WINDOW).warmup == 40
-    # models are not evaluated yet, but their lookback is history a fold must have before it
+    # a model's lookback is history a fold must have before it
     with_model = small_config(
         **{"marketData.warmupCandles": 40, "ml.models": [{"name": "m", "kind": "randomForest", "lookback": 300}]}
     )
@@ -65,6 +71,42 @@ def test_the_warm_up_is_the_longest_of_the_config_and_its_models_lookbacks(small
     evaluation = run_evaluation(with_model, settings=settings)
     assert evaluation.warmup == 300
     assert evaluation.folds[0].start_ms - evaluation.folds[0].warmup_start_ms == 300 * 3_600_000
+
+
+def test_models_are_candidates_retrained_in_every_fold_and_recorded_with_their_seeds(small_config):
+    models = [
+        {
+            "name": "forest",
+            "kind": "randomForest",
+            "features": ["logret_1", "logret_6", "rsi_14", "realized_vol_24"],
+            "lookback": 400,
+            "retrainEvery": "168h",
+            "horizon": 2,
+            "embargo": 2,
+            "params": {"n_estimators": 10, "random_state": 7},
+        }
+    ]
+    members = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30, "mode": "level"}}]
+    evaluation = run_evaluation(small_config(members=members, **{"ml.models": models}), settings=WINDOW)
+    data = evaluation.to_json()
+    assert evaluation.warmup == 400
+    assert list(data["members"]) == ["sma", "forest"]
+    assert data["selection"]["candidates"] == ["ensemble", "ensemble.members[sma]", "ml.models[forest]"]
+    assert data["lookahead"]["passed"] and set(data["lookahead"]["units"]) == set(data["selection"]["candidates"])
+    forest = data["members"]["forest"]
+    assert forest["overall"]["trades"] > 0  # the model alone trades: it was trained and voted in every fold
+    assert all(fold["metrics"]["trades"] > 0 for fold in forest["folds"])
+    assert forest["overall"] != data["members"]["sma"]["overall"]
+    record = data["record"]
+    assert record["seeds"] == {"lookahead_cuts": 0, "models": {"forest": 7}}
+    trained = record["models"]["forest"]
+    assert trained["params"]["n_estimators"] == 10 and trained["params"]["max_depth"] == 6  # a default, recorded
+    assert (trained["lookback"], trained["retrain_every"], trained["horizon"], trained["embargo"]) == (
+        400,
+        "168h",
+        2,
+        2,
+    )
 
 
 def test_one_member_is_its_own_ensemble_and_nothing_is_selected(small_config):
