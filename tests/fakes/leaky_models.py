@@ -27,13 +27,13 @@ class WholeHistoryBank(ModelBank):
         self._whole = tuple(histories)
         super().run_batch(histories)
 
-    def _retrain_batch(self, group, point, windows):  # type: ignore[no-untyped-def]
+    def _retrain_batch(self, group, point, windows, reason):  # type: ignore[no-untyped-def]
         after_the_end = [int(np.asarray(h.ts)[-1]) + 1 for h in self._whole]
         newest = tuple(
             bank_module._history_window(h, end, group.history)
             for h, end in zip(self._whole, after_the_end, strict=True)
         )
-        super()._retrain_batch(group, point, newest)
+        super()._retrain_batch(group, point, newest, reason)
 
 
 def whole_history_bank(config: RuntimeConfig, symbol: str, trainer_factory: Callable[[], Trainer]) -> ModelBank:

@@ -3,16 +3,14 @@
 
 * a runtime (live, or a replay under ``slsbot up``/``slsbot runtime``): a ``WorkerTrainer`` writing the registry
   at ``<state dir>/models``; a replay waits for each retrain, a live feed does not;
-* a step backtest (state in memory): the same worker, writing a registry in a temporary folder that goes with it;
-* fast mode: ``InProcessTrainer``, no files.
+* a backtest (state in memory), step or fast: ``InProcessTrainer``, no files. A backtest waits for each retrain as
+  a replay does, so a training process would only add its start to every backtest.
 
 Nothing is started or written here: the worker starts with the first retrain, the registry is read on the first
 candle (so the control plane's config check has no side effects).
 """
 
 from __future__ import annotations
-
-import tempfile
 
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.domain.errors import ConfigError
@@ -75,7 +73,9 @@ def build_model_bank(
         registry = None
 
         def trainer_factory() -> Trainer:
-            return WorkerTrainer(tempfile.mkdtemp(prefix="slsbot-models-"), bounds, owns_root=True)
+            # a step backtest waits for every retrain, as a replay does: a training process would only add its
+            # start (scikit-learn imported again) to each backtest, and an evaluation runs dozens of them
+            return InProcessTrainer(CountingStore())
     else:
         registry = ModelRegistry.beside(state_path)
         root = registry.root

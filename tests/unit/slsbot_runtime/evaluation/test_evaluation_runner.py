@@ -65,12 +65,12 @@ def test_the_warm_up_is_the_longest_of_the_config_and_its_models_lookbacks(small
     assert run_evaluation(config, settings=WINDOW).warmup == 40
     # a model's lookback is history a fold must have before it
     with_model = small_config(
-        **{"marketData.warmupCandles": 40, "ml.models": [{"name": "m", "kind": "randomForest", "lookback": 300}]}
+        **{"marketData.warmupCandles": 40, "ml.models": [{"name": "m", "kind": "randomForest", "lookback": 320}]}
     )
     settings = EvaluationSettings(folds=1, lookahead_cuts=0, lookahead_random_cuts=0, end=WINDOW.start)
     evaluation = run_evaluation(with_model, settings=settings)
-    assert evaluation.warmup == 300
-    assert evaluation.folds[0].start_ms - evaluation.folds[0].warmup_start_ms == 300 * 3_600_000
+    assert evaluation.warmup == 320
+    assert evaluation.folds[0].start_ms - evaluation.folds[0].warmup_start_ms == 320 * 3_600_000
 
 
 def test_models_are_candidates_retrained_in_every_fold_and_recorded_with_their_seeds(small_config):
