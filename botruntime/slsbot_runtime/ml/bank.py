@@ -49,6 +49,7 @@ from slsbot_runtime.ml.predictors import CalibratedModel, Predictor, StackedMode
 from slsbot_runtime.ml.registry import DriftReference, ModelRegistry
 from slsbot_runtime.ml.schedule import RetrainClock, enough_candles, model_state
 from slsbot_runtime.ml.training import Incumbent, ModelSpec, Outcome, TrainingJob
+from slsbot_runtime.monitoring.drift import LIVE_WINDOW, MIN_LIVE
 from slsbot_runtime.monitoring.model_drift import ModelDriftTracker, ReferenceSample
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,18 @@ class ModelBank:
         self._column_cache: dict[tuple[str, ...], np.ndarray] = {}
         self._shown = False
         #: Drift of each model's inputs and output against its version's reference (None: not watched).
+        # the live window and the least a version is judged on are candle counts per symbol: pooled over the
+        # symbols, 500 values of eight symbols would be 62 hours of one regime, and a slow feature would always drift
         self.drift = (
-            None if drift_threshold is None else ModelDriftTracker(self, _DriftRetrain(self), threshold=drift_threshold)
+            None
+            if drift_threshold is None
+            else ModelDriftTracker(
+                self,
+                _DriftRetrain(self),
+                threshold=drift_threshold,
+                window=LIVE_WINDOW * len(self.symbols),
+                min_live=MIN_LIVE * len(self.symbols),
+            )
         )
 
     def _make_groups(self, ordered: list[ModelSpec]) -> list[_Group]:

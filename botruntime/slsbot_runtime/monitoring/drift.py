@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -117,18 +116,40 @@ class SeriesDrift:
 
 
 class _Series:
-    """One series' reference (sorted, binned) and live window (values, their bins, the bin counts)."""
+    """One series' reference (sorted, binned) and live window: the last ``window`` values and their bins in ring
+    buffers (numpy: 10 bytes a value, where a deque of floats takes 40), and the bin counts."""
 
-    __slots__ = ("counts", "edges", "expected", "ks", "ks_at", "observed", "psi", "reference", "values", "where")
+    __slots__ = (
+        "counts",
+        "edges",
+        "expected",
+        "head",
+        "ks",
+        "ks_at",
+        "observed",
+        "psi",
+        "reference",
+        "size",
+        "values",
+        "where",
+    )
 
     def __init__(self, reference: np.ndarray, window: int, bins: int) -> None:
-        self.values: deque[float] = deque(maxlen=window)
-        self.where: deque[int] = deque(maxlen=window)
+        self.values = np.empty(window, dtype=np.float64)
+        self.where = np.empty(window, dtype=np.int16)
+        self.head = 0  # where the next value goes
+        self.size = 0  # values in the window
         self.observed = 0  # values appended so far: tells whether the window changed since the KS was computed
         self.ks: tuple[float, float] | None = None
         self.ks_at = -1
         self.psi: float | None = None
         self.set_reference(reference, bins, keep_live=False)
+
+    def live(self) -> np.ndarray:
+        """The live window's values, oldest first."""
+        if self.size < len(self.values):
+            return self.values[: self.size].copy()
+        return np.concatenate((self.values[self.head :], self.values[: self.head]))
 
     def set_reference(self, reference: np.ndarray, bins: int, *, keep_live: bool) -> None:
         reference = np.sort(_finite(reference))
@@ -140,25 +161,30 @@ class _Series:
         self.counts = [0] * (len(edges) + 1)
         self.psi, self.ks, self.ks_at = None, None, -1
         if not keep_live:
-            self.values.clear()
-            self.where.clear()
+            self.head = self.size = 0
             return
-        where = np.searchsorted(edges, np.fromiter(self.values, np.float64), side="right")
-        self.where.clear()
-        self.where.extend(where.tolist())
+        live = self.live()
+        where = np.searchsorted(edges, live, side="right")
+        self.values[: len(live)] = live
+        self.where[: len(live)] = where
+        self.head = len(live) % len(self.values)
         self.counts = np.bincount(where, minlength=len(edges) + 1).tolist()
 
     def add(self, value: float) -> None:
         where = bisect_right(self.edges, value)
-        if len(self.where) == self.where.maxlen:
-            self.counts[self.where[0]] -= 1
-        self.values.append(value)
-        self.where.append(where)
+        head = self.head
+        if self.size == len(self.values):
+            self.counts[int(self.where[head])] -= 1
+        else:
+            self.size += 1
+        self.values[head] = value
+        self.where[head] = where
+        self.head = head + 1 if head + 1 < len(self.values) else 0
         self.counts[where] += 1
         self.observed += 1
 
     def evaluate_psi(self, min_live: int) -> None:
-        n = len(self.values)
+        n = self.size
         if n < min_live or not len(self.reference):
             self.psi = None
             return
@@ -171,8 +197,8 @@ class _Series:
         self.psi = total
 
     def evaluate_ks(self) -> None:
-        if len(self.values) and len(self.reference):
-            self.ks = ks_2samp(self.reference, np.fromiter(self.values, np.float64), reference_sorted=True)
+        if self.size and len(self.reference):
+            self.ks = ks_2samp(self.reference, self.live(), reference_sorted=True)
         self.ks_at = self.observed
 
 
@@ -246,7 +272,7 @@ class DriftMonitor:
             if refreshed >= limit:
                 break
             state = self._series[name]
-            if state.ks_at != state.observed and len(state.values) >= self.min_live:
+            if state.ks_at != state.observed and state.size >= self.min_live:
                 state.evaluate_ks()
                 refreshed += 1
         return refreshed
@@ -265,5 +291,5 @@ class DriftMonitor:
             ks_statistic=None if ks is None else ks[0],
             ks_pvalue=None if ks is None else ks[1],
             drifted=psi_value is not None and psi_value > self.threshold,
-            live=len(state.values),
+            live=state.size,
         )
