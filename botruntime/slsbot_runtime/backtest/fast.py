@@ -111,14 +111,22 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
         from slsbot_runtime.ml.wiring import build_model_bank
 
         models = build_model_bank(config, fast=True)
+    total = len(order.ts)
+    events_progress = progress
     if models is not None:
-        models.run_batch(histories)
+        # the models' pass (features, retrains, predictions candle by candle) is most of the run: the first half of
+        # the bar, the events the second
+        models_progress = None
+        if progress is not None:
+            models_progress = lambda done, _total: progress(done, 2 * total)  # noqa: E731
+            events_progress = lambda done, _total: progress(total + done, 2 * total)  # noqa: E731
+        models.run_batch(histories, progress=models_progress)
     deciders = build_deciders(config, models=models)
     tracks = [
         _track(config, history, deciders[history.symbol], order.positions[k], step_ms)
         for k, history in enumerate(histories)
     ]
-    fills, changes = _simulate(config, tracks, step_ms, progress=progress, total=len(order.ts))
+    fills, changes = _simulate(config, tracks, step_ms, progress=events_progress, total=total)
     equity = _equity_path(config, tracks, order, changes)
     reasons = equity_path_blockers(config.risk, order.ts, equity, opening_equity=config.account.paper.starting_balance)
     if reasons:

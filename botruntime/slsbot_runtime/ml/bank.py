@@ -54,6 +54,7 @@ from slsbot_runtime.monitoring.model_drift import ModelDriftTracker, ReferenceSa
 
 log = logging.getLogger(__name__)
 FLAT = (0.0, 0.0)
+PROGRESS_EVERY = 512  # candles between two progress reports of run_batch (a retrain may sit between them)
 
 
 class Trainer(Protocol):
@@ -463,7 +464,7 @@ class ModelBank:
 
     # -- the fast path ----------------------------------------------------------------------------------------
 
-    def run_batch(self, histories: Sequence[OHLCV]) -> None:
+    def run_batch(self, histories: Sequence[OHLCV], progress: Callable[[int, int], None] | None = None) -> None:
         """Every symbol's signals and votes over ``histories`` at once, as ``observe`` gives them candle by candle in
         the loop's order (open time, then symbol order): the same retrain points (run in-process), the same
         incremental features, the same one-row predictions and the same drift checks, so the same bits."""
@@ -486,7 +487,10 @@ class ModelBank:
             windows = tuple(_history_window(h, point, group.history) for h in histories)
             self._retrain_batch(group, point, windows, reason)
 
-        for position in order.tolist():
+        total = len(order)
+        for done, position in enumerate(order.tolist()):
+            if progress is not None and done % PROGRESS_EVERY == 0:
+                progress(done, total)  # how far through the candles, retrains included
             k, i, candle_ts = int(which[position]), int(index[position]), int(ts[position])
             self._retrain_due(candle_ts, retrain)
             self._now = candle_ts

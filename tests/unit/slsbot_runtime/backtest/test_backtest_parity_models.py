@@ -38,8 +38,13 @@ def test_fast_and_step_trade_the_same_with_models_retrained_as_they_walk_forward
     config = backtest_config(_config(), data_dir=None, window=WINDOW)
     histories = load_window(config, WINDOW)
     step = run_step(config, histories)
-    fast = run_fast(config, histories)
+    reports: list[tuple[int, int]] = []
+    fast = run_fast(config, histories, progress=lambda done, total: reports.append((done, total)))
     assert len(fast.fills) > 10
+    # a progress bar moves while the models retrain and predict (the first half), then through the events
+    shares = [done / total for done, total in reports]
+    assert shares == sorted(shares) and shares[-1] == 1.0
+    assert len([share for share in shares if share < 0.5]) >= 3
     assert fast.fills == step.fills
     assert np.array_equal(fast.candle_ts, step.candle_ts)
     assert np.array_equal(fast.equity, step.equity)  # bit for bit
