@@ -29,7 +29,7 @@ MODELS = [
     )
 ] + [{"name": "stack", "kind": "stacking", "inputs": ["gbm", "forest", "logit"]}]
 for _model in MODELS:
-    _model.update(lookback=300, retrainEvery="72h", horizon=2, embargo=2)
+    _model.update(lookback=320, retrainEvery="72h", horizon=2, embargo=2)
 
 ARGS = ["--from", "2025-01-01", "--to", "2025-02-01", "--folds", "2", "--lookahead-cuts", "3"]
 ARGS += ["--lookahead-random-cuts", "2", "--json"]
@@ -79,7 +79,7 @@ def test_with_models_two_runs_print_the_same_json_bit_for_bit(repo_root, tmp_pat
     data = copy.deepcopy(SMALL_CONFIG)
     data["ensemble"]["members"] = data["ensemble"]["members"][:1]
     data["ml"] = {"models": MODELS}
-    data["sizing"] = {"method": "risk"}  # sized from the track record: step mode, models trained in the worker
+    data["sizing"] = {"method": "risk"}  # sized from the track record: step mode, models retrained in the backtest
     config = tmp_path / "models.yaml"
     config.write_text(yaml.safe_dump(data))
     candles = repo_root / "data/market/binance-spot-1h-2024"
