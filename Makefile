@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast lint format crds bench browser clean
+.PHONY: setup run test test-fast test-results lint format crds bench browser clean
 
 setup: .venv/.synced
 
@@ -23,7 +23,11 @@ run: setup
 ## test: lint, the layer contract, the CRDs being current, then every test suite that fits on this machine
 ## (it first installs Chromium for the admin API's browser test where it can: see `browser`)
 test: setup lint browser
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -m "not results" $(PYTEST_ARGS)
+
+## test-results: the suites that reproduce results the docs quote (the evaluation example, about 4 minutes here)
+test-results: setup
+	$(RUN) pytest -m results $(PYTEST_ARGS)
 
 ## test-fast: the same without suites marked slow
 test-fast: setup

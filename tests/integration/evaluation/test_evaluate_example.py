@@ -10,7 +10,12 @@ import sys
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]  # 17 candidates x 6 folds in step mode, a few minutes
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.results,
+    pytest.mark.timeout(900),
+]  # 17 candidates x 6 folds, ~4 min
 
 EXAMPLE = "examples/evaluate/ensemble-ml-btc-eth.yaml"
 
