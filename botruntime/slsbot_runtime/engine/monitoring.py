@@ -13,13 +13,16 @@ symbols; PSI and ``drifted`` are always current.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from slsbot_runtime.engine.signals import AnomalyScoringDecider, Decider
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.monitoring.anomaly import AnomalyMonitor
 
+MODEL_DRIFT_INTERVAL_S = 1.0  # the signal models' drift figures in /status are at most this old
 ALL_SYMBOLS = "all"  # the metrics' symbol label of a series pooled over the symbols (a signal model's)
 
 
@@ -37,18 +40,33 @@ class MonitoringView:
         deciders: Iterable[Decider],
         metrics: RuntimeMetrics | None = None,
         models: ModelDriftSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.monitors: list[AnomalyMonitor] = [d.monitor for d in deciders if isinstance(d, AnomalyScoringDecider)]
         self.models = models
         self.metrics = metrics
         self._turn = 0
         self._fits_shown: dict[tuple[str, str], int] = {}
+        self._clock = clock
+        self._model_drift_at = -math.inf
+        self._model_drift_cache: dict[str, dict[str, Any]] = {}
+
+    def _model_drift(self) -> dict[str, dict[str, Any]]:
+        """The signal models' drift entries, rebuilt at most every ``MODEL_DRIFT_INTERVAL_S``: hundreds of series
+        and a KS test, which a publish every 20 ms would otherwise pay on the candle that triggers it."""
+        if self.models is None:
+            return {}
+        now = self._clock()
+        if now - self._model_drift_at >= MODEL_DRIFT_INTERVAL_S:
+            self._model_drift_cache = self.models.drift_status(refresh_ks=1)
+            self._model_drift_at = now
+        return self._model_drift_cache
 
     def status(self) -> dict[str, Any]:
         """The status keys; empty without an anomaly model or signal models watched for drift (the status then keeps
         its defaults)."""
         monitors = self.monitors
-        model_drift = self.models.drift_status(refresh_ks=1 if self._turn % 2 else 0) if self.models is not None else {}
+        model_drift = self._model_drift()
         if not monitors and not model_drift:
             return {}
         if not monitors:

@@ -33,6 +33,12 @@ LIVE_WINDOW = 500  # live values compared with the reference
 MIN_LIVE = 300  # live values needed before a series is judged (fewer make PSI noisy: see the docs)
 
 
+def load_scipy() -> None:
+    """Import scipy's statistics now (about 1.7 s once), where drift will be watched, so that the first KS test does
+    not stall a trading loop mid-run; a runtime without models never pays it."""
+    import scipy.stats  # noqa: F401
+
+
 def bin_edges(reference: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
     """The interior edges of the PSI bins: the reference's quantiles at 1/bins .. (bins-1)/bins, without repeats.
     A value equal to an edge belongs to the bin above it."""
@@ -81,7 +87,7 @@ def ks_2samp(reference: np.ndarray, live: np.ndarray, *, reference_sorted: bool 
     above = float(differences.max())
     statistic = below if below > above else above
     m, n = sorted((float(n1), float(n2)), reverse=True)
-    from scipy.stats import kstwo  # loaded when a KS test is computed: a runtime without models never loads scipy
+    from scipy.stats import kstwo  # loaded by load_scipy() where drift is watched; never by a runtime without models
 
     pvalue = float(np.clip(kstwo.sf(statistic, np.round(m * n / (m + n))), 0.0, 1.0))
     return statistic, pvalue

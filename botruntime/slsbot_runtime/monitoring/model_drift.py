@@ -23,7 +23,7 @@ from typing import NamedTuple, Protocol
 
 import numpy as np
 
-from slsbot_runtime.monitoring.drift import LIVE_WINDOW, MIN_LIVE, DriftMonitor, SeriesDrift
+from slsbot_runtime.monitoring.drift import LIVE_WINDOW, MIN_LIVE, DriftMonitor, SeriesDrift, load_scipy
 
 OUTPUT = "output"
 
@@ -84,6 +84,7 @@ class ModelDriftTracker:
         window: int = LIVE_WINDOW,
         min_live: int = MIN_LIVE,
     ) -> None:
+        load_scipy()  # at start, not at the first KS test, which a status publish computes in the loop's thread
         self.references = references
         self.retrain = retrain
         self.threshold = threshold
