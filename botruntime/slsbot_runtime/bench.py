@@ -130,27 +130,15 @@ def bench_one_strategy(data: Path) -> None:
 
 
 def bench_runtime_memory(data: Path) -> None:
+    from slsbot_runtime.bench_models import replay_command
+
     raw = yaml.safe_load((REPO / "examples/backtest/ensemble-8-symbols.yaml").read_text())
     raw["marketData"].update({"dataDir": str(data), "start": ENSEMBLE_START.isoformat()})
     config = parse_runtime_config(raw)
     with tempfile.TemporaryDirectory(prefix="slsbot-bench-") as folder:
         path = Path(folder) / "runtime.yaml"
         path.write_text(yaml.safe_dump(config.to_wire()))
-        command = [
-            sys.executable,
-            "-m",
-            "slsbot.interfaces.cli",
-            "runtime",
-            "--config",
-            str(path),
-            "--state",
-            str(Path(folder) / "state.db"),
-            "--until-end",
-            "--port",
-            "0",
-            "--log-level",
-            "WARNING",
-        ]
+        command = replay_command(path, Path(folder) / "state.db")
         started = time.perf_counter()
         finished = subprocess.run(command, capture_output=True, text=True, check=False)
         elapsed = time.perf_counter() - started

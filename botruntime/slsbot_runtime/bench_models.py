@@ -186,27 +186,29 @@ def bench_latency(root: Path, report: Any) -> None:
     report("models_decision_cpu_p99_ms", float(np.percentile(figures["models_cpu"], 99)) * 1000)
 
 
+def replay_command(config: Path, state: Path) -> list[str]:
+    """``slsbot runtime`` replaying ``config`` to its end, quietly, on a free port: what the memory figures run."""
+    options = ["--until-end", "--port", "0", "--log-level", "WARNING"]
+    return [
+        sys.executable,
+        "-m",
+        "slsbot.interfaces.cli",
+        "runtime",
+        "--config",
+        str(config),
+        "--state",
+        str(state),
+        *options,
+    ]
+
+
 def bench_memory(root: Path, report: Any) -> None:
     data = root / "Harthor_marketlab/binance"
     config = _config(data, models=True, start=MEMORY_START, lookback=2000, retrainEvery="168h")
     with tempfile.TemporaryDirectory(prefix="slsbot-bench-models-") as folder:
         path = Path(folder) / "runtime.yaml"
         path.write_text(yaml.safe_dump(config.to_wire()))
-        command = [
-            sys.executable,
-            "-m",
-            "slsbot.interfaces.cli",
-            "runtime",
-            "--config",
-            str(path),
-            "--state",
-            str(Path(folder) / "state.db"),
-            "--until-end",
-            "--port",
-            "0",
-            "--log-level",
-            "WARNING",
-        ]
+        command = replay_command(path, Path(folder) / "state.db")
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         peak_kb = 0
