@@ -128,7 +128,10 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
         what="Progressing=True while the runtime starts",
     )
     assert condition(starting, "Ready")["status"] == "False"
-    assert "Creating" in await kube.event_reasons("btc-trend")
+    await kube.eventually(  # kopf posts events from a background task: they land a moment later
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "Creating" in reasons),
+        what="a Creating event",
+    )
 
     await kube.mark_runtime_ready("btc-trend", restarts=2)
     running = await kube.eventually(
@@ -162,7 +165,10 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
     assert runtime_config(await kube.get("configmaps", RUNTIME)).paused is True
     deployment = await kube.get("deployments", RUNTIME)
     assert deployment["spec"]["template"]["metadata"]["annotations"]["slsbot.io/config-hash"] == hash_before
-    assert "Pausing" in await kube.event_reasons("btc-trend")
+    await kube.eventually(  # kopf posts events from a background task: they land a moment later
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "Pausing" in reasons),
+        what="a Pausing event",
+    )
 
 
 async def test_a_changed_ensemble_rolls_out_a_new_config_hash(kube, start_operator, runtime_stub):
@@ -197,7 +203,10 @@ async def test_a_changed_ensemble_rolls_out_a_new_config_hash(kube, start_operat
         lambda: _with(kube.get("strategies", "btc-trend"), lambda b: b["status"].get("configHash") == new_hash),
         what="the status carries the new hash",
     )
-    assert "ConfigChanged" in await kube.event_reasons("btc-trend")
+    await kube.eventually(  # kopf posts events from a background task: they land a moment later
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "ConfigChanged" in reasons),
+        what="a ConfigChanged event",
+    )
 
 
 async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_operator, runtime_stub):
@@ -239,7 +248,9 @@ async def test_deletion_drains_the_runtime_then_removes_everything(kube, start_o
     for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims", "networkpolicies"):
         assert await kube.get(plural, RUNTIME) is None, plural
     assert await kube.get("secrets", CONTROL_SECRET) is None
-    reasons = await kube.event_reasons("btc-trend")
+    reasons = await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "Deleting" in reasons), what="a Deleting event"
+    )
     assert reasons.index("Draining") < reasons.index("WaitingForDrain") < reasons.index("Deleting")
     assert "DeletedWithoutDrain" not in reasons
     assert runtime_stub.refused == []
@@ -289,8 +300,10 @@ async def test_a_runtime_too_slow_to_answer_is_not_deleted_undrained_but_drained
     runtime_stub.answering.set()  # it answers again: the drain goes through, then the deletion
     await kube.eventually(lambda: _sync(runtime_stub.posts("/shutdown")), what="POST /shutdown once it answers")
     await kube.eventually(lambda: _gone(kube, "strategies", "btc-trend"), within=30, what="the Strategy goes")
-    reasons = await kube.event_reasons("btc-trend")
-    assert "Draining" in reasons and "Deleting" in reasons and "DeletedWithoutDrain" not in reasons
+    reasons = await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "Deleting" in reasons), what="a Deleting event"
+    )
+    assert "Draining" in reasons and "DeletedWithoutDrain" not in reasons
 
 
 async def test_an_unreachable_runtime_is_deleted_without_drain_after_the_wait_and_a_warning(kube, start_operator):
