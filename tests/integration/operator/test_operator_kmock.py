@@ -343,7 +343,10 @@ async def test_a_missing_account_waits_then_a_new_account_wakes_the_strategy(kub
     assert "spec.accountRef.name" in ready["message"] and "'late-account' does not exist" in ready["message"]
     assert waiting["status"]["phase"] == "Pending"
     assert await kube.get("deployments", RUNTIME) is None
-    assert "WaitingForDependency" in await kube.event_reasons("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "WaitingForDependency" in reasons),
+        what="a WaitingForDependency event",
+    )
 
     loop_time = __import__("asyncio").get_running_loop().time
     started = loop_time()
@@ -394,7 +397,10 @@ async def test_a_contradictory_policy_is_invalid_and_holds_back_its_strategies(k
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
     assert "spec.perTrade.minPercent" in ready["message"]
     assert invalid["status"]["phase"] == "Invalid"
-    assert "InvalidSpec" in await kube.event_reasons("standard-risk")
+    await kube.eventually(
+        lambda: _with(kube.event_reasons("standard-risk"), lambda reasons: "InvalidSpec" in reasons),
+        what="a InvalidSpec event",
+    )
 
     typo = await kube.eventually(
         lambda: _with(kube.get("tradingaccounts", "typo-account"), lambda b: condition(b, "Ready").get("reason")),
@@ -455,7 +461,10 @@ async def test_a_strategy_the_models_refuse_is_invalid_naming_the_field(kube, st
     assert ready["message"].startswith("spec.ensemble: ") and "names must be unique" in ready["message"]
     assert invalid["status"]["phase"] == "Failed"
     assert await kube.get("deployments", RUNTIME) is None
-    assert "InvalidSpec" in await kube.event_reasons("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "InvalidSpec" in reasons),
+        what="a InvalidSpec event",
+    )
 
     fixed = [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}]
     await kube.patch("strategies", "btc-trend", {"spec": {"ensemble": {"members": fixed}}})
