@@ -196,16 +196,9 @@ def check_lookahead(
 def model_bank(config: RuntimeConfig, symbol: str, trainer_factory: Callable[[], Trainer]) -> ModelBank:
     """The bank of ``config``'s signal models for ``symbol`` alone, trained by ``trainer_factory``'s trainer, with
     no registry, drift watched: what a backtest's bank is, for one symbol."""
-    from slsbot_runtime.ml.bank import ModelBank
-    from slsbot_runtime.ml.wiring import model_specs
+    from slsbot_runtime.ml.wiring import backtest_bank, model_specs
 
-    return ModelBank(
-        model_specs(config),
-        (symbol,),
-        trainer_factory=trainer_factory,
-        registry=None,
-        drift_threshold=config.ml.drift_threshold,
-    )
+    return backtest_bank(config, model_specs(config), (symbol,), trainer_factory)
 
 
 class RememberingTrainer:

@@ -224,7 +224,7 @@ class ModelBank:
         if not self._opened:
             self.open()
         self._collect()
-        self._retrain_due(candle.ts, self._retrain)
+        self._retrain_due(candle.ts, self._retrain_from_buffers)
         symbol = candle.symbol
         self._buffers[symbol].append(candle)
         values = self._live[symbol].update(candle)
@@ -341,14 +341,17 @@ class ModelBank:
         info = self.registry.info(name, version)
         return _reference(name, int(info["point_ms"]), found.features, found.train_features, found.holdout_predictions)
 
-    def _retrain(self, group: _Group, point: int, reason: str) -> None:
-        names = [n for n in group.names if self.models[n].spec.pinned_version is None]
-        if not names:
-            return
+    def _retrain_from_buffers(self, group: _Group, point: int, reason: str) -> None:
+        """The step path's retrain: on the candles the buffers hold before ``point``."""
         windows = _windows(self._buffers, self.symbols, point, group.history)
-        if not enough_candles(
-            [len(w) for w in windows], warmup=group.warmup, horizon=group.horizon, lookback=group.lookback
-        ):
+        self._retrain(group, point, reason, windows, wait=self.wait_for_training)
+
+    def _retrain(self, group: _Group, point: int, reason: str, windows: tuple[OHLCV, ...], *, wait: bool) -> None:
+        """Retrain ``group``'s unpinned models at ``point`` on ``windows`` (one per symbol), if they hold enough
+        candles and no retrain still runs; with ``wait``, take in the outcome before returning."""
+        names = [n for n in group.names if self.models[n].spec.pinned_version is None]
+        counts = [len(w) for w in windows]
+        if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
             return
         trainer = self.trainer
         if trainer.busy:
@@ -363,7 +366,7 @@ class ModelBank:
         for name in names:
             self.models[name].training = True
         trainer.submit(job)
-        if self.wait_for_training:
+        if wait:
             self._apply(trainer.wait(self.on_wait))
 
     @property
@@ -505,18 +508,8 @@ class ModelBank:
         self._batch = {history.symbol: {name: out[name][k] for name in names} for k, history in enumerate(histories)}
 
     def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...], reason: str) -> None:
-        names = [n for n in group.names if self.models[n].spec.pinned_version is None]
-        counts = [len(w) for w in windows]
-        if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
-            return
-        incumbents = {
-            n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]
-            for n in names
-            if self.models[n].model is not None
-        }
-        trainer = self.trainer
-        trainer.submit(TrainingJob(point, windows, tuple(self.specs[n] for n in names), incumbents, reason))
-        self._apply(trainer.wait())
+        """The fast path's retrain: on the histories' candles before ``point``, always waited for."""
+        self._retrain(group, point, reason, windows, wait=True)
 
     def _feature_rows(self, history: OHLCV) -> np.ndarray:
         """The live engine's values over the whole history, one row per candle (what ``observe`` feeds the models)."""

@@ -12,6 +12,8 @@ candle (so the control plane's config check has no side effects).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.features.engine import FeatureEngine
@@ -46,6 +48,16 @@ def model_specs(config: RuntimeConfig) -> list[ModelSpec]:
     return specs
 
 
+def backtest_bank(
+    config: RuntimeConfig, specs: list[ModelSpec], symbols: tuple[str, ...], trainer_factory: Callable[[], Trainer]
+) -> ModelBank:
+    """A fast-mode bank (also the lookahead check's, per symbol): no registry, each retrain waited for, drift watched
+    with ``ml.driftThreshold`` as in every other bank."""
+    return ModelBank(
+        specs, symbols, trainer_factory=trainer_factory, registry=None, drift_threshold=config.ml.drift_threshold
+    )
+
+
 def build_model_bank(
     config: RuntimeConfig,
     *,
@@ -59,13 +71,7 @@ def build_model_bank(
         return None
     symbols = tuple(config.symbols)
     if fast:
-        return ModelBank(
-            specs,
-            symbols,
-            trainer_factory=lambda: InProcessTrainer(CountingStore()),
-            registry=None,
-            drift_threshold=config.ml.drift_threshold,
-        )
+        return backtest_bank(config, specs, symbols, lambda: InProcessTrainer(CountingStore()))
     worker = config.ml.worker
     bounds = WorkerBounds(worker.memory_mib, worker.threads, worker.nice, worker.timeout_s)
     replay = str(config.market_data.source) == "replay"
