@@ -113,13 +113,15 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
         models = build_model_bank(config, fast=True)
     total = len(order.ts)
     events_progress = progress
+    units = total  # what the bar counts: the candles, twice with models (their pass, then the events)
     if models is not None:
+        units = 2 * total
         # the models' pass (features, retrains, predictions candle by candle) is most of the run: the first half of
         # the bar, the events the second
         models_progress = None
         if progress is not None:
-            models_progress = lambda done, _total: progress(done, 2 * total)  # noqa: E731
-            events_progress = lambda done, _total: progress(total + done, 2 * total)  # noqa: E731
+            models_progress = lambda done, _total: progress(done, units)  # noqa: E731
+            events_progress = lambda done, _total: progress(total + done, units)  # noqa: E731
         models.run_batch(histories, progress=models_progress)
     deciders = build_deciders(config, models=models)
     tracks = [
@@ -132,7 +134,7 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
     if reasons:
         raise FastModeUnavailable(reasons)
     if progress is not None:
-        progress(len(order.ts), len(order.ts))
+        progress(units, units)
     return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)
 
 

@@ -44,6 +44,7 @@ def test_fast_and_step_trade_the_same_with_models_retrained_as_they_walk_forward
     # a progress bar moves while the models retrain and predict (the first half), then through the events
     shares = [done / total for done, total in reports]
     assert shares == sorted(shares) and shares[-1] == 1.0
+    assert {total for _, total in reports} == {2 * len(fast.candle_ts)}  # one bar: a new total would start another
     assert len([share for share in shares if share < 0.5]) >= 3
     assert fast.fills == step.fills
     assert np.array_equal(fast.candle_ts, step.candle_ts)
