@@ -1,11 +1,12 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
-``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``."""
+``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement ``OwnedObjects``."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
-from slsbot.api import RuntimeConfig
+from slsbot.api import Experiment, RuntimeConfig
+from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
@@ -34,4 +35,27 @@ class CredentialSecrets(Protocol):
 
     def seen(self, namespace: str, name: str) -> SecretSeen:
         """Whether the Secret exists, and its labels. Raises BackendUnavailable when it cannot tell."""
+        ...
+
+
+class OwnedObjects(Protocol):
+    """What the Experiment controllers may write besides their own status: objects an Experiment owns (a tuning
+    run's candidate Strategy and its A/B Experiment), and, at an A/B promotion, the baseline Strategy's spec.
+
+    Owned objects are deleted with their owner (``ownerReferences`` on Kubernetes; an owner column locally, which
+    also keeps the manifest folder's sync from removing them). Every method is idempotent. Raises ConflictError on
+    a write conflict and BackendUnavailable when the backend cannot be reached.
+    """
+
+    def apply_owned(self, resource: Resource[Any, Any], *, owner: Experiment) -> None:
+        """Create ``resource`` owned by ``owner``, or replace its spec if it exists and ``owner`` owns it.
+        Raises ConflictError if it exists and is not owned by ``owner`` (someone else's object is never touched)."""
+        ...
+
+    def replace_spec(self, resource: Resource[Any, Any]) -> None:
+        """Write ``resource.spec`` over the stored object's spec (its generation moves on); metadata and status stay."""
+        ...
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete the object (a Strategy is drained first, as any deletion); nothing if it is gone."""
         ...

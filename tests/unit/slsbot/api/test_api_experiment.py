@@ -23,10 +23,45 @@ def test_tuning_needs_a_search_space():
     assert spec.budget.max_trials == 50 and spec.objective.metric == "sharpe"
 
 
-@pytest.mark.parametrize("variants", [[], [_variant("a", "btc")]])
-def test_ab_needs_two_variants(variants):
-    with pytest.raises(pydantic.ValidationError, match=r"variants: an ab experiment needs at least two variants"):
+@pytest.mark.parametrize(
+    "variants",
+    [[], [_variant("a", "btc")], [_variant("a", "btc"), _variant("b", "btc-2"), _variant("c", "btc-3")]],
+)
+def test_ab_needs_exactly_two_variants(variants):
+    with pytest.raises(pydantic.ValidationError, match=r"variants: an ab experiment has exactly two variants"):
         ExperimentSpec.model_validate({"type": "ab", "strategyRef": {"name": "btc"}, "variants": variants})
+
+
+def test_ab_baseline_is_the_variant_running_strategy_ref():
+    spec = ExperimentSpec.model_validate(
+        {"type": "ab", "strategyRef": {"name": "btc"}, "variants": [_variant("new", "btc-2"), _variant("old", "btc")]}
+    )
+    assert spec.baseline.name == "old" and spec.candidate.name == "new"
+    with pytest.raises(pydantic.ValidationError, match=r"exactly one variant must run spec.strategyRef \('btc'\)"):
+        ExperimentSpec.model_validate(
+            {"type": "ab", "strategyRef": {"name": "btc"}, "variants": [_variant("a", "x"), _variant("b", "y")]}
+        )
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ([10, 50, 25, 100], r"schedule.steps\[2\]: 25 must be above the step before \(50\)"),
+        ([10, 10, 100], r"schedule.steps\[1\]"),
+        ([0, 50, 100], r"schedule.steps\[0\]"),
+        ([10, 25, 50], r"schedule.steps: the last step is 50; it must be 100"),
+        ([10, 150], r"schedule.steps\[1\]: 150 must be .* at most 100"),
+    ],
+)
+def test_ab_steps_rise_to_100(steps, message):
+    body = {
+        "type": "ab",
+        "strategyRef": {"name": "btc"},
+        "variants": [_variant("a", "btc"), _variant("b", "btc-2")],
+        "schedule": {"steps": steps},
+    }
+    with pytest.raises(pydantic.ValidationError, match=message):
+        ExperimentSpec.model_validate(body)
 
 
 def test_ab_variant_names_are_unique():

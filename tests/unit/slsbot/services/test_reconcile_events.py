@@ -118,10 +118,10 @@ def test_several_problems_of_one_object_do_not_alternate_into_new_rows(engine) -
         "btc-ab",
         {
             "type": "ab",
-            "strategyRef": {"name": "btc"},
+            "strategyRef": {"name": "btc-base"},
             "variants": [
-                {"name": "baseline", "strategyRef": {"name": "btc-base"}, "initialWeight": 1},
-                {"name": "candidate", "strategyRef": {"name": "btc-candidate"}, "initialWeight": 0},
+                {"name": "baseline", "strategyRef": {"name": "btc-base"}},
+                {"name": "candidate", "strategyRef": {"name": "btc-candidate"}},
             ],
         },
     )
