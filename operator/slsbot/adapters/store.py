@@ -31,7 +31,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
 from slsbot.api import KINDS, Resource, Strategy
-from slsbot.domain.errors import NotFoundError
+from slsbot.domain.errors import ConflictError, NotFoundError
 
 
 class UTCDateTime(TypeDecorator):
@@ -66,6 +66,9 @@ class StoredObjectBase(SQLModel):
     paused_override: bool | None = None
     deleting: bool = False
     drained: bool = False
+    # "Kind/name" of the object (same namespace) a controller created this one for; None for objects from the
+    # manifest folder. Owned objects are left alone by the folder's sync and deleted with their owner.
+    owner: str | None = None
 
 
 class StoredObject(StoredObjectBase, table=True):
@@ -74,6 +77,9 @@ class StoredObject(StoredObjectBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     spec_hash: str
+    # The spec hash of the manifest as last applied from the folder; differs from ``spec_hash`` after a controller
+    # replaced the spec (an A/B promotion), and the folder's copy only wins again when the file itself changes.
+    applied_hash: str | None = None
     document: dict = Field(sa_type=JSON)
     status: dict | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _utc_field()
@@ -240,6 +246,8 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("runtime_record", "last_error", "VARCHAR"),
     ("runtime_record", "answered_since_start", "BOOLEAN NOT NULL DEFAULT 0"),
     ("runtime_record", "unresponsive_since", "DATETIME"),
+    ("stored_object", "owner", "VARCHAR"),
+    ("stored_object", "applied_hash", "VARCHAR"),
 )
 
 
@@ -265,7 +273,9 @@ def sync_desired_objects(
 ) -> dict[str, list[str]]:
     """Make the stored desired state the loaded ``resources``: insert new objects, bump the generation of
     changed ones, and remove vanished ones (strategies are only marked ``deleting``, so their runtime is
-    drained and stopped first). Returns the keys ("Kind ns/name") per outcome. Commits."""
+    drained and stopped first). Objects a controller owns (``owner``) are not the folder's: they stay while their
+    owner does and go with it. A spec a controller replaced (an A/B promotion) stays until the file's own spec
+    changes. Returns the keys ("Kind ns/name") per outcome. Commits."""
     outcome: dict[str, list[str]] = {"created": [], "changed": [], "unchanged": [], "deleting": [], "removed": []}
     seen: set[tuple[str, str, str]] = set()
     for resource in resources:
@@ -284,6 +294,7 @@ def sync_desired_objects(
                     name=resource.name,
                     generation=1,
                     spec_hash=digest,
+                    applied_hash=digest,
                     document=document,
                     created_at=now,
                     updated_at=now,
@@ -291,10 +302,98 @@ def sync_desired_objects(
             )
             outcome["created"].append(label)
             continue
+        replaced_by_controller = row.applied_hash is not None and row.applied_hash != row.spec_hash
+        if replaced_by_controller and row.applied_hash == digest and not row.deleting:
+            outcome["unchanged"].append(label)  # the file did not change since: the controller's spec stands
+            continue
         changed = row.spec_hash != digest
         if changed:
             row.generation += 1
-        if changed or row.document != document or row.deleting:
+        if changed or row.document != document or row.deleting or row.owner is not None or row.applied_hash != digest:
+            row.spec_hash = digest
+            row.applied_hash = digest
+            row.document = document
+            row.owner = None  # a file that names the object makes it the folder's
+            row.deleting = False
+            row.drained = False
+            row.deleting_since = None
+            row.updated_at = now
+            session.add(row)
+        outcome["changed" if changed else "unchanged"].append(label)
+    rows = session.exec(select(StoredObject)).all()
+    alive = _alive_with_owners(rows, seen)
+    for row in rows:
+        if (row.kind, row.namespace, row.name) not in alive:
+            _remove(session, row, now, outcome)
+    session.commit()
+    return outcome
+
+
+def _alive_with_owners(rows: Sequence[StoredObject], roots: set[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+    """``roots`` and every object owned, directly or through others, by one of them (and not being deleted)."""
+    alive = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for row in rows:
+            key = (row.kind, row.namespace, row.name)
+            if key not in alive and row.owner is not None and not row.deleting and _owner_key(row) in alive:
+                alive.add(key)
+                grew = True
+    return alive
+
+
+def _owner_key(row: StoredObject) -> tuple[str, str, str]:
+    kind, _, name = (row.owner or "").partition("/")
+    return (kind, row.namespace, name)
+
+
+def _remove(session: Session, row: StoredObject, now: datetime, outcome: dict[str, list[str]] | None = None) -> None:
+    """Strategies are marked ``deleting`` (their runtime drains first); anything else goes at once."""
+    label = f"{row.kind} {row.namespace}/{row.name}"
+    if row.kind == "Strategy":
+        if not row.deleting:
+            row.deleting = True
+            row.deleting_since = now
+            row.updated_at = now
+            session.add(row)
+        if outcome is not None:
+            outcome["deleting"].append(label)
+    else:
+        session.delete(row)
+        if outcome is not None:
+            outcome["removed"].append(label)
+
+
+def apply_owned_object(session: Session, *, resource: Resource[Any, Any], owner: str, now: datetime) -> None:
+    """Create ``resource`` owned by ``owner`` ("Kind/name", same namespace), or replace its spec when ``owner``
+    owns it already. Raises ConflictError when an object of that name exists and is not ``owner``'s. Commits."""
+    document = resource.to_wire()
+    document.pop("status", None)
+    digest = spec_hash(resource)
+    row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
+    if row is None:
+        session.add(
+            StoredObject(
+                kind=resource.kind,
+                namespace=resource.namespace,
+                name=resource.name,
+                generation=1,
+                spec_hash=digest,
+                document=document,
+                owner=owner,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        if row.owner != owner:
+            raise ConflictError(
+                f"{resource.kind} {resource.namespace}/{resource.name} exists and is not owned by {owner}; "
+                "rename it or delete it"
+            )
+        if row.spec_hash != digest or row.deleting:
+            row.generation += 1 if row.spec_hash != digest else 0
             row.spec_hash = digest
             row.document = document
             row.deleting = False
@@ -302,23 +401,45 @@ def sync_desired_objects(
             row.deleting_since = None
             row.updated_at = now
             session.add(row)
-        outcome["changed" if changed else "unchanged"].append(label)
-    for row in session.exec(select(StoredObject)).all():
-        if (row.kind, row.namespace, row.name) in seen:
-            continue
-        label = f"{row.kind} {row.namespace}/{row.name}"
-        if row.kind == "Strategy":
-            if not row.deleting:
-                row.deleting = True
-                row.deleting_since = now
-                row.updated_at = now
-                session.add(row)
-            outcome["deleting"].append(label)
-        else:
-            session.delete(row)
-            outcome["removed"].append(label)
     session.commit()
-    return outcome
+
+
+def replace_object_spec(session: Session, *, resource: Resource[Any, Any], now: datetime) -> None:
+    """Write ``resource.spec`` over the stored object's (its generation moves on); the folder's copy only wins
+    again when its file changes (``applied_hash``). Raises NotFoundError when it is not stored. Commits."""
+    row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
+    if row is None or row.deleting:
+        raise NotFoundError(f"{resource.kind} {resource.namespace}/{resource.name} is not there to change")
+    digest = spec_hash(resource)
+    if row.spec_hash == digest:
+        return
+    if row.applied_hash is None and row.owner is None:
+        row.applied_hash = row.spec_hash  # stored before applied_hash existed: it came from the folder
+    row.document = {**row.document, "spec": resource.spec.to_wire()}
+    row.spec_hash = digest
+    row.generation += 1
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+
+
+def delete_object(session: Session, *, kind: str, namespace: str, name: str, now: datetime) -> None:
+    """Delete an object and what it owns (a Strategy is marked ``deleting`` and drained first). Commits."""
+    row = get_stored_object(session, kind=kind, namespace=namespace, name=name)
+    if row is None:
+        return
+    _remove_owned(session, kind=kind, namespace=namespace, name=name, now=now)
+    _remove(session, row, now)
+    session.commit()
+
+
+def _remove_owned(session: Session, *, kind: str, namespace: str, name: str, now: datetime) -> None:
+    owned = session.exec(
+        select(StoredObject).where(StoredObject.namespace == namespace, StoredObject.owner == f"{kind}/{name}")
+    ).all()
+    for child in owned:
+        _remove_owned(session, kind=child.kind, namespace=namespace, name=child.name, now=now)
+        _remove(session, child, now)
 
 
 def get_stored_object(session: Session, *, kind: str, namespace: str, name: str) -> StoredObject | None:

@@ -14,14 +14,17 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from slsbot.adapters.store import (
+    apply_owned_object,
+    delete_object,
     forget_object,
     list_stored_objects,
     mark_drained,
     record_event,
+    replace_object_spec,
     save_object_status,
     write_object_status,
 )
-from slsbot.api import Resource
+from slsbot.api import Experiment, Resource
 from slsbot.api.base import ObjectStatus
 
 
@@ -115,6 +118,27 @@ class SqlSupervisorStore:
         self._written.pop((kind, namespace, name), None)
         with Session(self._engine) as session:
             forget_object(session, kind=kind, namespace=namespace, name=name)
+
+
+class SqlOwnedObjects:
+    """``slsbot.domain.ports.OwnedObjects`` over the local store: what the Experiment controllers create and change
+    under ``slsbot up``. The manifest folder's sync leaves owned objects alone and removes them with their owner."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def apply_owned(self, resource: Resource[Any, Any], *, owner: Experiment) -> None:
+        with Session(self._engine) as session:
+            apply_owned_object(session, resource=resource, owner=f"{owner.kind}/{owner.name}", now=self._clock())
+
+    def replace_spec(self, resource: Resource[Any, Any]) -> None:
+        with Session(self._engine) as session:
+            replace_object_spec(session, resource=resource, now=self._clock())
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        with Session(self._engine) as session:
+            delete_object(session, kind=kind, namespace=namespace, name=name, now=self._clock())
 
 
 def _steady(status: dict[str, Any]) -> dict[str, Any]:
