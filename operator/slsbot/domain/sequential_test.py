@@ -34,22 +34,23 @@ How it works
    final (the state keeps it): the controller acts on it and stops.
 
 What "no better" means here (the null hypothesis the 5 % holds under): given everything before a block, the
-block's difference is no more likely to be ``+d`` than ``-d`` for every ``d`` (it is conditionally symmetric about
-zero, or about a negative value: the candidate is the baseline under another name, or worse). Then every
-clipped ``x`` has a conditional mean of at most zero, which is all the betting argument needs. Nothing is
-assumed about the distribution's tails or about volatility changing from day to day. It holds exactly when the
-two variants are exchangeable and keep no position across a block boundary; when positions persist, the next
-block's difference carries the sign of the exposure difference times the market's next move, whose mean is
-tiny next to its spread. That is why the false-promotion rate is *measured*: ``slsbot.domain.
-sequential_simulation`` replays real BTC and ETH hourly returns resampled in blocks (``make bench`` prints it).
+chance that the block's difference exceeds ``+d`` is at most the chance that it falls below ``-d``, for every
+``d > 0`` (it is conditionally symmetric about zero, or shifted below: the candidate is the baseline under another
+name, or worse). Then every clipped ``x`` has a conditional mean of at most zero, which is all the betting
+argument needs. Nothing is assumed about the tails or about volatility staying the same from day to day. It
+holds exactly when the two variants are exchangeable and keep no position across a block boundary; when
+positions persist, the next block's difference carries the sign of the exposure difference times the market's
+next move, whose mean is tiny next to its spread. That is why the false-promotion rate is *measured*:
+``slsbot.domain.sequential_simulation`` replays real BTC and ETH hourly returns resampled in blocks (``make
+bench`` prints it).
 
 Why not the alternatives: a plain p < 0.05 at every look promotes far too often (Armitage, McPherson & Rowe
-1969; the simulation measures it near 25 % over 90 daily looks). A Gaussian mixture SPRT (Johari et al. 2022,
+1969; the simulation measures 24 % over 90 daily looks). A Gaussian mixture SPRT (Johari et al. 2022,
 *Operations Research* 70) with a variance estimated from the past assumes the variance is stable; with crypto's
-volatility clustering it promoted an equal candidate 18 % of the time in the same simulation. HAC standard
+volatility clustering it promoted an equal candidate 19 % of the time in the same simulation. HAC standard
 errors and block bootstraps give fixed-horizon p-values: turning them into repeated looks needs an alpha-spending
 plan fixed in advance and still leans on large-sample normality. The self-normalised mixture of de la Peña (1999)
-and Howard et al. (2021, *Annals of Statistics* 49), valid under the same symmetry, had about 15 points less power.
+and Howard et al. (2021, *Annals of Statistics* 49), valid under the same symmetry, had 14 points less power.
 
 Limits: clipping makes the test judge the typical day, not the mean. A candidate that wins a little on most days
 and loses a lot on a few (a seller of crash insurance) can be promoted although its mean is worse; the risk
