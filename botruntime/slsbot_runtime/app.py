@@ -250,7 +250,7 @@ def prepare_runtime(
 
         models = build_model_bank(config, state_path=options.state_path or config.state.path, metrics=metrics)
     deciders = build_deciders(config, metrics=metrics, registry=registry, models=models)
-    risk = RiskManager(config.risk, config.sizing, config.long_only)
+    risk = RiskManager(config.risk, config.sizing, config.long_only, allocation_percent=config.allocation_percent)
     return RuntimeParts(config, options, settings, deciders, risk, metrics, models)
 
 
