@@ -59,6 +59,9 @@ class RiskManager:
         self.policy = policy
         self.long_only = long_only
         self.allocation_percent = 100.0
+        #: True at an allocation of 0: nothing to trade with, so every position is closed (the normal exit path)
+        #: and no entry is opened. An attribute, not a property: the loop reads it on every candle.
+        self.closes_positions = False
         self.set_allocation(allocation_percent)
         self.limits = SizingLimits(
             min_percent=policy.per_trade.min_percent,
@@ -102,16 +105,11 @@ class RiskManager:
         if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0.0 <= percent <= 100.0:
             raise ValueError(f"allocation_percent: {percent!r} must be a number from 0 to 100")
         self.allocation_percent = float(percent)
+        self.closes_positions = self.allocation_percent <= 0.0
 
     def allocated_capital(self, equity: float) -> float:
         """What entries are sized against: ``equity x allocation / 100``."""
         return equity * (self.allocation_percent / 100.0)
-
-    @property
-    def closes_positions(self) -> bool:
-        """True at an allocation of 0: nothing to trade with, so every position is closed (the normal exit path)
-        and no entry is opened."""
-        return self.allocation_percent <= 0.0
 
     # --- once per candle -------------------------------------------------------------------------------------
 
