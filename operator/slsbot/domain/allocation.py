@@ -11,7 +11,7 @@ running before its share was raised keeps trading its last good config.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -83,3 +83,15 @@ def check_allocation(strategy: Strategy, claims: Iterable[AllocationClaim]) -> l
         f"({before}); the account's other Strategies: {others}; {fix}"
     )
     return [Problem(INVALID_SPEC, "spec.allocationPercent", message)]
+
+
+def over_allocation(account: str, claims: Iterable[AllocationClaim], changes: Mapping[str, float]) -> str | None:
+    """Why giving the named Strategies of ``account`` the shares in ``changes`` (a controller moving capital between
+    variants) would take the account over 100 %, the others keeping theirs; None when it fits."""
+    shares = {claim.name: claim.percent for claim in claims if claim.account == account}
+    shares.update(changes)
+    total = sum(shares.values())
+    if total <= FULL + TOLERANCE:
+        return None
+    listed = ", ".join(f"{name} {percent:g}%" for name, percent in sorted(shares.items()))
+    return f"TradingAccount {account!r} would be {total:g}% allocated ({listed}); its Strategies may claim 100% in sum"

@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from slsbot.api import Strategy
-from slsbot.domain.allocation import AllocationClaim, account_claims, allocated_percent, check_allocation
+from slsbot.domain.allocation import (
+    AllocationClaim,
+    account_claims,
+    allocated_percent,
+    check_allocation,
+    over_allocation,
+)
 from slsbot.domain.resolve import INVALID_SPEC
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -93,3 +99,10 @@ def test_account_claims_are_in_creation_order():
     b = _strategy("b", 10, created=T0)
     c = _strategy("c", 10, account="elsewhere")
     assert [claim.name for claim in account_claims("paper", _claims(a, b, c))] == ["b", "a"]
+
+
+def test_a_controller_may_move_shares_between_variants_but_not_past_the_whole_account():
+    claims = _claims(_strategy("base", 60), _strategy("cand", 0), _strategy("eth", 40), _strategy("x", 90, account="o"))
+    assert over_allocation("paper", claims, {"base": 45, "cand": 15}) is None
+    reason = over_allocation("paper", claims, {"base": 60, "cand": 15})
+    assert reason is not None and "115%" in reason and "cand 15%" in reason and "eth 40%" in reason
