@@ -32,6 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from slsbot.api import AccountMode, RuntimeConfig
 from slsbot.api.strategy import DataSource, SizingMethod
+from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
@@ -250,7 +251,7 @@ def prepare_runtime(
 
         models = build_model_bank(config, state_path=options.state_path or config.state.path, metrics=metrics)
     deciders = build_deciders(config, metrics=metrics, registry=registry, models=models)
-    risk = RiskManager(config.risk, config.sizing, config.long_only)
+    risk = RiskManager(config.risk, config.sizing, config.long_only, allocation_percent=config.allocation_percent)
     return RuntimeParts(config, options, settings, deciders, risk, metrics, models)
 
 
@@ -437,6 +438,7 @@ def _serve(
 ) -> int:
     config, options = parts.config, parts.options
     pace = 0.0 if parts.live_feed else config.market_data.seconds_per_candle
+    retention = equity_retention(config)
     process = RuntimeProcess(
         connect,
         name=config.name,
@@ -447,6 +449,8 @@ def _serve(
         store=store,
         drained=drained,
         strategy_key=parts.settings.strategy_key,
+        allocation=Allocation.load(store.load_meta(), spec_percent=config.allocation_percent),
+        full_resolution_ms=None if retention is None else retention.full_ms,
     )
     if access.token is None:
         if access.insecure:

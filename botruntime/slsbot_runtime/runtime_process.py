@@ -12,6 +12,11 @@ written into the state file (``drained``) and the process stays up, trading noth
 ``drained`` until it is stopped (under ``--until-end`` it exits instead). A process started on a drained state
 file (``drained=``) never connects: it serves that status from the start. A shutdown asking for neither is a
 plain stop: state flushed, exit 0, no marker.
+
+Commands from the HTTP threads (pause, resume, shutdown, allocation) go through one queue that the loop thread
+empties between candles, so a change takes effect at the next candle and never in the middle of one. An allocation
+(``POST /allocation``) is written to the state file by the loop thread before the request is answered; if the loop
+does not take it within the timeout, it is withdrawn and nothing changes.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from slsbot_runtime.allocation import META_KEY as ALLOCATION_KEY
+from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.domain.errors import (
     ConfigError,
     DataError,
@@ -45,11 +52,13 @@ from slsbot_runtime.engine.loop import TradingLoop
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot_runtime.performance import performance_json
 from slsbot_runtime.persistence.store import StateStore
 
 log = logging.getLogger(__name__)
 
 IDLE_TICK_S = 0.1
+COMMAND_TIMEOUT_S = 10.0  # how long an HTTP request waits for the loop thread to take its command
 #: Pauses between attempts to connect a live runtime; only the delays are used (it never gives up).
 CONNECT_RETRY = RetryPolicy(base_delay_s=2.0, max_delay_s=300.0)
 EXIT_BAD_CONFIG = 2
@@ -93,6 +102,43 @@ def waiting_status(name: str, *, error: str | None = None, permanent: bool = Fal
     )
 
 
+class CommandReply:
+    """The loop thread's answer to one command, or the command withdrawn when the loop did not take it in time
+    (then it is never applied: the caller was told that nothing changed)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: SlsbotRuntimeError | None = None
+        self._lock = threading.Lock()
+        self._state = "waiting"  # -> taken (loop thread) or withdrawn (caller)
+
+    def take(self) -> bool:
+        """Loop thread: True when the command is to be applied now; False when its caller gave up."""
+        with self._lock:
+            if self._state == "withdrawn":
+                return False
+            self._state = "taken"
+            return True
+
+    def wait(self, what: str, timeout_s: float) -> Any:
+        """The value, or StateError: not taken in time (withdrawn), dropped (drained), or its own error."""
+        if not self.done.wait(timeout_s):
+            with self._lock:
+                if self._state == "waiting":
+                    self._state = "withdrawn"
+                    raise StateError(
+                        f"{what}: the loop did not take it within {timeout_s:.0f}s; nothing changed, try again"
+                    )
+            if not self.done.wait(6 * timeout_s):  # taken: its commit is under way (SQLite waits 5 s for a lock)
+                raise StateError(f"{what}: taken by the loop, but not done within {7 * timeout_s:.0f}s; see the log")
+        if self.error is not None:
+            raise self.error
+        if self.value is None:
+            raise StateError(f"{what}: not applied: {DRAINED_REFUSAL}")
+        return self.value
+
+
 class RuntimeProcess:
     """Implements the server's ``RuntimeControl``."""
 
@@ -109,6 +155,8 @@ class RuntimeProcess:
         store: StateStore | None = None,
         drained: DrainedState | None = None,
         strategy_key: str | None = None,
+        allocation: Allocation | None = None,
+        full_resolution_ms: int | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
@@ -128,6 +176,9 @@ class RuntimeProcess:
         self._feed_error: str | None = None  # a live feed's last error, until its next candle
         self._said_stopped = False
         self._paused_wish: bool | None = None
+        #: The allocation in force: replaced (never changed) by the loop thread, read by HTTP threads.
+        self.allocation = allocation or Allocation(100.0)
+        self.full_resolution_ms = full_resolution_ms  # the equity retention's window, for /performance
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
@@ -147,8 +198,9 @@ class RuntimeProcess:
         """The ``/status`` body: the loop's snapshot with ``open_orders``, or a drained runtime's final figures."""
         drained = self.drained
         if drained is not None:
-            return drained.status_json(self.name)
+            return {**drained.status_json(self.name), "allocation": self.allocation.status_json()}
         body = self.status().to_json()
+        body["allocation"] = self.allocation.status_json()
         body["open_orders"] = self._open_orders()
         feed_error = self._feed_error
         if feed_error is not None and body["idle_reason"] not in ("Halted", "Finished"):
@@ -190,6 +242,26 @@ class RuntimeProcess:
             raise StateError(DRAINED_REFUSAL)
         self._send("pause" if paused else "resume", {})
         return self.loop.paused if self.built is not None else bool(self._paused_wish)
+
+    def set_allocation(self, percent: float | None) -> dict[str, Any]:
+        """Override the allocation (``None``: back to the spec's) from the next candle on; answered once the state
+        file holds it. StateError when drained, when the loop does not take it in time, or the write fails."""
+        if self.drained is not None:
+            raise StateError(DRAINED_REFUSAL)
+        reply = CommandReply()
+        self._commands.put(("allocation", {"percent": percent, "reply": reply}, reply.done))
+        answer: dict[str, Any] = reply.wait("allocation", COMMAND_TIMEOUT_S)
+        return answer
+
+    def performance(self, since: int) -> dict[str, Any]:
+        """The ``/performance`` body (``performance.performance_json``) from what the state file holds."""
+        if self.state_path == ":memory:":
+            raise StateError("performance: this runtime keeps no state file")
+        store = StateStore.open(self.state_path, readonly=True)
+        try:
+            return performance_json(store, self.allocation, since=since, full_resolution_ms=self.full_resolution_ms)
+        finally:
+            store.close()
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None:
         if self.drained is not None:
@@ -294,6 +366,7 @@ class RuntimeProcess:
         loop = built.loop
         try:
             loop.start()
+            self._take_up_allocation()
             if self._paused_wish is not None:
                 loop.pause() if self._paused_wish else loop.resume()
             last_ts = None
@@ -432,6 +505,14 @@ class RuntimeProcess:
     def _apply(self, command: str, args: dict[str, Any]) -> bool:
         """One command; True after a shutdown. Before the loop exists a pause is remembered for it."""
         built = self.built
+        if command == "allocation":
+            reply: CommandReply = args["reply"]
+            if reply.take():
+                try:
+                    reply.value = self._change_allocation(args["percent"])
+                except StateError as error:
+                    reply.error = error
+            return False
         if command in ("pause", "resume"):
             if built is None:
                 self._paused_wish = command == "pause"
@@ -454,6 +535,58 @@ class RuntimeProcess:
                 self._stop.set()
             return True
         return False
+
+    # -- allocation (loop thread) ------------------------------------------------------------------------------
+
+    def _next_candle_ts(self, store: StateStore) -> int:
+        """The open time from which a change applies: after every candle seen or stored."""
+        built = self.built
+        if built is None:
+            seen = list(store.load_cursor().values())
+        else:
+            state = built.loop.state
+            seen = [*state.cursor.values(), *([state.last_ts] if state.last_ts is not None else [])]
+        return max(seen, default=-1) + 1
+
+    def _change_allocation(self, override: float | None) -> dict[str, Any]:
+        """Write the new allocation to the state file, then put it in force; StateError (nothing changed) when it
+        cannot be written."""
+        built = self.built
+        store = built.store if built is not None else self.store
+        if store is None:
+            raise StateError("allocation: this runtime has no state file to keep the override in")
+        before = self.allocation
+        after = before.overridden(override, from_ts=self._next_candle_ts(store))
+        store.stage_meta(ALLOCATION_KEY, after.meta_value())
+        try:
+            built.loop.commit() if built is not None else store.commit()
+        except StateError:
+            store.stage_meta(ALLOCATION_KEY, before.meta_value())  # not written: nothing may change later either
+            raise
+        self.allocation = after
+        if built is not None:
+            built.loop.risk.set_allocation(after.percent)
+            built.loop.beat()  # /status shows it now
+        self.log.info(
+            "allocation %s%% of the account's capital (%s; the spec's is %s%%) from the next candle",
+            f"{after.percent:g}",
+            after.source,
+            f"{after.spec_percent:g}",
+        )
+        answer: dict[str, Any] = after.answer_json()
+        return answer
+
+    def _take_up_allocation(self) -> None:
+        """At the start, before any new candle: the allocation in force (a stored override, else the spec's) goes
+        to the risk manager; a spec changed since the last run starts a new period of the timeline."""
+        built = self.built
+        assert built is not None
+        allocation = self.allocation.in_force_from(self._next_candle_ts(built.store))
+        if allocation is not self.allocation:
+            built.store.stage_meta(ALLOCATION_KEY, allocation.meta_value())  # written with the next commit
+            self.allocation = allocation
+        built.loop.risk.set_allocation(allocation.percent)
+        built.loop.beat()
 
     def _mark_drained(self, *, cancel_orders: bool, flatten: bool) -> None:
         """Write the drain marker; from then on the runtime reports ``drained`` and never trades this state again.

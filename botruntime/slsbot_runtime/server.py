@@ -28,6 +28,13 @@ finalizer) calls exactly these paths with exactly these keys:
   request costs the same however long the bot has run.
 * ``GET /orders?limit=N``: the newest N orders (1..1000, default 50) from the state file.
 * ``POST /pause``, ``POST /resume``; ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
+* ``POST /allocation`` with ``{"percent": 0..100 or null}``: the share of the account's capital the runtime trades
+  with, overriding the Strategy's ``allocationPercent`` (null clears the override). Written to the state file before
+  the answer, ``{"allocationPercent": x, "source": "controller" | "spec"}``, and in force from the next candle and
+  after a restart. ``/status`` shows ``"allocation": {"percent", "source", "specPercent"}``.
+* ``GET /performance?since=<ms>``: ``{"allocationPercent", "lastCandleTs", "periods": [[ts, equity,
+  allocated_capital, return_on_allocated | null], ...], "closedTrades", "drawdownPercent", "breakerLevel"}`` for
+  the candles after ``since`` (``slsbot_runtime.performance``); ``since`` defaults to 0.
 
 The three probes (``/healthz``, ``/readyz``, ``/metrics``) are open to anyone: kubelets and Prometheus call them.
 Every other request needs ``Authorization: Bearer <token>`` (``ControlAccess``): 401 without it or with a wrong
@@ -52,6 +59,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from slsbot_runtime.domain.allocation import check_percent
 from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
 
@@ -111,6 +119,10 @@ class RuntimeControl(Protocol):
 
     def set_paused(self, paused: bool) -> bool: ...
 
+    def set_allocation(self, percent: float | None) -> dict[str, Any]: ...
+
+    def performance(self, since: int) -> dict[str, Any]: ...
+
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None: ...
 
 
@@ -157,6 +169,47 @@ def parse_shutdown(body: bytes) -> tuple[bool, bool]:
     return values[0], values[1]
 
 
+ALLOCATION_EXAMPLE = 'send {"percent": 25}, or {"percent": null} to go back to the Strategy\'s allocationPercent'
+MAX_SINCE = 2**53  # ms: far beyond any candle, and within what SQLite and JSON take
+
+
+def parse_allocation(body: bytes) -> float | None:
+    """``{"percent": 0..100 or null}`` -> the override, or None to clear it."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error}); {ALLOCATION_EXAMPLE}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"body: expected a JSON object with percent; {ALLOCATION_EXAMPLE}")
+    unknown = sorted(set(data) - {"percent"})
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: unknown field; /allocation takes percent only")
+    if "percent" not in data:
+        raise BadRequest(f"percent: missing; {ALLOCATION_EXAMPLE}")
+    if data["percent"] is None:
+        return None
+    try:
+        return check_percent(data["percent"])
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
+def parse_since(query: str) -> int:
+    values = parse_qs(query).get("since")
+    if not values:
+        return 0
+    try:
+        since = int(values[-1])
+    except ValueError:
+        raise BadRequest(
+            f"since: {values[-1]!r} is not a whole number; use /performance?since=<ms UTC>, e.g. the lastCandleTs "
+            "of the previous answer"
+        ) from None
+    if not 0 <= since <= MAX_SINCE:
+        raise BadRequest(f"since: must be between 0 and {MAX_SINCE} (ms UTC), got {since}")
+    return since
+
+
 def parse_limit(query: str) -> int:
     values = parse_qs(query).get("limit")
     if not values:
@@ -187,6 +240,7 @@ def make_handler(
                 "/metrics": self._metrics,
                 "/status": self._status,
                 "/orders": self._orders,
+                "/performance": lambda q, _b: self._json(200, control.performance(parse_since(q))),
             }
             self._dispatch(routes, b"")
 
@@ -197,6 +251,7 @@ def make_handler(
                 "/pause": lambda _q, _b: self._json(200, {"paused": control.set_paused(True)}),
                 "/resume": lambda _q, _b: self._json(200, {"paused": control.set_paused(False)}),
                 "/shutdown": self._shutdown,
+                "/allocation": lambda _q, b: self._json(200, control.set_allocation(parse_allocation(b))),
             }
             self._dispatch(routes, body)
 

@@ -187,7 +187,7 @@ def _simulate(
     paper = config.account.paper
     exchange = PaperExchange(paper, interval_ms=step_ms, allow_short=not config.long_only)
     ledger = Ledger(cash=paper.starting_balance, quote_currency=paper.quote_currency)
-    risk = RiskManager(config.risk, config.sizing, config.long_only)
+    risk = RiskManager(config.risk, config.sizing, config.long_only, allocation_percent=config.allocation_percent)
     fixed = config.sizing.quantity if config.sizing.method == SizingMethod.FIXED_QUANTITY else None
     key = f"{config.namespace}/{config.name}"
     long_only, entries_allowed = config.long_only, not config.paused

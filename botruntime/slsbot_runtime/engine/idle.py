@@ -11,6 +11,8 @@ The first that applies wins:
 ``Finished``              the feed ended, or the runtime was shut down
 ``Starting``              replaying the stored candles, reconciling with the exchange
 ``WarmingUp``             a symbol has not seen ``warmupCandles`` candles since the start or a gap
+``NoAllocation``          allocated 0 % of the account's capital (``allocationPercent`` or a controller's
+                          override): open positions are closed, no entry is opened
 ``Paused``                paused: exits, cancels and fills go on, no entry is opened
 ``EntriesRefused``        the risk manager refused the last entries of a symbol (``refusals.EntryRefusals``)
 ========================  =====================================================================================
@@ -41,9 +43,11 @@ def describe_idle(
     warming: Sequence[tuple[str, int]],
     warmup_candles: int,
     refusals: str | None,
+    allocation_percent: float = 100.0,
 ) -> Idle | None:
     """``warming``: (symbol, candles seen since the start or its last gap) of each symbol still warming up;
-    ``refusals``: ``EntryRefusals.idle_message()``; ``flatten_message``: why the risk policy flattens, if it does."""
+    ``refusals``: ``EntryRefusals.idle_message()``; ``flatten_message``: why the risk policy flattens, if it does;
+    ``allocation_percent``: the share of the account's capital the runtime trades with."""
     if phase is Phase.HALTED:
         if halt_reason is not None:
             return Idle("Halted", f"trading halted: {halt_reason}")
@@ -57,6 +61,11 @@ def describe_idle(
         more = f" and {len(warming) - 3} more" if len(warming) > 3 else ""
         return Idle(
             "WarmingUp", f"warming up after the start or a gap in the candles ({shown}{more}): no entry until then"
+        )
+    if allocation_percent <= 0.0:
+        return Idle(
+            "NoAllocation",
+            "allocated 0% of the account's capital: open positions are closed, no entry is opened",
         )
     if phase is Phase.PAUSED:
         return Idle("Paused", "paused: no new position is opened; exits, cancels and fills go on")

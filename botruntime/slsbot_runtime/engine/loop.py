@@ -297,7 +297,7 @@ class TradingLoop:
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
             self.risk_watch.changed(ts, must_flatten, state.must_flatten)
         state.must_flatten = must_flatten
-        self._trade(candle, decision, must_flatten)
+        self._trade(candle, decision, must_flatten or risk.closes_positions)  # allocation 0: close what is held
         self._follow_signal(candle, decision)
         elapsed = time.perf_counter() - started
         self.store.stage_equity(ts, symbol, equity, ledger.cash)

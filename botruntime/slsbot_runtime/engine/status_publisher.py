@@ -100,6 +100,7 @@ class StatusPublisher:
             warming=[(s, gaps.candles_since_gap(s)) for s in self.symbols if not gaps.is_warm(s)],
             warmup_candles=self.warmup_candles,
             refusals=self.refusals.idle_message(),
+            allocation_percent=self.risk.allocation_percent,
         )
         return RuntimeStatus(
             name=self.name,

@@ -394,6 +394,15 @@ class StateStore:
     def load_equity(self) -> list[EquityPoint]:
         return [EquityPoint(*row) for row in self._rows("SELECT ts, symbol, equity, cash FROM equity ORDER BY rowid")]
 
+    def load_equity_after(self, ts: int) -> list[EquityPoint]:
+        """The equity rows of the candles after ``ts``, and of the last candle at or before it (the period before
+        them), in the order written."""
+        sql = (
+            "SELECT ts, symbol, equity, cash FROM equity "
+            "WHERE ts >= coalesce((SELECT max(ts) FROM equity WHERE ts <= ?), ?) ORDER BY rowid"
+        )
+        return [EquityPoint(*row) for row in self._rows(sql, (ts, ts))]
+
     def equity_watermark(self) -> tuple[float | None, float]:
         """(peak, deepest drawdown below the running peak in %) of the stored equity rows, in the order written;
         (None, 0.0) without rows. For a state file from before the loop kept these figures in ``meta``."""

@@ -37,6 +37,7 @@ class RiskRule(StrEnum):
     TOTAL_EXPOSURE = "total_exposure"
     LEVERAGE = "leverage"
     MARKET_MINIMUM = "market_minimum"  # below the market's minimum amount or notional once on its step
+    ALLOCATION = "allocation"  # the strategy is allocated 0% of the account's capital
 
 
 def breaker_rule(level: int) -> str:

@@ -39,7 +39,12 @@ DAY_MS = 86_400_000
 
 
 class RiskManager:
-    """Enforces one RiskPolicy for one strategy (or one account: the engine decides whose equity it sees)."""
+    """Enforces one RiskPolicy for one strategy (or one account: the engine decides whose equity it sees).
+
+    ``allocation_percent`` is the share of the equity the strategy trades with (the Strategy's allocationPercent,
+    or a controller's override): entries are sized and capped against ``equity x allocation / 100``; at 0 no entry
+    is opened (the loop then closes what is held, ``closes_positions``). Loss limits and the breaker still watch
+    the whole equity. Change it with ``set_allocation``, from the thread that calls ``evaluate``."""
 
     def __init__(
         self,
@@ -48,10 +53,16 @@ class RiskManager:
         long_only: bool = True,
         *,
         journal_size: int = DEFAULT_JOURNAL_SIZE,
+        allocation_percent: float = 100.0,
     ) -> None:
         sizing = sizing or Sizing()
         self.policy = policy
         self.long_only = long_only
+        self.allocation_percent = 100.0
+        #: True at an allocation of 0: nothing to trade with, so every position is closed (the normal exit path)
+        #: and no entry is opened. An attribute, not a property: the loop reads it on every candle.
+        self.closes_positions = False
+        self.set_allocation(allocation_percent)
         self.limits = SizingLimits(
             min_percent=policy.per_trade.min_percent,
             max_percent=policy.per_trade.max_percent,
@@ -87,6 +98,18 @@ class RiskManager:
         if not math.isfinite(equity):
             raise ValueError(f"set_opening_equity: opening equity {equity!r} must be a finite number")
         self._equity = float(equity)
+
+    def set_allocation(self, percent: float) -> None:
+        """Trade with ``percent`` (0..100) of the equity from the next entry on. Raises ValueError, with nothing
+        changed, for a value outside 0..100 or not a number."""
+        if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0.0 <= percent <= 100.0:
+            raise ValueError(f"allocation_percent: {percent!r} must be a number from 0 to 100")
+        self.allocation_percent = float(percent)
+        self.closes_positions = self.allocation_percent <= 0.0
+
+    def allocated_capital(self, equity: float) -> float:
+        """What entries are sized against: ``equity x allocation / 100``."""
+        return equity * (self.allocation_percent / 100.0)
 
     # --- once per candle -------------------------------------------------------------------------------------
 
@@ -267,7 +290,8 @@ class RiskManager:
         events = self._entry_gates(proposal, portfolio)
         if events:
             return RiskDecision(RiskAction.REJECTED, 0.0, tuple(events))
-        sized = size_entry(proposal, portfolio, self.limits, self._breaker_reduction())
+        capital = None if self.allocation_percent >= 100.0 else self.allocated_capital(portfolio.equity)
+        sized = size_entry(proposal, portfolio, self.limits, self._breaker_reduction(), capital)
         if sized.rejected:
             return RiskDecision(RiskAction.REJECTED, 0.0, sized.events)
         action = RiskAction.REDUCED if sized.reduced else RiskAction.APPROVED
@@ -277,6 +301,9 @@ class RiskManager:
         """Every rule that forbids this entry right now, in the documented order."""
         events: list[RiskEvent] = []
         equity = portfolio.equity
+        if self.allocation_percent <= 0.0:
+            message = "allocation is 0% of the account's capital: no new entries, open positions are closed"
+            events.append(RiskEvent(RiskRule.ALLOCATION, message))
         if self.policy.kill_switch:
             message = "the kill switch is on: no new entries, every position is to be closed"
             events.append(RiskEvent(RiskRule.KILL_SWITCH, message))

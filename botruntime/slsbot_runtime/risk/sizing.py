@@ -1,6 +1,9 @@
 """How big a new entry may be: fractional Kelly, per-trade bounds, breaker multiplier, exposure and leverage caps,
 then the market's step and minimums.
 
+Every percentage is of the strategy's *capital*: the equity, or the share of it the Strategy is allocated
+(``allocationPercent``: equity x allocation / 100), which the manager passes as ``capital``.
+
 Pure functions over the proposal, the portfolio and the limits; the manager decides *whether* to enter,
 this module decides *how much*. Every cut is reported as a RiskEvent with the numbers.
 """
@@ -95,33 +98,40 @@ def size_entry(
     portfolio: PortfolioSnapshot,
     limits: SizingLimits,
     reduction: BreakerReduction | None,
+    capital: float | None = None,
 ) -> SizedEntry:
-    """The quantity of a new entry after every sizing rule, in the order the docs list them."""
-    equity, price = portfolio.equity, proposal.price
+    """The quantity of a new entry after every sizing rule, in the order the docs list them. ``capital``: what the
+    percentages are of, the allocated share of the equity (the whole equity when None)."""
+    price = proposal.price
+    basis = "equity" if capital is None or capital == portfolio.equity else "allocated capital"
+    capital = portfolio.equity if capital is None else capital
     events: list[RiskEvent] = []
     reduced = False
     multiplier = 1.0 if reduction is None else reduction.multiplier
 
     if limits.fixed_quantity is not None:
         quantity = proposal.requested_quantity or limits.fixed_quantity
-        percent = quantity * price / equity * 100.0
+        percent = quantity * price / capital * 100.0
         if percent > limits.max_percent:
-            quantity = limits.max_percent * equity / 100.0 / price
-            events.append(_event(RiskRule.PER_TRADE_MAX, f"fixed size {percent:.2f}% of equity", limits, quantity))
+            quantity = limits.max_percent * capital / 100.0 / price
+            what = f"fixed size {percent:.2f}% of {basis}"
+            events.append(_event(RiskRule.PER_TRADE_MAX, what, limits, quantity))
             reduced = True
     else:
         percent, how = kelly_percent(proposal, limits.kelly_fraction)
         if percent <= 0:
-            message = f"no edge: {how} gives {percent:.2f}% of equity; nothing to bet"
+            message = f"no edge: {how} gives {percent:.2f}% of {basis}; nothing to bet"
             return SizedEntry(0.0, rejected=True, reduced=False, events=(RiskEvent(RiskRule.NO_EDGE, message),))
         if percent > limits.max_percent:
-            events.append(_event(RiskRule.PER_TRADE_MAX, f"size {percent:.2f}% of equity ({how})", limits, None))
+            events.append(_event(RiskRule.PER_TRADE_MAX, f"size {percent:.2f}% of {basis} ({how})", limits, None))
             percent, reduced = limits.max_percent, True
         elif percent < limits.min_percent:
-            message = f"size {percent:.2f}% of equity ({how}) raised to the per-trade minimum {limits.min_percent:.2f}%"
+            message = (
+                f"size {percent:.2f}% of {basis} ({how}) raised to the per-trade minimum {limits.min_percent:.2f}%"
+            )
             events.append(RiskEvent(RiskRule.PER_TRADE_MIN, message))
             percent = limits.min_percent
-        quantity = percent * equity / 100.0 / price
+        quantity = percent * capital / 100.0 / price
 
     if reduction is not None and multiplier < 1.0:
         before = quantity
@@ -132,13 +142,13 @@ def size_entry(
         events.append(RiskEvent(reduction.rule, message))
         reduced = True
 
-    quantity, capped = _apply_caps(proposal, portfolio, limits, quantity, events)
+    quantity, capped = _apply_caps(proposal, portfolio, limits, quantity, events, capital, basis)
     reduced = reduced or capped
-    floor = limits.min_percent * multiplier * equity / 100.0 / price
+    floor = limits.min_percent * multiplier * capital / 100.0 / price
     if capped and quantity < floor:
         last = events[-1]
         minimum = limits.min_percent * multiplier
-        message = f"{last.message}; what is left is below the per-trade minimum {minimum:.2f}% of equity"
+        message = f"{last.message}; what is left is below the per-trade minimum {minimum:.2f}% of {basis}"
         return SizedEntry(0.0, rejected=True, reduced=False, events=(*events[:-1], RiskEvent(last.rule, message)))
     rules = proposal.rules
     if rules is not None:  # what the market takes: whole steps, at least its minimums
@@ -165,9 +175,12 @@ def _apply_caps(
     limits: SizingLimits,
     quantity: float,
     events: list[RiskEvent],
+    capital: float,
+    basis: str,
 ) -> tuple[float, bool]:
-    """The quantity cut to the symbol exposure, total exposure and leverage caps; appends one event per cut."""
-    equity, price, sign, symbol = portfolio.equity, proposal.price, proposal.side.sign, proposal.symbol
+    """The quantity cut to the symbol exposure, total exposure and leverage caps, each a percentage of ``capital``
+    (the equity, or its allocated share); appends one event per cut."""
+    price, sign, symbol = proposal.price, proposal.side.sign, proposal.symbol
     positions = portfolio.positions
     held = positions.get(symbol)
     held_quantity = held.quantity if held is not None else 0.0
@@ -181,15 +194,15 @@ def _apply_caps(
         (RiskRule.TOTAL_EXPOSURE, limits.max_total_exposure_percent, others),
         (RiskRule.LEVERAGE, limits.max_leverage * 100.0, others),
     ):
-        # max_added_quantity(cap_notional=cap_percent * equity / 100.0, other_notional=other, ...), inline
-        room = max((cap_percent * equity / 100.0 - other) / price - sign * held_quantity, 0.0)
+        # max_added_quantity(cap_notional=cap_percent * capital / 100.0, other_notional=other, ...), inline
+        room = max((cap_percent * capital / 100.0 - other) / price - sign * held_quantity, 0.0)
         if quantity > room:
-            after = (other + abs(held_quantity + sign * quantity) * price) / equity * 100.0
+            after = (other + abs(held_quantity + sign * quantity) * price) / capital * 100.0
             if rule is RiskRule.LEVERAGE:
                 detail = f"leverage would be {after / 100:.2f}x, above the {limits.max_leverage:.2f}x maximum"
             else:
                 what = f"{symbol} exposure" if rule is RiskRule.SYMBOL_EXPOSURE else "total exposure"
-                detail = f"{what} would be {after:.2f}% of equity, above the {cap_percent:.2f}% cap"
+                detail = f"{what} would be {after:.2f}% of {basis}, above the {cap_percent:.2f}% cap"
             events.append(RiskEvent(rule, f"{detail}: quantity {quantity:.8g} -> {room:.8g}"))
             quantity, capped = room, True
     return quantity, capped

@@ -2,25 +2,33 @@
 
 ``GET /healthz`` (200 while the loop ticks; 503 with a reason when it does not), ``GET /readyz`` (200 once warmed up
 and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
-``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``.
+``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``,
+``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's).
 
 Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
 ``token_for_url`` finds it from the runtime's URL instead (the admin API, which knows only the URL).
 
 httpx errors are converted here into ``RuntimeUnreachable``, whose message names the runtime's URL and the cause
-(never the token).
+(never the token). A 400 to ``POST /allocation`` is ``InvalidSpecError``: the runtime refused the value, naming the
+field, and changed nothing; asking again will not help.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from slsbot.domain.errors import RuntimeUnreachable
+from slsbot.domain.errors import InvalidSpecError, RuntimeUnreachable, SlsbotError
+from slsbot.domain.runtime_performance import AllocationSetting, PerformancePeriod, RuntimePerformance
+
+#: How long ``POST /allocation`` may take: the runtime's loop writes it to its state file first, and gives up (503,
+#: nothing changed) when it cannot take it within 10 s.
+ALLOCATION_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +94,59 @@ class RuntimeHttpClient:
         body = {"cancelOrders": cancel_orders, "flatten": flatten}
         self._call("POST", base_url, "/shutdown", token=token, json=body)
 
-    def _call(self, method: str, base_url: str, path: str, *, token: str | None, **kwargs: Any) -> Any:
+    def set_allocation(self, base_url: str, *, percent: float | None, token: str | None = None) -> AllocationSetting:
+        """Trade with ``percent`` (0..100) of the account's capital from the runtime's next candle on; ``None`` goes
+        back to the Strategy's ``allocationPercent``. Returns once the runtime has written it to its state file.
+        InvalidSpecError for a value it refuses; RuntimeUnreachable when it cannot be asked or cannot apply it."""
+        body = self._call(
+            "POST",
+            base_url,
+            "/allocation",
+            token=token,
+            json={"percent": percent},
+            timeout=max(self._http.timeout.read or 0.0, ALLOCATION_TIMEOUT_S),
+            refused=InvalidSpecError,
+        )
+        where = f"{base_url}/allocation"
+        if not isinstance(body, dict) or body.get("source") not in ("spec", "controller"):
+            raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not an allocation")
+        return AllocationSetting(percent=_number(body.get("allocationPercent"), where), source=body["source"])
+
+    def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
+        """The runtime's periods after ``since`` (ms UTC), its round trips closed since then and its risk figures."""
+        body = self._call("GET", base_url, "/performance", token=token, params={"since": since})
+        where = f"{base_url}/performance"
+        if not isinstance(body, dict) or not isinstance(body.get("periods"), list):
+            raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not a performance report")
+        periods = []
+        for row in body["periods"]:
+            if not (isinstance(row, list) and len(row) == 4 and isinstance(row[0], int)):
+                raise RuntimeUnreachable(f"{where} answered a period {row!r:.200}, not [ts, equity, capital, return]")
+            ret = None if row[3] is None else _number(row[3], where)
+            periods.append(PerformancePeriod(row[0], _number(row[1], where), _number(row[2], where), ret))
+        last = body.get("lastCandleTs")
+        if last is not None and not isinstance(last, int):
+            raise RuntimeUnreachable(f"{where} answered lastCandleTs {last!r:.50}, not a time in ms")
+        return RuntimePerformance(
+            allocation_percent=_number(body.get("allocationPercent"), where),
+            last_candle_ts=last,
+            periods=tuple(periods),
+            closed_trades=int(_number(body.get("closedTrades"), where)),
+            drawdown_percent=_number(body.get("drawdownPercent"), where),
+            breaker_level=int(_number(body.get("breakerLevel"), where)),
+        )
+
+    def _call(
+        self,
+        method: str,
+        base_url: str,
+        path: str,
+        *,
+        token: str | None,
+        refused: type[SlsbotError] = RuntimeUnreachable,
+        **kwargs: Any,
+    ) -> Any:
+        """``refused``: what a 400 (the runtime refused the request, naming the field) raises."""
         url = f"{base_url}{path}"
         if token is None and self._token_for_url is not None:
             token = self._token_for_url(base_url)
@@ -95,6 +155,8 @@ class RuntimeHttpClient:
             response = self._http.request(method, url, headers=headers, **kwargs)
         except httpx.HTTPError as exc:
             raise RuntimeUnreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 400:
+            raise refused(f"{method} {url} refused: {_error_text(response)}")
         if response.status_code >= 400:
             raise RuntimeUnreachable(f"{method} {url} answered {response.status_code}: {response.text[:200]}")
         if not response.content:
@@ -103,3 +165,18 @@ class RuntimeHttpClient:
             return response.json()
         except ValueError as exc:
             raise RuntimeUnreachable(f"{method} {url} did not answer JSON") from exc
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RuntimeUnreachable(f"{where} answered {value!r:.50} where a number belongs")
+    return float(value)
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The runtime's ``{"error": ...}`` (it names the field), or the start of whatever else it sent."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("error"))[:500] if isinstance(body, dict) and body.get("error") else response.text[:200]

@@ -89,7 +89,11 @@ class StoredObject(StoredObjectBase, table=True):
     def as_resource(self) -> Resource[Any, Any]:
         """The API object with the stored generation and status, and the ``paused`` override applied."""
         document = dict(self.document)
-        document["metadata"] = {**document.get("metadata", {}), "generation": self.generation}
+        document["metadata"] = {
+            "creationTimestamp": self.created_at,  # as the API server sets it: when the object was first stored
+            **document.get("metadata", {}),
+            "generation": self.generation,
+        }
         if self.status is not None:
             document["status"] = self.status
         resource = KINDS[self.kind].model_validate(document)

@@ -127,3 +127,8 @@ class TradingAccountSpec(SpecModel):
 
 class TradingAccountStatus(ObjectStatus):
     strategies: int = Field(default=0, ge=0)
+    allocated_percent: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sum of the allocationPercent of its Strategies; above 100 the later-created ones are refused.",
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,9 @@ class ObjectMeta(BaseModel):
     name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL)
     namespace: str = Field(default="default", min_length=1, max_length=63, pattern=DNS_LABEL)
     generation: int = Field(default=1, ge=0)
+    creation_timestamp: datetime | None = Field(
+        default=None, alias="creationTimestamp", description="Set by the API server (or the local store)."
+    )
     uid: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -113,6 +117,12 @@ TradingAccount.kind_info = KindInfo(
     columns=(
         PrinterColumn("Exchange", ".spec.exchange"),
         PrinterColumn("Mode", ".spec.mode"),
+        PrinterColumn(
+            "Allocated%",
+            ".status.allocatedPercent",
+            type="number",
+            description="Sum of its Strategies' allocationPercent.",
+        ),
         _PHASE,
         _READY,
         _REASON,

@@ -88,6 +88,13 @@ class RuntimeConfig(SpecModel):
     ml: MLSettings = Field(default_factory=MLSettings)
     risk: RiskPolicySpec = Field(default_factory=RiskPolicySpec, description="The effective policy.")
     sizing: Sizing = Field(default_factory=Sizing)
+    allocation_percent: float = Field(
+        default=100.0,
+        ge=0,
+        le=100,
+        description="share of the account's capital this Strategy trades with (the Strategy's allocationPercent); "
+        "a controller's override, persisted in the state file, takes its place until cleared.",
+    )
     market_data: MarketData = Field(default_factory=MarketData)
     paused: bool = False
     state: StateSettings = Field(default_factory=StateSettings)

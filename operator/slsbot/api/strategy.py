@@ -353,6 +353,14 @@ class StrategySpec(SpecModel):
     ml: MLSettings = Field(default_factory=MLSettings)
     risk: RiskLimits | None = Field(default=None, description="Overrides of the account's RiskPolicy, field by field.")
     sizing: Sizing = Field(default_factory=Sizing)
+    allocation_percent: float = Field(
+        default=100.0,
+        ge=0,
+        le=100,
+        description="share of the account's capital this Strategy trades with: sizing and exposure limits apply "
+        "to equity x allocationPercent / 100; 0 opens nothing and closes what is held. The Strategies of one "
+        "TradingAccount may claim 100 in sum at most; a controller may override it while the runtime runs.",
+    )
     market_data: MarketData = Field(default_factory=MarketData)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     paused: bool = Field(default=False, description="Stop opening positions; open orders and positions are kept.")

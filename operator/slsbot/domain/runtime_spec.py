@@ -63,6 +63,7 @@ def build_runtime_config(
         ml=strategy.spec.ml,
         risk=resolved.policy,
         sizing=strategy.spec.sizing,
+        allocation_percent=strategy.spec.allocation_percent,
         market_data=market_data,
         paused=strategy.spec.paused,
         state=StateSettings(path=state_path),

@@ -15,7 +15,10 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
   rights beyond its kinds); it serves what the API server serves when it starts. So start-up waits, retrying,
   until the slsbot CRDs are served; until then kopf has not started and the health endpoint does not answer.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
-  their strategy counts current); their status reports the result.
+  their strategy counts and the account's allocated share current); their status reports the result.
+* Allocation: a fifth index holds each Strategy's ``allocationPercent`` claim (``domain.allocation``), so a pass
+  checks that the Strategies of an account claim 100% at most without listing anything; a Strategy that changes
+  or goes wakes the others of its account (a refused one may fit now).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 import kopf
@@ -31,6 +35,7 @@ import kopf
 from slsbot.adapters.kubernetes import ClusterCredentials
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
 from slsbot.api import GROUP, VERSION, Experiment, RiskPolicy, Strategy, TradingAccount
+from slsbot.domain.allocation import FULL, AllocationClaim, allocated_percent
 from slsbot.domain.errors import (
     BackendUnavailable,
     ConflictError,
@@ -133,13 +138,35 @@ def parsed_or_none(model: type[R], body: kopf.Body) -> R | None:
 
 
 def namespace_dependencies(
-    accounts: kopf.Index[str, TradingAccount], policies: kopf.Index[str, RiskPolicy], namespace: str
+    accounts: kopf.Index[str, TradingAccount],
+    policies: kopf.Index[str, RiskPolicy],
+    namespace: str,
+    claims: kopf.Index[str, AllocationClaim] | None = None,
 ) -> Dependencies:
-    """A snapshot of a namespace's parsed accounts and policies; on the event loop, where kopf updates them."""
+    """A snapshot of a namespace's parsed accounts and policies and its Strategies' allocation claims; on the event
+    loop, where kopf updates them."""
     return Dependencies(
         accounts={account.name: account for account in accounts.get(namespace, [])},
         policies={policy.name: policy for policy in policies.get(namespace, [])},
+        claims=list(claims.get(namespace, [])) if claims is not None else (),
     )
+
+
+def allocation_claim(name: str, spec: Mapping[str, Any], meta: Mapping[str, Any]) -> AllocationClaim | None:
+    """A Strategy's claim on its account's capital, read from its body without the whole model (the index holds
+    every Strategy). A share the schema would refuse counts as all of it: never less than it might hold."""
+    account = (spec.get("accountRef") or {}).get("name")
+    if not account:
+        return None
+    percent = spec.get("allocationPercent", FULL)
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= FULL:
+        percent = FULL
+    created = meta.get("creationTimestamp")
+    try:
+        stamp = datetime.fromisoformat(str(created).replace("Z", "+00:00")) if created else None
+    except ValueError:
+        stamp = None
+    return AllocationClaim(name=name, account=str(account), percent=float(percent), created=stamp)
 
 
 def _users(index: kopf.Index[Any, Any], namespace: str, name: str) -> list[str]:
@@ -194,6 +221,13 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         account = (spec.get("accountRef") or {}).get("name")
         return {(namespace, account): name} if account else None
 
+    @kopf.index(*strategies, registry=registry, id="allocation_claims")
+    def allocation_claims(
+        namespace: str, name: str, spec: kopf.Spec, meta: kopf.Meta, **_: Any
+    ) -> dict[str, AllocationClaim] | None:
+        claim = allocation_claim(name, spec, meta)
+        return {namespace: claim} if claim is not None else None
+
     @kopf.index(*accounts, registry=registry, id="accounts_by_policy")
     def accounts_by_policy(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, str] | None:
         policy = (spec.get("riskPolicyRef") or {}).get("name")
@@ -216,18 +250,52 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         memo: kopf.Memo,
         accounts_by_namespace: kopf.Index[str, TradingAccount],
         policies_by_namespace: kopf.Index[str, RiskPolicy],
+        allocation_claims: kopf.Index[str, AllocationClaim],
         **_: Any,
     ) -> None:
         await run_strategy_daemon(
             memo.slsbot,
             namespace,
             name,
-            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace),
+            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace, allocation_claims),
         )
 
     @kopf.on.update(*strategies, registry=registry, id="strategy_changed")
-    async def strategy_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    async def strategy_changed(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        old: Any,
+        new: Any,
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
         memo.slsbot.wakeups.wake(namespace, name)
+        # its share may have moved, or its account: the others of either account may fit now, or no more
+        for body in (old, new):
+            account = (((body or {}).get("spec") or {}).get("accountRef") or {}).get("name")
+            for peer in _users(strategies_by_account, namespace, account) if account else []:
+                if peer != name:
+                    memo.slsbot.wakeups.wake(namespace, peer)
+
+    # A Strategy gone for good frees its share: the others of its account look again (kopf updates the indexes
+    # before it calls handlers, so they no longer count it).
+    @kopf.on.event(*strategies, registry=registry, id="strategy_gone")
+    async def strategy_gone(
+        type: str | None,
+        namespace: str,
+        name: str,
+        spec: kopf.Spec,
+        memo: kopf.Memo,
+        strategies_by_account: kopf.Index[Any, Any],
+        **_: Any,
+    ) -> None:
+        account = (spec.get("accountRef") or {}).get("name")
+        if type != "DELETED" or not account:
+            return
+        for peer in _users(strategies_by_account, namespace, account):
+            if peer != name:
+                memo.slsbot.wakeups.wake(namespace, peer)
 
     @kopf.on.delete(*strategies, registry=registry, id="strategy_deleted")
     async def strategy_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
@@ -240,21 +308,33 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
     @kopf.on.create(*accounts, registry=registry, id="account_changed")
     @kopf.on.update(*accounts, registry=registry, id="account_changed")
     async def account_changed(
-        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        strategies_by_account: kopf.Index[Any, Any],
+        allocation_claims: kopf.Index[str, AllocationClaim],
+        **_: Any,
     ) -> None:
         users = _users(strategies_by_account, namespace, name)
         for strategy in users:  # first: the account's own validation may be slow, or fail and be retried
             memo.slsbot.wakeups.wake(namespace, strategy)
-        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
+        allocated = allocated_percent(name, allocation_claims.get(namespace, []))
+        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users), allocated)
 
     @kopf.timer(
         *accounts, registry=registry, id="account_resync", interval=validation_resync, initial_delay=validation_resync
     )
     async def account_resync(
-        namespace: str, name: str, memo: kopf.Memo, strategies_by_account: kopf.Index[Any, Any], **_: Any
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        strategies_by_account: kopf.Index[Any, Any],
+        allocation_claims: kopf.Index[str, AllocationClaim],
+        **_: Any,
     ) -> None:
         users = _users(strategies_by_account, namespace, name)
-        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users))
+        allocated = allocated_percent(name, allocation_claims.get(namespace, []))
+        await _validate(validate_account_once, memo.slsbot, namespace, name, len(users), allocated)
 
     # Deletions come as watch events: an optional on.delete handler puts no finalizer on the object, so kopf never
     # sees it "being deleted" and would not call it; the object is simply gone (type DELETED).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObject
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.strategy import OnDelete
+from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.status import strategy_status
@@ -86,10 +87,12 @@ def missing_kinds(ctx: OperatorContext) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class Dependencies:
     """The TradingAccounts and RiskPolicies of one namespace by name, as parsed from kopf's watch (objects the API
-    models refuse are left out: to a Strategy they are as good as missing)."""
+    models refuse are left out: to a Strategy they are as good as missing), and the allocation every Strategy of the
+    namespace claims (for the check that an account's Strategies claim 100% at most)."""
 
     accounts: Mapping[str, TradingAccount]
     policies: Mapping[str, RiskPolicy]
+    claims: Sequence[AllocationClaim] = ()
 
 
 def reconcile_strategy_once(
@@ -114,6 +117,7 @@ def reconcile_strategy_once(
         backend=ctx.backend,
         now=ctx.clock(),
         catalog=ctx.catalog,
+        claims=dependencies.claims,
     )
     _write(ctx, body, result)
     if result.requeue_after is None:
@@ -141,14 +145,19 @@ def finalize_strategy_once(ctx: OperatorContext, namespace: str, name: str) -> R
     return None if result.done else result
 
 
-def validate_account_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:
+def validate_account_once(
+    ctx: OperatorContext, namespace: str, name: str, strategies: int, allocated_percent: float | None = None
+) -> None:
     body = ctx.store.get(TradingAccount, namespace, name)
     try:
         account = parse_object(TradingAccount, body)
     except InvalidObjectError as exc:
         log.warning("TradingAccount %s/%s is refused by the API models: %s", namespace, name, exc)
         return
-    _write(ctx, body, reconcile_account(account, now=ctx.clock(), catalog=ctx.catalog, strategies=strategies))
+    result = reconcile_account(
+        account, now=ctx.clock(), catalog=ctx.catalog, strategies=strategies, allocated_percent=allocated_percent
+    )
+    _write(ctx, body, result)
 
 
 def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strategies: int) -> None:

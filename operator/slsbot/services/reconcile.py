@@ -7,13 +7,14 @@ It reconciles from observed state, not from events: calling it again with nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
+from slsbot.domain.allocation import AllocationClaim, check_allocation
 from slsbot.domain.conditions import READY, get_condition, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import (
@@ -143,7 +144,11 @@ def reconcile_strategy(
     catalog: Catalog | None = None,
     backoff: BackoffPolicy | None = None,
     liveness: LivenessPolicy | None = None,
+    claims: Iterable[AllocationClaim] | None = None,
 ) -> ReconcileResult:
+    """One step for ``strategy``. ``claims``: the allocations of the namespace's Strategies (``domain.allocation``),
+    so that a share that does not fit beside the earlier-created Strategies of its account is refused; None skips
+    that check."""
     catalog = catalog or Catalog()
     generation = strategy.metadata.generation
     resolved = resolve_strategy(
@@ -156,6 +161,10 @@ def reconcile_strategy(
     if isinstance(resolved, list):
         # Accounts and policies are watched: their change wakes this Strategy; the long requeue is a safety net.
         return _cannot_apply(strategy, resolved, backend=backend, now=now, requeue=DEPENDENCY_SAFETY_REQUEUE)
+    if claims is not None:
+        refused = check_allocation(strategy, claims)
+        if refused:  # the others' change wakes it (the operator's wake-ups; the supervisor's every pass)
+            return _cannot_apply(strategy, refused, backend=backend, now=now)
     try:
         refused = admission_problems(resolved, catalog)
     except BackendUnavailable as exc:
@@ -273,14 +282,21 @@ def finalize_strategy(
 
 
 def reconcile_account(
-    account: TradingAccount, *, now: datetime, catalog: Catalog | None = None, strategies: int = 0
+    account: TradingAccount,
+    *,
+    now: datetime,
+    catalog: Catalog | None = None,
+    strategies: int = 0,
+    allocated_percent: float | None = None,
 ) -> ReconcileResult:
+    """Validate an account; its status counts its Strategies and the sum of their ``allocationPercent``."""
     catalog = catalog or Catalog()
     problems = check_account(account, catalog.known_exchanges) + credential_problems(account, catalog)
     problems.sort(key=lambda p: p.reason != INVALID_SPEC)
     previous = account.status or account.kind_info.status_model()
     status = validation_status(previous, problems, generation=account.metadata.generation, now=now)
     status.strategies = strategies  # type: ignore[attr-defined]
+    status.allocated_percent = allocated_percent  # type: ignore[attr-defined]
     events = [Event("Warning", p.reason, str(p)) for p in problems]
     return ReconcileResult(status=status, events=_news(account.status, status, events))
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
+from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import RuntimeBackend
 from slsbot.services.reconcile import (
@@ -134,8 +135,11 @@ def supervise_once(
 
     users_of_account: dict[tuple[str, str], int] = defaultdict(int)
     users_of_policy: dict[tuple[str, str], int] = defaultdict(int)
+    # Every Strategy's share, deleting ones too: their runtimes trade until drained.
+    claims: dict[str, list[AllocationClaim]] = defaultdict(list)
     for item in strategies:
         strategy = item.resource
+        claims[strategy.namespace].append(AllocationClaim.of(strategy))
         account = accounts[strategy.namespace].get(strategy.spec.account_ref.name)
         users_of_account[(strategy.namespace, strategy.spec.account_ref.name)] += 1
         if account is not None and account.spec.risk_policy_ref is not None:
@@ -145,11 +149,14 @@ def supervise_once(
         backend.probe([(item.resource.namespace, item.resource.name) for item in strategies if not item.deleting])
     for account in (a for by_name in accounts.values() for a in by_name.values()):
         users = users_of_account[(account.namespace, account.name)]
+        allocated = allocated_percent(account.name, claims[account.namespace])
         _guarded(
             report,
             store,
             account,
-            lambda a=account, n=users: reconcile_account(a, now=now, catalog=options.catalog, strategies=n),
+            lambda a=account, n=users, p=allocated: reconcile_account(
+                a, now=now, catalog=options.catalog, strategies=n, allocated_percent=p
+            ),
         )
     for policy in (p for by_name in policies.values() for p in by_name.values()):
         users = users_of_policy[(policy.namespace, policy.name)]
@@ -172,6 +179,7 @@ def supervise_once(
                 catalog=options.catalog,
                 backoff=options.backoff,
                 liveness=options.liveness,
+                claims=claims[s.namespace],
             ),
         )
     by_namespace: dict[str, dict[str, Strategy]] = defaultdict(dict)

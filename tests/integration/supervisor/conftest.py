@@ -44,6 +44,7 @@ kind: Strategy
 metadata: {name: %(name)s}
 spec:
   accountRef: {name: paper-binance}
+  allocationPercent: 50  # two Strategies share the account
   symbols: [%(symbol)s]
   timeframe: 1h
   ensemble:

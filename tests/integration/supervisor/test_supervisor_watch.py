@@ -32,6 +32,7 @@ kind: Strategy
 metadata: {name: %(name)s}
 spec:
   accountRef: {name: %(account)s}
+  allocationPercent: 50  # two Strategies share the account
   symbols: [%(symbol)s]
   ensemble:
     members:

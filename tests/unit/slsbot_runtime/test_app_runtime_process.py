@@ -5,6 +5,7 @@ The runtime it connects to is a real paper replay over recorded candles (no netw
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 from slsbot.api import RuntimeConfig
+from slsbot_runtime import runtime_process
+from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.app import RuntimeOptions, build_runtime
 from slsbot_runtime.domain.errors import (
     AuthenticationError,
@@ -271,3 +274,34 @@ def test_a_drained_runtime_keeps_its_profit_figures(built, start) -> None:
     assert body["unrealized_pnl"] == 0.0  # flattened
     assert body["closed_trades"] >= before["closed_trades"] and body["max_drawdown_pct"] >= 0.0
     assert body["return_pct"] == pytest.approx((body["equity"] / 10_000.0 - 1.0) * 100.0)
+
+
+def test_an_allocation_asked_for_while_connecting_is_stored_at_once_and_holds_once_connected(built, start) -> None:
+    connect = Connector(built, [ExchangeUnavailable("binance fetch_time: 503")] * 2)
+    process = start(connect, store=built.store, allocation=Allocation(80.0))
+    wait_for(lambda: process.status().error, what="the first failure")
+    assert process.set_allocation(30.0) == {"allocationPercent": 30.0, "source": "controller"}
+    assert built.store.load_meta()["allocation"]["override"] == 30.0  # in the file before the answer
+    wait_for(lambda: process.built is not None and process.status().phase == "finished", what="the replay")
+    assert process.loop.risk.allocation_percent == 30.0
+    assert process.status_json()["allocation"] == {"percent": 30.0, "source": "controller", "specPercent": 80.0}
+
+
+def test_an_allocation_the_loop_does_not_take_in_time_is_withdrawn_and_changes_nothing(
+    built, start, monkeypatch
+) -> None:
+    monkeypatch.setattr(runtime_process, "COMMAND_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    def slow_connect() -> BuiltRuntime:
+        release.wait(10)  # an exchange that takes its time to answer: no command is taken meanwhile
+        return built
+
+    process = start(slow_connect, store=built.store, allocation=Allocation(80.0))
+    with pytest.raises(StateError, match="allocation: the loop did not take it within 0s; nothing changed"):
+        process.set_allocation(5.0)
+    release.set()
+    wait_for(lambda: process.built is not None and process.status().phase == "finished", what="the replay")
+    assert process.loop.risk.allocation_percent == 80.0
+    assert process.allocation.source == "spec"
+    assert (built.store.load_meta().get("allocation") or {}).get("override") is None

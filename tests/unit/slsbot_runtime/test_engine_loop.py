@@ -178,6 +178,27 @@ def test_paused_stops_entries_but_not_exits(btc_2018) -> None:
     assert Side.BUY in [o.side for o in list(loop.orders.orders.values())[before:]]
 
 
+def test_an_allocation_of_zero_closes_the_position_through_the_normal_exit_and_opens_nothing(btc_2018) -> None:
+    loop = make_loop(lambda ts: 1.0)  # always long: only the allocation can make it sell
+    loop.start()
+    candles = iter(ReplayFeed([btc_2018], interval_ms=HOUR))
+    while loop.ledger.open_positions() == 0:
+        loop.process(next(candles))
+    loop.risk.set_allocation(0)  # what the runtime process does at a candle boundary
+    before = len(loop.orders.orders)
+    for _ in range(50):
+        loop.process(next(candles))
+    added = list(loop.orders.orders.values())[before:]
+    assert [(o.side, o.reason) for o in added] == [(Side.SELL, "exit long: target flat")]
+    assert added[0].status == OrderStatus.FILLED and loop.ledger.open_positions() == 0
+    loop.publisher.publish()
+    assert loop.status.phase == Phase.RUNNING and loop.status.idle_reason == "NoAllocation"
+    loop.risk.set_allocation(25)
+    for _ in range(5):
+        loop.process(next(candles))
+    assert loop.ledger.open_positions() == 1 and list(loop.orders.orders.values())[-1].side == Side.BUY
+
+
 def test_shutdown_with_flatten_leaves_no_position(btc_2018) -> None:
     loop = make_loop(lambda ts: 1.0)
     loop.start()

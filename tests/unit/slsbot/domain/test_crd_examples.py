@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from slsbot.api import KINDS, Resource, parse_resource
+from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.crd_schema import PRESERVE_UNKNOWN
 from slsbot.domain.crds import build_crd
 
@@ -104,6 +105,14 @@ def test_examples_reference_objects_in_the_same_folder_and_namespace(folder, nam
     for experiment in found.get("Experiment", {}).values():
         refs = [experiment["spec"]["strategyRef"]] + [v["strategyRef"] for v in experiment["spec"].get("variants", [])]
         assert {ref["name"] for ref in refs} <= set(found["Strategy"])
+
+
+@pytest.mark.parametrize("folder", ["cluster", "local"])
+def test_the_strategies_of_each_example_account_claim_at_most_all_of_its_capital(folder):
+    found = _by_kind(folder)
+    claims = [AllocationClaim.of(parse_resource(doc)) for doc in found.get("Strategy", {}).values()]
+    for account in found.get("TradingAccount", {}):
+        assert allocated_percent(account, claims) <= 100, account
 
 
 def test_cluster_examples_cover_what_the_issue_asks():

@@ -84,6 +84,7 @@ def strategy(name: str, account: str = "paper") -> Any:
         name,
         {
             "accountRef": {"name": account},
+            "allocationPercent": 50,  # two share an account in most tests here
             "symbols": ["BTC/USDT"],
             "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
         },
@@ -277,3 +278,33 @@ def test_a_runtime_that_never_gets_ready_cannot_hold_its_deletion_forever(engine
     assert ("btc", ActionKind.DELETE) not in backend.executed  # still waiting to drain
     supervise_once(store=store, backend=backend, now=T0 + timedelta(minutes=3), options=OPTIONS)
     assert ("btc", ActionKind.DELETE) in backend.executed
+
+
+def test_strategies_that_claim_more_than_their_account_refuse_the_later_created_until_there_is_room(engine) -> None:
+    def shared(name: str, percent: float) -> Any:
+        resource = strategy(name)
+        resource.spec.allocation_percent = percent
+        return resource
+
+    with Session(engine) as session:  # "zz-early" first: the earlier one wins although its name sorts last
+        sync_desired_objects(session, resources=[POLICY, ACCOUNT, shared("zz-early", 70)], now=T0)
+    with Session(engine) as session:
+        later = [POLICY, ACCOUNT, shared("zz-early", 70), shared("aa-later", 50)]
+        sync_desired_objects(session, resources=later, now=T0 + timedelta(seconds=1))
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=2), options=OPTIONS)
+
+    assert [name for name, _ in backend.executed] == ["zz-early"]
+    refused = status_of(store, "aa-later")
+    ready = next(c for c in refused.conditions if c.type == "Ready")
+    assert ready.reason == "InvalidSpec"
+    assert "spec.allocationPercent" in ready.message and "zz-early 70%" in ready.message
+    assert "at most 30" in ready.message
+    assert status_of(store, "paper").allocated_percent == 120
+
+    with Session(engine) as session:  # the earlier one makes room: the later one starts on the next pass
+        room = [POLICY, ACCOUNT, shared("zz-early", 50), shared("aa-later", 50)]
+        sync_desired_objects(session, resources=room, now=T0 + timedelta(seconds=3))
+    supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=4), options=OPTIONS)
+    assert ("aa-later", ActionKind.CREATE) in backend.executed
+    assert status_of(store, "paper").allocated_percent == 100

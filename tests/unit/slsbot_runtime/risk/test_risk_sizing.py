@@ -219,3 +219,77 @@ def test_an_exit_is_rounded_to_the_step_and_a_dust_exit_is_refused_with_the_reas
     assert dust.action is RiskAction.REJECTED and dust.quantity == 0.0
     assert dust.events[0].rule == RiskRule.MARKET_MINIMUM
     assert dust.events[0].message.startswith("exit of 0.0409 BTC/USDT cannot be sent, the position stays: quantity:")
+
+
+# --- allocationPercent: the share of the equity the strategy sizes against -----------------------------------------
+
+
+def allocated(percent: float, policy: RiskPolicySpec | None = None, sizing: Sizing | None = None) -> RiskManager:
+    risk = RiskManager(policy or RiskPolicySpec(), sizing, True, allocation_percent=percent)
+    risk.on_candle(0, EQUITY, {"BTC/USDT": PRICE})
+    return risk
+
+
+def test_an_allocation_sizes_the_entry_on_its_share_of_the_equity() -> None:
+    decision = allocated(40).evaluate(entry(confidence=0.3), book())
+    # a quarter of 30% = 7.5% of the allocated 4,000 = 300 -> 3 units at 100 (7.5 with the whole equity)
+    assert decision.action is RiskAction.APPROVED
+    assert decision.quantity == pytest.approx(3.0)
+
+
+def test_an_allocation_caps_exposure_at_its_share_and_says_so() -> None:
+    decision = allocated(50).evaluate(entry(confidence=0.3), book(("BTC/USDT", 22.5, PRICE)))
+    # held 2,250 = 45% of the allocated 5,000; 7.5% (3.75 units) more would be 52.5% > 50%: 250 (2.5 units) fits
+    assert decision.action is RiskAction.REDUCED
+    assert decision.quantity == pytest.approx(2.5)
+    [event] = decision.events
+    assert event.rule == RiskRule.SYMBOL_EXPOSURE
+    assert "52.50% of allocated capital" in event.message
+
+
+def test_a_position_already_above_a_lowered_allocation_is_kept_but_not_added_to() -> None:
+    risk = allocated(100)
+    held = book(("BTC/USDT", 40.0, PRICE))  # 40% of the equity: 7.5% more stays within the 50% symbol cap
+    assert risk.evaluate(entry(confidence=0.3), held).action is RiskAction.APPROVED
+    risk.set_allocation(50)  # now 4,000 held is 80% of the allocated 5,000
+    decision = risk.evaluate(entry(confidence=0.3), held)
+    assert (decision.action, decision.quantity) == (RiskAction.REJECTED, 0.0)
+    assert decision.events[0].rule == RiskRule.SYMBOL_EXPOSURE
+    exit_decision = risk.evaluate(TradeProposal("BTC/USDT", Side.SELL, PRICE, 0.0, False, requested_quantity=40), held)
+    assert (exit_decision.action, exit_decision.quantity) == (RiskAction.APPROVED, 40)
+
+
+def test_a_fixed_quantity_is_held_to_the_per_trade_maximum_of_the_allocated_capital() -> None:
+    sizing = Sizing(method=SizingMethod.FIXED_QUANTITY, quantity=0.1)
+    risk = RiskManager(RiskPolicySpec(), sizing, long_only=True, allocation_percent=20)
+    risk.on_candle(0, EQUITY, {"BTC/USDT": 60_000.0})
+    decision = risk.evaluate(TradeProposal("BTC/USDT", Side.BUY, 60_000.0, 0.5, True), book())
+    assert decision.quantity == pytest.approx(0.005)  # 15% of the allocated 2,000 at 60,000
+
+
+def test_an_allocation_of_zero_refuses_every_entry_and_says_why_and_exits_still_pass() -> None:
+    risk = allocated(0)
+    assert risk.closes_positions
+    decision = risk.evaluate(entry(confidence=0.9), book())
+    assert (decision.action, decision.quantity) == (RiskAction.REJECTED, 0.0)
+    assert decision.events[0].rule == RiskRule.ALLOCATION == "allocation"
+    assert "0%" in decision.events[0].message
+    exit_decision = risk.evaluate(TradeProposal("BTC/USDT", Side.SELL, PRICE, 0.0, False, requested_quantity=2), book())
+    assert exit_decision.action is RiskAction.APPROVED
+
+
+def test_the_whole_allocation_sizes_exactly_as_without_one() -> None:
+    with_default, with_100 = manager(), allocated(100)
+    for confidence in (0.05, 0.3, 0.9):
+        assert with_default.evaluate(entry(confidence=confidence), book()) == with_100.evaluate(
+            entry(confidence=confidence), book()
+        )
+    assert not with_100.closes_positions
+
+
+@pytest.mark.parametrize("bad", [-0.1, 100.1, float("nan"), True, "50"])
+def test_an_allocation_outside_0_to_100_is_refused_and_changes_nothing(bad) -> None:
+    risk = allocated(30)
+    with pytest.raises(ValueError, match="allocation_percent"):
+        risk.set_allocation(bad)
+    assert risk.allocation_percent == 30
