@@ -18,13 +18,15 @@ User attributes (what finalize reads; nothing else is needed to judge the study)
   every fold's span in a row (``windows.returns_span``: a day in two folds' windows is taken from the earlier
   fold), and the time of each day's last candle; only for trials that ran every fold;
 * ``timing``: ``backtest_seconds`` (wall time inside the backtester), ``trial_seconds`` (the whole trial) and
-  ``modes`` (how many fold backtests ran in each mode, fast or step).
+  ``modes`` (how many fold backtests ran in each mode, fast or step), and ``worker`` (host and process id).
 (One attribute per concern: each is a write to the study's storage.)
 """
 
 from __future__ import annotations
 
 import math
+import os
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -149,5 +151,6 @@ class TrialObjective:
             "backtest_seconds": clock.seconds - clock_before,
             "trial_seconds": time.perf_counter() - started,
             "modes": modes,
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
         trial.set_user_attr("timing", timing)
