@@ -57,7 +57,7 @@ def candles_dir(repo_root: Path) -> Path:
     return repo_root / "data/market/binance-spot-1h-2024"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def plan_data(candles_dir: Path) -> Callable[..., dict[str, Any]]:
     """``plan_data(maxTrials=8, ...)``: the small plan as JSON data, with top-level fields replaced."""
 
@@ -78,7 +78,7 @@ def plan_data(candles_dir: Path) -> Callable[..., dict[str, Any]]:
     return build
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small_plan(plan_data: Callable[..., dict[str, Any]]) -> Callable[..., TuningPlan]:
     def build(**changes: Any) -> TuningPlan:
         return parse_plan(plan_data(**changes))

@@ -43,12 +43,13 @@ def test_load_plan_reads_the_file_and_names_an_unreadable_one(tmp_path, plan_dat
     [
         (
             {"searchSpace": [{"name": "macd.fast", "type": "int", "low": 2, "high": 9}]},
-            r"searchSpace\[0\]\.name: macd\.fast names no member of base\.ensemble \('macd'\); its members are sma, rsi",
+            r"searchSpace\[0\]\.name: macd\.fast names no member of base\.ensemble \('macd'\); "
+            r"its members are sma, rsi",
         ),
         (
             {"searchSpace": [{"name": "sma.window", "type": "int", "low": 2, "high": 9}]},
-            r"searchSpace\[0\]\.name: sma\.window: member sma \(sma_cross\) has no parameter 'window'; it accepts fast, "
-            r"slow, mode",
+            r"searchSpace\[0\]\.name: sma\.window: member sma \(sma_cross\) has no parameter 'window'; "
+            r"it accepts fast, slow, mode",
         ),
         (
             {"sampler": "grid", "searchSpace": [{"name": "rsi.oversold", "type": "float", "low": 20, "high": 35}]},

@@ -3,6 +3,8 @@ follow each other up to the window end; a trial's return series counts every in-
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from slsbot_runtime.domain.errors import ConfigError
@@ -29,7 +31,7 @@ def test_each_fold_trains_before_and_tests_after_and_the_test_windows_tile_up_to
         assert fold.test.end_ms - fold.test.start_ms == 20 * DAY_MS and fold.test.candles == 20 * 24
         assert fold.train.warmup_start_ms == fold.train.start_ms - 50 * H
         assert fold.test.warmup_start_ms == fold.test.start_ms - 50 * H
-    for before, after in zip(folds, folds[1:], strict=False):
+    for before, after in itertools.pairwise(folds):
         assert after.test.start_ms == before.test.end_ms
         assert after.train.start_ms == before.train.start_ms + 20 * DAY_MS  # the training window rolls forward
 
@@ -43,7 +45,7 @@ def test_the_returns_spans_cover_the_in_sample_days_once():
     folds = _folds()
     spans = [returns_span(folds, k) for k in range(len(folds))]
     assert spans[0][0] == folds[0].train.start_ms and spans[-1] == (folds[-1].train.start_ms, folds[-1].train.end_ms)
-    for left, right in zip(spans, spans[1:], strict=False):
+    for left, right in itertools.pairwise(spans):
         assert left[1] == right[0]  # consecutive, no day twice
     gapped = _folds(train_days=10, test_days=20)  # training windows shorter than the step: gaps between them
     assert [returns_span(gapped, k) for k in range(4)] == [(f.train.start_ms, f.train.end_ms) for f in gapped]
