@@ -48,13 +48,15 @@ class TrialCounts:
         return self.finished + self.running + self.waiting
 
 
-def count_trials(trials: Iterable[FrozenTrial]) -> TrialCounts:
+def count_trials(trials: Iterable[FrozenTrial], *, before: int | None = None) -> TrialCounts:
+    """The counts of ``trials``, or of those numbered below ``before`` (whether a failed one was run again is
+    read from all of them: the trial that runs it again may come later)."""
     trials = list(trials)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        retried = {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+    retried = retried_numbers(trials)
     counts = dict.fromkeys(("complete", "pruned", "failed", "running", "waiting", "retried", "surplus"), 0)
     for trial in trials:
+        if before is not None and trial.number >= before:
+            continue
         if trial.user_attrs.get(SURPLUS):
             counts["surplus"] += 1
         elif trial.state == TrialState.FAIL:
@@ -64,11 +66,17 @@ def count_trials(trials: Iterable[FrozenTrial]) -> TrialCounts:
     return TrialCounts(**counts)
 
 
+def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """The numbers of the trials that were run again as another trial."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        return {n for t in trials for n in RetryHeartbeatStaleTrialCallback.retry_history(t)}
+
+
 def claim_slot(trial: optuna.Trial, target: int) -> bool:
     """Whether ``trial`` is within the study's ``target`` of counting trials (see the module doc); if not, it is
     marked surplus, and the caller ends it as failed at once (returning NaN)."""
-    before = [t for t in trial.study.get_trials(deepcopy=False) if t.number < trial.number]
-    if count_trials(before).holding < target:
+    if count_trials(trial.study.get_trials(deepcopy=False), before=trial.number).holding < target:
         return True
     trial.set_user_attr(SURPLUS, True)
     return False
