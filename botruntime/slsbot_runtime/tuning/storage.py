@@ -28,11 +28,14 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartb
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.tuning.accounting import SURPLUS
 
 HEARTBEAT_ATTR = "slsbot:heartbeat"
+#: Tries to open a SQL storage when its tables are being created by another worker at the same moment.
+CREATE_ATTEMPTS = 5
 JOURNAL_SCHEME = "journal"
 
 
@@ -95,26 +98,37 @@ def open_storage(url: str, settings: StorageSettings | None = None) -> BaseStora
         path.parent.mkdir(parents=True, exist_ok=True)
         return HeartbeatJournalStorage(path, settings)
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=settings.heartbeat_seconds,
-                grace_period=settings.grace_seconds,
-                heartbeat_stale_trial_callback=RetryStaleTrial(settings.max_retry),
-            )
-    except ImportError as error:  # a database driver that is not installed
-        raise ConfigError(
-            f"--storage: {_shown(url)} needs a driver that is not installed: {_redacted(str(error), url)}"
-        ) from None
-    except Exception as error:  # SQLAlchemy's ArgumentError and OperationalError, among others
-        raise ConfigError(
-            f"--storage: cannot open {_shown(url)} ({type(error).__name__}: {_redacted(str(error), url)}); give a "
-            "SQLAlchemy URL such as "
-            "sqlite:///abs/path.db or postgresql://user@host/db, or journal:///abs/path.log"
-        ) from None
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=settings.heartbeat_seconds,
+                    grace_period=settings.grace_seconds,
+                    heartbeat_stale_trial_callback=RetryStaleTrial(settings.max_retry),
+                )
+        except ImportError as error:  # a database driver that is not installed
+            raise ConfigError(
+                f"--storage: {_shown(url)} needs a driver that is not installed: {_redacted(str(error), url)}"
+            ) from None
+        except (IntegrityError, OperationalError) as error:
+            # Workers started together on a new database all create its tables; the losers of that race see
+            # "table already exists" or a duplicate schema version. The tables are there when they look again.
+            if attempt == CREATE_ATTEMPTS:
+                raise ConfigError(_cannot_open(url, error)) from None
+            time.sleep(0.2 * attempt)
+        except Exception as error:  # SQLAlchemy's ArgumentError (not a URL), among others
+            raise ConfigError(_cannot_open(url, error)) from None
+    raise AssertionError("unreachable")
+
+
+def _cannot_open(url: str, error: Exception) -> str:
+    return (
+        f"--storage: cannot open {_shown(url)} ({type(error).__name__}: {_redacted(str(error), url)}); give a "
+        "SQLAlchemy URL such as sqlite:///abs/path.db or postgresql://user@host/db, or journal:///abs/path.log"
+    )
 
 
 def storage_file_missing(url: str) -> bool:

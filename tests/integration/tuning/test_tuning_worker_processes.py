@@ -184,3 +184,24 @@ def test_finalize_writes_the_result_and_exits_0_and_a_missing_study_exits_2(plan
         [*command, "--study", "nope", "--out", str(tmp_path / "other")], cwd=REPO, capture_output=True, text=True
     )
     assert missing.returncode == 2 and "--study: no study named nope" in missing.stderr
+
+
+OPEN_AND_CREATE = """
+import sys
+from slsbot_runtime.tuning.storage import open_storage
+import optuna
+optuna.create_study(storage=open_storage(sys.argv[1]), study_name="s", load_if_exists=True)
+"""
+
+
+def test_workers_opening_a_new_sqlite_storage_at_the_same_moment_all_get_it(tmp_path):
+    # each creates the tables; before the retry, the losers of that race exited 2 on "table already exists"
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path}/race-{round_}.db"
+        starting = [
+            subprocess.Popen([sys.executable, "-c", OPEN_AND_CREATE, url], cwd=REPO, stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        for process in starting:
+            _, errors = process.communicate(timeout=120)
+            assert process.returncode == 0, errors
