@@ -13,6 +13,8 @@ Printed (``name value target verdict``, as ``slsbot_runtime.bench``):
 * ``tuning_backtest_share``: wall time inside the backtester (every trial's ``timing.backtest_seconds``: window
   cut, decisions, simulation, metrics) over the workers' wall time (2 x ``tuning_wall_s``); the rest is Optuna,
   the storage, loading the candles once per worker, and waiting for a core;
+* ``tuning_backtest_share_of_trials``: the same over the trials' own wall time (``timing.trial_seconds``): what a
+  trial spends outside the backtester (sampling, counting, storage writes);
 * ``tuning_finalize_s``: the out-of-sample runs, DSR, PBO, result and report.
 
 The machine is shared with other work: the load average is printed beside the figures.
@@ -120,6 +122,7 @@ def main() -> int:
         trials = study.get_trials(deepcopy=False)
         counts = count_trials(trials)
         inside = sum(t.user_attrs.get("timing", {}).get("backtest_seconds", 0.0) for t in trials)
+        in_trials = sum(t.user_attrs.get("timing", {}).get("trial_seconds", 0.0) for t in trials)
         modes: dict[str, int] = {}
         for trial in trials:
             for mode, runs in trial.user_attrs.get("timing", {}).get("modes", {}).items():
@@ -147,6 +150,7 @@ def main() -> int:
     report("tuning_wall_s", wall, ("<=", 300.0))
     report("tuning_trials_per_s", counts.finished / wall)
     report("tuning_backtest_share", inside / (WORKERS * wall))
+    report("tuning_backtest_share_of_trials", inside / in_trials)
     report("tuning_finalize_s", finalize_s)
     print(f"# load average {os.getloadavg()[0]:.2f} at the end (a shared machine)", flush=True)
     return 0
