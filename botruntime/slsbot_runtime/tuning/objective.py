@@ -125,7 +125,9 @@ class TrialObjective:
                 trial.report(values[0], fold.index)
                 if self.plan.pruning and trial.should_prune():
                     self._record(trial, fold_values, None, started, clock_before, modes_before)
-                    raise optuna.TrialPruned(f"fold {fold.index}: {values[0]:.4g} is worse than the median")
+                    raise optuna.TrialPruned(
+                        f"fold {fold.index}: {values[0]:.4g}, worse than the earlier trials' median there"
+                    )
         returns = (np.concatenate(ts_parts), np.concatenate(return_parts))
         self._record(trial, fold_values, returns, started, clock_before, modes_before)
         means = [float(np.mean([values[k] for values in fold_values])) for k in range(len(self.plan.objectives))]
