@@ -46,11 +46,12 @@ format: setup
 crds: setup
 	$(RUN) slsbot crds --output crds --docs docs/reference/api.md
 
-## bench: speed and memory figures: the runtime on the full shared data set (../shared/data/market), then the
-## operator with 1,000 Strategies on kmock, then 20 paper bots under one slsbot up, then the A/B test's error rate
-## and power simulated over real BTC and ETH returns
+## bench: speed and memory figures: the runtime on the full shared data set (../shared/data/market), a walk-forward
+## tuning run of 200 trials, then the operator with 1,000 Strategies on kmock, then 20 paper bots under one slsbot up,
+## then the A/B test's error rate and power simulated over real BTC and ETH returns
 bench: setup
 	$(RUN) python -m slsbot_runtime.bench
+	$(RUN) python -m slsbot_runtime.bench_tuning
 	$(RUN) python -m slsbot.bench.operator_scale
 	$(RUN) python -m slsbot.bench.fleet
 	$(RUN) python -m slsbot.bench.ab_test

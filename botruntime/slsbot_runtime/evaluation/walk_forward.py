@@ -27,6 +27,7 @@ import numpy as np
 from slsbot.api import TIMEFRAME_SECONDS, RuntimeConfig
 from slsbot_runtime.backtest.inputs import BacktestWindow
 from slsbot_runtime.backtest.metrics import Trade, performance
+from slsbot_runtime.backtest.report import BacktestResult
 from slsbot_runtime.backtest.runner import run_backtest
 from slsbot_runtime.evaluation.benchmark import buy_and_hold
 from slsbot_runtime.evaluation.folds import Fold
@@ -93,13 +94,24 @@ def walk_forward(
     progress: FoldProgress | None = None,
 ) -> WalkForwardResult:
     """Backtest ``config`` over every fold's warm-up and window; measure the windows (see the module doc)."""
-    market_data = config.market_data.model_copy(update={"warmup_candles": warmup, "start": None})
-    prepared = config.model_copy(update={"market_data": market_data})
+    prepared = fold_config(config, warmup)
     results = []
     for fold in folds:
         report = None if progress is None else functools.partial(progress, fold.index)
-        results.append(_fold_run(prepared, fold, data_dir=data_dir, progress=report))
-    return _chained(name, config, results)
+        result = run_backtest(prepared, data_dir=data_dir, window=fold_window(fold), mode="auto", progress=report)
+        results.append(measure_fold(prepared, fold, result))
+    return chained(name, config, results)
+
+
+def fold_config(config: RuntimeConfig, warmup: int) -> RuntimeConfig:
+    """``config`` as every fold runs it: no entry in the first ``warmup`` candles of the run, no fixed start."""
+    market_data = config.market_data.model_copy(update={"warmup_candles": warmup, "start": None})
+    return config.model_copy(update={"market_data": market_data})
+
+
+def fold_window(fold: Fold) -> BacktestWindow:
+    """The candles a fold's backtest reads: its warm-up, then its window."""
+    return BacktestWindow(_datetime(fold.warmup_start_ms), _datetime(fold.end_ms))
 
 
 def walk_forward_buy_and_hold(
@@ -115,14 +127,12 @@ def walk_forward_buy_and_hold(
         exposure = holding.exposed_points / (len(curve.ts) - 1)
         metrics = performance(curve.ts, curve.equity, [], timeframe_seconds=seconds, exposure=exposure)
         results.append(FoldResult(fold, curve, [], holding.exposed_points, metrics, "buy-and-hold", None))
-    return _chained("buy-and-hold", config, results)
+    return chained("buy-and-hold", config, results)
 
 
-def _fold_run(
-    config: RuntimeConfig, fold: Fold, *, data_dir: str | Path, progress: Callable[[int, int], None] | None
-) -> FoldResult:
-    window = BacktestWindow(_datetime(fold.warmup_start_ms), _datetime(fold.end_ms))
-    result = run_backtest(config, data_dir=data_dir, window=window, mode="auto", progress=progress)
+def measure_fold(config: RuntimeConfig, fold: Fold, result: BacktestResult) -> FoldResult:
+    """The fold's out-of-sample window measured in ``result``, the backtest of ``fold_config(config, warmup)``
+    over ``fold_window(fold)`` (see the module doc)."""
     ts, equity = result.equity_ts, result.equity
     first = int(np.searchsorted(ts, fold.start_ms, side="left"))
     if first == len(ts):
@@ -149,7 +159,8 @@ def _fold_run(
     )
 
 
-def _chained(name: str, config: RuntimeConfig, folds: list[FoldResult]) -> WalkForwardResult:
+def chained(name: str, config: RuntimeConfig, folds: list[FoldResult]) -> WalkForwardResult:
+    """The folds' results compounded into one (see the module doc)."""
     ts_parts: list[np.ndarray] = [folds[0].curve.ts[:1]]
     equity_parts: list[np.ndarray] = [folds[0].curve.equity[:1]]
     level = float(folds[0].curve.equity[0])
