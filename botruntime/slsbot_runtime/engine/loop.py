@@ -11,6 +11,9 @@ Per candle (see docs/concepts/runtime-loop.md):
    send, the whole state committed *before* the orders go out;
 7. a commit every ``commit_every_candles`` candles or ``commit_interval_s`` seconds otherwise; metrics.
 
+What a commit writes is the state store's ``Durability``: a runtime's store writes each one; a backtest's store
+(``Durability.NONE``) writes nothing until the feed ends (``finish``), the same loop without the transactions.
+
 Candles at or before the stored cursor are only replayed: the gap tracker and the deciders see them (features and
 strategies rebuild themselves), nothing is sent and nothing is booked.
 
@@ -214,11 +217,12 @@ class TradingLoop:
         self.finish()
 
     def finish(self) -> None:
-        """The feed ended: reconcile if no candle needed it yet, commit, phase ``finished``."""
+        """The feed ended: reconcile if no candle needed it yet, write everything (``Restart.flush``), phase
+        ``finished``."""
         state = self.state
         if not state.reconciled:
             self.restart.reconcile()
-        self.commit()
+        self.restart.flush()
         state.finished = True
         state.finish_note = f"the feed ended after {state.processed} candles: nothing more to trade"
         self.refusals.flush()
@@ -251,7 +255,8 @@ class TradingLoop:
         self.publisher.publish()
 
     def commit(self) -> None:
-        """Write everything staged, and what only changes in memory, in one transaction (``Restart.commit``)."""
+        """Write everything staged, and what only changes in memory, in one transaction, if the store writes its
+        commits (``Restart.commit``)."""
         self.restart.commit()
 
     def shutdown(self, *, cancel_orders: bool, flatten: bool, fill_deadline_s: float = 30.0) -> None:

@@ -7,6 +7,11 @@ several times slower; the schema is small and fixed, so plain SQL stays readable
 ``slsbot report`` and the HTTP server read while the loop writes; ``synchronous=NORMAL`` keeps every
 committed transaction through a process crash (only a power loss could drop the last ones).
 
+What a commit guarantees is the caller's choice when it opens the store (``Durability``): a runtime's store
+writes every ``commit()`` (the loop commits its intents before it sends them, and its state every candle or
+batch of candles), a backtest's store writes nothing until ``flush()`` at the end of the run, the same staged
+rows in one transaction instead of two per order.
+
 What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
 fill is stored once), positions with their trade statistics, the equity curve (one row per processed
 candle; the older rows thinned once ``retain_equity`` was called, see ``equity_retention``), the cursor (last
@@ -21,6 +26,7 @@ import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +45,19 @@ from slsbot_runtime.persistence.schema import (
     order_row,
     upsert_sql,
 )
+
+
+class Durability(StrEnum):
+    """What ``StateStore.commit`` guarantees, chosen when the store is opened."""
+
+    #: Every ``commit()`` writes what is staged in one transaction before it returns: after a process crash the
+    #: file holds the last commit whole and nothing of a later one. What a runtime needs for exactly-once: its
+    #: intents are on disk before they are sent, its fills and cursor before the next candle is acted on.
+    EVERY_COMMIT = "everyCommit"
+    #: ``commit()`` writes nothing; everything staged stays in memory until ``flush()`` writes it in one transaction
+    #: (so reads see the file as of the last flush). A crash loses everything since then. For runs whose state is
+    #: thrown away and rebuilt by running again: a backtest reads its results after one flush at the end.
+    NONE = "none"
 
 
 @dataclass(slots=True)
@@ -144,12 +163,21 @@ def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
 
 
 class StateStore:
-    """Staged writes flushed by ``commit()`` in one transaction; reads straight from the file."""
+    """Staged writes written by ``commit()`` (or, with ``Durability.NONE``, only by ``flush()``) in one transaction;
+    reads straight from the file."""
 
-    def __init__(self, connection: sqlite3.Connection, *, path: str, readonly: bool) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        path: str,
+        readonly: bool,
+        durability: Durability = Durability.EVERY_COMMIT,
+    ) -> None:
         self._db = connection
         self.path = path
         self.readonly = readonly
+        self.durability = durability
         self._orders: dict[str, tuple[Any, ...]] = {}
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
@@ -170,8 +198,12 @@ class StateStore:
     # -- opening ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
-        """Open (and, unless ``readonly``, create) the state file at ``path``; ``:memory:`` for none."""
+    def open(
+        cls, path: str | Path, *, readonly: bool = False, durability: Durability = Durability.EVERY_COMMIT
+    ) -> StateStore:
+        """Open (and, unless ``readonly``, create) the state file at ``path``; ``:memory:`` for none. ``durability``
+        says what a ``commit()`` writes (``Durability``): every one, as a runtime needs, unless the caller (a
+        backtest) asks for ``Durability.NONE``."""
         text = str(path)
         try:
             if readonly:
@@ -187,7 +219,7 @@ class StateStore:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
-            store = cls(connection, path=text, readonly=readonly)
+            store = cls(connection, path=text, readonly=readonly, durability=Durability(durability))
             store._check_schema()
         except sqlite3.Error as error:
             raise StateError(f"state: cannot open {text}: {error}") from error
@@ -300,7 +332,14 @@ class StateStore:
         )
 
     def commit(self) -> None:
-        """Write everything staged in one transaction (all of it or, on a crash, none of it)."""
+        """Write everything staged in one transaction (all of it or, on a crash, none of it); with
+        ``Durability.NONE``, nothing: it waits for ``flush()``."""
+        if self.durability is Durability.EVERY_COMMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything staged in one transaction now, whatever the durability (all of it or, on a crash, none of
+        it). Raises StateError, with everything still staged, when the file cannot be written."""
         if not self.has_staged:
             return
         if self.readonly:
