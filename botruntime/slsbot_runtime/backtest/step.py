@@ -5,9 +5,9 @@ The loop, its deciders, its risk manager and its paper exchange are built by ``a
 (``inputs.backtest_config``: a replay at pace 0, a paper account, a state store in memory). The run is
 ``TradingLoop.run``: every candle goes through gap and warmup bookkeeping, the paper exchange's matching, the
 ensemble, the risk manager, the order manager and the state store, exactly as live. Only what a commit guarantees
-differs: the store is opened with ``Durability.NONE``, so the loop's commits (two per order, one per thousand
-candles) write nothing and the whole run is written once when the feed ends. The results are read back from the
-state the loop wrote (its fills and the equity it staged for every candle).
+differs: the store is ``inputs.backtest_store`` (``Durability.NONE``), so the loop's commits (two per order, one
+per thousand candles) write nothing and the whole run is written once when the feed ends. The results are read
+back from the state the loop wrote (its fills and the equity it staged for every candle).
 """
 
 from __future__ import annotations
@@ -19,18 +19,17 @@ import numpy as np
 
 from slsbot.api import RuntimeConfig
 from slsbot_runtime.app import RuntimeOptions, connect_runtime, prepare_runtime
-from slsbot_runtime.backtest.inputs import THROWAWAY_STATE, interval_ms
+from slsbot_runtime.backtest.inputs import THROWAWAY_STATE, backtest_store, interval_ms
 from slsbot_runtime.backtest.report import PROGRESS_EVERY, Progress, RunRecord
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
-from slsbot_runtime.persistence.store import Durability, StateStore
 
 
 def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Progress | None = None) -> RunRecord:
     """Run the loop over ``histories`` (merged in time order) and collect what it booked."""
     parts = prepare_runtime(config, RuntimeOptions(state_path=THROWAWAY_STATE))
-    store = StateStore.open(THROWAWAY_STATE, durability=Durability.NONE)
+    store = backtest_store()
     models = parts.models
     try:
         built = connect_runtime(parts, store)

@@ -205,6 +205,8 @@ class StateStore:
         says what a ``commit()`` writes (``Durability``): every one, as a runtime needs, unless the caller (a
         backtest) asks for ``Durability.NONE``."""
         text = str(path)
+        if durability not in set(Durability):
+            raise ValueError(f"durability: {durability!r} is not one of {', '.join(Durability)} (Durability)")
         try:
             if readonly:
                 if text == ":memory:" or not Path(text).is_file():
