@@ -146,20 +146,26 @@ def _json(value: Any) -> str:
 
 
 _EQUITY_INSERT = "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)"
-#: Equity rows go in statements of this many rows (one per candle: the bulk of every commit's rows).
-EQUITY_ROWS_PER_STATEMENT = 16
-_EQUITY_INSERT_MANY = _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * EQUITY_ROWS_PER_STATEMENT))
+#: Equity rows (one per candle: the bulk of every write) go in statements of this many rows, the widest first: the
+#: per-statement work is shared by that many rows (a backtest's one flush writes every candle's; 128 rows bind 512
+#: variables, under SQLite's limit of 999 before 3.32).
+EQUITY_ROWS_PER_STATEMENT = (128, 16, 1)
+_EQUITY_INSERTS = {
+    rows: _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * rows))
+    for rows in EQUITY_ROWS_PER_STATEMENT
+}
 
 
 def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
     """Insert the staged equity rows (four values each, flat) in order: the same rows, rowids and replacements
-    as one statement per row, with the per-statement work shared by ``EQUITY_ROWS_PER_STATEMENT`` rows."""
-    width = 4 * EQUITY_ROWS_PER_STATEMENT
-    whole = len(values) - len(values) % width
-    if whole:
-        db.executemany(_EQUITY_INSERT_MANY, [values[start : start + width] for start in range(0, whole, width)])
-    if whole < len(values):
-        db.executemany(_EQUITY_INSERT, [values[start : start + 4] for start in range(whole, len(values), 4)])
+    as one statement per row."""
+    start = 0
+    for rows in EQUITY_ROWS_PER_STATEMENT:
+        width = 4 * rows
+        end = start + (len(values) - start) // width * width
+        if end > start:
+            db.executemany(_EQUITY_INSERTS[rows], [values[i : i + width] for i in range(start, end, width)])
+        start = end
 
 
 class StateStore:
