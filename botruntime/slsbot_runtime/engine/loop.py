@@ -107,7 +107,8 @@ class TradingLoop:
         )
         self.gaps = GapTracker(interval_ms=settings.interval_ms, warmup_candles=settings.warmup_candles)
         self.records = {s: SignalTrackRecord(settings.round_trip_cost) for s in settings.symbols}
-        #: Symbols whose decisions carry an anomaly score: the risk manager takes their scores, None included.
+        #: Symbols whose decider may score anomalies (``Decider.scores_anomalies``): only their scores, None included,
+        #: go to the risk manager's anomaly rule (the others never have one to give).
         self._scored = frozenset(s for s, d in self.deciders.items() if getattr(d, "scores_anomalies", True))
         #: Candles opened before this (ms) are processed but not traded: a live feed catching up on history.
         self.trade_from_ts: int | None = None
