@@ -12,7 +12,11 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   for a core on a shared machine.
 * ``ensemble_step_candles_per_s``: the same run's candles per second.
 * ``step_candles_per_s`` / ``fast_candles_per_s``: ``examples/backtest/sma-cross-btc.yaml`` on BTC/USDT 5m
-  (the longest single series), in each mode; fast is the best of ``FAST_REPEATS`` runs. Data loading excluded.
+  (the longest single series), in each mode; step is the best of ``STEP_REPEATS`` runs, fast of ``FAST_REPEATS``.
+  Data loading excluded. ``backtrader_candles_per_s``: backtrader's ``CrossOver`` strategy making the same trades on
+  the same series in the same run (``backtrader_sma_cross``, the reference the backtest tests compare trades with;
+  ``cerebro.run`` timed, best of ``STEP_REPEATS``, each run right after a step run), and ``step_vs_backtrader``: how
+  many times faster step mode is.
 * ``runtime_peak_rss_mb``: ``slsbot runtime --until-end`` as a child process over the eight 1h pairs with the
   ensemble config, its peak resident memory from ``getrusage(RUSAGE_CHILDREN)``.
 * ``anomaly_score_p50_us`` / ``_p99_us``: ``AnomalyMonitor.update`` for one BTC/USDT 1h candle with the default
@@ -29,6 +33,7 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
 
 from __future__ import annotations
 
+import calendar
 import gc
 import os
 import resource
@@ -36,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,17 +52,21 @@ import yaml
 from slsbot_runtime.app import RuntimeOptions, build_runtime
 from slsbot_runtime.backtest.runner import run_backtest
 from slsbot_runtime.config_loading import load_runtime_config, parse_runtime_config
+from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
+from slsbot_runtime.features.base import OHLCV
 
 REPO = Path(__file__).resolve().parents[2]
 SPOT_1H_2024 = "Harthor_marketlab/binance"  # 8 pairs, 1h and 5m, 2024-09 .. 2026-02
 ENSEMBLE_START = datetime(2025, 6, 1, tzinfo=UTC)
 FAST_REPEATS = 5
+STEP_REPEATS = 3
 
 TARGETS = {
     "decision_latency_p99_ms": ("<", 5.0),
     "anomaly_score_p99_us": ("<", 500.0),
     "step_candles_per_s": (">", 50_000.0),
+    "step_vs_backtrader": (">=", 10.0),
     "fast_candles_per_s": (">", 1_000_000.0),
     "runtime_peak_rss_mb": ("<", 300.0),
 }
@@ -114,7 +125,13 @@ def bench_ensemble_latency(data: Path) -> None:
 def bench_one_strategy(data: Path) -> None:
     config = load_runtime_config(REPO / "examples/backtest/sma-cross-btc.yaml")
     config = config.model_copy(update={"timeframe": "5m"})
-    step = run_backtest(config, data_dir=data, mode="step")
+    history = load_history(data, "BTC/USDT", "5m", interval_ms=300_000)
+    steps, references = [], []
+    for _ in range(STEP_REPEATS):  # one after the other, so that both see the same load on a shared machine
+        steps.append(run_backtest(config, data_dir=data, mode="step"))
+        references.append(backtrader_sma_cross(history))
+    step = min(steps, key=lambda result: result.elapsed_s)
+    reference = min(references, key=lambda run: run.elapsed_s)
     fast = min(
         (run_backtest(config, data_dir=data, mode="fast") for _ in range(FAST_REPEATS)),
         key=lambda result: result.elapsed_s,
@@ -122,11 +139,73 @@ def bench_one_strategy(data: Path) -> None:
     same = "identical" if fast.fingerprint == step.fingerprint else "DIFFERENT"
     print(
         f"# one strategy: sma_cross 10/30 on BTC/USDT 5m, {step.candles:,} candles, {len(step.trades)} trades; "
-        f"fast and step results {same}",
+        f"fast and step results {same}; backtrader {len(reference.trades)} trades on {len(history):,} candles",
         flush=True,
     )
+    backtrader_rate = len(history) / reference.elapsed_s
     report("step_candles_per_s", step.candles_per_second)
     report("fast_candles_per_s", fast.candles_per_second)
+    report("backtrader_candles_per_s", backtrader_rate)
+    report("step_vs_backtrader", step.candles_per_second / backtrader_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRun:
+    trades: list[dict[str, float]]  # entry_ts, exit_ts (ms), entry_price, pnl (after commission), one per round trip
+    elapsed_s: float  # cerebro.run
+
+
+def backtrader_sma_cross(
+    history: OHLCV, *, fast: int = 10, slow: int = 30, size: float = 0.1, cash: float = 100_000.0, fee: float = 0.001
+) -> ReferenceRun:
+    """backtrader's ``CrossOver`` strategy as ``examples/backtest/sma-cross-btc.yaml`` describes it: buy ``size`` when
+    the ``fast`` SMA crosses above the ``slow`` one, close when it crosses back below, market orders filled at the
+    next open, ``fee`` commission per side. backtrader is a development dependency (the benchmarks and the tests)."""
+    import pandas as pd
+
+    with warnings.catch_warnings():  # backtrader 1.9.78's docstrings hold invalid escape sequences
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import backtrader as bt
+
+    class SmaCrossover(bt.Strategy):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.crossover = bt.indicators.CrossOver(
+                bt.indicators.SMA(self.data.close, period=fast), bt.indicators.SMA(self.data.close, period=slow)
+            )
+            self.trades: list[dict[str, float]] = []
+
+        def next(self) -> None:
+            if not self.position:
+                if self.crossover > 0:
+                    self.buy(size=size)
+            elif self.crossover < 0:
+                self.close()
+
+        def notify_trade(self, trade: bt.Trade) -> None:
+            if trade.isclosed:
+                self.trades.append(
+                    {
+                        "entry_ts": _epoch_ms(bt.num2date(trade.dtopen)),
+                        "exit_ts": _epoch_ms(bt.num2date(trade.dtclose)),
+                        "entry_price": trade.price,
+                        "pnl": trade.pnlcomm,
+                    }
+                )
+
+    columns = {name: getattr(history, name) for name in ("open", "high", "low", "close", "volume")}
+    frame = pd.DataFrame(columns, index=pd.to_datetime(history.ts, unit="ms"))
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.PandasData(dataname=frame))
+    cerebro.addstrategy(SmaCrossover)
+    cerebro.broker.setcash(cash)
+    cerebro.broker.setcommission(commission=fee)
+    started = time.perf_counter()
+    (strategy,) = cerebro.run()
+    return ReferenceRun(strategy.trades, time.perf_counter() - started)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return calendar.timegm(moment.timetuple()) * 1000
 
 
 def bench_runtime_memory(data: Path) -> None:
@@ -155,7 +234,6 @@ def bench_runtime_memory(data: Path) -> None:
 
 def bench_anomaly(data: Path) -> None:
     from slsbot.api.strategy import MLModel
-    from slsbot_runtime.data.discovery import load_history
     from slsbot_runtime.monitoring.anomaly import AnomalyDetector, AnomalyMonitor, AnomalySettings
 
     history = load_history(data, "BTC/USDT", "1h", interval_ms=3_600_000)

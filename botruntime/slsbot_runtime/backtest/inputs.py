@@ -6,7 +6,9 @@ A backtest reads the same RuntimeConfig a runtime reads and changes only what ma
 * the account is the paper exchange with ``account.paper``'s settings, whatever ``account.mode`` says
   (a backtest never talks to an exchange);
 * the state store is thrown away (in memory), and it keeps every equity row (``state.equityRetention`` is
-  ``keepAll``): the step mode reads its results from them, so thinning would change them.
+  ``keepAll``): the step mode reads its results from them, so thinning would change them. It is opened with
+  ``Durability.NONE`` (``backtest_store``): a backtest is never restarted from its state, it is run again, so
+  the loop's commits write nothing and the run is written once, when the feed ends.
 
 The window: candles whose open time is at or after ``--from`` (or ``marketData.start``) and before ``--to``.
 The strategies warm up inside the window: nothing is traded before ``marketData.warmupCandles`` candles.
@@ -29,6 +31,7 @@ from slsbot_runtime.domain.errors import ConfigError, DataError
 from slsbot_runtime.domain.timeframes import interval_ms as timeframe_ms
 from slsbot_runtime.domain.types import split_symbol
 from slsbot_runtime.features.base import OHLCV
+from slsbot_runtime.persistence.store import Durability, StateStore
 
 THROWAWAY_STATE = ":memory:"
 
@@ -82,6 +85,11 @@ def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, windo
     account = config.account.model_copy(update={"mode": AccountMode.PAPER.value, "credentials_dir": None})
     state = StateSettings(path=THROWAWAY_STATE, equity_retention=EquityRetention(keep_all=True))
     return config.model_copy(update={"market_data": market_data, "account": account, "state": state})
+
+
+def backtest_store() -> StateStore:
+    """The state store a backtest's loop runs over: in memory, and written only by ``flush`` (see the module doc)."""
+    return StateStore.open(THROWAWAY_STATE, durability=Durability.NONE)
 
 
 def load_window(config: RuntimeConfig, window: BacktestWindow) -> list[OHLCV]:

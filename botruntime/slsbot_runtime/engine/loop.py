@@ -11,6 +11,9 @@ Per candle (see docs/concepts/runtime-loop.md):
    send, the whole state committed *before* the orders go out;
 7. a commit every ``commit_every_candles`` candles or ``commit_interval_s`` seconds otherwise; metrics.
 
+What a commit writes is the state store's ``Durability``: a runtime's store writes each one; a backtest's store
+(``Durability.NONE``) writes nothing until the feed ends (``finish``), the same loop without the transactions.
+
 Candles at or before the stored cursor are only replayed: the gap tracker and the deciders see them (features and
 strategies rebuild themselves), nothing is sent and nothing is booked.
 
@@ -104,6 +107,9 @@ class TradingLoop:
         )
         self.gaps = GapTracker(interval_ms=settings.interval_ms, warmup_candles=settings.warmup_candles)
         self.records = {s: SignalTrackRecord(settings.round_trip_cost) for s in settings.symbols}
+        #: Symbols whose decider may score anomalies (``Decider.scores_anomalies``): only their scores, None included,
+        #: go to the risk manager's anomaly rule (the others never have one to give).
+        self._scored = frozenset(s for s, d in self.deciders.items() if getattr(d, "scores_anomalies", True))
         #: Candles opened before this (ms) are processed but not traded: a live feed catching up on history.
         self.trade_from_ts: int | None = None
         self._orders_seen = -1
@@ -214,11 +220,12 @@ class TradingLoop:
         self.finish()
 
     def finish(self) -> None:
-        """The feed ended: reconcile if no candle needed it yet, commit, phase ``finished``."""
+        """The feed ended: reconcile if no candle needed it yet, write everything (``Restart.flush``), phase
+        ``finished``."""
         state = self.state
         if not state.reconciled:
             self.restart.reconcile()
-        self.commit()
+        self.restart.flush()
         state.finished = True
         state.finish_note = f"the feed ended after {state.processed} candles: nothing more to trade"
         self.refusals.flush()
@@ -251,7 +258,8 @@ class TradingLoop:
         self.publisher.publish()
 
     def commit(self) -> None:
-        """Write everything staged, and what only changes in memory, in one transaction (``Restart.commit``)."""
+        """Write everything staged, and what only changes in memory, in one transaction, if the store writes its
+        commits (``Restart.commit``)."""
         self.restart.commit()
 
     def shutdown(self, *, cancel_orders: bool, flatten: bool, fill_deadline_s: float = 30.0) -> None:
@@ -286,36 +294,40 @@ class TradingLoop:
         if orders.has_unfinished(symbol):
             orders.refresh(symbol)
         ledger.mark(symbol, close)
-        started = time.perf_counter()
+        metrics = self.metrics
+        started = time.perf_counter() if metrics is not None else 0.0  # the decision latency metric's
         decision = self.deciders[symbol].decide(candle)
         equity = ledger.equity()
         state.watermark.observe(equity)
         risk = self._risk
-        risk.observe(ts, equity, {symbol: close}, {symbol: decision.anomaly_score})
+        scores = {symbol: decision.anomaly_score} if symbol in self._scored else None
+        risk.observe(ts, equity, {symbol: close}, scores)
         state.risk_fed = True
         must_flatten = risk.must_flatten
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
             self.risk_watch.changed(ts, must_flatten, state.must_flatten)
         state.must_flatten = must_flatten
-        self._trade(candle, decision, must_flatten or risk.closes_positions)  # allocation 0: close what is held
-        self._follow_signal(candle, decision)
-        elapsed = time.perf_counter() - started
-        self.store.stage_equity(ts, symbol, equity, ledger.cash)
-        self.store.stage_cursor(symbol, ts)
+        signal = target_sign(decision.direction, long_only=self.settings.long_only, must_flatten=False)
+        self._trade(candle, decision, must_flatten or risk.closes_positions, signal)  # allocation 0: close what is held
+        self.records[symbol].observe(signal, close)
+        elapsed = time.perf_counter() - started if metrics is not None else 0.0
+        store = self.store
+        store.stage_equity(ts, symbol, equity, ledger.cash)
+        store.stage_cursor(symbol, ts)
         state.cursor[symbol] = ts
         state.last_ts = ts
         state.staged += 1
         state.processed += 1
+        now = self._clock()
         if orders.has_unsent:
             orders.send_pending()
             self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
-        elif state.staged >= self.settings.commit_every_candles or (
-            self._clock() - state.last_commit >= self.settings.commit_interval_s
+        elif state.staged >= self.settings.commit_every_candles or now - state.last_commit >= (
+            self.settings.commit_interval_s
         ):
             self.commit()
-        if self.metrics is not None:
+        if metrics is not None:
             self._observe(candle, elapsed, equity)
-        now = self._clock()
         if now - self.publisher.published_at >= PUBLISH_INTERVAL_S:
             self.publisher.publish()
         return True
@@ -333,7 +345,8 @@ class TradingLoop:
         if state.replayed % 1024 == 0:
             self.publisher.publish()
 
-    def _trade(self, candle: Candle, decision: SymbolDecision, must_flatten: bool) -> None:
+    def _trade(self, candle: Candle, decision: SymbolDecision, must_flatten: bool, signal: int | None) -> None:
+        """Plan and act on one candle; ``signal`` is ``target_sign`` of the decision (None: no opinion)."""
         symbol = candle.symbol
         if self.trade_from_ts is not None and candle.ts < self.trade_from_ts:
             return
@@ -341,6 +354,8 @@ class TradingLoop:
         state = self.state
         if warm and not state.ever_warm:
             state.ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
+        if signal is None and not must_flatten:
+            return  # no opinion and nothing to flatten: the plan keeps everything as it is (most candles)
         # while warming up (warmupCandles candles after the start or a gap) only entries wait: exits, cancels
         # and risk flattening go on
         orders = self.orders

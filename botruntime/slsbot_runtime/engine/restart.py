@@ -3,9 +3,10 @@
 ``commit`` and ``load`` are two halves of one format, kept side by side: ``commit`` stages what only changes in
 memory (the risk snapshot, cash, the equity watermark, the changes of a book kept in this process) on top of what
 the candles staged (the loop: each candle's cursor and equity row; the order manager: intents, fills, positions)
-and writes it all in one transaction; ``load`` reads every part of it back into the ledger, the order manager,
-the risk manager, the refusal streaks and the book. ``reconcile`` then checks the loaded books against the
-exchange, once, before anything is sent for a new candle (docs/concepts/runtime-loop.md#restart).
+and writes it all in one transaction (a backtest's store, ``Durability.NONE``, only once, at ``flush``); ``load``
+reads every part of it back into the ledger, the order manager, the risk manager, the refusal streaks and the book.
+``reconcile`` then checks the loaded books against the exchange, once, before anything is sent for a new candle
+(docs/concepts/runtime-loop.md#restart).
 
 The book is reached through the exchange's ``BookPersistence`` capability: the paper exchange hands out its own,
 a real exchange none (it keeps its book itself; the reconciliation asks it).
@@ -28,7 +29,7 @@ from slsbot_runtime.exchange.base import BookPersistence
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
-from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.persistence.store import Durability, StateStore
 from slsbot_runtime.risk.base import RiskEvent
 from slsbot_runtime.risk.manager import RiskManager
 
@@ -116,7 +117,26 @@ class Restart:
         state.started = True
 
     def commit(self) -> None:
-        """Stage what only changes in memory (risk, cash, the book) and write it all in one transaction."""
+        """Stage what only changes in memory (risk, cash, the book) and write it all in one transaction, if the store
+        writes its commits (``Durability.EVERY_COMMIT``, a runtime's). A store that writes only when flushed (a
+        backtest's) is handed the in-memory part once, by ``flush`` at the end: staging it at every commit would
+        be work for nothing."""
+        if self.store.durability is Durability.EVERY_COMMIT:
+            self._stage_memory()
+            self.store.commit()
+        self._committed()
+
+    def flush(self) -> None:
+        """``commit``, written whatever the store's durability: the end of a run (the feed ended, a shutdown)."""
+        self._stage_memory()
+        self.store.flush()
+        self._committed()
+
+    def _committed(self) -> None:
+        self.state.staged = 0
+        self.state.last_commit = self.clock()
+
+    def _stage_memory(self) -> None:
         store, state = self.store, self.state
         risk_ts = self.risk.last_ts
         if state.risk_fed and risk_ts is not None:
@@ -131,9 +151,6 @@ class Restart:
             if changes:
                 store.stage_paper_book(changes)
             store.stage_meta("paper_last_close", book.last_closes())
-        store.commit()
-        state.staged = 0
-        state.last_commit = self.clock()
 
     def reconcile(self) -> None:
         """Bring the loaded books in line with the exchange (``execution.reconcile``); a disagreement halts trading

@@ -75,7 +75,7 @@ class Shutdown:
                     self.cancel(order.client_order_id, ts + self.settings.interval_ms)
             if flatten:
                 self._flatten(ts, fill_deadline_s)
-        restart.commit()
+        restart.flush()
         state.finished = True
         self.refusals.flush()
         left = (len(self.orders.unfinished()), self.ledger.open_positions())

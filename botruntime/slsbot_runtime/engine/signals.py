@@ -26,11 +26,17 @@ class SymbolDecision(NamedTuple):  # a NamedTuple: immutable and the cheapest to
 
 
 class Decider(Protocol):
+    #: Whether its decisions may carry the anomaly detector's score (``AnomalyScoringDecider``); the loop hands the
+    #: risk manager no score map for a symbol whose decider never has one. Absent means it may.
+    scores_anomalies: bool
+
     def decide(self, candle: Candle) -> SymbolDecision: ...
 
 
 class ComponentDecider:
     """One strategy component, fed the feature values (if any) of each candle."""
+
+    scores_anomalies = False
 
     def __init__(self, component: StrategyComponent, features: IncrementalFeatures | None = None) -> None:
         self.component = component
@@ -46,6 +52,8 @@ class EnsembleDecider:
     """The signal layer's ensemble (anything with ``decide(candle, features)`` returning an object with
     ``direction``, ``confidence`` and ``driver``). ``prepare(candle)``, when given, sees each candle before the
     ensemble does (the model bank: its members read what it computed for that candle)."""
+
+    scores_anomalies = False
 
     def __init__(
         self,
@@ -68,6 +76,8 @@ class EnsembleDecider:
 class AnomalyScoringDecider:
     """Another decider's decision with the anomaly detector's score of the same candle (``monitoring.anomaly``).
     Every candle goes through both, replayed ones included, so a restart rebuilds the detector as it was."""
+
+    scores_anomalies = True
 
     def __init__(self, inner: Decider, monitor: AnomalyMonitor) -> None:
         self.inner = inner

@@ -84,8 +84,10 @@ class Ledger:
 
     def equity(self) -> float:
         value = self.cash
-        for symbol in sorted(self.positions):  # a fixed order: the same sum, bit for bit, after a restore
-            row = self.positions[symbol]
+        positions = self.positions
+        # a fixed order: the same sum, bit for bit, after a restore (one symbol needs no sorting: every candle)
+        for symbol in positions if len(positions) < 2 else sorted(positions):
+            row = positions[symbol]
             if row.quantity:
                 value += row.quantity * self.prices.get(symbol, row.average_price)
         return value

@@ -7,6 +7,11 @@ several times slower; the schema is small and fixed, so plain SQL stays readable
 ``slsbot report`` and the HTTP server read while the loop writes; ``synchronous=NORMAL`` keeps every
 committed transaction through a process crash (only a power loss could drop the last ones).
 
+What a commit guarantees is the caller's choice when it opens the store (``Durability``): a runtime's store
+writes every ``commit()`` (the loop commits its intents before it sends them, and its state every candle or
+batch of candles), a backtest's store writes nothing until ``flush()`` at the end of the run, the same staged
+rows in one transaction instead of two per order.
+
 What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
 fill is stored once), positions with their trade statistics, the equity curve (one row per processed
 candle; the older rows thinned once ``retain_equity`` was called, see ``equity_retention``), the cursor (last
@@ -21,6 +26,7 @@ import math
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,6 +45,19 @@ from slsbot_runtime.persistence.schema import (
     order_row,
     upsert_sql,
 )
+
+
+class Durability(StrEnum):
+    """What ``StateStore.commit`` guarantees, chosen when the store is opened."""
+
+    #: Every ``commit()`` writes what is staged in one transaction before it returns: after a process crash the
+    #: file holds the last commit whole and nothing of a later one. What a runtime needs for exactly-once: its
+    #: intents are on disk before they are sent, its fills and cursor before the next candle is acted on.
+    EVERY_COMMIT = "everyCommit"
+    #: ``commit()`` writes nothing; everything staged stays in memory until ``flush()`` writes it in one transaction
+    #: (so reads see the file as of the last flush). A crash loses everything since then. For runs whose state is
+    #: thrown away and rebuilt by running again: a backtest reads its results after one flush at the end.
+    NONE = "none"
 
 
 @dataclass(slots=True)
@@ -127,29 +146,44 @@ def _json(value: Any) -> str:
 
 
 _EQUITY_INSERT = "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)"
-#: Equity rows go in statements of this many rows (one per candle: the bulk of every commit's rows).
-EQUITY_ROWS_PER_STATEMENT = 16
-_EQUITY_INSERT_MANY = _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * EQUITY_ROWS_PER_STATEMENT))
+#: Equity rows (one per candle: the bulk of every write) go in statements of this many rows, the widest first: the
+#: per-statement work is shared by that many rows (a backtest's one flush writes every candle's; 128 rows bind 512
+#: variables, under SQLite's limit of 999 before 3.32).
+EQUITY_ROWS_PER_STATEMENT = (128, 16, 1)
+_EQUITY_INSERTS = {
+    rows: _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * rows))
+    for rows in EQUITY_ROWS_PER_STATEMENT
+}
 
 
 def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
     """Insert the staged equity rows (four values each, flat) in order: the same rows, rowids and replacements
-    as one statement per row, with the per-statement work shared by ``EQUITY_ROWS_PER_STATEMENT`` rows."""
-    width = 4 * EQUITY_ROWS_PER_STATEMENT
-    whole = len(values) - len(values) % width
-    if whole:
-        db.executemany(_EQUITY_INSERT_MANY, [values[start : start + width] for start in range(0, whole, width)])
-    if whole < len(values):
-        db.executemany(_EQUITY_INSERT, [values[start : start + 4] for start in range(whole, len(values), 4)])
+    as one statement per row."""
+    start = 0
+    for rows in EQUITY_ROWS_PER_STATEMENT:
+        width = 4 * rows
+        end = start + (len(values) - start) // width * width
+        if end > start:
+            db.executemany(_EQUITY_INSERTS[rows], [values[i : i + width] for i in range(start, end, width)])
+        start = end
 
 
 class StateStore:
-    """Staged writes flushed by ``commit()`` in one transaction; reads straight from the file."""
+    """Staged writes written by ``commit()`` (or, with ``Durability.NONE``, only by ``flush()``) in one transaction;
+    reads straight from the file."""
 
-    def __init__(self, connection: sqlite3.Connection, *, path: str, readonly: bool) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        *,
+        path: str,
+        readonly: bool,
+        durability: Durability = Durability.EVERY_COMMIT,
+    ) -> None:
         self._db = connection
         self.path = path
         self.readonly = readonly
+        self.durability = durability
         self._orders: dict[str, tuple[Any, ...]] = {}
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
@@ -170,9 +204,15 @@ class StateStore:
     # -- opening ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path, *, readonly: bool = False) -> StateStore:
-        """Open (and, unless ``readonly``, create) the state file at ``path``; ``:memory:`` for none."""
+    def open(
+        cls, path: str | Path, *, readonly: bool = False, durability: Durability = Durability.EVERY_COMMIT
+    ) -> StateStore:
+        """Open (and, unless ``readonly``, create) the state file at ``path``; ``:memory:`` for none. ``durability``
+        says what a ``commit()`` writes (``Durability``): every one, as a runtime needs, unless the caller (a
+        backtest) asks for ``Durability.NONE``."""
         text = str(path)
+        if durability not in set(Durability):
+            raise ValueError(f"durability: {durability!r} is not one of {', '.join(Durability)} (Durability)")
         try:
             if readonly:
                 if text == ":memory:" or not Path(text).is_file():
@@ -187,7 +227,7 @@ class StateStore:
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA busy_timeout=5000")
-            store = cls(connection, path=text, readonly=readonly)
+            store = cls(connection, path=text, readonly=readonly, durability=Durability(durability))
             store._check_schema()
         except sqlite3.Error as error:
             raise StateError(f"state: cannot open {text}: {error}") from error
@@ -300,7 +340,14 @@ class StateStore:
         )
 
     def commit(self) -> None:
-        """Write everything staged in one transaction (all of it or, on a crash, none of it)."""
+        """Write everything staged in one transaction (all of it or, on a crash, none of it); with
+        ``Durability.NONE``, nothing: it waits for ``flush()``."""
+        if self.durability is Durability.EVERY_COMMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write everything staged in one transaction now, whatever the durability (all of it or, on a crash, none of
+        it). Raises StateError, with everything still staged, when the file cannot be written."""
         if not self.has_staged:
             return
         if self.readonly:

@@ -151,7 +151,7 @@ class RiskManager:
         peak = self._peak
         if peak is None or equity > peak:  # max(peak, equity)
             self._peak = equity
-        if not self._daily_limit_hit and self._daily_loss(equity) >= self.policy.daily_loss_limit_percent:
+        if not self._daily_limit_hit and _loss_percent(self._day_start, equity) >= self.policy.daily_loss_limit_percent:
             self._daily_limit_hit = True
         self._breaker.update(ts, equity)
         self._volatility.observe(ts, closes)

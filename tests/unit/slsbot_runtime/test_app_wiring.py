@@ -14,6 +14,7 @@ from slsbot_runtime.app import RuntimeOptions, build_exchange, build_runtime, ch
 from slsbot_runtime.domain.errors import AuthenticationError, ConfigError
 from slsbot_runtime.exchange.ccxt_exchange import CcxtExchange
 from slsbot_runtime.exchange.paper import PaperExchange
+from slsbot_runtime.persistence.store import StateStore
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -78,3 +79,20 @@ def test_a_missing_credentials_folder_is_an_authentication_error_naming_the_fiel
     live = config(mode="live", source="exchange", credentialsDir=str(tmp_path / "missing"))
     with pytest.raises(AuthenticationError, match=r"^account\.credentialsDir: .* is not a folder"):
         build_exchange(live)
+
+
+def test_a_runtime_commits_its_state_file_every_candle(tmp_path: Path) -> None:
+    """What ``slsbot runtime`` builds: a durable store, each candle on disk (read as another process would) once the
+    loop has processed it, so a restart never acts on a candle twice."""
+    path = tmp_path / "state.db"
+    built = build_runtime(config(), RuntimeOptions(state_path=str(path)))  # paced: committed every candle
+    loop = built.loop
+    loop.start()
+    for candle, _ in zip(built.feed, range(40), strict=False):
+        loop.process(candle)
+        reader = StateStore.open(path, readonly=True)
+        try:
+            assert reader.load_cursor().get(candle.symbol) == candle.ts
+        finally:
+            reader.close()
+    built.store.close()

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, load_window
+from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, backtest_store, load_window
 from slsbot_runtime.domain.errors import ConfigError, DataError
 
 H = 3_600_000
@@ -31,6 +31,16 @@ def test_a_backtest_replays_at_full_speed_on_paper_with_a_throwaway_state(sma_co
     assert prepared.state.equity_retention.keep_all  # the step mode reads its results from every equity row
     assert (prepared.ensemble, prepared.risk, prepared.sizing) == (config.ensemble, config.risk, config.sizing)
     assert config.state.path == "/var/lib/state.db", "the caller's config is left as it was"
+
+
+def test_a_backtest_store_writes_what_the_loop_commits_only_when_flushed():
+    store = backtest_store()
+    store.stage_equity(0, "BTC/USDT", 100.0, 100.0)
+    store.stage_cursor("BTC/USDT", 0)
+    store.commit()  # what the loop does twice per order and every thousand candles
+    assert store.load_cursor() == {} and store.load_equity() == []
+    store.flush()  # what the loop does when the feed ends
+    assert store.load_cursor() == {"BTC/USDT": 0} and [p.ts for p in store.load_equity()] == [0]
 
 
 def test_the_window_keeps_open_times_from_start_up_to_but_not_including_end(sma_config):

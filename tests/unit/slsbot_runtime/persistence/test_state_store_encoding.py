@@ -52,7 +52,7 @@ def test_the_paper_clock_is_stored_with_the_last_book_staged(tmp_path: Path) -> 
     assert [o.client_order_id for o in book.orders] == ["c1"] and len(book.fills) == 1
 
 
-@pytest.mark.parametrize("count", [1, 15, 16, 17, 40])
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 40, 127, 128, 129, 300])
 def test_equity_rows_are_stored_in_order_however_many_are_staged(tmp_path: Path, count: int) -> None:
     store = StateStore.open(tmp_path / "state.db")
     rows = [(HOUR * t, "BTC/USDT" if t % 2 else "ETH/USDT", 1_000.0 + t, 500.0 - t) for t in range(count)]
