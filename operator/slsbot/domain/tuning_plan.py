@@ -288,13 +288,17 @@ def next_run_time(cron: str, after: datetime) -> datetime:
 
 
 def judge_proposal(result: dict[str, Any], acceptance: Acceptance) -> TuningProposal:
-    """The finalize step's result as the status's proposal, accepted when its deflated Sharpe ratio reaches
+    """The finalize step's result (the engine's ``TuningResult`` as JSON: ``proposal.params``,
+    ``proposal.inSampleValues``, ``outOfSample``, ``buyAndHold``, ``dsr``, ``pbo``, ``trialsCounted``) as the
+    status's proposal, accepted when its deflated Sharpe ratio reaches
     ``acceptance.minDeflatedSharpe`` and its PBO does not exceed ``acceptance.maxPbo``, with the reason in words."""
-    proposal = result.get("proposal") if isinstance(result.get("proposal"), dict) else result
-    params = _first(proposal, "params", "bestParams") or {}
-    dsr = _number(_first(result, "deflatedSharpe", "deflated_sharpe", "dsr"))
-    pbo = _number(_first(result, "pbo", "probabilityOfBacktestOverfitting"))
-    trials = _first(result, "trialsCounted", "trials_counted", "trials")
+    proposal = result.get("proposal") if isinstance(result.get("proposal"), dict) else {}
+    params = proposal.get("params") or {}
+    dsr = _number(result.get("dsr"))
+    pbo = _number(result.get("pbo"))
+    trials = result.get("trialsCounted")
+    in_sample = proposal.get("inSampleValues")
+    in_sample_value = _number(in_sample[0]) if isinstance(in_sample, list) and in_sample else None
     failures = []
     if not params:
         failures.append("the result proposes no parameters")
@@ -317,21 +321,15 @@ def judge_proposal(result: dict[str, Any], acceptance: Acceptance) -> TuningProp
         )
     return TuningProposal(
         params=dict(params),
-        in_sample_value=_number(_first(proposal, "inSampleValue", "in_sample_value", "inSample")),
-        out_of_sample=_mapping(_first(result, "outOfSample", "out_of_sample")),
-        buy_and_hold=_mapping(_first(result, "buyAndHold", "buy_and_hold")),
+        in_sample_value=in_sample_value,
+        out_of_sample=_mapping(result.get("outOfSample")),
+        buy_and_hold=_mapping(result.get("buyAndHold")),
         deflated_sharpe=dsr,
         pbo=pbo,
         trials_counted=int(trials) if isinstance(trials, int | float) and not isinstance(trials, bool) else 0,
         accepted=not failures,
         reason=reason,
     )
-
-
-def _first(data: Any, *keys: str) -> Any:
-    if not isinstance(data, dict):
-        return None
-    return next((data[key] for key in keys if data.get(key) is not None), None)
 
 
 def _number(value: Any) -> float | None:
