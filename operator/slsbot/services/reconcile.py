@@ -319,6 +319,7 @@ class ExperimentPorts:
     tuning: TuningRunner | None = None
     owned: OwnedObjects | None = None
     tuning_policy: TuningPolicy | None = None
+    allowed_images: ImageAllowList | None = None  # what tuning workers may run (the operator's allow-list)
 
 
 def reconcile_experiment(
@@ -350,6 +351,7 @@ def reconcile_experiment(
                 status=status,
                 now=now,
                 policy=ports.tuning_policy,
+                allowed_images=ports.allowed_images,
             )
         except ConflictError as exc:
             return _retry(experiment.status or status, "Conflict", str(exc), timedelta(seconds=1))

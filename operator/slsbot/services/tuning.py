@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from slsbot.api import Experiment, ExperimentStatus, RiskPolicy, Strategy, TradingAccount
+from slsbot.domain.admission import ImageAllowList, check_image
 from slsbot.domain.conditions import set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError
 from slsbot.domain.ports import OwnedObjects, TuningRunner
@@ -20,6 +21,7 @@ from slsbot.domain.resolve import INVALID_SPEC, WAITING, Problem, resolve_strate
 from slsbot.domain.runtime_spec import build_runtime_config
 from slsbot.domain.status import validation_status
 from slsbot.domain.tuning_plan import (
+    ACTIVE_PHASES,
     PROMOTED,
     ObservedTuning,
     TuningAction,
@@ -30,6 +32,7 @@ from slsbot.domain.tuning_plan import (
     current_run,
     plan_tuning,
     render_plan,
+    run_phase,
 )
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ def reconcile_tuning(
     status: ExperimentStatus,
     now: datetime,
     policy: TuningPolicy | None = None,
+    allowed_images: ImageAllowList | None = None,
 ) -> tuple[ExperimentStatus, list[tuple[str, str, str]], timedelta | None]:
     """One step of a tuning Experiment whose references are valid (``status`` is its validated status). Returns the
     new status, the events (type, reason, message) and when to look again."""
@@ -92,6 +96,10 @@ def reconcile_tuning(
                 "backend has no default; set spec.history.dataDir",
             )
         )
+    if allowed_images is not None:
+        for refused_image in check_image(strategy.spec.runtime.image, allowed_images):
+            message = f"the workers run Strategy {strategy.name!r}'s image: {refused_image.message}"
+            problems.append(Problem(INVALID_SPEC, "spec.strategyRef.name", message))
     cron = cron_problem(experiment.spec.schedule.cron)
     if cron is not None:
         problems.append(Problem(INVALID_SPEC, "spec.schedule.cron", cron))
@@ -119,8 +127,8 @@ def reconcile_tuning(
     tuning = (experiment.status.tuning if experiment.status is not None else None) or None
     observed = ObservedTuning()
     run = current_run(desired, tuning) if tuning is not None else None
-    if run is not None:
-        observed = runner.observe(run)
+    if run is not None and tuning is not None and run_phase(tuning, status_phase(experiment)) in ACTIVE_PHASES:
+        observed = runner.observe(run)  # a finished run is not looked at: its processes are gone
     decision = plan_tuning(desired, observed, status=status, now=now, policy=policy)
     events = [(e.type, e.reason, e.message) for e in decision.events]
     for action in decision.actions:
@@ -142,6 +150,10 @@ def reconcile_tuning(
         )
     decision.status.observed_generation = generation
     return decision.status, events, decision.requeue_after
+
+
+def status_phase(experiment: Experiment) -> str:
+    return experiment.status.phase if experiment.status is not None else "Pending"
 
 
 def _execute(runner: TuningRunner, action: TuningAction) -> None:

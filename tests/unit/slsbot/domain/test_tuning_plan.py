@@ -40,10 +40,11 @@ from slsbot.domain.tuning_plan import (
 
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 RESULT = {
-    "proposal": {"params": {"sma.fast": 12, "sma.slow": 40}, "inSampleValue": 1.4},
+    "proposal": {"trial": 7, "params": {"sma.fast": 12, "sma.slow": 40}, "inSampleValues": [1.4], "rule": "best"},
     "outOfSample": {"sharpe": 0.9, "totalReturnPct": 12.0},
     "buyAndHold": {"sharpe": 0.5},
-    "deflatedSharpe": 0.97,
+    "dsr": 0.97,
+    "deflatedSharpe": {"sharpe": 1.1, "trials": 20},
     "pbo": 0.2,
     "trialsCounted": 20,
 }
@@ -315,9 +316,9 @@ def test_a_result_is_recorded_with_its_proposal_and_whether_it_is_accepted():
 @pytest.mark.parametrize(
     ("result", "why"),
     [
-        ({**RESULT, "deflatedSharpe": 0.6}, "deflated Sharpe 0.600 is below acceptance.minDeflatedSharpe 0.95"),
+        ({**RESULT, "dsr": 0.6}, "deflated Sharpe 0.600 is below acceptance.minDeflatedSharpe 0.95"),
         ({**RESULT, "pbo": 0.7}, "PBO 0.700 is above acceptance.maxPbo 0.5"),
-        ({**RESULT, "deflatedSharpe": None}, "the result carries no deflated Sharpe ratio"),
+        ({**RESULT, "dsr": None}, "the result carries no deflated Sharpe ratio"),
         ({**RESULT, "pbo": float("nan")}, "no probability of backtest overfitting"),
     ],
 )

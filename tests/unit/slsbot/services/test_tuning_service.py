@@ -9,6 +9,7 @@ from typing import Any
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.resources import Resource
+from slsbot.domain.admission import ImageAllowList
 from slsbot.domain.conditions import READY, get_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError
 from slsbot.domain.tuning_plan import (
@@ -23,7 +24,7 @@ from slsbot.domain.tuning_plan import (
 from slsbot.services.reconcile import ExperimentPorts, reconcile_experiment
 
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
-RESULT = {"proposal": {"params": {"sma.fast": 14}}, "deflatedSharpe": 0.99, "pbo": 0.1, "trialsCounted": 6}
+RESULT = {"proposal": {"params": {"sma.fast": 14}}, "dsr": 0.99, "pbo": 0.1, "trialsCounted": 6}
 
 
 @dataclass
@@ -270,3 +271,18 @@ def test_an_unusable_policy_is_a_dependency_problem():
         ports=ExperimentPorts(tuning=MemoryRunner()),
     )
     assert get_condition(result.status.conditions, READY).reason == "WaitingForDependency"
+
+
+def test_workers_run_only_an_allowed_image():
+    runner = MemoryRunner()
+    result = reconcile_experiment(
+        experiment(),
+        strategies={"btc-trend": tuned()},
+        accounts=ACCOUNTS,
+        policies={},
+        now=T0,
+        ports=ExperimentPorts(tuning=runner, allowed_images=ImageAllowList(("registry.example/other",))),
+    )
+    ready = get_condition(result.status.conditions, READY)
+    assert ready.reason == "InvalidSpec" and ready.message.startswith("spec.strategyRef.name: the workers run")
+    assert "is not an allowed runtime image" in ready.message and runner.calls == []
