@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from slsbot.adapters.process_table import AdoptedProcess, ChildProcess, command_line, pid_runs, signal_group
 from slsbot.adapters.processes import runtime_environment
@@ -141,9 +142,11 @@ class TuningProcesses:
         nice: int = 0,
         stop_timeout: float = 10.0,
         bytecode_cache: Path | None = None,
+        modules: Mapping[Role, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._root = root.resolve()
+        self._modules = dict(modules or {Role.WORKER: WORKER_MODULE, Role.FINALIZE: FINALIZE_MODULE})
         self._python = list(python or [sys.executable])
         self._environ = runtime_environment(
             os.environ if environ is None else environ, bytecode_cache=bytecode_cache or self._root / ".pycache"
@@ -178,7 +181,7 @@ class TuningProcesses:
         """Start ``count`` processes of ``role`` for ``run``: ``python -m <module> --plan PLAN <arguments>``."""
         state = self._load(run)
         plan = self.write_plan(run)
-        module = WORKER_MODULE if role is Role.WORKER else FINALIZE_MODULE
+        module = self._modules[role]
         for _ in range(count):
             index = 1 + max((r.index for r in state.records if r.role == role), default=0)
             extra = ["--worker-index", str(index)] if role is Role.WORKER else []
@@ -412,8 +415,8 @@ def read_study(storage_url: str, study: str) -> StudySummary | None:
         raise BackendUnavailable(f"the tuning engine is not installed: {exc}") from exc
     try:
         summary = study_summary(storage_url, study)
-    except ConfigError as exc:
-        raise BackendUnavailable(f"cannot read study {study}: {exc}") from exc
+    except Exception as exc:  # the storage's edge: whatever the database driver raises, said without a password
+        raise BackendUnavailable(f"cannot read study {study}: {without_password(str(exc), storage_url)}") from None
     if summary is None:
         return None
     return StudySummary(
@@ -424,6 +427,22 @@ def read_study(storage_url: str, study: str) -> StudySummary | None:
         best_value=summary.best_value,
         best_params=summary.best_params,
     )
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def without_password(text: str, url: str) -> str:
+    """``text`` with ``url``, and its password wherever it appears alone, shown without the password."""
+    password = urlsplit(url).password
+    text = text.replace(url, redacted(url))
+    return text.replace(password, "***") if password else text
 
 
 def engine_plan_problems(plan: dict[str, Any]) -> list[str]:
@@ -444,9 +463,16 @@ class LocalTuningRunner:
     and each run's study is an Optuna journal file in its folder (``journal:///.../study.log``), which every
     worker on this machine reaches."""
 
-    def __init__(self, processes: TuningProcesses, *, default_data_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        processes: TuningProcesses,
+        *,
+        default_data_dir: str | None = None,
+        study_reader: Callable[[str, str], StudySummary | None] | None = None,
+    ) -> None:
         self._processes = processes
         self._default_data_dir = default_data_dir
+        self._read_study = study_reader or read_study
 
     def storage_url(self, run: TuningRun) -> str:
         return f"journal://{self._processes.paths(run).journal}"
@@ -477,7 +503,7 @@ class LocalTuningRunner:
         workers = observed_workers(self._processes.observe(run, Role.WORKER))
         report = REPORT_ROUTE.format(name=run.experiment, namespace=run.namespace)
         final = observed_finalize(self._processes.observe(run, Role.FINALIZE), paths, report)
-        return ObservedTuning(read_study(self.storage_url(run), run.study), workers, final)
+        return ObservedTuning(self._read_study(self.storage_url(run), run.study), workers, final)
 
     def stop_all(self) -> None:
         self._processes.stop_all()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
@@ -45,16 +44,6 @@ from slsbot.domain.tuning_plan import ObservedTuning, ObservedWorkers, TuningPol
 log = logging.getLogger(__name__)
 
 STORAGE_SETTING = "SLSBOT_OPERATOR_STUDY_STORAGE"
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class KubernetesTuningRunner:
