@@ -134,3 +134,36 @@ def test_a_tuning_run_survives_a_supervisor_restart_and_completes_with_its_repor
         assert "ProposalAccepted" in reasons or "ProposalRejected" in reasons
     finally:
         assert second.stop(signal.SIGINT) == 0
+
+
+def test_the_local_tuning_example_runs_as_written(tmp_path: Path, kit) -> None:
+    """examples/local/40-experiment-btc-tuning.yaml, with the policy, account and Strategy it needs, byte for byte
+    (its Strategy's dataDir is relative to the folder: the copy keeps the repository's layout around it)."""
+    folder = tmp_path / "examples" / "local"
+    folder.mkdir(parents=True)
+    (tmp_path / "data").symlink_to(REPO / "data")
+    for name in (
+        "10-riskpolicy-local-risk.yaml",
+        "20-tradingaccount-paper-binance.yaml",
+        "30-strategy-btc-trend.yaml",
+        "40-experiment-btc-tuning.yaml",
+    ):
+        (folder / name).write_bytes((REPO / "examples" / "local" / name).read_bytes())
+    example = (folder / "40-experiment-btc-tuning.yaml").read_text()
+    max_trials = int(example.split("maxTrials:")[1].split()[0])
+    state = tmp_path / "state"
+    running = kit.start(folder, state, kit.environment(SLSBOT_VIEWER_TOKEN=VIEWER_TOKEN))
+    try:
+        done = kit.wait_for(
+            lambda: (s := experiment_status(state)).get("phase") in ("Completed", "Failed") and s,
+            timeout=480,
+            interval=1.0,
+            what="the example's run to complete",
+        )
+        assert done["phase"] == "Completed", done
+        assert finished(done) == max_trials
+        assert done["tuning"]["proposal"]["deflatedSharpe"] is not None
+        with running.client(VIEWER_TOKEN) as client:
+            assert client.get("/api/v1/experiments/btc-tuning/report").status_code == 200
+    finally:
+        assert running.stop(signal.SIGINT) == 0
