@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from sqlmodel import Session
 
 from slsbot.adapters.store import StoredObject, list_stored_objects
@@ -61,10 +61,13 @@ def report_folder(request: Request, row: StoredObject) -> RunPaths:
     return run_paths(state_dir / TUNING_FOLDER, row.namespace, row.name, int(tuning.get("run") or 0))
 
 
-@router.get("/experiments/{name}/report", response_class=HTMLResponse)
+@router.get(
+    "/experiments/{name}/report",
+    responses={200: {"description": "The report page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+)
 async def get_experiment_report(
     request: Request, session: SessionDep, _: ViewerDep, name: str, namespace: Namespace
-) -> HTMLResponse:
+) -> Response:
     """The tuning report of the latest completed run: optimisation history, parameter importances and the
     out-of-sample equity of the proposal."""
     row = find_experiment(session, name=name, namespace=namespace)
@@ -78,10 +81,18 @@ async def get_experiment_report(
     return HTMLResponse(page)
 
 
-@router.get("/experiments/{name}/report/{file}", response_class=FileResponse)
+@router.get(
+    "/experiments/{name}/report/{file}",
+    responses={
+        200: {
+            "description": "A picture (or file) of the report.",
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in _MEDIA.values()},
+        }
+    },
+)
 async def get_experiment_report_file(
     request: Request, session: SessionDep, _: ViewerDep, name: str, file: str, namespace: Namespace
-) -> FileResponse:
+) -> Response:
     """A picture of the report, by its file name (``history.png``, ``importances.png``, ``equity.png``...)."""
     match = _FILE.match(file)
     if match is None:
