@@ -167,3 +167,50 @@ def test_the_local_tuning_example_runs_as_written(tmp_path: Path, kit) -> None:
             assert client.get("/api/v1/experiments/btc-tuning/report").status_code == 200
     finally:
         assert running.stop(signal.SIGINT) == 0
+
+
+def stored(state_dir: Path, kind: str, name: str) -> dict[str, Any] | None:
+    database = sqlite3.connect(f"file:{state_dir / 'supervisor.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        row = database.execute(
+            "SELECT document FROM stored_object WHERE kind = ? AND name = ?", (kind, name)
+        ).fetchone()
+    finally:
+        database.close()
+    return json.loads(row[0]) if row else None
+
+
+@pytest.mark.skip(
+    reason="needs slsbot up to pass an OwnedObjects implementation (the lead's, not on this branch) as "
+    "ExperimentPorts(owned=...) in interfaces/commands/up.py; until then promotion: ab reports PromotionFailed"
+)
+def test_an_accepted_proposal_with_promotion_ab_becomes_a_candidate_and_an_ab_experiment(tmp_path: Path, kit) -> None:
+    folder = kit.write_manifests(tmp_path / "manifests")
+    (folder / "30-eth-trend.yaml").unlink()
+    promoted = (EXPERIMENT % {"trials": 6}).replace(
+        "  budget:", "  promotion: ab\n  acceptance: {minDeflatedSharpe: 0, maxPbo: 1}\n  budget:"
+    )
+    (folder / "40-experiment.yaml").write_text(promoted)
+    state = tmp_path / "state"
+    tuned_before = (folder / "30-btc-trend.yaml").read_text()
+    running = kit.start(folder, state, kit.environment())
+    try:
+        done = kit.wait_for(
+            lambda: (s := experiment_status(state)).get("tuning", {}).get("rollout") and s,
+            timeout=300,
+            interval=1.0,
+            what="the promotion",
+        )
+        assert done["tuning"]["proposal"]["accepted"]
+        candidate = stored(state, "Strategy", "btc-trend-btc-tuning-r1")
+        rollout = stored(state, "Experiment", "btc-tuning-r1-ab")
+        assert candidate is not None and rollout is not None
+        params = candidate["spec"]["ensemble"]["members"][0]["params"]
+        proposal = done["tuning"]["proposal"]["params"]
+        assert (params["fast"], params["slow"]) == (proposal["sma.fast"], proposal["sma.slow"])
+        assert rollout["spec"]["type"] == "ab" and rollout["spec"]["strategyRef"] == {"name": "btc-trend"}
+        tuned = stored(state, "Strategy", "btc-trend")
+        assert tuned["spec"]["ensemble"]["members"][0]["params"] == {"fast": 5, "slow": 15}  # never rewritten
+        assert (folder / "30-btc-trend.yaml").read_text() == tuned_before
+    finally:
+        assert running.stop(signal.SIGINT) == 0
