@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 
 pytestmark = [
@@ -93,6 +94,9 @@ async def test_the_operator_runs_a_tuning_experiment_as_a_job_and_finalizes_it(
     kube, start_operator, runtime_stub, tmp_path: Path
 ):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
+    # The database exists before anyone opens it, as a cluster's PostgreSQL does: its schema is made once here (two
+    # first openers of an empty SQLite file, say the operator looking and a worker starting, can collide making it).
+    optuna.storages.RDBStorage(storage)
     await start_operator(
         runtime_url="http://127.0.0.1:{port}",
         study_storage=storage,
@@ -133,17 +137,7 @@ async def test_the_operator_runs_a_tuning_experiment_as_a_job_and_finalizes_it(
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(config_map["data"]["plan.json"])
     await kube.patch("jobs", JOB, {"status": {"active": 2}}, subresource="status")
-    # The first pod creates the study; the second starts once it exists (two SQLite openers creating the schema at
-    # the same instant can collide, which is SQLite's, not the operator's, business).
-    workers = [start_pod(worker_command(job, plan_file, storage, 0))]
-
-    async def study_exists() -> bool:
-        from slsbot_runtime.tuning.summary import study_summary
-
-        return await asyncio.to_thread(study_summary, storage, study) is not None
-
-    await kube.eventually(study_exists, within=60, what="the first worker to create the study")
-    workers.append(start_pod(worker_command(job, plan_file, storage, 1)))
+    workers = [start_pod(worker_command(job, plan_file, storage, index)) for index in range(2)]
     outputs = await asyncio.gather(*(asyncio.to_thread(w.communicate, timeout=180) for w in workers))
     assert [w.returncode for w in workers] == [0, 0], [o[0].decode()[-2000:] for o in outputs]
     complete = {
