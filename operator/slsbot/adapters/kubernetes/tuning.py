@@ -36,6 +36,7 @@ from slsbot.adapters.tuning_processes import (
     engine_plan_problems,
     observed_finalize,
     read_study,
+    without_password,
 )
 from slsbot.domain.errors import ConflictError, InvalidSpecError
 from slsbot.domain.runtime_errors import last_error_line
@@ -161,7 +162,7 @@ class KubernetesTuningRunner:
             running=int(status.get("active") or 0),
             succeeded=int(status.get("succeeded") or 0),
             failed=failed,
-            last_error=self._last_error(run, name, job) if failed else "",
+            last_error=without_password(self._last_error(run, name, job), self._url()) if failed else "",
             restarts_itself=True,
             present=True,
         )
