@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,20 +45,27 @@ while True:
 """
 
 
+CREATED: list[TuningProcesses] = []
+
+
 @pytest.fixture
-def engine_env(tmp_path: Path) -> dict[str, str]:
+def engine_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     (tmp_path / "fake_engine.py").write_text(ENGINE)
-    return {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    yield {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    while CREATED:  # whatever a failed test left running
+        CREATED.pop().stop_all()
 
 
 def processes(root: Path, env: dict[str, str]) -> TuningProcesses:
-    return TuningProcesses(
+    created = TuningProcesses(
         root,
         python=[sys.executable],
         environ=env,
         stop_timeout=5,
         modules={Role.WORKER: "fake_engine", Role.FINALIZE: "fake_engine"},
     )
+    CREATED.append(created)
+    return created
 
 
 def local(tuning: TuningProcesses) -> LocalTuningRunner:
