@@ -147,6 +147,11 @@ class ControlPlaneSettings(BaseSettings):
         return self.state_dir / "supervisor.db"
 
     @property
+    def tuning_dir(self) -> Path:
+        """Tuning runs: each run's plan, study (an Optuna journal), worker logs, result and report."""
+        return self.state_dir / "tuning"
+
+    @property
     def control_key_path(self) -> Path:
         """The master key of the runtimes' control tokens: generated once (mode 0600), reused after restarts."""
         return self.state_dir / "control.key"

@@ -3,9 +3,9 @@ each file possibly holding several documents, each document validated with ``sls
 
 Each file is read into a ``domain.manifests.ManifestFile``: its objects, or one problem line per mistake naming the
 file, the document (counted from 1) and the field. Paths in a manifest are the manifest's own: a relative
-``spec.marketData.dataDir`` is resolved against the folder of the file that declares it, and a replayed Strategy's
-candles are looked up there with the runtime's own data discovery, so a wrong path is a problem of that file now
-rather than a runtime that crash-loops later.
+``spec.marketData.dataDir`` (and an Experiment's ``spec.history.dataDir``) is resolved against the folder of the file
+that declares it, and a replayed Strategy's candles are looked up there with the runtime's own data discovery, so a
+wrong path is a problem of that file now rather than a runtime that crashes later.
 
 At start-up the folder is all or nothing (``load_manifest_folder``): any problem in any file raises
 ``InvalidSpecError`` with every problem, and nothing is returned. ``adapters.manifest_watch`` re-reads it while
@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from slsbot.api import Resource, Strategy, parse_resource
+from slsbot.api import Experiment, Resource, Strategy, parse_resource
 from slsbot.api.strategy import DataSource
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.manifests import FolderPlan, ManifestFile, plan_folder
@@ -129,6 +129,16 @@ def read_manifest_file(path: Path, content: bytes | OSError) -> ManifestFile:
 def _resolve_paths(resource: Resource[Any, Any], base: Path) -> list[str]:
     """Make the paths in ``resource`` absolute, relative ones against ``base`` (the manifest's folder), and check
     what they point to. Returns the problems, one ``field: message`` line each."""
+    if isinstance(resource, Experiment) and resource.spec.history.data_dir is not None:
+        history = resource.spec.history
+        folder = (base / Path(history.data_dir).expanduser()).resolve()
+        try:
+            history.data_dir = str(folder)
+        except ValidationError as exc:
+            return [f"spec.history.{line}" for line in validation_problems(exc)]
+        if not folder.is_dir():
+            return [f"spec.history.dataDir: {folder} is not a folder of recorded candles"]
+        return []
     if not isinstance(resource, Strategy) or resource.spec.market_data.data_dir is None:
         return []
     market_data = resource.spec.market_data

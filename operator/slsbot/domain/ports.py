@@ -1,5 +1,7 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
-``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement ``OwnedObjects``."""
+``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement ``OwnedObjects``;
+``adapters.tuning_processes`` (local worker processes) and ``adapters.kubernetes.tuning`` (Jobs) implement
+``TuningRunner``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.tuning_plan import ObservedTuning, TuningRun
 
 
 class RuntimeBackend(Protocol):
@@ -58,4 +61,43 @@ class OwnedObjects(Protocol):
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete the object (a Strategy is drained first, as any deletion); nothing if it is gone."""
+        ...
+
+
+class TuningRunner(Protocol):
+    """How a tuning run's processes run: the tuning engine's worker and finalize commands
+    (``slsbot_runtime.tuning``), started and observed by a backend, over one study storage that every worker reaches.
+
+    Every method is idempotent for a given run. Raises BackendUnavailable when the backend or the study's storage
+    cannot be reached, ConflictError on a write conflict.
+    """
+
+    def storage_problem(self) -> str | None:
+        """Why no run can start on this backend (no study storage configured, naming the setting); None if it can."""
+        ...
+
+    def default_data_dir(self) -> str | None:
+        """The recorded candles a Strategy without ``marketData.dataDir`` replays on this backend."""
+        ...
+
+    def plan_problems(self, plan: dict[str, Any]) -> list[str]:
+        """The engine's refusal of a plan, one ``field: message`` line each (plan fields, e.g. ``searchSpace[0].name``),
+        checked before anything starts."""
+        ...
+
+    def start_workers(self, run: TuningRun, count: int) -> None:
+        """Write the run's plan where its workers read it and start ``count`` more workers (a backend that keeps its
+        workers itself, a Kubernetes Job, starts ``run.parallelism`` once and ignores ``count``)."""
+        ...
+
+    def stop_workers(self, run: TuningRun) -> None:
+        """Stop the run's workers (SIGTERM, then SIGKILL; or delete the Job). The study stays in its storage."""
+        ...
+
+    def start_finalize(self, run: TuningRun) -> None:
+        """Start the finalize step, which writes the run's result and report."""
+        ...
+
+    def observe(self, run: TuningRun) -> ObservedTuning:
+        """The run's study (counts and best), workers and finalize step, with its result once there."""
         ...

@@ -14,6 +14,8 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 * Start-up: kopf does not watch CRDs or namespaces (``scanning.disabled``, so the operator needs no cluster-wide
   rights beyond its kinds); it serves what the API server serves when it starts. So start-up waits, retrying,
   until the slsbot CRDs are served; until then kopf has not started and the health endpoint does not answer.
+* Experiment: reconciled when it changes and every ``experiment_interval`` seconds (a timer): a tuning run's
+  Job and study move on their own.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
   their strategy counts and the account's allocated share current); their status reports the result.
 * Allocation: a fifth index holds each Strategy's ``allocationPercent`` claim (``domain.allocation``), so a pass
@@ -183,7 +185,9 @@ def _policy_users(
 # --- registration -------------------------------------------------------------------------------------------------
 
 
-def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: float = 60.0) -> None:
+def register_handlers(
+    registry: kopf.OperatorRegistry, *, validation_resync: float = 60.0, experiment_interval: float = 10.0
+) -> None:
     """Put every slsbot handler on ``registry``."""
     strategies = (GROUP, VERSION, Strategy.kind_info.plural)
     accounts = (GROUP, VERSION, TradingAccount.kind_info.plural)
@@ -397,7 +401,8 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    # Experiments are validated (their Strategy may appear later, hence the timer); nothing runs them yet.
+    # Experiments: reconciled when they change and on a timer (a tuning run's workers and study move on their own;
+    # the Strategy an Experiment names may appear later). Each pass is one step of ``services.reconcile``.
     @kopf.on.resume(*experiments, registry=registry, id="experiment_changed")
     @kopf.on.create(*experiments, registry=registry, id="experiment_changed")
     @kopf.on.update(*experiments, registry=registry, id="experiment_changed")
@@ -405,14 +410,22 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         *experiments,
         registry=registry,
         id="experiment_resync",
-        interval=validation_resync,
-        initial_delay=validation_resync,
+        interval=experiment_interval,
+        initial_delay=experiment_interval,
     )
-    async def experiment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        await _validate(validate_experiment_once, memo.slsbot, namespace, name)
+    async def experiment_changed(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+        await _validate(validate_experiment_once, memo.slsbot, namespace, name, dependencies)
 
 
-async def _validate(fn: Callable[..., None], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:
+async def _validate(fn: Callable[..., Any], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:
     try:
         await _in_thread(fn, ctx, namespace, name, *args)
     except NotFoundError:

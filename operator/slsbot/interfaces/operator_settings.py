@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -88,6 +89,20 @@ class OperatorSettings(BaseSettings):
     event_repeat_seconds: float = Field(default=300.0, ge=0, description="Hold back an identical event this long.")
     validation_resync_seconds: float = Field(default=60.0, gt=0, description="Revalidate accounts and policies.")
     max_requeue_seconds: float = Field(default=300.0, gt=0, description="Look at every Strategy at least this often.")
+    # Tuning Experiments (docs/concepts/experiments.md).
+    study_storage: SecretStr | None = Field(
+        default=None,
+        description="The Optuna study storage every tuning worker pod and the operator reach: a SQLAlchemy URL, "
+        "e.g. postgresql://user:password@postgres.slsbot-system.svc/optuna (SLSBOT_OPERATOR_STUDY_STORAGE). "
+        "Unset: tuning Experiments are refused with a condition naming this setting.",
+    )
+    tuning_dir: Path = Field(
+        default=Path("/tmp/slsbot-tuning"),  # noqa: S108 - the operator pod's own emptyDir
+        description="Where the operator runs each tuning run's finalize step and keeps its result and report.",
+    )
+    experiment_interval_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="How often each Experiment is looked at while it runs."
+    )
     drain_wait_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -32,6 +32,7 @@ from slsbot.domain.status import strategy_status
 from slsbot.services.reconcile import (
     Catalog,
     Event,
+    ExperimentPorts,
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
@@ -72,6 +73,7 @@ class OperatorContext:
     events: KubernetesEventRecorder
     credentials: ClusterCredentials
     catalog: Catalog = field(default_factory=Catalog)
+    experiments: ExperimentPorts = field(default_factory=ExperimentPorts)
     max_requeue_seconds: float = 300.0
     drain_wait_seconds: float = 120.0  # how long a deletion waits for a runtime to become ready and drain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -170,14 +172,30 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
 
 
-def validate_experiment_once(ctx: OperatorContext, namespace: str, name: str) -> None:
+def validate_experiment_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies | None = None
+) -> float | None:
+    """Reconcile one Experiment once (validation, then its controller); the seconds until it should be looked at
+    again, None when nothing is due before its next change."""
     body = ctx.store.get(Experiment, namespace, name)
+    if body["metadata"].get("deletionTimestamp"):
+        return None
     try:
         experiment = parse_object(Experiment, body)
     except InvalidObjectError as exc:
         log.warning("Experiment %s/%s is refused by the API models: %s", namespace, name, exc)
-        return
-    _write(ctx, body, reconcile_experiment(experiment, strategies=ctx.store.strategies(namespace), now=ctx.clock()))
+        return None
+    dependencies = dependencies or Dependencies(accounts={}, policies={})
+    result = reconcile_experiment(
+        experiment,
+        strategies=ctx.store.strategies(namespace),
+        now=ctx.clock(),
+        accounts=dependencies.accounts,
+        policies=dependencies.policies,
+        ports=ctx.experiments,
+    )
+    _write(ctx, body, result)
+    return None if result.requeue_after is None else result.requeue_after.total_seconds()
 
 
 def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:

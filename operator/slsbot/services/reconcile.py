@@ -11,7 +11,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
+from slsbot.api import (
+    Experiment,
+    ExperimentStatus,
+    ExperimentType,
+    RiskPolicy,
+    RuntimeConfig,
+    Strategy,
+    StrategyStatus,
+    TradingAccount,
+)
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
 from slsbot.domain.allocation import AllocationClaim, check_allocation
@@ -28,7 +37,7 @@ from slsbot.domain.plan import (
     plan_deletion,
     plan_runtime,
 )
-from slsbot.domain.ports import CredentialSecrets, RuntimeBackend
+from slsbot.domain.ports import CredentialSecrets, OwnedObjects, RuntimeBackend, TuningRunner
 from slsbot.domain.resolve import (
     INVALID_SPEC,
     Problem,
@@ -41,6 +50,8 @@ from slsbot.domain.resolve import (
 )
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import strategy_status, validation_status
+from slsbot.domain.tuning_plan import TuningPolicy
+from slsbot.services.tuning import reconcile_tuning
 
 log = logging.getLogger(__name__)
 
@@ -316,14 +327,56 @@ EXPERIMENTS_NOT_RUN = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentPorts:
+    """What the Experiment controllers run on, passed in by the supervisor or the operator. A controller whose port
+    is missing reports ControllerNotAvailable; ``owned`` is how a promotion creates its objects."""
+
+    tuning: TuningRunner | None = None
+    owned: OwnedObjects | None = None
+    tuning_policy: TuningPolicy | None = None
+    allowed_images: ImageAllowList | None = None  # what tuning workers may run (the operator's allow-list)
+
+
 def reconcile_experiment(
-    experiment: Experiment, *, strategies: Mapping[str, Strategy], now: datetime
+    experiment: Experiment,
+    *,
+    strategies: Mapping[str, Strategy],
+    now: datetime,
+    accounts: Mapping[str, TradingAccount] | None = None,
+    policies: Mapping[str, RiskPolicy] | None = None,
+    ports: ExperimentPorts | None = None,
 ) -> ReconcileResult:
-    """Validate an Experiment's references. Valid ones wait, saying plainly that nothing runs them yet."""
+    """Validate an Experiment's references, then hand a valid one to its controller: ``services.tuning`` for type
+    tuning. One without a controller here waits, saying plainly that nothing runs it."""
     problems = check_experiment(experiment, strategies)
     generation = experiment.metadata.generation
     previous = experiment.status or experiment.kind_info.status_model()
     status = validation_status(previous, problems, generation=generation, now=now)
+    ports = ports or ExperimentPorts()
+    if not problems and experiment.spec.type == ExperimentType.TUNING and ports.tuning is not None:
+        assert isinstance(status, ExperimentStatus)
+        try:
+            tuned, happened, requeue = reconcile_tuning(
+                experiment,
+                strategies=strategies,
+                accounts=accounts or {},
+                policies=policies or {},
+                runner=ports.tuning,
+                owned=ports.owned,
+                status=status,
+                now=now,
+                policy=ports.tuning_policy,
+                allowed_images=ports.allowed_images,
+            )
+        except ConflictError as exc:
+            return _retry(experiment.status or status, "Conflict", str(exc), timedelta(seconds=1))
+        except BackendUnavailable as exc:
+            return _retry(experiment.status or status, "BackendUnavailable", str(exc), timedelta(seconds=5))
+        news = [Event(*event) for event in happened]
+        if tuned.phase in ("Invalid", "Pending"):  # a standing refusal is an event once per spec, not per pass
+            news = _news(experiment.status, tuned, news)
+        return ReconcileResult(status=tuned, events=news, requeue_after=requeue)
     if not problems:
         status.phase = "Pending"
         status.conditions = set_condition(

@@ -32,6 +32,7 @@ from slsbot.domain.ports import RuntimeBackend
 from slsbot.services.reconcile import (
     Catalog,
     Event,
+    ExperimentPorts,
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
@@ -84,6 +85,46 @@ class ForgetsRuntimes(Protocol):
         ...
 
 
+@runtime_checkable
+class StopsWhenSupervisorStops(Protocol):
+    def stop_all(self) -> None:
+        """Stop every process it started (SIGTERM, then SIGKILL after a deadline) and wait for them."""
+        ...
+
+
+@runtime_checkable
+class RetainsExperiments(Protocol):
+    def retain(self, experiments: Sequence[tuple[str, str]]) -> None:
+        """Stop what runs for Experiments (namespace, name) that are not in ``experiments`` any more."""
+        ...
+
+
+@dataclass(slots=True)
+class ExperimentLooks:
+    """When each Experiment is next due: an Experiment is reconciled when its ``requeue_after`` has passed or its
+    spec changed, not on every pass (a tuning run's observation reads its study, which costs more than a probe)."""
+
+    due: dict[tuple[str, str], tuple[int, datetime | None]] = field(default_factory=dict)
+
+    def is_due(self, experiment: Experiment, now: datetime) -> bool:
+        seen = self.due.get((experiment.namespace, experiment.name))
+        if seen is None or seen[0] != experiment.metadata.generation:
+            return True
+        return seen[1] is not None and now >= seen[1]
+
+    def looked(self, experiment: Experiment, now: datetime, requeue: timedelta | None, *, longest: timedelta) -> None:
+        wait = longest if requeue is None else min(requeue, longest)
+        self.due[(experiment.namespace, experiment.name)] = (experiment.metadata.generation, now + wait)
+
+    def retain(self, keys: set[tuple[str, str]]) -> None:
+        for key in [k for k in self.due if k not in keys]:
+            del self.due[key]
+
+
+# An Experiment is looked at at least this often, whatever it asked for (a missed change, a Strategy it waits for).
+EXPERIMENT_LONGEST_WAIT = timedelta(seconds=30)
+
+
 class SupervisedBackend(RuntimeBackend, Protocol):
     def stop_all(self) -> None:
         """Stop every runtime (SIGTERM, then SIGKILL after a deadline) and wait for them."""
@@ -112,7 +153,13 @@ def _key(resource: Any) -> str:
 
 
 def supervise_once(
-    *, store: SupervisorStore, backend: RuntimeBackend, now: datetime, options: SupervisorOptions
+    *,
+    store: SupervisorStore,
+    backend: RuntimeBackend,
+    now: datetime,
+    options: SupervisorOptions,
+    experiment_ports: ExperimentPorts | None = None,
+    looks: ExperimentLooks | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
     stop the others."""
@@ -187,12 +234,29 @@ def supervise_once(
         if not item.deleting:
             by_namespace[item.resource.namespace][item.resource.name] = item.resource
     for experiment in experiments:
-        _guarded(
+        if looks is not None and not looks.is_due(experiment, now):
+            continue
+        result = _guarded(
             report,
             store,
             experiment,
-            lambda e=experiment: reconcile_experiment(e, strategies=by_namespace[e.namespace], now=now),
+            lambda e=experiment: reconcile_experiment(
+                e,
+                strategies=by_namespace[e.namespace],
+                now=now,
+                accounts=accounts[e.namespace],
+                policies=policies[e.namespace],
+                ports=experiment_ports,
+            ),
         )
+        if looks is not None:
+            looks.looked(experiment, now, result.requeue_after if result else None, longest=EXPERIMENT_LONGEST_WAIT)
+    present = {(e.namespace, e.name) for e in experiments}
+    if looks is not None:
+        looks.retain(present)
+    tuning = experiment_ports.tuning if experiment_ports is not None else None
+    if isinstance(tuning, RetainsExperiments):
+        tuning.retain(sorted(present))
     return report
 
 
@@ -258,18 +322,31 @@ def run_supervisor(
     options: SupervisorOptions,
     stop: threading.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    experiment_ports: ExperimentPorts | None = None,
 ) -> None:
-    """Pass after pass until ``stop`` is set, then stop every runtime. Returns once they are all gone."""
+    """Pass after pass until ``stop`` is set, then stop every runtime and every tuning process. Returns once they
+    are all gone."""
     log.info("supervisor started; a pass every %.2fs", options.tick_interval)
+    looks = ExperimentLooks()
     try:
         while not stop.is_set():
             started = time.monotonic()
             try:
-                supervise_once(store=store, backend=backend, now=clock(), options=options)
+                supervise_once(
+                    store=store,
+                    backend=backend,
+                    now=clock(),
+                    options=options,
+                    experiment_ports=experiment_ports,
+                    looks=looks,
+                )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")
             stop.wait(max(0.0, options.tick_interval - (time.monotonic() - started)))
     finally:
         log.info("supervisor stopping: stopping every runtime")
         backend.stop_all()
+        tuning = experiment_ports.tuning if experiment_ports is not None else None
+        if isinstance(tuning, StopsWhenSupervisorStops):
+            tuning.stop_all()
         log.info("every runtime stopped")

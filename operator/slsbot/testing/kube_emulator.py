@@ -112,7 +112,7 @@ def _verb(request: Any) -> str:
 
 @contextlib.asynccontextmanager
 async def emulated_cluster(namespaces: Iterable[str]) -> AsyncIterator[ClusterEmulator]:
-    """The emulator serving on a free port of 127.0.0.1, with the core and apps kinds the operator uses, the
+    """The emulator serving on a free port of 127.0.0.1, with the core, apps and batch kinds the operator uses, the
     slsbot CRDs and ``namespaces``; stopped on exit."""
     async with ClusterEmulator() as emulator, kmock.Server(emulator):
         info = kmock.ResourceInfo
@@ -131,6 +131,7 @@ async def emulated_cluster(namespaces: Iterable[str]) -> AsyncIterator[ClusterEm
         ]:
             emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
         emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)
+        emulator.resources["batch/v1/jobs"] = info(kind="Job", namespaced=True, verbs=verbs, subresources={"status"})
         emulator.resources["networking.k8s.io/v1/networkpolicies"] = info(
             kind="NetworkPolicy", namespaced=True, verbs=verbs
         )

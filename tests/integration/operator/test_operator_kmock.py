@@ -484,7 +484,9 @@ def experiment(name: str, *, target: str = "btc-trend", member: str = "sma") -> 
     }
 
 
-async def test_experiments_are_validated_and_say_they_do_not_run_yet(kube, start_operator, runtime_stub):
+async def test_experiments_are_validated_and_a_tuning_one_names_the_missing_study_storage(
+    kube, start_operator, runtime_stub
+):
     await start_operator(runtime_url="http://127.0.0.1:{port}")
     await kube.apply(experiment("tune-late"))
     waiting = await kube.eventually(
@@ -509,12 +511,13 @@ async def test_experiments_are_validated_and_say_they_do_not_run_yet(kube, start
     accepted = await kube.eventually(
         lambda: _with(
             kube.get("experiments", "tune-late"),
-            lambda b: condition(b, "Ready").get("reason") == "ControllerNotAvailable",
+            lambda b: condition(b, "Ready").get("reason") == "StorageNotConfigured",
         ),
-        what="the experiment accepted once its strategy exists",
+        what="the experiment valid once its strategy exists, refused for want of a study storage",
     )
     assert accepted["status"]["phase"] == "Pending"
-    assert "does not run experiments yet" in condition(accepted, "Ready")["message"]
+    assert "SLSBOT_OPERATOR_STUDY_STORAGE is not set" in condition(accepted, "Ready")["message"]
+    assert await kube.get("jobs", "slsbot-tune-tune-late-r1") is None
 
 
 async def test_a_spec_the_runtime_would_refuse_is_invalid_before_any_workload_exists(

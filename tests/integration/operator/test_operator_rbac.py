@@ -5,6 +5,7 @@ below with the reason it is needed all the same)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,16 @@ import yaml
 
 from slsbot.adapters.kubernetes.client import PARTIAL_METADATA
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(
+        importlib.util.find_spec("slsbot_runtime.tuning") is None,
+        reason="the life cycle runs a tuning Experiment, whose study the operator reads with the tuning engine "
+        "(slsbot_runtime.tuning), which this branch does not have yet",
+    ),
+]
 
 REPO = Path(__file__).resolve().parents[3]
 CLUSTER_ROLE = REPO / "deploy" / "operator" / "20-clusterrole.yaml"
@@ -25,6 +35,9 @@ UNCALLED = {
     ("slsbot.io", "strategies/finalizers", "update"): (
         "the owner references the operator writes (controller, blockOwnerDeletion) on a Strategy's objects need it "
         "where the OwnerReferencesPermissionEnforcement admission plugin runs (OpenShift)"
+    ),
+    ("slsbot.io", "experiments/finalizers", "update"): (
+        "the same, for a tuning run's Job, ConfigMap and storage Secret, owned by their Experiment"
     ),
 }
 
@@ -104,8 +117,16 @@ def ready(body: dict[str, Any] | None, type: str = "Ready") -> bool:
     return any(c["type"] == type and c["status"] == "True" for c in conditions)
 
 
-async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_used(kube, start_operator, runtime_stub):
-    await start_operator(namespaces=["trading"], runtime_url="http://127.0.0.1:{port}")
+async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_used(
+    kube, start_operator, runtime_stub, tmp_path
+):
+    await start_operator(
+        namespaces=["trading"],
+        runtime_url="http://127.0.0.1:{port}",
+        study_storage=f"sqlite:///{tmp_path / 'study.db'}",
+        tuning_dir=tmp_path / "tuning",
+        experiment_interval_seconds=1.0,
+    )
     await kube.apply(policy())
     await kube.apply(credentials_secret())
     await kube.apply(account())
@@ -113,6 +134,8 @@ async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_us
     await kube.apply(experiment())
 
     await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    # A tuning run: its storage Secret, plan ConfigMap and Job.
+    await kube.eventually(lambda: kube.get("jobs", "slsbot-tune-tune-r1"), what="the tuning run's Job")
     await kube.mark_runtime_ready("btc-trend")
 
     async def strategy_ready() -> bool:
@@ -120,7 +143,8 @@ async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_us
 
     await kube.eventually(strategy_ready, what="Ready=True")
 
-    # A new config (every object patched), then a pause (the ConfigMap patched, the runtime called).
+    # A new config (every object patched; the tuning run, which measured the old one, is replaced), then a pause
+    # (the ConfigMap patched, the runtime called).
     first = await kube.get("deployments", RUNTIME)
     await kube.patch("strategies", "btc-trend", {"spec": strategy(runtime_stub.port, fast=12)["spec"]})
 
@@ -134,11 +158,9 @@ async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_us
     await kube.patch("strategies", "btc-trend", {"spec": {"paused": True}})
     await kube.eventually(lambda: _value(runtime_stub.posts("/pause")), what="POST /pause")
 
-    async def experiment_checked() -> bool:
-        body = await kube.get("experiments", "tune")
-        return "ControllerNotAvailable" in str((body or {}).get("status"))
-
-    await kube.eventually(experiment_checked, what="the experiment validated")
+    # The tuning run the new config made stale is replaced: its Job deleted, the next run's created.
+    await kube.eventually(lambda: kube.get("jobs", "slsbot-tune-tune-r2"), what="the next tuning run's Job")
+    assert await kube.get("jobs", "slsbot-tune-tune-r1") is None
 
     async def account_counted() -> bool:
         body = await kube.get("tradingaccounts", "testnet-binance")

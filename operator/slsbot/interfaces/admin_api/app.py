@@ -42,6 +42,7 @@ from slsbot.domain.errors import (
 )
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegistry
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
+from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 
 log = logging.getLogger(__name__)
@@ -171,4 +172,5 @@ def create_app(
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
     app.include_router(health_router)
     app.include_router(router)
+    app.include_router(experiment_reports_router)
     return app

@@ -34,12 +34,15 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
+from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
 from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
-from slsbot.services.reconcile import CachedConfigCheck, Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 
 HELP = "Run the kopf operator against the current Kubernetes context"
 log = logging.getLogger(__name__)
@@ -77,6 +80,12 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
     configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
     api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
     control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
+    tuning = KubernetesTuningRunner(
+        api,
+        TuningProcesses(settings.tuning_dir),
+        storage_url=settings.study_storage,
+        default_data_dir=settings.default_data_dir,
+    )
     return OperatorContext(
         store=KubernetesObjectStore(api),
         backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
@@ -87,6 +96,9 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             check_config=runtime_config_check(),
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
+        ),
+        experiments=ExperimentPorts(
+            tuning=tuning, owned=KubernetesOwnedObjects(api), allowed_images=settings.image_allow_list()
         ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
@@ -103,7 +115,11 @@ async def serve(
     """Run the operator until ``stop_flag`` is set (or SIGINT/SIGTERM arrives, in the main thread)."""
     context = context or build_context(settings)
     registry = kopf.OperatorRegistry()
-    register_handlers(registry, validation_resync=settings.validation_resync_seconds)
+    register_handlers(
+        registry,
+        validation_resync=settings.validation_resync_seconds,
+        experiment_interval=settings.experiment_interval_seconds,
+    )
     scope: dict[str, Any] = (
         {"clusterwide": True} if settings.all_namespaces else {"namespaces": list(settings.namespaces)}
     )

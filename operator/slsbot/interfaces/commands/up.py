@@ -41,12 +41,13 @@ from slsbot.adapters.state_folder import (
     store_failure,
 )
 from slsbot.adapters.store import sync_desired_objects
-from slsbot.adapters.supervisor_store import SqlSupervisorStore
+from slsbot.adapters.supervisor_store import SqlOwnedObjects, SqlSupervisorStore
+from slsbot.adapters.tuning_processes import LocalTuningRunner, TuningProcesses
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
-from slsbot.services.reconcile import CachedConfigCheck, Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 from slsbot.services.supervisor import SupervisorOptions, run_supervisor
 from slsbot.settings import ControlPlaneSettings
 
@@ -184,6 +185,14 @@ def run(args: argparse.Namespace) -> int:
         runtime_nice=settings.runtime_nice,
         bytecode_cache=settings.bytecode_cache,
     )
+    tuning = LocalTuningRunner(
+        TuningProcesses(
+            settings.tuning_dir,
+            nice=settings.runtime_nice,
+            stop_timeout=settings.stop_timeout,
+            bytecode_cache=settings.bytecode_cache,
+        )
+    )
     app = create_app(
         engine=engine,
         tokens=TokenRegistry.from_tokens(
@@ -248,7 +257,13 @@ def run(args: argparse.Namespace) -> int:
 
     watching = watcher.start(stop)
     try:
-        run_supervisor(store=store, backend=backend, options=options, stop=stop)
+        run_supervisor(
+            store=store,
+            backend=backend,
+            options=options,
+            stop=stop,
+            experiment_ports=ExperimentPorts(tuning=tuning, owned=SqlOwnedObjects(engine)),
+        )
     finally:
         stop.set()
         watching.join(timeout=10)

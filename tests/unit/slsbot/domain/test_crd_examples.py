@@ -142,7 +142,10 @@ def test_no_example_writes_a_secret_inline():
 
 def test_local_examples_are_what_make_run_loads(repo_root):
     found = _by_kind("local")
-    assert set(found) == {"TradingAccount", "RiskPolicy", "Strategy"}
+    assert set(found) == {"TradingAccount", "RiskPolicy", "Strategy", "Experiment"}
+    [tuning] = [parse_resource(doc) for doc in found["Experiment"].values()]
+    assert tuning.spec.type == "tuning" and tuning.spec.strategy_ref.name == "btc-trend"
+    assert tuning.spec.history.data_dir is None  # it tunes on its Strategy's candles
     [account] = [parse_resource(doc) for doc in found["TradingAccount"].values()]
     assert account.name == "paper-binance" and account.spec.mode == "paper"
     assert account.spec.paper.starting_balance == 10_000 and account.spec.paper.quote_currency == "USDT"

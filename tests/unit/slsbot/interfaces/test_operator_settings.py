@@ -147,3 +147,28 @@ def test_bad_network_settings_are_refused_naming_the_field(monkeypatch, variable
     with pytest.raises(ValidationError, match=field) as caught:
         OperatorSettings.from_arguments()
     assert message in str(caught.value)
+
+
+def test_the_study_storage_comes_from_the_environment_and_never_shows(monkeypatch):
+    url = "postgresql://optuna:pw-9d8f7a6s5@postgres.slsbot-system.svc/optuna"
+    monkeypatch.setenv("SLSBOT_OPERATOR_STUDY_STORAGE", url)
+    monkeypatch.setenv("SLSBOT_OPERATOR_EXPERIMENT_INTERVAL_SECONDS", "3")
+    settings = OperatorSettings()
+    assert settings.study_storage is not None and settings.study_storage.get_secret_value() == url
+    assert settings.experiment_interval_seconds == 3.0
+    assert "pw-9d8f7a6s5" not in repr(settings) and "pw-9d8f7a6s5" not in str(settings.model_dump())
+
+
+def test_without_a_study_storage_tuning_is_refused_naming_the_setting():
+    from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
+    from slsbot.adapters.tuning_processes import TuningProcesses
+
+    settings = OperatorSettings()
+    runner = KubernetesTuningRunner(
+        None,  # type: ignore[arg-type] - no call reaches the API before the storage is set
+        TuningProcesses(settings.tuning_dir),
+        storage_url=settings.study_storage,
+        default_data_dir=settings.default_data_dir,
+    )
+    problem = runner.storage_problem()
+    assert problem is not None and problem.startswith("SLSBOT_OPERATOR_STUDY_STORAGE is not set")

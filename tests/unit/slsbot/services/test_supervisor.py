@@ -308,3 +308,93 @@ def test_strategies_that_claim_more_than_their_account_refuse_the_later_created_
     supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=4), options=OPTIONS)
     assert ("aa-later", ActionKind.CREATE) in backend.executed
     assert status_of(store, "paper").allocated_percent == 100
+
+
+@dataclass
+class CountingRunner:
+    """A TuningRunner that counts looks at its run; workers never finish."""
+
+    looks: int = 0
+    started: list[int] = field(default_factory=list)
+    stopped_all: bool = False
+    retained: list[list[tuple[str, str]]] = field(default_factory=list)
+
+    def storage_problem(self):
+        return None
+
+    def default_data_dir(self):
+        return "/data"
+
+    def plan_problems(self, plan):
+        return []
+
+    def start_workers(self, run, count):
+        self.started.append(count)
+
+    def stop_workers(self, run):
+        pass
+
+    def start_finalize(self, run):
+        pass
+
+    def observe(self, run):
+        from slsbot.domain.tuning_plan import ObservedTuning, ObservedWorkers
+
+        self.looks += 1
+        return ObservedTuning(workers=ObservedWorkers(running=sum(self.started), present=True))
+
+    def stop_all(self):
+        self.stopped_all = True
+
+    def retain(self, experiments):
+        self.retained.append(list(experiments))
+
+
+def test_a_tuning_experiment_is_looked_at_when_due_or_edited_not_on_every_pass(engine) -> None:
+    from slsbot.services.reconcile import ExperimentPorts
+    from slsbot.services.supervisor import ExperimentLooks
+
+    store, runner, looks = SqlSupervisorStore(engine), CountingRunner(), ExperimentLooks()
+    spec = {
+        "type": "tuning",
+        "strategyRef": {"name": "btc"},
+        "searchSpace": [{"name": "sma.fast", "type": "int", "low": 5, "high": 9}],
+        "budget": {"parallelism": 2},
+    }
+    load(engine, [ACCOUNT, POLICY, strategy("btc"), doc("Experiment", "tune", spec)])
+    ports = ExperimentPorts(tuning=runner)
+
+    def tick(at: datetime) -> None:
+        supervise_once(
+            store=store, backend=MemoryBackend(), now=at, options=OPTIONS, experiment_ports=ports, looks=looks
+        )
+
+    tick(T0)
+    assert runner.started == [2] and status_of(store, "tune").phase == "Tuning"
+    for half_seconds in range(1, 9):  # four seconds of passes: not due yet (it asked for 1 s, then 5 s)
+        tick(T0 + timedelta(seconds=0.5 * half_seconds))
+    assert runner.looks == 1
+    tick(T0 + timedelta(seconds=6.5))
+    assert runner.looks == 2
+    load(engine, [ACCOUNT, POLICY, strategy("btc"), doc("Experiment", "tune", {**spec, "budget": {"parallelism": 3}})])
+    tick(T0 + timedelta(seconds=7))  # edited: looked at at once, and a third worker started
+    assert runner.looks == 3 and runner.started == [2, 1]
+    assert runner.retained[-1] == [("default", "tune")]
+    load(engine, [ACCOUNT, POLICY, strategy("btc")])
+    tick(T0 + timedelta(seconds=8))
+    assert runner.retained[-1] == []  # its processes are stopped
+
+
+def test_run_supervisor_stops_the_tuning_processes_when_it_stops(engine) -> None:
+    from slsbot.services.reconcile import ExperimentPorts
+
+    runner, stop = CountingRunner(), threading.Event()
+    stop.set()
+    run_supervisor(
+        store=SqlSupervisorStore(engine),
+        backend=MemoryBackend(),
+        options=OPTIONS,
+        stop=stop,
+        experiment_ports=ExperimentPorts(tuning=runner),
+    )
+    assert runner.stopped_all
