@@ -1,20 +1,23 @@
 """Fast mode: vectorized decisions, then a loop over trade events only, with the step mode's own pieces.
 
 1. ``vectorized``: every symbol's decisions, targets and warmup for the whole window at once, and for each
-   candle the next candle at which the trading loop would act given what is held.
+   candle the next candle at which the trading loop would act given what is held; the candles where the signal
+   track record changes; ``volatility_mask``: where the volatility halt refuses entries.
 2. A loop over *events* in the loop's candle order (time, then symbol order): a candle where an order rests
-   on the book (the paper exchange may fill it) or where ``plan_symbol`` would act. Candles in between are
-   skipped: nothing the loop does there changes orders, fills or cash.
+   on the book (the paper exchange may fill it), where ``plan_symbol`` would act, or where the risk manager's
+   ``must_flatten`` changes and while it holds (every candle of a symbol with something to close). Candles in
+   between are skipped: nothing the loop does there changes orders, fills or cash.
 3. At each event the loop's own pieces do the work: ``PaperExchange`` fills (next open, spread and
    slippage, fees, volume participation, balances, market rules, a short's collateral and interest),
    ``Ledger`` books, ``plan_symbol`` plans, ``RiskManager.evaluate`` sizes entries and rounds exits, with the
-   same client order ids. Partial fills and latency need no special case: while an order rests, every candle
-   of its symbol is an event. The exchange is told the closes it would have seen on skipped candles that
-   matter (its own symbol's at every event; with shorts, every held symbol's before a fill).
-4. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
+   same client order ids and the same inputs (``fast_entries``: the track record, the halt, the confidence).
+   Partial fills and latency need no special case: while an order rests, every candle of its symbol is an event.
+   The exchange is told the closes it would have seen on skipped candles that matter (its own symbol's at every
+   event; with shorts, every held symbol's before a fill).
+4. The risk manager is fed, in order, the equity of every candle where its state can change (``risk_feed``), so
+   its breaker levels, loss limits and cooldowns are the step mode's whenever they are asked.
+5. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
    (cash plus each position times its last close, in symbol order), so the curve equals the step mode's.
-5. ``eligibility.equity_path_blockers`` checks that curve against the per-candle risk limits; if one is
-   reached the result is thrown away (``FastModeUnavailable``).
 """
 
 from __future__ import annotations

@@ -56,29 +56,50 @@ def volatility_spikes(ts: np.ndarray, close: np.ndarray, halt: VolatilityHalt) -
     above[:exact_until] = _replayed(ts, close, 0, exact_until, halt)
     if n <= exact_until:
         return above
+    zscore, tolerance = approximate_zscores(close, window)
+    with np.errstate(invalid="ignore"):
+        unsure = ~(np.abs(zscore - halt.threshold) > tolerance)  # NaN (a flat or non-finite history) is unsure
+    unsure[:exact_until] = False
+    candles = np.flatnonzero(unsure).tolist()
+    if len(candles) * (history + window + 1) >= n:  # cheaper to replay the whole history once
+        return _replayed(ts, close, 0, n, halt)
+    above[exact_until:] = (zscore[exact_until:] > halt.threshold) & ~unsure[exact_until:]
+    for candle in candles:
+        start = max(0, candle - history - window - 1)  # the returns and the history its windows hold, and one close
+        above[candle] = _replayed(ts, close, start, candle + 1, halt)[-1]
+    return above
+
+
+def approximate_zscores(close: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each candle's volatility z-score computed with numpy, and a bound on its rounding error (NaN for both where
+    the history is still filling, is too flat to divide by, or holds a non-finite value).
+
+    The returns are ``math.log`` of the same ratios as the halt's; the volatility is their sample deviation over
+    ``window``; the z-score compares it with the mean and sample deviation of the previous ``HISTORY_WINDOWS``
+    windows' volatilities."""
+    n = len(close)
+    history = HISTORY_WINDOWS * window
+    zscore, tolerance = np.full(n, np.nan), np.full(n, np.nan)
+    first = history + window + 1
+    if n <= first:
+        return zscore, tolerance
     ratios = close[1:] / close[:-1]  # the same division as the halt's close / last_close
     returns = np.fromiter(map(math.log, ratios.tolist()), dtype=np.float64, count=n - 1)
     if not np.all(np.isfinite(returns)):  # the halt's windows go NaN around a non-finite value: let it decide
-        return _replayed(ts, close, 0, n, halt)
+        return zscore, tolerance
     volatility = np.sqrt(vec.rolling_var(returns, window, ddof=1))[window - 1 :]  # [m]: candle m + window
     mean, variance, _, _ = vec.rolling_moments(volatility, history)  # [m]: the history ending at candle m + window
-    candles = np.arange(exact_until, n)
+    candles = np.arange(first, n)
     value = volatility[candles - window]
     history_mean = mean[candles - window - 1]
     spread = np.sqrt(variance[candles - window - 1] * history / (history - 1))  # the sample deviation
     with np.errstate(invalid="ignore", divide="ignore"):
-        zscore = (value - history_mean) / spread
-        tolerance = Z_TOLERANCE * (np.abs(zscore) + (np.abs(value) + np.abs(history_mean)) / spread)
-        unsure = (
-            ~np.isfinite(zscore)
-            | ~(spread > FLAT_HISTORY * np.abs(history_mean))
-            | (np.abs(zscore - halt.threshold) <= tolerance)
-        )
-    above[exact_until:] = (zscore > halt.threshold) & ~unsure
-    for candle in candles[unsure].tolist():
-        start = max(0, candle - history - window - 1)  # the returns and the history its windows hold, and one close
-        above[candle] = _replayed(ts, close, start, candle + 1, halt)[-1]
-    return above
+        z = (value - history_mean) / spread
+        bound = Z_TOLERANCE * (np.abs(z) + (np.abs(value) + np.abs(history_mean)) / spread)
+        usable = np.isfinite(z) & (spread > FLAT_HISTORY * np.abs(history_mean))
+    zscore[first:] = np.where(usable, z, np.nan)
+    tolerance[first:] = np.where(usable, bound, np.nan)
+    return zscore, tolerance
 
 
 def _replayed(ts: np.ndarray, close: np.ndarray, start: int, stop: int, halt: VolatilityHalt) -> np.ndarray:
