@@ -24,12 +24,12 @@ the loop can act on it. The volatility halt is not fed here (no closes are passe
 
 from __future__ import annotations
 
-import heapq
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -89,21 +89,21 @@ class RiskFeed:
             self.scanned = stop - 1
             return None
         last = [0.0] * count
-        streams: list[Iterator[tuple[int, int, int]]] = []
+        candles: list[tuple[int, int, int]] = []
         for slot, holding in enumerate(holdings):
             positions = holding.positions
             first = bisect_left(positions, start)
-            end = bisect_left(positions, stop)
+            end = bisect_left(positions, stop, first)
             last[slot] = holding.closes[first - 1]  # a held symbol had a candle before its fill
-            if end > first:
-                streams.append(zip(positions[first:end], [slot] * (end - first), range(first, end), strict=True))
-        if forced:
-            streams.append(zip(forced, [count] * len(forced), [0] * len(forced), strict=True))  # after a candle's own
+            candles += zip(positions[first:end], repeat(slot, end - first), range(first, end), strict=True)
+        candles += zip(forced, repeat(count), repeat(0))  # after the candle's own entry when it is both
+        if count > 1 or forced:
+            candles.sort()
         quantities = [holding.quantity for holding in holdings]
-        candles = heapq.merge(*streams) if len(streams) > 1 else (streams[0] if streams else ())
+        closes = [holding.closes for holding in holdings]
         for position, slot, j in candles:
             if slot < count:
-                last[slot] = holdings[slot].closes[j]
+                last[slot] = closes[slot][j]
             if position <= self.fed:
                 continue
             equity = cash
