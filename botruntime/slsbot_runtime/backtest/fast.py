@@ -231,6 +231,7 @@ class _Events:
         self.index = {track.symbol: k for k, track in enumerate(tracks)}
         self._holdings: list[Holding] = []
         self._holdings_version = -1
+        self._wake_at = -1  # the candle of the last wake-up queued (see _await_release)
 
     def run(self) -> tuple[list[Fill], _Changes]:
         for k, track in enumerate(self.tracks):
@@ -327,6 +328,8 @@ class _Events:
             self._schedule(k, track.next_decision[sign][after + 1])
         elif sign != 0:  # flattening: every candle until the position is closed
             self._schedule(k, i + 1)
+        else:
+            self._await_release(position)
 
     def _flatten_changed(self, position: int, *, current: int) -> None:
         """``must_flatten`` changed on the candle at ``position``: every other symbol acts from its next candle
@@ -347,10 +350,7 @@ class _Events:
                     self._schedule(k, j)
             else:
                 self._schedule(k, track.next_decision[sign][j])
-        if flatten:
-            release = self.risk.release_position()
-            if release is not None:
-                heapq.heappush(self.heap, (release, -1, 0))
+        self._await_release(position)
 
     def _wake(self, position: int) -> None:
         """A flattenAndHalt level's cooldown ends on the candle at ``position``: let the risk manager see it (unless
@@ -362,6 +362,17 @@ class _Events:
         _mark_open_positions(self.ledger, self.tracks, -1, position + 1)
         if self.risk.settle(position, self.ledger.equity()):
             self._flatten_changed(position, current=-1)
+        self._await_release(position)
+
+    def _await_release(self, position: int) -> None:
+        """While a flattenAndHalt level holds, keep a wake-up on the candle where its cooldown ends (after
+        ``position``): the breaker lets go there, and no symbol may have anything else to do until then. (Another
+        such level tripped later may hold on: then the next one's end.)"""
+        if self.risk.must_flatten:
+            release = self.risk.release_position()
+            if release is not None and release > position and release != self._wake_at:
+                self._wake_at = release
+                heapq.heappush(self.heap, (release, -1, 0))
 
     def _held(self) -> list[Holding]:
         """What the account holds, in symbol order (the ledger's equity order), for the risk feed."""

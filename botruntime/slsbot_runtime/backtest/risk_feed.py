@@ -127,8 +127,9 @@ class RiskFeed:
         return False
 
     def release_position(self) -> int | None:
-        """While ``must_flatten`` holds by a flattenAndHalt level: the first position at or after its cooldown end
-        (where the breaker takes a new peak and lets go); None otherwise (the kill switch never lets go)."""
+        """While ``must_flatten`` holds by a flattenAndHalt level: the first position at or after the cooldown end
+        of the most severe one tripped (where the breaker takes a new peak and lets go); None otherwise (the kill
+        switch never lets go)."""
         if self._flatten_until is None:
             return None
         position = bisect_left(self._ts, self._flatten_until)
@@ -175,10 +176,13 @@ class RiskFeed:
         self._release_low = release_low - abs(release_low) * MARGIN
         self._release_from = min(tripped.values(), default=NEVER)
         self._untils = sorted(set(tripped.values()))
-        flattening = [
-            until for number, until in tripped.items() if levels[number - 1].action == BreakerAction.FLATTEN_AND_HALT
-        ]
-        self._flatten_until = min(flattening, default=None)
+        flattening = sorted(
+            (number, until)
+            for number, until in tripped.items()
+            if levels[number - 1].action == BreakerAction.FLATTEN_AND_HALT
+        )
+        # the breaker waits for the most severe tripped flattenAndHalt level's cooldown before it takes a new peak
+        self._flatten_until = flattening[-1][1] if flattening else None
 
     def _forced(self, start: int, stop: int) -> list[int]:
         """The positions in ``start`` .. ``stop - 1`` fed whatever the equity: the day edges, and the first candle

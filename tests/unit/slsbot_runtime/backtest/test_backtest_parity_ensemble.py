@@ -111,6 +111,20 @@ def test_every_voting_method_long_and_short_under_tight_limits_that_flatten_and_
     assert _fast(no_daily_limit, THREE_MONTHS).fills != fast.fills
 
 
+@pytest.mark.slow
+def test_two_flatten_and_halt_levels_hold_until_the_later_cooldown_ends_in_both_modes():
+    """The deeper level trips while the shallower one flattens: the breaker lets go only when the deeper one's
+    cooldown ends, and the symbols trade again from there in both modes."""
+    levels = [
+        {"action": "flattenAndHalt", "drawdownPercent": 3, "cooldown": "12h"},
+        {"action": "flattenAndHalt", "drawdownPercent": 5, "cooldown": "48h"},
+    ]
+    config = _example(**{**TIGHT_LIMITS, "risk.circuitBreaker.levels": levels, "risk.dailyLossLimitPercent": 100})
+    step, fast = _both(config, THREE_MONTHS)
+    assert len(round_trips(step.fills)) > 100
+    _assert_same(step, fast)
+
+
 def test_the_kill_switch_trades_nothing_in_either_mode():
     window = BacktestWindow(datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 20, tzinfo=UTC))
     step, fast = _both(_example(**{"risk.killSwitch": True}), window)
