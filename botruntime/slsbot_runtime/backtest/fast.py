@@ -66,8 +66,7 @@ class _Track:
 
     symbol: str
     history: OHLCV
-    merged: np.ndarray  # position of each candle in the loop's processing order
-    merged_at: array  # the same, as an array of ints
+    merged_at: array  # position of each candle in the loop's processing order
     columns: tuple[array, ...]  # ts, open, high, low, close, volume
     direction: array
     confidence: array
@@ -185,7 +184,6 @@ def _track(config: RuntimeConfig, history: OHLCV, decider: Decider, positions: n
     return _Track(
         symbol=history.symbol,
         history=history,
-        merged=positions,
         merged_at=_array(positions, "q"),
         columns=(_array(h.ts, "q"), *(_array(column, "d") for column in (h.open, h.high, h.low, h.close, h.volume))),
         direction=_array(decisions.direction, "d"),

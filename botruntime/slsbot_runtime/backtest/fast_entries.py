@@ -39,7 +39,8 @@ CONFIDENCE_SLACK = 1e-9
 @dataclass(slots=True)
 class SymbolEntries:
     """One symbol's entry inputs: its targets, closes and confidences after each candle, the candles where its
-    track record changes, and its volatility halt."""
+    track record changes, and its volatility halt; and what one run has done with them so far (the record, a
+    standing "no edge" refusal, the live decider): build one per run."""
 
     symbol: str
     history: OHLCV
