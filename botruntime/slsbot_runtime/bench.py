@@ -17,6 +17,11 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   the same series in the same run (``backtrader_sma_cross``, the reference the backtest tests compare trades with;
   ``cerebro.run`` timed, best of ``STEP_REPEATS``, each run right after a step run), and ``step_vs_backtrader``: how
   many times faster step mode is.
+* ``ensemble_backtest_step_candles_per_s`` / ``ensemble_backtest_fast_candles_per_s``: the full ensemble,
+  ``examples/backtest/ensemble-8-symbols.yaml`` as committed (twelve members on eight 1h pairs, Kelly sizing, the
+  breaker, the loss limits, the volatility halt) over the whole 2024-09 .. 2026-02 span, as a backtest in each mode;
+  fast is the best of ``FAST_REPEATS`` runs; ``ensemble_fast_identical`` is 1 when both give the same trades,
+  fingerprint and equity curve. Data loading excluded.
 * ``runtime_peak_rss_mb``: ``slsbot runtime --until-end`` as a child process over the eight 1h pairs with the
   ensemble config, its peak resident memory from ``getrusage(RUSAGE_CHILDREN)``.
 * ``anomaly_score_p50_us`` / ``_p99_us``: ``AnomalyMonitor.update`` for one BTC/USDT 1h candle with the default
@@ -28,7 +33,7 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   whole series.
 * the model figures (training time per kind, decision latency with models in the vote, a runtime's memory with
   models): ``bench_models``. ``python -m slsbot_runtime.bench models`` prints only those, ``... runtime`` only the
-  ones above.
+  ones above, ``... ensemble`` only the full ensemble's backtest figures.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ TARGETS = {
     "step_candles_per_s": (">", 50_000.0),
     "step_vs_backtrader": (">=", 10.0),
     "fast_candles_per_s": (">", 1_000_000.0),
+    "ensemble_fast_identical": (">=", 1.0),
     "runtime_peak_rss_mb": ("<", 300.0),
 }
 
@@ -208,6 +214,31 @@ def _epoch_ms(moment: datetime) -> int:
     return calendar.timegm(moment.timetuple()) * 1000
 
 
+def bench_ensemble_backtest(data: Path) -> None:
+    config = load_runtime_config(REPO / "examples/backtest/ensemble-8-symbols.yaml")
+    step = run_backtest(config, data_dir=data, mode="step")
+    fast = min(
+        (run_backtest(config, data_dir=data, mode="fast") for _ in range(FAST_REPEATS)),
+        key=lambda result: result.elapsed_s,
+    )
+    same = (
+        fast.fingerprint == step.fingerprint
+        and fast.trades == step.trades
+        and np.array_equal(fast.equity_ts, step.equity_ts)
+        and np.array_equal(fast.equity, step.equity)
+    )
+    print(
+        f"# full ensemble backtest: 12 members x {len(config.symbols)} symbols 1h, {step.candles:,} candles, "
+        f"{len(step.trades)} trades, Kelly sizing, breakers, loss limits, volatility halt; "
+        f"fast {fast.candles_per_second / step.candles_per_second:.0f}x step; "
+        f"results {'identical' if same else 'DIFFERENT'}",
+        flush=True,
+    )
+    report("ensemble_backtest_step_candles_per_s", step.candles_per_second)
+    report("ensemble_backtest_fast_candles_per_s", fast.candles_per_second)
+    report("ensemble_fast_identical", 1.0 if same else 0.0)
+
+
 def bench_runtime_memory(data: Path) -> None:
     from slsbot_runtime.bench_models import replay_command
 
@@ -285,9 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()[0]
     print(f"# data {root}; {os.cpu_count()} cores, load average {load:.2f} at start", flush=True)
     if "runtime" in wanted:
-        for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory, bench_anomaly):
+        sections = (bench_ensemble_latency, bench_one_strategy, bench_ensemble_backtest, bench_runtime_memory)
+        for section in (*sections, bench_anomaly):
             gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
             section(data)
+    elif "ensemble" in wanted:  # the full ensemble's backtest alone, fast against step
+        bench_ensemble_backtest(data)
     if "models" in wanted:
         from slsbot_runtime import bench_models
 

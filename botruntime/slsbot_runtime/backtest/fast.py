@@ -1,20 +1,23 @@
 """Fast mode: vectorized decisions, then a loop over trade events only, with the step mode's own pieces.
 
 1. ``vectorized``: every symbol's decisions, targets and warmup for the whole window at once, and for each
-   candle the next candle at which the trading loop would act given what is held.
+   candle the next candle at which the trading loop would act given what is held; the candles where the signal
+   track record changes; ``volatility_mask``: where the volatility halt refuses entries.
 2. A loop over *events* in the loop's candle order (time, then symbol order): a candle where an order rests
-   on the book (the paper exchange may fill it) or where ``plan_symbol`` would act. Candles in between are
-   skipped: nothing the loop does there changes orders, fills or cash.
+   on the book (the paper exchange may fill it), where ``plan_symbol`` would act, or where the risk manager's
+   ``must_flatten`` changes and while it holds (every candle of a symbol with something to close). Candles in
+   between are skipped: nothing the loop does there changes orders, fills or cash.
 3. At each event the loop's own pieces do the work: ``PaperExchange`` fills (next open, spread and
    slippage, fees, volume participation, balances, market rules, a short's collateral and interest),
    ``Ledger`` books, ``plan_symbol`` plans, ``RiskManager.evaluate`` sizes entries and rounds exits, with the
-   same client order ids. Partial fills and latency need no special case: while an order rests, every candle
-   of its symbol is an event. The exchange is told the closes it would have seen on skipped candles that
-   matter (its own symbol's at every event; with shorts, every held symbol's before a fill).
-4. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
+   same client order ids and the same inputs (``fast_entries``: the track record, the halt, the confidence).
+   Partial fills and latency need no special case: while an order rests, every candle of its symbol is an event.
+   The exchange is told the closes it would have seen on skipped candles that matter (its own symbol's at every
+   event; with shorts, every held symbol's before a fill).
+4. The risk manager is fed, in order, the equity of every candle where its state can change (``risk_feed``), so
+   its breaker levels, loss limits and cooldowns are the step mode's whenever they are asked.
+5. The equity after every candle is rebuilt from the fills with numpy, in the ledger's own arithmetic
    (cash plus each position times its last close, in symbol order), so the curve equals the step mode's.
-5. ``eligibility.equity_path_blockers`` checks that curve against the per-candle risk limits; if one is
-   reached the result is thrown away (``FastModeUnavailable``).
 """
 
 from __future__ import annotations
@@ -23,28 +26,31 @@ import heapq
 import sys
 import time
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from slsbot.api import RuntimeConfig
-from slsbot.api.strategy import SizingMethod
 from slsbot_runtime.app import build_deciders
-from slsbot_runtime.backtest.eligibility import FastModeUnavailable, equity_path_blockers, static_blockers
+from slsbot_runtime.backtest.eligibility import FastModeUnavailable, static_blockers
+from slsbot_runtime.backtest.fast_entries import EntrySizer, SymbolEntries
 from slsbot_runtime.backtest.inputs import interval_ms
 from slsbot_runtime.backtest.report import PROGRESS_EVERY, Progress, RunRecord
-from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, targets, warm_mask
+from slsbot_runtime.backtest.risk_feed import Holding, RiskFeed
+from slsbot_runtime.backtest.vectorized import batch_decisions, next_decision_tables, record_changes, targets, warm_mask
+from slsbot_runtime.backtest.volatility_mask import volatility_halts
 from slsbot_runtime.domain.errors import OrderRejected, PermanentExchangeError
 from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, OrderType, Side, split_symbol
-from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, ProposeEntry, WorkingOrder, plan_symbol
+from slsbot_runtime.engine.planning import CancelOrder, ExitPosition, WorkingOrder, plan_symbol
 from slsbot_runtime.engine.signals import Decider
+from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.execution.client_ids import client_order_id
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.features.base import OHLCV
-from slsbot_runtime.risk.base import RiskAction, TradeProposal
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.risk.sizing import exit_on_market
 
@@ -60,13 +66,13 @@ class _Track:
 
     symbol: str
     history: OHLCV
-    merged: np.ndarray  # position of each candle in the loop's processing order
-    merged_at: array  # the same, as an array of ints
+    merged_at: array  # position of each candle in the loop's processing order
     columns: tuple[array, ...]  # ts, open, high, low, close, volume
     direction: array
     confidence: array
     warm: bytes  # 1 where the symbol may enter (exits never wait for the warmup)
     next_decision: dict[int, array]  # held sign -> next candle needing a decision (len = none)
+    entries: SymbolEntries  # what sizing an entry needs (track record, volatility halt, confidences)
 
     def __len__(self) -> int:
         return len(self.history)
@@ -76,7 +82,7 @@ class _Track:
         return Candle(self.symbol, ts[i], open_[i], high[i], low[i], close[i], volume[i])
 
     def last_close_before(self, merged_position: int) -> float | None:
-        j = int(np.searchsorted(self.merged, merged_position, side="left"))
+        j = bisect_left(self.merged_at, merged_position)
         return self.columns[4][j - 1] if j > 0 else None
 
 
@@ -128,11 +134,8 @@ def run_fast(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
         _track(config, history, deciders[history.symbol], order.positions[k], step_ms)
         for k, history in enumerate(histories)
     ]
-    fills, changes = _simulate(config, tracks, step_ms, progress=events_progress, total=total)
+    fills, changes = _Events(config, tracks, order, step_ms, progress=events_progress, total=total).run()
     equity = _equity_path(config, tracks, order, changes)
-    reasons = equity_path_blockers(config.risk, order.ts, equity, opening_equity=config.account.paper.starting_balance)
-    if reasons:
-        raise FastModeUnavailable(reasons)
     if progress is not None:
         progress(units, units)
     return RunRecord("fast", fills, order.ts, equity, time.perf_counter() - started)
@@ -166,98 +169,222 @@ def _track(config: RuntimeConfig, history: OHLCV, decider: Decider, positions: n
     target = targets(decisions.direction, long_only=config.long_only)
     tables = next_decision_tables(target, warm, entries_allowed=not config.paused)
     h = history
+    halt = config.risk.volatility_halt
+    entries = SymbolEntries(
+        symbol=history.symbol,
+        history=history,
+        targets=array("b", target.tobytes()),
+        closes=_array(h.close, "d"),
+        directions=_array(decisions.direction, "d"),
+        confidences=_array(decisions.confidence, "d"),
+        changes=_array(record_changes(target), "q"),
+        halted=volatility_halts(h.ts, h.close, halt).astype(np.uint8).tobytes() if halt.enabled else None,
+        record=SignalTrackRecord(2 * config.account.paper.fee_rate),  # the loop's round_trip_cost (app.prepare_runtime)
+    )
     return _Track(
         symbol=history.symbol,
         history=history,
-        merged=positions,
         merged_at=_array(positions, "q"),
         columns=(_array(h.ts, "q"), *(_array(column, "d") for column in (h.open, h.high, h.low, h.close, h.volume))),
         direction=_array(decisions.direction, "d"),
         confidence=_array(decisions.confidence, "d"),
         warm=warm.astype(np.uint8).tobytes(),
         next_decision={held: _array(table, "q") for held, table in tables.items()},
+        entries=entries,
     )
 
 
-def _simulate(
-    config: RuntimeConfig, tracks: list[_Track], step_ms: int, *, progress: Progress | None = None, total: int = 0
-) -> tuple[list[Fill], _Changes]:
-    """The event loop (see the module doc); the fills in booking order and the cash and positions after each.
-    ``progress`` hears how far through the candles (in processing order) the events have gone."""
-    paper = config.account.paper
-    exchange = PaperExchange(paper, interval_ms=step_ms, allow_short=not config.long_only)
-    ledger = Ledger(cash=paper.starting_balance, quote_currency=paper.quote_currency)
-    risk = RiskManager(config.risk, config.sizing, config.long_only, allocation_percent=config.allocation_percent)
-    fixed = config.sizing.quantity if config.sizing.method == SizingMethod.FIXED_QUANTITY else None
-    key = f"{config.namespace}/{config.name}"
-    long_only, entries_allowed = config.long_only, not config.paused
-    fills: list[Fill] = []
-    changes = _Changes([], [], {t.symbol: [] for t in tracks}, {t.symbol: [] for t in tracks})
-    resting = [False] * len(tracks)
-    heap = []
-    for k, track in enumerate(tracks):
-        first = track.next_decision[0][0]
-        if first < len(track):
-            heap.append((track.merged_at[first], k, first))
-    heapq.heapify(heap)
-    report_at = PROGRESS_EVERY if progress is not None else sys.maxsize
+class _Events:
+    """The event loop (see the module doc): ``run()`` gives the fills in booking order and the cash and positions
+    after each. ``progress`` hears how far through the candles (in processing order) the events have gone."""
 
-    while heap:
-        position, k, i = heapq.heappop(heap)
-        if position >= report_at:
-            progress(position, total)
-            report_at = position + PROGRESS_EVERY
-        track = tracks[k]
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        tracks: list[_Track],
+        order: _Order,
+        step_ms: int,
+        *,
+        progress: Progress | None = None,
+        total: int = 0,
+    ) -> None:
+        paper = config.account.paper
+        self.tracks = tracks
+        self.order = order
+        self.step_ms = step_ms
+        self.progress = progress
+        self.total = total
+        self.exchange = PaperExchange(paper, interval_ms=step_ms, allow_short=not config.long_only)
+        self.ledger = Ledger(cash=paper.starting_balance, quote_currency=paper.quote_currency)
+        risk = RiskManager(
+            config.risk, config.sizing, config.long_only, allocation_percent=config.allocation_percent
+        )  # as app.prepare_runtime builds the loop's
+        self.risk = RiskFeed(risk, config.risk, order.ts, opening_equity=paper.starting_balance)
+        self.sizer = EntrySizer(config, risk)
+        self.key = f"{config.namespace}/{config.name}"
+        self.long_only, self.entries_allowed = config.long_only, not config.paused
+        self.fills: list[Fill] = []
+        self.changes = _Changes([], [], {t.symbol: [] for t in tracks}, {t.symbol: [] for t in tracks})
+        self.resting = [False] * len(tracks)
+        self.scheduled: list[int | None] = [None] * len(tracks)  # each symbol's next event (one at a time)
+        self.heap: list[tuple[int, int, int]] = []  # (position, symbol index or -1 for a wake-up, candle)
+        self.index = {track.symbol: k for k, track in enumerate(tracks)}
+        self._holdings: list[Holding] = []
+        self._holdings_version = -1
+        self._wake_at = -1  # the candle of the last wake-up queued (see _await_release)
+
+    def run(self) -> tuple[list[Fill], _Changes]:
+        for k, track in enumerate(self.tracks):
+            self._schedule(k, track.next_decision[0][0])
+        heap, scheduled, progress = self.heap, self.scheduled, self.progress
+        report_at = PROGRESS_EVERY if progress is not None else sys.maxsize
+        while heap:
+            position, k, i = heapq.heappop(heap)
+            if k >= 0 and scheduled[k] != i:
+                continue  # replaced by an earlier event of the same symbol
+            if position >= report_at:
+                progress(position, self.total)
+                report_at = position + PROGRESS_EVERY
+            changed = self.risk.advance(position, self.ledger.cash, self._held())
+            if changed is not None:  # must_flatten changed on a candle before this one: act there first
+                heapq.heappush(heap, (position, k, i))
+                self._flatten_changed(changed, current=-1)
+            elif k < 0:
+                self._wake(position)
+            else:
+                self._process(position, k, i)
+        return self.fills, self.changes
+
+    def _schedule(self, k: int, i: int) -> None:
+        """Make candle ``i`` symbol ``k``'s next event unless an earlier one is due (an extra event is harmless:
+        a candle where nothing is to be done does nothing)."""
+        track = self.tracks[k]
+        current = self.scheduled[k]
+        if i < len(track) and (current is None or i < current):
+            self.scheduled[k] = i
+            heapq.heappush(self.heap, (track.merged_at[i], k, i))
+
+    def _process(self, position: int, k: int, i: int) -> None:
+        """One event: the loop's ``process`` for candle ``i`` of symbol ``k``."""
+        self.scheduled[k] = None
+        track, exchange, ledger = self.tracks[k], self.exchange, self.ledger
         symbol = track.symbol
         working: list[WorkingOrder] = []
-        if resting[k]:
+        if self.resting[k]:
             candle = track.candle(i)
-            if not long_only:  # a short's collateral values every other holding at its last close
-                _mark_held_symbols(exchange, tracks, k, position)
+            if not self.long_only:  # a short's collateral values every other holding at its last close
+                _mark_held_symbols(exchange, self.tracks, k, position)
             for fill in exchange.on_candle(candle):
                 ledger.apply(fill)
-                fills.append(fill)
-                changes.cash_at.append(position)
-                changes.cash.append(ledger.cash)
-                changes.quantity_at[symbol].append(position)
-                changes.quantity[symbol].append(ledger.quantity(symbol))
+                self.fills.append(fill)
+                self.changes.cash_at.append(position)
+                self.changes.cash.append(ledger.cash)
+                self.changes.quantity_at[symbol].append(position)
+                self.changes.quantity[symbol].append(ledger.quantity(symbol))
             if exchange.has_open_orders(symbol):
                 working = [WorkingOrder(o.client_order_id, o.side) for o in exchange.fetch_open_orders(symbol)]
-            resting[k] = bool(working)
+            self.resting[k] = bool(working)
             close = candle.close
         else:
             close = track.columns[4][i]
             exchange.mark(symbol, close)  # what on_candle does with a candle that has nothing to match
         ledger.mark(symbol, close)
+        _mark_open_positions(ledger, self.tracks, k, position)
+        if self.risk.settle(position, ledger.equity()):  # the loop's risk.observe, where it can change anything
+            self._flatten_changed(position, current=k)
+        flatten = self.risk.must_flatten
         held = ledger.quantity(symbol)
-        if working or track.next_decision[_sign(held)][i] == i:
+        if working or (_sign(held) != 0 if flatten else track.next_decision[_sign(held)][i] == i):
             actions = plan_symbol(
                 direction=track.direction[i],
                 position=held,
                 working=working,
-                long_only=long_only,
-                must_flatten=False,
-                entries_allowed=entries_allowed and track.warm[i] == 1,
+                long_only=self.long_only,
+                must_flatten=flatten,
+                entries_allowed=self.entries_allowed and track.warm[i] == 1,
             )
             for action in actions:
                 if isinstance(action, CancelOrder):
                     exchange.cancel_order(action.client_order_id, symbol)
-                    resting[k] = exchange.has_open_orders(symbol)
+                    self.resting[k] = exchange.has_open_orders(symbol)
                     continue
                 rules = exchange.market_rules(symbol)
                 if isinstance(action, ExitPosition):
                     # the loop's _exit: the whole position, on the market's step; only its minimums refuse it
                     quantity = _exit_quantity(symbol, close, ledger, rules)
                 else:
-                    _mark_open_positions(ledger, tracks, k, position)
-                    quantity = _entry_quantity(action, track, i, close, ledger, risk, fixed, rules)
+                    portfolio = ledger.snapshot(track.columns[0][i])
+                    quantity = self.sizer.size(track.entries, i, action.side, close, rules, portfolio)
                 if quantity > QUANTITY_EPSILON:
-                    placed = _place(exchange, key, track, i, action.side, rules.floor_amount(quantity), step_ms)
-                    resting[k] = resting[k] or placed
-        following = i + 1 if resting[k] else track.next_decision[_sign(ledger.quantity(symbol))][i + 1]
-        if following < len(track):
-            heapq.heappush(heap, (track.merged_at[following], k, following))
-    return fills, changes
+                    quantity = rules.floor_amount(quantity)
+                    placed = _place(exchange, self.key, track, i, action.side, quantity, self.step_ms)
+                    self.resting[k] = self.resting[k] or placed
+        sign = _sign(ledger.quantity(symbol))
+        if self.resting[k]:
+            self._schedule(k, i + 1)
+        elif not flatten:
+            # flat, an entry refused for want of an edge: the same refusal until the track record changes
+            after = min(max(i, track.entries.refused_until), len(track) - 1) if sign == 0 else i
+            self._schedule(k, track.next_decision[sign][after + 1])
+        elif sign != 0:  # flattening: every candle until the position is closed
+            self._schedule(k, i + 1)
+        else:
+            self._await_release(position)
+
+    def _flatten_changed(self, position: int, *, current: int) -> None:
+        """``must_flatten`` changed on the candle at ``position``: every other symbol acts from its next candle
+        (flattening: those holding something or with an order on the book; released: wherever they would act), and
+        a wake-up waits for the release."""
+        flatten = self.risk.must_flatten
+        for k, track in enumerate(self.tracks):
+            if k == current:
+                continue  # it is acting on this candle now
+            j = bisect_left(track.merged_at, position)
+            if j >= len(track):
+                continue
+            sign = _sign(self.ledger.quantity(track.symbol))
+            if self.resting[k]:
+                self._schedule(k, j)
+            elif flatten:
+                if sign != 0:
+                    self._schedule(k, j)
+            else:
+                self._schedule(k, track.next_decision[sign][j])
+        self._await_release(position)
+
+    def _wake(self, position: int) -> None:
+        """A flattenAndHalt level's cooldown ends on the candle at ``position``: let the risk manager see it (unless
+        the candle is an event of its own, which does) so that the symbols resume from there."""
+        k = int(self.order.symbol_index[position])
+        track = self.tracks[k]
+        if self.scheduled[k] == bisect_left(track.merged_at, position):
+            return
+        _mark_open_positions(self.ledger, self.tracks, -1, position + 1)
+        if self.risk.settle(position, self.ledger.equity()):
+            self._flatten_changed(position, current=-1)
+        self._await_release(position)
+
+    def _await_release(self, position: int) -> None:
+        """While a flattenAndHalt level holds, keep a wake-up on the candle where its cooldown ends (after
+        ``position``): the breaker lets go there, and no symbol may have anything else to do until then. (Another
+        such level tripped later may hold on: then the next one's end.)"""
+        if self.risk.must_flatten:
+            release = self.risk.release_position()
+            if release is not None and release > position and release != self._wake_at:
+                self._wake_at = release
+                heapq.heappush(self.heap, (release, -1, 0))
+
+    def _held(self) -> list[Holding]:
+        """What the account holds, in symbol order (the ledger's equity order), for the risk feed."""
+        ledger = self.ledger
+        if ledger.trade_count != self._holdings_version:
+            self._holdings_version = ledger.trade_count
+            self._holdings = []
+            for symbol, row in sorted(ledger.positions.items()):
+                if row.quantity:
+                    track = self.tracks[self.index[symbol]]
+                    self._holdings.append(Holding(row.quantity, track.merged_at, track.columns[4]))
+        return self._holdings
 
 
 def _mark_open_positions(ledger: Ledger, tracks: list[_Track], current: int, position: int) -> None:
@@ -287,25 +414,6 @@ def _sign(quantity: float) -> int:
     if abs(quantity) <= QUANTITY_EPSILON:
         return 0
     return 1 if quantity > 0 else -1
-
-
-def _entry_quantity(
-    action: ProposeEntry,
-    track: _Track,
-    i: int,
-    close: float,
-    ledger: Ledger,
-    risk: RiskManager,
-    fixed: float | None,
-    rules: MarketRules,
-) -> float:
-    """The loop's ``_enter``: the quantity the risk manager sizes, 0 when it refuses."""
-    confidence = min(max(track.confidence[i], 0.0), 1.0)
-    proposal = TradeProposal(
-        track.symbol, action.side, close, confidence, is_entry=True, requested_quantity=fixed, rules=rules
-    )
-    verdict = risk.evaluate(proposal, ledger.snapshot(track.columns[0][i]))
-    return 0.0 if verdict.action == RiskAction.REJECTED else verdict.quantity
 
 
 def _exit_quantity(symbol: str, close: float, ledger: Ledger, rules: MarketRules) -> float:

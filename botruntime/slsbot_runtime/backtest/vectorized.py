@@ -114,6 +114,19 @@ def next_decision_tables(target: np.ndarray, warm: np.ndarray, *, entries_allowe
     return tables
 
 
+def record_changes(target: np.ndarray) -> np.ndarray:
+    """The candles at which ``engine.track_record.SignalTrackRecord.observe`` changes the record, given the
+    ``targets`` it is shown after each candle: an opinion other than the side it follows (the last opinion, flat
+    before the first). Everywhere else ``observe`` returns at once, so feeding the record these candles alone (with
+    their targets and closes) leaves it exactly as feeding it all of them."""
+    n = len(target)
+    opinion = target != NO_OPINION
+    last = np.maximum.accumulate(np.where(opinion, np.arange(n), -1))
+    side = np.where(last >= 0, target[np.maximum(last, 0)], 0)
+    before = np.concatenate(([0], side[:-1])) if n else side
+    return np.flatnonzero(opinion & (target != before))
+
+
 def next_decisions(target: np.ndarray, warm: np.ndarray, *, entries_allowed: bool) -> dict[int, list[int]]:
     """``next_decision_tables`` as lists."""
     return {

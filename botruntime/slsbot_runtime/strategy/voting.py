@@ -110,19 +110,17 @@ class BatchVote:
 def combine_batch(votes: np.ndarray, confidences: np.ndarray, weights: np.ndarray, min_agreement: float) -> BatchVote:
     if votes.shape[1] == 1:
         return _combine_batch_one(votes[:, 0], confidences[:, 0], weights[:, 0], min_agreement)
-    total = weights.sum(axis=1)
+    total = _in_member_order(weights)
     positive = total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         contributions = np.where(positive[:, None], weights * votes / np.where(positive, total, 1.0)[:, None], 0.0)
-    net = np.zeros(len(votes))
-    for i in range(votes.shape[1]):  # member order, as the step path adds them
-        net = net + contributions[:, i]
+    net = _in_member_order(contributions)
     net = np.clip(np.where(np.abs(net) < NET_ZERO, 0.0, net), -1.0, 1.0)
     acts = (net != 0) & (np.abs(net) >= min_agreement)
     side = np.sign(net)[:, None]
     on_side = (votes * side > 0) & acts[:, None]
-    weight_on_side = np.where(on_side, weights, 0.0).sum(axis=1)
-    confident = np.where(on_side, weights * confidences, 0.0).sum(axis=1)
+    weight_on_side = _in_member_order(np.where(on_side, weights, 0.0))
+    confident = _in_member_order(np.where(on_side, weights * confidences, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         confidence = np.where(weight_on_side > 0, confident / np.where(weight_on_side > 0, weight_on_side, 1.0), 0.0)
     signed = np.where(on_side, contributions * side, -np.inf)
@@ -136,6 +134,16 @@ def combine_batch(votes: np.ndarray, confidences: np.ndarray, weights: np.ndarra
         contributions,
         driver,
     )
+
+
+def _in_member_order(values: np.ndarray) -> np.ndarray:
+    """Each row's sum, added member after member from 0 as ``combine`` adds them (numpy's own sum adds in another
+    order for more than a few members, which rounds differently): equal inputs give ``combine``'s sums bit for bit.
+    A member left out adds 0.0, which changes no sum."""
+    total = np.zeros(len(values))
+    for i in range(values.shape[1]):
+        total = total + values[:, i]
+    return total
 
 
 def _combine_batch_one(

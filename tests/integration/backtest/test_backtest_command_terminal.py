@@ -42,6 +42,7 @@ def test_a_long_backtest_shows_a_progress_bar_on_a_terminal_and_percent_in_its_s
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # 24 rows, 120 columns
     args = ["--config", "examples/backtest/ensemble-8-symbols.yaml", "--from", "2025-06-01", "--to", "2025-09-01"]
+    args += ["--mode", "step"]  # fast mode would finish before a second is up
     process = subprocess.Popen(
         [sys.executable, "-m", "slsbot.interfaces.cli", "backtest", *args],
         cwd=repo_root,

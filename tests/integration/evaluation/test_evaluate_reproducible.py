@@ -1,5 +1,6 @@
 """``slsbot evaluate --json`` is reproducible: two runs print the same bytes, with and without models (retrained
-in the training process, in step mode), and the recorded data fingerprint changes when one candle changes."""
+in-process as each fold's fast-mode backtest walks forward, Kelly-sized), and the recorded data fingerprint changes
+when one candle changes."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def test_with_models_two_runs_print_the_same_json_bit_for_bit(repo_root, tmp_pat
     data = copy.deepcopy(SMALL_CONFIG)
     data["ensemble"]["members"] = data["ensemble"]["members"][:1]
     data["ml"] = {"models": MODELS}
-    data["sizing"] = {"method": "risk"}  # sized from the track record: step mode, models retrained in the backtest
+    data["sizing"] = {"method": "risk"}  # sized from the track record, in fast mode too
     config = tmp_path / "models.yaml"
     config.write_text(yaml.safe_dump(data))
     candles = repo_root / "data/market/binance-spot-1h-2024"
@@ -91,6 +92,6 @@ def test_with_models_two_runs_print_the_same_json_bit_for_bit(repo_root, tmp_pat
     assert list(result["members"]) == ["sma", "stack"]
     assert result["lookahead"]["passed"] and "ml.models[stack]" in result["lookahead"]["units"]
     stack = result["members"]["stack"]
-    assert {fold["mode"] for fold in stack["folds"]} == {"step"}
+    assert {fold["mode"] for fold in stack["folds"]} == {"fast"}
     assert stack["overall"]["trades"] > 0  # trained, in the vote and trading in the held-out period
     assert result["record"]["seeds"]["models"] == {"gbm": 0, "forest": 0, "logit": None, "stack": None}

@@ -27,25 +27,26 @@ def test_the_same_inputs_give_the_same_fingerprint(sma_config):
     assert other.fingerprint != first.fingerprint
 
 
-def test_fast_refuses_risk_sizing_naming_the_field_and_auto_falls_back(sma_config):
-    config = sma_config(**{"sizing": {"method": "risk"}})
-    with pytest.raises(FastModeUnavailable, match=r"sizing\.method"):
+def test_fast_refuses_an_anomaly_model_naming_it_and_auto_falls_back(sma_config):
+    config = sma_config(**{"ml.models": [{"name": "odd", "kind": "isolationForest", "role": "anomaly"}]})
+    with pytest.raises(FastModeUnavailable, match=r"ml\.models\[odd\]"):
         run_backtest(config, window=WINDOW, mode="fast")
-    result = run_backtest(config, window=WINDOW, mode="auto")
+    month = BacktestWindow(datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 2, 1, tzinfo=UTC))
+    result = run_backtest(config, window=month, mode="auto")
     assert result.mode == "step"
-    assert result.fallback_reason is not None and result.fallback_reason.startswith("sizing.method")
+    assert result.fallback_reason is not None and result.fallback_reason.startswith("ml.models[odd]")
 
 
-def test_a_breaker_the_equity_path_would_trip_sends_auto_to_step_mode(sma_config):
-    # 2 BTC a trade on 100,000 USDT: the 2020 swings draw the account down by more than 1%
+def test_a_breaker_the_equity_path_trips_is_reproduced_in_fast_mode(sma_config):
+    # 2 BTC a trade on 100,000 USDT: the 2020 swings draw the account down by more than 1%, which stops entries
     levels = [{"action": "stopEntries", "drawdownPercent": 1, "cooldown": "24h"}]
     config = sma_config(**{"sizing.quantity": 2.0, "risk.circuitBreaker.levels": levels})
-    with pytest.raises(FastModeUnavailable, match=r"risk\.circuitBreaker\.levels: the drawdown reaches 1%"):
-        run_backtest(config, window=WINDOW, mode="fast")
-    result = run_backtest(config, window=WINDOW, mode="auto")
-    assert result.mode == "step" and "circuitBreaker" in (result.fallback_reason or "")
+    auto = run_backtest(config, window=WINDOW, mode="auto")
+    step = run_backtest(config, window=WINDOW, mode="step")
+    assert auto.mode == "fast" and auto.fallback_reason is None
+    assert auto.fingerprint == step.fingerprint and auto.trades == step.trades
     unlimited = run_backtest(sma_config(**{"sizing.quantity": 2.0}), window=WINDOW, mode="step")
-    assert result.metrics["trades"] < unlimited.metrics["trades"], "the breaker must have stopped some entries"
+    assert step.metrics["trades"] < unlimited.metrics["trades"], "the breaker must have stopped some entries"
 
 
 @pytest.mark.parametrize("mode", ["step", "fast"])

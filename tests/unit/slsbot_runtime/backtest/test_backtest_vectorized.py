@@ -14,6 +14,7 @@ from slsbot_runtime.backtest.vectorized import (
     batch_decisions,
     next_decisions,
     next_true,
+    record_changes,
     targets,
     warm_mask,
 )
@@ -23,6 +24,7 @@ from slsbot_runtime.data.replay import iterate_history
 from slsbot_runtime.domain.types import Signal
 from slsbot_runtime.engine.planning import plan_symbol, target_sign
 from slsbot_runtime.engine.signals import ComponentDecider, EnsembleDecider
+from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.strategy.base import StrategyComponent, StrategyParams
 from slsbot_runtime.strategy.ensemble import Ensemble
 from slsbot_runtime.strategy.registry import LIBRARY
@@ -129,3 +131,30 @@ def test_a_member_reading_features_is_refused_naming_it(market_data_dir):
         batch_decisions(_ensemble("sma_cross", "reads_features"), _btc(market_data_dir))
     with pytest.raises(FastModeUnavailable, match="reads feature-engine"):
         batch_decisions(ComponentDecider(_ReadsFeatures()), _btc(market_data_dir))
+
+
+@pytest.mark.parametrize("long_only", [True, False])
+def test_the_track_record_fed_only_where_it_changes_is_the_one_fed_every_candle(market_data_dir, long_only):
+    """Fast mode feeds the signal track record (Kelly sizing) only the candles ``record_changes`` finds: at every
+    candle it must answer what the loop's record, fed every candle, answers."""
+    history = load_history(market_data_dir / "binance-spot-1h-2017", "BTC/USDT", "1h", interval_ms=H).slice(0, 4_000)
+    batch = batch_decisions(_ensemble("sma_cross", "rsi_reversion", "donchian_breakout"), history)
+    target = targets(batch.direction, long_only=long_only)
+    changes = set(record_changes(target).tolist())
+    assert 100 < len(changes) < len(history) / 4
+    every, sparse = SignalTrackRecord(0.002, min_trades=5), SignalTrackRecord(0.002, min_trades=5)
+    answers = set()
+    for i, (coded, close) in enumerate(zip(target.tolist(), history.close.tolist(), strict=True)):
+        opinion = None if coded == NO_OPINION else coded
+        every.observe(opinion, close)
+        if i in changes:
+            sparse.observe(opinion, close)
+        assert sparse.win_rate_and_payoff() == every.win_rate_and_payoff(), i
+        answers.add(every.win_rate_and_payoff())
+    assert len(answers) > 50, "the record must have changed along the way"
+
+
+def test_record_changes_of_a_short_series():
+    o = NO_OPINION
+    assert record_changes(np.array([o, 0, 1, o, 1, 0, 0, -1, o, -1, 1], dtype=np.int8)).tolist() == [2, 5, 7, 10]
+    assert record_changes(np.array([], dtype=np.int8)).tolist() == []

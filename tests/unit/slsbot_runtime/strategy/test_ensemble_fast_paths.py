@@ -147,3 +147,19 @@ def test_a_one_member_batch_vote_equals_the_vote_with_a_silent_second_member() -
                     step.net,
                     step.driver,
                 )
+
+
+def test_a_batch_vote_of_twelve_members_equals_the_step_vote_bit_for_bit() -> None:
+    """Fast mode sizes entries from the batch confidence: its sums must be the step path's, added in member order
+    (numpy's own row sum adds twelve numbers in another order and rounds differently)."""
+    rng = np.random.default_rng(11)
+    n, m = 4_000, 12
+    votes = rng.choice([-1.0, 0.0, 1.0], size=(n, m)) * rng.choice([1.0, 0.37, 0.91], size=(n, m))
+    confidences = rng.uniform(0.0, 1.0, (n, m))
+    weights = rng.uniform(0.05, 3.0, (n, m)) * rng.choice([0.0, 1.0, 1.0, 1.0], size=(n, m))
+    for min_agreement in (0.0, 0.2):
+        batch = combine_batch(votes, confidences, weights, min_agreement)
+        for t in range(n):
+            step = combine(votes[t].tolist(), confidences[t].tolist(), weights[t].tolist(), min_agreement)
+            assert (batch.direction[t], batch.confidence[t], batch.net[t]) == step[:3], t
+            assert batch.contributions[t].tolist() == step.contributions, t

@@ -60,3 +60,19 @@ def test_step_sharpe_ratios_equal_the_vectorized_ones(rows, window) -> None:
     batch = member_sharpes(closes, signals, window)
     np.testing.assert_allclose(np.array(stepped), batch, rtol=1e-7, atol=1e-9)
     assert np.nanmax(np.abs(batch), initial=0.0) <= SHARPE_CAP
+
+
+def test_correlation_factors_of_unit_directions_equal_the_step_ones_bit_for_bit() -> None:
+    """With directions of -1, 0 and 1 (every library component's) both sides sum exactly, and compute each
+    correlation and factor with the same operations: the weights fast mode votes with are the step mode's."""
+    rng = np.random.default_rng(3)
+    members, window = 12, 100
+    rows = rng.choice([-1.0, 0.0, 1.0], size=(1_500, members))
+    rows[:, 3] = rows[:, 2]  # two identical members
+    rows[400:700, 5] = 1.0  # one that does not move for longer than a window
+    tracker = SignalCorrelation(members, window)
+    stepped = []
+    for row in rows:
+        tracker.update(tuple(row.tolist()))
+        stepped.append(tracker.factors(0.5) or [1.0] * members)
+    assert correlation_factors(rows, window, 0.5).tolist() == stepped
