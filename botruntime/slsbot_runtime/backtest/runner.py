@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from slsbot_runtime.backtest.fast import run_fast
 from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, load_window
 from slsbot_runtime.backtest.report import BacktestResult, Progress, summarize
 from slsbot_runtime.backtest.step import run_step
+from slsbot_runtime.features.base import OHLCV
 
 
 class BacktestMode(StrEnum):
@@ -32,17 +34,21 @@ def run_backtest(
     window: BacktestWindow | None = None,
     mode: BacktestMode | str = BacktestMode.AUTO,
     progress: Progress | None = None,
+    histories: Sequence[OHLCV] | None = None,
 ) -> BacktestResult:
     """Backtest ``config`` (see ``inputs`` for what changes from a runtime). Raises ConfigError (bad config,
     or FastModeUnavailable for ``mode="fast"``) or DataError (missing or unusable candles). ``progress`` hears
-    ``(candles done, candles in the window)`` as the run goes (again from 0 when auto falls back to step)."""
+    ``(candles done, candles in the window)`` as the run goes (again from 0 when auto falls back to step).
+    ``histories``: the window's candles, already loaded (one per symbol, cut to ``window``), for callers that run
+    many backtests over the same data (tuning); read from ``data_dir`` when None."""
     mode = BacktestMode(mode)
     window = window or BacktestWindow()
     prepared = backtest_config(config, data_dir=data_dir, window=window)
     blockers = static_blockers(prepared)
     if mode == BacktestMode.FAST and blockers:
         raise FastModeUnavailable(blockers)  # before loading any data
-    histories = load_window(prepared, window)
+    if histories is None:
+        histories = load_window(prepared, window)
     fallback: str | None = None
     if mode == BacktestMode.STEP:
         record = run_step(prepared, histories, progress=progress)

@@ -17,12 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from slsbot.api import TIMEFRAME_SECONDS, RuntimeConfig
-from slsbot_runtime.backtest.eligibility import FastModeUnavailable, static_blockers
-from slsbot_runtime.backtest.fast import run_fast
+from slsbot.api import RuntimeConfig
 from slsbot_runtime.backtest.inputs import BacktestWindow, backtest_config, interval_ms
-from slsbot_runtime.backtest.report import BacktestResult, summarize
-from slsbot_runtime.backtest.step import run_step
+from slsbot_runtime.backtest.report import BacktestResult
+from slsbot_runtime.backtest.runner import run_backtest
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.evaluation.folds import Fold
@@ -63,25 +61,8 @@ class LoadedCandles:
     def backtest(self, config: RuntimeConfig, window: BacktestWindow) -> BacktestResult:
         """``run_backtest(config, window=window, mode="auto")`` over the loaded candles."""
         started = time.perf_counter()
-        prepared = backtest_config(config, data_dir=self.data_dir, window=window)
         histories = [self._cut(history, window) for history in self.histories]
-        fallback: str | None = None
-        try:
-            blockers = static_blockers(prepared)
-            if blockers:
-                raise FastModeUnavailable(blockers)
-            record = run_fast(prepared, histories)
-        except FastModeUnavailable as error:
-            fallback = error.summary
-            record = run_step(prepared, histories)
-        timeframe = str(prepared.timeframe)
-        result = summarize(
-            record,
-            timeframe=timeframe,
-            timeframe_seconds=TIMEFRAME_SECONDS[timeframe],
-            symbols=prepared.symbols,
-            fallback_reason=fallback,
-        )
+        result = run_backtest(config, data_dir=self.data_dir, window=window, mode="auto", histories=histories)
         self.clock.seconds += time.perf_counter() - started
         self.clock.runs += 1
         self.clock.modes[result.mode] = self.clock.modes.get(result.mode, 0) + 1
