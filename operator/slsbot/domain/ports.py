@@ -1,5 +1,6 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
-``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement ``OwnedObjects``."""
+``RuntimeBackend`` and ``RolloutRuntimes``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement
+``OwnedObjects``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, Protocol
 from slsbot.api import Experiment, RuntimeConfig
 from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
+from slsbot.domain.performance import PerformanceReport
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
 
@@ -58,4 +60,19 @@ class OwnedObjects(Protocol):
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         """Delete the object (a Strategy is drained first, as any deletion); nothing if it is gone."""
+        ...
+
+
+class RolloutRuntimes(Protocol):
+    """What the A/B rollout controller asks of a Strategy's runtime (its control endpoints ``GET /performance`` and
+    ``POST /allocation``). Both raise RuntimeUnreachable when the runtime does not answer (not running yet, gone,
+    or an answer it cannot read) and BackendUnavailable when the backend cannot tell where it runs."""
+
+    def performance(self, namespace: str, name: str, *, since: int) -> PerformanceReport:
+        """Its figures for the candles after ``since`` (ms since the epoch)."""
+        ...
+
+    def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
+        """Trade with ``percent`` of the account's capital from now on (persisted by the runtime before it
+        answers); None: back to the share its Strategy's spec gives it."""
         ...

@@ -174,6 +174,29 @@ def runs_current_spec(strategy: Strategy) -> bool:
     return ready is not None and ready.status == "True" and ready.observed_generation == strategy.metadata.generation
 
 
+def owned_by(strategy: Strategy, experiment: Experiment) -> bool:
+    """Whether ``strategy`` names ``experiment`` among its ``metadata.ownerReferences`` (the uid too, when both
+    have one): an owned candidate is deleted when it is retired, anyone else's is only left without capital."""
+    references = (strategy.metadata.model_extra or {}).get("ownerReferences") or []
+    for reference in references:
+        if not isinstance(reference, dict) or reference.get("kind") != "Experiment":
+            continue
+        if reference.get("name") != experiment.name:
+            continue
+        uid = experiment.metadata.uid
+        if uid is None or reference.get("uid") in (None, uid):
+            return True
+    return False
+
+
+def performance_since(experiment: Experiment, *, now: datetime) -> int:
+    """The ``since`` (ms) to ask the runtimes' performance from: the start of the current step in market time, or
+    ``now`` before the rollout starts (only their clocks and allocations are needed then)."""
+    rollout = experiment.status.rollout if experiment.status is not None else None
+    started = _ms(rollout.step_started_at) if rollout is not None else None
+    return started if started is not None else int(now.timestamp() * 1000)
+
+
 def plan_rollout(experiment: Experiment, observed: RolloutObserved, *, now: datetime) -> RolloutPlan:
     """One look at an A/B rollout whose references are valid: the actions to take, in order, and the status."""
     look = _Look.begin(experiment, observed, now)
@@ -543,6 +566,8 @@ class _Look:
         self.progressing(self.phase.value, previous.message if previous is not None else f"the rollout is {self.phase}")
         deleted = self.phase is RolloutPhase.PROMOTED and self.observed.candidate_owned
         self.allocate(None, None if deleted else 0.0)
+        if deleted and self.observed.candidate is not None:  # its deletion did not go through: again (idempotent)
+            self.actions.append(RolloutAction(RolloutActionKind.DELETE, self.candidate_name))
 
     # -- the result --
 

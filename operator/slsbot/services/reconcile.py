@@ -10,8 +10,9 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from slsbot.api import Experiment, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
+from slsbot.api import Experiment, ExperimentType, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
 from slsbot.domain.conditions import READY, get_condition, set_condition
@@ -40,6 +41,9 @@ from slsbot.domain.resolve import (
 )
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import strategy_status, validation_status
+
+if TYPE_CHECKING:
+    from slsbot.services.rollout import RolloutPorts
 
 log = logging.getLogger(__name__)
 
@@ -301,10 +305,29 @@ EXPERIMENTS_NOT_RUN = (
 
 
 def reconcile_experiment(
-    experiment: Experiment, *, strategies: Mapping[str, Strategy], now: datetime
+    experiment: Experiment,
+    *,
+    strategies: Mapping[str, Strategy],
+    now: datetime,
+    accounts: Mapping[str, TradingAccount] | None = None,
+    policies: Mapping[str, RiskPolicy] | None = None,
+    rollout: RolloutPorts | None = None,
 ) -> ReconcileResult:
-    """Validate an Experiment's references. Valid ones wait, saying plainly that nothing runs them yet."""
+    """Validate an Experiment's references, then run it with its type's controller (an A/B rollout, given the
+    ``rollout`` ports: ``services.rollout``). One whose controller is not given waits, saying so plainly."""
     problems = check_experiment(experiment, strategies)
+    if experiment.spec.type == ExperimentType.AB and rollout is not None:
+        from slsbot.services.rollout import reconcile_rollout  # it imports this module's results
+
+        return reconcile_rollout(
+            experiment,
+            problems=problems,
+            strategies=strategies,
+            accounts=accounts or {},
+            policies=policies or {},
+            ports=rollout,
+            now=now,
+        )
     generation = experiment.metadata.generation
     previous = experiment.status or experiment.kind_info.status_model()
     status = validation_status(previous, problems, generation=generation, now=now)
