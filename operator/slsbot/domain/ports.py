@@ -9,9 +9,9 @@ from typing import Any, Protocol
 from slsbot.api import Experiment, RuntimeConfig
 from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
-from slsbot.domain.performance import PerformanceReport
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_performance import RuntimePerformance
 
 
 class RuntimeBackend(Protocol):
@@ -66,9 +66,10 @@ class OwnedObjects(Protocol):
 class RolloutRuntimes(Protocol):
     """What the A/B rollout controller asks of a Strategy's runtime (its control endpoints ``GET /performance`` and
     ``POST /allocation``). Both raise RuntimeUnreachable when the runtime does not answer (not running yet, gone,
-    or an answer it cannot read) and BackendUnavailable when the backend cannot tell where it runs."""
+    or an answer it cannot read) and BackendUnavailable when the backend cannot tell where it runs;
+    ``set_allocation`` raises InvalidSpecError when the runtime refuses the value (it changed nothing)."""
 
-    def performance(self, namespace: str, name: str, *, since: int) -> PerformanceReport:
+    def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
         """Its figures for the candles after ``since`` (ms since the epoch)."""
         ...
 

@@ -40,13 +40,8 @@ from slsbot.api import Experiment, ExperimentStatus, Strategy, StrategySpec
 from slsbot.api.base import parse_duration
 from slsbot.api.experiment import RolloutDecision, RolloutStatus, VariantStatus
 from slsbot.domain.conditions import PROGRESSING, READY, get_condition, set_condition
-from slsbot.domain.performance import (
-    PerformanceReport,
-    Period,
-    annualised_sharpe,
-    compounded_return_percent,
-    paired_returns,
-)
+from slsbot.domain.performance import annualised_sharpe, compounded_return_percent, paired_returns
+from slsbot.domain.runtime_performance import PerformancePeriod, RuntimePerformance
 from slsbot.domain.sequential_test import SequentialDesign, SequentialState, Verdict, decide_test, update_test
 
 
@@ -69,7 +64,7 @@ INCIDENT_ROLLBACK_SEVERITY = 1
 TRADING_LOGIC_FIELDS = ("symbols", "timeframe", "long_only", "ensemble", "ml", "risk", "sizing", "runtime")
 REQUEUE = {
     RolloutPhase.PENDING: timedelta(seconds=2),
-    RolloutPhase.PROGRESSING: timedelta(seconds=5),
+    RolloutPhase.PROGRESSING: timedelta(seconds=2),
     RolloutPhase.PAUSED: timedelta(seconds=10),
     RolloutPhase.PROMOTING: timedelta(seconds=1),
 }
@@ -123,8 +118,8 @@ class RolloutObserved:
 
     baseline: Strategy | None
     candidate: Strategy | None
-    baseline_report: PerformanceReport | None
-    candidate_report: PerformanceReport | None
+    baseline_report: RuntimePerformance | None
+    candidate_report: RuntimePerformance | None
     drawdown_guard_percent: float  # the candidate's effective RiskPolicy maxDrawdownPercent
     candidate_owned: bool = False  # the Experiment owns the candidate Strategy: it is deleted when retired
     candidate_incidents: tuple[Incident, ...] = ()  # open incidents of the candidate; severity 1 rolls back
@@ -140,7 +135,7 @@ class RolloutPlan:
 
 def baseline_share(strategy: Strategy) -> float:
     """The baseline Strategy's share of the account (``spec.allocationPercent``, from P4's allocation part)."""
-    # getattr only until the allocation branch (P4) is merged, which adds the field with its default of 100.
+    # getattr only until the allocation branch (P4) is merged: it adds the field (default 100); then read it plainly.
     return float(getattr(strategy.spec, "allocation_percent", 100.0))
 
 
@@ -342,7 +337,7 @@ class _Look:
             is_baseline = name == self.baseline_name
             report = self.observed.baseline_report if is_baseline else self.observed.candidate_report
             strategy = self.observed.baseline if is_baseline else self.observed.candidate
-            periods: list[Period] = []
+            periods: list[PerformancePeriod] = []
             if report is not None and start is not None and until is not None:
                 periods = [p for p in report.periods if start < p.ts <= until]
             timeframe = strategy.spec.timeframe if strategy is not None else "1h"
@@ -479,7 +474,7 @@ class _Look:
             if pairs:
                 state = update_test(state, [(b, c) for _, b, c in pairs], design)
             decision = decide_test(state, design)
-            self.rollout.test_state = state.model_dump(mode="json")
+            self.rollout.test_state = state.model_dump(mode="json", by_alias=True)
             self.rollout.statistic = _rounded(decision.statistic)
             self.rollout.threshold = _rounded(decision.threshold)
             self.rollout.verdict = Verdict(decision.verdict).value

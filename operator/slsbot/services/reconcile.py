@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from slsbot.api import Experiment, ExperimentType, RiskPolicy, RuntimeConfig, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.base import ObjectStatus
@@ -28,7 +27,7 @@ from slsbot.domain.plan import (
     plan_deletion,
     plan_runtime,
 )
-from slsbot.domain.ports import CredentialSecrets, RuntimeBackend
+from slsbot.domain.ports import CredentialSecrets, OwnedObjects, RolloutRuntimes, RuntimeBackend
 from slsbot.domain.resolve import (
     INVALID_SPEC,
     Problem,
@@ -41,9 +40,6 @@ from slsbot.domain.resolve import (
 )
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import strategy_status, validation_status
-
-if TYPE_CHECKING:
-    from slsbot.services.rollout import RolloutPorts
 
 log = logging.getLogger(__name__)
 
@@ -304,6 +300,15 @@ EXPERIMENTS_NOT_RUN = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class ExperimentPorts:
+    """What the Experiment controllers run on, passed in by the supervisor or the operator. A controller whose port
+    is missing reports ControllerNotAvailable; ``owned`` is how a promotion changes and removes objects."""
+
+    rollout: RolloutRuntimes | None = None
+    owned: OwnedObjects | None = None
+
+
 def reconcile_experiment(
     experiment: Experiment,
     *,
@@ -311,12 +316,13 @@ def reconcile_experiment(
     now: datetime,
     accounts: Mapping[str, TradingAccount] | None = None,
     policies: Mapping[str, RiskPolicy] | None = None,
-    rollout: RolloutPorts | None = None,
+    ports: ExperimentPorts | None = None,
 ) -> ReconcileResult:
-    """Validate an Experiment's references, then run it with its type's controller (an A/B rollout, given the
-    ``rollout`` ports: ``services.rollout``). One whose controller is not given waits, saying so plainly."""
+    """Validate an Experiment's references, then hand it to its controller: ``services.rollout`` for type ab. One
+    without a controller here waits, saying plainly that nothing runs it."""
     problems = check_experiment(experiment, strategies)
-    if experiment.spec.type == ExperimentType.AB and rollout is not None:
+    ports = ports or ExperimentPorts()
+    if experiment.spec.type == ExperimentType.AB and ports.rollout is not None and ports.owned is not None:
         from slsbot.services.rollout import reconcile_rollout  # it imports this module's results
 
         return reconcile_rollout(
@@ -325,7 +331,8 @@ def reconcile_experiment(
             strategies=strategies,
             accounts=accounts or {},
             policies=policies or {},
-            ports=rollout,
+            runtimes=ports.rollout,
+            owned=ports.owned,
             now=now,
         )
     generation = experiment.metadata.generation

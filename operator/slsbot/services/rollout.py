@@ -3,7 +3,8 @@
 
 The same function runs under the kopf operator and the local supervisor; only the ports differ
 (``RolloutRuntimes``: the runtimes' ``/performance`` and ``/allocation``; ``OwnedObjects``: the baseline's spec at a
-promotion, and the candidate's deletion when the Experiment owns it).
+promotion, and the candidate's deletion when the Experiment owns it); ``services.reconcile.reconcile_experiment``
+hands type ab here when both are given (``ExperimentPorts``).
 
 A failed action stops the look: the status still records the decision (the allocations are reconciled from what
 the runtimes report on every look, so the next one completes what this one could not), and a Warning says what
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slsbot.api import Experiment, ExperimentStatus, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
 from slsbot.domain.conditions import READY, set_condition
-from slsbot.domain.errors import BackendUnavailable, ConflictError, NotFoundError, RuntimeUnreachable
-from slsbot.domain.performance import PerformanceReport
+from slsbot.domain.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidSpecError,
+    NotFoundError,
+    RuntimeUnreachable,
+)
 from slsbot.domain.ports import OwnedObjects, RolloutRuntimes
 from slsbot.domain.resolve import INVALID_SPEC, Problem, resolve_strategy
 from slsbot.domain.rollout_plan import (
@@ -34,6 +39,7 @@ from slsbot.domain.rollout_plan import (
     performance_since,
     plan_rollout,
 )
+from slsbot.domain.runtime_performance import RuntimePerformance
 from slsbot.domain.status import validation_status
 from slsbot.services.reconcile import Event, ReconcileResult
 from slsbot.services.reconcile import _news as news
@@ -46,14 +52,6 @@ WAITING_REQUEUE = timedelta(seconds=30)
 MOVED = frozenset({RolloutPhase.PROGRESSING, RolloutPhase.PAUSED, RolloutPhase.PROMOTING})
 
 
-@dataclass(frozen=True, slots=True)
-class RolloutPorts:
-    """What the rollout controller works through; each backend passes its own."""
-
-    runtimes: RolloutRuntimes
-    owned: OwnedObjects
-
-
 def reconcile_rollout(
     experiment: Experiment,
     *,
@@ -61,7 +59,8 @@ def reconcile_rollout(
     strategies: Mapping[str, Strategy],
     accounts: Mapping[str, TradingAccount],
     policies: Mapping[str, RiskPolicy],
-    ports: RolloutPorts,
+    runtimes: RolloutRuntimes,
+    owned: OwnedObjects,
     now: datetime,
 ) -> ReconcileResult:
     """One look at an A/B rollout whose references were checked (``problems``)."""
@@ -77,12 +76,12 @@ def reconcile_rollout(
     if baseline is None:  # a finished rollout whose baseline was deleted since: nothing left to keep
         return ReconcileResult(status=previous.model_copy(deep=True), requeue_after=WAITING_REQUEUE)
     since = performance_since(experiment, now=now)
-    reports: dict[str, PerformanceReport | None] = {}
+    reports: dict[str, RuntimePerformance | None] = {}
     for strategy in (baseline, candidate):
         if strategy is None:
             continue
         try:
-            reports[strategy.name] = ports.runtimes.performance(strategy.namespace, strategy.name, since=since)
+            reports[strategy.name] = runtimes.performance(strategy.namespace, strategy.name, since=since)
         except (RuntimeUnreachable, BackendUnavailable) as exc:
             if not finished:
                 return _unreachable(experiment, strategy, exc, now=now)
@@ -100,8 +99,8 @@ def reconcile_rollout(
     events = [Event(e.type, e.reason, e.message) for e in plan.events]
     for action in plan.actions:
         try:
-            _execute(action, experiment, baseline, ports)
-        except (ConflictError, RuntimeUnreachable, BackendUnavailable, NotFoundError) as exc:
+            _execute(action, experiment, baseline, runtimes, owned)
+        except (ConflictError, RuntimeUnreachable, BackendUnavailable, NotFoundError, InvalidSpecError) as exc:
             why = f"{action.kind} {action.strategy} failed: {exc}; the next look tries again"
             log.warning("experiment %s/%s: %s", experiment.namespace, experiment.name, why)
             status = plan.status
@@ -123,15 +122,17 @@ def reconcile_rollout(
     return ReconcileResult(status=plan.status, events=events, requeue_after=plan.requeue_after)
 
 
-def _execute(action: RolloutAction, experiment: Experiment, baseline: Strategy, ports: RolloutPorts) -> None:
+def _execute(
+    action: RolloutAction, experiment: Experiment, baseline: Strategy, runtimes: RolloutRuntimes, owned: OwnedObjects
+) -> None:
     namespace = experiment.namespace
     if action.kind is RolloutActionKind.SET_ALLOCATION:
-        ports.runtimes.set_allocation(namespace, action.strategy, action.percent)
+        runtimes.set_allocation(namespace, action.strategy, action.percent)
     elif action.kind is RolloutActionKind.REPLACE_SPEC:
         assert action.spec is not None and action.strategy == baseline.name
-        ports.owned.replace_spec(baseline.model_copy(update={"spec": action.spec}))
+        owned.replace_spec(baseline.model_copy(update={"spec": action.spec}))
     elif action.kind is RolloutActionKind.DELETE:
-        ports.owned.delete("Strategy", namespace, action.strategy)
+        owned.delete("Strategy", namespace, action.strategy)
 
 
 def _phase(text: str) -> RolloutPhase | None:

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from slsbot.domain.performance import Period, annualised_sharpe, compounded_return_percent, paired_returns
+from slsbot.domain.performance import annualised_sharpe, compounded_return_percent, paired_returns
+from slsbot.domain.runtime_performance import PerformancePeriod as Period
 
 
 def _periods(returns, start=1000, step=10):

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from slsbot.api import Experiment, Strategy
 from slsbot.api.base import Condition
-from slsbot.domain.performance import PerformanceReport, Period
 from slsbot.domain.rollout_plan import (
     HISTORY_LIMIT,
     TRADING_LOGIC_FIELDS,
@@ -29,6 +28,8 @@ from slsbot.domain.rollout_plan import (
     promoted_spec,
     step_allocations,
 )
+from slsbot.domain.runtime_performance import PerformancePeriod as Period
+from slsbot.domain.runtime_performance import RuntimePerformance as PerformanceReport
 from slsbot.domain.sequential_test import SequentialDesign, SequentialState, update_test
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -331,12 +332,12 @@ def test_the_test_sees_each_paired_period_once_only_where_both_had_capital():
     rollout.look()
     rollout.look()  # the same figures again: nothing new to fold
     expected = update_test(SequentialState(), [(0.01, 0.02)] * 3, SequentialDesign(alpha=0.05))
-    assert rollout.status.rollout.test_state == expected.model_dump(mode="json")
+    assert rollout.status.rollout.test_state == expected.model_dump(mode="json", by_alias=True)
     assert rollout.status.rollout.cursor == T0 + 5 * HOUR
     rollout.market.hours(2, base=0.01, cand=0.02)
     rollout.look()
     expected = update_test(SequentialState(), [(0.01, 0.02)] * 5, SequentialDesign(alpha=0.05))
-    assert rollout.status.rollout.test_state == expected.model_dump(mode="json")
+    assert rollout.status.rollout.test_state == expected.model_dump(mode="json", by_alias=True)
 
 
 def test_a_candle_only_one_runtime_has_passed_waits_for_the_other():
@@ -347,7 +348,7 @@ def test_a_candle_only_one_runtime_has_passed_waits_for_the_other():
     rollout.look()
     assert rollout.status.rollout.cursor == T0 + 2 * HOUR  # the older clock: candle 3 is not folded yet
     expected = update_test(SequentialState(), [(0.01, 0.02)] * 2, SequentialDesign(alpha=0.05))
-    assert rollout.status.rollout.test_state == expected.model_dump(mode="json")
+    assert rollout.status.rollout.test_state == expected.model_dump(mode="json", by_alias=True)
 
 
 # --- rollback at once ---------------------------------------------------------------------------------------------

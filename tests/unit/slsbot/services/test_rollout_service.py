@@ -12,9 +12,9 @@ from slsbot.api.base import Condition
 from slsbot.api.resources import Resource
 from slsbot.domain.conditions import get_condition
 from slsbot.domain.errors import RuntimeUnreachable
-from slsbot.domain.performance import PerformanceReport, Period
-from slsbot.services.reconcile import reconcile_experiment
-from slsbot.services.rollout import RolloutPorts
+from slsbot.domain.runtime_performance import PerformancePeriod as Period
+from slsbot.domain.runtime_performance import RuntimePerformance as PerformanceReport
+from slsbot.services.reconcile import ExperimentPorts, reconcile_experiment
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 T0 = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -90,6 +90,7 @@ class MemoryRuntimes:
             periods=periods,
             closed_trades=len(periods),
             drawdown_percent=self.drawdown.get(name, 0.0),
+            breaker_level=0,
         )
 
     def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
@@ -136,7 +137,7 @@ class World:
             now=NOW,
             accounts=ACCOUNTS,
             policies=POLICIES,
-            rollout=RolloutPorts(runtimes=self.runtimes, owned=self.owned),
+            ports=ExperimentPorts(rollout=self.runtimes, owned=self.owned),
         )
         self.experiment = self.experiment.model_copy(update={"status": result.status})
         return result
@@ -157,7 +158,7 @@ def test_an_ab_experiment_runs_its_rollout_through_the_ports():
     assert world.runtimes.calls == [("btc", 90.0), ("btc-v2", 10.0)]
     assert result.status.phase == "Progressing"
     assert [e.reason for e in result.events] == ["StepStarted"]
-    assert result.requeue_after == timedelta(seconds=5)
+    assert result.requeue_after == timedelta(seconds=2)
     world.runtimes.clock += 2 * HOUR
     world.look()
     assert world.runtimes.calls[-2:] == [("btc", 50.0), ("btc-v2", 50.0)]
