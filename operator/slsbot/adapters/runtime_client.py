@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from slsbot.domain.errors import RuntimeUnreachable
+from slsbot.domain.errors import InvalidSpecError, RuntimeUnreachable
+from slsbot.domain.runtime_performance import AllocationSetting, PerformancePeriod, RuntimePerformance
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,41 @@ class RuntimeHttpClient:
     def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
         body = {"cancelOrders": cancel_orders, "flatten": flatten}
         self._call("POST", base_url, "/shutdown", token=token, json=body)
+
+    # --- THROWAWAY STAND-IN, DELETE AT MERGE: P4's branch (allocation) adds set_allocation and performance with
+    # these signatures and answers; take P4's methods. They exist here only so the A/B controller runs before P4.
+
+    def set_allocation(self, base_url: str, *, percent: float | None, token: str | None = None) -> AllocationSetting:
+        try:
+            body = self._call("POST", base_url, "/allocation", token=token, json={"percent": percent})
+        except RuntimeUnreachable as exc:
+            if " answered 400:" in str(exc):
+                raise InvalidSpecError(str(exc)) from exc
+            raise
+        if not isinstance(body, dict) or body.get("source") not in ("spec", "controller"):
+            raise RuntimeUnreachable(f"{base_url}/allocation answered {body!r:.200}, not an allocation")
+        return AllocationSetting(percent=float(body["allocationPercent"]), source=body["source"])
+
+    def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
+        body = self._call("GET", base_url, "/performance", token=token, params={"since": since})
+        try:
+            return RuntimePerformance(
+                allocation_percent=float(body["allocationPercent"]),
+                last_candle_ts=None if body.get("lastCandleTs") is None else int(body["lastCandleTs"]),
+                periods=tuple(
+                    PerformancePeriod(int(ts), float(equity), float(capital), None if ret is None else float(ret))
+                    for ts, equity, capital, ret in body["periods"]
+                ),
+                closed_trades=int(body["closedTrades"]),
+                drawdown_percent=float(body["drawdownPercent"]),
+                breaker_level=int(body["breakerLevel"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RuntimeUnreachable(
+                f"{base_url}/performance answered {body!r:.200}, not a performance report"
+            ) from exc
+
+    # --- end of the stand-in
 
     def _call(self, method: str, base_url: str, path: str, *, token: str | None, **kwargs: Any) -> Any:
         url = f"{base_url}{path}"

@@ -15,14 +15,17 @@ from sqlmodel import Session
 
 from slsbot.adapters.store import (
     forget_object,
+    get_stored_object,
     list_stored_objects,
     mark_drained,
     record_event,
     save_object_status,
+    spec_hash,
     write_object_status,
 )
-from slsbot.api import Resource
+from slsbot.api import Experiment, Resource
 from slsbot.api.base import ObjectStatus
+from slsbot.domain.errors import NotFoundError
 
 
 class _EventLike(Protocol):
@@ -115,6 +118,47 @@ class SqlSupervisorStore:
         self._written.pop((kind, namespace, name), None)
         with Session(self._engine) as session:
             forget_object(session, kind=kind, namespace=namespace, name=name)
+
+
+class SqlOwnedObjects:
+    """THROWAWAY STAND-IN, DELETE AT MERGE: the lead's main has the real ``SqlOwnedObjects`` here (an owner column,
+    and an applied hash so a replaced spec stands until its file changes); take it. This one only replaces a spec
+    and deletes, enough for the A/B controller to run on this branch (``slsbot.domain.ports.OwnedObjects``)."""
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def apply_owned(self, resource: Resource[Any, Any], *, owner: Experiment) -> None:
+        raise NotImplementedError("stand-in: owned objects come with the lead's SqlOwnedObjects")
+
+    def replace_spec(self, resource: Resource[Any, Any]) -> None:
+        with Session(self._engine) as session:
+            row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
+            if row is None or row.deleting:
+                raise NotFoundError(f"{resource.kind} {resource.namespace}/{resource.name} is not there to change")
+            digest = spec_hash(resource)
+            if row.spec_hash == digest:
+                return
+            row.document = {**row.document, "spec": resource.spec.to_wire()}
+            row.spec_hash = digest
+            row.generation += 1
+            row.updated_at = self._clock()
+            session.add(row)
+            session.commit()
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        with Session(self._engine) as session:
+            row = get_stored_object(session, kind=kind, namespace=namespace, name=name)
+            if row is None:
+                return
+            if kind == "Strategy":
+                if not row.deleting:
+                    row.deleting, row.deleting_since = True, self._clock()
+                    session.add(row)
+            else:
+                session.delete(row)
+            session.commit()
 
 
 def _steady(status: dict[str, Any]) -> dict[str, Any]:

@@ -170,18 +170,28 @@ def runs_current_spec(strategy: Strategy) -> bool:
 
 
 def owned_by(strategy: Strategy, experiment: Experiment) -> bool:
-    """Whether ``strategy`` names ``experiment`` among its ``metadata.ownerReferences`` (the uid too, when both
-    have one): an owned candidate is deleted when it is retired, anyone else's is only left without capital."""
-    references = (strategy.metadata.model_extra or {}).get("ownerReferences") or []
-    for reference in references:
-        if not isinstance(reference, dict) or reference.get("kind") != "Experiment":
-            continue
-        if reference.get("name") != experiment.name:
-            continue
-        uid = experiment.metadata.uid
-        if uid is None or reference.get("uid") in (None, uid):
-            return True
-    return False
+    """Whether ``strategy`` is the Experiment's to delete: it names ``experiment`` among its
+    ``metadata.ownerReferences``, or both were made by the same owner (a tuning run's promotion creates the candidate
+    and its A/B Experiment together). An owned candidate is deleted when it is retired; anyone else's is only left
+    without capital."""
+    owners = _owners(strategy)
+    if _reference_key(experiment.kind, experiment.name, experiment.metadata.uid) & owners:
+        return True
+    return bool(owners & _owners(experiment))
+
+
+def _owners(resource: Strategy | Experiment) -> set[tuple[str, str, str | None]]:
+    """(kind, name, uid) of each owner reference, and (kind, name, None) too, so a reference without a uid (or an
+    object without one) still matches by name."""
+    found: set[tuple[str, str, str | None]] = set()
+    for reference in (resource.metadata.model_extra or {}).get("ownerReferences") or []:
+        if isinstance(reference, dict) and isinstance(reference.get("kind"), str):
+            found |= _reference_key(reference["kind"], str(reference.get("name")), reference.get("uid"))
+    return found
+
+
+def _reference_key(kind: str, name: str, uid: str | None) -> set[tuple[str, str, str | None]]:
+    return {(kind, name, uid), (kind, name, None)} if uid else {(kind, name, None)}
 
 
 def performance_since(experiment: Experiment, *, now: datetime) -> int:

@@ -31,6 +31,7 @@ from slsbot.domain.ports import RuntimeBackend
 from slsbot.services.reconcile import (
     Catalog,
     Event,
+    ExperimentPorts,
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
@@ -111,10 +112,16 @@ def _key(resource: Any) -> str:
 
 
 def supervise_once(
-    *, store: SupervisorStore, backend: RuntimeBackend, now: datetime, options: SupervisorOptions
+    *,
+    store: SupervisorStore,
+    backend: RuntimeBackend,
+    now: datetime,
+    options: SupervisorOptions,
+    experiment_ports: ExperimentPorts | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
-    stop the others."""
+    stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
+    owned objects); without them an Experiment is only validated."""
     report = PassReport()
     stored = store.desired_objects()
     accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)
@@ -183,7 +190,14 @@ def supervise_once(
             report,
             store,
             experiment,
-            lambda e=experiment: reconcile_experiment(e, strategies=by_namespace[e.namespace], now=now),
+            lambda e=experiment: reconcile_experiment(
+                e,
+                strategies=by_namespace[e.namespace],
+                now=now,
+                accounts=accounts[e.namespace],
+                policies=policies[e.namespace],
+                ports=experiment_ports,
+            ),
         )
     return report
 
@@ -250,6 +264,7 @@ def run_supervisor(
     options: SupervisorOptions,
     stop: threading.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    experiment_ports: ExperimentPorts | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set, then stop every runtime. Returns once they are all gone."""
     log.info("supervisor started; a pass every %.2fs", options.tick_interval)
@@ -257,7 +272,9 @@ def run_supervisor(
         while not stop.is_set():
             started = time.monotonic()
             try:
-                supervise_once(store=store, backend=backend, now=clock(), options=options)
+                supervise_once(
+                    store=store, backend=backend, now=clock(), options=options, experiment_ports=experiment_ports
+                )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")
             stop.wait(max(0.0, options.tick_interval - (time.monotonic() - started)))

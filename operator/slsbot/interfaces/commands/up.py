@@ -41,12 +41,12 @@ from slsbot.adapters.state_folder import (
     store_failure,
 )
 from slsbot.adapters.store import sync_desired_objects
-from slsbot.adapters.supervisor_store import SqlSupervisorStore
+from slsbot.adapters.supervisor_store import SqlOwnedObjects, SqlSupervisorStore
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
-from slsbot.services.reconcile import CachedConfigCheck, Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 from slsbot.services.supervisor import SupervisorOptions, run_supervisor
 from slsbot.settings import ControlPlaneSettings
 
@@ -248,7 +248,13 @@ def run(args: argparse.Namespace) -> int:
 
     watching = watcher.start(stop)
     try:
-        run_supervisor(store=store, backend=backend, options=options, stop=stop)
+        run_supervisor(
+            store=store,
+            backend=backend,
+            options=options,
+            stop=stop,
+            experiment_ports=ExperimentPorts(rollout=backend, owned=SqlOwnedObjects(engine)),
+        )
     finally:
         stop.set()
         watching.join(timeout=10)

@@ -24,6 +24,7 @@ from slsbot.domain.rollout_plan import (
     RolloutActionKind,
     RolloutObserved,
     RolloutPlan,
+    owned_by,
     plan_rollout,
     promoted_spec,
     step_allocations,
@@ -525,3 +526,24 @@ def test_promoted_spec_takes_the_trading_logic_and_keeps_the_baselines_account_a
     for name in TRADING_LOGIC_FIELDS:
         assert getattr(spec, name) == getattr(candidate, name)
     assert spec.account_ref.name == "paper" and spec.market_data.seconds_per_candle == 0.05 and not spec.paused
+
+
+def _owned(resource, *owners):
+    references = [
+        {"apiVersion": "slsbot.io/v1alpha1", "kind": kind, "name": name, "uid": uid} for kind, name, uid in owners
+    ]
+    metadata = resource.metadata.model_copy(update={"ownerReferences": references})
+    return resource.model_copy(update={"metadata": metadata})
+
+
+def test_the_candidate_is_the_experiments_to_delete_when_it_or_the_experiments_own_owner_owns_it():
+    experiment = _experiment()
+    experiment = experiment.model_copy(update={"metadata": experiment.metadata.model_copy(update={"uid": "u-ab"})})
+    candidate = _strategy(CAND)
+    assert not owned_by(candidate, experiment)
+    assert owned_by(_owned(candidate, ("Experiment", "ab", "u-ab")), experiment)
+    assert not owned_by(_owned(candidate, ("Experiment", "other", "u-x")), experiment)
+    # A tuning run's promotion makes the candidate and the A/B Experiment, both owned by the tuning Experiment.
+    tuned = _owned(experiment, ("Experiment", "btc-tuning", "u-t"))
+    assert owned_by(_owned(candidate, ("Experiment", "btc-tuning", "u-t")), tuned)
+    assert not owned_by(_owned(candidate, ("Experiment", "eth-tuning", "u-e")), tuned)
