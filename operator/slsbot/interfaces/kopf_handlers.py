@@ -16,6 +16,9 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
   until the slsbot CRDs are served; until then kopf has not started and the health endpoint does not answer.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
   their strategy counts current); their status reports the result.
+* Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
+  reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
+  to its spec.
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ from slsbot.interfaces.operator_steps import (
     OperatorContext,
     finalize_strategy_once,
     missing_kinds,
+    reconcile_experiment_once,
     reconcile_strategy_once,
     validate_account_once,
-    validate_experiment_once,
     validate_policy_once,
 )
 
@@ -90,17 +93,41 @@ async def run_strategy_daemon(
 ) -> None:
     """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes.
     ``dependencies`` is called on the event loop before each pass, so the pass works on a snapshot of them."""
-    wake = ctx.wakeups.event(namespace, name)
+    await _reconcile_until_gone(
+        ctx.wakeups.event(namespace, name), reconcile_strategy_once, ctx, namespace, name, dependencies
+    )
+
+
+async def run_experiment_daemon(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Callable[[], Dependencies], *, longest: float
+) -> None:
+    """The same for an Experiment: its controller's next look comes when its plan asks (an A/B rollout every few
+    seconds while it progresses), at once when its spec changes, and at least every ``longest`` seconds (nothing
+    wakes it when a Strategy it names appears or changes)."""
+    wake = ctx.experiment_wakeups.event(namespace, name)
+    await _reconcile_until_gone(wake, reconcile_experiment_once, ctx, namespace, name, dependencies, longest=longest)
+
+
+async def _reconcile_until_gone(
+    wake: asyncio.Event,
+    step: Callable[[OperatorContext, str, str, Dependencies], float | None],
+    ctx: OperatorContext,
+    namespace: str,
+    name: str,
+    dependencies: Callable[[], Dependencies],
+    *,
+    longest: float | None = None,
+) -> None:
     while True:
         wake.clear()
         try:
-            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name, dependencies())
+            delay = await _in_thread(step, ctx, namespace, name, dependencies())
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
         if delay is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=delay)
+            await asyncio.wait_for(wake.wait(), timeout=delay if longest is None else min(delay, longest))
 
 
 async def run_finalizer(ctx: OperatorContext, namespace: str, name: str, *, budget: float = 30.0) -> None:
@@ -317,19 +344,33 @@ def register_handlers(registry: kopf.OperatorRegistry, *, validation_resync: flo
         for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    # Experiments are validated (their Strategy may appear later, hence the timer); nothing runs them yet.
-    @kopf.on.resume(*experiments, registry=registry, id="experiment_changed")
-    @kopf.on.create(*experiments, registry=registry, id="experiment_changed")
+    # Experiments: one daemon each, as Strategies (their controllers look again when their plan asks), woken at
+    # once when the spec changes (a promote, abort or pause by hand).
+    @kopf.daemon(*experiments, registry=registry, id="experiment_reconciler", cancellation_timeout=30.0)
+    async def experiment_reconciler(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        await run_experiment_daemon(
+            memo.slsbot,
+            namespace,
+            name,
+            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace),
+            longest=validation_resync,
+        )
+
     @kopf.on.update(*experiments, registry=registry, id="experiment_changed")
-    @kopf.timer(
-        *experiments,
-        registry=registry,
-        id="experiment_resync",
-        interval=validation_resync,
-        initial_delay=validation_resync,
-    )
     async def experiment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
-        await _validate(validate_experiment_once, memo.slsbot, namespace, name)
+        memo.slsbot.experiment_wakeups.wake(namespace, name)
+
+    @kopf.on.event(*experiments, registry=registry, id="experiment_deleted")
+    async def experiment_deleted(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        if type == "DELETED":
+            memo.slsbot.experiment_wakeups.forget(namespace, name)
 
 
 async def _validate(fn: Callable[..., None], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:

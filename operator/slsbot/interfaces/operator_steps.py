@@ -31,6 +31,7 @@ from slsbot.domain.status import strategy_status
 from slsbot.services.reconcile import (
     Catalog,
     Event,
+    ExperimentPorts,
     ReconcileResult,
     finalize_strategy,
     reconcile_account,
@@ -75,6 +76,10 @@ class OperatorContext:
     drain_wait_seconds: float = 120.0  # how long a deletion waits for a runtime to become ready and drain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     wakeups: Wakeups = field(default_factory=Wakeups)
+    # What the Experiment controllers run on (an A/B rollout's runtimes and owned objects); each Experiment's
+    # daemon has its own wake-up, as each Strategy's.
+    experiment_ports: ExperimentPorts = field(default_factory=ExperimentPorts)
+    experiment_wakeups: Wakeups = field(default_factory=Wakeups)
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -161,14 +166,32 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
 
 
-def validate_experiment_once(ctx: OperatorContext, namespace: str, name: str) -> None:
-    body = ctx.store.get(Experiment, namespace, name)
+def reconcile_experiment_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies
+) -> float | None:
+    """Reconcile one Experiment once (validate it, then run its controller); the seconds until it should be looked
+    at again, None if it is gone."""
+    try:
+        body = ctx.store.get(Experiment, namespace, name)
+    except NotFoundError:
+        return None
     try:
         experiment = parse_object(Experiment, body)
     except InvalidObjectError as exc:
         log.warning("Experiment %s/%s is refused by the API models: %s", namespace, name, exc)
-        return
-    _write(ctx, body, reconcile_experiment(experiment, strategies=ctx.store.strategies(namespace), now=ctx.clock()))
+        return ctx.max_requeue_seconds
+    result = reconcile_experiment(
+        experiment,
+        strategies=ctx.store.strategies(namespace),
+        now=ctx.clock(),
+        accounts=dependencies.accounts,
+        policies=dependencies.policies,
+        ports=ctx.experiment_ports,
+    )
+    _write(ctx, body, result)
+    if result.requeue_after is None:
+        return ctx.max_requeue_seconds
+    return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)
 
 
 def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:

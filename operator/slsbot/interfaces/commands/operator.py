@@ -34,12 +34,13 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
-from slsbot.services.reconcile import CachedConfigCheck, Catalog
+from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 
 HELP = "Run the kopf operator against the current Kubernetes context"
 log = logging.getLogger(__name__)
@@ -77,9 +78,10 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
     configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
     api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
     control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
+    backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
     return OperatorContext(
         store=KubernetesObjectStore(api),
-        backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
+        backend=backend,
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
         catalog=Catalog(
@@ -90,6 +92,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
+        experiment_ports=ExperimentPorts(rollout=backend, owned=KubernetesOwnedObjects(api)),
     )
 
 
