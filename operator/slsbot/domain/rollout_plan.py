@@ -149,15 +149,20 @@ def step_allocations(share: float, step_percent: float) -> tuple[float, float]:
 
 
 def promoted_spec(baseline: StrategySpec, candidate: StrategySpec) -> StrategySpec:
-    """The baseline's spec with the candidate's trading logic (``TRADING_LOGIC_FIELDS``)."""
+    """The baseline's spec with the candidate's trading logic (``TRADING_LOGIC_FIELDS``); the baseline keeps its
+    runtime's port (where its Service and control calls reach it), the rest of ``runtime`` is the candidate's."""
     wire = baseline.model_dump(by_alias=False)
     for name in TRADING_LOGIC_FIELDS:
         wire[name] = getattr(candidate, name)
+    wire["runtime"] = candidate.runtime.model_copy(update={"port": baseline.runtime.port})
     return StrategySpec.model_validate(wire)
 
 
 def same_trading_logic(first: StrategySpec, second: StrategySpec) -> bool:
-    return all(getattr(first, name) == getattr(second, name) for name in TRADING_LOGIC_FIELDS)
+    """Whether ``first`` already runs ``second``'s trading logic (its runtime's port aside)."""
+    return all(
+        getattr(first, name) == getattr(second, name) for name in TRADING_LOGIC_FIELDS if name != "runtime"
+    ) and (first.runtime.model_copy(update={"port": second.runtime.port}) == second.runtime)
 
 
 def runs_current_spec(strategy: Strategy) -> bool:

@@ -27,6 +27,7 @@ from slsbot.domain.rollout_plan import (
     owned_by,
     plan_rollout,
     promoted_spec,
+    same_trading_logic,
     step_allocations,
 )
 from slsbot.domain.runtime_performance import PerformancePeriod as Period
@@ -517,15 +518,20 @@ def test_the_decision_history_keeps_the_last_50():
     assert decisions[-1].action == "Resume"
 
 
-def test_promoted_spec_takes_the_trading_logic_and_keeps_the_baselines_account_and_candles():
+def test_promoted_spec_takes_the_trading_logic_and_keeps_the_baselines_account_candles_and_port():
     baseline = _strategy(BASE).spec
     candidate = _strategy(CAND, fast=20, account="other").spec
     candidate.market_data.seconds_per_candle = 1.0
     candidate.paused = True
+    candidate.runtime.image = "ghcr.io/slsbot/runtime:2"
+    candidate.runtime.port = 9100
     spec = promoted_spec(baseline, candidate)
     for name in TRADING_LOGIC_FIELDS:
-        assert getattr(spec, name) == getattr(candidate, name)
+        if name != "runtime":
+            assert getattr(spec, name) == getattr(candidate, name)
+    assert spec.runtime.image == "ghcr.io/slsbot/runtime:2" and spec.runtime.port == baseline.runtime.port
     assert spec.account_ref.name == "paper" and spec.market_data.seconds_per_candle == 0.05 and not spec.paused
+    assert same_trading_logic(spec, candidate) and not same_trading_logic(baseline, candidate)
 
 
 def _owned(resource, *owners):
