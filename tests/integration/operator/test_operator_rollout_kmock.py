@@ -15,12 +15,17 @@ from typing import Any
 
 import pytest
 
+from slsbot.api import StrategySpec
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 BASELINE, CANDIDATE = "btc-trend", "btc-trend-candidate"
 HOUR = 3_600_000
 T0 = 1_735_689_600_000  # 2025-01-01T00:00Z
 CANDLE_EVERY_S = 0.01
+# Strategy.spec.allocationPercent (the allocation part of issue 8): the candidate claims no capital of its own, so the
+# two fit in their account; without the field, there is no account-wide share to claim.
+CLAIMS_A_SHARE = "allocation_percent" in StrategySpec.model_fields
 
 
 @dataclass
@@ -71,12 +76,14 @@ def _noise(seed: int, scale: float, drift: float = 0.0) -> Callable[[int], float
 
 def manifests(baseline_port: int, candidate_port: int) -> list[dict[str, Any]]:
     def strategy(name: str, port: int, fast: int) -> dict[str, Any]:
+        share = {"allocationPercent": 0.0 if name == CANDIDATE else 100.0} if CLAIMS_A_SHARE else {}
         return {
             "apiVersion": "slsbot.io/v1alpha1",
             "kind": "Strategy",
             "metadata": {"name": name},
             "spec": {
                 "accountRef": {"name": "paper-binance"},
+                **share,
                 "symbols": ["BTC/USDT"],
                 "ensemble": {
                     "members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": fast, "slow": 30}}]

@@ -74,9 +74,14 @@ def test_the_local_ab_example_starts_its_rollout_and_the_runtimes_trade_the_firs
             interval=0.25,
             what=f"the runtimes trading {wanted}",
         )
-        # eth-trend shares the account and is left alone.
-        assert reported_allocation(supervisor, "eth-trend") == yaml.safe_load(
-            (REPO / "examples" / "local" / "31-strategy-eth-trend.yaml").read_text()
-        )["spec"].get("allocationPercent", 100)
+        # eth-trend shares the account and is left alone (its runtime may still be starting).
+        eth_share = yaml.safe_load((REPO / "examples" / "local" / "31-strategy-eth-trend.yaml").read_text())["spec"]
+        kit.wait_for(
+            lambda: reported_allocation(supervisor, "eth-trend") is not None,
+            timeout=120,
+            interval=0.5,
+            what="eth-trend's runtime answering",
+        )
+        assert reported_allocation(supervisor, "eth-trend") == eth_share.get("allocationPercent", 100)
     finally:
         supervisor.stop()
