@@ -302,7 +302,8 @@ def check_experiment(experiment: Experiment, strategies: Mapping[str, Strategy])
 
 
 def _ab_problems(experiment: Experiment, strategies: Mapping[str, Strategy]) -> list[Problem]:
-    """An A/B test moves capital between two Strategies of one account, and compares them at a step below 100 %."""
+    """An A/B test moves capital between two Strategies of one account, and compares their returns candle by candle
+    (the same timeframe) at a step below 100 %."""
     spec = experiment.spec
     problems: list[Problem] = []
     if not any(step < 100 for step in spec.schedule.steps):
@@ -321,6 +322,16 @@ def _ab_problems(experiment: Experiment, strategies: Mapping[str, Strategy]) -> 
     account = base.spec.account_ref.name
     for i, variant in enumerate(spec.variants):
         other = strategies.get(variant.strategy_ref.name)
+        if other is not None and other.spec.timeframe != base.spec.timeframe:
+            problems.append(
+                Problem(
+                    INVALID_SPEC,
+                    f"spec.variants[{i}].strategyRef.name",
+                    f"Strategy {other.name!r} trades {other.spec.timeframe} candles and the baseline {base.name!r} "
+                    f"{base.spec.timeframe}: the test compares their returns candle by candle; give both the same "
+                    "timeframe",
+                )
+            )
         if other is not None and other.spec.account_ref.name != account:
             problems.append(
                 Problem(

@@ -39,6 +39,7 @@ from enum import StrEnum
 from slsbot.api import Experiment, ExperimentStatus, Strategy, StrategySpec
 from slsbot.api.base import parse_duration
 from slsbot.api.experiment import RolloutDecision, RolloutStatus, VariantStatus
+from slsbot.api.strategy import TIMEFRAME_SECONDS
 from slsbot.domain.conditions import PROGRESSING, READY, get_condition, set_condition
 from slsbot.domain.performance import annualised_sharpe, compounded_return_percent, paired_returns
 from slsbot.domain.runtime_performance import PerformancePeriod, RuntimePerformance
@@ -69,6 +70,7 @@ REQUEUE = {
     RolloutPhase.PROMOTING: timedelta(seconds=1),
 }
 FINISHED_REQUEUE = timedelta(minutes=5)
+DAY_SECONDS = 86_400
 _EPSILON = 1e-9
 
 
@@ -205,6 +207,16 @@ def performance_since(experiment: Experiment, *, now: datetime) -> int:
     rollout = experiment.status.rollout if experiment.status is not None else None
     started = _ms(rollout.step_started_at) if rollout is not None else None
     return started if started is not None else int(now.timestamp() * 1000)
+
+
+def sequential_design(experiment: Experiment, baseline: Strategy | None) -> SequentialDesign:
+    """The sequential test's design: alpha is ``schedule.significance``; a block is a day of the variants' candles
+    (24 hourly ones, 288 of five minutes), so each block absorbs the dependence within a day whatever the timeframe."""
+    timeframe = baseline.spec.timeframe if baseline is not None else "1h"
+    return SequentialDesign(
+        alpha=experiment.spec.schedule.significance,
+        periods_per_block=max(1, DAY_SECONDS // TIMEFRAME_SECONDS[timeframe]),
+    )
 
 
 def plan_rollout(experiment: Experiment, observed: RolloutObserved, *, now: datetime) -> RolloutPlan:
@@ -476,7 +488,7 @@ class _Look:
         """Fold the paired periods after the cursor into the test (until its verdict is final), move the cursor
         to the market clock: a candle both have passed that did not pair never will."""
         cursor = self.rollout.cursor or market_now
-        design = SequentialDesign(alpha=self.experiment.spec.schedule.significance)
+        design = sequential_design(self.experiment, self.observed.baseline)
         if self.rollout.verdict not in (Verdict.PROMOTE.value, Verdict.ROLLBACK.value):
             baseline, candidate = self.observed.baseline_report, self.observed.candidate_report
             assert baseline is not None and candidate is not None

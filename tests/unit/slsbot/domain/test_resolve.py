@@ -173,6 +173,19 @@ def test_ab_variants_on_different_accounts_are_invalid_naming_the_variant_and_bo
     assert check_experiment(ab, {"btc": _strategy(), "btc-v2": same}) == []
 
 
+def test_ab_variants_on_different_timeframes_are_invalid_naming_the_variant():
+    from slsbot.domain.resolve import check_experiment
+
+    ab = _experiment(
+        type="ab",
+        strategyRef={"name": "btc"},
+        variants=[{"name": "a", "strategyRef": {"name": "btc"}}, {"name": "b", "strategyRef": {"name": "btc-v2"}}],
+    )
+    problems = check_experiment(ab, {"btc": _strategy(), "btc-v2": _strategy(timeframe="5m")})
+    assert [(p.reason, p.field) for p in problems] == [(INVALID_SPEC, "spec.variants[1].strategyRef.name")]
+    assert "5m" in problems[0].message and "1h" in problems[0].message
+
+
 def test_ab_steps_need_one_below_100_where_both_variants_trade():
     from slsbot.domain.resolve import check_experiment
 

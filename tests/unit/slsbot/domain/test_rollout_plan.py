@@ -28,6 +28,7 @@ from slsbot.domain.rollout_plan import (
     plan_rollout,
     promoted_spec,
     same_trading_logic,
+    sequential_design,
     step_allocations,
 )
 from slsbot.domain.runtime_performance import PerformancePeriod as Period
@@ -553,3 +554,13 @@ def test_the_candidate_is_the_experiments_to_delete_when_it_or_the_experiments_o
     tuned = _owned(experiment, ("Experiment", "btc-tuning", "u-t"))
     assert owned_by(_owned(candidate, ("Experiment", "btc-tuning", "u-t")), tuned)
     assert not owned_by(_owned(candidate, ("Experiment", "eth-tuning", "u-e")), tuned)
+
+
+@pytest.mark.parametrize(("timeframe", "periods"), [("5m", 288), ("1h", 24), ("4h", 6), ("1d", 1)])
+def test_a_test_block_is_a_day_of_candles_and_alpha_is_the_significance(timeframe, periods):
+    experiment = _experiment()
+    experiment.spec.schedule.significance = 0.01
+    baseline = _strategy(BASE)
+    baseline.spec.timeframe = timeframe
+    design = sequential_design(experiment, baseline)
+    assert (design.periods_per_block, design.alpha) == (periods, 0.01)
