@@ -393,30 +393,39 @@ class _Look:
             self.progressing("WaitingForCandles", "waiting for both variants' runtimes to report a candle")
             self._hold_allocations()
             return
-        if self.rollout.step_started_at is None:
+        started = self.rollout.step_started_at is not None
+        if started:
+            self._fold_test(market_now)
+            if self.rollout.verdict == Verdict.ROLLBACK.value:
+                reason = (
+                    f"the sequential test says the candidate is worse: statistic {self.rollout.statistic:.3g} "
+                    f"reached {self.rollout.threshold:.3g}"
+                )
+                self.roll_back(RolloutPhase.ROLLED_BACK, DecisionAction.ROLLBACK, reason)
+                return
+        if self._held_by_hand():
+            return
+        if not started:
             self._start_step(0, market_now, first=True)
             return
-        self._fold_test(market_now)
-        if self.rollout.verdict == Verdict.ROLLBACK.value:
-            reason = (
-                f"the sequential test says the candidate is worse: statistic {self.rollout.statistic:.3g} reached "
-                f"{self.rollout.threshold:.3g}"
-            )
-            self.roll_back(RolloutPhase.ROLLED_BACK, DecisionAction.ROLLBACK, reason)
-            return
+        self.phase = RolloutPhase.PROGRESSING
+        self._gate(market_now)
+
+    def _held_by_hand(self) -> bool:
+        """``spec.paused``: hold where the rollout is (before its first step too), recording each pause and resume."""
         paused = self.experiment.spec.paused
+        where = self.step_label() if self.rollout.step_started_at is not None else "the start"
         if paused != self.rollout.paused:
             self.rollout.paused = paused
             action = DecisionAction.PAUSE if paused else DecisionAction.RESUME
             self.decide(action, f"{'paused' if paused else 'resumed'} by hand (spec.paused: {str(paused).lower()})")
-            self.event("Paused" if paused else "Resumed", f"{'paused' if paused else 'resumed'} at {self.step_label()}")
-        if paused:
-            self.phase = RolloutPhase.PAUSED
-            self.progressing("Paused", f"paused at {self.step_label()}: no step moves and nothing is promoted")
-            self._hold_allocations()
-            return
-        self.phase = RolloutPhase.PROGRESSING
-        self._gate(market_now)
+            self.event("Paused" if paused else "Resumed", f"{'paused' if paused else 'resumed'} at {where}")
+        if not paused:
+            return False
+        self.phase = RolloutPhase.PAUSED
+        self.progressing("Paused", f"paused at {where}: no step moves and nothing is promoted")
+        self._hold_allocations()
+        return True
 
     def _gate(self, market_now: int) -> None:
         schedule = self.experiment.spec.schedule

@@ -564,3 +564,14 @@ def test_a_test_block_is_a_day_of_candles_and_alpha_is_the_significance(timefram
     baseline.spec.timeframe = timeframe
     design = sequential_design(experiment, baseline)
     assert (design.periods_per_block, design.alpha) == (periods, 0.01)
+
+
+def test_a_rollout_paused_before_it_starts_moves_no_capital_until_resumed():
+    rollout = Rollout(_experiment(paused=True))
+    plan = rollout.look()
+    assert rollout.status.phase == "Paused" and plan.actions == []
+    assert rollout.status.rollout.step_started_at is None and rollout.decisions() == ["Pause"]
+    rollout.experiment.spec.paused = False
+    plan = rollout.look()
+    assert rollout.status.phase == "Progressing" and rollout.decisions() == ["Pause", "Resume", "Step"]
+    assert _kinds(plan) == [("SetAllocation", BASE, 90.0), ("SetAllocation", CAND, 10.0)]
