@@ -28,6 +28,7 @@ from slsbot.domain.errors import (
     RuntimeUnreachable,
 )
 from slsbot.domain.ports import OwnedObjects, RolloutRuntimes
+from slsbot.domain.promotion import owned_by
 from slsbot.domain.resolve import INVALID_SPEC, Problem, resolve_strategy
 from slsbot.domain.rollout_plan import (
     FINISHED,
@@ -35,7 +36,6 @@ from slsbot.domain.rollout_plan import (
     RolloutActionKind,
     RolloutObserved,
     RolloutPhase,
-    owned_by,
     performance_since,
     plan_rollout,
 )

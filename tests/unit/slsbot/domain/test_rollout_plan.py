@@ -18,16 +18,12 @@ from slsbot.api import Experiment, Strategy
 from slsbot.api.base import Condition
 from slsbot.domain.rollout_plan import (
     HISTORY_LIMIT,
-    TRADING_LOGIC_FIELDS,
     Incident,
     RolloutAction,
     RolloutActionKind,
     RolloutObserved,
     RolloutPlan,
-    owned_by,
     plan_rollout,
-    promoted_spec,
-    same_trading_logic,
     sequential_design,
     step_allocations,
 )
@@ -517,43 +513,6 @@ def test_the_decision_history_keeps_the_last_50():
     decisions = rollout.status.rollout.decisions
     assert len(decisions) == HISTORY_LIMIT
     assert decisions[-1].action == "Resume"
-
-
-def test_promoted_spec_takes_the_trading_logic_and_keeps_the_baselines_account_candles_and_port():
-    baseline = _strategy(BASE).spec
-    candidate = _strategy(CAND, fast=20, account="other").spec
-    candidate.market_data.seconds_per_candle = 1.0
-    candidate.paused = True
-    candidate.runtime.image = "ghcr.io/slsbot/runtime:2"
-    candidate.runtime.port = 9100
-    spec = promoted_spec(baseline, candidate)
-    for name in TRADING_LOGIC_FIELDS:
-        if name != "runtime":
-            assert getattr(spec, name) == getattr(candidate, name)
-    assert spec.runtime.image == "ghcr.io/slsbot/runtime:2" and spec.runtime.port == baseline.runtime.port
-    assert spec.account_ref.name == "paper" and spec.market_data.seconds_per_candle == 0.05 and not spec.paused
-    assert same_trading_logic(spec, candidate) and not same_trading_logic(baseline, candidate)
-
-
-def _owned(resource, *owners):
-    references = [
-        {"apiVersion": "slsbot.io/v1alpha1", "kind": kind, "name": name, "uid": uid} for kind, name, uid in owners
-    ]
-    metadata = resource.metadata.model_copy(update={"ownerReferences": references})
-    return resource.model_copy(update={"metadata": metadata})
-
-
-def test_the_candidate_is_the_experiments_to_delete_when_it_or_the_experiments_own_owner_owns_it():
-    experiment = _experiment()
-    experiment = experiment.model_copy(update={"metadata": experiment.metadata.model_copy(update={"uid": "u-ab"})})
-    candidate = _strategy(CAND)
-    assert not owned_by(candidate, experiment)
-    assert owned_by(_owned(candidate, ("Experiment", "ab", "u-ab")), experiment)
-    assert not owned_by(_owned(candidate, ("Experiment", "other", "u-x")), experiment)
-    # A tuning run's promotion makes the candidate and the A/B Experiment, both owned by the tuning Experiment.
-    tuned = _owned(experiment, ("Experiment", "btc-tuning", "u-t"))
-    assert owned_by(_owned(candidate, ("Experiment", "btc-tuning", "u-t")), tuned)
-    assert not owned_by(_owned(candidate, ("Experiment", "eth-tuning", "u-e")), tuned)
 
 
 @pytest.mark.parametrize(("timeframe", "periods"), [("5m", 288), ("1h", 24), ("4h", 6), ("1d", 1)])
