@@ -201,3 +201,12 @@ class AdminClientSettings(BaseSettings):
             if token is not None and token.get_secret_value().strip():
                 return name, token
         return None
+
+    @property
+    def acting_environment_token(self) -> tuple[str, SecretStr] | None:
+        """The least powerful token set in the environment that may act (steer an experiment): the operator's, else
+        the admin's."""
+        for name, token in (("SLSBOT_OPERATOR_TOKEN", self.operator_token), ("SLSBOT_ADMIN_TOKEN", self.admin_token)):
+            if token is not None and token.get_secret_value().strip():
+                return name, token
+        return None

@@ -1,8 +1,10 @@
-"""A client of a running supervisor's admin API, for the commands that read it (``slsbot get``).
+"""A client of a running supervisor's admin API, for the commands that call it (``slsbot get``, ``slsbot
+experiment``).
 
 The API's answers are converted at this edge into ``slsbot.domain.errors``, each message saying what to do:
-nothing listening is ``BackendUnavailable``, a refused token ``PermissionDenied``, an unknown strategy
-``NotFoundError``. The token is sent only in the Authorization header and never appears in an error message.
+nothing listening is ``BackendUnavailable``, a refused token ``PermissionDenied``, an unknown strategy or experiment
+``NotFoundError``, a finished experiment ``ConflictError``. The token is sent only in the Authorization header and
+never appears in an error message.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import SecretStr
 
 from slsbot.domain.errors import (
     BackendUnavailable,
+    ConflictError,
     InvalidSpecError,
     NotFoundError,
     PermissionDenied,
@@ -51,9 +54,20 @@ class AdminApiClient:
         path = f"/api/v1/strategies/{quote(name, safe='')}"
         return self._get(path, params={"namespace": namespace} if namespace else None)
 
+    def experiments(self, *, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self._get("/api/v1/experiments", params={"namespace": namespace} if namespace else None)
+
+    def steer_experiment(self, name: str, action: str, *, namespace: str | None = None) -> dict[str, Any]:
+        """``action``: promote, abort, pause or resume (an A/B rollout; needs the operator role)."""
+        path = f"/api/v1/experiments/{quote(name, safe='')}/{quote(action, safe='')}"
+        return self._request("POST", path, params={"namespace": namespace} if namespace else None)
+
     def _get(self, path: str, *, params: dict[str, str] | None) -> Any:
+        return self._request("GET", path, params=params)
+
+    def _request(self, method: str, path: str, *, params: dict[str, str] | None) -> Any:
         try:
-            response = self._http.get(path, params=params)
+            response = self._http.request(method, path, params=params)
         except httpx.HTTPError as exc:
             raise BackendUnavailable(
                 f"no admin API answers at {self.url} ({type(exc).__name__}); start the supervisor with "
@@ -71,6 +85,7 @@ class AdminApiClient:
             400: InvalidSpecError,
             403: PermissionDenied,
             404: NotFoundError,
+            409: ConflictError,
             503: RuntimeUnreachable,
         }.get(response.status_code, SlsbotError)(detail)
 

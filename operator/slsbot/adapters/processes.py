@@ -63,6 +63,7 @@ from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnrea
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
 from slsbot.domain.runtime_errors import last_error_line
+from slsbot.domain.runtime_performance import RuntimePerformance
 from slsbot.domain.runtime_spec import build_runtime_config
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,8 @@ class RuntimePaths:
 
 
 class LocalProcessBackend:
-    """Implements ``slsbot.domain.ports.RuntimeBackend`` with local processes. Used by one thread at a time."""
+    """Implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``, for the A/B controller) with local
+    processes. Used by one thread at a time."""
 
     def __init__(
         self,
@@ -289,6 +291,16 @@ class LocalProcessBackend:
                 record.exited_at = None
                 self._save(record)
                 self._retire_state(namespace, name)
+
+    # --- RolloutRuntimes ---------------------------------------------------------------------------------
+
+    def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        return self._client.performance(self._running_url(record), since=since, token=self._token(record))
+
+    def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        self._client.set_allocation(self._running_url(record), percent=percent, token=self._token(record))
 
     # --- lifecycle beyond the port ----------------------------------------------------------------------
 

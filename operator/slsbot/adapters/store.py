@@ -4,7 +4,8 @@ Five entities, each with its model family as in full-stack-fastapi-template (``X
 ``X(table=True)`` the row, ``XPublic`` what the admin API returns):
 
 - ``StoredObject``: the desired state, one row per loaded object (its YAML document, a generation bumped when
-  the spec changes, a ``paused`` override set through the admin API, its status, and the deletion flags);
+  the spec changes, a Strategy's ``paused`` override and an A/B Experiment's controls (``paused``, ``abort``,
+  ``promote``) set through the admin API, its status, and the deletion flags);
 - ``RuntimeRecord``: the observed state of one strategy's runtime process (pid, port, restarts, heartbeat...);
 - ``EventRecord``: Kubernetes-style events, repeated ones aggregated with a count;
 - ``AuditRecord``: every authenticated mutating request to a real route of the admin API: who (a role and token
@@ -30,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
-from slsbot.api import KINDS, Resource, Strategy
+from slsbot.api import KINDS, Experiment, Resource, Strategy
 from slsbot.domain.errors import ConflictError, NotFoundError
 
 
@@ -64,6 +65,9 @@ class StoredObjectBase(SQLModel):
     name: str = Field(index=True)
     generation: int = 1
     paused_override: bool | None = None
+    # An Experiment's A/B controls set through the admin API ({"paused": .., "abort": .., "promote": ..}), layered
+    # over its YAML spec as ``paused_override`` is over a Strategy's; None when none was set.
+    controls_override: dict | None = Field(default=None, sa_type=JSON)
     deleting: bool = False
     drained: bool = False
     # "Kind/name" of the object (same namespace) a controller created this one for; None for objects from the
@@ -99,6 +103,10 @@ class StoredObject(StoredObjectBase, table=True):
         resource = KINDS[self.kind].model_validate(document)
         if isinstance(resource, Strategy) and self.paused_override is not None:
             resource.spec.paused = self.paused_override
+        if isinstance(resource, Experiment) and self.controls_override:
+            for control, value in self.controls_override.items():
+                if control in EXPERIMENT_CONTROLS:
+                    setattr(resource.spec, control, bool(value))
         return resource
 
 
@@ -252,6 +260,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("runtime_record", "unresponsive_since", "DATETIME"),
     ("stored_object", "owner", "VARCHAR"),
     ("stored_object", "applied_hash", "VARCHAR"),
+    ("stored_object", "controls_override", "JSON"),
 )
 
 
@@ -472,6 +481,32 @@ def set_paused_override(session: Session, *, namespace: str, name: str, paused: 
     if row is None or row.deleting:
         raise NotFoundError(f"Strategy {namespace}/{name} does not exist")
     row.paused_override = paused
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+#: The spec fields of an A/B Experiment the admin API sets (``POST /experiments/{name}/promote|abort|pause|resume``).
+EXPERIMENT_CONTROLS = ("paused", "abort", "promote")
+
+
+def set_experiment_control(
+    session: Session, *, namespace: str, name: str, control: str, value: bool, now: datetime
+) -> StoredObject:
+    """Layer ``spec.<control> = value`` over the Experiment's YAML spec; it survives restarts of the supervisor.
+    The generation moves on (the spec in force changed), so the controller's next look is at once. Commits."""
+    if control not in EXPERIMENT_CONTROLS:
+        raise ValueError(f"{control!r} is not one of {', '.join(EXPERIMENT_CONTROLS)}")
+    row = get_stored_object(session, kind="Experiment", namespace=namespace, name=name)
+    if row is None:
+        raise NotFoundError(f"Experiment {namespace}/{name} does not exist")
+    controls = dict(row.controls_override or {})
+    if controls.get(control) == value:
+        return row
+    row.controls_override = {**controls, control: value}
+    row.generation += 1
     row.updated_at = now
     session.add(row)
     session.commit()

@@ -1,7 +1,7 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
-``RuntimeBackend``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement ``OwnedObjects``;
-``adapters.tuning_processes`` (local worker processes) and ``adapters.kubernetes.tuning`` (Jobs) implement
-``TuningRunner``."""
+``RuntimeBackend`` and ``RolloutRuntimes``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement
+``OwnedObjects``; ``adapters.tuning_processes`` (local worker processes) and ``adapters.kubernetes.tuning`` (Jobs)
+implement ``TuningRunner``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_performance import RuntimePerformance
 from slsbot.domain.tuning_plan import ObservedTuning, TuningRun
 
 
@@ -100,4 +101,20 @@ class TuningRunner(Protocol):
 
     def observe(self, run: TuningRun) -> ObservedTuning:
         """The run's study (counts and best), workers and finalize step, with its result once there."""
+        ...
+
+
+class RolloutRuntimes(Protocol):
+    """What the A/B rollout controller asks of a Strategy's runtime (its control endpoints ``GET /performance`` and
+    ``POST /allocation``). Both raise RuntimeUnreachable when the runtime does not answer (not running yet, gone,
+    or an answer it cannot read) and BackendUnavailable when the backend cannot tell where it runs;
+    ``set_allocation`` raises InvalidSpecError when the runtime refuses the value (it changed nothing)."""
+
+    def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
+        """Its figures for the candles after ``since`` (ms since the epoch)."""
+        ...
+
+    def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
+        """Trade with ``percent`` of the account's capital from now on (persisted by the runtime before it
+        answers); None: back to the share its Strategy's spec gives it."""
         ...

@@ -283,6 +283,8 @@ def check_experiment(experiment: Experiment, strategies: Mapping[str, Strategy])
                     f"Strategy {variant.strategy_ref.name!r} of variant {variant.name!r} does not exist",
                 )
             )
+    if spec.type == ExperimentType.AB:
+        problems += _ab_problems(experiment, strategies)
     if target is not None and spec.type == ExperimentType.TUNING:
         members = {m.name for m in target.spec.ensemble.members}
         for i, parameter in enumerate(spec.search_space):
@@ -297,3 +299,47 @@ def check_experiment(experiment: Experiment, strategies: Mapping[str, Strategy])
                     )
                 )
     return sorted(problems, key=lambda p: p.reason != INVALID_SPEC)
+
+
+def _ab_problems(experiment: Experiment, strategies: Mapping[str, Strategy]) -> list[Problem]:
+    """An A/B test moves capital between two Strategies of one account, and compares their returns candle by candle
+    (the same timeframe) at a step below 100 %."""
+    spec = experiment.spec
+    problems: list[Problem] = []
+    if not any(step < 100 for step in spec.schedule.steps):
+        problems.append(
+            Problem(
+                INVALID_SPEC,
+                "spec.schedule.steps",
+                "an A/B test compares the variants while both trade, so it needs a step below 100 before the last, "
+                "e.g. [10, 25, 50, 100]",
+            )
+        )
+    baseline = spec.baseline
+    base = strategies.get(baseline.strategy_ref.name) if baseline is not None else None
+    if base is None:
+        return problems
+    account = base.spec.account_ref.name
+    for i, variant in enumerate(spec.variants):
+        other = strategies.get(variant.strategy_ref.name)
+        if other is not None and other.spec.timeframe != base.spec.timeframe:
+            problems.append(
+                Problem(
+                    INVALID_SPEC,
+                    f"spec.variants[{i}].strategyRef.name",
+                    f"Strategy {other.name!r} trades {other.spec.timeframe} candles and the baseline {base.name!r} "
+                    f"{base.spec.timeframe}: the test compares their returns candle by candle; give both the same "
+                    "timeframe",
+                )
+            )
+        if other is not None and other.spec.account_ref.name != account:
+            problems.append(
+                Problem(
+                    INVALID_SPEC,
+                    f"spec.variants[{i}].strategyRef.name",
+                    f"Strategy {other.name!r} trades account {other.spec.account_ref.name!r} and the baseline "
+                    f"{base.name!r} trades {account!r}: an A/B test moves capital within one account; give both "
+                    "Strategies the same accountRef",
+                )
+            )
+    return problems

@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 COMMANDS: dict[str, str] = {
     "up": "Run the embedded local supervisor over a folder of slsbot YAML",
     "get": "Print a running local supervisor's strategies as a table (or JSON): phase, return, PnL, win rate",
+    "experiment": "Steer an A/B rollout of a running local supervisor: promote, abort, pause or resume it",
     "operator": "Run the kopf operator against the current Kubernetes context",
     "runtime": "Run one bot runtime from a RuntimeConfig file",
     "report": "Print a runtime's orders, fills, positions and equity from its state file",

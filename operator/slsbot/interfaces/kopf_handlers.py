@@ -14,13 +14,14 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 * Start-up: kopf does not watch CRDs or namespaces (``scanning.disabled``, so the operator needs no cluster-wide
   rights beyond its kinds); it serves what the API server serves when it starts. So start-up waits, retrying,
   until the slsbot CRDs are served; until then kopf has not started and the health endpoint does not answer.
-* Experiment: reconciled when it changes and every ``experiment_interval`` seconds (a timer): a tuning run's
-  Job and study move on their own.
 * TradingAccount and RiskPolicy: validated when they change (and every ``validation_resync`` seconds, to keep
   their strategy counts and the account's allocated share current); their status reports the result.
 * Allocation: a fifth index holds each Strategy's ``allocationPercent`` claim (``domain.allocation``), so a pass
   checks that the Strategies of an account claim 100% at most without listing anything; a Strategy that changes
   or goes wakes the others of its account (a refused one may fit now).
+* Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
+  reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
+  to its spec.
 """
 
 from __future__ import annotations
@@ -52,9 +53,9 @@ from slsbot.interfaces.operator_steps import (
     OperatorContext,
     finalize_strategy_once,
     missing_kinds,
+    reconcile_experiment_once,
     reconcile_strategy_once,
     validate_account_once,
-    validate_experiment_once,
     validate_policy_once,
 )
 
@@ -97,17 +98,41 @@ async def run_strategy_daemon(
 ) -> None:
     """Reconcile, then sleep until the requeue time or a wake-up; kopf cancels it when the Strategy goes.
     ``dependencies`` is called on the event loop before each pass, so the pass works on a snapshot of them."""
-    wake = ctx.wakeups.event(namespace, name)
+    await _reconcile_until_gone(
+        ctx.wakeups.event(namespace, name), reconcile_strategy_once, ctx, namespace, name, dependencies
+    )
+
+
+async def run_experiment_daemon(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Callable[[], Dependencies], *, longest: float
+) -> None:
+    """The same for an Experiment: its controller's next look comes when its plan asks (an A/B rollout every few
+    seconds while it progresses), at once when its spec changes, and at least every ``longest`` seconds (nothing
+    wakes it when a Strategy it names appears or changes)."""
+    wake = ctx.experiment_wakeups.event(namespace, name)
+    await _reconcile_until_gone(wake, reconcile_experiment_once, ctx, namespace, name, dependencies, longest=longest)
+
+
+async def _reconcile_until_gone(
+    wake: asyncio.Event,
+    step: Callable[[OperatorContext, str, str, Dependencies], float | None],
+    ctx: OperatorContext,
+    namespace: str,
+    name: str,
+    dependencies: Callable[[], Dependencies],
+    *,
+    longest: float | None = None,
+) -> None:
     while True:
         wake.clear()
         try:
-            delay = await _in_thread(reconcile_strategy_once, ctx, namespace, name, dependencies())
+            delay = await _in_thread(step, ctx, namespace, name, dependencies())
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
         if delay is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=delay)
+            await asyncio.wait_for(wake.wait(), timeout=delay if longest is None else min(delay, longest))
 
 
 async def run_finalizer(ctx: OperatorContext, namespace: str, name: str, *, budget: float = 30.0) -> None:
@@ -401,19 +426,10 @@ def register_handlers(
         for strategy in _policy_users(namespace, name, accounts_by_policy, strategies_by_account):
             memo.slsbot.wakeups.wake(namespace, strategy)
 
-    # Experiments: reconciled when they change and on a timer (a tuning run's workers and study move on their own;
-    # the Strategy an Experiment names may appear later). Each pass is one step of ``services.reconcile``.
-    @kopf.on.resume(*experiments, registry=registry, id="experiment_changed")
-    @kopf.on.create(*experiments, registry=registry, id="experiment_changed")
-    @kopf.on.update(*experiments, registry=registry, id="experiment_changed")
-    @kopf.timer(
-        *experiments,
-        registry=registry,
-        id="experiment_resync",
-        interval=experiment_interval,
-        initial_delay=experiment_interval,
-    )
-    async def experiment_changed(
+    # Experiments: one daemon each, as Strategies (their controllers look again when their plan asks), woken at
+    # once when the spec changes (a promote, abort or pause by hand).
+    @kopf.daemon(*experiments, registry=registry, id="experiment_reconciler", cancellation_timeout=30.0)
+    async def experiment_reconciler(
         namespace: str,
         name: str,
         memo: kopf.Memo,
@@ -421,8 +437,22 @@ def register_handlers(
         policies_by_namespace: kopf.Index[str, RiskPolicy],
         **_: Any,
     ) -> None:
-        dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
-        await _validate(validate_experiment_once, memo.slsbot, namespace, name, dependencies)
+        await run_experiment_daemon(
+            memo.slsbot,
+            namespace,
+            name,
+            lambda: namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace),
+            longest=min(validation_resync, experiment_interval),
+        )
+
+    @kopf.on.update(*experiments, registry=registry, id="experiment_changed")
+    async def experiment_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        memo.slsbot.experiment_wakeups.wake(namespace, name)
+
+    @kopf.on.event(*experiments, registry=registry, id="experiment_deleted")
+    async def experiment_deleted(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+        if type == "DELETED":
+            memo.slsbot.experiment_wakeups.forget(namespace, name)
 
 
 async def _validate(fn: Callable[..., Any], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:

@@ -73,11 +73,14 @@ class OperatorContext:
     events: KubernetesEventRecorder
     credentials: ClusterCredentials
     catalog: Catalog = field(default_factory=Catalog)
-    experiments: ExperimentPorts = field(default_factory=ExperimentPorts)
     max_requeue_seconds: float = 300.0
     drain_wait_seconds: float = 120.0  # how long a deletion waits for a runtime to become ready and drain
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     wakeups: Wakeups = field(default_factory=Wakeups)
+    # What the Experiment controllers run on (tuning Jobs, an A/B rollout's runtimes, owned objects); each Experiment's
+    # daemon has its own wake-up, as each Strategy's.
+    experiment_ports: ExperimentPorts = field(default_factory=ExperimentPorts)
+    experiment_wakeups: Wakeups = field(default_factory=Wakeups)
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -172,30 +175,34 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
 
 
-def validate_experiment_once(
-    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies | None = None
+def reconcile_experiment_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies
 ) -> float | None:
-    """Reconcile one Experiment once (validation, then its controller); the seconds until it should be looked at
-    again, None when nothing is due before its next change."""
-    body = ctx.store.get(Experiment, namespace, name)
-    if body["metadata"].get("deletionTimestamp"):
+    """Reconcile one Experiment once (validate it, then run its controller); the seconds until it should be looked
+    at again, None if it is gone."""
+    try:
+        body = ctx.store.get(Experiment, namespace, name)
+    except NotFoundError:
         return None
+    if body["metadata"].get("deletionTimestamp"):
+        return ctx.max_requeue_seconds  # the garbage collector takes what it owns; nothing to start now
     try:
         experiment = parse_object(Experiment, body)
     except InvalidObjectError as exc:
         log.warning("Experiment %s/%s is refused by the API models: %s", namespace, name, exc)
-        return None
-    dependencies = dependencies or Dependencies(accounts={}, policies={})
+        return ctx.max_requeue_seconds
     result = reconcile_experiment(
         experiment,
         strategies=ctx.store.strategies(namespace),
         now=ctx.clock(),
         accounts=dependencies.accounts,
         policies=dependencies.policies,
-        ports=ctx.experiments,
+        ports=ctx.experiment_ports,
     )
     _write(ctx, body, result)
-    return None if result.requeue_after is None else result.requeue_after.total_seconds()
+    if result.requeue_after is None:
+        return ctx.max_requeue_seconds
+    return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)
 
 
 def _write(ctx: OperatorContext, body: dict[str, Any], result: ReconcileResult) -> None:

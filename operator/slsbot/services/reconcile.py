@@ -37,7 +37,7 @@ from slsbot.domain.plan import (
     plan_deletion,
     plan_runtime,
 )
-from slsbot.domain.ports import CredentialSecrets, OwnedObjects, RuntimeBackend, TuningRunner
+from slsbot.domain.ports import CredentialSecrets, OwnedObjects, RolloutRuntimes, RuntimeBackend, TuningRunner
 from slsbot.domain.resolve import (
     INVALID_SPEC,
     Problem,
@@ -330,9 +330,10 @@ EXPERIMENTS_NOT_RUN = (
 @dataclass(frozen=True, slots=True)
 class ExperimentPorts:
     """What the Experiment controllers run on, passed in by the supervisor or the operator. A controller whose port
-    is missing reports ControllerNotAvailable; ``owned`` is how a promotion creates its objects."""
+    is missing reports ControllerNotAvailable; ``owned`` is how a promotion creates, changes and removes objects."""
 
     tuning: TuningRunner | None = None
+    rollout: RolloutRuntimes | None = None
     owned: OwnedObjects | None = None
     tuning_policy: TuningPolicy | None = None
     allowed_images: ImageAllowList | None = None  # what tuning workers may run (the operator's allow-list)
@@ -347,13 +348,26 @@ def reconcile_experiment(
     policies: Mapping[str, RiskPolicy] | None = None,
     ports: ExperimentPorts | None = None,
 ) -> ReconcileResult:
-    """Validate an Experiment's references, then hand a valid one to its controller: ``services.tuning`` for type
-    tuning. One without a controller here waits, saying plainly that nothing runs it."""
+    """Validate an Experiment's references, then hand it to its controller: ``services.tuning`` for type tuning,
+    ``services.rollout`` for type ab. One without a controller here waits, saying plainly that nothing runs it."""
     problems = check_experiment(experiment, strategies)
+    ports = ports or ExperimentPorts()
+    if experiment.spec.type == ExperimentType.AB and ports.rollout is not None and ports.owned is not None:
+        from slsbot.services.rollout import reconcile_rollout  # it imports this module's results
+
+        return reconcile_rollout(
+            experiment,
+            problems=problems,
+            strategies=strategies,
+            accounts=accounts or {},
+            policies=policies or {},
+            runtimes=ports.rollout,
+            owned=ports.owned,
+            now=now,
+        )
     generation = experiment.metadata.generation
     previous = experiment.status or experiment.kind_info.status_model()
     status = validation_status(previous, problems, generation=generation, now=now)
-    ports = ports or ExperimentPorts()
     if not problems and experiment.spec.type == ExperimentType.TUNING and ports.tuning is not None:
         assert isinstance(status, ExperimentStatus)
         try:

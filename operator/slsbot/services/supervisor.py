@@ -162,7 +162,8 @@ def supervise_once(
     looks: ExperimentLooks | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
-    stop the others."""
+    stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
+    owned objects); without them an Experiment is only validated."""
     report = PassReport()
     stored = store.desired_objects()
     accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)

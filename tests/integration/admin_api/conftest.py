@@ -1,6 +1,6 @@
 """The admin API served by a real uvicorn on 127.0.0.1 (a free port), over a real store on a temporary SQLite file
-holding two strategies, one with profit figures. Nothing else runs: the runtime client calls a port where no
-runtime listens, so orders come from the (absent) state file."""
+holding two strategies, one with profit figures, and an A/B Experiment between them. Nothing else runs: the
+runtime client calls a port where no runtime listens, so orders come from the (absent) state file."""
 
 from __future__ import annotations
 
@@ -51,6 +51,24 @@ def strategy(name: str) -> Any:
     )
 
 
+def experiment(name: str) -> Any:
+    return parse_resource(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Experiment",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "type": "ab",
+                "strategyRef": {"name": "btc-trend"},
+                "variants": [
+                    {"name": "baseline", "strategyRef": {"name": "btc-trend"}},
+                    {"name": "candidate", "strategyRef": {"name": "eth-trend"}},
+                ],
+            },
+        }
+    )
+
+
 RUNNING_STATUS = {
     "phase": "Running",
     "observedGeneration": 1,
@@ -86,7 +104,8 @@ def free_port_nobody_listens_on() -> int:
 
 def seed_store(engine: Engine) -> None:
     with Session(engine) as session:
-        sync_desired_objects(session, resources=[strategy("btc-trend"), strategy("eth-trend")], now=NOW)
+        resources = [strategy("btc-trend"), strategy("eth-trend"), experiment("btc-ab")]
+        sync_desired_objects(session, resources=resources, now=NOW)
         save_object_status(
             session, kind="Strategy", namespace="default", name="btc-trend", status=RUNNING_STATUS, now=NOW
         )

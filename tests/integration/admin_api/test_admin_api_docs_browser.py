@@ -32,6 +32,12 @@ ROUTES = {
     "/api/v1/events",
     "/api/v1/audit",
     "/api/v1/audit/refused",
+    "/api/v1/experiments",
+    "/api/v1/experiments/{name}",
+    "/api/v1/experiments/{name}/promote",
+    "/api/v1/experiments/{name}/abort",
+    "/api/v1/experiments/{name}/pause",
+    "/api/v1/experiments/{name}/resume",
 }
 
 

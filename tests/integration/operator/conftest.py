@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -58,10 +59,17 @@ class RuntimeStub:
 
     Like the runtime, it answers 401 to a request without ``token``. After a ``/shutdown`` it reports phase
     ``finished`` with an open order until ``drained_after`` more ``/status`` polls have passed (None: until the
-    test sets it), then ``drained`` with nothing open, as a runtime whose drain completed does."""
+    test sets it), then ``drained`` with nothing open, as a runtime whose drain completed does.
 
-    def __init__(self, token: str) -> None:
+    The A/B controller's endpoints: ``POST /allocation`` keeps the override (``allocation``; None: the spec's
+    ``spec_allocation``) and answers as the runtime does; ``GET /performance?since=`` answers what the test's
+    ``performance(since)`` returns (the runtime's JSON shape)."""
+
+    def __init__(self, token: str, *, spec_allocation: float = 100.0) -> None:
         self.token = token
+        self.spec_allocation = spec_allocation
+        self.allocation: float | None = None
+        self.performance: Callable[[int], dict[str, Any]] | None = None
         self.requests: list[tuple[str, str, Any]] = []
         self.refused: list[tuple[str, str]] = []  # requests without the right token
         self.paused = False
@@ -105,6 +113,11 @@ class RuntimeStub:
                     return
                 self._slow_down()
                 stub.requests.append(("GET", self.path, None))
+                url = urlsplit(self.path)
+                if url.path == "/performance" and stub.performance is not None:
+                    since = int(parse_qs(url.query)["since"][0])
+                    self._answer(stub.performance(since))
+                    return
                 self._answer(stub.status())
 
             def do_POST(self) -> None:
@@ -116,6 +129,11 @@ class RuntimeStub:
                 stub.requests.append(("POST", self.path, body))
                 if self.path in ("/pause", "/resume"):
                     stub.paused = self.path == "/pause"
+                if self.path == "/allocation":
+                    stub.allocation = body["percent"]
+                    source = "spec" if stub.allocation is None else "controller"
+                    self._answer({"allocationPercent": stub.allocation_percent, "source": source})
+                    return
                 self._answer({"ok": True})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -141,6 +159,10 @@ class RuntimeStub:
             "paused": self.paused,
         }
 
+    @property
+    def allocation_percent(self) -> float:
+        return self.spec_allocation if self.allocation is None else self.allocation
+
     def posts(self, path: str) -> list[Any]:
         return [body for method, p, body in self.requests if method == "POST" and p == path]
 
@@ -155,6 +177,21 @@ def runtime_stub() -> Iterator[RuntimeStub]:
     stub = RuntimeStub(runtime_token("btc-trend"))
     yield stub
     stub.close()
+
+
+@pytest.fixture
+def runtime_stubs() -> Iterator[Callable[..., RuntimeStub]]:
+    """Make a ``RuntimeStub`` for Strategy ``name`` (its token), closed at the end of the test."""
+    made: list[RuntimeStub] = []
+
+    def make(name: str, *, spec_allocation: float = 100.0) -> RuntimeStub:
+        stub = RuntimeStub(runtime_token(name), spec_allocation=spec_allocation)
+        made.append(stub)
+        return stub
+
+    yield make
+    for stub in made:
+        stub.close()
 
 
 @pytest.fixture

@@ -259,3 +259,93 @@ def test_a_pass_probes_every_runtime_at_once(engine) -> None:
             runtime.server.shutdown()
     assert [o.state for o in observed] == [RuntimeState.READY] * 3
     assert all(o.runtime_status["phase"] == "running" for o in observed)
+
+
+class AllocationRuntime:
+    """Answers the runtime's ``GET /performance`` and ``POST /allocation`` on 127.0.0.1 for the right token only."""
+
+    def __init__(self, token: str) -> None:
+        self.allocation: float | None = None
+        self.asked: list[str] = []
+        runtime = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, code: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {token}":
+                    return self._answer(401, {"error": "Authorization: missing or wrong bearer token"})
+                runtime.asked.append(self.path)
+                percent = 100.0 if runtime.allocation is None else runtime.allocation
+                periods = [[1_000, 10_000.0, percent * 100, None], [2_000, 10_010.0, percent * 100, 0.001]]
+                body = {"allocationPercent": percent, "lastCandleTs": 2_000, "periods": periods, "closedTrades": 3}
+                self._answer(200, {**body, "drawdownPercent": 1.5, "breakerLevel": 1})
+
+            def do_POST(self) -> None:
+                if self.headers.get("Authorization") != f"Bearer {token}":
+                    return self._answer(401, {"error": "Authorization: missing or wrong bearer token"})
+                percent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["percent"]
+                if percent is not None and not 0 <= percent <= 100:
+                    return self._answer(400, {"error": f"percent: must be between 0 and 100, got {percent}"})
+                runtime.allocation = percent
+                source = "spec" if percent is None else "controller"
+                self._answer(200, {"allocationPercent": 100.0 if percent is None else percent, "source": source})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_rollout_reaches_a_runtime_with_its_own_token(engine) -> None:
+    from slsbot.domain.errors import InvalidSpecError, RuntimeUnreachable
+
+    runtime = AllocationRuntime(KEY.token_for("default", "btc"))
+    client = RuntimeHttpClient(timeout=2)
+    backend = LocalProcessBackend(
+        engine=engine,
+        client=client,
+        state_dir=Path("unused"),
+        runtime_command=["false"],
+        stop_timeout=1,
+        control_key=KEY,
+    )
+    me = command_line(os.getpid()).split()[0]
+    with Session(engine) as session:
+        for name, port in (("btc", runtime.port), ("eth", runtime.port)):  # eth's token is not btc's
+            record = RuntimeRecord(namespace="default", name=name, pid=os.getpid(), port=port, config_path=me)
+            save_runtime_record(session, record=record, now=datetime.now(UTC))
+    try:
+        backend.set_allocation("default", "btc", 25.0)
+        report = backend.performance("default", "btc", since=500)
+        assert (report.allocation_percent, report.last_candle_ts, report.closed_trades) == (25.0, 2_000, 3)
+        assert (report.drawdown_percent, report.breaker_level) == (1.5, 1)
+        assert [(p.ts, p.allocated_capital, p.return_on_allocated) for p in report.periods] == [
+            (1_000, 2_500.0, None),
+            (2_000, 2_500.0, 0.001),
+        ]
+        assert runtime.asked == ["/performance?since=500"]
+        backend.set_allocation("default", "btc", None)
+        assert runtime.allocation is None
+        with pytest.raises(InvalidSpecError, match="percent: must be between 0 and 100"):
+            backend.set_allocation("default", "btc", 150.0)
+        with pytest.raises(RuntimeUnreachable, match="401"):
+            backend.performance("default", "eth", since=0)
+        with pytest.raises(RuntimeUnreachable, match="not running"):
+            backend.performance("default", "sol", since=0)
+    finally:
+        with Session(engine) as session:
+            for name in ("btc", "eth"):
+                record = get_runtime_record(session, namespace="default", name=name)
+                record.pid = None
+                save_runtime_record(session, record=record, now=datetime.now(UTC))
+        backend.stop_all()
+        client.close()
+        runtime.server.shutdown()

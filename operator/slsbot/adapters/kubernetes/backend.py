@@ -1,7 +1,8 @@
 """``KubernetesRuntimeBackend``: a Strategy's runtime as a Deployment, a ConfigMap, a Service, a state claim, a
 NetworkPolicy and the Secret with its control token.
 
-It implements ``slsbot.domain.ports.RuntimeBackend``: ``render_config`` fills in the pod's paths and port,
+It implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``: ``/performance`` and ``/allocation``
+for the A/B controller): ``render_config`` fills in the pod's paths and port,
 ``observe`` reads the Deployment, its pods and the runtime's ``/status``, ``execute`` carries out one planned
 action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``) are reached through
 its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point it elsewhere).
@@ -54,6 +55,7 @@ from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
 from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
+from slsbot.domain.runtime_performance import AllocationSetting, RuntimePerformance
 from slsbot.domain.runtime_spec import DesiredRuntime, build_runtime_config
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,12 @@ class RuntimeControl(Protocol):
     def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None: ...
 
     def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None: ...
+
+    def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance: ...
+
+    def set_allocation(
+        self, base_url: str, *, percent: float | None, token: str | None = None
+    ) -> AllocationSetting: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +171,16 @@ class KubernetesRuntimeBackend:
             )
         elif kind is ActionKind.DELETE:
             self._delete(namespace, name)
+
+    # --- RolloutRuntimes: the A/B controller's calls, through the runtime's Service ---------------------
+
+    def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
+        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
+        return self._control.performance(url, since=since, token=self._control_key.token_for(namespace, name))
+
+    def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
+        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
+        self._control.set_allocation(url, percent=percent, token=self._control_key.token_for(namespace, name))
 
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None

@@ -1,4 +1,5 @@
-"""The local supervisor's admin API (FastAPI): strategies, orders, pause/resume, events, audit."""
+"""The local supervisor's admin API (FastAPI): strategies, orders, pause/resume, experiments (promote, abort, pause
+and resume an A/B rollout), events, audit."""
 
 from slsbot.interfaces.admin_api.app import create_app
 

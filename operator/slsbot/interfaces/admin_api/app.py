@@ -43,6 +43,7 @@ from slsbot.domain.errors import (
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegistry
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
+from slsbot.interfaces.admin_api.experiments import router as experiments_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 
 log = logging.getLogger(__name__)
@@ -154,8 +155,9 @@ def create_app(
     app = FastAPI(
         title="slsbot admin API",
         version="v1",
-        description="The local supervisor's strategies, their orders, events and the audit trail. "
-        "Bearer tokens: a viewer reads, an operator also pauses and resumes, an admin may do everything. "
+        description="The local supervisor's strategies, their orders, its experiments, events and the audit trail. "
+        "Bearer tokens: a viewer reads, an operator also pauses and resumes (and steers A/B rollouts), an admin may "
+        "do everything. "
         'Every error is JSON: {"detail": "what went wrong and what to do", "error": "the error class"}.',
         docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
         redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
@@ -173,4 +175,5 @@ def create_app(
     app.include_router(health_router)
     app.include_router(router)
     app.include_router(experiment_reports_router)
+    app.include_router(experiments_router)
     return app

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from slsbot.adapters.store import RuntimeRecord, StoredObject
-from slsbot.api import StrategyStatus
+from slsbot.api import Experiment, ExperimentStatus, StrategyStatus
 from slsbot.domain.conditions import READY
 
 
@@ -87,6 +87,89 @@ class StrategyView(BaseModel):
         )
 
 
+class VariantView(BaseModel):
+    name: str
+    strategy: str
+    allocation_percent: float = Field(description="The share of the account the variant trades with now, in %.")
+    trades: int = Field(description="Round trips it closed in the current step.")
+    return_percent: float | None = Field(description="Its return on allocated capital in the current step, in %.")
+    sharpe: float | None = Field(description="Its annualised Sharpe ratio over the current step's candles.")
+    drawdown_percent: float | None = Field(description="How far its equity is below its peak now, in %.")
+
+
+class DecisionView(BaseModel):
+    time: datetime
+    step: int
+    action: str = Field(description="Hold, Step, Promote, Rollback, Pause, Resume or Abort.")
+    reason: str
+    statistic: float | None
+    threshold: float | None
+
+
+class ExperimentView(BaseModel):
+    name: str
+    namespace: str
+    type: str = Field(description="tuning or ab.")
+    phase: str = Field(
+        description="ab: Pending, Progressing, Paused, Promoting, Promoted, RolledBack or Aborted; Invalid when the "
+        "spec is refused."
+    )
+    ready: str = Field(description="The Ready condition's status: True, False or Unknown (no condition yet).")
+    reason: str | None = Field(description="The Ready condition's reason.")
+    message: str | None = Field(description="The Progressing condition's message (what the rollout waits for).")
+    conditions: list[ConditionView]
+    generation: int
+    observed_generation: int
+    paused: bool = Field(description="spec.paused in force: the admin override if set, else the YAML spec.")
+    abort: bool = Field(description="spec.abort in force.")
+    promote: bool = Field(description="spec.promote in force.")
+    baseline: str | None = Field(description="The baseline Strategy (ab).")
+    candidate: str | None = Field(description="The candidate Strategy (ab).")
+    steps: list[float] = Field(description="ab: the candidate's share at each step, in % of the baseline's.")
+    current_step_index: int | None = Field(description="ab: the step the rollout is at (0-based); None before.")
+    variants: list[VariantView]
+    statistic: float | None = Field(description="ab: the sequential test's statistic (its evidence) now.")
+    threshold: float | None = Field(description="ab: the statistic at which the test decides.")
+    verdict: str | None = Field(description="ab: continue, promote or rollback.")
+    decisions: list[DecisionView] = Field(description="ab: the decision history, oldest first (the last 50).")
+    created_at: datetime
+
+    @classmethod
+    def build(cls, row: StoredObject) -> ExperimentView:
+        experiment = row.as_resource()
+        assert isinstance(experiment, Experiment)
+        status = ExperimentStatus.model_validate(row.status or {})
+        rollout = status.rollout
+        spec = experiment.spec
+        ready = next((c for c in status.conditions if c.type == READY), None)
+        progressing = next((c for c in status.conditions if c.type == "Progressing"), None)
+        return cls(
+            name=row.name,
+            namespace=row.namespace,
+            type=spec.type,
+            phase=status.phase,
+            ready=ready.status if ready is not None else "Unknown",
+            reason=ready.reason if ready is not None else None,
+            message=progressing.message if progressing is not None else None,
+            conditions=[ConditionView(**c.model_dump()) for c in status.conditions],
+            generation=row.generation,
+            observed_generation=status.observed_generation,
+            paused=spec.paused,
+            abort=spec.abort,
+            promote=spec.promote,
+            baseline=spec.baseline.strategy_ref.name if spec.baseline is not None else None,
+            candidate=spec.candidate.strategy_ref.name if spec.candidate is not None else None,
+            steps=list(spec.schedule.steps),
+            current_step_index=rollout.current_step_index if rollout and rollout.step_started_at else None,
+            variants=[VariantView(**v.model_dump()) for v in rollout.variants] if rollout else [],
+            statistic=rollout.statistic if rollout else None,
+            threshold=rollout.threshold if rollout else None,
+            verdict=rollout.verdict if rollout else None,
+            decisions=[DecisionView(**d.model_dump()) for d in rollout.decisions] if rollout else [],
+            created_at=row.created_at,
+        )
+
+
 class OrderView(BaseModel):
     """One order as the runtime reports it (``GET /orders`` of the runtime)."""
 
@@ -120,8 +203,8 @@ _ERROR_DESCRIPTIONS = {
     "the detail names the parameter.",
     401: "No bearer token, or an unknown one (header WWW-Authenticate: Bearer).",
     403: "The token's role may not do this (the detail names the role needed).",
-    404: "No such strategy (or no such route).",
-    409: "Someone else changed the object first: try again.",
+    404: "No such strategy or experiment (or no such route).",
+    409: "Someone else changed the object first, or the experiment has finished: the detail says which.",
     503: "The strategy's runtime cannot answer now, and no state file can stand in for it: try again later.",
 }
 

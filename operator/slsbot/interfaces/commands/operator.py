@@ -86,9 +86,10 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         storage_url=settings.study_storage,
         default_data_dir=settings.default_data_dir,
     )
+    backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
     return OperatorContext(
         store=KubernetesObjectStore(api),
-        backend=KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key),
+        backend=backend,
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
         credentials=cluster_credentials(configuration),
         catalog=Catalog(
@@ -97,11 +98,14 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
         ),
-        experiments=ExperimentPorts(
-            tuning=tuning, owned=KubernetesOwnedObjects(api), allowed_images=settings.image_allow_list()
-        ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
+        experiment_ports=ExperimentPorts(
+            tuning=tuning,
+            rollout=backend,
+            owned=KubernetesOwnedObjects(api),
+            allowed_images=settings.image_allow_list(),
+        ),
     )
 
 

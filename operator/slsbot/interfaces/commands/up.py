@@ -262,7 +262,7 @@ def run(args: argparse.Namespace) -> int:
             backend=backend,
             options=options,
             stop=stop,
-            experiment_ports=ExperimentPorts(tuning=tuning, owned=SqlOwnedObjects(engine)),
+            experiment_ports=ExperimentPorts(tuning=tuning, rollout=backend, owned=SqlOwnedObjects(engine)),
         )
     finally:
         stop.set()

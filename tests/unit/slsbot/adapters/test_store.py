@@ -28,6 +28,7 @@ from slsbot.adapters.store import (
     record_event,
     save_object_status,
     save_runtime_record,
+    set_experiment_control,
     set_paused_override,
     sync_desired_objects,
 )
@@ -147,6 +148,50 @@ def test_paused_override_of_an_unknown_strategy_is_not_found(engine) -> None:
     sync(engine, [account()])
     with Session(engine) as session, pytest.raises(NotFoundError, match="default/nope"):
         set_paused_override(session, namespace="default", name="nope", paused=True, now=NOW)
+
+
+def experiment(name: str = "btc-ab", **spec: Any) -> Any:
+    return parse_resource(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Experiment",
+            "metadata": {"name": name},
+            "spec": {
+                "type": "ab",
+                "strategyRef": {"name": "btc"},
+                "variants": [
+                    {"name": "baseline", "strategyRef": {"name": "btc"}},
+                    {"name": "candidate", "strategyRef": {"name": "btc-v2"}},
+                ],
+                **spec,
+            },
+        }
+    )
+
+
+def test_experiment_controls_are_layered_on_the_spec_survive_a_reload_and_move_the_generation(engine) -> None:
+    sync(engine, [experiment(paused=True)])
+    with Session(engine) as session:
+        row = set_experiment_control(
+            session, namespace="default", name="btc-ab", control="paused", value=False, now=NOW
+        )
+        row = set_experiment_control(session, namespace="default", name="btc-ab", control="abort", value=True, now=NOW)
+        again = set_experiment_control(
+            session, namespace="default", name="btc-ab", control="abort", value=True, now=NOW
+        )
+    assert row.controls_override == {"paused": False, "abort": True}
+    assert again.generation == row.generation == 3  # each change once; setting it again changes nothing
+    sync(engine, [experiment(paused=True)])  # the supervisor restarts and reloads the same YAML
+    row = stored(engine, "Experiment", "btc-ab")
+    spec = row.as_resource().spec
+    assert (spec.paused, spec.abort, spec.promote) == (False, True, False)
+    assert row.document["spec"]["paused"] is True  # the YAML itself is kept as written
+
+
+def test_an_experiment_control_of_an_unknown_experiment_is_not_found(engine) -> None:
+    sync(engine, [experiment()])
+    with Session(engine) as session, pytest.raises(NotFoundError, match="default/nope"):
+        set_experiment_control(session, namespace="default", name="nope", control="promote", value=True, now=NOW)
 
 
 def test_status_is_written_only_when_it_changes(engine) -> None:

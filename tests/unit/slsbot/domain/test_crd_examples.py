@@ -143,8 +143,10 @@ def test_no_example_writes_a_secret_inline():
 def test_local_examples_are_what_make_run_loads(repo_root):
     found = _by_kind("local")
     assert set(found) == {"TradingAccount", "RiskPolicy", "Strategy", "Experiment"}
-    [tuning] = [parse_resource(doc) for doc in found["Experiment"].values()]
-    assert tuning.spec.type == "tuning" and tuning.spec.strategy_ref.name == "btc-trend"
+    experiments = {name: parse_resource(doc) for name, doc in found["Experiment"].items()}
+    assert {name: e.spec.type for name, e in experiments.items()} == {"btc-tuning": "tuning", "btc-ab": "ab"}
+    tuning = experiments["btc-tuning"]
+    assert tuning.spec.strategy_ref.name == "btc-trend"
     assert tuning.spec.history.data_dir is None  # it tunes on its Strategy's candles
     [account] = [parse_resource(doc) for doc in found["TradingAccount"].values()]
     assert account.name == "paper-binance" and account.spec.mode == "paper"
@@ -153,21 +155,28 @@ def test_local_examples_are_what_make_run_loads(repo_root):
     strategies = {name: parse_resource(doc).spec for name, doc in found["Strategy"].items()}
     assert {name: spec.symbols for name, spec in strategies.items()} == {
         "btc-trend": ["BTC/USDT"],
+        "btc-trend-candidate": ["BTC/USDT"],
         "eth-trend": ["ETH/USDT"],
     }
-    for spec in strategies.values():
+    members = {"btc-trend-candidate": {"fast": 20, "slow": 50}}
+    for name, spec in strategies.items():
         assert spec.timeframe == "1h"
         assert spec.market_data.source == "replay"
         assert spec.market_data.data_dir == "../../data/market/binance-spot-1h-2024"  # from examples/local
         assert (spec.market_data.seconds_per_candle, spec.market_data.loop) == (0.1, True)
         assert [(m.name, m.strategy, m.params) for m in spec.ensemble.members] == [
-            ("sma", "sma_cross", {"fast": 10, "slow": 30})
+            ("sma", "sma_cross", members.get(name, {"fast": 10, "slow": 30}))
         ]
         for symbol in spec.symbols:
             candles = (
                 repo_root / "examples" / "local" / spec.market_data.data_dir / f"{symbol.replace('/', '_')}-1h.feather"
             )
             assert candles.exists(), f"{candles} is missing: make run would have no data"
+    [experiment] = [parse_resource(doc) for doc in found["Experiment"].values()]
+    assert (experiment.spec.baseline.strategy_ref.name, experiment.spec.candidate.strategy_ref.name) == (
+        "btc-trend",
+        "btc-trend-candidate",
+    )
 
 
 # Bad values are rejected by the CRD schema itself, naming the field; the model rejects them too.

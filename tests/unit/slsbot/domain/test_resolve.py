@@ -155,6 +155,50 @@ def test_experiment_waits_for_its_strategy_and_variants():
     assert [p.field for p in check_experiment(ab, {"btc": _strategy()})] == ["spec.variants[1].strategyRef.name"]
 
 
+def test_ab_variants_on_different_accounts_are_invalid_naming_the_variant_and_both_accounts():
+    from slsbot.domain.resolve import check_experiment
+
+    ab = _experiment(
+        type="ab",
+        strategyRef={"name": "btc"},
+        variants=[{"name": "a", "strategyRef": {"name": "btc"}}, {"name": "b", "strategyRef": {"name": "btc-v2"}}],
+    )
+    other = _strategy(accountRef={"name": "live"}).model_copy(
+        update={"metadata": _strategy().metadata.model_copy(update={"name": "btc-v2"})}
+    )
+    problems = check_experiment(ab, {"btc": _strategy(), "btc-v2": other})
+    assert [(p.reason, p.field) for p in problems] == [(INVALID_SPEC, "spec.variants[1].strategyRef.name")]
+    assert "'live'" in problems[0].message and "'paper'" in problems[0].message
+    same = other.model_copy(update={"spec": _strategy().spec})
+    assert check_experiment(ab, {"btc": _strategy(), "btc-v2": same}) == []
+
+
+def test_ab_variants_on_different_timeframes_are_invalid_naming_the_variant():
+    from slsbot.domain.resolve import check_experiment
+
+    ab = _experiment(
+        type="ab",
+        strategyRef={"name": "btc"},
+        variants=[{"name": "a", "strategyRef": {"name": "btc"}}, {"name": "b", "strategyRef": {"name": "btc-v2"}}],
+    )
+    problems = check_experiment(ab, {"btc": _strategy(), "btc-v2": _strategy(timeframe="5m")})
+    assert [(p.reason, p.field) for p in problems] == [(INVALID_SPEC, "spec.variants[1].strategyRef.name")]
+    assert "5m" in problems[0].message and "1h" in problems[0].message
+
+
+def test_ab_steps_need_one_below_100_where_both_variants_trade():
+    from slsbot.domain.resolve import check_experiment
+
+    ab = _experiment(
+        type="ab",
+        strategyRef={"name": "btc"},
+        variants=[{"name": "a", "strategyRef": {"name": "btc"}}, {"name": "b", "strategyRef": {"name": "btc-v2"}}],
+        schedule={"steps": [100]},
+    )
+    strategies = {"btc": _strategy(), "btc-v2": _strategy()}
+    assert [(p.reason, p.field) for p in check_experiment(ab, strategies)] == [(INVALID_SPEC, "spec.schedule.steps")]
+
+
 def test_tuned_parameters_must_name_a_member_of_the_strategy():
     from slsbot.domain.resolve import check_experiment
 
