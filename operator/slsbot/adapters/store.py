@@ -98,6 +98,11 @@ class StoredObject(StoredObjectBase, table=True):
             **document.get("metadata", {}),
             "generation": self.generation,
         }
+        if self.owner is not None:  # as the API server shows an owner (no uid: the local store has none)
+            kind, _, name = self.owner.partition("/")
+            document["metadata"]["ownerReferences"] = [
+                {"apiVersion": document.get("apiVersion", "slsbot.io/v1alpha1"), "kind": kind, "name": name}
+            ]
         if self.status is not None:
             document["status"] = self.status
         resource = KINDS[self.kind].model_validate(document)

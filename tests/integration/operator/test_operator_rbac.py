@@ -41,6 +41,14 @@ UNCALLED = {
     ),
 }
 
+# Rules this life cycle does not exercise but another flow of the operator calls; the test named does.
+OTHER_FLOWS = {
+    ("slsbot.io", "strategies", "create"): "an accepted tuning proposal with promotion: ab creates its candidate "
+    "Strategy (tests/integration/operator/test_owned_objects_kmock.py drives the same client calls)",
+    ("slsbot.io", "experiments", "create"): "the same promotion creates the A/B Experiment that rolls it out",
+    ("slsbot.io", "strategies", "delete"): "a promoted A/B rollout deletes the candidate Strategy it owns",
+}
+
 
 def granted(path: Path) -> set[tuple[str, str, str]]:
     """(apiGroup, resource, verb) of every rule: the role uses no wildcards and no resourceNames."""
@@ -184,7 +192,7 @@ async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_us
     for path in (CLUSTER_ROLE, ROLE):
         grants = granted(path)
         assert not used - grants, f"{path.relative_to(REPO)} does not grant {sorted(used - grants)}"
-        unused = grants - used - set(UNCALLED)
+        unused = grants - used - set(UNCALLED) - set(OTHER_FLOWS)
         assert not unused, f"{path.relative_to(REPO)} grants what the operator never calls: {sorted(unused)}"
         assert set(UNCALLED) <= grants
     # Secrets: their metadata is read, never their data; the control Secret is replaced, never patched.

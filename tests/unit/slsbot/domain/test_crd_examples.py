@@ -172,7 +172,7 @@ def test_local_examples_are_what_make_run_loads(repo_root):
                 repo_root / "examples" / "local" / spec.market_data.data_dir / f"{symbol.replace('/', '_')}-1h.feather"
             )
             assert candles.exists(), f"{candles} is missing: make run would have no data"
-    [experiment] = [parse_resource(doc) for doc in found["Experiment"].values()]
+    experiment = experiments["btc-ab"]
     assert (experiment.spec.baseline.strategy_ref.name, experiment.spec.candidate.strategy_ref.name) == (
         "btc-trend",
         "btc-trend-candidate",
