@@ -38,6 +38,8 @@ ROUTES = {
     "/api/v1/experiments/{name}/abort",
     "/api/v1/experiments/{name}/pause",
     "/api/v1/experiments/{name}/resume",
+    "/api/v1/experiments/{name}/report",
+    "/api/v1/experiments/{name}/report/{file}",
 }
 
 
