@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast test-results lint format crds bench browser clean
+.PHONY: setup run test test-fast test-results test-long lint format crds bench browser clean
 
 setup: .venv/.synced
 
@@ -23,7 +23,12 @@ run: setup
 ## test: lint, the layer contract, the CRDs being current, then every test suite that fits on this machine
 ## (it first installs Chromium for the admin API's browser test where it can: see `browser`)
 test: setup lint browser
-	$(RUN) pytest -m "not results" $(PYTEST_ARGS)
+	$(RUN) pytest -m "not results and not long" $(PYTEST_ARGS)
+
+## test-long: the end-to-end suites of minutes under slsbot up (tuning runs resumed after a restart, A/B rollouts with
+## real runtimes, the local examples as written; about 4 minutes here)
+test-long: setup
+	$(RUN) pytest -m long $(PYTEST_ARGS)
 
 ## test-results: the suites that reproduce results the docs quote (the evaluation example, about 4 minutes here)
 test-results: setup

@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(600)]
 
 if importlib.util.find_spec("slsbot_runtime.performance") is None:  # the allocation part of issue 8
     pytest.skip(

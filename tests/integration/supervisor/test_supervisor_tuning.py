@@ -17,6 +17,7 @@ import pytest
 from slsbot_runtime.tuning.summary import study_summary
 
 pytestmark = [
+    pytest.mark.long,
     pytest.mark.integration,
     pytest.mark.slow,
     pytest.mark.timeout(600),

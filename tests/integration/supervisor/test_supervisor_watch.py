@@ -143,6 +143,7 @@ def test_edits_additions_deletions_and_broken_files_apply_while_it_runs(tmp_path
     assert [(e["reason"], e["count"]) for e in typo_events] == [("WaitingForDependency", 1)]
 
 
+@pytest.mark.long
 def test_the_local_examples_run_when_started_from_another_folder(tmp_path: Path, kit: Any) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
