@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import count
+from itertools import count, repeat
 
 from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.domain.ohlcv import OHLCV
@@ -25,18 +25,18 @@ from slsbot_runtime.domain.types import Candle
 
 def iterate_history(history: OHLCV, ts_offset: int = 0) -> Iterator[Candle]:
     """The candles of one history, in order, with ``ts_offset`` ms added to each open time."""
-    symbol = history.symbol
-    columns = zip(
-        history.ts.tolist(),
+    ts = history.ts if ts_offset == 0 else history.ts + ts_offset
+    rows = zip(
+        repeat(history.symbol),
+        ts.tolist(),
         history.open.tolist(),
         history.high.tolist(),
         history.low.tolist(),
         history.close.tolist(),
         history.volume.tolist(),
-        strict=True,
+        strict=False,  # repeat() never ends: the columns, all of one length, end it
     )
-    for ts, o, h, low, c, v in columns:
-        yield Candle(symbol, ts + ts_offset, o, h, low, c, v)
+    return map(Candle._make, rows)  # no Python frame per candle: this feeds every candle of a backtest
 
 
 def merge_in_time_order(streams: Sequence[Iterable[Candle]]) -> Iterator[Candle]:

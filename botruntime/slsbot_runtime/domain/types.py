@@ -1,4 +1,5 @@
-"""The runtime's vocabulary: candles, signals, orders, fills and positions. Plain dataclasses, no I/O."""
+"""The runtime's vocabulary: candles, signals, orders, fills and positions. Plain dataclasses (the candle a
+NamedTuple), no I/O."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 #: Quantities at or below this are nothing: a closed position, an order with nothing left to fill.
 QUANTITY_EPSILON = 1e-12
@@ -50,9 +52,13 @@ class OrderStatus(StrEnum):
         return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED)
 
 
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One OHLCV candle; ``ts`` is the candle's open time in milliseconds since the epoch, UTC."""
+class Candle(NamedTuple):
+    """One OHLCV candle; ``ts`` is the candle's open time in milliseconds since the epoch, UTC.
+
+    A NamedTuple rather than a frozen dataclass: as immutable and hashable, and cheap to build, which matters as one
+    is built for every candle a replay or a backtest feeds the loop (a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``: about 0.8 µs a candle). The replay maps ``Candle._make`` over its columns.
+    """
 
     symbol: str
     ts: int
