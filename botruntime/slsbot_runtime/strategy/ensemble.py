@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import copysign
 
 import numpy as np
 
@@ -202,6 +203,10 @@ class Ensemble:
         self._lone = members[0] if count == 1 and self._sharpe is None and not self._optional else None
         self._by_sign = voting == Voting.MAJORITY
         self._by_confidence = voting == Voting.CONFIDENCE
+        #: The lone member's decision for a vote of +0.0 (no opinion: most candles), which depends on nothing else
+        #: (``combine_one`` of a +0.0 vote ignores the confidence): built once by the same arithmetic, handed out
+        #: again. Decisions are not changed after they are returned.
+        self._lone_flat = self._vote_alone(0.0, 0.0) if self._lone is not None else None
 
     @property
     def required_features(self) -> tuple[str, ...]:
@@ -278,6 +283,11 @@ class Ensemble:
             vote = direction * confidence
         else:
             vote = direction
+        if vote == 0.0 and self._lone_flat is not None and copysign(1.0, vote) > 0.0:
+            return self._lone_flat  # what _vote_alone(+0.0, confidence) builds, whatever the confidence
+        return self._vote_alone(vote, confidence)
+
+    def _vote_alone(self, vote: float, confidence: float) -> EnsembleDecision:
         weights = self._base
         result = combine_one(vote, confidence, weights[0], self.min_agreement)
         names = self.names
