@@ -275,15 +275,15 @@ class TradingLoop:
     def process(self, candle: Candle) -> bool:
         """Process one candle; False when it was only replayed (at or before the stored cursor)."""
         state = self.state
-        cursor = state.cursor.get(candle.symbol)
-        if cursor is not None and candle.ts <= cursor:
+        symbol, ts, close = candle.symbol, candle.ts, candle.close
+        cursor = state.cursor.get(symbol)
+        if cursor is not None and ts <= cursor:
             self._replay(candle)
             return False
         if state.halt_reason is not None:
             raise StateError(f"trading is halted: {state.halt_reason}")
         if not state.reconciled:
             self.restart.reconcile()
-        symbol, ts, close = candle.symbol, candle.ts, candle.close
         gap = self.gaps.observe(candle)
         if gap is not None and self.metrics is not None:
             self.metrics.feed_gaps.labels(symbol).inc(gap.missing)
@@ -307,9 +307,16 @@ class TradingLoop:
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
             self.risk_watch.changed(ts, must_flatten, state.must_flatten)
         state.must_flatten = must_flatten
-        signal = target_sign(decision.direction, long_only=self.settings.long_only, must_flatten=False)
-        self._trade(candle, decision, must_flatten or risk.closes_positions, signal)  # allocation 0: close what is held
-        self.records[symbol].observe(signal, close)
+        direction = decision.direction
+        # no opinion (most candles): target_sign answers None for a direction of 0 (without a risk flatten)
+        signal = (
+            None if direction == 0.0 else target_sign(direction, long_only=self.settings.long_only, must_flatten=False)
+        )
+        flatten = must_flatten or risk.closes_positions  # allocation 0: close what is held
+        if signal is not None or flatten or not state.ever_warm:  # else _trade would change nothing and plan nothing
+            self._trade(candle, decision, flatten, signal)
+        if signal is not None:  # a track record moves only with a target
+            self.records[symbol].observe(signal, close)
         elapsed = time.perf_counter() - started if metrics is not None else 0.0
         store = self.store
         store.stage_equity(ts, symbol, equity, ledger.cash)

@@ -154,7 +154,8 @@ class RiskManager:
         if not self._daily_limit_hit and _loss_percent(self._day_start, equity) >= self.policy.daily_loss_limit_percent:
             self._daily_limit_hit = True
         self._breaker.update(ts, equity)
-        self._volatility.observe(ts, closes)
+        if self._volatility.enabled:  # a call less on every candle when it is off
+            self._volatility.observe(ts, closes)
         if anomaly:
             self._anomaly.observe(ts, anomaly)
 
@@ -210,7 +211,7 @@ class RiskManager:
         halt with action flattenAndHalt."""
         return (
             self.policy.kill_switch
-            or self._breaker.must_flatten()
+            or (bool(self._breaker.tripped) and self._breaker.must_flatten())  # a call less while none is tripped
             or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(self._ts or 0))
         )
 
