@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from itertools import count, repeat
 
 from slsbot_runtime.domain.errors import DataError
@@ -36,7 +37,12 @@ def iterate_history(history: OHLCV, ts_offset: int = 0) -> Iterator[Candle]:
         history.volume.tolist(),
         strict=False,  # repeat() never ends: the columns, all of one length, end it
     )
-    return map(Candle._make, rows)  # no Python frame per candle: this feeds every candle of a backtest
+    return map(_candle_of_row, rows)
+
+
+#: ``Candle._make`` without its Python frame, for the one caller whose rows always have the seven fields: every
+#: candle of a replay or a step backtest is built here.
+_candle_of_row = partial(tuple.__new__, Candle)
 
 
 def merge_in_time_order(streams: Sequence[Iterable[Candle]]) -> Iterator[Candle]:
@@ -75,7 +81,11 @@ class ReplayFeed:
         return sum(len(h) for h in self.histories)
 
     def __iter__(self) -> Iterator[Candle]:
-        passes = count() if self.loop else range(1)
-        for number in passes:
+        if not self.loop:  # one pass: the merged candles themselves, without a generator in between
+            return merge_in_time_order([iterate_history(h) for h in self.histories])
+        return self._passes()
+
+    def _passes(self) -> Iterator[Candle]:
+        for number in count():
             shift = number * self.pass_shift_ms
             yield from merge_in_time_order([iterate_history(h, shift) for h in self.histories])
