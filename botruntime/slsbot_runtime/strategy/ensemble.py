@@ -226,8 +226,19 @@ class Ensemble:
         return {member.name: member.errors for member in self.members}
 
     def decide(self, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
-        if self._lone is not None:
-            return self._decide_alone(self._lone, candle, features)
+        lone = self._lone
+        if lone is not None:  # one member without Sharpe weights (no weight factor applies): the same vote, shorter
+            signal = lone.on_candle(candle, features)
+            direction, confidence = signal.direction, signal.confidence
+            if self._by_sign:
+                vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
+            elif self._by_confidence:
+                vote = direction * confidence
+            else:
+                vote = direction
+            if vote == 0.0 and copysign(1.0, vote) > 0.0:
+                return self._lone_flat  # type: ignore[return-value]  # what _vote_alone(+0.0, confidence) gives
+            return self._vote_alone(vote, confidence)
         directions: list[float] = []
         confidences: list[float] = []
         for member in self.members:
@@ -273,21 +284,8 @@ class Ensemble:
             weights,
         )
 
-    def _decide_alone(self, member: SafeComponent, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
-        """``decide`` for one member without Sharpe weights (no weight factor applies): the same vote."""
-        signal = member.on_candle(candle, features)
-        direction, confidence = signal.direction, signal.confidence
-        if self._by_sign:
-            vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
-        elif self._by_confidence:
-            vote = direction * confidence
-        else:
-            vote = direction
-        if vote == 0.0 and self._lone_flat is not None and copysign(1.0, vote) > 0.0:
-            return self._lone_flat  # what _vote_alone(+0.0, confidence) builds, whatever the confidence
-        return self._vote_alone(vote, confidence)
-
     def _vote_alone(self, vote: float, confidence: float) -> EnsembleDecision:
+        """The lone member's decision for ``vote``: ``combine_one``, the vote of a single member."""
         weights = self._base
         result = combine_one(vote, confidence, weights[0], self.min_agreement)
         names = self.names
