@@ -49,7 +49,10 @@ class OrderStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED)
+        return self in _TERMINAL_STATUSES
+
+
+_TERMINAL_STATUSES = frozenset((OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED))
 
 
 class Candle(NamedTuple):

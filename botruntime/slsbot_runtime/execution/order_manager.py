@@ -278,12 +278,14 @@ class OrderManager:
         order.exchange_order_id = remote.exchange_order_id
         if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * max(1.0, order.quantity):
             self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
-        status = OrderStatus(remote.status)
-        if status == OrderStatus.FILLED and not is_filled(order):
+        status = remote.status
+        if type(status) is not OrderStatus:
+            status = OrderStatus(status)  # an adapter's plain string
+        if status is OrderStatus.FILLED and not is_filled(order):
             status = OrderStatus.PARTIALLY_FILLED  # fills still on their way; the next refresh books them
-        if status == OrderStatus.PENDING:
+        elif status is OrderStatus.PENDING:
             status = OrderStatus.OPEN
-        if (id_changed or order.status != status) and not OrderStatus(order.status).is_terminal:
+        if (id_changed or order.status is not status) and not order.status.is_terminal:
             self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
         elif id_changed:
             self._changed(order)
@@ -326,7 +328,7 @@ class OrderManager:
             order.average_price = ((order.average_price or 0.0) * filled_before + fill.quantity * fill.price) / (
                 order.filled_quantity
             )
-            if not OrderStatus(order.status).is_terminal:
+            if not order.status.is_terminal:
                 status = OrderStatus.FILLED if is_filled(order) else OrderStatus.PARTIALLY_FILLED
                 self._set_status(order, status, fill.ts)
             else:
