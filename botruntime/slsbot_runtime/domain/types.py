@@ -28,10 +28,15 @@ class Side(StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return 1 if self is _BUY else -1
 
     def opposite(self) -> Side:
-        return Side.SELL if self is Side.BUY else Side.BUY
+        return _SELL if self is _BUY else _BUY
+
+
+#: The members, read once: on Python 3.11 ``Side.BUY`` goes through ``EnumType.__getattr__``'s Python-level hook, a cost
+#: the order path pays many times per order. The modules on that path keep such aliases of the members they compare.
+_BUY, _SELL = Side.BUY, Side.SELL
 
 
 class OrderType(StrEnum):

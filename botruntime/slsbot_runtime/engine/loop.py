@@ -67,6 +67,8 @@ __all__ = ["LoopSettings", "TradingLoop"]
 
 log = logging.getLogger(__name__)
 
+_REJECTED = RiskAction.REJECTED  # read once: Python 3.11 reads an enum member through a Python-level hook
+
 
 class TradingLoop:
     def __init__(
@@ -434,7 +436,7 @@ class TradingLoop:
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)
-        if verdict.action == RiskAction.REJECTED:
+        if verdict.action == _REJECTED:
             self.refusals.refused(candle.symbol, candle.ts + self.settings.interval_ms, verdict.events)
             return
         if verdict.quantity > QUANTITY_EPSILON:

@@ -45,6 +45,14 @@ from slsbot_runtime.persistence.store import StateStore
 
 log = logging.getLogger(__name__)
 
+# the statuses set and compared on every order, read once (Python 3.11 reads an enum member through a Python-level hook)
+_PENDING, _OPEN, _FILLED, _PARTIALLY_FILLED = (
+    OrderStatus.PENDING,
+    OrderStatus.OPEN,
+    OrderStatus.FILLED,
+    OrderStatus.PARTIALLY_FILLED,
+)
+
 
 def is_filled(order: Order) -> bool:
     return order.quantity - order.filled_quantity <= QUANTITY_EPSILON * max(1.0, order.quantity)
@@ -151,7 +159,7 @@ class OrderManager:
                 return known
         if not (math.isfinite(quantity) and quantity > 0):
             raise ValueError(f"order quantity must be positive and finite, got {quantity} for {symbol}")
-        status, refusal, requested = OrderStatus.PENDING, "", quantity
+        status, refusal, requested = _PENDING, "", quantity
         rules = self.exchange.market_rules(symbol)
         if rules is not None:  # stored as it is sent: on the market's step and tick, as ccxt would send it
             quantity = rules.floor_amount(quantity)
@@ -176,7 +184,7 @@ class OrderManager:
             refusal or reason,
         )
         self.orders[cid] = order
-        if status == OrderStatus.PENDING:
+        if status is _PENDING:
             self._unfinished.setdefault(symbol, {})[cid] = order
             self._unsent[cid] = order
         else:
@@ -281,10 +289,10 @@ class OrderManager:
         status = remote.status
         if type(status) is not OrderStatus:
             status = OrderStatus(status)  # an adapter's plain string
-        if status is OrderStatus.FILLED and not is_filled(order):
-            status = OrderStatus.PARTIALLY_FILLED  # fills still on their way; the next refresh books them
-        elif status is OrderStatus.PENDING:
-            status = OrderStatus.OPEN
+        if status is _FILLED and not is_filled(order):
+            status = _PARTIALLY_FILLED  # fills still on their way; the next refresh books them
+        elif status is _PENDING:
+            status = _OPEN
         if (id_changed or order.status is not status) and not order.status.is_terminal:
             self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
         elif id_changed:
@@ -329,7 +337,7 @@ class OrderManager:
                 order.filled_quantity
             )
             if not order.status.is_terminal:
-                status = OrderStatus.FILLED if is_filled(order) else OrderStatus.PARTIALLY_FILLED
+                status = _FILLED if is_filled(order) else _PARTIALLY_FILLED
                 self._set_status(order, status, fill.ts)
             else:
                 order.updated_ts = max(order.updated_ts, fill.ts)

@@ -183,7 +183,9 @@ class StateStore:
         self._db = connection
         self.path = path
         self.readonly = readonly
-        self.durability = durability
+        self._durability = durability
+        #: Whether ``commit()`` writes (``Durability.EVERY_COMMIT``), as a plain attribute: asked at every commit.
+        self.writes_commits = durability is Durability.EVERY_COMMIT
         self._orders: dict[str, tuple[Any, ...]] = {}
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
@@ -200,6 +202,11 @@ class StateStore:
         self._written_meta: dict[str, str] = {}
         self._written_risk: tuple[int, str] | None = None
         self._thinner: EquityThinner | None = None  # None: every equity row is kept
+
+    @property
+    def durability(self) -> Durability:
+        """What a ``commit()`` guarantees, chosen when the store was opened."""
+        return self._durability
 
     # -- opening ---------------------------------------------------------------------------------------------
 
@@ -342,7 +349,7 @@ class StateStore:
     def commit(self) -> None:
         """Write everything staged in one transaction (all of it or, on a crash, none of it); with
         ``Durability.NONE``, nothing: it waits for ``flush()``."""
-        if self.durability is Durability.EVERY_COMMIT:
+        if self.writes_commits:
             self.flush()
 
     def flush(self) -> None:
