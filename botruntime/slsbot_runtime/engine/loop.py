@@ -303,9 +303,8 @@ class TradingLoop:
         state.watermark.observe(equity)
         risk = self._risk
         scores = {symbol: decision.anomaly_score} if symbol in self._scored else None
-        risk.observe(ts, equity, {symbol: close}, scores)
+        must_flatten = risk.observe(ts, equity, {symbol: close}, scores)
         state.risk_fed = True
-        must_flatten = risk.must_flatten
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
             self.risk_watch.changed(ts, must_flatten, state.must_flatten)
         state.must_flatten = must_flatten
@@ -320,9 +319,7 @@ class TradingLoop:
         if signal is not None:  # a track record moves only with a target
             self.records[symbol].observe(signal, close)
         elapsed = time.perf_counter() - started if metrics is not None else 0.0
-        store = self.store
-        store.stage_equity(ts, symbol, equity, ledger.cash)
-        store.stage_cursor(symbol, ts)
+        self.store.stage_candle(ts, symbol, equity, ledger.cash)
         state.cursor[symbol] = ts
         state.last_ts = ts
         state.staged += 1

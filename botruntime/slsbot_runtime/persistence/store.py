@@ -294,6 +294,11 @@ class StateStore:
     def stage_cursor(self, symbol: str, ts: int) -> None:
         self._cursor[symbol] = ts
 
+    def stage_candle(self, ts: int, symbol: str, equity: float, cash: float) -> None:
+        """``stage_equity`` and ``stage_cursor`` of a processed candle, in one call (the loop's, every candle)."""
+        self._equity += (ts, symbol, equity, cash)
+        self._cursor[symbol] = ts
+
     def stage_risk(self, ts: int, snapshot: dict[str, Any]) -> None:
         self.stage_risk_json(ts, _SORTED_JSON.encode(snapshot))
 

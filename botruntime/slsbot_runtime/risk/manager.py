@@ -145,9 +145,9 @@ class RiskManager:
         equity: float,
         closes: Mapping[str, float] | None = None,
         anomaly: Mapping[str, float | None] | None = None,
-    ) -> None:
-        """``on_candle`` without building the ``RiskState``: for a caller that reads ``must_flatten`` every
-        candle and the whole state only now and then (the trading loop)."""
+    ) -> bool:
+        """``on_candle`` without building the ``RiskState``, answering ``must_flatten`` after the candle: for a caller
+        that needs that every candle and the whole state only now and then (the trading loop)."""
         # every candle of the loop comes through here: the checks and the daily loss without a call each
         if type(ts) is not int and (isinstance(ts, bool) or not isinstance(ts, int)):
             raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
@@ -177,6 +177,11 @@ class RiskManager:
             self._volatility.observe(ts, closes)
         if anomaly:
             self._anomaly.observe(ts, anomaly)
+        return (  # must_flatten, written out (a call less per candle)
+            self._kill_switch
+            or (bool(self._breaker.tripped) and self._breaker.must_flatten())
+            or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(ts))
+        )
 
     @property
     def last_ts(self) -> int | None:
