@@ -231,13 +231,16 @@ class Ensemble:
             signal = lone.on_candle(candle, features)
             direction, confidence = signal.direction, signal.confidence
             if self._by_sign:
-                vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
-            elif self._by_confidence:
-                vote = direction * confidence
+                if direction > 0:
+                    vote = 1.0
+                elif direction < 0:
+                    vote = -1.0
+                else:  # a vote of +0.0
+                    return self._lone_flat  # type: ignore[return-value]  # what _vote_alone(+0.0, confidence) gives
             else:
-                vote = direction
-            if vote == 0.0 and copysign(1.0, vote) > 0.0:
-                return self._lone_flat  # type: ignore[return-value]  # what _vote_alone(+0.0, confidence) gives
+                vote = direction * confidence if self._by_confidence else direction
+                if vote == 0.0 and copysign(1.0, vote) > 0.0:
+                    return self._lone_flat  # type: ignore[return-value]
             return self._vote_alone(vote, confidence)
         directions: list[float] = []
         confidences: list[float] = []

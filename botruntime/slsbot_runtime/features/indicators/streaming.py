@@ -75,19 +75,19 @@ class RollingSum:
             run.length += 1
         else:
             run.value, run.length = x, 1
+        total, since = self._sum, self._since + 1
         full = len(buf) == window
         if full:
-            self._sum -= buf[0]
+            total -= buf[0]
         buf.append(x)
-        self._since += 1
-        if self._since >= window:
-            self._sum = _fsum(buf)
-            self._since = 0
+        if since >= window:
+            total, since = _fsum(buf), 0
         else:
-            self._sum += x
+            total += x
+        self._sum, self._since = total, since
         if not full and len(buf) < window:
             return NAN
-        return x * window if run.length >= window else self._sum
+        return x * window if run.length >= window else total
 
 
 class RollingMean(RollingSum):
@@ -103,19 +103,19 @@ class RollingMean(RollingSum):
             run.length += 1
         else:
             run.value, run.length = x, 1
+        total, since = self._sum, self._since + 1
         full = len(buf) == window
         if full:
-            self._sum -= buf[0]
+            total -= buf[0]
         buf.append(x)
-        self._since += 1
-        if self._since >= window:
-            self._sum = _fsum(buf)
-            self._since = 0
+        if since >= window:
+            total, since = _fsum(buf), 0
         else:
-            self._sum += x
+            total += x
+        self._sum, self._since = total, since
         if not full and len(buf) < window:
             return NAN
-        return (x * window if run.length >= window else self._sum) / window
+        return (x * window if run.length >= window else total) / window
 
 
 class RollingMoments:
