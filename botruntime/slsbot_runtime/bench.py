@@ -28,7 +28,7 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   whole series.
 * the model figures (training time per kind, decision latency with models in the vote, a runtime's memory with
   models): ``bench_models``. ``python -m slsbot_runtime.bench models`` prints only those, ``... runtime`` only the
-  ones above.
+  ones above, ``... step`` only the one-strategy figures (step, fast and backtrader side by side).
 """
 
 from __future__ import annotations
@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         for section in (bench_ensemble_latency, bench_one_strategy, bench_runtime_memory, bench_anomaly):
             gc.collect()  # each section pays for its own garbage, not for the cycles the one before left behind
             section(data)
+    elif "step" in wanted:
+        bench_one_strategy(data)
     if "models" in wanted:
         from slsbot_runtime import bench_models
 
