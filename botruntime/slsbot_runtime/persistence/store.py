@@ -25,9 +25,9 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Sequence
-from itertools import chain
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
