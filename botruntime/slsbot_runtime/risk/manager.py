@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
 from slsbot.api.riskpolicy import BreakerAction, RiskPolicySpec
@@ -153,11 +154,11 @@ class RiskManager:
             raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
         if self._ts is not None and ts < self._ts:
             raise DataError(f"on_candle ts: {ts} is before the last candle {self._ts}; feed candles in time order")
-        if not math.isfinite(equity):
+        if not isfinite(equity):
             raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
         if closes:
             for symbol, close in closes.items():
-                if not (math.isfinite(close) and close > 0):
+                if not (isfinite(close) and close > 0):
                     raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
         day = ts // DAY_MS
         if day != self._day:
@@ -168,8 +169,9 @@ class RiskManager:
         if peak is None or equity > peak:  # max(peak, equity)
             self._peak = equity
         if not self._daily_limit_hit:
-            start = self._day_start  # _loss_percent(start, equity) >= the limit, written out
-            loss = max(start - equity, 0.0) / start * 100.0 if start is not None and start > 0 else 0.0
+            start = self._day_start  # _loss_percent(start, equity) >= the limit, written out (no max() call)
+            down = start - equity if start is not None and start > 0 else 0.0
+            loss = down / start * 100.0 if down > 0.0 else 0.0  # (down > 0 only with a positive start)
             if loss >= self._daily_loss_limit:
                 self._daily_limit_hit = True
         self._breaker.update(ts, equity)

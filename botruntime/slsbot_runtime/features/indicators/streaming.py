@@ -60,11 +60,12 @@ class _Run:
 class RollingSum:
     """Sum of the last ``window`` values."""
 
-    __slots__ = ("_buf", "_run", "_since", "_sum", "window")
+    __slots__ = ("_buf", "_full", "_run", "_since", "_sum", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
         self._buf: deque[float] = deque(maxlen=window)
+        self._full = False  # the buffer holds ``window`` values (and always will: it only grows)
         self._sum = 0.0
         self._since = 0
         self._run = _Run()
@@ -75,8 +76,7 @@ class RollingSum:
             run.length += 1
         else:
             run.value, run.length = x, 1
-        total, since = self._sum, self._since + 1
-        full = len(buf) == window
+        total, since, full = self._sum, self._since + 1, self._full
         if full:
             total -= buf[0]
         buf.append(x)
@@ -85,8 +85,10 @@ class RollingSum:
         else:
             total += x
         self._sum, self._since = total, since
-        if not full and len(buf) < window:
-            return NAN
+        if not full:
+            if len(buf) < window:
+                return NAN
+            self._full = True
         return x * window if run.length >= window else total
 
 
@@ -103,8 +105,7 @@ class RollingMean(RollingSum):
             run.length += 1
         else:
             run.value, run.length = x, 1
-        total, since = self._sum, self._since + 1
-        full = len(buf) == window
+        total, since, full = self._sum, self._since + 1, self._full
         if full:
             total -= buf[0]
         buf.append(x)
@@ -113,8 +114,10 @@ class RollingMean(RollingSum):
         else:
             total += x
         self._sum, self._since = total, since
-        if not full and len(buf) < window:
-            return NAN
+        if not full:
+            if len(buf) < window:
+                return NAN
+            self._full = True
         return (x * window if run.length >= window else total) / window
 
 
