@@ -482,4 +482,5 @@ class TradingLoop:
 
 
 def _unit(value: float) -> float:
-    return min(max(value, 0.0), 1.0)
+    value = 0.0 if value < 0.0 else value  # min(max(value, 0.0), 1.0) without the builtins' calls
+    return 1.0 if value > 1.0 else value

@@ -127,7 +127,7 @@ class PaperExchange(Exchange, BookPersistence):
         if known is not None:
             return copy_order(known)
         quantity, limit_price = self._check_request(request)
-        submitted = max(self._clock_ms, request.created_ts)
+        submitted = request.created_ts if request.created_ts > self._clock_ms else self._clock_ms  # max(clock, created)
         cid = request.client_order_id
         order = Order(
             cid,
@@ -343,7 +343,8 @@ class PaperExchange(Exchange, BookPersistence):
         if price is None:
             return None
         remaining = order.remaining
-        quantity = min(remaining, max(volume_left, 0.0))
+        quantity = 0.0 if volume_left < 0.0 else volume_left  # min(remaining, max(volume_left, 0.0)), without calls
+        quantity = quantity if quantity < remaining else remaining
         if quantity < remaining:  # cut by the volume: a whole number of steps
             quantity = self.market_rules(order.symbol).floor_amount(quantity)
         if quantity <= QUANTITY_EPSILON:
@@ -367,9 +368,9 @@ class PaperExchange(Exchange, BookPersistence):
             rules = self.market_rules(order.symbol)
             if buy:
                 price = rules.round_price(candle.open * (1.0 + self._adverse), 1)
-                return min(price, candle.high) if bounded else price
+                return candle.high if bounded and candle.high < price else price  # min(price, high) when bounded
             price = rules.round_price(candle.open * (1.0 - self._adverse), -1)
-            return max(price, candle.low) if bounded else price
+            return candle.low if bounded and candle.low > price else price  # max(price, low) when bounded
         limit = order.limit_price
         assert limit is not None
         if buy:
@@ -383,7 +384,8 @@ class PaperExchange(Exchange, BookPersistence):
         if order.side is _BUY:
             cash = self._balances.get(quote, 0.0) - self._borrows.owed(base, ts) * price
             # a hair under the exact figure, so rounding never leaves the quote balance below zero
-            most = max(cash, 0.0) / (price * (1.0 + self.settings.fee_rate)) * (1 - 1e-12)
+            cash = 0.0 if cash < 0.0 else cash  # max(cash, 0.0), without the builtin's call
+            most = cash / (price * (1.0 + self.settings.fee_rate)) * (1 - 1e-12)
             return rules.floor_amount(most), "balance"
         held = self._balances.get(base, 0.0)
         if not self.allow_short:
@@ -457,7 +459,7 @@ class PaperExchange(Exchange, BookPersistence):
         order.filled_quantity = filled_before + quantity
         order.average_price = ((order.average_price or 0.0) * filled_before + notional) / order.filled_quantity
         order.updated_ts = ts
-        if order.remaining <= QUANTITY_EPSILON * max(1.0, order.quantity):
+        if order.remaining <= QUANTITY_EPSILON * (order.quantity if order.quantity > 1.0 else 1.0):  # max(1, q)
             self._finish(order, OrderStatus.FILLED, order.reason, ts)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED

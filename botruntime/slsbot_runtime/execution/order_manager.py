@@ -55,7 +55,8 @@ _PENDING, _OPEN, _FILLED, _PARTIALLY_FILLED = (
 
 
 def is_filled(order: Order) -> bool:
-    return order.quantity - order.filled_quantity <= QUANTITY_EPSILON * max(1.0, order.quantity)
+    quantity = order.quantity
+    return quantity - order.filled_quantity <= QUANTITY_EPSILON * (quantity if quantity > 1.0 else 1.0)  # max(1, q)
 
 
 class OrderManager:
@@ -284,7 +285,8 @@ class OrderManager:
         staged with it when its fills are booked; a terminal order whose id changed is staged too."""
         id_changed = order.exchange_order_id != remote.exchange_order_id
         order.exchange_order_id = remote.exchange_order_id
-        if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * max(1.0, order.quantity):
+        quantity = order.quantity
+        if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * (quantity if quantity > 1.0 else 1.0):
             self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
         status = remote.status
         if type(status) is not OrderStatus:
@@ -329,7 +331,8 @@ class OrderManager:
             if order is None:
                 continue  # another client's trade on a shared account
             self._seen_fills.add(fill.fill_id)
-            self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
+            last = self._last_fill_ts.get(fill.symbol, 0)
+            self._last_fill_ts[fill.symbol] = fill.ts if fill.ts > last else last  # max(last, ts), without the call
             position = self.ledger.apply(fill)
             filled_before = order.filled_quantity
             order.filled_quantity = filled_before + fill.quantity
@@ -366,7 +369,8 @@ class OrderManager:
 
     def _set_status(self, order: Order, status: OrderStatus, ts: int, *, reason: str | None = None) -> None:
         order.status = status
-        order.updated_ts = max(order.updated_ts, ts)
+        if ts > order.updated_ts:  # max(updated_ts, ts), without the builtin's call
+            order.updated_ts = ts
         if reason:
             order.reason = reason
         if status.is_terminal:

@@ -397,7 +397,8 @@ class RiskManager:
     # --- equity arithmetic -----------------------------------------------------------------------------------
 
     def _peak_with(self, equity: float) -> float:
-        return equity if self._peak is None else max(self._peak, equity)
+        peak = self._peak
+        return equity if peak is None or equity > peak else peak  # max(peak, equity), without the builtin's call
 
     def _drawdown(self, equity: float) -> float:
         return drawdown_percent(self._peak_with(equity), equity)

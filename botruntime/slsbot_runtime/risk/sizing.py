@@ -197,7 +197,8 @@ def _apply_caps(
         (_LEVERAGE, limits.max_leverage * 100.0, others),
     ):
         # max_added_quantity(cap_notional=cap_percent * capital / 100.0, other_notional=other, ...), inline
-        room = max((cap_percent * capital / 100.0 - other) / price - sign * held_quantity, 0.0)
+        room = (cap_percent * capital / 100.0 - other) / price - sign * held_quantity
+        room = 0.0 if room < 0.0 else room  # max(room, 0.0) without the builtin's call
         if quantity > room:
             after = (other + abs(held_quantity + sign * quantity) * price) / capital * 100.0
             if rule is _LEVERAGE:
