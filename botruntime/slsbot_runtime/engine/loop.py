@@ -325,7 +325,7 @@ class TradingLoop:
         state.staged += 1
         state.processed += 1
         now = self._clock()
-        if orders.has_unsent:
+        if orders.unsent:  # an intent waits to be sent (OrderManager.has_unsent)
             orders.send_pending()
             self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
         elif state.staged >= self.settings.commit_every_candles or now - state.last_commit >= (

@@ -81,7 +81,9 @@ class OrderManager:
         self.commit = commit or store.commit  # makes every staged intent durable before a send
         self.orders: dict[str, Order] = {}
         self._unfinished: dict[str, dict[str, Order]] = {}  # symbol -> client id -> order, creation order
-        self._unsent: dict[str, Order] = {}
+        #: Intents staged and not yet acknowledged by the exchange, by client id, oldest first. Read it, never change
+        #: it: a plain attribute because the loop asks whether it is empty on every candle.
+        self.unsent: dict[str, Order] = {}
         self._seen_fills: set[str] = set()
         self._last_fill_ts: dict[str, int] = {}
         self._intent_seq: dict[tuple[str, int], int] = {}
@@ -97,7 +99,7 @@ class OrderManager:
             if not OrderStatus(order.status).is_terminal:
                 self._unfinished.setdefault(order.symbol, {})[order.client_order_id] = order
             if order.status == OrderStatus.PENDING:
-                self._unsent[order.client_order_id] = order
+                self.unsent[order.client_order_id] = order
         for fill in fills:
             self._seen_fills.add(fill.fill_id)
             self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
@@ -118,7 +120,7 @@ class OrderManager:
     @property
     def has_unsent(self) -> bool:
         """Some intent is pending: ``send_pending`` has something to send."""
-        return bool(self._unsent)
+        return bool(self.unsent)
 
     def last_fill_ts(self, symbol: str) -> int | None:
         return self._last_fill_ts.get(symbol)
@@ -187,7 +189,7 @@ class OrderManager:
         self.orders[cid] = order
         if status is _PENDING:
             self._unfinished.setdefault(symbol, {})[cid] = order
-            self._unsent[cid] = order
+            self.unsent[cid] = order
         else:
             log.warning("order %s for %s %s: %s", cid, requested, symbol, refusal)
         self._changed(order)
@@ -195,11 +197,11 @@ class OrderManager:
 
     def send_pending(self) -> list[Order]:
         """Commit the store, then send every pending intent (oldest first). Returns the orders sent."""
-        if not self._unsent:
+        if not self.unsent:
             return []
         self.commit()
         sent = []
-        for order in list(self._unsent.values()):
+        for order in list(self.unsent.values()):
             if self._send(order):
                 sent.append(order)
         return sent
@@ -233,11 +235,11 @@ class OrderManager:
         except AuthenticationError:
             raise
         except (OrderRejected, PermanentExchangeError) as error:
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=str(error)[:200])
             self.log.warning("order %s rejected by the exchange: %s", order.client_order_id, error)
             return False
-        self._unsent.pop(order.client_order_id, None)
+        self.unsent.pop(order.client_order_id, None)
         self.log.info(
             "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
             order.side,
@@ -255,14 +257,14 @@ class OrderManager:
         """Cancel an order (a pending one is canceled locally: it was never acknowledged)."""
         if OrderStatus(order.status).is_terminal:
             return order
-        never_sent = order.status == OrderStatus.PENDING and order.client_order_id in self._unsent
+        never_sent = order.status == OrderStatus.PENDING and order.client_order_id in self.unsent
         if never_sent and self.exchange.fetch_order(order.client_order_id, order.symbol) is None:
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.CANCELED, ts, reason="canceled before it was sent")
             self.log.info("order canceled before it was sent: %s", order.client_order_id)
             return order
         remote = self.exchange.cancel_order(order.client_order_id, order.symbol)
-        self._unsent.pop(order.client_order_id, None)
+        self.unsent.pop(order.client_order_id, None)
         self.absorb(order, remote)
         self.log.info(
             "order canceled: %s %s %.8g %s (%s), %.8g filled, now %s",
@@ -304,7 +306,7 @@ class OrderManager:
         """Bring the unfinished orders of ``symbol`` up to date with the exchange; an order the exchange cannot
         show right now (a temporary error) is left as it is until the next refresh."""
         for order in list(self._unfinished.get(symbol, {}).values()):
-            if order.client_order_id in self._unsent:
+            if order.client_order_id in self.unsent:
                 continue
             try:
                 remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
@@ -375,7 +377,7 @@ class OrderManager:
             order.reason = reason
         if status.is_terminal:
             self._unfinished.get(order.symbol, {}).pop(order.client_order_id, None)
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
         self._changed(order)
 
     def status_counts(self) -> dict[str, int]:

@@ -81,6 +81,10 @@ class RiskManager:
             fixed_quantity=sizing.quantity if sizing.method == SizingMethod.FIXED_QUANTITY else None,
         )
         self._breaker = CircuitBreaker(breaker_levels(policy.circuit_breaker))
+        #: Breaker levels tripped or released since this manager (or its restored breaker) began: compare it with a
+        #: value read before to know whether ``tripped_breaker_levels`` changed, without building anything. A plain
+        #: attribute, kept equal to the breaker's count (the loop reads it on every candle).
+        self.breaker_changes = self._breaker.changes
         self._volatility = VolatilityHalt.from_spec(policy.volatility_halt)
         self._anomaly = AnomalyGuard.from_spec(policy.anomaly)
         self._journal = DecisionJournal(journal_size)
@@ -175,6 +179,7 @@ class RiskManager:
             if loss >= self._daily_loss_limit:
                 self._daily_limit_hit = True
         self._breaker.update(ts, equity)
+        self.breaker_changes = self._breaker.changes
         if closes and self._volatility.enabled:  # a call less on every candle when it is off
             self._volatility.observe(ts, closes)
         if anomaly:
@@ -229,12 +234,6 @@ class RiskManager:
             or (bool(self._breaker.tripped) and self._breaker.must_flatten())  # a call less while none is tripped
             or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(self._ts or 0))
         )
-
-    @property
-    def breaker_changes(self) -> int:
-        """Breaker levels tripped or released since this manager (or its restored breaker) began: compare it with
-        a value read before to know whether ``tripped_breaker_levels`` changed, without building anything."""
-        return self._breaker.changes
 
     def tripped_breaker_levels(self) -> dict[int, str]:
         """Each tripped breaker level's number -> what it is and until when it holds, for the log."""
@@ -499,6 +498,7 @@ class RiskManager:
         self._day, self._day_start = snapshot.day, snapshot.day_start_equity
         self._daily_limit_hit = snapshot.daily_limit_hit
         self._breaker, self._volatility, self._anomaly = breaker, volatility, anomaly
+        self.breaker_changes = breaker.changes
 
 
 def _loss_percent(start: float | None, equity: float) -> float:
