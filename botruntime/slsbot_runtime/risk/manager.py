@@ -186,7 +186,7 @@ class RiskManager:
             self._anomaly.observe(ts, anomaly)
         return (  # must_flatten, written out (a call less per candle)
             self._kill_switch
-            or (bool(self._breaker.tripped) and self._breaker.must_flatten())
+            or (self._breaker.tripped and self._breaker.must_flatten())
             or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(ts))
         )
 
@@ -231,7 +231,7 @@ class RiskManager:
         halt with action flattenAndHalt."""
         return (
             self._kill_switch
-            or (bool(self._breaker.tripped) and self._breaker.must_flatten())  # a call less while none is tripped
+            or (self._breaker.tripped and self._breaker.must_flatten())  # no call while none is tripped
             or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(self._ts or 0))
         )
 
