@@ -33,7 +33,8 @@ lines starting with ``#`` say what was measured. The data folder is ``$SLSBOT_MA
   whole series.
 * the model figures (training time per kind, decision latency with models in the vote, a runtime's memory with
   models): ``bench_models``. ``python -m slsbot_runtime.bench models`` prints only those, ``... runtime`` only the
-  ones above, ``... ensemble`` only the full ensemble's backtest figures.
+  ones above, ``... ensemble`` only the full ensemble's backtest figures, ``... step`` only the one-strategy figures
+  (step, fast and backtrader side by side).
 """
 
 from __future__ import annotations
@@ -322,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
             section(data)
     elif "ensemble" in wanted:  # the full ensemble's backtest alone, fast against step
         bench_ensemble_backtest(data)
+    elif "step" in wanted:
+        bench_one_strategy(data)
     if "models" in wanted:
         from slsbot_runtime import bench_models
 

@@ -35,23 +35,23 @@ class GapTracker:
 
     def observe(self, candle: Candle) -> Gap | None:
         """Record ``candle``; the gap it closes, if any. DataError when it is not after the last one."""
-        symbol = candle.symbol
+        symbol, ts = candle.symbol, candle.ts
         last = self._last_ts.get(symbol)
         gap = None
         if last is None:
             self._since_gap[symbol] = 1
-        elif candle.ts <= last:
+        elif ts <= last:
             raise DataError(
-                f"{symbol}: candle at {candle.ts} is not after the previous one at {last}; "
+                f"{symbol}: candle at {ts} is not after the previous one at {last}; "
                 f"feeds must be in strictly increasing time order per symbol"
             )
-        elif candle.ts - last > self.interval_ms:
-            gap = Gap(symbol, last, candle.ts, (candle.ts - last) // self.interval_ms - 1)
+        elif ts - last > self.interval_ms:
+            gap = Gap(symbol, last, ts, (ts - last) // self.interval_ms - 1)
             self.gaps.append(gap)
             self._since_gap[symbol] = 1
         else:
             self._since_gap[symbol] += 1
-        self._last_ts[symbol] = candle.ts
+        self._last_ts[symbol] = ts
         return gap
 
     def is_warm(self, symbol: str) -> bool:

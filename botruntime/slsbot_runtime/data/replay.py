@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import count
+from functools import partial
+from itertools import count, repeat
 
 from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.domain.ohlcv import OHLCV
@@ -25,18 +26,23 @@ from slsbot_runtime.domain.types import Candle
 
 def iterate_history(history: OHLCV, ts_offset: int = 0) -> Iterator[Candle]:
     """The candles of one history, in order, with ``ts_offset`` ms added to each open time."""
-    symbol = history.symbol
-    columns = zip(
-        history.ts.tolist(),
+    ts = history.ts if ts_offset == 0 else history.ts + ts_offset
+    rows = zip(
+        repeat(history.symbol),
+        ts.tolist(),
         history.open.tolist(),
         history.high.tolist(),
         history.low.tolist(),
         history.close.tolist(),
         history.volume.tolist(),
-        strict=True,
+        strict=False,  # repeat() never ends: the columns, all of one length, end it
     )
-    for ts, o, h, low, c, v in columns:
-        yield Candle(symbol, ts + ts_offset, o, h, low, c, v)
+    return map(_candle_of_row, rows)
+
+
+#: ``Candle._make`` without its Python frame, for the one caller whose rows always have the seven fields: every
+#: candle of a replay or a step backtest is built here.
+_candle_of_row = partial(tuple.__new__, Candle)
 
 
 def merge_in_time_order(streams: Sequence[Iterable[Candle]]) -> Iterator[Candle]:
@@ -75,7 +81,11 @@ class ReplayFeed:
         return sum(len(h) for h in self.histories)
 
     def __iter__(self) -> Iterator[Candle]:
-        passes = count() if self.loop else range(1)
-        for number in passes:
+        if not self.loop:  # one pass: the merged candles themselves, without a generator in between
+            return merge_in_time_order([iterate_history(h) for h in self.histories])
+        return self._passes()
+
+    def _passes(self) -> Iterator[Candle]:
+        for number in count():
             shift = number * self.pass_shift_ms
             yield from merge_in_time_order([iterate_history(h, shift) for h in self.histories])

@@ -20,6 +20,8 @@ from slsbot_runtime.domain.types import split_symbol
 #: of two floats misses by a few units in the last place, relative to its size.
 _RELATIVE_SLACK = 1e-12
 _ABSOLUTE_SLACK = 1e-9
+#: Quantities whose ``floor_amount`` a market's rules remember (fixed sizes ask a handful; Kelly sizes ask more).
+FLOOR_MEMO_SIZE = 1024
 
 
 @functools.lru_cache(maxsize=256)
@@ -53,6 +55,10 @@ class MarketRules:
     # every order and every fill, fast mode's hot path included.
     _amount_decimals: int = field(default=0, init=False, repr=False, compare=False)
     _price_decimals: int = field(default=0, init=False, repr=False, compare=False)
+    # What ``floor_amount`` answered for each quantity asked (a pure function; up to FLOOR_MEMO_SIZE of them): an
+    # order asks the same quantity three or four times (sizing, the intent, the exchange's check, the fill), and
+    # the rounding (``round`` to the step's decimals) is the dearest part of it.
+    _floors: dict[float, float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("amount_step", "price_tick"):
@@ -71,11 +77,18 @@ class MarketRules:
 
         A quantity that is a multiple of the step up to float error keeps its value, so rounding twice is
         rounding once."""
+        floors = self._floors
+        floored = floors.get(quantity)
+        if floored is not None:
+            return floored
         if not quantity > 0:  # also NaN
             return 0.0
         step = self.amount_step
         ratio = quantity / step
-        return round(math.floor(ratio + ratio * _RELATIVE_SLACK + _ABSOLUTE_SLACK) * step, self._amount_decimals)
+        floored = round(math.floor(ratio + ratio * _RELATIVE_SLACK + _ABSOLUTE_SLACK) * step, self._amount_decimals)
+        if len(floors) < FLOOR_MEMO_SIZE:
+            floors[quantity] = floored
+        return floored
 
     def round_price(self, price: float, direction: int = 0) -> float:
         """``price`` on the tick: to the nearest tick (0, what ccxt does to a limit price), up (+1) or down (-1)."""

@@ -67,6 +67,8 @@ __all__ = ["LoopSettings", "TradingLoop"]
 
 log = logging.getLogger(__name__)
 
+_REJECTED = RiskAction.REJECTED  # read once: Python 3.11 reads an enum member through a Python-level hook
+
 
 class TradingLoop:
     def __init__(
@@ -275,15 +277,15 @@ class TradingLoop:
     def process(self, candle: Candle) -> bool:
         """Process one candle; False when it was only replayed (at or before the stored cursor)."""
         state = self.state
-        cursor = state.cursor.get(candle.symbol)
-        if cursor is not None and candle.ts <= cursor:
+        symbol, ts, close = candle.symbol, candle.ts, candle.close
+        cursor = state.cursor.get(symbol)
+        if cursor is not None and ts <= cursor:
             self._replay(candle)
             return False
         if state.halt_reason is not None:
             raise StateError(f"trading is halted: {state.halt_reason}")
         if not state.reconciled:
             self.restart.reconcile()
-        symbol, ts, close = candle.symbol, candle.ts, candle.close
         gap = self.gaps.observe(candle)
         if gap is not None and self.metrics is not None:
             self.metrics.feed_gaps.labels(symbol).inc(gap.missing)
@@ -301,25 +303,29 @@ class TradingLoop:
         state.watermark.observe(equity)
         risk = self._risk
         scores = {symbol: decision.anomaly_score} if symbol in self._scored else None
-        risk.observe(ts, equity, {symbol: close}, scores)
+        must_flatten = risk.observe(ts, equity, {symbol: close}, scores)
         state.risk_fed = True
-        must_flatten = risk.must_flatten
         if must_flatten != state.must_flatten or risk.breaker_changes != self.risk_watch.seen:
             self.risk_watch.changed(ts, must_flatten, state.must_flatten)
         state.must_flatten = must_flatten
-        signal = target_sign(decision.direction, long_only=self.settings.long_only, must_flatten=False)
-        self._trade(candle, decision, must_flatten or risk.closes_positions, signal)  # allocation 0: close what is held
-        self.records[symbol].observe(signal, close)
+        direction = decision.direction
+        # no opinion (most candles): target_sign answers None for a direction of 0 (without a risk flatten)
+        signal = (
+            None if direction == 0.0 else target_sign(direction, long_only=self.settings.long_only, must_flatten=False)
+        )
+        flatten = must_flatten or risk.closes_positions  # allocation 0: close what is held
+        if signal is not None or flatten or not state.ever_warm:  # else _trade would change nothing and plan nothing
+            self._trade(candle, decision, flatten, signal)
+        if signal is not None:  # a track record moves only with a target
+            self.records[symbol].observe(signal, close)
         elapsed = time.perf_counter() - started if metrics is not None else 0.0
-        store = self.store
-        store.stage_equity(ts, symbol, equity, ledger.cash)
-        store.stage_cursor(symbol, ts)
+        self.store.stage_candle(ts, symbol, equity, ledger.cash)
         state.cursor[symbol] = ts
         state.last_ts = ts
         state.staged += 1
         state.processed += 1
         now = self._clock()
-        if orders.has_unsent:
+        if orders.unsent:  # an intent waits to be sent (OrderManager.has_unsent)
             orders.send_pending()
             self.commit()  # the exchange's answers (ids, statuses) on disk now, not with a later candle
         elif state.staged >= self.settings.commit_every_candles or now - state.last_commit >= (
@@ -427,7 +433,7 @@ class TradingLoop:
         )
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)
-        if verdict.action == RiskAction.REJECTED:
+        if verdict.action == _REJECTED:
             self.refusals.refused(candle.symbol, candle.ts + self.settings.interval_ms, verdict.events)
             return
         if verdict.quantity > QUANTITY_EPSILON:
@@ -476,4 +482,5 @@ class TradingLoop:
 
 
 def _unit(value: float) -> float:
-    return min(max(value, 0.0), 1.0)
+    value = 0.0 if value < 0.0 else value  # min(max(value, 0.0), 1.0) without the builtins' calls
+    return 1.0 if value > 1.0 else value

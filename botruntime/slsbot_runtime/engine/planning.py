@@ -75,13 +75,14 @@ def plan_symbol(
     if keep or held == target:
         return actions
     if held != 0:
-        actions.append(ExitPosition(Side.SELL if held > 0 else Side.BUY, f"exit {_name(held)}: target {_name(target)}"))
+        actions.append(ExitPosition(_SELL if held > 0 else _BUY, f"exit {_name(held)}: target {_name(target)}"))
     elif entries_allowed:
-        actions.append(ProposeEntry(Side.BUY if target > 0 else Side.SELL, f"enter {_name(target)}"))
+        actions.append(ProposeEntry(_BUY if target > 0 else _SELL, f"enter {_name(target)}"))
     return actions
 
 
 _NAMES = {1: "long", 0: "flat", -1: "short"}
+_BUY, _SELL = Side.BUY, Side.SELL  # read once: Python 3.11 reads an enum member through a Python-level hook
 
 
 def _name(sign: int) -> str:

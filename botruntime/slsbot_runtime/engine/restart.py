@@ -29,7 +29,7 @@ from slsbot_runtime.exchange.base import BookPersistence
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport, reconcile
-from slsbot_runtime.persistence.store import Durability, StateStore
+from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.base import RiskEvent
 from slsbot_runtime.risk.manager import RiskManager
 
@@ -121,7 +121,7 @@ class Restart:
         writes its commits (``Durability.EVERY_COMMIT``, a runtime's). A store that writes only when flushed (a
         backtest's) is handed the in-memory part once, by ``flush`` at the end: staging it at every commit would
         be work for nothing."""
-        if self.store.durability is Durability.EVERY_COMMIT:
+        if self.store.writes_commits:
             self._stage_memory()
             self.store.commit()
         self._committed()

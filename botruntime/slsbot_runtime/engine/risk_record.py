@@ -15,6 +15,7 @@ from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.base import RiskAction, RiskDecision, TradeProposal
 
 NO_RULE = "none"
+_APPROVED = RiskAction.APPROVED  # read once: Python 3.11 reads an enum member through a Python-level hook
 
 
 class RiskDecisionRecorder:
@@ -28,7 +29,7 @@ class RiskDecisionRecorder:
         metrics = self.metrics
         if metrics is not None:
             self._count(metrics, proposal, decision)
-        if action is RiskAction.APPROVED:
+        if action is _APPROVED:
             return
         self.store.stage_risk_decision(
             ts=ts,

@@ -50,8 +50,11 @@ class ComponentDecider:
 
 class EnsembleDecider:
     """The signal layer's ensemble (anything with ``decide(candle, features)`` returning an object with
-    ``direction``, ``confidence`` and ``driver``). ``prepare(candle)``, when given, sees each candle before the
-    ensemble does (the model bank: its members read what it computed for that candle)."""
+    ``direction``, ``confidence`` and ``driver``, not changed once returned). ``prepare(candle)``, when given, sees
+    each candle before the ensemble does (the model bank: its members read what it computed for that candle).
+
+    The ensemble may hand out the same decision again (a lone member's no-opinion decision, most candles): the
+    answer made of it the last time is given again."""
 
     scores_anomalies = False
 
@@ -64,13 +67,19 @@ class EnsembleDecider:
         self.ensemble = ensemble
         self.features = features
         self.prepare = prepare
+        self._last: tuple[Any, SymbolDecision | None] = (None, None)  # the last decision and the answer made of it
 
     def decide(self, candle: Candle) -> SymbolDecision:
         if self.prepare is not None:
             self.prepare(candle)
         values = self.features.update(candle) if self.features is not None else NO_FEATURES
         decision = self.ensemble.decide(candle, values)
-        return SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))
+        last, answer = self._last
+        if decision is last and answer is not None:
+            return answer
+        answer = SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))
+        self._last = (decision, answer)
+        return answer
 
 
 class AnomalyScoringDecider:

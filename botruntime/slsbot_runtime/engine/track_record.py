@@ -24,24 +24,35 @@ class SignalTrackRecord:
     _side: int = 0
     _entry: float = 0.0
     _results: deque[float] = field(default_factory=deque)
+    #: The results above 0 and minus those at or below 0, in the order they came: what ``win_rate_and_payoff``
+    #: sums, kept as results come and go instead of picked out of the window at every entry.
+    _wins: deque[float] = field(default_factory=deque)
+    _losses: deque[float] = field(default_factory=deque)
 
     def observe(self, target: int | None, close: float) -> None:
         """The target (+1, 0, -1, or None for no opinion) decided at this candle's ``close``."""
         if target is None or target == self._side:
             return
         if self._side != 0 and self._entry > 0:
-            self._results.append(self._side * (close / self._entry - 1.0) - self.round_trip_cost)
+            result = self._side * (close / self._entry - 1.0) - self.round_trip_cost
+            self._results.append(result)
+            if result > 0:
+                self._wins.append(result)
+            elif result <= 0:  # NaN is neither
+                self._losses.append(-result)
             if len(self._results) > self.window:
-                self._results.popleft()
+                oldest = self._results.popleft()
+                if oldest > 0:
+                    self._wins.popleft()
+                elif oldest <= 0:
+                    self._losses.popleft()
         self._side = target
         self._entry = close
 
     def win_rate_and_payoff(self) -> tuple[float | None, float | None]:
-        results = self._results
+        results, wins, losses = self._results, self._wins, self._losses
         if len(results) < self.min_trades:
             return None, None
-        wins = [r for r in results if r > 0]
-        losses = [-r for r in results if r <= 0]
         if not wins or not losses or sum(losses) == 0:
             return None, None
         return len(wins) / len(results), (sum(wins) / len(wins)) / (sum(losses) / len(losses))

@@ -56,6 +56,10 @@ from slsbot_runtime.exchange.paper_margin import BorrowBook, short_sell_room
 
 DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the order is cut instead
 
+# the members compared on every order, read once (Python 3.11 reads ``Side.BUY`` through a Python-level hook)
+_BUY, _SELL = Side.BUY, Side.SELL
+_MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+
 
 def copy_order(order: Order) -> Order:
     """``dataclasses.replace(order)`` without its per-call field introspection (the book hands out copies on
@@ -123,7 +127,7 @@ class PaperExchange(Exchange, BookPersistence):
         if known is not None:
             return copy_order(known)
         quantity, limit_price = self._check_request(request)
-        submitted = max(self._clock_ms, request.created_ts)
+        submitted = request.created_ts if request.created_ts > self._clock_ms else self._clock_ms  # max(clock, created)
         cid = request.client_order_id
         order = Order(
             cid,
@@ -310,9 +314,8 @@ class PaperExchange(Exchange, BookPersistence):
         if not (math.isfinite(request.quantity) and request.quantity > 0):
             raise OrderRejected(f"paper: order {cid}: quantity must be positive and finite, got {request.quantity}")
         limit_price = request.limit_price
-        if request.type == OrderType.LIMIT and not (
-            limit_price is not None and math.isfinite(limit_price) and limit_price > 0
-        ):
+        is_limit = request.type == _LIMIT
+        if is_limit and not (limit_price is not None and math.isfinite(limit_price) and limit_price > 0):
             raise OrderRejected(f"paper: order {cid}: a limit order needs a positive limit_price, got {limit_price}")
         _, quote = split_symbol(request.symbol)
         if quote != self.quote_currency:
@@ -322,14 +325,14 @@ class PaperExchange(Exchange, BookPersistence):
             )
         rules = self.market_rules(request.symbol)
         quantity = rules.floor_amount(request.quantity)
-        if request.type == OrderType.LIMIT and limit_price is not None:
+        if is_limit and limit_price is not None:
             limit_price = rules.round_price(limit_price)
             if limit_price <= 0:
                 raise OrderRejected(
                     f"paper: order {cid}: limit_price {request.limit_price:g} rounds to 0 at {request.symbol}'s "
                     f"tick {rules.price_tick:g}"
                 )
-        reference = limit_price if request.type == OrderType.LIMIT else self._last_close.get(request.symbol)
+        reference = limit_price if is_limit else self._last_close.get(request.symbol)
         problem = rules.order_problem(quantity, reference)
         if problem is not None:
             raise OrderRejected(f"paper: order {cid} for {request.quantity:g} {request.symbol}: {problem}")
@@ -340,7 +343,8 @@ class PaperExchange(Exchange, BookPersistence):
         if price is None:
             return None
         remaining = order.remaining
-        quantity = min(remaining, max(volume_left, 0.0))
+        quantity = 0.0 if volume_left < 0.0 else volume_left  # min(remaining, max(volume_left, 0.0)), without calls
+        quantity = quantity if quantity < remaining else remaining
         if quantity < remaining:  # cut by the volume: a whole number of steps
             quantity = self.market_rules(order.symbol).floor_amount(quantity)
         if quantity <= QUANTITY_EPSILON:
@@ -359,14 +363,14 @@ class PaperExchange(Exchange, BookPersistence):
         return fill
 
     def _fill_price(self, order: Order, candle: Candle, bounded: bool) -> float | None:
-        buy = order.side is Side.BUY
-        if order.type == OrderType.MARKET:
+        buy = order.side is _BUY
+        if order.type == _MARKET:
             rules = self.market_rules(order.symbol)
             if buy:
                 price = rules.round_price(candle.open * (1.0 + self._adverse), 1)
-                return min(price, candle.high) if bounded else price
+                return candle.high if bounded and candle.high < price else price  # min(price, high) when bounded
             price = rules.round_price(candle.open * (1.0 - self._adverse), -1)
-            return max(price, candle.low) if bounded else price
+            return candle.low if bounded and candle.low > price else price  # max(price, low) when bounded
         limit = order.limit_price
         assert limit is not None
         if buy:
@@ -377,10 +381,11 @@ class PaperExchange(Exchange, BookPersistence):
         """How much of ``order`` may fill at ``price`` (on the step), and what limits it."""
         base, quote = split_symbol(order.symbol)
         rules = self.market_rules(order.symbol)
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             cash = self._balances.get(quote, 0.0) - self._borrows.owed(base, ts) * price
             # a hair under the exact figure, so rounding never leaves the quote balance below zero
-            most = max(cash, 0.0) / (price * (1.0 + self.settings.fee_rate)) * (1 - 1e-12)
+            cash = 0.0 if cash < 0.0 else cash  # max(cash, 0.0), without the builtin's call
+            most = cash / (price * (1.0 + self.settings.fee_rate)) * (1 - 1e-12)
             return rules.floor_amount(most), "balance"
         held = self._balances.get(base, 0.0)
         if not self.allow_short:
@@ -426,7 +431,7 @@ class PaperExchange(Exchange, BookPersistence):
         collects = borrows.collects_on(order.side, base)
         if collects:
             fee += borrows.owed(base, ts) * price  # the interest owed on the short, bought back at this price
-        if order.side is Side.BUY:
+        if order.side is _BUY:
             self._balances[quote] = self._balances.get(quote, 0.0) - (notional + fee)
             self._balances[base] = self._balances.get(base, 0.0) + quantity
         else:
@@ -454,7 +459,7 @@ class PaperExchange(Exchange, BookPersistence):
         order.filled_quantity = filled_before + quantity
         order.average_price = ((order.average_price or 0.0) * filled_before + notional) / order.filled_quantity
         order.updated_ts = ts
-        if order.remaining <= QUANTITY_EPSILON * max(1.0, order.quantity):
+        if order.remaining <= QUANTITY_EPSILON * (order.quantity if order.quantity > 1.0 else 1.0):  # max(1, q)
             self._finish(order, OrderStatus.FILLED, order.reason, ts)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED

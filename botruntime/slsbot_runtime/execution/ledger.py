@@ -11,6 +11,8 @@ from slsbot_runtime.domain.positions import is_flat
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, PortfolioSnapshot, Position, Side, split_symbol
 from slsbot_runtime.persistence.store import PositionRow
 
+_BUY = Side.BUY  # read once: Python 3.11 reads an enum member through a Python-level hook
+
 
 class Ledger:
     def __init__(self, *, cash: float, quote_currency: str) -> None:
@@ -41,15 +43,16 @@ class Ledger:
         else:
             cash_fee = 0.0
             if fill.fee_currency == base:
-                quantity -= fill.fee if fill.side is Side.BUY else 0.0
+                quantity -= fill.fee if fill.side is _BUY else 0.0
             else:
                 self.other_fees[fill.fee_currency] = self.other_fees.get(fill.fee_currency, 0.0) + fill.fee
-        if fill.side is Side.BUY:
+        buy = fill.side is _BUY
+        if buy:
             self.cash -= notional + cash_fee
         else:
             self.cash += notional - cash_fee
         row = self.position(fill.symbol)
-        self._move(row, fill.side.sign * quantity, fill.price, cash_fee)
+        self._move(row, quantity if buy else -quantity, fill.price, cash_fee)  # fill.side.sign * quantity
         self.trade_count += 1
         return row
 

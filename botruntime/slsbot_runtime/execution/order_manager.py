@@ -45,9 +45,18 @@ from slsbot_runtime.persistence.store import StateStore
 
 log = logging.getLogger(__name__)
 
+# the statuses set and compared on every order, read once (Python 3.11 reads an enum member through a Python-level hook)
+_PENDING, _OPEN, _FILLED, _PARTIALLY_FILLED = (
+    OrderStatus.PENDING,
+    OrderStatus.OPEN,
+    OrderStatus.FILLED,
+    OrderStatus.PARTIALLY_FILLED,
+)
+
 
 def is_filled(order: Order) -> bool:
-    return order.quantity - order.filled_quantity <= QUANTITY_EPSILON * max(1.0, order.quantity)
+    quantity = order.quantity
+    return quantity - order.filled_quantity <= QUANTITY_EPSILON * (quantity if quantity > 1.0 else 1.0)  # max(1, q)
 
 
 class OrderManager:
@@ -72,7 +81,9 @@ class OrderManager:
         self.commit = commit or store.commit  # makes every staged intent durable before a send
         self.orders: dict[str, Order] = {}
         self._unfinished: dict[str, dict[str, Order]] = {}  # symbol -> client id -> order, creation order
-        self._unsent: dict[str, Order] = {}
+        #: Intents staged and not yet acknowledged by the exchange, by client id, oldest first. Read it, never change
+        #: it: a plain attribute because the loop asks whether it is empty on every candle.
+        self.unsent: dict[str, Order] = {}
         self._seen_fills: set[str] = set()
         self._last_fill_ts: dict[str, int] = {}
         self._intent_seq: dict[tuple[str, int], int] = {}
@@ -88,7 +99,7 @@ class OrderManager:
             if not OrderStatus(order.status).is_terminal:
                 self._unfinished.setdefault(order.symbol, {})[order.client_order_id] = order
             if order.status == OrderStatus.PENDING:
-                self._unsent[order.client_order_id] = order
+                self.unsent[order.client_order_id] = order
         for fill in fills:
             self._seen_fills.add(fill.fill_id)
             self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
@@ -109,7 +120,7 @@ class OrderManager:
     @property
     def has_unsent(self) -> bool:
         """Some intent is pending: ``send_pending`` has something to send."""
-        return bool(self._unsent)
+        return bool(self.unsent)
 
     def last_fill_ts(self, symbol: str) -> int | None:
         return self._last_fill_ts.get(symbol)
@@ -151,7 +162,7 @@ class OrderManager:
                 return known
         if not (math.isfinite(quantity) and quantity > 0):
             raise ValueError(f"order quantity must be positive and finite, got {quantity} for {symbol}")
-        status, refusal, requested = OrderStatus.PENDING, "", quantity
+        status, refusal, requested = _PENDING, "", quantity
         rules = self.exchange.market_rules(symbol)
         if rules is not None:  # stored as it is sent: on the market's step and tick, as ccxt would send it
             quantity = rules.floor_amount(quantity)
@@ -176,9 +187,9 @@ class OrderManager:
             refusal or reason,
         )
         self.orders[cid] = order
-        if status == OrderStatus.PENDING:
+        if status is _PENDING:
             self._unfinished.setdefault(symbol, {})[cid] = order
-            self._unsent[cid] = order
+            self.unsent[cid] = order
         else:
             log.warning("order %s for %s %s: %s", cid, requested, symbol, refusal)
         self._changed(order)
@@ -186,11 +197,11 @@ class OrderManager:
 
     def send_pending(self) -> list[Order]:
         """Commit the store, then send every pending intent (oldest first). Returns the orders sent."""
-        if not self._unsent:
+        if not self.unsent:
             return []
         self.commit()
         sent = []
-        for order in list(self._unsent.values()):
+        for order in list(self.unsent.values()):
             if self._send(order):
                 sent.append(order)
         return sent
@@ -224,11 +235,11 @@ class OrderManager:
         except AuthenticationError:
             raise
         except (OrderRejected, PermanentExchangeError) as error:
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=str(error)[:200])
             self.log.warning("order %s rejected by the exchange: %s", order.client_order_id, error)
             return False
-        self._unsent.pop(order.client_order_id, None)
+        self.unsent.pop(order.client_order_id, None)
         self.log.info(
             "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
             order.side,
@@ -246,14 +257,14 @@ class OrderManager:
         """Cancel an order (a pending one is canceled locally: it was never acknowledged)."""
         if OrderStatus(order.status).is_terminal:
             return order
-        never_sent = order.status == OrderStatus.PENDING and order.client_order_id in self._unsent
+        never_sent = order.status == OrderStatus.PENDING and order.client_order_id in self.unsent
         if never_sent and self.exchange.fetch_order(order.client_order_id, order.symbol) is None:
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.CANCELED, ts, reason="canceled before it was sent")
             self.log.info("order canceled before it was sent: %s", order.client_order_id)
             return order
         remote = self.exchange.cancel_order(order.client_order_id, order.symbol)
-        self._unsent.pop(order.client_order_id, None)
+        self.unsent.pop(order.client_order_id, None)
         self.absorb(order, remote)
         self.log.info(
             "order canceled: %s %s %.8g %s (%s), %.8g filled, now %s",
@@ -276,14 +287,17 @@ class OrderManager:
         staged with it when its fills are booked; a terminal order whose id changed is staged too."""
         id_changed = order.exchange_order_id != remote.exchange_order_id
         order.exchange_order_id = remote.exchange_order_id
-        if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * max(1.0, order.quantity):
+        quantity = order.quantity
+        if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * (quantity if quantity > 1.0 else 1.0):
             self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
-        status = OrderStatus(remote.status)
-        if status == OrderStatus.FILLED and not is_filled(order):
-            status = OrderStatus.PARTIALLY_FILLED  # fills still on their way; the next refresh books them
-        if status == OrderStatus.PENDING:
-            status = OrderStatus.OPEN
-        if (id_changed or order.status != status) and not OrderStatus(order.status).is_terminal:
+        status = remote.status
+        if type(status) is not OrderStatus:
+            status = OrderStatus(status)  # an adapter's plain string
+        if status is _FILLED and not is_filled(order):
+            status = _PARTIALLY_FILLED  # fills still on their way; the next refresh books them
+        elif status is _PENDING:
+            status = _OPEN
+        if (id_changed or order.status is not status) and not order.status.is_terminal:
             self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
         elif id_changed:
             self._changed(order)
@@ -292,7 +306,7 @@ class OrderManager:
         """Bring the unfinished orders of ``symbol`` up to date with the exchange; an order the exchange cannot
         show right now (a temporary error) is left as it is until the next refresh."""
         for order in list(self._unfinished.get(symbol, {}).values()):
-            if order.client_order_id in self._unsent:
+            if order.client_order_id in self.unsent:
                 continue
             try:
                 remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
@@ -319,15 +333,16 @@ class OrderManager:
             if order is None:
                 continue  # another client's trade on a shared account
             self._seen_fills.add(fill.fill_id)
-            self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
+            last = self._last_fill_ts.get(fill.symbol, 0)
+            self._last_fill_ts[fill.symbol] = fill.ts if fill.ts > last else last  # max(last, ts), without the call
             position = self.ledger.apply(fill)
             filled_before = order.filled_quantity
             order.filled_quantity = filled_before + fill.quantity
             order.average_price = ((order.average_price or 0.0) * filled_before + fill.quantity * fill.price) / (
                 order.filled_quantity
             )
-            if not OrderStatus(order.status).is_terminal:
-                status = OrderStatus.FILLED if is_filled(order) else OrderStatus.PARTIALLY_FILLED
+            if not order.status.is_terminal:
+                status = _FILLED if is_filled(order) else _PARTIALLY_FILLED
                 self._set_status(order, status, fill.ts)
             else:
                 order.updated_ts = max(order.updated_ts, fill.ts)
@@ -356,12 +371,13 @@ class OrderManager:
 
     def _set_status(self, order: Order, status: OrderStatus, ts: int, *, reason: str | None = None) -> None:
         order.status = status
-        order.updated_ts = max(order.updated_ts, ts)
+        if ts > order.updated_ts:  # max(updated_ts, ts), without the builtin's call
+            order.updated_ts = ts
         if reason:
             order.reason = reason
         if status.is_terminal:
             self._unfinished.get(order.symbol, {}).pop(order.client_order_id, None)
-            self._unsent.pop(order.client_order_id, None)
+            self.unsent.pop(order.client_order_id, None)
         self._changed(order)
 
     def status_counts(self) -> dict[str, int]:

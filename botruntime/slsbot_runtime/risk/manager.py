@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
 from slsbot.api.riskpolicy import BreakerAction, RiskPolicySpec
@@ -36,6 +37,8 @@ from slsbot_runtime.risk.snapshot_text import SORTED_JSON, json_number
 from slsbot_runtime.risk.volatility import VolatilityHalt
 
 DAY_MS = 86_400_000
+# read once: Python 3.11 reads an enum member through a Python-level hook, and these come with every proposal
+_APPROVED, _SELL = RiskAction.APPROVED, Side.SELL
 
 
 class RiskManager:
@@ -57,6 +60,11 @@ class RiskManager:
     ) -> None:
         sizing = sizing or Sizing()
         self.policy = policy
+        # the limits read on every candle and every entry, as plain attributes: a pydantic model's attribute read goes
+        # through its __getattr__ hook (tens of ns). The policy is taken as it is now; a new policy is a new manager.
+        self._kill_switch = policy.kill_switch
+        self._daily_loss_limit = policy.daily_loss_limit_percent
+        self._max_drawdown = policy.max_drawdown_percent
         self.long_only = long_only
         self.allocation_percent = 100.0
         #: True at an allocation of 0: nothing to trade with, so every position is closed (the normal exit path)
@@ -73,6 +81,10 @@ class RiskManager:
             fixed_quantity=sizing.quantity if sizing.method == SizingMethod.FIXED_QUANTITY else None,
         )
         self._breaker = CircuitBreaker(breaker_levels(policy.circuit_breaker))
+        #: Breaker levels tripped or released since this manager (or its restored breaker) began: compare it with a
+        #: value read before to know whether ``tripped_breaker_levels`` changed, without building anything. A plain
+        #: attribute, kept equal to the breaker's count (the loop reads it on every candle).
+        self.breaker_changes = self._breaker.changes
         self._volatility = VolatilityHalt.from_spec(policy.volatility_halt)
         self._anomaly = AnomalyGuard.from_spec(policy.anomaly)
         self._journal = DecisionJournal(journal_size)
@@ -138,11 +150,20 @@ class RiskManager:
         equity: float,
         closes: Mapping[str, float] | None = None,
         anomaly: Mapping[str, float | None] | None = None,
-    ) -> None:
-        """``on_candle`` without building the ``RiskState``: for a caller that reads ``must_flatten`` every
-        candle and the whole state only now and then (the trading loop)."""
-        closes = closes or {}
-        self._check_candle(ts, equity, closes)
+    ) -> bool:
+        """``on_candle`` without building the ``RiskState``, answering ``must_flatten`` after the candle: for a caller
+        that needs that every candle and the whole state only now and then (the trading loop)."""
+        # every candle of the loop comes through here: the checks and the daily loss without a call each
+        if type(ts) is not int and (isinstance(ts, bool) or not isinstance(ts, int)):
+            raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
+        if self._ts is not None and ts < self._ts:
+            raise DataError(f"on_candle ts: {ts} is before the last candle {self._ts}; feed candles in time order")
+        if not isfinite(equity):
+            raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
+        if closes:
+            for symbol, close in closes.items():
+                if not (isfinite(close) and close > 0):
+                    raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
         day = ts // DAY_MS
         if day != self._day:
             opening = self._equity if self._equity is not None else equity  # the equity at 00:00
@@ -151,23 +172,23 @@ class RiskManager:
         peak = self._peak
         if peak is None or equity > peak:  # max(peak, equity)
             self._peak = equity
-        if not self._daily_limit_hit and _loss_percent(self._day_start, equity) >= self.policy.daily_loss_limit_percent:
-            self._daily_limit_hit = True
+        if not self._daily_limit_hit:
+            start = self._day_start  # _loss_percent(start, equity) >= the limit, written out (no max() call)
+            down = start - equity if start is not None and start > 0 else 0.0
+            loss = down / start * 100.0 if down > 0.0 else 0.0  # (down > 0 only with a positive start)
+            if loss >= self._daily_loss_limit:
+                self._daily_limit_hit = True
         self._breaker.update(ts, equity)
-        self._volatility.observe(ts, closes)
+        self.breaker_changes = self._breaker.changes
+        if closes and self._volatility.enabled:  # a call less on every candle when it is off
+            self._volatility.observe(ts, closes)
         if anomaly:
             self._anomaly.observe(ts, anomaly)
-
-    def _check_candle(self, ts: int, equity: float, closes: Mapping[str, float]) -> None:
-        if type(ts) is not int and (isinstance(ts, bool) or not isinstance(ts, int)):
-            raise DataError(f"on_candle ts: {ts!r} is not an integer; pass the candle open time in ms UTC")
-        if self._ts is not None and ts < self._ts:
-            raise DataError(f"on_candle ts: {ts} is before the last candle {self._ts}; feed candles in time order")
-        if not math.isfinite(equity):
-            raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
-        for symbol, close in closes.items():
-            if not (math.isfinite(close) and close > 0):
-                raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
+        return (  # must_flatten, written out (a call less per candle)
+            self._kill_switch
+            or (self._breaker.tripped and self._breaker.must_flatten())
+            or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(ts))
+        )
 
     @property
     def last_ts(self) -> int | None:
@@ -181,9 +202,9 @@ class RiskManager:
         level = breaker.current_level()
         drawdown = self._drawdown(equity)
         entries_allowed = not (
-            self.policy.kill_switch
+            self._kill_switch
             or breaker.entry_stopping_level() is not None
-            or drawdown >= self.policy.max_drawdown_percent
+            or drawdown >= self._max_drawdown
             or self._daily_limit_hit
             or self._anomaly.halted_at(self._ts if self._ts is not None else 0)
         )
@@ -209,16 +230,10 @@ class RiskManager:
         """True while every position must be closed: the kill switch, a tripped flattenAndHalt level, or an anomaly
         halt with action flattenAndHalt."""
         return (
-            self.policy.kill_switch
-            or self._breaker.must_flatten()
+            self._kill_switch
+            or (self._breaker.tripped and self._breaker.must_flatten())  # no call while none is tripped
             or (self._anomaly.halted_until is not None and self._anomaly.must_flatten(self._ts or 0))
         )
-
-    @property
-    def breaker_changes(self) -> int:
-        """Breaker levels tripped or released since this manager (or its restored breaker) began: compare it with
-        a value read before to know whether ``tripped_breaker_levels`` changed, without building anything."""
-        return self._breaker.changes
 
     def tripped_breaker_levels(self) -> dict[int, str]:
         """Each tripped breaker level's number -> what it is and until when it holds, for the log."""
@@ -234,7 +249,7 @@ class RiskManager:
 
     def halt_message(self) -> str | None:
         """Why every position must be closed now (the kill switch, a flattenAndHalt level); None when not."""
-        if self.policy.kill_switch:
+        if self._kill_switch:
             return "the kill switch is on (riskPolicy killSwitch): every position is closed, no entry is opened"
         level = self._breaker.flatten_level()
         if level is None:
@@ -275,13 +290,13 @@ class RiskManager:
             held = portfolio.positions.get(proposal.symbol)
             requested = abs(held.quantity) if held is not None else 0.0
         if proposal.rules is None or requested <= 0:
-            return RiskDecision(RiskAction.APPROVED, requested)
+            return RiskDecision(_APPROVED, requested)
         # no risk rule holds an exit, but the market's step and minimums are no risk rule
         quantity, problem = exit_on_market(requested, proposal.price, proposal.rules)
         if problem is not None:
             message = f"exit of {requested:.8g} {proposal.symbol} cannot be sent, the position stays: {problem}"
             return _rejected(RiskEvent(RiskRule.MARKET_MINIMUM, message))
-        return RiskDecision(RiskAction.APPROVED, quantity)
+        return RiskDecision(_APPROVED, quantity)
 
     def _evaluate_entry(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> RiskDecision:
         problem = _invalid_entry(proposal, portfolio)
@@ -294,7 +309,7 @@ class RiskManager:
         sized = size_entry(proposal, portfolio, self.limits, self._breaker_reduction(), capital)
         if sized.rejected:
             return RiskDecision(RiskAction.REJECTED, 0.0, sized.events)
-        action = RiskAction.REDUCED if sized.reduced else RiskAction.APPROVED
+        action = RiskAction.REDUCED if sized.reduced else _APPROVED
         return RiskDecision(action, sized.quantity, sized.events)
 
     def _entry_gates(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> list[RiskEvent]:
@@ -304,28 +319,28 @@ class RiskManager:
         if self.allocation_percent <= 0.0:
             message = "allocation is 0% of the account's capital: no new entries, open positions are closed"
             events.append(RiskEvent(RiskRule.ALLOCATION, message))
-        if self.policy.kill_switch:
+        if self._kill_switch:
             message = "the kill switch is on: no new entries, every position is to be closed"
             events.append(RiskEvent(RiskRule.KILL_SWITCH, message))
         stopping = self._breaker.entry_stopping_level()
         if stopping is not None:
             events.append(RiskEvent(breaker_rule(stopping.number), self._breaker_message(stopping, equity)))
         drawdown = self._drawdown(equity)
-        if drawdown >= self.policy.max_drawdown_percent:
+        if drawdown >= self._max_drawdown:
             message = (
                 f"drawdown {drawdown:.2f}% from the peak {self._peak_with(equity):.2f} reached the "
-                f"{self.policy.max_drawdown_percent:.2f}% maximum; entries resume when equity recovers"
+                f"{self._max_drawdown:.2f}% maximum; entries resume when equity recovers"
             )
             events.append(RiskEvent(RiskRule.MAX_DRAWDOWN, message))
         day_start = self._day_start_at(portfolio.ts)
         if day_start is not None and self._daily_limit_reached(portfolio.ts, day_start, equity):
             message = (
-                f"the {self.policy.daily_loss_limit_percent:.2f}% daily loss limit was reached today (day start "
+                f"the {self._daily_loss_limit:.2f}% daily loss limit was reached today (day start "
                 f"{day_start:.2f}, equity now {equity:.2f}, {_loss_percent(day_start, equity):.2f}% down); "
                 "entries resume at 00:00 UTC"
             )
             events.append(RiskEvent(RiskRule.DAILY_LOSS, message))
-        if self.long_only and proposal.side is Side.SELL:
+        if self.long_only and proposal.side is _SELL:
             message = f"short entry on {proposal.symbol} refused: the strategy is long-only"
             events.append(RiskEvent(RiskRule.LONG_ONLY, message))
         halted_until = self._volatility.halted_until(proposal.symbol, portfolio.ts)
@@ -381,7 +396,8 @@ class RiskManager:
     # --- equity arithmetic -----------------------------------------------------------------------------------
 
     def _peak_with(self, equity: float) -> float:
-        return equity if self._peak is None else max(self._peak, equity)
+        peak = self._peak
+        return equity if peak is None or equity > peak else peak  # max(peak, equity), without the builtin's call
 
     def _drawdown(self, equity: float) -> float:
         return drawdown_percent(self._peak_with(equity), equity)
@@ -399,7 +415,7 @@ class RiskManager:
     def _daily_limit_reached(self, ts: int, day_start: float, equity: float) -> bool:
         """Latched since a candle today crossed the limit, or crossed now by ``equity``."""
         latched = self._daily_limit_hit and ts // DAY_MS == self._day
-        return latched or _loss_percent(day_start, equity) >= self.policy.daily_loss_limit_percent
+        return latched or _loss_percent(day_start, equity) >= self._daily_loss_limit
 
     def reset_peak(self, equity: float) -> None:
         """Operator action: accept the losses so far and measure drawdown from ``equity`` again.
@@ -482,6 +498,7 @@ class RiskManager:
         self._day, self._day_start = snapshot.day, snapshot.day_start_equity
         self._daily_limit_hit = snapshot.daily_limit_hit
         self._breaker, self._volatility, self._anomaly = breaker, volatility, anomaly
+        self.breaker_changes = breaker.changes
 
 
 def _loss_percent(start: float | None, equity: float) -> float:

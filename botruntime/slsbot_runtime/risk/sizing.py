@@ -19,6 +19,8 @@ from slsbot_runtime.risk.base import RiskEvent, RiskRule, TradeProposal
 
 #: Never bet more than a quarter of the full Kelly fraction, whatever the policy says.
 MAX_KELLY_FRACTION = 0.25
+# the caps' rules, read once: Python 3.11 reads an enum member through a Python-level hook, on every entry
+_SYMBOL_EXPOSURE, _TOTAL_EXPOSURE, _LEVERAGE = RiskRule.SYMBOL_EXPOSURE, RiskRule.TOTAL_EXPOSURE, RiskRule.LEVERAGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +192,19 @@ def _apply_caps(
             others += abs(position.quantity) * portfolio.prices.get(other, position.average_price)
     capped = False
     for rule, cap_percent, other in (
-        (RiskRule.SYMBOL_EXPOSURE, limits.max_symbol_exposure_percent, 0.0),
-        (RiskRule.TOTAL_EXPOSURE, limits.max_total_exposure_percent, others),
-        (RiskRule.LEVERAGE, limits.max_leverage * 100.0, others),
+        (_SYMBOL_EXPOSURE, limits.max_symbol_exposure_percent, 0.0),
+        (_TOTAL_EXPOSURE, limits.max_total_exposure_percent, others),
+        (_LEVERAGE, limits.max_leverage * 100.0, others),
     ):
         # max_added_quantity(cap_notional=cap_percent * capital / 100.0, other_notional=other, ...), inline
-        room = max((cap_percent * capital / 100.0 - other) / price - sign * held_quantity, 0.0)
+        room = (cap_percent * capital / 100.0 - other) / price - sign * held_quantity
+        room = 0.0 if room < 0.0 else room  # max(room, 0.0) without the builtin's call
         if quantity > room:
             after = (other + abs(held_quantity + sign * quantity) * price) / capital * 100.0
-            if rule is RiskRule.LEVERAGE:
+            if rule is _LEVERAGE:
                 detail = f"leverage would be {after / 100:.2f}x, above the {limits.max_leverage:.2f}x maximum"
             else:
-                what = f"{symbol} exposure" if rule is RiskRule.SYMBOL_EXPOSURE else "total exposure"
+                what = f"{symbol} exposure" if rule is _SYMBOL_EXPOSURE else "total exposure"
                 detail = f"{what} would be {after:.2f}% of {basis}, above the {cap_percent:.2f}% cap"
             events.append(RiskEvent(rule, f"{detail}: quantity {quantity:.8g} -> {room:.8g}"))
             quantity, capped = room, True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from math import copysign
 
 import numpy as np
 
@@ -202,6 +203,10 @@ class Ensemble:
         self._lone = members[0] if count == 1 and self._sharpe is None and not self._optional else None
         self._by_sign = voting == Voting.MAJORITY
         self._by_confidence = voting == Voting.CONFIDENCE
+        #: The lone member's decision for a vote of +0.0 (no opinion: most candles), which depends on nothing else
+        #: (``combine_one`` of a +0.0 vote ignores the confidence): built once by the same arithmetic, handed out
+        #: again. Decisions are not changed after they are returned.
+        self._lone_flat = self._vote_alone(0.0, 0.0) if self._lone is not None else None
 
     @property
     def required_features(self) -> tuple[str, ...]:
@@ -221,8 +226,22 @@ class Ensemble:
         return {member.name: member.errors for member in self.members}
 
     def decide(self, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
-        if self._lone is not None:
-            return self._decide_alone(self._lone, candle, features)
+        lone = self._lone
+        if lone is not None:  # one member without Sharpe weights (no weight factor applies): the same vote, shorter
+            signal = lone.on_candle(candle, features)
+            direction, confidence = signal.direction, signal.confidence
+            if self._by_sign:
+                if direction > 0:
+                    vote = 1.0
+                elif direction < 0:
+                    vote = -1.0
+                else:  # a vote of +0.0
+                    return self._lone_flat  # type: ignore[return-value]  # what _vote_alone(+0.0, confidence) gives
+            else:
+                vote = direction * confidence if self._by_confidence else direction
+                if vote == 0.0 and copysign(1.0, vote) > 0.0:
+                    return self._lone_flat  # type: ignore[return-value]
+            return self._vote_alone(vote, confidence)
         directions: list[float] = []
         confidences: list[float] = []
         for member in self.members:
@@ -268,16 +287,8 @@ class Ensemble:
             weights,
         )
 
-    def _decide_alone(self, member: SafeComponent, candle: Candle, features: Mapping[str, float]) -> EnsembleDecision:
-        """``decide`` for one member without Sharpe weights (no weight factor applies): the same vote."""
-        signal = member.on_candle(candle, features)
-        direction, confidence = signal.direction, signal.confidence
-        if self._by_sign:
-            vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
-        elif self._by_confidence:
-            vote = direction * confidence
-        else:
-            vote = direction
+    def _vote_alone(self, vote: float, confidence: float) -> EnsembleDecision:
+        """The lone member's decision for ``vote``: ``combine_one``, the vote of a single member."""
         weights = self._base
         result = combine_one(vote, confidence, weights[0], self.min_agreement)
         names = self.names

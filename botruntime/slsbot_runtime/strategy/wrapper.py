@@ -54,6 +54,8 @@ class SafeComponent:
             signal = self.component.on_candle(candle, dict(features) if features else {})
         except Exception as error:
             return self._fail(f"raised {_describe(error)}")
+        if signal is FLAT:  # no opinion, the most common answer: valid as it is
+            return signal
         if not isinstance(signal, Signal):
             return self._fail(f"returned {type(signal).__name__}, not a Signal")
         direction, confidence = signal.direction, signal.confidence

@@ -60,11 +60,12 @@ class _Run:
 class RollingSum:
     """Sum of the last ``window`` values."""
 
-    __slots__ = ("_buf", "_run", "_since", "_sum", "window")
+    __slots__ = ("_buf", "_full", "_run", "_since", "_sum", "window")
 
     def __init__(self, window: int) -> None:
         self.window = window
         self._buf: deque[float] = deque(maxlen=window)
+        self._full = False  # the buffer holds ``window`` values (and always will: it only grows)
         self._sum = 0.0
         self._since = 0
         self._run = _Run()
@@ -75,19 +76,20 @@ class RollingSum:
             run.length += 1
         else:
             run.value, run.length = x, 1
-        full = len(buf) == window
+        total, since, full = self._sum, self._since + 1, self._full
         if full:
-            self._sum -= buf[0]
+            total -= buf[0]
         buf.append(x)
-        self._since += 1
-        if self._since >= window:
-            self._sum = _fsum(buf)
-            self._since = 0
+        if since >= window:
+            total, since = _fsum(buf), 0
         else:
-            self._sum += x
-        if not full and len(buf) < window:
-            return NAN
-        return x * window if run.length >= window else self._sum
+            total += x
+        self._sum, self._since = total, since
+        if not full:
+            if len(buf) < window:
+                return NAN
+            self._full = True
+        return x * window if run.length >= window else total
 
 
 class RollingMean(RollingSum):
@@ -96,7 +98,27 @@ class RollingMean(RollingSum):
     __slots__ = ()
 
     def update(self, x: float) -> float:
-        return RollingSum.update(self, x) / self.window
+        # RollingSum.update(self, x) / window, its body written out: a call less for each of the two averages of a
+        # crossover strategy on every candle (a test holds the two classes to each other)
+        buf, window, run = self._buf, self.window, self._run
+        if x == run.value:
+            run.length += 1
+        else:
+            run.value, run.length = x, 1
+        total, since, full = self._sum, self._since + 1, self._full
+        if full:
+            total -= buf[0]
+        buf.append(x)
+        if since >= window:
+            total, since = _fsum(buf), 0
+        else:
+            total += x
+        self._sum, self._since = total, since
+        if not full:
+            if len(buf) < window:
+                return NAN
+            self._full = True
+        return (x * window if run.length >= window else total) / window
 
 
 class RollingMoments:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
-from slsbot_runtime.domain.market_rules import MarketRules, decimals_of
+from slsbot_runtime.domain.market_rules import FLOOR_MEMO_SIZE, MarketRules, decimals_of
 
 BTC = MarketRules("BTC/USDT", 0.00001, 0.01, 0.00001, 5.0, "Binance spot filters")
 DOGE = MarketRules("DOGE/USDT", 1.0, 0.00001, 1.0, 5.0)
@@ -75,3 +78,18 @@ def test_on_step_means_a_positive_whole_number_of_steps() -> None:
     assert BTC.is_on_step(0.01234) and BTC.is_on_step(0.1 + 0.2)
     assert not BTC.is_on_step(0.0123456)
     assert not BTC.is_on_step(1e-9) and not BTC.is_on_step(0.0)
+
+
+def test_a_remembered_floor_is_the_floor_worked_out_afresh() -> None:
+    """``floor_amount`` remembers its answers (an order asks the same quantity several times): the same value, bit for
+    bit, whether remembered, worked out by fresh rules, or asked once the memo is full."""
+    rng = random.Random(3)
+    quantities = [rng.choice([0.1, 1e-5, 0.0, -0.0, -1.0, 12.3456789, rng.uniform(0, 5)]) for _ in range(10_000)]
+    quantities += [math.nan]
+    rules = MarketRules("BTC/USDT", 1e-5, 0.01, 1e-5, 5.0)
+    for quantity in quantities:
+        fresh = MarketRules("BTC/USDT", 1e-5, 0.01, 1e-5, 5.0).floor_amount(quantity)
+        assert repr(rules.floor_amount(quantity)) == repr(fresh)
+        assert repr(rules.floor_amount(quantity)) == repr(fresh)  # asked again: remembered
+    assert len(rules._floors) == FLOOR_MEMO_SIZE  # bounded
+    assert rules == MarketRules("BTC/USDT", 1e-5, 0.01, 1e-5, 5.0)  # the memo is no part of the rules

@@ -43,6 +43,16 @@ def test_rolling_mean_matches_a_naive_mean(values, window) -> None:
     np.testing.assert_allclose(_stream(lambda: live.RollingMean(window), values), expected, rtol=1e-12, atol=atol)
 
 
+@settings(max_examples=400, deadline=None, database=None)
+@given(st.one_of(prices, stepped_values), windows)
+def test_the_rolling_mean_is_the_rolling_sum_divided_by_the_window_bit_for_bit(values, window) -> None:
+    """``RollingMean.update`` has ``RollingSum.update``'s body written out: the two stay the same arithmetic."""
+    means, sums = live.RollingMean(window), live.RollingSum(window)
+    for value in values:
+        mean, total = means.update(value), sums.update(value)
+        assert repr(mean) == repr(total / window)
+
+
 @settings(max_examples=150, deadline=None, database=None)
 @given(st.one_of(prices, stepped_values), windows)
 def test_rolling_variance_matches_a_two_pass_variance(values, window) -> None:

@@ -12,9 +12,11 @@ import pytest
 
 from slsbot.api import PaperSettings
 from slsbot_runtime.domain.errors import StateError
-from slsbot_runtime.domain.types import Candle, OrderRequest, Side
+from slsbot_runtime.domain.types import Candle, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.exchange.base import BookChanges
 from slsbot_runtime.exchange.paper import PaperExchange
-from slsbot_runtime.persistence.store import PositionRow, StateStore
+from slsbot_runtime.persistence.schema import DDL, ORDER_FIELDS, fill_row, order_row, upsert_sql
+from slsbot_runtime.persistence.store import Durability, PositionRow, StateStore
 
 HOUR = 3_600_000
 VALUES = [0, -3, 2**63, 10**30, 1.0, -0.0, 1e-300, 5e-324, 123456.789, 1e22, 0.1 + 0.2, math.inf, -math.inf]
@@ -65,6 +67,51 @@ def test_equity_rows_are_stored_in_order_however_many_are_staged(tmp_path: Path,
     store.stage_equity(HOUR * count, "BTC/USDT", 1.0, 2.0)
     store.commit()
     assert [(p.ts, p.equity) for p in store.load_equity()][-1] == (HOUR * count, 1.0)
+
+
+def _order(n: int, status: OrderStatus = OrderStatus.OPEN) -> Order:
+    return Order(f"c{n}", "BTC/USDT", Side.BUY, 0.01 * n, OrderType.MARKET, None, status, f"x{n}", 0.0, None, n, n, "r")
+
+
+def _fill(n: int) -> Fill:
+    return Fill(f"c{n}-f1", f"c{n}", "BTC/USDT", Side.BUY, 0.01 * n, 100.0 + n, 0.1, "USDT", n)
+
+
+def _tables(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    names = ("orders", "fills", "paper_orders", "paper_fills")
+    return {name: db.execute(f"SELECT rowid, * FROM {name} ORDER BY rowid").fetchall() for name in names}
+
+
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 63, 64, 65, 150])
+def test_orders_and_fills_staged_together_are_stored_as_one_statement_per_row_would_store_them(
+    tmp_path: Path, count: int
+) -> None:
+    """A flush writes many orders and fills in statements of several rows (a backtest's one flush holds all of a
+    run's): the rows, their order, rowids, updates and ignored duplicates are those of one statement per row."""
+    store = StateStore.open(tmp_path / "state.db", durability=Durability.NONE)
+    reference = sqlite3.connect(":memory:", isolation_level=None)
+    reference.executescript(DDL)
+    for round_ in range(2):  # the second round fills every other order; a fill comes twice in each
+        orders = (
+            [_order(n, OrderStatus.FILLED) for n in range(0, count, 2)] if round_ else list(map(_order, range(count)))
+        )
+        fills = [_fill(n) for n in range(count)] + [_fill(0)]
+        for order in orders:
+            store.stage_order(order)
+        for fill in fills:
+            store.stage_fill(fill)
+        book = BookChanges(orders, {o.client_order_id: o.created_ts + 1 for o in orders}, fills, [], round_)
+        store.stage_paper_book(book)
+        store.flush()
+        reference.executemany(upsert_sql("orders", ORDER_FIELDS, "client_order_id"), [order_row(o) for o in orders])
+        reference.executemany(f"INSERT OR IGNORE INTO fills VALUES ({', '.join('?' * 9)})", map(fill_row, fills))
+        paper_orders = [(*order_row(o), o.created_ts + 1) for o in orders]
+        fields = (*ORDER_FIELDS, "eligible_ts")
+        reference.executemany(upsert_sql("paper_orders", fields, "client_order_id"), paper_orders)
+        reference.executemany(f"INSERT OR IGNORE INTO paper_fills VALUES ({', '.join('?' * 9)})", map(fill_row, fills))
+        assert _tables(store._db) == _tables(reference)
+    statuses = [o.status for o in store.load_orders()]
+    assert statuses == [OrderStatus.OPEN if n % 2 else OrderStatus.FILLED for n in range(count)]
 
 
 def test_a_value_staged_again_unchanged_is_not_written_again(tmp_path: Path) -> None:

@@ -73,6 +73,33 @@ def test_a_one_member_ensemble_decides_what_the_general_vote_gives() -> None:
                 assert decision.weights == {"only": 1.0 if weight > 0 else 0.0}
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    signals=st.lists(st.tuples(st.sampled_from([-0.0, 0.0, 1.0, -1.0, 0.25]), st.sampled_from([-0.0, 0.0, 0.5, 1.0]))),
+    weight=st.sampled_from([0.0, -0.0, 1.0, 2.5, math.inf, math.nan]),
+    min_agreement=st.sampled_from([0.0, 0.3]),
+    voting=st.sampled_from(["majority", "confidence"]),
+)
+def test_a_lone_member_without_an_opinion_decides_bit_for_bit_what_the_vote_gives(
+    signals: list[tuple[float, float]], weight: float, min_agreement: float, voting: str
+) -> None:
+    """A +0.0 vote's decision is built once and handed out again: it is every field of the one the vote builds
+    (repr tells -0.0 from 0.0 and shows NaN), whatever the confidence; a -0.0 vote still goes through the vote."""
+    ensemble = Ensemble.from_members(
+        [SafeComponent("only", Scripted(signals), weight)], voting=voting, min_agreement=min_agreement
+    )
+    for t, (direction, confidence) in enumerate(signals):
+        decision = ensemble.decide(Candle("T/USDT", t, 1.0, 1.0, 1.0, 1.0, 1.0), {})
+        if voting == "majority":
+            vote = 1.0 if direction > 0 else (-1.0 if direction < 0 else 0.0)
+        else:
+            vote = direction * confidence
+        expected = combine([vote], [confidence], [weight], min_agreement)
+        assert repr((decision.direction, decision.confidence, decision.net_vote)) == repr(expected[:3])
+        assert repr(decision.attribution) == repr({"only": expected.contributions[0]})
+        assert decision.driver == ("only" if expected.driver == 0 else "")
+
+
 def test_decisions_compare_and_show_every_field() -> None:
     def run() -> list:
         members = [SafeComponent("a", Scripted([(1.0, 0.5)]), 1.0), SafeComponent("b", Scripted([(-1.0, 1.0)]), 3.0)]
