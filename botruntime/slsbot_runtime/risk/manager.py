@@ -161,8 +161,9 @@ class RiskManager:
         if not isfinite(equity):
             raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
         if closes:
-            for symbol, close in closes.items():
+            for close in closes.values():
                 if not (isfinite(close) and close > 0):
+                    symbol = next(s for s, c in closes.items() if c is close)
                     raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
         day = ts // DAY_MS
         if day != self._day:
