@@ -16,6 +16,7 @@ from slsbot_runtime.monitoring.anomaly import AnomalyMonitor
 from slsbot_runtime.strategy.base import StrategyComponent
 
 NO_FEATURES: Mapping[str, float] = {}
+_NOTHING = object()  # no decision seen yet
 
 
 class SymbolDecision(NamedTuple):  # a NamedTuple: immutable and the cheapest to build, once per candle
@@ -67,18 +68,18 @@ class EnsembleDecider:
         self.ensemble = ensemble
         self.features = features
         self.prepare = prepare
-        self._last: tuple[Any, SymbolDecision | None] = (None, None)  # the last decision and the answer made of it
+        self._last_decision: Any = _NOTHING  # the last decision the ensemble gave, and the answer made of it
+        self._last_answer = SymbolDecision(0.0, 0.0)
 
     def decide(self, candle: Candle) -> SymbolDecision:
         if self.prepare is not None:
             self.prepare(candle)
         values = self.features.update(candle) if self.features is not None else NO_FEATURES
         decision = self.ensemble.decide(candle, values)
-        last, answer = self._last
-        if decision is last and answer is not None:
-            return answer
+        if decision is self._last_decision:
+            return self._last_answer
         answer = SymbolDecision(float(decision.direction), float(decision.confidence), str(decision.driver))
-        self._last = (decision, answer)
+        self._last_decision, self._last_answer = decision, answer
         return answer
 
 

@@ -240,16 +240,17 @@ class OrderManager:
             self.log.warning("order %s rejected by the exchange: %s", order.client_order_id, error)
             return False
         self.unsent.pop(order.client_order_id, None)
-        self.log.info(
-            "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
-            order.side,
-            order.quantity,
-            order.symbol,
-            order.type,
-            order.client_order_id,
-            remote.status,
-            request.reason,
-        )
+        if self.log.isEnabledFor(logging.INFO):  # one check when nobody reads INFO (a backtest), not four calls
+            self.log.info(
+                "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
+                order.side,
+                order.quantity,
+                order.symbol,
+                order.type,
+                order.client_order_id,
+                remote.status,
+                request.reason,
+            )
         self.absorb(order, remote)
         return True
 
@@ -349,19 +350,20 @@ class OrderManager:
                 self._changed(order)
             self.store.stage_fill(fill)
             self.store.stage_position(position)
-            self.log.info(
-                "fill: %s %.8g %s at %.8g, fee %.8g %s (%s, %.0f%% filled); position %.8g, realized PnL %.2f",
-                fill.side,
-                fill.quantity,
-                fill.symbol,
-                fill.price,
-                fill.fee,
-                fill.fee_currency,
-                fill.client_order_id,
-                order.filled_quantity / order.quantity * 100.0,
-                position.quantity,
-                position.realized_pnl,
-            )
+            if self.log.isEnabledFor(logging.INFO):  # one check when nobody reads INFO (a backtest), not four calls
+                self.log.info(
+                    "fill: %s %.8g %s at %.8g, fee %.8g %s (%s, %.0f%% filled); position %.8g, realized PnL %.2f",
+                    fill.side,
+                    fill.quantity,
+                    fill.symbol,
+                    fill.price,
+                    fill.fee,
+                    fill.fee_currency,
+                    fill.client_order_id,
+                    order.filled_quantity / order.quantity * 100.0,
+                    position.quantity,
+                    position.realized_pnl,
+                )
             if self.on_fill is not None:
                 self.on_fill(fill)
             booked.append(fill)

@@ -161,8 +161,9 @@ class RiskManager:
         if not isfinite(equity):
             raise DataError(f"on_candle equity: {equity!r} is not a finite number; pass the account equity")
         if closes:
-            for symbol, close in closes.items():
+            for close in closes.values():
                 if not (isfinite(close) and close > 0):
+                    symbol = next(s for s, c in closes.items() if c is close)
                     raise DataError(f"on_candle closes[{symbol!r}]: {close!r} is not a positive price")
         day = ts // DAY_MS
         if day != self._day:
@@ -505,7 +506,8 @@ def _loss_percent(start: float | None, equity: float) -> float:
     """How far ``equity`` is below ``start``, in percent of it; 0 above it or without a positive start."""
     if start is None or start <= 0:
         return 0.0
-    return max(start - equity, 0.0) / start * 100.0
+    down = start - equity
+    return (0.0 if down < 0.0 else down) / start * 100.0  # max(down, 0.0), without the builtin's call
 
 
 def _float(value: float | None) -> float | None:

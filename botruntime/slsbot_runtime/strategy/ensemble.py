@@ -229,7 +229,7 @@ class Ensemble:
         lone = self._lone
         if lone is not None:  # one member without Sharpe weights (no weight factor applies): the same vote, shorter
             signal = lone.on_candle(candle, features)
-            direction, confidence = signal.direction, signal.confidence
+            direction = signal.direction
             if self._by_sign:
                 if direction > 0:
                     vote = 1.0
@@ -238,10 +238,10 @@ class Ensemble:
                 else:  # a vote of +0.0
                     return self._lone_flat  # type: ignore[return-value]  # what _vote_alone(+0.0, confidence) gives
             else:
-                vote = direction * confidence if self._by_confidence else direction
+                vote = direction * signal.confidence if self._by_confidence else direction
                 if vote == 0.0 and copysign(1.0, vote) > 0.0:
                     return self._lone_flat  # type: ignore[return-value]
-            return self._vote_alone(vote, confidence)
+            return self._vote_alone(vote, signal.confidence)
         directions: list[float] = []
         confidences: list[float] = []
         for member in self.members:
