@@ -300,24 +300,10 @@ def sync_desired_objects(
         key = (resource.kind, resource.namespace, resource.name)
         seen.add(key)
         label = f"{resource.kind} {resource.namespace}/{resource.name}"
-        document = resource.to_wire()
-        document.pop("status", None)
-        digest = spec_hash(resource)
+        document, digest = _desired_document(resource)
         row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
         if row is None:
-            session.add(
-                StoredObject(
-                    kind=resource.kind,
-                    namespace=resource.namespace,
-                    name=resource.name,
-                    generation=1,
-                    spec_hash=digest,
-                    applied_hash=digest,
-                    document=document,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+            session.add(_new_row(resource, document, digest, now, applied_hash=digest))
             outcome["created"].append(label)
             continue
         replaced_by_controller = row.applied_hash is not None and row.applied_hash != row.spec_hash
@@ -361,6 +347,36 @@ def _alive_with_owners(rows: Sequence[StoredObject], roots: set[tuple[str, str, 
     return alive
 
 
+def _desired_document(resource: Resource[Any, Any]) -> tuple[dict[str, Any], str]:
+    """What the store keeps of a desired object (its document without status) and its spec hash."""
+    document = resource.to_wire()
+    document.pop("status", None)
+    return document, spec_hash(resource)
+
+
+def _new_row(
+    resource: Resource[Any, Any],
+    document: dict[str, Any],
+    digest: str,
+    now: datetime,
+    *,
+    applied_hash: str | None = None,
+    owner: str | None = None,
+) -> StoredObject:
+    return StoredObject(
+        kind=resource.kind,
+        namespace=resource.namespace,
+        name=resource.name,
+        generation=1,
+        spec_hash=digest,
+        applied_hash=applied_hash,
+        document=document,
+        owner=owner,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def _owner_key(row: StoredObject) -> tuple[str, str, str]:
     kind, _, name = (row.owner or "").partition("/")
     return (kind, row.namespace, name)
@@ -386,24 +402,10 @@ def _remove(session: Session, row: StoredObject, now: datetime, outcome: dict[st
 def apply_owned_object(session: Session, *, resource: Resource[Any, Any], owner: str, now: datetime) -> None:
     """Create ``resource`` owned by ``owner`` ("Kind/name", same namespace), or replace its spec when ``owner``
     owns it already. Raises ConflictError when an object of that name exists and is not ``owner``'s. Commits."""
-    document = resource.to_wire()
-    document.pop("status", None)
-    digest = spec_hash(resource)
+    document, digest = _desired_document(resource)
     row = get_stored_object(session, kind=resource.kind, namespace=resource.namespace, name=resource.name)
     if row is None:
-        session.add(
-            StoredObject(
-                kind=resource.kind,
-                namespace=resource.namespace,
-                name=resource.name,
-                generation=1,
-                spec_hash=digest,
-                document=document,
-                owner=owner,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+        session.add(_new_row(resource, document, digest, now, owner=owner))
     else:
         if row.owner != owner:
             raise ConflictError(
@@ -411,7 +413,8 @@ def apply_owned_object(session: Session, *, resource: Resource[Any, Any], owner:
                 "rename it or delete it"
             )
         if row.spec_hash != digest or row.deleting:
-            row.generation += 1 if row.spec_hash != digest else 0
+            if row.spec_hash != digest:
+                row.generation += 1
             row.spec_hash = digest
             row.document = document
             row.deleting = False
