@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 HELP = "Steer an A/B rollout of a running local supervisor: promote, abort, pause or resume it"
 ACTIONS = {
@@ -43,25 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from slsbot.adapters.admin_client import AdminApiClient
     from slsbot.domain.errors import SlsbotError
-    from slsbot.interfaces.commands.get import ConnectionProblem, resolve_connection
-    from slsbot.settings import AdminClientSettings
+    from slsbot.interfaces.commands.get import ConnectionProblem, admin_client
 
-    overrides: dict[str, Any] = {}
-    if args.state_dir is not None:
-        overrides["state_dir"] = args.state_dir
-    if args.token_file is not None:
-        overrides["token_file"] = args.token_file
     try:
-        settings = AdminClientSettings(**overrides)
-        url, token, source = resolve_connection(
-            url=args.url or settings.admin_url,
-            token_file=settings.token_file,
-            environment_token=settings.acting_environment_token,
-            connection_path=settings.admin_connection_path,
-        )
-        with AdminApiClient(url, token=token, token_source=source) as client:
+        with admin_client(args, acting=True) as client:
             answer = client.steer_experiment(args.name, args.action, namespace=args.namespace)
     except (ConnectionProblem, SlsbotError) as error:
         print(f"slsbot experiment: {error}", file=sys.stderr)

@@ -21,9 +21,12 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr, ValidationError
+
+if TYPE_CHECKING:
+    from slsbot.adapters.admin_client import AdminApiClient
 
 HELP = "Print a running local supervisor's strategies as a table (or JSON): phase, readiness, return, PnL..."
 RESOURCES = {"strategies": "strategies", "strategy": "strategies", "strat": "strategies", "bot": "strategies"}
@@ -78,10 +81,11 @@ def resolve_connection(
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def admin_client(args: argparse.Namespace, *, acting: bool) -> AdminApiClient:
+    """The admin API client the command-line options (``--url``, ``--token-file``, ``--state-dir``) and the
+    settings point at; ``acting``: with the least powerful token that may change something (``slsbot experiment``),
+    else a viewer's (``slsbot get``). Raises ConnectionProblem when no URL or token can be found."""
     from slsbot.adapters.admin_client import AdminApiClient
-    from slsbot.domain.errors import SlsbotError
-    from slsbot.interfaces.admin_api.schemas import StrategyView
     from slsbot.settings import AdminClientSettings
 
     overrides: dict[str, Any] = {}
@@ -89,15 +93,22 @@ def run(args: argparse.Namespace) -> int:
         overrides["state_dir"] = args.state_dir
     if args.token_file is not None:
         overrides["token_file"] = args.token_file
+    settings = AdminClientSettings(**overrides)
+    url, token, source = resolve_connection(
+        url=args.url or settings.admin_url,
+        token_file=settings.token_file,
+        environment_token=settings.acting_environment_token if acting else settings.environment_token,
+        connection_path=settings.admin_connection_path,
+    )
+    return AdminApiClient(url, token=token, token_source=source)
+
+
+def run(args: argparse.Namespace) -> int:
+    from slsbot.domain.errors import SlsbotError
+    from slsbot.interfaces.admin_api.schemas import StrategyView
+
     try:
-        settings = AdminClientSettings(**overrides)
-        url, token, source = resolve_connection(
-            url=args.url or settings.admin_url,
-            token_file=settings.token_file,
-            environment_token=settings.environment_token,
-            connection_path=settings.admin_connection_path,
-        )
-        with AdminApiClient(url, token=token, token_source=source) as client:
+        with admin_client(args, acting=False) as client:
             if args.name:
                 answer: Any = client.strategy(args.name, namespace=args.namespace)
                 views = [StrategyView.model_validate(answer)]
