@@ -17,8 +17,10 @@ HOUR = 3_600_000
 
 
 def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
-    # small volume participation: orders fill over several candles, so kills also land between partial fills
-    config = kit.runtime_config(btc_slice_dir)
+    # small volume participation: orders fill over several candles, so kills also land between partial fills.
+    # Paced (1 ms a candle, about 5 s for the slice) so that each kill lands in its fifth of the data: at full speed a
+    # restarted runtime can pass its target and the end of the replay between two looks at its cursor.
+    config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.001)
     config["account"]["paper"]["maxVolumeParticipation"] = 0.00002
     config_path = kit.write_config(tmp_path, config)
 
