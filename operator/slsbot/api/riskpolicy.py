@@ -7,6 +7,7 @@ from enum import StrEnum
 from pydantic import Field
 
 from slsbot.api.base import Duration, ObjectStatus, SpecModel
+from slsbot.api.health import HealingPolicy, IncidentRules, Notifications
 
 
 class BreakerAction(StrEnum):
@@ -93,6 +94,7 @@ class PerTradeLimits(SpecModel):
 class RiskScope(StrEnum):
     STRATEGY = "strategy"
     ACCOUNT = "account"
+    GLOBAL = "global"
 
 
 class RiskLimits(SpecModel):
@@ -120,8 +122,17 @@ class RiskPolicySpec(SpecModel):
     circuit_breaker: CircuitBreaker = Field(default_factory=CircuitBreaker)
     volatility_halt: VolatilityHalt = Field(default_factory=VolatilityHalt)
     anomaly: AnomalyPolicy = Field(default_factory=AnomalyPolicy)
-    scope: RiskScope = Field(default=RiskScope.STRATEGY, description="Apply limits per strategy or per account.")
+    scope: RiskScope = Field(
+        default=RiskScope.STRATEGY,
+        description="strategy: each Strategy on its own; account: exposure, daily loss and drawdown limits across "
+        "every Strategy of an account; global: across every account that uses this policy.",
+    )
     kill_switch: bool = Field(default=False, description="When true: cancel orders, flatten and halt every bot.")
+    healing: HealingPolicy = Field(default_factory=HealingPolicy, description="When and how runtimes are healed.")
+    incidents: IncidentRules = Field(default_factory=IncidentRules, description="Severity rules for incidents.")
+    notifications: Notifications = Field(
+        default_factory=Notifications, description="Who is told about incidents, grouped and rate-limited."
+    )
 
     def with_overrides(self, overrides: RiskLimits | None) -> RiskPolicySpec:
         """The policy with a Strategy's overrides applied; overrides can only be set field by field."""

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from slsbot.api.base import Duration, Name, ObjectRef, ObjectStatus, SpecModel, parse_duration
+from slsbot.api.health import HealingStatus
 from slsbot.api.riskpolicy import RiskLimits
 
 SYMBOL_PATTERN = r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}(:[A-Z0-9]{2,15})?$"
@@ -407,4 +408,7 @@ class StrategyStatus(ObjectStatus):
         max_length=64,
         description="Why a running runtime takes no new trades now (EntriesRefused, WarmingUp, Paused, ...); "
         "unset while it trades. The Trading condition carries the message.",
+    )
+    healing: HealingStatus | None = Field(
+        default=None, description="Where the runtime stands on its healing ladder; unset while it is healthy."
     )

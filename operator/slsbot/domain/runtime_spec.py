@@ -6,7 +6,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from slsbot.api import RuntimeAccount, RuntimeConfig
+from slsbot.api import RiskPolicySpec, RuntimeAccount, RuntimeConfig
+from slsbot.api.health import IncidentRules, Notifications
 from slsbot.api.runtime_config import ServerSettings, StateSettings
 from slsbot.api.strategy import OnDelete, RuntimeSettings
 from slsbot.domain.resolve import ResolvedStrategy
@@ -61,7 +62,7 @@ def build_runtime_config(
         long_only=strategy.spec.long_only,
         ensemble=strategy.spec.ensemble,
         ml=strategy.spec.ml,
-        risk=resolved.policy,
+        risk=runtime_risk(resolved.policy),
         sizing=strategy.spec.sizing,
         allocation_percent=strategy.spec.allocation_percent,
         market_data=market_data,
@@ -69,6 +70,12 @@ def build_runtime_config(
         state=StateSettings(path=state_path),
         server=ServerSettings(host=host, port=port),
     )
+
+
+def runtime_risk(policy: RiskPolicySpec) -> RiskPolicySpec:
+    """The policy as a runtime gets it: without what only the control plane acts on (incident rules, who is
+    notified), so that editing those changes no runtime's config and restarts no bot."""
+    return policy.model_copy(update={"incidents": IncidentRules(), "notifications": Notifications()})
 
 
 def desired_runtime(resolved: ResolvedStrategy, config: RuntimeConfig) -> DesiredRuntime:
