@@ -64,10 +64,17 @@ def test_the_warm_up_is_the_longest_of_the_config_and_its_models_lookbacks(small
     config = small_config(**{"marketData.warmupCandles": 40})
     assert run_evaluation(config, settings=WINDOW).warmup == 40
     # a model's lookback is history a fold must have before it
+    # one month and a small forest: only the warm-up is under test (from the start of the data with the default forest
+    # it trained for minutes)
     with_model = small_config(
-        **{"marketData.warmupCandles": 40, "ml.models": [{"name": "m", "kind": "randomForest", "lookback": 320}]}
+        **{
+            "marketData.warmupCandles": 40,
+            "ml.models": [{"name": "m", "kind": "randomForest", "lookback": 320, "params": {"n_estimators": 5}}],
+        }
     )
-    settings = EvaluationSettings(folds=1, lookahead_cuts=0, lookahead_random_cuts=0, end=WINDOW.start)
+    settings = EvaluationSettings(
+        folds=1, lookahead_cuts=0, lookahead_random_cuts=0, start=datetime(2024, 12, 1, tzinfo=UTC), end=WINDOW.start
+    )
     evaluation = run_evaluation(with_model, settings=settings)
     assert evaluation.warmup == 320
     assert evaluation.folds[0].start_ms - evaluation.folds[0].warmup_start_ms == 320 * 3_600_000
