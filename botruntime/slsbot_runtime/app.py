@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # scikit-learn is imported only by runtimes that have models
+    from slsbot_runtime.exchange_time import ExchangeClock
     from slsbot_runtime.ml.bank import ModelBank
 
 log = logging.getLogger(__name__)
@@ -244,6 +246,8 @@ def prepare_runtime(
         paused=config.paused,
         round_trip_cost=2 * config.account.paper.fee_rate,
         commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
+        stale_after_candles=config.risk.healing.stale_after_candles,
+        reject_limit=config.risk.healing.reject_limit,
     )
     models = None
     if config.ml.signal_models:
@@ -338,7 +342,12 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
         clock=clock,
     )
     loop.trade_from_ts = now_ms - 2 * interval  # catching up: candles that closed before the start only inform
-    return BuiltRuntime(loop, feed, 0.0, True, store)
+    return BuiltRuntime(loop, feed, 0.0, True, store, exchange_ms=functools.partial(_exchange_now_ms, clock))
+
+
+def _exchange_now_ms(clock: ExchangeClock) -> int:
+    """The exchange's time from the last measured offset: never a network call (``/status`` asks it)."""
+    return int(time.monotonic() * 1000 + clock.offset_ms)
 
 
 def equity_retention(config: RuntimeConfig) -> EquityRetentionPolicy | None:
