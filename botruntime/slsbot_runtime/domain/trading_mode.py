@@ -57,15 +57,14 @@ class TradingModeState:
 
 
 def would_increase(position: float, working: Iterable[tuple[Side, float]], side: Side, quantity: float) -> bool:
-    """True when an order of ``side`` and ``quantity`` would not only reduce the position: it opens or adds to one,
-    or it would carry it past flat (the other way). ``working`` are the symbol's other unfinished orders (side,
-    quantity still to fill), counted as if they filled."""
-    net = position + sum(s.sign * q for s, q in working)
-    after = net + side.sign * quantity
-    tolerance = QUANTITY_EPSILON * max(1.0, abs(net))
-    if abs(net) <= tolerance:
-        return True  # nothing held (or everything already on its way out): any order would open one
-    return side.sign * net > 0 or (abs(after) > tolerance and (after > 0) != (net > 0))
+    """True unless an order of ``side`` and ``quantity`` only reduces the position: it must be against the position,
+    and with the symbol's other unfinished orders on its side (``working``: side, quantity still to fill) it must not
+    carry the position past flat. Unfinished orders on the position's side are not counted: they could only add."""
+    tolerance = QUANTITY_EPSILON * max(1.0, abs(position))
+    if abs(position) <= tolerance or side.sign * position > 0:
+        return True  # opens a position, or adds to the one held
+    closing = quantity + sum(q for s, q in working if s is side)
+    return closing > abs(position) + tolerance
 
 
 def refusal(state: TradingModeState, *, increases: bool, closing: bool) -> str | None:
