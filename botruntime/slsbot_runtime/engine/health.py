@@ -119,6 +119,10 @@ class HealthRecorder:
     _expected: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        if self.metrics is not None:
+            self.metrics.exchange_connected.set(1)  # no call has failed yet
+
     # -- data ---------------------------------------------------------------------------------------------------
 
     def candle(self, symbol: str, ts: int) -> None:

@@ -182,6 +182,7 @@ class TradingLoop:
             cancel=self._cancel,
             log=self.log,
             metrics=metrics,
+            clock=clock,
         )
         self.publisher.modes = self.modes
         self._risk = risk
@@ -203,7 +204,8 @@ class TradingLoop:
 
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
-        self._clock = self.publisher.clock = self.restart.clock = self._shutdown.clock = clock
+        self._clock = self.publisher.clock = self.restart.clock = self._shutdown.clock = self.modes.clock = clock
+        self.health.clock = clock
 
     @property
     def status(self) -> RuntimeStatus:
@@ -487,6 +489,7 @@ class TradingLoop:
         try:
             self.orders.cancel(order, ts=ts)
         except ExchangeError as error:
+            self.health.exchange_error(error)
             self.log.warning("cancel of %s failed, will retry next candle: %s", client_order_id, error)
 
     # -- metrics ----------------------------------------------------------------------------------------------

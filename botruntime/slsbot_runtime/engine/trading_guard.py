@@ -17,13 +17,14 @@ does to orders.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from slsbot.api.health import TradingMode
-from slsbot_runtime.domain.errors import StateError
+from slsbot_runtime.domain.errors import ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.trading_mode import META_KEY, TradingModeState, refusal, would_increase
-from slsbot_runtime.domain.types import QUANTITY_EPSILON, Order, Side
+from slsbot_runtime.domain.types import QUANTITY_EPSILON, Order, OrderStatus, Side
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.settings import LoopSettings
 from slsbot_runtime.exchange.base import BookPersistence
@@ -31,6 +32,9 @@ from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
+
+FLATTEN_REASON = "flatten on halt"
+SETTLE_EVERY_S = 1.0  # how often an unfinished halt looks again at its orders (wall clock)
 
 
 class TradingModeGuard:
@@ -47,6 +51,7 @@ class TradingModeGuard:
         cancel: Callable[[str, int], None],
         log: StrategyLog,
         metrics: RuntimeMetrics | None,
+        clock: Callable[[], float],
     ) -> None:
         self.settings = settings
         self.state = state
@@ -59,7 +64,9 @@ class TradingModeGuard:
         self.log = log
         self.metrics = metrics
         self.current = TradingModeState()
+        self.clock = clock
         self.closing = False  # a halt's or a shutdown's flatten is sending its exits
+        self._settled_at = -math.inf  # when settle last looked (wall clock)
         orders.gate = self.gate
         self._shown()
 
@@ -100,6 +107,7 @@ class TradingModeGuard:
             "trading mode %s%s (%s)", mode, " with flatten" if after.flatten else "", reason or "no reason given"
         )
         if halted and not after.settled and self.state.reconciled:
+            self._settled_at = -math.inf
             self.settle()
         return self.current
 
@@ -116,18 +124,31 @@ class TradingModeGuard:
         return True
 
     def settle(self) -> None:
-        """A halt's work, once: cancel every unfinished order, close every position when asked, then note it done."""
+        """A halt's work, once: cancel every unfinished order but the halt's own exits, close every position when
+        asked, and note it done once nothing is left working. Until then it is asked again (each tick, at most
+        every ``SETTLE_EVERY_S``): an exchange that fills the exits later is refreshed, a failed cancel retried."""
         current = self.current
         if current.mode is not TradingMode.HALTED or current.settled:
             return
+        now = self.clock()
+        if now - self._settled_at < SETTLE_EVERY_S:
+            return
+        self._settled_at = now
+        orders = self.orders
         ts = (self.state.last_ts if self.state.last_ts is not None else 0) + self.settings.interval_ms
-        for order in self.orders.unfinished():
-            self.cancel(order.client_order_id, ts)
+        for symbol in {o.symbol for o in orders.unfinished() if o.status is not OrderStatus.PENDING}:
+            try:
+                orders.refresh(symbol)
+            except ExchangeError as error:
+                self.log.warning("halt: could not refresh %s, trying again: %s", symbol, error)
+        for order in orders.unfinished():
+            if order.reason != FLATTEN_REASON:
+                self.cancel(order.client_order_id, ts)
         if current.flatten:
             self._flatten(ts)
-        left = self.orders.unfinished()
-        if left:  # a cancel failed: tried again at the next tick
-            self.log.warning("halt: %d orders not cancelled yet, trying again", len(left))
+        left = orders.unfinished()
+        if left:  # a cancel failed, or the exits are still working: asked again
+            self.log.info("halt: %d orders still working, looking again", len(left))
             self.commit()
             return
         self._persist(TradingModeState(TradingMode.HALTED, current.reason, current.flatten, settled=True))
@@ -152,7 +173,7 @@ class TradingModeGuard:
                         abs(net),
                         candle_ts=ts,
                         created_ts=ts,
-                        reason="flatten on halt",
+                        reason=FLATTEN_REASON,
                         fresh=True,
                     )
             orders.send_pending()

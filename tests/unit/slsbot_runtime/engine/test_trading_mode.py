@@ -69,6 +69,7 @@ def make_loop(
     *,
     exchange: type[PaperExchange] = PaperExchange,
     reject_limit: int = 3,
+    clock: Callable[[], float] | None = None,
 ) -> TradingLoop:
     settings = LoopSettings(
         name="t",
@@ -97,6 +98,7 @@ def make_loop(
         store=store,
         deciders={SYMBOL: ComponentDecider(Scripted(direction_at))},
         risk=RiskManager(policy, Sizing(method=SizingMethod.FIXED_QUANTITY, quantity=0.5), True),
+        **({} if clock is None else {"clock": clock}),
     )
 
 
@@ -237,3 +239,33 @@ def test_a_disagreement_with_the_exchange_puts_it_in_safe_mode_before_anything_e
     assert "disagree with the exchange" in (again.modes.current.reason or "")
     assert again.store.load_meta()[META_KEY]["mode"] == "safe"
     assert again.health.reconcile_problems == 1
+
+
+class HandClock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_halt_on_an_exchange_that_fills_later_waits_for_its_exits_and_never_cancels_them(tmp_path: Path) -> None:
+    clock = HandClock()
+    loop = make_loop(always_long, StateStore.open(str(tmp_path / "s.db")), exchange=LostBookExchange, clock=clock)
+    loop.start()
+    run(loop, 0, 3)
+    assert loop.ledger.quantity(SYMBOL) == pytest.approx(0.5)
+    loop.set_trading_mode(TradingMode.HALTED, reason="kill", flatten=True)
+    (exit_order,) = [o for o in loop.orders.orders.values() if o.reason == "flatten on halt"]
+    assert exit_order.status == OrderStatus.OPEN  # a market order this exchange fills with its next candle
+    assert not loop.modes.current.settled
+    for _ in range(3):
+        clock.now += 5
+        loop.tick()  # looks again: the exit is not cancelled, no second exit is sent
+    assert exit_order.status == OrderStatus.OPEN and len(loop.orders.orders) == 2
+    loop.process(candle(3))  # the next candle fills it
+    clock.now += 5
+    loop.tick()
+    assert exit_order.status == OrderStatus.FILLED and loop.ledger.quantity(SYMBOL) == pytest.approx(0.0)
+    assert loop.modes.current.settled and loop.store.load_meta()[META_KEY]["settled"] is True
+    assert len(loop.orders.orders) == 2
