@@ -38,6 +38,7 @@ from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.domain.timeframes import interval_ms
+from slsbot_runtime.domain.trading_mode import TradingModeState
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.drained import DrainedState, load_drained
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
@@ -460,6 +461,7 @@ def _serve(
         strategy_key=parts.settings.strategy_key,
         allocation=Allocation.load(store.load_meta(), spec_percent=config.allocation_percent),
         full_resolution_ms=None if retention is None else retention.full_ms,
+        trading_mode=TradingModeState.load(store.load_meta()),
     )
     if access.token is None:
         if access.insecure:

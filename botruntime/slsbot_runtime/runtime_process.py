@@ -163,6 +163,7 @@ class RuntimeProcess:
         strategy_key: str | None = None,
         allocation: Allocation | None = None,
         full_resolution_ms: int | None = None,
+        trading_mode: TradingModeState | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
@@ -185,6 +186,8 @@ class RuntimeProcess:
         #: The allocation in force: replaced (never changed) by the loop thread, read by HTTP threads.
         self.allocation = allocation or Allocation(100.0)
         self.full_resolution_ms = full_resolution_ms  # the equity retention's window, for /performance
+        #: The trading mode the state file holds, shown until the loop exists (the loop loads it itself).
+        self.stored_mode = trading_mode or TradingModeState()
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
@@ -204,8 +207,17 @@ class RuntimeProcess:
         """The ``/status`` body: the loop's snapshot with ``open_orders``, or a drained runtime's final figures."""
         drained = self.drained
         if drained is not None:
-            return {**drained.status_json(self.name), "allocation": self.allocation.status_json()}
+            return {
+                **drained.status_json(self.name),
+                "allocation": self.allocation.status_json(),
+                "trading_mode": "halted",  # a drained runtime sends no order
+                "trading_mode_reason": "drained",
+                "health": None,
+            }
         body = self.status().to_json()
+        if self.built is None:
+            body["trading_mode"] = str(self.stored_mode.mode)
+            body["trading_mode_reason"] = self.stored_mode.reason
         body["allocation"] = self.allocation.status_json()
         body["open_orders"] = self._open_orders()
         body["health"] = self._health(body)
@@ -654,6 +666,7 @@ class RuntimeProcess:
             current = TradingModeState(mode, reason, flatten and halted, settled=not halted)
             self.store.stage_meta(TRADING_MODE_KEY, current.meta_value())
             self.store.commit()
+            self.stored_mode = current
             self.log.info("trading mode %s (%s), in force once trading starts", mode, reason or "no reason given")
         return {"trading_mode": str(current.mode), "flatten": current.flatten}
 
