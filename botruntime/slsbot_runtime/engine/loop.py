@@ -115,6 +115,7 @@ class TradingLoop:
             on_submit=self._on_submit,
             on_outcome=self._on_outcome,
             on_unknown=self._on_mismatch,
+            on_exchange_error=self.health.exchange_error,
         )
         self.gaps = GapTracker(interval_ms=settings.interval_ms, warmup_candles=settings.warmup_candles)
         self.records = {s: SignalTrackRecord(settings.round_trip_cost) for s in settings.symbols}

@@ -72,6 +72,7 @@ class OrderManager:
         on_submit: Callable[[OrderRequest], None] | None = None,
         on_outcome: Callable[[str, Exception | None], None] | None = None,
         on_unknown: Callable[[str], None] | None = None,
+        on_exchange_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.store = store
@@ -84,6 +85,8 @@ class OrderManager:
         self.on_outcome = on_outcome
         #: An order this process thinks open that the exchange does not know (a reconcile problem).
         self.on_unknown = on_unknown
+        #: A call that still failed after the adapter's retries, other than a send (the runtime's health counters).
+        self.on_exchange_error = on_exchange_error
         #: Asked before each send: why the order may not go out now (the trading mode), or None. A refused order is
         #: marked rejected with that reason and never sent.
         self.gate: Callable[[Order], str | None] | None = None
@@ -335,6 +338,8 @@ class OrderManager:
                 remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
             except TemporaryExchangeError as error:
                 self.log.warning("order %s not refreshed, will be next time: %s", order.client_order_id, error)
+                if self.on_exchange_error is not None:
+                    self.on_exchange_error(error)
                 continue
             if remote is None:
                 problem = (

@@ -12,9 +12,9 @@ import pytest
 from slsbot.api import PaperSettings, RiskPolicySpec
 from slsbot.api.health import TradingMode
 from slsbot.api.strategy import Sizing, SizingMethod
-from slsbot_runtime.domain.errors import OrderRejected, StateError
+from slsbot_runtime.domain.errors import ExchangeUnavailable, OrderRejected, StateError
 from slsbot_runtime.domain.trading_mode import META_KEY
-from slsbot_runtime.domain.types import FLAT, Candle, Order, OrderRequest, OrderStatus, Side, Signal
+from slsbot_runtime.domain.types import FLAT, Candle, Order, OrderRequest, OrderStatus, OrderType, Side, Signal
 from slsbot_runtime.engine import LoopSettings, TradingLoop
 from slsbot_runtime.engine.signals import ComponentDecider
 from slsbot_runtime.exchange.paper import PaperExchange
@@ -269,3 +269,25 @@ def test_a_halt_on_an_exchange_that_fills_later_waits_for_its_exits_and_never_ca
     assert exit_order.status == OrderStatus.FILLED and loop.ledger.quantity(SYMBOL) == pytest.approx(0.0)
     assert loop.modes.current.settled and loop.store.load_meta()[META_KEY]["settled"] is True
     assert len(loop.orders.orders) == 2
+
+
+class AwayExchange(LostBookExchange):
+    """Takes orders, then cannot be asked about them (an outage between a send and its refresh)."""
+
+    def fetch_order(self, client_order_id: str, symbol: str) -> Order | None:
+        raise ExchangeUnavailable("binance GET https://api.binance.com/api/v3/order?signature=abc: 503")
+
+
+def test_an_order_that_cannot_be_refreshed_counts_as_an_exchange_error(tmp_path: Path) -> None:
+    loop = make_loop(lambda _ts: 0.0, StateStore.open(str(tmp_path / "s.db")), exchange=AwayExchange)
+    loop.start()
+    run(loop, 0, 1)
+    resting = loop.orders.create_intent(
+        SYMBOL, Side.BUY, 0.1, candle_ts=T0, created_ts=T0 + HOUR, order_type=OrderType.LIMIT, limit_price=60.0
+    )
+    loop.orders.send_pending()
+    assert resting.status == OrderStatus.OPEN and loop.health.exchange.errors == 0
+    run(loop, 1, 3)  # the resting order is refreshed on each candle, and the exchange cannot answer
+    exchange = loop.health.exchange
+    assert exchange.errors == 2 and exchange.consecutive_errors == 2
+    assert exchange.last_error is not None and "abc" not in exchange.last_error
