@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
 from slsbot_runtime.domain.timeframes import interval_ms
+from slsbot_runtime.domain.trading_mode import TradingModeState
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.drained import DrainedState, load_drained
 from slsbot_runtime.engine.loop import LoopSettings, TradingLoop
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # scikit-learn is imported only by runtimes that have models
+    from slsbot_runtime.exchange_time import ExchangeClock
     from slsbot_runtime.ml.bank import ModelBank
 
 log = logging.getLogger(__name__)
@@ -244,6 +247,8 @@ def prepare_runtime(
         paused=config.paused,
         round_trip_cost=2 * config.account.paper.fee_rate,
         commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
+        stale_after_candles=config.risk.healing.stale_after_candles,
+        reject_limit=config.risk.healing.reject_limit,
     )
     models = None
     if config.ml.signal_models:
@@ -338,7 +343,12 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
         clock=clock,
     )
     loop.trade_from_ts = now_ms - 2 * interval  # catching up: candles that closed before the start only inform
-    return BuiltRuntime(loop, feed, 0.0, True, store)
+    return BuiltRuntime(loop, feed, 0.0, True, store, exchange_ms=functools.partial(_exchange_now_ms, clock))
+
+
+def _exchange_now_ms(clock: ExchangeClock) -> int:
+    """The exchange's time from the last measured offset: never a network call (``/status`` asks it)."""
+    return int(time.monotonic() * 1000 + clock.offset_ms)
 
 
 def equity_retention(config: RuntimeConfig) -> EquityRetentionPolicy | None:
@@ -451,6 +461,7 @@ def _serve(
         strategy_key=parts.settings.strategy_key,
         allocation=Allocation.load(store.load_meta(), spec_percent=config.allocation_percent),
         full_resolution_ms=None if retention is None else retention.full_ms,
+        trading_mode=TradingModeState.load(store.load_meta()),
     )
     if access.token is None:
         if access.insecure:

@@ -15,6 +15,9 @@ PREFIX = "slsbot_runtime"
 #: Every value of a model's ``state`` label (``ml.schedule.STATES``).
 MODEL_STATES = ("ready", "training", "missing", "failed", "stale", "drifted")
 PHASES = ("starting", "reconciling", "warming_up", "running", "paused", "halted", "finished", "drained")
+TRADING_MODES = ("normal", "safe", "halted")
+#: Slippage against the expected fill, basis points (negative: better than expected).
+SLIPPAGE_BUCKETS = (-50.0, -10.0, -2.0, 0.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0)
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -135,6 +138,53 @@ class RuntimeMetrics:
             ["model"],
             registry=registry,
         )
+        # health signals (engine.health, docs/concepts/runtime-health.md)
+        self.data_age = Gauge(
+            f"{PREFIX}_data_age_seconds",
+            "Seconds since the symbol's next candle was due (exchange clock live, wall clock in a paced replay); "
+            "-1 when not measurable.",
+            ["symbol"],
+            registry=registry,
+        )
+        self.data_stale = Gauge(
+            f"{PREFIX}_data_stale",
+            "1 while the symbol's data is older than healing.staleAfterCandles intervals.",
+            ["symbol"],
+            registry=registry,
+        )
+        self.exchange_connected = Gauge(
+            f"{PREFIX}_exchange_connected", "1 while the last call to the exchange succeeded.", registry=registry
+        )
+        self.exchange_errors = Counter(
+            f"{PREFIX}_exchange_errors",
+            "Failed calls to the exchange (after the adapter's retries), by kind: error, rate_limited.",
+            ["kind"],
+            registry=registry,
+        )
+        self.order_problems = Counter(
+            f"{PREFIX}_order_problems",
+            "Orders the exchange rejected (rejected) or that failed after the retries (failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.slippage = Histogram(
+            f"{PREFIX}_slippage_bps",
+            "Fill price against the expected fill (the deciding candle's close), basis points; positive is worse.",
+            buckets=SLIPPAGE_BUCKETS,
+            registry=registry,
+        )
+        self.reconcile_problems = Counter(
+            f"{PREFIX}_reconcile_problems",
+            "Disagreements with the exchange found by a reconciliation or an order refresh.",
+            registry=registry,
+        )
+        self.memory = Gauge(f"{PREFIX}_memory_bytes", "Resident memory of the runtime process.", registry=registry)
+        self.trading_mode = Gauge(
+            f"{PREFIX}_trading_mode",
+            "1 for the trading mode in force (normal, safe, halted), 0 for the others.",
+            ["mode"],
+            registry=registry,
+        )
         self._out_of_vote: set[str] = set()
 
     def set_model_state(self, model: str, state: str, in_vote: bool) -> None:
@@ -153,6 +203,12 @@ class RuntimeMetrics:
         self.model_retrains.labels(model, result).inc()
         if log_loss is not None:
             self.model_holdout_log_loss.labels(model).set(log_loss)
+
+    def set_trading_mode(self, current: str) -> None:
+        if current not in TRADING_MODES:
+            raise ValueError(f"mode: {current!r} is not one of {', '.join(TRADING_MODES)}")
+        for mode in TRADING_MODES:
+            self.trading_mode.labels(mode).set(1 if mode == current else 0)
 
     def set_phase(self, current: str) -> None:
         """The phase gauge: 1 for ``current``, 0 for every other value of ``PHASES``."""

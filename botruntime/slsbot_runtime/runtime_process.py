@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from slsbot.api.health import TradingMode
 from slsbot_runtime.allocation import META_KEY as ALLOCATION_KEY
 from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.domain.errors import (
@@ -40,6 +41,8 @@ from slsbot_runtime.domain.errors import (
     StateError,
 )
 from slsbot_runtime.domain.strategy_log import StrategyLog
+from slsbot_runtime.domain.trading_mode import META_KEY as TRADING_MODE_KEY
+from slsbot_runtime.domain.trading_mode import TradingModeState
 from slsbot_runtime.domain.types import Candle, Order
 from slsbot_runtime.drained import (
     DRAINED_PHASE,
@@ -48,6 +51,7 @@ from slsbot_runtime.drained import (
     drained_from_store,
     save_drained,
 )
+from slsbot_runtime.engine.health import Freshness, margin_used_percent, memory_usage
 from slsbot_runtime.engine.loop import TradingLoop
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.exchange.retry import RetryPolicy
@@ -75,6 +79,8 @@ class BuiltRuntime:
     pace_s: float
     live_feed: bool
     store: StateStore
+    #: The exchange's clock in ms (a live feed's), for the data's age; None in a replay.
+    exchange_ms: Callable[[], int] | None = None
 
 
 def waiting_status(name: str, *, error: str | None = None, permanent: bool = False) -> RuntimeStatus:
@@ -157,6 +163,7 @@ class RuntimeProcess:
         strategy_key: str | None = None,
         allocation: Allocation | None = None,
         full_resolution_ms: int | None = None,
+        trading_mode: TradingModeState | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
@@ -179,6 +186,8 @@ class RuntimeProcess:
         #: The allocation in force: replaced (never changed) by the loop thread, read by HTTP threads.
         self.allocation = allocation or Allocation(100.0)
         self.full_resolution_ms = full_resolution_ms  # the equity retention's window, for /performance
+        #: The trading mode the state file holds, shown until the loop exists (the loop loads it itself).
+        self.stored_mode = trading_mode or TradingModeState()
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
@@ -198,10 +207,20 @@ class RuntimeProcess:
         """The ``/status`` body: the loop's snapshot with ``open_orders``, or a drained runtime's final figures."""
         drained = self.drained
         if drained is not None:
-            return {**drained.status_json(self.name), "allocation": self.allocation.status_json()}
+            return {
+                **drained.status_json(self.name),
+                "allocation": self.allocation.status_json(),
+                "trading_mode": "halted",  # a drained runtime sends no order
+                "trading_mode_reason": "drained",
+                "health": None,
+            }
         body = self.status().to_json()
+        if self.built is None:
+            body["trading_mode"] = str(self.stored_mode.mode)
+            body["trading_mode_reason"] = self.stored_mode.reason
         body["allocation"] = self.allocation.status_json()
         body["open_orders"] = self._open_orders()
+        body["health"] = self._health(body)
         feed_error = self._feed_error
         if feed_error is not None and body["idle_reason"] not in ("Halted", "Finished"):
             body["idle_reason"] = "DataStale"
@@ -253,6 +272,17 @@ class RuntimeProcess:
         answer: dict[str, Any] = reply.wait("allocation", COMMAND_TIMEOUT_S)
         return answer
 
+    def set_trading_mode(self, mode: TradingMode, *, flatten: bool, reason: str | None) -> dict[str, Any]:
+        """Put ``mode`` in force (``TradingModeGuard.set``); answered once the state file holds it. StateError when
+        drained, when the loop does not take it in time, or the write fails (then nothing changed)."""
+        if self.drained is not None:
+            raise StateError(DRAINED_REFUSAL)
+        reply = CommandReply()
+        args = {"mode": mode, "flatten": flatten, "reason": reason, "reply": reply}
+        self._commands.put(("trading_mode", args, reply.done))
+        answer: dict[str, Any] = reply.wait("trading mode", COMMAND_TIMEOUT_S)
+        return answer
+
     def performance(self, since: int) -> dict[str, Any]:
         """The ``/performance`` body (``performance.performance_json``) from what the state file holds."""
         if self.state_path == ":memory:":
@@ -282,6 +312,30 @@ class RuntimeProcess:
             except RuntimeError:  # "dictionary changed size during iteration"
                 continue
         return None
+
+    def _health(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The ``health`` block (``engine.health``); None before the loop exists."""
+        built = self.built
+        if built is None:
+            return None
+        loop = built.loop
+        margin = None
+        for _ in range(5):  # the loop thread may change the positions while this reads them
+            try:
+                positions = {symbol: row.quantity for symbol, row in loop.ledger.positions.items()}
+                margin = margin_used_percent(
+                    positions, dict(loop.ledger.prices), body["equity"], loop.risk.limits.max_leverage
+                )
+                break
+            except RuntimeError:
+                continue
+        return loop.health.block(
+            symbols=loop.settings.symbols,
+            status=body,
+            confidence=loop.confidence,
+            margin_used_percent=margin,
+            memory=memory_usage(),
+        )
 
     def _send(self, command: str, args: dict[str, Any], timeout_s: float = 10.0) -> None:
         done = threading.Event()
@@ -364,15 +418,18 @@ class RuntimeProcess:
             return
         self.built = built
         loop = built.loop
+        loop.health.freshness = self._freshness(built)
         try:
             loop.start()
             self._take_up_allocation()
             if self._paused_wish is not None:
                 loop.pause() if self._paused_wish else loop.resume()
             last_ts = None
+            health = loop.health
             for candle in self._candles():
                 if self._commands_say_stop():
                     return
+                health.candle(candle.symbol, candle.ts)
                 if loop.process(candle) and built.pace_s > 0 and candle.ts != last_ts:
                     last_ts = candle.ts
                     if self._wait(built.pace_s):
@@ -397,6 +454,16 @@ class RuntimeProcess:
             self.log.exception("the trading loop failed")
             self._safe_commit()
             self.exit_code = 1
+
+    def _freshness(self, built: BuiltRuntime) -> Freshness:
+        """Data age on the exchange's clock (live), the wall clock (paced replay), or not at all (unpaced)."""
+        settings = built.loop.settings
+        stale_after = settings.stale_after_candles
+        if built.live_feed and built.exchange_ms is not None:
+            return Freshness("exchange", settings.interval_ms / 1000.0, stale_after, built.exchange_ms)
+        if built.pace_s > 0:
+            return Freshness("wall", built.pace_s, stale_after)
+        return Freshness(None, 0.0, stale_after)
 
     def _candles(self) -> Iterator[Candle]:
         assert self.built is not None
@@ -435,12 +502,14 @@ class RuntimeProcess:
                     return
                 continue
             if isinstance(item, SlsbotRuntimeError):
+                self.loop.health.exchange_error(item)
                 self.log.warning("feed: %s", item)
                 self._feed_error = f"{type(item).__name__}: {item}"
                 if self.metrics is not None:
                     self.metrics.feed_stale.set(1)
                 continue
             self._feed_error = None
+            self.loop.health.exchange_ok()
             if self.metrics is not None:
                 self.metrics.feed_stale.set(0)
             yield item
@@ -513,6 +582,14 @@ class RuntimeProcess:
                 except StateError as error:
                     reply.error = error
             return False
+        if command == "trading_mode":
+            reply = args["reply"]
+            if reply.take():
+                try:
+                    reply.value = self._change_trading_mode(args["mode"], args["flatten"], args["reason"])
+                except StateError as error:
+                    reply.error = error
+            return False
         if command in ("pause", "resume"):
             if built is None:
                 self._paused_wish = command == "pause"
@@ -575,6 +652,23 @@ class RuntimeProcess:
         )
         answer: dict[str, Any] = after.answer_json()
         return answer
+
+    def _change_trading_mode(self, mode: TradingMode, flatten: bool, reason: str | None) -> dict[str, Any]:
+        """Loop thread: persist and apply the mode; before the loop exists, write it for the loop to load."""
+        built = self.built
+        if built is not None:
+            built.loop.set_trading_mode(mode, reason=reason, flatten=flatten)
+            current = built.loop.modes.current
+        else:
+            if self.store is None:
+                raise StateError("trading mode: this runtime has no state file to keep it in")
+            halted = mode is TradingMode.HALTED
+            current = TradingModeState(mode, reason, flatten and halted, settled=not halted)
+            self.store.stage_meta(TRADING_MODE_KEY, current.meta_value())
+            self.store.commit()
+            self.stored_mode = current
+            self.log.info("trading mode %s (%s), in force once trading starts", mode, reason or "no reason given")
+        return {"trading_mode": str(current.mode), "flatten": current.flatten}
 
     def _take_up_allocation(self) -> None:
         """At the start, before any new candle: the allocation in force (a stored override, else the spec's) goes

@@ -32,6 +32,11 @@ finalizer) calls exactly these paths with exactly these keys:
   with, overriding the Strategy's ``allocationPercent`` (null clears the override). Written to the state file before
   the answer, ``{"allocationPercent": x, "source": "controller" | "spec"}``, and in force from the next candle and
   after a restart. ``/status`` shows ``"allocation": {"percent", "source", "specPercent"}``.
+* ``POST /trading-mode`` with ``{"mode": "normal" | "safe" | "halted", "flatten": bool, "reason": str}``
+  (``flatten`` and ``reason`` optional): what the runtime may trade (``domain.trading_mode``). Written to the
+  state file before the answer, ``{"trading_mode": ..., "flatten": bool}``, and in force after a restart.
+  ``/status`` shows ``trading_mode``, ``trading_mode_reason`` and the ``health`` block (``engine.health``,
+  docs/concepts/runtime-health.md).
 * ``GET /performance?since=<ms>``: ``{"allocationPercent", "lastCandleTs", "periods": [[ts, equity,
   allocated_capital, return_on_allocated | null], ...], "closedTrades", "drawdownPercent", "breakerLevel"}`` for
   the candles after ``since`` (``slsbot_runtime.performance``); ``since`` defaults to 0.
@@ -59,6 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from slsbot.api.health import TradingMode
 from slsbot_runtime.domain.allocation import check_percent
 from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
@@ -122,6 +128,8 @@ class RuntimeControl(Protocol):
     def set_allocation(self, percent: float | None) -> dict[str, Any]: ...
 
     def performance(self, since: int) -> dict[str, Any]: ...
+
+    def set_trading_mode(self, mode: TradingMode, *, flatten: bool, reason: str | None) -> dict[str, Any]: ...
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None: ...
 
@@ -194,6 +202,38 @@ def parse_allocation(body: bytes) -> float | None:
         raise BadRequest(str(error)) from None
 
 
+TRADING_MODE_EXAMPLE = 'send {"mode": "safe", "flatten": false, "reason": "why"}'
+MODES = tuple(str(mode) for mode in TradingMode)
+MAX_REASON = 500
+
+
+def parse_trading_mode(body: bytes) -> tuple[TradingMode, bool, str | None]:
+    """``{"mode": ..., "flatten": bool, "reason": str}`` -> (mode, flatten, reason); only ``mode`` is required."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error}); {TRADING_MODE_EXAMPLE}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"body: expected a JSON object with mode; {TRADING_MODE_EXAMPLE}")
+    unknown = sorted(set(data) - {"mode", "flatten", "reason"})
+    if unknown:
+        raise BadRequest(f"{unknown[0]}: unknown field; /trading-mode takes mode, flatten and reason")
+    mode = data.get("mode")
+    if mode not in MODES:
+        raise BadRequest(f"mode: must be one of {', '.join(MODES)}, got {mode!r}; {TRADING_MODE_EXAMPLE}")
+    flatten = data.get("flatten", False)
+    if not isinstance(flatten, bool):
+        raise BadRequest(f"flatten: must be true or false, got {flatten!r}")
+    if flatten and mode != TradingMode.HALTED:
+        raise BadRequest(f"flatten: only a halt flattens; send flatten: true with mode halted, not {mode}")
+    reason = data.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise BadRequest(f"reason: must be a string, got {reason!r}")
+    if reason is not None and len(reason) > MAX_REASON:
+        raise BadRequest(f"reason: at most {MAX_REASON} characters, got {len(reason)}")
+    return TradingMode(mode), flatten, (reason.strip() or None) if reason is not None else None
+
+
 def parse_since(query: str) -> int:
     values = parse_qs(query).get("since")
     if not values:
@@ -252,6 +292,7 @@ def make_handler(
                 "/resume": lambda _q, _b: self._json(200, {"paused": control.set_paused(False)}),
                 "/shutdown": self._shutdown,
                 "/allocation": lambda _q, b: self._json(200, control.set_allocation(parse_allocation(b))),
+                "/trading-mode": self._trading_mode,
             }
             self._dispatch(routes, body)
 
@@ -296,6 +337,10 @@ def make_handler(
             cancel_orders, flatten = parse_shutdown(body)
             control.request_shutdown(cancel_orders=cancel_orders, flatten=flatten)
             self._json(202, {"accepted": True, "cancelOrders": cancel_orders, "flatten": flatten})
+
+        def _trading_mode(self, _query: str, body: bytes) -> None:
+            mode, flatten, reason = parse_trading_mode(body)
+            self._json(200, control.set_trading_mode(mode, flatten=flatten, reason=reason))
 
         def _json(self, code: int, body: Any, *, www_authenticate: bool = False) -> None:
             self._send(code, json.dumps(body).encode(), "application/json", www_authenticate=www_authenticate)

@@ -10,6 +10,9 @@ The first that applies wins:
                           a ``flattenAndHalt`` breaker level)
 ``Finished``              the feed ended, or the runtime was shut down
 ``Starting``              replaying the stored candles, reconciling with the exchange
+``Halted``                the trading mode is ``halted`` (``POST /trading-mode``): orders cancelled, no orders
+``SafeMode``              the trading mode is ``safe``: no new entries, orders reduce-only (set by the control
+                          plane, or by the runtime itself after rejected orders or a disagreement with the exchange)
 ``WarmingUp``             a symbol has not seen ``warmupCandles`` candles since the start or a gap
 ``NoAllocation``          allocated 0 % of the account's capital (``allocationPercent`` or a controller's
                           override): open positions are closed, no entry is opened
@@ -44,10 +47,13 @@ def describe_idle(
     warmup_candles: int,
     refusals: str | None,
     allocation_percent: float = 100.0,
+    trading_mode: str = "normal",
+    trading_mode_reason: str | None = None,
 ) -> Idle | None:
     """``warming``: (symbol, candles seen since the start or its last gap) of each symbol still warming up;
     ``refusals``: ``EntryRefusals.idle_message()``; ``flatten_message``: why the risk policy flattens, if it does;
-    ``allocation_percent``: the share of the account's capital the runtime trades with."""
+    ``allocation_percent``: the share of the account's capital the runtime trades with; ``trading_mode`` and
+    ``trading_mode_reason``: the mode in force (``domain.trading_mode``)."""
     if phase is Phase.HALTED:
         if halt_reason is not None:
             return Idle("Halted", f"trading halted: {halt_reason}")
@@ -56,6 +62,11 @@ def describe_idle(
         return Idle("Finished", finish_note or "the feed ended: nothing more to trade")
     if phase in (Phase.STARTING, Phase.RECONCILING):
         return Idle("Starting", f"replaying the stored candles ({replayed} so far), then reconciling with the exchange")
+    why = f": {trading_mode_reason}" if trading_mode_reason else ""
+    if trading_mode == "halted":
+        return Idle("Halted", f"trading mode halted{why}: orders cancelled, no order is sent")
+    if trading_mode == "safe":
+        return Idle("SafeMode", f"safe mode{why}: no new entries, orders reduce-only")
     if phase is Phase.WARMING_UP:
         shown = ", ".join(f"{symbol} {seen} of {warmup_candles}" for symbol, seen in warming[:3])
         more = f" and {len(warming) - 3} more" if len(warming) > 3 else ""

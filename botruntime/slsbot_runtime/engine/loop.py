@@ -30,10 +30,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from slsbot.api.health import TradingMode
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
+from slsbot_runtime.engine.health import HealthRecorder
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.planning import (
@@ -54,6 +56,7 @@ from slsbot_runtime.engine.signals import Decider, SymbolDecision
 from slsbot_runtime.engine.status import RuntimeStatus
 from slsbot_runtime.engine.status_publisher import PUBLISH_INTERVAL_S, ModelStatus, StatusPublisher
 from slsbot_runtime.engine.track_record import SignalTrackRecord
+from slsbot_runtime.engine.trading_guard import TradingModeGuard
 from slsbot_runtime.exchange.base import Exchange
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
@@ -68,6 +71,7 @@ __all__ = ["LoopSettings", "TradingLoop"]
 log = logging.getLogger(__name__)
 
 _REJECTED = RiskAction.REJECTED  # read once: Python 3.11 reads an enum member through a Python-level hook
+_NORMAL, _HALTED = TradingMode.NORMAL, TradingMode.HALTED
 
 
 class TradingLoop:
@@ -98,6 +102,9 @@ class TradingLoop:
         self.monitoring = MonitoringView(self.deciders.values(), metrics, models=models)
         self.refusals = EntryRefusals(self.log, clock)
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
+        #: The health counters (orders, fills, reconciliation here; data and the exchange from the runtime process).
+        self.health = HealthRecorder(metrics=metrics, clock=clock)
+        self.confidence: float | None = None  # the latest signal's confidence (a candle with a target)
         self.orders = OrderManager(
             exchange=exchange,
             store=store,
@@ -106,6 +113,9 @@ class TradingLoop:
             on_fill=self._on_fill,
             commit=self.commit,
             on_submit=self._on_submit,
+            on_outcome=self._on_outcome,
+            on_unknown=self._on_mismatch,
+            on_exchange_error=self.health.exchange_error,
         )
         self.gaps = GapTracker(interval_ms=settings.interval_ms, warmup_candles=settings.warmup_candles)
         self.records = {s: SignalTrackRecord(settings.round_trip_cost) for s in settings.symbols}
@@ -161,6 +171,21 @@ class TradingLoop:
             clock=clock,
             sleep=sleep,
         )
+        self.restart.on_reconciled = self._on_reconciled
+        self.modes = TradingModeGuard(
+            settings,
+            state=state,
+            store=store,
+            orders=self.orders,
+            ledger=self.ledger,
+            book=book,
+            commit=self.commit,
+            cancel=self._cancel,
+            log=self.log,
+            metrics=metrics,
+            clock=clock,
+        )
+        self.publisher.modes = self.modes
         self._risk = risk
         self._clock = clock
 
@@ -180,7 +205,8 @@ class TradingLoop:
 
     @clock.setter
     def clock(self, clock: Callable[[], float]) -> None:
-        self._clock = self.publisher.clock = self.restart.clock = self._shutdown.clock = clock
+        self._clock = self.publisher.clock = self.restart.clock = self._shutdown.clock = self.modes.clock = clock
+        self.health.clock = clock
 
     @property
     def status(self) -> RuntimeStatus:
@@ -212,6 +238,7 @@ class TradingLoop:
     def start(self) -> None:
         """Load the stored state; the next candles up to the cursor are replayed, then reconciled."""
         self.restart.load()
+        self.modes.load(self.store.load_meta())
         self.publisher.publish()
 
     def run(self, candles: Iterable[Candle]) -> None:
@@ -257,6 +284,8 @@ class TradingLoop:
         state = self.state
         if state.started and not state.reconciled and not state.finished and state.halt_reason is None:
             self.restart.reconcile()
+        if state.reconciled and not state.finished and not self.modes.current.settled:
+            self.modes.settle()  # a halt asked before the reconciliation, or left half done by a restart
         self.publisher.publish()
 
     def commit(self) -> None:
@@ -286,6 +315,7 @@ class TradingLoop:
             raise StateError(f"trading is halted: {state.halt_reason}")
         if not state.reconciled:
             self.restart.reconcile()
+            self.modes.settle()  # a halt left half done by a restart
         gap = self.gaps.observe(candle)
         if gap is not None and self.metrics is not None:
             self.metrics.feed_gaps.labels(symbol).inc(gap.missing)
@@ -318,6 +348,7 @@ class TradingLoop:
             self._trade(candle, decision, flatten, signal)
         if signal is not None:  # a track record moves only with a target
             self.records[symbol].observe(signal, close)
+            self.confidence = decision.confidence
         elapsed = time.perf_counter() - started if metrics is not None else 0.0
         self.store.stage_candle(ts, symbol, equity, ledger.cash)
         state.cursor[symbol] = ts
@@ -362,6 +393,9 @@ class TradingLoop:
             state.ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
         if signal is None and not must_flatten:
             return  # no opinion and nothing to flatten: the plan keeps everything as it is (most candles)
+        mode = self.modes.current.mode
+        if mode is _HALTED:
+            return  # halted: no orders at all
         # while warming up (warmupCandles candles after the start or a gap) only entries wait: exits, cancels
         # and risk flattening go on
         orders = self.orders
@@ -376,7 +410,7 @@ class TradingLoop:
             working=working,
             long_only=self.settings.long_only,
             must_flatten=must_flatten,
-            entries_allowed=warm and not state.paused,
+            entries_allowed=warm and not state.paused and mode is _NORMAL,
         )
         if not actions:
             return
@@ -409,7 +443,7 @@ class TradingLoop:
         verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.quantity > QUANTITY_EPSILON:
-            self.orders.create_intent(
+            order = self.orders.create_intent(
                 candle.symbol,
                 side,
                 verdict.quantity,
@@ -417,6 +451,7 @@ class TradingLoop:
                 created_ts=candle.ts + self.settings.interval_ms,
                 reason=reason,
             )
+            self.health.expect(order.client_order_id, candle.close)
 
     def _enter(self, candle: Candle, decision: SymbolDecision, side: Side, reason: str) -> None:
         win_rate, payoff = self.records[candle.symbol].win_rate_and_payoff()
@@ -440,7 +475,7 @@ class TradingLoop:
             if self.refusals.streaks:
                 self.refusals.accepted(candle.symbol)
             driver = f" ({decision.driver})" if decision.driver else ""
-            self.orders.create_intent(
+            order = self.orders.create_intent(
                 candle.symbol,
                 side,
                 verdict.quantity,
@@ -448,12 +483,14 @@ class TradingLoop:
                 created_ts=candle.ts + self.settings.interval_ms,
                 reason=reason + driver,
             )
+            self.health.expect(order.client_order_id, candle.close)
 
     def _cancel(self, client_order_id: str, ts: int) -> None:
         order = self.orders.orders[client_order_id]
         try:
             self.orders.cancel(order, ts=ts)
         except ExchangeError as error:
+            self.health.exchange_error(error)
             self.log.warning("cancel of %s failed, will retry next candle: %s", client_order_id, error)
 
     # -- metrics ----------------------------------------------------------------------------------------------
@@ -475,6 +512,36 @@ class TradingLoop:
     def _on_fill(self, fill: Fill) -> None:
         if self.metrics is not None:
             self.metrics.fills.labels(fill.symbol, str(fill.side)).inc()
+        order = self.orders.orders.get(fill.client_order_id)
+        done = order is None or order.status.is_terminal
+        self.health.fill(fill.client_order_id, fill.side, fill.price, done=done)
+
+    # -- health and the trading mode ---------------------------------------------------------------------------
+
+    def set_trading_mode(self, mode: TradingMode, *, reason: str | None, flatten: bool) -> None:
+        """The control plane's ``POST /trading-mode``: persisted, then in force (``TradingModeGuard.set``)."""
+        self.modes.set(mode, reason=reason, flatten=flatten)
+        self.publisher.publish()
+
+    def _on_outcome(self, outcome: str, error: Exception | None) -> None:
+        streak = self.health.order_outcome(outcome, error)
+        limit = self.settings.reject_limit
+        if streak >= limit and self.modes.go_safe(
+            f"{streak} orders in a row rejected or failed (healing.rejectLimit {limit}); last: "
+            f"{'none' if error is None else type(error).__name__}"
+        ):
+            self.publisher.publish()
+
+    def _on_mismatch(self, problem: str) -> None:
+        self.health.reconcile_problem(problem)
+        if self.modes.go_safe(f"the books disagree with the exchange: {problem[:160]}"):
+            self.publisher.publish()
+
+    def _on_reconciled(self, problem: str | None) -> None:
+        if problem is None:
+            self.health.reconcile_ok()
+        else:
+            self._on_mismatch(problem)
 
     def _on_submit(self, request: OrderRequest) -> None:
         if self.metrics is not None:

@@ -64,6 +64,8 @@ class Restart:
         self.log = log
         self.clock = clock
         self.report: ReconcileReport | None = None  # the reconciliation's, once it ran
+        #: Told each reconciliation's outcome: None when the books agree, else the disagreement (before the halt).
+        self.on_reconciled: Callable[[str | None], None] | None = None
         state.last_commit = clock()
 
     def load(self) -> None:
@@ -161,9 +163,13 @@ class Restart:
         try:
             self.report = reconcile(self.orders)
         except StateError as error:
+            if self.on_reconciled is not None:
+                self.on_reconciled(str(error))
             state.halt_reason = str(error)
             publisher.publish()
             raise
+        if self.on_reconciled is not None:
+            self.on_reconciled(None)
         state.reconciled = True
         self.commit()
         report = self.report

@@ -21,3 +21,5 @@ class LoopSettings:
     round_trip_cost: float = 0.002  # fees of an entry and an exit, for the signal track record
     commit_every_candles: int = 1000
     commit_interval_s: float = 0.5
+    stale_after_candles: float = 2.0  # risk.healing.staleAfterCandles: data older than this many intervals is stale
+    reject_limit: int = 3  # risk.healing.rejectLimit: rejected or failed orders in a row that put it in safe mode

@@ -50,6 +50,9 @@ class RuntimeStatus:
     anomaly_score: float | None = None  # the highest of the symbols' latest scores
     anomaly_scores: dict[str, float | None] | None = None  # each symbol's latest score
     drift: dict[str, Any] | None = None  # per model: drifted, threshold, fits, and each series' PSI and KS
+    # what the runtime lets itself trade (domain.trading_mode): normal, safe, halted, and why
+    trading_mode: str = "normal"
+    trading_mode_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

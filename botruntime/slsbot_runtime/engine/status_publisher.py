@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
+from slsbot_runtime.domain.trading_mode import TradingModeState
 from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
@@ -37,6 +38,13 @@ class ModelStatus(Protocol):
     def status(self) -> dict[str, dict[str, Any]]: ...
 
     def drift_status(self, refresh_ks: int = 1) -> dict[str, dict[str, Any]]: ...
+
+
+class TradingModes(Protocol):
+    """The trading mode in force (``engine.trading_guard.TradingModeGuard``)."""
+
+    @property
+    def current(self) -> TradingModeState: ...
 
 
 class StatusPublisher:
@@ -69,6 +77,8 @@ class StatusPublisher:
         self.metrics = metrics
         self.clock = clock
         self.published_at = 0.0
+        #: The trading mode in force (the loop's ``TradingModeGuard``), once the loop has one.
+        self.modes: TradingModes | None = None
         self._phase_shown = False
         self.status = self.snapshot()
 
@@ -91,6 +101,7 @@ class StatusPublisher:
         phase = self.phase()
         state, ledger, gaps = self.state, self.ledger, self.gaps
         equity = ledger.equity()
+        mode = TradingModeState() if self.modes is None else self.modes.current
         idle = describe_idle(
             phase,
             halt_reason=state.halt_reason,
@@ -101,6 +112,8 @@ class StatusPublisher:
             warmup_candles=self.warmup_candles,
             refusals=self.refusals.idle_message(),
             allocation_percent=self.risk.allocation_percent,
+            trading_mode=str(mode.mode),
+            trading_mode_reason=mode.reason,
         )
         return RuntimeStatus(
             name=self.name,
@@ -120,6 +133,8 @@ class StatusPublisher:
             idle_message=None if idle is None else idle.message,
             **(self.monitoring.status() if self.monitoring is not None else {}),
             models=None if self.models is None else self.models.status(),
+            trading_mode=str(mode.mode),
+            trading_mode_reason=mode.reason,
         )
 
     def publish(self) -> None:

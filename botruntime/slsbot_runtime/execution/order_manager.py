@@ -70,6 +70,9 @@ class OrderManager:
         on_fill: Callable[[Fill], None] | None = None,
         commit: Callable[[], None] | None = None,
         on_submit: Callable[[OrderRequest], None] | None = None,
+        on_outcome: Callable[[str, Exception | None], None] | None = None,
+        on_unknown: Callable[[str], None] | None = None,
+        on_exchange_error: Callable[[Exception], None] | None = None,
     ) -> None:
         self.exchange = exchange
         self.store = store
@@ -78,6 +81,16 @@ class OrderManager:
         self.log = StrategyLog(log, strategy_key)
         self.on_fill = on_fill
         self.on_submit = on_submit
+        #: Each send's outcome, ``sent``, ``rejected`` or ``failed`` with the error (the runtime's health counters).
+        self.on_outcome = on_outcome
+        #: An order this process thinks open that the exchange does not know (a reconcile problem).
+        self.on_unknown = on_unknown
+        #: A call that still failed after the adapter's retries, other than a send (the runtime's health counters).
+        self.on_exchange_error = on_exchange_error
+        #: Asked before each send: why the order may not go out now (the trading mode), or None. A refused order is
+        #: marked rejected with that reason and never sent.
+        self.gate: Callable[[Order], str | None] | None = None
+        self.reduce_only = False  # sent with every order (safe mode)
         self.commit = commit or store.commit  # makes every staged intent durable before a send
         self.orders: dict[str, Order] = {}
         self._unfinished: dict[str, dict[str, Order]] = {}  # symbol -> client id -> order, creation order
@@ -212,6 +225,12 @@ class OrderManager:
         return self._send(order)
 
     def _send(self, order: Order) -> bool:
+        refusal = None if self.gate is None else self.gate(order)
+        if refusal is not None:
+            self.unsent.pop(order.client_order_id, None)
+            self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=refusal[:200])
+            self.log.warning("order %s not sent: %s", order.client_order_id, refusal)
+            return False
         request = OrderRequest(
             order.client_order_id,
             order.symbol,
@@ -219,7 +238,7 @@ class OrderManager:
             order.quantity,
             order.type,
             order.limit_price,
-            reduce_only=False,
+            reduce_only=self.reduce_only,
             reason=order.reason,
             created_ts=order.created_ts,
         )
@@ -231,6 +250,8 @@ class OrderManager:
             remote = self.exchange.place_order(request)
         except TemporaryExchangeError as error:
             self.log.warning("order %s stays pending, will be sent again: %s", order.client_order_id, error)
+            if self.on_outcome is not None:
+                self.on_outcome("failed", error)
             return False
         except AuthenticationError:
             raise
@@ -238,8 +259,12 @@ class OrderManager:
             self.unsent.pop(order.client_order_id, None)
             self._set_status(order, OrderStatus.REJECTED, order.created_ts, reason=str(error)[:200])
             self.log.warning("order %s rejected by the exchange: %s", order.client_order_id, error)
+            if self.on_outcome is not None:
+                self.on_outcome("rejected" if isinstance(error, OrderRejected) else "failed", error)
             return False
         self.unsent.pop(order.client_order_id, None)
+        if self.on_outcome is not None:
+            self.on_outcome("sent", None)
         if self.log.isEnabledFor(logging.INFO):  # one check when nobody reads INFO (a backtest), not four calls
             self.log.info(
                 "order sent: %s %.8g %s %s (%s), the exchange says %s: %s",
@@ -313,9 +338,16 @@ class OrderManager:
                 remote = self.exchange.fetch_order(order.client_order_id, order.symbol)
             except TemporaryExchangeError as error:
                 self.log.warning("order %s not refreshed, will be next time: %s", order.client_order_id, error)
+                if self.on_exchange_error is not None:
+                    self.on_exchange_error(error)
                 continue
             if remote is None:
-                self.log.warning("order %s is %s here but unknown to the exchange", order.client_order_id, order.status)
+                problem = (
+                    f"order {order.client_order_id} ({order.symbol}) is {order.status} here but unknown to the exchange"
+                )
+                self.log.warning("%s", problem)
+                if self.on_unknown is not None:
+                    self.on_unknown(problem)
                 continue
             self.absorb(order, remote)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from slsbot.api import RuntimeConfig
+from slsbot.api.health import TradingMode
 from slsbot_runtime import runtime_process
 from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.app import RuntimeOptions, build_runtime
@@ -305,3 +306,17 @@ def test_an_allocation_the_loop_does_not_take_in_time_is_withdrawn_and_changes_n
     assert process.loop.risk.allocation_percent == 80.0
     assert process.allocation.source == "spec"
     assert (built.store.load_meta().get("allocation") or {}).get("override") is None
+
+
+def test_a_trading_mode_set_while_connecting_is_written_first_and_in_force_once_connected(built, start) -> None:
+    process = start(Connector(built, [ExchangeUnavailable("binance fetch_time: 503")] * 3), store=built.store)
+    wait_for(lambda: process.status().error, what="a failed connection")
+    answer = process.set_trading_mode(TradingMode.SAFE, flatten=False, reason="exchange flapping")
+    assert answer == {"trading_mode": "safe", "flatten": False}
+    assert built.store.load_meta()["trading_mode"]["mode"] == "safe"  # written before the answer
+    wait_for(lambda: process.built is not None, what="the connection")
+    wait_for(lambda: process.status().phase == "finished", what="the replay")
+    body = process.status_json()
+    assert body["trading_mode"] == "safe" and body["trading_mode_reason"] == "exchange flapping"
+    assert process.loop.orders.orders == {}  # safe from the first candle: no entry staged (normal mode stages 8)
+    assert body["health"]["data"]["BTC/USDT"]["age_seconds"] is None  # an unpaced replay: not measurable
