@@ -276,6 +276,15 @@ class LocalProcessBackend:
         elif action.kind is ActionKind.SET_PAUSED:
             assert action.desired is not None
             self._client.set_paused(self._running_url(record), paused=action.desired.paused, token=self._token(record))
+        elif action.kind is ActionKind.SET_TRADING_MODE:
+            assert action.trading_mode is not None
+            self._client.set_trading_mode(
+                self._running_url(record),
+                mode=action.trading_mode,
+                flatten=action.flatten,
+                reason=f"{action.reason}: {action.message}",
+                token=self._token(record),
+            )
         elif action.kind is ActionKind.DRAIN:
             self._client.shutdown(
                 self._running_url(record),

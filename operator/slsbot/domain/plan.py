@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from slsbot.api.health import TradingMode
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.runtime_spec import DesiredRuntime
 
@@ -75,6 +76,7 @@ class ActionKind(StrEnum):
     SET_PAUSED = "SetPaused"
     DRAIN = "Drain"  # cancel orders (and flatten) before deletion
     DELETE = "Delete"
+    SET_TRADING_MODE = "SetTradingMode"  # the healing ladder: push ``trading_mode`` to the runtime's POST /trading-mode
     WAIT = "Wait"  # nothing to do now; look again after ``requeue_after``
 
 
@@ -86,7 +88,8 @@ class Action:
     desired: DesiredRuntime | None = None
     requeue_after: timedelta | None = None
     cancel_orders: bool = False
-    flatten: bool = False
+    flatten: bool = False  # DRAIN: close positions; SET_TRADING_MODE to halted: close them too
+    trading_mode: TradingMode | None = None  # SET_TRADING_MODE: what the runtime may do from now on
 
     @property
     def changes_something(self) -> bool:
