@@ -184,7 +184,7 @@ def classify(
             first_rung=HealingRung.SAFE_MODE,
         )
     ours = previous.trading_mode if previous is not None else TradingMode.NORMAL
-    if mode is TradingMode.SAFE and _MODE_RANK[mode] > _MODE_RANK[ours]:
+    if mode == TradingMode.SAFE and _MODE_RANK[mode] > _MODE_RANK[ours]:
         # It stopped its entries itself (a reconcile mismatch or repeated rejects, contract section 1).
         mismatch = "reconcil" in mode_reason.lower() or "mismatch" in mode_reason.lower()
         failure_class = FailureClass.STATE_MISMATCH if mismatch else FailureClass.EXECUTION_ERRORS
@@ -233,8 +233,12 @@ def _stale_data(data: dict[str, Any], policy: HealingPolicy, checked_at: datetim
         if not isinstance(entry, dict):
             continue
         age, interval = _float(entry.get("age_seconds")), _float(entry.get("interval_seconds"))
-        over = age is not None and interval is not None and interval > 0 and age > policy.stale_after_candles * interval
-        if (over or entry.get("stale") is True) and (worst is None or (age or 0.0) > worst[0]):
+        # The policy's threshold where the age is measurable; the runtime's own verdict where it is not.
+        if age is not None and interval is not None and interval > 0:
+            over = age > policy.stale_after_candles * interval
+        else:
+            over = entry.get("stale") is True
+        if over and (worst is None or (age or 0.0) > worst[0]):
             worst = (age or 0.0, str(symbol), interval or 0.0)
     if worst is None:
         return None
@@ -336,12 +340,12 @@ def _climb(
             record = _enter(record, fault.first_rung, fault, policy, now)
     before = previous.rung if previous is not None and not fresh else None
     record, action, wait = _step(observed, record, fault, policy, desired=desired, now=now)
-    entered = record.rung if fresh or record.rung != before else None
+    entered = HealingRung(record.rung) if fresh or record.rung != before else None
     events: list[HealingEvent] = []
     signals: tuple[IncidentSignal, ...] = ()
     if entered is not None:
         events.append(HealingEvent("Warning", _reason(record), _rung_message(record, policy)))
-        if entered is HealingRung.INCIDENT:
+        if entered == HealingRung.INCIDENT:
             signals = (_incident_signal(record, namespace=namespace, name=name, now=now),)
     if action is None:
         action = _push(observed, record)
@@ -371,8 +375,8 @@ def _step(
     """Climb one rung when this one has had its chance; restart when the rung says so. (record, action, wait)."""
     rung_timeout = parse_duration(policy.rung_timeout)
     assert record.rung is not None
-    if record.rung is HealingRung.RESTART:
-        if record.failure_class is FailureClass.CRASHED:
+    if record.rung == HealingRung.RESTART:
+        if record.failure_class == FailureClass.CRASHED:
             # plan_runtime restarts a crashed runtime, with its backoff: count those restarts.
             attempts = max(record.attempts, observed.restarts - record.restarts_at_fault)
             record = record.model_copy(update={"attempts": attempts})
@@ -395,7 +399,7 @@ def _step(
             desired=desired,
         )
         return record, restart, grace
-    if record.rung is HealingRung.INCIDENT:
+    if record.rung == HealingRung.INCIDENT:
         return record, None, None
     in_rung = now - (record.rung_since or now)
     if in_rung >= rung_timeout:
@@ -415,7 +419,7 @@ def _enter(
             "rung": rung,
             "trading_mode": mode,
             "rung_since": now,
-            "attempts": 0 if rung is not HealingRung.RESTART else record.attempts,
+            "attempts": 0 if rung != HealingRung.RESTART else record.attempts,
             "flatten": record.flatten or (rung in (HealingRung.HALT, HealingRung.INCIDENT) and _flatten(fault, policy)),
         }
     )
@@ -454,7 +458,7 @@ def _recovering(
     push = None
     reported = _mode(observed.runtime_status.get("trading_mode"))
     # Lift only the mode the ladder set: a halt it did not order (a kill switch) stays.
-    if previous.trading_mode is not TradingMode.NORMAL and reported in (None, previous.trading_mode):
+    if previous.trading_mode != TradingMode.NORMAL and reported in (None, previous.trading_mode):
         push = Action(ActionKind.SET_TRADING_MODE, "Recovered", message, trading_mode=TradingMode.NORMAL)
     return HealingDecision(
         status=None,
@@ -471,7 +475,7 @@ def _push(observed: ObservedRuntime, record: HealingStatus) -> Action | None:
     stricter mode; a runtime that does not report its mode is told whenever the rung wants more than normal)."""
     if observed.state is not RuntimeState.READY:
         return None
-    wanted = record.trading_mode
+    wanted = TradingMode(record.trading_mode)
     reported = _mode(observed.runtime_status.get("trading_mode"))
     current = reported if reported is not None else TradingMode.NORMAL
     if _MODE_RANK[wanted] <= _MODE_RANK[current]:
@@ -481,7 +485,7 @@ def _push(observed: ObservedRuntime, record: HealingStatus) -> Action | None:
         _reason(record),
         f"{record.cause}: {record.rung}: trading mode {wanted}" + (" (flatten)" if record.flatten else ""),
         trading_mode=wanted,
-        flatten=record.flatten and wanted is TradingMode.HALTED,
+        flatten=record.flatten and wanted == TradingMode.HALTED,
     )
 
 

@@ -176,7 +176,7 @@ def apply_healing(
         conds = set_condition(
             conds, type=DEGRADED, status=True, reason=reason, message=message, generation=generation, now=now
         )
-        idle = "SafeMode" if healing.rung is HealingRung.SAFE_MODE else "Halted"
+        idle = "SafeMode" if healing.rung == HealingRung.SAFE_MODE else "Halted"
         conds = set_condition(
             conds, type=TRADING, status=False, reason=idle, message=message, generation=generation, now=now
         )
