@@ -57,6 +57,7 @@ CLASS_OF_RULE = {
     "ModelAccuracy": FailureClass.MODEL_DEGRADED,
 }
 MEMORY_SHARE_OF_LIMIT = 0.9  # memoryLimitMb unset: exhaustion is above this share of the container's limit
+MESSAGE_LIMIT = 1000  # of a fault's message in status.healing (the runtime's last words can be long)
 WHILE_HEALING = timedelta(seconds=5)  # how often a runtime on the ladder is looked at, at most
 _MIB = 1024 * 1024
 
@@ -146,11 +147,12 @@ def classify(
         )
     if state is RuntimeState.STARTING:
         restarted_by_ladder = previous is not None and previous.failure_class not in (None, FailureClass.CRASHED)
-        if observed.consecutive_failures > 0 and not restarted_by_ladder:
+        exits = observed.consecutive_failures
+        if exits > 0 and not restarted_by_ladder:
             return Fault(
                 FailureClass.CRASHED.value,
                 FailureClass.CRASHED,
-                f"the runtime exited {observed.consecutive_failures} times since it was last ready; it is starting",
+                f"the runtime exited {exits} time{'s' if exits != 1 else ''} since it was last ready; it is starting",
                 fault_at=observed.exited_at or now,
             )
         return None
@@ -329,13 +331,13 @@ def _climb(
             restarts_at_fault=observed.restarts,
             flatten=_flatten(fault, policy) if rung in (HealingRung.HALT, HealingRung.INCIDENT) else False,
             incident_id=previous.incident_id if previous is not None else None,
-            message=fault.message,
+            message=fault.message[:MESSAGE_LIMIT],
         )
         if fault.fault_at is not None:
             detection = max((now - fault.fault_at).total_seconds(), 0.0)
     else:
         assert previous is not None
-        record = previous.model_copy(update={"message": fault.message, "healthy_since": None})
+        record = previous.model_copy(update={"message": fault.message[:MESSAGE_LIMIT], "healthy_since": None})
         if not _at_least(record.rung, fault.first_rung):  # a signal raised the floor meanwhile
             record = _enter(record, fault.first_rung, fault, policy, now)
     before = previous.rung if previous is not None and not fresh else None

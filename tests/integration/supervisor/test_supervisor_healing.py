@@ -68,11 +68,14 @@ def test_a_killed_runtime_is_back_and_trading_within_5_seconds(kit, tmp_path: Pa
         killed = running.strategies()["btc-trend"]["pid"]
         started = time.monotonic()
         os.kill(killed, signal.SIGKILL)
+        # pid and restarts come from the live process record, phase and conditions from the last status written:
+        # wait for a status that has seen the crash and the runtime ready again after it ("healthy since").
         back = kit.wait_for(
             lambda: (
                 (s := running.strategies()["btc-trend"])["phase"] == "Running"
                 and s["pid"] not in (None, killed)
                 and _condition(s, "Trading").get("status") == "True"
+                and "healthy since" in _condition(s, "Healing").get("message", "")
                 and s
             ),
             timeout=30,

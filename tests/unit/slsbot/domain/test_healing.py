@@ -373,3 +373,12 @@ def test_a_runtime_still_starting_gives_no_verdict():
     starting = ObservedRuntime(state=RuntimeState.STARTING)
     decision = _decide(starting, _safe_record(), T0 + timedelta(minutes=5))
     assert decision.status == _safe_record() and decision.action is None and decision.events == ()
+
+
+def test_a_long_last_error_is_cut_so_the_status_stays_valid():
+    exited = ObservedRuntime(state=RuntimeState.EXITED, consecutive_failures=1, exited_at=T0, detail="x" * 5000)
+    decision = _decide(exited, None, T0)
+    assert len(decision.status.message) <= 1000
+    HealingStatus.model_validate(decision.status.model_dump())
+    again = _decide(exited, decision.status, T0 + timedelta(seconds=1))
+    HealingStatus.model_validate(again.status.model_dump())
