@@ -97,8 +97,10 @@ class Action:
 
     @property
     def is_warning(self) -> bool:
-        """Whether its Event is a Warning: a restart (something failed) or a deletion that could not drain."""
-        return self.kind is ActionKind.RESTART or self.reason in WARNING_REASONS
+        """Whether its Event is a Warning: a restart (something failed), a deletion that could not drain, or the
+        healing ladder restricting a runtime's trading (safe mode, halt)."""
+        restricting = self.kind is ActionKind.SET_TRADING_MODE and self.trading_mode != TradingMode.NORMAL
+        return self.kind is ActionKind.RESTART or restricting or self.reason in WARNING_REASONS
 
 
 WARNING_REASONS = frozenset({"DeletedWithoutDrain", "BackOff", "RuntimeUnresponsive", "RuntimeNotRunning"})
