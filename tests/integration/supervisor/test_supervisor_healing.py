@@ -190,6 +190,8 @@ def test_stale_data_climbs_restart_then_safe_mode_and_comes_back_after_recover_a
         metrics = _metrics(running)
         assert _sample(metrics, "slsbot_heal_rungs_total", failure_class="StaleData", rung="SafeMode") == 1
         assert _sample(metrics, "slsbot_heal_recovery_seconds_count", failure_class="StaleData") >= 1
+        detection = _sample(metrics, "slsbot_heal_detection_seconds_sum", failure_class="StaleData")
+        print(f"\nstale data (1 s candles, staleAfterCandles 2): detected {detection:.2f}s after the candle was due")
         assert running.strategies()["eth-trend"]["restarts"] == 0  # the other bot was left alone
     finally:
         assert running.stop() == 0
