@@ -118,7 +118,7 @@ def decide_healing(
     if fault is None:
         if previous is None or previous.rung is None:
             return HealingDecision(status=None)
-        if not _healthy_now(observed):
+        if not _healthy_now(observed, previous):
             return HealingDecision(status=previous, requeue_after=WHILE_HEALING)  # coming back: no verdict yet
         return _recovering(observed, previous, policy, now)
     return _climb(observed, previous, fault, policy, desired=desired, namespace=namespace, name=name, now=now)
@@ -512,9 +512,18 @@ def _flatten(fault: Fault, policy: HealingPolicy) -> bool:
     return policy.flatten_on_halt if fault.flatten is None else fault.flatten
 
 
-def _healthy_now(observed: ObservedRuntime) -> bool:
-    """Healthy means ready and answering with nothing wrong; a runtime still starting gives no verdict."""
-    return observed.state is RuntimeState.READY and bool(observed.runtime_status)
+def _healthy_now(observed: ObservedRuntime, previous: HealingStatus) -> bool:
+    """Healthy means ready and answering with nothing wrong, not even below the thresholds for the fault it had (an
+    exchange still disconnected, a feed still flagged stale: a restarted runtime measures those afresh); a runtime
+    still starting gives no verdict."""
+    if observed.state is not RuntimeState.READY or not observed.runtime_status:
+        return False
+    health = _dict(observed.runtime_status.get("health"))
+    if previous.failure_class == FailureClass.EXCHANGE_UNREACHABLE:
+        return _dict(health.get("exchange")).get("connected") is not False
+    if previous.failure_class == FailureClass.STALE_DATA:
+        return not any(isinstance(e, dict) and e.get("stale") is True for e in _dict(health.get("data")).values())
+    return True
 
 
 def _reason(record: HealingStatus) -> str:

@@ -382,3 +382,21 @@ def test_a_long_last_error_is_cut_so_the_status_stays_valid():
     HealingStatus.model_validate(decision.status.model_dump())
     again = _decide(exited, decision.status, T0 + timedelta(seconds=1))
     HealingStatus.model_validate(again.status.model_dump())
+
+
+def test_an_exchange_still_disconnected_below_the_threshold_is_not_healthy_yet():
+    previous = HealingStatus(
+        failure_class=FailureClass.EXCHANGE_UNREACHABLE,
+        cause="ExchangeUnreachable",
+        rung=HealingRung.RESTART,
+        attempts=1,
+        detected_at=T0,
+        rung_since=T0,
+        last_action_at=T0,
+    )
+    now = T0 + timedelta(seconds=10)
+    restarted = _ready(now, exchange={"connected": False, "failing_since": _iso(now - timedelta(seconds=5))})
+    decision = _decide(restarted, previous, now)
+    assert decision.status == previous and decision.recovery_seconds is None  # no verdict: measured afresh
+    connected = _decide(_ready(now), previous, now)
+    assert connected.status.healthy_since == now and connected.recovery_seconds == pytest.approx(10.0)
