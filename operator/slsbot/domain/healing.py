@@ -187,9 +187,11 @@ def classify(
         )
     ours = previous.trading_mode if previous is not None else TradingMode.NORMAL
     if mode == TradingMode.SAFE and _MODE_RANK[mode] > _MODE_RANK[ours]:
-        # It stopped its entries itself (a reconcile mismatch or repeated rejects, contract section 1).
-        mismatch = "reconcil" in mode_reason.lower() or "mismatch" in mode_reason.lower()
-        failure_class = FailureClass.STATE_MISMATCH if mismatch else FailureClass.EXECUTION_ERRORS
+        # It stopped its entries itself (repeated rejects, or its books disagree with the exchange: contract section
+        # 1). A reason that names neither counts as the graver of the two, a state mismatch.
+        said = mode_reason.lower()
+        execution = "reject" in said or "orders in a row" in said
+        failure_class = FailureClass.EXECUTION_ERRORS if execution else FailureClass.STATE_MISMATCH
         return Fault(
             failure_class.value,
             failure_class,

@@ -240,8 +240,10 @@ def test_a_runtime_that_put_itself_in_safe_mode_is_kept_there_and_classified_by_
     assert decision.status.failure_class == FailureClass.STATE_MISMATCH
     assert decision.status.rung == HealingRung.SAFE_MODE
     assert decision.action is None  # it is in safe mode already: nothing to push
-    rejects = _decide(_ready(T0, mode="safe", reason="3 orders rejected in a row"), None, T0)
+    rejects = _decide(_ready(T0, mode="safe", reason="3 orders in a row rejected or failed"), None, T0)
     assert rejects.status.failure_class == FailureClass.EXECUTION_ERRORS
+    books = _decide(_ready(T0, mode="safe", reason="the books disagree with the exchange: BTC 0.1 vs 0"), None, T0)
+    assert books.status.failure_class == FailureClass.STATE_MISMATCH
 
 
 # --- crashes: plan_runtime's crash-loop backoff is the restart rung ---------------------------------------------
