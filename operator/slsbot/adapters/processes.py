@@ -262,7 +262,8 @@ class LocalProcessBackend:
         running = record.pid is not None
         if action.kind in (ActionKind.CREATE, ActionKind.RESTART, ActionKind.UPDATE):
             if running and action.kind is ActionKind.RESTART and self._alive(record):
-                record = self._kill_silent(record, action.reason)  # alive but silent: a liveness restart
+                # Alive but silent (a liveness restart), or alive and unhealthy (the healing ladder's restart).
+                record = self._kill_silent(record, action.reason, action.message)
                 running = False
             if running:
                 if action.kind is not ActionKind.UPDATE:
@@ -276,6 +277,15 @@ class LocalProcessBackend:
         elif action.kind is ActionKind.SET_PAUSED:
             assert action.desired is not None
             self._client.set_paused(self._running_url(record), paused=action.desired.paused, token=self._token(record))
+        elif action.kind is ActionKind.SET_TRADING_MODE:
+            assert action.trading_mode is not None
+            self._client.set_trading_mode(
+                self._running_url(record),
+                mode=action.trading_mode,
+                flatten=action.flatten,
+                reason=f"{action.reason}: {action.message}",
+                token=self._token(record),
+            )
         elif action.kind is ActionKind.DRAIN:
             self._client.shutdown(
                 self._running_url(record),
@@ -408,9 +418,10 @@ class LocalProcessBackend:
         self._processes[key] = adopted
         return adopted
 
-    def _kill_silent(self, record: RuntimeRecord, reason: str) -> RuntimeRecord:
+    def _kill_silent(self, record: RuntimeRecord, reason: str, why: str) -> RuntimeRecord:
         """SIGKILL a runtime that is alive but does not answer (SIGTERM may never be handled: a stopped or hung
-        process), wait until it is gone, and count it as a failure, as a kubelet does after a failed liveness probe."""
+        process) or that the healing ladder restarts, wait until it is gone, and count it as a failure, as a kubelet
+        does after a failed liveness probe. The runtime is exactly-once across a SIGKILL (its state file)."""
         log.warning("runtime %s/%s (pid %s): %s; killing it", record.namespace, record.name, record.pid, reason)
         signal_group(record.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -419,7 +430,7 @@ class LocalProcessBackend:
         if self._alive(record):
             raise BackendUnavailable(f"runtime {record.namespace}/{record.name} (pid {record.pid}) survived SIGKILL")
         record = self._note_exit(record, self._processes.get((record.namespace, record.name)))
-        record.last_error = f"killed after {reason}: it did not answer its health check"
+        record.last_error = f"killed ({reason}): {why}"[:1000]
         return self._save(record)
 
     def _note_exit(self, record: RuntimeRecord, process: ChildProcess | AdoptedProcess | None) -> RuntimeRecord:

@@ -3,7 +3,9 @@
 ``GET /healthz`` (200 while the loop ticks; 503 with a reason when it does not), ``GET /readyz`` (200 once warmed up
 and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
 ``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``,
-``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's).
+``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's),
+``POST /trading-mode`` with ``{"mode": "normal"|"safe"|"halted", "flatten": bool, "reason": str}`` (the healing
+ladder's).
 
 Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
@@ -23,9 +25,13 @@ from typing import Any
 
 import httpx
 
+from slsbot.api.health import TradingMode
 from slsbot.domain.errors import InvalidSpecError, RuntimeUnreachable, SlsbotError
 from slsbot.domain.runtime_performance import AllocationSetting, PerformancePeriod, RuntimePerformance
 
+#: How long ``POST /trading-mode`` may take: the runtime persists the mode before it answers, and a halt cancels its
+#: open orders (and flattens) first.
+TRADING_MODE_TIMEOUT_S = 20.0
 #: How long ``POST /allocation`` may take: the runtime's loop writes it to its state file first, and gives up (503,
 #: nothing changed) when it cannot take it within 10 s.
 ALLOCATION_TIMEOUT_S = 20.0
@@ -111,6 +117,28 @@ class RuntimeHttpClient:
         if not isinstance(body, dict) or body.get("source") not in ("spec", "controller"):
             raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not an allocation")
         return AllocationSetting(percent=_number(body.get("allocationPercent"), where), source=body["source"])
+
+    def set_trading_mode(
+        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: str | None = None
+    ) -> TradingMode:
+        """What the runtime may do from now on: ``normal``, ``safe`` (no new entries, orders reduce-only) or
+        ``halted`` (orders cancelled, positions flattened when ``flatten``, no orders at all). Returns the mode the
+        runtime answered, once it has persisted it. InvalidSpecError when it refuses the body (it changed nothing);
+        RuntimeUnreachable when it cannot be asked, or answers another mode."""
+        body = self._call(
+            "POST",
+            base_url,
+            "/trading-mode",
+            token=token,
+            json={"mode": str(mode), "flatten": flatten, "reason": reason[:500]},
+            timeout=max(self._http.timeout.read or 0.0, TRADING_MODE_TIMEOUT_S),
+            refused=InvalidSpecError,
+        )
+        where = f"{base_url}/trading-mode"
+        answered = body.get("trading_mode") if isinstance(body, dict) else None
+        if answered != str(mode):
+            raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not trading mode {mode}")
+        return mode
 
     def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
         """The runtime's periods after ``since`` (ms UTC), its round trips closed since then and its risk figures."""

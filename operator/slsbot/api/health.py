@@ -172,3 +172,13 @@ class HealingStatus(SpecModel):
     healthy_since: datetime | None = Field(default=None, description="Healthy again since; normal after recoverAfter.")
     incident_id: str | None = Field(default=None, max_length=64)
     message: str = Field(default="", max_length=4096)
+    cause: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The failure class, or the incident rule (e.g. Drawdown) that put the runtime on the ladder.",
+    )
+    flatten: bool = Field(default=False, description="Whether the halt closes positions as well.")
+    restarts_at_fault: int = Field(default=0, ge=0, description="The runtime's restart count when the fault began.")
+    last_action_at: datetime | None = Field(
+        default=None, description="When the ladder last restarted the runtime for this fault."
+    )

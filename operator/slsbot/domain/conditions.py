@@ -12,6 +12,7 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 TRADING = "Trading"  # a Ready runtime that takes new trades (False: idle, with the reason)
 MODELS_DEGRADED = "ModelsDegraded"  # a signal model is out of the ensemble's vote (missing, failed, stale, drifted)
+HEALING = "Healing"  # the runtime is on its healing ladder (reason: <class>_<rung>, e.g. StaleData_SafeMode)
 DRIFTED = "Drifted"  # a model's inputs or output moved away from its training window (only with ml.models)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from slsbot.api.health import TradingMode
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.runtime_spec import DesiredRuntime
 
@@ -75,6 +76,7 @@ class ActionKind(StrEnum):
     SET_PAUSED = "SetPaused"
     DRAIN = "Drain"  # cancel orders (and flatten) before deletion
     DELETE = "Delete"
+    SET_TRADING_MODE = "SetTradingMode"  # the healing ladder: push ``trading_mode`` to the runtime's POST /trading-mode
     WAIT = "Wait"  # nothing to do now; look again after ``requeue_after``
 
 
@@ -86,7 +88,8 @@ class Action:
     desired: DesiredRuntime | None = None
     requeue_after: timedelta | None = None
     cancel_orders: bool = False
-    flatten: bool = False
+    flatten: bool = False  # DRAIN: close positions; SET_TRADING_MODE to halted: close them too
+    trading_mode: TradingMode | None = None  # SET_TRADING_MODE: what the runtime may do from now on
 
     @property
     def changes_something(self) -> bool:
@@ -94,8 +97,10 @@ class Action:
 
     @property
     def is_warning(self) -> bool:
-        """Whether its Event is a Warning: a restart (something failed) or a deletion that could not drain."""
-        return self.kind is ActionKind.RESTART or self.reason in WARNING_REASONS
+        """Whether its Event is a Warning: a restart (something failed), a deletion that could not drain, or the
+        healing ladder restricting a runtime's trading (safe mode, halt)."""
+        restricting = self.kind is ActionKind.SET_TRADING_MODE and self.trading_mode != TradingMode.NORMAL
+        return self.kind is ActionKind.RESTART or restricting or self.reason in WARNING_REASONS
 
 
 WARNING_REASONS = frozenset({"DeletedWithoutDrain", "BackOff", "RuntimeUnresponsive", "RuntimeNotRunning"})

@@ -30,6 +30,23 @@ class RuntimeBackend(Protocol):
         ...
 
 
+class HealingMetrics(Protocol):
+    """Where the healing ladder's measurements go (``adapters.control_metrics`` exports them to Prometheus). ``cause``
+    is the failure class (``StaleData``), or the incident rule that put the runtime on the ladder."""
+
+    def detected(self, cause: str, seconds: float) -> None:
+        """A fault was detected ``seconds`` after it began (as the runtime reports its start)."""
+        ...
+
+    def recovered(self, cause: str, seconds: float) -> None:
+        """The runtime was healthy again ``seconds`` after its fault was detected."""
+        ...
+
+    def rung_entered(self, cause: str, rung: str) -> None:
+        """The ladder moved to ``rung`` (Restart, SafeMode, Halt, Incident)."""
+        ...
+
+
 class CredentialSecrets(Protocol):
     """What the control plane may learn of a Secret that an account names as its credentials: never its data."""
 

@@ -9,7 +9,17 @@ from datetime import datetime
 
 from slsbot.api import StrategyPhase, StrategyStatus
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.conditions import DEGRADED, DRIFTED, MODELS_DEGRADED, PROGRESSING, READY, TRADING, set_condition
+from slsbot.api.health import HealingRung, HealingStatus
+from slsbot.domain.conditions import (
+    DEGRADED,
+    DRIFTED,
+    HEALING,
+    MODELS_DEGRADED,
+    PROGRESSING,
+    READY,
+    TRADING,
+    set_condition,
+)
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import INVALID_SPEC, Problem
 
@@ -138,6 +148,39 @@ def strategy_status(
             status.config_hash = config_hash
     status.conditions = conds
     status.observed_generation = generation
+    return status
+
+
+def apply_healing(
+    status: StrategyStatus,
+    healing: HealingStatus | None,
+    condition: tuple[bool, str, str] | None,
+    *,
+    generation: int,
+    now: datetime,
+) -> StrategyStatus:
+    """``status`` with the healing ladder's record and its ``Healing`` condition (None: leave the condition as it is).
+    A ready runtime held in safe mode or halted by the ladder is Degraded, and its Trading condition says why."""
+    status.healing = healing
+    conds = status.conditions
+    if condition is not None:
+        ok, reason, message = condition
+        conds = set_condition(
+            conds, type=HEALING, status=ok, reason=reason, message=message, generation=generation, now=now
+        )
+    restricted = healing is not None and healing.rung not in (None, HealingRung.RESTART)
+    if restricted and status.phase in (StrategyPhase.RUNNING, StrategyPhase.PAUSED):
+        assert healing is not None and condition is not None
+        _, reason, message = condition
+        status.phase = StrategyPhase.DEGRADED
+        conds = set_condition(
+            conds, type=DEGRADED, status=True, reason=reason, message=message, generation=generation, now=now
+        )
+        idle = "SafeMode" if healing.rung == HealingRung.SAFE_MODE else "Halted"
+        conds = set_condition(
+            conds, type=TRADING, status=False, reason=idle, message=message, generation=generation, now=now
+        )
+    status.conditions = conds
     return status
 
 

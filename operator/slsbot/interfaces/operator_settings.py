@@ -85,6 +85,14 @@ class OperatorSettings(BaseSettings):
     # The operator itself.
     verbose: bool = False
     liveness_endpoint: str | None = Field(default=None, description="e.g. http://0.0.0.0:8080/healthz")
+    metrics_port: int | None = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Serve the control plane's Prometheus metrics (healing, incidents) at /metrics on this port; "
+        "0 picks a free one, off (SLSBOT_OPERATOR_METRICS_PORT=off) serves none.",
+    )
+    metrics_address: str = Field(default="0.0.0.0", description="The address the metrics port listens on.")
     check_exchanges: bool = Field(default=True, description="Check TradingAccount.spec.exchange against ccxt.")
     event_repeat_seconds: float = Field(default=300.0, ge=0, description="Hold back an identical event this long.")
     validation_resync_seconds: float = Field(default=60.0, gt=0, description="Revalidate accounts and policies.")
@@ -110,6 +118,11 @@ class OperatorSettings(BaseSettings):
         description="How long deleting a Strategy waits for its runtime to answer and finish draining before it is "
         "deleted anyway, with a DeletedWithoutDrain warning.",
     )
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _metrics_off(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("", "off", "none") else value
 
     @field_validator("namespaces")
     @classmethod

@@ -27,7 +27,9 @@ from slsbot.api.resources import ObjectMeta
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
+from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
+from slsbot.domain.ports import HealingMetrics
 from slsbot.domain.status import strategy_status
 from slsbot.services.reconcile import (
     Catalog,
@@ -81,6 +83,12 @@ class OperatorContext:
     # daemon has its own wake-up, as each Strategy's.
     experiment_ports: ExperimentPorts = field(default_factory=ExperimentPorts)
     experiment_wakeups: Wakeups = field(default_factory=Wakeups)
+    # The healing ladder's measurements (adapters.control_metrics, served on the operator's metrics port), and the
+    # incidents hooks (issue 9, part I): the open severity-1/2 signals naming a Strategy, and where the ladder's own
+    # Incident-rung signals go.
+    healing_metrics: HealingMetrics | None = None
+    strategy_signals: Callable[[Strategy], Sequence[IncidentSignal]] | None = None
+    record_signals: Callable[[Sequence[IncidentSignal], datetime], None] | None = None
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -123,8 +131,12 @@ def reconcile_strategy_once(
         now=ctx.clock(),
         catalog=ctx.catalog,
         claims=dependencies.claims,
+        signals=ctx.strategy_signals(strategy) if ctx.strategy_signals is not None else (),
+        healing_metrics=ctx.healing_metrics,
     )
     _write(ctx, body, result)
+    if result.signals and ctx.record_signals is not None:
+        ctx.record_signals(result.signals, ctx.clock())
     if result.requeue_after is None:
         return ctx.max_requeue_seconds
     return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)

@@ -26,6 +26,8 @@ from slsbot.domain.admission import ImageAllowList, as_account_problems, check_c
 from slsbot.domain.allocation import AllocationClaim, check_allocation
 from slsbot.domain.conditions import READY, get_condition, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
+from slsbot.domain.healing import HealingDecision, decide_healing
+from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import (
     DRAIN_WAIT_LIMIT,
     Action,
@@ -37,7 +39,14 @@ from slsbot.domain.plan import (
     plan_deletion,
     plan_runtime,
 )
-from slsbot.domain.ports import CredentialSecrets, OwnedObjects, RolloutRuntimes, RuntimeBackend, TuningRunner
+from slsbot.domain.ports import (
+    CredentialSecrets,
+    HealingMetrics,
+    OwnedObjects,
+    RolloutRuntimes,
+    RuntimeBackend,
+    TuningRunner,
+)
 from slsbot.domain.resolve import (
     INVALID_SPEC,
     Problem,
@@ -49,7 +58,7 @@ from slsbot.domain.resolve import (
     resolve_strategy,
 )
 from slsbot.domain.runtime_spec import desired_runtime
-from slsbot.domain.status import strategy_status, validation_status
+from slsbot.domain.status import apply_healing, strategy_status, validation_status
 from slsbot.domain.tuning_plan import TuningPolicy
 from slsbot.services.tuning import reconcile_tuning
 
@@ -82,6 +91,8 @@ class ReconcileResult:
     events: list[Event] = field(default_factory=list)
     requeue_after: timedelta | None = None
     done: bool = False  # for deletion: the finalizer may be removed
+    # What the healing ladder raised at its Incident rung, for the incidents service (``record_signals``).
+    signals: list[IncidentSignal] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +167,13 @@ def reconcile_strategy(
     backoff: BackoffPolicy | None = None,
     liveness: LivenessPolicy | None = None,
     claims: Iterable[AllocationClaim] | None = None,
+    signals: Sequence[IncidentSignal] = (),
+    healing_metrics: HealingMetrics | None = None,
 ) -> ReconcileResult:
     """One step for ``strategy``. ``claims``: the allocations of the namespace's Strategies (``domain.allocation``),
     so that a share that does not fit beside the earlier-created Strategies of its account is refused; None skips
-    that check."""
+    that check. ``signals``: the open severity-1/2 incident signals naming this Strategy, for its healing ladder
+    (``domain.healing``); ``healing_metrics``: where the ladder's measurements go."""
     catalog = catalog or Catalog()
     generation = strategy.metadata.generation
     resolved = resolve_strategy(
@@ -194,6 +208,24 @@ def reconcile_strategy(
     except BackendUnavailable as exc:
         return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
     action = plan_runtime(desired, observed, now=now, backoff=backoff, liveness=liveness)
+    previous_healing = strategy.status.healing if strategy.status is not None else None
+    healing = decide_healing(
+        observed,
+        previous_healing,
+        resolved.policy.healing,
+        desired=desired,
+        namespace=strategy.namespace,
+        name=strategy.name,
+        now=now,
+        signals=tuple(signals),
+        flatten_on_critical=resolved.policy.incidents.flatten_on_critical,
+    )
+    if healing.action is not None:
+        if action.kind in (ActionKind.WAIT, ActionKind.SET_PAUSED):
+            # Healing first: a runtime that cannot trade safely is restricted before it is paused or resumed.
+            action = healing.action
+        else:  # a lifecycle step (create, roll out, restart) goes first; the ladder decides again next pass
+            healing = HealingDecision(status=previous_healing, requeue_after=healing.requeue_after)
     events: list[Event] = []
     if action.changes_something:
         try:
@@ -202,7 +234,8 @@ def reconcile_strategy(
             return _retry(strategy.status, "Conflict", str(exc), timedelta(seconds=0))
         except (RuntimeUnreachable, BackendUnavailable) as exc:
             return _retry(strategy.status, type(exc).__name__, str(exc), timedelta(seconds=5))
-        events.append(_event(action))
+        if action.kind is not ActionKind.SET_TRADING_MODE:  # the ladder's rung events say why
+            events.append(_event(action))
         log.log(
             logging.WARNING if action.is_warning else logging.INFO,
             "strategy %s/%s: %s: %s",
@@ -220,11 +253,31 @@ def reconcile_strategy(
         desired_paused=desired.paused,
         config_hash=desired.config_hash,
     )
+    status = apply_healing(status, healing.status, healing.condition, generation=generation, now=now)
     if not action.changes_something and action.is_warning:
         # A crash loop's back-off, a silent runtime: an event when it begins (or its message changes), not per pass.
         events += _news(strategy.status, status, [_event(action)])
+    events += [Event(e.type, e.reason, e.message) for e in healing.events]
+    _measure(healing, healing_metrics)
     requeue = action.requeue_after if action.kind is ActionKind.WAIT else timedelta(seconds=1)
-    return ReconcileResult(status=status, action=action, events=events, requeue_after=requeue)
+    if requeue is not None and healing.requeue_after is not None:
+        requeue = min(requeue, healing.requeue_after)
+    return ReconcileResult(
+        status=status, action=action, events=events, requeue_after=requeue, signals=list(healing.signals)
+    )
+
+
+def _measure(healing: HealingDecision, metrics: HealingMetrics | None) -> None:
+    """Hand the ladder's measurements of this pass (taken once per fault) to the metrics."""
+    cause = healing.cause or "Unknown"
+    if metrics is None:
+        return
+    if healing.detection_seconds is not None:
+        metrics.detected(cause, healing.detection_seconds)
+    if healing.rung_entered is not None:
+        metrics.rung_entered(cause, str(healing.rung_entered))
+    if healing.recovery_seconds is not None:
+        metrics.recovered(cause, healing.recovery_seconds)
 
 
 def _cannot_apply(

@@ -27,8 +27,9 @@ from typing import Any, Protocol, runtime_checkable
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.allocation import AllocationClaim, allocated_percent
+from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
-from slsbot.domain.ports import RuntimeBackend
+from slsbot.domain.ports import HealingMetrics, RuntimeBackend
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -138,6 +139,11 @@ class SupervisorOptions:
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
     drain_wait: timedelta = DRAIN_WAIT_LIMIT  # how long a deletion waits for a runtime to drain
     catalog: Catalog = field(default_factory=Catalog)
+    healing_metrics: HealingMetrics | None = None  # the healing ladder's measurements (adapters.control_metrics)
+    # The incidents hooks (issue 9, part I): the open severity-1/2 signals naming a Strategy, for its healing ladder,
+    # and where the ladder's own Incident-rung signals go (the incidents service's ``record_signals``).
+    strategy_signals: Callable[[Strategy], Sequence[IncidentSignal]] | None = None
+    record_signals: Callable[[Sequence[IncidentSignal], datetime], None] | None = None
 
 
 @dataclass(slots=True)
@@ -214,7 +220,7 @@ def supervise_once(
         if item.deleting:
             _finalize(report, store, backend, item, now, options)
             continue
-        _guarded(
+        result = _guarded(
             report,
             store,
             strategy,
@@ -228,8 +234,12 @@ def supervise_once(
                 backoff=options.backoff,
                 liveness=options.liveness,
                 claims=claims[s.namespace],
+                signals=options.strategy_signals(s) if options.strategy_signals is not None else (),
+                healing_metrics=options.healing_metrics,
             ),
         )
+        if result is not None and result.signals and options.record_signals is not None:
+            options.record_signals(result.signals, now)
     by_namespace: dict[str, dict[str, Strategy]] = defaultdict(dict)
     for item in strategies:
         if not item.deleting:

@@ -63,7 +63,10 @@ class RuntimeStub:
 
     The A/B controller's endpoints: ``POST /allocation`` keeps the override (``allocation``; None: the spec's
     ``spec_allocation``) and answers as the runtime does; ``GET /performance?since=`` answers what the test's
-    ``performance(since)`` returns (the runtime's JSON shape)."""
+    ``performance(since)`` returns (the runtime's JSON shape).
+
+    The healing ladder's: ``/status`` carries ``trading_mode`` and, when the test sets one, the ``health`` block;
+    ``POST /trading-mode`` keeps the mode and answers as the runtime does (issue 9 contract)."""
 
     def __init__(self, token: str, *, spec_allocation: float = 100.0) -> None:
         self.token = token
@@ -73,6 +76,8 @@ class RuntimeStub:
         self.requests: list[tuple[str, str, Any]] = []
         self.refused: list[tuple[str, str]] = []  # requests without the right token
         self.paused = False
+        self.trading_mode = "normal"
+        self.health: dict[str, Any] | None = None
         self.drained_after: int | None = 0
         self.polls_since_shutdown = 0
         # Cleared: every control call hangs until it is set again (a runtime alive but too slow to answer in time).
@@ -134,6 +139,10 @@ class RuntimeStub:
                     source = "spec" if stub.allocation is None else "controller"
                     self._answer({"allocationPercent": stub.allocation_percent, "source": source})
                     return
+                if self.path == "/trading-mode":
+                    stub.trading_mode = body["mode"]
+                    self._answer({"trading_mode": body["mode"], "flatten": body["flatten"]})
+                    return
                 self._answer({"ok": True})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -157,6 +166,8 @@ class RuntimeStub:
             "trade_count": 7,
             "heartbeat": datetime.now(UTC).isoformat(),
             "paused": self.paused,
+            "trading_mode": self.trading_mode,
+            **({"health": self.health} if self.health is not None else {}),
         }
 
     @property
@@ -203,6 +214,7 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
     async def start(**overrides: Any) -> None:
         # Cluster-wide unless the test names namespaces (kopf lists no namespaces: its scanning is disabled).
         overrides.setdefault("all_namespaces", not overrides.get("namespaces"))
+        overrides.setdefault("metrics_port", 0)  # a free port: tests run side by side
         settings = OperatorSettings(
             kubeconfig=str(kubeconfig),
             validation_resync_seconds=2.0,

@@ -4,8 +4,9 @@ NetworkPolicy and the Secret with its control token.
 It implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``: ``/performance`` and ``/allocation``
 for the A/B controller): ``render_config`` fills in the pod's paths and port,
 ``observe`` reads the Deployment, its pods and the runtime's ``/status``, ``execute`` carries out one planned
-action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``) are reached through
-its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point it elsewhere).
+action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``, ``/trading-mode``) are
+reached through its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point
+it elsewhere).
 Each call carries the runtime's token, derived from the operator's ``ControlKey``; the operator writes that token
 into the runtime's control Secret and never reads a Secret's data back: it reads the Secret's metadata, whose label
 carries the token's fingerprint, and replaces (deletes and creates) a Secret with another one; it never patches a
@@ -52,6 +53,7 @@ from slsbot.adapters.kubernetes.manifests import (
 )
 from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
 from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
+from slsbot.api.health import TradingMode
 from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
@@ -71,6 +73,10 @@ class RuntimeControl(Protocol):
     def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None: ...
 
     def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None: ...
+
+    def set_trading_mode(
+        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: str | None = None
+    ) -> TradingMode: ...
 
     def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance: ...
 
@@ -161,6 +167,16 @@ class KubernetesRuntimeBackend:
             self._roll_out(namespace, name, _desired(action), action)
         elif kind is ActionKind.SET_PAUSED:
             self._set_paused(namespace, name, _desired(action))
+        elif kind is ActionKind.SET_TRADING_MODE:
+            if action.trading_mode is None:
+                raise ValueError("a SetTradingMode action carries no trading mode")
+            self._control.set_trading_mode(
+                self.runtime_url(namespace, name, self._service_port(namespace, name)),
+                mode=action.trading_mode,
+                flatten=action.flatten,
+                reason=f"{action.reason}: {action.message}",
+                token=self._control_key.token_for(namespace, name),
+            )
         elif kind is ActionKind.DRAIN:
             url = self.runtime_url(namespace, name, self._service_port(namespace, name))
             self._control.shutdown(

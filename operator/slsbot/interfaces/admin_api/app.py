@@ -29,6 +29,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from slsbot.adapters.control_metrics import METRICS_CONTENT_TYPE, ControlMetrics
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import NO_ROUTE, count_refused_request, record_audit
 from slsbot.domain.errors import (
@@ -148,10 +149,23 @@ def swagger_ui(request: Request) -> HTMLResponse:
     )
 
 
+def metrics_text(request: Request) -> Response:
+    """The control plane's metrics (``adapters.control_metrics``), in Prometheus text. Open to anyone, as the runtimes'
+    ``/metrics``: Prometheus scrapes without a token, and no metric carries a secret."""
+    metrics: ControlMetrics = request.app.state.metrics
+    return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+
+
 def create_app(
-    *, engine: Engine, tokens: TokenRegistry, runtime_client: RuntimeHttpClient, state_dir: Path | None = None
+    *,
+    engine: Engine,
+    tokens: TokenRegistry,
+    runtime_client: RuntimeHttpClient,
+    state_dir: Path | None = None,
+    metrics: ControlMetrics | None = None,
 ) -> FastAPI:
-    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file."""
+    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file.
+    ``metrics``: the control plane's metrics the supervisor records, served at ``/metrics``."""
     app = FastAPI(
         title="slsbot admin API",
         version="v1",
@@ -167,11 +181,13 @@ def create_app(
     app.state.tokens = tokens
     app.state.runtime_client = runtime_client
     app.state.state_dir = state_dir
+    app.state.metrics = metrics if metrics is not None else ControlMetrics()
     app.add_exception_handler(SlsbotError, slsbot_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.middleware("http")(audit_mutations)
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_UI_ASSETS), name="swagger-ui-assets")
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
+    app.add_api_route("/metrics", metrics_text, methods=["GET"], include_in_schema=False)
     app.include_router(health_router)
     app.include_router(router)
     app.include_router(experiment_reports_router)

@@ -19,12 +19,16 @@ import contextlib
 import logging
 import sys
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
+import prometheus_client
 from pydantic import ValidationError
 
 from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
+from slsbot.adapters.control_metrics import ControlMetrics
 from slsbot.adapters.kubernetes import (
     KubernetesApi,
     KubernetesCredentialSecrets,
@@ -88,6 +92,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
     )
     backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
     return OperatorContext(
+        healing_metrics=ControlMetrics(),
         store=KubernetesObjectStore(api),
         backend=backend,
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
@@ -127,8 +132,9 @@ async def serve(
     scope: dict[str, Any] = (
         {"clusterwide": True} if settings.all_namespaces else {"namespaces": list(settings.namespaces)}
     )
+    metrics_server = start_metrics_server(settings, context.healing_metrics)
     # kopf ends a graceful stop by cancelling its own tasks; like kopf.run(), treat that as a clean exit.
-    with contextlib.suppress(asyncio.CancelledError):
+    with contextlib.suppress(asyncio.CancelledError), _closing(metrics_server):
         await kopf.operator(
             registry=registry,
             settings=kopf_settings(verbose=settings.verbose),
@@ -139,6 +145,45 @@ async def serve(
             ready_flag=ready_flag,
             **scope,
         )
+
+
+def start_metrics_server(settings: OperatorSettings, metrics: object) -> MetricsServer | None:
+    """Serve the control plane's metrics at ``/metrics`` on ``settings.metrics_port`` (in a thread of its own).
+    None when no port is set, or there are no metrics; a port that cannot be bound is logged, and the operator goes
+    on reconciling without it (its metrics are not worth stopping the bots' healing for)."""
+    if settings.metrics_port is None or not isinstance(metrics, ControlMetrics):
+        return None
+    try:
+        server, thread = prometheus_client.start_http_server(
+            settings.metrics_port, addr=settings.metrics_address, registry=metrics.registry
+        )
+    except OSError as exc:
+        log.error("cannot serve metrics on %s:%s: %s", settings.metrics_address, settings.metrics_port, exc)
+        return None
+    port = server.server_address[1]
+    log.info("serving metrics at http://%s:%s/metrics", settings.metrics_address, port)
+    return MetricsServer(server=server, thread=thread, port=int(port))
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsServer:
+    server: Any
+    thread: threading.Thread
+    port: int
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _closing(server: MetricsServer | None) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        if server is not None:
+            server.close()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from sqlmodel import Session
 
 from slsbot.adapters.admin_connection import AdminConnection, AdminConnectionError, write_admin_connection
 from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
+from slsbot.adapters.control_metrics import ControlMetrics
 from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
@@ -193,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
             bytecode_cache=settings.bytecode_cache,
         )
     )
+    metrics = ControlMetrics()
     app = create_app(
+        metrics=metrics,
         engine=engine,
         tokens=TokenRegistry.from_tokens(
             admin=admin_token, operator=settings.operator_token, viewer=settings.viewer_token
@@ -220,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
             base=timedelta(seconds=settings.backoff_base), cap=timedelta(seconds=settings.backoff_cap)
         ),
         drain_wait=timedelta(seconds=settings.drain_wait),
+        healing_metrics=metrics,
         liveness=LivenessPolicy(
             timeout=timedelta(seconds=settings.liveness_timeout),
             startup_timeout=timedelta(seconds=settings.startup_timeout),

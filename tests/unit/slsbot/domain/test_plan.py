@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slsbot.api import Strategy, TradingAccount
+from slsbot.api.health import TradingMode
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.plan import (
     DRAIN_WAIT_LIMIT,
+    Action,
     ActionKind,
     BackoffPolicy,
     LivenessPolicy,
@@ -317,3 +319,9 @@ def test_why_a_runtime_exited_reaches_the_back_off_and_restart_messages():
     restart = plan_runtime(desired, crashed, now=NOW + timedelta(minutes=10))
     assert restart.kind is ActionKind.RESTART and restart.is_warning
     assert "no candles for AVAX/USDT 1h" in restart.message
+
+
+def test_restricting_a_runtimes_trading_is_a_warning_and_lifting_it_is_not():
+    assert Action(ActionKind.SET_TRADING_MODE, "StaleData_Halt", "", trading_mode=TradingMode.HALTED).is_warning
+    assert Action(ActionKind.SET_TRADING_MODE, "StaleData_SafeMode", "", trading_mode=TradingMode.SAFE).is_warning
+    assert not Action(ActionKind.SET_TRADING_MODE, "Recovered", "", trading_mode=TradingMode.NORMAL).is_warning

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from slsbot.adapters.store import create_store_engine, list_events, set_paused_override, sync_desired_objects
 from slsbot.adapters.supervisor_store import SqlSupervisorStore
 from slsbot.api import parse_resource
+from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind, BackoffPolicy, ObservedRuntime, RuntimeState
 from slsbot.domain.runtime_spec import build_runtime_config
 from slsbot.services.supervisor import SupervisorOptions, run_supervisor, supervise_once
@@ -398,3 +399,49 @@ def test_run_supervisor_stops_the_tuning_processes_when_it_stops(engine) -> None
         experiment_ports=ExperimentPorts(tuning=runner),
     )
     assert runner.stopped_all
+
+
+def test_the_healing_hooks_take_the_signals_naming_a_strategy_and_get_the_ladders_incident(engine) -> None:
+    """``strategy_signals`` feeds the ladder (a severity-1 signal halts); the ladder's Incident rung, a rungTimeout
+    (2 m) later, goes to ``record_signals``; the measurements go to ``healing_metrics``."""
+    load(engine, [POLICY, ACCOUNT, strategy("btc"), strategy("eth")])
+    store, backend = SqlSupervisorStore(engine), MemoryBackend()
+    critical = IncidentSignal(
+        cause="LiquidationRisk:default/btc",
+        severity=1,
+        rule="LiquidationRisk",
+        namespace="default",
+        objects=("Strategy/btc",),
+        message="margin used 71% > 50%",
+        runbook="runbooks/liquidation-risk.md",
+        detected_at=T0,
+    )
+    recorded: list[tuple[list, datetime]] = []
+    rungs: list[tuple[str, str]] = []
+
+    class Metrics:
+        def detected(self, cause, seconds):
+            pass
+
+        def recovered(self, cause, seconds):
+            pass
+
+        def rung_entered(self, cause, rung):
+            rungs.append((cause, rung))
+
+    options = replace(
+        OPTIONS,
+        strategy_signals=lambda s: [critical] if s.name == "btc" else [],
+        record_signals=lambda signals, now: recorded.append((list(signals), now)),
+        healing_metrics=Metrics(),
+    )
+    supervise_once(store=store, backend=backend, now=T0, options=options)  # created
+    report = supervise_once(store=store, backend=backend, now=T0 + timedelta(seconds=1), options=options)
+    assert report.actions == ["Strategy default/btc: SetTradingMode"]  # eth is left alone
+    assert status_of(store, "btc").healing.rung == "Halt"
+    assert recorded == [] and rungs == [("LiquidationRisk", "Halt")]
+    later = T0 + timedelta(minutes=2, seconds=1)
+    supervise_once(store=store, backend=backend, now=later, options=options)
+    assert status_of(store, "btc").healing.rung == "Incident"
+    ((signals, at),) = recorded
+    assert at == later and [s.rule for s in signals] == ["HealingLiquidationRisk"] and signals[0].severity == 1

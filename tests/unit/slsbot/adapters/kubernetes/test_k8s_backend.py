@@ -26,6 +26,7 @@ from slsbot.adapters.kubernetes.manifests import (
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, KubernetesObjectStore, parse_object
 from slsbot.api import RiskPolicySpec, Strategy, StrategyStatus, TradingAccount
 from slsbot.api.account import SecretCredentials
+from slsbot.api.health import TradingMode
 from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
@@ -115,6 +116,12 @@ class RecordingControl:
 
     def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
         self.calls.append(("shutdown", base_url, {"cancel_orders": cancel_orders, "flatten": flatten, "token": token}))
+
+    def set_trading_mode(
+        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: str | None = None
+    ) -> TradingMode:
+        self.calls.append(("set_trading_mode", base_url, {"mode": mode, "flatten": flatten, "token": token}))
+        return mode
 
 
 NS = "trading"
@@ -340,6 +347,28 @@ def test_drain_posts_shutdown_to_the_service_port_and_delete_removes_everything(
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))
     assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET, NETWORK_POLICY} & set(api.objects)
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))  # nothing left: still fine
+
+
+def test_the_healing_ladder_pushes_the_trading_mode_through_the_service_with_the_runtime_token():
+    _, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    halt = Action(
+        ActionKind.SET_TRADING_MODE, "StaleData_Halt", "halted", trading_mode=TradingMode.HALTED, flatten=True
+    )
+    backend.execute(NS, "btc", halt)
+    assert control.calls == [
+        (
+            "set_trading_mode",
+            "http://slsbot-runtime-btc.trading:8200",
+            {"mode": TradingMode.HALTED, "flatten": True, "token": TOKEN},
+        )
+    ]
+
+
+def test_a_trading_mode_push_without_a_service_is_unreachable():
+    _, _, backend, _, _ = setup()
+    with pytest.raises(RuntimeUnreachable):
+        backend.execute(NS, "btc", Action(ActionKind.SET_TRADING_MODE, "x", "", trading_mode=TradingMode.SAFE))
 
 
 def test_drain_without_a_service_is_unreachable():

@@ -1,0 +1,64 @@
+"""Every metric the control plane exports (the supervisor's admin API ``/metrics``, the operator's metrics port), with
+its name and labels, in this one module.
+
+``ControlMetrics(registry)`` registers them on the registry it is given (never the global default one), so two
+supervisors in one process, or a test, never collide. Label values are bounded sets: the failure classes
+(``FailureClass``) and the incident rules that put a runtime on the healing ladder, and the ladder's rungs.
+
+Healing (docs/concepts/healing.md): ``slsbot_heal_detection_seconds{failure_class}`` is the time from a fault (as the
+runtime reports its start: the missing candle's due time, the exchange's ``failing_since``, the exit) to the
+control plane seeing it; ``slsbot_heal_recovery_seconds{failure_class}`` from detection to the runtime being healthy
+again (the MTTR's repair part); ``slsbot_heal_rungs_total{failure_class, rung}`` counts the ladder's steps.
+``ControlMetrics`` implements the services' ``HealingMetrics`` port.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+PREFIX = "slsbot"
+#: Seconds: from a killed runtime's few seconds to an exchange outage of many minutes.
+HEAL_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class ControlMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.heal_detection = Histogram(
+            f"{PREFIX}_heal_detection_seconds",
+            "From a runtime's fault (as it reports the fault's start) to the control plane detecting it.",
+            ["failure_class"],
+            buckets=HEAL_BUCKETS,
+            registry=self.registry,
+        )
+        self.heal_recovery = Histogram(
+            f"{PREFIX}_heal_recovery_seconds",
+            "From detecting a runtime's fault to the runtime being healthy again.",
+            ["failure_class"],
+            buckets=HEAL_BUCKETS,
+            registry=self.registry,
+        )
+        self.heal_rungs = Counter(
+            f"{PREFIX}_heal_rungs",
+            "Steps of the healing ladder: a runtime entered this rung for this failure class.",
+            ["failure_class", "rung"],
+            registry=self.registry,
+        )
+
+    # --- HealingMetrics (slsbot.domain.ports) -------------------------------------------------------------
+
+    def detected(self, cause: str, seconds: float) -> None:
+        self.heal_detection.labels(failure_class=cause).observe(seconds)
+
+    def recovered(self, cause: str, seconds: float) -> None:
+        self.heal_recovery.labels(failure_class=cause).observe(seconds)
+
+    def rung_entered(self, cause: str, rung: str) -> None:
+        self.heal_rungs.labels(failure_class=cause, rung=rung).inc()
+
+    # --- exposition -----------------------------------------------------------------------------------------
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every control-plane metric."""
+        return generate_latest(self.registry)
