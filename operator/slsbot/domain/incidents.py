@@ -108,7 +108,8 @@ def fold_signals(
     A signal whose cause has no active incident opens one; one whose incident had cleared bumps its count. An active
     incident of an ``evaluated`` family whose cause is not among the signals clears, and resolves automatically
     once it has been clear for its ``recoverAfter``. Families not evaluated in this pass (another caller records
-    them) are left alone. ``recover_after`` maps a cause to its policy's ``healing.recoverAfter`` (default 2m).
+    them) are left alone. ``recover_after`` maps a cause to its policy's ``healing.recoverAfter`` as it is now (a
+    cause it does not name keeps the value stored when its incident opened; 2m by default).
     Returns only what changed, so a steady pass writes nothing."""
     families = set(evaluated)
     by_cause = {incident.spec.cause: incident for incident in active if incident.active}
@@ -140,6 +141,7 @@ def fold_signals(
     for cause, incident in by_cause.items():
         if cause in seen or family_of(incident.spec.rule) not in families:
             continue
+        wait = (recover_after or {}).get(cause) or timedelta(seconds=incident.status.recover_after_seconds)
         if incident.status.clear_since is None:
             status = incident.status.model_copy(
                 update={
@@ -153,12 +155,11 @@ def fold_signals(
                 }
             )
             incident = incident.model_copy(update={"status": status})
-            if incident.status.recover_after_seconds > 0:
+            if wait > timedelta(0):
                 changes.append(IncidentChange(incident, Change.CLEARED))
                 continue
         clear_since = incident.status.clear_since
         assert clear_since is not None
-        wait = timedelta(seconds=incident.status.recover_after_seconds)
         if now - clear_since >= wait:
             message = f"resolved automatically: the cause was absent for {int(wait.total_seconds())}s (recoverAfter)"
             changes.append(IncidentChange(resolve(incident, AUTOMATIC, now, message), Change.RESOLVED))

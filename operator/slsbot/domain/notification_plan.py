@@ -78,7 +78,7 @@ def plan_notifications(
         if group is None:
             if not members:
                 continue
-            group = GroupState(first_seen=now)
+            group = GroupState(first_seen=min(i.status.opened_at for i in members))
             groups[key] = group
         receivers = [r for r in settings.receivers if severity <= r.min_severity]
         due, repeat = _due(group, ids, settings, now)
