@@ -19,6 +19,7 @@ from slsbot.adapters.store import (
     forget_object,
     get_incident_document,
     list_incident_documents,
+    list_runtime_records,
     list_stored_objects,
     mark_drained,
     record_event,
@@ -186,6 +187,17 @@ class SqlIncidentStore:
                 opened_at=incident.status.opened_at,
                 document=incident.model_dump(mode="json", by_alias=True, exclude_none=True),
             )
+
+
+class SqlRuntimeStatuses:
+    """Each local runtime's last ``/status`` as the process backend stored it, for the incident rules."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self) -> dict[tuple[str, str], dict[str, Any]]:
+        with Session(self._engine) as session:
+            return {(r.namespace, r.name): r.last_status or {} for r in list_runtime_records(session)}
 
 
 def _steady(status: dict[str, Any]) -> dict[str, Any]:

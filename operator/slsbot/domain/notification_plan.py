@@ -111,3 +111,18 @@ def _due(group: GroupState, ids: frozenset[str], settings: Notifications, now: d
     if ids and now - group.last_sent >= parse_duration(settings.repeat_interval):
         return True, True
     return False, False
+
+
+def merge_notifications(configs: Sequence[Notifications]) -> Notifications:
+    """One namespace's notifications from its RiskPolicies' (in name order): every receiver once (the first of a
+    name wins), the timings and the hourly limit of the first policy that has receivers."""
+    receivers: dict[str, NotificationReceiver] = {}
+    first: Notifications | None = None
+    for config in configs:
+        if config.receivers and first is None:
+            first = config
+        for receiver in config.receivers:
+            receivers.setdefault(receiver.name, receiver)
+    if first is None:
+        return Notifications()
+    return first.model_copy(update={"receivers": list(receivers.values())})

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount, parse_duration
 from slsbot.api.health import Notifications
-from slsbot.domain.errors import NotFoundError, NotificationFailed
-from slsbot.domain.incident_rules import IncidentSignal
+from slsbot.domain.errors import NotFoundError, NotificationFailed, SlsbotError
+from slsbot.domain.incident_rules import IncidentSignal, StrategyObservation, daily_returns, severity_signals
 from slsbot.domain.incidents import (
     AUTOMATIC,
     FAMILIES,
+    RULES_FAMILY,
     Change,
     Incident,
     IncidentChange,
@@ -32,8 +34,9 @@ from slsbot.domain.incidents import (
     note_notified,
     resolve,
 )
-from slsbot.domain.notification_plan import Message, NotificationState, plan_notifications
+from slsbot.domain.notification_plan import Message, NotificationState, merge_notifications, plan_notifications
 from slsbot.domain.ports import IncidentStore, NotificationSender
+from slsbot.domain.runtime_performance import RuntimePerformance
 
 log = logging.getLogger(__name__)
 
@@ -214,4 +217,166 @@ class IncidentService:
         self.events.set_open(counts)
 
 
-__all__ = ["AUTOMATIC", "IncidentEvents", "IncidentService", "PostmortemArchive", "RetryPolicy"]
+class PerformanceSource(Protocol):
+    """A runtime's ``GET /performance`` (``RolloutRuntimes.performance``); raises RuntimeUnreachable."""
+
+    def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance: ...
+
+
+@dataclass(slots=True)
+class DailyEquity:
+    """Each bot's equity at the end of each UTC day, from its runtime's ``/performance`` periods (read with a
+    cursor, at most once per ``every`` per bot), for the correlation rule. Kept in memory: after a restart the
+    history is read again from the runtimes (``since=0``)."""
+
+    source: PerformanceSource | None
+    every: timedelta = timedelta(minutes=5)
+    days_kept: int = 60
+    _points: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)  # key -> {day start ms: equity}
+    _cursor: dict[tuple[str, str], int] = field(default_factory=dict)
+    _looked: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def returns(self, namespace: str, name: str, now: datetime) -> dict[str, float]:
+        key = (namespace, name)
+        if self.source is not None and (key not in self._looked or now - self._looked[key] >= self.every):
+            self._looked[key] = now
+            try:
+                performance = self.source.performance(namespace, name, since=self._cursor.get(key, 0))
+            except SlsbotError:
+                performance = None
+            if performance is not None:
+                days = self._points.setdefault(key, {})
+                for period in performance.periods:
+                    days[period.ts - period.ts % 86_400_000] = period.equity
+                    self._cursor[key] = max(self._cursor.get(key, 0), period.ts)
+                for day in sorted(days)[: max(0, len(days) - self.days_kept)]:
+                    del days[day]
+        return daily_returns(self._points.get(key, {}).items())
+
+    def retain(self, keys: set[tuple[str, str]]) -> None:
+        for table in (self._points, self._cursor, self._looked):
+            for key in [k for k in table if k not in keys]:
+                del table[key]
+
+
+@dataclass(slots=True)
+class NotificationDirectory:
+    """Which notifications config covers a namespace: its RiskPolicies' merged, refreshed every pass."""
+
+    _by_namespace: dict[str, Notifications] = field(default_factory=dict)
+
+    def update(self, policies: Mapping[str, Mapping[str, RiskPolicy]]) -> None:
+        self._by_namespace = {
+            namespace: merge_notifications([by_name[n].spec.notifications for n in sorted(by_name)])
+            for namespace, by_name in policies.items()
+        }
+
+    def __call__(self, namespace: str) -> Notifications:
+        return self._by_namespace.get(namespace) or Notifications()
+
+
+def incident_pass(
+    service: IncidentService,
+    *,
+    strategies: Iterable[Strategy],
+    accounts: Mapping[str, Mapping[str, TradingAccount]],
+    policies: Mapping[str, Mapping[str, RiskPolicy]],
+    runtime_status: Mapping[tuple[str, str], Mapping[str, object]],
+    now: datetime,
+    equity: DailyEquity | None = None,
+) -> list[IncidentChange]:
+    """One pass of the severity rules over every Strategy and account, recorded (the ``rules`` family only: the
+    healing ladder records its own). The supervisor calls it once per pass after the strategies; the operator from
+    its incidents timer. ``runtime_status``: each runtime's last ``/status``."""
+    observations: list[StrategyObservation] = []
+    policy_of: dict[tuple[str, str], RiskPolicySpec] = {}
+    recover: dict[str, timedelta] = {}
+    for strategy in strategies:
+        namespace, name = strategy.namespace, strategy.name
+        account_name = strategy.spec.account_ref.name
+        account = accounts.get(namespace, {}).get(account_name)
+        policy = RiskPolicySpec()
+        if account is not None and account.spec.risk_policy_ref is not None:
+            found = policies.get(namespace, {}).get(account.spec.risk_policy_ref.name)
+            if found is not None:
+                policy = found.spec
+        policy = policy.with_overrides(strategy.spec.risk)
+        policy_of[(namespace, name)] = policy
+        status = strategy.status
+        observations.append(
+            StrategyObservation(
+                namespace=namespace,
+                name=name,
+                account=account_name,
+                runtime_status=runtime_status.get((namespace, name), {}),
+                equity=status.equity if status else None,
+                drawdown_percent=status.drawdown_percent if status else None,
+                daily_returns=equity.returns(namespace, name, now) if equity is not None else {},
+            )
+        )
+    signals = severity_signals(observations, policy_of, now)
+    for item in observations:
+        wait = parse_duration(policy_of[(item.namespace, item.name)].healing.recover_after)
+        for signal in signals:
+            if signal.namespace == item.namespace and f"Strategy/{item.name}" in signal.objects:
+                recover.setdefault(signal.cause, wait)
+    if equity is not None:
+        equity.retain({(o.namespace, o.name) for o in observations})
+    return service.record_signals(signals, now, evaluated=(RULES_FAMILY,), recover_after=recover)
+
+
+@dataclass(slots=True)
+class PassIncidents:
+    """What the supervisor's pass (and the operator's incidents timer) runs after the strategies: the rules over
+    every runtime's last ``/status``, recorded. Notifications go out from ``run_notifier``, on their own thread, so
+    a slow receiver never holds up a pass."""
+
+    service: IncidentService
+    runtime_status: Callable[[], Mapping[tuple[str, str], Mapping[str, object]]]
+    directory: NotificationDirectory
+    equity: DailyEquity | None = None
+
+    def run(
+        self,
+        *,
+        strategies: Iterable[Strategy],
+        accounts: Mapping[str, Mapping[str, TradingAccount]],
+        policies: Mapping[str, Mapping[str, RiskPolicy]],
+        now: datetime,
+    ) -> list[IncidentChange]:
+        self.directory.update(policies)
+        return incident_pass(
+            self.service,
+            strategies=strategies,
+            accounts=accounts,
+            policies=policies,
+            runtime_status=self.runtime_status(),
+            now=now,
+            equity=self.equity,
+        )
+
+
+def run_notifier(
+    service: IncidentService, *, stop: threading.Event, interval: float, clock: Callable[[], datetime]
+) -> None:
+    """Send what is due every ``interval`` seconds until ``stop`` is set."""
+    while not stop.wait(interval):
+        try:
+            service.notify(clock())
+        except Exception:  # the store failed (locked, disk full): log, try again next time
+            log.exception("sending incident notifications failed; retrying")
+
+
+__all__ = [
+    "AUTOMATIC",
+    "DailyEquity",
+    "IncidentEvents",
+    "IncidentService",
+    "NotificationDirectory",
+    "PassIncidents",
+    "PerformanceSource",
+    "PostmortemArchive",
+    "RetryPolicy",
+    "incident_pass",
+    "run_notifier",
+]

@@ -29,6 +29,7 @@ from slsbot.api.base import ObjectStatus
 from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import RuntimeBackend
+from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -160,6 +161,7 @@ def supervise_once(
     options: SupervisorOptions,
     experiment_ports: ExperimentPorts | None = None,
     looks: ExperimentLooks | None = None,
+    incidents: PassIncidents | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
     stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
@@ -234,6 +236,13 @@ def supervise_once(
     for item in strategies:
         if not item.deleting:
             by_namespace[item.resource.namespace][item.resource.name] = item.resource
+    if incidents is not None:
+        try:
+            live = [s for by_name in by_namespace.values() for s in by_name.values()]
+            incidents.run(strategies=live, accounts=accounts, policies=policies, now=now)
+        except Exception as exc:  # the loop's edge: incidents failing must not stop the reconcile
+            log.exception("the incidents pass failed")
+            report.errors.append(f"incidents: {exc}")
     for experiment in experiments:
         if looks is not None and not looks.is_due(experiment, now):
             continue
@@ -324,6 +333,7 @@ def run_supervisor(
     stop: threading.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     experiment_ports: ExperimentPorts | None = None,
+    incidents: PassIncidents | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set, then stop every runtime and every tuning process. Returns once they
     are all gone."""
@@ -340,6 +350,7 @@ def run_supervisor(
                     options=options,
                     experiment_ports=experiment_ports,
                     looks=looks,
+                    incidents=incidents,
                 )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")
