@@ -141,7 +141,9 @@ def fold_signals(
     for cause, incident in by_cause.items():
         if cause in seen or family_of(incident.spec.rule) not in families:
             continue
-        wait = (recover_after or {}).get(cause) or timedelta(seconds=incident.status.recover_after_seconds)
+        wait = (recover_after or {}).get(cause)
+        if wait is None:
+            wait = timedelta(seconds=incident.status.recover_after_seconds)
         if incident.status.clear_since is None:
             status = incident.status.model_copy(
                 update={

@@ -137,3 +137,10 @@ def test_timeline_stays_bounded_and_keeps_the_first_entry() -> None:
     assert len(incident.status.timeline) == 64
     assert incident.status.timeline[0].message == "StateMismatch on btc"
     assert incident.status.count == 50
+
+
+def test_a_recover_after_of_zero_resolves_in_the_pass_the_cause_is_gone() -> None:
+    book = Book()
+    cause = "StateMismatch:trading/btc"
+    book.run([signal()], T0)  # opened with the default 2m
+    assert book.run([], T0 + timedelta(seconds=1), recover_after={cause: timedelta(0)}) == [(cause, Change.RESOLVED)]

@@ -1,0 +1,101 @@
+"""``KubernetesIncidentStore`` and ``KubernetesSecretValues`` against the Kubernetes API emulator over HTTP: incidents
+are Incident objects that a fresh store (an operator restarted) reads back, listed by state and severity through
+their labels, with the status written through the status subresource; a receiver's URL is read from its Secret."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration, resource_path
+from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
+from slsbot.api.health import SecretKeyRef
+from slsbot.domain.errors import NotFoundError
+from slsbot.domain.incident_rules import IncidentSignal
+from slsbot.services.incidents import IncidentService
+from slsbot.testing.kube_emulator import ClusterEmulator
+
+from .conftest import NAMESPACE
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def signal(name: str, severity: int, rule: str = "StateMismatch") -> IncidentSignal:
+    return IncidentSignal(
+        cause=f"{rule}:{NAMESPACE}/{name}",
+        severity=severity,
+        rule=rule,
+        namespace=NAMESPACE,
+        objects=(f"Strategy/{name}",),
+        message=f"{rule} on {name}",
+        runbook="runbooks/state-mismatch.md",
+        detected_at=T0,
+        actions=("CancelOrders", "Flatten", "Halt") if severity == 1 else (),
+    )
+
+
+async def test_incidents_are_objects_that_survive_an_operator_restart(cluster: ClusterEmulator, kubeconfig: Path):
+    api = KubernetesApi(load_client_configuration(kubeconfig=str(kubeconfig), context=None))
+
+    def scenario() -> None:
+        service = IncidentService(KubernetesIncidentStore(api), None)
+        service.record_signals([signal("btc", 1), signal("eth", 3, "Slippage")], T0)
+        objects = api.list(resource_path("slsbot.io", "v1alpha1", "incidents", namespace=NAMESPACE))
+        assert len(objects) == 2
+        critical = next(o for o in objects if o["spec"]["severity"] == 1)
+        assert critical["kind"] == "Incident" and critical["metadata"]["namespace"] == NAMESPACE
+        assert critical["metadata"]["labels"] == {"slsbot.io/incident-state": "open", "slsbot.io/severity": "1"}
+        assert critical["status"]["state"] == "open"
+        assert [e["kind"] for e in critical["status"]["timeline"]] == ["Detected", "Action"]
+
+        restarted = KubernetesIncidentStore(api)  # what a restarted operator sees
+        assert {i.spec.rule for i in restarted.active_incidents()} == {"StateMismatch", "Slippage"}
+        assert [i.spec.rule for i in restarted.list_incidents(severity=3)] == ["Slippage"]
+        incident_id = critical["metadata"]["name"]
+        acked = IncidentService(restarted, None).acknowledge(incident_id, "operator:x", T0 + timedelta(minutes=1))
+        assert restarted.get_incident(incident_id) == acked
+        body = api.get(resource_path("slsbot.io", "v1alpha1", "incidents", namespace=NAMESPACE, name=incident_id))
+        assert body["metadata"]["labels"]["slsbot.io/incident-state"] == "acknowledged"
+
+        # The cause goes away: cleared, then resolved after recoverAfter; the labels follow.
+        causes = {f"StateMismatch:{NAMESPACE}/btc": timedelta(seconds=30), f"Slippage:{NAMESPACE}/eth": timedelta(0)}
+        service.record_signals([], T0 + timedelta(minutes=2), recover_after=causes)
+        service.record_signals([], T0 + timedelta(minutes=3), recover_after=causes)
+        assert restarted.active_incidents() == []
+        assert {i.spec.rule for i in restarted.list_incidents(state="resolved")} == {"StateMismatch", "Slippage"}
+        with pytest.raises(NotFoundError):
+            restarted.get_incident("nope")
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_a_receivers_url_is_read_from_its_secret(cluster: ClusterEmulator, kubeconfig: Path):
+    api = KubernetesApi(load_client_configuration(kubeconfig=str(kubeconfig), context=None))
+    url = "https://hooks.example/services/T000/B000/s3cr3t"
+
+    def scenario() -> None:
+        secrets = resource_path("", "v1", "secrets", namespace=NAMESPACE)
+        api.create(
+            secrets,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "hooks", "namespace": NAMESPACE},
+                "data": {"slack": base64.b64encode(url.encode()).decode()},
+            },
+        )
+        values = KubernetesSecretValues(api)
+        assert values.read(NAMESPACE, SecretKeyRef(name="hooks", key="slack")) == url
+        with pytest.raises(NotFoundError, match="Secret trading/hooks has no key pager") as missing:
+            values.read(NAMESPACE, SecretKeyRef(name="hooks", key="pager"))
+        assert "s3cr3t" not in str(missing.value)
+        with pytest.raises(NotFoundError, match="Secret trading/other does not exist"):
+            values.read(NAMESPACE, SecretKeyRef(name="other", key="slack"))
+
+    await asyncio.to_thread(scenario)
