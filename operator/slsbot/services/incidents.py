@@ -97,12 +97,16 @@ class IncidentService:
         *,
         evaluated: Iterable[str] = FAMILIES,
         recover_after: Mapping[str, timedelta] | None = None,
+        namespaces: Iterable[str] | None = None,
     ) -> list[IncidentChange]:
         """Fold one pass's signals into the incidents and write what changed. ``evaluated``: the signal families this
-        call is complete for (``rules``, ``healing``); an active incident of another family is left alone."""
+        call is complete for (``rules``, ``healing``); ``namespaces``: the namespaces it is complete for (None: all).
+        An active incident outside them is left alone."""
         with self._lock:
             active = self.store.active_incidents()
-            changes = fold_signals(active, signals, now, evaluated=evaluated, recover_after=recover_after)
+            changes = fold_signals(
+                active, signals, now, evaluated=evaluated, recover_after=recover_after, namespaces=namespaces
+            )
             for change in changes:
                 incident = change.incident
                 self.store.save_incident(incident)
@@ -271,6 +275,13 @@ class NotificationDirectory:
             for namespace, by_name in policies.items()
         }
 
+    def update_namespaces(self, policies: Mapping[str, Mapping[str, RiskPolicy]]) -> None:
+        """Refresh the namespaces in ``policies`` only (a pass over some namespaces)."""
+        for namespace, by_name in policies.items():
+            self._by_namespace[namespace] = merge_notifications(
+                [by_name[n].spec.notifications for n in sorted(by_name)]
+            )
+
     def __call__(self, namespace: str) -> Notifications:
         return self._by_namespace.get(namespace) or Notifications()
 
@@ -284,10 +295,12 @@ def incident_pass(
     runtime_status: Mapping[tuple[str, str], Mapping[str, object]],
     now: datetime,
     equity: DailyEquity | None = None,
+    namespaces: Iterable[str] | None = None,
 ) -> list[IncidentChange]:
     """One pass of the severity rules over every Strategy and account, recorded (the ``rules`` family only: the
     healing ladder records its own). The supervisor calls it once per pass after the strategies; the operator from
-    its incidents timer. ``runtime_status``: each runtime's last ``/status``."""
+    its incidents timer, one namespace at a time (``namespaces``). ``runtime_status``: each runtime's last
+    ``/status``."""
     observations: list[StrategyObservation] = []
     policy_of: dict[tuple[str, str], RiskPolicySpec] = {}
     recover: dict[str, timedelta] = {}
@@ -322,7 +335,7 @@ def incident_pass(
                 recover.setdefault(signal.cause, wait)
     if equity is not None:
         equity.retain({(o.namespace, o.name) for o in observations})
-    return service.record_signals(signals, now, evaluated=(RULES_FAMILY,), recover_after=recover)
+    return service.record_signals(signals, now, evaluated=(RULES_FAMILY,), recover_after=recover, namespaces=namespaces)
 
 
 @dataclass(slots=True)
@@ -332,7 +345,7 @@ class PassIncidents:
     a slow receiver never holds up a pass."""
 
     service: IncidentService
-    runtime_status: Callable[[], Mapping[tuple[str, str], Mapping[str, object]]]
+    runtime_status: Callable[[], Mapping[tuple[str, str], Mapping[str, object]]] | None
     directory: NotificationDirectory
     equity: DailyEquity | None = None
 
@@ -343,16 +356,25 @@ class PassIncidents:
         accounts: Mapping[str, Mapping[str, TradingAccount]],
         policies: Mapping[str, Mapping[str, RiskPolicy]],
         now: datetime,
+        runtime_status: Mapping[tuple[str, str], Mapping[str, object]] | None = None,
+        namespaces: Iterable[str] | None = None,
     ) -> list[IncidentChange]:
-        self.directory.update(policies)
+        """``runtime_status``: as observed by the caller (the operator); else ``self.runtime_status()``."""
+        if namespaces is None:
+            self.directory.update(policies)
+        else:
+            self.directory.update_namespaces(policies)
+        if runtime_status is None:
+            runtime_status = self.runtime_status() if self.runtime_status is not None else {}
         return incident_pass(
             self.service,
             strategies=strategies,
             accounts=accounts,
             policies=policies,
-            runtime_status=self.runtime_status(),
+            runtime_status=runtime_status,
             now=now,
             equity=self.equity,
+            namespaces=namespaces,
         )
 
 

@@ -144,3 +144,21 @@ def test_a_recover_after_of_zero_resolves_in_the_pass_the_cause_is_gone() -> Non
     cause = "StateMismatch:trading/btc"
     book.run([signal()], T0)  # opened with the default 2m
     assert book.run([], T0 + timedelta(seconds=1), recover_after={cause: timedelta(0)}) == [(cause, Change.RESOLVED)]
+
+
+def test_a_pass_over_one_namespace_leaves_the_others_alone() -> None:
+    book = Book()
+    other = IncidentSignal(
+        cause="StateMismatch:prod/btc",
+        severity=1,
+        rule="StateMismatch",
+        namespace="prod",
+        objects=("Strategy/btc",),
+        message="m",
+        runbook="runbooks/state-mismatch.md",
+        detected_at=T0,
+    )
+    book.run([signal(), other], T0)
+    assert book.run([], T0 + timedelta(seconds=1), namespaces=["trading"]) == [
+        ("StateMismatch:trading/btc", Change.CLEARED)
+    ]
