@@ -29,6 +29,7 @@ from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.status import strategy_status
+from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -81,6 +82,10 @@ class OperatorContext:
     # daemon has its own wake-up, as each Strategy's.
     experiment_ports: ExperimentPorts = field(default_factory=ExperimentPorts)
     experiment_wakeups: Wakeups = field(default_factory=Wakeups)
+    # The incident rules, recorded as Incident objects, and their notifications (None: no incidents).
+    incidents: PassIncidents | None = None
+    incidents_interval_seconds: float = 15.0
+    incident_looks: dict[str, datetime] = field(default_factory=dict)  # namespace -> its last incidents pass
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -173,6 +178,34 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
         log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
         return
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependencies) -> None:
+    """The incident rules over one namespace's Strategies, at most once per ``incidents_interval_seconds`` however
+    many TradingAccounts' timers ask; then the notifications that are due. Each runtime's ``/status`` is what the
+    backend observes now (the same look the Strategy's reconcile takes)."""
+    if ctx.incidents is None:
+        return
+    now = ctx.clock()
+    last = ctx.incident_looks.get(namespace)
+    if last is not None and (now - last).total_seconds() < ctx.incidents_interval_seconds:
+        return
+    ctx.incident_looks[namespace] = now
+    strategies = [
+        s
+        for s in ctx.store.strategies(namespace).values()
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+    ]
+    statuses = {(namespace, s.name): ctx.backend.observe(namespace, s.name).runtime_status for s in strategies}
+    ctx.incidents.run(
+        strategies=strategies,
+        accounts={namespace: dependencies.accounts},
+        policies={namespace: dependencies.policies},
+        now=now,
+        runtime_status=statuses,
+        namespaces=[namespace],
+    )
+    ctx.incidents.service.notify(now)
 
 
 def reconcile_experiment_once(

@@ -99,3 +99,65 @@ async def test_a_receivers_url_is_read_from_its_secret(cluster: ClusterEmulator,
             values.read(NAMESPACE, SecretKeyRef(name="other", key="slack"))
 
     await asyncio.to_thread(scenario)
+
+
+async def test_the_operator_opens_an_incident_object_and_resolves_it_once_the_cause_is_gone(
+    kube, start_operator, runtime_stub
+):
+    """The real operator: a runtime that reports a state mismatch opens a severity-1 Incident in its namespace
+    (the RiskPolicy's rules), which resolves itself once the runtime is healthy for recoverAfter."""
+    mismatch = {"reconcile": {"ok": False, "problems": 1, "last_problem": "position 0.1 BTC, exchange 0"}}
+    healthy = {"reconcile": {"ok": True, "problems": 0, "last_problem": None}}
+    reported = {"health": mismatch}
+    plain_status = runtime_stub.status
+    runtime_stub.status = lambda: {**plain_status(), **reported}  # what the runtime's /status says now
+
+    await start_operator(runtime_url="http://127.0.0.1:{port}", incidents_interval_seconds=0.5)
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "RiskPolicy",
+            "metadata": {"name": "risk"},
+            "spec": {"healing": {"recoverAfter": "1s"}},
+        }
+    )
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "TradingAccount",
+            "metadata": {"name": "paper-binance"},
+            "spec": {"exchange": "binance", "mode": "paper", "riskPolicyRef": {"name": "risk"}},
+        }
+    )
+    await kube.apply(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "Strategy",
+            "metadata": {"name": "btc-trend"},
+            "spec": {
+                "accountRef": {"name": "paper-binance"},
+                "symbols": ["BTC/USDT"],
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+                "runtime": {"port": runtime_stub.port},
+            },
+        }
+    )
+    await kube.eventually(lambda: kube.get("deployments", "slsbot-runtime-btc-trend"), what="the runtime")
+    await kube.mark_runtime_ready("btc-trend")
+
+    async def incidents(state: str) -> list[dict]:
+        status, body = await kube._call("GET", kube.path("incidents"))
+        assert status == 200, body
+        return [i for i in body["items"] if (i.get("status") or {}).get("state") == state]
+
+    (opened,) = await kube.eventually(lambda: incidents("open"), within=30, what="an open Incident")
+    assert opened["spec"]["rule"] == "StateMismatch" and opened["spec"]["severity"] == 1
+    assert opened["spec"]["cause"] == f"StateMismatch:{NAMESPACE}/btc-trend"
+    assert opened["spec"]["runbook"] == "runbooks/state-mismatch.md"
+    assert "position 0.1 BTC" in opened["spec"]["message"]
+
+    reported["health"] = healthy
+    (resolved,) = await kube.eventually(lambda: incidents("resolved"), within=30, what="the Incident resolved")
+    assert resolved["metadata"]["name"] == opened["metadata"]["name"]
+    assert resolved["status"]["timeline"][-1]["actor"] == "slsbot"
+    assert await incidents("open") == []

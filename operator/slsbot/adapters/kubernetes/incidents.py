@@ -52,11 +52,12 @@ def _labels(incident: Incident) -> dict[str, str]:
 
 
 class KubernetesIncidentStore:
-    """``namespace``: the one namespace a namespaced operator watches; None: every namespace."""
+    """``namespaces``: the namespaces a namespaced operator serves (each listed on its own: its Role grants no more);
+    None: every namespace, in one list."""
 
-    def __init__(self, api: KubernetesApi, *, namespace: str | None = None) -> None:
+    def __init__(self, api: KubernetesApi, *, namespaces: list[str] | None = None) -> None:
         self._api = api
-        self._namespace = namespace
+        self._namespaces = namespaces
 
     def active_incidents(self) -> list[Incident]:
         found = []
@@ -97,11 +98,15 @@ class KubernetesIncidentStore:
         self._api.patch(f"{path}/status", {"status": status})
 
     def _list(self, *, label_selector: dict[str, str] | None, namespace: str | None = None) -> list[Incident]:
-        where = namespace or self._namespace
-        if namespace is not None and self._namespace is not None and namespace != self._namespace:
-            return []
-        path = resource_path(GROUP, VERSION, PLURAL, namespace=where)
-        return [incident_from(item) for item in self._api.list(path, label_selector=label_selector)]
+        if namespace is not None:
+            wheres: list[str | None] = [namespace] if self._namespaces is None or namespace in self._namespaces else []
+        else:
+            wheres = [None] if self._namespaces is None else list(self._namespaces)
+        found = []
+        for where in wheres:
+            path = resource_path(GROUP, VERSION, PLURAL, namespace=where)
+            found += [incident_from(item) for item in self._api.list(path, label_selector=label_selector)]
+        return found
 
 
 class KubernetesSecretValues:

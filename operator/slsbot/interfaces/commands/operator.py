@@ -34,14 +34,17 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
+from slsbot.adapters.notifiers import WebhookSender
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
+from slsbot.services.incidents import DailyEquity, IncidentService, NotificationDirectory, PassIncidents
 from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 
 HELP = "Run the kopf operator against the current Kubernetes context"
@@ -87,6 +90,17 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         default_data_dir=settings.default_data_dir,
     )
     backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
+    directory = NotificationDirectory()
+    sender = WebhookSender(
+        KubernetesSecretValues(api), timeout=settings.notify_timeout_seconds, runbook_base_url=settings.runbook_base_url
+    )
+    store = KubernetesIncidentStore(api, namespaces=None if settings.all_namespaces else list(settings.namespaces))
+    incidents = PassIncidents(
+        IncidentService(store, sender, notifications_for=directory),
+        runtime_status=None,
+        directory=directory,
+        equity=DailyEquity(backend),
+    )
     return OperatorContext(
         store=KubernetesObjectStore(api),
         backend=backend,
@@ -100,6 +114,8 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
+        incidents=incidents,
+        incidents_interval_seconds=settings.incidents_interval_seconds,
         experiment_ports=ExperimentPorts(
             tuning=tuning,
             rollout=backend,
@@ -123,6 +139,7 @@ async def serve(
         registry,
         validation_resync=settings.validation_resync_seconds,
         experiment_interval=settings.experiment_interval_seconds,
+        incidents_interval=settings.incidents_interval_seconds,
     )
     scope: dict[str, Any] = (
         {"clusterwide": True} if settings.all_namespaces else {"namespaces": list(settings.namespaces)}
