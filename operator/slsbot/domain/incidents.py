@@ -103,6 +103,7 @@ def fold_signals(
     evaluated: Iterable[str] = FAMILIES,
     recover_after: Mapping[str, timedelta] | None = None,
     namespaces: Iterable[str] | None = None,
+    objects: Iterable[str] | None = None,
 ) -> list[IncidentChange]:
     """What one pass's ``signals`` change among the ``active`` (open or acknowledged) incidents.
 
@@ -110,11 +111,13 @@ def fold_signals(
     incident of an ``evaluated`` family whose cause is not among the signals clears, and resolves automatically
     once it has been clear for its ``recoverAfter``. Families not evaluated in this pass (another caller records
     them) are left alone, and so are incidents outside ``namespaces`` when it is given (a pass over some namespaces
-    only: the operator's, one namespace at a time). ``recover_after`` maps a cause to its policy's
+    only: the operator's, one namespace at a time) and incidents about none of ``objects`` when it is given (a call
+    about one Strategy, e.g. ``["Strategy/btc-trend"]``). ``recover_after`` maps a cause to its policy's
     ``healing.recoverAfter`` as it is now (a cause it does not name keeps the value stored when its incident opened;
     2m by default). Returns only what changed, so a steady pass writes nothing."""
     families = set(evaluated)
     scope = None if namespaces is None else set(namespaces)
+    about = None if objects is None else set(objects)
     by_cause = {incident.spec.cause: incident for incident in active if incident.active}
     seen: dict[str, IncidentSignal] = {}
     for signal in signals:
@@ -145,6 +148,8 @@ def fold_signals(
         if cause in seen or family_of(incident.spec.rule) not in families:
             continue
         if scope is not None and incident.namespace not in scope:
+            continue
+        if about is not None and not about.intersection(incident.spec.objects):
             continue
         wait = (recover_after or {}).get(cause)
         if wait is None:

@@ -23,7 +23,7 @@ from slsbot.domain.errors import NotFoundError, NotificationFailed, SlsbotError
 from slsbot.domain.incident_rules import IncidentSignal, StrategyObservation, daily_returns, severity_signals
 from slsbot.domain.incidents import (
     AUTOMATIC,
-    FAMILIES,
+    HEALING_FAMILY,
     RULES_FAMILY,
     Change,
     Incident,
@@ -95,17 +95,29 @@ class IncidentService:
         signals: Iterable[IncidentSignal],
         now: datetime,
         *,
-        evaluated: Iterable[str] = FAMILIES,
+        evaluated: Iterable[str] = (HEALING_FAMILY,),
         recover_after: Mapping[str, timedelta] | None = None,
         namespaces: Iterable[str] | None = None,
+        objects: Iterable[str] | None = None,
     ) -> list[IncidentChange]:
-        """Fold one pass's signals into the incidents and write what changed. ``evaluated``: the signal families this
-        call is complete for (``rules``, ``healing``); ``namespaces``: the namespaces it is complete for (None: all).
-        An active incident outside them is left alone."""
+        """Fold one call's signals into the incidents and write what changed.
+
+        What the call is complete for decides which active incidents whose cause is absent may clear (and later
+        resolve); the others are left alone: ``evaluated``, the signal families (``rules``: the severity rules,
+        ``healing``: the ladder's ``Healing<Class>`` signals; the default suits the ladder's
+        ``record_signals(signals, now)``), ``namespaces`` (None: all) and ``objects`` (None: all; e.g.
+        ``["Strategy/btc-trend"]`` for a call about one Strategy, as the operator's per-Strategy handlers make).
+        ``recover_after``: cause -> the policy's ``healing.recoverAfter``."""
         with self._lock:
             active = self.store.active_incidents()
             changes = fold_signals(
-                active, signals, now, evaluated=evaluated, recover_after=recover_after, namespaces=namespaces
+                active,
+                signals,
+                now,
+                evaluated=evaluated,
+                recover_after=recover_after,
+                namespaces=namespaces,
+                objects=objects,
             )
             for change in changes:
                 incident = change.incident

@@ -65,8 +65,8 @@ async def test_incidents_are_objects_that_survive_an_operator_restart(cluster: C
 
         # The cause goes away: cleared, then resolved after recoverAfter; the labels follow.
         causes = {f"StateMismatch:{NAMESPACE}/btc": timedelta(seconds=30), f"Slippage:{NAMESPACE}/eth": timedelta(0)}
-        service.record_signals([], T0 + timedelta(minutes=2), recover_after=causes)
-        service.record_signals([], T0 + timedelta(minutes=3), recover_after=causes)
+        service.record_signals([], T0 + timedelta(minutes=2), recover_after=causes, evaluated=["rules"])
+        service.record_signals([], T0 + timedelta(minutes=3), recover_after=causes, evaluated=["rules"])
         assert restarted.active_incidents() == []
         assert {i.spec.rule for i in restarted.list_incidents(state="resolved")} == {"StateMismatch", "Slippage"}
         with pytest.raises(NotFoundError):

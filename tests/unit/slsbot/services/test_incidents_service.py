@@ -84,8 +84,8 @@ def test_signals_open_persist_and_auto_resolve_with_a_postmortem(store: SqlIncid
     assert again.list_incidents(namespace="elsewhere") == []
     # Both causes gone: cleared, then resolved after recoverAfter (1 minute here).
     causes = {"StateMismatch:trading/btc": timedelta(minutes=1), "Slippage:trading/eth": timedelta(minutes=1)}
-    service.record_signals([], T0 + timedelta(seconds=5), recover_after=causes)
-    service.record_signals([], T0 + timedelta(seconds=65), recover_after=causes)
+    service.record_signals([], T0 + timedelta(seconds=5), recover_after=causes, evaluated=["rules"])
+    service.record_signals([], T0 + timedelta(seconds=65), recover_after=causes, evaluated=["rules"])
     assert store.active_incidents() == []
     resolved = store.list_incidents(state="resolved")
     assert len(resolved) == 2
@@ -167,3 +167,19 @@ def test_a_permanent_failure_or_too_many_attempts_drops_the_message(store: SqlIn
     for second in range(10, 40):
         service.notify(T0 + timedelta(seconds=second))
     assert receiver.attempts == 3 and receiver.got == [] and service.pending_deliveries() == 0
+
+
+def test_the_healing_ladders_call_clears_only_its_own_incidents_and_only_for_the_objects_it_covers(store) -> None:
+    service = IncidentService(store, None)
+    service.record_signals(
+        [signal("btc"), signal("eth", rule="HealingCrashed", severity=2)], T0, evaluated=["rules", "healing"]
+    )
+    # The ladder's call as the contract writes it: record_signals(signals, now); nothing from it now.
+    service.record_signals([], T0 + timedelta(seconds=1))
+    states = {i.spec.rule: i.status.clear_since for i in store.active_incidents()}
+    assert states["StateMismatch"] is None  # a rules incident: not the ladder's to clear
+    assert states["HealingCrashed"] is not None
+    # A call about another Strategy leaves eth's alone.
+    service.record_signals([signal("eth", rule="HealingCrashed", severity=2)], T0 + timedelta(seconds=2))
+    service.record_signals([], T0 + timedelta(seconds=3), objects=["Strategy/btc"])
+    assert all(i.status.clear_since is None for i in store.active_incidents())
