@@ -22,6 +22,9 @@ from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from slsbot.api.base import parse_duration
 from slsbot.api.health import FailureClass
 from slsbot.api.riskpolicy import RiskPolicySpec
@@ -223,23 +226,26 @@ def most_correlated(
     members: Sequence[StrategyObservation], threshold: float
 ) -> tuple[StrategyObservation, StrategyObservation, float] | None:
     """The pair of bots whose daily returns correlate the most above ``threshold`` (Pearson, over the days both
-    report, at least ``MIN_CORRELATION_DAYS``), the one with the lower summed return first; None when no pair does."""
-    best: tuple[StrategyObservation, StrategyObservation, float] | None = None
-    for i, first in enumerate(members):
-        for second in members[i + 1 :]:
-            days = sorted(set(first.daily_returns) & set(second.daily_returns))
-            if len(days) < MIN_CORRELATION_DAYS:
-                continue
-            rho = pearson([first.daily_returns[d] for d in days], [second.daily_returns[d] for d in days])
-            if rho is None or rho <= threshold or (best is not None and rho <= best[2]):
-                continue
-            loser, other = (
-                (first, second)
-                if sum(first.daily_returns[d] for d in days) <= sum(second.daily_returns[d] for d in days)
-                else (second, first)
-            )
-            best = (loser, other, rho)
-    return best
+    report, at least ``MIN_CORRELATION_DAYS``), the one with the lower summed return first; None when no pair does.
+    pandas computes every pair at once over a days x bots table (each pair on the days both have)."""
+    usable = [m for m in members if len(m.daily_returns) >= MIN_CORRELATION_DAYS]
+    if len(usable) < 2:
+        return None
+    table = pd.DataFrame({i: pd.Series(dict(m.daily_returns), dtype=float) for i, m in enumerate(usable)})
+    matrix = table.corr(method="pearson", min_periods=MIN_CORRELATION_DAYS).to_numpy(copy=True)
+    np.fill_diagonal(matrix, np.nan)
+    upper = np.where(np.triu(np.ones_like(matrix, dtype=bool), k=1), matrix, np.nan)
+    if np.all(np.isnan(upper)):
+        return None
+    i, j = np.unravel_index(np.nanargmax(upper), upper.shape)
+    rho = float(upper[i, j])
+    if rho <= threshold:
+        return None
+    first, second = usable[int(i)], usable[int(j)]
+    both = table[[int(i), int(j)]].dropna()
+    if both[int(i)].sum() <= both[int(j)].sum():
+        return first, second, rho
+    return second, first, rho
 
 
 def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:

@@ -251,6 +251,25 @@ class DailyEquity:
     _points: dict[tuple[str, str], dict[int, float]] = field(default_factory=dict)  # key -> {day start ms: equity}
     _cursor: dict[tuple[str, str], int] = field(default_factory=dict)
     _looked: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    _correlated_at: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (namespace, account) -> when
+    _correlations: dict[tuple[str, str], list[IncidentSignal]] = field(default_factory=dict)
+
+    def correlation_due(self, namespace: str, account: str, now: datetime) -> bool:
+        """Whether an account's correlation is computed in this pass: every ``every`` (its inputs move no faster)."""
+        at = self._correlated_at.get((namespace, account))
+        return at is None or now - at >= self.every
+
+    def correlations(
+        self, fresh: list[IncidentSignal], due: set[tuple[str, str]], present: set[tuple[str, str]], now: datetime
+    ) -> list[IncidentSignal]:
+        """The Correlation signals of every ``present`` account: this pass's for the ``due`` ones, else the last."""
+        for key in due:
+            self._correlated_at[key] = now
+            self._correlations[key] = [s for s in fresh if s.cause == f"Correlation:{key[0]}/{key[1]}"]
+        for table in (self._correlated_at, self._correlations):
+            for key in [k for k in table if k not in present]:
+                del table[key]
+        return [signal for key in sorted(present) for signal in self._correlations.get(key, [])]
 
     def returns(self, namespace: str, name: str, now: datetime) -> dict[str, float]:
         key = (namespace, name)
@@ -316,9 +335,14 @@ def incident_pass(
     observations: list[StrategyObservation] = []
     policy_of: dict[tuple[str, str], RiskPolicySpec] = {}
     recover: dict[str, timedelta] = {}
+    present: set[tuple[str, str]] = set()
+    due: set[tuple[str, str]] = set()
     for strategy in strategies:
         namespace, name = strategy.namespace, strategy.name
         account_name = strategy.spec.account_ref.name
+        present.add((namespace, account_name))
+        if equity is not None and equity.correlation_due(namespace, account_name, now):
+            due.add((namespace, account_name))
         account = accounts.get(namespace, {}).get(account_name)
         policy = RiskPolicySpec()
         if account is not None and account.spec.risk_policy_ref is not None:
@@ -336,10 +360,13 @@ def incident_pass(
                 runtime_status=runtime_status.get((namespace, name), {}),
                 equity=status.equity if status else None,
                 drawdown_percent=status.drawdown_percent if status else None,
-                daily_returns=equity.returns(namespace, name, now) if equity is not None else {},
+                daily_returns=equity.returns(namespace, name, now) if (namespace, account_name) in due else {},
             )
         )
     signals = severity_signals(observations, policy_of, now)
+    if equity is not None:  # correlation moves with daily returns: computed every few minutes, the last result between
+        fresh = [s for s in signals if s.rule == "Correlation"]
+        signals = [s for s in signals if s.rule != "Correlation"] + equity.correlations(fresh, due, present, now)
     for item in observations:
         wait = parse_duration(policy_of[(item.namespace, item.name)].healing.recover_after)
         for signal in signals:

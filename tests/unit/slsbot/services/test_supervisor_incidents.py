@@ -168,3 +168,6 @@ def test_correlated_bots_of_one_account_from_their_performance_curves(engine) ->
         incidents=incidents,
     )
     assert sorted(source.calls) == [("btc", 0), ("eth", 0)]
+    # Between two computations the last result stands: the incident does not clear.
+    (still,) = store.active_incidents()
+    assert still.id == incident.id and still.status.clear_since is None
