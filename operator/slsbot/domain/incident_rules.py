@@ -90,6 +90,34 @@ def all_runbooks() -> set[str]:
     return {runbook_for(rule) for rule in RULES} | {runbook_for(f"Healing{c.value}") for c in FailureClass}
 
 
+def healing_signal(
+    namespace: str,
+    strategy: str,
+    failure_class: FailureClass | str,
+    message: str,
+    now: datetime,
+    *,
+    account: str | None = None,
+    actions: tuple[str, ...] = (),
+) -> IncidentSignal:
+    """The signal of a Strategy whose healing ladder reached its Incident rung (contract section 3): rule
+    ``Healing<Class>``, severity 1 for StateMismatch, ExecutionErrors and ExchangeUnreachable, else 2; cause
+    ``<Class>:<namespace>/<strategy>``; the class's runbook. ``actions``: what the ladder did (e.g. ``("Halt",)``)."""
+    klass = FailureClass(failure_class)
+    objects = (f"Strategy/{strategy}",) + ((f"TradingAccount/{account}",) if account else ())
+    return IncidentSignal(
+        cause=f"{klass.value}:{namespace}/{strategy}",
+        severity=1 if klass in CRITICAL_HEALING_CLASSES else 2,
+        rule=f"Healing{klass.value}",
+        namespace=namespace,
+        objects=objects,
+        message=message[:1024],
+        runbook=runbook_for(klass.value),
+        detected_at=now,
+        actions=actions,
+    )
+
+
 def severity_signals(
     strategies: Sequence[StrategyObservation],
     policies: Mapping[tuple[str, str], RiskPolicySpec],

@@ -6,11 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from slsbot.api.health import FailureClass
 from slsbot.api.riskpolicy import RiskPolicySpec
 from slsbot.domain.incident_rules import (
     StrategyObservation,
     all_runbooks,
     daily_returns,
+    healing_signal,
     pearson,
     runbook_for,
     severity_signals,
@@ -206,3 +208,18 @@ def test_every_runbook_a_signal_can_name_exists() -> None:
     missing = sorted(path for path in all_runbooks() if not (REPO / path).is_file())
     assert missing == []
     assert (REPO / "runbooks" / "postmortem-template.md").is_file()
+
+
+def test_the_ladders_incident_rung_signal() -> None:
+    stale = healing_signal("trading", "btc", FailureClass.STALE_DATA, "no candle for 3 intervals", NOW, account="a")
+    assert (stale.rule, stale.severity, stale.cause) == ("HealingStaleData", 2, "StaleData:trading/btc")
+    assert stale.objects == ("Strategy/btc", "TradingAccount/a") and stale.runbook == "runbooks/stale-data.md"
+    for klass in FailureClass:
+        severity = healing_signal("trading", "btc", klass, "m", NOW).severity
+        critical = klass in (
+            FailureClass.STATE_MISMATCH,
+            FailureClass.EXECUTION_ERRORS,
+            FailureClass.EXCHANGE_UNREACHABLE,
+        )
+        assert severity == (1 if critical else 2)
+        assert (REPO / healing_signal("trading", "btc", klass, "m", NOW).runbook).is_file()
