@@ -102,6 +102,23 @@ class ControlPlaneSettings(BaseSettings):
         description="How many niceness steps below the supervisor each runtime runs, so that the admin API and the "
         "supervisor's passes stay responsive while many runtimes start at once.",
     )
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="Where the Secrets that notification receivers name are read from, laid out like mounted "
+        "Secrets: <secrets_dir>/<namespace>/<secret>/<key>. Unset: <state_dir>/secrets.",
+    )
+    runbook_base_url: str = Field(
+        default="",
+        max_length=1024,
+        description="Prefix of the runbook links in notifications (e.g. a repository's URL ending in /); "
+        "unset: the runbook's path in the repository, runbooks/<file>.md.",
+    )
+    notify_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between two looks for incident notifications that are due."
+    )
+    notify_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one delivery to a notification receiver, in seconds."
+    )
     bytecode_cache: Path = Field(
         default_factory=_default_bytecode_cache,
         description="Where runtimes cache compiled bytecode (their PYTHONPYCACHEPREFIX, unless one is set): "
@@ -145,6 +162,10 @@ class ControlPlaneSettings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.state_dir / "supervisor.db"
+
+    @property
+    def incident_secrets_dir(self) -> Path:
+        return self.secrets_dir if self.secrets_dir is not None else self.state_dir / "secrets"
 
     @property
     def tuning_dir(self) -> Path:

@@ -10,11 +10,16 @@ runtime reports its start: the missing candle's due time, the exchange's ``faili
 control plane seeing it; ``slsbot_heal_recovery_seconds{failure_class}`` from detection to the runtime being healthy
 again (the MTTR's repair part); ``slsbot_heal_rungs_total{failure_class, rung}`` counts the ladder's steps.
 ``ControlMetrics`` implements the services' ``HealingMetrics`` port.
+
+Incidents and notifications (docs/concepts/incidents.md): ``ControlMetrics.incidents`` (``IncidentMetrics``, the
+incidents service's ``IncidentEvents``): ``slsbot_incidents_open{severity}``, ``slsbot_incidents_opened_total{severity,
+rule}``, ``slsbot_incidents_resolved_total{severity, how}``, ``slsbot_notifications_sent_total{type}`` and
+``slsbot_notifications_failed_total{type, retried}``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 PREFIX = "slsbot"
 #: Seconds: from a killed runtime's few seconds to an exchange outage of many minutes.
@@ -45,6 +50,7 @@ class ControlMetrics:
             ["failure_class", "rung"],
             registry=self.registry,
         )
+        self.incidents = IncidentMetrics(self.registry)
 
     # --- HealingMetrics (slsbot.domain.ports) -------------------------------------------------------------
 
@@ -62,3 +68,51 @@ class ControlMetrics:
     def exposition(self) -> bytes:
         """The Prometheus text of every control-plane metric."""
         return generate_latest(self.registry)
+
+
+class IncidentMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.open = Gauge(
+            "slsbot_incidents_open", "Open or acknowledged incidents, per severity.", ["severity"], registry=registry
+        )
+        self.opened = Counter(
+            "slsbot_incidents_opened",
+            "Incidents opened, per severity and rule.",
+            ["severity", "rule"],
+            registry=registry,
+        )
+        self.resolved = Counter(
+            "slsbot_incidents_resolved",
+            "Incidents resolved, per severity and how (automatic or person).",
+            ["severity", "how"],
+            registry=registry,
+        )
+        self.notifications_sent = Counter(
+            "slsbot_notifications_sent",
+            "Notification messages delivered, per receiver type.",
+            ["type"],
+            registry=registry,
+        )
+        self.notifications_failed = Counter(
+            "slsbot_notifications_failed",
+            "Notification attempts that failed, per receiver type and whether they are retried.",
+            ["type", "retried"],
+            registry=registry,
+        )
+
+    # ``services.incidents.IncidentEvents``: what the incidents service reports.
+    def set_open(self, counts: dict[int, int]) -> None:
+        for severity in (1, 2, 3):
+            self.open.labels(severity=str(severity)).set(counts.get(severity, 0))
+
+    def incident_opened(self, severity: int, rule: str) -> None:
+        self.opened.labels(severity=str(severity), rule=rule).inc()
+
+    def incident_resolved(self, severity: int, automatic: bool) -> None:
+        self.resolved.labels(severity=str(severity), how="automatic" if automatic else "person").inc()
+
+    def notification_sent(self, receiver_type: str) -> None:
+        self.notifications_sent.labels(type=receiver_type).inc()
+
+    def notification_failed(self, receiver_type: str, retried: bool) -> None:
+        self.notifications_failed.labels(type=receiver_type, retried=str(retried).lower()).inc()

@@ -1,6 +1,6 @@
 """The local supervisor's database: SQLModel over one SQLite file.
 
-Five entities, each with its model family as in full-stack-fastapi-template (``XBase`` shared fields,
+Six entities, each with its model family as in full-stack-fastapi-template (``XBase`` shared fields,
 ``X(table=True)`` the row, ``XPublic`` what the admin API returns):
 
 - ``StoredObject``: the desired state, one row per loaded object (its YAML document, a generation bumped when
@@ -11,7 +11,9 @@ Five entities, each with its model family as in full-stack-fastapi-template (``X
 - ``AuditRecord``: every authenticated mutating request to a real route of the admin API: who (a role and token
   id, never the token), what (the method and the route's template), on what, when, and the result; each field bounded;
 - ``RefusedRequestCount``: requests the admin API refused before knowing who sent them (no or an unknown token,
-  or a mutating request to no route), counted per method, route template and status, never stored one by one.
+  or a mutating request to no route), counted per method, route template and status, never stored one by one;
+- ``IncidentRecord``: one incident (``domain.incidents.Incident``), its filterable fields as columns and the whole
+  record as a JSON document.
 
 Repository functions take the session first and everything else by keyword; no session is kept anywhere: the
 caller opens one per unit of work (``with Session(engine) as session``). Every datetime is stored and returned in UTC.
@@ -233,6 +235,21 @@ class RefusedRequestCount(RefusedRequestBase, table=True):
 
 class RefusedRequestPublic(RefusedRequestBase):
     pass
+
+
+# --- incidents ----------------------------------------------------------------------------------------------
+
+
+class IncidentRecord(SQLModel, table=True):
+    __tablename__ = "incident_record"
+
+    id: str = Field(primary_key=True, max_length=64)
+    namespace: str = Field(index=True)
+    severity: int = Field(index=True)
+    state: str = Field(index=True)  # open, acknowledged, resolved
+    cause: str = Field(index=True)
+    opened_at: datetime = _utc_field(index=True)
+    document: dict = Field(sa_type=JSON)  # the Incident, as its wire form
 
 
 # --- engine -------------------------------------------------------------------------------------------------
@@ -709,3 +726,61 @@ def list_refused_requests(session: Session) -> list[RefusedRequestCount]:
         col(RefusedRequestCount.count).desc(), col(RefusedRequestCount.route), col(RefusedRequestCount.status)
     )
     return list(session.exec(query).all())
+
+
+# --- incidents repository -----------------------------------------------------------------------------------
+
+
+def save_incident_document(
+    session: Session,
+    *,
+    incident_id: str,
+    namespace: str,
+    severity: int,
+    state: str,
+    cause: str,
+    opened_at: datetime,
+    document: dict,
+) -> None:
+    """Insert or replace one incident. Commits."""
+    row = session.get(IncidentRecord, incident_id)
+    if row is None:
+        row = IncidentRecord(
+            id=incident_id,
+            namespace=namespace,
+            severity=severity,
+            cause=cause,
+            opened_at=opened_at,
+            state=state,
+            document=document,
+        )
+    else:
+        row.state = state
+        row.document = document
+    session.add(row)
+    session.commit()
+
+
+def list_incident_documents(
+    session: Session,
+    *,
+    states: Sequence[str] | None = None,
+    severity: int | None = None,
+    namespace: str | None = None,
+    limit: int = 500,
+) -> list[dict]:
+    """Newest first."""
+    query = select(IncidentRecord)
+    if states is not None:
+        query = query.where(col(IncidentRecord.state).in_(list(states)))
+    if severity is not None:
+        query = query.where(IncidentRecord.severity == severity)
+    if namespace is not None:
+        query = query.where(IncidentRecord.namespace == namespace)
+    query = query.order_by(col(IncidentRecord.opened_at).desc(), col(IncidentRecord.id)).limit(limit)
+    return [row.document for row in session.exec(query).all()]
+
+
+def get_incident_document(session: Session, *, incident_id: str) -> dict | None:
+    row = session.get(IncidentRecord, incident_id)
+    return None if row is None else row.document

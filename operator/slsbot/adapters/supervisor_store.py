@@ -17,15 +17,22 @@ from slsbot.adapters.store import (
     apply_owned_object,
     delete_object,
     forget_object,
+    get_incident_document,
+    list_incident_documents,
+    list_runtime_records,
     list_stored_objects,
     mark_drained,
     record_event,
     replace_object_spec,
+    save_incident_document,
     save_object_status,
     write_object_status,
 )
 from slsbot.api import Experiment, Resource
 from slsbot.api.base import ObjectStatus
+from slsbot.api.incident import IncidentState
+from slsbot.domain.errors import NotFoundError
+from slsbot.domain.incidents import Incident
 
 
 class _EventLike(Protocol):
@@ -139,6 +146,58 @@ class SqlOwnedObjects:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         with Session(self._engine) as session:
             delete_object(session, kind=kind, namespace=namespace, name=name, now=self._clock())
+
+
+class SqlIncidentStore:
+    """``slsbot.domain.ports.IncidentStore`` over the local store: the table ``incident_record``."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def active_incidents(self) -> list[Incident]:
+        active = [IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value]
+        with Session(self._engine) as session:
+            return [Incident.model_validate(d) for d in list_incident_documents(session, states=active, limit=100_000)]
+
+    def list_incidents(
+        self, *, state: str | None = None, severity: int | None = None, namespace: str | None = None, limit: int = 500
+    ) -> list[Incident]:
+        with Session(self._engine) as session:
+            documents = list_incident_documents(
+                session, states=None if state is None else [state], severity=severity, namespace=namespace, limit=limit
+            )
+        return [Incident.model_validate(d) for d in documents]
+
+    def get_incident(self, incident_id: str) -> Incident:
+        with Session(self._engine) as session:
+            document = get_incident_document(session, incident_id=incident_id)
+        if document is None:
+            raise NotFoundError(f"incident {incident_id[:64]!r} does not exist")
+        return Incident.model_validate(document)
+
+    def save_incident(self, incident: Incident) -> None:
+        with Session(self._engine) as session:
+            save_incident_document(
+                session,
+                incident_id=incident.id,
+                namespace=incident.namespace,
+                severity=incident.spec.severity,
+                state=str(incident.status.state),
+                cause=incident.spec.cause,
+                opened_at=incident.status.opened_at,
+                document=incident.model_dump(mode="json", by_alias=True, exclude_none=True),
+            )
+
+
+class SqlRuntimeStatuses:
+    """Each local runtime's last ``/status`` as the process backend stored it, for the incident rules."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __call__(self) -> dict[tuple[str, str], dict[str, Any]]:
+        with Session(self._engine) as session:
+            return {(r.namespace, r.name): r.last_status or {} for r in list_runtime_records(session)}
 
 
 def _steady(status: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from slsbot.api.experiment import ExperimentSpec, ExperimentStatus, ExperimentTy
 from slsbot.api.resources import (
     KINDS,
     Experiment,
+    Incident,
     KindInfo,
     ObjectMeta,
     Resource,
@@ -45,6 +46,7 @@ __all__ = [
     "ExperimentSpec",
     "ExperimentStatus",
     "ExperimentType",
+    "Incident",
     "KindInfo",
     "MarketData",
     "ObjectMeta",

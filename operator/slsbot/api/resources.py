@@ -1,4 +1,4 @@
-"""The four kinds as whole objects (apiVersion, kind, metadata, spec, status) and what their CRDs carry."""
+"""The five kinds as whole objects (apiVersion, kind, metadata, spec, status) and what their CRDs carry."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from slsbot.api.account import TradingAccountSpec, TradingAccountStatus
 from slsbot.api.base import API_VERSION, DNS_LABEL, GROUP, VERSION, ObjectStatus, SpecModel
 from slsbot.api.experiment import ExperimentSpec, ExperimentStatus
+from slsbot.api.incident import IncidentSpec, IncidentStatus
 from slsbot.api.riskpolicy import RiskPolicySpec, RiskPolicyStatus
 from slsbot.api.strategy import StrategySpec, StrategyStatus
 
@@ -189,14 +190,51 @@ RiskPolicy.kind_info = KindInfo(
     ),
 )
 
+
+class Incident(Resource[IncidentSpec, IncidentStatus]):
+    """Written only by the operator (docs/concepts/incidents.md); people acknowledge and resolve through the admin
+    API or by patching ``status`` where RBAC lets them."""
+
+    kind: str = Field(default="Incident", pattern="^Incident$")
+    status: IncidentStatus | None = None
+
+
+Incident.kind_info = KindInfo(
+    kind="Incident",
+    plural="incidents",
+    short_names=("inc",),
+    spec_model=IncidentSpec,
+    status_model=IncidentStatus,
+    description="Something a person must know about: a severity, the objects involved, a timeline and a runbook. "
+    "Opened and updated by the operator only.",
+    columns=(
+        PrinterColumn("Severity", ".spec.severity", type="integer"),
+        PrinterColumn("Rule", ".spec.rule"),
+        PrinterColumn("State", ".status.state"),
+        PrinterColumn("Count", ".status.count", type="integer"),
+        _AGE,
+        PrinterColumn("Objects", ".spec.objects", priority=1),
+        PrinterColumn("Runbook", ".spec.runbook", priority=1),
+        PrinterColumn("Message", ".spec.message", priority=1),
+    ),
+)
+
 KINDS: dict[str, type[Resource[Any, Any]]] = {
-    cls.kind_info.kind: cls for cls in (TradingAccount, Strategy, Experiment, RiskPolicy)
+    cls.kind_info.kind: cls for cls in (TradingAccount, Strategy, Experiment, RiskPolicy, Incident)
 }
 
 
+#: Kinds only the control plane writes: a manifest (the folder of YAML, ``kubectl apply``) never declares them.
+CONTROL_PLANE_KINDS = frozenset({"Incident"})
+
+
 def parse_resource(document: dict[str, Any]) -> Resource[Any, Any]:
-    """Turn one YAML document into its kind's model; raises pydantic.ValidationError naming the field."""
+    """Turn one YAML document (a manifest a person wrote) into its kind's model; raises pydantic.ValidationError
+    naming the field, or ValueError for a kind that is not one a manifest declares."""
     kind = document.get("kind")
+    declarable = sorted(k for k in KINDS if k not in CONTROL_PLANE_KINDS)
+    if kind in CONTROL_PLANE_KINDS:
+        raise ValueError(f"kind: {kind} objects are written by the control plane only; remove this document")
     if kind not in KINDS:
-        raise ValueError(f"kind: {kind!r} is not a slsbot kind; use one of {', '.join(sorted(KINDS))}")
+        raise ValueError(f"kind: {kind!r} is not a slsbot kind; use one of {', '.join(declarable)}")
     return KINDS[kind].model_validate(document)

@@ -30,3 +30,14 @@ class NotFoundError(SlsbotError):
 
 class PermissionDenied(SlsbotError):
     """The caller's role does not allow the action. HTTP 403 in the admin API; audited."""
+
+
+class NotificationFailed(SlsbotError):
+    """A notification receiver did not take a message. Retried with backoff when ``retryable`` (a 5xx, a 429, no
+    answer), after ``retry_after`` seconds when the receiver said so; dropped and counted otherwise. Its message
+    never holds the receiver's URL (it carries a token): it names the receiver."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after

@@ -349,8 +349,8 @@ def _climb(
     signals: tuple[IncidentSignal, ...] = ()
     if entered is not None:
         events.append(HealingEvent("Warning", _reason(record), _rung_message(record, policy)))
-        if entered == HealingRung.INCIDENT:
-            signals = (_incident_signal(record, namespace=namespace, name=name, now=now),)
+    if record.rung == HealingRung.INCIDENT:  # on every pass at this rung: the incident's cause is still there
+        signals = (_incident_signal(record, namespace=namespace, name=name, now=now),)
     if action is None:
         action = _push(observed, record)
     requeue = WHILE_HEALING if wait is None else min(wait, WHILE_HEALING)

@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from slsbot.api import Experiment, RuntimeConfig
+from slsbot.api.health import SecretKeyRef
 from slsbot.api.resources import Resource
 from slsbot.domain.admission import SecretSeen
+from slsbot.domain.incidents import Incident
+from slsbot.domain.notification_plan import Message
 from slsbot.domain.plan import Action, ObservedRuntime
 from slsbot.domain.resolve import ResolvedStrategy
 from slsbot.domain.runtime_performance import RuntimePerformance
@@ -135,3 +138,40 @@ class RolloutRuntimes(Protocol):
         """Trade with ``percent`` of the account's capital from now on (persisted by the runtime before it
         answers); None: back to the share its Strategy's spec gives it."""
         ...
+
+
+class IncidentStore(Protocol):
+    """Where incidents live: a table of the supervisor's database (``adapters.supervisor_store``), ``Incident``
+    objects on a cluster (``adapters.kubernetes.incidents``). Raises BackendUnavailable when it cannot be reached."""
+
+    def active_incidents(self) -> list[Incident]:
+        """Every open or acknowledged incident."""
+        ...
+
+    def list_incidents(
+        self, *, state: str | None = None, severity: int | None = None, namespace: str | None = None, limit: int = 500
+    ) -> list[Incident]:
+        """Newest first, filtered."""
+        ...
+
+    def get_incident(self, incident_id: str) -> Incident:
+        """Raises NotFoundError when there is none of that id."""
+        ...
+
+    def save_incident(self, incident: Incident) -> None:
+        """Create it, or replace the stored one of the same id."""
+        ...
+
+
+class NotificationSender(Protocol):
+    """Delivers one message to its receiver (``adapters.notifiers``). Raises NotificationFailed (naming the receiver,
+    never its URL), retryable or not."""
+
+    def send(self, message: Message) -> None: ...
+
+
+class SecretValues(Protocol):
+    """Reads one key of a Secret (a webhook URL): the Kubernetes API on a cluster, a mounted-Secret-like folder
+    locally. Raises NotFoundError naming the Secret and key (never the value)."""
+
+    def read(self, namespace: str, ref: SecretKeyRef) -> str: ...

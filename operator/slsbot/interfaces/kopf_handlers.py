@@ -52,6 +52,7 @@ from slsbot.interfaces.operator_steps import (
     Dependencies,
     OperatorContext,
     finalize_strategy_once,
+    incidents_once,
     missing_kinds,
     reconcile_experiment_once,
     reconcile_strategy_once,
@@ -211,7 +212,11 @@ def _policy_users(
 
 
 def register_handlers(
-    registry: kopf.OperatorRegistry, *, validation_resync: float = 60.0, experiment_interval: float = 10.0
+    registry: kopf.OperatorRegistry,
+    *,
+    validation_resync: float = 60.0,
+    experiment_interval: float = 10.0,
+    incidents_interval: float = 15.0,
 ) -> None:
     """Put every slsbot handler on ``registry``."""
     strategies = (GROUP, VERSION, Strategy.kind_info.plural)
@@ -364,6 +369,26 @@ def register_handlers(
         users = _users(strategies_by_account, namespace, name)
         allocated = allocated_percent(name, allocation_claims.get(namespace, []))
         await _validate(validate_account_once, memo.slsbot, namespace, name, len(users), allocated)
+
+    # Incidents: the severity rules over a namespace's Strategies, from a timer on its TradingAccounts (every
+    # Strategy has one); the step runs a namespace at most once per interval, whichever account's timer asks.
+    @kopf.timer(
+        *accounts, registry=registry, id="incidents", interval=incidents_interval, initial_delay=incidents_interval
+    )
+    async def incidents(
+        namespace: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        if memo.slsbot.incidents is None:
+            return
+        dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+        try:
+            await _in_thread(incidents_once, memo.slsbot, namespace, dependencies)
+        except SlsbotError as exc:
+            raise kopf_error(exc, permanent_if_invalid=False) from exc
 
     # Deletions come as watch events: an optional on.delete handler puts no finalizer on the object, so kopf never
     # sees it "being deleted" and would not call it; the object is simply gone (type DELETED).

@@ -108,6 +108,15 @@ class OperatorSettings(BaseSettings):
         default=Path("/tmp/slsbot-tuning"),  # noqa: S108 - the operator pod's own emptyDir
         description="Where the operator runs each tuning run's finalize step and keeps its result and report.",
     )
+    incidents_interval_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="How often each namespace's incident rules run (and notifications go)."
+    )
+    runbook_base_url: str = Field(
+        default="", max_length=1024, description="Prefix of runbook links in notifications; unset: runbooks/<file>.md."
+    )
+    notify_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Timeout of one delivery to a notification receiver."
+    )
     experiment_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often each Experiment is looked at while it runs."
     )

@@ -31,6 +31,7 @@ from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.ports import HealingMetrics
 from slsbot.domain.status import strategy_status
+from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -88,7 +89,13 @@ class OperatorContext:
     # Incident-rung signals go.
     healing_metrics: HealingMetrics | None = None
     strategy_signals: Callable[[Strategy], Sequence[IncidentSignal]] | None = None
-    record_signals: Callable[[Sequence[IncidentSignal], datetime], None] | None = None
+    # called after every reconcile of a Strategy, with its Incident-rung signals (none once it recovered: that clears
+    # its healing incident)
+    record_signals: Callable[[Sequence[IncidentSignal], datetime, Strategy], None] | None = None
+    # The incident rules, recorded as Incident objects, and their notifications (None: no incidents).
+    incidents: PassIncidents | None = None
+    incidents_interval_seconds: float = 15.0
+    incident_looks: dict[str, datetime] = field(default_factory=dict)  # namespace -> its last incidents pass
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -135,8 +142,8 @@ def reconcile_strategy_once(
         healing_metrics=ctx.healing_metrics,
     )
     _write(ctx, body, result)
-    if result.signals and ctx.record_signals is not None:
-        ctx.record_signals(result.signals, ctx.clock())
+    if ctx.record_signals is not None:
+        ctx.record_signals(result.signals, ctx.clock(), strategy)
     if result.requeue_after is None:
         return ctx.max_requeue_seconds
     return min(max(result.requeue_after.total_seconds(), MIN_REQUEUE_SECONDS), ctx.max_requeue_seconds)
@@ -185,6 +192,34 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
         log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
         return
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependencies) -> None:
+    """The incident rules over one namespace's Strategies, at most once per ``incidents_interval_seconds`` however
+    many TradingAccounts' timers ask; then the notifications that are due. Each runtime's ``/status`` is what the
+    backend observes now (the same look the Strategy's reconcile takes)."""
+    if ctx.incidents is None:
+        return
+    now = ctx.clock()
+    last = ctx.incident_looks.get(namespace)
+    if last is not None and (now - last).total_seconds() < ctx.incidents_interval_seconds:
+        return
+    ctx.incident_looks[namespace] = now
+    strategies = [
+        s
+        for s in ctx.store.strategies(namespace).values()
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+    ]
+    statuses = {(namespace, s.name): ctx.backend.observe(namespace, s.name).runtime_status for s in strategies}
+    ctx.incidents.run(
+        strategies=strategies,
+        accounts={namespace: dependencies.accounts},
+        policies={namespace: dependencies.policies},
+        now=now,
+        runtime_status=statuses,
+        namespaces=[namespace],
+    )
+    ctx.incidents.service.notify(now)
 
 
 def reconcile_experiment_once(

@@ -30,6 +30,7 @@ from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import HealingMetrics, RuntimeBackend
+from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -141,7 +142,8 @@ class SupervisorOptions:
     catalog: Catalog = field(default_factory=Catalog)
     healing_metrics: HealingMetrics | None = None  # the healing ladder's measurements (adapters.control_metrics)
     # The incidents hooks (issue 9, part I): the open severity-1/2 signals naming a Strategy, for its healing ladder,
-    # and where the ladder's own Incident-rung signals go (the incidents service's ``record_signals``).
+    # and where the ladder's own Incident-rung signals go (the incidents service's ``record_signals``), once per pass
+    # with all of them (it saw every Strategy, so an incident whose signal is gone may clear).
     strategy_signals: Callable[[Strategy], Sequence[IncidentSignal]] | None = None
     record_signals: Callable[[Sequence[IncidentSignal], datetime], None] | None = None
 
@@ -166,6 +168,7 @@ def supervise_once(
     options: SupervisorOptions,
     experiment_ports: ExperimentPorts | None = None,
     looks: ExperimentLooks | None = None,
+    incidents: PassIncidents | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
     stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
@@ -215,6 +218,7 @@ def supervise_once(
     for policy in (p for by_name in policies.values() for p in by_name.values()):
         users = users_of_policy[(policy.namespace, policy.name)]
         _guarded(report, store, policy, lambda p=policy, n=users: reconcile_policy(p, now=now, strategies=n))
+    healing_signals: list[IncidentSignal] = []
     for item in strategies:
         strategy = item.resource
         if item.deleting:
@@ -238,12 +242,25 @@ def supervise_once(
                 healing_metrics=options.healing_metrics,
             ),
         )
-        if result is not None and result.signals and options.record_signals is not None:
-            options.record_signals(result.signals, now)
+        if result is not None:
+            healing_signals.extend(result.signals)
+    if options.record_signals is not None:  # every pass, so that a ladder that recovered clears its incident
+        try:
+            options.record_signals(healing_signals, now)
+        except Exception as exc:  # the loop's edge: incidents failing must not stop the reconcile
+            log.exception("recording the healing ladder's incidents failed")
+            report.errors.append(f"incidents: {exc}")
     by_namespace: dict[str, dict[str, Strategy]] = defaultdict(dict)
     for item in strategies:
         if not item.deleting:
             by_namespace[item.resource.namespace][item.resource.name] = item.resource
+    if incidents is not None:
+        try:
+            live = [s for by_name in by_namespace.values() for s in by_name.values()]
+            incidents.run(strategies=live, accounts=accounts, policies=policies, now=now)
+        except Exception as exc:  # the loop's edge: incidents failing must not stop the reconcile
+            log.exception("the incidents pass failed")
+            report.errors.append(f"incidents: {exc}")
     for experiment in experiments:
         if looks is not None and not looks.is_due(experiment, now):
             continue
@@ -334,6 +351,7 @@ def run_supervisor(
     stop: threading.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     experiment_ports: ExperimentPorts | None = None,
+    incidents: PassIncidents | None = None,
 ) -> None:
     """Pass after pass until ``stop`` is set, then stop every runtime and every tuning process. Returns once they
     are all gone."""
@@ -350,6 +368,7 @@ def run_supervisor(
                     options=options,
                     experiment_ports=experiment_ports,
                     looks=looks,
+                    incidents=incidents,
                 )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")

@@ -47,6 +47,13 @@ OTHER_FLOWS = {
     "Strategy (tests/integration/operator/test_owned_objects_kmock.py drives the same client calls)",
     ("slsbot.io", "experiments", "create"): "the same promotion creates the A/B Experiment that rolls it out",
     ("slsbot.io", "strategies", "delete"): "a promoted A/B rollout deletes the candidate Strategy it owns",
+    # The incidents timer runs every incidentsIntervalSeconds (15 s): a life cycle shorter than that may end first.
+    # tests/integration/operator/test_incidents_kmock.py runs the operator through an Incident's whole life.
+    ("slsbot.io", "incidents", "list"): "the incidents timer lists the active Incidents of its namespace",
+    ("slsbot.io", "incidents", "get"): "an Incident is read before it is written",
+    ("slsbot.io", "incidents", "create"): "a runtime whose health breaks a severity rule opens an Incident",
+    ("slsbot.io", "incidents", "patch"): "an Incident's labels follow its state",
+    ("slsbot.io", "incidents/status", "patch"): "an Incident's status (timeline, state, count)",
 }
 
 

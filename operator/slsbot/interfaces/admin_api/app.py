@@ -30,8 +30,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from slsbot.adapters.control_metrics import METRICS_CONTENT_TYPE, ControlMetrics
+from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import NO_ROUTE, count_refused_request, record_audit
+from slsbot.adapters.supervisor_store import SqlIncidentStore
 from slsbot.domain.errors import (
     BackendUnavailable,
     ConflictError,
@@ -45,7 +47,9 @@ from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegist
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
+from slsbot.interfaces.admin_api.incidents import router as incidents_router
 from slsbot.interfaces.admin_api.routes import health_router, router
+from slsbot.services.incidents import IncidentService
 
 log = logging.getLogger(__name__)
 
@@ -163,9 +167,12 @@ def create_app(
     runtime_client: RuntimeHttpClient,
     state_dir: Path | None = None,
     metrics: ControlMetrics | None = None,
+    incidents: IncidentService | None = None,
 ) -> FastAPI:
-    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file.
-    ``metrics``: the control plane's metrics the supervisor records, served at ``/metrics``."""
+    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file (and to
+    keep post-mortem bundles). ``metrics``: the control plane's metrics the supervisor records, served at
+    ``/metrics``. ``incidents``: the supervisor's incidents service (the routes share its lock); one over the same
+    database when not given."""
     app = FastAPI(
         title="slsbot admin API",
         version="v1",
@@ -182,6 +189,11 @@ def create_app(
     app.state.runtime_client = runtime_client
     app.state.state_dir = state_dir
     app.state.metrics = metrics if metrics is not None else ControlMetrics()
+    postmortems = LocalPostmortems(engine, state_dir)
+    app.state.postmortems = postmortems
+    app.state.incidents = incidents or IncidentService(
+        SqlIncidentStore(engine), None, postmortems=postmortems, events=app.state.metrics.incidents
+    )
     app.add_exception_handler(SlsbotError, slsbot_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.middleware("http")(audit_mutations)
@@ -192,4 +204,5 @@ def create_app(
     app.include_router(router)
     app.include_router(experiment_reports_router)
     app.include_router(experiments_router)
+    app.include_router(incidents_router)
     return app

@@ -38,14 +38,23 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
+from slsbot.adapters.notifiers import WebhookSender
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
+from slsbot.services.incidents import (
+    DailyEquity,
+    IncidentService,
+    NotificationDirectory,
+    PassIncidents,
+    StrategySignals,
+)
 from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 
 HELP = "Run the kopf operator against the current Kubernetes context"
@@ -91,8 +100,26 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         default_data_dir=settings.default_data_dir,
     )
     backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
+    directory = NotificationDirectory()
+    sender = WebhookSender(
+        KubernetesSecretValues(api), timeout=settings.notify_timeout_seconds, runbook_base_url=settings.runbook_base_url
+    )
+    store = KubernetesIncidentStore(api, namespaces=None if settings.all_namespaces else list(settings.namespaces))
+    metrics = ControlMetrics()
+    service = IncidentService(store, sender, notifications_for=directory, events=metrics.incidents)
+    incidents = PassIncidents(
+        service,
+        runtime_status=None,
+        directory=directory,
+        equity=DailyEquity(backend),
+    )
     return OperatorContext(
-        healing_metrics=ControlMetrics(),
+        healing_metrics=metrics,
+        # the ladder acts on the rule incidents in force (read at most every 5 s), and records its own per Strategy
+        strategy_signals=StrategySignals(store, ttl=5.0),
+        record_signals=lambda signals, now, strategy: service.record_signals(
+            signals, now, namespaces=[strategy.namespace], objects=[f"Strategy/{strategy.name}"]
+        ),
         store=KubernetesObjectStore(api),
         backend=backend,
         events=KubernetesEventRecorder(api, repeat_after=settings.event_repeat),
@@ -105,6 +132,8 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
+        incidents=incidents,
+        incidents_interval_seconds=settings.incidents_interval_seconds,
         experiment_ports=ExperimentPorts(
             tuning=tuning,
             rollout=backend,
@@ -128,6 +157,7 @@ async def serve(
         registry,
         validation_resync=settings.validation_resync_seconds,
         experiment_interval=settings.experiment_interval_seconds,
+        incidents_interval=settings.incidents_interval_seconds,
     )
     scope: dict[str, Any] = (
         {"clusterwide": True} if settings.all_namespaces else {"namespaces": list(settings.namespaces)}

@@ -32,6 +32,8 @@ from slsbot.adapters.control_metrics import ControlMetrics
 from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
+from slsbot.adapters.notifiers import FolderSecrets, WebhookSender
+from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.state_folder import (
@@ -42,12 +44,25 @@ from slsbot.adapters.state_folder import (
     store_failure,
 )
 from slsbot.adapters.store import sync_desired_objects
-from slsbot.adapters.supervisor_store import SqlOwnedObjects, SqlSupervisorStore
+from slsbot.adapters.supervisor_store import (
+    SqlIncidentStore,
+    SqlOwnedObjects,
+    SqlRuntimeStatuses,
+    SqlSupervisorStore,
+)
 from slsbot.adapters.tuning_processes import LocalTuningRunner, TuningProcesses
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.services.incidents import (
+    DailyEquity,
+    IncidentService,
+    NotificationDirectory,
+    PassIncidents,
+    StrategySignals,
+    run_notifier,
+)
 from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 from slsbot.services.supervisor import SupervisorOptions, run_supervisor
 from slsbot.settings import ControlPlaneSettings
@@ -195,6 +210,23 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     metrics = ControlMetrics()
+    postmortems = LocalPostmortems(engine, settings.state_dir)
+    sender = WebhookSender(
+        FolderSecrets(settings.incident_secrets_dir),
+        timeout=settings.notify_timeout,
+        runbook_base_url=settings.runbook_base_url,
+    )
+    directory = NotificationDirectory()
+    incidents = IncidentService(
+        SqlIncidentStore(engine),
+        sender,
+        notifications_for=directory,
+        postmortems=postmortems,
+        events=metrics.incidents,
+    )
+    pass_incidents = PassIncidents(
+        incidents, runtime_status=SqlRuntimeStatuses(engine), directory=directory, equity=DailyEquity(backend)
+    )
     app = create_app(
         metrics=metrics,
         engine=engine,
@@ -203,6 +235,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
+        incidents=incidents,
     )
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     serving = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
@@ -224,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         ),
         drain_wait=timedelta(seconds=settings.drain_wait),
         healing_metrics=metrics,
+        strategy_signals=StrategySignals(SqlIncidentStore(engine)),
+        record_signals=incidents.record_signals,
         liveness=LivenessPolicy(
             timeout=timedelta(seconds=settings.liveness_timeout),
             startup_timeout=timedelta(seconds=settings.startup_timeout),
@@ -260,6 +295,18 @@ def run(args: argparse.Namespace) -> int:
         print("admin token: the value of SLSBOT_ADMIN_TOKEN", flush=True)
 
     watching = watcher.start(stop)
+    notifying = threading.Thread(
+        target=run_notifier,
+        kwargs={
+            "service": incidents,
+            "stop": stop,
+            "interval": settings.notify_interval,
+            "clock": lambda: datetime.now(UTC),
+        },
+        name="incident-notifier",
+        daemon=True,
+    )
+    notifying.start()
     try:
         run_supervisor(
             store=store,
@@ -267,10 +314,13 @@ def run(args: argparse.Namespace) -> int:
             options=options,
             stop=stop,
             experiment_ports=ExperimentPorts(tuning=tuning, rollout=backend, owned=SqlOwnedObjects(engine)),
+            incidents=pass_incidents,
         )
     finally:
         stop.set()
         watching.join(timeout=10)
+        notifying.join(timeout=10)
+        sender.close()
         server.should_exit = True
         serving.join(timeout=10)
         client.close()
