@@ -182,7 +182,10 @@ def test_stale_data_climbs_restart_safe_mode_halt_incident_with_an_event_per_run
     assert signal.cause == "StaleData:ns/btc" and signal.runbook == "runbooks/stale-data.md"
     assert signal.objects == ("Strategy/btc",)
     later = _decide(_ready(now + RUNG_TIMEOUT, mode="halted", **_stale(now)), decision.status, now + RUNG_TIMEOUT)
-    assert later.status.rung == HealingRung.INCIDENT and later.signals == () and later.events == ()
+    # one event on entering, but the signal on every pass at this rung: its incident's cause is still there (without
+    # it the incident would clear and resolve itself while the runtime stands halted)
+    assert later.status.rung == HealingRung.INCIDENT and later.events == ()
+    assert [s.cause for s in later.signals] == [signal.cause]
 
 
 def test_halt_flattens_only_where_the_policy_says():

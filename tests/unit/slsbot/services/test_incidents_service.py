@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -16,7 +18,7 @@ from slsbot.domain.errors import ConflictError, NotFoundError, NotificationFaile
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.incidents import Incident
 from slsbot.domain.notification_plan import Message
-from slsbot.services.incidents import IncidentService, RetryPolicy
+from slsbot.services.incidents import IncidentService, RetryPolicy, StrategySignals
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NOTIFY = Notifications.model_validate(
@@ -183,3 +185,43 @@ def test_the_healing_ladders_call_clears_only_its_own_incidents_and_only_for_the
     service.record_signals([signal("eth", rule="HealingCrashed", severity=2)], T0 + timedelta(seconds=2))
     service.record_signals([], T0 + timedelta(seconds=3), objects=["Strategy/btc"])
     assert all(i.status.clear_since is None for i in store.active_incidents())
+
+
+def test_the_ladder_acts_on_rule_incidents_in_force_naming_a_strategy_first(store: SqlIncidentStore) -> None:
+    """What ``StrategySignals`` hands the healing ladder: severity 1-2 rule incidents whose cause still stands, under
+    the first Strategy they name (an account's drawdown names its worst contributor first: only that bot is paused);
+    not severity 3, not the ladder's own Healing<Class> incidents, not an incident whose cause cleared."""
+    service = IncidentService(store, None)
+    drawdown = IncidentSignal(
+        cause="Drawdown:trading/binance",
+        severity=2,
+        rule="Drawdown",
+        namespace="trading",
+        objects=("Strategy/eth", "TradingAccount/binance"),
+        message="account drawdown 12% > 10%",
+        runbook="runbooks/drawdown.md",
+        detected_at=T0,
+    )
+    signals = [
+        signal("btc", 1, "StateMismatch"),
+        drawdown,
+        signal("sol", 3, "Slippage"),
+        signal("ada", 1, "HealingStaleData"),
+    ]
+    service.record_signals(signals, T0, evaluated=("rules", "healing"))
+    lookups = StrategySignals(store, ttl=60, clock=lambda: 0.0)
+
+    def of(name: str) -> list[str]:
+        return [s.rule for s in lookups(_strategy(name))]
+
+    assert (of("btc"), of("eth"), of("sol"), of("ada")) == (["StateMismatch"], ["Drawdown"], [], [])
+    # the state mismatch clears: from the next read on, the ladder no longer sees it
+    service.record_signals([drawdown], T0 + timedelta(seconds=5), evaluated=("rules",))
+    assert of("btc") == ["StateMismatch"]  # read once per ttl
+    fresh = StrategySignals(store, ttl=60, clock=lambda: 0.0)
+    assert [s.rule for s in fresh(_strategy("btc"))] == []
+    assert [s.rule for s in fresh(_strategy("eth"))] == ["Drawdown"]
+
+
+def _strategy(name: str) -> Any:
+    return SimpleNamespace(namespace="trading", name=name)  # all StrategySignals reads of a Strategy
