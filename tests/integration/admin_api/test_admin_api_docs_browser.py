@@ -40,6 +40,11 @@ ROUTES = {
     "/api/v1/experiments/{name}/resume",
     "/api/v1/experiments/{name}/report",
     "/api/v1/experiments/{name}/report/{file}",
+    "/api/v1/incidents",
+    "/api/v1/incidents/{incident_id}",
+    "/api/v1/incidents/{incident_id}/acknowledge",
+    "/api/v1/incidents/{incident_id}/resolve",
+    "/api/v1/incidents/{incident_id}/postmortem",
 }
 
 
