@@ -32,6 +32,11 @@ finalizer) calls exactly these paths with exactly these keys:
   with, overriding the Strategy's ``allocationPercent`` (null clears the override). Written to the state file before
   the answer, ``{"allocationPercent": x, "source": "controller" | "spec"}``, and in force from the next candle and
   after a restart. ``/status`` shows ``"allocation": {"percent", "source", "specPercent"}``.
+* ``POST /headroom`` with the account or global headroom the control plane pushes (``risk.headroom``; scope,
+  policy, total_exposure, symbol_exposure, halt_entries, size_multiplier, kill_switch, reason, expires_at): written
+  to the state file before the answer (the headroom as ``/status`` shows it); 400 naming the field, nothing changed.
+  ``/status`` shows ``"headroom": {... as pushed, "expired": bool}`` (null before any push) and the figures the
+  control plane aggregates: ``exposure`` per symbol, ``total_exposure``, ``pnl_today``, ``equity_day_start``.
 * ``GET /performance?since=<ms>``: ``{"allocationPercent", "lastCandleTs", "periods": [[ts, equity,
   allocated_capital, return_on_allocated | null], ...], "closedTrades", "drawdownPercent", "breakerLevel"}`` for
   the candles after ``since`` (``slsbot_runtime.performance``); ``since`` defaults to 0.
@@ -62,6 +67,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from slsbot_runtime.domain.allocation import check_percent
 from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
+from slsbot_runtime.risk.headroom import Headroom, parse_headroom
 
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000
@@ -122,6 +128,8 @@ class RuntimeControl(Protocol):
     def set_allocation(self, percent: float | None) -> dict[str, Any]: ...
 
     def performance(self, since: int) -> dict[str, Any]: ...
+
+    def set_headroom(self, headroom: Headroom) -> dict[str, Any]: ...
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None: ...
 
@@ -194,6 +202,18 @@ def parse_allocation(body: bytes) -> float | None:
         raise BadRequest(str(error)) from None
 
 
+def parse_headroom_body(body: bytes) -> Headroom:
+    """The ``POST /headroom`` body (``risk.headroom.parse_headroom``); BadRequest naming the field."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error})") from None
+    try:
+        return parse_headroom(data)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
 def parse_since(query: str) -> int:
     values = parse_qs(query).get("since")
     if not values:
@@ -252,6 +272,7 @@ def make_handler(
                 "/resume": lambda _q, _b: self._json(200, {"paused": control.set_paused(False)}),
                 "/shutdown": self._shutdown,
                 "/allocation": lambda _q, b: self._json(200, control.set_allocation(parse_allocation(b))),
+                "/headroom": lambda _q, b: self._json(200, control.set_headroom(parse_headroom_body(b))),
             }
             self._dispatch(routes, body)
 

@@ -50,6 +50,11 @@ class RuntimeStatus:
     anomaly_score: float | None = None  # the highest of the symbols' latest scores
     anomaly_scores: dict[str, float | None] | None = None  # each symbol's latest score
     drift: dict[str, Any] | None = None  # per model: drifted, threshold, fits, and each series' PSI and KS
+    # the account figures the control plane aggregates for account and global RiskPolicies (engine.exposure)
+    exposure: dict[str, float] | None = None  # per symbol: held and incoming notional, quote currency
+    total_exposure: float = 0.0
+    pnl_today: float | None = None  # equity - equity_day_start
+    equity_day_start: float | None = None  # the UTC day's opening equity (the risk manager's)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

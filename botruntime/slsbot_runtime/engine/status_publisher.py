@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
+from slsbot_runtime.engine.exposure import account_figures
 from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
@@ -120,6 +121,7 @@ class StatusPublisher:
             idle_message=None if idle is None else idle.message,
             **(self.monitoring.status() if self.monitoring is not None else {}),
             models=None if self.models is None else self.models.status(),
+            **account_figures(ledger, self.orders, equity, self.risk.day_start_equity),
         )
 
     def publish(self) -> None:
