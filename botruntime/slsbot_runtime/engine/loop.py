@@ -251,8 +251,8 @@ class TradingLoop:
         """Enforce the control plane's account or global headroom (``risk.headroom``) from the next entry on; its
         expiry is measured on this loop's wall clock. With its kill switch on: cancel every order and close every
         position now (``Shutdown.close_out``), and the risk manager keeps the books flat until a push lifts it."""
-        limits = None if headroom is None else HeadroomLimits(headroom, self._clock)
         risk = self._risk
+        limits = None if headroom is None else HeadroomLimits.following(risk.headroom, headroom, self._clock)
         was_killed = risk.headroom is not None and risk.headroom.kill_switch
         risk.set_headroom(limits)
         if limits is not None and limits.kill_switch and not was_killed:

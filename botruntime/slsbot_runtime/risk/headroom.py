@@ -41,6 +41,7 @@ FIELDS = (
     "reason",
     "expires_at",
 )
+OPTIONAL = ("figures_at",)  # the heartbeat of the /status the control plane computed it from (ISO), or null
 EXAMPLE = (
     'e.g. {"scope": "account", "policy": "acct-risk", "total_exposure": 5000, "symbol_exposure": {"BTC/USDT": 2500}, '
     '"halt_entries": false, "size_multiplier": 1, "kill_switch": false, "reason": "...", '
@@ -61,6 +62,7 @@ class Headroom:
     kill_switch: bool
     reason: str
     expires_at: datetime  # timezone-aware, UTC
+    figures_at: datetime | None = None  # the /status it was computed from: entries after it are not in its figures
 
     def expired(self, now_s: float) -> bool:
         return now_s >= self.expires_at.timestamp()
@@ -77,6 +79,7 @@ class Headroom:
             "kill_switch": self.kill_switch,
             "reason": self.reason,
             "expires_at": self.expires_at.isoformat().replace("+00:00", "Z"),
+            "figures_at": None if self.figures_at is None else self.figures_at.isoformat().replace("+00:00", "Z"),
         }
 
     def status_json(self, now_s: float) -> dict[str, Any]:
@@ -88,9 +91,9 @@ def parse_headroom(data: Any) -> Headroom:
     """A pushed body -> ``Headroom``; ``ValueError`` naming the field and the fix for anything else."""
     if not isinstance(data, dict):
         raise ValueError(f"body: expected a JSON object; {EXAMPLE}")
-    unknown = sorted(set(data) - set(FIELDS))
+    unknown = sorted(set(data) - set(FIELDS) - set(OPTIONAL))
     if unknown:
-        raise ValueError(f"{unknown[0]}: unknown field; /headroom takes {', '.join(FIELDS)}")
+        raise ValueError(f"{unknown[0]}: unknown field; /headroom takes {', '.join(FIELDS + OPTIONAL)}")
     missing = [name for name in FIELDS if name not in data]
     if missing:
         raise ValueError(f"{missing[0]}: missing; {EXAMPLE}")
@@ -122,13 +125,8 @@ def parse_headroom(data: Any) -> Headroom:
     reason = data["reason"]
     if not isinstance(reason, str):
         raise ValueError(f"reason: {reason!r} must be a string saying why")
-    expires = data["expires_at"]
-    try:
-        expires_at = datetime.fromisoformat(str(expires).replace("Z", "+00:00")) if isinstance(expires, str) else None
-    except ValueError:
-        expires_at = None
-    if expires_at is None or expires_at.tzinfo is None:
-        raise ValueError(f"expires_at: {expires!r} must be an ISO time with its zone, e.g. 2026-01-01T00:05:00Z")
+    expires_at = _time(data["expires_at"], "expires_at")
+    figures_at = None if data.get("figures_at") is None else _time(data["figures_at"], "figures_at")
     return Headroom(
         scope=scope,
         policy=policy,
@@ -138,8 +136,19 @@ def parse_headroom(data: Any) -> Headroom:
         size_multiplier=float(multiplier),
         kill_switch=flags["kill_switch"],
         reason=reason[:500],
-        expires_at=expires_at.astimezone(UTC),
+        expires_at=expires_at,
+        figures_at=figures_at,
     )
+
+
+def _time(value: Any, name: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise ValueError(f"{name}: {value!r} must be an ISO time with its zone, e.g. 2026-01-01T00:05:00Z")
+    return parsed.astimezone(UTC)
 
 
 def headroom_from_meta(meta: Mapping[str, Any]) -> Headroom | None:
@@ -178,6 +187,21 @@ class HeadroomLimits:
     clock: Callable[[], float]
     used_symbol: dict[str, float] = field(default_factory=dict)
     used_total: float = 0.0
+    uses: list[tuple[float, str, float]] = field(default_factory=list)  # (wall time, symbol, notional) per entry
+
+    @classmethod
+    def following(
+        cls, previous: HeadroomLimits | None, headroom: Headroom, clock: Callable[[], float]
+    ) -> HeadroomLimits:
+        """The limits of a new push: the entries approved since the figures it was computed from (``figures_at``) are
+        not in them, so they stay used; the earlier ones are in the figures, so they are not counted twice."""
+        limits = cls(headroom, clock)
+        if previous is not None and headroom.figures_at is not None:
+            since = headroom.figures_at.timestamp()
+            for at, symbol, notional in previous.uses:
+                if at > since:
+                    limits.use(symbol, notional, at=at)
+        return limits
 
     @property
     def kill_switch(self) -> bool:
@@ -242,7 +266,10 @@ class HeadroomLimits:
             return HeadroomCut(0.0, tuple(events), True)
         return HeadroomCut(quantity, tuple(events), False)
 
-    def use(self, symbol: str, notional: float) -> None:
-        """An entry of ``notional`` was approved: it is taken from the headroom until the next push."""
+    def use(self, symbol: str, notional: float, *, at: float | None = None) -> None:
+        """An entry of ``notional`` was approved: it is taken from the headroom until a push whose figures hold it."""
         self.used_symbol[symbol] = self.used_symbol.get(symbol, 0.0) + notional
         self.used_total += notional
+        self.uses.append((self.clock() if at is None else at, symbol, notional))
+        if len(self.uses) > 10_000:  # bounded: a runtime never pushed to again keeps only its recent entries
+            del self.uses[:5_000]

@@ -167,3 +167,18 @@ def test_the_state_file_keeps_it_as_pushed() -> None:
     with pytest.raises(StateError, match="state meta headroom: scope"):
         headroom_from_meta({"headroom": {**pushed.to_json(), "scope": "nope"}})
     assert pushed.status_json(NOW.timestamp() + 60)["expired"] is True
+
+
+def test_a_new_push_keeps_only_the_entries_its_figures_do_not_hold() -> None:
+    clock = Clock()
+    first = HeadroomLimits(parse_headroom(body(total_exposure=10_000.0)), clock)
+    first.use("BTC/USDT", 1_000.0)  # before the status the control plane read
+    clock.now += 5
+    figures_at = datetime.fromtimestamp(clock.now, UTC).isoformat()
+    clock.now += 1
+    first.use("ETH/USDT", 700.0)  # after it: not in the pushed figures
+    second = HeadroomLimits.following(first, parse_headroom(body(total_exposure=2_000.0, figures_at=figures_at)), clock)
+    assert (second.used_total, second.used_symbol) == (700.0, {"ETH/USDT": 700.0})
+    assert HeadroomLimits.following(first, parse_headroom(body()), clock).used_total == 0.0  # no figures_at: none
+    cut = second.cut("BTC/USDT", PRICE, 20.0, None)
+    assert cut.quantity == pytest.approx(13.0)  # 2,000 - 700 left = 13 at 100
