@@ -3,7 +3,8 @@
 ``GET /healthz`` (200 while the loop ticks; 503 with a reason when it does not), ``GET /readyz`` (200 once warmed up
 and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
 ``POST /pause``, ``POST /resume``, ``POST /shutdown`` with ``{"cancelOrders": bool, "flatten": bool}``,
-``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's).
+``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's),
+``POST /headroom`` with an account or global headroom (``domain.account_risk.Headroom.body``).
 
 Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
@@ -29,6 +30,8 @@ from slsbot.domain.runtime_performance import AllocationSetting, PerformancePeri
 #: How long ``POST /allocation`` may take: the runtime's loop writes it to its state file first, and gives up (503,
 #: nothing changed) when it cannot take it within 10 s.
 ALLOCATION_TIMEOUT_S = 20.0
+#: ``POST /headroom`` as ``/allocation``, plus the kill switch's flatten (a real exchange is asked up to 30 s).
+HEADROOM_TIMEOUT_S = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,23 @@ class RuntimeHttpClient:
         if not isinstance(body, dict) or body.get("source") not in ("spec", "controller"):
             raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not an allocation")
         return AllocationSetting(percent=_number(body.get("allocationPercent"), where), source=body["source"])
+
+    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        """Enforce an account or global headroom (``POST /headroom``); returns once the runtime wrote it to its state
+        file (and, with the kill switch, cancelled and flattened), with the headroom as it shows it. InvalidSpecError
+        for a body it refuses (naming the field); RuntimeUnreachable when it cannot be asked or cannot apply it."""
+        answer = self._call(
+            "POST",
+            base_url,
+            "/headroom",
+            token=token,
+            json=body,
+            timeout=max(self._http.timeout.read or 0.0, HEADROOM_TIMEOUT_S),
+            refused=InvalidSpecError,
+        )
+        if not isinstance(answer, dict) or "expired" not in answer:
+            raise RuntimeUnreachable(f"{base_url}/headroom answered {answer!r:.200}, not a headroom")
+        return answer
 
     def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
         """The runtime's periods after ``since`` (ms UTC), its round trips closed since then and its risk figures."""

@@ -29,6 +29,7 @@ from slsbot.api.base import ObjectStatus
 from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import RuntimeBackend
+from slsbot.services.account_risk import AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -131,6 +132,11 @@ class SupervisedBackend(RuntimeBackend, Protocol):
         ...
 
 
+#: The severity-2 size cut of the incident rules (issue 9, part I): (namespace, account) -> multiplier. None until the
+#: incidents service is wired here at merge (SEVERITY2_SIZE_MULTIPLIERS_HOOK).
+SizeMultipliers = Callable[[], dict[tuple[str, str], float]]
+
+
 @dataclass(frozen=True, slots=True)
 class SupervisorOptions:
     tick_interval: float = 0.5
@@ -138,6 +144,8 @@ class SupervisorOptions:
     liveness: LivenessPolicy = field(default_factory=LivenessPolicy)
     drain_wait: timedelta = DRAIN_WAIT_LIMIT  # how long a deletion waits for a runtime to drain
     catalog: Catalog = field(default_factory=Catalog)
+    account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
+    size_multipliers: SizeMultipliers | None = None  # SEVERITY2_SIZE_MULTIPLIERS_HOOK: the lead wires part I here
 
 
 @dataclass(slots=True)
@@ -160,10 +168,12 @@ def supervise_once(
     options: SupervisorOptions,
     experiment_ports: ExperimentPorts | None = None,
     looks: ExperimentLooks | None = None,
+    headroom: HeadroomPushes | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
     stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
-    owned objects); without them an Experiment is only validated."""
+    owned objects); without them an Experiment is only validated. ``headroom``: what the account risk pass pushed
+    so far (``services.account_risk``); without it no headroom is pushed."""
     report = PassReport()
     stored = store.desired_objects()
     accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)
@@ -209,6 +219,9 @@ def supervise_once(
     for policy in (p for by_name in policies.values() for p in by_name.values()):
         users = users_of_policy[(policy.namespace, policy.name)]
         _guarded(report, store, policy, lambda p=policy, n=users: reconcile_policy(p, now=now, strategies=n))
+    if headroom is not None:
+        # Before the strategies: a kill switch must reach the running runtimes before the config change restarts them.
+        _account_risk(report, backend, now, options, headroom, policies, accounts, strategies)
     for item in strategies:
         strategy = item.resource
         if item.deleting:
@@ -259,6 +272,35 @@ def supervise_once(
     if isinstance(tuning, RetainsExperiments):
         tuning.retain(sorted(present))
     return report
+
+
+def _account_risk(
+    report: PassReport,
+    backend: RuntimeBackend,
+    now: datetime,
+    options: SupervisorOptions,
+    pushes: HeadroomPushes,
+    policies: dict[str, dict[str, RiskPolicy]],
+    accounts: dict[str, dict[str, TradingAccount]],
+    strategies: list[StoredResource],
+) -> None:
+    try:
+        result = account_risk_pass(
+            policies=[p for by_name in policies.values() for p in by_name.values()],
+            accounts=accounts,
+            strategies=[item.resource for item in strategies if not item.deleting],
+            backend=backend,
+            now=now,
+            pushes=pushes,
+            settings=options.account_risk,
+            size_multipliers=options.size_multipliers() if options.size_multipliers is not None else None,
+        )
+    except Exception as exc:  # the loop's edge: the strategies are reconciled whatever happens here
+        log.exception("the account risk pass failed")
+        report.errors.append(f"account risk: {exc}")
+        return
+    report.actions.extend(f"Strategy {key}: Headroom" for key in result.pushed)
+    report.errors.extend(f"account risk: {error}" for error in result.errors)
 
 
 def _guarded(
@@ -329,6 +371,7 @@ def run_supervisor(
     are all gone."""
     log.info("supervisor started; a pass every %.2fs", options.tick_interval)
     looks = ExperimentLooks()
+    headroom = HeadroomPushes()
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -340,6 +383,7 @@ def run_supervisor(
                     options=options,
                     experiment_ports=experiment_ports,
                     looks=looks,
+                    headroom=headroom,
                 )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")

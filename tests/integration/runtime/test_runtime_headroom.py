@@ -59,7 +59,7 @@ def test_headroom_halts_entries_until_it_expires_and_the_kill_switch_flattens_at
     assert {"exposure", "total_exposure", "pnl_today", "equity_day_start"} <= set(status)
 
     for body, field in (
-        (headroom(30, scope="strategy"), "scope:"),
+        (headroom(30, scope="cluster"), "scope:"),
         (headroom(30, size_multiplier=0), "size_multiplier:"),
         (headroom(30, expires_at="soon"), "expires_at:"),
         ({"scope": "account"}, "policy: missing"),

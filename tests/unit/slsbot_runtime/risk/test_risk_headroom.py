@@ -122,21 +122,27 @@ def test_after_expiry_the_own_policy_limits_hold_not_none() -> None:
     assert capped.quantity == pytest.approx(5.0) and RiskRule.SYMBOL_EXPOSURE in rules(capped)
 
 
-def test_kill_switch_flattens_and_holds_after_expiry_until_lifted() -> None:
+def test_kill_switch_flattens_until_lifted_or_expired() -> None:
     clock = Clock()
     risk = manager(clock, kill_switch=True, reason="killSwitch set on acct")
     assert risk.must_flatten and RiskRule.KILL_SWITCH in rules(risk.evaluate(entry(), flat()))
     assert "acct" in (risk.halt_message() or "")
-    clock.now += 3600
     assert risk.observe(3_600_000, EQUITY, {"BTC/USDT": PRICE})  # still must flatten
     risk.set_headroom(HeadroomLimits(parse_headroom(body()), clock))  # lifted by a push
     assert not risk.observe(7_200_000, EQUITY, {"BTC/USDT": PRICE})
+    expiring = manager(clock, kill_switch=True)
+    clock.now += 31  # the control plane went away: the runtime's own policy (no killSwitch) holds
+    expiring.set_headroom(expiring.headroom)  # the runtime rechecks at the expiry
+    assert not expiring.observe(0, EQUITY, {"BTC/USDT": PRICE})
+    policy_kill = RiskManager(RiskPolicySpec(kill_switch=True), None, True)
+    policy_kill.set_headroom(HeadroomLimits(parse_headroom(body()), clock))  # a push never lifts the policy's own
+    assert policy_kill.must_flatten
 
 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"scope": "strategy"}, "scope"),
+        ({"scope": "cluster"}, "scope"),
         ({"size_multiplier": 0}, "size_multiplier"),
         ({"size_multiplier": 1.5}, "size_multiplier"),
         ({"total_exposure": -1}, "total_exposure"),
