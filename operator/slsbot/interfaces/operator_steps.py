@@ -29,6 +29,7 @@ from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.status import strategy_status
+from slsbot.services.account_risk import AccountRiskReport, AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.reconcile import (
     Catalog,
     Event,
@@ -81,6 +82,9 @@ class OperatorContext:
     # daemon has its own wake-up, as each Strategy's.
     experiment_ports: ExperimentPorts = field(default_factory=ExperimentPorts)
     experiment_wakeups: Wakeups = field(default_factory=Wakeups)
+    # The account risk pass (services.account_risk): what was pushed to each runtime, across the policies' timers.
+    headroom: HeadroomPushes = field(default_factory=HeadroomPushes)
+    account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -173,6 +177,30 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
         log.warning("RiskPolicy %s/%s is refused by the API models: %s", namespace, name, exc)
         return
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
+
+
+def account_risk_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies
+) -> AccountRiskReport | None:
+    """The account risk pass for one RiskPolicy: its runtimes' figures read, their headroom (or kill switch) pushed
+    where it changed or is due; None when the policy is not (or no longer) usable. A runtime that fails is logged and
+    tried again next time."""
+    policy = dependencies.policies.get(name)
+    if policy is None:
+        return None
+    strategies = list(ctx.store.strategies(namespace).values())  # deleting ones too: they trade until drained
+    report = account_risk_pass(
+        policies=[policy],
+        accounts={namespace: dict(dependencies.accounts)},
+        strategies=strategies,
+        backend=ctx.backend,
+        now=ctx.clock(),
+        pushes=ctx.headroom,
+        settings=ctx.account_risk,
+    )
+    for error in report.errors:
+        log.warning("RiskPolicy %s/%s: %s", namespace, name, error)
+    return report
 
 
 def reconcile_experiment_once(

@@ -70,6 +70,7 @@ class RuntimeStub:
         self.spec_allocation = spec_allocation
         self.allocation: float | None = None
         self.performance: Callable[[int], dict[str, Any]] | None = None
+        self.exposure: dict[str, float] = {}  # the account figures it reports (POST /headroom is answered as pushed)
         self.requests: list[tuple[str, str, Any]] = []
         self.refused: list[tuple[str, str]] = []  # requests without the right token
         self.paused = False
@@ -134,6 +135,9 @@ class RuntimeStub:
                     source = "spec" if stub.allocation is None else "controller"
                     self._answer({"allocationPercent": stub.allocation_percent, "source": source})
                     return
+                if self.path == "/headroom":
+                    self._answer({**body, "expired": False})
+                    return
                 self._answer({"ok": True})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -157,6 +161,11 @@ class RuntimeStub:
             "trade_count": 7,
             "heartbeat": datetime.now(UTC).isoformat(),
             "paused": self.paused,
+            "exposure": dict(self.exposure),
+            "total_exposure": sum(self.exposure.values()),
+            "pnl_today": 0.0,
+            "equity_day_start": 10_250.5,
+            "allocation": {"percent": self.allocation_percent, "source": "spec", "specPercent": self.spec_allocation},
         }
 
     @property
