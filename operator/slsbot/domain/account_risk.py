@@ -256,3 +256,32 @@ def _reason(policy: RiskPolicy, summary: GroupFigures, multiplier: float) -> str
             f"{summary.capital:.2f}"
         )
     return "; ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTotals:
+    """One account's (or every account's) figures for the consolidated view: what its runtimes report, added up."""
+
+    equity: float  # the equity its Strategies trade with: each runtime's equity x its allocation / 100
+    exposure: Mapping[str, float]
+    total_exposure: float
+    pnl_today: float
+    runtimes: int  # runtimes whose figures are counted
+    strategies: int  # Strategies of the account, reporting or not
+
+
+def account_totals(figures: Sequence[RuntimeFigures | None]) -> AccountTotals:
+    """The sum of the runtimes' figures (None: a runtime that reports none, counted as a Strategy only)."""
+    known = [f for f in figures if f is not None]
+    exposure: dict[str, float] = {}
+    for item in known:
+        for symbol, value in item.exposure.items():
+            exposure[symbol] = exposure.get(symbol, 0.0) + value
+    return AccountTotals(
+        equity=sum(f.capital for f in known),
+        exposure=dict(sorted(exposure.items())),
+        total_exposure=sum(f.total_exposure for f in known),
+        pnl_today=sum(f.pnl_today for f in known),
+        runtimes=len(known),
+        strategies=len(figures),
+    )

@@ -44,6 +44,7 @@ from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegist
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
+from slsbot.interfaces.admin_api.overview import router as overview_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 
 log = logging.getLogger(__name__)
@@ -176,4 +177,6 @@ def create_app(
     app.include_router(router)
     app.include_router(experiment_reports_router)
     app.include_router(experiments_router)
+    app.include_router(overview_router)
+    app.state.open_incidents = None  # OPEN_INCIDENTS_HOOK (interfaces.admin_api.overview): wired to the incidents store
     return app
