@@ -188,6 +188,7 @@ class RuntimeProcess:
         self.full_resolution_ms = full_resolution_ms  # the equity retention's window, for /performance
         #: The account or global headroom last pushed (``POST /headroom``); replaced by the loop thread only.
         self.headroom = headroom
+        self._headroom_timer: threading.Timer | None = None
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
@@ -543,6 +544,10 @@ class RuntimeProcess:
                 except StateError as error:
                     reply.error = error
             return False
+        if command == "headroom_expiry":
+            if built is not None:
+                built.loop.recheck_headroom()
+            return False
         if command in ("pause", "resume"):
             if built is None:
                 self._paused_wish = command == "pause"
@@ -623,6 +628,7 @@ class RuntimeProcess:
         self.headroom = headroom
         if built is not None:
             built.loop.apply_headroom(headroom)
+        self._watch_expiry(headroom)
         if before is None or before.to_json() | {"expires_at": None} != headroom.to_json() | {"expires_at": None}:
             self.log.info(
                 "headroom from the %s RiskPolicy %s: total %s, symbols %s, halt_entries=%s, size x%s, kill_switch=%s "
@@ -641,7 +647,19 @@ class RuntimeProcess:
         if built is not None:
             answer["open_orders"] = len(built.loop.orders.unfinished())
             answer["open_positions"] = built.loop.ledger.open_positions()
+            answer["phase"] = str(built.loop.status.phase)
         return answer
+
+    def _watch_expiry(self, headroom: Headroom) -> None:
+        """At ``expires_at`` the loop thread rechecks the headroom (its kill switch lapses: the policy's own limits,
+        and its own killSwitch, hold). A timer, so that nothing is looked at per candle."""
+        if self._headroom_timer is not None:
+            self._headroom_timer.cancel()
+        delay = max(headroom.expires_at.timestamp() - time.time(), 0.0) + 0.01
+        timer = threading.Timer(delay, lambda: self._commands.put(("headroom_expiry", {}, threading.Event())))
+        timer.daemon = True
+        timer.start()
+        self._headroom_timer = timer
 
     def _take_up_allocation(self) -> None:
         """At the start, before any new candle: the allocation in force (a stored override, else the spec's) goes
@@ -655,6 +673,7 @@ class RuntimeProcess:
         built.loop.risk.set_allocation(allocation.percent)
         if self.headroom is not None:  # the last push, kept in the state file: in force until it expires
             built.loop.apply_headroom(self.headroom)
+            self._watch_expiry(self.headroom)
         built.loop.beat()
 
     def _mark_drained(self, *, cancel_orders: bool, flatten: bool) -> None:

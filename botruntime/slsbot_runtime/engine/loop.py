@@ -262,6 +262,11 @@ class TradingLoop:
                 self.state.must_flatten = self.state.risk_fed = True
         self.publisher.publish()
 
+    def recheck_headroom(self) -> None:
+        """The headroom's expiry has come: its kill switch and limits stop (the policy's own limits hold)."""
+        self._risk.set_headroom(self._risk.headroom)
+        self.publisher.publish()
+
     def beat(self) -> None:
         """Show the loop is alive while a candle waits on something slow of its own (a replay waiting for a model's
         retrain), without anything else ``tick`` does."""

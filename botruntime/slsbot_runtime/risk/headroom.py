@@ -9,9 +9,12 @@ symbol and in total, whether entries are halted, a size multiplier, and the kill
 ``HeadroomLimits`` enforces one pushed headroom: every entry approved since the push uses part of it (the notional
 it adds), so two entries between pushes cannot each take the whole room; the next push starts again from the
 control plane's fresh figures. After ``expires_at`` (the control plane is unreachable) nothing of the headroom is
-enforced but the kill switch, and the runtime's own policy limits, which are always enforced, are what is left:
-never none. The kill switch holds until a push lifts it (a stop that lifted itself when the control plane went away
-would reopen trading with nobody saying so).
+enforced, its kill switch included, and the runtime's own policy limits, which are always enforced, are what is
+left: never none. (A kill switch stays durable through the runtime's config: the control plane also puts the
+policy's ``killSwitch`` in it, which restarts the runtime with the kill switch of its own policy.)
+
+A push with ``scope: strategy`` carries only a kill switch: the control plane pushes it to the runtimes of a
+``scope: strategy`` policy so that its kill switch acts before their restart with the new config.
 
 Pure but for the clock it is given (wall seconds), read only when an entry is evaluated.
 """
@@ -29,7 +32,7 @@ from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.risk.base import RiskEvent, RiskRule
 
 META_KEY = "headroom"
-SCOPES = ("account", "global")
+SCOPES = ("account", "global", "strategy")
 FIELDS = (
     "scope",
     "policy",
@@ -151,6 +154,29 @@ def _time(value: Any, name: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+#: How long a runtime under an account or global policy waits for its first headroom before it trades on its own
+#: limits (a control plane that never comes is one that went away).
+AWAIT_FIRST_S = 30.0
+
+
+def awaiting_headroom(scope: str, now_s: float, wait_s: float = AWAIT_FIRST_S) -> Headroom | None:
+    """For a runtime that starts under an account or global policy with no headroom kept: entries wait (halted) for
+    the control plane's first push, at most ``wait_s``; then its own limits hold. None under ``scope: strategy``."""
+    if scope not in ("account", "global"):
+        return None
+    return Headroom(
+        scope=scope,
+        policy="-",
+        total_exposure=None,
+        symbol_exposure={},
+        halt_entries=True,
+        size_multiplier=1.0,
+        kill_switch=False,
+        reason=f"waiting for the first headroom of the {scope} RiskPolicy from the control plane",
+        expires_at=datetime.fromtimestamp(now_s + wait_s, UTC),
+    )
+
+
 def headroom_from_meta(meta: Mapping[str, Any]) -> Headroom | None:
     """The last push kept in the state file's meta (``StateStore.load_meta``); None when there is none. StateError
     naming the field when it is not what ``Headroom.to_json`` wrote."""
@@ -205,7 +231,8 @@ class HeadroomLimits:
 
     @property
     def kill_switch(self) -> bool:
-        return self.headroom.kill_switch
+        """The pushed kill switch, while the headroom has not expired."""
+        return self.headroom.kill_switch and self.active()
 
     def active(self) -> bool:
         """Whether the limits other than the kill switch are in force (not expired)."""

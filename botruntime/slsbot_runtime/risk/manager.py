@@ -101,7 +101,8 @@ class RiskManager:
 
     def set_headroom(self, headroom: HeadroomLimits | None) -> None:
         """Enforce ``headroom`` on new entries from now on (None: none). Its kill switch acts as the policy's: every
-        position closed, no entry opened, until a headroom without it replaces it."""
+        position closed, no entry opened, until a headroom without it replaces it or it expires. The kill switch is
+        read here, not per candle: call again (with the same limits) once they expire."""
         self._headroom = headroom
         self._kill_switch = self.policy.kill_switch or (headroom is not None and headroom.kill_switch)
 

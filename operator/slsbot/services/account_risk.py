@@ -67,6 +67,7 @@ class HeadroomPushes:
 @dataclass(slots=True)
 class AccountRiskReport:
     pushed: list[str] = field(default_factory=list)  # "ns/name" of each runtime pushed to
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name" -> what the runtime answered
     errors: list[str] = field(default_factory=list)
     groups: dict[str, tuple[GroupFigures, ...]] = field(default_factory=dict)  # per "ns/policy"
 
@@ -167,7 +168,7 @@ def _push(backend: RuntimeBackend, headroom: Headroom, pushes: HeadroomPushes, r
     key = (headroom.namespace, headroom.name)
     body = headroom.body()
     try:
-        backend.push_headroom(headroom.namespace, headroom.name, body)
+        answer = backend.push_headroom(headroom.namespace, headroom.name, body)
     except (RuntimeUnreachable, BackendUnavailable, InvalidSpecError) as exc:
         report.errors.append(f"{headroom.namespace}/{headroom.name}: headroom: {exc}")
         return
@@ -191,6 +192,7 @@ def _push(backend: RuntimeBackend, headroom: Headroom, pushes: HeadroomPushes, r
     pushes.pushed[key] = body
     pushes.expires[key] = headroom.expires_at
     report.pushed.append(f"{headroom.namespace}/{headroom.name}")
+    report.answers[f"{headroom.namespace}/{headroom.name}"] = answer
 
 
 def _differs(last: Mapping[str, Any], new: Mapping[str, Any], fraction: float) -> bool:

@@ -154,6 +154,7 @@ class PassReport:
 
     actions: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    headroom: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name" -> the runtime's answer to a push
 
 
 def _key(resource: Any) -> str:
@@ -300,6 +301,7 @@ def _account_risk(
         report.errors.append(f"account risk: {exc}")
         return
     report.actions.extend(f"Strategy {key}: Headroom" for key in result.pushed)
+    report.headroom.update(result.answers)
     report.errors.extend(f"account risk: {error}" for error in result.errors)
 
 

@@ -14,7 +14,7 @@ from slsbot.api import RiskPolicySpec
 from slsbot_runtime.domain.errors import StateError
 from slsbot_runtime.domain.types import PortfolioSnapshot, Position, Side
 from slsbot_runtime.risk.base import RiskAction, RiskRule, TradeProposal
-from slsbot_runtime.risk.headroom import HeadroomLimits, headroom_from_meta, parse_headroom
+from slsbot_runtime.risk.headroom import HeadroomLimits, awaiting_headroom, headroom_from_meta, parse_headroom
 from slsbot_runtime.risk.manager import RiskManager
 
 PRICE = 100.0
@@ -188,3 +188,16 @@ def test_a_new_push_keeps_only_the_entries_its_figures_do_not_hold() -> None:
     assert HeadroomLimits.following(first, parse_headroom(body()), clock).used_total == 0.0  # no figures_at: none
     cut = second.cut("BTC/USDT", PRICE, 20.0, None)
     assert cut.quantity == pytest.approx(13.0)  # 2,000 - 700 left = 13 at 100
+
+
+def test_under_an_account_policy_entries_wait_for_the_first_push_then_own_limits() -> None:
+    clock = Clock()
+    assert awaiting_headroom("strategy", clock.now) is None
+    waiting = awaiting_headroom("account", clock.now, wait_s=30)
+    assert waiting is not None
+    risk = RiskManager(POLICY, None, True)
+    risk.set_headroom(HeadroomLimits(waiting, clock))
+    refused = risk.evaluate(entry(), flat())
+    assert refused.action is RiskAction.REJECTED and "waiting for the first headroom" in refused.events[0].message
+    clock.now += 31  # no control plane came
+    assert risk.evaluate(entry(), flat()).quantity == pytest.approx(15.0)
