@@ -8,19 +8,22 @@ the control plane never hands its room out twice). Built when the status is publ
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 
 
-def exposure_by_symbol(ledger: Ledger, orders: OrderManager) -> dict[str, float]:
-    """Each symbol's held and incoming notional (quote currency), the symbols with none left out."""
+def exposure_by_symbol(ledger: Ledger, orders: OrderManager, symbols: Iterable[str]) -> dict[str, float]:
+    """Each symbol's held and incoming notional (quote currency), the symbols with none left out. Only the open orders
+    of ``symbols`` are looked at (per symbol: nothing that grows with the history)."""
     exposure: dict[str, float] = {}
     for symbol, row in ledger.positions.items():
         if row.quantity:
             exposure[symbol] = abs(row.quantity) * ledger.prices.get(symbol, row.average_price)
-    for order in orders.unfinished():
+    working = [order for symbol in symbols if orders.has_unfinished(symbol) for order in orders.unfinished(symbol)]
+    for order in working:
         held = ledger.quantity(order.symbol)
         if held and (held > 0) != (order.side.sign > 0):
             continue  # it reduces the position
@@ -30,11 +33,11 @@ def exposure_by_symbol(ledger: Ledger, orders: OrderManager) -> dict[str, float]
 
 
 def account_figures(
-    ledger: Ledger, orders: OrderManager, equity: float, day_start_equity: float | None
+    ledger: Ledger, orders: OrderManager, symbols: Iterable[str], equity: float, day_start_equity: float | None
 ) -> dict[str, Any]:
     """``exposure``, ``total_exposure``, ``pnl_today`` (equity - the UTC day's opening equity; null before the first
     candle) and ``equity_day_start`` for ``/status``."""
-    exposure = exposure_by_symbol(ledger, orders)
+    exposure = exposure_by_symbol(ledger, orders, symbols)
     return {
         "exposure": exposure,
         "total_exposure": sum(exposure.values()),

@@ -121,7 +121,7 @@ class StatusPublisher:
             idle_message=None if idle is None else idle.message,
             **(self.monitoring.status() if self.monitoring is not None else {}),
             models=None if self.models is None else self.models.status(),
-            **account_figures(ledger, self.orders, equity, self.risk.day_start_equity),
+            **account_figures(ledger, self.orders, self.symbols, equity, self.risk.day_start_equity),
         )
 
     def publish(self) -> None:
