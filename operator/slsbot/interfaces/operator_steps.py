@@ -24,6 +24,7 @@ from slsbot.adapters.kubernetes import (
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.resources import ObjectMeta
+from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
@@ -188,6 +189,12 @@ def account_risk_once(
     policy = dependencies.policies.get(name)
     if policy is None:
         return None
+    if (
+        policy.spec.scope == RiskScope.STRATEGY
+        and not policy.spec.kill_switch
+        and not ctx.headroom.killed_under(namespace, name)
+    ):
+        return None  # nothing shared and no kill switch to push or lift: no LIST, no call
     strategies = list(ctx.store.strategies(namespace).values())  # deleting ones too: they trade until drained
     report = account_risk_pass(
         policies=[policy],

@@ -58,10 +58,20 @@ class HeadroomPushes:
             return True
         return _differs(last, headroom.body(), settings.change_fraction)
 
-    def forget_except(self, keys: set[tuple[str, str]]) -> None:
-        for store in (self.pushed, self.expires, self.figures):
-            for key in [k for k in store if k not in keys]:
-                del store[key]
+    def killed_under(self, namespace: str, policy: str) -> bool:
+        """Whether a runtime was last pushed a kill switch by ``policy`` (to be lifted when the policy clears it)."""
+        return any(
+            key[0] == namespace and body.get("policy") == policy and body.get("kill_switch")
+            for key, body in self.pushed.items()
+        )
+
+    def forget_except(self, keys: set[tuple[str, str]], policies: set[tuple[str, str]]) -> None:
+        """Forget the runtimes last pushed to under one of ``policies`` (namespace, name) that are not in ``keys`` (no
+        longer under it): what other policies pushed is theirs to keep (the operator runs one policy at a time)."""
+        for key in [k for k, body in self.pushed.items() if (k[0], body.get("policy")) in policies and k not in keys]:
+            del self.pushed[key]
+            del self.expires[key]
+            self.figures.pop(key, None)
 
 
 @dataclass(slots=True)
@@ -89,7 +99,9 @@ def account_risk_pass(
     settings = settings or AccountRiskSettings()
     report = AccountRiskReport()
     seen: set[tuple[str, str]] = set()
+    processed: set[tuple[str, str]] = set()
     for policy in policies:
+        processed.add((policy.namespace, policy.name))
         members = _members(policy, accounts.get(policy.namespace, {}), strategies)
         if not members:
             continue
@@ -110,7 +122,7 @@ def account_risk_pass(
         for headroom in headrooms:
             if pushes.due(headroom, now, settings):
                 _push(backend, headroom, pushes, report)
-    pushes.forget_except(seen)
+    pushes.forget_except(seen, processed)
     return report
 
 

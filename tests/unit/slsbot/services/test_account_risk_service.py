@@ -134,3 +134,16 @@ def test_scope_strategy_pushes_only_a_kill_switch_and_then_its_lifting() -> None
     assert sorted(report.pushed) == ["t/a", "t/b"] and not any(b["kill_switch"] for _, b in runtimes.pushed)
     runtimes.pushed.clear()
     assert run(runtimes, pushes, T0 + timedelta(seconds=30), scope="strategy").pushed == []  # lifted: nothing more
+
+
+def test_a_pass_over_one_policy_keeps_what_the_others_pushed() -> None:
+    runtimes = Runtimes({"a": status(1_000.0), "b": status(500.0), "c": status(0.0)})
+    pushes = HeadroomPushes()
+    run(runtimes, pushes, T0)
+    other = RiskPolicy.model_validate({"metadata": {"name": "other", "namespace": "t"}, "spec": {"scope": "account"}})
+    account_risk_pass(
+        policies=[other], accounts={"t": {}}, strategies=[], backend=runtimes, now=T0, pushes=pushes, settings=SETTINGS
+    )
+    assert sorted(pushes.pushed) == [("t", "a"), ("t", "b")]  # the operator runs one policy per timer
+    runtimes.pushed.clear()
+    assert run(runtimes, pushes, T0 + timedelta(seconds=1)).pushed == []  # still idempotent
