@@ -195,7 +195,11 @@ def account_risk_once(
         and not ctx.headroom.killed_under(namespace, name)
     ):
         return None  # nothing shared and no kill switch to push or lift: no LIST, no call
-    strategies = list(ctx.store.strategies(namespace).values())  # deleting ones too: they trade until drained
+    strategies = [  # as the supervisor: a Strategy being deleted is being drained, not given room
+        s
+        for s in ctx.store.strategies(namespace).values()
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+    ]
     report = account_risk_pass(
         policies=[policy],
         accounts={namespace: dict(dependencies.accounts)},
