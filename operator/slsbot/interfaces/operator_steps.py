@@ -86,6 +86,8 @@ class OperatorContext:
     # The account risk pass (services.account_risk): what was pushed to each runtime, across the policies' timers.
     headroom: HeadroomPushes = field(default_factory=HeadroomPushes)
     account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
+    # SEVERITY2_SIZE_MULTIPLIERS_HOOK: (namespace, account) -> the incident rules' size cut; wired at merge (part I)
+    size_multipliers: Callable[[], dict[tuple[str, str], float]] | None = None
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -208,6 +210,7 @@ def account_risk_once(
         now=ctx.clock(),
         pushes=ctx.headroom,
         settings=ctx.account_risk,
+        size_multipliers=ctx.size_multipliers() if ctx.size_multipliers is not None else None,
     )
     for error in report.errors:
         log.warning("RiskPolicy %s/%s: %s", namespace, name, error)

@@ -169,7 +169,8 @@ def supervisor(tmp_path: Path) -> Iterator[Callable[..., Supervisor]]:
     client.close()
 
 
-def test_the_kill_switch_halts_every_runtime_under_the_policy_within_one_pass(supervisor) -> None:
+@pytest.mark.parametrize("scope", ["account", "strategy"])
+def test_the_kill_switch_halts_every_runtime_under_the_policy_within_one_pass(supervisor, scope: str) -> None:
     names = ("btc-one", "eth-two", "btc-three")
     strategies = {
         "btc-one": {},
@@ -177,7 +178,7 @@ def test_the_kill_switch_halts_every_runtime_under_the_policy_within_one_pass(su
         "btc-three": {"params": {"fast": 3, "slow": 10}},
     }
     sup = supervisor()
-    sup.load(documents(strategies=strategies))
+    sup.load(documents(strategies=strategies, policy={"scope": scope}))
 
     def trading() -> bool:
         statuses = [sup.status(n) for n in names]
@@ -188,13 +189,14 @@ def test_the_kill_switch_halts_every_runtime_under_the_policy_within_one_pass(su
 
     sup.passes_until(trading, timeout=120, what="three running runtimes, two of them in a position")
 
-    sup.load(documents(strategies=strategies, kill=True))  # the policy edit
+    sup.load(documents(strategies=strategies, policy={"scope": scope}, kill=True))  # the policy edit
     edited, before = time.monotonic(), sup.passes
     report = sup.run_pass()
     took = time.monotonic() - edited
     answers = {key.split("/")[1]: answer for key, answer in report.headroom.items()}
     print(
-        f"\nkill switch: {sorted(answers)} halted and flat after {sup.passes - before} pass, {took:.2f}s after the edit"
+        f"\nkill switch (scope {scope}): {sorted(answers)} halted and flat after {sup.passes - before} pass, "
+        f"{took:.2f}s after the edit"
     )
     assert sorted(answers) == sorted(names), report
     for name, answer in answers.items():
@@ -212,6 +214,12 @@ def test_the_kill_switch_halts_every_runtime_under_the_policy_within_one_pass(su
     sup.passes_until(all_halted, timeout=90, what="every restarted runtime halted")
     print(
         f"restarted on the new config and halted after {sup.passes - before} passes, {time.monotonic() - edited:.2f}s"
+    )
+
+    # cleared: the kill is lifted (the push that lifts it, and the config), and the runtimes trade again
+    sup.load(documents(strategies=strategies, policy={"scope": scope}))
+    sup.passes_until(
+        lambda: all((s := sup.status(n)) and s["phase"] == "running" for n in names), timeout=90, what="trading again"
     )
 
 
