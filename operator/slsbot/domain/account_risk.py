@@ -20,7 +20,8 @@ The group is every Strategy of one account using the policy (``scope: account``)
   account (the severity-2 size cut of the incident rules).
 
 A runtime whose figures are unknown (not reporting yet, unreachable) counts with its last known figures; with none,
-its group's room is 0 for everyone until it reports (an exposure nobody knows cannot be left room beside).
+its group's room is 0 for everyone until it reports (an exposure nobody knows cannot be left room beside), unless its
+Strategy does not run (``Member.running`` false: Pending, Failed, refused), which then holds nothing and is left out.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Member:
     account: str
     symbols: tuple[str, ...]
     figures: RuntimeFigures | None
+    running: bool = True  # its Strategy runs or starts a runtime (not Pending, Failed or refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +188,7 @@ def _group(
 ) -> tuple[GroupFigures, dict[tuple[str, str], tuple[dict[str, float], float]]]:
     spec = policy.spec
     known = [m for m in group if m.figures is not None]
-    unknown = tuple(f"{m.namespace}/{m.name}" for m in group if m.figures is None)
+    unknown = tuple(f"{m.namespace}/{m.name}" for m in group if m.figures is None and m.running)
     capital = sum(m.figures.capital for m in known if m.figures is not None)
     exposure: dict[str, float] = {}
     for member in known:

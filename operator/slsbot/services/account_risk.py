@@ -23,6 +23,7 @@ from typing import Any
 
 from slsbot.api import RiskPolicy, Strategy, TradingAccount
 from slsbot.api.riskpolicy import RiskScope
+from slsbot.api.strategy import StrategyPhase
 from slsbot.domain.account_risk import (
     AGGREGATED_SCOPES,
     GroupFigures,
@@ -35,6 +36,11 @@ from slsbot.domain.errors import BackendUnavailable, InvalidSpecError, RuntimeUn
 from slsbot.domain.ports import RuntimeBackend
 
 log = logging.getLogger(__name__)
+
+#: The phases of a Strategy whose runtime runs or starts: one of them that reports no figures blocks its group's room.
+RUNTIME_PHASES = frozenset(
+    {StrategyPhase.PROGRESSING, StrategyPhase.RUNNING, StrategyPhase.PAUSED, StrategyPhase.DEGRADED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +162,9 @@ def _with_figures(
         pushes.figures[key] = figures
     else:
         figures = pushes.figures.get(key)  # the last known, while it does not answer
-    return Member(strategy.namespace, strategy.name, account, tuple(strategy.spec.symbols), figures)
+    phase = strategy.status.phase if strategy.status is not None else StrategyPhase.PENDING
+    running = phase in RUNTIME_PHASES
+    return Member(strategy.namespace, strategy.name, account, tuple(strategy.spec.symbols), figures, running)
 
 
 def _kill_only(policy: RiskPolicy, strategy: Strategy, now: datetime, settings: AccountRiskSettings) -> Headroom:

@@ -136,3 +136,11 @@ def test_figures_are_read_from_a_status_body() -> None:
     read = RuntimeFigures.from_status(status, 50.0)
     assert read is not None and read.allocation_percent == 25.0 and read.capital == pytest.approx(2_525.0)
     assert RuntimeFigures.from_status({"equity": 1.0}, 50.0) is None
+
+
+def test_a_strategy_that_does_not_run_is_left_out() -> None:
+    a = member("a", fig=figures())
+    refused = Member("t", "b", "binance", ("BTC/USDT",), None, running=False)  # Failed, Pending, refused: holds nothing
+    rooms = by_name(account_headroom(policy(scope="account"), [a, refused], now=NOW, ttl=TTL))
+    assert rooms["a"].symbol_exposure == {"BTC/USDT": pytest.approx(2_500.0)}  # 50 % of a's 5,000, all a's
+    assert rooms["b"].symbol_exposure == {"BTC/USDT": 0.0}
