@@ -49,6 +49,7 @@ from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.monitoring.anomaly import AnomalyDetector, AnomalyMonitor, AnomalySettings, anomaly_model
 from slsbot_runtime.persistence.equity_retention import EquityRetentionPolicy
 from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.risk.headroom import awaiting_headroom, headroom_from_meta
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
 from slsbot_runtime.server import ControlAccess, RuntimeServer
@@ -460,6 +461,7 @@ def _serve(
         drained=drained,
         strategy_key=parts.settings.strategy_key,
         allocation=Allocation.load(store.load_meta(), spec_percent=config.allocation_percent),
+        headroom=headroom_from_meta(store.load_meta()) or awaiting_headroom(str(config.risk.scope), time.time()),
         full_resolution_ms=None if retention is None else retention.full_ms,
         trading_mode=TradingModeState.load(store.load_meta()),
     )

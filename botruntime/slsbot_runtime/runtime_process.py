@@ -13,7 +13,11 @@ written into the state file (``drained``) and the process stays up, trading noth
 file (``drained=``) never connects: it serves that status from the start. A shutdown asking for neither is a
 plain stop: state flushed, exit 0, no marker.
 
-Commands from the HTTP threads (pause, resume, shutdown, allocation) go through one queue that the loop thread
+A headroom (``POST /headroom``, ``risk.headroom``) is handled as an allocation: written to the state file (meta key
+``headroom``) by the loop thread before it is answered, in force from then on and after a restart; its kill switch
+cancels and flattens before the answer.
+
+Commands from the HTTP threads (pause, resume, shutdown, allocation, headroom) go through one queue that the loop thread
 empties between candles, so a change takes effect at the next candle and never in the middle of one. An allocation
 (``POST /allocation``) is written to the state file by the loop thread before the request is answered; if the loop
 does not take it within the timeout, it is withdrawn and nothing changes.
@@ -58,6 +62,8 @@ from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.performance import performance_json
 from slsbot_runtime.persistence.store import StateStore
+from slsbot_runtime.risk.headroom import META_KEY as HEADROOM_KEY
+from slsbot_runtime.risk.headroom import Headroom
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +170,7 @@ class RuntimeProcess:
         allocation: Allocation | None = None,
         full_resolution_ms: int | None = None,
         trading_mode: TradingModeState | None = None,
+        headroom: Headroom | None = None,
     ) -> None:
         self._connect = connect
         self.name = name
@@ -188,6 +195,9 @@ class RuntimeProcess:
         self.full_resolution_ms = full_resolution_ms  # the equity retention's window, for /performance
         #: The trading mode the state file holds, shown until the loop exists (the loop loads it itself).
         self.stored_mode = trading_mode or TradingModeState()
+        #: The account or global headroom last pushed (``POST /headroom``); replaced by the loop thread only.
+        self.headroom = headroom
+        self._headroom_timer: threading.Timer | None = None
         self._commands: queue.Queue[tuple[str, dict[str, Any], threading.Event]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="slsbot-loop", daemon=True)
@@ -219,6 +229,8 @@ class RuntimeProcess:
             body["trading_mode"] = str(self.stored_mode.mode)
             body["trading_mode_reason"] = self.stored_mode.reason
         body["allocation"] = self.allocation.status_json()
+        headroom = self.headroom
+        body["headroom"] = None if headroom is None else headroom.status_json(time.time())
         body["open_orders"] = self._open_orders()
         body["health"] = self._health(body)
         feed_error = self._feed_error
@@ -281,6 +293,17 @@ class RuntimeProcess:
         args = {"mode": mode, "flatten": flatten, "reason": reason, "reply": reply}
         self._commands.put(("trading_mode", args, reply.done))
         answer: dict[str, Any] = reply.wait("trading mode", COMMAND_TIMEOUT_S)
+        return answer
+
+    def set_headroom(self, headroom: Headroom) -> dict[str, Any]:
+        """Enforce the control plane's account or global headroom from now on; answered once the state file holds
+        it (and, with its kill switch, once orders are cancelled and positions closed). StateError when drained, when
+        the loop does not take it in time, or the write fails: nothing changed then."""
+        if self.drained is not None:
+            raise StateError(DRAINED_REFUSAL)
+        reply = CommandReply()
+        self._commands.put(("headroom", {"headroom": headroom, "reply": reply}, reply.done))
+        answer: dict[str, Any] = reply.wait("headroom", COMMAND_TIMEOUT_S)
         return answer
 
     def performance(self, since: int) -> dict[str, Any]:
@@ -590,6 +613,18 @@ class RuntimeProcess:
                 except StateError as error:
                     reply.error = error
             return False
+        if command == "headroom":
+            reply = args["reply"]
+            if reply.take():
+                try:
+                    reply.value = self._change_headroom(args["headroom"])
+                except StateError as error:
+                    reply.error = error
+            return False
+        if command == "headroom_expiry":
+            if built is not None:
+                built.loop.recheck_headroom()
+            return False
         if command in ("pause", "resume"):
             if built is None:
                 self._paused_wish = command == "pause"
@@ -670,6 +705,56 @@ class RuntimeProcess:
             self.log.info("trading mode %s (%s), in force once trading starts", mode, reason or "no reason given")
         return {"trading_mode": str(current.mode), "flatten": current.flatten}
 
+    def _change_headroom(self, headroom: Headroom) -> dict[str, Any]:
+        """Write the headroom to the state file, then enforce it; StateError (nothing changed) when it cannot be
+        written."""
+        built = self.built
+        store = built.store if built is not None else self.store
+        if store is None:
+            raise StateError("headroom: this runtime has no state file to keep it in")
+        before = self.headroom
+        store.stage_meta(HEADROOM_KEY, headroom.to_json())
+        try:
+            built.loop.commit() if built is not None else store.commit()
+        except StateError:
+            store.stage_meta(HEADROOM_KEY, None if before is None else before.to_json())
+            raise
+        self.headroom = headroom
+        if built is not None:
+            built.loop.apply_headroom(headroom)
+        self._watch_expiry(headroom)
+        if before is None or before.to_json() | {"expires_at": None} != headroom.to_json() | {"expires_at": None}:
+            self.log.info(
+                "headroom from the %s RiskPolicy %s: total %s, symbols %s, halt_entries=%s, size x%s, kill_switch=%s "
+                "(%s), until %s",
+                headroom.scope,
+                headroom.policy,
+                headroom.total_exposure,
+                dict(headroom.symbol_exposure),
+                headroom.halt_entries,
+                headroom.size_multiplier,
+                headroom.kill_switch,
+                headroom.reason,
+                headroom.to_json()["expires_at"],
+            )
+        answer = headroom.status_json(time.time())
+        if built is not None:
+            answer["open_orders"] = len(built.loop.orders.unfinished())
+            answer["open_positions"] = built.loop.ledger.open_positions()
+            answer["phase"] = str(built.loop.status.phase)
+        return answer
+
+    def _watch_expiry(self, headroom: Headroom) -> None:
+        """At ``expires_at`` the loop thread rechecks the headroom (its kill switch lapses: the policy's own limits,
+        and its own killSwitch, hold). A timer, so that nothing is looked at per candle."""
+        if self._headroom_timer is not None:
+            self._headroom_timer.cancel()
+        delay = max(headroom.expires_at.timestamp() - time.time(), 0.0) + 0.01
+        timer = threading.Timer(delay, lambda: self._commands.put(("headroom_expiry", {}, threading.Event())))
+        timer.daemon = True
+        timer.start()
+        self._headroom_timer = timer
+
     def _take_up_allocation(self) -> None:
         """At the start, before any new candle: the allocation in force (a stored override, else the spec's) goes
         to the risk manager; a spec changed since the last run starts a new period of the timeline."""
@@ -680,6 +765,9 @@ class RuntimeProcess:
             built.store.stage_meta(ALLOCATION_KEY, allocation.meta_value())  # written with the next commit
             self.allocation = allocation
         built.loop.risk.set_allocation(allocation.percent)
+        if self.headroom is not None:  # the last push, kept in the state file: in force until it expires
+            built.loop.apply_headroom(self.headroom)
+            self._watch_expiry(self.headroom)
         built.loop.beat()
 
     def _mark_drained(self, *, cancel_orders: bool, flatten: bool) -> None:

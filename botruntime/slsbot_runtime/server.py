@@ -37,6 +37,11 @@ finalizer) calls exactly these paths with exactly these keys:
   state file before the answer, ``{"trading_mode": ..., "flatten": bool}``, and in force after a restart.
   ``/status`` shows ``trading_mode``, ``trading_mode_reason`` and the ``health`` block (``engine.health``,
   docs/concepts/runtime-health.md).
+* ``POST /headroom`` with the account or global headroom the control plane pushes (``risk.headroom``; scope,
+  policy, total_exposure, symbol_exposure, halt_entries, size_multiplier, kill_switch, reason, expires_at): written
+  to the state file before the answer (the headroom as ``/status`` shows it); 400 naming the field, nothing changed.
+  ``/status`` shows ``"headroom": {... as pushed, "expired": bool}`` (null before any push) and the figures the
+  control plane aggregates: ``exposure`` per symbol, ``total_exposure``, ``pnl_today``, ``equity_day_start``.
 * ``GET /performance?since=<ms>``: ``{"allocationPercent", "lastCandleTs", "periods": [[ts, equity,
   allocated_capital, return_on_allocated | null], ...], "closedTrades", "drawdownPercent", "breakerLevel"}`` for
   the candles after ``since`` (``slsbot_runtime.performance``); ``since`` defaults to 0.
@@ -68,6 +73,7 @@ from slsbot.api.health import TradingMode
 from slsbot_runtime.domain.allocation import check_percent
 from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
+from slsbot_runtime.risk.headroom import Headroom, parse_headroom
 
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000
@@ -130,6 +136,7 @@ class RuntimeControl(Protocol):
     def performance(self, since: int) -> dict[str, Any]: ...
 
     def set_trading_mode(self, mode: TradingMode, *, flatten: bool, reason: str | None) -> dict[str, Any]: ...
+    def set_headroom(self, headroom: Headroom) -> dict[str, Any]: ...
 
     def request_shutdown(self, *, cancel_orders: bool, flatten: bool) -> None: ...
 
@@ -234,6 +241,18 @@ def parse_trading_mode(body: bytes) -> tuple[TradingMode, bool, str | None]:
     return TradingMode(mode), flatten, (reason.strip() or None) if reason is not None else None
 
 
+def parse_headroom_body(body: bytes) -> Headroom:
+    """The ``POST /headroom`` body (``risk.headroom.parse_headroom``); BadRequest naming the field."""
+    try:
+        data = json.loads(body) if body.strip() else None
+    except ValueError as error:
+        raise BadRequest(f"body: not JSON ({error})") from None
+    try:
+        return parse_headroom(data)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
 def parse_since(query: str) -> int:
     values = parse_qs(query).get("since")
     if not values:
@@ -293,6 +312,7 @@ def make_handler(
                 "/shutdown": self._shutdown,
                 "/allocation": lambda _q, b: self._json(200, control.set_allocation(parse_allocation(b))),
                 "/trading-mode": self._trading_mode,
+                "/headroom": lambda _q, b: self._json(200, control.set_headroom(parse_headroom_body(b))),
             }
             self._dispatch(routes, body)
 

@@ -64,6 +64,7 @@ from slsbot_runtime.execution.reconcile import ReconcileReport
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.base import RiskAction, TradeProposal
+from slsbot_runtime.risk.headroom import Headroom, HeadroomLimits
 from slsbot_runtime.risk.manager import RiskManager
 
 __all__ = ["LoopSettings", "TradingLoop"]
@@ -271,6 +272,26 @@ class TradingLoop:
 
     def resume(self) -> None:
         self.state.paused = False
+        self.publisher.publish()
+
+    def apply_headroom(self, headroom: Headroom | None, *, fill_deadline_s: float = 30.0) -> None:
+        """Enforce the control plane's account or global headroom (``risk.headroom``) from the next entry on; its
+        expiry is measured on this loop's wall clock. With its kill switch on: cancel every order and close every
+        position now (``Shutdown.close_out``), and the risk manager keeps the books flat until a push lifts it."""
+        risk = self._risk
+        limits = None if headroom is None else HeadroomLimits.following(risk.headroom, headroom, self._clock)
+        was_killed = risk.headroom is not None and risk.headroom.kill_switch
+        risk.set_headroom(limits)
+        if limits is not None and limits.kill_switch and not was_killed:
+            reason = f"kill switch of the {headroom.scope} RiskPolicy {headroom.policy!r}"  # type: ignore[union-attr]
+            self.log.warning("%s: cancelling every order and closing every position now", reason)
+            if self._shutdown.close_out(reason, fill_deadline_s):
+                self.state.must_flatten = self.state.risk_fed = True
+        self.publisher.publish()
+
+    def recheck_headroom(self) -> None:
+        """The headroom's expiry has come: its kill switch and limits stop (the policy's own limits hold)."""
+        self._risk.set_headroom(self._risk.headroom)
         self.publisher.publish()
 
     def beat(self) -> None:

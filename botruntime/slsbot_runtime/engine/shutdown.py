@@ -74,7 +74,7 @@ class Shutdown:
                 for order in self.orders.unfinished():
                     self.cancel(order.client_order_id, ts + self.settings.interval_ms)
             if flatten:
-                self._flatten(ts, fill_deadline_s)
+                self._flatten(ts, fill_deadline_s, "flatten at shutdown")
         restart.flush()
         state.finished = True
         self.refusals.flush()
@@ -92,7 +92,21 @@ class Shutdown:
         )
         self.publisher.publish()
 
-    def _flatten(self, ts: int, deadline_s: float) -> None:
+    def close_out(self, reason: str, fill_deadline_s: float) -> bool:
+        """A kill switch: cancel every open order and close every position at market now, without ending the loop
+        (the risk manager keeps it flat and entry-free from then on); committed. False, doing nothing, on books not
+        reconciled with the exchange yet (the first new candle's risk verdict then flattens)."""
+        state = self.state
+        if not state.reconciled or state.halt_reason is not None:
+            return False
+        ts = state.last_ts if state.last_ts is not None else 0
+        for order in self.orders.unfinished():
+            self.cancel(order.client_order_id, ts + self.settings.interval_ms)
+        self._flatten(ts, fill_deadline_s, reason)
+        self.restart.commit()
+        return True
+
+    def _flatten(self, ts: int, deadline_s: float, reason: str) -> None:
         orders = self.orders
         for symbol, row in sorted(self.ledger.positions.items()):
             if abs(row.quantity) > QUANTITY_EPSILON:
@@ -103,7 +117,7 @@ class Shutdown:
                     abs(row.quantity),
                     candle_ts=ts,
                     created_ts=ts + self.settings.interval_ms,
-                    reason="flatten at shutdown",
+                    reason=reason,
                     fresh=True,
                 )
         orders.send_pending()

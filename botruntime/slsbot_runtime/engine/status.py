@@ -53,6 +53,11 @@ class RuntimeStatus:
     # what the runtime lets itself trade (domain.trading_mode): normal, safe, halted, and why
     trading_mode: str = "normal"
     trading_mode_reason: str | None = None
+    # the account figures the control plane aggregates for account and global RiskPolicies (engine.exposure)
+    exposure: dict[str, float] | None = None  # per symbol: held and incoming notional, quote currency
+    total_exposure: float = 0.0
+    pnl_today: float | None = None  # equity - equity_day_start
+    equity_day_start: float | None = None  # the UTC day's opening equity (the risk manager's)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

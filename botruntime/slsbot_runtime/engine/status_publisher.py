@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.trading_mode import TradingModeState
+from slsbot_runtime.engine.exposure import account_figures
 from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
@@ -135,6 +136,7 @@ class StatusPublisher:
             models=None if self.models is None else self.models.status(),
             trading_mode=str(mode.mode),
             trading_mode_reason=mode.reason,
+            **account_figures(ledger, self.orders, self.symbols, equity, self.risk.day_start_equity),
         )
 
     def publish(self) -> None:

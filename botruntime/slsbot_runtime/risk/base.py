@@ -38,6 +38,11 @@ class RiskRule(StrEnum):
     LEVERAGE = "leverage"
     MARKET_MINIMUM = "market_minimum"  # below the market's minimum amount or notional once on its step
     ALLOCATION = "allocation"  # the strategy is allocated 0% of the account's capital
+    # the account's or global headroom pushed by the control plane (risk.headroom)
+    ACCOUNT_HALT = "account_halt"  # entries halted across the account (daily loss, drawdown, severity 2)
+    ACCOUNT_SIZE = "account_size"  # new sizes multiplied down across the account
+    ACCOUNT_SYMBOL_EXPOSURE = "account_symbol_exposure"  # the account's room left on this symbol
+    ACCOUNT_TOTAL_EXPOSURE = "account_total_exposure"  # the account's room left in total
 
 
 def breaker_rule(level: int) -> str:

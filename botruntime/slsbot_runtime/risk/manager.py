@@ -30,6 +30,7 @@ from slsbot_runtime.risk.base import (
     breaker_rule,
 )
 from slsbot_runtime.risk.breaker import BreakerLevel, CircuitBreaker, breaker_levels
+from slsbot_runtime.risk.headroom import HeadroomLimits
 from slsbot_runtime.risk.journal import DEFAULT_JOURNAL_SIZE, DecisionJournal
 from slsbot_runtime.risk.sizing import BreakerReduction, SizingLimits, exit_on_market, size_entry
 from slsbot_runtime.risk.snapshot import SNAPSHOT_VERSION, parse_snapshot
@@ -94,6 +95,20 @@ class RiskManager:
         self._day: int | None = None
         self._day_start: float | None = None  # the UTC day's opening equity: the equity at 00:00
         self._daily_limit_hit = False
+        #: The account's or global headroom the control plane pushed (risk.headroom); None until one is (always in a
+        #: backtest), and then nothing of it is looked at: not on a candle, not on an entry.
+        self._headroom: HeadroomLimits | None = None
+
+    def set_headroom(self, headroom: HeadroomLimits | None) -> None:
+        """Enforce ``headroom`` on new entries from now on (None: none). Its kill switch acts as the policy's: every
+        position closed, no entry opened, until a headroom without it replaces it or it expires. The kill switch is
+        read here, not per candle: call again (with the same limits) once they expire."""
+        self._headroom = headroom
+        self._kill_switch = self.policy.kill_switch or (headroom is not None and headroom.kill_switch)
+
+    @property
+    def headroom(self) -> HeadroomLimits | None:
+        return self._headroom
 
     def set_opening_equity(self, equity: float) -> None:
         """The account's equity before the first candle (the starting cash): the first UTC day's loss is
@@ -192,6 +207,11 @@ class RiskManager:
         )
 
     @property
+    def day_start_equity(self) -> float | None:
+        """The current UTC day's opening equity (None before the first candle)."""
+        return self._day_start
+
+    @property
     def last_ts(self) -> int | None:
         """Open time of the last candle taken in (None before the first)."""
         return self._ts
@@ -251,7 +271,7 @@ class RiskManager:
     def halt_message(self) -> str | None:
         """Why every position must be closed now (the kill switch, a flattenAndHalt level); None when not."""
         if self._kill_switch:
-            return "the kill switch is on (riskPolicy killSwitch): every position is closed, no entry is opened"
+            return f"{self._kill_switch_source()}: every position is closed, no entry is opened"
         level = self._breaker.flatten_level()
         if level is None:
             if self._anomaly.must_flatten(self._ts or 0):
@@ -310,8 +330,25 @@ class RiskManager:
         sized = size_entry(proposal, portfolio, self.limits, self._breaker_reduction(), capital)
         if sized.rejected:
             return RiskDecision(RiskAction.REJECTED, 0.0, sized.events)
+        headroom = self._headroom
+        if headroom is not None:
+            cut = headroom.cut(proposal.symbol, proposal.price, sized.quantity, proposal.rules)
+            events = sized.events + cut.events
+            if cut.refused:
+                return RiskDecision(RiskAction.REJECTED, 0.0, events)
+            headroom.use(proposal.symbol, cut.quantity * proposal.price)
+            action = RiskAction.REDUCED if sized.reduced or cut.events else _APPROVED
+            return RiskDecision(action, cut.quantity, events)
         action = RiskAction.REDUCED if sized.reduced else _APPROVED
         return RiskDecision(action, sized.quantity, sized.events)
+
+    def _kill_switch_source(self) -> str:
+        headroom = self._headroom
+        if self.policy.kill_switch or headroom is None:
+            return "the kill switch is on (riskPolicy killSwitch)"
+        pushed = headroom.headroom
+        reason = pushed.reason or "no reason"
+        return f"the kill switch of the {pushed.scope} RiskPolicy {pushed.policy!r} is on ({reason})"
 
     def _entry_gates(self, proposal: TradeProposal, portfolio: PortfolioSnapshot) -> list[RiskEvent]:
         """Every rule that forbids this entry right now, in the documented order."""
@@ -321,8 +358,10 @@ class RiskManager:
             message = "allocation is 0% of the account's capital: no new entries, open positions are closed"
             events.append(RiskEvent(RiskRule.ALLOCATION, message))
         if self._kill_switch:
-            message = "the kill switch is on: no new entries, every position is to be closed"
+            message = f"{self._kill_switch_source()}: no new entries, every position is to be closed"
             events.append(RiskEvent(RiskRule.KILL_SWITCH, message))
+        if self._headroom is not None:
+            events.extend(self._headroom.gates())
         stopping = self._breaker.entry_stopping_level()
         if stopping is not None:
             events.append(RiskEvent(breaker_rule(stopping.number), self._breaker_message(stopping, equity)))

@@ -312,6 +312,16 @@ class LocalProcessBackend:
         record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
         self._client.set_allocation(self._running_url(record), percent=percent, token=self._token(record))
 
+    # --- account risk (RuntimeBackend) -----------------------------------------------------------------
+
+    def runtime_status(self, namespace: str, name: str) -> dict[str, Any]:
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        return self._client.status(self._running_url(record), token=self._token(record))
+
+    def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        return self._client.push_headroom(self._running_url(record), body=body, token=self._token(record))
+
     # --- lifecycle beyond the port ----------------------------------------------------------------------
 
     def stop_all(self) -> None:

@@ -6,6 +6,7 @@ and reconciled, or drained), ``GET /status``, ``GET /orders?limit=N``,
 ``POST /allocation`` with ``{"percent": 0..100 or null}`` and ``GET /performance?since=<ms>`` (the A/B controller's),
 ``POST /trading-mode`` with ``{"mode": "normal"|"safe"|"halted", "flatten": bool, "reason": str}`` (the healing
 ladder's).
+``POST /headroom`` with an account or global headroom (``domain.account_risk.Headroom.body``).
 
 Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
@@ -35,6 +36,8 @@ TRADING_MODE_TIMEOUT_S = 20.0
 #: How long ``POST /allocation`` may take: the runtime's loop writes it to its state file first, and gives up (503,
 #: nothing changed) when it cannot take it within 10 s.
 ALLOCATION_TIMEOUT_S = 20.0
+#: ``POST /headroom`` as ``/allocation``, plus the kill switch's flatten (a real exchange is asked up to 30 s).
+HEADROOM_TIMEOUT_S = 50.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +142,23 @@ class RuntimeHttpClient:
         if answered != str(mode):
             raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not trading mode {mode}")
         return mode
+
+    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+        """Enforce an account or global headroom (``POST /headroom``); returns once the runtime wrote it to its state
+        file (and, with the kill switch, cancelled and flattened), with the headroom as it shows it. InvalidSpecError
+        for a body it refuses (naming the field); RuntimeUnreachable when it cannot be asked or cannot apply it."""
+        answer = self._call(
+            "POST",
+            base_url,
+            "/headroom",
+            token=token,
+            json=body,
+            timeout=max(self._http.timeout.read or 0.0, HEADROOM_TIMEOUT_S),
+            refused=InvalidSpecError,
+        )
+        if not isinstance(answer, dict) or "expired" not in answer:
+            raise RuntimeUnreachable(f"{base_url}/headroom answered {answer!r:.200}, not a headroom")
+        return answer
 
     def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
         """The runtime's periods after ``since`` (ms UTC), its round trips closed since then and its risk figures."""

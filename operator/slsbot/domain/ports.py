@@ -32,6 +32,17 @@ class RuntimeBackend(Protocol):
         """Carry out one action. Raises ConflictError on a write conflict, RuntimeUnreachable, BackendUnavailable."""
         ...
 
+    def runtime_status(self, namespace: str, name: str) -> dict[str, Any]:
+        """The runtime's ``/status`` now (the account risk pass reads its figures). Raises RuntimeUnreachable when it
+        does not answer, BackendUnavailable when the backend cannot tell where it runs."""
+        ...
+
+    def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /headroom``: what the runtime may still add under an account or global RiskPolicy, its kill switch
+        (``domain.account_risk.Headroom.body``). Returns once the runtime persisted it. Raises RuntimeUnreachable,
+        BackendUnavailable, or InvalidSpecError when the runtime refuses the body."""
+        ...
+
 
 class HealingMetrics(Protocol):
     """Where the healing ladder's measurements go (``adapters.control_metrics`` exports them to Prometheus). ``cause``

@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from slsbot.api import Experiment, ExperimentType, RiskPolicy, RiskPolicySpec, Strategy, TradingAccount
 from slsbot.api.base import parse_duration
-from slsbot.api.riskpolicy import BreakerAction, RiskLimits, RiskScope
+from slsbot.api.riskpolicy import BreakerAction, RiskLimits
 
 INVALID_SPEC = "InvalidSpec"
 WAITING = "WaitingForDependency"
@@ -76,14 +76,6 @@ def check_policy(spec: RiskPolicySpec) -> list[Problem]:
                 INVALID_SPEC,
                 "spec.maxTotalExposurePercent",
                 f"{spec.max_total_exposure_percent}% needs leverage above maxLeverage {spec.max_leverage}",
-            )
-        )
-    if spec.scope == RiskScope.ACCOUNT:
-        problems.append(
-            Problem(
-                INVALID_SPEC,
-                "spec.scope",
-                "account-wide limits are not enforced by this version of slsbot; use scope: strategy",
             )
         )
     levels = spec.circuit_breaker.levels

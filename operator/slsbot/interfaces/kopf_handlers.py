@@ -19,6 +19,10 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 * Allocation: a fifth index holds each Strategy's ``allocationPercent`` claim (``domain.allocation``), so a pass
   checks that the Strategies of an account claim 100% at most without listing anything; a Strategy that changes
   or goes wakes the others of its account (a refused one may fit now).
+* RiskPolicy, account risk: a timer per RiskPolicy (every ``account_risk_interval`` seconds) runs the account risk
+  pass for it (``services.account_risk``: the runtimes' figures read, each one's headroom pushed where it changed or
+  is due); a change to a policy with ``killSwitch`` set runs it at once, before its Strategies are woken, so the kill
+  reaches the running runtimes before the config change restarts them.
 * Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
   reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
   to its spec.
@@ -51,6 +55,7 @@ from slsbot.domain.errors import (
 from slsbot.interfaces.operator_steps import (
     Dependencies,
     OperatorContext,
+    account_risk_once,
     finalize_strategy_once,
     incidents_once,
     missing_kinds,
@@ -217,6 +222,7 @@ def register_handlers(
     validation_resync: float = 60.0,
     experiment_interval: float = 10.0,
     incidents_interval: float = 15.0,
+    account_risk_interval: float = 3.0,
 ) -> None:
     """Put every slsbot handler on ``registry``."""
     strategies = (GROUP, VERSION, Strategy.kind_info.plural)
@@ -412,11 +418,17 @@ def register_handlers(
     async def policy_changed(
         namespace: str,
         name: str,
+        spec: kopf.Spec,
         memo: kopf.Memo,
         accounts_by_policy: kopf.Index[Any, Any],
         strategies_by_account: kopf.Index[Any, Any],
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
         **_: Any,
     ) -> None:
+        if spec.get("killSwitch"):  # the kill first: before the config change restarts the runtimes
+            dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+            await _account_risk(memo.slsbot, namespace, name, dependencies)
         users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
         for strategy in users:  # first: the policy's own validation may be slow, or fail and be retried
             memo.slsbot.wakeups.wake(namespace, strategy)
@@ -435,6 +447,18 @@ def register_handlers(
     ) -> None:
         users = _policy_users(namespace, name, accounts_by_policy, strategies_by_account)
         await _validate(validate_policy_once, memo.slsbot, namespace, name, len(users))
+
+    @kopf.timer(*policies, registry=registry, id="account_risk", interval=account_risk_interval)
+    async def account_risk(
+        namespace: str,
+        name: str,
+        memo: kopf.Memo,
+        accounts_by_namespace: kopf.Index[str, TradingAccount],
+        policies_by_namespace: kopf.Index[str, RiskPolicy],
+        **_: Any,
+    ) -> None:
+        dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+        await _account_risk(memo.slsbot, namespace, name, dependencies)
 
     @kopf.on.event(*policies, registry=registry, id="policy_deleted")
     async def policy_deleted(
@@ -478,6 +502,14 @@ def register_handlers(
     async def experiment_deleted(type: str | None, namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
         if type == "DELETED":
             memo.slsbot.experiment_wakeups.forget(namespace, name)
+
+
+async def _account_risk(ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies) -> None:
+    """One account risk pass for a policy; a failure is logged and the timer tries again (no kopf retry storm)."""
+    try:
+        await _in_thread(account_risk_once, ctx, namespace, name, dependencies)
+    except SlsbotError as exc:
+        log.warning("account risk pass of RiskPolicy %s/%s failed: %s", namespace, name, exc)
 
 
 async def _validate(fn: Callable[..., Any], ctx: OperatorContext, namespace: str, name: str, *args: Any) -> None:

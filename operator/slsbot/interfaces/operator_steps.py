@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from slsbot.adapters.kubernetes import (
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.resources import ObjectMeta
+from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.errors import NotFoundError
@@ -31,6 +32,7 @@ from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.ports import HealingMetrics
 from slsbot.domain.status import strategy_status
+from slsbot.services.account_risk import AccountRiskReport, AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
@@ -96,6 +98,11 @@ class OperatorContext:
     incidents: PassIncidents | None = None
     incidents_interval_seconds: float = 15.0
     incident_looks: dict[str, datetime] = field(default_factory=dict)  # namespace -> its last incidents pass
+    # The account risk pass (services.account_risk): what was pushed to each runtime, across the policies' timers.
+    headroom: HeadroomPushes = field(default_factory=HeadroomPushes)
+    account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
+    # The (namespace, account) pairs under a severity-2 incident, whose entries the policy's sizeMultiplier cuts
+    size_cuts: Callable[[], Collection[tuple[str, str]]] | None = None
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -220,6 +227,43 @@ def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependenc
         namespaces=[namespace],
     )
     ctx.incidents.service.notify(now)
+
+
+def account_risk_once(
+    ctx: OperatorContext, namespace: str, name: str, dependencies: Dependencies
+) -> AccountRiskReport | None:
+    """The account risk pass for one RiskPolicy: its runtimes' figures read, their headroom (or kill switch) pushed
+    where it changed or is due; None when the policy is not (or no longer) usable. A runtime that fails is logged and
+    tried again next time."""
+    policy = dependencies.policies.get(name)
+    if policy is None:
+        return None
+    cuts = ctx.size_cuts() if ctx.size_cuts is not None else set()
+    if (
+        policy.spec.scope == RiskScope.STRATEGY
+        and not policy.spec.kill_switch
+        and not any(ns == namespace for ns, _ in cuts)
+        and not ctx.headroom.limited_under(namespace, name)
+    ):
+        return None  # nothing shared, no kill switch and no size cut to push or lift: no LIST, no call
+    strategies = [  # as the supervisor: a Strategy being deleted is being drained, not given room
+        s
+        for s in ctx.store.strategies(namespace).values()
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+    ]
+    report = account_risk_pass(
+        policies=[policy],
+        accounts={namespace: dict(dependencies.accounts)},
+        strategies=strategies,
+        backend=ctx.backend,
+        now=ctx.clock(),
+        pushes=ctx.headroom,
+        settings=ctx.account_risk,
+        size_cuts=cuts,
+    )
+    for error in report.errors:
+        log.warning("RiskPolicy %s/%s: %s", namespace, name, error)
+    return report
 
 
 def reconcile_experiment_once(

@@ -465,6 +465,55 @@ class StrategySignals:
         return self._by_strategy.get((strategy.namespace, strategy.name), [])
 
 
+def open_incidents_by_account(
+    incidents: Iterable[Incident], strategy_accounts: Mapping[tuple[str, str], str]
+) -> dict[tuple[str, str], int]:
+    """(namespace, account) -> its active incidents: those naming the account, or one of its Strategies
+    (``strategy_accounts``: (namespace, strategy) -> account), each counted once per account."""
+    counts: dict[tuple[str, str], int] = {}
+    for incident in incidents:
+        touched: set[str] = set()
+        for item in incident.spec.objects:
+            kind, _, name = item.partition("/")
+            if kind == "TradingAccount":
+                touched.add(name)
+            elif kind == "Strategy" and (incident.namespace, name) in strategy_accounts:
+                touched.add(strategy_accounts[(incident.namespace, name)])
+        for account in touched:
+            counts[(incident.namespace, account)] = counts.get((incident.namespace, account), 0) + 1
+    return counts
+
+
+def accounts_cut(incidents: Iterable[Incident]) -> set[tuple[str, str]]:
+    """The (namespace, account) pairs under a severity-2 rule incident still in force (drawdown, correlation, a
+    model's accuracy drop): the account pass cuts their runtimes' entries to the policy's ``sizeMultiplier``."""
+    found: set[tuple[str, str]] = set()
+    for incident in incidents:
+        spec = incident.spec
+        if spec.severity != 2 or family_of(spec.rule) != RULES_FAMILY or incident.status.clear_since is not None:
+            continue
+        found.update((incident.namespace, o.split("/", 1)[1]) for o in spec.objects if o.startswith("TradingAccount/"))
+    return found
+
+
+class AccountsCut:
+    """``accounts_cut`` over the store, read at most once per ``ttl`` seconds (the supervisor's account pass)."""
+
+    def __init__(self, store: IncidentStore, *, ttl: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._clock = clock
+        self._read_at: float | None = None
+        self._cut: set[tuple[str, str]] = set()
+
+    def __call__(self) -> set[tuple[str, str]]:
+        now = self._clock()
+        if self._read_at is None or now - self._read_at >= self._ttl:
+            self._cut = accounts_cut(self._store.active_incidents())
+            self._read_at = now
+        return self._cut
+
+
 def run_notifier(
     service: IncidentService, *, stop: threading.Event, interval: float, clock: Callable[[], datetime]
 ) -> None:
@@ -478,6 +527,7 @@ def run_notifier(
 
 __all__ = [
     "AUTOMATIC",
+    "AccountsCut",
     "DailyEquity",
     "IncidentEvents",
     "IncidentService",
@@ -487,7 +537,9 @@ __all__ = [
     "PostmortemArchive",
     "RetryPolicy",
     "StrategySignals",
+    "accounts_cut",
     "in_force_by_strategy",
     "incident_pass",
+    "open_incidents_by_account",
     "run_notifier",
 ]

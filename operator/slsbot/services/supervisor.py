@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -30,6 +30,7 @@ from slsbot.domain.allocation import AllocationClaim, allocated_percent
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import DRAIN_WAIT_LIMIT, ActionKind, BackoffPolicy, LivenessPolicy
 from slsbot.domain.ports import HealingMetrics, RuntimeBackend
+from slsbot.services.account_risk import AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.incidents import PassIncidents
 from slsbot.services.reconcile import (
     Catalog,
@@ -133,6 +134,11 @@ class SupervisedBackend(RuntimeBackend, Protocol):
         ...
 
 
+#: The severity-2 size cut of the incident rules (issue 9, part I): (namespace, account) -> multiplier. None until the
+#: incidents service is wired here at merge (SEVERITY2_SIZE_MULTIPLIERS_HOOK).
+SizeCuts = Callable[[], Collection[tuple[str, str]]]  # (namespace, account) under a severity-2 incident
+
+
 @dataclass(frozen=True, slots=True)
 class SupervisorOptions:
     tick_interval: float = 0.5
@@ -146,6 +152,8 @@ class SupervisorOptions:
     # with all of them (it saw every Strategy, so an incident whose signal is gone may clear).
     strategy_signals: Callable[[Strategy], Sequence[IncidentSignal]] | None = None
     record_signals: Callable[[Sequence[IncidentSignal], datetime], None] | None = None
+    account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
+    size_cuts: SizeCuts | None = None  # the accounts whose entries a severity-2 incident cuts (services.incidents)
 
 
 @dataclass(slots=True)
@@ -154,6 +162,7 @@ class PassReport:
 
     actions: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    headroom: dict[str, dict[str, Any]] = field(default_factory=dict)  # "ns/name" -> the runtime's answer to a push
 
 
 def _key(resource: Any) -> str:
@@ -169,10 +178,12 @@ def supervise_once(
     experiment_ports: ExperimentPorts | None = None,
     looks: ExperimentLooks | None = None,
     incidents: PassIncidents | None = None,
+    headroom: HeadroomPushes | None = None,
 ) -> PassReport:
     """One pass over every object. A failure on one object is logged, recorded as a Warning event and does not
     stop the others. ``experiment_ports``: what the Experiment controllers run on (an A/B rollout's runtimes and
-    owned objects); without them an Experiment is only validated."""
+    owned objects); without them an Experiment is only validated. ``headroom``: what the account risk pass pushed
+    so far (``services.account_risk``); without it no headroom is pushed."""
     report = PassReport()
     stored = store.desired_objects()
     accounts: dict[str, dict[str, TradingAccount]] = defaultdict(dict)
@@ -219,6 +230,9 @@ def supervise_once(
         users = users_of_policy[(policy.namespace, policy.name)]
         _guarded(report, store, policy, lambda p=policy, n=users: reconcile_policy(p, now=now, strategies=n))
     healing_signals: list[IncidentSignal] = []
+    if headroom is not None:
+        # Before the strategies: a kill switch must reach the running runtimes before the config change restarts them.
+        _account_risk(report, backend, now, options, headroom, policies, accounts, strategies)
     for item in strategies:
         strategy = item.resource
         if item.deleting:
@@ -286,6 +300,36 @@ def supervise_once(
     if isinstance(tuning, RetainsExperiments):
         tuning.retain(sorted(present))
     return report
+
+
+def _account_risk(
+    report: PassReport,
+    backend: RuntimeBackend,
+    now: datetime,
+    options: SupervisorOptions,
+    pushes: HeadroomPushes,
+    policies: dict[str, dict[str, RiskPolicy]],
+    accounts: dict[str, dict[str, TradingAccount]],
+    strategies: list[StoredResource],
+) -> None:
+    try:
+        result = account_risk_pass(
+            policies=[p for by_name in policies.values() for p in by_name.values()],
+            accounts=accounts,
+            strategies=[item.resource for item in strategies if not item.deleting],
+            backend=backend,
+            now=now,
+            pushes=pushes,
+            settings=options.account_risk,
+            size_cuts=options.size_cuts() if options.size_cuts is not None else None,
+        )
+    except Exception as exc:  # the loop's edge: the strategies are reconciled whatever happens here
+        log.exception("the account risk pass failed")
+        report.errors.append(f"account risk: {exc}")
+        return
+    report.actions.extend(f"Strategy {key}: Headroom" for key in result.pushed)
+    report.headroom.update(result.answers)
+    report.errors.extend(f"account risk: {error}" for error in result.errors)
 
 
 def _guarded(
@@ -357,6 +401,7 @@ def run_supervisor(
     are all gone."""
     log.info("supervisor started; a pass every %.2fs", options.tick_interval)
     looks = ExperimentLooks()
+    headroom = HeadroomPushes()
     try:
         while not stop.is_set():
             started = time.monotonic()
@@ -369,6 +414,7 @@ def run_supervisor(
                     experiment_ports=experiment_ports,
                     looks=looks,
                     incidents=incidents,
+                    headroom=headroom,
                 )
             except Exception:  # the store itself failed (disk full, locked): log, retry next tick
                 log.exception("supervisor pass failed; retrying")

@@ -73,6 +73,7 @@ class RuntimeStub:
         self.spec_allocation = spec_allocation
         self.allocation: float | None = None
         self.performance: Callable[[int], dict[str, Any]] | None = None
+        self.exposure: dict[str, float] = {}  # the account figures it reports (POST /headroom is answered as pushed)
         self.requests: list[tuple[str, str, Any]] = []
         self.refused: list[tuple[str, str]] = []  # requests without the right token
         self.paused = False
@@ -143,6 +144,9 @@ class RuntimeStub:
                     stub.trading_mode = body["mode"]
                     self._answer({"trading_mode": body["mode"], "flatten": body["flatten"]})
                     return
+                if self.path == "/headroom":
+                    self._answer({**body, "expired": False})
+                    return
                 self._answer({"ok": True})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -168,6 +172,11 @@ class RuntimeStub:
             "paused": self.paused,
             "trading_mode": self.trading_mode,
             **({"health": self.health} if self.health is not None else {}),
+            "exposure": dict(self.exposure),
+            "total_exposure": sum(self.exposure.values()),
+            "pnl_today": 0.0,
+            "equity_day_start": 10_250.5,
+            "allocation": {"percent": self.allocation_percent, "source": "spec", "specPercent": self.spec_allocation},
         }
 
     @property

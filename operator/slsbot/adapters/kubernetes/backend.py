@@ -84,6 +84,8 @@ class RuntimeControl(Protocol):
         self, base_url: str, *, percent: float | None, token: str | None = None
     ) -> AllocationSetting: ...
 
+    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
@@ -197,6 +199,16 @@ class KubernetesRuntimeBackend:
     def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
         url = self.runtime_url(namespace, name, self._service_port(namespace, name))
         self._control.set_allocation(url, percent=percent, token=self._control_key.token_for(namespace, name))
+
+    # --- account risk: the runtime's figures and its headroom, through its Service ----------------------
+
+    def runtime_status(self, namespace: str, name: str) -> dict[str, Any]:
+        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
+        return self._control.status(url, token=self._control_key.token_for(namespace, name))
+
+    def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
+        return self._control.push_headroom(url, body=body, token=self._control_key.token_for(namespace, name))
 
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None

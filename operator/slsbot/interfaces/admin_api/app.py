@@ -48,6 +48,7 @@ from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sen
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
 from slsbot.interfaces.admin_api.incidents import router as incidents_router
+from slsbot.interfaces.admin_api.overview import router as overview_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 from slsbot.services.incidents import IncidentService
 
@@ -205,4 +206,5 @@ def create_app(
     app.include_router(experiment_reports_router)
     app.include_router(experiments_router)
     app.include_router(incidents_router)
+    app.include_router(overview_router)
     return app

@@ -55,7 +55,9 @@ from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
+    AccountsCut,
     DailyEquity,
     IncidentService,
     NotificationDirectory,
@@ -73,6 +75,9 @@ HELP = "Run the embedded local supervisor over a folder of slsbot YAML"
 # so a request took 60-90 ms at the 99th percentile while a fleet of 20 started. 1 ms: about 20 ms less.
 INTERPRETER_SWITCH_INTERVAL_S = 0.001
 log = logging.getLogger("slsbot.up")
+
+
+ACCOUNT_RISK_TTL_PASSES = 10  # how many passes a pushed headroom lasts (services.account_risk)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -258,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
         drain_wait=timedelta(seconds=settings.drain_wait),
         healing_metrics=metrics,
         strategy_signals=StrategySignals(SqlIncidentStore(engine)),
+        size_cuts=AccountsCut(SqlIncidentStore(engine)),
         record_signals=incidents.record_signals,
         liveness=LivenessPolicy(
             timeout=timedelta(seconds=settings.liveness_timeout),
@@ -268,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
             known_components=known_components(),
             check_config=runtime_config_check(),
         ),
+        # a headroom lasts ten passes: one missed pass changes nothing, a supervisor gone is noticed within seconds
+        account_risk=AccountRiskSettings(ttl=timedelta(seconds=ACCOUNT_RISK_TTL_PASSES * settings.tick_interval)),
     )
     serving.start()
     if not _started(server, serving, timeout=30):

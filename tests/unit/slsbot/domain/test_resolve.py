@@ -126,10 +126,9 @@ def test_breaker_level_beyond_max_drawdown_could_never_trip():
     assert "never trip" in problems[0].message
 
 
-def test_account_wide_scope_is_refused_until_it_is_enforced():
-    problems = check_policy(RiskPolicySpec.model_validate({"scope": "account"}))
-    assert [p.field for p in problems] == ["spec.scope"]
-    assert "use scope: strategy" in problems[0].message
+def test_account_and_global_scopes_are_accepted_now_that_they_are_enforced():
+    for scope in ("account", "global"):
+        assert check_policy(RiskPolicySpec.model_validate({"scope": scope})) == []
 
 
 def _experiment(**spec):

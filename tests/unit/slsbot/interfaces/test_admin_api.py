@@ -270,6 +270,7 @@ def test_openapi_declares_every_answer_of_every_route(client: TestClient) -> Non
         ("POST", "/api/v1/incidents/{incident_id}/acknowledge"): {"200", "400", "401", "403", "404", "409", "422"},
         ("POST", "/api/v1/incidents/{incident_id}/resolve"): {"200", "400", "401", "403", "404", "422"},
         ("GET", "/api/v1/incidents/{incident_id}/postmortem"): {"200", "400", "401", "404", "422"},
+        ("GET", "/api/v1/accounts/overview"): {"200", "400", "401"},
     }
     error = spec["paths"]["/api/v1/strategies/{name}/pause"]["post"]["responses"]["403"]
     assert error["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorView"}

@@ -256,7 +256,7 @@ def test_without_owned_objects_a_promotion_says_it_cannot_happen():
 
 
 def test_an_unusable_policy_is_a_dependency_problem():
-    policies = {"p": RiskPolicy.model_validate({"metadata": {"name": "p"}, "spec": {"scope": "account"}})}
+    policies = {"p": RiskPolicy.model_validate({"metadata": {"name": "p"}, "spec": {"maxSymbolExposurePercent": 200}})}
     accounts = {
         "paper": TradingAccount.model_validate(
             {"metadata": {"name": "paper"}, "spec": {"exchange": "binance", "riskPolicyRef": {"name": "p"}}}

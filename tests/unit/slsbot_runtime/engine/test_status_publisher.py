@@ -6,11 +6,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from slsbot.api import RiskPolicySpec
+from slsbot_runtime.domain.types import Side
 from slsbot_runtime.engine.status import Phase
 from slsbot_runtime.metrics import RuntimeMetrics
 from slsbot_runtime.persistence.store import StateStore
 
-from .parts import HOUR, T0, candle, paper, wire
+from .parts import HOUR, T0, candle, paper, trade, wire
 
 
 def warm(parts) -> None:
@@ -89,3 +90,22 @@ def test_the_phase_metric_follows_the_published_phase() -> None:
     parts.publisher.publish()
     assert shown() == {"running"}
     assert registry.get_sample_value("slsbot_runtime_loop_heartbeat_timestamp_seconds") == parts.clock.now
+
+
+def test_the_account_figures_count_held_and_incoming_exposure_and_todays_pnl() -> None:
+    parts = wire(paper(), StateStore.open(":memory:"))
+    parts.restart.load()
+    parts.restart.reconcile()
+    warm(parts)
+    trade(parts, Side.BUY, 10.0, T0, 100.0)  # 10 held at 100
+    parts.risk.observe(T0 + HOUR, parts.ledger.equity(), {"BTC/USDT": 100.0})
+    parts.orders.create_intent("BTC/USDT", Side.BUY, 5.0, candle_ts=T0 + HOUR, created_ts=T0 + 2 * HOUR, reason="t")
+    parts.orders.send_pending()  # 5 more on the way: counted, so its room is not handed out twice
+    parts.ledger.mark("BTC/USDT", 110.0)
+    status = parts.publisher.snapshot()
+    assert status.exposure == {"BTC/USDT": 15 * 110.0} and status.total_exposure == 15 * 110.0
+    assert status.equity_day_start == parts.risk.day_start_equity
+    assert status.pnl_today == status.equity - status.equity_day_start
+    parts.orders.create_intent("BTC/USDT", Side.SELL, 10.0, candle_ts=T0 + HOUR, created_ts=T0 + 2 * HOUR, reason="x")
+    parts.orders.send_pending()  # an exit does not add exposure
+    assert parts.publisher.snapshot().exposure == {"BTC/USDT": 15 * 110.0}
