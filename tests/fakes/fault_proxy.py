@@ -32,18 +32,19 @@ import socket
 import struct
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["FaultKind", "FaultPlan", "FaultProxy", "InjectedFault", "StallMode"]
+__all__ = ["KLINES_PATHS", "TIME_PATHS", "FaultKind", "FaultPlan", "FaultProxy", "InjectedFault", "StallMode"]
 
 #: ccxt's default client timeout (``timeout_ms`` 10 000 in the runtime); a held request outlasts it.
 CLIENT_TIMEOUT_S = 10.0
 KLINES_PATHS = ("/api/v3/klines", "/v5/market/kline")
+TIME_PATHS = ("/api/v3/time", "/v5/market/time")
 
 
 class FaultKind(StrEnum):
@@ -80,13 +81,16 @@ DEFAULT_WEIGHTS: Mapping[FaultKind, float] = {
 @dataclass(frozen=True)
 class FaultPlan:
     """What to inject. ``rate``: the share of eligible requests that fail (0..1). ``weights``: how the failures
-    split between kinds. ``paths``: path prefixes eligible for faults (None: every request). ``hold_s``: how long
-    a timeout holds a request (past the client's timeout). ``retry_after_s``: the 429's ``Retry-After``."""
+    split between kinds. ``paths``: path prefixes eligible for faults (None: every request); ``exempt``: prefixes
+    never faulted (a test's clock sync, which asks ten times a second only because the test's clock jumps).
+    ``hold_s``: how long a timeout holds a request (past the client's timeout). ``retry_after_s``: the 429's
+    ``Retry-After``."""
 
     rate: float = 0.2
     seed: int = 0
     weights: Mapping[FaultKind, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     paths: tuple[str, ...] | None = None
+    exempt: tuple[str, ...] = ()
     hold_s: float = CLIENT_TIMEOUT_S + 1.0
     retry_after_s: int = 1
 
@@ -128,10 +132,12 @@ class FaultProxy:
         self.plan = plan or FaultPlan()
         self.faults: list[InjectedFault] = []
         self.requests = 0
+        self.exempt_requests = 0  # requests no fault could be drawn for (``paths``, ``exempt``)
         self._rng = random.Random(self.plan.seed)
         self._queued: list[_Queued] = []
         self._lock = threading.Lock()
         self._stall: StallMode | None = None
+        self._stall_markets: frozenset[str] | None = None
         self._stall_ended = threading.Event()
         self._stall_ended.set()
         self._last_klines: dict[tuple[str, str], tuple[int, str, bytes]] = {}
@@ -180,6 +186,7 @@ class FaultProxy:
                 seed=self.plan.seed,
                 weights=self.plan.weights,
                 paths=self.plan.paths,
+                exempt=self.plan.exempt,
                 hold_s=self.plan.hold_s,
                 retry_after_s=self.plan.retry_after_s,
             )
@@ -195,15 +202,18 @@ class FaultProxy:
         with self._lock:
             self._queued.append(_Queued(kind, path, method, times))
 
-    def stall_feed(self, mode: StallMode | str = StallMode.STALE) -> None:
-        """From now until ``end_stall``, klines are answered stale or held."""
+    def stall_feed(self, mode: StallMode | str = StallMode.STALE, markets: Iterable[str] | None = None) -> None:
+        """From now until ``end_stall``, klines (of these exchange market ids, e.g. ``BTCUSDT``; None: all) are
+        answered stale or held."""
         with self._lock:
             self._stall = StallMode(mode)
+            self._stall_markets = None if markets is None else frozenset(markets)
             self._stall_ended.clear()
 
     def end_stall(self) -> None:
         with self._lock:
             self._stall = None
+            self._stall_markets = None
             self._stall_ended.set()
 
     @property
@@ -227,7 +237,8 @@ class FaultProxy:
         with self._lock:
             seq = self.requests
             self.requests += 1
-            if path.startswith(KLINES_PATHS) and self._stall is not None:
+            stalled = self._stall is not None and path.startswith(KLINES_PATHS)
+            if stalled and (self._stall_markets is None or params.get("symbol") in self._stall_markets):
                 kind = FaultKind.FEED_STALE if self._stall is StallMode.STALE else FaultKind.FEED_HELD
             else:
                 kind = self._take_queued(method, path) or self._draw(path)
@@ -249,7 +260,8 @@ class FaultProxy:
         plan = self.plan
         roll = self._rng.random()  # drawn for every request, so the schedule depends on the sequence only
         pick = self._rng.random()
-        if plan.paths is not None and not path.startswith(plan.paths):
+        if (plan.paths is not None and not path.startswith(plan.paths)) or path.startswith(plan.exempt):
+            self.exempt_requests += 1
             return None
         if roll >= plan.rate:
             return None
