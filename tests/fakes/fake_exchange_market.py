@@ -346,11 +346,11 @@ class FakeAccount:
         base, quote = order.market_id[:-4], order.market_id[-4:]
         quantity = order.quantity - order.filled if quantity is None else quantity
         if order.side == "BUY":
-            fee, fee_asset = quantity * FEE_RATE, base
+            fee, fee_asset = round(quantity * FEE_RATE, 8), base  # charged as reported: to 8 decimals
             self.balances[quote] = self.balances.get(quote, 0.0) - quantity * price
             self.balances[base] = self.balances.get(base, 0.0) + quantity - fee
         else:
-            fee, fee_asset = quantity * price * FEE_RATE, quote
+            fee, fee_asset = round(quantity * price * FEE_RATE, 8), quote
             self.balances[base] = self.balances.get(base, 0.0) - quantity
             self.balances[quote] = self.balances.get(quote, 0.0) + quantity * price - fee
         order.filled += quantity
