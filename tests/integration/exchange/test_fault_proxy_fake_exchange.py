@@ -148,3 +148,19 @@ def test_a_canceled_partial_order_releases_only_what_is_left(fake, open_exchange
     assert exchange.fetch_order("half-1", "BTC/USDT").filled_quantity == pytest.approx(0.01)
     assert fake.account.balances["USDT"] < usdt_before
     assert len(fake.account.trades) == 1  # the second part, due an hour later, never came
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_a_429_is_retried_no_sooner_than_its_retry_after(venue, fake, clock, open_exchange):
+    plan = FaultPlan(rate=0.0, retry_after_s=7)
+    with FaultProxy(fake.url, plan) as proxy:
+        exchange = open_exchange(venue, endpoint=proxy.url)
+        exchange.load_markets()
+        proxy.inject_next(FaultKind.RATE_LIMIT, path=VENUE_PATHS[venue].create, method="POST")
+
+        order = exchange.place_order(market_buy("slow-down"))
+
+    assert order.status is OrderStatus.FILLED
+    assert proxy.injected[FaultKind.RATE_LIMIT] == 1
+    assert clock.sleeps and max(clock.sleeps) >= 7.0, f"retried after {clock.sleeps} s; the exchange asked for 7 s"
+    assert len(fake.account.orders_by_client_id("slow-down")) == 1
