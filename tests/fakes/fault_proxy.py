@@ -33,7 +33,7 @@ import struct
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -181,15 +181,7 @@ class FaultProxy:
     def set_rate(self, rate: float) -> None:
         """Change the fault rate from now on (the draw sequence of the seed goes on unchanged)."""
         with self._lock:
-            self.plan = FaultPlan(
-                rate=rate,
-                seed=self.plan.seed,
-                weights=self.plan.weights,
-                paths=self.plan.paths,
-                exempt=self.plan.exempt,
-                hold_s=self.plan.hold_s,
-                retry_after_s=self.plan.retry_after_s,
-            )
+            self.plan = replace(self.plan, rate=rate)
 
     def inject_next(
         self, kind: FaultKind | str, *, path: str | None = None, method: str | None = None, times: int = 1
@@ -220,6 +212,10 @@ class FaultProxy:
     def stalled(self) -> StallMode | None:
         return self._stall
 
+    def wait_stall_end(self, timeout: float) -> bool:
+        """Hold a request until the stall ends (True) or ``timeout`` passes (False)."""
+        return self._stall_ended.wait(timeout) and self._stall is None
+
     @property
     def injected(self) -> dict[str, int]:
         """Faults injected so far, per kind (every kind present, zero included)."""
@@ -237,15 +233,20 @@ class FaultProxy:
         with self._lock:
             seq = self.requests
             self.requests += 1
-            stalled = self._stall is not None and path.startswith(KLINES_PATHS)
-            if stalled and (self._stall_markets is None or params.get("symbol") in self._stall_markets):
+            if self._stalls(path, params.get("symbol", "")):
                 kind = FaultKind.FEED_STALE if self._stall is StallMode.STALE else FaultKind.FEED_HELD
             else:
                 kind = self._take_queued(method, path) or self._draw(path)
             if kind is not None:
-                cid = params.get("newClientOrderId") or params.get("orderLinkId") if method == "POST" else None
+                cid = (params.get("newClientOrderId") or params.get("orderLinkId")) if method == "POST" else None
                 self.faults.append(InjectedFault(seq, method, path, kind, cid))
             return seq, kind
+
+    def _stalls(self, path: str, market: str) -> bool:
+        """A stall is on for this klines request (under the lock)."""
+        if self._stall is None or not path.startswith(KLINES_PATHS):
+            return False
+        return self._stall_markets is None or market in self._stall_markets
 
     def _take_queued(self, method: str, path: str) -> FaultKind | None:
         for queued in self._queued:
@@ -276,7 +277,7 @@ class FaultProxy:
 
     def remember_klines(self, key: tuple[str, str], answer: tuple[int, str, bytes]) -> None:
         with self._lock:
-            if self._stall is None and answer[0] == 200:
+            if answer[0] == 200 and not self._stalls(*key):
                 self._last_klines[key] = answer
 
     def last_klines(self, key: tuple[str, str]) -> tuple[int, str, bytes] | None:
@@ -336,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
             params.update({k: str(v) for k, v in json.loads(text).items()})
         elif text:
             params.update(parse_qsl(text, keep_blank_values=True))
-        _seq, kind = self.proxy.decide(method, url.path, params)
+        seq, kind = self.proxy.decide(method, url.path, params)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
         klines_key = (url.path, params.get("symbol", ""))
         plan = self.proxy.plan
@@ -347,7 +348,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind is FaultKind.DROP_BEFORE:
             return self._drop()
         if kind is FaultKind.HTTP_5XX:
-            status = random.Random(_seq).choice((500, 502, 503))  # which 5xx: fixed by the request's number
+            status = random.Random(seq).choice((500, 502, 503))  # which 5xx: fixed by the request's number
             return self._send(status, "text/plain", http.client.responses[status].encode())
         if kind is FaultKind.RATE_LIMIT:
             return self._send(429, "application/json", rate_limit_body(url.path), {"Retry-After": plan.retry_after_s})
@@ -356,10 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             if cached is not None:
                 return self._send(*cached)
             kind = FaultKind.FEED_HELD  # nothing from before the stall to repeat: hold instead
-        if kind is FaultKind.FEED_HELD:
-            self.proxy._stall_ended.wait(plan.hold_s)
-            if self.proxy.stalled is not None:
-                return self._drop()  # the client gave up long ago
+        if kind is FaultKind.FEED_HELD and not self.proxy.wait_stall_end(plan.hold_s):
+            return self._drop()  # the client gave up long ago
 
         try:
             answer = self.proxy.forward(method, self.path, headers, body)

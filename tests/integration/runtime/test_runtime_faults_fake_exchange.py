@@ -1,7 +1,7 @@
 """``slsbot runtime`` as a real process in testnet mode, trading on the fake Binance and the fake Bybit through the
 fault proxy (``tests/fakes/fault_proxy.py``) with one request in five failing: held past the client's timeout,
 5xx, 429 with Retry-After, connections dropped before and after the exchange took the order; the klines feed
-stalls (stale answers, then held ones) and orders fill in two parts an half hour apart.
+stalls (stale answers, then held ones) and orders fill late and in parts over the next candles.
 
 The runtime keeps running, never has a client order id accepted twice, books every fill once, and once the
 faults stop it ends consistent with the exchange: its orders and fills are the exchange's, its position the
@@ -77,7 +77,9 @@ def clock() -> PacedClock:
 def fake(clock: PacedClock, recorded_klines: RecordedKlines) -> Iterator[FakeExchangeServer]:
     with FakeExchangeServer(clock, klines=recorded_klines) as server:
         server.account.balances = {"USDT": 10_000.0}  # the bot owns the whole account: position == balance
-        server.account.fill_plan = FillPlan(parts=2, delay_ms=0, interval_ms=HOUR // 2)
+        # an order fills late and in three parts: 10, 50 and 90 minutes after it was taken, so it is still open when
+        # the next candle comes, partly filled at the one after, and done at the third
+        server.account.fill_plan = FillPlan(parts=3, delay_ms=HOUR // 6, interval_ms=HOUR * 2 // 3)
         yield server
 
 
@@ -213,10 +215,10 @@ def test_at_20_percent_faults_the_runtime_trades_on_without_duplicates_and_ends_
     runtimes.append(runtime)
     wait_for(lambda: caught_up(runtime, clock), what="the catch-up on the warmup candles")
 
-    # The nasty cases once each for certain, on top of the draw: the exchange takes the order, the client sees
-    # a reset, then a timeout.
-    proxy.inject_next(FaultKind.DROP_AFTER, path=create, method="POST")
-    proxy.inject_next(FaultKind.TIMEOUT_AFTER, path=create, method="POST")
+    # Every kind once for certain on an order creation, on top of the draw, the nasty cases first: the exchange
+    # takes the order and the client sees a reset, then a timeout.
+    for kind in (FaultKind.DROP_AFTER, FaultKind.TIMEOUT_AFTER, *WEIGHTS):
+        proxy.inject_next(kind, path=create, method="POST")
     steps = 0
     while len(fake.account.orders) < ORDERS_WANTED and steps < 120:
         step(runtime, clock)
@@ -237,14 +239,14 @@ def test_at_20_percent_faults_the_runtime_trades_on_without_duplicates_and_ends_
     injected = proxy.injected
     assert all(injected[kind] > 0 for kind in WEIGHTS), injected
     faulted_creates = [f for f in proxy.faults if f.client_order_id]
-    assert {FaultKind.DROP_AFTER, FaultKind.TIMEOUT_AFTER} <= {f.kind for f in faulted_creates}
+    assert set(WEIGHTS) <= {f.kind for f in faulted_creates}
     eligible = proxy.requests - proxy.exempt_requests
     share = sum(injected[k] for k in WEIGHTS) / eligible
     assert 0.12 <= share <= 0.28, f"{share:.3f} of {eligible} requests faulted"
 
-    # The faults stop; two more candles let the runtime follow every order to its end.
+    # The faults stop; three more candles let the runtime follow every order to its end.
     proxy.set_rate(0.0)
-    for _ in range(2):
+    for _ in range(3):
         step(runtime, clock)
 
     accepted = [o.client_order_id for o in fake.account.orders]
