@@ -96,6 +96,7 @@ class Report:
     mttr: dict[str, dict[str, float]] | str = "MTTR metrics not available"
     kill_to_trading_s: list[float] = field(default_factory=list)
     kills_not_back: int = 0
+    kills_skipped: int = 0  # scheduled while the bot's runtime was down (an earlier kill): nothing to kill
     orders: dict[str, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -209,7 +210,8 @@ class Supervisor:
         response = self.client.get("/api/v1/incidents")
         if response.status_code == 404:
             return "incidents API not available"
-        response.raise_for_status()
+        if response.status_code != 200:
+            return f"incidents API answered {response.status_code}: {response.text[:200]}"
         body = response.json()
         return body if isinstance(body, list) else body.get("items", [body])
 
@@ -248,14 +250,16 @@ def kill_and_time(supervisor: Supervisor, name: str, report: Report, lock: threa
     before = supervisor.strategy(name)
     pid = before.get("pid")
     status = supervisor.runtime_status(name)
-    if not pid or status is None:
-        return
-    target = status.get("last_candle_ts") or 0
     try:
+        if not pid or status is None:
+            raise ProcessLookupError(name)
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
+        with lock:
+            report.kills_skipped += 1
         return
     killed = time.monotonic()
+    target = status.get("last_candle_ts") or 0
 
     def back() -> bool:
         view = supervisor.strategy(name)
@@ -310,14 +314,13 @@ def chaos(events: list[Event], names: list[str], supervisor: Supervisor, proxy: 
     lock = threading.Lock()
     timers: list[threading.Thread] = []
     endings: list[threading.Timer] = []  # the ends of stalls and bursts, cancelled when the chaos phase ends
-    counts = {"runtime_kill": 0, "feed_stall": 0, "fault_burst": 0}
+    counts = {"feed_stall": 0, "fault_burst": 0}
     for event in events:
         delay = began + event.at_s - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         print(f"t+{time.monotonic() - began:6.1f}s {event.kind} {'' if event.bot is None else names[event.bot]}")
         if event.kind == "kill":
-            counts["runtime_kill"] += 1
             thread = threading.Thread(
                 target=kill_and_time, args=(supervisor, names[event.bot], report, lock), daemon=True
             )
@@ -341,7 +344,7 @@ def chaos(events: list[Event], names: list[str], supervisor: Supervisor, proxy: 
         ending.cancel()
     for thread in timers:
         thread.join(timeout=150)
-    report.faults_injected.update(counts)
+    report.faults_injected.update(runtime_kill=len(report.kill_to_trading_s) + report.kills_not_back, **counts)
 
 
 def settle(
@@ -427,6 +430,8 @@ def print_report(report: Report) -> None:
             f"killed runtime back and trading: n={len(times)}, median {times[len(times) // 2]:.2f}s, "
             f"max {times[-1]:.2f}s" + (f", {report.kills_not_back} not back in 120 s" if report.kills_not_back else "")
         )
+    if report.kills_skipped:
+        print(f"kills skipped (the runtime was already down): {report.kills_skipped}")
     else:
         print("killed runtime back and trading: no kill measured")
     orders = report.orders
