@@ -107,7 +107,10 @@ class Report:
 
 def manifests(folder: Path, bots: int, prices: dict[str, float]) -> list[str]:
     """The YAML of the run: a policy, one testnet account, one Strategy per bot. Returns the bots' names."""
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        raise RuntimeError(f"--workdir: {folder.parent} holds an earlier run; pass a new or empty folder") from None
     docs: list[dict[str, Any]] = [
         {
             "apiVersion": "slsbot.io/v1alpha1",
