@@ -433,10 +433,10 @@ def print_report(report: Report) -> None:
             f"killed runtime back and trading: n={len(times)}, median {times[len(times) // 2]:.2f}s, "
             f"max {times[-1]:.2f}s" + (f", {report.kills_not_back} not back in 120 s" if report.kills_not_back else "")
         )
-    if report.kills_skipped:
-        print(f"kills skipped (the runtime was already down): {report.kills_skipped}")
     else:
         print("killed runtime back and trading: no kill measured")
+    if report.kills_skipped:
+        print(f"kills skipped (the runtime was already down): {report.kills_skipped}")
     orders = report.orders
     print(
         f"orders: {orders.get('sent', 0)} at the exchange, lost {orders.get('lost', 0)}, "

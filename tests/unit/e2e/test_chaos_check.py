@@ -9,7 +9,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for e2e (not an installed package)
 
-from e2e.chaos import schedule  # noqa: E402
+from e2e.chaos import Report, print_report, schedule  # noqa: E402
 from e2e.chaos_check import BotBook, ExchangeBook, check_bot, parse_histograms  # noqa: E402
 
 
@@ -87,3 +87,13 @@ def test_one_seed_gives_one_schedule():
     assert schedule(7, 2, 3) == schedule(7, 2, 3)
     assert schedule(7, 2, 3) != schedule(8, 2, 3)
     assert all(e.bot is None or 0 <= e.bot < 3 for e in schedule(7, 2, 3))
+
+
+def test_the_report_prints_each_line_once(capsys):
+    report = Report(seed=7, minutes=1, bots=2, schedule=[], kill_to_trading_s=[4.5, 6.0], kills_skipped=1)
+    report.orders = {"sent": 3, "lost": 0, "duplicated": 0, "pending": 0}
+    print_report(report)
+    out = capsys.readouterr().out
+    assert out.count("killed runtime back and trading") == 1
+    assert "n=2, median 6.00s, max 6.00s" in out and "kills skipped (the runtime was already down): 1" in out
+    assert "lost 0, duplicated 0" in out and out.rstrip().endswith("OK, nothing lost, duplicated or corrupted")
