@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast test-results test-long lint format crds bench browser clean
+.PHONY: setup run test test-fast test-results test-long lint format crds bench chaos browser clean
 
 setup: .venv/.synced
 
@@ -60,6 +60,13 @@ bench: setup
 	$(RUN) python -m slsbot.bench.operator_scale
 	$(RUN) python -m slsbot.bench.fleet
 	$(RUN) python -m slsbot.bench.ab_test
+
+## chaos: slsbot up with testnet bots on the fake exchange behind the fault proxy, runtimes killed, feeds stalled,
+## exchange calls failing; then a report (faults, incidents, MTTR, orders lost or duplicated: must be 0). Replay a
+## run with its seed: make chaos CHAOS_ARGS="--minutes 5 --bots 3 --seed 42" (docs/how-to/run-a-chaos-test.md)
+CHAOS_ARGS ?= --minutes 5 --bots 3
+chaos: setup
+	$(RUN) python -m e2e.chaos $(CHAOS_ARGS)
 
 ## browser: Debian's Chromium for the browser test of the admin API's /docs (skipped, saying why, without one)
 browser:

@@ -1,12 +1,14 @@
 """The venue-neutral core of the fake exchange: a manual clock, recorded candles served as klines, and a tiny
 matching engine holding orders, fills and balances. ``fake_exchange_server`` puts Binance's and Bybit's REST
-shapes on top of it. Test helper only; not shipped."""
+shapes on top of it. A ``FillPlan`` makes marketable orders fill late or in parts as the clock moves on, as a
+thin book does. Test helper only; not shipped."""
 
 from __future__ import annotations
 
 import bisect
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +54,26 @@ class ManualClock:
     def set(self, ms: int) -> None:
         with self._lock:
             self._now_ms = ms
+
+
+class PacedClock(ManualClock):
+    """Exchange time that runs ``speed`` times faster than the wall clock from ``start_ms`` (3600 / seconds per
+    candle), for runs that last minutes of wall time against real processes; ``advance`` still jumps it."""
+
+    def __init__(self, start_ms: int, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed: must be positive, got {speed!r}")
+        super().__init__(start_ms)
+        self.speed = speed
+        self._began = time.monotonic()
+
+    def now_ms(self) -> int:
+        return super().now_ms() + int((time.monotonic() - self._began) * 1000 * self.speed)
+
+    def set(self, ms: int) -> None:
+        with self._lock:
+            self._now_ms = ms
+            self._began = time.monotonic()
 
 
 class RecordedKlines:
@@ -130,6 +152,8 @@ class FakeOrder:
     filled: float = 0.0
     quote_filled: float = 0.0
     updated_ms: int = 0
+    reserve_price: float | None = None  # what a BUY locks per unit while it waits (the limit, or the last price)
+    fill_due_ms: tuple[int, ...] = ()  # when each remaining part fills, for an order under a FillPlan
 
     @property
     def is_open(self) -> bool:
@@ -166,6 +190,30 @@ class Fault:
     delay_s: float = 2.0
 
 
+@dataclass(frozen=True)
+class FillPlan:
+    """How a marketable order fills: ``parts`` equal fills, the first ``delay_ms`` after the order, then one
+    every ``interval_ms`` of the exchange's clock, each at the last price when it is due. The default fills at once.
+    The order shows ``NEW`` until its first part and ``PARTIALLY_FILLED`` until its last."""
+
+    parts: int = 1
+    delay_ms: int = 0
+    interval_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.parts < 1:
+            raise ValueError(f"parts: must be at least 1, got {self.parts}")
+        if self.delay_ms < 0 or self.interval_ms < 0:
+            raise ValueError(f"delay_ms/interval_ms: must not be negative, got {self.delay_ms}, {self.interval_ms}")
+
+    @property
+    def immediate(self) -> bool:
+        return self.parts == 1 and self.delay_ms == 0
+
+    def due_times(self, created_ms: int) -> tuple[int, ...]:
+        return tuple(created_ms + self.delay_ms + k * self.interval_ms for k in range(self.parts))
+
+
 @dataclass
 class FakeAccount:
     """Orders, fills and balances of one account, plus the faults to inject. Guarded by ``lock``."""
@@ -177,6 +225,7 @@ class FakeAccount:
     orders: list[FakeOrder] = field(default_factory=list)
     trades: list[FakeTrade] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    fill_plan: FillPlan = field(default_factory=FillPlan)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _order_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _trade_ids: itertools.count = field(default_factory=lambda: itertools.count(500))
@@ -224,19 +273,32 @@ class FakeAccount:
             if side == "SELL" and self.free(base) < quantity - 1e-12:
                 raise InsufficientBalance
             order = FakeOrder(
-                next(self._order_ids), client_order_id, market_id, side, type_, quantity, price, now, updated_ms=now
+                next(self._order_ids),
+                client_order_id,
+                market_id,
+                side,
+                type_,
+                quantity,
+                price,
+                now,
+                updated_ms=now,
+                reserve_price=reserve_price,
             )
             self.orders.append(order)
             marketable = type_ == "MARKET" or (side == "BUY" and price >= last) or (side == "SELL" and price <= last)
-            if marketable:
+            if marketable and self.fill_plan.immediate:
                 self._fill(order, last, now, is_maker=False)
             else:
                 self._lock_funds(order, +1)
+                if marketable:
+                    order.fill_due_ms = self.fill_plan.due_times(now)
+                    self.match_resting()  # parts due at once (no delay) fill now
             return order
 
     def cancel(self, order: FakeOrder) -> None:
         with self.lock:
-            self._lock_funds(order, -1)
+            self._lock_funds(order, -1, order.quantity - order.filled)
+            order.fill_due_ms = ()
             order.status = "CANCELED"
             order.updated_ms = self.clock.now_ms()
 
@@ -244,9 +306,13 @@ class FakeAccount:
         return self.balances.get(asset, 0.0) - self.locked.get(asset, 0.0)
 
     def match_resting(self) -> None:
-        """Fill resting limit orders whose price a closed candle since their creation has touched."""
+        """Fill the parts of orders under a ``FillPlan`` that are due, and resting limit orders whose price a closed
+        candle since their creation has touched."""
         now = self.clock.now_ms()
         for order in self.orders:
+            if order.is_open and order.fill_due_ms:
+                self._fill_due_parts(order, now)
+                continue
             if not (order.is_open and order.type == "LIMIT"):
                 continue
             candles = self.klines.candles(order.market_id, now, start_ms=order.created_ms - HOUR_MS, limit=10_000)
@@ -258,24 +324,37 @@ class FakeAccount:
                     self._fill(order, order.price, ts + HOUR_MS, is_maker=True)
                     break
 
-    def _lock_funds(self, order: FakeOrder, sign: int) -> None:
+    def _fill_due_parts(self, order: FakeOrder, now: int) -> None:
+        while order.fill_due_ms and order.fill_due_ms[0] <= now:
+            parts_left = len(order.fill_due_ms)
+            due, order.fill_due_ms = order.fill_due_ms[0], order.fill_due_ms[1:]
+            remaining = order.quantity - order.filled
+            part = remaining if parts_left == 1 else round(remaining / parts_left, 8)
+            price = order.price if order.type == "LIMIT" else self.klines.price(order.market_id, due)
+            self._lock_funds(order, -1, part)
+            self._fill(order, price, due, is_maker=False, quantity=part)
+
+    def _lock_funds(self, order: FakeOrder, sign: int, quantity: float | None = None) -> None:
         base, quote = order.market_id[:-4], order.market_id[-4:]
-        asset, amount = (quote, order.quantity * order.price) if order.side == "BUY" else (base, order.quantity)
+        quantity = order.quantity if quantity is None else quantity
+        per_unit = order.price if order.price is not None else order.reserve_price or 0.0
+        asset, amount = (quote, quantity * per_unit) if order.side == "BUY" else (base, quantity)
         self.locked[asset] = self.locked.get(asset, 0.0) + sign * amount
 
-    def _fill(self, order: FakeOrder, price: float, ts: int, *, is_maker: bool) -> None:
+    def _fill(self, order: FakeOrder, price: float, ts: int, *, is_maker: bool, quantity: float | None = None) -> None:
+        """Fill ``quantity`` (default: what is left) of ``order`` at ``price``."""
         base, quote = order.market_id[:-4], order.market_id[-4:]
-        quantity = order.quantity - order.filled
+        quantity = order.quantity - order.filled if quantity is None else quantity
         if order.side == "BUY":
-            fee, fee_asset = quantity * FEE_RATE, base
+            fee, fee_asset = round(quantity * FEE_RATE, 8), base  # charged as reported: to 8 decimals
             self.balances[quote] = self.balances.get(quote, 0.0) - quantity * price
             self.balances[base] = self.balances.get(base, 0.0) + quantity - fee
         else:
-            fee, fee_asset = quantity * price * FEE_RATE, quote
+            fee, fee_asset = round(quantity * price * FEE_RATE, 8), quote
             self.balances[base] = self.balances.get(base, 0.0) - quantity
             self.balances[quote] = self.balances.get(quote, 0.0) + quantity * price - fee
         order.filled += quantity
         order.quote_filled += quantity * price
-        order.status = "FILLED"
+        order.status = "FILLED" if order.quantity - order.filled <= 1e-12 else "PARTIALLY_FILLED"
         order.updated_ms = ts
         self.trades.append(FakeTrade(next(self._trade_ids), order, price, quantity, fee, fee_asset, ts, is_maker))

@@ -5,7 +5,8 @@ REST shapes for the calls ccxt makes: markets, server time, klines (real recorde
 It checks the API key and the request signature as the real venues do, keeps orders, fills and balances in
 a ``FakeAccount``, rejects a duplicate client order id the way each venue does, and can be told to fail
 the next requests (``fail_next``) with a 5xx, a timeout, a rate limit, an invalid key or an insufficient
-balance. Paths under ``/api/`` are Binance, under ``/v5/`` Bybit. Test helper only; not shipped.
+balance; ``account.fill_plan`` makes orders fill late or in parts (``fault_proxy`` injects faults at a rate).
+Paths under ``/api/`` are Binance, under ``/v5/`` Bybit. Test helper only; not shipped.
 
     with FakeExchangeServer(ManualClock(utc_ms("2025-01-01T05:30"))) as fake:
         exchange = open_ccxt_exchange("binance", creds, testnet=False, endpoint=fake.url)
@@ -22,9 +23,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.fake_exchange_binance import BinanceApi
 from tests.fakes.fake_exchange_bybit import BybitApi
-from tests.fakes.fake_exchange_market import FakeAccount, Fault, ManualClock, RecordedKlines, utc_ms
+from tests.fakes.fake_exchange_market import FakeAccount, Fault, FillPlan, ManualClock, RecordedKlines, utc_ms
 
-__all__ = ["VENUE_PATHS", "FakeAccount", "FakeExchangeServer", "Fault", "ManualClock", "RecordedKlines", "utc_ms"]
+__all__ = [
+    "VENUE_PATHS",
+    "FakeAccount",
+    "FakeExchangeServer",
+    "Fault",
+    "FillPlan",
+    "ManualClock",
+    "RecordedKlines",
+    "utc_ms",
+]
 
 FAKE_API_KEY = "fakeKey0123456789abcdefFAKEKEY"
 FAKE_SECRET = "fakeSecret0123456789abcdefFAKESECRET"

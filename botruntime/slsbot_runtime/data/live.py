@@ -183,7 +183,7 @@ class LiveCandleFeed:
 
     def _fetch(self, symbol: str, since: int | None, limit: int) -> list[list[Any]]:
         def once() -> list[list[Any]]:
-            with ccxt_boundary(f"{self._exchange_id} fetch_ohlcv {symbol} {self.timeframe}"):
+            with ccxt_boundary(f"{self._exchange_id} fetch_ohlcv {symbol} {self.timeframe}", client=self._rest):
                 return self._rest.fetch_ohlcv(symbol, self.timeframe, since, limit)
 
         return call_with_retries(

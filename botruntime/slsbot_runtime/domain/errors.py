@@ -29,7 +29,12 @@ class TemporaryExchangeError(ExchangeError):
 
 
 class RateLimited(TemporaryExchangeError):
-    """The exchange asked us to slow down. Retried after the backoff, never faster."""
+    """The exchange asked us to slow down. Retried after the backoff or after the exchange's ``Retry-After``
+    (``retry_after_s``, when it sent one), whichever is longer: never faster."""
+
+    def __init__(self, *args: object, retry_after_s: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after_s = retry_after_s
 
 
 class ExchangeUnavailable(TemporaryExchangeError):

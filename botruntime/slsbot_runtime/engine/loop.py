@@ -432,6 +432,7 @@ class TradingLoop:
             long_only=self.settings.long_only,
             must_flatten=must_flatten,
             entries_allowed=warm and not state.paused and mode is _NORMAL,
+            rules=self.exchange.market_rules(symbol),  # a rest below one amount step is dust: flat
         )
         if not actions:
             return

@@ -8,12 +8,16 @@ still working. No I/O: the loop carries the actions out (cancels first, then the
 * Held == target: nothing. Held on the wrong side: exit the whole position (a reversal takes two candles,
   the exit, then the entry). Flat with a target: propose an entry to the risk manager, unless entries are
   off (paused, warming up after a gap).
+* Dust is flat: a position smaller than one amount step of the market (a buy's fee taken in the base asset, in
+  several partial fills, leaves such a rest after the exit) can be neither sold nor ignored by the exchange, so
+  it neither asks for an exit nor keeps an entry from being proposed.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Side
 
 
@@ -59,11 +63,15 @@ def plan_symbol(
     long_only: bool,
     must_flatten: bool,
     entries_allowed: bool,
+    rules: MarketRules | None = None,
 ) -> list[Action]:
+    """``rules``: the market's, when known; a position they cannot trade (less than one amount step) is flat."""
     target = target_sign(direction, long_only=long_only, must_flatten=must_flatten)
     if target is None:
         return []
-    held = 0 if abs(position) <= QUANTITY_EPSILON else (1 if position > 0 else -1)
+    size = abs(position)
+    dust = size <= QUANTITY_EPSILON or (rules is not None and rules.floor_amount(size) <= 0.0)
+    held = 0 if dust else (1 if position > 0 else -1)
     toward = target if target != 0 else -held
     actions: list[Action] = []
     keep = False

@@ -100,7 +100,7 @@ class CcxtExchange(Exchange):
     # --- the boundary -------------------------------------------------------------------------------
 
     def _once(self, operation: str, call: Callable[[], T]) -> T:
-        with ccxt_boundary(f"{self.ccxt_id} {operation}", self._secrets):
+        with ccxt_boundary(f"{self.ccxt_id} {operation}", self._secrets, self._client):
             return call()
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:

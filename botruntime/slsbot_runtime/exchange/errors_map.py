@@ -7,9 +7,12 @@ Everything that calls ccxt goes through ``ccxt_boundary``; nothing above the ada
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import ccxt
@@ -63,9 +66,25 @@ def map_ccxt_error(exc: BaseException, *, operation: str, secrets: Iterable[str 
     return runtime_error_class(exc)(f"{operation} failed: {detail} [{type(exc).__name__}]")
 
 
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a ``Retry-After`` header asks for (seconds, or an HTTP date), None without a usable one."""
+    value = (headers or {}).get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 @contextmanager
-def ccxt_boundary(operation: str, secrets: Iterable[str | None] = ()) -> Iterator[None]:
-    """Run a block of ccxt calls; any exception leaves as a runtime ``ExchangeError`` subclass.
+def ccxt_boundary(operation: str, secrets: Iterable[str | None] = (), client: Any = None) -> Iterator[None]:
+    """Run a block of ccxt calls; any exception leaves as a runtime ``ExchangeError`` subclass. A rate limit
+    carries the ``Retry-After`` of the answer that refused it when ``client`` (the ccxt client) kept its headers.
 
     The original exception is not chained (``from None``): its message may hold a key, and a logged
     traceback would print it.
@@ -76,7 +95,10 @@ def ccxt_boundary(operation: str, secrets: Iterable[str | None] = ()) -> Iterato
     except errors.ExchangeError:
         raise
     except Exception as exc:
-        raise map_ccxt_error(exc, operation=operation, secrets=secrets) from None
+        mapped = map_ccxt_error(exc, operation=operation, secrets=secrets)
+        if isinstance(mapped, errors.RateLimited) and client is not None:
+            mapped.retry_after_s = retry_after_seconds(getattr(client, "last_response_headers", None))
+        raise mapped from None
 
 
 class ScrubbingLogger(logging.LoggerAdapter):

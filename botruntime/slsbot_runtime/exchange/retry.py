@@ -63,8 +63,10 @@ def call_with_retries(
 ) -> T:
     """``call()``, retried on ``retry_on`` errors up to ``policy.max_attempts`` times in all.
 
-    The last error is raised unchanged when the attempts run out. A ``call`` that must not simply be
-    repeated (sending an order) keeps its own state between tries; see ``CcxtExchange.place_order``.
+    A rate limit that says how long to wait (``RateLimited.retry_after_s``) waits that long if it is longer than
+    the backoff, up to ``policy.max_delay_s``. The last error is raised unchanged when the attempts run out.
+    A ``call`` that must not simply be repeated (sending an order) keeps its own state between tries; see
+    ``CcxtExchange.place_order``.
     """
     for attempt in range(1, policy.max_attempts + 1):
         try:
@@ -73,6 +75,9 @@ def call_with_retries(
             if attempt == policy.max_attempts:
                 raise
             wait = policy.delay(attempt, rng)
+            asked = getattr(error, "retry_after_s", None)  # a rate limit's Retry-After, up to the policy's longest wait
+            if asked is not None and asked > wait:
+                wait = min(asked, policy.max_delay_s)
             log.warning(
                 "%s: attempt %d/%d failed (%s); retrying in %.2fs", what, attempt, policy.max_attempts, error, wait
             )

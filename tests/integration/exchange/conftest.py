@@ -51,7 +51,8 @@ OpenExchange = Callable[..., CcxtExchange]
 
 @pytest.fixture
 def open_exchange(fake: FakeExchangeServer, clock: ManualClock) -> Iterator[OpenExchange]:
-    """``open_exchange("binance", api_key=..., secret=..., attempts=..., timeout_ms=...)``"""
+    """``open_exchange("binance", api_key=..., secret=..., attempts=..., timeout_ms=..., endpoint=...)``; the
+    endpoint is the fake's unless another is given (a proxy in front of it)."""
     opened: list[CcxtExchange] = []
 
     def open_(
@@ -61,12 +62,13 @@ def open_exchange(fake: FakeExchangeServer, clock: ManualClock) -> Iterator[Open
         secret: str = FAKE_SECRET,
         attempts: int = 4,
         timeout_ms: int = 2_000,
+        endpoint: str | None = None,
     ) -> CcxtExchange:
         exchange = open_ccxt_exchange(
             exchange_id,
             ExchangeCredentials(api_key, secret),
             testnet=False,
-            endpoint=fake.url,
+            endpoint=endpoint or fake.url,
             timeout_ms=timeout_ms,
             rate_limit=False,
             retry=RetryPolicy(max_attempts=attempts, base_delay_s=0.5),

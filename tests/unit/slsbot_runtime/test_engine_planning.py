@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Side
 from slsbot_runtime.engine.planning import (
     CancelOrder,
@@ -15,7 +16,7 @@ from slsbot_runtime.engine.planning import (
 )
 
 
-def plan(direction: float, position: float = 0.0, working: list[WorkingOrder] | None = None, **flags: bool):
+def plan(direction: float, position: float = 0.0, working: list[WorkingOrder] | None = None, **flags: object):
     options = {"long_only": True, "must_flatten": False, "entries_allowed": True, **flags}
     return plan_symbol(direction=direction, position=position, working=working or [], **options)
 
@@ -67,3 +68,20 @@ def test_a_working_order_toward_the_target_is_left_alone_and_others_are_canceled
 def test_a_reversal_exits_first_when_shorts_are_allowed() -> None:
     assert plan(-1.0, position=1.0, long_only=False) == [ExitPosition(Side.SELL, "exit long: target short")]
     assert plan(-1.0, position=0.0, long_only=False) == [ProposeEntry(Side.SELL, "enter short")]
+
+
+BTC_RULES = MarketRules("BTC/USDT", amount_step=0.00001, price_tick=0.01, min_amount=0.00001)
+
+
+def test_a_rest_below_one_amount_step_is_dust_and_counts_as_flat() -> None:
+    # 0.01 BTC bought in three partial fills, each paying its fee in BTC rounded to 8 decimals, then 0.00999 sold:
+    # 1e-08 BTC is left, which no order can sell. Held as "long", it kept the bot from ever entering again.
+    dust = 1e-08
+    assert plan(0.7, position=dust, rules=BTC_RULES) == [ProposeEntry(Side.BUY, "enter long")]
+    assert plan(-0.7, position=dust, rules=BTC_RULES) == []  # no exit the exchange would refuse
+    assert plan(0.7, position=dust) == []  # without the market's rules only float noise is flat, as before
+
+
+def test_one_amount_step_is_a_position() -> None:
+    assert plan(0.7, position=0.00001, rules=BTC_RULES) == []
+    assert plan(-0.7, position=0.00001, rules=BTC_RULES) == [ExitPosition(Side.SELL, "exit long: target flat")]

@@ -109,3 +109,34 @@ def test_scrubbing_logger_skips_formatting_when_the_level_is_off(caplog):
     wire.debug("%s", KEY)
 
     assert caplog.records == []
+
+
+class HeadersKept:
+    """What the boundary reads of a ccxt client after a failed call: the last answer's headers."""
+
+    def __init__(self, headers: dict[str, str] | None) -> None:
+        self.last_response_headers = headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "3"}, 3.0),
+        ({"Retry-After": "0.5"}, 0.5),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),  # a date in the past: nothing to wait
+        ({"Retry-After": "soon"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_a_rate_limit_carries_the_retry_after_of_the_answer(headers, expected):
+    with pytest.raises(errors.RateLimited) as caught, ccxt_boundary("binance create_order", (), HeadersKept(headers)):
+        raise ccxt.RateLimitExceeded("binance 429 Too Many Requests")
+    assert caught.value.retry_after_s == expected
+
+
+def test_retry_after_is_read_only_for_a_rate_limit():
+    client = HeadersKept({"Retry-After": "9"})
+    with pytest.raises(errors.ExchangeUnavailable) as caught, ccxt_boundary("op", (), client):
+        raise ccxt.ExchangeNotAvailable("503")
+    assert not hasattr(caught.value, "retry_after_s")

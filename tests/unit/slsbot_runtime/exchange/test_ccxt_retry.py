@@ -11,6 +11,7 @@ from slsbot_runtime.domain.errors import (
     AuthenticationError,
     ConfigError,
     ExchangeUnavailable,
+    RateLimited,
     TemporaryExchangeError,
 )
 from slsbot_runtime.exchange.retry import RetryPolicy, call_with_retries
@@ -85,3 +86,14 @@ def test_permanent_errors_are_not_retried():
         call_with_retries(call, policy=RetryPolicy(), sleep=slept.append)
 
     assert len(calls) == 1 and slept == []
+
+
+def test_a_rate_limit_waits_its_retry_after_when_longer_than_the_backoff_up_to_the_longest_wait():
+    asked = [4.0, 0.1, None, 600.0]
+    call, _calls = flaky([RateLimited("slow down", retry_after_s=seconds) for seconds in asked])
+    slept: list[float] = []
+    policy = RetryPolicy(max_attempts=5, base_delay_s=0.5, max_delay_s=30.0, jitter=0.0)
+
+    call_with_retries(call, policy=policy, sleep=slept.append)
+
+    assert slept == [4.0, 1.0, 2.0, 30.0]  # asked 4 s; backoff longer than asked; no header; capped
