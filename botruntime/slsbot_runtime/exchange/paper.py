@@ -109,6 +109,8 @@ class PaperExchange(Exchange, BookPersistence):
         self._rules: dict[str, MarketRules] = dict(market_rules or {})
         self._borrows = BorrowBook(settings.short_borrow_rate_per_day)
         self._orders: dict[str, Order] = {}
+        #: Each order's number in placement order (its ``paper-N`` id's N): the order the book's changes are stored in.
+        self._placed: dict[str, int] = {}
         self._eligible_ts: dict[str, int] = {}
         self._open_by_symbol: dict[str, list[str]] = {}
         self._fill_count: dict[str, int] = {}
@@ -145,6 +147,7 @@ class PaperExchange(Exchange, BookPersistence):
             request.reason,
         )
         self._orders[cid] = order
+        self._placed[cid] = len(self._orders)
         self._eligible_ts[cid] = submitted + self.settings.latency_ms
         self._open_by_symbol.setdefault(order.symbol, []).append(cid)
         self._changed_orders.add(cid)
@@ -261,7 +264,7 @@ class PaperExchange(Exchange, BookPersistence):
     def drain_changes(self) -> BookChanges:
         """Orders, fills and balances changed since the last call (then forgotten)."""
         changes = BookChanges(clock_ms=self._clock_ms)
-        for cid in sorted(self._changed_orders, key=self._order_sequence):
+        for cid in sorted(self._changed_orders, key=self._placed.__getitem__):  # placement order
             changes.orders.append(copy_order(self._orders[cid]))
             changes.eligible_ts[cid] = self._eligible_ts[cid]
         changes.fills = self._new_fills
@@ -285,9 +288,11 @@ class PaperExchange(Exchange, BookPersistence):
         """Load a stored book (orders in placement order, fills oldest first), replacing this one."""
         fills = list(fills)
         self._orders = {}
+        self._placed = {}
         self._open_by_symbol = {}
-        for order in sorted(orders, key=lambda o: int((o.exchange_order_id or "paper-0").split("-")[-1])):
+        for order in sorted(orders, key=_placement_number):
             self._orders[order.client_order_id] = copy_order(order)
+            self._placed[order.client_order_id] = _placement_number(order)
             if not OrderStatus(order.status).is_terminal:
                 self._open_by_symbol.setdefault(order.symbol, []).append(order.client_order_id)
         self._eligible_ts = {cid: eligible_ts[cid] for cid in self._orders}
@@ -475,5 +480,7 @@ class PaperExchange(Exchange, BookPersistence):
             ids.remove(order.client_order_id)
         self._changed_orders.add(order.client_order_id)
 
-    def _order_sequence(self, client_order_id: str) -> int:
-        return int((self._orders[client_order_id].exchange_order_id or "paper-0").split("-")[-1])
+
+def _placement_number(order: Order) -> int:
+    """N of the book's ``paper-N`` id: the order's number in placement order."""
+    return int((order.exchange_order_id or "paper-0").split("-")[-1])
