@@ -293,9 +293,9 @@ class TradingLoop:
         fills = self.exchange.on_candle(candle)
         if fills:
             orders.apply_fills(fills)
-        if orders.has_unfinished(symbol):
+        if orders.unfinished_by_symbol.get(symbol):  # has_unfinished, without the call (every candle)
             orders.refresh(symbol)
-        ledger.mark(symbol, close)
+        ledger.prices[symbol] = close  # ledger.mark, without the call
         metrics = self.metrics
         started = time.perf_counter() if metrics is not None else 0.0  # the decision latency metric's
         decision = self.deciders[symbol].decide(candle)
