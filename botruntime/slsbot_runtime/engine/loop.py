@@ -217,8 +217,9 @@ class TradingLoop:
     def run(self, candles: Iterable[Candle]) -> None:
         """Start, process every candle, finish: the whole loop in-process (backtests use this)."""
         self.start()
+        process = self.process
         for candle in candles:
-            self.process(candle)
+            process(candle)
         self.finish()
 
     def finish(self) -> None:
@@ -406,7 +407,7 @@ class TradingLoop:
             requested_quantity=quantity,
             rules=self.exchange.market_rules(candle.symbol),
         )
-        verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        verdict = self._risk.evaluate(proposal, self.ledger.snapshot(candle.ts))  # the attribute, not the property
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.quantity > QUANTITY_EPSILON:
             self.orders.create_intent(
@@ -431,7 +432,7 @@ class TradingLoop:
             requested_quantity=self.settings.fixed_quantity,
             rules=self.exchange.market_rules(candle.symbol),
         )
-        verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        verdict = self._risk.evaluate(proposal, self.ledger.snapshot(candle.ts))  # the attribute, not the property
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.action == _REJECTED:
             self.refusals.refused(candle.symbol, candle.ts + self.settings.interval_ms, verdict.events)
