@@ -59,6 +59,7 @@ DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the
 # the members compared on every order, read once (Python 3.11 reads ``Side.BUY`` through a Python-level hook)
 _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+_OPEN, _FILLED, _PARTIALLY_FILLED = OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
 
 
 def copy_order(order: Order) -> Order:
@@ -138,7 +139,7 @@ class PaperExchange(Exchange, BookPersistence):
             quantity,
             request.type,
             limit_price,
-            OrderStatus.OPEN,
+            _OPEN,
             f"paper-{len(self._orders) + 1}",
             0.0,
             None,
@@ -465,9 +466,9 @@ class PaperExchange(Exchange, BookPersistence):
         order.average_price = ((order.average_price or 0.0) * filled_before + notional) / order.filled_quantity
         order.updated_ts = ts
         if order.remaining <= QUANTITY_EPSILON * (order.quantity if order.quantity > 1.0 else 1.0):  # max(1, q)
-            self._finish(order, OrderStatus.FILLED, order.reason, ts)
+            self._finish(order, _FILLED, order.reason, ts)
         else:
-            order.status = OrderStatus.PARTIALLY_FILLED
+            order.status = _PARTIALLY_FILLED
             self._changed_orders.add(order.client_order_id)
         return fill
 
