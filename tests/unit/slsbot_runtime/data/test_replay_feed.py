@@ -9,6 +9,7 @@ import numpy as np
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.data.replay import CHUNK_CANDLES, ReplayFeed, iterate_history
+from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
 
 HOUR = 3_600_000
@@ -60,7 +61,7 @@ def test_a_history_longer_than_a_chunk_comes_whole_in_order_with_every_field() -
     candles = list(iterate_history(history))
     assert [(c.ts, c.open, c.high, c.low, c.close, c.volume) for c in candles] == rows
     assert {c.symbol for c in candles} == {"A/B"}
-    assert all(type(c.ts) is int and type(c.close) is float for c in candles)
+    assert all(type(c) is Candle and type(c.ts) is int and type(c.close) is float for c in candles)
     shifted = list(iterate_history(history, 5 * HOUR))
     assert [c.ts for c in shifted] == [ts + 5 * HOUR for ts, *_ in rows]
     assert [c.close for c in shifted] == history.close.tolist()
