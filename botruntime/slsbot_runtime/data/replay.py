@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
-from functools import partial
-from itertools import count, repeat
+from itertools import chain, count, repeat
 
 from slsbot_runtime.domain.errors import DataError
 from slsbot_runtime.domain.ohlcv import OHLCV
@@ -25,24 +24,31 @@ from slsbot_runtime.domain.types import Candle
 
 
 def iterate_history(history: OHLCV, ts_offset: int = 0) -> Iterator[Candle]:
-    """The candles of one history, in order, with ``ts_offset`` ms added to each open time."""
+    """The candles of one history, in order, with ``ts_offset`` ms added to each open time.
+
+    The columns become Python numbers ``CHUNK_CANDLES`` rows at a time, not all at once: a whole history as lists
+    (seven lists of every row) would be young objects the cyclic garbage collector traverses, all of them, at its
+    first passes while the feed runs, and would hold every row's numbers in memory until the end."""
+    return chain.from_iterable(_chunks(history, ts_offset))
+
+
+#: Rows turned into candles at a time (``iterate_history``).
+CHUNK_CANDLES = 4096
+
+
+def _chunks(history: OHLCV, ts_offset: int) -> Iterator[Iterator[Candle]]:
     ts = history.ts if ts_offset == 0 else history.ts + ts_offset
-    rows = zip(
-        repeat(history.symbol),
-        ts.tolist(),
-        history.open.tolist(),
-        history.high.tolist(),
-        history.low.tolist(),
-        history.close.tolist(),
-        history.volume.tolist(),
-        strict=False,  # repeat() never ends: the columns, all of one length, end it
-    )
-    return map(_candle_of_row, rows)
-
-
-#: ``Candle._make`` without its Python frame, for the one caller whose rows always have the seven fields: every
-#: candle of a replay or a step backtest is built here.
-_candle_of_row = partial(tuple.__new__, Candle)
+    symbol, columns = history.symbol, (ts, history.open, history.high, history.low, history.close, history.volume)
+    for start in range(0, len(ts), CHUNK_CANDLES):
+        rows = zip(
+            repeat(symbol),
+            *(column[start : start + CHUNK_CANDLES].tolist() for column in columns),
+            strict=False,  # repeat() never ends: the columns, all of one length, end it
+        )
+        # ``Candle._make(row)`` without its Python frame (the rows always have the seven fields): every candle of a
+        # replay or a step backtest is built here; ``tuple.__new__(Candle, row)`` called by ``map`` itself, not
+        # through a ``partial``, which cost a call more per candle
+        yield map(tuple.__new__, repeat(Candle), rows)
 
 
 def merge_in_time_order(streams: Sequence[Iterable[Candle]]) -> Iterator[Candle]:

@@ -245,8 +245,9 @@ class TradingLoop:
     def run(self, candles: Iterable[Candle]) -> None:
         """Start, process every candle, finish: the whole loop in-process (backtests use this)."""
         self.start()
+        process = self.process
         for candle in candles:
-            self.process(candle)
+            process(candle)
         self.finish()
 
     def finish(self) -> None:
@@ -344,9 +345,9 @@ class TradingLoop:
         fills = self.exchange.on_candle(candle)
         if fills:
             orders.apply_fills(fills)
-        if orders.has_unfinished(symbol):
+        if orders.unfinished_by_symbol.get(symbol):  # has_unfinished, without the call (every candle)
             orders.refresh(symbol)
-        ledger.mark(symbol, close)
+        ledger.prices[symbol] = close  # ledger.mark, without the call
         metrics = self.metrics
         started = time.perf_counter() if metrics is not None else 0.0  # the decision latency metric's
         decision = self.deciders[symbol].decide(candle)
@@ -462,7 +463,7 @@ class TradingLoop:
             requested_quantity=quantity,
             rules=self.exchange.market_rules(candle.symbol),
         )
-        verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        verdict = self._risk.evaluate(proposal, self.ledger.snapshot(candle.ts))  # the attribute, not the property
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.quantity > QUANTITY_EPSILON:
             order = self.orders.create_intent(
@@ -488,7 +489,7 @@ class TradingLoop:
             requested_quantity=self.settings.fixed_quantity,
             rules=self.exchange.market_rules(candle.symbol),
         )
-        verdict = self.risk.evaluate(proposal, self.ledger.snapshot(candle.ts))
+        verdict = self._risk.evaluate(proposal, self.ledger.snapshot(candle.ts))  # the attribute, not the property
         self.risk_decisions.record(candle.ts, proposal, verdict)
         if verdict.action == _REJECTED:
             self.refusals.refused(candle.symbol, candle.ts + self.settings.interval_ms, verdict.events)

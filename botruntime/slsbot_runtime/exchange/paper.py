@@ -59,6 +59,7 @@ DUST_FRACTION = 1e-9  # a fill smaller than this share of the order is dust: the
 # the members compared on every order, read once (Python 3.11 reads ``Side.BUY`` through a Python-level hook)
 _BUY, _SELL = Side.BUY, Side.SELL
 _MARKET, _LIMIT = OrderType.MARKET, OrderType.LIMIT
+_OPEN, _FILLED, _PARTIALLY_FILLED = OrderStatus.OPEN, OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED
 
 
 def copy_order(order: Order) -> Order:
@@ -109,6 +110,8 @@ class PaperExchange(Exchange, BookPersistence):
         self._rules: dict[str, MarketRules] = dict(market_rules or {})
         self._borrows = BorrowBook(settings.short_borrow_rate_per_day)
         self._orders: dict[str, Order] = {}
+        #: Each order's number in placement order (its ``paper-N`` id's N): the order the book's changes are stored in.
+        self._placed: dict[str, int] = {}
         self._eligible_ts: dict[str, int] = {}
         self._open_by_symbol: dict[str, list[str]] = {}
         self._fill_count: dict[str, int] = {}
@@ -136,7 +139,7 @@ class PaperExchange(Exchange, BookPersistence):
             quantity,
             request.type,
             limit_price,
-            OrderStatus.OPEN,
+            _OPEN,
             f"paper-{len(self._orders) + 1}",
             0.0,
             None,
@@ -145,6 +148,7 @@ class PaperExchange(Exchange, BookPersistence):
             request.reason,
         )
         self._orders[cid] = order
+        self._placed[cid] = len(self._orders)
         self._eligible_ts[cid] = submitted + self.settings.latency_ms
         self._open_by_symbol.setdefault(order.symbol, []).append(cid)
         self._changed_orders.add(cid)
@@ -261,7 +265,7 @@ class PaperExchange(Exchange, BookPersistence):
     def drain_changes(self) -> BookChanges:
         """Orders, fills and balances changed since the last call (then forgotten)."""
         changes = BookChanges(clock_ms=self._clock_ms)
-        for cid in sorted(self._changed_orders, key=self._order_sequence):
+        for cid in sorted(self._changed_orders, key=self._placed.__getitem__):  # placement order
             changes.orders.append(copy_order(self._orders[cid]))
             changes.eligible_ts[cid] = self._eligible_ts[cid]
         changes.fills = self._new_fills
@@ -285,9 +289,11 @@ class PaperExchange(Exchange, BookPersistence):
         """Load a stored book (orders in placement order, fills oldest first), replacing this one."""
         fills = list(fills)
         self._orders = {}
+        self._placed = {}
         self._open_by_symbol = {}
-        for order in sorted(orders, key=lambda o: int((o.exchange_order_id or "paper-0").split("-")[-1])):
+        for order in sorted(orders, key=_placement_number):
             self._orders[order.client_order_id] = copy_order(order)
+            self._placed[order.client_order_id] = _placement_number(order)
             if not OrderStatus(order.status).is_terminal:
                 self._open_by_symbol.setdefault(order.symbol, []).append(order.client_order_id)
         self._eligible_ts = {cid: eligible_ts[cid] for cid in self._orders}
@@ -460,9 +466,9 @@ class PaperExchange(Exchange, BookPersistence):
         order.average_price = ((order.average_price or 0.0) * filled_before + notional) / order.filled_quantity
         order.updated_ts = ts
         if order.remaining <= QUANTITY_EPSILON * (order.quantity if order.quantity > 1.0 else 1.0):  # max(1, q)
-            self._finish(order, OrderStatus.FILLED, order.reason, ts)
+            self._finish(order, _FILLED, order.reason, ts)
         else:
-            order.status = OrderStatus.PARTIALLY_FILLED
+            order.status = _PARTIALLY_FILLED
             self._changed_orders.add(order.client_order_id)
         return fill
 
@@ -475,5 +481,7 @@ class PaperExchange(Exchange, BookPersistence):
             ids.remove(order.client_order_id)
         self._changed_orders.add(order.client_order_id)
 
-    def _order_sequence(self, client_order_id: str) -> int:
-        return int((self._orders[client_order_id].exchange_order_id or "paper-0").split("-")[-1])
+
+def _placement_number(order: Order) -> int:
+    """N of the book's ``paper-N`` id: the order's number in placement order."""
+    return int((order.exchange_order_id or "paper-0").split("-")[-1])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from slsbot_runtime.domain.types import Fill, Side, split_symbol
 
 HOUR_MS = 3_600_000
+_BUY = Side.BUY  # read once: Python 3.11 reads an enum member through a Python-level hook (asked on every fill)
 
 
 @dataclass(slots=True)
@@ -68,7 +69,7 @@ class BorrowBook:
 
     def collects_on(self, fill_side: Side, base: str) -> bool:
         """Whether a fill of this side collects the interest owed on ``base``: a buy while base is borrowed."""
-        return fill_side is Side.BUY and base in self._by_base
+        return fill_side is _BUY and base in self._by_base
 
     def rebuild(self, fills: Iterable[Fill]) -> None:
         """Recompute the book from every fill since the start, oldest first, in the exchange's own arithmetic."""

@@ -93,7 +93,10 @@ class OrderManager:
         self.reduce_only = False  # sent with every order (safe mode)
         self.commit = commit or store.commit  # makes every staged intent durable before a send
         self.orders: dict[str, Order] = {}
-        self._unfinished: dict[str, dict[str, Order]] = {}  # symbol -> client id -> order, creation order
+        #: Orders not yet filled, canceled or rejected: symbol -> client id -> order, oldest first. Read it, never
+        #: change it: a plain attribute because the loop asks on every candle whether its symbol has any
+        #: (``has_unfinished``).
+        self.unfinished_by_symbol: dict[str, dict[str, Order]] = {}
         #: Intents staged and not yet acknowledged by the exchange, by client id, oldest first. Read it, never change
         #: it: a plain attribute because the loop asks whether it is empty on every candle.
         self.unsent: dict[str, Order] = {}
@@ -110,7 +113,7 @@ class OrderManager:
         for order in orders:
             self.orders[order.client_order_id] = order
             if not OrderStatus(order.status).is_terminal:
-                self._unfinished.setdefault(order.symbol, {})[order.client_order_id] = order
+                self.unfinished_by_symbol.setdefault(order.symbol, {})[order.client_order_id] = order
             if order.status == OrderStatus.PENDING:
                 self.unsent[order.client_order_id] = order
         for fill in fills:
@@ -123,12 +126,12 @@ class OrderManager:
     def unfinished(self, symbol: str | None = None) -> list[Order]:
         """Orders not yet filled, canceled or rejected (pending ones included), oldest first."""
         if symbol is not None:
-            return list(self._unfinished.get(symbol, {}).values())
-        wanted = {cid for by_id in self._unfinished.values() for cid in by_id}
+            return list(self.unfinished_by_symbol.get(symbol, {}).values())
+        wanted = {cid for by_id in self.unfinished_by_symbol.values() for cid in by_id}
         return [order for cid, order in self.orders.items() if cid in wanted]
 
     def has_unfinished(self, symbol: str) -> bool:
-        return bool(self._unfinished.get(symbol))
+        return bool(self.unfinished_by_symbol.get(symbol))
 
     @property
     def has_unsent(self) -> bool:
@@ -201,7 +204,7 @@ class OrderManager:
         )
         self.orders[cid] = order
         if status is _PENDING:
-            self._unfinished.setdefault(symbol, {})[cid] = order
+            self.unfinished_by_symbol.setdefault(symbol, {})[cid] = order
             self.unsent[cid] = order
         else:
             log.warning("order %s for %s %s: %s", cid, requested, symbol, refusal)
@@ -331,7 +334,7 @@ class OrderManager:
     def refresh(self, symbol: str) -> None:
         """Bring the unfinished orders of ``symbol`` up to date with the exchange; an order the exchange cannot
         show right now (a temporary error) is left as it is until the next refresh."""
-        for order in list(self._unfinished.get(symbol, {}).values()):
+        for order in list(self.unfinished_by_symbol.get(symbol, {}).values()):
             if order.client_order_id in self.unsent:
                 continue
             try:
@@ -410,7 +413,7 @@ class OrderManager:
         if reason:
             order.reason = reason
         if status.is_terminal:
-            self._unfinished.get(order.symbol, {}).pop(order.client_order_id, None)
+            self.unfinished_by_symbol.get(order.symbol, {}).pop(order.client_order_id, None)
             self.unsent.pop(order.client_order_id, None)
         self._changed(order)
 

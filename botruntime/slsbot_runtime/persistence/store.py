@@ -222,7 +222,10 @@ class StateStore:
         self._durability = durability
         #: Whether ``commit()`` writes (``Durability.EVERY_COMMIT``), as a plain attribute: asked at every commit.
         self.writes_commits = durability is Durability.EVERY_COMMIT
-        self._orders: dict[str, tuple[Any, ...]] = {}
+        #: Orders staged as themselves, their rows built by the commit that writes them: whoever changes an order stages
+        #: it again (``OrderManager``: three times in an order's life), so the row of its state at the commit is the
+        #: row of its last staging, built once instead of at every staging.
+        self._orders: dict[str, Order] = {}
         self._fills: list[tuple[Any, ...]] = []
         self._positions: dict[str, tuple[Any, ...]] = {}
         self._equity: list[Any] = []  # ts, symbol, equity, cash of each staged candle, one after the other
@@ -307,7 +310,8 @@ class StateStore:
     # -- staging -------------------------------------------------------------------------------------------
 
     def stage_order(self, order: Order) -> None:
-        self._orders[order.client_order_id] = order_row(order)
+        """Write ``order`` with the next commit, as it is then (it is staged again whenever it changes)."""
+        self._orders[order.client_order_id] = order
 
     def stage_fill(self, fill: Fill) -> None:
         self._fills.append(fill_row(fill))
@@ -406,7 +410,7 @@ class StateStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             if self._orders:
-                _ORDERS.write(db, list(self._orders.values()))
+                _ORDERS.write(db, [order_row(order) for order in self._orders.values()])
             if self._fills:
                 _FILLS.write(db, self._fills)
             if self._positions:

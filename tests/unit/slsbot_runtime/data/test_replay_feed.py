@@ -8,7 +8,8 @@ import numpy as np
 
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.gaps import GapTracker
-from slsbot_runtime.data.replay import ReplayFeed
+from slsbot_runtime.data.replay import CHUNK_CANDLES, ReplayFeed, iterate_history
+from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
 
 HOUR = 3_600_000
@@ -44,3 +45,23 @@ def test_loop_continues_time_and_leaves_a_one_candle_hole() -> None:
     tracker = GapTracker(interval_ms=HOUR, warmup_candles=3)
     gaps = [tracker.observe(c) for c in first_two_passes]
     assert [(g.symbol, g.missing) for g in gaps if g is not None] == [("A/B", 1), ("C/D", 3)]
+
+
+def test_a_history_longer_than_a_chunk_comes_whole_in_order_with_every_field() -> None:
+    count = 2 * CHUNK_CANDLES + 5  # two whole chunks and a part: every boundary between chunks is crossed
+    rng = np.random.default_rng(7)
+    closes = 100 + rng.random(count)
+    history = OHLCV(
+        "A/B", np.arange(count, dtype=np.int64) * HOUR, closes - 0.5, closes + 1, closes - 1, closes, rng.random(count)
+    )
+    rows = list(
+        zip(history.ts.tolist(), history.open.tolist(), history.high.tolist(), history.low.tolist(),
+            history.close.tolist(), history.volume.tolist(), strict=True)
+    )  # fmt: skip
+    candles = list(iterate_history(history))
+    assert [(c.ts, c.open, c.high, c.low, c.close, c.volume) for c in candles] == rows
+    assert {c.symbol for c in candles} == {"A/B"}
+    assert all(type(c) is Candle and type(c.ts) is int and type(c.close) is float for c in candles)
+    shifted = list(iterate_history(history, 5 * HOUR))
+    assert [c.ts for c in shifted] == [ts + 5 * HOUR for ts, *_ in rows]
+    assert [c.close for c in shifted] == history.close.tolist()

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from slsbot_runtime.domain.market_rules import FLOOR_MEMO_SIZE, MarketRules, decimals_of
+from slsbot_runtime.domain.market_rules import FLOOR_MEMO_SIZE, MarketRules, _multiple, decimal_fraction, decimals_of
 
 BTC = MarketRules("BTC/USDT", 0.00001, 0.01, 0.00001, 5.0, "Binance spot filters")
 DOGE = MarketRules("DOGE/USDT", 1.0, 0.00001, 1.0, 5.0)
@@ -93,3 +93,25 @@ def test_a_remembered_floor_is_the_floor_worked_out_afresh() -> None:
         assert repr(rules.floor_amount(quantity)) == repr(fresh)  # asked again: remembered
     assert len(rules._floors) == FLOOR_MEMO_SIZE  # bounded
     assert rules == MarketRules("BTC/USDT", 1e-5, 0.01, 1e-5, 5.0)  # the memo is no part of the rules
+
+
+def test_multiples_on_the_step_are_rounds_to_its_decimals_bit_for_bit() -> None:
+    """``floor_amount`` and ``round_price`` form the multiple from the step as an exact fraction, not with ``round``:
+    the same double as ``round(steps * step, decimals)``, for the venues' steps and ticks, over the sizes of
+    quantities and prices and up to where the fraction gives way to ``round`` again."""
+    rng = random.Random(11)
+    steps = [1e-8, 1e-5, 2.5e-05, 0.0001, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 10.0, 100.0, 1e-05 * 3]
+    for step in steps:
+        units, scale = decimal_fraction(step)
+        decimals = decimals_of(step)
+        counts = [0, 1, 2, 3, 7, 10, 99, 12_345, 2**40, 2**50 // units - 1, 2**50 // units + 1, 2**60]
+        counts += [rng.randrange(1, 10**k) for k in range(1, 16) for _ in range(300)]
+        for count in counts:
+            assert repr(_multiple(count, step, units, scale, decimals)) == repr(round(count * step, decimals))
+    rules = MarketRules("BTC/USDT", 0.00001, 0.01)
+    for _ in range(20_000):  # through the rules themselves, against the arithmetic they replaced
+        quantity, price = rng.uniform(0, 1000), rng.uniform(0.001, 200_000)
+        ratio = quantity / 0.00001
+        floored = math.floor(ratio + ratio * 1e-12 + 1e-9) * 0.00001
+        assert repr(rules.floor_amount(quantity)) == repr(round(floored, 5))
+        assert repr(rules.round_price(price)) == repr(round(round(price / 0.01) * 0.01, 2))

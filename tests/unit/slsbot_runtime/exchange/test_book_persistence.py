@@ -68,3 +68,24 @@ def test_a_restored_book_settles_a_flatten_as_the_original_would(tmp_path: Path)
     assert restored.fetch_balances() == original.fetch_balances()
     settled, expected = restored.settle_now(), original.settle_now()
     assert settled == expected and len(settled) == 1 and settled[0].price < 105.0  # at the last close, adverse
+
+
+def test_changes_come_in_placement_order_after_a_restore_too(tmp_path: Path) -> None:
+    limit = OrderType.LIMIT
+    original = paper()
+    for number in (1, 2):  # two resting limit orders, stored, then restored into a new exchange
+        request = OrderRequest(f"sls-old{number}", SYMBOL, Side.BUY, 0.2, limit, 50.0, created_ts=T0 + HOUR)
+        original.place_order(request)
+    store_book(original, tmp_path / "state.db")
+    restored = paper()
+    restore_book(restored, tmp_path / "state.db")
+    assert not restored.drain_changes().orders
+    restored.place_order(OrderRequest("sls-new", SYMBOL, Side.BUY, 0.2, limit, 50.0, created_ts=T0 + 2 * HOUR))
+    restored.cancel_order("sls-old2", SYMBOL)  # changed after the newer order was placed
+    restored.cancel_order("sls-old1", SYMBOL)
+    changes = restored.drain_changes()
+    assert [(o.client_order_id, o.exchange_order_id) for o in changes.orders] == [
+        ("sls-old1", "paper-1"),
+        ("sls-old2", "paper-2"),
+        ("sls-new", "paper-3"),
+    ]

@@ -44,6 +44,19 @@ def test_nothing_is_written_until_commit(tmp_path: Path) -> None:
     assert not store.has_staged
 
 
+def test_a_staged_order_is_written_as_it_is_when_the_commit_runs(tmp_path: Path) -> None:
+    """Orders are staged as themselves and written by the commit as they are then: the order manager stages an order
+    again at every change, so that is its last staged state (and a commit writes nothing older)."""
+    store = StateStore.open(tmp_path / "state.db")
+    staged = order("a")
+    store.stage_order(staged)
+    staged.status, staged.filled_quantity, staged.updated_ts = OrderStatus.FILLED, 1.5, 3
+    store.commit()
+    (loaded,) = store.load_orders()
+    assert (loaded.status, loaded.filled_quantity, loaded.updated_ts) == (OrderStatus.FILLED, 1.5, 3)
+    assert loaded is not staged
+
+
 def test_orders_keep_creation_order_through_updates(tmp_path: Path) -> None:
     store = StateStore.open(tmp_path / "state.db")
     for cid in ("c", "a", "b"):
