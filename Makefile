@@ -25,8 +25,8 @@ run: setup
 test: setup lint browser
 	$(RUN) pytest -m "not results and not long" $(PYTEST_ARGS)
 
-## test-long: the end-to-end suites of minutes under slsbot up (tuning runs resumed after a restart, A/B rollouts with
-## real runtimes, the local examples as written; about 4 minutes here)
+## test-long: the end-to-end suites of minutes (tuning runs resumed after a restart, A/B rollouts with real runtimes,
+## the local examples as written, a runtime at 20 % exchange faults on both venues, a one-minute chaos run)
 test-long: setup
 	$(RUN) pytest -m long $(PYTEST_ARGS)
 

@@ -45,6 +45,7 @@ ROUTES = {
     "/api/v1/incidents/{incident_id}/acknowledge",
     "/api/v1/incidents/{incident_id}/resolve",
     "/api/v1/incidents/{incident_id}/postmortem",
+    "/api/v1/accounts/overview",
 }
 
 

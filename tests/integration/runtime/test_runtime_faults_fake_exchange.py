@@ -43,7 +43,7 @@ from tests.fakes.fault_proxy import TIME_PATHS, FaultKind, FaultPlan, FaultProxy
 
 from slsbot_runtime.persistence.store import StateStore  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # minutes: make test-long
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]

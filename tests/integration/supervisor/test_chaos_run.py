@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # minutes: make test-long
 
 
 def test_a_one_minute_chaos_run_with_two_bots_loses_and_duplicates_no_order(tmp_path: Path) -> None:
