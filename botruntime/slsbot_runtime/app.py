@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from slsbot.api import AccountMode, RuntimeConfig
+from slsbot.api import AccountMode, RuntimeConfig, parse_duration
 from slsbot.api.strategy import DataSource, SizingMethod
 from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.data.discovery import load_history
@@ -249,6 +249,7 @@ def prepare_runtime(
         round_trip_cost=2 * config.account.paper.fee_rate,
         commit_every_candles=1000 if replay and config.market_data.seconds_per_candle == 0 else 1,
         stale_after_candles=config.risk.healing.stale_after_candles,
+        stale_after_min_s=parse_duration(config.risk.healing.stale_after_min).total_seconds(),
         reject_limit=config.risk.healing.reject_limit,
     )
     models = None

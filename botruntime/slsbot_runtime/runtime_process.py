@@ -481,12 +481,12 @@ class RuntimeProcess:
     def _freshness(self, built: BuiltRuntime) -> Freshness:
         """Data age on the exchange's clock (live), the wall clock (paced replay), or not at all (unpaced)."""
         settings = built.loop.settings
-        stale_after = settings.stale_after_candles
+        stale_after, at_least = settings.stale_after_candles, settings.stale_after_min_s
         if built.live_feed and built.exchange_ms is not None:
-            return Freshness("exchange", settings.interval_ms / 1000.0, stale_after, built.exchange_ms)
+            return Freshness("exchange", settings.interval_ms / 1000.0, stale_after, built.exchange_ms, at_least)
         if built.pace_s > 0:
-            return Freshness("wall", built.pace_s, stale_after)
-        return Freshness(None, 0.0, stale_after)
+            return Freshness("wall", built.pace_s, stale_after, min_stale_s=at_least)
+        return Freshness(None, 0.0, stale_after, min_stale_s=at_least)
 
     def _candles(self) -> Iterator[Candle]:
         assert self.built is not None

@@ -73,6 +73,7 @@ class Freshness:
     interval_s: float
     stale_after_candles: float
     now_ms: Callable[[], int] | None = None  # the exchange's clock, for basis ``exchange``
+    min_stale_s: float = 0.0  # never stale sooner than this (risk.healing.staleAfterMin)
 
     def age(self, last_ts: int | None, received_at: float | None, now: float) -> float | None:
         """Seconds since the candle after the last one was due; None when not measurable."""
@@ -84,7 +85,7 @@ class Freshness:
         return None
 
     def stale(self, age: float | None) -> bool:
-        return age is not None and age > self.stale_after_candles * self.interval_s
+        return age is not None and age > max(self.stale_after_candles * self.interval_s, self.min_stale_s)
 
 
 @dataclass(slots=True)
@@ -294,7 +295,12 @@ def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | No
     if not models and not drift:
         return None
     drifted = sorted(name for name, entry in (drift or {}).items() if entry.get("drifted"))
-    out_of_vote = [name for name, entry in (models or {}).items() if not entry.get("in_vote", True)]
+    # a model not trained yet (no version) is out of the vote by design, not degraded
+    out_of_vote = [
+        name
+        for name, entry in (models or {}).items()
+        if entry.get("version") is not None and not entry.get("in_vote", True)
+    ]
     failing = [name for name, entry in (models or {}).items() if entry.get("state") in ("failed", "drifted", "stale")]
     return {
         "degraded": bool(drifted or out_of_vote or failing),

@@ -22,4 +22,5 @@ class LoopSettings:
     commit_every_candles: int = 1000
     commit_interval_s: float = 0.5
     stale_after_candles: float = 2.0  # risk.healing.staleAfterCandles: data older than this many intervals is stale
+    stale_after_min_s: float = 10.0  # risk.healing.staleAfterMin: and never sooner than this
     reject_limit: int = 3  # risk.healing.rejectLimit: rejected or failed orders in a row that put it in safe mode

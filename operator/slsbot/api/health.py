@@ -54,6 +54,12 @@ class HealingPolicy(SpecModel):
         le=1000,
         description="Data is stale once no new candle has arrived for this many candle intervals.",
     )
+    stale_after_min: Duration = Field(
+        default="10s",
+        description="Never stale sooner than this, however short the interval: a paced replay's candles come a "
+        "fraction of a second apart, and a pause of a few seconds (a model training, a busy machine) is not a dead "
+        "feed.",
+    )
     exchange_down_after: Duration = Field(
         default="30s", description="The exchange counts as unreachable once every call has failed for this long."
     )

@@ -230,6 +230,12 @@ def classify(
     return None
 
 
+def stale_threshold(policy: HealingPolicy, interval: float) -> float:
+    """Seconds past a candle's due time after which data is stale: ``staleAfterCandles`` intervals, at least
+    ``staleAfterMin``."""
+    return max(policy.stale_after_candles * interval, parse_duration(policy.stale_after_min).total_seconds())
+
+
 def _stale_data(data: dict[str, Any], policy: HealingPolicy, checked_at: datetime) -> Fault | None:
     """The symbol whose candles are most overdue, once past ``staleAfterCandles`` intervals (or flagged stale)."""
     worst: tuple[float, str, float] | None = None
@@ -239,7 +245,7 @@ def _stale_data(data: dict[str, Any], policy: HealingPolicy, checked_at: datetim
         age, interval = _float(entry.get("age_seconds")), _float(entry.get("interval_seconds"))
         # The policy's threshold where the age is measurable; the runtime's own verdict where it is not.
         if age is not None and interval is not None and interval > 0:
-            over = age > policy.stale_after_candles * interval
+            over = age > stale_threshold(policy, interval)
         else:
             over = entry.get("stale") is True
         if over and (worst is None or (age or 0.0) > worst[0]):
@@ -250,8 +256,9 @@ def _stale_data(data: dict[str, Any], policy: HealingPolicy, checked_at: datetim
     return Fault(
         FailureClass.STALE_DATA.value,
         FailureClass.STALE_DATA,
-        f"no new {symbol} candle for {age:.0f}s since one was due (interval {interval:.0f}s, stale after "
-        f"{policy.stale_after_candles:g} intervals)",
+        f"no new {symbol} candle for {age:.1f}s since one was due (interval {interval:g}s, stale after "
+        f"{stale_threshold(policy, interval):g}s: {policy.stale_after_candles:g} intervals, at least "
+        f"{policy.stale_after_min})",
         fault_at=checked_at - timedelta(seconds=age),  # when the missing candle was due
     )
 

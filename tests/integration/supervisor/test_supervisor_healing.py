@@ -100,7 +100,7 @@ def test_a_killed_runtime_is_back_and_trading_within_5_seconds(kit, tmp_path: Pa
         assert running.stop() == 0
 
 
-HEALING_SPEC = "spec:\n  healing: {restartsPerRung: 1, rungTimeout: 6s, recoverAfter: 2s}\n"
+HEALING_SPEC = "spec:\n  healing: {restartsPerRung: 1, rungTimeout: 6s, recoverAfter: 2s, staleAfterMin: 1s}\n"
 
 
 def _faults(folder: Path, name: str, **faults) -> None:
@@ -191,7 +191,10 @@ def test_stale_data_climbs_restart_then_safe_mode_and_comes_back_after_recover_a
         assert _sample(metrics, "slsbot_heal_rungs_total", failure_class="StaleData", rung="SafeMode") == 1
         assert _sample(metrics, "slsbot_heal_recovery_seconds_count", failure_class="StaleData") >= 1
         detection = _sample(metrics, "slsbot_heal_detection_seconds_sum", failure_class="StaleData")
-        print(f"\nstale data (1 s candles, staleAfterCandles 2): detected {detection:.2f}s after the candle was due")
+        print(
+            "\nstale data (1 s candles, staleAfterCandles 2, staleAfterMin 1s): "
+            f"detected {detection:.2f}s after the candle was due"
+        )
         assert running.strategies()["eth-trend"]["restarts"] == 0  # the other bot was left alone
     finally:
         assert running.stop() == 0

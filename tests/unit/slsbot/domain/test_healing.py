@@ -96,6 +96,15 @@ def test_stale_data_is_detected_past_stale_after_candles_and_its_fault_time_is_t
     assert decision.detection_seconds == pytest.approx(150.0)
 
 
+def test_short_intervals_are_stale_only_past_stale_after_min():
+    """A paced replay's candles come every 0.1 s: two intervals late is a pause, not a dead feed."""
+    fast = {"data": {"BTC/USDT": {"age_seconds": 8.0, "interval_seconds": 0.1, "stale": True}}}
+    assert classify(_ready(T0, **fast), POLICY, previous=None, now=T0) is None  # staleAfterMin 10s by default
+    slower = {"data": {"BTC/USDT": {"age_seconds": 12.0, "interval_seconds": 0.1, "stale": True}}}
+    fault = classify(_ready(T0, **slower), POLICY, previous=None, now=T0)
+    assert fault is not None and fault.failure_class == FailureClass.STALE_DATA and "stale after 10s" in fault.message
+
+
 def test_the_exchange_counts_as_unreachable_only_after_exchange_down_after():
     since = T0 - timedelta(seconds=20)
     down = {"connected": False, "consecutive_errors": 9, "failing_since": _iso(since), "last_error": "NetworkError"}

@@ -156,6 +156,17 @@ def test_models_block() -> None:
     }
     drifted = models_block({"m": {"state": "drifted", "in_vote": False}}, {"m": {"drifted": True}})
     assert drifted is not None and drifted["degraded"] is True and drifted["drifted"] == ["m"]
+    # out of the vote before its first version (training at start-up) is by design; out of it once trained is not
+    untrained = models_block({"m": {"state": "training", "in_vote": False, "version": None}}, None)
+    assert untrained is not None and untrained["degraded"] is False
+    benched = models_block({"m": {"state": "ready", "in_vote": False, "version": 2}}, None)
+    assert benched is not None and benched["degraded"] is True
+
+
+def test_a_paced_replays_data_is_never_stale_sooner_than_the_floor() -> None:
+    fast = Freshness("wall", 0.1, 2.0, min_stale_s=10.0)  # candles every 0.1 s: 2 intervals would be 0.2 s
+    assert not fast.stale(fast.age(None, 100.0, 100.1 + 9.0))
+    assert fast.stale(fast.age(None, 100.0, 100.1 + 10.5))
 
 
 def test_margin_only_where_leverage_is_used() -> None:
