@@ -25,8 +25,9 @@ run: setup
 test: setup lint browser
 	$(RUN) pytest -m "not results and not long" $(PYTEST_ARGS)
 
-## test-long: the end-to-end suites of minutes (tuning runs resumed after a restart, A/B rollouts with real runtimes,
-## the local examples as written, a runtime at 20 % exchange faults on both venues, a one-minute chaos run)
+## test-long: the end-to-end suites of a minute or more (tuning runs resumed after a restart, A/B rollouts with real
+## runtimes, the local and cluster examples as written, a runtime at 20 % exchange faults on both venues, a one-minute
+## chaos run, two bots held to one account's limit, an evaluation's progress bars on a terminal)
 test-long: setup
 	$(RUN) pytest -m long $(PYTEST_ARGS)
 

@@ -14,7 +14,7 @@ import termios
 import pytest
 from tests.integration.backtest.test_backtest_command_terminal import read_terminal
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # a minute: make test-long
 
 
 def test_a_long_evaluation_shows_a_progress_bar_per_stage_on_a_terminal(repo_root) -> None:

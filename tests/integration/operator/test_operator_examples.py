@@ -19,7 +19,7 @@ import yaml
 
 from slsbot.api import KINDS
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(360)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(360)]  # a minute
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "cluster"

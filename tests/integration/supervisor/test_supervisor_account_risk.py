@@ -247,6 +247,7 @@ def refused_by(state: Path, rule: str) -> int:
         connection.close()
 
 
+@pytest.mark.long  # 40 s of paced trading: make test-long
 def test_two_strategies_of_one_account_never_hold_more_than_the_account_limit_together(supervisor) -> None:
     # each Strategy alone enters with 40-60 % of its 50 % share and may hold 90 % of it (its own overrides); the
     # account allows 30 % of its capital in all: two entries of 2,000 would be 4,000 of a 3,000 limit
