@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount, parse_duration
 from slsbot.api.health import Notifications
@@ -41,6 +41,7 @@ from slsbot.domain.ports import IncidentStore, NotificationSender
 from slsbot.domain.runtime_performance import RuntimePerformance
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class IncidentEvents(Protocol):
@@ -446,23 +447,33 @@ def in_force_by_strategy(incidents: Iterable[Incident]) -> dict[tuple[str, str],
     return found
 
 
-class StrategySignals:
-    """``strategy -> signals`` for the supervisor's healing ladder, read from the store at most once per ``ttl``
-    seconds (a pass looks at every Strategy: one read per pass, not one per Strategy)."""
+class ReadEvery(Generic[T]):
+    """``read()`` remembered for ``ttl`` seconds: a pass asks once per Strategy, the store is read once per pass."""
 
-    def __init__(self, store: IncidentStore, *, ttl: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
+    def __init__(self, read: Callable[[], T], *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
         self._ttl = ttl
         self._clock = clock
         self._read_at: float | None = None
-        self._by_strategy: dict[tuple[str, str], list[IncidentSignal]] = {}
+        self._value: T | None = None
+
+    def __call__(self) -> T:
+        now = self._clock()
+        if self._value is None or self._read_at is None or now - self._read_at >= self._ttl:
+            self._value = self._read()
+            self._read_at = now
+        return self._value
+
+
+class StrategySignals:
+    """``strategy -> signals`` for the healing ladder (``in_force_by_strategy``), the store read at most once per
+    ``ttl`` seconds."""
+
+    def __init__(self, store: IncidentStore, *, ttl: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_strategy = ReadEvery(lambda: in_force_by_strategy(store.active_incidents()), ttl=ttl, clock=clock)
 
     def __call__(self, strategy: Strategy) -> list[IncidentSignal]:
-        now = self._clock()
-        if self._read_at is None or now - self._read_at >= self._ttl:
-            self._by_strategy = in_force_by_strategy(self._store.active_incidents())
-            self._read_at = now
-        return self._by_strategy.get((strategy.namespace, strategy.name), [])
+        return self._by_strategy().get((strategy.namespace, strategy.name), [])
 
 
 def open_incidents_by_account(
@@ -496,22 +507,9 @@ def accounts_cut(incidents: Iterable[Incident]) -> set[tuple[str, str]]:
     return found
 
 
-class AccountsCut:
-    """``accounts_cut`` over the store, read at most once per ``ttl`` seconds (the supervisor's account pass)."""
-
-    def __init__(self, store: IncidentStore, *, ttl: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
-        self._ttl = ttl
-        self._clock = clock
-        self._read_at: float | None = None
-        self._cut: set[tuple[str, str]] = set()
-
-    def __call__(self) -> set[tuple[str, str]]:
-        now = self._clock()
-        if self._read_at is None or now - self._read_at >= self._ttl:
-            self._cut = accounts_cut(self._store.active_incidents())
-            self._read_at = now
-        return self._cut
+def accounts_cut_every(store: IncidentStore, *, ttl: float = 0.5) -> ReadEvery[set[tuple[str, str]]]:
+    """``accounts_cut`` over the store, read at most once per ``ttl`` seconds (the account pass's ``size_cuts``)."""
+    return ReadEvery(lambda: accounts_cut(store.active_incidents()), ttl=ttl)
 
 
 def run_notifier(
@@ -527,7 +525,6 @@ def run_notifier(
 
 __all__ = [
     "AUTOMATIC",
-    "AccountsCut",
     "DailyEquity",
     "IncidentEvents",
     "IncidentService",
@@ -535,9 +532,11 @@ __all__ = [
     "PassIncidents",
     "PerformanceSource",
     "PostmortemArchive",
+    "ReadEvery",
     "RetryPolicy",
     "StrategySignals",
     "accounts_cut",
+    "accounts_cut_every",
     "in_force_by_strategy",
     "incident_pass",
     "open_incidents_by_account",

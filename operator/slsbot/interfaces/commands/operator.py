@@ -49,12 +49,12 @@ from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
 from slsbot.services.incidents import (
-    AccountsCut,
     DailyEquity,
     IncidentService,
     NotificationDirectory,
     PassIncidents,
     StrategySignals,
+    accounts_cut_every,
 )
 from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
 
@@ -118,7 +118,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
         healing_metrics=metrics,
         # the ladder acts on the rule incidents in force (read at most every 5 s), and records its own per Strategy
         strategy_signals=StrategySignals(store, ttl=5.0),
-        size_cuts=AccountsCut(store, ttl=5.0),
+        size_cuts=accounts_cut_every(store, ttl=5.0),
         record_signals=lambda signals, now, strategy: service.record_signals(
             signals, now, namespaces=[strategy.namespace], objects=[f"Strategy/{strategy.name}"]
         ),

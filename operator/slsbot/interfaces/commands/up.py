@@ -57,12 +57,12 @@ from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
-    AccountsCut,
     DailyEquity,
     IncidentService,
     NotificationDirectory,
     PassIncidents,
     StrategySignals,
+    accounts_cut_every,
     run_notifier,
 )
 from slsbot.services.reconcile import CachedConfigCheck, Catalog, ExperimentPorts
@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         drain_wait=timedelta(seconds=settings.drain_wait),
         healing_metrics=metrics,
         strategy_signals=StrategySignals(SqlIncidentStore(engine)),
-        size_cuts=AccountsCut(SqlIncidentStore(engine)),
+        size_cuts=accounts_cut_every(SqlIncidentStore(engine)),
         record_signals=incidents.record_signals,
         liveness=LivenessPolicy(
             timeout=timedelta(seconds=settings.liveness_timeout),
