@@ -416,14 +416,16 @@ def print_report(report: Report) -> None:
     else:
         print(f"incidents opened: {len(report.incidents)}")
         for incident in report.incidents:
+            spec, status = incident.get("spec") or {}, incident.get("status") or {}
             print(
-                f"  {incident.get('severity')} {incident.get('rule') or incident.get('cause')}: "
-                f"{incident.get('message', '')}"
+                f"  severity {spec.get('severity')} {spec.get('rule')} ({status.get('state')}, seen "
+                f"{status.get('count')}x): {spec.get('message', '')}"
             )
     if isinstance(report.mttr, str):
         print(f"MTTR: {report.mttr}")
     else:
-        print("MTTR per failure class (mean seconds; count):")
+        print("MTTR per failure class (mean seconds; count; StaleData's detection counts from the missing candle's due")
+        print("time on the fake exchange's clock, which runs faster than the wall clock here):")
         for name, classes in report.mttr.items():
             for cls, (mean, count) in classes.items():
                 print(f"  {name:10s} {cls:22s} {mean:8.2f}  ({count:g})")

@@ -97,3 +97,14 @@ def test_the_report_prints_each_line_once(capsys):
     assert out.count("killed runtime back and trading") == 1
     assert "n=2, median 6.00s, max 6.00s" in out and "kills skipped (the runtime was already down): 1" in out
     assert "lost 0, duplicated 0" in out and out.rstrip().endswith("OK, nothing lost, duplicated or corrupted")
+
+
+def test_the_report_lists_incidents_as_the_admin_api_returns_them(capsys):
+    incident = {
+        "id": "stale-data-1",
+        "namespace": "chaos",
+        "spec": {"severity": 2, "rule": "HealingStaleData", "message": "no new BTC/USDT candle"},
+        "status": {"state": "open", "count": 2},
+    }
+    print_report(Report(seed=1, minutes=1, bots=1, schedule=[], incidents=[incident]))
+    assert "severity 2 HealingStaleData (open, seen 2x): no new BTC/USDT candle" in capsys.readouterr().out
