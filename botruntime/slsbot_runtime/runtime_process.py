@@ -277,33 +277,28 @@ class RuntimeProcess:
     def set_allocation(self, percent: float | None) -> dict[str, Any]:
         """Override the allocation (``None``: back to the spec's) from the next candle on; answered once the state
         file holds it. StateError when drained, when the loop does not take it in time, or the write fails."""
-        if self.drained is not None:
-            raise StateError(DRAINED_REFUSAL)
-        reply = CommandReply()
-        self._commands.put(("allocation", {"percent": percent, "reply": reply}, reply.done))
-        answer: dict[str, Any] = reply.wait("allocation", COMMAND_TIMEOUT_S)
-        return answer
+        return self._answered("allocation", lambda: self._change_allocation(percent))
 
     def set_trading_mode(self, mode: TradingMode, *, flatten: bool, reason: str | None) -> dict[str, Any]:
         """Put ``mode`` in force (``TradingModeGuard.set``); answered once the state file holds it. StateError when
         drained, when the loop does not take it in time, or the write fails (then nothing changed)."""
-        if self.drained is not None:
-            raise StateError(DRAINED_REFUSAL)
-        reply = CommandReply()
-        args = {"mode": mode, "flatten": flatten, "reason": reason, "reply": reply}
-        self._commands.put(("trading_mode", args, reply.done))
-        answer: dict[str, Any] = reply.wait("trading mode", COMMAND_TIMEOUT_S)
-        return answer
+        return self._answered("trading mode", lambda: self._change_trading_mode(mode, flatten, reason))
 
     def set_headroom(self, headroom: Headroom) -> dict[str, Any]:
         """Enforce the control plane's account or global headroom from now on; answered once the state file holds
         it (and, with its kill switch, once orders are cancelled and positions closed). StateError when drained, when
         the loop does not take it in time, or the write fails: nothing changed then."""
+        return self._answered("headroom", lambda: self._change_headroom(headroom))
+
+    def _answered(self, what: str, change: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run ``change`` on the loop thread (``_apply``) and answer with what it returns, once it has written the
+        state file. StateError when drained, when the loop does not take it in time, or ``change`` fails (then
+        nothing changed)."""
         if self.drained is not None:
             raise StateError(DRAINED_REFUSAL)
         reply = CommandReply()
-        self._commands.put(("headroom", {"headroom": headroom, "reply": reply}, reply.done))
-        answer: dict[str, Any] = reply.wait("headroom", COMMAND_TIMEOUT_S)
+        self._commands.put((what, {"change": change, "reply": reply}, reply.done))
+        answer: dict[str, Any] = reply.wait(what, COMMAND_TIMEOUT_S)
         return answer
 
     def performance(self, since: int) -> dict[str, Any]:
@@ -597,27 +592,11 @@ class RuntimeProcess:
     def _apply(self, command: str, args: dict[str, Any]) -> bool:
         """One command; True after a shutdown. Before the loop exists a pause is remembered for it."""
         built = self.built
-        if command == "allocation":
+        if "change" in args:  # a change answered to its caller (``_answered``): allocation, trading mode, headroom
             reply: CommandReply = args["reply"]
             if reply.take():
                 try:
-                    reply.value = self._change_allocation(args["percent"])
-                except StateError as error:
-                    reply.error = error
-            return False
-        if command == "trading_mode":
-            reply = args["reply"]
-            if reply.take():
-                try:
-                    reply.value = self._change_trading_mode(args["mode"], args["flatten"], args["reason"])
-                except StateError as error:
-                    reply.error = error
-            return False
-        if command == "headroom":
-            reply = args["reply"]
-            if reply.take():
-                try:
-                    reply.value = self._change_headroom(args["headroom"])
+                    reply.value = args["change"]()
                 except StateError as error:
                     reply.error = error
             return False

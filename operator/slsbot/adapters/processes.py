@@ -305,22 +305,22 @@ class LocalProcessBackend:
     # --- RolloutRuntimes ---------------------------------------------------------------------------------
 
     def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
-        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
-        return self._client.performance(self._running_url(record), since=since, token=self._token(record))
+        url, token = self._reach(namespace, name)
+        return self._client.performance(url, since=since, token=token)
 
     def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
-        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
-        self._client.set_allocation(self._running_url(record), percent=percent, token=self._token(record))
+        url, token = self._reach(namespace, name)
+        self._client.set_allocation(url, percent=percent, token=token)
 
     # --- account risk (RuntimeBackend) -----------------------------------------------------------------
 
     def runtime_status(self, namespace: str, name: str) -> dict[str, Any]:
-        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
-        return self._client.status(self._running_url(record), token=self._token(record))
+        url, token = self._reach(namespace, name)
+        return self._client.status(url, token=token)
 
     def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
-        return self._client.push_headroom(self._running_url(record), body=body, token=self._token(record))
+        url, token = self._reach(namespace, name)
+        return self._client.push_headroom(url, body=body, token=token)
 
     # --- lifecycle beyond the port ----------------------------------------------------------------------
 
@@ -615,6 +615,11 @@ class LocalProcessBackend:
             log.warning("could not retire the state file %s of deleted runtime %s/%s: %s", state, namespace, name, exc)
             return
         log.info("retired the state file of deleted runtime %s/%s: %s", namespace, name, retired)
+
+    def _reach(self, namespace: str, name: str) -> tuple[str, str]:
+        """A running runtime's control URL and its token; RuntimeUnreachable when it is not running."""
+        record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
+        return self._running_url(record), self._token(record)
 
     def _running_url(self, record: RuntimeRecord) -> str:
         if record.pid is None or record.port is None:

@@ -172,43 +172,45 @@ class KubernetesRuntimeBackend:
         elif kind is ActionKind.SET_TRADING_MODE:
             if action.trading_mode is None:
                 raise ValueError("a SetTradingMode action carries no trading mode")
+            url, token = self._reach(namespace, name)
             self._control.set_trading_mode(
-                self.runtime_url(namespace, name, self._service_port(namespace, name)),
+                url,
                 mode=action.trading_mode,
                 flatten=action.flatten,
                 reason=f"{action.reason}: {action.message}",
-                token=self._control_key.token_for(namespace, name),
+                token=token,
             )
         elif kind is ActionKind.DRAIN:
-            url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-            self._control.shutdown(
-                url,
-                cancel_orders=action.cancel_orders,
-                flatten=action.flatten,
-                token=self._control_key.token_for(namespace, name),
-            )
+            url, token = self._reach(namespace, name)
+            self._control.shutdown(url, cancel_orders=action.cancel_orders, flatten=action.flatten, token=token)
         elif kind is ActionKind.DELETE:
             self._delete(namespace, name)
 
     # --- RolloutRuntimes: the A/B controller's calls, through the runtime's Service ---------------------
 
     def performance(self, namespace: str, name: str, *, since: int) -> RuntimePerformance:
-        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-        return self._control.performance(url, since=since, token=self._control_key.token_for(namespace, name))
+        url, token = self._reach(namespace, name)
+        return self._control.performance(url, since=since, token=token)
 
     def set_allocation(self, namespace: str, name: str, percent: float | None) -> None:
-        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-        self._control.set_allocation(url, percent=percent, token=self._control_key.token_for(namespace, name))
+        url, token = self._reach(namespace, name)
+        self._control.set_allocation(url, percent=percent, token=token)
 
     # --- account risk: the runtime's figures and its headroom, through its Service ----------------------
 
     def runtime_status(self, namespace: str, name: str) -> dict[str, Any]:
-        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-        return self._control.status(url, token=self._control_key.token_for(namespace, name))
+        url, token = self._reach(namespace, name)
+        return self._control.status(url, token=token)
 
     def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.runtime_url(namespace, name, self._service_port(namespace, name))
-        return self._control.push_headroom(url, body=body, token=self._control_key.token_for(namespace, name))
+        url, token = self._reach(namespace, name)
+        return self._control.push_headroom(url, body=body, token=token)
+
+    def _reach(self, namespace: str, name: str) -> tuple[str, str]:
+        """The runtime's control URL, through its Service, and its token."""
+        return self.runtime_url(namespace, name, self._service_port(namespace, name)), self._control_key.token_for(
+            namespace, name
+        )
 
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None
