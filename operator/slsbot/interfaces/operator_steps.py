@@ -23,6 +23,7 @@ from slsbot.adapters.kubernetes import (
 )
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api.health import HealingRung
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
@@ -149,7 +150,11 @@ def reconcile_strategy_once(
         healing_metrics=ctx.healing_metrics,
     )
     _write(ctx, body, result)
-    if ctx.record_signals is not None:
+    # its Incident-rung signals, and once more when it leaves that rung (that clears its incident); not on every pass
+    # of every Strategy: each call reads the Incident objects
+    was_incident = strategy.status is not None and strategy.status.healing is not None
+    was_incident = was_incident and strategy.status.healing.rung == HealingRung.INCIDENT  # type: ignore[union-attr]
+    if ctx.record_signals is not None and (result.signals or was_incident):
         ctx.record_signals(result.signals, ctx.clock(), strategy)
     if result.requeue_after is None:
         return ctx.max_requeue_seconds
