@@ -73,6 +73,7 @@ kind: Strategy
 metadata: {name: %(name)s}
 spec:
   accountRef: {name: paper-binance}
+  allocationPercent: %(share)s
   symbols: ["%(symbol)s/USDT"]
   timeframe: 1h
   ensemble:
@@ -93,7 +94,7 @@ def write_fleet(folder: Path, size: int = FLEET_SIZE) -> Path:
     for index in range(size):
         symbol = SYMBOLS[index % len(SYMBOLS)]
         name = f"bot-{index:02d}-{symbol.lower()}"
-        (folder / f"30-{name}.yaml").write_text(STRATEGY % {"name": name, "symbol": symbol, "data": DATA})
+        (folder / f"30-{name}.yaml").write_text(STRATEGY % {"name": name, "symbol": symbol, "data": DATA, "share": 100 / size})
     return folder
 
 

@@ -64,6 +64,8 @@ def _documents(count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             "metadata": {"name": f"bot-{index:04d}", **meta},
             "spec": {
                 "accountRef": {"name": "paper-binance"},
+                # the Strategies of one account may claim 100% of it in sum: each takes an equal share
+                "allocationPercent": 100 / count,
                 "symbols": ["BTC/USDT"],
                 "timeframe": "1h",
                 "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross", "params": {"fast": 10, "slow": 30}}]},
