@@ -3,13 +3,13 @@ token (``kubectl create token``, a ServiceAccount's, an OIDC one the API server 
 and the caller's role is the highest one RBAC grants on the slsbot resource the request is about, asked by
 SubjectAccessReview (``adapters.kubernetes.access_review``):
 
-========  ==========================================  ============================
-role      SubjectAccessReview asked                   ClusterRole in deploy/
-========  ==========================================  ============================
-admin     verb ``*`` on the resource                  ``slsbot-admin``
-operator  verb ``patch``                              ``slsbot-operator``
-viewer    verb ``get`` (one object) or ``list``       ``slsbot-viewer``
-========  ==========================================  ============================
+========  ==========================================  ==========================================
+role      SubjectAccessReview asked                   ClusterRole (deploy/operator/60-admin-api-roles.yaml)
+========  ==========================================  ==========================================
+admin     verb ``*`` on the resource                  ``slsbot-api-admin``
+operator  verb ``patch``                              ``slsbot-api-operator``
+viewer    verb ``get`` (one object) or ``list``       ``slsbot-api-viewer``
+========  ==========================================  ==========================================
 
 The resource is the route's (``/api/v1/strategies/...``: ``strategies.slsbot.io``; ``experiments``, ``incidents``;
 ``accounts/overview``: ``tradingaccounts``; ``events`` and ``audit``: ``strategies``), in the request's
@@ -79,6 +79,6 @@ class KubernetesAuthenticator:
         reason = refusals[-1][1]
         raise PermissionDenied(
             f"{bounded_name(user.username)} may not read slsbot objects in {where}: {reason}; bind the ClusterRole "
-            "slsbot-viewer (or slsbot-operator, slsbot-admin) to the user, or add ?namespace= for a namespace it is "
-            "bound in"
+            "slsbot-api-viewer (or slsbot-api-operator, slsbot-api-admin) to the user, or add ?namespace= for a "
+            "namespace it is bound in"
         )
