@@ -42,6 +42,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def ab_experiment(name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "Experiment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "type": "ab",
+            "strategyRef": {"name": "btc-trend"},
+            "variants": [
+                {"name": "baseline", "strategyRef": {"name": "btc-trend"}},
+                {"name": "candidate", "strategyRef": {"name": "eth-trend"}},
+            ],
+            "schedule": {"steps": [10, 50, 100], "stepInterval": "24h", "minTrades": 30, "significance": 0.05},
+        },
+    }
+
+
 def strategy(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "slsbot.io/v1alpha1",
@@ -98,6 +115,7 @@ async def test_users_list_read_pause_and_resume_strategies_as_rbac_allows_and_ar
     await bind_roles(cluster, kubeconfig)
     await kube.apply(strategy("btc-trend"))
     await kube.apply(strategy("eth-trend"))
+    await kube.apply(ab_experiment("btc-ab"))
     event = {
         "apiVersion": "v1",
         "kind": "Event",
@@ -163,6 +181,13 @@ async def test_users_list_read_pause_and_resume_strategies_as_rbac_allows_and_ar
         assert resumed.status_code == 200 and resumed.json()["paused"] is False, resumed.text
         assert (await kube.get("strategies", "btc-trend"))["spec"]["paused"] is False
 
+        # An A/B Experiment's controls patch its spec the same way.
+        experiments = await http.get(f"{base}/experiments", headers=as_(VIEWER_TOKEN))
+        assert [e["name"] for e in experiments.json()] == ["btc-ab"], experiments.text
+        held = await http.post(f"{base}/experiments/btc-ab/pause", headers=as_(OPERATOR_TOKEN))
+        assert held.status_code == 200 and held.json()["paused"] is True, held.text
+        assert (await kube.get("experiments", "btc-ab"))["spec"]["paused"] is True
+
         # The audit trail (SQLite in the operator's state folder) names the Kubernetes users.
         audit = await http.get(f"{base}/audit", headers=as_(ADMIN_TOKEN))
         assert audit.status_code == 200, audit.text
@@ -170,6 +195,7 @@ async def test_users_list_read_pause_and_resume_strategies_as_rbac_allows_and_ar
             ("viewer:alice", "POST /api/v1/strategies/{name}/pause", "Strategy */btc-trend", "403"),  # not looked up
             ("operator:bob", "POST /api/v1/strategies/{name}/pause", f"Strategy {NAMESPACE}/btc-trend", "200"),
             ("operator:bob", "POST /api/v1/strategies/{name}/resume", f"Strategy {NAMESPACE}/btc-trend", "200"),
+            ("operator:bob", "POST /api/v1/experiments/{name}/pause", f"Experiment {NAMESPACE}/btc-ab", "200"),
         ]
         assert (tmp_path / "state" / "admin-api.db").is_file()
 
