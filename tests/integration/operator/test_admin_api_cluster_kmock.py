@@ -7,9 +7,12 @@ The real operator runs (kopf and the admin API in their threads); the test calls
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -211,3 +214,60 @@ async def test_users_list_read_pause_and_resume_strategies_as_rbac_allows_and_ar
         cluster.reviews_available = True
         back = await http.get(f"{base}/strategies", headers=as_(LATE_TOKEN))
         assert back.status_code == 200, back.text
+
+
+async def test_the_command_serves_the_admin_api_beside_kopf_and_stops_it_on_sigterm(
+    cluster, kube, kubeconfig, tmp_path
+):
+    cluster.users[ADMIN_TOKEN] = ("carol", [])
+    await bind_roles(cluster, kubeconfig)
+    await kube.apply(strategy("btc-trend"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "SLSBOT_OPERATOR_CONTROL_KEY": kube.control_key,
+        "SLSBOT_OPERATOR_METRICS_PORT": "off",
+        "SLSBOT_OPERATOR_ADMIN_API_ADDRESS": "127.0.0.1",
+        "SLSBOT_OPERATOR_STATE_DIR": str(tmp_path / "state"),
+    }
+    log_path = tmp_path / "operator.log"
+    with log_path.open("w") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "slsbot.interfaces.cli",
+            "operator",
+            "--all-namespaces",
+            "--admin-api-port",
+            str(port),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+        )
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+
+                async def listed() -> list[str]:
+                    assert process.returncode is None, log_path.read_text()
+                    try:
+                        answer = await http.get(
+                            f"http://127.0.0.1:{port}/api/v1/strategies",
+                            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                        )
+                    except httpx.HTTPError:
+                        return []
+                    assert answer.status_code == 200, answer.text
+                    return [s["name"] for s in answer.json()]
+
+                assert await kube.eventually(listed, within=60, what="the admin API of the process") == ["btc-trend"]
+                anonymous = await http.get(f"http://127.0.0.1:{port}/api/v1/strategies")
+                assert anonymous.status_code == 401
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=30) == 0, log_path.read_text()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert ADMIN_TOKEN not in log_path.read_text()
