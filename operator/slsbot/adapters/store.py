@@ -33,7 +33,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
-from slsbot.api import KINDS, Experiment, Resource, Strategy
+from slsbot.api import Resource
+from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, resource_of
 from slsbot.domain.errors import ConflictError, NotFoundError
 
 
@@ -94,27 +95,16 @@ class StoredObject(StoredObjectBase, table=True):
 
     def as_resource(self) -> Resource[Any, Any]:
         """The API object with the stored generation and status, and the ``paused`` override applied."""
-        document = dict(self.document)
-        document["metadata"] = {
-            "creationTimestamp": self.created_at,  # as the API server sets it: when the object was first stored
-            **document.get("metadata", {}),
-            "generation": self.generation,
-        }
-        if self.owner is not None:  # as the API server shows an owner (no uid: the local store has none)
-            kind, _, name = self.owner.partition("/")
-            document["metadata"]["ownerReferences"] = [
-                {"apiVersion": document.get("apiVersion", "slsbot.io/v1alpha1"), "kind": kind, "name": name}
-            ]
-        if self.status is not None:
-            document["status"] = self.status
-        resource = KINDS[self.kind].model_validate(document)
-        if isinstance(resource, Strategy) and self.paused_override is not None:
-            resource.spec.paused = self.paused_override
-        if isinstance(resource, Experiment) and self.controls_override:
-            for control, value in self.controls_override.items():
-                if control in EXPERIMENT_CONTROLS:
-                    setattr(resource.spec, control, bool(value))
-        return resource
+        return resource_of(
+            self.kind,
+            self.document,
+            generation=self.generation,
+            created_at=self.created_at,
+            status=self.status,
+            owner=self.owner,
+            paused_override=self.paused_override,
+            controls_override=self.controls_override,
+        )
 
 
 class StoredObjectPublic(StoredObjectBase):
@@ -511,10 +501,6 @@ def set_paused_override(session: Session, *, namespace: str, name: str, paused: 
     session.commit()
     session.refresh(row)
     return row
-
-
-#: The spec fields of an A/B Experiment the admin API sets (``POST /experiments/{name}/promote|abort|pause|resume``).
-EXPERIMENT_CONTROLS = ("paused", "abort", "promote")
 
 
 def set_experiment_control(

@@ -1,7 +1,8 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
 ``RuntimeBackend`` and ``RolloutRuntimes``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement
 ``OwnedObjects``; ``adapters.tuning_processes`` (local worker processes) and ``adapters.kubernetes.tuning`` (Jobs)
-implement ``TuningRunner``."""
+implement ``TuningRunner``; ``adapters.admin_data`` (the local store) and ``adapters.kubernetes.admin_data`` (a cluster)
+implement ``AdminData``, what the admin API's routes read and change."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 from slsbot.api import Experiment, RuntimeConfig
 from slsbot.api.health import SecretKeyRef
 from slsbot.api.resources import Resource
+from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeOrders, RuntimeView
 from slsbot.domain.admission import SecretSeen
 from slsbot.domain.incidents import Incident
 from slsbot.domain.notification_plan import Message
@@ -186,3 +188,40 @@ class SecretValues(Protocol):
     locally. Raises NotFoundError naming the Secret and key (never the value)."""
 
     def read(self, namespace: str, ref: SecretKeyRef) -> str: ...
+
+
+class AdminData(Protocol):
+    """What the admin API's routes read and change, over the local supervisor's store or a cluster's objects.
+
+    Coroutines: a read of the local store runs on the event loop (a few milliseconds, no thread hop); a call to the
+    Kubernetes API or to a runtime runs in a worker thread. Raises BackendUnavailable when the backend cannot be
+    reached, NotFoundError when a named object does not exist, ConflictError on a write conflict."""
+
+    async def objects(self, kind: str, *, namespace: str | None = None, name: str | None = None) -> list[AdminObject]:
+        """The objects of ``kind`` (``Strategy``, ``Experiment``, ``TradingAccount``), by namespace and name."""
+        ...
+
+    async def runtimes(self, strategies: list[AdminObject]) -> dict[tuple[str, str], RuntimeView]:
+        """What the backend knows of these Strategies' runtimes, by (namespace, name), without asking them."""
+        ...
+
+    async def runtime_statuses(self, strategies: list[AdminObject]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The runtimes' last ``/status`` (the figures the accounts overview adds up); one that has none is left out."""
+        ...
+
+    async def orders(self, strategy: AdminObject, *, limit: int) -> RuntimeOrders:
+        """The Strategy's orders, newest first. Raises RuntimeUnreachable when neither the runtime nor a state file
+        can answer."""
+        ...
+
+    async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
+        """Set the Strategy's desired ``paused`` flag; its controller hands it to the runtime."""
+        ...
+
+    async def set_experiment_control(self, experiment: AdminObject, control: str, value: bool) -> AdminObject:
+        """Set an A/B Experiment's ``spec.<control>`` (``EXPERIMENT_CONTROLS``); its controller acts on it."""
+        ...
+
+    async def events(self, *, namespace: str | None, name: str | None, limit: int) -> list[EventEntry]:
+        """Events about slsbot objects, newest first."""
+        ...

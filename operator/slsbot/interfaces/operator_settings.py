@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -120,6 +121,32 @@ class OperatorSettings(BaseSettings):
     experiment_interval_seconds: float = Field(
         default=10.0, gt=0, le=3600, description="How often each Experiment is looked at while it runs."
     )
+    # The admin API over the cluster's objects (docs/how-to/admin-api-on-a-cluster.md).
+    admin_api_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve the admin API (the same routes as slsbot up's) on this port, authenticated by TokenReview "
+        "and authorised by SubjectAccessReview; unset or off: not served (deploy/operator sets 8443).",
+    )
+    admin_api_address: str = Field(default="0.0.0.0", description="The address the admin API listens on.")
+    admin_api_tls_cert: Path | None = Field(
+        default=None,
+        description="PEM certificate the admin API serves HTTPS with (with admin_api_tls_key); unset: HTTP.",
+    )
+    admin_api_tls_key: Path | None = Field(default=None, description="The certificate's PEM private key.")
+    admin_api_review_ttl_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How long a TokenReview's and a SubjectAccessReview's answer is kept, per token: a page of "
+        "requests costs one review, and a revoked token or role stops working within this time.",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="The operator's state folder: the admin API's audit trail and refused-request counts (SQLite), "
+        "post-mortem bundles. Unset: a new temporary folder each start; mount a volume here to keep them.",
+    )
     drain_wait_seconds: float = Field(
         default=120.0,
         gt=0,
@@ -128,7 +155,7 @@ class OperatorSettings(BaseSettings):
         "deleted anyway, with a DeletedWithoutDrain warning.",
     )
 
-    @field_validator("metrics_port", mode="before")
+    @field_validator("metrics_port", "admin_api_port", mode="before")
     @classmethod
     def _metrics_off(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() in ("", "off", "none") else value
@@ -215,6 +242,12 @@ class OperatorSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _tls_pair(self) -> OperatorSettings:
+        if (self.admin_api_tls_cert is None) != (self.admin_api_tls_key is None):
+            raise ValueError("admin_api_tls_cert and admin_api_tls_key: set both (HTTPS) or neither (HTTP)")
+        return self
+
+    @model_validator(mode="after")
     def _one_scope(self) -> OperatorSettings:
         if self.all_namespaces and self.namespaces:
             raise ValueError("namespaces: pass either --namespace NS (any number of times) or --all-namespaces")
@@ -251,6 +284,13 @@ class OperatorSettings(BaseSettings):
                 ),
             ),
         )
+
+    def operator_state_dir(self) -> Path:
+        """``state_dir``, created if missing; a new temporary folder when unset."""
+        if self.state_dir is None:
+            return Path(tempfile.mkdtemp(prefix="slsbot-operator-"))
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir
 
     def image_allow_list(self) -> ImageAllowList:
         return ImageAllowList(tuple(self.allowed_images))

@@ -5,6 +5,14 @@ kmock stores objects and serves watches but runs no controllers: no garbage coll
 Deployment controller, no kubelet. ``ClusterEmulator`` adds what an API server itself does (uid, resourceVersion,
 generation, creationTimestamp, 422 on a failed JSON-patch test); whoever needs a running pod plays the Deployment
 controller and the kubelet itself.
+
+It also answers ``TokenReview`` (``authentication.k8s.io/v1``) from a table of tokens the test fills
+(``emulator.users[token] = ("alice", ["team"])``), and ``SubjectAccessReview`` (``authorization.k8s.io/v1``) by
+evaluating the RBAC objects it stores (Roles, ClusterRoles and their bindings, created like any object, with kubectl
+or ``emulator.objects``) as the RBAC authorizer does: a rule allows when its verbs, apiGroups, resources and
+resourceNames match (``*`` matches all); a ClusterRoleBinding applies everywhere, a RoleBinding in its namespace. An
+allowed review's reason names the binding as the API server's does; a denied one has none (RBAC gives no opinion).
+``reviews_available = False`` makes both answer 503, as an API server whose authentication webhook is down.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
 import jsonpatch
 import kmock
 import yaml
@@ -43,6 +52,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         #: How many requests it served per (resource[/subresource], verb), verb as RBAC names it (list, watch...),
         #: but for its own client's (``emulator.request``: what the tests and the benchmark do themselves).
         self.calls: collections.Counter[tuple[str, str]] = collections.Counter()
+        #: TokenReview's table: token -> (username, groups). A token not in it is not authenticated.
+        self.users: dict[str, tuple[str, list[str]]] = {}
+        self.reviews_available = True
 
     async def _handle(self, request: Any) -> Any:
         ours = request.headers.get("User-Agent", "").startswith("kmock/")  # the tests' and benchmark's own calls
@@ -58,6 +70,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 self._requests.remove(request)  # kmock's own log of what it served
 
     async def _serve(self, request: Any) -> Any:
+        review = _REVIEWS.get(getattr(request.resource, "plural", None) or "")
+        if review is not None and request.action == kmock.action.CREATE and isinstance(request.data, dict):
+            if not self.reviews_available:
+                raise kmock.KubernetesError(status=503, reason="ServiceUnavailable", message="reviews are unavailable")
+            answer = dict(request.data)
+            answer["status"] = self._token_review(answer) if review == "TokenReview" else self._access_review(answer)
+            return aiohttp.web.json_response(answer, status=201)
         if request.resource is not None and isinstance(request.data, dict) and request.action == kmock.action.CREATE:
             meta = request.data.setdefault("metadata", {})
             meta.setdefault("uid", str(uuid.uuid4()))
@@ -83,6 +102,55 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                     return [found]
         return super()._KubernetesEmulator__get_objs(request, strict)  # type: ignore[misc]
 
+    def _token_review(self, review: dict[str, Any]) -> dict[str, Any]:
+        token = (review.get("spec") or {}).get("token")
+        if not isinstance(token, str) or token not in self.users:
+            return {"authenticated": False, "user": {}, "error": "invalid bearer token"}
+        username, groups = self.users[token]
+        uid = str(uuid.uuid5(uuid.NAMESPACE_URL, username))
+        return {
+            "authenticated": True,
+            "user": {"username": username, "uid": uid, "groups": [*groups, "system:authenticated"]},
+        }
+
+    def _access_review(self, review: dict[str, Any]) -> dict[str, Any]:
+        spec = review.get("spec") or {}
+        attributes = spec.get("resourceAttributes") or {}
+        user, groups = str(spec.get("user") or ""), list(spec.get("groups") or [])
+        namespace = attributes.get("namespace") or None
+        for binding_kind, binding in self._rbac_bindings(namespace):
+            if not any(_subject_matches(s, user, groups) for s in binding.get("subjects") or []):
+                continue
+            ref = binding.get("roleRef") or {}
+            role_ns = binding["metadata"].get("namespace") if ref.get("kind") == "Role" else None
+            role = self._rbac_object("roles" if ref.get("kind") == "Role" else "clusterroles", role_ns, ref.get("name"))
+            if role is not None and any(_rule_matches(rule, attributes) for rule in role.get("rules") or []):
+                reason = (
+                    f'RBAC: allowed by {binding_kind} "{binding["metadata"]["name"]}" of {ref.get("kind")} '
+                    f'"{ref.get("name")}" to User "{user}"'
+                )
+                return {"allowed": True, "reason": reason}
+        return {"allowed": False}
+
+    def _rbac_bindings(self, namespace: str | None) -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        for (resource, where, _name), obj in list(self.objects.items()):
+            plural = getattr(resource, "plural", None)
+            if obj.deleted or getattr(resource, "group", None) != RBAC_GROUP:
+                continue
+            if plural == "clusterrolebindings":
+                found.append(("ClusterRoleBinding", dict(obj.raw)))
+            elif plural == "rolebindings" and namespace is not None and where == namespace:
+                found.append(("RoleBinding", dict(obj.raw)))
+        return found
+
+    def _rbac_object(self, plural: str, namespace: str | None, name: Any) -> dict[str, Any] | None:
+        for (resource, where, found), obj in list(self.objects.items()):
+            ours = getattr(resource, "group", None) == RBAC_GROUP and getattr(resource, "plural", None) == plural
+            if ours and found == name and where == namespace and not obj.deleted:
+                return dict(obj.raw)
+        return None
+
     def _bump(self, request: Any) -> None:
         version = str(next(self._versions))
         if isinstance(request.data, dict):
@@ -99,6 +167,38 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if key in self.objects and not self.objects[key].deleted:
             return dict(self.objects[key].raw)
         return {}
+
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+_REVIEWS = {"tokenreviews": "TokenReview", "subjectaccessreviews": "SubjectAccessReview"}
+
+
+def _subject_matches(subject: dict[str, Any], user: str, groups: list[str]) -> bool:
+    kind, name = subject.get("kind"), subject.get("name")
+    if kind == "User":
+        return name == user
+    if kind == "Group":
+        return name in groups
+    if kind == "ServiceAccount":
+        return user == f"system:serviceaccount:{subject.get('namespace')}:{name}"
+    return False
+
+
+def _rule_matches(rule: dict[str, Any], attributes: dict[str, Any]) -> bool:
+    def has(field: str, value: Any) -> bool:
+        items = rule.get(field) or []
+        return "*" in items or value in items
+
+    resource = attributes.get("resource", "")
+    if attributes.get("subresource"):
+        resource = f"{resource}/{attributes['subresource']}"
+    names = rule.get("resourceNames") or []
+    return (
+        has("verbs", attributes.get("verb"))
+        and has("apiGroups", attributes.get("group", ""))
+        and has("resources", resource)
+        and (not names or attributes.get("name") in names)
+    )
 
 
 def _verb(request: Any) -> str:
@@ -134,6 +234,19 @@ async def emulated_cluster(namespaces: Iterable[str]) -> AsyncIterator[ClusterEm
         emulator.resources["batch/v1/jobs"] = info(kind="Job", namespaced=True, verbs=verbs, subresources={"status"})
         emulator.resources["networking.k8s.io/v1/networkpolicies"] = info(
             kind="NetworkPolicy", namespaced=True, verbs=verbs
+        )
+        for plural, kind, namespaced in [
+            ("roles", "Role", True),
+            ("rolebindings", "RoleBinding", True),
+            ("clusterroles", "ClusterRole", False),
+            ("clusterrolebindings", "ClusterRoleBinding", False),
+        ]:
+            emulator.resources[f"{RBAC_GROUP}/v1/{plural}"] = info(kind=kind, namespaced=namespaced, verbs=verbs)
+        emulator.resources["authentication.k8s.io/v1/tokenreviews"] = info(
+            kind="TokenReview", namespaced=False, verbs={"create"}
+        )
+        emulator.resources["authorization.k8s.io/v1/subjectaccessreviews"] = info(
+            kind="SubjectAccessReview", namespaced=False, verbs={"create"}
         )
         for crd in crds():
             names = crd["spec"]["names"]

@@ -102,3 +102,31 @@ def test_the_runtimes_network_policies_admit_the_operator_pods(folder):
         == defaults.operator_namespace
         == load(folder / "00-namespace.yaml")["metadata"]["name"]
     )
+
+
+@pytest.mark.parametrize("folder", [CLUSTER, NAMESPACED])
+def test_the_admin_api_service_reaches_the_port_the_operator_serves_it_on_and_reviews_are_delegated(folder):
+    spec = container(load(folder / "40-deployment.yaml"))
+    env = {item["name"]: item.get("value") for item in spec["env"]}
+    settings = OperatorSettings(admin_api_port=env["SLSBOT_OPERATOR_ADMIN_API_PORT"])
+    ports = {p["name"]: p["containerPort"] for p in spec["ports"]}
+    service = load(folder / "50-admin-api-service.yaml")
+    (port,) = service["spec"]["ports"]
+    assert ports[port["targetPort"]] == settings.admin_api_port == port["port"]
+    labels = load(folder / "40-deployment.yaml")["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    delegation = load(folder / "31-auth-delegator.yaml")
+    assert delegation["roleRef"]["name"] == "system:auth-delegator"
+    account = load(folder / "10-serviceaccount.yaml")["metadata"]
+    assert delegation["subjects"] == [{"kind": "ServiceAccount", **{k: account[k] for k in ("name", "namespace")}}]
+
+
+def test_the_sample_user_roles_grant_get_list_patch_and_everything_and_never_take_the_operators_name():
+    roles = {
+        doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((CLUSTER / "60-admin-api-roles.yaml").read_text())
+    }
+    assert set(roles) == {"slsbot-api-viewer", "slsbot-api-operator", "slsbot-api-admin"}
+    assert ("slsbot.io", "strategies", "list") in rules(roles["slsbot-api-viewer"])
+    assert not {v for _, _, v in rules(roles["slsbot-api-viewer"])} & {"patch", "*"}
+    assert ("slsbot.io", "strategies", "patch") in rules(roles["slsbot-api-operator"])
+    assert rules(roles["slsbot-api-admin"]) == {("slsbot.io", "*", "*")}

@@ -86,6 +86,8 @@ class RuntimeControl(Protocol):
 
     def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]: ...
 
+    def orders(self, base_url: str, *, limit: int, token: str | None = None) -> list[dict[str, Any]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
@@ -205,6 +207,11 @@ class KubernetesRuntimeBackend:
     def push_headroom(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         url, token = self._reach(namespace, name)
         return self._control.push_headroom(url, body=body, token=token)
+
+    def orders(self, namespace: str, name: str, *, limit: int) -> list[dict[str, Any]]:
+        """The runtime's orders, newest first (the admin API's ``GET /strategies/{name}/orders``)."""
+        url, token = self._reach(namespace, name)
+        return self._control.orders(url, limit=limit, token=token)
 
     def _reach(self, namespace: str, name: str) -> tuple[str, str]:
         """The runtime's control URL, through its Service, and its token."""

@@ -29,6 +29,7 @@ from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from slsbot.adapters.admin_data import SqlAdminData
 from slsbot.adapters.control_metrics import METRICS_CONTENT_TYPE, ControlMetrics
 from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.runtime_client import RuntimeHttpClient
@@ -43,7 +44,8 @@ from slsbot.domain.errors import (
     RuntimeUnreachable,
     SlsbotError,
 )
-from slsbot.interfaces.admin_api.auth import AuthenticationRequired, TokenRegistry
+from slsbot.domain.ports import AdminData
+from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Authenticator
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
@@ -164,31 +166,45 @@ def metrics_text(request: Request) -> Response:
 def create_app(
     *,
     engine: Engine,
-    tokens: TokenRegistry,
-    runtime_client: RuntimeHttpClient,
+    tokens: Authenticator | None = None,
+    runtime_client: RuntimeHttpClient | None,
     state_dir: Path | None = None,
     metrics: ControlMetrics | None = None,
     incidents: IncidentService | None = None,
+    authenticator: Authenticator | None = None,
+    data: AdminData | None = None,
+    tuning_dir: Path | None = None,
 ) -> FastAPI:
-    """``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file (and to
-    keep post-mortem bundles). ``metrics``: the control plane's metrics the supervisor records, served at
-    ``/metrics``. ``incidents``: the supervisor's incidents service (the routes share its lock); one over the same
-    database when not given."""
+    """``engine``: the database of the audit trail and the refused-request counts (locally the supervisor's store,
+    which also holds the objects; on a cluster a file in the operator's state folder). ``authenticator`` (or
+    ``tokens``, its older name): who sent a request, ``TokenRegistry`` locally. ``data``: the objects the routes read
+    and change; the local store (``SqlAdminData`` over ``engine``, ``runtime_client`` and ``state_dir``) when not
+    given. ``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file (and to
+    keep post-mortem bundles); ``tuning_dir``: where tuning reports are (``state_dir/tuning`` when not given).
+    ``metrics``: the control plane's metrics, served at ``/metrics``. ``incidents``: the incidents service (the
+    routes share its lock); one over the same database when not given."""
+    authenticator = authenticator or tokens
+    if authenticator is None:
+        raise ValueError("create_app needs an authenticator: a TokenRegistry, or KubernetesAuthenticator on a cluster")
     app = FastAPI(
         title="slsbot admin API",
         version="v1",
-        description="The local supervisor's strategies, their orders, its experiments, events and the audit trail. "
+        description="The strategies, their orders, the experiments, events, incidents and the audit trail, of the "
+        "local supervisor (slsbot up) or of a cluster (slsbot operator --admin-api-port). "
         "Bearer tokens: a viewer reads, an operator also pauses and resumes (and steers A/B rollouts), an admin may "
-        "do everything. "
+        "do everything; on a cluster the token is a Kubernetes one, checked by TokenReview, and the role is what "
+        "RBAC allows on the slsbot resources (SubjectAccessReview: get/list, patch, *). "
         'Every error is JSON: {"detail": "what went wrong and what to do", "error": "the error class"}.',
         docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
         redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.engine = engine
-    app.state.tokens = tokens
+    app.state.authenticator = authenticator
     app.state.runtime_client = runtime_client
     app.state.state_dir = state_dir
+    app.state.tuning_dir = tuning_dir if tuning_dir is not None else (state_dir / "tuning" if state_dir else None)
+    app.state.data = data if data is not None else SqlAdminData(engine, runtime_client, state_dir)
     app.state.metrics = metrics if metrics is not None else ControlMetrics()
     postmortems = LocalPostmortems(engine, state_dir)
     app.state.postmortems = postmortems

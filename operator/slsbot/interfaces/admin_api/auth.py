@@ -4,6 +4,9 @@ everything (``SLSBOT_ADMIN_TOKEN``, or the token ``slsbot up`` generates; ``SLSB
 
 Tokens are compared in constant time and are never stored, logged or returned: a caller is known by its role
 and a token id (the first 8 hex digits of the token's SHA-256), e.g. ``operator:3fa1b2c4`` in the audit trail.
+
+The app asks an ``Authenticator`` who sent a request (``app.state.authenticator``): ``TokenRegistry`` here, and on a
+cluster ``cluster_auth.KubernetesAuthenticator``, whose principals are Kubernetes users (``operator:alice``).
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 from pydantic import SecretStr
+from starlette.requests import Request
 
 from slsbot.domain.errors import PermissionDenied, SlsbotError
 
@@ -37,8 +42,12 @@ class AuthenticationRequired(SlsbotError):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """``token_id``: the token's id (``token_id()``), or a Kubernetes user's name. ``refusals``: why the roles above
+    ``role`` were refused, when the authorizer said (a SubjectAccessReview's reason), for the 403's message."""
+
     role: Role
     token_id: str
+    refusals: tuple[tuple[Role, str], ...] = ()
 
     @property
     def actor(self) -> str:
@@ -46,7 +55,18 @@ class Principal:
 
     def require(self, role: Role) -> None:
         if self.role < role:
-            raise PermissionDenied(f"{self.actor} may not do this: it needs the {role.label} role")
+            reason = dict(self.refusals).get(role)
+            raise PermissionDenied(
+                f"{self.actor} may not do this: it needs the {role.label} role" + (f" ({reason})" if reason else "")
+            )
+
+
+class Authenticator(Protocol):
+    """Who holds a bearer token, and with which role for ``request`` (its namespace and path may matter)."""
+
+    async def identify(self, presented: str, *, request: Request) -> Principal | None:
+        """The principal, or None for a token no one holds. Raises BackendUnavailable when it cannot tell now."""
+        ...
 
 
 def token_id(token: str) -> str:
@@ -68,8 +88,9 @@ class TokenRegistry:
         given = ((admin, Role.ADMIN), (operator, Role.OPERATOR), (viewer, Role.VIEWER))
         return cls((token, role) for token, role in given if token is not None)
 
-    def identify(self, presented: str) -> Principal | None:
-        """The principal holding ``presented``, or None. Every known token is compared, in constant time."""
+    async def identify(self, presented: str, *, request: Request | None = None) -> Principal | None:
+        """The principal holding ``presented``, or None. Every known token is compared, in constant time; the
+        role does not depend on the request."""
         candidate = presented.encode()
         found: Role | None = None
         for token, role in self._tokens:

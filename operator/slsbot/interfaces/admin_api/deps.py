@@ -1,6 +1,10 @@
-"""The admin API's dependencies, as ``Annotated`` aliases: ``SessionDep``, ``CurrentPrincipal``, ``ViewerDep``,
-``OperatorDep``, ``RuntimeClientDep``. What they hand out (engine, tokens, runtime client) was passed to
-``create_app`` and lives on ``app.state``; a session lives for one request.
+"""The admin API's dependencies, as ``Annotated`` aliases: ``DataDep`` (the port the routes read and change objects
+through: ``domain.ports.AdminData``), ``SessionDep`` (the audit trail's database), ``CurrentPrincipal``, ``ViewerDep``,
+``OperatorDep``. What they hand out (data, engine, authenticator) was passed to ``create_app`` and lives on
+``app.state``; a session lives for one request.
+
+Who sent a request is asked of ``app.state.authenticator`` (``auth.Authenticator``): the local ``TokenRegistry``, or
+on a cluster ``cluster_auth.KubernetesAuthenticator`` (TokenReview and SubjectAccessReview).
 
 Each is ``async def``: none waits for anything (a Session connects on its first query, in the route), and FastAPI
 runs a plain ``def`` dependency in its thread pool, one thread hop each, which on a machine busy starting a fleet
@@ -18,8 +22,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.domain.errors import SlsbotError
-from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Principal, Role, TokenRegistry
+from slsbot.domain.admin_data import AdminObject
+from slsbot.domain.errors import InvalidSpecError, NotFoundError, SlsbotError
+from slsbot.domain.ports import AdminData
+from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Authenticator, Principal, Role
 
 
 class InvalidQueryParameter(SlsbotError):
@@ -44,21 +50,30 @@ async def get_runtime_client(request: Request) -> RuntimeHttpClient:
     return request.app.state.runtime_client
 
 
-def identify(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
+async def get_data(request: Request) -> AdminData:
+    return request.app.state.data
+
+
+async def identify(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     """Who sent ``request``: the holder of its bearer token, or None. Looked up once per request and kept on
-    ``request.state``, where the audit trail reads it whatever the outcome."""
+    ``request.state``, where the audit trail reads it whatever the outcome. Raises what the authenticator raises
+    (BackendUnavailable when a cluster cannot review the token: 503), and it is then asked again next time."""
     known = getattr(request.state, "principal", _UNKNOWN)
     if known is not _UNKNOWN:
         return known
-    registry: TokenRegistry = request.app.state.tokens
-    principal = None if credentials is None else registry.identify(credentials.credentials)
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = None if credentials is None else await authenticator.identify(credentials.credentials, request=request)
     request.state.principal = principal
     return principal
 
 
 async def identify_sender(request: Request) -> Principal | None:
-    """``identify`` from the request's own header, for code outside a route (the audit middleware)."""
-    return identify(request, await bearer_scheme(request))
+    """``identify`` from the request's own header, for code outside a route (the audit middleware); None when the
+    sender could not be identified (the route already answered the error)."""
+    try:
+        return await identify(request, await bearer_scheme(request))
+    except SlsbotError:
+        return None
 
 
 async def current_principal(
@@ -67,7 +82,7 @@ async def current_principal(
 ) -> Principal:
     if credentials is None:
         raise AuthenticationRequired("missing bearer token: send the header 'Authorization: Bearer <token>'")
-    principal = identify(request, credentials)
+    principal = await identify(request, credentials)
     if principal is None:
         raise AuthenticationRequired(
             "unknown bearer token: use the token slsbot up printed, or one set in its environment"
@@ -76,6 +91,7 @@ async def current_principal(
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+DataDep = Annotated[AdminData, Depends(get_data)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 RuntimeClientDep = Annotated[RuntimeHttpClient, Depends(get_runtime_client)]
 
@@ -118,3 +134,16 @@ def known_query_parameters(request: Request, _: CurrentPrincipal) -> None:
     repeated = sorted(name for name in declared if len(request.query_params.getlist(name)) > 1)
     if repeated:
         raise InvalidQueryParameter(f"query parameter {repeated[0]!r} is given more than once; give it once")
+
+
+async def find_object(data: AdminData, kind: str, *, name: str, namespace: str | None) -> AdminObject:
+    """The one ``kind`` named ``name`` (in ``namespace``, or in any); NotFoundError, or InvalidSpecError asking for
+    ``?namespace=`` when the name exists in several."""
+    rows = await data.objects(kind, namespace=namespace, name=name)
+    if not rows:
+        where = f"namespace {namespace!r}" if namespace else "any namespace"
+        raise NotFoundError(f"{kind} {name!r} does not exist in {where}")
+    if len(rows) > 1:
+        namespaces = ", ".join(row.namespace for row in rows)
+        raise InvalidSpecError(f"{kind} {name!r} exists in namespaces {namespaces}; add ?namespace=<one of them>")
+    return rows[0]

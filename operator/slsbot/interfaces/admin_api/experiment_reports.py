@@ -3,7 +3,8 @@
 ``GET /api/v1/experiments/{name}/report`` serves the page of the Experiment's latest completed run, with a
 ``<base>`` so that its pictures (``<img src="history.png">``) load from ``.../report/{file}``; the pictures are served
 by name from the run's result folder and nothing else (no path in a name). Read from the supervisor's state folder
-(``<state_dir>/tuning/<namespace>/<experiment>/r<run>/result``).
+(``<state_dir>/tuning/<namespace>/<experiment>/r<run>/result``), or on a cluster from the operator's tuning folder
+(``SLSBOT_OPERATOR_TUNING_DIR``), where its finalize step ran.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
-from sqlmodel import Session
 
-from slsbot.adapters.store import StoredObject, list_stored_objects
 from slsbot.adapters.tuning_processes import RunPaths, run_paths
-from slsbot.domain.errors import InvalidSpecError, NotFoundError
-from slsbot.interfaces.admin_api.deps import SessionDep, ViewerDep, known_query_parameters
+from slsbot.domain.admin_data import AdminObject
+from slsbot.domain.errors import NotFoundError
+from slsbot.interfaces.admin_api.deps import DataDep, ViewerDep, find_object, known_query_parameters
 from slsbot.interfaces.admin_api.routes import Namespace
 from slsbot.interfaces.admin_api.schemas import error_responses
 
@@ -34,31 +34,20 @@ router = APIRouter(
 )
 
 
-def find_experiment(session: Session, *, name: str, namespace: str | None) -> StoredObject:
-    rows = list_stored_objects(session, kind="Experiment", namespace=namespace, name=name)
-    if not rows:
-        where = f"namespace {namespace!r}" if namespace else "any namespace"
-        raise NotFoundError(f"Experiment {name!r} does not exist in {where}")
-    if len(rows) > 1:
-        namespaces = ", ".join(row.namespace for row in rows)
-        raise InvalidSpecError(f"Experiment {name!r} exists in namespaces {namespaces}; add ?namespace=<one of them>")
-    return rows[0]
-
-
-def report_folder(request: Request, row: StoredObject) -> RunPaths:
+def report_folder(request: Request, row: AdminObject) -> RunPaths:
     """The result folder of the Experiment's latest completed run; NotFoundError saying why there is none."""
     status = row.status or {}
     tuning = status.get("tuning") or {}
-    state_dir: Path | None = request.app.state.state_dir
+    tuning_dir: Path | None = request.app.state.tuning_dir
     if row.document.get("spec", {}).get("type") != "tuning":
         raise NotFoundError(f"Experiment {row.namespace}/{row.name} is not a tuning Experiment: it has no report")
-    if state_dir is None or not tuning.get("report"):
+    if tuning_dir is None or not tuning.get("report"):
         phase = status.get("phase", "Pending")
         raise NotFoundError(
             f"Experiment {row.namespace}/{row.name} has no report yet (phase {phase}); one is written when a run "
             "completes"
         )
-    return run_paths(state_dir / TUNING_FOLDER, row.namespace, row.name, int(tuning.get("run") or 0))
+    return run_paths(tuning_dir, row.namespace, row.name, int(tuning.get("run") or 0))
 
 
 @router.get(
@@ -66,11 +55,11 @@ def report_folder(request: Request, row: StoredObject) -> RunPaths:
     responses={200: {"description": "The report page.", "content": {"text/html": {"schema": {"type": "string"}}}}},
 )
 async def get_experiment_report(
-    request: Request, session: SessionDep, _: ViewerDep, name: str, namespace: Namespace
+    request: Request, data: DataDep, _: ViewerDep, name: str, namespace: Namespace
 ) -> Response:
     """The tuning report of the latest completed run: optimisation history, parameter importances and the
     out-of-sample equity of the proposal."""
-    row = find_experiment(session, name=name, namespace=namespace)
+    row = await find_object(data, "Experiment", name=name, namespace=namespace)
     paths = report_folder(request, row)
     try:
         page = paths.report.read_text(encoding="utf-8")
@@ -91,13 +80,13 @@ async def get_experiment_report(
     },
 )
 async def get_experiment_report_file(
-    request: Request, session: SessionDep, _: ViewerDep, name: str, file: str, namespace: Namespace
+    request: Request, data: DataDep, _: ViewerDep, name: str, file: str, namespace: Namespace
 ) -> Response:
     """A picture of the report, by its file name (``history.png``, ``importances.png``, ``equity.png``...)."""
     match = _FILE.match(file)
     if match is None:
         raise NotFoundError(f"{file[:64]!r} is not a file of a report (pictures such as history.png)")
-    row = find_experiment(session, name=name, namespace=namespace)
+    row = await find_object(data, "Experiment", name=name, namespace=namespace)
     path = report_folder(request, row).result_dir / file
     if not path.is_file():
         raise NotFoundError(f"the report of Experiment {row.namespace}/{row.name} has no {file}")

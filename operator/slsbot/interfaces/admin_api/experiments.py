@@ -1,25 +1,25 @@
 """The admin API's Experiment routes: read them with their rollout's status (viewer), and steer an A/B rollout by
 hand (operator): promote, abort, pause, resume.
 
-The controls do not call anything: they set ``spec.promote``, ``spec.abort`` or ``spec.paused`` in the store (an
-override on the YAML spec that survives restarts, as a Strategy's pause), and the supervisor's next pass hands them
-to the rollout controller, which acts and records the decision in the Experiment's status. Each request is audited
-(``app.audit_mutations``), refused or not.
+The controls do not call anything: they set ``spec.promote``, ``spec.abort`` or ``spec.paused`` through the
+``AdminData`` port (locally an override on the YAML spec that survives restarts, as a Strategy's pause; on a cluster
+a patch of the Experiment's spec), and the controller's next pass hands them to the rollout controller, which acts
+and records the decision in the Experiment's status. Each request is audited (``app.audit_mutations``), refused or
+not.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlmodel import Session
 
-from slsbot.adapters.store import StoredObject, list_stored_objects, set_experiment_control
 from slsbot.api import ExperimentType
-from slsbot.domain.errors import ConflictError, InvalidSpecError, NotFoundError
+from slsbot.domain.admin_data import AdminObject
+from slsbot.domain.errors import ConflictError, InvalidSpecError
+from slsbot.domain.ports import AdminData
 from slsbot.domain.rollout_plan import FINISHED, RolloutPhase
-from slsbot.interfaces.admin_api.deps import OperatorDep, SessionDep, ViewerDep, known_query_parameters
+from slsbot.interfaces.admin_api.deps import DataDep, OperatorDep, ViewerDep, find_object, known_query_parameters
 from slsbot.interfaces.admin_api.schemas import ExperimentView, error_responses
 
 router = APIRouter(
@@ -46,32 +46,25 @@ def experiment_audit_target(request: Request, name: str, namespace: Namespace) -
     request.state.audit_target = f"Experiment {namespace or '*'}/{name}"
 
 
-def find_experiment(session: Session, *, name: str, namespace: str | None) -> StoredObject:
-    rows = list_stored_objects(session, kind="Experiment", namespace=namespace, name=name)
-    if not rows:
-        where = f"namespace {namespace!r}" if namespace else "any namespace"
-        raise NotFoundError(f"Experiment {name!r} does not exist in {where}")
-    if len(rows) > 1:
-        namespaces = ", ".join(row.namespace for row in rows)
-        raise InvalidSpecError(f"Experiment {name!r} exists in namespaces {namespaces}; add ?namespace=<one of them>")
-    return rows[0]
+async def find_experiment(data: AdminData, *, name: str, namespace: str | None) -> AdminObject:
+    return await find_object(data, "Experiment", name=name, namespace=namespace)
 
 
 @router.get("/experiments", response_model=list[ExperimentView])
-async def list_experiments(session: SessionDep, _: ViewerDep, namespace: Namespace) -> list[ExperimentView]:
+async def list_experiments(data: DataDep, _: ViewerDep, namespace: Namespace) -> list[ExperimentView]:
     """Every Experiment with its phase; an A/B rollout's step, allocations, test statistic and decisions."""
-    return [ExperimentView.build(row) for row in list_stored_objects(session, kind="Experiment", namespace=namespace)]
+    return [ExperimentView.build(row) for row in await data.objects("Experiment", namespace=namespace)]
 
 
 @router.get("/experiments/{name}", response_model=ExperimentView, responses=error_responses(400, 404))
-async def get_experiment(session: SessionDep, _: ViewerDep, name: str, namespace: Namespace) -> ExperimentView:
-    return ExperimentView.build(find_experiment(session, name=name, namespace=namespace))
+async def get_experiment(data: DataDep, _: ViewerDep, name: str, namespace: Namespace) -> ExperimentView:
+    return ExperimentView.build(await find_experiment(data, name=name, namespace=namespace))
 
 
-def _control(
-    request: Request, session: Session, *, name: str, namespace: str | None, control: str, value: bool
+async def _control(
+    request: Request, data: AdminData, *, name: str, namespace: str | None, control: str, value: bool
 ) -> ExperimentView:
-    row = find_experiment(session, name=name, namespace=namespace)
+    row = await find_experiment(data, name=name, namespace=namespace)
     request.state.audit_target = f"Experiment {row.namespace}/{row.name}"
     kind = (row.document.get("spec") or {}).get("type")
     if kind != ExperimentType.AB:
@@ -89,43 +82,40 @@ def _control(
         raise ConflictError(
             f"Experiment {row.namespace}/{row.name} is promoting its candidate; a promotion under way is not undone"
         )
-    row = set_experiment_control(
-        session, namespace=row.namespace, name=row.name, control=control, value=value, now=datetime.now(UTC)
-    )
-    return ExperimentView.build(row)
+    return ExperimentView.build(await data.set_experiment_control(row, control, value))
 
 
 _MUTATING = {"responses": error_responses(400, 403, 404, 409), "dependencies": [Depends(experiment_audit_target)]}
 
 
 @router.post("/experiments/{name}/promote", response_model=ExperimentView, **_MUTATING)
-def promote_experiment(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def promote_experiment(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> ExperimentView:
     """Promote the candidate now, whatever the test says (spec.promote). Audited."""
-    return _control(request, session, name=name, namespace=namespace, control="promote", value=True)
+    return await _control(request, data, name=name, namespace=namespace, control="promote", value=True)
 
 
 @router.post("/experiments/{name}/abort", response_model=ExperimentView, **_MUTATING)
-def abort_experiment(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def abort_experiment(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> ExperimentView:
     """Roll back now: the candidate to zero capital, the baseline back to its share (spec.abort). Audited."""
-    return _control(request, session, name=name, namespace=namespace, control="abort", value=True)
+    return await _control(request, data, name=name, namespace=namespace, control="abort", value=True)
 
 
 @router.post("/experiments/{name}/pause", response_model=ExperimentView, **_MUTATING)
-def pause_experiment(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def pause_experiment(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> ExperimentView:
     """Hold the current step: no step moves and nothing is promoted; a rollback still happens (spec.paused).
     Survives restarts; audited."""
-    return _control(request, session, name=name, namespace=namespace, control="paused", value=True)
+    return await _control(request, data, name=name, namespace=namespace, control="paused", value=True)
 
 
 @router.post("/experiments/{name}/resume", response_model=ExperimentView, **_MUTATING)
-def resume_experiment(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def resume_experiment(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> ExperimentView:
     """Let the rollout move on again. Audited."""
-    return _control(request, session, name=name, namespace=namespace, control="paused", value=False)
+    return await _control(request, data, name=name, namespace=namespace, control="paused", value=False)

@@ -2,7 +2,8 @@
 exposure per symbol and in total, today's profit and the open incidents (viewer role).
 
 The figures are the runtimes' own (``/status``: ``equity`` x the allocation in force, ``exposure``,
-``total_exposure``, ``pnl_today``), as the supervisor last recorded them for each runtime; they are added up by
+``total_exposure``, ``pnl_today``), as the supervisor last recorded them for each runtime (on a cluster, asked of each
+runtime through its Service; one that does not answer is not counted); they are added up by
 ``domain.account_risk.account_totals``, the same figures the account risk pass works on.
 
 Open incidents (open or acknowledged) come from the incidents service the app holds (``app.state.incidents``): an
@@ -18,9 +19,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from slsbot.adapters.store import list_runtime_records, list_stored_objects
 from slsbot.domain.account_risk import AccountTotals, RuntimeFigures, account_totals
-from slsbot.interfaces.admin_api.deps import SessionDep, ViewerDep, known_query_parameters
+from slsbot.interfaces.admin_api.deps import DataDep, ViewerDep, known_query_parameters
 from slsbot.interfaces.admin_api.schemas import error_responses
 from slsbot.services.incidents import IncidentService, open_incidents_by_account
 
@@ -65,12 +65,13 @@ class AccountsOverview(BaseModel):
 
 
 @router.get("/accounts/overview", response_model=AccountsOverview, tags=["accounts"])
-async def accounts_overview(request: Request, session: SessionDep, _: ViewerDep) -> AccountsOverview:
+async def accounts_overview(request: Request, data: DataDep, _: ViewerDep) -> AccountsOverview:
     """Per TradingAccount and in total: equity, exposure, PnL today and open incidents."""
-    runtimes = {(r.namespace, r.name): r.last_status for r in list_runtime_records(session)}
+    strategies = await data.objects("Strategy")
+    runtimes = await data.runtime_statuses(strategies)
     figures: dict[tuple[str, str], list[RuntimeFigures | None]] = defaultdict(list)
     strategy_accounts: dict[tuple[str, str], str] = {}
-    for row in list_stored_objects(session, kind="Strategy"):
+    for row in strategies:
         spec: dict[str, Any] = (row.document or {}).get("spec") or {}
         account = (spec.get("accountRef") or {}).get("name")
         if not account:
@@ -79,7 +80,7 @@ async def accounts_overview(request: Request, session: SessionDep, _: ViewerDep)
         status = runtimes.get((row.namespace, row.name)) or {}
         figures[(row.namespace, account)].append(RuntimeFigures.from_status(status, spec.get("allocationPercent", 100)))
     policies = {}
-    for row in list_stored_objects(session, kind="TradingAccount"):
+    for row in await data.objects("TradingAccount"):
         spec = (row.document or {}).get("spec") or {}
         figures.setdefault((row.namespace, row.name), [])
         policies[(row.namespace, row.name)] = (spec.get("riskPolicyRef") or {}).get("name")

@@ -1,45 +1,39 @@
-"""The admin API's routes. Thin: read or write the store, or ask a runtime, and shape the answer.
+"""The admin API's routes. Thin: read or change objects through the ``AdminData`` port (``app.state.data``: the
+local store, or a cluster's objects), and shape the answer.
 
-Routes that only read the local SQLite store are ``async def``: they run on the event loop, a read of a few
-milliseconds, instead of hopping to a worker thread and back (and FastAPI serialising the answer on another hop),
-which costs far more while the supervisor's loop keeps the interpreter busy. Routes that call a runtime over HTTP or
-write stay plain functions, in the thread pool.
+The routes are ``async def`` over the port's coroutines: a read of the local SQLite store runs on the event loop, a
+read of a few milliseconds, instead of hopping to a worker thread and back (which costs far more while the
+supervisor's loop keeps the interpreter busy); the port runs what waits (a write, a runtime, the Kubernetes API) in
+a worker thread.
 
-Pause and resume do not call the runtime: they set the desired ``paused`` flag in the store (an override on the
-YAML spec that survives restarts), and the supervisor's next pass sends it to the runtime.
+Pause and resume do not call the runtime: they set the desired ``paused`` flag (locally an override on the YAML spec
+that survives restarts; on a cluster the Strategy's ``spec.paused``), and the controller hands it to the runtime.
+The audit trail and the refused-request counts stay in a SQLite database (``app.state.engine``) in both modes.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
-from sqlmodel import Session
 
-from slsbot.adapters.processes import RuntimePaths
-from slsbot.adapters.runtime_state import read_orders
 from slsbot.adapters.store import (
     AuditPublic,
     EventPublic,
     RefusedRequestPublic,
-    StoredObject,
-    get_runtime_record,
     list_audit,
-    list_events,
     list_refused_requests,
-    list_runtime_records,
-    list_stored_objects,
-    set_paused_override,
 )
-from slsbot.domain.errors import InvalidSpecError, NotFoundError, RuntimeUnreachable
+from slsbot.domain.admin_data import AdminObject
+from slsbot.domain.errors import RuntimeUnreachable
+from slsbot.domain.ports import AdminData
 from slsbot.interfaces.admin_api.deps import (
+    DataDep,
     OperatorDep,
-    RuntimeClientDep,
     SessionDep,
     ViewerDep,
+    find_object,
     known_query_parameters,
 )
 from slsbot.interfaces.admin_api.schemas import HealthView, OrderView, StrategyView, error_responses
@@ -73,32 +67,26 @@ async def healthz() -> HealthView:
     return HealthView()
 
 
-def find_strategy(session: Session, *, name: str, namespace: str | None) -> StoredObject:
-    rows = list_stored_objects(session, kind="Strategy", namespace=namespace, name=name)
-    if not rows:
-        where = f"namespace {namespace!r}" if namespace else "any namespace"
-        raise NotFoundError(f"Strategy {name!r} does not exist in {where}")
-    if len(rows) > 1:
-        namespaces = ", ".join(row.namespace for row in rows)
-        raise InvalidSpecError(f"Strategy {name!r} exists in namespaces {namespaces}; add ?namespace=<one of them>")
-    return rows[0]
+async def find_strategy(data: AdminData, *, name: str, namespace: str | None) -> AdminObject:
+    return await find_object(data, "Strategy", name=name, namespace=namespace)
 
 
-def _view(session: Session, row: StoredObject) -> StrategyView:
-    return StrategyView.build(row, get_runtime_record(session, namespace=row.namespace, name=row.name))
+async def _view(data: AdminData, row: AdminObject) -> StrategyView:
+    runtimes = await data.runtimes([row])
+    return StrategyView.build(row, runtimes.get((row.namespace, row.name)))
 
 
 @router.get("/strategies", response_model=list[StrategyView], tags=["strategies"])
-async def list_strategies(session: SessionDep, _: ViewerDep, namespace: Namespace) -> list[StrategyView]:
+async def list_strategies(data: DataDep, _: ViewerDep, namespace: Namespace) -> list[StrategyView]:
     """Every strategy with its phase, Ready condition and profit at a glance (return, PnL, win rate, drawdown)."""
-    runtimes = {(r.namespace, r.name): r for r in list_runtime_records(session)}
-    rows = list_stored_objects(session, kind="Strategy", namespace=namespace)
+    rows = await data.objects("Strategy", namespace=namespace)
+    runtimes = await data.runtimes(rows)
     return [StrategyView.build(row, runtimes.get((row.namespace, row.name))) for row in rows]
 
 
 @router.get("/strategies/{name}", response_model=StrategyView, tags=["strategies"], responses=error_responses(400, 404))
-async def get_strategy(session: SessionDep, _: ViewerDep, name: str, namespace: Namespace) -> StrategyView:
-    return _view(session, find_strategy(session, name=name, namespace=namespace))
+async def get_strategy(data: DataDep, _: ViewerDep, name: str, namespace: Namespace) -> StrategyView:
+    return await _view(data, await find_strategy(data, name=name, namespace=namespace))
 
 
 ORDERS_SOURCE_HEADER = {
@@ -115,38 +103,22 @@ ORDERS_SOURCE_HEADER = {
     tags=["strategies"],
     responses={200: {"headers": ORDERS_SOURCE_HEADER}, **error_responses(400, 404, 503)},
 )
-def get_strategy_orders(
-    request: Request,
+async def get_strategy_orders(
     response: Response,
-    session: SessionDep,
+    data: DataDep,
     _: ViewerDep,
-    client: RuntimeClientDep,
     name: str,
     namespace: Namespace,
     limit: int = Query(default=100, ge=1, le=1000, description="Newest first; the runtime serves at most 1000."),
 ) -> list[OrderView]:
     """Served by the running runtime; while it is down, read from its state file (header
     ``X-Slsbot-Orders-Source: state-file``), so the orders are there when they matter most."""
-    row = find_strategy(session, name=name, namespace=namespace)
-    runtime = get_runtime_record(session, namespace=row.namespace, name=row.name)
-    items: list[Any] | None = None
-    if runtime is not None and runtime.pid is not None and runtime.port is not None:
-        try:
-            items = client.orders(f"http://127.0.0.1:{runtime.port}", limit=limit)
-        except RuntimeUnreachable:
-            items = None
-    if items is None:
-        state_dir: Path | None = request.app.state.state_dir
-        if state_dir is None:
-            phase = (row.status or {}).get("phase", "Pending")
-            raise RuntimeUnreachable(
-                f"the runtime of Strategy {row.namespace}/{row.name} is not running (phase {phase}); "
-                "try again once the strategy is Running"
-            )
-        items = read_orders(RuntimePaths(state_dir / row.namespace / row.name).state, limit=limit)
+    row = await find_strategy(data, name=name, namespace=namespace)
+    orders = await data.orders(row, limit=limit)
+    if orders.from_state_file:
         response.headers["X-Slsbot-Orders-Source"] = "state-file"
     try:
-        return [OrderView.from_runtime(item) for item in items if isinstance(item, dict)]
+        return [OrderView.from_runtime(item) for item in orders.items if isinstance(item, dict)]
     except ValidationError as exc:
         raise RuntimeUnreachable(
             f"the runtime of Strategy {row.namespace}/{row.name} answered orders "
@@ -154,11 +126,12 @@ def get_strategy_orders(
         ) from exc
 
 
-def _set_paused(request: Request, session: Session, *, name: str, namespace: str | None, paused: bool) -> StrategyView:
-    row = find_strategy(session, name=name, namespace=namespace)
+async def _set_paused(
+    request: Request, data: AdminData, *, name: str, namespace: str | None, paused: bool
+) -> StrategyView:
+    row = await find_strategy(data, name=name, namespace=namespace)
     request.state.audit_target = f"Strategy {row.namespace}/{row.name}"
-    row = set_paused_override(session, namespace=row.namespace, name=row.name, paused=paused, now=datetime.now(UTC))
-    return _view(session, row)
+    return await _view(data, await data.set_paused(row, paused))
 
 
 @router.post(
@@ -168,11 +141,11 @@ def _set_paused(request: Request, session: Session, *, name: str, namespace: str
     responses=error_responses(400, 403, 404),
     dependencies=[Depends(strategy_audit_target)],
 )
-def pause_strategy(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def pause_strategy(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> StrategyView:
     """Stop opening positions (open orders and positions are kept). Survives restarts; audited."""
-    return _set_paused(request, session, name=name, namespace=namespace, paused=True)
+    return await _set_paused(request, data, name=name, namespace=namespace, paused=True)
 
 
 @router.post(
@@ -182,22 +155,23 @@ def pause_strategy(
     responses=error_responses(400, 403, 404),
     dependencies=[Depends(strategy_audit_target)],
 )
-def resume_strategy(
-    request: Request, session: SessionDep, _: OperatorDep, name: str, namespace: Namespace
+async def resume_strategy(
+    request: Request, data: DataDep, _: OperatorDep, name: str, namespace: Namespace
 ) -> StrategyView:
     """Trade again. Survives restarts; audited."""
-    return _set_paused(request, session, name=name, namespace=namespace, paused=False)
+    return await _set_paused(request, data, name=name, namespace=namespace, paused=False)
 
 
 @router.get("/events", response_model=list[EventPublic], tags=["events"])
 async def get_events(
-    session: SessionDep,
+    data: DataDep,
     _: ViewerDep,
     namespace: Namespace,
     name: str | None = Query(default=None, description="Only this object's events."),
     limit: int = Query(default=100, ge=1, le=10_000),
 ) -> list[EventPublic]:
-    rows = list_events(session, namespace=namespace, name=name or None, limit=limit)
+    """Events about slsbot objects, newest first (on a cluster: core/v1 Events involving slsbot objects)."""
+    rows = await data.events(namespace=namespace, name=name or None, limit=limit)
     return [EventPublic.model_validate(row, from_attributes=True) for row in rows]
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from slsbot.adapters.store import RuntimeRecord, StoredObject
 from slsbot.api import Experiment, ExperimentStatus, StrategyStatus
+from slsbot.domain.admin_data import AdminObject, RuntimeView
 from slsbot.domain.conditions import READY
 
 
@@ -51,7 +51,7 @@ class StrategyView(BaseModel):
     deleting: bool
 
     @classmethod
-    def build(cls, row: StoredObject, runtime: RuntimeRecord | None) -> StrategyView:
+    def build(cls, row: AdminObject, runtime: RuntimeView | None) -> StrategyView:
         status = StrategyStatus.model_validate(row.status or {})
         spec_paused = bool((row.document.get("spec") or {}).get("paused", False))
         running = runtime is not None and runtime.pid is not None
@@ -135,7 +135,7 @@ class ExperimentView(BaseModel):
     created_at: datetime
 
     @classmethod
-    def build(cls, row: StoredObject) -> ExperimentView:
+    def build(cls, row: AdminObject) -> ExperimentView:
         experiment = row.as_resource()
         assert isinstance(experiment, Experiment)
         status = ExperimentStatus.model_validate(row.status or {})

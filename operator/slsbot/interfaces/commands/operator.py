@@ -9,6 +9,11 @@ cluster, from the Secret ``slsbot-operator-control-key``; see deploy/operator). 
 Every other setting has an ``SLSBOT_OPERATOR_*`` environment variable (see ``operator_settings``), e.g.
 ``SLSBOT_OPERATOR_RUNTIME_URL`` to reach runtimes through a port-forward when the operator runs outside the cluster.
 SIGINT or SIGTERM stops it cleanly (exit code 0).
+
+``--admin-api-port 8443`` (``SLSBOT_OPERATOR_ADMIN_API_PORT``) also serves the admin API, the same app and routes as
+``slsbot up``'s, over the cluster's objects (``KubernetesAdminData``), in a thread of its own beside kopf; callers
+present Kubernetes tokens, checked by TokenReview and authorised by SubjectAccessReview (``cluster_auth``). Its audit
+trail is a SQLite file in the operator's state folder (``SLSBOT_OPERATOR_STATE_DIR``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -25,6 +31,8 @@ from typing import Any
 
 import kopf
 import prometheus_client
+import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
@@ -38,13 +46,19 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.access_review import AccessReviews
+from slsbot.adapters.kubernetes.admin_data import KubernetesAdminData
 from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
 from slsbot.adapters.notifiers import WebhookSender
+from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.store import create_store_engine
 from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
+from slsbot.interfaces.admin_api.app import create_app
+from slsbot.interfaces.admin_api.cluster_auth import KubernetesAuthenticator
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
@@ -74,6 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig to use instead of KUBECONFIG.")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context instead of the current one.")
+    parser.add_argument(
+        "--admin-api-port",
+        type=int,
+        metavar="PORT",
+        help="Serve the admin API on this port (Kubernetes tokens, RBAC roles), e.g. 8443.",
+    )
 
 
 def settings_from_arguments(args: argparse.Namespace) -> OperatorSettings:
@@ -84,6 +104,7 @@ def settings_from_arguments(args: argparse.Namespace) -> OperatorSettings:
         liveness_endpoint=args.liveness,
         kubeconfig=args.kubeconfig,
         context=args.context,
+        admin_api_port=args.admin_api_port,
     )
 
 
@@ -145,15 +166,92 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
     )
 
 
+def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None = None) -> FastAPI:
+    """The admin API over the cluster: objects through ``KubernetesAdminData``, callers through TokenReview and
+    SubjectAccessReview, incidents from the Incident objects, the audit trail in the state folder's SQLite file.
+    Raises BackendUnavailable without credentials, ControlKeyError without the control key (runtimes' orders are
+    asked with their control tokens)."""
+    control_key = settings.runtime_control_key()
+    configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
+    api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
+    control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
+    backend = KubernetesRuntimeBackend(api, control, settings.backend_options(), control_key=control_key)
+    namespaces = None if settings.all_namespaces else list(settings.namespaces)
+    state_dir = settings.operator_state_dir()
+    engine = create_store_engine(state_dir / "admin-api.db")
+    metrics = metrics or ControlMetrics()
+    incidents = IncidentService(
+        KubernetesIncidentStore(api, namespaces=namespaces),
+        None,
+        postmortems=LocalPostmortems(engine, state_dir),
+        events=metrics.incidents,
+    )
+    return create_app(
+        engine=engine,
+        authenticator=KubernetesAuthenticator(AccessReviews(api, ttl=settings.admin_api_review_ttl_seconds)),
+        data=KubernetesAdminData(api, backend, namespaces=namespaces),
+        runtime_client=None,
+        state_dir=state_dir,
+        tuning_dir=settings.tuning_dir,
+        metrics=metrics,
+        incidents=incidents,
+    )
+
+
+@dataclass
+class AdminApiServer:
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_admin_api(settings: OperatorSettings, app: FastAPI) -> AdminApiServer | None:
+    """Serve ``app`` on ``settings.admin_api_port`` in a thread of its own (uvicorn, its own event loop, as
+    ``slsbot up`` does). None when no port is set; a port that cannot be bound is logged, and the operator goes on
+    reconciling without it (people lose their API, the bots do not lose their healing)."""
+    if settings.admin_api_port is None:
+        return None
+    try:
+        listener = socket.create_server((settings.admin_api_address, settings.admin_api_port))
+    except OSError as exc:
+        log.error("cannot serve the admin API on %s:%s: %s", settings.admin_api_address, settings.admin_api_port, exc)
+        return None
+    tls = settings.admin_api_tls_cert is not None
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=str(settings.admin_api_tls_cert) if tls else None,
+        ssl_keyfile=str(settings.admin_api_tls_key) if tls else None,
+    )
+    server = uvicorn.Server(config)  # in a thread: it leaves the signals to kopf
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
+    thread.start()
+    port = int(listener.getsockname()[1])
+    log.info("serving the admin API at %s://%s:%s", "https" if tls else "http", settings.admin_api_address, port)
+    return AdminApiServer(server=server, thread=thread, port=port)
+
+
 async def serve(
     settings: OperatorSettings,
     *,
     context: OperatorContext | None = None,
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
+    admin_app: FastAPI | None = None,
 ) -> None:
-    """Run the operator until ``stop_flag`` is set (or SIGINT/SIGTERM arrives, in the main thread)."""
+    """Run the operator until ``stop_flag`` is set (or SIGINT/SIGTERM arrives, in the main thread); with
+    ``settings.admin_api_port``, the admin API beside it (``admin_app``, else ``build_admin_app``)."""
     context = context or build_context(settings)
+    if admin_app is None and settings.admin_api_port is not None:
+        metrics = context.healing_metrics if isinstance(context.healing_metrics, ControlMetrics) else None
+        admin_app = build_admin_app(settings, metrics)
+    admin_server = start_admin_api(settings, admin_app) if admin_app is not None else None
     registry = kopf.OperatorRegistry()
     register_handlers(
         registry,
@@ -166,7 +264,7 @@ async def serve(
     )
     metrics_server = start_metrics_server(settings, context.healing_metrics)
     # kopf ends a graceful stop by cancelling its own tasks; like kopf.run(), treat that as a clean exit.
-    with contextlib.suppress(asyncio.CancelledError), _closing(metrics_server):
+    with contextlib.suppress(asyncio.CancelledError), _closing(metrics_server), _closing(admin_server):
         await kopf.operator(
             registry=registry,
             settings=kopf_settings(verbose=settings.verbose),
@@ -210,7 +308,7 @@ class MetricsServer:
 
 
 @contextlib.contextmanager
-def _closing(server: MetricsServer | None) -> Iterator[None]:
+def _closing(server: MetricsServer | AdminApiServer | None) -> Iterator[None]:
     try:
         yield
     finally:
@@ -230,12 +328,14 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         context = build_context(settings)
+        metrics = context.healing_metrics if isinstance(context.healing_metrics, ControlMetrics) else None
+        admin_app = build_admin_app(settings, metrics) if settings.admin_api_port is not None else None
     except SlsbotError as exc:
         print(f"slsbot operator: {exc}", file=sys.stderr)
         return 2
     scope = "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces)
     log.info("serving %s on %s", scope, context.credentials.server)
-    asyncio.run(serve(settings, context=context))
+    asyncio.run(serve(settings, context=context, admin_app=admin_app))
     return 0
 
 

@@ -1,0 +1,169 @@
+"""``AdminData`` over a cluster's objects: what ``slsbot operator --admin-api-port`` serves.
+
+Strategies, Experiments and TradingAccounts are read from the API server; pause and resume patch the Strategy's
+``spec.paused``, and an A/B Experiment's controls its ``spec.promote``/``abort``/``paused`` (a JSON merge patch, as
+``kubectl patch --type merge`` would), which the operator's handlers then act on. A runtime is reached through its
+Service (``KubernetesRuntimeBackend``: URL and control token). Events are the core/v1 Events involving slsbot objects.
+Every call runs in a worker thread: the client blocks.
+
+``namespaces``: the namespaces a namespaced operator serves (each listed on its own: its Role grants no more);
+None: every namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from slsbot.adapters.kubernetes.backend import KubernetesRuntimeBackend
+from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
+from slsbot.api import GROUP, KINDS, VERSION
+from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, AdminObject, EventEntry, RuntimeOrders, RuntimeView
+from slsbot.domain.errors import RuntimeUnreachable, SlsbotError
+
+log = logging.getLogger(__name__)
+KEPT_METADATA = ("name", "namespace", "labels", "annotations")
+
+
+def admin_object(body: dict[str, Any]) -> AdminObject:
+    """The API server's object as the admin API's views read it (metadata trimmed to what a manifest holds)."""
+    meta = body.get("metadata") or {}
+    owners = meta.get("ownerReferences") or []
+    owner = f"{owners[0].get('kind')}/{owners[0].get('name')}" if owners else None
+    return AdminObject(
+        kind=str(body.get("kind")),
+        namespace=str(meta.get("namespace")),
+        name=str(meta.get("name")),
+        document={
+            "apiVersion": body.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": body.get("kind"),
+            "metadata": {key: meta[key] for key in KEPT_METADATA if key in meta},
+            "spec": body.get("spec") or {},
+        },
+        status=body.get("status"),
+        generation=int(meta.get("generation") or 1),
+        created_at=_time(meta.get("creationTimestamp")) or datetime.now(UTC),
+        deleting=bool(meta.get("deletionTimestamp")),
+        owner=owner,
+    )
+
+
+class KubernetesAdminData:
+    def __init__(
+        self, api: KubernetesApi, backend: KubernetesRuntimeBackend, *, namespaces: list[str] | None = None
+    ) -> None:
+        self._api = api
+        self._backend = backend
+        self._namespaces = namespaces
+
+    async def objects(self, kind: str, *, namespace: str | None = None, name: str | None = None) -> list[AdminObject]:
+        return await asyncio.to_thread(self._objects, kind, namespace, name)
+
+    def _objects(self, kind: str, namespace: str | None, name: str | None) -> list[AdminObject]:
+        plural = KINDS[kind].kind_info.plural
+        found: list[AdminObject] = []
+        for where in self._wheres(namespace):
+            if name is not None and where is not None:
+                body = self._api.find(resource_path(GROUP, VERSION, plural, namespace=where, name=name))
+                bodies = [body] if body is not None else []
+            else:
+                bodies = self._api.list(resource_path(GROUP, VERSION, plural, namespace=where))
+            for body in bodies:
+                body.setdefault("kind", kind)  # a list's items may leave it out
+                item = admin_object(body)
+                if name is None or item.name == name:
+                    found.append(item)
+        return sorted(found, key=lambda o: (o.namespace, o.name))
+
+    async def runtimes(self, strategies: list[AdminObject]) -> dict[tuple[str, str], RuntimeView]:
+        """Nothing beyond the Strategy's status: a pod's process id means nothing outside it."""
+        return {}
+
+    async def runtime_statuses(self, strategies: list[AdminObject]) -> dict[tuple[str, str], dict[str, Any]]:
+        answers = await asyncio.gather(*(asyncio.to_thread(self._status, s) for s in strategies))
+        return {(s.namespace, s.name): a for s, a in zip(strategies, answers, strict=True) if a is not None}
+
+    def _status(self, strategy: AdminObject) -> dict[str, Any] | None:
+        try:
+            return self._backend.runtime_status(strategy.namespace, strategy.name)
+        except SlsbotError as exc:  # not running, not reachable: not counted, as a runtime with no figures yet
+            log.debug("no status from the runtime of %s/%s: %s", strategy.namespace, strategy.name, exc)
+            return None
+
+    async def orders(self, strategy: AdminObject, *, limit: int) -> RuntimeOrders:
+        try:
+            items = await asyncio.to_thread(self._backend.orders, strategy.namespace, strategy.name, limit=limit)
+        except SlsbotError as exc:
+            phase = (strategy.status or {}).get("phase", "Pending")
+            raise RuntimeUnreachable(
+                f"the runtime of Strategy {strategy.namespace}/{strategy.name} does not answer (phase {phase}): "
+                f"{exc}; try again once the strategy is Running"
+            ) from exc
+        return RuntimeOrders(items)
+
+    async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
+        return await asyncio.to_thread(self._patch_spec, strategy, {"paused": paused})
+
+    async def set_experiment_control(self, experiment: AdminObject, control: str, value: bool) -> AdminObject:
+        if control not in EXPERIMENT_CONTROLS:
+            raise ValueError(f"{control!r} is not one of {', '.join(EXPERIMENT_CONTROLS)}")
+        return await asyncio.to_thread(self._patch_spec, experiment, {control: value})
+
+    def _patch_spec(self, target: AdminObject, spec: dict[str, Any]) -> AdminObject:
+        plural = KINDS[target.kind].kind_info.plural
+        path = resource_path(GROUP, VERSION, plural, namespace=target.namespace, name=target.name)
+        body = self._api.patch(path, {"spec": spec})
+        body.setdefault("kind", target.kind)
+        return admin_object(body)
+
+    async def events(self, *, namespace: str | None, name: str | None, limit: int) -> list[EventEntry]:
+        return await asyncio.to_thread(self._events, namespace, name, limit)
+
+    def _events(self, namespace: str | None, name: str | None, limit: int) -> list[EventEntry]:
+        entries = []
+        for where in self._wheres(namespace):
+            for index, body in enumerate(self._api.list(resource_path("", "v1", "events", namespace=where))):
+                involved = body.get("involvedObject") or {}
+                if not str(involved.get("apiVersion", "")).startswith(f"{GROUP}/"):
+                    continue
+                if name is not None and involved.get("name") != name:
+                    continue
+                entries.append(_event_entry(body, involved, index))
+        entries.sort(key=lambda e: (e.last_seen, e.id), reverse=True)
+        return entries[:limit]
+
+    def _wheres(self, namespace: str | None) -> list[str | None]:
+        if namespace is not None:
+            return [namespace] if self._namespaces is None or namespace in self._namespaces else []
+        return [None] if self._namespaces is None else list(self._namespaces)
+
+
+def _event_entry(body: dict[str, Any], involved: dict[str, Any], index: int) -> EventEntry:
+    meta = body.get("metadata") or {}
+    first = _time(body.get("firstTimestamp") or body.get("eventTime") or meta.get("creationTimestamp"))
+    first = first or datetime.now(UTC)
+    version = str(meta.get("resourceVersion") or "")
+    return EventEntry(
+        id=int(version) if version.isdigit() else index,
+        kind=str(involved.get("kind") or ""),
+        namespace=str(involved.get("namespace") or meta.get("namespace") or ""),
+        name=str(involved.get("name") or ""),
+        type=str(body.get("type") or "Normal"),
+        reason=str(body.get("reason") or ""),
+        message=str(body.get("message") or ""),
+        count=int(body.get("count") or 1),
+        first_seen=first,
+        last_seen=_time(body.get("lastTimestamp")) or first,
+    )
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
