@@ -51,6 +51,7 @@ def identify(request: Request, credentials: HTTPAuthorizationCredentials | None)
     if known is not _UNKNOWN:
         return known
     registry: TokenRegistry = request.app.state.tokens
+    request.state.principal = None  # a token refused with TokenExpired (a 401) stays refused for the audit middleware
     principal = None if credentials is None else registry.identify(credentials.credentials)
     request.state.principal = principal
     return principal

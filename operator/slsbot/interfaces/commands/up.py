@@ -235,9 +235,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         metrics=metrics,
         engine=engine,
-        tokens=TokenRegistry.from_tokens(
-            admin=admin_token, operator=settings.operator_token, viewer=settings.viewer_token
-        ),
+        tokens=TokenRegistry.from_tokens(**settings.token_registry_arguments(admin_token)),
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
         incidents=incidents,
