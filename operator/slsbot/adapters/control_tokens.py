@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import stat
@@ -30,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from slsbot.domain.errors import SlsbotError
+
+log = logging.getLogger(__name__)
 
 RUNTIME_TOKEN_ENVIRONMENT = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105 - the variable ``slsbot runtime`` reads
 RUNTIME_TOKEN_FILE_ENVIRONMENT = "SLSBOT_RUNTIME_TOKEN_FILE"  # noqa: S105 - the file of tokens it reads instead
@@ -208,7 +211,15 @@ class ControlKeyFile:
             seen = self._signature()
             if seen != self._seen:
                 self._keys, self._seen, self.broken = read_control_keys(self._path), seen, None
+                until = self._keys.previous_until
+                log.info(
+                    "control key %s read again%s",
+                    self._path,
+                    f"; the previous key is accepted until {until.isoformat()}" if until is not None else "",
+                )
         except (ControlKeyError, OSError) as exc:
+            if self.broken is None:
+                log.warning("control key %s: %s; keeping the keys read before", self._path, exc)
             self.broken = str(exc)
         return self._keys
 

@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from slsbot_runtime.app import ControlAccess, RuntimeOptions, run_runtime
     from slsbot_runtime.config_loading import ENV_EXCHANGE_ENDPOINT, load_runtime_config, parse_exchange_endpoint
-    from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
     from slsbot_runtime.control_access import TOKEN_ENVIRONMENT, TOKEN_FILE_ENVIRONMENT
+    from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
 
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
