@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from slsbot.api import AccountMode, RuntimeConfig, parse_duration
 from slsbot.api.strategy import DataSource, SizingMethod
 from slsbot_runtime.allocation import Allocation
+from slsbot_runtime.control_access import ControlAccess
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
@@ -52,7 +53,6 @@ from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.headroom import awaiting_headroom, headroom_from_meta
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
-from slsbot_runtime.control_access import ControlAccess
 from slsbot_runtime.server import RuntimeServer
 from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
 

@@ -61,7 +61,7 @@ def test_a_previous_token_without_the_end_of_its_grace_is_refused() -> None:
     with pytest.raises(ValueError, match="SLSBOT_TOKEN_GRACE_UNTIL"):
         TokenRegistry.from_tokens(operator=SecretStr(NEW_OPERATOR), operator_previous=SecretStr(OLD_OPERATOR))
     with pytest.raises(ValueError, match="time zone"):
-        KnownToken(SecretStr(OLD_OPERATOR), Role.ADMIN, datetime(2026, 5, 1, 9, 0))  # noqa: DTZ001 - on purpose
+        KnownToken(SecretStr(OLD_OPERATOR), Role.ADMIN, datetime(2026, 5, 1, 9, 0))
 
 
 @pytest.fixture
