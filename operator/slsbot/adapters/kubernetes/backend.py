@@ -149,8 +149,8 @@ class KubernetesRuntimeBackend:
             # It reads its token from an environment variable (an earlier operator), or its NetworkPolicy is missing
             # or another: roll it out again.
             view = dataclasses.replace(view, config_hash=None)
-        elif deployment is not None:
-            self._keep_control_secret(namespace, name, deployment)
+        elif deployment is not None and not (deployment.get("metadata") or {}).get("deletionTimestamp"):
+            self._keep_control_secret(namespace, name, deployment)  # never for one on its way out
         note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status, unanswered = None, ""
         if view.state is RuntimeState.READY and view.port is not None:

@@ -314,6 +314,22 @@ def test_a_control_key_rotation_rewrites_the_secret_from_observe_without_rolling
     assert control.calls[-1][2] == {"token": (new_token,)} and api.objects[DEPLOYMENT] == deployment
 
 
+def test_a_deleted_runtime_does_not_get_its_control_secret_back():
+    api, _, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    deployment = copy.deepcopy(api.objects[DEPLOYMENT])
+    backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", "", desired=desired))
+    assert CONTROL_SECRET not in api.objects
+    # A Foreground deletion: the Deployment stays a while, marked for deletion, and is still observed.
+    api.objects[DEPLOYMENT] = copy.deepcopy(deployment)
+    api.objects[DEPLOYMENT]["metadata"]["deletionTimestamp"] = "2026-05-01T08:00:00Z"
+    backend.observe(NS, "btc")
+    assert CONTROL_SECRET not in api.objects
+    api.objects[DEPLOYMENT] = deployment  # one that is not going away: its missing Secret is mended
+    backend.observe(NS, "btc")
+    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == f"{TOKEN}\n"
+
+
 def test_a_deployment_reading_its_token_from_an_environment_variable_is_rolled_once():
     api, control, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
