@@ -29,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from slsbot.adapters.control_tokens import ControlKeyError, rotate_control_key_file
+    from slsbot.adapters.manifest_folder import validation_problems
     from slsbot.api.base import parse_duration
     from slsbot.settings import ControlPlaneSettings
 
@@ -38,7 +41,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"slsbot rotate-control-key: --grace: {exc}", file=sys.stderr)
         return 2
-    settings = ControlPlaneSettings(**({"state_dir": args.state_dir} if args.state_dir is not None else {}))
+    try:
+        settings = ControlPlaneSettings(**({"state_dir": args.state_dir} if args.state_dir is not None else {}))
+    except ValidationError as exc:
+        print(
+            "slsbot rotate-control-key: invalid settings:\n  " + "\n  ".join(validation_problems(exc)), file=sys.stderr
+        )
+        return 2
     path = settings.control_key_path
     if not path.exists():
         print(
