@@ -203,7 +203,10 @@ class ControlKeyFile:
     def __init__(self, path: Path) -> None:
         self._path = path
         self._keys = load_or_create_control_keys(path)
-        self._seen = self._signature()
+        try:
+            self._seen = self._signature()
+        except OSError as exc:
+            raise ControlKeyError(f"control key {path}: cannot read it ({exc.strerror})") from exc
         self.broken: str | None = None
 
     def keys(self) -> ControlKeys:

@@ -566,7 +566,7 @@ class LocalProcessBackend:
                     env={**self._environ, RUNTIME_TOKEN_FILE_ENVIRONMENT: str(paths.control_token)},
                     process_group=0,
                 )
-        except OSError as exc:
+        except (OSError, ControlKeyError) as exc:  # ControlKeyError: its token file could not be written
             raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
         self._lower_priority(popen.pid)
         self._processes[(record.namespace, record.name)] = ChildProcess(popen)
