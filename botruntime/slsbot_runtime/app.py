@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry
 from slsbot.api import AccountMode, RuntimeConfig, parse_duration
 from slsbot.api.strategy import DataSource, SizingMethod
 from slsbot_runtime.allocation import Allocation
+from slsbot_runtime.control_access import ControlAccess
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.errors import ConfigError
@@ -52,7 +53,7 @@ from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.headroom import awaiting_headroom, headroom_from_meta
 from slsbot_runtime.risk.manager import RiskManager
 from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
-from slsbot_runtime.server import ControlAccess, RuntimeServer
+from slsbot_runtime.server import RuntimeServer
 from slsbot_runtime.strategy.registry import LIBRARY, ComponentRegistry
 
 __all__ = [
@@ -466,11 +467,11 @@ def _serve(
         full_resolution_ms=None if retention is None else retention.full_ms,
         trading_mode=TradingModeState.load(store.load_meta()),
     )
-    if access.token is None:
+    if not access.configured:
         if access.insecure:
             log.warning("--insecure-control: the control endpoints need no token; for local development only")
         else:
-            log.warning("no SLSBOT_RUNTIME_TOKEN: the control endpoints (/status, /orders, POST) answer 403")
+            log.warning("no SLSBOT_RUNTIME_TOKEN(_FILE): the control endpoints (/status, /orders, POST) answer 403")
     port = config.server.port if options.port is None else options.port
     server = RuntimeServer(process, registry, host=config.server.host, port=port, access=access)
     store.stage_meta("http_port", server.port)

@@ -49,19 +49,19 @@ finalizer) calls exactly these paths with exactly these keys:
 The three probes (``/healthz``, ``/readyz``, ``/metrics``) are open to anyone: kubelets and Prometheus call them.
 Every other request needs ``Authorization: Bearer <token>`` (``ControlAccess``): 401 without it or with a wrong
 one (compared in constant time), 403 when the runtime was started without a token and without
-``--insecure-control``. The token is never logged, echoed or put in an error.
+``--insecure-control``. The token is never logged, echoed or put in an error. The tokens may come from a file the
+control plane rewrites when it rotates its key (``control_access``): a rotated token is accepted at once, the
+retired one until its grace period ends.
 
 Handlers only parse, call the ``RuntimeControl`` they were given and render; errors are JSON with the field.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -70,52 +70,15 @@ from urllib.parse import parse_qs, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from slsbot.api.health import TradingMode
+from slsbot_runtime.control_access import ControlAccess
 from slsbot_runtime.domain.allocation import check_percent
-from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
+from slsbot_runtime.domain.errors import SlsbotRuntimeError
 from slsbot_runtime.domain.types import Order
 from slsbot_runtime.risk.headroom import Headroom, parse_headroom
 
 log = logging.getLogger(__name__)
 MAX_ORDERS = 1000
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and Prometheus: never behind the token
-TOKEN_ENVIRONMENT = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105 - a variable name, not a secret
-MIN_TOKEN_LENGTH = 16
-CONTROL_OFF = (
-    f"control endpoints are off: this runtime was started without {TOKEN_ENVIRONMENT}; set it (the control "
-    "plane does), or start it with --insecure-control for local development"
-)
-UNAUTHORIZED = "Authorization: missing or wrong bearer token; send 'Authorization: Bearer <the runtime's token>'"
-
-
-@dataclass(frozen=True, slots=True)
-class ControlAccess:
-    """Who may call the control endpoints: whoever holds ``token``; anyone when there is none and ``insecure``
-    (local development); nobody otherwise. The token never shows in a repr."""
-
-    token: str | None = field(default=None, repr=False)
-    insecure: bool = False
-
-    def __post_init__(self) -> None:
-        if self.token is not None and len(self.token.strip()) < MIN_TOKEN_LENGTH:
-            raise ConfigError(
-                f"{TOKEN_ENVIRONMENT}: shorter than {MIN_TOKEN_LENGTH} characters; use a long random value "
-                "(the control plane sets one per runtime)"
-            )
-
-    @classmethod
-    def from_environment(cls, value: str | None, *, insecure: bool) -> ControlAccess:
-        """From the value of ``SLSBOT_RUNTIME_TOKEN`` (unset or empty: no token)."""
-        token = (value or "").strip()
-        return cls(token=token or None, insecure=insecure)
-
-    def refusal(self, authorization: str | None) -> tuple[int, str] | None:
-        """None when a request with this ``Authorization`` header may go on, else (HTTP status, error)."""
-        if self.token is None:
-            return None if self.insecure else (403, CONTROL_OFF)
-        scheme, _, given = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            return 401, UNAUTHORIZED
-        return None
 
 
 class RuntimeControl(Protocol):

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AwareDatetime, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_LENGTH = 16
@@ -59,6 +60,21 @@ class ControlPlaneSettings(BaseSettings):
         default=None, description="Optional bearer token of the operator role: reads, pauses and resumes."
     )
     viewer_token: SecretStr | None = Field(default=None, description="Optional read-only bearer token.")
+    admin_token_previous: SecretStr | None = Field(
+        default=None,
+        description="The admin token a rotation replaced: still accepted until token_grace_until, refused after.",
+    )
+    operator_token_previous: SecretStr | None = Field(
+        default=None, description="The operator token a rotation replaced, accepted until token_grace_until."
+    )
+    viewer_token_previous: SecretStr | None = Field(
+        default=None, description="The viewer token a rotation replaced, accepted until token_grace_until."
+    )
+    token_grace_until: AwareDatetime | None = Field(
+        default=None,
+        description="End of the rotation's grace period (ISO 8601 with a zone, e.g. 2026-12-06T12:00:00Z): the "
+        "previous tokens are refused from then on. Required with any *_TOKEN_PREVIOUS.",
+    )
     state_dir: Path = Field(default=Path("var/slsbot"), description="Supervisor database, runtime state and logs.")
     tick_interval: float = Field(default=0.5, gt=0, le=10, description="Seconds between two supervisor passes.")
     watch_interval: float = Field(
@@ -140,6 +156,11 @@ class ControlPlaneSettings(BaseSettings):
     def _viewer_token_not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_token(value, "SLSBOT_VIEWER_TOKEN")
 
+    @field_validator("admin_token_previous", "operator_token_previous", "viewer_token_previous")
+    @classmethod
+    def _previous_token_not_placeholder(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        return _check_token(value, f"SLSBOT_{str(info.field_name).upper()}")
+
     @model_validator(mode="after")
     def _distinct_tokens(self) -> ControlPlaneSettings:
         given = [
@@ -148,16 +169,38 @@ class ControlPlaneSettings(BaseSettings):
                 ("SLSBOT_ADMIN_TOKEN", self.admin_token),
                 ("SLSBOT_OPERATOR_TOKEN", self.operator_token),
                 ("SLSBOT_VIEWER_TOKEN", self.viewer_token),
+                ("SLSBOT_ADMIN_TOKEN_PREVIOUS", self.admin_token_previous),
+                ("SLSBOT_OPERATOR_TOKEN_PREVIOUS", self.operator_token_previous),
+                ("SLSBOT_VIEWER_TOKEN_PREVIOUS", self.viewer_token_previous),
             )
             if token is not None
         ]
         for index, (name, value) in enumerate(given):
             for other, other_value in given[:index]:
                 if value == other_value:
-                    raise ValueError(f"{name} must differ from {other}: each token grants one role")
+                    raise ValueError(f"{name} must differ from {other}: each token grants one role, once")
+        previous = [name for name, _ in given if name.endswith("_PREVIOUS")]
+        if previous and self.token_grace_until is None:
+            raise ValueError(
+                f"{previous[0]} is set without SLSBOT_TOKEN_GRACE_UNTIL: set when the rotated token stops being "
+                "accepted, e.g. SLSBOT_TOKEN_GRACE_UNTIL=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"
+            )
         if self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_cap must not be below backoff_base")
         return self
+
+    def token_registry_arguments(self, admin_token: SecretStr) -> dict[str, Any]:
+        """What ``TokenRegistry.from_tokens`` takes: the current tokens (``admin_token``: the set or generated one)
+        and the ones a rotation retired, with the end of their grace period."""
+        return {
+            "admin": admin_token,
+            "operator": self.operator_token,
+            "viewer": self.viewer_token,
+            "admin_previous": self.admin_token_previous,
+            "operator_previous": self.operator_token_previous,
+            "viewer_previous": self.viewer_token_previous,
+            "previous_valid_until": self.token_grace_until,
+        }
 
     @property
     def database_path(self) -> Path:

@@ -20,8 +20,12 @@ names its config file; a recorded pid that is gone counts as a crash.
 Stopping never blocks the supervisor's loop: Update and Delete send SIGTERM and return; ``observe`` reports
 ``TERMINATING`` until the process is gone (escalating to SIGKILL past the deadline), then ``ABSENT``.
 
-Control: every runtime gets its own bearer token in its environment (``SLSBOT_RUNTIME_TOKEN``), derived from the
-supervisor's ``ControlKey`` (``control_tokens``), and every control call sends it. A deleted strategy's state file
+Control: every runtime gets its own bearer token, derived from the supervisor's control key (``control_tokens``),
+in a file of its folder, ``control.token`` (mode 0600), named by ``SLSBOT_RUNTIME_TOKEN_FILE``; every control call
+sends it. When the key rotates (``slsbot rotate-control-key`` rewrites ``control.key`` while the supervisor runs),
+the next pass rewrites each running runtime's file with its new token and the previous one until the grace ends,
+and the runtime reads it again on its next request: no runtime restarts. Until it has, a call answered 401 is
+retried once with the previous key's token (``RuntimeHttpClient``). A deleted strategy's state file
 is retired once its process is gone (renamed ``state.db.retired-<UTC time>``, kept for the record), as the
 operator deletes the state claim: a Strategy created again under the same name starts on a new state file
 instead of the drained one.
@@ -46,7 +50,15 @@ import yaml
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from slsbot.adapters.control_tokens import RUNTIME_TOKEN_ENVIRONMENT, ControlKey
+from slsbot.adapters.control_tokens import (
+    RUNTIME_TOKEN_ENVIRONMENT,
+    RUNTIME_TOKEN_FILE_ENVIRONMENT,
+    ControlKey,
+    ControlKeyError,
+    ControlKeyFile,
+    ControlKeys,
+    write_private_file,
+)
 from slsbot.adapters.process_table import (
     AdoptedProcess,
     ChildProcess,
@@ -76,8 +88,13 @@ SECRET_ENVIRONMENT = (
     "SLSBOT_ADMIN_TOKEN",
     "SLSBOT_OPERATOR_TOKEN",
     "SLSBOT_VIEWER_TOKEN",
+    "SLSBOT_ADMIN_TOKEN_PREVIOUS",
+    "SLSBOT_OPERATOR_TOKEN_PREVIOUS",
+    "SLSBOT_VIEWER_TOKEN_PREVIOUS",
     RUNTIME_TOKEN_ENVIRONMENT,
+    RUNTIME_TOKEN_FILE_ENVIRONMENT,
     "SLSBOT_OPERATOR_CONTROL_KEY",
+    "SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS",
 )
 
 
@@ -119,6 +136,11 @@ class RuntimePaths:
     def log(self) -> Path:
         return self.folder / "runtime.log"
 
+    @property
+    def control_token(self) -> Path:
+        """The runtime's control token(s), rewritten when the control key rotates (mode 0600)."""
+        return self.folder / "control.token"
+
 
 class LocalProcessBackend:
     """Implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``, for the A/B controller) with local
@@ -132,7 +154,7 @@ class LocalProcessBackend:
         state_dir: Path,
         runtime_command: Sequence[str],
         stop_timeout: float,
-        control_key: ControlKey,
+        control_key: ControlKey | ControlKeys | ControlKeyFile,
         runtime_nice: int = 0,
         default_data_dir: str | None = None,
         bytecode_cache: Path | None = None,
@@ -149,7 +171,8 @@ class LocalProcessBackend:
             os.environ if environ is None else environ, bytecode_cache=bytecode_cache or self._state_dir / ".pycache"
         )
         self._clock = clock
-        self._control_key = control_key
+        self._control_keys = _key_source(control_key)
+        self._token_files: dict[tuple[str, str], str] = {}  # what each running runtime's token file holds
         self._runtime_nice = runtime_nice
         self._processes: dict[tuple[str, str], ChildProcess | AdoptedProcess] = {}
         self._last_seen_alive: dict[tuple[str, str], datetime] = {}
@@ -194,6 +217,7 @@ class LocalProcessBackend:
         """``/healthz`` first, as a kubelet's liveness probe; then, from a healthy runtime, ``/readyz`` and
         ``/status`` (one that does not answer costs one probe timeout, not three)."""
         base_url = _base_url(record)
+        self._keep_token_file(record)
         health = self._client.health(base_url)
         if not health.healthy:
             return Probe(health, False, {})
@@ -358,8 +382,8 @@ class LocalProcessBackend:
         record = self._load(namespace, name)
         return None if record is None or record.pid is None else _base_url(record)
 
-    def token_for_url(self, base_url: str) -> str | None:
-        """The control token of the runtime serving ``base_url`` (``http://127.0.0.1:<port>``), for callers that
+    def token_for_url(self, base_url: str) -> tuple[str, ...] | None:
+        """The control tokens of the runtime serving ``base_url`` (``http://127.0.0.1:<port>``), for callers that
         know only the URL (the admin API's client); None for a URL no runtime of ours has."""
         port = base_url.rstrip("/").rsplit(":", 1)[-1]
         with Session(self._engine) as session:
@@ -531,6 +555,7 @@ class LocalProcessBackend:
             staging = paths.config.with_suffix(".yaml.tmp")
             staging.write_text(yaml.safe_dump(config.to_wire(), sort_keys=False))
             os.replace(staging, paths.config)
+            self._write_token_file(record, force=True)
             with paths.log.open("ab") as log_file:
                 self._log_offsets[(record.namespace, record.name)] = log_file.tell()
                 popen = subprocess.Popen(
@@ -538,10 +563,10 @@ class LocalProcessBackend:
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
-                    env={**self._environ, RUNTIME_TOKEN_ENVIRONMENT: self._token(record)},
+                    env={**self._environ, RUNTIME_TOKEN_FILE_ENVIRONMENT: str(paths.control_token)},
                     process_group=0,
                 )
-        except OSError as exc:
+        except (OSError, ControlKeyError) as exc:  # ControlKeyError: its token file could not be written
             raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
         self._lower_priority(popen.pid)
         self._processes[(record.namespace, record.name)] = ChildProcess(popen)
@@ -596,8 +621,25 @@ class LocalProcessBackend:
             )
             signal_group(record.pid, signal.SIGKILL)
 
-    def _token(self, record: RuntimeRecord) -> str:
-        return self._control_key.token_for(record.namespace, record.name)
+    def _token(self, record: RuntimeRecord) -> tuple[str, ...]:
+        """The tokens to try with ``record``'s runtime: its current one, then the previous key's during a grace."""
+        return self._control_keys().tokens_for(record.namespace, record.name, now=self._clock())
+
+    def _keep_token_file(self, record: RuntimeRecord) -> None:
+        """Rewrite a running runtime's token file when what it should hold changed: the key rotated, or the
+        previous key's grace ended."""
+        try:
+            self._write_token_file(record, force=False)
+        except ControlKeyError as exc:
+            log.warning("runtime %s/%s keeps its old control token file: %s", record.namespace, record.name, exc)
+
+    def _write_token_file(self, record: RuntimeRecord, *, force: bool) -> None:
+        key = (record.namespace, record.name)
+        text = self._control_keys().token_file_text(record.namespace, record.name, now=self._clock())
+        if not force and self._token_files.get(key) == text:
+            return
+        write_private_file(self.paths(record.namespace, record.name).control_token, text)
+        self._token_files[key] = text
 
     def _retire_state(self, namespace: str, name: str) -> None:
         """Move a deleted strategy's state file (and its SQLite journal files) aside, keeping it for the record."""
@@ -616,7 +658,7 @@ class LocalProcessBackend:
             return
         log.info("retired the state file of deleted runtime %s/%s: %s", namespace, name, retired)
 
-    def _reach(self, namespace: str, name: str) -> tuple[str, str]:
+    def _reach(self, namespace: str, name: str) -> tuple[str, tuple[str, ...]]:
         """A running runtime's control URL and its token; RuntimeUnreachable when it is not running."""
         record = self._load(namespace, name) or RuntimeRecord(namespace=namespace, name=name)
         return self._running_url(record), self._token(record)
@@ -625,6 +667,14 @@ class LocalProcessBackend:
         if record.pid is None or record.port is None:
             raise RuntimeUnreachable(f"runtime {record.namespace}/{record.name} is not running")
         return _base_url(record)
+
+
+def _key_source(control_key: ControlKey | ControlKeys | ControlKeyFile) -> Callable[[], ControlKeys]:
+    """The keys as of now: a key file is read again when it changes (a rotation while the supervisor runs)."""
+    if isinstance(control_key, ControlKeyFile):
+        return control_key.keys
+    keys = control_key if isinstance(control_key, ControlKeys) else ControlKeys(control_key)
+    return lambda: keys
 
 
 def _persisted(record: RuntimeRecord) -> dict[str, Any]:

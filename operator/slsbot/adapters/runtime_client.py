@@ -10,7 +10,10 @@ ladder's).
 
 Every call but the probes (``/healthz``, ``/readyz``) carries ``Authorization: Bearer <token>``: the runtime's own token
 (``control_tokens.ControlKey.token_for``), passed per call by the backends; a client built with
-``token_for_url`` finds it from the runtime's URL instead (the admin API, which knows only the URL).
+``token_for_url`` finds it from the runtime's URL instead (the admin API, which knows only the URL). While the
+control key rotates, a call carries the tokens to try in order (``ControlKeys.tokens_for``: the new key's, then the
+previous key's): a 401 to the first is retried once with the next, for a runtime that has not read its new token
+yet. A 401 means the runtime did nothing, so the retry cannot do a thing twice.
 
 httpx errors are converted here into ``RuntimeUnreachable``, whose message names the runtime's URL and the cause
 (never the token). A 400 to ``POST /allocation`` is ``InvalidSpecError``: the runtime refused the value, naming the
@@ -20,7 +23,7 @@ field, and changed nothing; asking again will not help.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +43,10 @@ ALLOCATION_TIMEOUT_S = 20.0
 HEADROOM_TIMEOUT_S = 50.0
 
 
+#: The token(s) of one call: one, or several to try in order (a rotation's new token, then the previous one).
+Tokens = str | Sequence[str] | None
+
+
 @dataclass(frozen=True, slots=True)
 class Health:
     """One ``/healthz`` probe: whether anything answered, whether it said healthy, and why not."""
@@ -52,7 +59,7 @@ class Health:
 class RuntimeHttpClient:
     """One connection pool for every runtime on this machine; ``base_url`` is passed per call."""
 
-    def __init__(self, *, timeout: float, token_for_url: Callable[[str], str | None] | None = None) -> None:
+    def __init__(self, *, timeout: float, token_for_url: Callable[[str], Tokens] | None = None) -> None:
         self._http = httpx.Client(timeout=timeout, trust_env=False)
         self._token_for_url = token_for_url
 
@@ -82,13 +89,13 @@ class RuntimeHttpClient:
         except httpx.HTTPError:
             return False
 
-    def status(self, base_url: str, *, token: str | None = None) -> dict[str, Any]:
+    def status(self, base_url: str, *, token: Tokens = None) -> dict[str, Any]:
         body = self._call("GET", base_url, "/status", token=token)
         if not isinstance(body, dict):
             raise RuntimeUnreachable(f"{base_url}/status answered {type(body).__name__}, not a JSON object")
         return body
 
-    def orders(self, base_url: str, *, limit: int, token: str | None = None) -> list[dict[str, Any]]:
+    def orders(self, base_url: str, *, limit: int, token: Tokens = None) -> list[dict[str, Any]]:
         body = self._call("GET", base_url, "/orders", token=token, params={"limit": limit})
         if isinstance(body, dict) and isinstance(body.get("orders"), list):
             body = body["orders"]
@@ -96,14 +103,14 @@ class RuntimeHttpClient:
             raise RuntimeUnreachable(f"{base_url}/orders answered {type(body).__name__}, not a JSON list")
         return body
 
-    def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None:
+    def set_paused(self, base_url: str, *, paused: bool, token: Tokens = None) -> None:
         self._call("POST", base_url, "/pause" if paused else "/resume", token=token)
 
-    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: Tokens = None) -> None:
         body = {"cancelOrders": cancel_orders, "flatten": flatten}
         self._call("POST", base_url, "/shutdown", token=token, json=body)
 
-    def set_allocation(self, base_url: str, *, percent: float | None, token: str | None = None) -> AllocationSetting:
+    def set_allocation(self, base_url: str, *, percent: float | None, token: Tokens = None) -> AllocationSetting:
         """Trade with ``percent`` (0..100) of the account's capital from the runtime's next candle on; ``None`` goes
         back to the Strategy's ``allocationPercent``. Returns once the runtime has written it to its state file.
         InvalidSpecError for a value it refuses; RuntimeUnreachable when it cannot be asked or cannot apply it."""
@@ -122,7 +129,7 @@ class RuntimeHttpClient:
         return AllocationSetting(percent=_number(body.get("allocationPercent"), where), source=body["source"])
 
     def set_trading_mode(
-        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: str | None = None
+        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: Tokens = None
     ) -> TradingMode:
         """What the runtime may do from now on: ``normal``, ``safe`` (no new entries, orders reduce-only) or
         ``halted`` (orders cancelled, positions flattened when ``flatten``, no orders at all). Returns the mode the
@@ -143,7 +150,7 @@ class RuntimeHttpClient:
             raise RuntimeUnreachable(f"{where} answered {body!r:.200}, not trading mode {mode}")
         return mode
 
-    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: Tokens = None) -> dict[str, Any]:
         """Enforce an account or global headroom (``POST /headroom``); returns once the runtime wrote it to its state
         file (and, with the kill switch, cancelled and flattened), with the headroom as it shows it. InvalidSpecError
         for a body it refuses (naming the field); RuntimeUnreachable when it cannot be asked or cannot apply it."""
@@ -160,7 +167,7 @@ class RuntimeHttpClient:
             raise RuntimeUnreachable(f"{base_url}/headroom answered {answer!r:.200}, not a headroom")
         return answer
 
-    def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance:
+    def performance(self, base_url: str, *, since: int, token: Tokens = None) -> RuntimePerformance:
         """The runtime's periods after ``since`` (ms UTC), its round trips closed since then and its risk figures."""
         body = self._call("GET", base_url, "/performance", token=token, params={"since": since})
         where = f"{base_url}/performance"
@@ -190,7 +197,7 @@ class RuntimeHttpClient:
         base_url: str,
         path: str,
         *,
-        token: str | None,
+        token: Tokens,
         refused: type[SlsbotError] = RuntimeUnreachable,
         **kwargs: Any,
     ) -> Any:
@@ -198,11 +205,15 @@ class RuntimeHttpClient:
         url = f"{base_url}{path}"
         if token is None and self._token_for_url is not None:
             token = self._token_for_url(base_url)
-        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        try:
-            response = self._http.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise RuntimeUnreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
+        tokens: tuple[str | None, ...] = (token,) if token is None or isinstance(token, str) else tuple(token)
+        for attempt, bearer in enumerate(tokens or (None,), start=1):
+            headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
+            try:
+                response = self._http.request(method, url, headers=headers, **kwargs)
+            except httpx.HTTPError as exc:
+                raise RuntimeUnreachable(f"{method} {url} failed: {type(exc).__name__}: {exc}") from exc
+            if response.status_code != 401 or attempt >= len(tokens):
+                break  # a 401 (nothing done) to the new token: the runtime may not have read it yet
         if response.status_code == 400:
             raise refused(f"{method} {url} refused: {_error_text(response)}")
         if response.status_code >= 400:

@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "up": "Run the embedded local supervisor over a folder of slsbot YAML",
     "get": "Print a running local supervisor's strategies as a table (or JSON): phase, return, PnL, win rate",
     "experiment": "Steer an A/B rollout of a running local supervisor: promote, abort, pause or resume it",
+    "rotate-control-key": "Give the local supervisor a new control key; the old one stays valid for a grace period",
     "operator": "Run the kopf operator against the current Kubernetes context",
     "runtime": "Run one bot runtime from a RuntimeConfig file",
     "report": "Print a runtime's orders, fills, positions and equity from its state file",
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_parser().parse_args(argv)  # prints usage, and the error for an unknown command
         return 2
     name, rest = argv[0], argv[1:]
-    module = importlib.import_module(f"slsbot.interfaces.commands.{name}")
+    module = importlib.import_module(f"slsbot.interfaces.commands.{name.replace('-', '_')}")
     parser = argparse.ArgumentParser(prog=f"slsbot {name}", description=COMMANDS[name])
     module.add_arguments(parser)
     args = parser.parse_args(rest)

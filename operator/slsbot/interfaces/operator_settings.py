@@ -13,10 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from slsbot.adapters.control_tokens import ControlKey, ControlKeyError
+from slsbot.adapters.control_tokens import ControlKey, ControlKeyError, ControlKeys
 from slsbot.adapters.kubernetes import BackendOptions, RuntimePodOptions, StateVolumeKind
 from slsbot.adapters.kubernetes.backend import DEFAULT_RUNTIME_URL
 from slsbot.adapters.kubernetes.manifests import (
@@ -31,6 +31,8 @@ from slsbot.api.strategy import RuntimeSettings
 from slsbot.domain.admission import ImageAllowList, image_repository
 
 CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY"
+PREVIOUS_CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS"
+GRACE_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL"
 PROJECT_IMAGE = image_repository(RuntimeSettings.model_fields["image"].default)  # ghcr.io/slsbot/runtime
 _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
@@ -61,6 +63,16 @@ class OperatorSettings(BaseSettings):
         default=None,
         description="Master key each runtime's control token is derived from (SLSBOT_OPERATOR_CONTROL_KEY); "
         "required to start.",
+    )
+    control_key_previous: SecretStr | None = Field(
+        default=None,
+        description="The control key a rotation replaced (SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS): the runtimes accept "
+        "tokens derived from it until control_key_grace_until, and the operator falls back to it on a 401 meanwhile.",
+    )
+    control_key_grace_until: AwareDatetime | None = Field(
+        default=None,
+        description="End of the control key rotation's grace period, ISO 8601 with a zone "
+        "(SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL); required with control_key_previous.",
     )
     # What each runtime pod gets.
     state_volume: StateVolumeKind = StateVolumeKind.PERSISTENT_VOLUME_CLAIM
@@ -231,12 +243,13 @@ class OperatorSettings(BaseSettings):
             raise ValueError(f"{value!r} must start with http:// or https://")
         return value
 
-    @field_validator("control_key")
+    @field_validator("control_key", "control_key_previous")
     @classmethod
-    def _usable_control_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _usable_control_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is not None:
+            source = CONTROL_KEY_ENVIRONMENT if info.field_name == "control_key" else PREVIOUS_CONTROL_KEY_ENVIRONMENT
             try:
-                ControlKey(value.get_secret_value(), source=CONTROL_KEY_ENVIRONMENT)
+                ControlKey(value.get_secret_value(), source=source)
             except ControlKeyError as exc:
                 raise ValueError(str(exc)) from None
         return value
@@ -245,6 +258,21 @@ class OperatorSettings(BaseSettings):
     def _tls_pair(self) -> OperatorSettings:
         if (self.admin_api_tls_cert is None) != (self.admin_api_tls_key is None):
             raise ValueError("admin_api_tls_cert and admin_api_tls_key: set both (HTTPS) or neither (HTTP)")
+        return self
+
+    @model_validator(mode="after")
+    def _previous_key_with_its_grace(self) -> OperatorSettings:
+        if (self.control_key_previous is None) != (self.control_key_grace_until is None):
+            raise ValueError(
+                f"{PREVIOUS_CONTROL_KEY_ENVIRONMENT} and {GRACE_ENVIRONMENT} go together: the previous key is "
+                "accepted until the end of the grace period (ISO 8601 with a zone, e.g. 2026-12-06T12:00:00Z)"
+            )
+        if (
+            self.control_key is not None
+            and self.control_key_previous is not None
+            and self.control_key.get_secret_value().strip() == self.control_key_previous.get_secret_value().strip()
+        ):
+            raise ValueError(f"{PREVIOUS_CONTROL_KEY_ENVIRONMENT} must differ from {CONTROL_KEY_ENVIRONMENT}")
         return self
 
     @model_validator(mode="after")
@@ -259,6 +287,15 @@ class OperatorSettings(BaseSettings):
     def from_arguments(cls, **overrides: Any) -> OperatorSettings:
         """Environment and defaults, with the command line's values (the ones not None) on top."""
         return cls(**{key: value for key, value in overrides.items() if value not in (None, [], False)})
+
+    def runtime_control_keys(self) -> ControlKeys:
+        """The master key and, during a rotation's grace, the previous one; ControlKeyError naming
+        SLSBOT_OPERATOR_CONTROL_KEY when it is not set."""
+        current = self.runtime_control_key()
+        if self.control_key_previous is None:
+            return ControlKeys(current)
+        previous = ControlKey(self.control_key_previous.get_secret_value(), source=PREVIOUS_CONTROL_KEY_ENVIRONMENT)
+        return ControlKeys(current, previous, self.control_key_grace_until)
 
     def runtime_control_key(self) -> ControlKey:
         """The master key; ControlKeyError naming SLSBOT_OPERATOR_CONTROL_KEY when it is not set."""

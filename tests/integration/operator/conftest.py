@@ -70,6 +70,7 @@ class RuntimeStub:
 
     def __init__(self, token: str, *, spec_allocation: float = 100.0) -> None:
         self.token = token
+        self.also_accepted: set[str] = set()  # more tokens, as a runtime's token file lists during a key rotation
         self.spec_allocation = spec_allocation
         self.allocation: float | None = None
         self.performance: Callable[[int], dict[str, Any]] | None = None
@@ -105,7 +106,8 @@ class RuntimeStub:
                     stub.answering.wait(timeout=60)
 
             def _authorized(self) -> bool:
-                if self.headers.get("Authorization") == f"Bearer {stub.token}":
+                accepted = {stub.token, *stub.also_accepted}
+                if self.headers.get("Authorization") in {f"Bearer {token}" for token in accepted}:
                     return True
                 stub.refused.append((self.command, self.path))
                 self._answer({"error": "Authorization: missing or wrong bearer token"}, 401)
@@ -220,7 +222,8 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
     ``kopf.testing.KopfRunner`` does; stopped at the end of the test."""
     running: list[tuple[threading.Event, threading.Thread, list[BaseException]]] = []
 
-    async def start(**overrides: Any) -> None:
+    async def start(**overrides: Any) -> Callable[[], Awaitable[None]]:
+        """Start one operator; returns what stops it (the fixture stops every operator still running anyway)."""
         # Cluster-wide unless the test names namespaces (kopf lists no namespaces: its scanning is disabled).
         overrides.setdefault("all_namespaces", not overrides.get("namespaces"))
         overrides.setdefault("metrics_port", 0)  # a free port: tests run side by side
@@ -228,8 +231,7 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
             kubeconfig=str(kubeconfig),
             validation_resync_seconds=2.0,
             event_repeat_seconds=60.0,
-            control_key=CONTROL_KEY,
-            **overrides,
+            **{"control_key": CONTROL_KEY, **overrides},
         )
         stop, ready, errors = threading.Event(), threading.Event(), []
 
@@ -243,6 +245,13 @@ async def start_operator(kubeconfig: Path) -> AsyncIterator[Callable[..., Awaita
         thread.start()
         running.append((stop, thread, errors))
         assert await asyncio.to_thread(ready.wait, 30), f"the operator did not start: {errors}"
+
+        async def stop_it() -> None:
+            stop.set()
+            await asyncio.to_thread(thread.join, 30)
+            assert not thread.is_alive() and not errors, errors
+
+        return stop_it
 
     yield start
     for stop, thread, errors in running:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import yaml
 
+from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.kubernetes.client import PARTIAL_METADATA
 from slsbot.api import RuntimeConfig
 
@@ -21,6 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 
 RUNTIME = "slsbot-runtime-btc-trend"
 CONTROL_SECRET = "slsbot-runtime-btc-trend-control"
+NEW_CONTROL_KEY = "it-operator-control-key-rotated-5e4d3c2b1a0f9e8d"  # test_secrets
 
 
 def policy(name: str = "standard-risk", **per_trade: float) -> dict[str, Any]:
@@ -98,14 +101,11 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
         assert owned["metadata"]["ownerReferences"][0]["uid"] == uid
     assert network_policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": runtime_stub.port}]
 
-    # The runtime's control token: derived from the operator's key, in its own Secret, read by secretKeyRef;
-    # neither the ConfigMap nor the Deployment holds it.
+    # The runtime's control token: derived from the operator's key, in its own Secret, mounted as the runtime's
+    # token file; neither the ConfigMap nor the Deployment holds it.
     token = kube.runtime_token("btc-trend")
-    assert base64.b64decode(control["data"]["token"]).decode() == token
-    assert {
-        "name": "SLSBOT_RUNTIME_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": CONTROL_SECRET, "key": "token"}},
-    } in container["env"]
+    assert base64.b64decode(control["data"]["token"]).decode() == f"{token}\n"
+    assert {"name": "SLSBOT_RUNTIME_TOKEN_FILE", "value": "/var/run/slsbot/control/token"} in container["env"]
     for manifest in (deployment, config_map, service):
         assert token not in json.dumps(manifest) and kube.control_key not in json.dumps(manifest)
     config = runtime_config(config_map)
@@ -169,6 +169,56 @@ async def test_a_strategy_becomes_a_deployment_configmap_and_service_that_report
         lambda: _with(kube.event_reasons("btc-trend"), lambda reasons: "Pausing" in reasons),
         what="a Pausing event",
     )
+
+
+async def test_rotating_the_control_key_rewrites_the_secret_and_rolls_no_pod(kube, start_operator, runtime_stub):
+    stop_first = await start_operator(runtime_url="http://127.0.0.1:{port}")
+    await kube.apply(policy())
+    await kube.apply(account())
+    await kube.apply(strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _with(kube.get("strategies", "btc-trend"), lambda b: condition(b, "Ready").get("status") == "True"),
+        what="Ready=True",
+    )
+    before = await kube.get("deployments", RUNTIME)
+    await stop_first()
+
+    # The operator restarts with a new key and the old one as the previous, valid for an hour.
+    old_token = kube.runtime_token("btc-trend")
+    new_token = ControlKey(NEW_CONTROL_KEY, source="test").token_for("trading", "btc-trend")
+    grace_ends = datetime.now(UTC) + timedelta(hours=1)
+    await start_operator(
+        runtime_url="http://127.0.0.1:{port}",
+        control_key=NEW_CONTROL_KEY,
+        control_key_previous=kube.control_key,
+        control_key_grace_until=grace_ends,
+    )
+    secret = await kube.eventually(
+        lambda: _with(
+            kube.get("secrets", CONTROL_SECRET),
+            lambda b: base64.b64decode(b["data"]["token"]).decode().startswith(new_token),
+        ),
+        what="the control Secret holding the new token",
+    )
+    lines = base64.b64decode(secret["data"]["token"]).decode().splitlines()
+    assert lines == [new_token, f"{old_token} {grace_ends.isoformat(timespec='seconds')}"]
+    # Until the kubelet refreshes the pod's volume, the runtime knows only the old token: the new one is refused
+    # (401, nothing done) and the call is repeated with the old one, so commands keep working.
+    await kube.patch("strategies", "btc-trend", {"spec": {"paused": True}})
+    await kube.eventually(lambda: _sync(runtime_stub.posts("/pause")), what="POST /pause on the runtime")
+    assert ("POST", "/pause") in runtime_stub.refused  # the new token first
+    # The kubelet refreshed the volume: the runtime reads the new token, and takes commands signed with it.
+    runtime_stub.token, refused = new_token, len(runtime_stub.refused)
+    await kube.patch("strategies", "btc-trend", {"spec": {"paused": False}})
+    await kube.eventually(lambda: _sync(runtime_stub.posts("/resume")), what="POST /resume on the runtime")
+    assert len(runtime_stub.refused) == refused  # signed with the new key, accepted at once
+    after = await kube.get("deployments", RUNTIME)
+    assert after["spec"]["template"] == before["spec"]["template"]  # no rollout: the pods never restarted
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    for manifest in (after, await kube.get("configmaps", RUNTIME)):
+        assert new_token not in json.dumps(manifest) and old_token not in json.dumps(manifest)
 
 
 async def test_a_changed_ensemble_rolls_out_a_new_config_hash(kube, start_operator, runtime_stub):

@@ -3,7 +3,10 @@ it starts ``slsbot runtime --config <the ConfigMap's runtime.yaml>`` and reports
 answers. This checks the contract end to end: the config the operator renders is one the runtime accepts, the
 token the operator writes into the control Secret is the one it sends, the operator reads the runtime's own
 ``/status``, pauses it, and drains it on deletion: the runtime reports ``drained`` and stays up, the operator
-deletes its objects only then, and the runtime exits 0 on the SIGTERM the kubelet would send.
+deletes its objects only then, and the runtime exits 0 on the SIGTERM the kubelet would send. Between, the
+operator's control key rotates: the operator restarts with a new key (the old one as the previous), rewrites the
+control Secret, and the same runtime process, whose mounted token file the test refreshes as the kubelet would,
+takes the commands signed with the new key.
 
 Two liberties, both the kubelet's business rather than the operator's: the runtime binds 127.0.0.1 instead of
 the pod's 0.0.0.0, and its state file goes to a temporary folder instead of the pod's volume.
@@ -17,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +28,14 @@ import httpx
 import pytest
 import yaml
 
+from slsbot.adapters.control_tokens import ControlKey
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 RUNTIME = "slsbot-runtime-btc-trend"
+NEW_CONTROL_KEY = "it-real-runtime-control-key-rotated-7c6b5a4f3e2d"  # test_secrets
 
 
 def free_port() -> int:
@@ -46,7 +53,7 @@ def condition(body: dict[str, Any] | None, type: str) -> dict[str, Any]:
 
 async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drains(kube, start_operator, tmp_path):
     port = free_port()
-    await start_operator(runtime_url="http://127.0.0.1:{port}", default_data_dir=str(DATA))
+    stop_first = await start_operator(runtime_url="http://127.0.0.1:{port}", default_data_dir=str(DATA))
     await kube.apply(
         {
             "apiVersion": "slsbot.io/v1alpha1",
@@ -81,12 +88,24 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
     )
     config_map = await kube.eventually(lambda: kube.get("configmaps", RUNTIME), what="the runtime's ConfigMap")
     deployment = await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime's Deployment")
-    # The kubelet's part: the variable the container reads by secretKeyRef, from the Secret it names.
-    (variable,) = [e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"] if "valueFrom" in e]
-    reference = variable["valueFrom"]["secretKeyRef"]
-    secret = await kube.get("secrets", reference["name"])
-    token = base64.b64decode(secret["data"][reference["key"]]).decode()
-    assert variable["name"] == "SLSBOT_RUNTIME_TOKEN" and token == kube.runtime_token("btc-trend")
+    # The kubelet's part: the Secret volume the container mounts, holding the token file it names.
+    pod = deployment["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "control"]
+    (variable,) = [e for e in pod["containers"][0]["env"] if e["name"] == "SLSBOT_RUNTIME_TOKEN_FILE"]
+    token_file = tmp_path / "control" / "token"
+    token_file.parent.mkdir()
+
+    async def mount_control_secret() -> str:
+        """Copy the Secret's token file to the mounted path, whole, as the kubelet's volume update does."""
+        secret = await kube.get("secrets", volume["secret"]["secretName"])
+        staging = token_file.with_name(".token")
+        staging.write_text(base64.b64decode(secret["data"]["token"]).decode())
+        os.replace(staging, token_file)
+        return token_file.read_text()
+
+    assert variable["value"] == "/var/run/slsbot/control/token"
+    assert await mount_control_secret() == f"{kube.runtime_token('btc-trend')}\n"
+    token = kube.runtime_token("btc-trend")
 
     # The kubelet's part: run the container's command on the mounted config.
     config = yaml.safe_load(config_map["data"]["runtime.yaml"])
@@ -97,7 +116,7 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
     log = (tmp_path / "runtime.log").open("w")
     state = tmp_path / "state.db"
     command = ["-m", "slsbot.interfaces.cli", "runtime", "--config", str(config_file), "--state", str(state)]
-    env = {**os.environ, "SLSBOT_RUNTIME_TOKEN": token}
+    env = {**os.environ, "SLSBOT_RUNTIME_TOKEN_FILE": str(token_file)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, *command, stdout=log, stderr=asyncio.subprocess.STDOUT, cwd=REPO, env=env
     )
@@ -120,6 +139,29 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
             )
             assert running["status"]["phase"] == "Running"
             assert running["status"]["equity"] > 0 and running["status"]["lastHeartbeat"]
+
+            # The control key rotates: the operator restarts with the new key, the old one valid for an hour.
+            await stop_first()
+            await start_operator(
+                runtime_url="http://127.0.0.1:{port}",
+                default_data_dir=str(DATA),
+                control_key=NEW_CONTROL_KEY,
+                control_key_previous=kube.control_key,
+                control_key_grace_until=datetime.now(UTC) + timedelta(hours=1),
+            )
+            new_token = ControlKey(NEW_CONTROL_KEY, source="test").token_for("trading", "btc-trend")
+
+            async def rewritten() -> bool:
+                secret = await kube.get("secrets", volume["secret"]["secretName"])
+                return base64.b64decode(secret["data"]["token"]).decode().startswith(new_token)
+
+            await kube.eventually(rewritten, within=30, what="the control Secret rewritten with the new token")
+            mounted = await mount_control_secret()  # the kubelet refreshes the volume
+            assert mounted.startswith(f"{new_token}\n{token} ")  # the old token stays until the grace ends
+            client.headers["Authorization"] = f"Bearer {new_token}"
+            assert (await client.get("/status")).status_code == 200  # the same process, read again
+            template = (await kube.get("deployments", RUNTIME))["spec"]["template"]
+            assert template == deployment["spec"]["template"]  # no rollout: the pod was never replaced
 
             await kube.patch("strategies", "btc-trend", {"spec": {"paused": True}})
 
@@ -152,7 +194,7 @@ async def test_the_real_runtime_runs_the_rendered_config_reports_pauses_and_drai
         assert await kube.get("secrets", "slsbot-runtime-btc-trend-control") is None
         runtime_log = (tmp_path / "runtime.log").read_text()
         assert "shutdown" in runtime_log.lower() and "drained" in runtime_log
-        assert token not in runtime_log
+        assert token not in runtime_log and new_token not in runtime_log
     finally:
         if process.returncode is None:
             process.kill()

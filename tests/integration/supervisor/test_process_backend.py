@@ -140,7 +140,10 @@ def test_start_crash_restart_and_adoption(make_backend, engine, tmp_path: Path) 
     until(lambda: "stand-in runtime up" in (folder / "runtime.log").read_text())
     environ = Path(f"/proc/{started.pid}/environ").read_bytes()
     assert b"must-not-leak" not in environ and b"PYTHONPYCACHEPREFIX=" in environ
-    assert f"SLSBOT_RUNTIME_TOKEN={KEY.token_for('default', 'btc')}\0".encode() in environ  # its own token
+    # Its own token, in a private file it reads again when the control key rotates, not in its environment.
+    assert f"SLSBOT_RUNTIME_TOKEN_FILE={folder / 'control.token'}\0".encode() in environ
+    assert (folder / "control.token").read_text() == f"{KEY.token_for('default', 'btc')}\n"
+    assert (folder / "control.token").stat().st_mode & 0o077 == 0 and b"SLSBOT_RUNTIME_TOKEN=" not in environ
     assert os.getpgid(started.pid) == started.pid  # its own process group
     # ...in the supervisor's session, so the scheduler counts the fleet as one group (with autogroup, a session
     # each made every runtime weigh as much as the supervisor), and below the supervisor's priority in it.

@@ -113,3 +113,31 @@ def test_the_client_uses_the_least_powerful_token_of_its_environment(monkeypatch
     assert settings.admin_url == "http://127.0.0.1:9000"
     assert settings.admin_connection_path == Path("/srv/slsbot/admin-api.json")
     assert GOOD not in repr(settings)
+
+
+def test_a_rotated_token_needs_the_end_of_its_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN_PREVIOUS", "old-" + GOOD[4:])
+    with pytest.raises(ValidationError) as caught:
+        ControlPlaneSettings()
+    said = " ".join(error["msg"] for error in caught.value.errors(include_input=False))  # what slsbot up prints
+    assert "SLSBOT_ADMIN_TOKEN_PREVIOUS is set without SLSBOT_TOKEN_GRACE_UNTIL" in said and GOOD[4:] not in said
+    monkeypatch.setenv("SLSBOT_TOKEN_GRACE_UNTIL", "2026-12-06T12:00:00Z")
+    settings = ControlPlaneSettings()
+    arguments = settings.token_registry_arguments(settings.admin_token)
+    assert arguments["admin_previous"].get_secret_value() == "old-" + GOOD[4:]
+    assert arguments["previous_valid_until"].isoformat() == "2026-12-06T12:00:00+00:00"
+    monkeypatch.setenv("SLSBOT_TOKEN_GRACE_UNTIL", "2026-12-06T12:00:00")  # no zone: ambiguous, refused
+    with pytest.raises(ValidationError, match="token_grace_until"):
+        ControlPlaneSettings()
+
+
+def test_a_previous_token_may_not_be_a_current_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN_PREVIOUS", GOOD)
+    monkeypatch.setenv("SLSBOT_TOKEN_GRACE_UNTIL", "2026-12-06T12:00:00Z")
+    with pytest.raises(ValidationError, match="SLSBOT_ADMIN_TOKEN_PREVIOUS must differ from SLSBOT_ADMIN_TOKEN"):
+        ControlPlaneSettings()
+    monkeypatch.setenv("SLSBOT_ADMIN_TOKEN_PREVIOUS", "changeme-please-1234")
+    with pytest.raises(ValidationError, match="SLSBOT_ADMIN_TOKEN_PREVIOUS is a placeholder"):
+        ControlPlaneSettings()

@@ -28,8 +28,8 @@ def test_without_a_token_nobody_passes_unless_insecure() -> None:
 
 
 def test_the_token_comes_from_the_environment_value_and_never_shows() -> None:
-    assert ControlAccess.from_environment("  ", insecure=False).token is None
+    assert not ControlAccess.from_environment("  ", insecure=False).configured
     access = ControlAccess.from_environment(f"{TOKEN}\n", insecure=False)
-    assert access.token == TOKEN and TOKEN not in repr(access)
+    assert access.configured and access.refusal(f"Bearer {TOKEN}") is None and TOKEN not in repr(access)
     with pytest.raises(ConfigError, match="SLSBOT_RUNTIME_TOKEN: shorter than 16 characters"):
         ControlAccess.from_environment("short", insecure=False)

@@ -7,12 +7,15 @@ for the A/B controller): ``render_config`` fills in the pod's paths and port,
 action. The runtime's control endpoints (``/status``, ``/pause``, ``/resume``, ``/shutdown``, ``/trading-mode``) are
 reached through its Service; ``runtime_url`` says how (in-cluster DNS by default; tests and out-of-cluster runs point
 it elsewhere).
-Each call carries the runtime's token, derived from the operator's ``ControlKey``; the operator writes that token
-into the runtime's control Secret and never reads a Secret's data back: it reads the Secret's metadata, whose label
-carries the token's fingerprint, and replaces (deletes and creates) a Secret with another one; it never patches a
-Secret, whose answer would hold the data. A Deployment whose pod template reads another token (a new master key, or
-a Deployment made before tokens existed), or which was made without the current NetworkPolicy, is observed with no
-config hash, so the plan rolls it out again.
+Each call carries the runtime's token, derived from the operator's ``ControlKeys``; the operator writes the
+runtime's token file into its control Secret and never reads a Secret's data back: it reads the Secret's metadata,
+whose label carries the content's fingerprint, and replaces (deletes and creates) a Secret with another one; it
+never patches a Secret, whose answer would hold the data. A control key rotation changes only that Secret, from
+``observe`` (no rollout, the pod template does not depend on the token): the new token, and the previous one until
+the grace ends; each call tries the new token first and, while the kubelet has not refreshed the pod's volume yet,
+the previous one after a 401 (``RuntimeHttpClient``). A Deployment made by an earlier operator (its template reads
+the token from an environment variable), or made without the current NetworkPolicy, is observed with no config
+hash, so the plan rolls it out again.
 
 Deletion keeps every object until the plan says the drain completed (``plan_deletion``), then deletes them all.
 """
@@ -29,10 +32,12 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from slsbot.adapters.control_tokens import ControlKey, token_fingerprint
+from slsbot.adapters.control_tokens import ControlKey, ControlKeys, token_fingerprint
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.adapters.kubernetes.manifests import (
+    ANNOTATION_CONTROL_TOKEN,
     LABEL_CONTROL_TOKEN,
+    LABEL_STRATEGY,
     PORT_NAME,
     STATE_PATH,
     Manifest,
@@ -47,11 +52,13 @@ from slsbot.adapters.kubernetes.manifests import (
     build_state_claim,
     control_secret_name,
     credentials_dir,
+    rebuild_runtime_control_secret,
     render_runtime_config,
     runtime_object_name,
     selector_labels,
 )
 from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
+from slsbot.adapters.runtime_client import Tokens
 from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
 from slsbot.api.health import TradingMode
 from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
@@ -68,25 +75,23 @@ DEFAULT_RUNTIME_URL = "http://{service}.{namespace}.svc:{port}"
 class RuntimeControl(Protocol):
     """The runtime's HTTP control contract, as the control plane calls it."""
 
-    def status(self, base_url: str, *, token: str | None = None) -> dict[str, Any]: ...
+    def status(self, base_url: str, *, token: Tokens = None) -> dict[str, Any]: ...
 
-    def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None: ...
+    def set_paused(self, base_url: str, *, paused: bool, token: Tokens = None) -> None: ...
 
-    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None: ...
+    def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: Tokens = None) -> None: ...
 
     def set_trading_mode(
-        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: str | None = None
+        self, base_url: str, *, mode: TradingMode, flatten: bool, reason: str, token: Tokens = None
     ) -> TradingMode: ...
 
-    def performance(self, base_url: str, *, since: int, token: str | None = None) -> RuntimePerformance: ...
+    def performance(self, base_url: str, *, since: int, token: Tokens = None) -> RuntimePerformance: ...
 
-    def set_allocation(
-        self, base_url: str, *, percent: float | None, token: str | None = None
-    ) -> AllocationSetting: ...
+    def set_allocation(self, base_url: str, *, percent: float | None, token: Tokens = None) -> AllocationSetting: ...
 
-    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: str | None = None) -> dict[str, Any]: ...
+    def push_headroom(self, base_url: str, *, body: dict[str, Any], token: Tokens = None) -> dict[str, Any]: ...
 
-    def orders(self, base_url: str, *, limit: int, token: str | None = None) -> list[dict[str, Any]]: ...
+    def orders(self, base_url: str, *, limit: int, token: Tokens = None) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +108,13 @@ class KubernetesRuntimeBackend:
         control: RuntimeControl,
         options: BackendOptions | None = None,
         *,
-        control_key: ControlKey,
+        control_key: ControlKey | ControlKeys,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._api = api
         self._control = control
-        self._control_key = control_key
+        self._keys = control_key if isinstance(control_key, ControlKeys) else ControlKeys(control_key)
+        self._control_secrets: dict[tuple[str, str], str] = {}  # the fingerprint each control Secret was seen with
         self._options = options or BackendOptions()
         self._clock = clock
         self._last_notes: dict[tuple[str, str], str] = {}  # what was last logged per runtime, to log changes only
@@ -138,13 +144,15 @@ class KubernetesRuntimeBackend:
                 resource_path("", "v1", "pods", namespace=namespace), label_selector=selector_labels(name)
             )
         view = read_workload(deployment, pods, strategy=name)
-        token = self._control_key.token_for(namespace, name)
+        token = self._tokens(namespace, name)
         if deployment is not None and (
-            view.control_token_id != token_fingerprint(token)
-            or view.network_policy_id != self._options.pod.network.fingerprint()
+            view.control_token_id is not None or view.network_policy_id != self._options.pod.network.fingerprint()
         ):
-            # It reads another token, or its NetworkPolicy is missing or another: roll it out again.
+            # It reads its token from an environment variable (an earlier operator), or its NetworkPolicy is missing
+            # or another: roll it out again.
             view = dataclasses.replace(view, config_hash=None)
+        elif deployment is not None and not (deployment.get("metadata") or {}).get("deletionTimestamp"):
+            self._keep_control_secret(namespace, name, deployment)  # never for one on its way out
         note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status, unanswered = None, ""
         if view.state is RuntimeState.READY and view.port is not None:
@@ -213,28 +221,44 @@ class KubernetesRuntimeBackend:
         url, token = self._reach(namespace, name)
         return self._control.orders(url, limit=limit, token=token)
 
-    def _reach(self, namespace: str, name: str) -> tuple[str, str]:
-        """The runtime's control URL, through its Service, and its token."""
-        return self.runtime_url(namespace, name, self._service_port(namespace, name)), self._control_key.token_for(
-            namespace, name
-        )
+    def _reach(self, namespace: str, name: str) -> tuple[str, tuple[str, ...]]:
+        """The runtime's control URL, through its Service, and its tokens (the previous key's during a grace)."""
+        return self.runtime_url(namespace, name, self._service_port(namespace, name)), self._tokens(namespace, name)
+
+    def _tokens(self, namespace: str, name: str) -> tuple[str, ...]:
+        return self._keys.tokens_for(namespace, name, now=self._clock())
+
+    def _token_file(self, namespace: str, name: str) -> tuple[str, str]:
+        """What the runtime's control Secret should hold now, and its fingerprint."""
+        text = self._keys.token_file_text(namespace, name, now=self._clock())
+        return text, token_fingerprint(text)
+
+    def _keep_control_secret(self, namespace: str, name: str, deployment: dict[str, Any]) -> None:
+        """Rewrite the control Secret of a running runtime when the tokens it should hold changed (the key rotated,
+        or the previous key's grace ended); its metadata is read once per operator start and change, not per pass."""
+        text, fingerprint = self._token_file(namespace, name)
+        if self._control_secrets.get((namespace, name)) == fingerprint:
+            return
+        self._replace_control_secret(namespace, rebuild_runtime_control_secret(deployment, name, text, fingerprint))
 
     def _roll_out(self, namespace: str, name: str, desired: DesiredRuntime, action: Action) -> None:
         restarted_at = self._clock().isoformat() if action.kind is ActionKind.RESTART else None
-        token = self._control_key.token_for(namespace, name)
-        fingerprint = token_fingerprint(token)
-        workload = self._workload(namespace, name, desired, restarted_at, fingerprint)
+        text, fingerprint = self._token_file(namespace, name)
+        workload = self._workload(namespace, name, desired, restarted_at)
         patch_first = action.kind is not ActionKind.CREATE
         if workload.options.state_volume is StateVolumeKind.PERSISTENT_VOLUME_CLAIM:
             self._ensure(self._path("", "persistentvolumeclaims", namespace), build_state_claim(workload))
         # The Secret before the Deployment that reads it, so the pod never waits for it; the NetworkPolicy before
         # the Deployment, so the pod is never reachable without it.
-        self._replace_control_secret(namespace, build_runtime_control_secret(workload, token, fingerprint))
+        self._replace_control_secret(namespace, build_runtime_control_secret(workload, text, fingerprint))
         policies = self._path("networking.k8s.io", "networkpolicies", namespace)
         self._apply(policies, build_runtime_network_policy(workload), patch_first)
         self._apply(self._path("", "configmaps", namespace), build_runtime_configmap(workload), patch_first)
         self._apply(self._path("", "services", namespace), build_runtime_service(workload), patch_first)
-        self._apply(self._path("apps", "deployments", namespace), build_runtime_deployment(workload), patch_first)
+        # An earlier operator's template carried the token's fingerprint: a merge patch removes it only when told.
+        dropped = {"spec": {"template": {"metadata": {"annotations": {ANNOTATION_CONTROL_TOKEN: None}}}}}
+        deployments = self._path("apps", "deployments", namespace)
+        self._apply(deployments, build_runtime_deployment(workload), patch_first, also_patch=dropped)
 
     def _replace_control_secret(self, namespace: str, manifest: Manifest) -> None:
         """Create the control Secret, or replace one that holds another token (its fingerprint label differs).
@@ -243,17 +267,20 @@ class KubernetesRuntimeBackend:
         path = f"{collection}/{manifest['metadata']['name']}"
         current = self._api.find_metadata(path)
         wanted = manifest["metadata"]["labels"][LABEL_CONTROL_TOKEN]
+        key = (manifest["metadata"]["namespace"], manifest["metadata"]["labels"][LABEL_STRATEGY])
         if current is not None and (current.get("labels") or {}).get(LABEL_CONTROL_TOKEN) == wanted:
+            self._control_secrets[key] = wanted
             return
         if current is not None:
             self._api.delete(path)
         self._api.create(collection, manifest)  # a ConflictError (re-created meanwhile) is a requeue
+        self._control_secrets[key] = wanted
 
     def _set_paused(self, namespace: str, name: str, desired: DesiredRuntime) -> None:
         self._control.set_paused(
             self.runtime_url(namespace, name, desired.runtime.port),
             paused=desired.paused,
-            token=self._control_key.token_for(namespace, name),
+            token=self._tokens(namespace, name),
         )
         # Keep the mounted config in step, so a restarted container comes back paused (or not) as asked.
         # ``paused`` is outside the config hash, so this does not roll the Deployment.
@@ -268,6 +295,7 @@ class KubernetesRuntimeBackend:
         self._api.delete(self._path("networking.k8s.io", "networkpolicies", namespace, name))
         secrets = self._path("", "secrets", namespace)
         self._api.delete(f"{secrets}/{control_secret_name(name)}")
+        self._control_secrets.pop((namespace, name), None)
 
     def _service_port(self, namespace: str, name: str) -> int:
         service = self._api.find(self._path("", "services", namespace, name))
@@ -277,7 +305,7 @@ class KubernetesRuntimeBackend:
         raise RuntimeUnreachable(f"runtime {namespace}/{name} has no Service with a port named {PORT_NAME!r}")
 
     def _workload(
-        self, namespace: str, name: str, desired: DesiredRuntime, restarted_at: str | None, control_token_id: str
+        self, namespace: str, name: str, desired: DesiredRuntime, restarted_at: str | None
     ) -> RuntimeWorkload:
         strategy = self._read(GROUP, VERSION, "strategies", namespace, name)
         uid = (strategy.get("metadata") or {}).get("uid")
@@ -307,7 +335,6 @@ class KubernetesRuntimeBackend:
             vault=credentials is not None and credentials.vault is not None,
             options=self._options.pod,
             restarted_at=restarted_at,
-            control_token_id=control_token_id,
         )
 
     def _read(self, group: str, version: str, plural: str, namespace: str, name: str) -> dict[str, Any]:
@@ -317,19 +344,23 @@ class KubernetesRuntimeBackend:
             # It disappeared between the reconciler's read and this write: look again from the start.
             raise ConflictError(f"{plural} {namespace}/{name} disappeared during the reconcile") from exc
 
-    def _apply(self, collection: str, manifest: Manifest, patch_first: bool) -> None:
-        """Create the object, or bring an existing one to the manifest with a merge patch."""
+    def _apply(
+        self, collection: str, manifest: Manifest, patch_first: bool, *, also_patch: Manifest | None = None
+    ) -> None:
+        """Create the object, or bring an existing one to the manifest with a merge patch (plus ``also_patch``:
+        the nulls that remove what an earlier version set)."""
         path = f"{collection}/{manifest['metadata']['name']}"
+        body = _merged(also_patch or {}, _patch_body(manifest))
         if patch_first:
             try:
-                self._api.patch(path, _patch_body(manifest))
+                self._api.patch(path, body)
                 return
             except NotFoundError:
                 pass
         try:
             self._api.create(collection, manifest)
         except ConflictError:
-            self._api.patch(path, _patch_body(manifest))
+            self._api.patch(path, body)
 
     def _ensure(self, collection: str, manifest: Manifest) -> None:
         """Create the object unless it exists (a claim's spec cannot change once bound)."""
@@ -351,3 +382,14 @@ def _desired(action: Action) -> DesiredRuntime:
 
 def _patch_body(manifest: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``, mappings merged key by key."""
+    result = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result

@@ -17,13 +17,17 @@ name is a fingerprint of the reference, so pointing the account at another Secre
 and its hash, which rolls the runtime. ``credentials.vault`` mounts nothing yet: Vault injection comes later, and
 such a runtime gets no ``credentialsDir``. No credential ever passes through these builders.
 
-Control token: the runtime's control endpoints need a bearer token (``SLSBOT_RUNTIME_TOKEN``). The operator
-derives it (``control_tokens``) and writes it into a Secret of its own, ``slsbot-runtime-<strategy>-control``
-(``build_runtime_control_secret``, the one builder that holds a secret value); the container reads it with
-``valueFrom.secretKeyRef``, so the token is in neither the ConfigMap nor the Deployment. The pod template carries
-only a fingerprint of it (``slsbot.io/control-token``), so a new master key rolls the pods onto the new token.
-The Secret is ``immutable`` and carries the same fingerprint as a label: the operator never patches it (a patch
-answers with the Secret's data), it replaces it (delete, create) when the fingerprint differs.
+Control token: the runtime's control endpoints need a bearer token. The operator derives it (``control_tokens``)
+and writes it into a Secret of its own, ``slsbot-runtime-<strategy>-control`` (``build_runtime_control_secret``,
+the one builder that holds a secret value), as the runtime's token file: the current token, and during a control
+key rotation's grace the previous one with its end (``ControlKeys.token_file_text``). The Secret is mounted as a
+volume (``/var/run/slsbot/control/token``, named by ``SLSBOT_RUNTIME_TOKEN_FILE``), so the token is in neither the
+ConfigMap nor the Deployment, and a new token reaches the running pod when the kubelet refreshes the volume (about
+a minute): the runtime reads the file again when it changes. The pod template does not depend on the token, so a
+rotation never rolls a pod. The Secret carries a fingerprint of its content as a label: the operator never patches
+it (a patch answers with the Secret's data), it replaces it (delete, create) when the fingerprint differs.
+A Deployment whose template still carries ``slsbot.io/control-token`` (an earlier operator, which passed the token
+in an environment variable) is rolled once onto the mounted file.
 
 NetworkPolicy: the runtime's port serves ``/metrics`` (equity, cash, positions) and the control endpoints, so
 ``build_runtime_network_policy`` admits to it only the operator's pods and Prometheus (``RuntimeNetworkOptions``),
@@ -63,7 +67,8 @@ LABEL_CONTROL_TOKEN = ANNOTATION_CONTROL_TOKEN  # on the control Secret: the tok
 ANNOTATION_NETWORK_POLICY = "slsbot.io/network-policy"
 CONTROL_SECRET_SUFFIX = "-control"  # noqa: S105
 CONTROL_SECRET_KEY = "token"  # noqa: S105
-CONTROL_TOKEN_ENV = "SLSBOT_RUNTIME_TOKEN"  # noqa: S105
+CONTROL_TOKEN_FILE_ENV = "SLSBOT_RUNTIME_TOKEN_FILE"  # noqa: S105
+CONTROL_DIR = "/var/run/slsbot/control"
 CONTAINER = "runtime"
 PORT_NAME = "http"
 CONFIG_DIR = "/etc/slsbot"
@@ -141,7 +146,6 @@ class RuntimeWorkload:
     vault: bool = False  # the account reads credentials from Vault: nothing is mounted
     options: RuntimePodOptions = field(default_factory=RuntimePodOptions)
     restarted_at: str | None = None  # set to roll the pods without a config change
-    control_token_id: str | None = None  # the control token's fingerprint (control_tokens.token_fingerprint)
 
     @property
     def name(self) -> str:
@@ -241,19 +245,38 @@ def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
     }
 
 
-def build_runtime_control_secret(workload: RuntimeWorkload, token: str, fingerprint: str) -> Manifest:
-    """The Secret with the runtime's control token, owned by the Strategy, immutable, labelled with the token's
-    ``fingerprint`` (so the operator can tell it is current from its metadata). Never log or return this manifest."""
-    meta = _metadata(workload)
-    meta["name"] = control_secret_name(workload.strategy)
-    meta["labels"][LABEL_CONTROL_TOKEN] = fingerprint
+def build_runtime_control_secret(workload: RuntimeWorkload, token_file: str, fingerprint: str) -> Manifest:
+    """The Secret with the runtime's token file (``ControlKeys.token_file_text``), owned by the Strategy, labelled
+    with the ``fingerprint`` of its content (so the operator can tell it is current from its metadata). Not
+    immutable: the kubelet refreshes a mounted Secret only while it may change. Never log or return this manifest."""
+    return _control_secret(_metadata(workload), workload.strategy, token_file, fingerprint)
+
+
+def rebuild_runtime_control_secret(deployment: Manifest, strategy: str, token_file: str, fingerprint: str) -> Manifest:
+    """``build_runtime_control_secret`` for a runtime whose Deployment exists, with the Deployment's labels and
+    owner (a rotation rewrites the Secret without a rollout). Never log or return this manifest."""
+    meta = deployment.get("metadata") or {}
+    base = {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "labels": dict(meta.get("labels") or {}),
+        "ownerReferences": list(meta.get("ownerReferences") or []),
+    }
+    return _control_secret(base, strategy, token_file, fingerprint)
+
+
+def _control_secret(meta: Manifest, strategy: str, token_file: str, fingerprint: str) -> Manifest:
+    meta = {
+        **meta,
+        "name": control_secret_name(strategy),
+        "labels": {**meta["labels"], LABEL_CONTROL_TOKEN: fingerprint},
+    }
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": meta,
         "type": "Opaque",
-        "immutable": True,
-        "data": {CONTROL_SECRET_KEY: base64.b64encode(token.encode()).decode()},
+        "data": {CONTROL_SECRET_KEY: base64.b64encode(token_file.encode()).decode()},
     }
 
 
@@ -300,8 +323,6 @@ def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
         template_annotations[ANNOTATION_CREDENTIALS] = "vault: not mounted by this operator version"
     if workload.restarted_at is not None:
         template_annotations[ANNOTATION_RESTARTED_AT] = workload.restarted_at
-    if workload.control_token_id is not None:
-        template_annotations[ANNOTATION_CONTROL_TOKEN] = workload.control_token_id
     annotations = {
         ANNOTATION_CONFIG_HASH: workload.config_hash,
         ANNOTATION_NETWORK_POLICY: workload.options.network.fingerprint(),
@@ -354,12 +375,7 @@ def _container(workload: RuntimeWorkload, mounts: list[Manifest]) -> Manifest:
         "env": [
             {"name": "PYTHONUNBUFFERED", "value": "1"},
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-            {
-                "name": CONTROL_TOKEN_ENV,
-                "valueFrom": {
-                    "secretKeyRef": {"name": control_secret_name(workload.strategy), "key": CONTROL_SECRET_KEY}
-                },
-            },
+            {"name": CONTROL_TOKEN_FILE_ENV, "value": f"{CONTROL_DIR}/{CONTROL_SECRET_KEY}"},
         ],
         "resources": runtime.resources.to_wire(),
         # Why it last exited reaches the Strategy's status: the runtime's last log lines when it wrote no message.
@@ -390,11 +406,21 @@ def _volumes(workload: RuntimeWorkload) -> tuple[list[Manifest], list[Manifest]]
         {"name": "config", "configMap": {"name": workload.name, "items": [{"key": CONFIG_FILE, "path": CONFIG_FILE}]}},
         _state_volume(workload),
         {"name": "tmp", "emptyDir": {}},
+        {
+            "name": "control",
+            "secret": {
+                "secretName": control_secret_name(workload.strategy),
+                "items": [{"key": CONTROL_SECRET_KEY, "path": CONTROL_SECRET_KEY}],
+                "defaultMode": 0o440,
+            },
+        },
     ]
     mounts: list[Manifest] = [
         {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         {"name": "state", "mountPath": STATE_DIR},
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not a shared /tmp
+        # The whole folder, never a subPath: the kubelet updates a Secret volume in place only without one.
+        {"name": "control", "mountPath": CONTROL_DIR, "readOnly": True},
     ]
     if workload.secret is not None:
         volumes.append({"name": "credentials", "secret": _secret_volume(workload.secret)})

@@ -58,7 +58,7 @@ class WorkloadView:
     workload: str | None = None
     port: int | None = None
     problem: str | None = None  # why it is EXITED, for the operator's log
-    control_token_id: str | None = None  # the fingerprint of the control token the pod template reads
+    control_token_id: str | None = None  # set by an earlier operator, whose pods read the token from an env variable
     network_policy_id: str | None = None  # the fingerprint of the network options its NetworkPolicy was made with
 
 

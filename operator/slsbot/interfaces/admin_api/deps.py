@@ -62,6 +62,7 @@ async def identify(request: Request, credentials: HTTPAuthorizationCredentials |
     if known is not _UNKNOWN:
         return known
     authenticator: Authenticator = request.app.state.authenticator
+    request.state.principal = None  # a token refused with TokenExpired (a 401) stays refused for the audit middleware
     principal = None if credentials is None else await authenticator.identify(credentials.credentials, request=request)
     request.state.principal = principal
     return principal

@@ -111,7 +111,7 @@ def settings_from_arguments(args: argparse.Namespace) -> OperatorSettings:
 def build_context(settings: OperatorSettings) -> OperatorContext:
     """Connect to the cluster and build what the handlers need. Raises ControlKeyError without the control key,
     BackendUnavailable without credentials."""
-    control_key = settings.runtime_control_key()
+    control_key = settings.runtime_control_keys()
     configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
     api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
     control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)

@@ -7,7 +7,9 @@ to this ``http(s)://host[:port][/path]`` instead: a proxy, a private mirror, a l
 credentials variables of ``slsbot_runtime.exchange.credentials`` when ``account.credentialsDir`` is unset.
 
 Control: ``SLSBOT_RUNTIME_TOKEN`` is the bearer token the control endpoints (``/status``, ``/orders``, every
-POST) require; the operator and the local supervisor set one per runtime. Without it those endpoints answer 403,
+POST) require; or ``SLSBOT_RUNTIME_TOKEN_FILE``, a file of tokens the control plane rewrites when it rotates its
+control key, read again when it changes (``slsbot_runtime.control_access``): the operator and the local supervisor
+set one per runtime. Without either those endpoints answer 403,
 unless ``--insecure-control`` opens them to anyone (local development and tests only). The probes
 (``/healthz``, ``/readyz``, ``/metrics``) are always open."""
 
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--insecure-control",
         action="store_true",
-        help="without SLSBOT_RUNTIME_TOKEN, serve the control endpoints to anyone (local development only)",
+        help="without SLSBOT_RUNTIME_TOKEN(_FILE), serve the control endpoints to anyone (local development only)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
@@ -51,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from slsbot_runtime.app import ControlAccess, RuntimeOptions, run_runtime
     from slsbot_runtime.config_loading import ENV_EXCHANGE_ENDPOINT, load_runtime_config, parse_exchange_endpoint
+    from slsbot_runtime.control_access import TOKEN_ENVIRONMENT, TOKEN_FILE_ENVIRONMENT
     from slsbot_runtime.domain.errors import ConfigError, SlsbotRuntimeError
-    from slsbot_runtime.server import TOKEN_ENVIRONMENT
 
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -67,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        access = ControlAccess.from_environment(os.environ.get(TOKEN_ENVIRONMENT), insecure=args.insecure_control)
+        access = ControlAccess.from_environment(
+            os.environ.get(TOKEN_ENVIRONMENT),
+            insecure=args.insecure_control,
+            token_file=os.environ.get(TOKEN_FILE_ENVIRONMENT),
+        )
         options = RuntimeOptions(
             state_path=args.state,
             port=args.port,

@@ -29,7 +29,7 @@ from sqlmodel import Session
 from slsbot.adapters.admin_connection import AdminConnection, AdminConnectionError, write_admin_connection
 from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
 from slsbot.adapters.control_metrics import ControlMetrics
-from slsbot.adapters.control_tokens import ControlKeyError, load_or_create_control_key
+from slsbot.adapters.control_tokens import ControlKeyError, ControlKeyFile
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
 from slsbot.adapters.notifiers import FolderSecrets, WebhookSender
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         claim = claim_state_folder(settings.state_dir)  # held while this process runs
-        control_key = load_or_create_control_key(settings.control_key_path)
+        control_key = ControlKeyFile(settings.control_key_path)  # read again when rotated
     except (StateFolderError, ControlKeyError) as exc:
         return refuse(str(exc))
     admin_token = settings.admin_token or SecretStr(secrets.token_urlsafe(32))
@@ -235,9 +235,7 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(
         metrics=metrics,
         engine=engine,
-        tokens=TokenRegistry.from_tokens(
-            admin=admin_token, operator=settings.operator_token, viewer=settings.viewer_token
-        ),
+        tokens=TokenRegistry.from_tokens(**settings.token_registry_arguments(admin_token)),
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
         incidents=incidents,

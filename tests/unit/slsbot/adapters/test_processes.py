@@ -140,7 +140,7 @@ def test_deleting_a_stopped_runtime_retires_its_state_file(backend: LocalProcess
 def test_the_token_of_a_runtime_is_found_by_its_url(backend: LocalProcessBackend, save) -> None:
     save(port=9100)
     token = ControlKey("k" * 40, source="test").token_for("default", "btc")
-    assert backend.token_for_url("http://127.0.0.1:9100") == token and len(token) == 64
+    assert backend.token_for_url("http://127.0.0.1:9100") == (token,) and len(token) == 64
     assert backend.token_for_url("http://127.0.0.1:9101") is None
 
 

@@ -18,6 +18,8 @@ def _clean_environment(monkeypatch):
         "SLSBOT_OPERATOR_RUNTIME_URL",
         "SLSBOT_OPERATOR_STATE_VOLUME",
         "SLSBOT_OPERATOR_CONTROL_KEY",
+        "SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS",
+        "SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL",
         "SLSBOT_OPERATOR_ALLOWED_IMAGES",
         "SLSBOT_OPERATOR_OPERATOR_NAMESPACE",
         "SLSBOT_OPERATOR_OPERATOR_POD_LABELS",
@@ -86,6 +88,30 @@ def test_the_control_key_comes_from_its_variable_and_never_shows(monkeypatch):
     import hmac
 
     assert token == hmac.new(key.encode(), b"trading/btc", hashlib.sha256).hexdigest()
+
+
+def test_a_rotated_control_key_is_the_previous_one_until_its_grace_ends(monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    new, old = "9f" * 24, "8e" * 24
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY", new)
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS", old)
+    with pytest.raises(ValidationError) as caught:  # a previous key without the end of its grace
+        OperatorSettings.from_arguments()
+    said = " ".join(error["msg"] for error in caught.value.errors(include_input=False))
+    assert "SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL" in said and old not in said and new not in said
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL", "2026-12-06T12:00:00Z")
+    keys = OperatorSettings.from_arguments().runtime_control_keys()
+    grace_ends = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    assert keys.previous_until == grace_ends and old not in repr(keys) and new not in repr(keys)
+    before = keys.tokens_for("trading", "btc", now=grace_ends - timedelta(seconds=1))
+    assert len(before) == 2 and keys.tokens_for("trading", "btc", now=grace_ends) == before[:1]
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS", new)
+    with pytest.raises(ValidationError, match="must differ"):
+        OperatorSettings.from_arguments()
+    monkeypatch.setenv("SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS", "short")
+    with pytest.raises(ValidationError, match="SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS: shorter than 32"):
+        OperatorSettings.from_arguments()
 
 
 def test_only_the_projects_image_is_allowed_by_default():

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from slsbot.adapters.control_tokens import ControlKey
+from slsbot.adapters.control_tokens import ControlKey, ControlKeys
 from slsbot.adapters.kubernetes.backend import BackendOptions, KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.events import KubernetesEventRecorder, build_event
 from slsbot.adapters.kubernetes.manifests import (
@@ -207,13 +207,10 @@ def test_create_writes_claim_configmap_service_and_deployment_owned_by_the_strat
 def test_the_control_token_is_in_its_secret_only_and_the_secret_is_written_before_the_deployment():
     api, _, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
-    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == TOKEN
+    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == f"{TOKEN}\n"
     assert TOKEN == KEY.token_for(NS, "btc") != KEY.token_for(NS, "eth") != KEY.token_for("other", "btc")
     env = api.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {
-        "name": "SLSBOT_RUNTIME_TOKEN",
-        "valueFrom": {"secretKeyRef": {"name": "slsbot-runtime-btc-control", "key": "token"}},
-    } in env
+    assert {"name": "SLSBOT_RUNTIME_TOKEN_FILE", "value": "/var/run/slsbot/control/token"} in env
     for path in (DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM):
         assert TOKEN not in json.dumps(api.objects[path]), path
     posts = [p for m, p in api.calls if m == "POST"]
@@ -244,8 +241,8 @@ def test_the_control_secret_is_never_patched_but_replaced_when_it_holds_another_
         ("POST", "/api/v1/namespaces/trading/secrets"),
     ]
     token = base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode()
-    assert token == rotated_key.token_for(NS, "btc") != TOKEN
-    assert api.objects[CONTROL_SECRET]["immutable"] is True
+    assert token == f"{rotated_key.token_for(NS, 'btc')}\n" != f"{TOKEN}\n"
+    assert "immutable" not in api.objects[CONTROL_SECRET]  # the kubelet refreshes only a mutable Secret's volume
 
 
 def test_an_account_that_changed_its_credentials_after_the_check_is_a_conflict_and_nothing_is_written():
@@ -281,16 +278,70 @@ def test_a_runtime_without_the_current_network_policy_is_observed_out_of_date_an
     assert elsewhere.observe(NS, "btc").config_hash is None  # other network options: applied again too
 
 
-def test_a_deployment_reading_another_control_token_is_observed_without_config_hash_so_it_rolls():
+def test_a_control_key_rotation_rewrites_the_secret_from_observe_without_rolling_the_pods():
     api, control, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
     api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
     control.status_answer = {"paused": False}
     assert backend.observe(NS, "btc").config_hash == desired.config_hash
-    rotated = KubernetesRuntimeBackend(api, control, BackendOptions(), control_key=ControlKey("r" * 40, source="t"))
-    assert rotated.observe(NS, "btc").config_hash is None  # plan_runtime rolls it out onto the new token
-    del api.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]["slsbot.io/control-token"]
-    assert backend.observe(NS, "btc").config_hash is None  # made before tokens existed
+    deployment = copy.deepcopy(api.objects[DEPLOYMENT])
+
+    new_key = ControlKey("r" * 40, source="t")
+    grace_ends = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    clock = [grace_ends - timedelta(minutes=30)]
+    rotated = KubernetesRuntimeBackend(
+        api,
+        control,
+        BackendOptions(runtime_url="http://{service}.{namespace}:{port}"),
+        control_key=ControlKeys(new_key, KEY, grace_ends),
+        clock=lambda: clock[0],
+    )
+    assert rotated.observe(NS, "btc").config_hash == desired.config_hash  # no rollout: the pods keep running
+    assert api.objects[DEPLOYMENT] == deployment  # the pod template did not change
+    new_token = new_key.token_for(NS, "btc")
+    held = base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode()
+    assert held == f"{new_token}\n{TOKEN} 2026-05-01T09:00:00+00:00\n"  # both, until the grace ends
+    assert control.calls[-1][2] == {"token": (new_token, TOKEN)}  # the new token first, the old after a 401
+    owner = api.objects[CONTROL_SECRET]["metadata"]["ownerReferences"]
+    assert owner == deployment["metadata"]["ownerReferences"]  # still owned by the Strategy
+    api.calls.clear()
+    rotated.observe(NS, "btc")  # current: not even its metadata is read again
+    assert not [c for c in api.calls if "/secrets" in c[1]]
+
+    clock[0] = grace_ends
+    rotated.observe(NS, "btc")  # the grace ended: the previous token leaves the Secret
+    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == f"{new_token}\n"
+    assert control.calls[-1][2] == {"token": (new_token,)} and api.objects[DEPLOYMENT] == deployment
+
+
+def test_a_deleted_runtime_does_not_get_its_control_secret_back():
+    api, _, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    deployment = copy.deepcopy(api.objects[DEPLOYMENT])
+    backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", "", desired=desired))
+    assert CONTROL_SECRET not in api.objects
+    # A Foreground deletion: the Deployment stays a while, marked for deletion, and is still observed.
+    api.objects[DEPLOYMENT] = copy.deepcopy(deployment)
+    api.objects[DEPLOYMENT]["metadata"]["deletionTimestamp"] = "2026-05-01T08:00:00Z"
+    backend.observe(NS, "btc")
+    assert CONTROL_SECRET not in api.objects
+    api.objects[DEPLOYMENT] = deployment  # one that is not going away: its missing Secret is mended
+    backend.observe(NS, "btc")
+    assert base64.b64decode(api.objects[CONTROL_SECRET]["data"]["token"]).decode() == f"{TOKEN}\n"
+
+
+def test_a_deployment_reading_its_token_from_an_environment_variable_is_rolled_once():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+    control.status_answer = {"paused": False}
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
+    # An earlier operator's Deployment: the token's fingerprint on the template, the token in a variable.
+    api.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]["slsbot.io/control-token"] = "0" * 16
+    assert backend.observe(NS, "btc").config_hash is None  # plan_runtime rolls it onto the mounted token file
+    backend.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired))
+    assert "slsbot.io/control-token" not in api.objects[DEPLOYMENT]["spec"]["template"]["metadata"]["annotations"]
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
 
 
 def test_an_empty_dir_state_creates_no_claim():
@@ -332,7 +383,9 @@ def test_set_paused_calls_the_runtime_and_keeps_the_mounted_config_in_step():
     resolved2 = ResolvedStrategy(strategy=paused, account=resolved.account, policy=resolved.policy, policy_name=None)
     desired2 = desired_runtime(resolved2, backend.render_config(resolved2))
     backend.execute(NS, "btc", Action(ActionKind.SET_PAUSED, "Pausing", "", desired=desired2))
-    assert control.calls == [("set_paused", "http://slsbot-runtime-btc.trading:8200", {"paused": True, "token": TOKEN})]
+    assert control.calls == [
+        ("set_paused", "http://slsbot-runtime-btc.trading:8200", {"paused": True, "token": (TOKEN,)})
+    ]
     assert yaml.safe_load(api.objects[CONFIGMAP]["data"]["runtime.yaml"])["paused"] is True
     assert api.objects[CONFIGMAP]["metadata"]["annotations"]["slsbot.io/config-hash"] == desired.config_hash
 
@@ -342,7 +395,11 @@ def test_drain_posts_shutdown_to_the_service_port_and_delete_removes_everything(
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
     backend.execute(NS, "btc", Action(ActionKind.DRAIN, "Draining", "", cancel_orders=True, flatten=True))
     assert control.calls == [
-        ("shutdown", "http://slsbot-runtime-btc.trading:8200", {"cancel_orders": True, "flatten": True, "token": TOKEN})
+        (
+            "shutdown",
+            "http://slsbot-runtime-btc.trading:8200",
+            {"cancel_orders": True, "flatten": True, "token": (TOKEN,)},
+        )
     ]
     backend.execute(NS, "btc", Action(ActionKind.DELETE, "Deleting", ""))
     assert not {DEPLOYMENT, CONFIGMAP, SERVICE, CLAIM, CONTROL_SECRET, NETWORK_POLICY} & set(api.objects)
@@ -360,7 +417,7 @@ def test_the_healing_ladder_pushes_the_trading_mode_through_the_service_with_the
         (
             "set_trading_mode",
             "http://slsbot-runtime-btc.trading:8200",
-            {"mode": TradingMode.HALTED, "flatten": True, "token": TOKEN},
+            {"mode": TradingMode.HALTED, "flatten": True, "token": (TOKEN,)},
         )
     ]
 
@@ -387,7 +444,7 @@ def test_observe_asks_the_runtime_only_when_its_pod_is_ready():
     control.status_answer = {"paused": False, "equity": 5.0}
     observed = backend.observe(NS, "btc")
     assert observed.state is RuntimeState.READY and observed.config_hash == desired.config_hash
-    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {"token": TOKEN})
+    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {"token": (TOKEN,)})
 
 
 # --- events ------------------------------------------------------------------------------------------------------

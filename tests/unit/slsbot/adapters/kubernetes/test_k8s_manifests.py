@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 
 import pytest
@@ -11,8 +10,6 @@ import yaml
 
 from slsbot.adapters.kubernetes.manifests import (
     CONFIG_PATH,
-    PeerSelector,
-    RuntimeNetworkOptions,
     RuntimePodOptions,
     RuntimeWorkload,
     StateVolumeKind,
@@ -24,6 +21,7 @@ from slsbot.adapters.kubernetes.manifests import (
     build_state_claim,
     control_secret_name,
     credentials_dir,
+    rebuild_runtime_control_secret,
     runtime_object_name,
 )
 from slsbot.api import RiskPolicySpec, RuntimeConfig, Strategy, TradingAccount
@@ -189,16 +187,10 @@ def test_a_secret_is_mounted_as_one_file_per_credential_and_no_value_appears_any
     }
     mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
     assert mounts["credentials"] == {"name": "credentials", "mountPath": credentials_dir(SECRET), "readOnly": True}
-    # Credentials reach the pod only as mounted files, never as environment variables or in the config; the one
-    # variable from a Secret is the runtime's control token, from the operator's own control Secret.
-    from_secrets = [e for e in pod["containers"][0]["env"] if "valueFrom" in e]
-    assert from_secrets == [
-        {
-            "name": "SLSBOT_RUNTIME_TOKEN",
-            "valueFrom": {"secretKeyRef": {"name": "slsbot-runtime-btc-trend-control", "key": "token"}},
-        }
-    ]
-    assert json.dumps(pod).count("secretKeyRef") == 1
+    # Credentials reach the pod only as mounted files, never as environment variables or in the config; so does
+    # the runtime's control token, from the operator's own control Secret.
+    assert [e for e in pod["containers"][0]["env"] if "valueFrom" in e] == []
+    assert "secretKeyRef" not in json.dumps(pod)
     assert "binance-keys" not in build_runtime_configmap(workload)["data"]["runtime.yaml"]
 
 
@@ -241,65 +233,35 @@ def _fields(workload: RuntimeWorkload) -> dict:
     return {name: getattr(workload, name) for name in RuntimeWorkload.__dataclass_fields__}
 
 
-def test_the_control_secret_holds_the_token_and_the_deployment_only_its_fingerprint():
-    token = "f" * 64
-    workload = dataclasses.replace(_workload(), control_token_id="abc123")
-    secret = build_runtime_control_secret(workload, token, "abc123")
+def test_the_control_secret_holds_the_token_file_and_the_pod_mounts_it_without_depending_on_it():
+    token_file = "f" * 64 + "\n" + "e" * 64 + " 2026-05-01T09:00:00+00:00\n"
+    workload = _workload()
+    secret = build_runtime_control_secret(workload, token_file, "abc123")
     assert secret["kind"] == "Secret" and secret["type"] == "Opaque"
-    # Immutable, and its fingerprint in a label: the operator sees from its metadata whether it is current, and
-    # replaces it when it is not, instead of patching it (whose answer would carry the token).
-    assert secret["immutable"] is True
+    # Mutable (the kubelet refreshes a mounted Secret only then), and its fingerprint in a label: the operator sees
+    # from its metadata whether it is current, and replaces it when it is not, instead of patching it (whose answer
+    # would carry the token).
+    assert "immutable" not in secret
     assert secret["metadata"]["labels"]["slsbot.io/control-token"] == "abc123"
     assert secret["metadata"]["name"] == control_secret_name("btc-trend") == "slsbot-runtime-btc-trend-control"
     assert secret["metadata"]["ownerReferences"][0]["uid"] == UID
     assert secret["metadata"]["labels"]["slsbot.io/strategy"] == "btc-trend"
-    assert base64.b64decode(secret["data"]["token"]).decode() == token
+    assert base64.b64decode(secret["data"]["token"]).decode() == token_file
     deployment = build_runtime_deployment(workload)
-    assert deployment["spec"]["template"]["metadata"]["annotations"]["slsbot.io/control-token"] == "abc123"
-    for manifest in (deployment, build_runtime_configmap(workload), build_runtime_service(workload)):
-        assert token not in json.dumps(manifest)
-    assert len(control_secret_name("x" * 63)) <= 253
-
-
-def test_the_network_policy_admits_only_the_operator_and_prometheus_to_the_runtime_port():
-    workload = _workload()
-    policy = build_runtime_network_policy(workload)
-    assert policy["apiVersion"] == "networking.k8s.io/v1" and policy["kind"] == "NetworkPolicy"
-    assert policy["metadata"]["name"] == "slsbot-runtime-btc-trend"
-    spec = policy["spec"]
-    pod_labels = build_runtime_deployment(workload)["spec"]["template"]["metadata"]["labels"]
-    assert spec["podSelector"]["matchLabels"].items() <= pod_labels.items()  # it selects the runtime's pod
-    assert spec["policyTypes"] == ["Ingress"]  # egress stays open: the runtime talks to its exchange
-    (rule,) = spec["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 8123}]
-    assert rule["from"] == [
-        {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "slsbot-system"}},
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "slsbot-operator"}},
-        },
-        {
-            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
-            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
-        },
-    ]
-
-
-def test_other_network_options_change_the_policy_and_the_fingerprint_on_the_deployment():
-    default = _workload()
-    network = RuntimeNetworkOptions(
-        operator=PeerSelector({"kubernetes.io/metadata.name": "ops"}, {"app": "slsbot"}),
-        prometheus=PeerSelector({"team": "observability"}, {"app.kubernetes.io/name": "prometheus"}),
-    )
-    custom = _workload(options=RuntimePodOptions(network=network))
-    assert build_runtime_network_policy(custom)["spec"]["ingress"][0]["from"][1] == {
-        "namespaceSelector": {"matchLabels": {"team": "observability"}},
-        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    rebuilt = rebuild_runtime_control_secret(deployment, "btc-trend", token_file, "abc123")
+    assert rebuilt == secret  # the same Secret, from the Deployment's metadata (a rotation without a rollout)
+    template = deployment["spec"]["template"]
+    assert "slsbot.io/control-token" not in template["metadata"]["annotations"]
+    container = template["spec"]["containers"][0]
+    assert {"name": "SLSBOT_RUNTIME_TOKEN_FILE", "value": "/var/run/slsbot/control/token"} in container["env"]
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["control"]["secret"] == {
+        "secretName": "slsbot-runtime-btc-trend-control",
+        "items": [{"key": "token", "path": "token"}],
+        "defaultMode": 0o440,
     }
-    fingerprints = [
-        build_runtime_deployment(w)["metadata"]["annotations"]["slsbot.io/network-policy"] for w in (default, custom)
-    ]
-    assert fingerprints == [RuntimeNetworkOptions().fingerprint(), network.fingerprint()]
-    assert fingerprints[0] != fingerprints[1]
-    # Not on the pod template: applying a new policy does not restart the runtime.
-    template = build_runtime_deployment(custom)["spec"]["template"]["metadata"]["annotations"]
-    assert "slsbot.io/network-policy" not in template
+    # The folder, not a subPath: the kubelet updates a Secret volume mounted with a subPath never.
+    assert {"name": "control", "mountPath": "/var/run/slsbot/control", "readOnly": True} in container["volumeMounts"]
+    for manifest in (deployment, build_runtime_configmap(workload), build_runtime_service(workload)):
+        assert "f" * 64 not in json.dumps(manifest)
+    assert len(control_secret_name("x" * 63)) <= 253
