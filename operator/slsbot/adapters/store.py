@@ -311,6 +311,27 @@ def create_store_engine(path: Path) -> Engine:
     return engine
 
 
+def open_existing_store(path: Path) -> Engine:
+    """An engine on the store at ``path`` as it is: nothing created, nothing migrated (for ``slsbot audit``, which
+    only reads). Raises ``StoreNotFound`` when there is no store there, or one without the audit chain."""
+    if not path.is_file():
+        raise StoreNotFound(f"no store at {path}: give the state folder of a supervisor (--state-dir)")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    with engine.connect() as connection:
+        columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(audit_record)")}
+    if "hash" not in columns:
+        engine.dispose()
+        raise StoreNotFound(
+            f"{path} has no audit chain: it was written by an slsbot from before the chain; start slsbot up on this "
+            "state folder once to chain its records"
+        )
+    return engine
+
+
+class StoreNotFound(SlsbotError):
+    """No store where one was expected, or one this slsbot cannot read yet; the message says what to do."""
+
+
 # Columns added after the first release of a table: (table, column, SQL type). Additive only, so a state
 # folder written by an older slsbot keeps working; create_all never alters an existing table.
 _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
