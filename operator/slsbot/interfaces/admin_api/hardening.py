@@ -67,7 +67,7 @@ GUARDED_PREFIXES = ("/api/",)
 
 
 def error_response_parts(status: int, error: str, detail: str, headers: dict[str, str] | None = None) -> list[Message]:
-    body = json.dumps({"detail": detail, "error": error}).encode()
+    body = json.dumps({"detail": detail, "error": error}, separators=(",", ":")).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
     return [
