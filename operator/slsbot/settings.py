@@ -9,6 +9,7 @@ reads; ``AdminClientSettings`` what the commands that call its admin API (``slsb
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -83,6 +84,13 @@ class AdminApiSettings(BaseModel):
         le=1_000_000,
         description="Client addresses the rate limit and the lockout remember at most (least recently seen dropped).",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (the "
+        "client's address for the rate limit and the lockout, TLS for HSTS); empty (the default): none, the "
+        "address is the TCP peer's.",
+    )
     max_body_bytes: int = Field(
         default=1_048_576,
         ge=1024,
@@ -114,6 +122,19 @@ class AdminApiSettings(BaseModel):
                     "e.g. https://ops.example.com ('*' is not accepted: the API takes bearer tokens)"
                 )
         return origins
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy[:100]!r} is not an IP address or network; give e.g. 10.0.0.5 or "
+                    "10.0.0.0/24 ('*' is not accepted: any client could then choose its address)"
+                ) from None
+        return proxies
 
     @model_validator(mode="after")
     def _lockout_cap(self) -> AdminApiSettings:

@@ -134,10 +134,11 @@ UNLIMITED = AdminApiSettings(rate_limit_per_second=0, lockout_after_failures=0)
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """``app`` served by a real uvicorn on 127.0.0.1 (a free port) on its own thread; yields its URL."""
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on 127.0.0.1 (a free port) on its own thread, with ``config`` added to its
+    ``uvicorn.Config``; yields its URL."""
     listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **config))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -17,6 +17,7 @@ from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.settings import AdminApiSettings
 
 from .conftest import seed_store, serve
@@ -117,3 +118,29 @@ def test_the_rate_limit_answers_429_with_retry_after(url: str) -> None:
         assert refused.status_code == 429 and refused.headers["retry-after"] == "100"
         assert refused.json()["error"] == "RateLimited"
         assert refused.headers["x-frame-options"] == "DENY"
+
+
+def test_a_forwarded_for_header_does_not_choose_the_address(tmp_path: Path) -> None:
+    """A client writes X-Forwarded-For as it likes: with no proxy trusted (uvicorn trusts 127.0.0.1 by default) it
+    must not pick whose failures count: a local process claiming a remote user's address would lock that user out,
+    and dodge its own lockout. Served with the options slsbot up gives uvicorn."""
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    app = create_app(
+        engine=engine,
+        tokens=TokenRegistry.from_tokens(operator=SecretStr(OPERATOR_TOKEN)),
+        runtime_client=RuntimeHttpClient(timeout=0.5),
+        hardening=LIMITS,
+    )
+    try:
+        with serve(app, **server_options(LIMITS)) as served, httpx.Client(base_url=served, timeout=10) as client:
+            for n in range(3):
+                headers = {"X-Forwarded-For": "198.51.100.7", "Authorization": f"Bearer guess-{n}"}
+                assert client.get("/api/v1/strategies", headers=headers).status_code == 401
+            # The failures were 127.0.0.1's: it is locked out, whatever address it claims now.
+            answer = client.get(
+                "/api/v1/strategies",
+                headers={"X-Forwarded-For": "192.0.2.1", "Authorization": f"Bearer {OPERATOR_TOKEN}"},
+            )
+            assert answer.status_code == 429
+    finally:
+        engine.dispose()

@@ -29,6 +29,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, MutableHeaders
@@ -235,6 +236,15 @@ class BodyLimit:
             return chunks.pop(0) if chunks else await receive()
 
         await self.app(scope, replay, send)
+
+
+def server_options(settings: AdminApiSettings) -> dict[str, Any]:
+    """The ``uvicorn.Config`` options that decide which address a request comes from: the ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` headers are believed only from the proxies in ``trusted_proxies`` (uvicorn believes them
+    from 127.0.0.1 by default, which lets any local process choose the address its failures count against)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
 
 
 def install_hardening(app: Starlette, *, settings: AdminApiSettings, metrics: AdminApiMetrics) -> None:

@@ -55,6 +55,7 @@ from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
     DailyEquity,
@@ -265,7 +266,9 @@ def run(args: argparse.Namespace) -> int:
         incidents=incidents,
         hardening=settings.admin_api,
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **server_options(settings.admin_api))
+    )
     serving = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
 
     stop = threading.Event()

@@ -17,6 +17,7 @@ from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.settings import AdminApiSettings
 
 OPERATOR_TOKEN = "op-Hd7Kq2Wm9Zx4Lc8Vb3Nf6Tg1"  # test_secrets
@@ -185,8 +186,16 @@ def test_a_body_declared_larger_than_the_limit_is_refused_413(make_app) -> None:
         ({"cors_origins": ["https://ops.example.com/app"]}, "cors_origins"),
         ({"rate_limit_burst": 0}, "rate_limit_burst"),
         ({"lockout_base_seconds": 10, "lockout_max_seconds": 5}, "lockout_max_seconds"),
+        ({"trusted_proxies": ["*"]}, "trusted_proxies"),
+        ({"trusted_proxies": ["proxy.local"]}, "trusted_proxies"),
     ],
 )
 def test_bad_settings_name_the_field(settings: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         AdminApiSettings(**settings)
+
+
+def test_forwarded_headers_are_believed_only_from_the_trusted_proxies() -> None:
+    assert server_options(AdminApiSettings()) == {"proxy_headers": False}
+    trusted = AdminApiSettings(trusted_proxies=["10.0.0.5", "10.1.0.0/16"])
+    assert server_options(trusted) == {"proxy_headers": True, "forwarded_allow_ips": ["10.0.0.5", "10.1.0.0/16"]}
