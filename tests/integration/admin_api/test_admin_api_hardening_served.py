@@ -11,7 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 from pydantic import SecretStr
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
@@ -23,6 +30,9 @@ from slsbot.settings import AdminApiSettings
 from .conftest import seed_store, serve
 
 pytestmark = [pytest.mark.integration]
+
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance]
+CONFORMANCE += [response_schema_conformance]
 
 OPERATOR_TOKEN = "hs-operator-5Tb8Nc1Md4Ve7Wf"  # test_secrets
 LIMITS = AdminApiSettings(
@@ -142,5 +152,32 @@ def test_a_forwarded_for_header_does_not_choose_the_address(tmp_path: Path) -> N
                 headers={"X-Forwarded-For": "192.0.2.1", "Authorization": f"Bearer {OPERATOR_TOKEN}"},
             )
             assert answer.status_code == 429
+    finally:
+        engine.dispose()
+
+
+def test_the_refusals_conform_to_the_openapi_document(tmp_path: Path) -> None:
+    """A 429 and a 413 from the protections are answers the document declares (status, Retry-After, body)."""
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    limits = AdminApiSettings(rate_limit_per_second=0.01, rate_limit_burst=3, max_body_bytes=1024)
+    app = create_app(
+        engine=engine,
+        tokens=TokenRegistry.from_tokens(operator=SecretStr(OPERATOR_TOKEN)),
+        runtime_client=RuntimeHttpClient(timeout=0.5),
+        hardening=limits,
+    )
+    try:
+        with serve(app, **server_options(limits)) as served:
+            schema = schemathesis.openapi.from_url(f"{served}/openapi.json")
+            pause = schema["/api/v1/strategies/{name}/pause"]["POST"]
+            case = pause.Case(path_parameters={"name": "btc"}, headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+            too_large = case.call(data=b"x" * 2048)
+            assert too_large.status_code == 413
+            case.validate_response(too_large, checks=CONFORMANCE)
+            health = schema["/healthz"]["GET"]
+            # The burst of 3: the document's fetch, the 413 and one more; the next is refused.
+            answers = [health.Case().call() for _ in range(2)]
+            assert [answer.status_code for answer in answers] == [200, 429]
+            health.Case().validate_response(answers[-1], checks=CONFORMANCE)
     finally:
         engine.dispose()

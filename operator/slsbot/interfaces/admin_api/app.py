@@ -51,6 +51,7 @@ from slsbot.interfaces.admin_api.hardening import docs_csp, install_hardening
 from slsbot.interfaces.admin_api.incidents import router as incidents_router
 from slsbot.interfaces.admin_api.overview import router as overview_router
 from slsbot.interfaces.admin_api.routes import health_router, router
+from slsbot.interfaces.admin_api.schemas import protection_responses
 from slsbot.services.incidents import IncidentService
 from slsbot.settings import AdminApiSettings
 
@@ -190,6 +191,7 @@ def create_app(
         docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
         redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
         swagger_ui_oauth2_redirect_url=None,
+        responses=protection_responses(),  # 413 and 429, which any route may get from the protections
     )
     app.state.engine = engine
     app.state.tokens = tokens
