@@ -18,7 +18,7 @@ from slsbot.adapters.store import create_store_engine
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.interfaces.admin_api.hardening import server_options
-from slsbot.settings import AdminApiSettings
+from slsbot.settings import AdminApiSettings, ControlPlaneSettings
 
 OPERATOR_TOKEN = "op-Hd7Kq2Wm9Zx4Lc8Vb3Nf6Tg1"  # test_secrets
 VIEWER_TOKEN = "vw-Pr5Ys8Ju2Ik6Ol9Ha3Sd7Fg0"  # test_secrets
@@ -199,3 +199,19 @@ def test_forwarded_headers_are_believed_only_from_the_trusted_proxies() -> None:
     assert server_options(AdminApiSettings()) == {"proxy_headers": False}
     trusted = AdminApiSettings(trusted_proxies=["10.0.0.5", "10.1.0.0/16"])
     assert server_options(trusted) == {"proxy_headers": True, "forwarded_allow_ips": ["10.0.0.5", "10.1.0.0/16"]}
+
+
+def test_the_settings_come_from_the_environment_of_slsbot_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLSBOT_ADMIN_API__RATE_LIMIT_PER_SECOND", "5")
+    monkeypatch.setenv("SLSBOT_ADMIN_API__CORS_ORIGINS", '["https://ops.example.com"]')
+    monkeypatch.setenv("SLSBOT_ADMIN_API__AUDIT_RETENTION_DAYS", "90")
+    admin_api = ControlPlaneSettings().admin_api
+    assert (admin_api.rate_limit_per_second, admin_api.cors_origins, admin_api.audit_retention_days) == (
+        5.0,
+        ["https://ops.example.com"],
+        90.0,
+    )
+    assert admin_api.lockout_after_failures == 5  # the rest keep their defaults
+    monkeypatch.setenv("SLSBOT_ADMIN_API__CORS_ORIGINS", '["*"]')
+    with pytest.raises(ValueError, match="cors_origins"):
+        ControlPlaneSettings()
