@@ -244,6 +244,8 @@ class AuditAnchor(SQLModel, table=True):
 
 class AuditPublic(AuditBase):
     id: int
+    prev_hash: str | None = None  # the hash chain (``slsbot audit verify`` checks it)
+    hash: str | None = None
 
 
 class RefusedRequestBase(SQLModel):

@@ -215,3 +215,12 @@ def test_the_settings_come_from_the_environment_of_slsbot_up(monkeypatch: pytest
     monkeypatch.setenv("SLSBOT_ADMIN_API__CORS_ORIGINS", '["*"]')
     with pytest.raises(ValueError, match="cors_origins"):
         ControlPlaneSettings()
+
+
+def test_the_audit_route_shows_each_records_place_in_the_chain(make_app) -> None:
+    client = TestClient(make_app(), client=USER)
+    client.post("/api/v1/strategies/a/pause", headers=bearer(OPERATOR_TOKEN))
+    client.post("/api/v1/strategies/b/pause", headers=bearer(OPERATOR_TOKEN))
+    newest, oldest = client.get("/api/v1/audit", headers=bearer(VIEWER_TOKEN)).json()
+    assert oldest["prev_hash"] == "0" * 64 and newest["prev_hash"] == oldest["hash"]
+    assert len(newest["hash"]) == 64
