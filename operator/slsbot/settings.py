@@ -9,12 +9,22 @@ reads; ``AdminClientSettings`` what the commands that call its admin API (``slsb
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_TOKEN_LENGTH = 16
@@ -46,10 +56,109 @@ def _check_token(value: SecretStr | None, field: str) -> SecretStr | None:
     return value
 
 
+class AdminApiSettings(BaseModel):
+    """How the admin API protects itself (docs/concepts/admin-api-security.md). From the environment with the prefix
+    ``SLSBOT_ADMIN_API__``, e.g. ``SLSBOT_ADMIN_API__RATE_LIMIT_PER_SECOND=20`` or
+    ``SLSBOT_ADMIN_API__CORS_ORIGINS='["https://ops.example.com"]'``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        ge=0,
+        le=100_000,
+        description="Requests a second one client address may send on average; 0 turns rate limiting off.",
+    )
+    rate_limit_burst: int = Field(
+        default=100, ge=1, le=100_000, description="Requests one client address may send at once above that rate."
+    )
+    lockout_after_failures: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="Failed authentications (401) from one address, each within lockout_window_seconds of the one "
+        "before, after which the address is refused for a while; 0 turns the lockout off.",
+    )
+    lockout_window_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Seconds without a failure after which the count starts again."
+    )
+    lockout_base_seconds: float = Field(
+        default=1.0, gt=0, le=3600, description="The first lockout's length; each further failure doubles it."
+    )
+    lockout_max_seconds: float = Field(
+        default=300.0, gt=0, le=86_400, description="The longest lockout, however many failures."
+    )
+    tracked_clients: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Client addresses the rate limit and the lockout remember at most (least recently seen dropped).",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (the "
+        "client's address for the rate limit and the lockout, TLS for HSTS); empty (the default): none, the "
+        "address is the TCP peer's.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1_073_741_824,
+        description="Largest request body accepted; a larger one is refused 413 before it is read whole.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Origins a browser page may call the API from (CORS), e.g. https://ops.example.com; "
+        "empty (the default): none, no Access-Control-Allow-Origin header at all.",
+    )
+    audit_retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        le=36_500,
+        description="Audit records older than this many days are removed (the chain stays verifiable from the last "
+        "one removed); unset: kept forever.",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            scheme, _, rest = origin.partition("://")
+            if origin == "*" or scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(
+                    f"cors_origins: {origin[:100]!r} is not an origin; give scheme://host[:port] with no path, "
+                    "e.g. https://ops.example.com ('*' is not accepted: the API takes bearer tokens)"
+                )
+        return origins
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy[:100]!r} is not an IP address or network; give e.g. 10.0.0.5 or "
+                    "10.0.0.0/24 ('*' is not accepted: any client could then choose its address)"
+                ) from None
+        return proxies
+
+    @model_validator(mode="after")
+    def _lockout_cap(self) -> AdminApiSettings:
+        if self.lockout_max_seconds < self.lockout_base_seconds:
+            raise ValueError("lockout_max_seconds must not be below lockout_base_seconds")
+        return self
+
+
 class ControlPlaneSettings(BaseSettings):
     """Settings of ``slsbot up``: the admin API, the state folder and the supervisor loop."""
 
-    model_config = SettingsConfigDict(env_prefix="SLSBOT_", extra="ignore", validate_default=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SLSBOT_", extra="ignore", validate_default=True, env_nested_delimiter="__"
+    )
 
     admin_host: str = Field(default="127.0.0.1", description="Address the admin API listens on.")
     admin_port: int = Field(default=8080, ge=0, le=65535, description="Admin API port; 0 picks a free one.")
@@ -74,6 +183,10 @@ class ControlPlaneSettings(BaseSettings):
         default=None,
         description="End of the rotation's grace period (ISO 8601 with a zone, e.g. 2026-12-06T12:00:00Z): the "
         "previous tokens are refused from then on. Required with any *_TOKEN_PREVIOUS.",
+    )
+    admin_api: AdminApiSettings = Field(
+        default_factory=AdminApiSettings,
+        description="Rate limit, lockout, CORS, request size and audit retention of the admin API.",
     )
     state_dir: Path = Field(default=Path("var/slsbot"), description="Supervisor database, runtime state and logs.")
     tick_interval: float = Field(default=0.5, gt=0, le=10, description="Seconds between two supervisor passes.")
@@ -204,7 +317,7 @@ class ControlPlaneSettings(BaseSettings):
 
     @property
     def database_path(self) -> Path:
-        return self.state_dir / "supervisor.db"
+        return supervisor_database_path(self.state_dir)
 
     @property
     def incident_secrets_dir(self) -> Path:
@@ -228,6 +341,11 @@ class ControlPlaneSettings(BaseSettings):
     def admin_connection_path(self) -> Path:
         """Where ``slsbot up`` writes the admin API's URL (and its generated token) for ``slsbot get`` (mode 0600)."""
         return admin_connection_path(self.state_dir)
+
+
+def supervisor_database_path(state_dir: Path) -> Path:
+    """The supervisor's database (objects, runtimes, events, the audit trail, incidents) in its state folder."""
+    return state_dir / "supervisor.db"
 
 
 def admin_connection_path(state_dir: Path) -> Path:

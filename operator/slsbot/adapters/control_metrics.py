@@ -15,6 +15,9 @@ Incidents and notifications (docs/concepts/incidents.md): ``ControlMetrics.incid
 incidents service's ``IncidentEvents``): ``slsbot_incidents_open{severity}``, ``slsbot_incidents_opened_total{severity,
 rule}``, ``slsbot_incidents_resolved_total{severity, how}``, ``slsbot_notifications_sent_total{type}`` and
 ``slsbot_notifications_failed_total{type, retried}``.
+
+The admin API's protections (docs/concepts/admin-api-security.md): ``ControlMetrics.admin_api`` (``AdminApiMetrics``):
+``slsbot_admin_requests_refused_total{reason}`` and ``slsbot_admin_lockouts_total``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class ControlMetrics:
             registry=self.registry,
         )
         self.incidents = IncidentMetrics(self.registry)
+        self.admin_api = AdminApiMetrics(self.registry)
 
     # --- HealingMetrics (slsbot.domain.ports) -------------------------------------------------------------
 
@@ -116,3 +120,32 @@ class IncidentMetrics:
 
     def notification_failed(self, receiver_type: str, retried: bool) -> None:
         self.notifications_failed.labels(type=receiver_type, retried=str(retried).lower()).inc()
+
+
+class AdminApiMetrics:
+    """The admin API's protections (``interfaces.admin_api.hardening``): ``slsbot_admin_requests_refused_total{reason}``
+    (``rate_limited``, ``locked_out``, ``too_large``) and ``slsbot_admin_lockouts_total``, the lockouts imposed after
+    repeated failed authentications (one per failure past the threshold: each one lengthens the lock)."""
+
+    REASONS = ("rate_limited", "locked_out", "too_large")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.refused_requests = Counter(
+            "slsbot_admin_requests_refused",
+            "Requests the admin API refused before they reached a route, per reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.lockouts = Counter(
+            "slsbot_admin_lockouts",
+            "Lockouts of a client address after repeated failed authentications (each further failure locks longer).",
+            registry=registry,
+        )
+        for reason in self.REASONS:
+            self.refused_requests.labels(reason=reason)
+
+    def refused(self, reason: str) -> None:
+        self.refused_requests.labels(reason=reason).inc()
+
+    def locked_out(self) -> None:
+        self.lockouts.inc()

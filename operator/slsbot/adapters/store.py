@@ -9,7 +9,9 @@ Six entities, each with its model family as in full-stack-fastapi-template (``XB
 - ``RuntimeRecord``: the observed state of one strategy's runtime process (pid, port, restarts, heartbeat...);
 - ``EventRecord``: Kubernetes-style events, repeated ones aggregated with a count;
 - ``AuditRecord``: every authenticated mutating request to a real route of the admin API: who (a role and token
-  id, never the token), what (the method and the route's template), on what, when, and the result; each field bounded;
+  id, never the token), what (the method and the route's template), on what, when, and the result; each field
+  bounded; each record chained to the one before by its hash (``domain.audit_chain``), from the ``AuditAnchor``
+  retention left (``prune_audit``);
 - ``RefusedRequestCount``: requests the admin API refused before knowing who sent them (no or an unknown token,
   or a mutating request to no route), counted per method, route template and status, never stored one by one;
 - ``IncidentRecord``: one incident (``domain.incidents.Incident``), its filterable fields as columns and the whole
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,18 @@ from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, selec
 
 from slsbot.api import Resource
 from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, resource_of
-from slsbot.domain.errors import ConflictError, NotFoundError
+from slsbot.domain.audit_chain import (
+    GENESIS,
+    ZERO_HASH,
+    AuditFields,
+    ChainAnchor,
+    ChainedRecord,
+    ChainVerdict,
+    next_id,
+    record_hash,
+    verify_chain,
+)
+from slsbot.domain.errors import ConflictError, NotFoundError, SlsbotError
 
 
 class UTCDateTime(TypeDecorator):
@@ -201,10 +214,28 @@ class AuditRecord(AuditBase, table=True):
     __tablename__ = "audit_record"
 
     id: int | None = Field(default=None, primary_key=True)
+    # The hash chain (domain.audit_chain): the hash of the record before (or of the anchor), and this one's.
+    prev_hash: str | None = Field(default=None, max_length=64)
+    hash: str | None = Field(default=None, max_length=64)
+
+
+class AuditAnchor(SQLModel, table=True):
+    """Where the audit chain starts once retention removed its oldest records: the id and hash of the last record
+    removed (one row, id 1). No row: the chain starts at ``domain.audit_chain.GENESIS``."""
+
+    __tablename__ = "audit_anchor"
+
+    id: int | None = Field(default=None, primary_key=True)
+    last_id: int
+    hash: str = Field(max_length=64)
+    pruned: int = 0  # records removed by retention, in all
+    updated_at: datetime = _utc_field()
 
 
 class AuditPublic(AuditBase):
     id: int
+    prev_hash: str | None = None  # the hash chain (``slsbot audit verify`` checks it)
+    hash: str | None = None
 
 
 class RefusedRequestBase(SQLModel):
@@ -225,6 +256,11 @@ class RefusedRequestCount(RefusedRequestBase, table=True):
 
 class RefusedRequestPublic(RefusedRequestBase):
     pass
+
+
+class AuditChainBroken(SlsbotError):
+    """The audit trail's hash chain is broken (a record was changed, removed or moved): nothing that would hide the
+    break (pruning) is done. Run ``slsbot audit verify`` to see the first broken record."""
 
 
 # --- incidents ----------------------------------------------------------------------------------------------
@@ -260,7 +296,32 @@ def create_store_engine(path: Path) -> Engine:
 
     SQLModel.metadata.create_all(engine)
     _add_missing_columns(engine)
+    with Session(engine) as session:  # records written before the chain existed (or by an older slsbot) join it
+        _begin_immediate(session)
+        _chain_unchained_audit(session)
+        session.commit()
     return engine
+
+
+def open_existing_store(path: Path) -> Engine:
+    """An engine on the store at ``path`` as it is: nothing created, nothing migrated (for ``slsbot audit``, which
+    only reads). Raises ``StoreNotFound`` when there is no store there, or one without the audit chain."""
+    if not path.is_file():
+        raise StoreNotFound(f"no store at {path}: give the state folder of a supervisor (--state-dir)")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 30})
+    with engine.connect() as connection:
+        columns = {row[1] for row in connection.exec_driver_sql("PRAGMA table_info(audit_record)")}
+    if "hash" not in columns:
+        engine.dispose()
+        raise StoreNotFound(
+            f"{path} has no audit chain: it was written by an slsbot from before the chain; start slsbot up on this "
+            "state folder once to chain its records"
+        )
+    return engine
+
+
+class StoreNotFound(SlsbotError):
+    """No store where one was expected, or one this slsbot cannot read yet; the message says what to do."""
 
 
 # Columns added after the first release of a table: (table, column, SQL type). Additive only, so a state
@@ -273,6 +334,8 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("stored_object", "owner", "VARCHAR"),
     ("stored_object", "applied_hash", "VARCHAR"),
     ("stored_object", "controls_override", "JSON"),
+    ("audit_record", "prev_hash", "VARCHAR(64)"),
+    ("audit_record", "hash", "VARCHAR(64)"),
 )
 
 
@@ -661,18 +724,85 @@ def list_events(
     return list(session.exec(query).all())
 
 
+def _begin_immediate(session: Session) -> None:
+    """Take SQLite's write lock now rather than at the first write (``BEGIN IMMEDIATE``), so that what this
+    transaction reads (the chain's head) cannot change before it writes: two writers queue (``busy_timeout``)
+    instead of both appending after the same record. A transaction already open on the session is kept."""
+    connection = session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _audit_anchor(session: Session) -> ChainAnchor:
+    row = session.get(AuditAnchor, 1)
+    return GENESIS if row is None else ChainAnchor(last_id=row.last_id, hash=row.hash)
+
+
+def _audit_fields(row: AuditRecord) -> AuditFields:
+    assert row.id is not None
+    return AuditFields(id=row.id, at=row.at, actor=row.actor, action=row.action, target=row.target, result=row.result)
+
+
+def _chain_head(session: Session) -> ChainAnchor:
+    last = session.exec(select(AuditRecord).order_by(col(AuditRecord.id).desc())).first()
+    if last is not None and last.hash is None:  # an older slsbot wrote after the migration: chain its records
+        _chain_unchained_audit(session)
+        last = session.exec(select(AuditRecord).order_by(col(AuditRecord.id).desc())).first()
+    if last is None or last.hash is None:
+        return _audit_anchor(session)
+    assert last.id is not None
+    return ChainAnchor(last_id=last.id, hash=last.hash)
+
+
+def _chain_unchained_audit(session: Session) -> int:
+    """Chain the records that carry no hash (written before the chain existed, or by an older slsbot), in id order,
+    after the last chained one. They get the next ids, so the chain's ids stay consecutive. Does not commit."""
+    unchained = list(
+        session.exec(select(AuditRecord).where(col(AuditRecord.hash).is_(None)).order_by(col(AuditRecord.id))).all()
+    )
+    if not unchained:
+        return 0
+    chained = session.exec(
+        select(AuditRecord).where(col(AuditRecord.hash).is_not(None)).order_by(col(AuditRecord.id).desc())
+    ).first()
+    head = _audit_anchor(session) if chained is None else ChainAnchor(chained.id or 0, chained.hash or ZERO_HASH)
+    if any(row.id != next_id(head) + offset for offset, row in enumerate(unchained)):
+        # ids must follow the head: renumber (delete and insert again) rather than leave a gap
+        for row in unchained:
+            session.delete(row)
+        session.flush()
+        unchained = [
+            AuditRecord(at=r.at, actor=r.actor, action=r.action, target=r.target, result=r.result) for r in unchained
+        ]
+    for row in unchained:
+        row.id = next_id(head)
+        row.prev_hash = head.hash
+        row.hash = record_hash(_audit_fields(row), head.hash)
+        session.add(row)
+        head = ChainAnchor(last_id=row.id, hash=row.hash)
+    session.flush()
+    return len(unchained)
+
+
 def record_audit(
     session: Session, *, actor: str, action: str, target: str | None, result: str, now: datetime
 ) -> AuditRecord:
-    """Append an audit entry, each field cut to ``AUDIT_FIELD_LIMITS``. Commits."""
+    """Append an audit entry, each field cut to ``AUDIT_FIELD_LIMITS``, chained to the one before
+    (``domain.audit_chain``) under SQLite's write lock, so concurrent writers (threads or processes) make one chain.
+    Commits."""
     limits = AUDIT_FIELD_LIMITS
+    _begin_immediate(session)
+    head = _chain_head(session)
     row = AuditRecord(
+        id=next_id(head),
         at=now,
         actor=bounded(actor, limits["actor"]),
         action=bounded(action, limits["action"]),
         target=None if target is None else bounded(target, limits["target"]),
         result=bounded(result, limits["result"]),
+        prev_hash=head.hash,
     )
+    row.hash = record_hash(_audit_fields(row), head.hash)
     session.add(row)
     session.commit()
     session.refresh(row)
@@ -683,6 +813,55 @@ def list_audit(session: Session, *, limit: int = 100) -> list[AuditRecord]:
     """Newest first."""
     query = select(AuditRecord).order_by(col(AuditRecord.id).desc()).limit(limit)
     return list(session.exec(query).all())
+
+
+def iter_audit(session: Session, *, since: datetime | None = None, batch: int = 1000) -> Iterator[AuditRecord]:
+    """Every audit record (written at or after ``since``), oldest first, read ``batch`` at a time."""
+    after = 0
+    while True:
+        query = select(AuditRecord).where(col(AuditRecord.id) > after)
+        if since is not None:
+            query = query.where(col(AuditRecord.at) >= since)
+        rows = list(session.exec(query.order_by(col(AuditRecord.id)).limit(batch)).all())
+        yield from rows
+        if len(rows) < batch:
+            return
+        after = rows[-1].id or 0
+
+
+def verify_audit(session: Session) -> ChainVerdict:
+    """Check the stored audit chain from its anchor (``domain.audit_chain.verify_chain``)."""
+    records = (ChainedRecord(_audit_fields(row), row.prev_hash, row.hash) for row in iter_audit(session))
+    return verify_chain(records, _audit_anchor(session))
+
+
+def prune_audit(session: Session, *, before: datetime, now: datetime) -> int:
+    """Retention: remove the oldest audit records, those written before ``before`` up to the first one that was not,
+    and make the last one removed the chain's anchor, so what is left still verifies. The records removed are
+    verified first: a broken chain is not pruned (that would hide the break), and ``AuditChainBroken`` names it.
+    Returns how many were removed. Commits."""
+    _begin_immediate(session)
+    anchor = _audit_anchor(session)
+    keep_from = session.exec(
+        select(AuditRecord).where(col(AuditRecord.at) >= before).order_by(col(AuditRecord.id))
+    ).first()
+    condition = col(AuditRecord.id) < keep_from.id if keep_from is not None else col(AuditRecord.id) > 0
+    doomed = list(session.exec(select(AuditRecord).where(condition).order_by(col(AuditRecord.id))).all())
+    if not doomed:
+        session.rollback()
+        return 0
+    verdict = verify_chain((ChainedRecord(_audit_fields(r), r.prev_hash, r.hash) for r in doomed), anchor)
+    if verdict.broken is not None:
+        session.rollback()
+        raise AuditChainBroken(f"not pruning the audit trail: {verdict.broken}")
+    row = session.get(AuditAnchor, 1) or AuditAnchor(id=1, last_id=0, hash=ZERO_HASH, updated_at=now)
+    row.last_id, row.hash = verdict.head.last_id, verdict.head.hash
+    row.pruned += len(doomed)
+    row.updated_at = now
+    session.add(row)
+    session.exec(delete(AuditRecord).where(col(AuditRecord.id) <= verdict.head.last_id))
+    session.commit()
+    return len(doomed)
 
 
 def count_refused_request(session: Session, *, method: str, route: str, status: int, now: datetime) -> None:

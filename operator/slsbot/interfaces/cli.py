@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "backtest": "Backtest a RuntimeConfig over recorded candles",
     "evaluate": "Evaluate a RuntimeConfig out of sample, walk-forward, against buy-and-hold",
     "crds": "Generate the CustomResourceDefinitions from the API models",
+    "audit": "Verify the admin API's audit trail (its hash chain) or export it as JSON lines",
 }
 
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from slsbot.adapters.store import (
 from slsbot.api import parse_resource
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.settings import AdminApiSettings
 
 ADMIN_TOKEN = "it-admin-6Tg2Hj9Kl4Zx8Cv3Bn7M"
 VIEWER_TOKEN = "it-viewer-2Qw5Er8Ty1Ui4Op7As0D"
@@ -126,6 +128,31 @@ class ServedAdminApi:
     viewer_token: str = VIEWER_TOKEN
 
 
+#: The tests here send hundreds of requests a second from one address, many of them without a token: the rate limit
+#: and the lockout are off (they are tested on their own in test_admin_api_hardening_served.py).
+UNLIMITED = AdminApiSettings(rate_limit_per_second=0, lockout_after_failures=0)
+
+
+@contextmanager
+def serve(app: Any, **config: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn on 127.0.0.1 (a free port) on its own thread, with ``config`` added to its
+    ``uvicorn.Config``; yields its URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the admin API did not start within 30 s"
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
 @pytest.fixture(scope="module")
 def served_admin_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedAdminApi]:
     state_dir: Path = tmp_path_factory.mktemp("admin-api")
@@ -137,19 +164,11 @@ def served_admin_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
         tokens=TokenRegistry.from_tokens(admin=SecretStr(ADMIN_TOKEN), viewer=SecretStr(VIEWER_TOKEN)),
         runtime_client=runtime_client,
         state_dir=state_dir,
+        hardening=UNLIMITED,
     )
-    listener = socket.create_server(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "the admin API did not start within 30 s"
     try:
-        yield ServedAdminApi(url=f"http://127.0.0.1:{listener.getsockname()[1]}", engine=engine)
+        with serve(app) as url:
+            yield ServedAdminApi(url=url, engine=engine)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         runtime_client.close()
         engine.dispose()

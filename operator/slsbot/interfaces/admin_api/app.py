@@ -49,10 +49,13 @@ from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Authenticat
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
+from slsbot.interfaces.admin_api.hardening import docs_csp, install_hardening
 from slsbot.interfaces.admin_api.incidents import router as incidents_router
 from slsbot.interfaces.admin_api.overview import router as overview_router
 from slsbot.interfaces.admin_api.routes import health_router, router
+from slsbot.interfaces.admin_api.schemas import protection_responses
 from slsbot.services.incidents import IncidentService
+from slsbot.settings import AdminApiSettings
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +150,15 @@ async def audit_mutations(request: Request, call_next: Callable[[Request], Await
 
 
 def swagger_ui(request: Request) -> HTMLResponse:
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} - docs",
         swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon-32x32.png",
     )
+    page.headers["Content-Security-Policy"] = docs_csp(bytes(page.body).decode())
+    return page
 
 
 def metrics_text(request: Request) -> Response:
@@ -174,6 +179,7 @@ def create_app(
     authenticator: Authenticator | None = None,
     data: AdminData | None = None,
     tuning_dir: Path | None = None,
+    hardening: AdminApiSettings | None = None,
 ) -> FastAPI:
     """``engine``: the database of the audit trail and the refused-request counts (locally the supervisor's store,
     which also holds the objects; on a cluster a file in the operator's state folder). ``authenticator`` (or
@@ -182,7 +188,8 @@ def create_app(
     given. ``state_dir``: the supervisor's state folder, to read a down runtime's orders from its state file (and to
     keep post-mortem bundles); ``tuning_dir``: where tuning reports are (``state_dir/tuning`` when not given).
     ``metrics``: the control plane's metrics, served at ``/metrics``. ``incidents``: the incidents service (the
-    routes share its lock); one over the same database when not given."""
+    routes share its lock); one over the same database when not given. ``hardening``: rate limit, lockout, CORS and
+    body limit (``hardening.py``); the defaults of ``AdminApiSettings`` when not given."""
     authenticator = authenticator or tokens
     if authenticator is None:
         raise ValueError("create_app needs an authenticator: a TokenRegistry, or KubernetesAuthenticator on a cluster")
@@ -198,6 +205,7 @@ def create_app(
         docs_url=None,  # served below from the package's own copy of Swagger UI, not from a CDN
         redoc_url=None,  # ReDoc loads from a CDN; Swagger UI is enough
         swagger_ui_oauth2_redirect_url=None,
+        responses=protection_responses(),  # 413 and 429, which any route may get from the protections
     )
     app.state.engine = engine
     app.state.authenticator = authenticator
@@ -214,6 +222,9 @@ def create_app(
     app.add_exception_handler(SlsbotError, slsbot_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.middleware("http")(audit_mutations)
+    install_hardening(
+        app, settings=hardening if hardening is not None else AdminApiSettings(), metrics=app.state.metrics.admin_api
+    )
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=SWAGGER_UI_ASSETS), name="swagger-ui-assets")
     app.add_api_route("/docs", swagger_ui, methods=["GET"], include_in_schema=False, response_class=HTMLResponse)
     app.add_api_route("/metrics", metrics_text, methods=["GET"], include_in_schema=False)

@@ -206,7 +206,24 @@ _ERROR_DESCRIPTIONS = {
     404: "No such strategy or experiment (or no such route).",
     409: "Someone else changed the object first, or the experiment has finished: the detail says which.",
     503: "The strategy's runtime cannot answer now, and no state file can stand in for it: try again later.",
+    413: "The request body is larger than the API accepts (RequestTooLarge); refused before it was read whole.",
+    429: "Too many requests from this address (RateLimited), or too many failed authentications from it "
+    "(TooManyFailedAuthentications): try again after the seconds in Retry-After.",
 }
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Whole seconds to wait before trying again.",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def protection_responses() -> dict[int | str, dict[str, Any]]:
+    """What the admin API's protections (``hardening.py``) may answer on any route, before it runs."""
+    responses = error_responses(413, 429)
+    responses[429]["headers"] = RETRY_AFTER_HEADER
+    return responses
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

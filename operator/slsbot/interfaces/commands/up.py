@@ -43,7 +43,7 @@ from slsbot.adapters.state_folder import (
     open_state_store,
     store_failure,
 )
-from slsbot.adapters.store import sync_desired_objects
+from slsbot.adapters.store import AuditChainBroken, prune_audit, sync_desired_objects
 from slsbot.adapters.supervisor_store import (
     SqlIncidentStore,
     SqlOwnedObjects,
@@ -55,6 +55,7 @@ from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
     DailyEquity,
@@ -78,6 +79,8 @@ log = logging.getLogger("slsbot.up")
 
 
 ACCOUNT_RISK_TTL_PASSES = 10  # how many passes a pushed headroom lasts (services.account_risk)
+#: Seconds between two passes of the audit retention (when SLSBOT_ADMIN_API__AUDIT_RETENTION_DAYS is set).
+AUDIT_RETENTION_INTERVAL_S = 3600.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,6 +137,26 @@ def runtime_config_check() -> CachedConfigCheck:
     from slsbot_runtime.app import config_problems
 
     return CachedConfigCheck(config_problems)
+
+
+def run_audit_retention(
+    *, engine: Any, keep: timedelta, stop: threading.Event, interval: float = AUDIT_RETENTION_INTERVAL_S
+) -> None:
+    """Remove the audit records older than ``keep`` now and then every ``interval`` seconds until ``stop``
+    (``prune_audit``: the chain stays verifiable). A broken chain is not pruned: the error says so, once a pass."""
+    while True:
+        now = datetime.now(UTC)
+        try:
+            with Session(engine) as session:
+                removed = prune_audit(session, before=now - keep, now=now)
+            if removed:
+                log.info("audit retention: removed %d records older than %s", removed, keep)
+        except AuditChainBroken as exc:
+            log.error("%s; run slsbot audit verify", exc)
+        except Exception:
+            log.exception("audit retention failed; trying again in %.0f s", interval)
+        if stop.wait(interval):
+            return
 
 
 def _fail(message: str) -> int:
@@ -239,8 +262,11 @@ def run(args: argparse.Namespace) -> int:
         runtime_client=RuntimeHttpClient(timeout=max(settings.probe_timeout, 5.0), token_for_url=backend.token_for_url),
         state_dir=settings.state_dir,
         incidents=incidents,
+        hardening=settings.admin_api,
     )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", **server_options(settings.admin_api))
+    )
     serving = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
 
     stop = threading.Event()
@@ -313,6 +339,15 @@ def run(args: argparse.Namespace) -> int:
         daemon=True,
     )
     notifying.start()
+    retention = settings.admin_api.audit_retention_days
+    pruning = threading.Thread(
+        target=run_audit_retention,
+        kwargs={"engine": engine, "keep": timedelta(days=retention or 1), "stop": stop},
+        name="audit-retention",
+        daemon=True,
+    )
+    if retention is not None:
+        pruning.start()
     try:
         run_supervisor(
             store=store,
@@ -326,6 +361,8 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
         watching.join(timeout=10)
         notifying.join(timeout=10)
+        if pruning.is_alive():
+            pruning.join(timeout=10)
         sender.close()
         server.should_exit = True
         serving.join(timeout=10)

@@ -4,6 +4,7 @@ it; the audit trail names which token acted."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,17 +45,17 @@ def rotated(clock: Clock) -> TokenRegistry:
 def test_a_rotated_token_is_valid_until_its_grace_ends_and_refused_after() -> None:
     clock = Clock(GRACE_ENDS - timedelta(seconds=1))
     registry = rotated(clock)
-    old = registry.identify(OLD_OPERATOR)
+    old = asyncio.run(registry.identify(OLD_OPERATOR))
     assert old is not None and old.role is Role.OPERATOR and old.token_id == token_id(OLD_OPERATOR)
-    assert registry.identify(NEW_OPERATOR).token_id == token_id(NEW_OPERATOR)  # both at once: no downtime
+    assert asyncio.run(registry.identify(NEW_OPERATOR)).token_id == token_id(NEW_OPERATOR)  # both at once: no downtime
     clock.now = GRACE_ENDS
     with pytest.raises(TokenExpired) as caught:
-        registry.identify(OLD_OPERATOR)
+        asyncio.run(registry.identify(OLD_OPERATOR))
     message = str(caught.value)
     assert "retired in a rotation" in message and "2026-05-01T09:00:00+00:00" in message and "new operator" in message
     assert OLD_OPERATOR not in message and NEW_OPERATOR not in message
-    assert registry.identify(NEW_OPERATOR).role is Role.OPERATOR  # the new one has no end
-    assert registry.identify("x" * 30) is None  # a token nobody ever held stays merely unknown
+    assert asyncio.run(registry.identify(NEW_OPERATOR)).role is Role.OPERATOR  # the new one has no end
+    assert asyncio.run(registry.identify("x" * 30)) is None  # a token nobody ever held stays merely unknown
 
 
 def test_a_previous_token_without_the_end_of_its_grace_is_refused() -> None:
