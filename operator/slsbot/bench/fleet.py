@@ -94,7 +94,9 @@ def write_fleet(folder: Path, size: int = FLEET_SIZE) -> Path:
     for index in range(size):
         symbol = SYMBOLS[index % len(SYMBOLS)]
         name = f"bot-{index:02d}-{symbol.lower()}"
-        (folder / f"30-{name}.yaml").write_text(STRATEGY % {"name": name, "symbol": symbol, "data": DATA, "share": 100 / size})
+        (folder / f"30-{name}.yaml").write_text(
+            STRATEGY % {"name": name, "symbol": symbol, "data": DATA, "share": 100 / size}
+        )
     return folder
 
 
