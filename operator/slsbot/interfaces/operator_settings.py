@@ -29,6 +29,7 @@ from slsbot.adapters.kubernetes.manifests import (
 from slsbot.api.base import DNS_LABEL
 from slsbot.api.strategy import RuntimeSettings
 from slsbot.domain.admission import ImageAllowList, image_repository
+from slsbot.settings import AdminApiSettings
 
 CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY"
 PREVIOUS_CONTROL_KEY_ENVIRONMENT = "SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS"
@@ -40,7 +41,9 @@ Labels = Annotated[dict[str, str], NoDecode]  # from the environment: k=v,k2=v2 
 
 
 class OperatorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SLSBOT_OPERATOR_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="SLSBOT_OPERATOR_", extra="ignore", populate_by_name=True, env_nested_delimiter="__"
+    )
 
     # Which objects to serve.
     namespaces: list[str] = Field(default_factory=list, description="Serve only these namespaces.")
@@ -147,6 +150,11 @@ class OperatorSettings(BaseSettings):
         description="PEM certificate the admin API serves HTTPS with (with admin_api_tls_key); unset: HTTP.",
     )
     admin_api_tls_key: Path | None = Field(default=None, description="The certificate's PEM private key.")
+    admin_api_protection: AdminApiSettings = Field(
+        default_factory=AdminApiSettings,
+        description="Rate limit, lockout, CORS and request size of the admin API (docs/concepts/admin-api-security.md),"
+        " e.g. SLSBOT_OPERATOR_ADMIN_API_PROTECTION__RATE_LIMIT_PER_SECOND=20.",
+    )
     admin_api_review_ttl_seconds: float = Field(
         default=10.0,
         ge=0,

@@ -59,6 +59,7 @@ from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
 from slsbot.interfaces.admin_api.app import create_app
 from slsbot.interfaces.admin_api.cluster_auth import KubernetesAuthenticator
+from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.interfaces.kopf_handlers import kopf_settings, register_handlers
 from slsbot.interfaces.operator_settings import OperatorSettings
 from slsbot.interfaces.operator_steps import OperatorContext
@@ -195,6 +196,7 @@ def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None =
         tuning_dir=settings.tuning_dir,
         metrics=metrics,
         incidents=incidents,
+        hardening=settings.admin_api_protection,
     )
 
 
@@ -228,6 +230,7 @@ def start_admin_api(settings: OperatorSettings, app: FastAPI) -> AdminApiServer 
         lifespan="off",
         ssl_certfile=str(settings.admin_api_tls_cert) if tls else None,
         ssl_keyfile=str(settings.admin_api_tls_key) if tls else None,
+        **server_options(settings.admin_api_protection),
     )
     server = uvicorn.Server(config)  # in a thread: it leaves the signals to kopf
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="admin-api", daemon=True)
