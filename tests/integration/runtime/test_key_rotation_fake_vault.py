@@ -58,6 +58,8 @@ CREATE = VENUE_PATHS["binance"].create
 RUNTIME_TOKEN = "rotation-it-runtime-token-8Hc2Wq5Lz1"
 NEW_API_KEY = "rotatedKey0123456789abcdefROTATEDKEY"
 NEW_SECRET = "rotatedSecret0123456789abcdefROTATEDSECRET"
+THIRD_API_KEY = "thirdKey0123456789abcdefTHIRDKEY"
+THIRD_SECRET = "thirdSecret0123456789abcdefTHIRDSECRET"
 REFUSED_API_KEY = "refusedKey0123456789abcdefREFUSEDKEY"
 REFUSED_SECRET = "refusedSecret0123456789abcdefREFUSEDSECRET"
 MOUNT, PATH = "secret", "slsbot/live-binance"
@@ -214,7 +216,11 @@ def assert_no_secret(runtime: LiveRuntime, state: Path, vault: FakeVault) -> Non
         "/metrics": runtime.get("/metrics").text,
         "the state file": b"".join(p.read_bytes() for p in state.parent.glob("state.db*")).decode("latin-1"),
     }
-    secrets = (FAKE_SECRET, NEW_SECRET, REFUSED_SECRET, FAKE_API_KEY, NEW_API_KEY, REFUSED_API_KEY, *vault.tokens)
+    secrets = (
+        *(FAKE_SECRET, NEW_SECRET, THIRD_SECRET, REFUSED_SECRET),
+        *(FAKE_API_KEY, NEW_API_KEY, THIRD_API_KEY, REFUSED_API_KEY),
+        *vault.tokens,
+    )
     leaked = [f"{s[:6]}... in {name}" for name, text in texts.items() for s in secrets if s in text]
     assert leaked == [], f"a credential appeared: {leaked}"
 
@@ -262,8 +268,18 @@ def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed
     fake.revoke_key(FAKE_API_KEY)  # the old key is deleted at the exchange: nothing notices
     trade_until(runtime, clock, fake, len(posted(fake)) + 1)
 
-    private = [r for r in fake.requests[switched_at:] if r.api_key is not None]
+    # A second rotation with nothing in flight: the pause is the switch, the check and the reconcile alone.
+    fake.add_key(THIRD_API_KEY, THIRD_SECRET)
+    assert server.put_secret(MOUNT, PATH, {"apiKey": THIRD_API_KEY, "secret": THIRD_SECRET}) == 3
+    third = wait_for(lambda: (c := runtime.credentials())["version"] == 3 and c, what="the second switch")
+    print(f"key rotation with nothing in flight: entries stood still {third['last_rotation']['pause_seconds']:.3f}s")
+    assert third["last_rotation"]["outcome"] == "succeeded"
+    trade_until(runtime, clock, fake, len(posted(fake)) + 1)
+
+    third_at = next(i for i, r in enumerate(fake.requests) if r.api_key == THIRD_API_KEY)
+    private = [r for r in fake.requests[switched_at:third_at] if r.api_key is not None]
     assert private and {r.api_key for r in private} == {NEW_API_KEY}, "a call after the switch used the old key"
+    assert {r.api_key for r in fake.requests[third_at:] if r.api_key} == {THIRD_API_KEY}
     ids = posted(fake)
     assert len(ids) == len(set(ids)), "a client order id reached the exchange twice"
     theirs = {o.client_order_id: (o.status.lower(), pytest.approx(o.filled)) for o in fake.account.orders}
@@ -275,8 +291,8 @@ def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed
     assert health["orders"]["failures"] == 0 and health["orders"]["rejects"] == 0
     assert runtime.status()["error"] is None
     metrics = runtime.get("/metrics").text
-    assert 'slsbot_runtime_credential_rotations_total{outcome="succeeded"} 1.0' in metrics
-    assert "slsbot_runtime_credential_rotation_pause_seconds_count 1.0" in metrics
+    assert 'slsbot_runtime_credential_rotations_total{outcome="succeeded"} 2.0' in metrics
+    assert "slsbot_runtime_credential_rotation_pause_seconds_count 2.0" in metrics
     assert_no_secret(runtime, state, server)
     runtime.process.send_signal(signal.SIGTERM)
     assert runtime.process.wait(timeout=30) == 0
