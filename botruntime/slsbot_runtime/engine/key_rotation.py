@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from slsbot.api.account import VaultRotation
+from slsbot.api.account import ROTATION_HOLD_REASON, VaultRotation
 from slsbot_runtime.domain.errors import AuthenticationError, ExchangeError, StateError
 from slsbot_runtime.domain.key_rotation import (
     RotationAction,
@@ -42,7 +42,7 @@ from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import reconcile
 from slsbot_runtime.metrics import RuntimeMetrics
 
-HOLD_REASON = "credential rotation"
+HOLD_REASON = ROTATION_HOLD_REASON  # the control plane's healing knows it: a hold is no fault
 
 
 class SecretVersionLike(Protocol):

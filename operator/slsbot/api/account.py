@@ -27,6 +27,9 @@ class CredentialKeys(SpecModel):
 
 #: Where Kubernetes puts a pod's service-account token (the Kubernetes auth method's JWT).
 SERVICE_ACCOUNT_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+#: The ``trading_mode_reason`` a runtime reports while a key rotation holds its entries (``safe`` for a moment, never
+#: written): the control plane's healing reads it as expected, not as a fault.
+ROTATION_HOLD_REASON = "credential rotation"
 _MOUNT_PATTERN = r"^[A-Za-z0-9_\-/]+$"
 _FILE_PATTERN = r"^/[^\x00]*$"
 
