@@ -222,18 +222,23 @@ class KeyRotation:
         candidate = self._candidate
         assert candidate is not None
         before = self.in_use.version
-        self.in_use = candidate
         problem: str | None = None
         try:
             reconcile(self.orders)
+        except AuthenticationError as error:  # the key reads balances but may not read orders or trades
+            self.last_error = f"{type(error).__name__}: {error}"
+            refused = "the new key was refused while reconciling (it lacks a permission the bot needs)"
+            self._roll_back(RotationStep(step.action, step.phase, refused, refuse_version=True))
+            return
         except StateError as error:
             problem = str(error)
         except ExchangeError as error:  # the books are checked again with the next candle's refresh
             self.log.warning("credentials: reconcile after the switch failed, trading on: %s", error)
+        self.in_use = candidate
         self.last_error = None
         self._finish(before, candidate.version, RotationOutcome.SUCCEEDED, step.reason)
         if problem is not None:
-            self.on_mismatch(problem)  # after the release: the runtime's own safe mode must stay
+            self.on_mismatch(problem)  # the runtime's own safe mode, after the hold is given back
 
     def _roll_back(self, step: RotationStep) -> None:
         to = self.newest or self.in_use.version

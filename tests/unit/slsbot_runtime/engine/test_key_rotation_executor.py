@@ -199,3 +199,22 @@ def test_a_disagreement_found_after_the_switch_leaves_the_runtime_in_its_own_saf
     assert shown["version"] == 2 and shown["last_rotation"]["outcome"] == "succeeded"
     assert loop.modes.mode is TradingMode.SAFE
     assert "the books disagree with the exchange" in (loop.modes.current.reason or "")
+
+
+def test_a_key_refused_while_reconciling_is_rolled_back_and_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop, secret, clocks = setup(tmp_path)
+    secret.versions.append(Version(NEW, 2))
+
+    def no_permission(_orders: object) -> None:
+        raise AuthenticationError("paper: this key may not read trades")
+
+    monkeypatch.setattr("slsbot_runtime.engine.key_rotation.reconcile", no_permission)
+    shown = look(loop, clocks)
+    rolled = shown["last_rotation"]
+    assert (shown["version"], rolled["outcome"]) == (1, "rolled_back")
+    assert "refused while reconciling" in rolled["reason"] and loop.exchange.key == OLD.api_key
+    assert loop.modes.mode is TradingMode.NORMAL
+    look(loop, clocks)
+    assert loop.exchange.used == [NEW.api_key, OLD.api_key]
