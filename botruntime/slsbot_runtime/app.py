@@ -105,6 +105,9 @@ class RuntimeParts:
     risk: RiskManager
     metrics: RuntimeMetrics | None
     models: ModelBank | None = None  # the signal models (spec.ml), shared by the symbols' deciders
+    #: The Vault session of an account whose keys are in Vault, made by the first connect and kept by the next ones
+    #: (a connect tried again logs in again only when its token is gone, not once per attempt).
+    vault: VaultCredentialSource | None = None
 
     @property
     def live_feed(self) -> bool:
@@ -320,15 +323,19 @@ def build_exchange(
     )
 
 
-def open_vault(config: RuntimeConfig) -> tuple[VaultCredentialSource, SecretVersion] | None:
-    """For an account whose keys are in Vault: the logged-in source and the newest version of the secret; None
-    otherwise. AuthenticationError or CredentialsUnavailable (an ExchangeError: connecting is tried again)."""
+def open_vault(
+    config: RuntimeConfig, source: VaultCredentialSource | None = None
+) -> tuple[VaultCredentialSource, SecretVersion] | None:
+    """For an account whose keys are in Vault: the source (``source``, else a new one) and the newest version of the
+    secret; None otherwise. AuthenticationError or CredentialsUnavailable (an ExchangeError: connecting is tried
+    again)."""
     account = config.account
     if account.vault is None or account.mode == AccountMode.PAPER:
         return None
-    from slsbot_runtime.exchange.vault import VaultCredentialSource
+    if source is None:
+        from slsbot_runtime.exchange.vault import VaultCredentialSource
 
-    source = VaultCredentialSource(account.vault, account=account.name)
+        source = VaultCredentialSource(account.vault, account=account.name)
     secret = source.read()
     log.info("credentials: version %d of %s from Vault", secret.version, source.data_path)
     return source, secret
@@ -355,7 +362,9 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
     clock = ExchangeClock(
         ccxt_server_time(account.exchange, testnet=testnet, endpoint=endpoint), sync_s=options.exchange_time_sync_s
     )
-    vault = open_vault(config)
+    vault = open_vault(config, parts.vault)
+    if vault is not None:
+        parts.vault = vault[0]
     exchange = build_exchange(config, endpoint=endpoint, credentials=None if vault is None else vault[1].credentials)
     settings = parts.settings
     if account.mode != AccountMode.PAPER:
