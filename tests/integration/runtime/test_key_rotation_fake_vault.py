@@ -8,6 +8,8 @@ on recorded candles that close as the test moves the fake's clock on an hour at 
   switch signed with the new key (the old one is then revoked and trading goes on). The pause is printed.
 * A new version whose key the exchange refuses: the runtime rolls back to the old key, keeps trading on it, and
   reports the failed rotation in ``/status`` (which the control plane's incident rule turns into an incident).
+* A Vault token whose policy does not cover the path: ``/status`` says so, naming the path to grant, and the
+  exchange is never called; granting it lets the same process start trading.
 """
 
 from __future__ import annotations
@@ -333,4 +335,29 @@ def test_a_key_the_exchange_refuses_is_rolled_back_trading_goes_on_and_the_failu
     signals = strategy_signals(observation, RiskPolicySpec(), datetime.now(UTC))
     failed = [s for s in signals if s.rule == "CredentialRotationFailed"]
     assert [(s.severity, s.runbook) for s in failed] == [(2, "runbooks/credential-rotation-failed.md")]
+    assert_no_secret(runtime, state, server)
+
+
+def test_a_token_without_the_policy_is_reported_naming_the_path_and_granting_it_starts_trading(
+    fake: FakeExchangeServer,
+    clock: ManualClock,
+    vault: tuple[FakeVault, Path],
+    start_runtime: Callable[[Path, Path], LiveRuntime],
+    tmp_path: Path,
+) -> None:
+    server, token_file = vault
+    server.write_policy("live-binance", [])  # the token's policy grants nothing yet
+    state = tmp_path / "state.db"
+    runtime = start_runtime(write_config(tmp_path, server, token_file), state)
+
+    status = wait_for(lambda: (s := runtime.status())["error"] and s, what="the error in /status")
+    assert status["phase"] == "halted" and status["error"].startswith("AuthenticationError: vault read ")
+    assert f"permission denied at {server.url}" in status["error"]
+    assert f'path "{MOUNT}/data/{PATH}"' in status["error"]  # what to grant
+    assert not [r for r in fake.requests if r.api_key is not None], "the exchange was called without keys"
+
+    server.write_policy("live-binance", [f"{MOUNT}/data/{PATH}", f"{MOUNT}/metadata/{PATH}"])
+    wait_for(lambda: runtime.status()["error"] is None, what="a retry once the policy is granted")
+    wait_for(lambda: runtime.status()["last_candle_ts"] == newest_closed(clock), what="the catch-up")
+    assert runtime.credentials()["version"] == 1
     assert_no_secret(runtime, state, server)
