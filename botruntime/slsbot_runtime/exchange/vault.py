@@ -188,8 +188,8 @@ class VaultCredentialSource:
                 block = answer.get("auth") or {}
                 self._lease(block.get("lease_duration"), block.get("renewable"))
                 return
-            except AuthenticationError as error:
-                log.warning("vault: token not renewed (%s); logging in again", error)
+            except (AuthenticationError, _Refused) as error:  # revoked, past its max TTL, or its lease is gone
+                log.warning("vault: token not renewed (%s); logging in again", type(error).__name__)
         self.login()
 
     def _lookup_self(self) -> dict[str, Any]:

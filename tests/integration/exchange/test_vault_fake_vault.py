@@ -115,6 +115,12 @@ def test_the_token_is_renewed_before_its_lease_ends_and_a_lost_token_logs_in_aga
     assert source.read().credentials.secret == SECRET_V1
     assert [r.path for r in vault.requests].count("/v1/auth/kubernetes/login") == 2
 
+    clock.now += 250  # renewal due, but the token was revoked meanwhile: the renewal is refused, it logs in again
+    for token in vault.live_tokens():
+        vault.revoke(token)
+    assert source.current_version() == 1
+    assert [r.path for r in vault.requests].count("/v1/auth/kubernetes/login") == 3
+
 
 def test_vault_errors_become_the_runtimes_and_name_the_fix_without_a_secret(
     vault: FakeVault, tmp_path: Path, clock: Clock
