@@ -71,6 +71,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # scikit-learn is imported only by runtimes that have models
+    from slsbot_runtime.exchange.credentials import ExchangeCredentials
+    from slsbot_runtime.exchange.vault import SecretVersion, VaultCredentialSource
     from slsbot_runtime.exchange_time import ExchangeClock
     from slsbot_runtime.ml.bank import ModelBank
 
@@ -104,6 +106,9 @@ class RuntimeParts:
     risk: RiskManager
     metrics: RuntimeMetrics | None
     models: ModelBank | None = None  # the signal models (spec.ml), shared by the symbols' deciders
+    #: The Vault session of an account whose keys are in Vault, made by the first connect and kept by the next ones
+    #: (a connect tried again logs in again only when its token is gone, not once per attempt).
+    vault: VaultCredentialSource | None = None
 
     @property
     def live_feed(self) -> bool:
@@ -218,6 +223,18 @@ def check_account_wiring(config: RuntimeConfig) -> str:
                 f"account.exchange: {account.exchange!r} is not supported for {what}; use one of "
                 f"{', '.join(sorted(CCXT_EXCHANGES))}"
             )
+    vault = account.vault
+    if vault is not None and not paper:
+        if vault.address is None:
+            raise ConfigError(
+                "account.vault.address: no Vault address; set credentials.vault.address on the TradingAccount or "
+                "SLSBOT_VAULT_ADDR for the operator (or slsbot up)"
+            )
+        if vault.auth is None:
+            raise ConfigError(
+                "account.vault.auth: no way to log in to Vault; set credentials.vault.auth on the TradingAccount, or "
+                "SLSBOT_VAULT_TOKEN_FILE (or SLSBOT_VAULT_ROLE_ID and SLSBOT_VAULT_SECRET_ID_FILE) for slsbot up"
+            )
     quotes = {split_symbol(s)[1] for s in config.symbols}
     quote = account.paper.quote_currency if paper else sorted(quotes)[0]
     if quotes != {quote}:
@@ -289,18 +306,40 @@ def build_replay_feed(config: RuntimeConfig, default_data_dir: str | None) -> Re
     return ReplayFeed(histories, interval_ms=interval, loop=config.market_data.loop)
 
 
-def build_exchange(config: RuntimeConfig, *, endpoint: str | None = None) -> Exchange:
-    """The simulated exchange for a paper account; the ccxt adapter with the account's credentials otherwise."""
+def build_exchange(
+    config: RuntimeConfig, *, endpoint: str | None = None, credentials: ExchangeCredentials | None = None
+) -> Exchange:
+    """The simulated exchange for a paper account; the ccxt adapter with the account's credentials otherwise
+    (``credentials`` when given, e.g. from Vault; else the files of ``account.credentialsDir`` or the environment)."""
     account = config.account
     if account.mode == AccountMode.PAPER:
         return PaperExchange(account.paper, interval_ms=interval_ms_of(config), allow_short=not config.long_only)
     from slsbot_runtime.exchange.ccxt_venues import open_ccxt_exchange
     from slsbot_runtime.exchange.credentials import load_credentials
 
-    credentials = load_credentials(account.credentials_dir)
+    if credentials is None:
+        credentials = load_credentials(account.credentials_dir)
     return open_ccxt_exchange(
         account.exchange, credentials, testnet=account.mode == AccountMode.TESTNET, endpoint=endpoint
     )
+
+
+def open_vault(
+    config: RuntimeConfig, source: VaultCredentialSource | None = None
+) -> tuple[VaultCredentialSource, SecretVersion] | None:
+    """For an account whose keys are in Vault: the source (``source``, else a new one) and the newest version of the
+    secret; None otherwise. AuthenticationError or CredentialsUnavailable (an ExchangeError: connecting is tried
+    again)."""
+    account = config.account
+    if account.vault is None or account.mode == AccountMode.PAPER:
+        return None
+    if source is None:
+        from slsbot_runtime.exchange.vault import VaultCredentialSource
+
+        source = VaultCredentialSource(account.vault, account=account.name)
+    secret = source.read()
+    log.info("credentials: version %d of %s from Vault", secret.version, source.data_path)
+    return source, secret
 
 
 def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
@@ -324,13 +363,19 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
     clock = ExchangeClock(
         ccxt_server_time(account.exchange, testnet=testnet, endpoint=endpoint), sync_s=options.exchange_time_sync_s
     )
-    exchange = build_exchange(config, endpoint=endpoint)
+    vault = open_vault(config, parts.vault)
+    if vault is not None:
+        parts.vault = vault[0]
+    exchange = build_exchange(config, endpoint=endpoint, credentials=None if vault is None else vault[1].credentials)
     settings = parts.settings
     if account.mode != AccountMode.PAPER:
         balances = exchange.fetch_balances()
         quote = settings.quote_currency
         settings = dataclasses.replace(settings, starting_cash=balances[quote].free if quote in balances else 0.0)
     loop = _loop(parts, settings, exchange, store)
+    if vault is not None and account.vault is not None:
+        source, in_use = vault
+        loop.attach_key_rotation(source, in_use, account.vault.rotation)
     now_ms = clock.now_ms()
     interval = settings.interval_ms
     cursor = store.load_cursor()

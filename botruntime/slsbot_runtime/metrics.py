@@ -18,6 +18,10 @@ PHASES = ("starting", "reconciling", "warming_up", "running", "paused", "halted"
 TRADING_MODES = ("normal", "safe", "halted")
 #: Slippage against the expected fill, basis points (negative: better than expected).
 SLIPPAGE_BUCKETS = (-50.0, -10.0, -2.0, 0.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0)
+#: Seconds new entries stood still for a credential rotation (drain, switch, check, reconcile).
+ROTATION_PAUSE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+#: Every value of the rotations counter's ``outcome`` label (``domain.key_rotation.RotationOutcome``).
+ROTATION_OUTCOMES = ("succeeded", "rolled_back")
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -104,6 +108,21 @@ class RuntimeMetrics:
             "Models fitted in the runtime, by kind: first, schedule (retrainEvery), drift (an early retrain).",
             ["model", "kind"],
             registry=registry,
+        )
+        self.credential_rotations = Counter(
+            f"{PREFIX}_credential_rotations",
+            "Exchange key rotations from Vault, by outcome: succeeded, rolled_back (the old key kept).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.credential_rotation_pause = Histogram(
+            f"{PREFIX}_credential_rotation_pause_seconds",
+            "How long new entries stood still for a key rotation, from the stop to the resume or the roll-back.",
+            buckets=ROTATION_PAUSE_BUCKETS,
+            registry=registry,
+        )
+        self.credential_version = Gauge(
+            f"{PREFIX}_credential_version", "The version of the Vault secret whose key is in use.", registry=registry
         )
         self.phase = Gauge(
             f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry

@@ -347,13 +347,16 @@ class RuntimeProcess:
                 break
             except RuntimeError:
                 continue
-        return loop.health.block(
+        block = loop.health.block(
             symbols=loop.settings.symbols,
             status=body,
             confidence=loop.confidence,
             margin_used_percent=margin,
             memory=memory_usage(),
         )
+        rotation = loop.rotation
+        block["credentials"] = None if rotation is None else rotation.status_json()  # keys from Vault only
+        return block
 
     def _send(self, command: str, args: dict[str, Any], timeout_s: float = 10.0) -> None:
         done = threading.Event()

@@ -2,9 +2,9 @@
 
 Nothing here is read at import time. Every field can come from the environment with the ``SLSBOT_`` prefix
 (``SLSBOT_ADMIN_TOKEN``, ``SLSBOT_OPERATOR_TOKEN``, ``SLSBOT_VIEWER_TOKEN``, ``SLSBOT_STATE_DIR``,
-``SLSBOT_ADMIN_PORT``...) or from the command line, which wins. ``ControlPlaneSettings`` is what ``slsbot up``
-reads; ``AdminClientSettings`` what the commands that call its admin API (``slsbot get``) read. Tokens are
-``SecretStr`` so they never show in a repr, a log line or an error message.
+``SLSBOT_ADMIN_PORT``, ``SLSBOT_VAULT_ADDR``...) or from the command line, which wins. ``ControlPlaneSettings``
+is what ``slsbot up`` reads; ``AdminClientSettings`` what the commands that call its admin API (``slsbot get``)
+read. Tokens are ``SecretStr`` so they never show in a repr, a log line or an error message.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slsbot.api.account import VaultAuth, VaultAuthMethod
 
 MIN_TOKEN_LENGTH = 16
 PLACEHOLDER_TOKENS = frozenset(
@@ -248,6 +250,21 @@ class ControlPlaneSettings(BaseSettings):
     notify_timeout: float = Field(
         default=5.0, gt=0, le=60, description="Timeout of one delivery to a notification receiver, in seconds."
     )
+    vault_addr: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        description="Vault's URL (SLSBOT_VAULT_ADDR) for TradingAccounts whose credentials.vault names none.",
+    )
+    vault_token_file: Path | None = Field(
+        default=None,
+        description="A file holding a Vault token (SLSBOT_VAULT_TOKEN_FILE); runtimes get its path, never the token.",
+    )
+    vault_role_id: str | None = Field(
+        default=None, max_length=253, description="AppRole role id (SLSBOT_VAULT_ROLE_ID), with the secret id file."
+    )
+    vault_secret_id_file: Path | None = Field(
+        default=None, description="A file holding the AppRole secret id (SLSBOT_VAULT_SECRET_ID_FILE)."
+    )
     bytecode_cache: Path = Field(
         default_factory=_default_bytecode_cache,
         description="Where runtimes cache compiled bytecode (their PYTHONPYCACHEPREFIX, unless one is set): "
@@ -300,6 +317,10 @@ class ControlPlaneSettings(BaseSettings):
             )
         if self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_cap must not be below backoff_base")
+        if (self.vault_role_id is None) != (self.vault_secret_id_file is None):
+            raise ValueError("SLSBOT_VAULT_ROLE_ID and SLSBOT_VAULT_SECRET_ID_FILE go together: set both or neither")
+        if self.vault_role_id is not None and self.vault_token_file is not None:
+            raise ValueError("set SLSBOT_VAULT_TOKEN_FILE or SLSBOT_VAULT_ROLE_ID (AppRole), not both")
         return self
 
     def token_registry_arguments(self, admin_token: SecretStr) -> dict[str, Any]:
@@ -314,6 +335,19 @@ class ControlPlaneSettings(BaseSettings):
             "viewer_previous": self.viewer_token_previous,
             "previous_valid_until": self.token_grace_until,
         }
+
+    def vault_auth(self) -> VaultAuth | None:
+        """How runtimes log in to Vault when their account says nothing: a token file, or AppRole; None without
+        either (a runtime whose account needs Vault then refuses to start and names these settings)."""
+        if self.vault_token_file is not None:
+            return VaultAuth(method=VaultAuthMethod.TOKEN, token_file=str(self.vault_token_file.resolve()))
+        if self.vault_role_id is not None and self.vault_secret_id_file is not None:
+            return VaultAuth(
+                method=VaultAuthMethod.APPROLE,
+                role_id=self.vault_role_id,
+                secret_id_file=str(self.vault_secret_id_file.resolve()),
+            )
+        return None
 
     @property
     def database_path(self) -> Path:

@@ -21,6 +21,8 @@ class BinanceApi:
 
     def __init__(self, account: FakeAccount, api_key: str, secret: str) -> None:
         self.account, self.api_key, self.secret = account, api_key, secret
+        #: Every key the account accepts, key -> secret (the server shares one dict between the venues).
+        self.keys: dict[str, str] = {api_key: secret}
 
     def fault(self, kind: str) -> Reply:
         return {
@@ -55,10 +57,11 @@ class BinanceApi:
             return public[(method, route)](params)
         if (method, route) not in private:
             return 404, {"code": -1000, "msg": f"fake binance has no {method} {path}"}
-        if headers.get("X-MBX-APIKEY") != self.api_key:
+        secret = self.keys.get(headers.get("X-MBX-APIKEY") or "")
+        if secret is None:
             return self.fault("invalid_key")
         payload, _, signature = signed.rpartition("&signature=")
-        expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature, expected):
             return 400, {"code": -1022, "msg": "Signature for this request is not valid."}
         if "timestamp" not in params:

@@ -23,6 +23,8 @@ def _num(value: float) -> str:
 class BybitApi:
     def __init__(self, account: FakeAccount, api_key: str, secret: str) -> None:
         self.account, self.api_key, self.secret = account, api_key, secret
+        #: Every key the account accepts, key -> secret (the server shares one dict between the venues).
+        self.keys: dict[str, str] = {api_key: secret}
 
     def reply(self, result: Any, code: int = 0, message: str = "OK") -> Reply:
         return 200, {
@@ -64,10 +66,12 @@ class BybitApi:
             return public[(method, route)](params)
         if (method, route) not in private:
             return 404, {"retCode": 10404, "retMsg": f"fake bybit has no {method} {path}"}
-        if headers.get("X-BAPI-API-KEY") != self.api_key:
+        api_key = headers.get("X-BAPI-API-KEY") or ""
+        secret = self.keys.get(api_key)
+        if secret is None:
             return self.fault("invalid_key")
-        origin = f"{headers.get('X-BAPI-TIMESTAMP')}{self.api_key}{headers.get('X-BAPI-RECV-WINDOW')}{signed}"
-        expected = hmac.new(self.secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
+        origin = f"{headers.get('X-BAPI-TIMESTAMP')}{api_key}{headers.get('X-BAPI-RECV-WINDOW')}{signed}"
+        expected = hmac.new(secret.encode(), origin.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(headers.get("X-BAPI-SIGN", ""), expected):
             # Bybit echoes the signed string, API key included, in this error.
             return self.reply(None, 10004, f"error sign! origin_string[{origin}]")

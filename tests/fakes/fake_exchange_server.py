@@ -2,7 +2,9 @@
 REST shapes for the calls ccxt makes: markets, server time, klines (real recorded candles from
 ``data/market``), order create / query / cancel, open orders, account trades and balances.
 
-It checks the API key and the request signature as the real venues do, keeps orders, fills and balances in
+It checks the API key and the request signature as the real venues do (against every key the account holds:
+``add_key`` and ``revoke_key`` stand for a key created and deleted in the venue's API management, so old and new
+are both valid during a rotation; ``requests`` records which key signed each call), keeps orders, fills and balances in
 a ``FakeAccount``, rejects a duplicate client order id the way each venue does, and can be told to fail
 the next requests (``fail_next``) with a 5xx, a timeout, a rate limit, an invalid key or an insufficient
 balance; ``account.fill_plan`` makes orders fill late or in parts (``fault_proxy`` injects faults at a rate).
@@ -60,6 +62,7 @@ class RecordedRequest:
     method: str
     path: str
     params: dict[str, str]
+    api_key: str | None = None  # the key a private call was signed with
 
 
 class FakeExchangeServer:
@@ -77,6 +80,8 @@ class FakeExchangeServer:
         self.account = FakeAccount(klines=klines or RecordedKlines(), clock=clock)
         self.binance = BinanceApi(self.account, api_key, secret)
         self.bybit = BybitApi(self.account, api_key, secret)
+        self.keys: dict[str, str] = {api_key: secret}  # every key the account accepts, shared by both venues
+        self.binance.keys = self.bybit.keys = self.keys
         self.requests: list[RecordedRequest] = []
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -119,6 +124,16 @@ class FakeExchangeServer:
         with self.account.lock:
             self.account.faults.append(Fault(kind, times, path, method, delay_s))
 
+    def add_key(self, api_key: str, secret: str) -> None:
+        """A new key for the same account (both venues), valid alongside the others."""
+        with self.account.lock:
+            self.keys[api_key] = secret
+
+    def revoke_key(self, api_key: str) -> None:
+        """The key is deleted: every call signed with it is refused as an invalid key from now on."""
+        with self.account.lock:
+            self.keys.pop(api_key, None)
+
     def calls(self, method: str, path: str) -> list[RecordedRequest]:
         return [r for r in list(self.requests) if r.method == method and r.path == path]
 
@@ -154,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
             params.update(parse_qsl(body, keep_blank_values=True))
         elif is_json:
             params.update({k: str(v) for k, v in json.loads(body).items()})
-        self.fake.requests.append(RecordedRequest(method, url.path, params))
+        api_key = self.headers.get("X-MBX-APIKEY") or self.headers.get("X-BAPI-API-KEY")
+        self.fake.requests.append(RecordedRequest(method, url.path, params, api_key))
         venue = self.fake.bybit if url.path.startswith("/v5/") else self.fake.binance
         fault = self.fake.account.take_fault(method, url.path)
         if fault is not None and fault.kind == "timeout":

@@ -41,6 +41,11 @@ class ExchangeUnavailable(TemporaryExchangeError):
     """The exchange cannot be reached. Retried; the runtime reports Degraded while it lasts."""
 
 
+class CredentialsUnavailable(TemporaryExchangeError):
+    """The secret store (Vault) cannot answer now: sealed, 5xx, unreachable. Connecting is retried; during a running
+    rotation the key in use stays and the next check tries again."""
+
+
 class PermanentExchangeError(ExchangeError):
     """A request the exchange will never accept. Not retried."""
 

@@ -30,12 +30,14 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+from slsbot.api.account import VaultRotation
 from slsbot.api.health import TradingMode
 from slsbot_runtime.data.gaps import GapTracker
-from slsbot_runtime.domain.errors import ExchangeError, StateError
+from slsbot_runtime.domain.errors import ConfigError, ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
 from slsbot_runtime.engine.health import HealthRecorder
+from slsbot_runtime.engine.key_rotation import CredentialSource, KeyRotation, SecretVersionLike
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
 from slsbot_runtime.engine.planning import (
@@ -57,7 +59,7 @@ from slsbot_runtime.engine.status import RuntimeStatus
 from slsbot_runtime.engine.status_publisher import PUBLISH_INTERVAL_S, ModelStatus, StatusPublisher
 from slsbot_runtime.engine.track_record import SignalTrackRecord
 from slsbot_runtime.engine.trading_guard import TradingModeGuard
-from slsbot_runtime.exchange.base import Exchange
+from slsbot_runtime.exchange.base import Exchange, RotatableKeys
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import ReconcileReport
@@ -187,6 +189,8 @@ class TradingLoop:
             clock=clock,
         )
         self.publisher.modes = self.modes
+        #: The exchange key's rotation from Vault (``attach_key_rotation``); None for keys from files.
+        self.rotation: KeyRotation | None = None
         self._risk = risk
         self._clock = clock
 
@@ -308,7 +312,29 @@ class TradingLoop:
             self.restart.reconcile()
         if state.reconciled and not state.finished and not self.modes.current.settled:
             self.modes.settle()  # a halt asked before the reconciliation, or left half done by a restart
+        rotation = self.rotation
+        if rotation is not None and state.reconciled and not state.finished and state.halt_reason is None:
+            rotation.tick()
         self.publisher.publish()
+
+    def attach_key_rotation(
+        self, source: CredentialSource, in_use: SecretVersionLike, settings: VaultRotation
+    ) -> KeyRotation:
+        """Rotate the exchange's key to each new version of the secret, between candles (``engine.key_rotation``)."""
+        if not isinstance(self.exchange, RotatableKeys):
+            raise ConfigError("account.vault: this exchange cannot switch keys while trading")
+        self.rotation = KeyRotation(
+            source=source,
+            exchange=self.exchange,
+            in_use=in_use,
+            settings=settings,
+            orders=self.orders,
+            modes=self.modes,
+            on_mismatch=self._on_mismatch,
+            log=self.log,
+            metrics=self.metrics,
+        )
+        return self.rotation
 
     def commit(self) -> None:
         """Write everything staged, and what only changes in memory, in one transaction, if the store writes its

@@ -13,6 +13,9 @@ does to orders.
 * ``go_safe`` is the runtime's own move: ``healing.rejectLimit`` rejected or failed orders in a row, or a
   disagreement with the exchange, put a ``normal`` runtime in ``safe`` at once. Only the control plane sets
   ``normal`` again.
+* ``hold_entries`` / ``release_entries``: ``safe`` for a moment (a key rotation), in this process only and never
+  written, then the mode that was in force before. A change meanwhile (the control plane's, or ``go_safe``) wins: the
+  release then restores nothing.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class TradingModeGuard:
         self.clock = clock
         self.closing = False  # a halt's or a shutdown's flatten is sending its exits
         self._settled_at = -math.inf  # when settle last looked (wall clock)
+        self._held: TradingModeState | None = None  # the hold in force (hold_entries), until released or replaced
         orders.gate = self.gate
         self._shown()
 
@@ -113,14 +117,35 @@ class TradingModeGuard:
 
     def go_safe(self, reason: str) -> bool:
         """The runtime's own move to ``safe`` (only from ``normal``); True when it changed the mode."""
-        if self.current.mode is not TradingMode.NORMAL:
+        holding = self._held is not None and self.current is self._held
+        if self.current.mode is not TradingMode.NORMAL and not holding:
             return False
+        self._held = None  # a hold's release must not undo the runtime's own move
         self.log.warning("trading mode safe: %s; new entries stop until the control plane sets normal", reason)
         try:
             self._persist(TradingModeState(TradingMode.SAFE, reason))
         except StateError as error:  # not written: in force in this process all the same, safe is the cautious side
             self.log.error("could not write the trading mode to the state file: %s", error)
             self._put(TradingModeState(TradingMode.SAFE, reason))
+        return True
+
+    def hold_entries(self, reason: str) -> TradingModeState | None:
+        """Stop new entries for a moment: ``safe`` in force now, not written to the state file (a restart ends the
+        hold). Returns the state to give back to ``release_entries``; None when the mode in force already stops
+        every entry (``safe``, ``halted``): nothing to hold or release then."""
+        before = self.current
+        if before.mode is not TradingMode.NORMAL:
+            return None
+        self._put(TradingModeState(TradingMode.SAFE, reason))
+        self._held = self.current
+        return before
+
+    def release_entries(self, before: TradingModeState | None) -> bool:
+        """Put ``before`` back in force, unless the mode was changed since the hold; True when it did."""
+        held, self._held = self._held, None
+        if before is None or held is None or self.current is not held:
+            return False
+        self._put(before)
         return True
 
     def settle(self) -> None:

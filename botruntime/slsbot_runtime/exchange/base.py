@@ -3,6 +3,9 @@
 ``BookPersistence`` is a capability: an exchange whose book lives in this process (the paper exchange) hands it
 out with ``book_persistence()``, so the engine stores, restores and settles that book without asking which
 exchange it holds. A real exchange keeps its own book and returns None.
+
+``RotatableKeys`` is another: an exchange that signs with keys (the ccxt adapter) can switch them in place, for a
+credential rotation while trading.
 """
 
 from __future__ import annotations
@@ -10,10 +13,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 from slsbot_runtime.domain.market_rules import MarketRules
 from slsbot_runtime.domain.types import Balance, Candle, Fill, Order, OrderRequest
+
+if TYPE_CHECKING:
+    from slsbot_runtime.exchange.credentials import ExchangeCredentials
+
+
+@runtime_checkable
+class RotatableKeys(Protocol):
+    """An exchange whose keys can be switched without rebuilding its client (its time offset and nonce kept)."""
+
+    def use_credentials(self, credentials: ExchangeCredentials) -> None: ...
+
+    def fetch_balances(self) -> dict[str, Balance]: ...
 
 
 @dataclass(slots=True)

@@ -86,6 +86,20 @@ class CcxtExchange(Exchange):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sandbox={self.sandbox}, api={self.api_host!r})"
 
+    def use_credentials(self, credentials: ExchangeCredentials) -> None:
+        """Sign from now on with ``credentials`` (a key rotation): the same ccxt client, so its measured time offset,
+        nonce and loaded markets stay. Every key ever used stays in the scrubbing list: an old key may still come back
+        in a late error."""
+        client = self._client
+        client.apiKey = credentials.api_key
+        client.secret = credentials.secret
+        client.password = credentials.password or ""
+        # ccxt's binance reads -2015 ("Invalid API-key") as a temporary ban once a key has worked; a new key has not
+        # worked yet, so a refusal of it must read as the authentication error it is.
+        client.options["hasAlreadyAuthenticatedSuccessfully"] = False
+        self._secrets = tuple(dict.fromkeys((*self._secrets, *credentials.values)))
+        client.logger = ScrubbingLogger(logging.getLogger(WIRE_LOGGER), self._secrets)
+
     @property
     def sandbox(self) -> bool:
         return bool(getattr(self._client, "isSandboxModeEnabled", False))

@@ -71,12 +71,13 @@ from slsbot.adapters.process_table import (
 from slsbot.adapters.runtime_client import Health, RuntimeHttpClient
 from slsbot.adapters.store import RuntimeRecord, get_runtime_record, list_runtime_records, save_runtime_record
 from slsbot.api import RuntimeConfig
+from slsbot.api.account import VaultAuth
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
 from slsbot.domain.runtime_errors import last_error_line
 from slsbot.domain.runtime_performance import RuntimePerformance
-from slsbot.domain.runtime_spec import build_runtime_config
+from slsbot.domain.runtime_spec import build_runtime_config, runtime_vault
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,8 @@ class LocalProcessBackend:
         bytecode_cache: Path | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        vault_address: str | None = None,
+        vault_auth: VaultAuth | None = None,
     ) -> None:
         self._engine = engine
         self._client = client
@@ -167,6 +170,8 @@ class LocalProcessBackend:
         self._command = list(runtime_command)
         self._stop_timeout = timedelta(seconds=stop_timeout)
         self._default_data_dir = default_data_dir
+        self._vault_address = vault_address  # for accounts whose credentials.vault names none
+        self._vault_auth = vault_auth  # file paths only: the runtime reads the token or secret id itself
         self._environ = runtime_environment(
             os.environ if environ is None else environ, bytecode_cache=bytecode_cache or self._state_dir / ".pycache"
         )
@@ -197,6 +202,9 @@ class LocalProcessBackend:
             port=port,
             host=RUNTIME_HOST,
             default_data_dir=self._default_data_dir,
+            vault=runtime_vault(
+                resolved.account.spec.credentials, address=self._vault_address, default_auth=self._vault_auth
+            ),
         )
 
     def probe(self, keys: Sequence[tuple[str, str]]) -> None:

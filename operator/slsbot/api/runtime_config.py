@@ -3,14 +3,15 @@
 The operator (into a ConfigMap) and the local supervisor (into a file) render one of these from a Strategy,
 its TradingAccount and its effective RiskPolicy. The runtime reads nothing else: no Kubernetes API, no
 control-plane database. Secrets are never in it; in live and testnet modes the runtime reads them from
-the files or environment variables named by ``credentials``.
+the files or environment variables named by ``credentialsDir``, or from Vault as ``vault`` says (address, how to log
+in with files it names, the KV v2 path and the rotation settings).
 """
 
 from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from slsbot.api.account import AccountMode, PaperSettings
+from slsbot.api.account import AccountMode, PaperSettings, VaultCredentials
 from slsbot.api.base import API_VERSION, Duration, Name, SpecModel, parse_duration
 from slsbot.api.riskpolicy import RiskPolicySpec
 from slsbot.api.strategy import Ensemble, MarketData, MLSettings, Sizing, Symbol, Timeframe, check_model_members
@@ -25,6 +26,17 @@ class RuntimeAccount(SpecModel):
         default=None,
         description="Folder with one file per credential key (a mounted Secret); never the values.",
     )
+    vault: VaultCredentials | None = Field(
+        default=None,
+        description="The keys are in Vault: the runtime logs in and reads them itself, and rotates to a new version "
+        "while trading. Needs address and auth (the control plane fills them in).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RuntimeAccount:
+        if self.vault is not None and self.credentials_dir is not None:
+            raise ValueError("account: set credentialsDir or vault, not both")
+        return self
 
 
 class EquityRetention(SpecModel):

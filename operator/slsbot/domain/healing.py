@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from slsbot.api.account import ROTATION_HOLD_REASON
 from slsbot.api.base import parse_duration
 from slsbot.api.health import FailureClass, HealingPolicy, HealingRung, HealingStatus, TradingMode
 from slsbot.domain.incident_rules import IncidentSignal
@@ -186,7 +187,8 @@ def classify(
             first_rung=HealingRung.SAFE_MODE,
         )
     ours = previous.trading_mode if previous is not None else TradingMode.NORMAL
-    if mode == TradingMode.SAFE and _MODE_RANK[mode] > _MODE_RANK[ours]:
+    rotating = mode_reason == ROTATION_HOLD_REASON  # a key rotation holds entries for a moment: no fault
+    if mode == TradingMode.SAFE and _MODE_RANK[mode] > _MODE_RANK[ours] and not rotating:
         # It stopped its entries itself (repeated rejects, or its books disagree with the exchange: contract section
         # 1). A reason that names neither counts as the graver of the two, a state mismatch.
         said = mode_reason.lower()

@@ -8,6 +8,9 @@ daily returns (``daily_returns`` builds them from the equity points of the runti
 Severity 1 (critical): LiquidationRisk, ExecutionFailure, ConnectionLost, StateMismatch.
 Severity 2 (high): Drawdown, Correlation (per account), ModelAccuracy.
 Severity 3 (medium): Slippage, Anomaly, LowConfidence.
+CredentialRotationFailed (severity 2, no automatic action: the runtime kept trading on the old key): the runtime's
+last key rotation from Vault was rolled back (``health.credentials.last_rotation``); it clears once a rotation
+succeeds.
 Every signal names its runbook (``runbooks/<kebab-case-of-rule>.md``); ``runbook_for`` maps a rule or a failure
 class to it, and a test checks that every file it can name exists.
 """
@@ -33,6 +36,8 @@ SEVERITY_1_RULES = ("LiquidationRisk", "ExecutionFailure", "ConnectionLost", "St
 SEVERITY_2_RULES = ("Drawdown", "Correlation", "ModelAccuracy")
 SEVERITY_3_RULES = ("Slippage", "Anomaly", "LowConfidence")
 RULES = SEVERITY_1_RULES + SEVERITY_2_RULES + SEVERITY_3_RULES
+#: The runtime's own key rotation failed and it rolled back: a person must look at the new key, nothing to stop.
+CREDENTIAL_ROTATION_RULE = "CredentialRotationFailed"
 #: Ladder classes whose Incident rung is severity 1 (the others are 2), contract section 3.
 CRITICAL_HEALING_CLASSES = frozenset(
     {FailureClass.STATE_MISMATCH, FailureClass.EXECUTION_ERRORS, FailureClass.EXCHANGE_UNREACHABLE}
@@ -87,7 +92,11 @@ def runbook_for(rule: str) -> str:
 
 def all_runbooks() -> set[str]:
     """Every runbook a signal can name."""
-    return {runbook_for(rule) for rule in RULES} | {runbook_for(f"Healing{c.value}") for c in FailureClass}
+    return (
+        {runbook_for(rule) for rule in RULES}
+        | {runbook_for(f"Healing{c.value}") for c in FailureClass}
+        | {runbook_for(CREDENTIAL_ROTATION_RULE)}
+    )
 
 
 def healing_signal(
@@ -195,7 +204,33 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
     if confidence is not None and confidence < rules.low_confidence:
         found.append(("LowConfidence", f"signal confidence {confidence:.2f} is below {rules.low_confidence:g}"))
 
-    return [_signal(rule, item.namespace, item.name, item.objects, message, now, policy) for rule, message in found]
+    signals = [_signal(rule, item.namespace, item.name, item.objects, message, now, policy) for rule, message in found]
+    rotation = credential_rotation_signal(item, health, now)
+    return signals if rotation is None else [*signals, rotation]
+
+
+def credential_rotation_signal(
+    item: StrategyObservation, health: Mapping[str, Any], now: datetime
+) -> IncidentSignal | None:
+    """``CredentialRotationFailed`` while the runtime's last key rotation is a roll-back (severity 2, nothing done
+    automatically: the old key still trades); None once one succeeds, or for keys not from Vault."""
+    last = _mapping(_mapping(health.get("credentials")).get("last_rotation"))
+    if last.get("outcome") != "rolled_back":
+        return None
+    message = (
+        f"key rotation from version {last.get('from_version')} to {last.get('to_version')} rolled back at "
+        f"{last.get('at')}: {str(last.get('reason') or 'no reason given')[:300]}; it trades on with the old key"
+    )
+    return IncidentSignal(
+        cause=f"{CREDENTIAL_ROTATION_RULE}:{item.namespace}/{item.name}",
+        severity=2,
+        rule=CREDENTIAL_ROTATION_RULE,
+        namespace=item.namespace,
+        objects=item.objects,
+        message=message,
+        runbook=runbook_for(CREDENTIAL_ROTATION_RULE),
+        detected_at=now,
+    )
 
 
 def account_signals(

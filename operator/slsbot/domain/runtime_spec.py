@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from slsbot.api import RiskPolicySpec, RuntimeAccount, RuntimeConfig
+from slsbot.api.account import Credentials, VaultAuth, VaultCredentials
 from slsbot.api.health import IncidentRules, Notifications
 from slsbot.api.runtime_config import ServerSettings, StateSettings
 from slsbot.api.strategy import OnDelete, RuntimeSettings
@@ -42,6 +43,7 @@ def build_runtime_config(
     host: str = "0.0.0.0",
     credentials_dir: str | None = None,
     default_data_dir: str | None = None,
+    vault: VaultCredentials | None = None,
 ) -> RuntimeConfig:
     strategy, account = resolved.strategy, resolved.account
     market_data = strategy.spec.market_data
@@ -56,6 +58,9 @@ def build_runtime_config(
             mode=account.spec.mode,
             paper=account.spec.paper,
             credentials_dir=credentials_dir if account.spec.credentials is not None else None,
+            vault=vault
+            if account.spec.credentials is not None and account.spec.credentials.vault is not None
+            else None,
         ),
         symbols=list(strategy.spec.symbols),
         timeframe=strategy.spec.timeframe,
@@ -70,6 +75,18 @@ def build_runtime_config(
         state=StateSettings(path=state_path),
         server=ServerSettings(host=host, port=port),
     )
+
+
+def runtime_vault(
+    credentials: Credentials | None, *, address: str | None, default_auth: VaultAuth | None
+) -> VaultCredentials | None:
+    """The account's Vault settings as its runtime gets them: the spec's, with Vault's address and the way to log in
+    taken from the control plane's settings where the spec leaves them out (the runtime refuses a config that still
+    lacks one, naming the setting). None for an account whose keys are not in Vault."""
+    if credentials is None or credentials.vault is None:
+        return None
+    vault = credentials.vault
+    return vault.model_copy(update={"address": vault.address or address, "auth": vault.auth or default_auth})
 
 
 def runtime_risk(policy: RiskPolicySpec) -> RiskPolicySpec:

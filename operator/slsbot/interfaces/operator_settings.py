@@ -77,6 +77,13 @@ class OperatorSettings(BaseSettings):
         description="End of the control key rotation's grace period, ISO 8601 with a zone "
         "(SLSBOT_OPERATOR_CONTROL_KEY_GRACE_UNTIL); required with control_key_previous.",
     )
+    vault_address: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+$",
+        validation_alias=AliasChoices("vault_address", "SLSBOT_OPERATOR_VAULT_ADDRESS", "SLSBOT_VAULT_ADDR"),
+        description="Vault's URL for TradingAccounts whose credentials.vault names no address (e.g. "
+        "https://vault.vault.svc:8200); the runtimes log in there with their service account.",
+    )
     # What each runtime pod gets.
     state_volume: StateVolumeKind = StateVolumeKind.PERSISTENT_VOLUME_CLAIM
     state_storage: str = Field(default="1Gi", pattern=r"^[0-9]+(Ki|Mi|Gi|Ti)$")
@@ -319,6 +326,7 @@ class OperatorSettings(BaseSettings):
         return BackendOptions(
             runtime_url=self.runtime_url,
             default_data_dir=self.default_data_dir,
+            vault_address=self.vault_address,
             pod=RuntimePodOptions(
                 state_volume=self.state_volume,
                 state_storage=self.state_storage,

@@ -24,6 +24,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLSBOT_ADMIN_URL",
         "SLSBOT_TOKEN_FILE",
         "SLSBOT_BYTECODE_CACHE",
+        "SLSBOT_VAULT_ADDR",
+        "SLSBOT_VAULT_TOKEN_FILE",
+        "SLSBOT_VAULT_ROLE_ID",
+        "SLSBOT_VAULT_SECRET_ID_FILE",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -140,4 +144,47 @@ def test_a_previous_token_may_not_be_a_current_one(monkeypatch: pytest.MonkeyPat
         ControlPlaneSettings()
     monkeypatch.setenv("SLSBOT_ADMIN_TOKEN_PREVIOUS", "changeme-please-1234")
     with pytest.raises(ValidationError, match="SLSBOT_ADMIN_TOKEN_PREVIOUS is a placeholder"):
+        ControlPlaneSettings()
+
+
+def test_vault_login_for_slsbot_up_is_a_token_file_or_an_approle_named_by_path_never_by_value(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert ControlPlaneSettings().vault_auth() is None
+    monkeypatch.setenv("SLSBOT_VAULT_ADDR", "http://127.0.0.1:8200")
+    monkeypatch.setenv("SLSBOT_VAULT_TOKEN_FILE", "vault-token")
+    monkeypatch.chdir(tmp_path)
+    settings = ControlPlaneSettings()
+    auth = settings.vault_auth()
+    assert settings.vault_addr == "http://127.0.0.1:8200"
+    assert auth is not None and (auth.method, auth.token_file) == ("token", str(tmp_path / "vault-token"))
+
+    monkeypatch.delenv("SLSBOT_VAULT_TOKEN_FILE")
+    monkeypatch.setenv("SLSBOT_VAULT_ROLE_ID", "slsbot-local")
+    monkeypatch.setenv("SLSBOT_VAULT_SECRET_ID_FILE", "/run/secret-id")
+    auth = ControlPlaneSettings().vault_auth()
+    assert auth is not None and (auth.method, auth.role_id, auth.secret_id_file) == (
+        "approle",
+        "slsbot-local",
+        "/run/secret-id",
+    )
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"SLSBOT_VAULT_ROLE_ID": "r"}, "SLSBOT_VAULT_ROLE_ID and SLSBOT_VAULT_SECRET_ID_FILE go together"),
+        (
+            {"SLSBOT_VAULT_ROLE_ID": "r", "SLSBOT_VAULT_SECRET_ID_FILE": "/s", "SLSBOT_VAULT_TOKEN_FILE": "/t"},
+            "set SLSBOT_VAULT_TOKEN_FILE or SLSBOT_VAULT_ROLE_ID",
+        ),
+        ({"SLSBOT_VAULT_ADDR": "vault:8200"}, "vault_addr"),
+    ],
+)
+def test_vault_settings_that_do_not_fit_are_refused(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str], message: str
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
         ControlPlaneSettings()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from slsbot.api import RuntimeConfig
-from slsbot_runtime.app import RuntimeOptions, build_exchange, build_runtime, check_account_wiring
+from slsbot_runtime.app import RuntimeOptions, build_exchange, build_runtime, check_account_wiring, config_problems
 from slsbot_runtime.domain.errors import AuthenticationError, ConfigError
 from slsbot_runtime.exchange.ccxt_exchange import CcxtExchange
 from slsbot_runtime.exchange.paper import PaperExchange
@@ -96,3 +96,24 @@ def test_a_runtime_commits_its_state_file_every_candle(tmp_path: Path) -> None:
         finally:
             reader.close()
     built.store.close()
+
+
+@pytest.mark.parametrize(
+    ("vault", "problem"),
+    [
+        ({"path": "slsbot/live"}, "account.vault.address: no Vault address"),
+        ({"path": "slsbot/live", "address": "http://127.0.0.1:8200"}, "account.vault.auth: no way to log in"),
+        (
+            {"path": "slsbot/live", "address": "http://127.0.0.1:8200", "auth": {"role": "live"}},
+            None,
+        ),
+    ],
+)
+def test_a_vault_account_without_an_address_or_a_login_is_refused_before_anything_opens(
+    vault: dict[str, Any], problem: str | None
+) -> None:
+    problems = config_problems(config(mode="live", source="exchange", vault=vault))
+    if problem is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and problem in problems[0]

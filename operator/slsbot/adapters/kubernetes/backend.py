@@ -60,12 +60,13 @@ from slsbot.adapters.kubernetes.manifests import (
 from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
 from slsbot.adapters.runtime_client import Tokens
 from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
+from slsbot.api.account import VaultAuth
 from slsbot.api.health import TradingMode
 from slsbot.domain.errors import ConflictError, NotFoundError, RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy
 from slsbot.domain.runtime_performance import AllocationSetting, RuntimePerformance
-from slsbot.domain.runtime_spec import DesiredRuntime, build_runtime_config
+from slsbot.domain.runtime_spec import DesiredRuntime, build_runtime_config, runtime_vault
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class BackendOptions:
     runtime_url: str = DEFAULT_RUNTIME_URL  # fields: {service} {namespace} {port} {strategy}
     default_data_dir: str | None = "/app/data/market/binance-spot-1h-2024"  # the candles inside the image
     pod: RuntimePodOptions = field(default_factory=RuntimePodOptions)
+    #: Vault's URL for accounts whose ``credentials.vault`` names none (``SLSBOT_OPERATOR_VAULT_ADDRESS``).
+    vault_address: str | None = None
 
 
 class KubernetesRuntimeBackend:
@@ -129,6 +132,11 @@ class KubernetesRuntimeBackend:
             host="0.0.0.0",
             credentials_dir=credentials_dir(secret) if secret is not None else None,
             default_data_dir=self._options.default_data_dir,
+            vault=runtime_vault(
+                credentials,
+                address=self._options.vault_address,
+                default_auth=VaultAuth(role=resolved.account.name),  # the pod's service account, Kubernetes auth
+            ),
         )
 
     def runtime_url(self, namespace: str, strategy: str, port: int) -> str:

@@ -14,8 +14,12 @@ storage class (``StateVolumeKind.EMPTY_DIR``).
 Credentials: a ``credentials.secretRef`` Secret is mounted read-only, one file per credential, named the way the
 runtime reads them (``apiKey``, ``secret``, ``password``) whatever the keys in the Secret are called. The folder
 name is a fingerprint of the reference, so pointing the account at another Secret changes the RuntimeConfig
-and its hash, which rolls the runtime. ``credentials.vault`` mounts nothing yet: Vault injection comes later, and
-such a runtime gets no ``credentialsDir``. No credential ever passes through these builders.
+and its hash, which rolls the runtime. ``credentials.vault``: the runtime reads the keys from Vault itself (its
+config's ``account.vault``: address, KV path, how to log in; no key ever passes the control plane). With the
+Kubernetes auth method the pod runs as ``auth.serviceAccountName`` (else the namespace's default account) and gets
+that account's token as a projected volume at ``auth.tokenPath``'s folder (a short-lived token Kubernetes refreshes;
+``automountServiceAccountToken`` stays off, so no CA bundle or namespace file comes with it). Vault checks the token
+with a TokenReview. No credential ever passes through these builders.
 
 Control token: the runtime's control endpoints need a bearer token. The operator derives it (``control_tokens``)
 and writes it into a Secret of its own, ``slsbot-runtime-<strategy>-control`` (``build_runtime_control_secret``,
@@ -49,7 +53,7 @@ from typing import Any
 import yaml
 
 from slsbot.api import API_VERSION, RuntimeConfig
-from slsbot.api.account import SecretCredentials
+from slsbot.api.account import SecretCredentials, VaultAuth, VaultAuthMethod
 from slsbot.api.strategy import RuntimeSettings
 
 Manifest = dict[str, Any]
@@ -61,6 +65,8 @@ LABEL_ACCOUNT = "slsbot.io/account"
 ANNOTATION_CONFIG_HASH = "slsbot.io/config-hash"
 ANNOTATION_RESTARTED_AT = "slsbot.io/restarted-at"
 ANNOTATION_CREDENTIALS = "slsbot.io/credentials"
+#: Lifetime of the projected service-account token a Vault runtime logs in with (Kubernetes refreshes it at 80 %).
+VAULT_TOKEN_SECONDS = 3600
 # Names, not secrets (S105): the annotation holds a fingerprint, the Secret's key and the variable hold the token.
 ANNOTATION_CONTROL_TOKEN = "slsbot.io/control-token"  # noqa: S105
 LABEL_CONTROL_TOKEN = ANNOTATION_CONTROL_TOKEN  # on the control Secret: the token's fingerprint
@@ -143,7 +149,7 @@ class RuntimeWorkload:
     config_hash: str
     runtime: RuntimeSettings
     secret: SecretCredentials | None = None
-    vault: bool = False  # the account reads credentials from Vault: nothing is mounted
+    vault: bool = False  # the account reads credentials from Vault: the runtime logs in itself (config.account.vault)
     options: RuntimePodOptions = field(default_factory=RuntimePodOptions)
     restarted_at: str | None = None  # set to roll the pods without a config change
 
@@ -319,8 +325,9 @@ def build_state_claim(workload: RuntimeWorkload) -> Manifest:
 
 def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
     template_annotations = {ANNOTATION_CONFIG_HASH: workload.config_hash}
-    if workload.vault:
-        template_annotations[ANNOTATION_CREDENTIALS] = "vault: not mounted by this operator version"
+    vault = workload.config.account.vault
+    if workload.vault and vault is not None:
+        template_annotations[ANNOTATION_CREDENTIALS] = f"vault: {vault.mount}/data/{vault.path}, read by the runtime"
     if workload.restarted_at is not None:
         template_annotations[ANNOTATION_RESTARTED_AT] = workload.restarted_at
     annotations = {
@@ -347,7 +354,12 @@ def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
 
 def _pod_spec(workload: RuntimeWorkload) -> Manifest:
     volumes, mounts = _volumes(workload)
+    account: Manifest = {}
+    auth = _kubernetes_auth(workload)
+    if auth is not None and auth.service_account_name is not None:
+        account["serviceAccountName"] = auth.service_account_name
     return {
+        **account,
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
         "terminationGracePeriodSeconds": workload.options.termination_grace_seconds,
@@ -425,7 +437,20 @@ def _volumes(workload: RuntimeWorkload) -> tuple[list[Manifest], list[Manifest]]
     if workload.secret is not None:
         volumes.append({"name": "credentials", "secret": _secret_volume(workload.secret)})
         mounts.append({"name": "credentials", "mountPath": credentials_dir(workload.secret), "readOnly": True})
+    auth = _kubernetes_auth(workload)
+    if auth is not None:
+        folder, _, file = auth.token_path.rpartition("/")
+        token = {"path": file, "expirationSeconds": VAULT_TOKEN_SECONDS}
+        volumes.append({"name": "vault-login", "projected": {"sources": [{"serviceAccountToken": token}]}})
+        mounts.append({"name": "vault-login", "mountPath": folder or "/", "readOnly": True})
     return volumes, mounts
+
+
+def _kubernetes_auth(workload: RuntimeWorkload) -> VaultAuth | None:
+    """The Vault login of a runtime that logs in with its service account's token; None for any other."""
+    vault = workload.config.account.vault if workload.vault else None
+    auth = vault.auth if vault is not None else None
+    return auth if auth is not None and auth.method == VaultAuthMethod.KUBERNETES else None
 
 
 def _state_volume(workload: RuntimeWorkload) -> Manifest:

@@ -4,7 +4,8 @@ supervisor starts). Exit codes: 0 clean stop, 1 trading halted on an error (with
 Environment, read once here and passed down: ``SLSBOT_MARKET_DATA`` (recorded candles when neither
 ``marketData.dataDir`` nor ``--data-dir`` is set), ``SLSBOT_EXCHANGE_ENDPOINT`` (send every exchange REST call
 to this ``http(s)://host[:port][/path]`` instead: a proxy, a private mirror, a local fake exchange), and the
-credentials variables of ``slsbot_runtime.exchange.credentials`` when ``account.credentialsDir`` is unset.
+credentials variables of ``slsbot_runtime.exchange.credentials`` when neither ``account.credentialsDir`` nor
+``account.vault`` is set (with ``account.vault`` the runtime logs in to Vault and reads the keys itself).
 
 Control: ``SLSBOT_RUNTIME_TOKEN`` is the bearer token the control endpoints (``/status``, ``/orders``, every
 POST) require; or ``SLSBOT_RUNTIME_TOKEN_FILE``, a file of tokens the control plane rewrites when it rotates its

@@ -228,6 +228,8 @@ def run(args: argparse.Namespace) -> int:
         control_key=control_key,
         runtime_nice=settings.runtime_nice,
         bytecode_cache=settings.bytecode_cache,
+        vault_address=settings.vault_addr,
+        vault_auth=settings.vault_auth(),
     )
     tuning = LocalTuningRunner(
         TuningProcesses(

@@ -15,8 +15,11 @@ from slsbot.adapters.process_table import free_port, pid_runs, port_is_free
 from slsbot.adapters.processes import LocalProcessBackend, runtime_environment
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import RuntimeRecord, create_store_engine, get_runtime_record, save_runtime_record
+from slsbot.api import RiskPolicySpec, Strategy, TradingAccount
+from slsbot.api.account import VaultAuth
 from slsbot.domain.errors import RuntimeUnreachable
 from slsbot.domain.plan import Action, ActionKind, RuntimeState
+from slsbot.domain.resolve import ResolvedStrategy
 
 NOW = datetime(2026, 2, 3, 4, 5, tzinfo=UTC)
 GONE_PID = 4_194_304 + 4321  # above Linux's largest pid_max: never a running process
@@ -162,3 +165,43 @@ def test_the_record_is_read_once_and_written_when_its_lifecycle_changes(backend:
         assert backend.observe("default", "btc").state is RuntimeState.EXITED
     assert statements == [], "nothing changed: no read, no write"
     assert len(reads) >= 1
+
+
+def test_a_vault_account_gets_slsbot_ups_vault_address_and_token_file_path_never_a_value(
+    engine, tmp_path: Path
+) -> None:
+    (tmp_path / "vault-token").write_text("hvs.not-a-real-token-0123456789")  # test_secrets
+    local = LocalProcessBackend(
+        engine=engine,
+        client=RuntimeHttpClient(timeout=0.2),
+        state_dir=tmp_path / "state",
+        runtime_command=["false"],
+        stop_timeout=1,
+        control_key=ControlKey("k" * 40, source="test"),
+        environ={},
+        vault_address="http://127.0.0.1:8200",
+        vault_auth=VaultAuth(method="token", token_file=str(tmp_path / "vault-token")),
+    )
+    strategy = Strategy.model_validate(
+        {
+            "metadata": {"name": "btc", "namespace": "default"},
+            "spec": {
+                "accountRef": {"name": "live"},
+                "symbols": ["BTC/USDT"],
+                "ensemble": {"members": [{"name": "sma", "strategy": "sma_cross"}]},
+                "marketData": {"source": "exchange"},
+            },
+        }
+    )
+    account = TradingAccount.model_validate(
+        {
+            "metadata": {"name": "live", "namespace": "default"},
+            "spec": {"exchange": "binance", "mode": "live", "credentials": {"vault": {"path": "slsbot/live"}}},
+        }
+    )
+    resolved = ResolvedStrategy(strategy=strategy, account=account, policy=RiskPolicySpec(), policy_name=None)
+    config = local.render_config(resolved)
+    vault = config.account.vault
+    assert vault is not None and vault.address == "http://127.0.0.1:8200" and vault.path == "slsbot/live"
+    assert vault.auth is not None and vault.auth.token_file == str(tmp_path / "vault-token")
+    assert "hvs." not in config.model_dump_json()

@@ -69,3 +69,39 @@ def test_a_rejected_assignment_leaves_the_spec_as_it_was():
     with pytest.raises(pydantic.ValidationError):
         spec.mode = "live"  # live without credentials
     assert spec.mode == "paper"
+
+
+def vault(**fields) -> dict:
+    return {"exchange": "binance", "mode": "live", "credentials": {"vault": {"path": "slsbot/binance", **fields}}}
+
+
+def test_vault_defaults_kubernetes_auth_check_every_30s_settle_60s_and_no_window():
+    spec = TradingAccountSpec.model_validate(vault(auth={"role": "binance"}))
+    settings = spec.credentials.vault
+    assert settings.address is None and settings.auth.method == "kubernetes"
+    assert settings.auth.token_path == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert settings.auth.mount_point == "kubernetes"
+    rotation = settings.rotation
+    assert (rotation.check_every_s, rotation.settle_timeout_s, rotation.window) == (30, 60, None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"auth": {"method": "approle", "roleId": "r"}}, "auth.secretIdFile: method approle needs it"),
+        ({"auth": {"method": "token"}}, "auth.tokenFile: method token needs it"),
+        ({"auth": {"method": "token", "tokenFile": "/t", "role": "x"}}, "auth.role: not used by method token"),
+        ({"auth": {"tokenFile": "/t"}}, "auth.tokenFile: not used by method kubernetes"),
+        ({"auth": {"method": "token", "tokenFile": "relative/path"}}, "tokenFile"),
+        ({"auth": {"method": "approle", "roleId": "r", "secretId": "s3cr3t"}}, "secretId"),  # never inline
+        ({"rotation": {"window": "0 3 * *"}}, "rotation.window: '0 3 * *' has 4 fields"),
+        ({"rotation": {"window": "0 25 * * *"}}, "rotation.window: '0 25 * * *' is not a cron schedule"),
+        ({"rotation": {"checkEvery": "0s"}}, "rotation.checkEvery: '0s' is outside 1s..86400s"),
+        ({"rotation": {"settleTimeout": "2h"}}, "rotation.settleTimeout: '2h' is outside 1s..3600s"),
+        ({"address": "vault:8200"}, "address"),
+    ],
+)
+def test_vault_settings_are_refused_naming_the_field(fields, message):
+    with pytest.raises(pydantic.ValidationError) as caught:
+        TradingAccountSpec.model_validate(vault(**fields))
+    assert message in str(caught.value)

@@ -258,6 +258,14 @@ def test_a_runtime_that_put_itself_in_safe_mode_is_kept_there_and_classified_by_
     assert books.status.failure_class == FailureClass.STATE_MISMATCH
 
 
+def test_a_runtime_holding_its_entries_for_a_key_rotation_is_not_a_fault():
+    holding = _ready(T0, mode="safe", reason="credential rotation")
+    decision = _decide(holding, None, T0)
+    assert decision.status is None and decision.action is None  # healthy: nothing recorded, nothing pushed
+    unexplained = _decide(_ready(T0, mode="safe", reason="something else"), None, T0)
+    assert unexplained.status is not None and unexplained.status.failure_class == FailureClass.STATE_MISMATCH
+
+
 # --- crashes: plan_runtime's crash-loop backoff is the restart rung ---------------------------------------------
 
 

@@ -223,3 +223,32 @@ def test_the_ladders_incident_rung_signal() -> None:
         )
         assert severity == (1 if critical else 2)
         assert (REPO / healing_signal("trading", "btc", klass, "m", NOW).runbook).is_file()
+
+
+def rotation(outcome: str | None) -> dict:
+    last = None
+    if outcome is not None:
+        last = {
+            "at": NOW.isoformat(),
+            "from_version": 3,
+            "to_version": 4,
+            "outcome": outcome,
+            "reason": "the new key was refused: AuthenticationError: binance fetch_balance failed",
+            "pause_seconds": 0.4,
+        }
+    return {"source": "vault", "version": 3, "phase": "idle", "last_rotation": last}
+
+
+def test_a_rolled_back_key_rotation_is_a_severity_2_incident_with_nothing_done_automatically() -> None:
+    health = healthy() | {"credentials": rotation("rolled_back")}
+    [signal] = strategy_signals(observe(health, account="binance"), RiskPolicySpec(), NOW)
+    assert (signal.rule, signal.severity, signal.actions) == ("CredentialRotationFailed", 2, ())
+    assert signal.cause == "CredentialRotationFailed:trading/btc-trend"
+    assert signal.objects == ("Strategy/btc-trend", "TradingAccount/binance")
+    assert "from version 3 to 4 rolled back" in signal.message and "the new key was refused" in signal.message
+    assert (REPO / signal.runbook).is_file() and signal.runbook in all_runbooks()
+
+
+@pytest.mark.parametrize("credentials", [rotation("succeeded"), rotation(None), None, "garbage"])
+def test_a_succeeded_or_no_rotation_raises_nothing(credentials) -> None:
+    assert rules_of(observe(healthy() | {"credentials": credentials})) == {}

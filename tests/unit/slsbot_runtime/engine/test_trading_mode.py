@@ -291,3 +291,35 @@ def test_an_order_that_cannot_be_refreshed_counts_as_an_exchange_error(tmp_path:
     exchange = loop.health.exchange
     assert exchange.errors == 2 and exchange.consecutive_errors == 2
     assert exchange.last_error is not None and "abc" not in exchange.last_error
+
+
+def test_a_hold_stops_entries_unwritten_and_gives_back_the_mode_before_it(tmp_path: Path) -> None:
+    store = StateStore.open(str(tmp_path / "s.db"))
+    loop = make_loop(always_long, store)
+    loop.start()
+    before = loop.modes.hold_entries("credential rotation")
+    assert before is not None and loop.modes.mode is TradingMode.SAFE
+    run(loop, 0, 3)
+    assert loop.orders.orders == {}, "an entry went out during the hold"
+    assert META_KEY not in store.load_meta(), "the hold was written to the state file"
+    assert loop.modes.release_entries(before) is True
+    assert loop.modes.mode is TradingMode.NORMAL
+    run(loop, 3, 4)
+    assert len(loop.orders.orders) == 1
+
+
+def test_a_change_during_a_hold_wins_over_its_release(tmp_path: Path) -> None:
+    loop = make_loop(always_long, StateStore.open(str(tmp_path / "s.db")))
+    loop.start()
+    before = loop.modes.hold_entries("credential rotation")
+    loop.set_trading_mode(TradingMode.HALTED, reason="operator", flatten=False)
+    assert loop.modes.release_entries(before) is False and loop.modes.mode is TradingMode.HALTED
+
+    loop.set_trading_mode(TradingMode.NORMAL, reason="operator", flatten=False)
+    before = loop.modes.hold_entries("credential rotation")
+    assert loop.modes.go_safe("3 orders in a row rejected") is True  # the runtime's own move during a hold
+    assert loop.modes.release_entries(before) is False
+    assert loop.modes.mode is TradingMode.SAFE and loop.modes.current.reason == "3 orders in a row rejected"
+
+    assert loop.modes.hold_entries("credential rotation") is None  # already safe: nothing to hold or give back
+    assert loop.modes.release_entries(None) is False and loop.modes.mode is TradingMode.SAFE

@@ -102,3 +102,22 @@ def test_signed_requests_use_the_exchanges_clock_and_a_recv_window(exchange_id, 
     monkeypatch.setattr(client, "fetch_time", lambda params=None: local + 7_000)
     client.load_time_difference()
     assert client.nonce() == local + 7_000
+
+
+@pytest.mark.parametrize("exchange_id", sorted(CCXT_EXCHANGES))
+def test_a_key_is_switched_on_the_same_client_keeping_its_time_offset_and_scrubbing_both_keys(exchange_id):
+    old = ExchangeCredentials("oldKey0123456789abcdef", "oldSecret0123456789abcdef")
+    new = ExchangeCredentials("newKey0123456789abcdef", "newSecret0123456789abcdef", password="newPass")
+    exchange = open_ccxt_exchange(exchange_id, old, testnet=False)
+    client = exchange._client
+    client.options["timeDifference"] = 1234  # measured against the exchange's clock before the switch
+    client.options["hasAlreadyAuthenticatedSuccessfully"] = True  # the old key had worked
+
+    exchange.use_credentials(new)
+
+    assert exchange._client is client
+    assert (client.apiKey, client.secret, client.password) == (new.api_key, new.secret, "newPass")
+    assert client.options["timeDifference"] == 1234
+    assert client.options["hasAlreadyAuthenticatedSuccessfully"] is False  # the new key has not worked yet
+    assert set(old.values) | set(new.values) <= set(exchange._secrets)
+    assert new.secret not in repr(exchange) and new.api_key not in repr(exchange)

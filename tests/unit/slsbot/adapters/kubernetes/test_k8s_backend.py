@@ -195,6 +195,21 @@ def test_a_secret_account_gets_its_credentials_folder_and_a_vault_account_gets_n
     assert backend.render_config(resolved).account.credentials_dir is None
 
 
+def test_a_vault_account_gets_the_operators_vault_address_and_logs_in_with_its_service_account():
+    _, _, backend, resolved, _ = setup({"vault": {"path": "slsbot/live"}}, vault_address="https://vault.vault.svc:8200")
+    vault = backend.render_config(resolved).account.vault
+    assert vault is not None and vault.address == "https://vault.vault.svc:8200" and vault.path == "slsbot/live"
+    assert (vault.auth.method, vault.auth.role, vault.auth.token_path) == (
+        "kubernetes",
+        "acct",  # the Vault role named after the TradingAccount
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+    )
+    spec_address = {"vault": {"path": "slsbot/live", "address": "https://vault.other:8200", "auth": {"role": "r"}}}
+    _, _, backend, resolved, _ = setup(spec_address, vault_address="https://vault.vault.svc:8200")
+    vault = backend.render_config(resolved).account.vault
+    assert vault is not None and (vault.address, vault.auth.role) == ("https://vault.other:8200", "r")  # the spec's
+
+
 def test_create_writes_claim_configmap_service_and_deployment_owned_by_the_strategy():
     api, _, backend, _, desired = setup()
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))

@@ -25,7 +25,7 @@ from slsbot.adapters.kubernetes.manifests import (
     runtime_object_name,
 )
 from slsbot.api import RiskPolicySpec, RuntimeConfig, Strategy, TradingAccount
-from slsbot.api.account import SecretCredentials
+from slsbot.api.account import SecretCredentials, VaultCredentials
 from slsbot.domain.resolve import ResolvedStrategy
 from slsbot.domain.runtime_spec import build_runtime_config, config_hash
 
@@ -54,11 +54,18 @@ def _account(credentials: dict | None = None) -> TradingAccount:
 
 
 def _workload(
-    *, secret: SecretCredentials | None = None, vault: bool = False, options: RuntimePodOptions | None = None, **rt
+    *,
+    secret: SecretCredentials | None = None,
+    vault: VaultCredentials | None = None,
+    options: RuntimePodOptions | None = None,
+    **rt,
 ) -> RuntimeWorkload:
     strategy = _strategy(**rt)
-    resolved = ResolvedStrategy(strategy=strategy, account=_account(), policy=RiskPolicySpec(), policy_name=None)
-    config = build_runtime_config(resolved, state_path="/var/lib/slsbot/state.db", port=8123, host="0.0.0.0")
+    account = _account(None if vault is None else {"vault": vault.to_wire()})
+    resolved = ResolvedStrategy(strategy=strategy, account=account, policy=RiskPolicySpec(), policy_name=None)
+    config = build_runtime_config(
+        resolved, state_path="/var/lib/slsbot/state.db", port=8123, host="0.0.0.0", vault=vault
+    )
     return RuntimeWorkload(
         namespace="trading",
         strategy="btc-trend",
@@ -68,7 +75,7 @@ def _workload(
         config_hash=config_hash(config),
         runtime=strategy.spec.runtime,
         secret=secret,
-        vault=vault,
+        vault=vault is not None,
         options=options or RuntimePodOptions(),
     )
 
@@ -210,10 +217,43 @@ def test_the_credentials_folder_changes_with_the_secret_reference():
     assert credentials_dir(SECRET).startswith("/var/run/slsbot/credentials/")
 
 
-def test_vault_credentials_mount_nothing_and_say_so():
-    template = build_runtime_deployment(_workload(vault=True))["spec"]["template"]
-    assert "credentials" not in {v["name"] for v in template["spec"]["volumes"]}
-    assert "vault" in template["metadata"]["annotations"]["slsbot.io/credentials"]
+def _vault(auth: dict) -> VaultCredentials:
+    return VaultCredentials.model_validate(
+        {"address": "https://vault.vault.svc:8200", "path": "slsbot/binance", "auth": auth}
+    )
+
+
+def test_a_vault_account_logs_in_with_its_own_service_accounts_projected_token_and_mounts_no_secret():
+    workload = _workload(vault=_vault({"role": "binance", "serviceAccountName": "binance-runtime"}))
+    template = build_runtime_deployment(workload)["spec"]["template"]
+    spec = template["spec"]
+    assert spec["serviceAccountName"] == "binance-runtime" and spec["automountServiceAccountToken"] is False
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert "credentials" not in volumes
+    token = volumes["vault-login"]["projected"]["sources"][0]["serviceAccountToken"]
+    assert token == {"path": "token", "expirationSeconds": 3600}
+    mounts = {m["name"]: m for m in spec["containers"][0]["volumeMounts"]}
+    assert mounts["vault-login"] == {
+        "name": "vault-login",
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+        "readOnly": True,
+    }
+    annotation = template["metadata"]["annotations"]["slsbot.io/credentials"]
+    assert annotation == "vault: secret/data/slsbot/binance, read by the runtime"
+    config = yaml.safe_load(build_runtime_configmap(workload)["data"]["runtime.yaml"])
+    assert config["account"]["vault"]["auth"] == {
+        "method": "kubernetes",
+        "role": "binance",
+        "tokenPath": "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "serviceAccountName": "binance-runtime",
+    }
+
+
+def test_a_vault_account_on_a_token_file_gets_no_service_account_token():
+    workload = _workload(vault=_vault({"method": "token", "tokenFile": "/etc/vault/token"}))
+    spec = build_runtime_deployment(workload)["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in spec
+    assert "vault-login" not in {v["name"] for v in spec["volumes"]}
 
 
 @pytest.mark.parametrize("name", ["a", "btc-trend", "x" * 48, "y" * 49, "z" * 63, "a" * 37 + "-" + "b" * 20])
