@@ -25,6 +25,12 @@ supervisor's ``ControlKey`` (``control_tokens``), and every control call sends i
 is retired once its process is gone (renamed ``state.db.retired-<UTC time>``, kept for the record), as the
 operator deletes the state claim: a Strategy created again under the same name starts on a new state file
 instead of the drained one.
+
+Credentials: when the account's ``credentials.secretRef`` names a Secret the folder declares (``DeclaredSecrets``),
+the runtime gets it as a Kubernetes Secret volume would give it: ``<state_dir>/<namespace>/<name>/credentials/``
+(mode 0700, one 0600 file per key, ``credentials_folder``), written just before the process starts and removed
+once it is gone; its config's ``account.credentialsDir`` names that folder. Otherwise the runtime reads its keys
+from the environment, as before. The age key that decrypted the folder is never passed to a runtime.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from slsbot.adapters.control_tokens import RUNTIME_TOKEN_ENVIRONMENT, ControlKey
+from slsbot.adapters.credentials_folder import remove_credentials_folder, write_credentials_folder
+from slsbot.adapters.declared_secrets import DeclaredSecrets
 from slsbot.adapters.process_table import (
     AdoptedProcess,
     ChildProcess,
@@ -78,6 +86,11 @@ SECRET_ENVIRONMENT = (
     "SLSBOT_VIEWER_TOKEN",
     RUNTIME_TOKEN_ENVIRONMENT,
     "SLSBOT_OPERATOR_CONTROL_KEY",
+    # sops's age identity: it decrypts the folder in the supervisor, a runtime never needs it
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
 )
 
 
@@ -119,6 +132,10 @@ class RuntimePaths:
     def log(self) -> Path:
         return self.folder / "runtime.log"
 
+    @property
+    def credentials(self) -> Path:
+        return self.folder / "credentials"
+
 
 class LocalProcessBackend:
     """Implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``, for the A/B controller) with local
@@ -137,9 +154,12 @@ class LocalProcessBackend:
         default_data_dir: str | None = None,
         bytecode_cache: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        secrets: DeclaredSecrets | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._engine = engine
+        self._secrets = secrets
+        self._credential_files: dict[tuple[str, str], dict[str, bytes]] = {}  # from render_config, for _start
         self._client = client
         self._state_dir = state_dir.resolve()
         self._command = list(runtime_command)
@@ -168,13 +188,28 @@ class LocalProcessBackend:
     def render_config(self, resolved: ResolvedStrategy) -> RuntimeConfig:
         strategy = resolved.strategy
         port = self._port_for(strategy.namespace, strategy.name)
+        paths = self.paths(strategy.namespace, strategy.name)
+        files = self._declared_credentials(resolved)
+        key = (strategy.namespace, strategy.name)
+        if files is None:
+            self._credential_files.pop(key, None)
+        else:
+            self._credential_files[key] = files
         return build_runtime_config(
             resolved,
-            state_path=str(self.paths(strategy.namespace, strategy.name).state),
+            state_path=str(paths.state),
             port=port,
             host=RUNTIME_HOST,
+            credentials_dir=str(paths.credentials) if files is not None else None,
             default_data_dir=self._default_data_dir,
         )
+
+    def _declared_credentials(self, resolved: ResolvedStrategy) -> dict[str, bytes] | None:
+        """The credentials folder's files for the account's ``secretRef``, when the folder declares that Secret."""
+        credentials = resolved.account.spec.credentials
+        if self._secrets is None or credentials is None or credentials.secret_ref is None:
+            return None
+        return self._secrets.credential_files(resolved.account.namespace, credentials.secret_ref)
 
     def probe(self, keys: Sequence[tuple[str, str]]) -> None:
         """Ask every running runtime of ``keys`` for ``/readyz`` and ``/status`` at once, for this pass's ``observe``
@@ -353,6 +388,7 @@ class LocalProcessBackend:
             record.stop_requested_at = None
             self._save(record)
             self._processes.pop((record.namespace, record.name), None)
+            remove_credentials_folder(self.paths(record.namespace, record.name).credentials)
 
     def base_url(self, namespace: str, name: str) -> str | None:
         record = self._load(namespace, name)
@@ -406,6 +442,7 @@ class LocalProcessBackend:
         self._records.pop(key, None)
         self._written.pop(key, None)
         self._probed.pop(key, None)
+        self._credential_files.pop(key, None)
 
     def _alive(self, record: RuntimeRecord) -> bool:
         process = self._process_of(record)
@@ -445,6 +482,7 @@ class LocalProcessBackend:
 
     def _note_exit(self, record: RuntimeRecord, process: ChildProcess | AdoptedProcess | None) -> RuntimeRecord:
         self._processes.pop((record.namespace, record.name), None)
+        remove_credentials_folder(self.paths(record.namespace, record.name).credentials)
         last_seen_alive = self._last_seen_alive.pop((record.namespace, record.name), None)
         exit_code = process.exit_code if process is not None else None
         record.unresponsive_since = None
@@ -528,6 +566,9 @@ class LocalProcessBackend:
         paths = self.paths(record.namespace, record.name)
         try:
             paths.folder.mkdir(parents=True, exist_ok=True)
+            if config.account.credentials_dir is not None:
+                files = self._credential_files.get((record.namespace, record.name), {})
+                write_credentials_folder(Path(config.account.credentials_dir), files)
             staging = paths.config.with_suffix(".yaml.tmp")
             staging.write_text(yaml.safe_dump(config.to_wire(), sort_keys=False))
             os.replace(staging, paths.config)
@@ -542,6 +583,7 @@ class LocalProcessBackend:
                     process_group=0,
                 )
         except OSError as exc:
+            remove_credentials_folder(paths.credentials)
             raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
         self._lower_priority(popen.pid)
         self._processes[(record.namespace, record.name)] = ChildProcess(popen)
