@@ -12,6 +12,8 @@ from __future__ import annotations
 FAKE_API_KEY = "fakeKey0123456789abcdefFAKEKEY"
 FAKE_SECRET = "fakeSecret0123456789abcdefFAKESECRET"
 WRONG_SECRET = "wrongSecret-7f3c9a1b2d4e6f80a5c3"  # a secret the fake exchange refuses
+CCXT_WRONG_SECRET = "wrongSecret0123456789abcdefWRONG"
+CCXT_OTHER_WRONG_SECRET = "anotherWrongSecret0123456789"
 
 # slsbot up's admin API roles, as the supervisor integration tests start it.
 SUPERVISOR_ADMIN_TOKEN = "it-admin-3Vb8Nq1Lk6Hs4Df9Gw2P"
@@ -21,6 +23,13 @@ SUPERVISOR_VIEWER_TOKEN = "it-viewer-8Hs2Kd6Pf1Gy9Uw3Ea7Q"
 # The admin API's roles in tests/integration/admin_api.
 ADMIN_API_ADMIN_TOKEN = "it-admin-6Tg2Hj9Kl4Zx8Cv3Bn7M"
 ADMIN_API_VIEWER_TOKEN = "it-viewer-2Qw5Er8Ty1Ui4Op7As0D"
+
+# Control keys the runtimes' tokens are derived from (slsbot up's, the operator's).
+SUPERVISOR_CONTROL_KEY = "supervisor-test-control-key-6c1d9e2f4a7b"
+ACCOUNT_RISK_CONTROL_KEY = "account-risk-test-control-key-5e8a1c3b9d"
+SOPS_TEST_CONTROL_KEY = "sops-test-control-key-4b8e1f6a9c2d"
+OPERATOR_CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"
+MUST_NOT_LEAK_ADMIN_TOKEN = "must-not-leak-0123456789"  # in the supervisor's environment, never a runtime's
 
 # Runtime control tokens (what the control plane passes in SLSBOT_RUNTIME_TOKEN).
 RUNTIME_TOKEN = "it-runtime-token-6Vd2Qm8Zs4Lp0Xk7"

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.kubernetes.client import resource_path
 from slsbot.api import KINDS
@@ -34,7 +35,7 @@ from slsbot.testing.kube_emulator import ClusterEmulator, emulated_cluster, writ
 
 REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "trading"
-CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
+CONTROL_KEY = test_secrets.OPERATOR_CONTROL_KEY  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
 
 
 def runtime_token(name: str, namespace: str = NAMESPACE) -> str:

@@ -164,7 +164,7 @@ def test_a_runtime_gets_the_secret_as_a_credentials_folder_while_it_runs(tmp_pat
         state_dir=tmp_path / "state",
         runtime_command=[sys.executable, "-c", STAND_IN],
         stop_timeout=5.0,
-        control_key=ControlKey("sops-test-control-key-4b8e1f6a9c2d", source="test"),
+        control_key=ControlKey(test_secrets.SOPS_TEST_CONTROL_KEY, source="test"),
         environ={"PATH": os.environ.get("PATH", ""), **age_environment(tmp_path)},
         secrets=secrets,
     )

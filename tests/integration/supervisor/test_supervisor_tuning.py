@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot_runtime.tuning.summary import study_summary
 
@@ -30,7 +31,7 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
-VIEWER_TOKEN = "it-viewer-8Hs2Kd6Pf1Gy9Uw3Ea7Q"
+VIEWER_TOKEN = test_secrets.SUPERVISOR_VIEWER_TOKEN
 MAX_TRIALS = 200
 
 EXPERIMENT = """\
