@@ -92,8 +92,9 @@ def fake(clock: ManualClock, recorded_klines: RecordedKlines) -> Iterator[FakeEx
 
 def write_credentials(folder: Path, secret: str = FAKE_SECRET) -> Path:
     folder.mkdir(exist_ok=True)
-    (folder / "apiKey").write_text(FAKE_API_KEY + "\n")
-    (folder / "secret").write_text(secret + "\n")
+    for name, value in (("apiKey", FAKE_API_KEY), ("secret", secret)):
+        (folder / name).write_text(value + "\n")
+        (folder / name).chmod(0o600)  # as slsbot up writes a credentials folder (the secret scan skips such files)
     return folder
 
 

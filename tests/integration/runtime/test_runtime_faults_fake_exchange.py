@@ -98,6 +98,8 @@ def write_config(folder: Path, venue: str) -> Path:
     credentials.mkdir()
     (credentials / "apiKey").write_text(FAKE_API_KEY + "\n")
     (credentials / "secret").write_text(FAKE_SECRET + "\n")
+    for written in credentials.iterdir():
+        written.chmod(0o600)  # owner-only, as a credentials folder is kept (the secret scan skips it)
     config = {
         "apiVersion": "slsbot.io/v1alpha1",
         "kind": "RuntimeConfig",

@@ -308,6 +308,8 @@ def test_rejected_orders_in_a_row_put_a_live_runtime_in_safe_mode_by_itself(
     credentials.mkdir()
     (credentials / "apiKey").write_text(FAKE_API_KEY + "\n")
     (credentials / "secret").write_text(FAKE_SECRET + "\n")
+    for written in credentials.iterdir():
+        written.chmod(0o600)  # owner-only, as a credentials folder is kept (the secret scan skips it)
     state = tmp_path / "state.db"
     runtime = start_live(live_config(tmp_path, mode="testnet", credentials=credentials), state)
     wait_for(lambda: caught_up(runtime, clock), what="the catch-up")

@@ -5,13 +5,19 @@ test_sops_folder.py) into DeclaredSecret, whose values are in no repr and no pro
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from tests.fakes import test_secrets
 
+from slsbot.adapters.declared_secrets import DeclaredSecrets
 from slsbot.adapters.manifest_folder import load_manifest_folder, parse_secret, read_manifest_file
-from slsbot.adapters.manifest_watch import ManifestWatcher
+from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher
+from slsbot.adapters.store import create_store_engine, sync_desired_objects
+from slsbot.adapters.supervisor_store import SqlSupervisorStore
+from slsbot.api.health import SecretKeyRef
 from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.manifests import DeclaredSecret, ManifestFile, plan_folder
 
@@ -152,3 +158,27 @@ def test_the_watcher_decrypts_only_files_that_changed(tmp_path: Path) -> None:
     assert [r.name for r in plan.resources] == ["binance-live"]
     assert [s.name for s in plan.secrets] == ["binance-keys"]  # kept from the load, not decrypted again
     assert sops.calls == ["keys.enc.yaml"]
+
+
+def test_a_reload_replaces_the_declared_secrets_when_the_loop_applies_it(tmp_path: Path) -> None:
+    (tmp_path / "account.yaml").write_text(ACCOUNT)
+    (tmp_path / "keys.enc.yaml").write_text("kind: Secret\n" + SOPS_BLOCK)
+    rotated = SECRET_MANIFEST.replace(f"apiKey: {KEY}", f"apiKey: {test_secrets.SOPS_WEBHOOK_URL}")
+    sops = ClearText({"keys.enc.yaml": SECRET_MANIFEST})
+    loaded = load_manifest_folder(tmp_path, sops=sops)
+    engine = create_store_engine(tmp_path / "supervisor.db")
+    try:
+        with Session(engine) as session:
+            sync_desired_objects(session, resources=loaded.resources, now=datetime(2026, 1, 2, tzinfo=UTC))
+        secrets = DeclaredSecrets(loaded.secrets)
+        watcher = ManifestWatcher(tmp_path, loaded, interval=60, sops=sops)
+        store = FolderSyncedStore(SqlSupervisorStore(engine), engine=engine, watcher=watcher, secrets=secrets)
+        ref = SecretKeyRef(name="binance-keys", key="apiKey")
+        sops.clear["keys.enc.yaml"] = rotated
+        (tmp_path / "keys.enc.yaml").write_text("kind: Secret\n" + SOPS_BLOCK + "# re-encrypted\n")
+        assert watcher.poll() is None and watcher.poll() is not None
+        assert secrets.read("default", ref) == KEY  # not before the loop's next pass
+        store.desired_objects()  # the loop's pass applies the plan
+        assert secrets.read("default", ref) == test_secrets.SOPS_WEBHOOK_URL
+    finally:
+        engine.dispose()
