@@ -28,8 +28,9 @@ instead of the drained one.
 
 Credentials: when the account's ``credentials.secretRef`` names a Secret the folder declares (``DeclaredSecrets``),
 the runtime gets it as a Kubernetes Secret volume would give it: ``<state_dir>/<namespace>/<name>/credentials/``
-(mode 0700, one 0600 file per key, ``credentials_folder``), written just before the process starts and removed
-once it is gone; its config's ``account.credentialsDir`` names that folder. Otherwise the runtime reads its keys
+(mode 0700, one 0600 file per key, ``credentials_folder``), written just before the process starts, updated in
+place when the Secret changes while it runs, and removed once it is gone; its config's ``account.credentialsDir``
+names that folder. Otherwise the runtime reads its keys
 from the environment, as before. The age key that decrypted the folder is never passed to a runtime.
 """
 
@@ -194,6 +195,8 @@ class LocalProcessBackend:
         if files is None:
             self._credential_files.pop(key, None)
         else:
+            if self._credential_files.get(key, files) != files and paths.credentials.is_dir():
+                self._refresh_credentials(paths, files)
             self._credential_files[key] = files
         return build_runtime_config(
             resolved,
@@ -203,6 +206,16 @@ class LocalProcessBackend:
             credentials_dir=str(paths.credentials) if files is not None else None,
             default_data_dir=self._default_data_dir,
         )
+
+    def _refresh_credentials(self, paths: RuntimePaths, files: dict[str, bytes]) -> None:
+        """The Secret changed while its runtime runs: update its folder in place, as the kubelet updates a mounted
+        Secret (a runtime halted on an authentication error retries with it)."""
+        try:
+            write_credentials_folder(paths.credentials, files)
+        except OSError as exc:
+            log.warning("could not update the credentials folder %s: %s", paths.credentials, exc.strerror)
+        else:
+            log.info("updated the credentials folder %s: its Secret changed", paths.credentials)
 
     def _declared_credentials(self, resolved: ResolvedStrategy) -> dict[str, bytes] | None:
         """The credentials folder's files for the account's ``secretRef``, when the folder declares that Secret."""

@@ -1,7 +1,7 @@
 """sops in slsbot up's folder, with the real sops binary (skipped, saying why, when it is absent) and the tests' age
 identity: a folder with an encrypted Secret loads; a wrong key, a missing binary and a slow one are refused naming
 the file; and a runtime gets the Secret as a credentials folder (0700, 0600 files) that exists while it runs and is
-gone once it stops, with no age key in its environment."""
+updated in place when the Secret changes, gone once it stops, with no age key in its environment."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from slsbot.adapters.sops import SopsCli
 from slsbot.adapters.store import create_store_engine
 from slsbot.api import TradingAccount, parse_resource
 from slsbot.domain.errors import InvalidSpecError
+from slsbot.domain.manifests import DeclaredSecret
 from slsbot.domain.plan import Action, ActionKind, RuntimeState
 from slsbot.domain.resolve import ResolvedStrategy, resolve_strategy
 from slsbot.domain.runtime_spec import desired_runtime
@@ -189,6 +190,12 @@ def test_a_runtime_gets_the_secret_as_a_credentials_folder_while_it_runs(tmp_pat
         until(lambda: f"credentialsDir {credentials}" in log.read_text())
         environ = Path(f"/proc/{pid}/environ").read_bytes()
         assert b"SOPS_AGE_KEY" not in environ and test_secrets.AGE_SECRET_KEY.encode() not in environ
+
+        rotated = DeclaredSecret("default", "binance-keys", {"apiKey": b"rotated-key", "secret": SECRET.encode()})
+        secrets.replace([rotated])  # the Secret changed in git while the runtime runs
+        assert backend.render_config(resolved(account)) == config  # no restart...
+        assert (credentials / "apiKey").read_bytes() == b"rotated-key"  # ...its folder is updated in place
+        assert stat.S_IMODE((credentials / "apiKey").stat().st_mode) == 0o600
 
         backend.execute("default", "btc", Action(ActionKind.DELETE, "Deleting", "test"))
         until(lambda: backend.observe("default", "btc").state is RuntimeState.ABSENT)
