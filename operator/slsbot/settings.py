@@ -235,8 +235,18 @@ class ControlPlaneSettings(BaseSettings):
     )
     secrets_dir: Path | None = Field(
         default=None,
-        description="Where the Secrets that notification receivers name are read from, laid out like mounted "
-        "Secrets: <secrets_dir>/<namespace>/<secret>/<key>. Unset: <state_dir>/secrets.",
+        description="Where the Secrets that notification receivers name are read from when the folder does not "
+        "declare them (sops-encrypted), laid out like mounted Secrets: <secrets_dir>/<namespace>/<secret>/<key>. "
+        "Unset: <state_dir>/secrets.",
+    )
+    sops_command: list[str] = Field(
+        default_factory=lambda: ["sops"],
+        min_length=1,
+        description="How to run sops, which decrypts the sops-encrypted files of the folder (with the age key from "
+        "SOPS_AGE_KEY_FILE or SOPS_AGE_KEY); ``--decrypt ...`` is appended.",
+    )
+    sops_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="Seconds sops may take to decrypt one file of the folder."
     )
     runbook_base_url: str = Field(
         default="",

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.fakes import test_secrets
 from tests.fakes.fake_exchange_binance import BinanceApi
 from tests.fakes.fake_exchange_bybit import BybitApi
 from tests.fakes.fake_exchange_market import FakeAccount, Fault, FillPlan, ManualClock, RecordedKlines, utc_ms
@@ -38,8 +39,8 @@ __all__ = [
     "utc_ms",
 ]
 
-FAKE_API_KEY = "fakeKey0123456789abcdefFAKEKEY"
-FAKE_SECRET = "fakeSecret0123456789abcdefFAKESECRET"
+FAKE_API_KEY = test_secrets.FAKE_API_KEY
+FAKE_SECRET = test_secrets.FAKE_SECRET
 
 
 @dataclass(frozen=True)

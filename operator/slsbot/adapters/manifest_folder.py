@@ -7,6 +7,11 @@ file, the document (counted from 1) and the field. Paths in a manifest are the m
 that declares it, and a replayed Strategy's candles are looked up there with the runtime's own data discovery, so a
 wrong path is a problem of that file now rather than a runtime that crashes later.
 
+Secrets: a file encrypted with sops (``adapters.sops``: a document with a top-level ``sops`` block) is decrypted in
+memory before it is parsed. Its Kubernetes ``Secret`` documents (``v1``, ``data`` in base64 and/or ``stringData``)
+become ``DeclaredSecret``: what a TradingAccount's ``credentials.secretRef`` and a receiver's ``urlSecretRef`` name
+locally. A ``Secret`` in a file that is not encrypted is refused: the folder is meant for git.
+
 At start-up the folder is all or nothing (``load_manifest_folder``): any problem in any file raises
 ``InvalidSpecError`` with every problem, and nothing is returned. ``adapters.manifest_watch`` re-reads it while
 the supervisor runs, file by file.
@@ -14,7 +19,10 @@ the supervisor runs, file by file.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,12 +30,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from slsbot.adapters.sops import DEFAULT_SOPS, SopsCli, is_sops_file
 from slsbot.api import Experiment, Resource, Strategy, parse_resource
 from slsbot.api.strategy import DataSource
 from slsbot.domain.errors import InvalidSpecError
-from slsbot.domain.manifests import FolderPlan, ManifestFile, plan_folder
+from slsbot.domain.manifests import DeclaredSecret, FolderPlan, ManifestFile, plan_folder
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
+SECRETS_HOW_TO = "docs/how-to/secrets-in-git.md"
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def field_path(location: tuple[Any, ...]) -> str:
@@ -87,28 +100,41 @@ def digest_of(content: bytes | OSError) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def read_manifest_file(path: Path, content: bytes | OSError) -> ManifestFile:
-    """The objects ``content`` (the bytes of ``path``) declares, or its problems."""
+def read_manifest_file(path: Path, content: bytes | OSError, *, sops: SopsCli = DEFAULT_SOPS) -> ManifestFile:
+    """The objects and Secrets ``content`` (the bytes of ``path``) declares, or its problems. A sops file is
+    decrypted with ``sops`` first, in memory."""
     digest = digest_of(content)
     if isinstance(content, OSError):
         return ManifestFile(path, digest, problems=(f"{path}: cannot be read: {content.strerror}",))
     try:
-        documents = list(yaml.safe_load_all(content.decode()))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        return ManifestFile(path, digest, problems=(f"{path}:{where}: not valid YAML: {problem}",))
-    except UnicodeDecodeError as exc:
-        return ManifestFile(path, digest, problems=(f"{path}: cannot be read: not UTF-8 ({exc.reason})",))
+        documents = _yaml_documents(path, content, quote=True)
+        encrypted = is_sops_file(documents)
+        if encrypted:
+            documents = _yaml_documents(path, sops.decrypt(path, content), quote=False)
+    except InvalidSpecError as exc:
+        return ManifestFile(path, digest, problems=(str(exc),))
     problems: list[str] = []
     resources: list[Resource[Any, Any]] = []
+    secrets: list[DeclaredSecret] = []
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
         where = f"{path}, document {index}{_describe(document)}"
         if not isinstance(document, dict):
             problems.append(f"{where}: a document must be a mapping with apiVersion, kind, metadata and spec")
+            continue
+        if document.get("kind") == "Secret":
+            if not encrypted:
+                problems.append(
+                    f"{where}: a Secret in clear in a folder meant for git; encrypt it with sops, e.g. "
+                    f"sops --encrypt --age <your age recipient> --encrypted-regex '^(data|stringData)$' --in-place "
+                    f"{path.name} (see {SECRETS_HOW_TO})"
+                )
+                continue
+            secret, found = parse_secret(document)
+            problems.extend(f"{where}: {line}" for line in found)
+            if secret is not None:
+                secrets.append(secret)
             continue
         try:
             resource = parse_resource(document)
@@ -123,7 +149,78 @@ def read_manifest_file(path: Path, content: bytes | OSError) -> ManifestFile:
         resources.append(resource)
     if problems:
         return ManifestFile(path, digest, problems=tuple(problems))
-    return ManifestFile(path, digest, resources=tuple(resources))
+    return ManifestFile(path, digest, resources=tuple(resources), secrets=tuple(secrets))
+
+
+def _yaml_documents(path: Path, content: bytes, *, quote: bool) -> list[Any]:
+    """The YAML documents of ``content``; InvalidSpecError naming the line. ``quote=False`` (decrypted text) leaves
+    out YAML's own description of the problem, which can quote the text."""
+    try:
+        return list(yaml.safe_load_all(content.decode()))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        if not quote:
+            raise InvalidSpecError(f"{path}:{where}: its decrypted text is not valid YAML") from None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InvalidSpecError(f"{path}:{where}: not valid YAML: {problem}") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidSpecError(f"{path}: cannot be read: not UTF-8 ({exc.reason})") from None
+
+
+def parse_secret(document: dict[str, Any]) -> tuple[DeclaredSecret | None, list[str]]:
+    """A ``v1`` ``Secret`` manifest as a ``DeclaredSecret``, or its problems (``field: message``, never a value)."""
+    problems: list[str] = []
+    if document.get("apiVersion") != "v1":
+        problems.append("apiVersion: a Secret's apiVersion is v1")
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict):
+        return None, [*problems, "metadata: a Secret needs metadata with a name"]
+    name, namespace = metadata.get("name"), metadata.get("namespace", "default")
+    if not isinstance(name, str) or len(name) > 253 or not DNS_SUBDOMAIN.match(name):
+        problems.append("metadata.name: must be a DNS name (lower case letters, digits, '-' and '.')")
+    if not isinstance(namespace, str) or len(namespace) > 63 or not DNS_LABEL.match(namespace):
+        problems.append("metadata.namespace: must be a DNS label (lower case letters, digits and '-')")
+    labels = metadata.get("labels") or {}
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        problems.append('metadata.labels: must map names to strings (quote values such as "true")')
+        labels = {}
+    values: dict[str, bytes] = {}
+    for field_name, decode in (("data", _from_base64), ("stringData", _from_text)):
+        given = document.get(field_name)
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            problems.append(f"{field_name}: must map keys to values")
+            continue
+        for key, value in given.items():
+            if not isinstance(key, str) or not SECRET_KEY.match(key) or len(key) > 253:
+                problems.append(f"{field_name}: the key {str(key)[:64]!r} is not a valid Secret key ([-._a-zA-Z0-9]+)")
+                continue
+            decoded = decode(value)
+            if isinstance(decoded, str):
+                problems.append(f"{field_name}.{key}: {decoded}")
+            else:
+                values[key] = decoded  # stringData comes second: it wins, as on the API server
+    if problems:
+        return None, problems
+    return DeclaredSecret(namespace=namespace, name=name, data=values, labels=dict(labels)), []
+
+
+def _from_base64(value: Any) -> bytes | str:
+    """The bytes, or the problem (a ``str``)."""
+    if not isinstance(value, str):
+        return "must be a base64 string"
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return "not valid base64; put the value in stringData to write it as text"
+
+
+def _from_text(value: Any) -> bytes | str:
+    if not isinstance(value, str):
+        return "must be a string; quote it"
+    return value.encode()
 
 
 def _resolve_paths(resource: Resource[Any, Any], base: Path) -> list[str]:
@@ -169,16 +266,18 @@ def _missing_candles(folder: Path, symbols: list[str], timeframe: str) -> list[s
     return list(messages)
 
 
-def read_manifest_folder(folder: Path, contents: Mapping[Path, bytes | OSError] | None = None) -> list[ManifestFile]:
+def read_manifest_folder(
+    folder: Path, contents: Mapping[Path, bytes | OSError] | None = None, *, sops: SopsCli = DEFAULT_SOPS
+) -> list[ManifestFile]:
     """Every manifest file in ``folder``, read and parsed. InvalidSpecError when the folder has none."""
     contents = read_folder_bytes(folder) if contents is None else contents
-    return [read_manifest_file(path, content) for path, content in contents.items()]
+    return [read_manifest_file(path, content, sops=sops) for path, content in contents.items()]
 
 
-def load_manifest_folder(folder: Path) -> FolderPlan:
+def load_manifest_folder(folder: Path, *, sops: SopsCli = DEFAULT_SOPS) -> FolderPlan:
     """Every object in ``folder``, in file name then document order (``.resources``), with each file's digest for
     the watcher. Raises ``InvalidSpecError`` naming every problem when there is any: nothing is half-loaded."""
-    plan = plan_folder(read_manifest_folder(folder), {})
+    plan = plan_folder(read_manifest_folder(folder, sops=sops), {})
     if plan.refused:
         problems = plan.problems
         raise InvalidSpecError(f"{len(problems)} problem(s) in {folder}, nothing loaded:\n  " + "\n  ".join(problems))

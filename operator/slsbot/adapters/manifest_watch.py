@@ -8,8 +8,10 @@ deleted. The plan waits for the supervisor's thread.
 
 ``FolderSyncedStore`` is the supervisor loop's store with that plan applied between two passes, in the loop's own
 thread, with the same ``sync_desired_objects`` as at start-up: so a reload never races a pass (a Strategy that a
-pass is forgetting cannot be re-added under it). After a load or a reload, once the supervisor has reconciled every
-object it changed, it logs one warning per object that is not Ready, with its status' message.
+pass is forgetting cannot be re-added under it); the Secrets the folder declares (``DeclaredSecrets``) are replaced
+at the same moment, so an account and the Secret it names change together. After a load or a reload, once the
+supervisor has reconciled every object it changed, it logs one warning per object that is not Ready, with its
+status' message.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from slsbot.adapters.declared_secrets import DeclaredSecrets
 from slsbot.adapters.manifest_folder import digest_of, read_folder_bytes, read_manifest_file
+from slsbot.adapters.sops import DEFAULT_SOPS, SopsCli
 from slsbot.adapters.store import sync_desired_objects
 from slsbot.adapters.supervisor_store import DesiredObject, SqlSupervisorStore
 from slsbot.api.base import ObjectStatus
@@ -40,8 +44,11 @@ class ManifestWatcher:
     """Polls ``folder``; ``take()`` hands the newest plan to the supervisor's thread (``put_back`` when it could
     not be applied). ``current`` is what was loaded at start-up."""
 
-    def __init__(self, folder: Path, current: FolderPlan, *, interval: float = 1.0) -> None:
+    def __init__(
+        self, folder: Path, current: FolderPlan, *, interval: float = 1.0, sops: SopsCli = DEFAULT_SOPS
+    ) -> None:
         self._folder = folder
+        self._sops = sops
         self._interval = interval
         self._current = dict(current.applied)
         self._seen: dict[Path, str] | str = {path: applied.digest for path, applied in current.applied.items()}
@@ -81,8 +88,8 @@ class ManifestWatcher:
     def _file(self, path: Path, content: bytes | OSError, digest: str) -> ManifestFile:
         unchanged = self._current.get(path)
         if unchanged is not None and unchanged.digest == digest:
-            return ManifestFile(path, digest, resources=unchanged.resources)
-        return read_manifest_file(path, content)
+            return ManifestFile(path, digest, resources=unchanged.resources, secrets=unchanged.secrets)
+        return read_manifest_file(path, content, sops=self._sops)
 
     def take(self) -> FolderPlan | None:
         with self._lock:
@@ -123,12 +130,14 @@ class FolderSyncedStore:
         *,
         engine: Engine,
         watcher: ManifestWatcher | None,
+        secrets: DeclaredSecrets | None = None,
         report_within: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._store = store
         self._engine = engine
         self._watcher = watcher
+        self._secrets = secrets
         self._report_within = report_within
         self._clock = clock
         self._report_by: float | None = None
@@ -156,6 +165,8 @@ class FolderSyncedStore:
             if self._watcher is not None:
                 self._watcher.put_back(plan)
             return
+        if self._secrets is not None:
+            self._secrets.replace(plan.secrets)
         for line in plan.problems:
             log.warning("refused: %s", line)
         summary = f"applied: {describe_sync(outcome)}"

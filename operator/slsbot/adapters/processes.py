@@ -29,6 +29,13 @@ retried once with the previous key's token (``RuntimeHttpClient``). A deleted st
 is retired once its process is gone (renamed ``state.db.retired-<UTC time>``, kept for the record), as the
 operator deletes the state claim: a Strategy created again under the same name starts on a new state file
 instead of the drained one.
+
+Credentials: when the account's ``credentials.secretRef`` names a Secret the folder declares (``DeclaredSecrets``),
+the runtime gets it as a Kubernetes Secret volume would give it: ``<state_dir>/<namespace>/<name>/credentials/``
+(mode 0700, one 0600 file per key, ``credentials_folder``), written just before the process starts, updated in
+place when the Secret changes while it runs, and removed once it is gone; its config's ``account.credentialsDir``
+names that folder. Otherwise the runtime reads its keys
+from the environment, as before. The age key that decrypted the folder is never passed to a runtime.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ from slsbot.adapters.control_tokens import (
     ControlKeys,
     write_private_file,
 )
+from slsbot.adapters.credentials_folder import remove_credentials_folder, write_credentials_folder
+from slsbot.adapters.declared_secrets import DeclaredSecrets
 from slsbot.adapters.process_table import (
     AdoptedProcess,
     ChildProcess,
@@ -96,6 +105,11 @@ SECRET_ENVIRONMENT = (
     RUNTIME_TOKEN_FILE_ENVIRONMENT,
     "SLSBOT_OPERATOR_CONTROL_KEY",
     "SLSBOT_OPERATOR_CONTROL_KEY_PREVIOUS",
+    # sops's age identity: it decrypts the folder in the supervisor, a runtime never needs it
+    "SOPS_AGE_KEY",
+    "SOPS_AGE_KEY_FILE",
+    "SOPS_AGE_KEY_CMD",
+    "SOPS_AGE_SSH_PRIVATE_KEY_FILE",
 )
 
 
@@ -142,6 +156,10 @@ class RuntimePaths:
         """The runtime's control token(s), rewritten when the control key rotates (mode 0600)."""
         return self.folder / "control.token"
 
+    @property
+    def credentials(self) -> Path:
+        return self.folder / "credentials"
+
 
 class LocalProcessBackend:
     """Implements ``slsbot.domain.ports.RuntimeBackend`` (and ``RolloutRuntimes``, for the A/B controller) with local
@@ -160,11 +178,14 @@ class LocalProcessBackend:
         default_data_dir: str | None = None,
         bytecode_cache: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        secrets: DeclaredSecrets | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         vault_address: str | None = None,
         vault_auth: VaultAuth | None = None,
     ) -> None:
         self._engine = engine
+        self._secrets = secrets
+        self._credential_files: dict[tuple[str, str], dict[str, bytes]] = {}  # from render_config, for _start
         self._client = client
         self._state_dir = state_dir.resolve()
         self._command = list(runtime_command)
@@ -196,16 +217,43 @@ class LocalProcessBackend:
     def render_config(self, resolved: ResolvedStrategy) -> RuntimeConfig:
         strategy = resolved.strategy
         port = self._port_for(strategy.namespace, strategy.name)
+        paths = self.paths(strategy.namespace, strategy.name)
+        files = self._declared_credentials(resolved)
+        key = (strategy.namespace, strategy.name)
+        if files is None:
+            self._credential_files.pop(key, None)
+        else:
+            if self._credential_files.get(key, files) != files and paths.credentials.is_dir():
+                self._refresh_credentials(paths, files)
+            self._credential_files[key] = files
         return build_runtime_config(
             resolved,
-            state_path=str(self.paths(strategy.namespace, strategy.name).state),
+            state_path=str(paths.state),
             port=port,
             host=RUNTIME_HOST,
+            credentials_dir=str(paths.credentials) if files is not None else None,
             default_data_dir=self._default_data_dir,
             vault=runtime_vault(
                 resolved.account.spec.credentials, address=self._vault_address, default_auth=self._vault_auth
             ),
         )
+
+    def _refresh_credentials(self, paths: RuntimePaths, files: dict[str, bytes]) -> None:
+        """The Secret changed while its runtime runs: update its folder in place, as the kubelet updates a mounted
+        Secret (a runtime halted on an authentication error retries with it)."""
+        try:
+            write_credentials_folder(paths.credentials, files)
+        except OSError as exc:
+            log.warning("could not update the credentials folder %s: %s", paths.credentials, exc.strerror)
+        else:
+            log.info("updated the credentials folder %s: its Secret changed", paths.credentials)
+
+    def _declared_credentials(self, resolved: ResolvedStrategy) -> dict[str, bytes] | None:
+        """The credentials folder's files for the account's ``secretRef``, when the folder declares that Secret."""
+        credentials = resolved.account.spec.credentials
+        if self._secrets is None or credentials is None or credentials.secret_ref is None:
+            return None
+        return self._secrets.credential_files(resolved.account.namespace, credentials.secret_ref)
 
     def probe(self, keys: Sequence[tuple[str, str]]) -> None:
         """Ask every running runtime of ``keys`` for ``/readyz`` and ``/status`` at once, for this pass's ``observe``
@@ -385,6 +433,7 @@ class LocalProcessBackend:
             record.stop_requested_at = None
             self._save(record)
             self._processes.pop((record.namespace, record.name), None)
+            remove_credentials_folder(self.paths(record.namespace, record.name).credentials)
 
     def base_url(self, namespace: str, name: str) -> str | None:
         record = self._load(namespace, name)
@@ -438,6 +487,7 @@ class LocalProcessBackend:
         self._records.pop(key, None)
         self._written.pop(key, None)
         self._probed.pop(key, None)
+        self._credential_files.pop(key, None)
 
     def _alive(self, record: RuntimeRecord) -> bool:
         process = self._process_of(record)
@@ -477,6 +527,7 @@ class LocalProcessBackend:
 
     def _note_exit(self, record: RuntimeRecord, process: ChildProcess | AdoptedProcess | None) -> RuntimeRecord:
         self._processes.pop((record.namespace, record.name), None)
+        remove_credentials_folder(self.paths(record.namespace, record.name).credentials)
         last_seen_alive = self._last_seen_alive.pop((record.namespace, record.name), None)
         exit_code = process.exit_code if process is not None else None
         record.unresponsive_since = None
@@ -560,6 +611,9 @@ class LocalProcessBackend:
         paths = self.paths(record.namespace, record.name)
         try:
             paths.folder.mkdir(parents=True, exist_ok=True)
+            if config.account.credentials_dir is not None:
+                files = self._credential_files.get((record.namespace, record.name), {})
+                write_credentials_folder(Path(config.account.credentials_dir), files)
             staging = paths.config.with_suffix(".yaml.tmp")
             staging.write_text(yaml.safe_dump(config.to_wire(), sort_keys=False))
             os.replace(staging, paths.config)
@@ -575,6 +629,7 @@ class LocalProcessBackend:
                     process_group=0,
                 )
         except (OSError, ControlKeyError) as exc:  # ControlKeyError: its token file could not be written
+            remove_credentials_folder(paths.credentials)
             raise BackendUnavailable(f"cannot start runtime {record.namespace}/{record.name}: {exc}") from exc
         self._lower_priority(popen.pid)
         self._processes[(record.namespace, record.name)] = ChildProcess(popen)

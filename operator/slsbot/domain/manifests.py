@@ -5,6 +5,9 @@ A valid file is in force as written. A file with a problem is refused: its objec
 (none, for a file that never loaded), so a typo never deletes or changes anything. A file that is gone takes its
 objects with it. An object declared by two files stays with the file that already had it (or, between two new
 files, with the first in name order); the other file is refused.
+
+Kubernetes ``Secret`` objects (decrypted from sops files by the adapter) are planned the same way, as
+``DeclaredSecret``: their values are kept in memory only and never shown in a repr.
 """
 
 from __future__ import annotations
@@ -18,6 +21,21 @@ from slsbot.api import Resource
 
 
 @dataclass(frozen=True, slots=True)
+class DeclaredSecret:
+    """A Kubernetes ``Secret`` declared in the folder: its name, labels and decoded values (``data`` decoded from
+    base64, ``stringData`` on top, as the API server merges them). The values are never in a repr."""
+
+    namespace: str
+    name: str
+    data: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return ("Secret", self.namespace, self.name)
+
+
+@dataclass(frozen=True, slots=True)
 class ManifestFile:
     """One file as read: a digest of its bytes, its objects and its problems (none when it is valid). Each
     problem is one line naming the file, the document and the field."""
@@ -26,14 +44,16 @@ class ManifestFile:
     digest: str
     resources: tuple[Resource[Any, Any], ...] = ()
     problems: tuple[str, ...] = ()
+    secrets: tuple[DeclaredSecret, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class AppliedFile:
-    """The content of a file that is in force: the digest it had and the objects it declared."""
+    """The content of a file that is in force: the digest it had and the objects (and Secrets) it declared."""
 
     digest: str
     resources: tuple[Resource[Any, Any], ...]
+    secrets: tuple[DeclaredSecret, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +69,23 @@ class FolderPlan:
         return [r for path in sorted(self.applied) for r in self.applied[path].resources]
 
     @property
+    def secrets(self) -> list[DeclaredSecret]:
+        """Every Secret in force, in file name then document order."""
+        return [s for path in sorted(self.applied) for s in self.applied[path].secrets]
+
+    @property
     def problems(self) -> list[str]:
         return [line for path in sorted(self.refused) for line in self.refused[path]]
 
 
 def _key(resource: Resource[Any, Any]) -> tuple[str, str, str]:
     return (resource.kind, resource.namespace, resource.name)
+
+
+def _keys(applied: AppliedFile | None) -> list[tuple[str, str, str]]:
+    if applied is None:
+        return []
+    return [_key(r) for r in applied.resources] + [s.key for s in applied.secrets]
 
 
 def plan_folder(files: Sequence[ManifestFile], current: Mapping[Path, AppliedFile]) -> FolderPlan:
@@ -69,7 +100,7 @@ def plan_folder(files: Sequence[ManifestFile], current: Mapping[Path, AppliedFil
         elif item.path in current and current[item.path].digest == item.digest:
             candidate[item.path] = current[item.path]
         else:
-            candidate[item.path] = AppliedFile(item.digest, tuple(item.resources))
+            candidate[item.path] = AppliedFile(item.digest, tuple(item.resources), tuple(item.secrets))
 
     def is_new(path: Path) -> bool:
         return candidate[path] is not None and candidate[path] is not current.get(path)
@@ -80,8 +111,8 @@ def plan_folder(files: Sequence[ManifestFile], current: Mapping[Path, AppliedFil
         owners: dict[tuple[str, str, str], list[Path]] = {}
         for path in sorted(candidate):
             applied = candidate[path]
-            for resource in applied.resources if applied is not None else ():
-                owners.setdefault(_key(resource), []).append(path)
+            for key in _keys(applied):
+                owners.setdefault(key, []).append(path)
         losers: dict[Path, str] = {}
         for (kind, namespace, name), paths in owners.items():
             if len(paths) < 2:
@@ -106,6 +137,9 @@ def plan_folder(files: Sequence[ManifestFile], current: Mapping[Path, AppliedFil
         if applied is None:
             continue
         kept = tuple(r for r in applied.resources if _key(r) not in seen)  # guards a conflict in ``current`` itself
+        kept_secrets = tuple(s for s in applied.secrets if s.key not in seen)
         seen.update(_key(r) for r in kept)
-        applied_files[path] = applied if len(kept) == len(applied.resources) else AppliedFile(applied.digest, kept)
+        seen.update(s.key for s in kept_secrets)
+        unchanged = len(kept) == len(applied.resources) and len(kept_secrets) == len(applied.secrets)
+        applied_files[path] = applied if unchanged else AppliedFile(applied.digest, kept, kept_secrets)
     return FolderPlan(applied_files, {path: tuple(lines) for path, lines in refused.items()})

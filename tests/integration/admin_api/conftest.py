@@ -19,6 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import (
@@ -33,8 +34,8 @@ from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.settings import AdminApiSettings
 
-ADMIN_TOKEN = "it-admin-6Tg2Hj9Kl4Zx8Cv3Bn7M"
-VIEWER_TOKEN = "it-viewer-2Qw5Er8Ty1Ui4Op7As0D"
+ADMIN_TOKEN = test_secrets.ADMIN_API_ADMIN_TOKEN
+VIEWER_TOKEN = test_secrets.ADMIN_API_VIEWER_TOKEN
 NOW = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
 

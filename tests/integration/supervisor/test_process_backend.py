@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.process_table import command_line, port_is_free
@@ -30,7 +31,7 @@ from slsbot.domain.runtime_spec import desired_runtime
 
 pytestmark = pytest.mark.integration
 
-KEY = ControlKey("supervisor-test-control-key-6c1d9e2f4a7b", source="test")
+KEY = ControlKey(test_secrets.SUPERVISOR_CONTROL_KEY, source="test")
 RUNTIME_NICE = 7
 
 STAND_IN = (
@@ -101,7 +102,10 @@ def make_backend(engine, tmp_path: Path):
                 stop_timeout=stop_timeout,
                 control_key=KEY,
                 runtime_nice=RUNTIME_NICE,
-                environ={"PATH": os.environ.get("PATH", ""), "SLSBOT_ADMIN_TOKEN": "must-not-leak-0123456789"},
+                environ={
+                    "PATH": os.environ.get("PATH", ""),
+                    "SLSBOT_ADMIN_TOKEN": test_secrets.MUST_NOT_LEAK_ADMIN_TOKEN,
+                },
             )
         )
         return backends[-1]

@@ -27,13 +27,14 @@ spec:
 """
 
 
-def test_slsbot_get_finds_the_url_and_generated_token_slsbot_up_saved(tmp_path: Path, kit) -> None:
+def test_slsbot_get_finds_the_url_and_generated_token_slsbot_up_saved(tmp_path: Path, kit, secret_scan) -> None:
     folder = tmp_path / "manifests"
     folder.mkdir()
     (folder / "btc.yaml").write_text(WAITING_STRATEGY)
     state = tmp_path / "state"
     saved = state / "admin-api.json"
     running = kit.start(folder, state, kit.environment())
+    secret_scan.register(running.token, name="generated admin token")
     try:
         token = running.stdout_lines[1].split()[-1]
         assert (

@@ -52,7 +52,7 @@ def _sample(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_a_killed_runtime_is_back_and_trading_within_5_seconds(kit, tmp_path: Path):
+def test_a_killed_runtime_is_back_and_trading_within_5_seconds(kit, tmp_path: Path, secret_scan):
     running = kit.start(
         kit.write_manifests(tmp_path / "manifests"),
         tmp_path / "state",
@@ -92,6 +92,7 @@ def test_a_killed_runtime_is_back_and_trading_within_5_seconds(kit, tmp_path: Pa
         assert healing.get("status") == "True" and healing.get("reason") == "Crashed_Restart", (back, events)
         assert "healthy since" in healing["message"]
         metrics = _metrics(running)
+        secret_scan.observe(metrics, where="the admin API's /metrics")
         assert _sample(metrics, "slsbot_heal_detection_seconds_count", failure_class="Crashed") == 1
         assert _sample(metrics, "slsbot_heal_recovery_seconds_count", failure_class="Crashed") == 1
         assert _sample(metrics, "slsbot_heal_rungs_total", failure_class="Crashed", rung="Restart") == 1
@@ -141,7 +142,7 @@ def _fake_supervisor(kit, tmp_path: Path):
     return running, faults
 
 
-def test_stale_data_climbs_restart_then_safe_mode_and_comes_back_after_recover_after(kit, tmp_path: Path):
+def test_stale_data_climbs_restart_then_safe_mode_and_comes_back_after_recover_after(kit, tmp_path: Path, secret_scan):
     running, faults = _fake_supervisor(kit, tmp_path)
     try:
         _faults(faults, "btc-trend", stale_since=time.time())
@@ -188,6 +189,7 @@ def test_stale_data_climbs_restart_then_safe_mode_and_comes_back_after_recover_a
         for rung in ("StaleData_Restart", "StaleData_SafeMode", "Healthy", "Recovered"):
             assert reasons.count(rung) == 1, reasons  # one event per rung change, not one per pass
         metrics = _metrics(running)
+        secret_scan.observe(metrics, where="the admin API's /metrics")
         assert _sample(metrics, "slsbot_heal_rungs_total", failure_class="StaleData", rung="SafeMode") == 1
         assert _sample(metrics, "slsbot_heal_recovery_seconds_count", failure_class="StaleData") >= 1
         detection = _sample(metrics, "slsbot_heal_detection_seconds_sum", failure_class="StaleData")

@@ -21,8 +21,9 @@ def _alive(pid: int) -> bool:
     return not stat.exists() or stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def test_sigint_stops_every_runtime_and_exits_0(tmp_path: Path, kit) -> None:
+def test_sigint_stops_every_runtime_and_exits_0(tmp_path: Path, kit, secret_scan) -> None:
     running = kit.start(kit.write_manifests(tmp_path / "manifests"), tmp_path / "state", kit.environment())
+    secret_scan.register(running.token, name="generated admin token")
     try:
         assert running.stdout_lines[1].startswith("admin token (admin role, generated; slsbot get reads it from ")
         pids = kit.wait_for(

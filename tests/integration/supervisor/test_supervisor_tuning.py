@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
 
 from slsbot_runtime.tuning.summary import study_summary
 
@@ -30,7 +31,7 @@ pytestmark = [
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
-VIEWER_TOKEN = "it-viewer-8Hs2Kd6Pf1Gy9Uw3Ea7Q"
+VIEWER_TOKEN = test_secrets.SUPERVISOR_VIEWER_TOKEN
 MAX_TRIALS = 200
 
 EXPERIMENT = """\
@@ -184,7 +185,9 @@ def stored(state_dir: Path, kind: str, name: str) -> dict[str, Any] | None:
     return json.loads(row[0]) if row else None
 
 
-def test_an_accepted_proposal_with_promotion_ab_becomes_a_candidate_and_an_ab_experiment(tmp_path: Path, kit) -> None:
+def test_an_accepted_proposal_with_promotion_ab_becomes_a_candidate_and_an_ab_experiment(
+    tmp_path: Path, kit, secret_scan
+) -> None:
     folder = kit.write_manifests(tmp_path / "manifests")
     (folder / "30-eth-trend.yaml").unlink()
     promoted = (EXPERIMENT % {"trials": 6}).replace(
@@ -194,6 +197,7 @@ def test_an_accepted_proposal_with_promotion_ab_becomes_a_candidate_and_an_ab_ex
     state = tmp_path / "state"
     tuned_before = (folder / "30-btc-trend.yaml").read_text()
     running = kit.start(folder, state, kit.environment())
+    secret_scan.register(running.token, name="generated admin token")
     try:
         done = kit.wait_for(
             lambda: (s := experiment_status(state)).get("tuning", {}).get("rollout") and s,

@@ -30,12 +30,14 @@ from slsbot.adapters.admin_connection import AdminConnection, AdminConnectionErr
 from slsbot.adapters.ccxt_catalog import ccxt_exchange_ids
 from slsbot.adapters.control_metrics import ControlMetrics
 from slsbot.adapters.control_tokens import ControlKeyError, ControlKeyFile
+from slsbot.adapters.declared_secrets import DeclaredSecrets
 from slsbot.adapters.manifest_folder import load_manifest_folder, validation_problems
 from slsbot.adapters.manifest_watch import FolderSyncedStore, ManifestWatcher, describe_sync
 from slsbot.adapters.notifiers import FolderSecrets, WebhookSender
 from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.processes import LocalProcessBackend
 from slsbot.adapters.runtime_client import RuntimeHttpClient
+from slsbot.adapters.sops import SopsCli
 from slsbot.adapters.state_folder import (
     StateFolderClaim,
     StateFolderError,
@@ -179,8 +181,9 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args)
     except ValidationError as exc:
         return _fail("invalid settings:\n  " + "\n  ".join(validation_problems(exc)))
+    sops = SopsCli(tuple(settings.sops_command), timeout=settings.sops_timeout)
     try:
-        loaded = load_manifest_folder(args.folder)
+        loaded = load_manifest_folder(args.folder, sops=sops)
     except InvalidSpecError as exc:
         return _fail(str(exc))
     resources = loaded.resources
@@ -214,8 +217,9 @@ def run(args: argparse.Namespace) -> int:
     except DBAPIError as exc:
         return refuse(str(store_failure(settings.database_path, exc)))
     log.info("loaded %d objects from %s: %s", len(resources), args.folder, describe_sync(outcome))
-    watcher = ManifestWatcher(args.folder, loaded, interval=settings.watch_interval)
-    store = FolderSyncedStore(SqlSupervisorStore(engine), engine=engine, watcher=watcher)
+    watcher = ManifestWatcher(args.folder, loaded, interval=settings.watch_interval, sops=sops)
+    declared_secrets = DeclaredSecrets(loaded.secrets, fallback=FolderSecrets(settings.incident_secrets_dir))
+    store = FolderSyncedStore(SqlSupervisorStore(engine), engine=engine, watcher=watcher, secrets=declared_secrets)
     store.report_when_reconciled()
 
     client = RuntimeHttpClient(timeout=settings.probe_timeout)
@@ -230,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
         bytecode_cache=settings.bytecode_cache,
         vault_address=settings.vault_addr,
         vault_auth=settings.vault_auth(),
+        secrets=declared_secrets,
     )
     tuning = LocalTuningRunner(
         TuningProcesses(
@@ -242,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = ControlMetrics()
     postmortems = LocalPostmortems(engine, settings.state_dir)
     sender = WebhookSender(
-        FolderSecrets(settings.incident_secrets_dir),
+        declared_secrets,
         timeout=settings.notify_timeout,
         runbook_base_url=settings.runbook_base_url,
     )

@@ -47,6 +47,17 @@ def test_runtime_environment_drops_the_tokens_and_caches_bytecode(tmp_path: Path
     }
 
 
+def test_runtime_environment_drops_the_age_key_that_decrypts_the_folder(tmp_path: Path) -> None:
+    age = {
+        "SOPS_AGE_KEY": "AGE-SECRET-KEY-1EXAMPLE",
+        "SOPS_AGE_KEY_FILE": "/home/me/.config/sops/age/keys.txt",
+        "SOPS_AGE_KEY_CMD": "pass show age",
+        "SOPS_AGE_SSH_PRIVATE_KEY_FILE": "/home/me/.ssh/id_ed25519",
+    }
+    env = runtime_environment({"PATH": "/bin", **age}, bytecode_cache=tmp_path)
+    assert not set(age) & set(env)
+
+
 def test_ports() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
