@@ -221,7 +221,6 @@ Incident.kind_info = KindInfo(
 )
 
 
-
 class BackupSchedule(Resource[BackupScheduleSpec, BackupScheduleStatus]):
     kind: str = Field(default="BackupSchedule", pattern="^BackupSchedule$")
     status: BackupScheduleStatus | None = None

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.triggers.cron import CronTrigger
-
-from slsbot.api.backup import BackupJobKind, BackupScheduleSpec, StrategySelector
+from slsbot.api.backup import BackupJobKind, BackupScheduleSpec, StrategySelector, cron_trigger
 
 #: Looked at again at least this often, so a changed schedule takes effect without waiting for the old one.
 MAX_WAIT = timedelta(minutes=5)
@@ -60,7 +58,7 @@ def cron_of(spec: BackupScheduleSpec, job: BackupJobKind) -> str:
 
 def next_fire(cron: str, after: datetime) -> datetime:
     """The first time strictly after ``after`` that ``cron`` (UTC) fires."""
-    trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+    trigger = cron_trigger(cron)
     fire = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
     assert fire is not None  # a five-field crontab always fires again
     return fire.astimezone(UTC)

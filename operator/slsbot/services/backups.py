@@ -229,7 +229,7 @@ class BackupService:
     # --- incidents ------------------------------------------------------------------------------------------------
 
     def _record_incidents(self, job: BackupJobKind, result: JobResult) -> None:
-        if result.outcome is JobOutcome.FAILED:
+        if result.outcome == JobOutcome.FAILED:  # the model keeps the value (use_enum_values)
             self.failing[job] = result.message
         else:
             self.failing.pop(job, None)
