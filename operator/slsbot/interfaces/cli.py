@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "backtest": "Backtest a RuntimeConfig over recorded candles",
     "evaluate": "Evaluate a RuntimeConfig out of sample, walk-forward, against buy-and-hold",
     "crds": "Generate the CustomResourceDefinitions from the API models",
+    "backup": "Run one job of a BackupSchedule (backup, check, prune or a restore drill) and exit",
+    "restore": "Put a Strategy's state back from a backup snapshot (its runtime stopped)",
 }
 
 

@@ -252,3 +252,85 @@ class BackupService:
 class DrillFailed(SlsbotError):
     """A restore drill found a restored database damaged or different from what was backed up. The drill's result
     is Failed and the RestoreDrillFailed incident opens (runbooks/restore-drill-failed.md); nothing else changes."""
+
+
+# --- restore ----------------------------------------------------------------------------------------------------------
+
+
+class RestoreRefused(SlsbotError):
+    """``slsbot restore`` will not put this snapshot back (no such snapshot, a damaged or different copy, the runtime
+    still running). Nothing was changed: the state file is as it was."""
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreOutcome:
+    snapshot_id: str
+    state_file: Path
+    kept_aside: tuple[Path, ...]  # the previous state file (and its -wal, -shm), renamed
+
+
+def pick_snapshot(
+    repository: BackupRepository, *, namespace: str, strategy: str, snapshot: str = "latest"
+) -> dict[str, Any]:
+    """The strategy's state snapshot named by ``snapshot`` (an id or its prefix, or ``latest``)."""
+    found = repository.snapshots(tags={"namespace": namespace, "kind": "state", "strategy": strategy})
+    if not found:
+        raise RestoreRefused(f"no state snapshot of {namespace}/{strategy} in the repository; run a backup first")
+    if snapshot == "latest":
+        return found[-1]
+    matches = [s for s in found if str(s["id"]).startswith(snapshot)]
+    if len(matches) != 1:
+        ids = ", ".join(str(s.get("short_id") or s["id"])[:8] for s in found[-10:])
+        how_many = "more than one" if matches else "no"
+        raise RestoreRefused(
+            f"--snapshot {snapshot}: {how_many} state snapshot of {namespace}/{strategy} matches; "
+            f"pass one of {ids} or latest"
+        )
+    return matches[0]
+
+
+def restore_state(
+    repository: BackupRepository,
+    databases: DatabaseCopies,
+    *,
+    namespace: str,
+    strategy: str,
+    state_file: Path,
+    snapshot: str = "latest",
+    now: datetime,
+) -> RestoreOutcome:
+    """Put ``state_file`` back from a snapshot: restored into a scratch folder beside it, its integrity checked and its
+    summary compared with the one recorded at snapshot time, then the current file (with its -wal and -shm) renamed
+    aside as ``state.db.before-restore-<UTC>`` and the restored copy renamed into place. The caller makes sure the
+    runtime is stopped. RestoreRefused (nothing changed) when the copy is damaged or differs."""
+    chosen = pick_snapshot(repository, namespace=namespace, strategy=strategy, snapshot=snapshot)
+    snapshot_id = str(chosen["id"])
+    scratch = state_file.parent / f".restore-{snapshot_id[:8]}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        repository.restore(snapshot_id, scratch)
+        summaries = list(scratch.rglob(SUMMARY_FILE))
+        if not summaries:
+            raise RestoreRefused(f"snapshot {snapshot_id[:8]} holds no {SUMMARY_FILE}; it was not made by slsbot")
+        record = json.loads(summaries[0].read_text())
+        restored = summaries[0].parent / str(record.get("database", "state.db"))
+        label = f"state {strategy} (snapshot {snapshot_id[:8]})"
+        problems = databases.integrity_problems(restored)
+        summary = None if problems else databases.summarize(restored, kind="state")
+        verdict = drill_verdict([(label, record.get("summary"), summary, problems)])
+        if not verdict.passed:
+            raise RestoreRefused(f"the restored copy is not what was backed up: {verdict.message}; nothing changed")
+        staged = state_file.with_name(state_file.name + ".restoring")
+        shutil.move(restored, staged)  # same folder as the target: the final rename is atomic
+        stamp = now.strftime("%Y%m%dT%H%M%SZ")
+        kept: list[Path] = []
+        for suffix in ("-wal", "-shm", ""):  # the journal first: a stale -wal must never meet the restored file
+            current = state_file.with_name(state_file.name + suffix)
+            if current.exists():
+                aside = state_file.with_name(f"{state_file.name}.before-restore-{stamp}{suffix}")
+                current.rename(aside)
+                kept.append(aside)
+        staged.replace(state_file)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return RestoreOutcome(snapshot_id, state_file, tuple(reversed(kept)))
