@@ -12,7 +12,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from slsbot.api.backup import BackupJobKind, BackupScheduleStatus, JobResult
+from slsbot.api.backup import BackupJobKind, BackupScheduleStatus, JobOutcome, JobResult
+from slsbot.api.base import Condition, ConditionStatus
 
 FIELDS = {
     BackupJobKind.BACKUP: "last_backup",
@@ -51,3 +52,19 @@ def last_runs(status: BackupScheduleStatus) -> dict[BackupJobKind, datetime | No
         job: (result.started_at if (result := getattr(status, name)) is not None else None)
         for job, name in FIELDS.items()
     }
+
+
+def with_ready(status: BackupScheduleStatus, now: datetime) -> BackupScheduleStatus:
+    """Ready=True while the newest run of every job kind that ran succeeded; else False naming the failed kinds."""
+    failed = [
+        job
+        for job, name in FIELDS.items()
+        if (r := getattr(status, name)) is not None and r.outcome == JobOutcome.FAILED
+    ]
+    reason = "".join(job.value.capitalize() for job in failed) + "Failed" if failed else "JobsSucceeded"
+    message = "; ".join(f"{job.value}: {getattr(status, FIELDS[job]).message}" for job in failed)[:32768]
+    ready = ConditionStatus.FALSE if failed else ConditionStatus.TRUE
+    previous = next((c for c in status.conditions if c.type == "Ready"), None)
+    since = previous.last_transition_time if previous is not None and previous.status == ready else now
+    condition = Condition(type="Ready", status=ready, reason=reason, message=message, last_transition_time=since)
+    return status.model_copy(update={"phase": "Failing" if failed else "Ready", "conditions": [condition]})

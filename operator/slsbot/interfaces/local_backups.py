@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from slsbot.adapters.backup_status import BackupStatusFile, last_runs, with_result
+from slsbot.adapters.backup_status import BackupStatusFile, last_runs, with_ready, with_result
 from slsbot.adapters.control_metrics import BackupMetrics
 from slsbot.adapters.restic import ResticRepository
 from slsbot.adapters.sqlite_snapshot import SqliteCopies
@@ -101,6 +101,7 @@ class JobReporter:
     status_file: BackupStatusFile
     metrics: BackupMetrics | None = None
     engine: Engine | None = None
+    record_status: Callable[..., object] | None = None  # the supervisor store's record_status (the admin API shows it)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def __call__(self, job: BackupJobKind, result: JobResult) -> None:
@@ -114,7 +115,12 @@ class JobReporter:
                 size=result.size_bytes,
             )
         status, since = self.status_file.read()
-        self.status_file.write(with_result(status, job, result), since or result.started_at)
+        status = with_ready(with_result(status, job, result), self.clock())
+        self.status_file.write(status, since or result.started_at)
+        if self.record_status is not None:
+            self.record_status(
+                kind="BackupSchedule", namespace=self.schedule.namespace, name=self.schedule.name, status=status
+            )
         if self.engine is not None:
             reason = {
                 BackupJobKind.BACKUP: "Backup",
@@ -148,6 +154,7 @@ class LocalBackups:
     metrics: BackupMetrics | None = None
     engine: Engine | None = None
     record_signals: RecordSignals | None = None
+    record_status: Callable[..., object] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _scheduler: BackgroundScheduler = field(default_factory=lambda: BackgroundScheduler(timezone=UTC))
     _services: dict[tuple[str, str], BackupService] = field(default_factory=dict)
@@ -208,6 +215,7 @@ class LocalBackups:
             metrics=self.metrics,
             engine=self.engine,
             record_signals=self.record_signals,
+            record_status=self.record_status,
         )
         if known is not None:
             service.failing.update(known.failing)
@@ -237,6 +245,7 @@ def build_service(
     engine: Engine | None = None,
     record_signals: RecordSignals | None = None,
     sources: Callable[[], Sequence[BackupSource]] | None = None,
+    record_status: Callable[..., object] | None = None,
 ) -> BackupService:
     work_dir = state_dir / "backups" / schedule.namespace / schedule.name
     repository = _LazyRepository(lambda: build_repository(schedule, secrets_dir, cache_dir=state_dir / "restic-cache"))
@@ -248,6 +257,8 @@ def build_service(
         databases=SqliteCopies(),
         sources=sources or (lambda: local_sources(schedule, strategies(), state_dir=state_dir, store_path=store_path)),
         work_dir=work_dir,
-        report=JobReporter(schedule, BackupStatusFile(work_dir), metrics=metrics, engine=engine),
+        report=JobReporter(
+            schedule, BackupStatusFile(work_dir), metrics=metrics, engine=engine, record_status=record_status
+        ),
         record_signals=record_signals,
     )

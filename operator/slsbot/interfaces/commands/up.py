@@ -55,6 +55,7 @@ from slsbot.domain.errors import InvalidSpecError
 from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
+from slsbot.interfaces.local_backups import LocalBackups
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
     DailyEquity,
@@ -315,6 +316,18 @@ def run(args: argparse.Namespace) -> int:
         daemon=True,
     )
     notifying.start()
+    # Each BackupSchedule's due jobs, on APScheduler's thread (docs/concepts/backups.md)
+    backups = LocalBackups(
+        resources=lambda: [item.resource for item in store.desired_objects() if not item.deleting],
+        state_dir=settings.state_dir,
+        secrets_dir=settings.incident_secrets_dir,
+        store_path=settings.database_path,
+        metrics=metrics.backups,
+        engine=engine,
+        record_signals=incidents.record_signals,
+        record_status=store.record_status,
+    )
+    backups.start()
     try:
         run_supervisor(
             store=store,
@@ -326,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         stop.set()
+        backups.stop()
         watching.join(timeout=10)
         notifying.join(timeout=10)
         sender.close()
