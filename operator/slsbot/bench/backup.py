@@ -18,6 +18,7 @@ Skipped (saying why) without restic or without the shared data set.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sqlite3
@@ -63,8 +64,12 @@ def run_runtime(folder: Path, state: Path, *, data: Path) -> float:
     config.write_text(yaml.safe_dump(raw))
     command = [sys.executable, "-m", "slsbot.interfaces.cli", "runtime", "--config", str(config), "--state", str(state)]
     started = time.perf_counter()
+    env = {**os.environ, "SLSBOT_RUNTIME_TOKEN": secrets.token_urlsafe(24)}  # its control endpoints stay closed
     subprocess.run(
-        [*command, "--until-end", "--port", "0", "--log-level", "WARNING"], check=True, stdout=subprocess.DEVNULL
+        [*command, "--until-end", "--port", "0", "--log-level", "WARNING"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
     )
     return time.perf_counter() - started
 

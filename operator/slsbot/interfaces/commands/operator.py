@@ -38,6 +38,7 @@ from slsbot.adapters.kubernetes import (
     cluster_credentials,
     load_client_configuration,
 )
+from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
@@ -132,6 +133,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
         ),
+        backups=KubernetesBackupCronJobs(api, image=settings.backup_image),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
         incidents=incidents,
