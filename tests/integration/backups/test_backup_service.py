@@ -107,6 +107,7 @@ def test_backup_makes_one_tagged_snapshot_per_database_with_its_summary(harness:
     assert not (tmp_path / "work" / "staging").exists() or not any((tmp_path / "work" / "staging").iterdir())
 
 
+@pytest.mark.long  # four backups, a prune (which repacks) and a check: 15-30 s on a busy machine
 def test_prune_keeps_what_the_rules_say_per_database(tmp_path: Path) -> None:
     harness = Harness(
         tmp_path, with_store=False, prune={"keepHourly": 1, "keepDaily": 0, "keepWeekly": 0, "keepMonthly": 0}

@@ -316,16 +316,18 @@ def run(args: argparse.Namespace) -> int:
         daemon=True,
     )
     notifying.start()
-    # Each BackupSchedule's due jobs, on APScheduler's thread (docs/concepts/backups.md)
+    # Each BackupSchedule's due jobs, on APScheduler's thread (docs/concepts/backups.md). It reads and writes the
+    # store through its own SqlSupervisorStore: the folder-synced one applies the watcher's plans, the loop's job.
+    backup_store = SqlSupervisorStore(engine)
     backups = LocalBackups(
-        resources=lambda: [item.resource for item in store.desired_objects() if not item.deleting],
+        resources=lambda: [item.resource for item in backup_store.desired_objects() if not item.deleting],
         state_dir=settings.state_dir,
         secrets_dir=settings.incident_secrets_dir,
         store_path=settings.database_path,
         metrics=metrics.backups,
         engine=engine,
         record_signals=incidents.record_signals,
-        record_status=store.record_status,
+        record_status=backup_store.record_status,
     )
     backups.start()
     try:
