@@ -152,6 +152,7 @@ def _started(server: uvicorn.Server, thread: threading.Thread, *, timeout: float
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe of every runtime is noise
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # four lines per look at the backup schedules
     sys.setswitchinterval(INTERPRETER_SWITCH_INTERVAL_S)
     try:
         settings = load_settings(args)
