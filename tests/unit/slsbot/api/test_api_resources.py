@@ -33,7 +33,7 @@ def test_metadata_defaults_to_the_default_namespace():
 
 
 def test_an_unknown_kind_is_rejected_listing_the_kinds():
-    with pytest.raises(ValueError, match=r"kind: 'Bot' is not a slsbot kind; use one of BackupSchedule, Experiment, RiskPolicy"):
+    with pytest.raises(ValueError, match=r"kind: 'Bot' is not a slsbot kind; use one of BackupSchedule, Experiment"):
         parse_resource(_account(kind="Bot"))
     with pytest.raises(ValueError, match=r"kind: Incident objects are written by the control plane only"):
         parse_resource(_account(kind="Incident"))
