@@ -87,7 +87,9 @@ def harness(tmp_path: Path) -> Harness:
     built.engine.dispose()
 
 
-def test_backup_makes_one_tagged_snapshot_per_database_with_its_summary(harness: Harness, tmp_path: Path) -> None:
+def test_backup_makes_one_tagged_snapshot_per_database_and_a_drill_passes_on_it(
+    harness: Harness, tmp_path: Path
+) -> None:
     result = harness.service.run("backup")
     assert result.outcome == JobOutcome.SUCCEEDED, result.message
     assert len(result.snapshot_ids) == 2 and result.size_bytes and result.size_bytes > 0
@@ -105,6 +107,12 @@ def test_backup_makes_one_tagged_snapshot_per_database_with_its_summary(harness:
     assert record["account"] == "binance" and record["database"] == "state.db"
     assert harness.results == [(BackupJobKind.BACKUP, result)]
     assert not (tmp_path / "work" / "staging").exists() or not any((tmp_path / "work" / "staging").iterdir())
+
+    write_state(harness.state, 5, 9)  # the live state moved on: the drill compares with the snapshot's record
+    drill = harness.service.run("drill")
+    assert drill.outcome == JobOutcome.SUCCEEDED, drill.message
+    assert len(drill.snapshot_ids) == 2
+    assert harness.active() == []
 
 
 @pytest.mark.long  # four backups, a prune (which repacks) and a check: 15-30 s on a busy machine
@@ -133,15 +141,6 @@ def test_prune_keeps_what_the_rules_say_per_database(tmp_path: Path) -> None:
         assert harness.service.run("check").outcome == JobOutcome.SUCCEEDED
     finally:
         harness.engine.dispose()
-
-
-def test_drill_passes_on_a_faithful_snapshot(harness: Harness) -> None:
-    assert harness.service.run("backup").outcome == JobOutcome.SUCCEEDED
-    write_state(harness.state, 5, 9)  # the live state moved on: the drill compares with the snapshot's record
-    drill = harness.service.run("drill")
-    assert drill.outcome == JobOutcome.SUCCEEDED, drill.message
-    assert len(drill.snapshot_ids) == 2
-    assert harness.active() == []
 
 
 def test_drill_fails_and_opens_an_incident_when_the_restored_data_differs(harness: Harness, tmp_path: Path) -> None:
@@ -174,7 +173,10 @@ def test_drill_fails_and_opens_an_incident_when_the_restored_data_differs(harnes
     assert incident.status.clear_since is not None  # cleared; resolved once recoverAfter passes
 
 
-def test_drill_fails_when_the_repository_data_is_damaged(harness: Harness, tmp_path: Path) -> None:
+def test_drill_and_check_fail_on_damaged_data_and_no_password_shows_anywhere(
+    harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
     assert harness.service.run("backup").outcome == JobOutcome.SUCCEEDED
     packs = sorted((tmp_path / "repo" / "data").rglob("*"))
     for pack in (p for p in packs if p.is_file()):
@@ -194,15 +196,7 @@ def test_drill_fails_when_the_repository_data_is_damaged(harness: Harness, tmp_p
         ("RestoreDrillFailed", "RestoreDrillFailed:trading/nightly:drill"),
     ]
 
-
-def test_no_password_in_results_logs_or_errors(
-    harness: Harness, tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    harness.service.run("backup")
-    harness.service.run("drill")
-    wrong = ResticRepository(str(tmp_path / "repo"), SecretStr("not-the-" + RESTIC_PASSWORD))
-    harness.service.repository = wrong
+    harness.service.repository = ResticRepository(str(tmp_path / "repo"), SecretStr("not-the-" + RESTIC_PASSWORD))
     failed = harness.service.run("check")
     assert failed.outcome == JobOutcome.FAILED and "wrong password" in failed.message
     texts = [caplog.text, *capfd.readouterr()]
