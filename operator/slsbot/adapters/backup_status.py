@@ -54,6 +54,15 @@ def last_runs(status: BackupScheduleStatus) -> dict[BackupJobKind, datetime | No
     }
 
 
+def failed_jobs(status: BackupScheduleStatus) -> dict[BackupJobKind, str]:
+    """The job kinds whose newest run failed, with its message."""
+    return {
+        job: result.message
+        for job, name in FIELDS.items()
+        if (result := getattr(status, name)) is not None and result.outcome == JobOutcome.FAILED
+    }
+
+
 def with_ready(status: BackupScheduleStatus, now: datetime) -> BackupScheduleStatus:
     """Ready=True while the newest run of every job kind that ran succeeded; else False naming the failed kinds."""
     failed = [

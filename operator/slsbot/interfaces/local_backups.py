@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from slsbot.adapters.backup_status import BackupStatusFile, last_runs, with_ready, with_result
+from slsbot.adapters.backup_status import BackupStatusFile, failed_jobs, last_runs, with_ready, with_result
 from slsbot.adapters.control_metrics import BackupMetrics
 from slsbot.adapters.restic import ResticRepository
 from slsbot.adapters.sqlite_snapshot import SqliteCopies
@@ -219,6 +219,9 @@ class LocalBackups:
         )
         if known is not None:
             service.failing.update(known.failing)
+        else:  # after a restart: the kinds whose newest run failed keep their incidents until they succeed
+            status, _since = self.status_file(schedule).read()
+            service.failing.update(failed_jobs(status))
         self._services[key] = service
         return service
 

@@ -15,9 +15,13 @@ from sqlmodel import Session, select
 from slsbot.adapters.backup_status import BackupStatusFile
 from slsbot.adapters.control_metrics import ControlMetrics
 from slsbot.adapters.store import EventRecord, create_store_engine
+from slsbot.adapters.supervisor_store import SqlIncidentStore
 from slsbot.api import BackupSchedule
-from slsbot.api.backup import BackupScheduleStatus
+from slsbot.api.backup import BackupScheduleStatus, JobResult
+from slsbot.domain.incident_rules import backup_signal
+from slsbot.domain.incidents import BACKUP_FAMILY
 from slsbot.interfaces.local_backups import LocalBackups
+from slsbot.services.incidents import IncidentService
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,7 +37,7 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
     secret = state_dir / "secrets" / "ops" / "restic"
     secret.mkdir(parents=True)
     (secret / "password").write_text(RESTIC_PASSWORD)
-    engine = create_store_engine(state_dir / "supervisor.db")  # the control plane's store: what gets backed up
+    engine = create_store_engine(state_dir / "supervisor.db")  # the control plane's store: backed up, incidents
     schedule = BackupSchedule.model_validate(
         {
             "metadata": {"name": "hourly", "namespace": "ops"},
@@ -42,6 +46,13 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
     )
     statuses: list[BackupScheduleStatus] = []
     metrics = ControlMetrics(CollectorRegistry())
+    incidents = IncidentService(SqlIncidentStore(engine), None)
+    # Before this supervisor started, the drill had failed and its incident was open.
+    failed_at = datetime.now(UTC) - timedelta(hours=1)
+    drill = JobResult(started_at=failed_at, duration_seconds=1.0, outcome="Failed", message="orders differ")
+    incidents.record_signals(
+        [backup_signal("ops", "hourly", "drill", "orders differ", failed_at)], failed_at, evaluated=(BACKUP_FAMILY,)
+    )
     backups = LocalBackups(
         resources=lambda: [schedule],
         state_dir=state_dir,
@@ -50,9 +61,10 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
         metrics=metrics.backups,
         engine=engine,
         record_status=lambda **kw: statuses.append(kw["status"]),
+        record_signals=incidents.record_signals,
     )
     status_file = BackupStatusFile(state_dir / "backups" / "ops" / "hourly")
-    status_file.write(BackupScheduleStatus(), datetime.now(UTC) - timedelta(hours=2))  # first seen 2 h ago
+    status_file.write(BackupScheduleStatus(last_drill=drill), datetime.now(UTC) - timedelta(hours=2))  # seen 2 h ago
     backups.start()
     try:
         deadline = time.monotonic() + 60
@@ -64,8 +76,11 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
     assert statuses, "the due backup did not run within 60 s"
     status, _since = status_file.read()
     assert status.last_backup is not None and status.last_backup.outcome == "Succeeded", status.last_backup
-    assert status.last_drill is None  # the drill's Sunday has not come since
-    assert status.conditions[0].type == "Ready" and status.conditions[0].status == "True"
+    assert status.last_drill == drill  # the drill's Sunday has not come since
+    # the backup's success leaves the drill's incident open: only a drill that passes clears it
+    active = incidents.store.active_incidents()
+    assert [(i.spec.rule, i.status.clear_since) for i in active] == [("RestoreDrillFailed", None)]
+    assert status.conditions[0].status == "False" and status.conditions[0].reason == "DrillFailed"
     with Session(create_store_engine(state_dir / "supervisor.db")) as session:
         events = session.exec(select(EventRecord).where(EventRecord.kind == "BackupSchedule")).all()
     assert [(e.reason, e.type) for e in events] == [("BackupSucceeded", "Normal")]
