@@ -18,6 +18,9 @@ COPY botruntime ./botruntime
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim
+# restic for the BackupSchedule CronJobs (slsbot backup run), Debian's package
+RUN apt-get update && apt-get install -y --no-install-recommends restic ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --gid 10001 slsbot && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin slsbot
 WORKDIR /app
 COPY --from=build /app/.venv /app/.venv

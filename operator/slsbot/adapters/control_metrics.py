@@ -18,6 +18,10 @@ rule}``, ``slsbot_incidents_resolved_total{severity, how}``, ``slsbot_notificati
 
 The admin API's protections (docs/concepts/admin-api-security.md): ``ControlMetrics.admin_api`` (``AdminApiMetrics``):
 ``slsbot_admin_requests_refused_total{reason}`` and ``slsbot_admin_lockouts_total``.
+Backups (docs/concepts/backups.md): ``ControlMetrics.backups`` (``BackupMetrics``): per job kind (backup, check,
+prune, drill), ``slsbot_backup_last_success_timestamp_seconds{job}``, ``slsbot_backup_last_duration_seconds{job}``,
+``slsbot_backup_runs_total{job, outcome}``, ``slsbot_backup_last_size_bytes`` (what the newest backup added) and
+``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class ControlMetrics:
         )
         self.incidents = IncidentMetrics(self.registry)
         self.admin_api = AdminApiMetrics(self.registry)
+        self.backups = BackupMetrics(self.registry)
 
     # --- HealingMetrics (slsbot.domain.ports) -------------------------------------------------------------
 
@@ -149,3 +154,41 @@ class AdminApiMetrics:
 
     def locked_out(self) -> None:
         self.lockouts.inc()
+
+
+class BackupMetrics:
+    """What the backups service's runs report (``services.backups``: its ``report``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.last_success = Gauge(
+            f"{PREFIX}_backup_last_success_timestamp_seconds",
+            "When the newest successful run of this job kind started (Unix time).",
+            ["job"],
+            registry=registry,
+        )
+        self.last_duration = Gauge(
+            f"{PREFIX}_backup_last_duration_seconds", "How long the newest run took.", ["job"], registry=registry
+        )
+        self.runs = Counter(
+            f"{PREFIX}_backup_runs_total", "Runs of backup jobs by outcome.", ["job", "outcome"], registry=registry
+        )
+        self.last_size = Gauge(
+            f"{PREFIX}_backup_last_size_bytes",
+            "Bytes the newest successful backup added to the repository.",
+            registry=registry,
+        )
+        self.drill_passed = Gauge(
+            f"{PREFIX}_backup_drill_passed",
+            "1 when the newest restore drill passed, 0 when it failed.",
+            registry=registry,
+        )
+
+    def job_finished(self, job: str, *, succeeded: bool, started_at: float, duration: float, size: int | None) -> None:
+        self.runs.labels(job=job, outcome="succeeded" if succeeded else "failed").inc()
+        self.last_duration.labels(job=job).set(duration)
+        if succeeded:
+            self.last_success.labels(job=job).set(started_at)
+            if job == "backup" and size is not None:
+                self.last_size.set(size)
+        if job == "drill":
+            self.drill_passed.set(1 if succeeded else 0)

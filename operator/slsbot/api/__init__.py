@@ -2,10 +2,12 @@
 the runtime configuration, the JSON schema and the reference docs. Pure models, no I/O."""
 
 from slsbot.api.account import AccountMode, PaperSettings, TradingAccountSpec, TradingAccountStatus
+from slsbot.api.backup import BackupScheduleSpec, BackupScheduleStatus
 from slsbot.api.base import API_VERSION, GROUP, VERSION, Condition, ConditionStatus, ObjectRef, parse_duration
 from slsbot.api.experiment import ExperimentSpec, ExperimentStatus, ExperimentType
 from slsbot.api.resources import (
     KINDS,
+    BackupSchedule,
     Experiment,
     Incident,
     KindInfo,
@@ -37,6 +39,9 @@ __all__ = [
     "TIMEFRAME_SECONDS",
     "VERSION",
     "AccountMode",
+    "BackupSchedule",
+    "BackupScheduleSpec",
+    "BackupScheduleStatus",
     "BreakerAction",
     "Condition",
     "ConditionStatus",

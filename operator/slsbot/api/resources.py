@@ -1,4 +1,4 @@
-"""The five kinds as whole objects (apiVersion, kind, metadata, spec, status) and what their CRDs carry."""
+"""The six kinds as whole objects (apiVersion, kind, metadata, spec, status) and what their CRDs carry."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from slsbot.api.account import TradingAccountSpec, TradingAccountStatus
+from slsbot.api.backup import BackupScheduleSpec, BackupScheduleStatus
 from slsbot.api.base import API_VERSION, DNS_LABEL, GROUP, VERSION, ObjectStatus, SpecModel
 from slsbot.api.experiment import ExperimentSpec, ExperimentStatus
 from slsbot.api.incident import IncidentSpec, IncidentStatus
@@ -219,8 +220,32 @@ Incident.kind_info = KindInfo(
     ),
 )
 
+
+class BackupSchedule(Resource[BackupScheduleSpec, BackupScheduleStatus]):
+    kind: str = Field(default="BackupSchedule", pattern="^BackupSchedule$")
+    status: BackupScheduleStatus | None = None
+
+
+BackupSchedule.kind_info = KindInfo(
+    kind="BackupSchedule",
+    plural="backupschedules",
+    short_names=("bs", "backup"),
+    spec_model=BackupScheduleSpec,
+    status_model=BackupScheduleStatus,
+    description="restic backups of a namespace's runtime state, with checks, retention and restore drills.",
+    columns=(
+        PrinterColumn("Repository", ".spec.repository", priority=1),
+        PrinterColumn("LastBackup", ".status.lastBackup.startedAt", type="date"),
+        PrinterColumn("Backup", ".status.lastBackup.outcome"),
+        PrinterColumn("Drill", ".status.lastDrill.outcome"),
+        _READY,
+        _AGE,
+        _MESSAGE,
+    ),
+)
+
 KINDS: dict[str, type[Resource[Any, Any]]] = {
-    cls.kind_info.kind: cls for cls in (TradingAccount, Strategy, Experiment, RiskPolicy, Incident)
+    cls.kind_info.kind: cls for cls in (TradingAccount, Strategy, Experiment, RiskPolicy, Incident, BackupSchedule)
 }
 
 

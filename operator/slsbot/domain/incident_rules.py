@@ -93,9 +93,31 @@ def runbook_for(rule: str) -> str:
 def all_runbooks() -> set[str]:
     """Every runbook a signal can name."""
     return (
-        {runbook_for(rule) for rule in RULES}
+        {runbook_for(rule) for rule in RULES + BACKUP_RULES}
         | {runbook_for(f"Healing{c.value}") for c in FailureClass}
         | {runbook_for(CREDENTIAL_ROTATION_RULE)}
+    )
+
+
+# --- backups (services.backups): a failed backup, check or prune, and a failed restore drill ------------------------
+#: Severity 2: the bots trade on, but their state could not be brought back if lost.
+BACKUP_RULES = ("BackupFailed", "RestoreDrillFailed")
+
+
+def backup_signal(namespace: str, schedule: str, job: str, message: str, now: datetime) -> IncidentSignal:
+    """The signal of a BackupSchedule's failed job (``job``: backup, check, prune or drill): rule RestoreDrillFailed
+    for a drill, else BackupFailed; cause ``<rule>:<namespace>/<schedule>:<job>``, so each kind opens its own
+    incident and clears when that kind next succeeds. No automatic action: nothing to cut while bots trade."""
+    rule = "RestoreDrillFailed" if job == "drill" else "BackupFailed"
+    return IncidentSignal(
+        cause=f"{rule}:{namespace}/{schedule}:{job}",
+        severity=2,
+        rule=rule,
+        namespace=namespace,
+        objects=(f"BackupSchedule/{schedule}",),
+        message=message[:1024],
+        runbook=runbook_for(rule),
+        detected_at=now,
     )
 
 

@@ -24,7 +24,8 @@ DEFAULT_RECOVER_AFTER = timedelta(minutes=2)
 TIMELINE_LIMIT = 64
 RULES_FAMILY = "rules"  # signals of the severity rules (incident_rules)
 HEALING_FAMILY = "healing"  # signals of the healing ladder's Incident rung (rule "Healing<Class>")
-FAMILIES = (RULES_FAMILY, HEALING_FAMILY)
+BACKUP_FAMILY = "backups"  # signals of a BackupSchedule's jobs (incident_rules.backup_signal)
+FAMILIES = (RULES_FAMILY, HEALING_FAMILY, BACKUP_FAMILY)
 
 
 class Incident(SpecModel):
@@ -59,6 +60,8 @@ class IncidentChange:
 
 
 def family_of(rule: str) -> str:
+    if rule in ("BackupFailed", "RestoreDrillFailed"):
+        return BACKUP_FAMILY
     return HEALING_FAMILY if rule.startswith("Healing") else RULES_FAMILY
 
 

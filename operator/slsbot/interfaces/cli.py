@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "Evaluate a RuntimeConfig out of sample, walk-forward, against buy-and-hold",
     "crds": "Generate the CustomResourceDefinitions from the API models",
     "audit": "Verify the admin API's audit trail (its hash chain) or export it as JSON lines",
+    "backup": "Run one job of a BackupSchedule (backup, check, prune or a restore drill) and exit",
+    "restore": "Put a Strategy's state back from a backup snapshot (its runtime stopped)",
 }
 
 

@@ -23,6 +23,8 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
   pass for it (``services.account_risk``: the runtimes' figures read, each one's headroom pushed where it changed or
   is due); a change to a policy with ``killSwitch`` set runs it at once, before its Strategies are woken, so the kill
   reaches the running runtimes before the config change restarts them.
+* BackupSchedule: its four CronJobs applied on each of its events and when a Strategy of its namespace comes or
+  goes (``adapters.kubernetes.backups``, docs/concepts/backups.md).
 * Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
   reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
   to its spec.
@@ -41,7 +43,7 @@ import kopf
 
 from slsbot.adapters.kubernetes import ClusterCredentials
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
-from slsbot.api import GROUP, VERSION, Experiment, RiskPolicy, Strategy, TradingAccount
+from slsbot.api import GROUP, VERSION, BackupSchedule, Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.domain.allocation import FULL, AllocationClaim, allocated_percent
 from slsbot.domain.errors import (
     BackendUnavailable,
@@ -97,6 +99,17 @@ async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
     except asyncio.CancelledError:
         await asyncio.wait([task])
         raise
+
+
+async def reconcile_backup_schedules(ctx: OperatorContext, schedules: list[BackupSchedule]) -> None:
+    """Apply each schedule's CronJobs; a failure is logged and tried again at the schedule's next event."""
+    if ctx.backups is None:
+        return
+    for schedule in schedules:
+        try:
+            await _in_thread(ctx.backups.reconcile, schedule)
+        except SlsbotError as exc:
+            log.warning("BackupSchedule %s/%s: its CronJobs: %s", schedule.namespace, schedule.name, exc)
 
 
 async def run_strategy_daemon(
@@ -229,6 +242,7 @@ def register_handlers(
     accounts = (GROUP, VERSION, TradingAccount.kind_info.plural)
     policies = (GROUP, VERSION, RiskPolicy.kind_info.plural)
     experiments = (GROUP, VERSION, Experiment.kind_info.plural)
+    backups = (GROUP, VERSION, BackupSchedule.kind_info.plural)
 
     @kopf.on.login(registry=registry, id="login")
     def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
@@ -336,6 +350,31 @@ def register_handlers(
         for peer in _users(strategies_by_account, namespace, account):
             if peer != name:
                 memo.slsbot.wakeups.wake(namespace, peer)
+
+    # BackupSchedule: its CronJobs follow it (adapters.kubernetes.backups), and follow the Strategies its backup job
+    # mounts: a Strategy that comes or goes in a namespace with schedules reconciles them. Its CronJobs are owned by
+    # it, so a deleted schedule's go with it. Event handlers: kopf writes no progress onto the objects.
+    @kopf.index(*backups, registry=registry, id="backup_schedules_by_namespace")
+    def backup_schedules_by_namespace(namespace: str, body: kopf.Body, **_: Any) -> dict[str, BackupSchedule] | None:
+        schedule = parsed_or_none(BackupSchedule, body)
+        return {namespace: schedule} if schedule is not None else None
+
+    @kopf.on.event(*backups, registry=registry, id="backup_schedule_changed")
+    async def backup_schedule_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        schedule = parsed_or_none(BackupSchedule, body) if type != "DELETED" else None
+        if schedule is not None:
+            await reconcile_backup_schedules(memo.slsbot, [schedule])
+
+    @kopf.on.event(*strategies, registry=registry, id="strategy_backups")
+    async def strategy_backups(
+        type: str | None,
+        namespace: str,
+        memo: kopf.Memo,
+        backup_schedules_by_namespace: kopf.Index[str, BackupSchedule],
+        **_: Any,
+    ) -> None:
+        if type in ("ADDED", "DELETED") and namespace in backup_schedules_by_namespace:
+            await reconcile_backup_schedules(memo.slsbot, list(backup_schedules_by_namespace[namespace]))
 
     @kopf.on.delete(*strategies, registry=registry, id="strategy_deleted")
     async def strategy_deleted(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:

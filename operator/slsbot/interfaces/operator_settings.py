@@ -92,6 +92,12 @@ class OperatorSettings(BaseSettings):
         default="/app/data/market/binance-spot-1h-2024",
         description="Recorded candles for replay strategies without marketData.dataDir (inside the image).",
     )
+    backup_image: str = Field(
+        default=RuntimeSettings.model_fields["image"].default,
+        min_length=1,
+        description="Image of the BackupSchedules' CronJobs (slsbot backup run; it must carry restic, as the "
+        "project's image does).",
+    )
     # What a Strategy may run, and who may reach it (slsbot.domain.admission, RuntimeNetworkOptions).
     allowed_images: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [PROJECT_IMAGE],

@@ -21,6 +21,7 @@ from slsbot.adapters.kubernetes import (
     KubernetesObjectStore,
     KubernetesRuntimeBackend,
 )
+from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
 from slsbot.api.health import HealingRung
@@ -104,6 +105,8 @@ class OperatorContext:
     account_risk: AccountRiskSettings = field(default_factory=AccountRiskSettings)
     # The (namespace, account) pairs under a severity-2 incident, whose entries the policy's sizeMultiplier cuts
     size_cuts: Callable[[], Collection[tuple[str, str]]] | None = None
+    # Each BackupSchedule's CronJobs (docs/concepts/backups.md); None: BackupSchedules are not served
+    backups: KubernetesBackupCronJobs | None = None
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:

@@ -232,6 +232,7 @@ async def emulated_cluster(namespaces: Iterable[str]) -> AsyncIterator[ClusterEm
             emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
         emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)
         emulator.resources["batch/v1/jobs"] = info(kind="Job", namespaced=True, verbs=verbs, subresources={"status"})
+        emulator.resources["batch/v1/cronjobs"] = info(kind="CronJob", namespaced=True, verbs=verbs)
         emulator.resources["networking.k8s.io/v1/networkpolicies"] = info(
             kind="NetworkPolicy", namespaced=True, verbs=verbs
         )

@@ -319,6 +319,7 @@ class Kube:
             "secrets": ("", "v1"),
             "networkpolicies": ("networking.k8s.io", "v1"),
             "jobs": ("batch", "v1"),
+            "cronjobs": ("batch", "v1"),
         }.get(plural, ("slsbot.io", "v1alpha1"))
         return resource_path(group, version, plural, namespace=namespace, name=name, subresource=subresource)
 

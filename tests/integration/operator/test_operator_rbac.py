@@ -39,6 +39,7 @@ UNCALLED = {
     ("slsbot.io", "experiments/finalizers", "update"): (
         "the same, for a tuning run's Job, ConfigMap and storage Secret, owned by their Experiment"
     ),
+    ("slsbot.io", "backupschedules/finalizers", "update"): "the same, for a BackupSchedule's CronJobs",
 }
 
 # Rules this life cycle does not exercise but another flow of the operator calls; the test named does.
@@ -54,6 +55,9 @@ OTHER_FLOWS = {
     ("slsbot.io", "incidents", "create"): "a runtime whose health breaks a severity rule opens an Incident",
     ("slsbot.io", "incidents", "patch"): "an Incident's labels follow its state",
     ("slsbot.io", "incidents/status", "patch"): "an Incident's status (timeline, state, count)",
+    # tests/integration/operator/test_operator_backups_kmock.py changes a BackupSchedule.
+    ("batch", "cronjobs", "patch"): "a changed BackupSchedule patches its CronJobs",
+    ("batch", "cronjobs", "delete"): "a CronJob labelled with a schedule that no longer builds it is deleted",
 }
 
 
@@ -114,6 +118,15 @@ def strategy(port: int, fast: int = 10) -> dict[str, Any]:
     }
 
 
+def backup_schedule() -> dict[str, Any]:
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "BackupSchedule",
+        "metadata": {"name": "hourly"},
+        "spec": {"repository": "s3:s3.example/bucket", "passwordSecretRef": {"name": "restic", "key": "password"}},
+    }
+
+
 def experiment() -> dict[str, Any]:
     return {
         "apiVersion": "slsbot.io/v1alpha1",
@@ -147,8 +160,10 @@ async def test_every_call_of_a_whole_life_cycle_is_granted_and_every_grant_is_us
     await kube.apply(account())
     await kube.apply(strategy(runtime_stub.port))
     await kube.apply(experiment())
+    await kube.apply(backup_schedule())
 
     await kube.eventually(lambda: kube.get("deployments", RUNTIME), what="the runtime Deployment")
+    await kube.eventually(lambda: kube.get("cronjobs", "slsbot-backup-hourly-drill"), what="the backup CronJobs")
     # A tuning run: its storage Secret, plan ConfigMap and Job.
     await kube.eventually(lambda: kube.get("jobs", "slsbot-tune-tune-r1"), what="the tuning run's Job")
     await kube.mark_runtime_ready("btc-trend")

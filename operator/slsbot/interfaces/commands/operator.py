@@ -48,6 +48,7 @@ from slsbot.adapters.kubernetes import (
 )
 from slsbot.adapters.kubernetes.access_review import AccessReviews
 from slsbot.adapters.kubernetes.admin_data import KubernetesAdminData
+from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
@@ -154,6 +155,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
         ),
+        backups=KubernetesBackupCronJobs(api, image=settings.backup_image),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
         incidents=incidents,

@@ -58,6 +58,7 @@ from slsbot.domain.plan import BackoffPolicy, LivenessPolicy
 from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.interfaces.admin_api.hardening import server_options
+from slsbot.interfaces.local_backups import LocalBackups
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
     DailyEquity,
@@ -176,6 +177,7 @@ def _started(server: uvicorn.Server, thread: threading.Thread, *, timeout: float
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe of every runtime is noise
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # four lines per look at the backup schedules
     sys.setswitchinterval(INTERPRETER_SWITCH_INTERVAL_S)
     try:
         settings = load_settings(args)
@@ -355,6 +357,20 @@ def run(args: argparse.Namespace) -> int:
     )
     if retention is not None:
         pruning.start()
+    # Each BackupSchedule's due jobs, on APScheduler's thread (docs/concepts/backups.md). It reads and writes the
+    # store through its own SqlSupervisorStore: the folder-synced one applies the watcher's plans, the loop's job.
+    backup_store = SqlSupervisorStore(engine)
+    backups = LocalBackups(
+        resources=lambda: [item.resource for item in backup_store.desired_objects() if not item.deleting],
+        state_dir=settings.state_dir,
+        secrets_dir=settings.incident_secrets_dir,
+        store_path=settings.database_path,
+        metrics=metrics.backups,
+        engine=engine,
+        record_signals=incidents.record_signals,
+        record_status=backup_store.record_status,
+    )
+    backups.start()
     try:
         run_supervisor(
             store=store,
@@ -366,6 +382,7 @@ def run(args: argparse.Namespace) -> int:
         )
     finally:
         stop.set()
+        backups.stop()
         watching.join(timeout=10)
         notifying.join(timeout=10)
         if pruning.is_alive():

@@ -33,7 +33,7 @@ def test_metadata_defaults_to_the_default_namespace():
 
 
 def test_an_unknown_kind_is_rejected_listing_the_kinds():
-    with pytest.raises(ValueError, match=r"kind: 'Bot' is not a slsbot kind; use one of Experiment, RiskPolicy"):
+    with pytest.raises(ValueError, match=r"kind: 'Bot' is not a slsbot kind; use one of BackupSchedule, Experiment"):
         parse_resource(_account(kind="Bot"))
     with pytest.raises(ValueError, match=r"kind: Incident objects are written by the control plane only"):
         parse_resource(_account(kind="Incident"))
@@ -55,7 +55,7 @@ def test_bad_objects_are_rejected_naming_the_field(change, field):
 
 
 def test_each_kind_knows_its_crd_facts():
-    assert set(KINDS) == {"TradingAccount", "Strategy", "Experiment", "RiskPolicy", "Incident"}
+    assert set(KINDS) == {"TradingAccount", "Strategy", "Experiment", "RiskPolicy", "Incident", "BackupSchedule"}
     plurals = {kind: cls.kind_info.plural for kind, cls in KINDS.items()}
     assert plurals == {
         "TradingAccount": "tradingaccounts",
@@ -63,6 +63,7 @@ def test_each_kind_knows_its_crd_facts():
         "Experiment": "experiments",
         "RiskPolicy": "riskpolicies",
         "Incident": "incidents",
+        "BackupSchedule": "backupschedules",
     }
     short_names = [name for cls in KINDS.values() for name in cls.kind_info.short_names]
     assert len(short_names) == len(set(short_names))

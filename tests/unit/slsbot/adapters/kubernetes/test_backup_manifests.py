@@ -1,0 +1,88 @@
+"""The CronJobs of a BackupSchedule, built without a cluster."""
+
+from __future__ import annotations
+
+import json
+
+from slsbot.adapters.kubernetes.backup_manifests import (
+    CRONJOB_NAME_LIMIT,
+    BackedUpRuntime,
+    build_backup_cronjobs,
+    cronjob_name,
+)
+from slsbot.api import BackupSchedule
+from slsbot.interfaces.commands.backup import add_arguments
+
+SCHEDULE = BackupSchedule.model_validate(
+    {
+        "metadata": {"name": "nightly", "namespace": "trading", "uid": "u-1"},
+        "spec": {
+            "repository": "s3:s3.example/bucket/slsbot",
+            "passwordSecretRef": {"name": "restic", "key": "password"},
+            "environmentSecretRef": {"name": "restic-s3"},
+            "restoreDrill": {"schedule": "0 6 * * 0"},
+        },
+    }
+)
+RUNTIMES = [
+    BackedUpRuntime("eth", "bybit", "slsbot-runtime-eth"),
+    BackedUpRuntime("btc", "binance", "slsbot-runtime-btc"),
+]
+
+
+def by_job(manifests: list[dict]) -> dict[str, dict]:
+    return {m["metadata"]["labels"]["slsbot.io/backup-job"]: m for m in manifests}
+
+
+def test_one_cronjob_per_job_kind_on_its_schedule_owned_by_the_schedule() -> None:
+    jobs = by_job(build_backup_cronjobs(SCHEDULE, image="ghcr.io/slsbot/runtime:1", runtimes=RUNTIMES))
+    assert sorted(jobs) == ["backup", "check", "drill", "prune"]
+    assert jobs["backup"]["spec"]["schedule"] == "0 * * * *"
+    assert jobs["drill"]["spec"]["schedule"] == "0 6 * * 0"
+    for job in jobs.values():
+        assert job["metadata"]["namespace"] == "trading"
+        assert job["metadata"]["ownerReferences"][0]["kind"] == "BackupSchedule"
+        assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        assert job["spec"]["timeZone"] == "Etc/UTC"
+
+
+def test_the_command_is_slsbot_backup_run_and_parses() -> None:
+    """The container's arguments are what ``slsbot backup run`` accepts, with the schedule as JSON."""
+    import argparse
+
+    jobs = by_job(build_backup_cronjobs(SCHEDULE, image="img", runtimes=RUNTIMES))
+    container = jobs["backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(container["args"][1:])
+    assert (args.action, args.job) == ("run", "backup")
+    assert BackupSchedule.model_validate(json.loads(args.schedule_json)).spec == SCHEDULE.spec
+    assert args.account_of == ["btc=binance", "eth=bybit"]
+    assert str(args.state_root) == "/state"
+
+
+def test_state_claims_are_mounted_read_only_and_secrets_as_files_never_env() -> None:
+    jobs = by_job(build_backup_cronjobs(SCHEDULE, image="img", runtimes=RUNTIMES))
+    pod = jobs["backup"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    claims = [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert [v["persistentVolumeClaim"] for v in claims] == [
+        {"claimName": "slsbot-runtime-btc", "readOnly": True},
+        {"claimName": "slsbot-runtime-eth", "readOnly": True},
+    ]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/state/btc"]["readOnly"] and mounts["/state/eth"]["readOnly"]
+    assert mounts["/var/run/slsbot/secrets/trading/restic"]["readOnly"]
+    assert mounts["/var/run/slsbot/secrets/trading/restic-s3"]["readOnly"]
+    assert "env" not in pod["containers"][0] and "envFrom" not in pod["containers"][0]
+    affinity = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert affinity["labelSelector"]["matchExpressions"][0]["values"] == ["btc", "eth"]
+    check = jobs["check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert not [v for v in check["volumes"] if "persistentVolumeClaim" in v] and "affinity" not in check
+
+
+def test_long_names_fit_a_cronjob() -> None:
+    name = cronjob_name("a" * 60, "drill")
+    assert len(name) <= CRONJOB_NAME_LIMIT
+    assert name != cronjob_name("a" * 59 + "b", "drill")
+    assert cronjob_name("nightly", "check") == "slsbot-backup-nightly-check"
