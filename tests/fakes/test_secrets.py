@@ -68,3 +68,37 @@ def known_secrets() -> dict[str, str]:
         for name, value in globals().items()
         if name.isupper() and isinstance(value, str) and name not in NOT_SECRET
     }
+
+
+# Issue 10's integration tests (backups, rotation of keys and tokens, Vault, the cluster admin API).
+BACKUP_SERVICE_RESTIC_PASSWORD = "restic-pw-test-7Qx2vLr9"
+BACKUP_RESTORE_RESTIC_PASSWORD = "restic-pw-test-Cm4n8Tq1"
+RESTORE_RESTART_RESTIC_PASSWORD = "restic-pw-test-Rv7d3Np0"
+LOCAL_BACKUPS_RESTIC_PASSWORD = "restic-pw-test-Hs5w2Ke6"
+ROTATION_ADMIN_TOKEN = "it-rotation-admin-4Kd9Qx2Vn7Lm"
+KEY_ROTATION_RUNTIME_TOKEN = "rotation-it-runtime-token-8Hc2Wq5Lz1"
+KEY_ROTATION_NEW_API_KEY = "rotatedKey0123456789abcdefROTATEDKEY"
+KEY_ROTATION_NEW_SECRET = "rotatedSecret0123456789abcdefROTATEDSECRET"
+KEY_ROTATION_THIRD_API_KEY = "thirdKey0123456789abcdefTHIRDKEY"
+KEY_ROTATION_THIRD_SECRET = "thirdSecret0123456789abcdefTHIRDSECRET"
+KEY_ROTATION_REFUSED_API_KEY = "refusedKey0123456789abcdefREFUSEDKEY"
+KEY_ROTATION_REFUSED_SECRET = "refusedSecret0123456789abcdefREFUSEDSECRET"
+ACCESS_REVIEW_ALICE_TOKEN = "it-k8s-alice-token-6b5a4c3d"
+ACCESS_REVIEW_ROBOT_TOKEN = "it-k8s-robot-token-1f2e3d4c"
+CLUSTER_API_VIEWER_TOKEN = "it-k8s-viewer-token-7d1c0b9a"
+CLUSTER_API_OPERATOR_TOKEN = "it-k8s-operator-token-5e4f3a2b"
+CLUSTER_API_ADMIN_TOKEN = "it-k8s-admin-token-c3b2a190"
+CLUSTER_API_LATE_TOKEN = "it-k8s-late-token-0a9b8c7d"
+REAL_RUNTIME_NEW_CONTROL_KEY = "it-real-runtime-control-key-rotated-7c6b5a4f3e2d"
+OPERATOR_KMOCK_NEW_CONTROL_KEY = "it-operator-control-key-rotated-5e4d3c2b1a0f9e8d"
+HARDENING_OPERATOR_TOKEN = "hs-operator-5Tb8Nc1Md4Ve7Wf"
+VAULT_ADAPTER_API_KEY_V1 = "vaultKeyOne0123456789abcdefVKONE"
+VAULT_ADAPTER_SECRET_V1 = "vaultSecretOne0123456789abcdefVSONE"
+VAULT_ADAPTER_API_KEY_V2 = "vaultKeyTwo0123456789abcdefVKTWO"
+VAULT_ADAPTER_SECRET_V2 = "vaultSecretTwo0123456789abcdefVSTWO"
+VAULT_ADAPTER_JWT = "eyJhbGciOiJSUzI1NiJ9.fake-service-account-jwt.c2lnbmF0dXJl"
+VAULT_ADAPTER_SECRET_ID = "approle-secret-id-5c1e9f0a-7d3b"
+FUZZ_ADMIN_TOKEN = "fz-admin-8Jk3Lm6Np9Qr2St5Uv"
+FUZZ_OPERATOR_TOKEN = "fz-operator-4Wx7Yz0Ab3Cd6Ef"
+FUZZ_VIEWER_TOKEN = "fz-viewer-1Gh4Ij7Kl0Mn3Op6"
+BACKUP_AWS_SECRET = "aws-secret-test-Zk3"

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from tests.fakes.test_secrets import HARDENING_OPERATOR_TOKEN as OPERATOR_TOKEN
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
@@ -34,7 +35,6 @@ pytestmark = [pytest.mark.integration]
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_headers_conformance]
 CONFORMANCE += [response_schema_conformance]
 
-OPERATOR_TOKEN = "hs-operator-5Tb8Nc1Md4Ve7Wf"  # test_secrets
 LIMITS = AdminApiSettings(
     max_body_bytes=4096,
     lockout_after_failures=3,

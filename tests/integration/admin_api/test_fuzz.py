@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlmodel import Session
+from tests.fakes import test_secrets
 
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine, list_audit, list_stored_objects
@@ -46,10 +47,10 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-TOKENS = {  # test_secrets
-    "admin": "fz-admin-8Jk3Lm6Np9Qr2St5Uv",
-    "operator": "fz-operator-4Wx7Yz0Ab3Cd6Ef",
-    "viewer": "fz-viewer-1Gh4Ij7Kl0Mn3Op6",
+TOKENS = {
+    "admin": test_secrets.FUZZ_ADMIN_TOKEN,
+    "operator": test_secrets.FUZZ_OPERATOR_TOKEN,
+    "viewer": test_secrets.FUZZ_VIEWER_TOKEN,
 }
 #: What a mutating route answers each role below the operator's.
 REFUSAL = {None: 401, "viewer": 403}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlmodel import Session
+from tests.fakes.test_secrets import BACKUP_RESTORE_RESTIC_PASSWORD as RESTIC_PASSWORD
 
 from slsbot.adapters.state_folder import claim_state_folder
 from slsbot.adapters.store import RuntimeRecord, create_store_engine, save_runtime_record
@@ -25,7 +26,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("restic") is None, reason="no restic binary: apt-get install restic"),
 ]
 
-RESTIC_PASSWORD = "restic-pw-test-Cm4n8Tq1"  # test_secrets
 
 SCHEDULE = """\
 apiVersion: slsbot.io/v1alpha1

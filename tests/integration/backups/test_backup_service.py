@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from tests.fakes import test_secrets
+from tests.fakes.test_secrets import BACKUP_SERVICE_RESTIC_PASSWORD as RESTIC_PASSWORD
 
 from slsbot.adapters.restic import ResticRepository
 from slsbot.adapters.sqlite_snapshot import SqliteCopies
@@ -27,8 +29,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("restic") is None, reason="no restic binary: apt-get install restic"),
 ]
-
-RESTIC_PASSWORD = "restic-pw-test-7Qx2vLr9"  # test_secrets
 
 
 def trade(store: StateStore, i: int) -> None:
@@ -211,7 +211,7 @@ def test_scrub_removes_the_password_and_backend_values() -> None:
     repository = ResticRepository(
         "s3:127.0.0.1:9/bucket",
         SecretStr(RESTIC_PASSWORD),
-        environment={"AWS_SECRET_ACCESS_KEY": SecretStr("aws-secret-test-Zk3")},  # test_secrets
+        environment={"AWS_SECRET_ACCESS_KEY": SecretStr(test_secrets.BACKUP_AWS_SECRET)},
     )
     text = f"Fatal: key {RESTIC_PASSWORD} and aws-secret-test-Zk3 refused"
     assert repository.scrub(text) == "Fatal: key *** and *** refused"

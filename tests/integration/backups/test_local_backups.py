@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlmodel import Session, select
+from tests.fakes.test_secrets import LOCAL_BACKUPS_RESTIC_PASSWORD as RESTIC_PASSWORD
 
 from slsbot.adapters.backup_status import BackupStatusFile
 from slsbot.adapters.control_metrics import ControlMetrics
@@ -28,8 +29,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("restic") is None, reason="no restic binary: apt-get install restic"),
 ]
-
-RESTIC_PASSWORD = "restic-pw-test-Hs5w2Ke6"  # test_secrets
 
 
 def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> None:

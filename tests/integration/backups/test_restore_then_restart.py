@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.fakes.test_secrets import RESTORE_RESTART_RESTIC_PASSWORD as RESTIC_PASSWORD  # noqa: E402
 from tests.integration.runtime.test_live_runtime_fake_exchange import (  # noqa: E402
     WIRES,
     LiveRuntime,
@@ -51,8 +52,6 @@ pytestmark = [
     pytest.mark.long,  # three runtime starts against the fake exchange and restic: about 40 s each case
     pytest.mark.skipif(shutil.which("restic") is None, reason="no restic binary: apt-get install restic"),
 ]
-
-RESTIC_PASSWORD = "restic-pw-test-Rv7d3Np0"  # test_secrets
 
 
 def trade_until(runtime: LiveRuntime, clock, fake, count: int) -> None:  # noqa: F811

@@ -14,6 +14,12 @@ from pathlib import Path
 import hvac
 import pytest
 from tests.fakes.fake_vault import FakeVault
+from tests.fakes.test_secrets import VAULT_ADAPTER_API_KEY_V1 as API_KEY_V1
+from tests.fakes.test_secrets import VAULT_ADAPTER_API_KEY_V2 as API_KEY_V2
+from tests.fakes.test_secrets import VAULT_ADAPTER_JWT as JWT
+from tests.fakes.test_secrets import VAULT_ADAPTER_SECRET_ID as SECRET_ID
+from tests.fakes.test_secrets import VAULT_ADAPTER_SECRET_V1 as SECRET_V1
+from tests.fakes.test_secrets import VAULT_ADAPTER_SECRET_V2 as SECRET_V2
 
 from slsbot.api.account import VaultCredentials
 from slsbot_runtime.domain.errors import AuthenticationError, CredentialsUnavailable
@@ -21,13 +27,6 @@ from slsbot_runtime.exchange.vault import VaultCredentialSource
 
 pytestmark = pytest.mark.integration
 
-# test_secrets: made-up values, grepped for in every message below.
-API_KEY_V1 = "vaultKeyOne0123456789abcdefVKONE"
-SECRET_V1 = "vaultSecretOne0123456789abcdefVSONE"
-API_KEY_V2 = "vaultKeyTwo0123456789abcdefVKTWO"
-SECRET_V2 = "vaultSecretTwo0123456789abcdefVSTWO"
-JWT = "eyJhbGciOiJSUzI1NiJ9.fake-service-account-jwt.c2lnbmF0dXJl"
-SECRET_ID = "approle-secret-id-5c1e9f0a-7d3b"
 POLICY = ["secret/data/slsbot/binance", "secret/metadata/slsbot/binance"]
 
 
@@ -52,16 +51,22 @@ def vault(clock: Clock) -> Iterator[FakeVault]:
         yield server
 
 
+def write_private(path: Path, text: str) -> None:
+    """A credential file as it should be kept: readable by its owner only (the secret scan skips those)."""
+    path.touch(mode=0o600)
+    path.write_text(text)
+
+
 def settings(vault: FakeVault, tmp_path: Path, method: str = "kubernetes", **extra: object) -> VaultCredentials:
     auth: dict[str, object] = {"method": method}
     if method == "kubernetes":
-        (tmp_path / "jwt").write_text(JWT)
+        write_private(tmp_path / "jwt", JWT)
         auth.update(role="binance", tokenPath=str(tmp_path / "jwt"))
     elif method == "approle":
-        (tmp_path / "secret-id").write_text(SECRET_ID + "\n")
+        write_private(tmp_path / "secret-id", SECRET_ID + "\n")
         auth.update(roleId="role-binance", secretIdFile=str(tmp_path / "secret-id"))
     else:
-        (tmp_path / "token").write_text(str(extra.pop("token")))
+        write_private(tmp_path / "token", str(extra.pop("token")))
         auth.update(tokenFile=str(tmp_path / "token"))
     return VaultCredentials.model_validate({"address": vault.url, "path": "slsbot/binance", "auth": auth, **extra})
 
@@ -180,7 +185,7 @@ def test_against_a_real_vault(tmp_path: Path) -> None:
             f'path "secret/metadata/{path}" {{ capabilities = ["read"] }}\n',
         )
         token = admin.auth.token.create(policies=[policy], ttl="10m")["auth"]["client_token"]
-        (tmp_path / "token").write_text(token)
+        write_private(tmp_path / "token", token)
         config = VaultCredentials.model_validate(
             {
                 "address": os.environ["VAULT_ADDR"],

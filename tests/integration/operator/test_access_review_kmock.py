@@ -9,6 +9,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from tests.fakes.test_secrets import ACCESS_REVIEW_ALICE_TOKEN as ALICE_TOKEN
+from tests.fakes.test_secrets import ACCESS_REVIEW_ROBOT_TOKEN as ROBOT_TOKEN
 
 from slsbot.adapters.kubernetes.access_review import AccessQuestion, AccessReviews
 from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration, resource_path
@@ -17,9 +19,6 @@ from slsbot.domain.errors import BackendUnavailable
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 RBAC = "rbac.authorization.k8s.io"
-# test_secrets: Kubernetes bearer tokens of the emulated cluster's users
-ALICE_TOKEN = "it-k8s-alice-token-6b5a4c3d"
-ROBOT_TOKEN = "it-k8s-robot-token-1f2e3d4c"
 
 
 class Clock:

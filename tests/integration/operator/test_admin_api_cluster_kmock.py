@@ -18,6 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.fakes.test_secrets import CLUSTER_API_ADMIN_TOKEN as ADMIN_TOKEN
+from tests.fakes.test_secrets import CLUSTER_API_LATE_TOKEN as LATE_TOKEN
+from tests.fakes.test_secrets import CLUSTER_API_OPERATOR_TOKEN as OPERATOR_TOKEN
+from tests.fakes.test_secrets import CLUSTER_API_VIEWER_TOKEN as VIEWER_TOKEN
 
 from slsbot.adapters.kubernetes.client import resource_path
 
@@ -25,11 +29,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 
 REPO = Path(__file__).resolve().parents[3]
 NAMESPACE = "trading"
-# test_secrets: Kubernetes bearer tokens of the emulated cluster's users
-VIEWER_TOKEN = "it-k8s-viewer-token-7d1c0b9a"
-OPERATOR_TOKEN = "it-k8s-operator-token-5e4f3a2b"
-ADMIN_TOKEN = "it-k8s-admin-token-c3b2a190"
-LATE_TOKEN = "it-k8s-late-token-0a9b8c7d"
 USERS = {VIEWER_TOKEN: "alice", OPERATOR_TOKEN: "bob", ADMIN_TOKEN: "carol", LATE_TOKEN: "dave"}
 ROLES = {
     "alice": "slsbot-api-viewer",

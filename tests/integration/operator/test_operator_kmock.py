@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.fakes.test_secrets import OPERATOR_KMOCK_NEW_CONTROL_KEY as NEW_CONTROL_KEY
 
 from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.kubernetes.client import PARTIAL_METADATA
@@ -23,7 +24,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 
 RUNTIME = "slsbot-runtime-btc-trend"
 CONTROL_SECRET = "slsbot-runtime-btc-trend-control"
-NEW_CONTROL_KEY = "it-operator-control-key-rotated-5e4d3c2b1a0f9e8d"  # test_secrets
 
 
 def policy(name: str = "standard-risk", **per_trade: float) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.fakes.test_secrets import REAL_RUNTIME_NEW_CONTROL_KEY as NEW_CONTROL_KEY
 
 from slsbot.adapters.control_tokens import ControlKey
 
@@ -35,7 +36,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 RUNTIME = "slsbot-runtime-btc-trend"
-NEW_CONTROL_KEY = "it-real-runtime-control-key-rotated-7c6b5a4f3e2d"  # test_secrets
 
 
 def free_port() -> int:

@@ -45,6 +45,13 @@ from tests.fakes.fake_exchange_server import (  # noqa: E402
     utc_ms,
 )
 from tests.fakes.fake_vault import FakeVault  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_NEW_API_KEY as NEW_API_KEY  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_NEW_SECRET as NEW_SECRET  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_REFUSED_API_KEY as REFUSED_API_KEY  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_REFUSED_SECRET as REFUSED_SECRET  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_RUNTIME_TOKEN as RUNTIME_TOKEN  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_THIRD_API_KEY as THIRD_API_KEY  # noqa: E402
+from tests.fakes.test_secrets import KEY_ROTATION_THIRD_SECRET as THIRD_SECRET  # noqa: E402
 
 from slsbot.api.riskpolicy import RiskPolicySpec  # noqa: E402
 from slsbot.domain.incident_rules import StrategyObservation, strategy_signals  # noqa: E402
@@ -56,14 +63,6 @@ HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
 START = utc_ms("2025-01-02T12:00") + 5_000
 CREATE = VENUE_PATHS["binance"].create
-# test_secrets: made-up values, grepped for below.
-RUNTIME_TOKEN = "rotation-it-runtime-token-8Hc2Wq5Lz1"
-NEW_API_KEY = "rotatedKey0123456789abcdefROTATEDKEY"
-NEW_SECRET = "rotatedSecret0123456789abcdefROTATEDSECRET"
-THIRD_API_KEY = "thirdKey0123456789abcdefTHIRDKEY"
-THIRD_SECRET = "thirdSecret0123456789abcdefTHIRDSECRET"
-REFUSED_API_KEY = "refusedKey0123456789abcdefREFUSEDKEY"
-REFUSED_SECRET = "refusedSecret0123456789abcdefREFUSEDSECRET"
 MOUNT, PATH = "secret", "slsbot/live-binance"
 
 
@@ -90,6 +89,7 @@ def vault(tmp_path: Path) -> Iterator[tuple[FakeVault, Path]]:
         server.write_policy("live-binance", [f"{MOUNT}/data/{PATH}", f"{MOUNT}/metadata/{PATH}"])
         server.put_secret(MOUNT, PATH, {"apiKey": FAKE_API_KEY, "secret": FAKE_SECRET})
         token_file = tmp_path / "vault-token"
+        token_file.touch(mode=0o600)  # as a token file should be kept (the secret scan skips owner-only files)
         token_file.write_text(server.create_token(["live-binance"], ttl_s=3600))
         yield server, token_file
 

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.fakes.test_secrets import ROTATION_ADMIN_TOKEN as ADMIN_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
-ADMIN_TOKEN = "it-rotation-admin-4Kd9Qx2Vn7Lm"  # test_secrets
 GRACE = "6s"
 COMMAND = [sys.executable, "-m", "slsbot.interfaces.cli"]
 MANIFESTS = f"""\
