@@ -59,14 +59,15 @@ def render_patch(scripts: dict[str, str]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render_patch(health_scripts())
+    scripts = health_scripts()
+    text = render_patch(scripts)
     if "--check" in argv:
         if not PATCH.exists() or PATCH.read_text() != text:
             print(f"{PATCH} is stale: run .venv/bin/python deploy/argocd/generate.py", file=sys.stderr)
             return 1
         return 0
     PATCH.write_text(text)
-    print(f"wrote {PATCH} ({len(text)} bytes, {text.count(KEY_PREFIX)} health checks)")
+    print(f"wrote {PATCH} ({len(text)} bytes, {len(scripts)} health checks)")
     return 0
 
 

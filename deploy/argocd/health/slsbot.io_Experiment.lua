@@ -62,13 +62,9 @@ end
 
 local phase = status.phase
 if obj.spec ~= nil and obj.spec.type == "ab" then
-  local step = ""
-  if status.rollout ~= nil and status.rollout.stepStartedAt ~= nil then
-    step = "step " .. (status.rollout.currentStepIndex + 1) .. ": "
-  end
   if phase == "Paused" then
     hs.status = "Suspended"
-    hs.message = step .. said(progressing, "paused by spec.paused")
+    hs.message = said(progressing, "paused by spec.paused")
   elseif phase == "Promoted" then
     hs.status = "Healthy"
     hs.message = said(ready, "the candidate was promoted")
@@ -78,9 +74,9 @@ if obj.spec ~= nil and obj.spec.type == "ab" then
     hs.status = "Degraded"
     hs.message = said(progressing, said(ready, phase))
   else
-    -- Pending (waiting for both variants' first candles), Progressing (at a step), Promoting.
+    -- Pending (waiting for both variants' first candles), Progressing (at a step, which the message names), Promoting.
     hs.status = "Progressing"
-    hs.message = step .. said(progressing, said(ready, phase))
+    hs.message = said(progressing, said(ready, phase))
   end
   return hs
 end

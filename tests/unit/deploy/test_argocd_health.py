@@ -9,7 +9,7 @@ status patch leaves it (no nulls), never written by hand; each script's every br
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,18 @@ def test_a_strategy_whose_runtime_exited_is_degraded_while_it_is_restarted():
     assert result.status.phase == "Degraded" and result.action.kind is ActionKind.RESTART
     health, message = argocd_health(live(obj, result.status))
     assert health == "Degraded" and message == result.action.message
+
+
+def test_a_strategy_the_healing_ladder_holds_in_safe_mode_is_degraded_with_the_ladders_message():
+    backend = MemoryRuntimes()
+    obj = running(backend)
+    mismatch = {"checked_at": "2026-03-01T00:00:00Z", "reconcile": {"ok": False, "problems": 1}}
+    figures = {**backend.runtimes["btc"].runtime_status, "trading_mode": "normal", "health": mismatch}
+    backend.runtimes["btc"] = replace(backend.runtimes["btc"], runtime_status=figures)
+    result = look(obj, backend)
+    assert result.status.phase == "Degraded" and result.status.healing.rung == "SafeMode"
+    healing = next(c for c in result.status.conditions if c.type == "Healing")
+    assert argocd_health(live(obj, result.status)) == ("Degraded", healing.message)
 
 
 def test_a_refused_edit_of_a_running_strategy_is_degraded_though_the_runtime_trades_on():
@@ -441,7 +453,7 @@ def test_an_ab_rollout_at_a_step_is_progressing_and_names_the_step():
     experiment = look_ab(ab(), market)
     assert experiment.status.phase == "Progressing" and experiment.status.rollout.current_step_index == 0
     health, message = argocd_health(live(experiment, experiment.status))
-    assert health == "Progressing" and message.startswith("step 1: ")
+    assert health == "Progressing" and message.startswith("step 1 of 3 (10 %): candidate cand trades 10 %")
 
 
 def test_a_paused_ab_rollout_is_suspended_at_its_step():
@@ -451,7 +463,7 @@ def test_a_paused_ab_rollout_is_suspended_at_its_step():
     paused = look_ab(ab(experiment.status, paused=True), market)
     assert paused.status.phase == "Paused"
     health, message = argocd_health(live(paused, paused.status))
-    assert health == "Suspended" and message.startswith("step 1: paused at step 1")
+    assert health == "Suspended" and message.startswith("paused at step 1 of 3 (10 %): no step moves")
 
 
 def test_an_ab_rollout_promoted_is_healthy():
