@@ -41,17 +41,22 @@ STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing"}
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
-    """(status, message) of ``obj`` by the health script of its kind, in a Lua 5.1 with what Argo CD opens."""
-    group = obj["apiVersion"].split("/")[0]
-    script = (HEALTH / f"{group}_{obj['kind']}.lua").read_text()
+def argo_cd_lua(obj: dict[str, Any]) -> lua51.LuaRuntime:
+    """A Lua 5.1 with what Argo CD opens for a health script (base and table) and ``obj`` as a global."""
     lua = lua51.LuaRuntime(register_eval=False, register_builtins=False)
     lua.execute('getmetatable("").__index = nil')  # no string library: no ("text"):sub(...) either
     names = ("string", "math", "io", "os", "debug", "coroutine", "package", "require", "load", "loadstring")
     for name in (*names, "dofile", "loadfile"):
         lua.globals()[name] = None
     lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = dict(lua.execute(script))
+    return lua
+
+
+def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
+    """(status, message) of ``obj`` by the health script of its kind, run as Argo CD runs it."""
+    group = obj["apiVersion"].split("/")[0]
+    script = (HEALTH / f"{group}_{obj['kind']}.lua").read_text()
+    result = dict(argo_cd_lua(obj).execute(script))
     assert result["status"] in STATUSES, result
     assert isinstance(result.get("message"), str) and result["message"], result
     return result["status"], result["message"]
@@ -67,15 +72,11 @@ def live(resource: Resource[Any, Any], status: ObjectStatus | None, **metadata: 
 
 
 def test_the_sandbox_refuses_what_argo_cd_does_not_open():
-    obj = {"apiVersion": "slsbot.io/v1alpha1", "kind": "Strategy", "metadata": {"name": "x"}}
-    lua = lua51.LuaRuntime(register_eval=False, register_builtins=False)
-    lua.execute('getmetatable("").__index = nil')
-    lua.globals().string = None
-    lua.globals().obj = lua.table_from(obj, recursive=True)
-    with pytest.raises(lua51.LuaError):
-        lua.execute("return obj.kind:sub(1, 3)")
-    with pytest.raises(lua51.LuaError):
-        lua.execute("return string.format('%s', obj.kind)")
+    lua = argo_cd_lua({"apiVersion": "slsbot.io/v1alpha1", "kind": "Strategy", "metadata": {"name": "x"}})
+    assert lua.execute("return obj.metadata.name .. #obj.kind .. table.concat({'a', 'b'})") == "x8ab"
+    for code in ("return obj.kind:sub(1, 3)", "return string.format('%s', obj.kind)", "return math.floor(1.5)"):
+        with pytest.raises(lua51.LuaError):
+            lua.execute(code)
 
 
 # --- Strategy ---------------------------------------------------------------------------------------------------
