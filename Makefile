@@ -48,9 +48,10 @@ format: setup
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-## crds: regenerate crds/*.yaml from the pydantic models (a test fails when they are out of date)
+## crds: regenerate crds/*.yaml from the pydantic models, and the Helm chart's copy (tests fail when either is stale)
 crds: setup
 	$(RUN) slsbot crds --output crds --docs docs/reference/api.md
+	rm -f charts/slsbot/crds/*.yaml && cp crds/*.yaml charts/slsbot/crds/
 
 ## bench: speed and memory figures: the runtime on the full shared data set (../shared/data/market), a walk-forward
 ## tuning run of 200 trials, then the operator with 1,000 Strategies on kmock, then 20 paper bots under one slsbot up,
