@@ -8,6 +8,7 @@ Needs helm: `make helm` puts Helm's official binary in .venv/bin (or any helm on
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import shutil
 import subprocess
@@ -15,9 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import kmock
 import kubernetes_validate
 import pytest
 import yaml
+from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
+
+from slsbot.testing.kube_emulator import ClusterEmulator, write_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -201,3 +206,62 @@ def test_the_monitoring_files_are_wrapped_as_they_are_and_skipped_while_absent(h
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "slsbot-operator"}
     assert monitors["slsbot-operator"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert "PrometheusRule" not in {kind for kind, _, _ in render(helm, "prometheusRule.enabled=false", chart=chart)}
+
+
+class HelmReadyEmulator(ClusterEmulator):
+    """The Kubernetes API emulator as helm needs it: kmock names the core group's version "/v1" in /api/v1's
+    discovery (an API server says "v1"), and helm's REST mapper then finds no core kind."""
+
+    async def _serve_version(self, request: Any) -> Any:
+        payload = await super()._serve_version(request)
+        if request.resource.group == "":
+            payload["groupVersion"] = request.resource.version
+        return payload
+
+
+async def test_an_upgrade_renders_the_control_key_secret_found_in_the_cluster_with_all_its_keys(
+    helm: str, tmp_path: Path
+):
+    """What `helm upgrade` renders: lookup reads the Secret the installation made (and a rotation since extended
+    with the replaced key and its grace), and the chart renders it again unchanged."""
+    verbs = {"get", "list", "watch", "create", "patch", "delete"}
+    async with HelmReadyEmulator() as cluster, kmock.Server(cluster):
+        for group_version, plural, kind, namespaced in [
+            ("v1", "secrets", "Secret", True),
+            ("v1", "serviceaccounts", "ServiceAccount", True),
+            ("v1", "services", "Service", True),
+            ("apps/v1", "deployments", "Deployment", True),
+            ("rbac.authorization.k8s.io/v1", "clusterroles", "ClusterRole", False),
+            ("rbac.authorization.k8s.io/v1", "clusterrolebindings", "ClusterRoleBinding", False),
+        ]:
+            cluster.resources[f"{group_version}/{plural}"] = kmock.ResourceInfo(
+                kind=kind, namespaced=namespaced, verbs=verbs
+            )
+        data = {
+            name: base64.b64encode(value.encode()).decode()
+            for name, value in {
+                "key": test_secrets.OPERATOR_CONTROL_KEY,
+                "previous": test_secrets.OPERATOR_PREVIOUS_CONTROL_KEY,
+                "previousValidUntil": "2031-01-01T00:00:00Z",
+            }.items()
+        }
+        cluster.objects["v1/secrets", NAMESPACE, CONTROL_KEY[2]] = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": CONTROL_KEY[2],
+                "namespace": NAMESPACE,
+                # What an installation of release slsbot leaves on its objects (helm adopts only those).
+                "labels": {"app.kubernetes.io/managed-by": "Helm"},
+                "annotations": {"meta.helm.sh/release-name": "slsbot", "meta.helm.sh/release-namespace": NAMESPACE},
+            },
+            "data": data,
+        }
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig.yaml", cluster)
+        args = ["template", "slsbot", str(CHART), "-n", NAMESPACE, "--kubeconfig", str(kubeconfig)]
+        args += ["--dry-run=server", "--disable-openapi-validation"]  # lookup asks the cluster; kmock has no OpenAPI
+        result = await asyncio.to_thread(run, helm, *args)
+        rendered = by_key(yaml.safe_load_all(result.stdout))[CONTROL_KEY]
+        assert rendered["data"] == data
+        assert rendered["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+        assert ("secrets", "get") in cluster.calls
