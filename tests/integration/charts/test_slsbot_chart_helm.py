@@ -3,7 +3,7 @@ object by object, with watchNamespaces it is deploy/operator-namespaced/, every 
 Kubernetes OpenAPI schemas, the control key is random and kept, bad values are refused by helm naming the field, and
 the monitoring files are wrapped as they are.
 
-Needs helm: `make helm` puts Helm's official binary in .venv/bin (or any helm on PATH); skips, saying so, without one.
+Needs helm: `make helm` puts Helm's official binary in .venv/bin (else a helm on PATH); skips, saying so, without.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ Key = tuple[str, str, str]
 
 @pytest.fixture(scope="module")
 def helm() -> str:
-    found = shutil.which("helm") or shutil.which("helm", path=str(Path(sys.executable).parent))
+    found = shutil.which("helm", path=str(Path(sys.executable).parent)) or shutil.which("helm")
     if found is None:
-        reason = "the chart's helm tests need helm: `make helm` installs it into .venv/bin (none on PATH either)"
+        reason = "the chart's helm tests need helm: `make helm` installs it into .venv/bin (and none is on PATH)"
         print(reason)
         pytest.skip(reason)
     return found
