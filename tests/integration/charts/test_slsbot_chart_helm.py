@@ -191,17 +191,25 @@ def test_the_monitoring_files_are_wrapped_as_they_are_and_skipped_while_absent(h
     (chart / "files" / "dashboards").mkdir(parents=True)
     (chart / "files" / "prometheus-rules.yaml").write_text("# the rules\n" + yaml.safe_dump(groups))
     dashboard = '{\n  "title": "slsbot fleet",\n  "panels": []\n}\n'
-    (chart / "files" / "dashboards" / "fleet.json").write_text(dashboard)
+    (chart / "files" / "dashboards" / "slsbot-fleet.json").write_text(dashboard)
     objects = render(helm, *enabled, "grafanaDashboards.namespace=monitoring", "prometheusRule.labels.release=kps",
                      chart=chart)  # fmt: skip
     rule = objects[("PrometheusRule", NAMESPACE, "slsbot")]
     assert rule["spec"] == groups and rule["metadata"]["labels"]["release"] == "kps"
     config_map = objects[("ConfigMap", "monitoring", "slsbot-dashboard-fleet")]
     assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert config_map["data"] == {"fleet.json": dashboard.rstrip("\n")}
+    assert config_map["data"] == {"slsbot-fleet.json": dashboard.rstrip("\n")}
     monitors = {name: doc["spec"] for (kind, _, name), doc in objects.items() if kind == "ServiceMonitor"}
     assert monitors["slsbot-runtimes"]["namespaceSelector"] == {"any": True}
     assert monitors["slsbot-runtimes"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "slsbot-runtime"}}
+    # The series the alerts and dashboards read: job="slsbot-runtime", and the Strategy and account as labels.
+    assert monitors["slsbot-runtimes"]["jobLabel"] == "app.kubernetes.io/name"
+    (endpoint,) = monitors["slsbot-runtimes"]["endpoints"]
+    relabeled = {r["targetLabel"]: r["sourceLabels"] for r in endpoint["relabelings"]}
+    assert relabeled == {
+        "strategy": ["__meta_kubernetes_service_label_slsbot_io_strategy"],
+        "account": ["__meta_kubernetes_service_label_slsbot_io_account"],
+    }
     service = objects[("Service", NAMESPACE, "slsbot-operator-metrics")]
     assert service["spec"]["selector"] == {"app.kubernetes.io/name": "slsbot-operator"}
     assert monitors["slsbot-operator"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
