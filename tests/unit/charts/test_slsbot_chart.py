@@ -54,6 +54,31 @@ def test_the_default_values_meet_the_schema():
     assert refusals(values()) == []
 
 
+def test_every_key_the_schema_knows_has_a_default_in_values_yaml_and_the_other_way_round():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    own: set[str] = set()  # the chart's own objects (closed schemas), whose keys are compared too
+
+    def schema_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
+        found = set()
+        for name, child in node.get("properties", {}).items():
+            found.add(prefix + name)
+            if child.get("additionalProperties") is False:
+                own.add(prefix + name)
+                found |= schema_keys(child, f"{prefix}{name}.")
+        return found
+
+    def value_keys(node: dict[str, Any], prefix: str = "") -> set[str]:
+        found = set()
+        for name, child in node.items():
+            found.add(prefix + name)
+            if prefix + name in own:
+                found |= value_keys(child, f"{prefix}{name}.")
+        return found
+
+    known = schema_keys(schema) - {"global"}  # Helm's own, for subcharts
+    assert value_keys(values()) == known
+
+
 @pytest.mark.parametrize(
     ("path", "value", "field", "says"),
     [
