@@ -307,3 +307,41 @@ def _line(incident: Incident) -> IncidentLine:
         resolved_at=incident.status.resolved_at,
         message=incident.spec.message,
     )
+
+
+def money(value: float) -> str:
+    return f"{value:+,.2f}"
+
+
+def percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} %"
+
+
+def summary_lines(report: AccountDay) -> list[tuple[str, str]]:
+    """The report's headline figures as (label, text), in the order both the PDF's title page and the Slack message
+    show them."""
+    best, worst = report.best, report.worst
+    closed = report.wins + report.losses
+    return [
+        ("PnL", f"{money(report.pnl)} ({percent(report.pnl_pct)})"),
+        ("Realised", money(report.realised_pnl)),
+        ("Unrealised change", money(report.unrealised_change)),
+        ("Fees", f"{report.fees:,.2f}"),
+        ("Equity", f"{report.equity_start:,.2f} -> {report.equity_end:,.2f}"),
+        ("Win rate", f"{percent(report.win_rate_pct)} of {closed} closed trades"),
+        ("Max drawdown", percent(report.max_drawdown_pct)),
+        ("Best strategy", "none" if best is None else f"{best.name} {money(best.pnl)}"),
+        ("Worst strategy", "none" if worst is None else f"{worst.name} {money(worst.pnl)}"),
+        ("Incidents", f"{len(report.incidents_opened)} opened, {len(report.incidents_resolved)} resolved"),
+        ("Risk decisions", f"{report.refusals} refusals, {report.cuts} cuts"),
+    ]
+
+
+def decision_lines(report: AccountDay) -> list[str]:
+    """One line per (action, rule): ``refused by daily_loss: 2``."""
+    label = {"rejected": "refused", "reduced": "cut"}
+    return [f"{label.get(c.action, c.action)} by {c.rule}: {c.count}" for c in report.risk_decisions]
+
+
+def title(report: AccountDay) -> str:
+    return f"Daily report {report.day.isoformat()}: {report.namespace}/{report.account}"
