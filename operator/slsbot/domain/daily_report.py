@@ -109,6 +109,7 @@ class AccountDay:
     risk_decisions: tuple[RiskDecisionCount, ...]
     incidents_opened: tuple[IncidentLine, ...]
     incidents_resolved: tuple[IncidentLine, ...]
+    unavailable: tuple[str, ...] = ()  # the account's Strategies left out: no state yet, or unreadable
 
     @property
     def equity_start(self) -> float:
@@ -231,10 +232,13 @@ def account_day(
     day: date,
     strategies: Iterable[StrategyRecord],
     incidents: Iterable[Incident] = (),
+    unavailable: Iterable[str] = (),
 ) -> AccountDay:
+    """``unavailable``: the account's Strategies whose records could not be had (named in the report, not counted)."""
     days = tuple(strategy_day(record, day) for record in sorted(strategies, key=lambda r: r.name))
     curve = account_curve(days)
-    names = {f"TradingAccount/{account}"} | {f"Strategy/{s.name}" for s in days}
+    left_out = tuple(sorted(unavailable))
+    names = {f"TradingAccount/{account}"} | {f"Strategy/{s}" for s in (*(d.name for d in days), *left_out)}
     own = [i for i in incidents if i.namespace == namespace and names.intersection(i.spec.objects)]
     start, end = (datetime.fromtimestamp(ms / 1000, UTC) for ms in day_bounds(day))
     opened = sorted((i for i in own if start <= i.status.opened_at < end), key=lambda i: (i.status.opened_at, i.id))
@@ -256,6 +260,7 @@ def account_day(
         risk_decisions=_sorted_counts(totals),
         incidents_opened=tuple(_line(i) for i in opened),
         incidents_resolved=tuple(_line(i) for i in resolved),
+        unavailable=left_out,
     )
 
 
@@ -334,7 +339,7 @@ def summary_lines(report: AccountDay) -> list[tuple[str, str]]:
         ("Worst strategy", "none" if worst is None else f"{worst.name} {money(worst.pnl)}"),
         ("Incidents", f"{len(report.incidents_opened)} opened, {len(report.incidents_resolved)} resolved"),
         ("Risk decisions", f"{report.refusals} refusals, {report.cuts} cuts"),
-    ]
+    ] + ([("Not counted", ", ".join(report.unavailable) + " (no readable state)")] if report.unavailable else [])
 
 
 def decision_lines(report: AccountDay) -> list[str]:

@@ -1,21 +1,59 @@
-"""``slsbot report``: a runtime's orders, fills, positions, equity curve and summary, read-only from its
-state file (safe while the runtime runs). Returns, drawdowns and the win rate are in percent (keys ``*_pct``)."""
+"""``slsbot report``, two reports:
+
+- ``--state PATH``: a runtime's orders, fills, positions, equity curve and summary, read-only from its state file (safe
+  while the runtime runs). Returns, drawdowns and the win rate are in percent (keys ``*_pct``).
+- ``--daily``: the daily account report of a local supervisor (docs/how-to/daily-report.md): for every
+  TradingAccount (or ``--account NS/NAME``), one UTC day (``--date``, default yesterday): PnL, win rate, drawdown,
+  best and worst Strategies, incidents and risk decisions; printed, written as a PDF (``--pdf FILE``) and posted to
+  the Slack receivers of the namespace's RiskPolicies (``--slack``). It reads the supervisor's store and the runtimes'
+  state files in ``--state-dir`` (read-only: safe while ``slsbot up`` runs), the webhook URLs from ``--secrets-dir``.
+
+Exit codes: 0 done; 1 a state file could not be read (``--state``) or a Slack receiver failed (the others were
+sent); 2 the arguments are unusable (nothing written or sent; one line on stderr names the fix).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
-HELP = "Print a runtime's orders, fills, positions and equity from its state file"
+HELP = "Print a runtime's orders, fills, positions and equity from its state file, or the daily account report"
+DAILY_ONLY = ("account", "date", "pdf", "slack", "state_dir", "secrets_dir")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--state", required=True, metavar="PATH", help="the runtime's SQLite state file")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--state", metavar="PATH", help="the runtime's SQLite state file")
+    which.add_argument(
+        "--daily", action="store_true", help="the daily account report of the local supervisor in --state-dir"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON (default: a summary)")
+    daily = parser.add_argument_group("--daily")
+    daily.add_argument("--account", metavar="NS/NAME", help="one TradingAccount (default: every one)")
+    daily.add_argument("--date", metavar="YYYY-MM-DD", help="the UTC day (default: yesterday)")
+    daily.add_argument("--pdf", type=Path, metavar="FILE", help="write the report as a PDF (every account in one file)")
+    daily.add_argument("--slack", action="store_true", help="post each account's report to its Slack receivers")
+    daily.add_argument(
+        "--state-dir", type=Path, default=None, help="slsbot up's state folder (default var/slsbot or SLSBOT_STATE_DIR)"
+    )
+    daily.add_argument(
+        "--secrets-dir",
+        type=Path,
+        default=None,
+        help="where the receivers' webhook URLs are (default <state-dir>/secrets, or SLSBOT_SECRETS_DIR)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.daily:
+        return run_daily(args)
+    given = [f"--{name.replace('_', '-')}" for name in DAILY_ONLY if getattr(args, name) not in (None, False)]
+    if given:
+        return _fail(f"{', '.join(given)} go with --daily only; drop them, or pass --daily instead of --state")
     from slsbot_runtime.domain.errors import StateError
     from slsbot_runtime.persistence.report import build_report
 
@@ -40,3 +78,93 @@ def render_summary(summary: dict) -> str:
             value = f"{value:.2f} %"
         lines.append(f"{key:>24}: {value}")
     return "\n".join(lines)
+
+
+def parse_account(value: str) -> tuple[str, str]:
+    namespace, slash, name = value.partition("/")
+    if not slash or not namespace or not name or "/" in name:
+        raise ValueError(f"--account {value!r}: give NAMESPACE/NAME, e.g. --account trading/binance-main")
+    return namespace, name
+
+
+def parse_day(value: str | None, now: datetime) -> date:
+    from slsbot.domain.daily_report import previous_day
+
+    if value is None:
+        return previous_day(now)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--date {value!r}: give a day as YYYY-MM-DD, e.g. --date 2026-03-02") from None
+
+
+def run_daily(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from slsbot.adapters.notifiers import FolderSecrets, WebhookSender
+    from slsbot.adapters.store import open_existing_store
+    from slsbot.adapters.supervisor_store import SqlSupervisorStore
+    from slsbot.domain.daily_report import summary_lines, title
+    from slsbot.domain.errors import SlsbotError
+    from slsbot.interfaces.local_reports import local_daily_reports
+    from slsbot.settings import ControlPlaneSettings
+
+    if args.json:
+        return _fail("--json goes with --state only; the daily report prints a summary, --pdf writes it whole")
+    try:
+        overrides: dict[str, Any] = {}
+        if args.state_dir is not None:
+            overrides["state_dir"] = args.state_dir
+        if args.secrets_dir is not None:
+            overrides["secrets_dir"] = args.secrets_dir
+        settings = ControlPlaneSettings(**overrides)
+        account = parse_account(args.account) if args.account else None
+        day = parse_day(args.date, datetime.now(UTC))
+        engine = open_existing_store(settings.database_path)
+    except (ValueError, ValidationError, SlsbotError) as exc:
+        return _fail(str(exc))
+    store = SqlSupervisorStore(engine)
+    sender = (
+        WebhookSender(
+            FolderSecrets(settings.incident_secrets_dir),
+            timeout=settings.notify_timeout,
+            runbook_base_url=settings.runbook_base_url,
+        )
+        if args.slack
+        else None
+    )
+    reports = local_daily_reports(
+        resources=lambda: [item.resource for item in store.desired_objects() if not item.deleting],
+        state_dir=settings.state_dir,
+        engine=engine,
+        sender=sender,
+    )
+    try:
+        result = reports.run(day, account=account, pdf=args.pdf, slack=args.slack)
+    except SlsbotError as exc:
+        return _fail(str(exc))
+    finally:
+        if sender is not None:
+            sender.close()
+        engine.dispose()
+    for report in result.reports:
+        print(title(report))
+        for label, value in summary_lines(report):
+            print(f"{label:>24}: {value}")
+        print()
+    if not result.reports:
+        print(f"no TradingAccount in {settings.state_dir}'s store: nothing to report")
+    if result.pdf is not None:
+        print(f"PDF: {result.pdf} ({result.pages} pages)")
+    for line in result.sent:
+        print(f"sent: {line}")
+    for line in result.failed:
+        print(f"slsbot report: not sent: {line}", file=sys.stderr)
+    if args.slack and not result.sent and not result.failed:
+        print("no Slack receiver in the accounts' RiskPolicies' notifications: nothing sent", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
+def _fail(message: str) -> int:
+    print(f"slsbot report: {message}", file=sys.stderr, flush=True)
+    return 2
