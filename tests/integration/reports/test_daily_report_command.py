@@ -4,17 +4,15 @@ in no log, output or file), a receiver that fails, and the arguments it refuses.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
 from sqlmodel import Session
 from tests.fakes import test_secrets
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 from slsbot.adapters.manifest_folder import load_manifest_folder
 from slsbot.adapters.store import create_store_engine, sync_desired_objects
@@ -76,49 +74,14 @@ spec:
 """
 
 
-class Hook:
-    """A Slack webhook receiver: answers each POST with the next scripted status, then 200; keeps the bodies."""
-
-    def __init__(self) -> None:
-        self.script: list[int] = []
-        self.bodies: list[dict] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-                status = hook.script.pop(0) if hook.script else 200
-                if status == 200:
-                    hook.bodies.append(body)
-                page = f"error on {self.path}".encode()  # a careless receiver quotes the URL
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/services/{TOKEN}"
+@pytest.fixture
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def hook() -> Iterator[Hook]:
-    server = Hook()
-    server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
-    server.thread.join(timeout=5)
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path, repo_root: Path, hook: Hook) -> Path:
+def state_dir(tmp_path: Path, repo_root: Path, hook: WebhookReceiver) -> Path:
     folder = tmp_path / "manifests"
     folder.mkdir()
     data = repo_root / "data" / "market" / "binance-spot-1h-2024"
