@@ -3,7 +3,8 @@ a day with trades opened before it and closed in it, fees, a drawdown, risk deci
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -146,3 +147,33 @@ def test_drawdown_peak_starts_at_the_start_of_the_day() -> None:
 def test_the_scheduled_report_covers_the_previous_utc_day() -> None:
     assert previous_day(datetime(2026, 3, 3, 0, 5, tzinfo=UTC)) == DAY
     assert day_bounds(DAY) == (1772409600000, 1772409600000 + 86_400_000)
+
+
+def test_the_days_of_a_period_add_up_to_the_period() -> None:
+    """A month of random trades booked by the runtime's own Ledger, marked every hour: the days' PnL, realised PnL and
+    closed trades add up to the whole period's, as ``slsbot report --state`` would count them."""
+    from slsbot_runtime.execution.ledger import Ledger
+
+    rng = random.Random(11)
+    ledger = Ledger(cash=10_000.0, quote_currency="USDT")
+    first = day_bounds(date(2026, 1, 1))[0]
+    price, fills, equity = 100.0, [], []
+    for hour in range(31 * 24):
+        ts = first + hour * H
+        price *= 1 + rng.gauss(0, 0.01)
+        if rng.random() < 0.2:
+            held = ledger.quantity("BTC/USDT")
+            side = Side.SELL if held > 0 and rng.random() < 0.6 else Side.BUY
+            quantity = held if side is Side.SELL else round(rng.uniform(0.5, 3), 3)
+            fill = Fill(f"f{hour}", f"o{hour}", "BTC/USDT", side, quantity, price, quantity * price * 0.001, "USDT", ts)
+            ledger.apply(fill)
+            fills.append(fill)
+        ledger.mark("BTC/USDT", price)
+        equity.append((ts, ledger.equity()))
+    record = StrategyRecord(name="btc", starting_cash=10_000.0, equity=equity, fills=fills)
+    days = [strategy_day(record, date(2026, 1, 1) + timedelta(days=n)) for n in range(31)]
+    realised, wins, losses = ledger.realized()
+    assert sum(d.pnl for d in days) == pytest.approx(equity[-1][1] - 10_000.0)
+    assert sum(d.realised_pnl for d in days) == pytest.approx(realised)
+    assert sum(d.closed_trades for d in days) == wins + losses > 20
+    assert sum(d.fees for d in days) == pytest.approx(sum(f.fee for f in fills))
