@@ -5,7 +5,7 @@ their state files, ``<state_dir>/<namespace>/<strategy>/state.db``; the incident
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,16 +15,23 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
-from slsbot.adapters.report_pdf import write_report_pdf
 from slsbot.adapters.runtime_state import read_strategy_record
 from slsbot.adapters.supervisor_store import SqlIncidentStore
-from slsbot.domain.daily_report import StrategyRecord, previous_day
+from slsbot.domain.daily_report import AccountDay, StrategyRecord, previous_day
 from slsbot.services.daily_reports import DailyReports, DailyRun, ReportSender
 from slsbot.settings import DailyReportSettings
 
 log = logging.getLogger(__name__)
 JOB_ID = "daily-report"
 MISFIRE_GRACE_S = 3600  # a run the scheduler's thread could not start on time still runs within the hour
+
+
+def write_pdf(reports: Sequence[AccountDay], path: Path) -> int:
+    """``adapters.report_pdf.write_report_pdf``, imported at the first report: matplotlib stays out of ``slsbot up``'s
+    start-up (its import takes a second and tens of megabytes) until a report is due."""
+    from slsbot.adapters.report_pdf import write_report_pdf
+
+    return write_report_pdf(reports, path)
 
 
 def state_records(state_dir: Path) -> Callable[[str, str], StrategyRecord | None]:
@@ -39,7 +46,7 @@ def local_daily_reports(
         records=state_records(state_dir),
         incidents=SqlIncidentStore(engine) if engine is not None else None,
         sender=sender,
-        write_pdf=write_report_pdf,
+        write_pdf=write_pdf,
     )
 
 
