@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--state", metavar="PATH", help="the runtime's SQLite state file")
     which.add_argument(
-        "--daily", action="store_true", help="the daily account report of the local supervisor in --state-dir"
+        "--daily", action="store_true", help="the daily account report (of slsbot up's --state-dir, or --kubernetes)"
     )
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON (default: a summary)")
     daily = parser.add_argument_group("--daily")
