@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from croniter import croniter
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -155,6 +156,37 @@ class AdminApiSettings(BaseModel):
         return self
 
 
+class DailyReportSettings(BaseModel):
+    """``slsbot up``'s daily account report (docs/how-to/daily-report.md). From the environment with the prefix
+    ``SLSBOT_DAILY_REPORT__``, e.g. ``SLSBOT_DAILY_REPORT__CRON='30 6 * * *'`` or
+    ``SLSBOT_DAILY_REPORT__ENABLED=false``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=True, description="Whether slsbot up writes (and sends) the report every day.")
+    cron: str = Field(
+        default="5 0 * * *",
+        max_length=128,
+        description="When, as a five-field cron expression in UTC; each run covers the previous UTC day.",
+    )
+    slack: bool = Field(
+        default=True, description="Post each account's report to the Slack receivers its namespace's RiskPolicies name."
+    )
+    pdf_dir: Path | None = Field(
+        default=None, description="Where the PDFs are written, <pdf_dir>/<YYYY-MM-DD>.pdf; unset: <state_dir>/reports."
+    )
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, cron: str) -> str:
+        if len(cron.split()) != 5 or not croniter.is_valid(cron):
+            raise ValueError(
+                f"cron: {cron[:128]!r} is not a five-field cron expression (minute hour day month weekday), "
+                "e.g. '5 0 * * *' for 00:05 UTC"
+            )
+        return cron
+
+
 class ControlPlaneSettings(BaseSettings):
     """Settings of ``slsbot up``: the admin API, the state folder and the supervisor loop."""
 
@@ -189,6 +221,9 @@ class ControlPlaneSettings(BaseSettings):
     admin_api: AdminApiSettings = Field(
         default_factory=AdminApiSettings,
         description="Rate limit, lockout, CORS, request size and audit retention of the admin API.",
+    )
+    daily_report: DailyReportSettings = Field(
+        default_factory=DailyReportSettings, description="When and where slsbot up writes the daily account report."
     )
     state_dir: Path = Field(default=Path("var/slsbot"), description="Supervisor database, runtime state and logs.")
     tick_interval: float = Field(default=0.5, gt=0, le=10, description="Seconds between two supervisor passes.")
@@ -366,6 +401,11 @@ class ControlPlaneSettings(BaseSettings):
     @property
     def incident_secrets_dir(self) -> Path:
         return self.secrets_dir if self.secrets_dir is not None else self.state_dir / "secrets"
+
+    @property
+    def report_dir(self) -> Path:
+        """Where the daily reports' PDFs are written."""
+        return self.daily_report.pdf_dir if self.daily_report.pdf_dir is not None else self.state_dir / "reports"
 
     @property
     def tuning_dir(self) -> Path:

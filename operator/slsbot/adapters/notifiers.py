@@ -1,6 +1,7 @@
 """Sending incident notifications: Alertmanager (``POST /api/v2/alerts``), a Slack incoming webhook, a generic JSON
-webhook. Each receiver's URL comes from a Secret (``SecretKeyRef``): on a cluster the Kubernetes Secret, locally the
-file ``<secrets dir>/<namespace>/<secret>/<key>``, laid out like a mounted Secret.
+webhook; and the daily account report, to Slack receivers (``send_report``). Each receiver's URL comes from a Secret
+(``SecretKeyRef``): on a cluster the Kubernetes Secret, locally the file ``<secrets dir>/<namespace>/<secret>/<key>``,
+laid out like a mounted Secret.
 
 A webhook URL carries a token, so it is never logged, never put in an error message, status or event: failures name
 the receiver and the HTTP status or the error's class only. httpx's own messages are not passed on, since some of
@@ -22,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from slsbot.api.health import ReceiverType, SecretKeyRef
+from slsbot.api.health import NotificationReceiver, ReceiverType, SecretKeyRef
+from slsbot.domain.daily_report import AccountDay, decision_lines, money, summary_lines, title
 from slsbot.domain.errors import NotFoundError, NotificationFailed
 from slsbot.domain.incidents import Incident
 from slsbot.domain.notification_plan import Message
@@ -104,14 +106,25 @@ class WebhookSender:
         self._http.close()
 
     def send(self, message: Message) -> None:
-        receiver = message.receiver
+        self._post(message.namespace, message.receiver, self.payload(message))
+
+    def send_report(self, namespace: str, receiver: NotificationReceiver, report: AccountDay) -> None:
+        """Post a daily account report to a Slack receiver (``daily_report_slack``); the same answers as ``send``.
+        Other receiver types take incidents only: NotificationFailed, not retryable."""
+        if ReceiverType(receiver.type) is not ReceiverType.SLACK:
+            raise NotificationFailed(
+                f"receiver {receiver.name} ({receiver.type}): daily reports go to Slack receivers only",
+                retryable=False,
+            )
+        self._post(namespace, receiver, daily_report_slack(report))
+
+    def _post(self, namespace: str, receiver: NotificationReceiver, payload: Any) -> None:
         label = f"receiver {receiver.name} ({receiver.type})"
         try:
-            url = self._secrets.read(message.namespace, receiver.url_secret_ref)
+            url = self._secrets.read(namespace, receiver.url_secret_ref)
         except NotFoundError as exc:
             raise NotificationFailed(f"{label}: {exc}", retryable=True) from None
         REDACT_WEBHOOK_URLS.add(url)
-        payload = self.payload(message)
         try:
             response = self._http.post(url, json=payload)
         except httpx.HTTPError as exc:  # its text may quote the URL: only the class is kept
@@ -189,6 +202,31 @@ class WebhookSender:
             ],
             "resolvedIds": list(message.resolved_ids),
         }
+
+
+def daily_report_slack(report: AccountDay) -> dict[str, Any]:
+    """A daily account report as a Slack message: ``text`` (what notifications and older clients show) and blocks: a
+    header, the headline figures, the Strategies by PnL, the risk decisions and the incidents opened."""
+    figures = "\n".join(f"*{label}:* {value}" for label, value in summary_lines(report))
+    ranked = sorted(report.strategies, key=lambda s: (-s.pnl, s.name))
+    strategies = [f"• `{s.name}` {money(s.pnl)}, {s.closed_trades} closed trades" for s in ranked[:SLACK_LINES]]
+    if len(ranked) > SLACK_LINES:
+        strategies.append(f"… and {len(ranked) - SLACK_LINES} more")
+    decisions = decision_lines(report)[:SLACK_LINES]
+    incidents = [
+        f"• `{line.id}` severity {line.severity} {line.rule} ({line.state})"
+        for line in report.incidents_opened[:SLACK_LINES]
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title(report)[:150]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": figures[:3000]}},
+    ]
+    for heading, lines in (("Strategies", strategies), ("Risk decisions", decisions), ("Incidents opened", incidents)):
+        if lines:
+            text = f"*{heading}*\n" + "\n".join(lines)
+            blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}})
+    text = f"*{title(report)}*\n" + "\n".join(f"{label}: {value}" for label, value in summary_lines(report))
+    return {"text": text, "blocks": blocks}
 
 
 def _labels(message: Message, incident_id: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Read a local runtime's own state file, read-only, for when the runtime itself cannot answer.
+"""Read a local runtime's own state file, read-only, for when the runtime itself cannot answer, and for the daily
+report (``read_strategy_record``).
 
 The admin API serves a strategy's orders from its runtime's ``/orders``; while that runtime is down (a crash loop,
 a restart in progress) the same orders are read from its SQLite state file instead, in the runtime's own JSON
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from slsbot.domain.daily_report import RiskDecisionRecord, StrategyRecord
 from slsbot.domain.errors import NotFoundError, RuntimeUnreachable
 from slsbot_runtime.domain.errors import SlsbotRuntimeError
 from slsbot_runtime.persistence.store import StateStore
@@ -28,3 +30,34 @@ def read_orders(state_path: Path, *, limit: int) -> list[dict[str, Any]]:
         return [order_json(order) for order in store.load_orders(newest_first=True, limit=limit)]
     finally:
         store.close()
+
+
+def read_strategy_record(state_path: Path, name: str) -> StrategyRecord | None:
+    """What the daily report needs of a runtime's state file (``domain.daily_report.StrategyRecord``); None when there
+    is no state file (the runtime never started). Raises RuntimeUnreachable when the file cannot be read."""
+    if not state_path.is_file():
+        return None
+    try:
+        store = StateStore.open(state_path, readonly=True)
+    except SlsbotRuntimeError as exc:
+        raise RuntimeUnreachable(f"the state file {state_path} cannot be read: {exc}") from exc
+    try:
+        meta = store.load_meta()
+        equity = [(point.ts, point.equity) for point in store.load_equity()]
+        fills = store.load_fills()
+        decisions = [
+            RiskDecisionRecord(d.ts, d.action, tuple(e["rule"] for e in d.events) or (d.rule,))
+            for d in store.load_risk_decisions()
+        ]
+    except SlsbotRuntimeError as exc:
+        raise RuntimeUnreachable(f"the state file {state_path} cannot be read: {exc}") from exc
+    finally:
+        store.close()
+    return StrategyRecord(
+        name=name,
+        starting_cash=float(meta.get("starting_cash", 0.0)),
+        equity=equity,
+        fills=fills,
+        decisions=decisions,
+        quote_currency=str(meta.get("quote_currency", "USDT")),
+    )

@@ -19,7 +19,7 @@ COMMANDS: dict[str, str] = {
     "rotate-control-key": "Give the local supervisor a new control key; the old one stays valid for a grace period",
     "operator": "Run the kopf operator against the current Kubernetes context",
     "runtime": "Run one bot runtime from a RuntimeConfig file",
-    "report": "Print a runtime's orders, fills, positions and equity from its state file",
+    "report": "Print a runtime's orders, fills, positions and equity from its state file, or the daily account report",
     "backtest": "Backtest a RuntimeConfig over recorded candles",
     "evaluate": "Evaluate a RuntimeConfig out of sample, walk-forward, against buy-and-hold",
     "crds": "Generate the CustomResourceDefinitions from the API models",

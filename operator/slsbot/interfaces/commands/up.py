@@ -59,6 +59,7 @@ from slsbot.interfaces.admin_api import create_app
 from slsbot.interfaces.admin_api.auth import TokenRegistry
 from slsbot.interfaces.admin_api.hardening import server_options
 from slsbot.interfaces.local_backups import LocalBackups
+from slsbot.interfaces.local_reports import ScheduledDailyReports, local_daily_reports
 from slsbot.services.account_risk import AccountRiskSettings
 from slsbot.services.incidents import (
     DailyEquity,
@@ -371,6 +372,21 @@ def run(args: argparse.Namespace) -> int:
         record_status=backup_store.record_status,
     )
     backups.start()
+    # The daily account report (docs/how-to/daily-report.md): a cron job on its own APScheduler, over its own store.
+    report_store = SqlSupervisorStore(engine)
+    daily_reports = ScheduledDailyReports(
+        reports=local_daily_reports(
+            resources=lambda: [item.resource for item in report_store.desired_objects() if not item.deleting],
+            state_dir=settings.state_dir,
+            engine=engine,
+            sender=sender,
+        ),
+        settings=settings.daily_report,
+        pdf_dir=settings.report_dir,
+    )
+    daily_reports.start()
+    if daily_reports.next_run_at() is not None:
+        log.info("daily report: next at %s, into %s", daily_reports.next_run_at(), settings.report_dir)
     try:
         run_supervisor(
             store=store,
@@ -383,6 +399,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         backups.stop()
+        daily_reports.stop()
         watching.join(timeout=10)
         notifying.join(timeout=10)
         if pruning.is_alive():
