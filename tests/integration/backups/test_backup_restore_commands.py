@@ -64,6 +64,7 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     (folder / "backup.yaml").write_text(SCHEDULE.format(repository=tmp_path / "repo"))
     secret = state_dir / "secrets" / "trading" / "restic"
     secret.mkdir(parents=True)
+    (secret / "password").touch(mode=0o600)  # a Secret as mounted: owner-only (the secret scan skips those)
     (secret / "password").write_text(RESTIC_PASSWORD + "\n")
     state = state_dir / "trading" / "btc" / "state.db"
     write_trades(state, 0, 5)

@@ -35,6 +35,7 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
     state_dir = tmp_path / "state"
     secret = state_dir / "secrets" / "ops" / "restic"
     secret.mkdir(parents=True)
+    (secret / "password").touch(mode=0o600)  # a Secret as mounted: owner-only (the secret scan skips those)
     (secret / "password").write_text(RESTIC_PASSWORD)
     engine = create_store_engine(state_dir / "supervisor.db")  # the control plane's store: backed up, incidents
     schedule = BackupSchedule.model_validate(
