@@ -44,3 +44,15 @@ def test_the_model_state_gauges_know_every_state_and_count_models_out_of_the_vot
     assert registry.get_sample_value("slsbot_runtime_model_holdout_log_loss", {"model": "gbm"}) == 0.6931
     with pytest.raises(ValueError, match="state: 'sleepy' is not one of"):
         metrics.set_model_state("gbm", "sleepy", False)
+
+
+def test_the_exchange_error_kinds_are_exported_at_zero_before_the_first_error() -> None:
+    """An alert's increase() needs a sample before the first error: every kind exists at 0 from the start."""
+    from slsbot_runtime.metrics import EXCHANGE_ERROR_KINDS
+
+    registry = CollectorRegistry()
+    RuntimeMetrics(registry)
+    values = {
+        k: registry.get_sample_value("slsbot_runtime_exchange_errors_total", {"kind": k}) for k in EXCHANGE_ERROR_KINDS
+    }
+    assert values == {"error": 0.0, "rate_limited": 0.0}
