@@ -127,6 +127,11 @@ class RuntimeMetrics:
         self.credential_version = Gauge(
             f"{PREFIX}_credential_version", "The version of the Vault secret whose key is in use.", registry=registry
         )
+        self.start_time = Gauge(
+            f"{PREFIX}_start_time_seconds",
+            "When this runtime process started (Unix time): a change is a restart.",
+            registry=registry,
+        )
         self.phase = Gauge(
             f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry
         )
