@@ -25,7 +25,7 @@ prune, drill), ``slsbot_backup_last_success_timestamp_seconds{kind}``, ``slsbot_
 Prometheus gives every scraped series its own ``job`` label (the scrape job's), and would rename a ``job`` label of
 the target's to ``exported_job``.
 
-Tuning (docs/concepts/tuning.md): ``ControlMetrics.tuning`` (``TuningMetrics``): ``slsbot_tuning_runs_failed_total
+Tuning (docs/concepts/experiments.md): ``ControlMetrics.tuning`` (``TuningMetrics``): ``slsbot_tuning_runs_failed_total
 {reason}``, runs of tuning Experiments that ended Failed (``WorkerFailed``, ``FinalizeFailed``).
 
 The alerts and dashboards over these (``charts/slsbot/files/``) are described in docs/concepts/monitoring.md. Label
