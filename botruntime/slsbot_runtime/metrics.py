@@ -7,6 +7,8 @@ ensemble members from the config, order statuses, risk rule names.
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "slsbot_runtime"
@@ -218,14 +220,19 @@ class RuntimeMetrics:
         # its limit, a tripped breaker and the kill switch read (docs/concepts/monitoring.md)
         self.drawdown = Gauge(
             f"{PREFIX}_drawdown_percent",
-            "Drawdown from the equity's peak, percent, as the risk manager measures it against maxDrawdownPercent.",
+            "Drawdown from the equity's peak, percent, as the risk manager measures it against maxDrawdownPercent "
+            "(NaN until the runtime first publishes its status).",
             registry=registry,
         )
         self.drawdown_limit = Gauge(
             f"{PREFIX}_drawdown_limit_percent",
-            "The RiskPolicy's maxDrawdownPercent: at this drawdown no entry is opened.",
+            "The RiskPolicy's maxDrawdownPercent: at this drawdown no entry is opened (NaN until the first status).",
             registry=registry,
         )
+        # NaN until the first publish (a runtime that starts drained never publishes): 0 of 0 would read as a drawdown
+        # at its limit
+        self.drawdown.set(math.nan)
+        self.drawdown_limit.set(math.nan)
         self.breaker_level = Gauge(
             f"{PREFIX}_breaker_level",
             "The most severe tripped circuit-breaker level (1..3, in increasing drawdown order); 0 when none is.",

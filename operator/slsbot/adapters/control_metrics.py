@@ -21,9 +21,9 @@ The admin API's protections (docs/concepts/admin-api-security.md): ``ControlMetr
 Backups (docs/concepts/backups.md): ``ControlMetrics.backups`` (``BackupMetrics``): per job kind (backup, check,
 prune, drill), ``slsbot_backup_last_success_timestamp_seconds{kind}``, ``slsbot_backup_last_duration_seconds{kind}``,
 ``slsbot_backup_runs_total{kind, outcome}``, ``slsbot_backup_last_size_bytes`` (what the newest backup added) and
-``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed). The label is ``kind``, not ``job``:
-Prometheus gives every scraped series its own ``job`` label (the scrape job's), and would rename a ``job`` label of
-the target's to ``exported_job``.
+``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed, NaN before the first). The label is
+``kind``, not ``job``: Prometheus gives every scraped series its own ``job`` label (the scrape job's), and would
+rename a ``job`` label of the target's to ``exported_job``.
 
 Tuning (docs/concepts/experiments.md): ``ControlMetrics.tuning`` (``TuningMetrics``): ``slsbot_tuning_runs_failed_total
 {reason}``, runs of tuning Experiments that ended Failed (``WorkerFailed``, ``FinalizeFailed``).
@@ -33,6 +33,8 @@ values that are known in advance are created at 0, so that an alert's ``increase
 """
 
 from __future__ import annotations
+
+import math
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -196,9 +198,10 @@ class BackupMetrics:
         )
         self.drill_passed = Gauge(
             f"{PREFIX}_backup_drill_passed",
-            "1 when the newest restore drill passed, 0 when it failed.",
+            "1 when the newest restore drill passed, 0 when it failed; NaN before the first drill.",
             registry=registry,
         )
+        self.drill_passed.set(math.nan)  # not 0: no drill has failed (an alert reads 0 as a failed drill)
 
     def job_finished(self, job: str, *, succeeded: bool, started_at: float, duration: float, size: int | None) -> None:
         self.runs.labels(kind=job, outcome="succeeded" if succeeded else "failed").inc()

@@ -56,3 +56,16 @@ def test_the_exchange_error_kinds_are_exported_at_zero_before_the_first_error() 
         k: registry.get_sample_value("slsbot_runtime_exchange_errors_total", {"kind": k}) for k in EXCHANGE_ERROR_KINDS
     }
     assert values == {"error": 0.0, "rate_limited": 0.0}
+
+
+def test_the_drawdown_and_its_limit_are_nan_until_the_first_status() -> None:
+    """0 of a limit of 0 would read as a drawdown at its limit (alert SlsbotDrawdownNearLimit) on a runtime that never
+    publishes, as one started drained."""
+    import math
+
+    registry = CollectorRegistry()
+    metrics = RuntimeMetrics(registry)
+    assert math.isnan(registry.get_sample_value("slsbot_runtime_drawdown_percent"))
+    assert math.isnan(registry.get_sample_value("slsbot_runtime_drawdown_limit_percent"))
+    metrics.set_risk(drawdown_percent=3.0, limit_percent=20.0, breaker_level=0, kill_switch=False)
+    assert registry.get_sample_value("slsbot_runtime_drawdown_limit_percent") == 20.0

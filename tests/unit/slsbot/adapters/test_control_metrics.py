@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -48,3 +50,11 @@ def test_the_backup_series_are_labelled_kind_not_job() -> None:
     assert exported[("slsbot_backup_runs_total", (("kind", "drill"), ("outcome", "failed")))] == 1.0
     assert exported[("slsbot_backup_drill_passed", ())] == 0.0
     assert not any("job" in dict(labels) for _, labels in exported)
+
+
+def test_the_drill_gauge_is_nan_before_the_first_drill_not_a_failure() -> None:
+    """0 means a failed drill (alert SlsbotRestoreDrillFailed): a control plane that never ran one must not say 0."""
+    metrics = ControlMetrics(CollectorRegistry())
+    assert math.isnan(samples(metrics)[("slsbot_backup_drill_passed", ())])
+    metrics.backups.job_finished("drill", succeeded=True, started_at=1_700_000_000.0, duration=9.0, size=None)
+    assert samples(metrics)[("slsbot_backup_drill_passed", ())] == 1.0
