@@ -11,6 +11,7 @@ Tested in tests/unit/monitoring/test_promql_names.py.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -130,6 +131,7 @@ class PromQLError(ValueError):
 class Selector:
     metric: str
     labels: list[str] = field(default_factory=list)  # the label names its matchers name, in order
+    matchers: list[tuple[str, str, str]] = field(default_factory=list)  # (label, operator, value), in order
 
 
 @dataclass
@@ -156,9 +158,16 @@ def _string_end(text: str, start: int) -> int:
     raise PromQLError(f"unterminated string at offset {start}: {text[start : start + 30]!r}")
 
 
-def _matchers(text: str, start: int) -> tuple[list[str], int]:
-    """The label names of the ``{...}`` at ``start``, and the index after it."""
-    names: list[str] = []
+def _string_value(literal: str) -> str:
+    """The value of a PromQL string literal (its quotes included); Python reads the escapes PromQL uses alike."""
+    if literal[0] == "`":
+        return literal[1:-1]
+    return ast.literal_eval(literal)
+
+
+def _matchers(text: str, start: int) -> tuple[list[tuple[str, str, str]], int]:
+    """The matchers (label, operator, value) of the ``{...}`` at ``start``, and the index after it."""
+    names: list[tuple[str, str, str]] = []
     i = start + 1
     while True:
         while i < len(text) and text[i] in " \t\n,":
@@ -172,19 +181,21 @@ def _matchers(text: str, start: int) -> tuple[list[str], int]:
         match = _LABEL.match(text, i)
         if match is None:
             raise PromQLError(f"expected a label name at offset {i}: {text[i : i + 30]!r}")
-        names.append(match.group())
+        label = match.group()
         i = match.end()
         while i < len(text) and text[i] in " \t\n":
             i += 1
         operator = next((op for op in MATCH_OPERATORS if text.startswith(op, i)), None)
         if operator is None:
-            raise PromQLError(f"expected a matcher operator after label {names[-1]!r} at offset {i}")
+            raise PromQLError(f"expected a matcher operator after label {label!r} at offset {i}")
         i += len(operator)
         while i < len(text) and text[i] in " \t\n":
             i += 1
         if i >= len(text) or text[i] not in "\"'`":
-            raise PromQLError(f"expected a string after {names[-1]}{operator} at offset {i}")
-        i = _string_end(text, i)
+            raise PromQLError(f"expected a string after {label}{operator} at offset {i}")
+        end = _string_end(text, i)
+        names.append((label, operator, _string_value(text[i:end])))
+        i = end
 
 
 def _label_list(text: str, start: int) -> tuple[list[str], int]:
@@ -229,8 +240,8 @@ def reads(expr: str) -> Reads:
                 raise PromQLError(f"unclosed '[' at offset {i}")
             i = end + 1
         elif char == "{":  # a selector without a metric name
-            names, i = _matchers(expr, i)
-            found.selectors.append(Selector("", names))
+            matchers, i = _matchers(expr, i)
+            found.selectors.append(Selector("", [m[0] for m in matchers], matchers))
         elif char == "(":
             depth += 1
             i += 1
@@ -268,7 +279,8 @@ def reads(expr: str) -> Reads:
             else:
                 selector = Selector(word)
                 if following == "{":
-                    selector.labels, i = _matchers(expr, j)
+                    selector.matchers, i = _matchers(expr, j)
+                    selector.labels = [m[0] for m in selector.matchers]
                 found.selectors.append(selector)
         elif char in "+-*/%^=!<>,@:":
             i += 1

@@ -24,8 +24,10 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 from tests.promql_names import reads
 
-from slsbot.adapters.control_metrics import ControlMetrics
-from slsbot_runtime.metrics import RuntimeMetrics
+from slsbot.adapters.control_metrics import ControlMetrics, TuningMetrics
+from slsbot.api.backup import BackupJobKind
+from slsbot.api.health import FailureClass, HealingRung
+from slsbot_runtime.metrics import EXCHANGE_ERROR_KINDS, PHASES, TRADING_MODES, RuntimeMetrics
 
 ROOT = Path(__file__).resolve().parents[3]
 FILES = ROOT / "charts" / "slsbot" / "files"
@@ -35,6 +37,24 @@ DASHBOARDS = sorted((FILES / "dashboards").glob("*.json"))
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "strategy", "account"})
 #: Series Prometheus makes itself for every target.
 PROMETHEUS_SERIES = {"up": frozenset()}
+HEALING_SERIES = ("rungs_total", "detection_seconds_bucket", "recovery_seconds_bucket")
+#: The values a label can take, where the code fixes them: a matcher on another value (a typo) matches nothing.
+BACKUP_KINDS = frozenset(str(k) for k in BackupJobKind)
+KNOWN_VALUES: dict[tuple[str, str], frozenset[str]] = {
+    **{(f"slsbot_heal_{m}", "failure_class"): frozenset(map(str, FailureClass)) for m in HEALING_SERIES},
+    ("slsbot_heal_rungs_total", "rung"): frozenset(map(str, HealingRung)),
+    ("slsbot_runtime_phase", "phase"): frozenset(PHASES),
+    ("slsbot_runtime_trading_mode", "mode"): frozenset(TRADING_MODES),
+    ("slsbot_runtime_exchange_errors_total", "kind"): frozenset(EXCHANGE_ERROR_KINDS),
+    ("slsbot_backup_last_success_timestamp_seconds", "kind"): BACKUP_KINDS,
+    ("slsbot_backup_last_duration_seconds", "kind"): BACKUP_KINDS,
+    ("slsbot_backup_runs_total", "kind"): BACKUP_KINDS,
+    ("slsbot_backup_runs_total", "outcome"): frozenset({"succeeded", "failed"}),
+    ("slsbot_incidents_open", "severity"): frozenset({"1", "2", "3"}),
+    ("slsbot_tuning_runs_failed_total", "reason"): frozenset(TuningMetrics.REASONS),
+    ("up", "job"): frozenset({"slsbot-runtime"}),
+}
+_ALTERNATIVES = re.compile(r"^[A-Za-z0-9_-]+(\|[A-Za-z0-9_-]+)*$")
 _LEGEND_LABEL = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _LABEL_VALUES = re.compile(
     r"^\s*label_values\((?P<selector>.*),\s*(?P<label>[A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$", re.DOTALL
@@ -118,6 +138,13 @@ def problems(expr: str, legend: str, names: dict[str, frozenset[str]]) -> list[s
         unknown = set(selector.labels) - names[selector.metric] - TARGET_LABELS
         if unknown:
             found.append(f"{selector.metric} has no label {sorted(unknown)}")
+        for label, operator, value in selector.matchers:
+            known = KNOWN_VALUES.get((selector.metric, label))
+            if known is None or "$" in value or (operator.endswith("~") and not _ALTERNATIVES.match(value)):
+                continue
+            wrong = set(value.split("|") if operator.endswith("~") else [value]) - known
+            if wrong:
+                found.append(f"{selector.metric}{{{label}}} is never {sorted(wrong)}; it is one of {sorted(known)}")
     available = set().union(*(names.get(m, frozenset()) for m in read.metrics)) | TARGET_LABELS
     unknown = (set(read.grouping_labels) | set(_LEGEND_LABEL.findall(legend))) - available
     if unknown:
@@ -143,3 +170,8 @@ def test_a_metric_or_label_the_code_does_not_export_is_caught() -> None:
         "labels ['side', 'symbol'] are on none of ['slsbot_runtime_equity']"
     ]
     assert problems("time()", "", names) == ["reads no metric: time()"]
+    assert problems('slsbot_backup_runs_total{kind="backups", outcome=~"failed|Failed"}', "", names) == [
+        "slsbot_backup_runs_total{kind} is never ['backups']; it is one of ['backup', 'check', 'drill', 'prune']",
+        "slsbot_backup_runs_total{outcome} is never ['Failed']; it is one of ['failed', 'succeeded']",
+    ]
+    assert problems('slsbot_runtime_phase{phase=~"$phase", strategy="x"} == 1', "", names) == []

@@ -56,3 +56,14 @@ def test_an_aggregation_with_its_grouping_first_and_a_string_with_a_brace() -> N
 def test_what_it_does_not_understand_is_refused(expr: str, error: str) -> None:
     with pytest.raises(PromQLError, match=error):
         reads(expr)
+
+
+def test_matchers_keep_their_operator_and_value() -> None:
+    found = reads(r'x{kind="backup", phase=~"drained|finished", rung!="Restart", path!~`a\d`, q="say \"hi\""}')
+    assert found.selectors[0].matchers == [
+        ("kind", "=", "backup"),
+        ("phase", "=~", "drained|finished"),
+        ("rung", "!=", "Restart"),
+        ("path", "!~", r"a\d"),
+        ("q", "=", 'say "hi"'),
+    ]
