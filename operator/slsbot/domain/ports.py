@@ -63,6 +63,14 @@ class HealingMetrics(Protocol):
         ...
 
 
+class TuningMetrics(Protocol):
+    """Where tuning Experiments' outcomes are counted (``adapters.control_metrics`` exports them to Prometheus)."""
+
+    def run_failed(self, reason: str) -> None:
+        """A tuning run ended Failed, for ``reason`` (``WorkerFailed``, ``FinalizeFailed``)."""
+        ...
+
+
 class CredentialSecrets(Protocol):
     """What the control plane may learn of a Secret that an account names as its credentials: never its data."""
 

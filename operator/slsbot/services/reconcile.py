@@ -45,6 +45,7 @@ from slsbot.domain.ports import (
     OwnedObjects,
     RolloutRuntimes,
     RuntimeBackend,
+    TuningMetrics,
     TuningRunner,
 )
 from slsbot.domain.resolve import (
@@ -59,7 +60,7 @@ from slsbot.domain.resolve import (
 )
 from slsbot.domain.runtime_spec import desired_runtime
 from slsbot.domain.status import apply_healing, strategy_status, validation_status
-from slsbot.domain.tuning_plan import TuningPolicy
+from slsbot.domain.tuning_plan import FAILED, TuningPolicy
 from slsbot.services.tuning import reconcile_tuning
 
 log = logging.getLogger(__name__)
@@ -390,6 +391,7 @@ class ExperimentPorts:
     owned: OwnedObjects | None = None
     tuning_policy: TuningPolicy | None = None
     allowed_images: ImageAllowList | None = None  # what tuning workers may run (the operator's allow-list)
+    tuning_metrics: TuningMetrics | None = None  # a run that ends Failed is counted here (adapters.control_metrics)
 
 
 def reconcile_experiment(
@@ -441,6 +443,7 @@ def reconcile_experiment(
         except BackendUnavailable as exc:
             return _retry(experiment.status or status, "BackendUnavailable", str(exc), timedelta(seconds=5))
         news = [Event(*event) for event in happened]
+        _count_failed_run(experiment, tuned, ports.tuning_metrics)
         if tuned.phase in ("Invalid", "Pending"):  # a standing refusal is an event once per spec, not per pass
             news = _news(experiment.status, tuned, news)
         return ReconcileResult(status=tuned, events=news, requeue_after=requeue)
@@ -480,6 +483,16 @@ def _news(previous: ObjectStatus | None, status: ObjectStatus, events: list[Even
 
 def _event(action: Action) -> Event:
     return Event("Warning" if action.is_warning else "Normal", action.reason, action.message)
+
+
+def _count_failed_run(experiment: Experiment, tuned: ExperimentStatus, metrics: TuningMetrics | None) -> None:
+    """A run whose phase turns Failed in this pass is counted once, by its Ready condition's reason."""
+    if metrics is None or tuned.phase != FAILED:
+        return
+    if experiment.status is not None and experiment.status.phase == FAILED:
+        return
+    ready = get_condition(tuned.conditions, READY)
+    metrics.run_failed(ready.reason if ready is not None and ready.reason else "Failed")
 
 
 def _retry(previous: ObjectStatus | None, reason: str, message: str, after: timedelta) -> ReconcileResult:

@@ -85,6 +85,6 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
         events = session.exec(select(EventRecord).where(EventRecord.kind == "BackupSchedule")).all()
     assert [(e.reason, e.type) for e in events] == [("BackupSucceeded", "Normal")]
     exposition = metrics.exposition().decode()
-    assert 'slsbot_backup_runs_total{job="backup",outcome="succeeded"} 1.0' in exposition
+    assert 'slsbot_backup_runs_total{kind="backup",outcome="succeeded"} 1.0' in exposition
     assert "slsbot_backup_last_size_bytes" in exposition
     assert RESTIC_PASSWORD not in exposition

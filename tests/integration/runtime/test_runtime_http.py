@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from slsbot.api import RiskPolicySpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
     config = kit.runtime_config(btc_slice_dir, secondsPerCandle=0.004, loop=True, warmupCandles=150)
+    started = time.time()
     runtime = kit.start(kit.write_config(tmp_path, config), tmp_path / "state.db")
 
     assert runtime.get("/healthz").status_code == 200
@@ -62,6 +67,12 @@ def test_serves_trades_pauses_and_resumes(kit: Any, btc_slice_dir: Path, tmp_pat
         "slsbot_runtime_loop_heartbeat_timestamp_seconds",
     ):
         assert name in metrics
+    # what the alerts read (charts/slsbot/files/prometheus-rules.yaml): the start time, the risk manager's state
+    values = {s.name: s.value for f in text_string_to_metric_families(metrics) for s in f.samples if not s.labels}
+    assert started - 1 <= values["slsbot_runtime_start_time_seconds"] <= time.time()
+    assert values["slsbot_runtime_drawdown_limit_percent"] == RiskPolicySpec().max_drawdown_percent
+    assert values["slsbot_runtime_drawdown_percent"] >= 0 and values["slsbot_runtime_kill_switch"] == 0
+    assert values["slsbot_runtime_breaker_level"] in (0, 1, 2, 3)
 
     orders = kit.wait_for(lambda: len(runtime.get("/orders?limit=3").json()) == 3 and runtime.get("/orders?limit=3"))
     listed = orders.json()

@@ -44,3 +44,28 @@ def test_the_model_state_gauges_know_every_state_and_count_models_out_of_the_vot
     assert registry.get_sample_value("slsbot_runtime_model_holdout_log_loss", {"model": "gbm"}) == 0.6931
     with pytest.raises(ValueError, match="state: 'sleepy' is not one of"):
         metrics.set_model_state("gbm", "sleepy", False)
+
+
+def test_the_exchange_error_kinds_are_exported_at_zero_before_the_first_error() -> None:
+    """An alert's increase() needs a sample before the first error: every kind exists at 0 from the start."""
+    from slsbot_runtime.metrics import EXCHANGE_ERROR_KINDS
+
+    registry = CollectorRegistry()
+    RuntimeMetrics(registry)
+    values = {
+        k: registry.get_sample_value("slsbot_runtime_exchange_errors_total", {"kind": k}) for k in EXCHANGE_ERROR_KINDS
+    }
+    assert values == {"error": 0.0, "rate_limited": 0.0}
+
+
+def test_the_drawdown_and_its_limit_are_nan_until_the_first_status() -> None:
+    """0 of a limit of 0 would read as a drawdown at its limit (alert SlsbotDrawdownNearLimit) on a runtime that never
+    publishes, as one started drained."""
+    import math
+
+    registry = CollectorRegistry()
+    metrics = RuntimeMetrics(registry)
+    assert math.isnan(registry.get_sample_value("slsbot_runtime_drawdown_percent"))
+    assert math.isnan(registry.get_sample_value("slsbot_runtime_drawdown_limit_percent"))
+    metrics.set_risk(drawdown_percent=3.0, limit_percent=20.0, breaker_level=0, kill_switch=False)
+    assert registry.get_sample_value("slsbot_runtime_drawdown_limit_percent") == 20.0

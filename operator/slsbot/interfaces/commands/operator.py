@@ -165,6 +165,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             rollout=backend,
             owned=KubernetesOwnedObjects(api),
             allowed_images=settings.image_allow_list(),
+            tuning_metrics=metrics.tuning,
         ),
     )
 

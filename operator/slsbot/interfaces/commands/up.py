@@ -393,7 +393,9 @@ def run(args: argparse.Namespace) -> int:
             backend=backend,
             options=options,
             stop=stop,
-            experiment_ports=ExperimentPorts(tuning=tuning, rollout=backend, owned=SqlOwnedObjects(engine)),
+            experiment_ports=ExperimentPorts(
+                tuning=tuning, rollout=backend, owned=SqlOwnedObjects(engine), tuning_metrics=metrics.tuning
+            ),
             incidents=pass_incidents,
         )
     finally:

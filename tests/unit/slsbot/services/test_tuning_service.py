@@ -286,3 +286,41 @@ def test_workers_run_only_an_allowed_image():
     ready = get_condition(result.status.conditions, READY)
     assert ready.reason == "InvalidSpec" and ready.message.startswith("spec.strategyRef.name: the workers run")
     assert "is not an allowed runtime image" in ready.message and runner.calls == []
+
+
+@dataclass
+class FailingRunner(MemoryRunner):
+    """Every worker fails: the run fails once three have (TuningPolicy.worker_failures)."""
+
+    def observe(self, run: TuningRun) -> ObservedTuning:
+        workers = ObservedWorkers(failed=self.workers.get(run.study, 0), last_error="exit 1")
+        return ObservedTuning(StudySummary(complete=0), workers, ObservedFinalize())
+
+
+@dataclass
+class CountedFailures:
+    """The TuningMetrics port, as adapters.control_metrics.TuningMetrics counts it."""
+
+    reasons: list[str] = field(default_factory=list)
+
+    def run_failed(self, reason: str) -> None:
+        self.reasons.append(reason)
+
+
+def test_a_run_that_fails_is_counted_once_by_its_reason() -> None:
+    runner, counted = FailingRunner(), CountedFailures()
+    exp = experiment()
+    phases = []
+    for minute in range(6):
+        result = reconcile_experiment(
+            exp,
+            strategies={"btc-trend": tuned()},
+            accounts=ACCOUNTS,
+            policies={},
+            now=T0 + timedelta(minutes=minute),
+            ports=ExperimentPorts(tuning=runner, tuning_metrics=counted),
+        )
+        phases.append(result.status.phase)
+        exp = again(exp, result)
+    assert phases.count("Failed") >= 2  # it stays Failed (no cron): the passes after the first count nothing
+    assert counted.reasons == ["WorkerFailed"]

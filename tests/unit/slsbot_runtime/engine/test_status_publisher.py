@@ -3,6 +3,7 @@ pace while candles stream, and the phase metric set when the phase changes."""
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from slsbot.api import RiskPolicySpec
@@ -109,3 +110,32 @@ def test_the_account_figures_count_held_and_incoming_exposure_and_todays_pnl() -
     parts.orders.create_intent("BTC/USDT", Side.SELL, 10.0, candle_ts=T0 + HOUR, created_ts=T0 + 2 * HOUR, reason="x")
     parts.orders.send_pending()  # an exit does not add exposure
     assert parts.publisher.snapshot().exposure == {"BTC/USDT": 15 * 110.0}
+
+
+def test_a_publish_sets_the_risk_gauges_the_alerts_read() -> None:
+    """Drawdown and its limit, the breaker level and the kill switch, as the risk manager sees them (the alerts on a
+    drawdown near its limit, a tripped breaker and a kill switch read these: docs/concepts/monitoring.md)."""
+    registry = CollectorRegistry()
+    policy = RiskPolicySpec(max_drawdown_percent=12.5)
+    parts = wire(paper(), StateStore.open(":memory:"), policy=policy, metrics=RuntimeMetrics(registry))
+
+    def gauges() -> tuple[float | None, ...]:
+        names = ("drawdown_percent", "drawdown_limit_percent", "breaker_level", "kill_switch")
+        return tuple(registry.get_sample_value(f"slsbot_runtime_{name}") for name in names)
+
+    parts.risk.observe(T0, 10_000.0, {"BTC/USDT": 100.0})
+    parts.publisher.publish()
+    assert gauges() == (0.0, 12.5, 0.0, 0.0)
+    parts.risk.observe(T0 + HOUR, 9_400.0, {"BTC/USDT": 94.0})  # 6 % down: the first default level (5 %) trips
+    parts.publisher.publish()
+    drawdown, limit, level, kill = gauges()
+    assert drawdown == pytest.approx(6.0) and limit == 12.5 and level == 1.0 and kill == 0.0
+
+
+def test_the_kill_switch_gauge_is_one_while_the_policy_sets_it() -> None:
+    registry = CollectorRegistry()
+    parts = wire(
+        paper(), StateStore.open(":memory:"), policy=RiskPolicySpec(kill_switch=True), metrics=RuntimeMetrics(registry)
+    )
+    parts.publisher.publish()
+    assert registry.get_sample_value("slsbot_runtime_kill_switch") == 1.0
