@@ -116,6 +116,7 @@ class StatusPublisher:
             trading_mode=str(mode.mode),
             trading_mode_reason=mode.reason,
         )
+        risk = self.risk.state()
         return RuntimeStatus(
             name=self.name,
             phase=phase,
@@ -130,6 +131,8 @@ class StatusPublisher:
             ready=state.reconciled and state.ever_warm and state.halt_reason is None,
             error=state.halt_reason,
             **profit_figures(ledger, equity, state.starting_equity, state.watermark)._asdict(),
+            breaker_level=risk.breaker_level,
+            breaker_action=risk.breaker_action,
             idle_reason=None if idle is None else idle.reason,
             idle_message=None if idle is None else idle.message,
             **(self.monitoring.status() if self.monitoring is not None else {}),

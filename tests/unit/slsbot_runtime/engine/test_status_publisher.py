@@ -109,3 +109,24 @@ def test_the_account_figures_count_held_and_incoming_exposure_and_todays_pnl() -
     parts.orders.create_intent("BTC/USDT", Side.SELL, 10.0, candle_ts=T0 + HOUR, created_ts=T0 + 2 * HOUR, reason="x")
     parts.orders.send_pending()  # an exit does not add exposure
     assert parts.publisher.snapshot().exposure == {"BTC/USDT": 15 * 110.0}
+
+
+def test_the_status_shows_the_tripped_breaker_level() -> None:
+    policy = RiskPolicySpec.model_validate(
+        {
+            "circuitBreaker": {"levels": [{"action": "reduceSize", "drawdownPercent": 1, "sizeMultiplier": 0.5}]},
+            "maxDrawdownPercent": 50,
+            "dailyLossLimitPercent": 50,
+            "volatilityHalt": {"enabled": False},
+        }
+    )
+    parts = wire(paper(), StateStore.open(":memory:"), policy=policy)
+    parts.restart.load()
+    parts.restart.reconcile()
+    warm(parts)
+    parts.risk.observe(T0, 10_000.0, {"BTC/USDT": 100.0})
+    before = parts.publisher.snapshot()
+    assert (before.breaker_level, before.breaker_action) == (0, None)
+    parts.risk.observe(T0 + HOUR, 9_850.0, {"BTC/USDT": 100.0})  # 1.5 % below the peak: level 1 trips
+    after = parts.publisher.snapshot().to_json()
+    assert (after["breaker_level"], after["breaker_action"]) == (1, "reduceSize")
