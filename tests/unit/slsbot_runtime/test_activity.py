@@ -4,11 +4,9 @@ candle's last row), thinned evenly with the ends kept; round trips and risk deci
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 from tests.fakes.state_files import CANDLES, EQUITY, HOUR_MS, START_MS, write_state_file
@@ -95,12 +93,10 @@ def test_the_runtime_serves_it_behind_its_token(tmp_path: Path) -> None:
     server.start()
     try:
         url = f"http://127.0.0.1:{server.port}/activity?limit=1"
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(url, timeout=10)
-        assert refused.value.code == 401
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            body = json.loads(answer.read())
+        assert httpx.get(url, timeout=10).status_code == 401
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert answer.status_code == 200
+        body = answer.json()
         assert len(body["trades"]) == 1 and body["breaker"]["level"] == 1 and len(body["equity"]) == CANDLES
     finally:
         server.stop()
