@@ -4,7 +4,8 @@ whose two paper runtimes replay recorded candles, with every request that does n
 * the fleet view lists both bots with their phase and figures, and updates them without a reload;
 * a bot's page draws its equity curve and lists its trades;
 * a viewer's pause is refused and the page says why; an operator's is done, the bot shows Paused, and the audit
-  trail view shows the operator's request.
+  trail view shows the operator's request;
+* the operator's kill switch on the bots' RiskPolicy shows on the page, and both runtimes halt.
 
 Screenshots of each step go to ``test-artifacts/control-center/`` (``tests/browser.py``; CI uploads the folder).
 Needs a Chromium: without one the test is skipped and says so."""
@@ -125,6 +126,20 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
             )
             rows = [r.locator("td").all_inner_texts() for r in page.locator("#audit-table tbody tr").all()]
             page.screenshot(path=shots / "5-audit.png", full_page=True)
+
+            # The operator sets the kill switch of the bots' RiskPolicy: it shows, and the runtimes halt.
+            page.click("#nav-fleet")
+            policy = page.locator('#policy-table tr[data-policy="default/local-risk"]')
+            policy.get_by_role("button", name="Kill switch").click()
+            confirm(page)
+            page.locator("#message.ok").wait_for()
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('#fleet-table tr[data-bot]')].every("
+                "r => r.cells[8].textContent === 'ON' && r.cells[1].textContent.includes('Halted'))",
+                timeout=60_000,
+            )
+            assert policy.locator("td").nth(2).inner_text() == "ON"
+            page.screenshot(path=shots / "6-kill-switch.png", full_page=True)
         finally:
             browser.close()
 
@@ -143,4 +158,5 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
         "3-bot.png",
         "4-operator-paused.png",
         "5-audit.png",
+        "6-kill-switch.png",
     ]

@@ -174,6 +174,13 @@
 
   // --- the views ---------------------------------------------------------------------------------------------
 
+  function phaseText(bot) {
+    // The phase, and why a bot takes no new trade when it does not (Halted, WarmingUp, EntriesRefused...).
+    let text = bot.phase + (bot.paused && bot.phase !== "Paused" ? " (paused)" : "");
+    if (bot.idle_reason && bot.idle_reason !== "Paused" && bot.idle_reason !== bot.phase) text += ": " + bot.idle_reason;
+    return text;
+  }
+
   async function showFleet(seen) {
     const [fleet, policies] = await Promise.all([api("GET", "/api/v1/fleet"), api("GET", "/api/v1/riskpolicies")]);
     if (seen !== generation) return;
@@ -182,7 +189,7 @@
       link.href = "#/bot/" + encodeURIComponent(bot.namespace) + "/" + encodeURIComponent(bot.name);
       const tr = row([
         link,
-        bot.phase + (bot.paused && bot.phase !== "Paused" ? " (paused)" : ""),
+        phaseText(bot),
         money(bot.equity),
         signed(bot.pnl_today),
         percent(bot.drawdown_percent),
@@ -250,7 +257,7 @@
     const view = bot.body;
     $("bot-title").textContent = `${view.namespace}/${view.name}`;
     const figures = [
-      ["Phase", view.phase + (view.paused ? " (paused)" : "")],
+      ["Phase", phaseText(view)],
       ["Equity", money(view.equity)],
       ["Return", percent(view.return_percent)],
       ["Drawdown", percent(view.drawdown_percent)],
