@@ -5,7 +5,7 @@ The figures are the Strategy's status (what its controller copied from the runti
 ``/status`` (``pnl_today``, ``total_exposure``, ``breaker_level``, ``trading_mode``), as the supervisor last recorded
 it (on a cluster, asked of each runtime through its Service; one that does not answer shows none). The kill switch is
 that of the RiskPolicy the bot's TradingAccount names. Open incidents (open or acknowledged) are those naming the
-Strategy or its TradingAccount.
+Strategy, and those about its whole TradingAccount (naming the account and no Strategy).
 """
 
 from __future__ import annotations
@@ -58,14 +58,17 @@ class FleetView(BaseModel):
 def incidents_per_bot(
     incidents: Iterable[Incident], accounts: Mapping[tuple[str, str], str]
 ) -> dict[tuple[str, str], int]:
-    """(namespace, strategy) -> its active incidents: those naming it, or its TradingAccount, each counted once."""
+    """(namespace, strategy) -> its active incidents, each counted once: those naming it, and those naming its
+    TradingAccount but no Strategy (about the whole account). One about another Strategy of the same account is that
+    Strategy's, even when it names the account too."""
     counts: dict[tuple[str, str], int] = {}
     for incident in incidents:
         named = set(incident.spec.objects)
+        about_strategies = any(item.startswith("Strategy/") for item in named)
         for (namespace, strategy), account in accounts.items():
-            if namespace == incident.namespace and (
-                f"Strategy/{strategy}" in named or f"TradingAccount/{account}" in named
-            ):
+            if namespace != incident.namespace:
+                continue
+            if f"Strategy/{strategy}" in named or (not about_strategies and f"TradingAccount/{account}" in named):
                 counts[(namespace, strategy)] = counts.get((namespace, strategy), 0) + 1
     return counts
 

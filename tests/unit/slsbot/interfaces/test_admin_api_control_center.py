@@ -105,23 +105,31 @@ def client(engine, state_dir: Path) -> TestClient:
 def test_the_fleet_shows_every_bot_with_its_figures_kill_switch_incidents_and_breaker(client: TestClient) -> None:
     assert client.get("/api/v1/fleet").status_code == 401
     service = client.app.state.incidents  # type: ignore[attr-defined]
-    signal = IncidentSignal(
-        cause="Drawdown:t/binance",
-        severity=2,
-        rule="Drawdown",
-        namespace="t",
-        objects=("TradingAccount/binance",),
-        message="seen",
-        runbook="runbooks/drawdown.md",
-        detected_at=NOW,
-    )
-    service.record_signals([signal], NOW, evaluated=("rules",))
+
+    def signal(rule: str, *objects: str) -> IncidentSignal:
+        return IncidentSignal(
+            cause=f"{rule}:t/{objects[0]}",
+            severity=2,
+            rule=rule,
+            namespace="t",
+            objects=objects,
+            message="seen",
+            runbook="runbooks/drawdown.md",
+            detected_at=NOW,
+        )
+
+    signals = [
+        signal("Drawdown", "TradingAccount/binance"),  # the whole account: a's
+        signal("LowConfidence", "Strategy/b", "TradingAccount/kraken"),  # b's
+        signal("Slippage", "Strategy/gone", "TradingAccount/binance"),  # another Strategy's, not a's
+    ]
+    service.record_signals(signals, NOW, evaluated=("rules",))
     bots = {bot["name"]: bot for bot in client.get("/api/v1/fleet", headers=auth(VIEWER_TOKEN)).json()["bots"]}
     a, b = bots["a"], bots["b"]
     assert (a["phase"], a["equity"], a["drawdown_percent"], a["pnl_today"]) == ("Running", 10_250.5, 1.5, -12.5)
     assert (a["exposure"], a["breaker_level"], a["trading_mode"]) == (2_000.0, 1, "normal")
     assert (a["account"], a["risk_policy"], a["kill_switch"], a["open_incidents"]) == ("binance", "acct-risk", False, 1)
-    assert (b["risk_policy"], b["kill_switch"], b["open_incidents"], b["pnl_today"]) == (None, False, 0, None)
+    assert (b["risk_policy"], b["kill_switch"], b["open_incidents"], b["pnl_today"]) == (None, False, 1, None)
     assert b["breaker_level"] is None  # its runtime reported nothing yet
 
 
