@@ -5,7 +5,8 @@ whose two paper runtimes replay recorded candles, with every request that does n
 * a bot's page draws its equity curve and lists its trades;
 * a viewer's pause is refused and the page says why; an operator's is done, the bot shows Paused, and the audit
   trail view shows the operator's request;
-* the operator's kill switch on the bots' RiskPolicy shows on the page, and both runtimes halt.
+* an A/B rollout shows its step and statistic, and the operator rolls it back;
+* the operator's kill switch on the bots' RiskPolicy shows on the page, and every runtime halts.
 
 Screenshots of each step go to ``test-artifacts/control-center/`` (``tests/browser.py``; CI uploads the folder).
 Needs a Chromium: without one the test is skipped and says so."""
@@ -13,14 +14,75 @@ Needs a Chromium: without one the test is skipped and says so."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import pytest
 from tests.browser import CHROMIUM_ARGS, NO_CHROMIUM, artifacts_dir, find_chromium
+from tests.fakes import test_secrets
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CHROMIUM = find_chromium()
 BTC_ROW = '#fleet-table tr[data-bot="default/btc-trend"]'
+AB_ROW = '#experiments-table tr[data-experiment="default/btc-ab"]'
+CANDIDATE = """\
+apiVersion: slsbot.io/v1alpha1
+kind: Strategy
+metadata: {name: btc-trend-candidate}
+spec:
+  accountRef: {name: paper-binance}
+  allocationPercent: 0  # the rollout lends it part of btc-trend's share
+  symbols: [BTC/USDT]
+  timeframe: 1h
+  ensemble:
+    members:
+      - {name: sma, strategy: sma_cross, params: {fast: 8, slow: 21}}
+  marketData:
+    source: replay
+    dataDir: %(data)s
+    secondsPerCandle: 0.05
+    warmupCandles: 20
+    loop: true
+---
+apiVersion: slsbot.io/v1alpha1
+kind: Experiment
+metadata: {name: btc-ab}
+spec:
+  type: ab
+  strategyRef: {name: btc-trend}
+  variants:
+    - {name: baseline, strategyRef: {name: btc-trend}}
+    - {name: candidate, strategyRef: {name: btc-trend-candidate}}
+  schedule: {steps: [10, 25, 50, 100], stepInterval: 24h, minTrades: 2, significance: 0.05}
+"""
+
+
+@pytest.fixture(scope="module")
+def supervisor(tmp_path_factory: pytest.TempPathFactory, kit) -> Iterator:
+    """``slsbot up`` over the two paper bots of ``conftest.write_manifests`` and an A/B rollout of btc-trend."""
+    root = tmp_path_factory.mktemp("control-center")
+    folder = kit.write_manifests(root / "manifests")
+    data = re.search(r"dataDir: (.+)", (folder / "30-btc-trend.yaml").read_text()).group(1)
+    (folder / "40-btc-ab.yaml").write_text(CANDIDATE % {"data": data})
+    running = kit.start(
+        folder,
+        root / "state",
+        kit.environment(
+            SLSBOT_ADMIN_TOKEN=test_secrets.SUPERVISOR_ADMIN_TOKEN,
+            SLSBOT_OPERATOR_TOKEN=kit.operator_token,
+            SLSBOT_VIEWER_TOKEN=kit.viewer_token,
+        ),
+    )
+    try:
+        kit.wait_for(
+            lambda: len(found := running.strategies()) == 3 and all(s["phase"] == "Running" for s in found.values()),
+            timeout=120,
+            interval=0.25,
+            what="the three strategies Running",
+        )
+        yield running
+    finally:
+        running.stop()
 
 
 def money(text: str) -> float:
@@ -67,7 +129,7 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
             assert "token" not in page.url and kit.viewer_token not in page.url
 
             # The fleet: both bots, Running, with their figures.
-            page.wait_for_function("() => document.querySelectorAll('#fleet-table tr[data-bot]').length === 2")
+            page.wait_for_function("() => document.querySelectorAll('#fleet-table tr[data-bot]').length === 3")
             row = page.locator(BTC_ROW)
             cells = row.locator("td").all_inner_texts()
             assert cells[0] == "btc-trend" and cells[1].startswith("Running")
@@ -107,17 +169,35 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
             assert page.locator("#bot-title").inner_text() == "default/btc-trend"
             page.screenshot(path=shots / "3-bot.png", full_page=True)
 
-            # An operator's pause is done, shows on the bot's page, and is in the audit trail.
+            # An operator: the A/B rollout shows its step and statistic, and the operator rolls it back.
             page.click("#sign-out")
             page.wait_for_selector("#sign-in:not([hidden])")
             sign_in(page, kit.operator_token)
+            page.click("#nav-experiments")
+            page.wait_for_function(
+                "(selector) => document.querySelector(selector)?.cells[3].textContent.startsWith('1 of 4')", arg=AB_ROW
+            )
+            experiment = page.locator(AB_ROW).locator("td").all_inner_texts()
+            assert experiment[1:3] == ["ab", "Progressing"] and experiment[3] == "1 of 4 (10 %)"
+            assert "baseline: " in experiment[6] and "candidate: " in experiment[6]
+            page.locator(AB_ROW).get_by_role("button", name="Roll back").click()
+            confirm(page)
+            page.wait_for_function(
+                "(selector) => document.querySelector(selector).cells[2].textContent === 'Aborted'", arg=AB_ROW
+            )
+            assert page.locator(AB_ROW).get_by_role("button").count() == 0  # nothing left to steer
+            page.screenshot(path=shots / "4-experiment-rolled-back.png", full_page=True)
+
+            # The operator's pause is done, shows on the bot's page, and is in the audit trail.
+            page.evaluate("location.hash = '#/bot/default/btc-trend'")
+            page.wait_for_selector("#bot-actions button")
             page.locator("#bot-actions").get_by_role("button", name="Pause").click()
             confirm(page)
             page.locator("#message.ok").wait_for()
             page.wait_for_function(
                 "() => /Paused|\\(paused\\)/.test(document.querySelector('#bot-figures').textContent)"
             )
-            page.screenshot(path=shots / "4-operator-paused.png", full_page=True)
+            page.screenshot(path=shots / "5-operator-paused.png", full_page=True)
             page.click("#nav-audit")
             page.wait_for_function(
                 "() => [...document.querySelectorAll('#audit-table tbody tr')].some("
@@ -125,7 +205,7 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
                 " && r.cells[2].textContent.endsWith('/pause') && r.cells[4].textContent === '200')"
             )
             rows = [r.locator("td").all_inner_texts() for r in page.locator("#audit-table tbody tr").all()]
-            page.screenshot(path=shots / "5-audit.png", full_page=True)
+            page.screenshot(path=shots / "6-audit.png", full_page=True)
 
             # The operator sets the kill switch of the bots' RiskPolicy: it shows, and the runtimes halt.
             page.click("#nav-fleet")
@@ -139,7 +219,10 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
                 timeout=60_000,
             )
             assert policy.locator("td").nth(2).inner_text() == "ON"
-            page.screenshot(path=shots / "6-kill-switch.png", full_page=True)
+            page.screenshot(path=shots / "7-kill-switch.png", full_page=True)
+        except Exception:
+            page.screenshot(path=shots / "failure.png", full_page=True)  # what the page showed when it failed
+            raise
         finally:
             browser.close()
 
@@ -156,7 +239,8 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
         "1-fleet.png",
         "2-viewer-pause-refused.png",
         "3-bot.png",
-        "4-operator-paused.png",
-        "5-audit.png",
-        "6-kill-switch.png",
+        "4-experiment-rolled-back.png",
+        "5-operator-paused.png",
+        "6-audit.png",
+        "7-kill-switch.png",
     ]
