@@ -100,7 +100,8 @@
     box.hidden = !text;
   }
 
-  function quote(namespace) {
+  function inNamespace(namespace) {
+    // The query that picks the object's namespace (a name may exist in several).
     return "?namespace=" + encodeURIComponent(namespace);
   }
 
@@ -148,12 +149,12 @@
     if (bot.paused) {
       box.appendChild(
         actionButton("Resume", `Resume ${bot.namespace}/${bot.name}: it trades again.`, "POST",
-          where + "/resume" + quote(bot.namespace), undefined, `${bot.name}: resume requested.`),
+          where + "/resume" + inNamespace(bot.namespace), undefined, `${bot.name}: resume requested.`),
       );
     } else {
       box.appendChild(
         actionButton("Pause", `Pause ${bot.namespace}/${bot.name}: it opens no new position (orders and ` +
-          "positions are kept).", "POST", where + "/pause" + quote(bot.namespace), undefined,
+          "positions are kept).", "POST", where + "/pause" + inNamespace(bot.namespace), undefined,
         `${bot.name}: pause requested.`),
       );
     }
@@ -161,7 +162,8 @@
   }
 
   function killSwitchButton(policy) {
-    const path = "/api/v1/riskpolicies/" + encodeURIComponent(policy.name) + "/kill-switch" + quote(policy.namespace);
+    const path = "/api/v1/riskpolicies/" + encodeURIComponent(policy.name) + "/kill-switch" +
+      inNamespace(policy.namespace);
     if (policy.kill_switch) {
       return actionButton("Clear kill switch", `Clear the kill switch of RiskPolicy ${policy.namespace}/` +
         `${policy.name}: its bots may trade again.`, "POST", path, { on: false },
@@ -177,7 +179,8 @@
   function phaseText(bot) {
     // The phase, and why a bot takes no new trade when it does not (Halted, WarmingUp, EntriesRefused...).
     let text = bot.phase + (bot.paused && bot.phase !== "Paused" ? " (paused)" : "");
-    if (bot.idle_reason && bot.idle_reason !== "Paused" && bot.idle_reason !== bot.phase) text += ": " + bot.idle_reason;
+    const idle = bot.idle_reason;
+    if (idle && idle !== "Paused" && idle !== bot.phase) text += ": " + idle;
     return text;
   }
 
@@ -250,8 +253,8 @@
   async function showBot(seen, namespace, name) {
     const where = "/api/v1/strategies/" + encodeURIComponent(name);
     const [bot, activity] = await Promise.all([
-      api("GET", where + quote(namespace)),
-      api("GET", where + "/activity" + quote(namespace)).catch((error) => error),
+      api("GET", where + inNamespace(namespace)),
+      api("GET", where + "/activity" + inNamespace(namespace)).catch((error) => error),
     ]);
     if (seen !== generation) return;
     const view = bot.body;
@@ -306,9 +309,9 @@
         const where = "/api/v1/experiments/" + encodeURIComponent(e.name);
         actions.append(
           actionButton("Promote", `Promote the candidate of ${e.namespace}/${e.name} now, whatever the test says.`,
-            "POST", where + "/promote" + quote(e.namespace), undefined, `${e.name}: promotion requested.`),
+            "POST", where + "/promote" + inNamespace(e.namespace), undefined, `${e.name}: promotion requested.`),
           actionButton("Roll back", `Roll back ${e.namespace}/${e.name}: the candidate to zero capital, the ` +
-            "baseline back to its share.", "POST", where + "/abort" + quote(e.namespace), undefined,
+            "baseline back to its share.", "POST", where + "/abort" + inNamespace(e.namespace), undefined,
           `${e.name}: rollback requested.`),
         );
       }
@@ -333,7 +336,9 @@
 
   function route() {
     const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-    if (parts[0] === "bot" && parts.length === 3) return { view: "bot-view", load: (s) => showBot(s, parts[1], parts[2]) };
+    if (parts[0] === "bot" && parts.length === 3) {
+      return { view: "bot-view", load: (seen) => showBot(seen, parts[1], parts[2]) };
+    }
     if (parts[0] === "experiments") return { view: "experiments-view", load: showExperiments };
     if (parts[0] === "audit") return { view: "audit-view", load: showAudit };
     return { view: "fleet-view", load: showFleet };
@@ -342,6 +347,7 @@
   async function refresh() {
     clearTimeout(timer);
     if (!sessionStorage.getItem(TOKEN_KEY)) return signedOut();
+    if (document.hidden) return; // a tab no one looks at asks nothing; it looks again when shown
     const current = route();
     for (const id of VIEWS) $(id).hidden = id !== current.view;
     const seen = generation;
@@ -391,6 +397,9 @@
       sessionStorage.removeItem(TOKEN_KEY);
       showMessage("");
       signedOut();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden && sessionStorage.getItem(TOKEN_KEY)) refresh();
     });
     window.addEventListener("hashchange", () => {
       generation += 1;
