@@ -207,10 +207,10 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
             rows = [r.locator("td").all_inner_texts() for r in page.locator("#audit-table tbody tr").all()]
             page.screenshot(path=shots / "6-audit.png", full_page=True)
 
-            # The operator sets the kill switch of the bots' RiskPolicy: it shows, and the runtimes halt.
+            # The operator sets the kill switch of btc-trend's RiskPolicy from its row: it shows, and every runtime
+            # under the policy halts.
             page.click("#nav-fleet")
-            policy = page.locator('#policy-table tr[data-policy="default/local-risk"]')
-            policy.get_by_role("button", name="Kill switch").click()
+            page.locator(BTC_ROW).get_by_role("button", name="Kill switch").click()
             confirm(page)
             page.locator("#message.ok").wait_for()
             page.wait_for_function(
@@ -218,7 +218,9 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
                 "r => r.cells[8].textContent === 'ON' && r.cells[1].textContent.includes('Halted'))",
                 timeout=60_000,
             )
+            policy = page.locator('#policy-table tr[data-policy="default/local-risk"]')
             assert policy.locator("td").nth(2).inner_text() == "ON"
+            assert page.locator(BTC_ROW).get_by_role("button", name="Clear kill switch").count() == 1
             page.screenshot(path=shots / "7-kill-switch.png", full_page=True)
         except Exception:
             page.screenshot(path=shots / "failure.png", full_page=True)  # what the page showed when it failed

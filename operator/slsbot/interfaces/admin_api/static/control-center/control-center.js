@@ -161,6 +161,16 @@
     return box;
   }
 
+  function botActions(bot) {
+    // Pause or resume the bot, and set or clear the kill switch of the RiskPolicy its account names (if any).
+    const box = pauseButtons(bot);
+    if (bot.risk_policy) {
+      const policy = { name: bot.risk_policy, namespace: bot.namespace, kill_switch: bot.kill_switch };
+      box.appendChild(killSwitchButton(policy));
+    }
+    return box;
+  }
+
   function killSwitchButton(policy) {
     const path = "/api/v1/riskpolicies/" + encodeURIComponent(policy.name) + "/kill-switch" +
       inNamespace(policy.namespace);
@@ -200,7 +210,7 @@
         bot.open_incidents,
         bot.breaker_level === null ? "–" : bot.breaker_level === 0 ? "ok" : "level " + bot.breaker_level,
         bot.kill_switch ? "ON" : "off",
-        pauseButtons(bot),
+        botActions(bot),
       ]);
       tr.dataset.bot = bot.namespace + "/" + bot.name;
       if (bot.kill_switch || bot.phase === "Failed" || bot.phase === "Degraded") tr.className = "alarm";
