@@ -140,11 +140,12 @@ def test_the_control_center_shows_the_fleet_and_a_bot_and_acts_as_the_role_allow
 
             # Live: the figures move while the page stays loaded (no reload, no navigation).
             page.evaluate("window.notReloaded = true")
-            equity = cells[2]
-            page.wait_for_function(
-                "([selector, before]) => document.querySelector(selector).cells[2].textContent !== before",
-                arg=[BTC_ROW, equity],
+            figures = (
+                "() => [...document.querySelectorAll('#fleet-table tr[data-bot]')].map(r => r.cells[2].textContent"
             )
+            figures += " + r.cells[3].textContent + r.cells[5].textContent).join('|')"  # equity, PnL today, exposure
+            before = page.evaluate(figures)
+            page.wait_for_function(f"(before) => ({figures})() !== before", arg=before)
             assert page.evaluate("window.notReloaded === true")
             page.screenshot(path=shots / "1-fleet.png", full_page=True)
 
