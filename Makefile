@@ -72,7 +72,8 @@ CHAOS_ARGS ?= --minutes 5 --bots 3
 chaos: setup
 	$(RUN) python -m e2e.chaos $(CHAOS_ARGS)
 
-## browser: Debian's Chromium for the browser test of the admin API's /docs (skipped, saying why, without one)
+## browser: Debian's Chromium for the browser tests of the admin API's /docs and the Control Center (/ui; screenshots in
+## test-artifacts/), skipped, saying why, without one
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1 || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \

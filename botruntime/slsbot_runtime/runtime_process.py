@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slsbot.api.health import TradingMode
+from slsbot_runtime.activity import activity_json
 from slsbot_runtime.allocation import META_KEY as ALLOCATION_KEY
 from slsbot_runtime.allocation import Allocation
 from slsbot_runtime.domain.errors import (
@@ -308,6 +309,16 @@ class RuntimeProcess:
         store = StateStore.open(self.state_path, readonly=True)
         try:
             return performance_json(store, self.allocation, since=since, full_resolution_ms=self.full_resolution_ms)
+        finally:
+            store.close()
+
+    def activity(self, limit: int) -> dict[str, Any]:
+        """The ``/activity`` body (``activity.activity_json``): equity curve, trades, risk decisions, breaker."""
+        if self.state_path == ":memory:":
+            raise StateError("activity: this runtime keeps no state file")
+        store = StateStore.open(self.state_path, readonly=True)
+        try:
+            return activity_json(store, limit=limit)
         finally:
             store.close()
 

@@ -45,6 +45,9 @@ finalizer) calls exactly these paths with exactly these keys:
 * ``GET /performance?since=<ms>``: ``{"allocationPercent", "lastCandleTs", "periods": [[ts, equity,
   allocated_capital, return_on_allocated | null], ...], "closedTrades", "drawdownPercent", "breakerLevel"}`` for
   the candles after ``since`` (``slsbot_runtime.performance``); ``since`` defaults to 0.
+* ``GET /activity?limit=N``: ``{"equity": [[ts, equity], ...], "trades": [...], "risk_decisions": [...],
+  "breaker": {"level", "action", "tripped"}}``, the newest N (1..1000, default 50) trades and risk decisions
+  (``slsbot_runtime.activity``): what the admin API's Control Center shows on a bot's page.
 
 The three probes (``/healthz``, ``/readyz``, ``/metrics``) are open to anyone: kubelets and Prometheus call them.
 Every other request needs ``Authorization: Bearer <token>`` (``ControlAccess``): 401 without it or with a wrong
@@ -97,6 +100,8 @@ class RuntimeControl(Protocol):
     def set_allocation(self, percent: float | None) -> dict[str, Any]: ...
 
     def performance(self, since: int) -> dict[str, Any]: ...
+
+    def activity(self, limit: int) -> dict[str, Any]: ...
 
     def set_trading_mode(self, mode: TradingMode, *, flatten: bool, reason: str | None) -> dict[str, Any]: ...
     def set_headroom(self, headroom: Headroom) -> dict[str, Any]: ...
@@ -263,6 +268,7 @@ def make_handler(
                 "/status": self._status,
                 "/orders": self._orders,
                 "/performance": lambda q, _b: self._json(200, control.performance(parse_since(q))),
+                "/activity": lambda q, _b: self._json(200, control.activity(parse_limit(q))),
             }
             self._dispatch(routes, b"")
 

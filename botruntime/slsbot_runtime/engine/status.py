@@ -41,6 +41,9 @@ class RuntimeStatus:
     win_rate_pct: float | None = None  # 0..100, None before the first closed trade
     drawdown_pct: float = 0.0  # below the equity peak now
     max_drawdown_pct: float = 0.0  # the deepest seen
+    # the circuit breaker: its highest tripped level (0: none) and that level's action (risk.breaker)
+    breaker_level: int = 0
+    breaker_action: str | None = None
     # why no new trade is taken now (engine.idle), None while trading normally
     idle_reason: str | None = None
     idle_message: str | None = None

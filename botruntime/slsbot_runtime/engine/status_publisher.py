@@ -117,6 +117,7 @@ class StatusPublisher:
             trading_mode=str(mode.mode),
             trading_mode_reason=mode.reason,
         )
+        risk = self.risk.state()
         return RuntimeStatus(
             name=self.name,
             phase=phase,
@@ -131,6 +132,8 @@ class StatusPublisher:
             ready=state.reconciled and state.ever_warm and state.halt_reason is None,
             error=state.halt_reason,
             **profit_figures(ledger, equity, state.starting_equity, state.watermark)._asdict(),
+            breaker_level=risk.breaker_level,
+            breaker_action=risk.breaker_action,
             idle_reason=None if idle is None else idle.reason,
             idle_message=None if idle is None else idle.message,
             **(self.monitoring.status() if self.monitoring is not None else {}),

@@ -2,7 +2,8 @@
 
 Reads run on the event loop (a read of the SQLite file takes a few milliseconds); writes and the calls to a runtime
 run in a worker thread. Pause and resume layer an override over the YAML spec (``set_paused_override``), an A/B
-Experiment's controls likewise (``set_experiment_control``): the supervisor's next pass acts on them.
+Experiment's controls likewise (``set_experiment_control``), and a RiskPolicy's kill switch
+(``set_kill_switch_override``): the supervisor's next pass acts on them.
 """
 
 from __future__ import annotations
@@ -17,16 +18,17 @@ from sqlmodel import Session
 
 from slsbot.adapters.processes import RuntimePaths
 from slsbot.adapters.runtime_client import RuntimeHttpClient
-from slsbot.adapters.runtime_state import read_orders
+from slsbot.adapters.runtime_state import read_activity, read_orders
 from slsbot.adapters.store import (
     StoredObject,
     list_events,
     list_runtime_records,
     list_stored_objects,
     set_experiment_control,
+    set_kill_switch_override,
     set_paused_override,
 )
-from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeOrders, RuntimeView
+from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeActivity, RuntimeOrders, RuntimeView
 from slsbot.domain.errors import RuntimeUnreachable
 
 
@@ -77,22 +79,43 @@ class SqlAdminData:
         return await asyncio.to_thread(self._orders, strategy, limit)
 
     def _orders(self, strategy: AdminObject, limit: int) -> RuntimeOrders:
+        url = self._runtime_url(strategy)
+        if url is not None and self._client is not None:
+            try:
+                return RuntimeOrders(self._client.orders(url, limit=limit))
+            except RuntimeUnreachable:
+                pass
+        return RuntimeOrders(read_orders(self._state_file(strategy), limit=limit), from_state_file=True)
+
+    async def activity(self, strategy: AdminObject, *, limit: int) -> RuntimeActivity:
+        return await asyncio.to_thread(self._activity, strategy, limit)
+
+    def _activity(self, strategy: AdminObject, limit: int) -> RuntimeActivity:
+        url = self._runtime_url(strategy)
+        if url is not None and self._client is not None:
+            try:
+                return RuntimeActivity(self._client.activity(url, limit=limit))
+            except RuntimeUnreachable:
+                pass
+        return RuntimeActivity(read_activity(self._state_file(strategy), limit=limit), from_state_file=True)
+
+    def _runtime_url(self, strategy: AdminObject) -> str | None:
+        """The running runtime's control URL; None while it does not run."""
         with Session(self._engine) as session:
             records = list_runtime_records(session)
         runtime = next((r for r in records if (r.namespace, r.name) == (strategy.namespace, strategy.name)), None)
-        if runtime is not None and runtime.pid is not None and runtime.port is not None and self._client is not None:
-            try:
-                return RuntimeOrders(self._client.orders(f"http://127.0.0.1:{runtime.port}", limit=limit))
-            except RuntimeUnreachable:
-                pass
+        if runtime is None or runtime.pid is None or runtime.port is None:
+            return None
+        return f"http://127.0.0.1:{runtime.port}"
+
+    def _state_file(self, strategy: AdminObject) -> Path:
         if self._state_dir is None:
             phase = (strategy.status or {}).get("phase", "Pending")
             raise RuntimeUnreachable(
                 f"the runtime of Strategy {strategy.namespace}/{strategy.name} is not running (phase {phase}); "
                 "try again once the strategy is Running"
             )
-        state = RuntimePaths(self._state_dir / strategy.namespace / strategy.name).state
-        return RuntimeOrders(read_orders(state, limit=limit), from_state_file=True)
+        return RuntimePaths(self._state_dir / strategy.namespace / strategy.name).state
 
     async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
         return await asyncio.to_thread(self._set_paused, strategy, paused)
@@ -101,6 +124,16 @@ class SqlAdminData:
         with Session(self._engine) as session:
             row = set_paused_override(
                 session, namespace=strategy.namespace, name=strategy.name, paused=paused, now=datetime.now(UTC)
+            )
+            return admin_object(row)
+
+    async def set_kill_switch(self, policy: AdminObject, on: bool) -> AdminObject:
+        return await asyncio.to_thread(self._set_kill_switch, policy, on)
+
+    def _set_kill_switch(self, policy: AdminObject, on: bool) -> AdminObject:
+        with Session(self._engine) as session:
+            row = set_kill_switch_override(
+                session, namespace=policy.namespace, name=policy.name, on=on, now=datetime.now(UTC)
             )
             return admin_object(row)
 

@@ -103,6 +103,13 @@ class RuntimeHttpClient:
             raise RuntimeUnreachable(f"{base_url}/orders answered {type(body).__name__}, not a JSON list")
         return body
 
+    def activity(self, base_url: str, *, limit: int, token: Tokens = None) -> dict[str, Any]:
+        """``GET /activity``: the runtime's equity curve, newest trades and risk decisions, and its breaker."""
+        body = self._call("GET", base_url, "/activity", token=token, params={"limit": limit})
+        if not isinstance(body, dict):
+            raise RuntimeUnreachable(f"{base_url}/activity answered {type(body).__name__}, not a JSON object")
+        return body
+
     def set_paused(self, base_url: str, *, paused: bool, token: Tokens = None) -> None:
         self._call("POST", base_url, "/pause" if paused else "/resume", token=token)
 

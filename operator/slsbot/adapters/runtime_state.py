@@ -1,9 +1,10 @@
 """Read a local runtime's own state file, read-only, for when the runtime itself cannot answer, and for the daily
 report (``read_strategy_record``).
 
-The admin API serves a strategy's orders from its runtime's ``/orders``; while that runtime is down (a crash loop,
-a restart in progress) the same orders are read from its SQLite state file instead, in the runtime's own JSON
-shape. SQLite in WAL mode lets this reader and the runtime's writer work at the same time.
+The admin API serves a strategy's orders from its runtime's ``/orders`` (and its equity curve, trades and risk
+decisions from ``/activity``); while that runtime is down (a crash loop, a restart in progress) the same are read
+from its SQLite state file instead, in the runtime's own JSON shape. SQLite in WAL mode lets this reader and the
+runtime's writer work at the same time.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from slsbot.domain.daily_report import RiskDecisionRecord, StrategyRecord
 from slsbot.domain.errors import NotFoundError, RuntimeUnreachable
+from slsbot_runtime.activity import activity_json
 from slsbot_runtime.domain.errors import SlsbotRuntimeError
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.server import order_json
@@ -61,3 +63,20 @@ def read_strategy_record(state_path: Path, name: str) -> StrategyRecord | None:
         decisions=decisions,
         quote_currency=str(meta.get("quote_currency", "USDT")),
     )
+
+
+def read_activity(state_path: Path, *, limit: int) -> dict[str, Any]:
+    """The runtime's ``/activity`` body (equity curve, newest ``limit`` trades and risk decisions, breaker) built from
+    its state file, as the runtime itself would."""
+    if not state_path.is_file():
+        raise NotFoundError(f"no state file at {state_path}: the runtime has not started yet")
+    try:
+        store = StateStore.open(state_path, readonly=True)
+    except SlsbotRuntimeError as exc:
+        raise RuntimeUnreachable(f"the state file {state_path} cannot be read: {exc}") from exc
+    try:
+        return activity_json(store, limit=limit)
+    except SlsbotRuntimeError as exc:
+        raise RuntimeUnreachable(f"the state file {state_path} cannot be read: {exc}") from exc
+    finally:
+        store.close()

@@ -36,7 +36,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, Session, SQLModel, col, create_engine, delete, select, update
 
 from slsbot.api import Resource
-from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, resource_of
+from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, KILL_SWITCH, resource_of
 from slsbot.domain.audit_chain import (
     GENESIS,
     ZERO_HASH,
@@ -81,8 +81,9 @@ class StoredObjectBase(SQLModel):
     name: str = Field(index=True)
     generation: int = 1
     paused_override: bool | None = None
-    # An Experiment's A/B controls set through the admin API ({"paused": .., "abort": .., "promote": ..}), layered
-    # over its YAML spec as ``paused_override`` is over a Strategy's; None when none was set.
+    # An Experiment's A/B controls set through the admin API ({"paused": .., "abort": .., "promote": ..}), or a
+    # RiskPolicy's kill switch ({"killSwitch": ..}), layered over its YAML spec as ``paused_override`` is over a
+    # Strategy's; None when none was set.
     controls_override: dict | None = Field(default=None, sa_type=JSON)
     deleting: bool = False
     drained: bool = False
@@ -580,6 +581,24 @@ def set_experiment_control(
     if controls.get(control) == value:
         return row
     row.controls_override = {**controls, control: value}
+    row.generation += 1
+    row.updated_at = now
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def set_kill_switch_override(session: Session, *, namespace: str, name: str, on: bool, now: datetime) -> StoredObject:
+    """Layer ``spec.killSwitch = on`` over the RiskPolicy's YAML spec; it survives restarts of the supervisor and
+    changes of the file. The generation moves on (the spec in force changed), so the next pass acts on it. Commits."""
+    row = get_stored_object(session, kind="RiskPolicy", namespace=namespace, name=name)
+    if row is None:
+        raise NotFoundError(f"RiskPolicy {namespace}/{name} does not exist")
+    controls = dict(row.controls_override or {})
+    if controls.get(KILL_SWITCH) == on:
+        return row
+    row.controls_override = {**controls, KILL_SWITCH: on}
     row.generation += 1
     row.updated_at = now
     session.add(row)

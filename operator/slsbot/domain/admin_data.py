@@ -4,8 +4,8 @@ it out is ``domain.ports.AdminData``.
 
 ``AdminObject`` is one slsbot object as declared (its manifest) with its status and the few facts the views need
 (generation, age, deletion, and locally the overrides the admin API layered over the manifest: a Strategy's
-``paused``, an A/B Experiment's controls). On a cluster there are no overrides: the API patches the spec itself, as
-``kubectl patch`` would.
+``paused``, an A/B Experiment's controls, a RiskPolicy's ``killSwitch``). On a cluster there are no overrides: the
+API patches the spec itself, as ``kubectl patch`` would.
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from slsbot.api import KINDS, Experiment, Strategy
+from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy
 from slsbot.api.resources import Resource
 
 #: The spec fields of an A/B Experiment the admin API sets (``POST /experiments/{name}/promote|abort|pause|resume``).
 EXPERIMENT_CONTROLS = ("paused", "abort", "promote")
+#: The spec field of a RiskPolicy the admin API sets (``POST /riskpolicies/{name}/kill-switch``), kept locally in the
+#: same overrides column as an Experiment's controls.
+KILL_SWITCH = "killSwitch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,8 @@ def resource_of(
         for control, value in controls_override.items():
             if control in EXPERIMENT_CONTROLS:
                 setattr(resource.spec, control, bool(value))
+    if isinstance(resource, RiskPolicy) and controls_override and KILL_SWITCH in controls_override:
+        resource.spec.kill_switch = bool(controls_override[KILL_SWITCH])
     return resource
 
 
@@ -107,6 +112,15 @@ class EventEntry:
     count: int
     first_seen: datetime
     last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeActivity:
+    """A Strategy's equity curve, newest trades and risk decisions and its breaker: the runtime's ``/activity`` body
+    (``slsbot_runtime.activity``), or built from its state file while it is down."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    from_state_file: bool = False
 
 
 @dataclass(frozen=True, slots=True)

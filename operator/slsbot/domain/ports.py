@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from slsbot.api import Experiment, RuntimeConfig
 from slsbot.api.health import SecretKeyRef
 from slsbot.api.resources import Resource
-from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeOrders, RuntimeView
+from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeActivity, RuntimeOrders, RuntimeView
 from slsbot.domain.admission import SecretSeen
 from slsbot.domain.incidents import Incident
 from slsbot.domain.notification_plan import Message
@@ -222,8 +222,18 @@ class AdminData(Protocol):
         can answer."""
         ...
 
+    async def activity(self, strategy: AdminObject, *, limit: int) -> RuntimeActivity:
+        """The Strategy's equity curve, newest ``limit`` trades and risk decisions, and its breaker. Raises
+        RuntimeUnreachable when neither the runtime nor a state file can answer."""
+        ...
+
     async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
         """Set the Strategy's desired ``paused`` flag; its controller hands it to the runtime."""
+        ...
+
+    async def set_kill_switch(self, policy: AdminObject, on: bool) -> AdminObject:
+        """Set the RiskPolicy's ``spec.killSwitch`` (locally an override over its manifest; on a cluster a patch of
+        its spec); the controllers push it to every runtime the policy covers."""
         ...
 
     async def set_experiment_control(self, experiment: AdminObject, control: str, value: bool) -> AdminObject:

@@ -7,26 +7,20 @@ Needs a Chromium: Debian's ``chromium`` (``make browser`` installs it when run a
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
+from tests.browser import CHROMIUM_ARGS, NO_CHROMIUM, find_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 ROUTES = {
     "/healthz",
     "/api/v1/strategies",
     "/api/v1/strategies/{name}",
     "/api/v1/strategies/{name}/orders",
+    "/api/v1/strategies/{name}/activity",
+    "/api/v1/fleet",
+    "/api/v1/riskpolicies",
+    "/api/v1/riskpolicies/{name}/kill-switch",
     "/api/v1/strategies/{name}/pause",
     "/api/v1/strategies/{name}/resume",
     "/api/v1/events",
@@ -49,21 +43,10 @@ ROUTES = {
 }
 
 
-def find_chromium() -> str | None:
-    configured = os.environ.get("SLSBOT_CHROMIUM")
-    if configured:
-        return configured
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
-
-
 CHROMIUM = find_chromium()
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium found (chromium, chromium-browser or google-chrome on PATH, or SLSBOT_CHROMIUM): "
-    "run 'make browser' as root, or 'apt-get install chromium'",
-)
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_docs_render_and_try_a_route_with_no_network(served_admin_api) -> None:
     from playwright.sync_api import sync_playwright
 

@@ -270,3 +270,87 @@ async def test_the_command_serves_the_admin_api_beside_kopf_and_stops_it_on_sigt
                 process.kill()
                 await process.wait()
     assert ADMIN_TOKEN not in log_path.read_text()
+
+
+async def test_the_control_center_reads_the_fleet_and_an_operator_sets_a_policys_kill_switch(
+    cluster, kube, kubeconfig, start_operator, tmp_path
+):
+    """The Control Center's page and routes on a cluster: the fleet with the kill switch of each bot's account's
+    RiskPolicy, and ``POST /riskpolicies/{name}/kill-switch`` patching the policy's ``spec.killSwitch`` (refused for
+    a viewer, audited); a bot's activity asks its runtime, which kmock does not run: 503 saying so."""
+    for token, user in USERS.items():
+        cluster.users[token] = (user, ["slsbot-users"])
+    await bind_roles(cluster, kubeconfig)
+    policy = {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "RiskPolicy",
+        "metadata": {"name": "acct-risk", "namespace": NAMESPACE},
+        "spec": {"scope": "account"},
+    }
+    account = {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": "paper-binance", "namespace": NAMESPACE},
+        "spec": {
+            "exchange": "binance",
+            "mode": "paper",
+            "paper": {"startingBalance": 10000, "quoteCurrency": "USDT"},
+            "riskPolicyRef": {"name": "acct-risk"},
+        },
+    }
+    for body in (policy, account, strategy("btc-trend")):
+        await kube.apply(body)
+    port = free_port()
+    await start_operator(admin_api_port=port, admin_api_address="127.0.0.1", state_dir=tmp_path / "state")
+    base = f"http://127.0.0.1:{port}/api/v1"
+
+    async with httpx.AsyncClient(timeout=10) as http:
+
+        def as_(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+
+        async def served() -> bool:
+            try:
+                return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await kube.eventually(served, within=30, what="the admin API")
+        page = await http.get(f"http://127.0.0.1:{port}/ui")
+        assert page.status_code == 200 and "script-src 'self';" in page.headers["content-security-policy"]
+
+        fleet = await http.get(f"{base}/fleet", headers=as_(VIEWER_TOKEN))
+        assert fleet.status_code == 200, fleet.text
+        (bot,) = fleet.json()["bots"]
+        assert (bot["name"], bot["account"], bot["risk_policy"], bot["kill_switch"]) == (
+            "btc-trend",
+            "paper-binance",
+            "acct-risk",
+            False,
+        )
+        activity = await http.get(f"{base}/strategies/btc-trend/activity", headers=as_(VIEWER_TOKEN))
+        assert activity.status_code == 503 and "does not answer" in activity.json()["detail"], activity.text
+
+        path = f"{base}/riskpolicies/acct-risk/kill-switch"
+        refused = await http.post(path, json={"on": True}, headers=as_(VIEWER_TOKEN))
+        assert refused.status_code == 403 and "operator role" in refused.json()["detail"], refused.text
+        assert (await kube.get("riskpolicies", "acct-risk"))["spec"].get("killSwitch") in (None, False)
+
+        killed = await http.post(path, json={"on": True}, headers=as_(OPERATOR_TOKEN))
+        assert killed.status_code == 200 and killed.json()["kill_switch"] is True, killed.text
+        assert (await kube.get("riskpolicies", "acct-risk"))["spec"]["killSwitch"] is True
+        listed = await http.get(f"{base}/riskpolicies", headers=as_(VIEWER_TOKEN))
+        assert [(p["name"], p["kill_switch"]) for p in listed.json()] == [("acct-risk", True)], listed.text
+        fleet = await http.get(f"{base}/fleet", headers=as_(VIEWER_TOKEN))
+        assert fleet.json()["bots"][0]["kill_switch"] is True
+        cleared = await http.post(path, json={"on": False}, headers=as_(OPERATOR_TOKEN))
+        assert cleared.status_code == 200 and cleared.json()["kill_switch"] is False, cleared.text
+        assert (await kube.get("riskpolicies", "acct-risk"))["spec"]["killSwitch"] is False
+
+        audit = await http.get(f"{base}/audit", headers=as_(ADMIN_TOKEN))
+        action = "POST /api/v1/riskpolicies/{name}/kill-switch"
+        assert [(a["actor"], a["action"], a["target"], a["result"][:3]) for a in reversed(audit.json())] == [
+            ("viewer:alice", action, "RiskPolicy */acct-risk", "403"),
+            ("operator:bob", action, f"RiskPolicy {NAMESPACE}/acct-risk", "200"),
+            ("operator:bob", action, f"RiskPolicy {NAMESPACE}/acct-risk", "200"),
+        ]

@@ -1,7 +1,8 @@
 """``AdminData`` over a cluster's objects: what ``slsbot operator --admin-api-port`` serves.
 
-Strategies, Experiments and TradingAccounts are read from the API server; pause and resume patch the Strategy's
-``spec.paused``, and an A/B Experiment's controls its ``spec.promote``/``abort``/``paused`` (a JSON merge patch, as
+Strategies, Experiments, TradingAccounts and RiskPolicies are read from the API server; pause and resume patch the
+Strategy's ``spec.paused``, the kill switch a RiskPolicy's ``spec.killSwitch``, and an A/B Experiment's controls its
+``spec.promote``/``abort``/``paused`` (a JSON merge patch, as
 ``kubectl patch --type merge`` would), which the operator's handlers then act on. A runtime is reached through its
 Service (``KubernetesRuntimeBackend``: URL and control token). Events are the core/v1 Events involving slsbot objects.
 Every call runs in a worker thread: the client blocks.
@@ -20,7 +21,14 @@ from typing import Any
 from slsbot.adapters.kubernetes.backend import KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.api import GROUP, KINDS, VERSION
-from slsbot.domain.admin_data import EXPERIMENT_CONTROLS, AdminObject, EventEntry, RuntimeOrders, RuntimeView
+from slsbot.domain.admin_data import (
+    EXPERIMENT_CONTROLS,
+    AdminObject,
+    EventEntry,
+    RuntimeActivity,
+    RuntimeOrders,
+    RuntimeView,
+)
 from slsbot.domain.errors import RuntimeUnreachable, SlsbotError
 
 log = logging.getLogger(__name__)
@@ -103,8 +111,22 @@ class KubernetesAdminData:
             ) from exc
         return RuntimeOrders(items)
 
+    async def activity(self, strategy: AdminObject, *, limit: int) -> RuntimeActivity:
+        try:
+            body = await asyncio.to_thread(self._backend.activity, strategy.namespace, strategy.name, limit=limit)
+        except SlsbotError as exc:
+            phase = (strategy.status or {}).get("phase", "Pending")
+            raise RuntimeUnreachable(
+                f"the runtime of Strategy {strategy.namespace}/{strategy.name} does not answer (phase {phase}): "
+                f"{exc}; try again once the strategy is Running"
+            ) from exc
+        return RuntimeActivity(body)
+
     async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
         return await asyncio.to_thread(self._patch_spec, strategy, {"paused": paused})
+
+    async def set_kill_switch(self, policy: AdminObject, on: bool) -> AdminObject:
+        return await asyncio.to_thread(self._patch_spec, policy, {"killSwitch": on})
 
     async def set_experiment_control(self, experiment: AdminObject, control: str, value: bool) -> AdminObject:
         if control not in EXPERIMENT_CONTROLS:

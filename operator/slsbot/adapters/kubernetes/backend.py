@@ -94,6 +94,8 @@ class RuntimeControl(Protocol):
 
     def orders(self, base_url: str, *, limit: int, token: Tokens = None) -> list[dict[str, Any]]: ...
 
+    def activity(self, base_url: str, *, limit: int, token: Tokens = None) -> dict[str, Any]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
@@ -228,6 +230,11 @@ class KubernetesRuntimeBackend:
         """The runtime's orders, newest first (the admin API's ``GET /strategies/{name}/orders``)."""
         url, token = self._reach(namespace, name)
         return self._control.orders(url, limit=limit, token=token)
+
+    def activity(self, namespace: str, name: str, *, limit: int) -> dict[str, Any]:
+        """The runtime's equity curve, trades and risk decisions (admin API: ``GET /strategies/{name}/activity``)."""
+        url, token = self._reach(namespace, name)
+        return self._control.activity(url, limit=limit, token=token)
 
     def _reach(self, namespace: str, name: str) -> tuple[str, tuple[str, ...]]:
         """The runtime's control URL, through its Service, and its tokens (the previous key's during a grace)."""

@@ -1,5 +1,6 @@
 """The admin API's app factory: routes, the handlers turning ``slsbot.domain.errors`` (and Starlette's own 404 and
-405) into one JSON error shape, the audit trail, and the interactive docs served from assets in the package.
+405) into one JSON error shape, the audit trail, and the interactive docs and the Control Center (``/ui``) served
+from assets in the package.
 
 What is recorded, and what is not:
 
@@ -46,12 +47,15 @@ from slsbot.domain.errors import (
 )
 from slsbot.domain.ports import AdminData
 from slsbot.interfaces.admin_api.auth import AuthenticationRequired, Authenticator
+from slsbot.interfaces.admin_api.control_center import install_control_center
 from slsbot.interfaces.admin_api.deps import InvalidQueryParameter, identify_sender
 from slsbot.interfaces.admin_api.experiment_reports import router as experiment_reports_router
 from slsbot.interfaces.admin_api.experiments import router as experiments_router
+from slsbot.interfaces.admin_api.fleet import router as fleet_router
 from slsbot.interfaces.admin_api.hardening import docs_csp, install_hardening
 from slsbot.interfaces.admin_api.incidents import router as incidents_router
 from slsbot.interfaces.admin_api.overview import router as overview_router
+from slsbot.interfaces.admin_api.risk_policies import router as risk_policies_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 from slsbot.interfaces.admin_api.schemas import protection_responses
 from slsbot.services.incidents import IncidentService
@@ -234,4 +238,7 @@ def create_app(
     app.include_router(experiments_router)
     app.include_router(incidents_router)
     app.include_router(overview_router)
+    app.include_router(fleet_router)
+    app.include_router(risk_policies_router)
+    install_control_center(app)
     return app

@@ -12,9 +12,9 @@ viewer    verb ``get`` (one object) or ``list``       ``slsbot-api-viewer``
 ========  ==========================================  ==========================================
 
 The resource is the route's (``/api/v1/strategies/...``: ``strategies.slsbot.io``; ``experiments``, ``incidents``;
-``accounts/overview``: ``tradingaccounts``; ``events`` and ``audit``: ``strategies``), in the request's
-``?namespace=``, cluster-wide when it names none: a user bound in one namespace only (a RoleBinding) adds
-``?namespace=<it>``. A principal's ``token_id`` is the user's name (bounded), so the audit trail says
+``accounts/overview``: ``tradingaccounts``; ``riskpolicies``; ``events``, ``audit`` and ``fleet``: ``strategies``),
+in the request's ``?namespace=``, cluster-wide when it names none: a user bound in one namespace only (a RoleBinding)
+adds ``?namespace=<it>``. A principal's ``token_id`` is the user's name (bounded), so the audit trail says
 ``operator:alice``.
 """
 
@@ -37,6 +37,8 @@ ROUTE_RESOURCES = {
     "accounts": "tradingaccounts",
     "events": "strategies",
     "audit": "strategies",
+    "fleet": "strategies",
+    "riskpolicies": "riskpolicies",
 }
 DEFAULT_RESOURCE = "strategies"
 
@@ -45,7 +47,9 @@ def access_questions(path: str, namespace: str | None) -> dict[Role, AccessQuest
     """What to ask for each role, for a request to ``path`` in ``namespace`` (None: cluster-wide). Pure."""
     parts = path[len(API_PREFIX) :].split("/") if path.startswith(API_PREFIX) else []
     resource = ROUTE_RESOURCES.get(parts[0], DEFAULT_RESOURCE) if parts else DEFAULT_RESOURCE
-    name = parts[1] if len(parts) > 1 and parts[0] in ("strategies", "experiments", "incidents") else None
+    name = (
+        parts[1] if len(parts) > 1 and parts[0] in ("strategies", "experiments", "incidents", "riskpolicies") else None
+    )
     ask = {"resource": resource, "namespace": namespace or None}
     return {
         Role.ADMIN: AccessQuestion(verb="*", **ask),

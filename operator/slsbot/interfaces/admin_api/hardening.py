@@ -2,8 +2,9 @@
 
 * ``SecurityHeaders``: on every answer, ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``, a ``Content-Security-Policy`` (a route may set its own: /docs allows its one
-  inline script by hash), ``Cache-Control: no-store`` on everything but the docs' static assets, and
-  ``Strict-Transport-Security`` only when the request came over TLS;
+  inline script by hash, the Control Center at /ui its own script and stylesheet only), ``Cache-Control:
+  no-store`` on everything but the docs' static assets, and ``Strict-Transport-Security`` only when the request came
+  over TLS;
 * ``ClientLimits``: per client address, a token bucket (429 ``RateLimited`` with ``Retry-After``) and a lockout with
   a growing delay after repeated failed authentications (429 ``TooManyFailedAuthentications``); it identifies no one
   itself: it sees the app's 401 answers (a failure) and any other answer to a request with a bearer token (a

@@ -36,7 +36,7 @@ from slsbot.interfaces.admin_api.deps import (
     find_object,
     known_query_parameters,
 )
-from slsbot.interfaces.admin_api.schemas import HealthView, OrderView, StrategyView, error_responses
+from slsbot.interfaces.admin_api.schemas import ActivityView, HealthView, OrderView, StrategyView, error_responses
 
 health_router = APIRouter(tags=["health"])
 router = APIRouter(
@@ -122,6 +122,36 @@ async def get_strategy_orders(
     except ValidationError as exc:
         raise RuntimeUnreachable(
             f"the runtime of Strategy {row.namespace}/{row.name} answered orders "
+            f"this API does not understand: {exc.error_count()} error(s)"
+        ) from exc
+
+
+@router.get(
+    "/strategies/{name}/activity",
+    response_model=ActivityView,
+    tags=["strategies"],
+    responses={200: {"headers": ORDERS_SOURCE_HEADER}, **error_responses(400, 404, 503)},
+)
+async def get_strategy_activity(
+    response: Response,
+    data: DataDep,
+    _: ViewerDep,
+    name: str,
+    namespace: Namespace,
+    limit: int = Query(default=50, ge=1, le=1000, description="Trades and risk decisions, newest first."),
+) -> ActivityView:
+    """The equity curve (one point per candle, at most 500), the newest trades (round trips) and risk decisions, and
+    the circuit breaker: the runtime's ``/activity``; while it is down, read from its state file (header
+    ``X-Slsbot-Orders-Source: state-file``)."""
+    row = await find_strategy(data, name=name, namespace=namespace)
+    activity = await data.activity(row, limit=limit)
+    if activity.from_state_file:
+        response.headers["X-Slsbot-Orders-Source"] = "state-file"
+    try:
+        return ActivityView.from_runtime(activity.body)
+    except ValidationError as exc:
+        raise RuntimeUnreachable(
+            f"the runtime of Strategy {row.namespace}/{row.name} answered an activity "
             f"this API does not understand: {exc.error_count()} error(s)"
         ) from exc
 

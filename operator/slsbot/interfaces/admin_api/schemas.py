@@ -187,6 +187,55 @@ class OrderView(BaseModel):
         return cls.model_validate({key: item.get(key) for key in cls.model_fields if key in item})
 
 
+class TradeView(BaseModel):
+    """One round trip (entry to exit), as the runtime counts them (``slsbot_runtime.domain.round_trips``)."""
+
+    symbol: str
+    side: str = Field(description="long or short.")
+    entry_ts: int = Field(description="ms since the epoch (UTC).")
+    exit_ts: int
+    quantity: float
+    entry_price: float
+    exit_price: float
+    fees: float
+    pnl: float = Field(description="Net of fees, in the quote currency.")
+    return_pct: float
+
+
+class RiskDecisionView(BaseModel):
+    """One rejection or reduction the risk manager made."""
+
+    ts: int = Field(description="ms since the epoch (UTC): the candle it was made on.")
+    symbol: str
+    side: str
+    is_entry: bool
+    action: str = Field(description="What the risk manager did: rejected or reduced.")
+    rule: str = Field(description="The first rule that decided, e.g. per_trade_max, daily_loss, breaker_level_2.")
+    message: str
+    requested_quantity: float | None
+    quantity: float
+    events: list[dict[str, str]] = Field(description="Every (rule, message) the decision named.")
+
+
+class BreakerView(BaseModel):
+    level: int = Field(description="The highest tripped circuit-breaker level; 0 when none is tripped.")
+    action: str | None = Field(description="That level's action (reduceSize, stopEntries, flattenAndHalt).")
+    tripped: list[dict[str, Any]] = Field(description="Each tripped level: level, action, tripped_ts, until_ts.")
+
+
+class ActivityView(BaseModel):
+    """A bot's page: its equity curve, newest trades and risk decisions, its breaker (the runtime's ``/activity``)."""
+
+    equity: list[tuple[int, float]] = Field(description="[ts (ms), equity] oldest first, at most 500 points.")
+    trades: list[TradeView] = Field(description="Newest first.")
+    risk_decisions: list[RiskDecisionView] = Field(description="Newest first.")
+    breaker: BreakerView
+
+    @classmethod
+    def from_runtime(cls, body: dict[str, Any]) -> ActivityView:
+        return cls.model_validate(body)
+
+
 class HealthView(BaseModel):
     status: str = "ok"
 

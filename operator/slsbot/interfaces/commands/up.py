@@ -319,7 +319,7 @@ def run(args: argparse.Namespace) -> int:
 
     host, port = listener.getsockname()[:2]
     url = f"http://{host}:{port}"
-    print(f"slsbot admin API: {url}  (docs: {url}/docs)", flush=True)
+    print(f"slsbot admin API: {url}  (Control Center: {url}/ui, docs: {url}/docs)", flush=True)
     generated = settings.admin_token is None
     connection_path = settings.admin_connection_path
     try:  # for slsbot get: the URL, and the token when it was generated (mode 0600)

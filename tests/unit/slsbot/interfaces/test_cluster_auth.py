@@ -36,6 +36,8 @@ def test_one_object_asks_get_and_patch_of_that_name_in_the_requested_namespace()
         ("/api/v1/accounts/overview", "tradingaccounts"),
         ("/api/v1/events", "strategies"),
         ("/api/v1/audit/refused", "strategies"),
+        ("/api/v1/fleet", "strategies"),
+        ("/api/v1/riskpolicies", "riskpolicies"),
         ("/healthz", "strategies"),
     ],
 )
@@ -60,3 +62,13 @@ def test_a_refused_role_names_the_authorizers_reason_in_the_403():
 def test_user_names_are_bounded():
     long = "system:serviceaccount:a-very-long-namespace-name:and-an-even-longer-service-account"
     assert len(bounded_name(long)) == 48 and bounded_name("alice") == "alice"
+
+
+def test_the_kill_switch_asks_patch_of_that_risk_policy():
+    questions = access_questions("/api/v1/riskpolicies/acct-risk/kill-switch", "trading")
+    assert questions[Role.OPERATOR] == AccessQuestion(
+        verb="patch", resource="riskpolicies", name="acct-risk", namespace="trading"
+    )
+    assert questions[Role.VIEWER] == AccessQuestion(
+        verb="get", resource="riskpolicies", name="acct-risk", namespace="trading"
+    )

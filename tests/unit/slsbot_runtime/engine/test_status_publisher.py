@@ -139,3 +139,24 @@ def test_the_kill_switch_gauge_is_one_while_the_policy_sets_it() -> None:
     )
     parts.publisher.publish()
     assert registry.get_sample_value("slsbot_runtime_kill_switch") == 1.0
+
+
+def test_the_status_shows_the_tripped_breaker_level() -> None:
+    policy = RiskPolicySpec.model_validate(
+        {
+            "circuitBreaker": {"levels": [{"action": "reduceSize", "drawdownPercent": 1, "sizeMultiplier": 0.5}]},
+            "maxDrawdownPercent": 50,
+            "dailyLossLimitPercent": 50,
+            "volatilityHalt": {"enabled": False},
+        }
+    )
+    parts = wire(paper(), StateStore.open(":memory:"), policy=policy)
+    parts.restart.load()
+    parts.restart.reconcile()
+    warm(parts)
+    parts.risk.observe(T0, 10_000.0, {"BTC/USDT": 100.0})
+    before = parts.publisher.snapshot()
+    assert (before.breaker_level, before.breaker_action) == (0, None)
+    parts.risk.observe(T0 + HOUR, 9_850.0, {"BTC/USDT": 100.0})  # 1.5 % below the peak: level 1 trips
+    after = parts.publisher.snapshot().to_json()
+    assert (after["breaker_level"], after["breaker_action"]) == (1, "reduceSize")

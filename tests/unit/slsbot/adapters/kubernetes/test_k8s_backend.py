@@ -114,6 +114,10 @@ class RecordingControl:
     def set_paused(self, base_url: str, *, paused: bool, token: str | None = None) -> None:
         self.calls.append(("set_paused", base_url, {"paused": paused, "token": token}))
 
+    def activity(self, base_url: str, *, limit: int, token: str | None = None) -> dict[str, Any]:
+        self.calls.append(("activity", base_url, {"limit": limit, "token": token}))
+        return {"equity": [], "trades": [], "risk_decisions": [], "breaker": {"level": 0}}
+
     def shutdown(self, base_url: str, *, cancel_orders: bool, flatten: bool, token: str | None = None) -> None:
         self.calls.append(("shutdown", base_url, {"cancel_orders": cancel_orders, "flatten": flatten, "token": token}))
 
@@ -435,6 +439,15 @@ def test_the_healing_ladder_pushes_the_trading_mode_through_the_service_with_the
             {"mode": TradingMode.HALTED, "flatten": True, "token": (TOKEN,)},
         )
     ]
+
+
+def test_a_bots_activity_is_asked_of_its_runtime_through_the_service_with_the_runtime_token():
+    _, control, backend, _, desired = setup()
+    with pytest.raises(RuntimeUnreachable):  # no Service yet: nowhere to ask
+        backend.activity(NS, "btc", limit=5)
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert backend.activity(NS, "btc", limit=5)["breaker"] == {"level": 0}
+    assert control.calls == [("activity", "http://slsbot-runtime-btc.trading:8200", {"limit": 5, "token": (TOKEN,)})]
 
 
 def test_a_trading_mode_push_without_a_service_is_unreachable():
