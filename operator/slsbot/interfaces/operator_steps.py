@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slsbot.adapters.control_metrics import BackupMetrics
 from slsbot.adapters.kubernetes import (
     ClusterCredentials,
     KubernetesEventRecorder,
@@ -24,11 +25,13 @@ from slsbot.adapters.kubernetes import (
 from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
 from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api.backup import BackupScheduleStatus, JobOutcome
 from slsbot.api.health import HealingRung
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
+from slsbot.domain.backup_plan import newest_results, result_signals
 from slsbot.domain.errors import NotFoundError
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
@@ -107,6 +110,43 @@ class OperatorContext:
     size_cuts: Callable[[], Collection[tuple[str, str]]] | None = None
     # Each BackupSchedule's CronJobs (docs/concepts/backups.md); None: BackupSchedules are not served
     backups: KubernetesBackupCronJobs | None = None
+    # What the operator makes of the results the CronJobs' pods write into a schedule's status: metrics, and the
+    # BackupFailed / RestoreDrillFailed incidents (called with the signals, now, the namespace and the schedule's name)
+    backup_metrics: BackupMetrics | None = None
+    record_backup_signals: Callable[[Sequence[IncidentSignal], datetime, str, str], object] | None = None
+    backup_results_seen: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+
+
+def backup_results_once(ctx: OperatorContext, namespace: str, name: str, status: BackupScheduleStatus | None) -> None:
+    """What a BackupSchedule's status says, made into metrics and incidents: each job kind's newest result counted
+    once (the pod that ran it wrote it there), and the incident of each kind whose newest run failed opened (or kept),
+    of each that succeeded cleared (``domain.backup_plan.result_signals``). ``status`` None: the schedule is gone,
+    its series are dropped and its incidents clear. Idempotent: the operator calls it on every event of the schedule
+    and on a timer (an incident write that failed is done at the next call)."""
+    gone = status is None
+    if ctx.backup_metrics is not None:
+        if gone:
+            ctx.backup_metrics.forget(namespace, name)
+        for job, result in newest_results(status).items():
+            key = (namespace, name, job.value)
+            if ctx.backup_results_seen.get(key) == result.started_at:
+                continue
+            ctx.backup_results_seen[key] = result.started_at
+            ctx.backup_metrics.job_finished(
+                job.value,
+                succeeded=result.outcome == JobOutcome.SUCCEEDED,
+                started_at=result.started_at.timestamp(),
+                duration=result.duration_seconds,
+                size=result.size_bytes,
+                namespace=namespace,
+                schedule=name,
+            )
+    if gone:
+        for key in [k for k in ctx.backup_results_seen if k[:2] == (namespace, name)]:
+            del ctx.backup_results_seen[key]
+    if ctx.record_backup_signals is not None:
+        now = ctx.clock()
+        ctx.record_backup_signals(result_signals(namespace, name, status, now), now, namespace, name)
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:

@@ -65,6 +65,7 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     secret = state_dir / "secrets" / "trading" / "restic"
     secret.mkdir(parents=True)
     (secret / "password").write_text(RESTIC_PASSWORD + "\n")
+    (secret / "password").chmod(0o400)  # as a mounted Secret: the secret scan skips owner-only files
     state = state_dir / "trading" / "btc" / "state.db"
     write_trades(state, 0, 5)
     return {"state_dir": state_dir, "folder": folder, "state": state}
