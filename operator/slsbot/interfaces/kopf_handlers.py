@@ -26,7 +26,8 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
 * BackupSchedule: its four CronJobs applied on each of its events and when a Strategy of its namespace comes or
   goes (``adapters.kubernetes.backups``, docs/concepts/backups.md). The results the jobs' pods write into its status
   become metrics and the BackupFailed / RestoreDrillFailed incidents, on each of its events (a written result is one)
-  and on a timer (``operator_steps.backup_results_once``).
+  and again on the incidents timer (``operator_steps.backup_results_once``), so a write that failed is done later.
+  Neither writes anything onto the schedule itself (no kopf timer on it: its ServiceAccount may not patch it).
 * Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
   reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
   to its spec.
@@ -384,13 +385,6 @@ def register_handlers(
         elif schedule is not None:  # a job's pod wrote a result into the status: its metrics and incident now
             await backup_results(memo.slsbot, namespace, name, schedule.status or BackupScheduleStatus())
 
-    # The same from the status on a timer: an incident write that failed (the API busy) is done again.
-    @kopf.timer(*backups, registry=registry, id="backup_results", interval=incidents_interval, idle=incidents_interval)
-    async def backup_results_resync(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        schedule = parsed_or_none(BackupSchedule, body)
-        if schedule is not None:
-            await backup_results(memo.slsbot, namespace, name, schedule.status or BackupScheduleStatus())
-
     @kopf.on.event(*strategies, registry=registry, id="strategy_backups")
     async def strategy_backups(
         type: str | None,
@@ -451,13 +445,15 @@ def register_handlers(
         memo: kopf.Memo,
         accounts_by_namespace: kopf.Index[str, TradingAccount],
         policies_by_namespace: kopf.Index[str, RiskPolicy],
+        backup_schedules_by_namespace: kopf.Index[str, BackupSchedule],
         **_: Any,
     ) -> None:
         if memo.slsbot.incidents is None:
             return
         dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+        schedules = list(backup_schedules_by_namespace.get(namespace, []))
         try:
-            await _in_thread(incidents_once, memo.slsbot, namespace, dependencies)
+            await _in_thread(incidents_once, memo.slsbot, namespace, dependencies, schedules)
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
 

@@ -24,7 +24,16 @@ from slsbot.adapters.kubernetes import (
 )
 from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
-from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api import (
+    KINDS,
+    BackupSchedule,
+    Experiment,
+    RiskPolicy,
+    Strategy,
+    StrategySpec,
+    StrategyStatus,
+    TradingAccount,
+)
 from slsbot.api.backup import BackupScheduleStatus, JobOutcome
 from slsbot.api.health import HealingRung
 from slsbot.api.resources import ObjectMeta
@@ -32,7 +41,7 @@ from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
 from slsbot.domain.backup_plan import newest_results, result_signals
-from slsbot.domain.errors import NotFoundError
+from slsbot.domain.errors import NotFoundError, SlsbotError
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.ports import HealingMetrics
@@ -249,10 +258,13 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
 
 
-def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependencies) -> None:
+def incidents_once(
+    ctx: OperatorContext, namespace: str, dependencies: Dependencies, backup_schedules: Sequence[BackupSchedule] = ()
+) -> None:
     """The incident rules over one namespace's Strategies, at most once per ``incidents_interval_seconds`` however
     many TradingAccounts' timers ask; then the notifications that are due. Each runtime's ``/status`` is what the
-    backend observes now (the same look the Strategy's reconcile takes)."""
+    backend observes now (the same look the Strategy's reconcile takes). Then the namespace's BackupSchedules'
+    results, again (``backup_results_once``): what a call on the schedule's event could not write is written now."""
     if ctx.incidents is None:
         return
     now = ctx.clock()
@@ -275,6 +287,11 @@ def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependenc
         namespaces=[namespace],
     )
     ctx.incidents.service.notify(now)
+    for schedule in backup_schedules:  # as kopf's watch holds them: the status the jobs wrote last
+        try:
+            backup_results_once(ctx, namespace, schedule.name, schedule.status or BackupScheduleStatus())
+        except SlsbotError as exc:
+            log.warning("BackupSchedule %s/%s: its results' incidents: %s", namespace, schedule.name, exc)
 
 
 def account_risk_once(
