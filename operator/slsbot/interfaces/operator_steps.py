@@ -45,6 +45,7 @@ from slsbot.domain.errors import NotFoundError, SlsbotError
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.ports import HealingMetrics
+from slsbot.domain.restore_plan import ANNOTATION_RESTORE, restore_hold
 from slsbot.domain.status import strategy_status
 from slsbot.services.account_risk import AccountRiskReport, AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.incidents import PassIncidents
@@ -185,6 +186,11 @@ def reconcile_strategy_once(
         return None
     if body["metadata"].get("deletionTimestamp"):
         return None  # the finalizer owns it now
+    hold = restore_hold(body["metadata"].get("annotations"))
+    if hold is not None:  # slsbot restore --kubernetes has stopped the runtime: no roll-out, restart or healing now
+        message = f"held for a restore ({ANNOTATION_RESTORE}={hold}): the operator leaves its runtime alone"
+        ctx.events.record(body, [Event("Normal", "RestoreInProgress", message)])
+        return ctx.max_requeue_seconds  # woken when the annotation goes (an update of the Strategy)
     try:
         strategy = parse_object(Strategy, body)
     except InvalidObjectError as exc:
@@ -272,10 +278,10 @@ def incidents_once(
     if last is not None and (now - last).total_seconds() < ctx.incidents_interval_seconds:
         return
     ctx.incident_looks[namespace] = now
-    strategies = [
+    strategies = [  # not one being deleted, nor one a restore holds (its runtime is stopped on purpose)
         s
         for s in ctx.store.strategies(namespace).values()
-        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp") and restore_hold(s.metadata.annotations) is None
     ]
     statuses = {(namespace, s.name): ctx.backend.observe(namespace, s.name).runtime_status for s in strategies}
     ctx.incidents.run(
