@@ -170,7 +170,11 @@ async def test_restore_on_a_cluster_holds_the_runtime_runs_the_job_and_starts_it
 
     job = await kube.eventually(restore_job, what="the restore Job")
     assert (await kube.get("deployments", RUNTIME))["spec"]["replicas"] == 0  # the operator left it held
-    assert "RestoreInProgress" in await kube.event_reasons("btc-trend")
+
+    async def held() -> bool:
+        return "RestoreInProgress" in await kube.event_reasons("btc-trend")
+
+    await kube.eventually(held, what="the operator saying it leaves the held runtime alone")
     container = job["spec"]["template"]["spec"]["containers"][0]
     moved = {SECRETS_ROOT: str(tmp_path / "secrets"), WORK_DIR: str(work), RESTORE_STATE_FILE: str(claim / "state.db")}
     assert await asyncio.to_thread(main, [moved.get(arg, arg) for arg in container["args"]]) == 0
