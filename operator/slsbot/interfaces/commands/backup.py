@@ -50,10 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument("--kubernetes", action="store_true", help=f"{what}.")
     parser.add_argument(
-        "--kubernetes", action="store_true", help=f"{what} (the pod's ServiceAccount, or --kubeconfig)."
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig file (default: KUBECONFIG, in a pod its ServiceAccount, else ~/.kube/config).",
     )
-    parser.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in a pod, its ServiceAccount).")
     parser.add_argument("--context", default=None, help="kubeconfig context.")
 
 
