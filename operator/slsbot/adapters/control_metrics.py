@@ -18,23 +18,19 @@ rule}``, ``slsbot_incidents_resolved_total{severity, how}``, ``slsbot_notificati
 
 The admin API's protections (docs/concepts/admin-api-security.md): ``ControlMetrics.admin_api`` (``AdminApiMetrics``):
 ``slsbot_admin_requests_refused_total{reason}`` and ``slsbot_admin_lockouts_total``.
-Backups (docs/concepts/backups.md): ``ControlMetrics.backups`` (``BackupMetrics``): per job kind (backup, check,
-prune, drill), ``slsbot_backup_last_success_timestamp_seconds{kind}``, ``slsbot_backup_last_duration_seconds{kind}``,
-``slsbot_backup_runs_total{kind, outcome}``, ``slsbot_backup_last_size_bytes`` (what the newest backup added) and
-``slsbot_backup_drill_passed`` (1 when the newest drill passed, 0 when it failed, NaN before the first). The label is
-``kind``, not ``job``: Prometheus gives every scraped series its own ``job`` label (the scrape job's), and would
-rename a ``job`` label of the target's to ``exported_job``.
-
-Tuning (docs/concepts/experiments.md): ``ControlMetrics.tuning`` (``TuningMetrics``): ``slsbot_tuning_runs_failed_total
-{reason}``, runs of tuning Experiments that ended Failed (``WorkerFailed``, ``FinalizeFailed``).
-
-The alerts and dashboards over these (``charts/slsbot/files/``) are described in docs/concepts/monitoring.md. Label
-values that are known in advance are created at 0, so that an alert's ``increase()`` sees the first event too.
+Backups (docs/concepts/backups.md): ``ControlMetrics.backups`` (``BackupMetrics``): per BackupSchedule (labels
+``namespace``, ``schedule``) and job kind (backup, check, prune, drill),
+``slsbot_backup_last_success_timestamp_seconds{namespace, schedule, kind}``,
+``slsbot_backup_last_duration_seconds{namespace, schedule, kind}``, ``slsbot_backup_runs_total{namespace, schedule,
+kind, outcome}``, ``slsbot_backup_last_size_bytes{namespace, schedule}`` (what the newest backup added) and
+``slsbot_backup_drill_passed{namespace, schedule}`` (1 when the newest drill passed, 0 when it failed; no series before
+the first drill). The job kind's label is ``kind``, not ``job``: Prometheus gives every scraped series its own ``job``
+label (the scrape job's), and would rename a ``job`` label of the target's to ``exported_job``. ``namespace`` is the
+BackupSchedule's: scrape the operator with ``honorLabels: true`` (the chart's ServiceMonitor does), as
+kube-state-metrics is, or Prometheus renames it ``exported_namespace``.
 """
 
 from __future__ import annotations
-
-import math
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -173,45 +169,75 @@ class AdminApiMetrics:
 
 
 class BackupMetrics:
-    """What the backups service's runs report (``services.backups``: its ``report``)."""
+    """The newest result of each BackupSchedule's jobs, labelled by the schedule's namespace and name and the job
+    kind. Under ``slsbot up`` the backups service's ``report`` calls ``job_finished`` as each run ends; on a cluster
+    the operator calls it for each new result it reads in a schedule's status (written by the CronJob's pod), and
+    ``forget`` when the schedule goes."""
+
+    LABELS = ("namespace", "schedule")
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.last_success = Gauge(
             f"{PREFIX}_backup_last_success_timestamp_seconds",
             "When the newest successful run of this job kind started (Unix time).",
-            ["kind"],
+            [*self.LABELS, "kind"],
             registry=registry,
         )
         self.last_duration = Gauge(
-            f"{PREFIX}_backup_last_duration_seconds", "How long the newest run took.", ["kind"], registry=registry
+            f"{PREFIX}_backup_last_duration_seconds",
+            "How long the newest run took.",
+            [*self.LABELS, "kind"],
+            registry=registry,
         )
         self.runs = Counter(
             f"{PREFIX}_backup_runs_total",
-            "Runs of backup jobs by kind and outcome.",
-            ["kind", "outcome"],
+            "Runs of backup jobs by outcome.",
+            [*self.LABELS, "kind", "outcome"],
             registry=registry,
         )
         self.last_size = Gauge(
             f"{PREFIX}_backup_last_size_bytes",
             "Bytes the newest successful backup added to the repository.",
+            list(self.LABELS),
             registry=registry,
         )
         self.drill_passed = Gauge(
             f"{PREFIX}_backup_drill_passed",
-            "1 when the newest restore drill passed, 0 when it failed; NaN before the first drill.",
+            "1 when the newest restore drill passed, 0 when it failed (no series before the first drill).",
+            list(self.LABELS),
             registry=registry,
         )
-        self.drill_passed.set(math.nan)  # not 0: no drill has failed (an alert reads 0 as a failed drill)
 
-    def job_finished(self, job: str, *, succeeded: bool, started_at: float, duration: float, size: int | None) -> None:
-        self.runs.labels(kind=job, outcome="succeeded" if succeeded else "failed").inc()
-        self.last_duration.labels(kind=job).set(duration)
+    def job_finished(
+        self,
+        job: str,
+        *,
+        succeeded: bool,
+        started_at: float,
+        duration: float,
+        size: int | None,
+        namespace: str,
+        schedule: str,
+    ) -> None:
+        where = {"namespace": namespace, "schedule": schedule}
+        self.runs.labels(**where, kind=job, outcome="succeeded" if succeeded else "failed").inc()
+        self.last_duration.labels(**where, kind=job).set(duration)
         if succeeded:
-            self.last_success.labels(kind=job).set(started_at)
+            self.last_success.labels(**where, kind=job).set(started_at)
             if job == "backup" and size is not None:
-                self.last_size.set(size)
+                self.last_size.labels(**where).set(size)
         if job == "drill":
-            self.drill_passed.set(1 if succeeded else 0)
+            self.drill_passed.labels(**where).set(1 if succeeded else 0)
+
+    def forget(self, namespace: str, schedule: str) -> None:
+        """Drop a deleted schedule's series."""
+        for metric in (self.last_success, self.last_duration, self.runs, self.last_size, self.drill_passed):
+            for labels in [k for k in _label_sets(metric) if k[:2] == (namespace, schedule)]:
+                metric.remove(*labels)
+
+
+def _label_sets(metric: Gauge | Counter) -> list[tuple[str, ...]]:
+    return list(metric._metrics)  # prometheus_client keeps its children here, by label values
 
 
 class TuningMetrics:

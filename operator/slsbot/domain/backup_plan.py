@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from slsbot.api.backup import BackupJobKind, BackupScheduleSpec, StrategySelector, cron_trigger
+from slsbot.api.backup import (
+    BackupJobKind,
+    BackupScheduleSpec,
+    BackupScheduleStatus,
+    JobOutcome,
+    JobResult,
+    StrategySelector,
+    cron_trigger,
+)
+from slsbot.domain.incident_rules import IncidentSignal, backup_signal
 
 #: Looked at again at least this often, so a changed schedule takes effect without waiting for the old one.
 MAX_WAIT = timedelta(minutes=5)
@@ -157,3 +166,40 @@ def drill_verdict(
     if seen == 0:
         differences.append("the snapshot restored no database")
     return DrillVerdict(not differences, tuple(differences))
+
+
+# --- results: what a finished run says, wherever it ran -----------------------------------------------------------
+
+_EVENT_PREFIX = {
+    BackupJobKind.BACKUP: "Backup",
+    BackupJobKind.CHECK: "Check",
+    BackupJobKind.PRUNE: "Prune",
+    BackupJobKind.DRILL: "RestoreDrill",
+}
+
+
+def event_reason(job: BackupJobKind | str, *, succeeded: bool) -> str:
+    """The Event reason of a finished run: ``BackupSucceeded``, ``RestoreDrillFailed``, ..."""
+    return _EVENT_PREFIX[BackupJobKind(job)] + ("Succeeded" if succeeded else "Failed")
+
+
+def newest_results(status: BackupScheduleStatus | None) -> dict[BackupJobKind, JobResult]:
+    """The newest run of each job kind the status records (``lastBackup``, ``lastCheck``, ...)."""
+    if status is None:
+        return {}
+    found = {job: getattr(status, f"last_{job.value}") for job in BackupJobKind}
+    return {job: result for job, result in found.items() if result is not None}
+
+
+def result_signals(
+    namespace: str, schedule: str, status: BackupScheduleStatus | None, now: datetime
+) -> list[IncidentSignal]:
+    """The incident signals a schedule's status calls for: one per job kind whose newest run failed (BackupFailed,
+    or RestoreDrillFailed for a drill); none for a kind that succeeded, so its incident clears. The same signals
+    ``services.backups`` records under ``slsbot up`` as each run ends; the operator derives them from the status the
+    CronJobs' pods write."""
+    return [
+        backup_signal(namespace, schedule, job.value, result.message, now)
+        for job, result in sorted(newest_results(status).items())
+        if result.outcome == JobOutcome.FAILED
+    ]

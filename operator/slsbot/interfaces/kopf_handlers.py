@@ -24,7 +24,10 @@ Kubernetes adapters) in a worker thread. slsbot errors become kopf's ``Temporary
   is due); a change to a policy with ``killSwitch`` set runs it at once, before its Strategies are woken, so the kill
   reaches the running runtimes before the config change restarts them.
 * BackupSchedule: its four CronJobs applied on each of its events and when a Strategy of its namespace comes or
-  goes (``adapters.kubernetes.backups``, docs/concepts/backups.md).
+  goes (``adapters.kubernetes.backups``, docs/concepts/backups.md). The results the jobs' pods write into its status
+  become metrics and the BackupFailed / RestoreDrillFailed incidents, on each of its events (a written result is one)
+  and again on the incidents timer (``operator_steps.backup_results_once``), so a write that failed is done later.
+  Neither writes anything onto the schedule itself (no kopf timer on it: its ServiceAccount may not patch it).
 * Experiment: one daemon per object, as for a Strategy: validate, run its controller (``services.reconcile.
   reconcile_experiment`` with ``OperatorContext.experiment_ports``), sleep until its plan's requeue time or a change
   to its spec.
@@ -44,6 +47,7 @@ import kopf
 from slsbot.adapters.kubernetes import ClusterCredentials
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
 from slsbot.api import GROUP, VERSION, BackupSchedule, Experiment, RiskPolicy, Strategy, TradingAccount
+from slsbot.api.backup import BackupScheduleStatus
 from slsbot.domain.allocation import FULL, AllocationClaim, allocated_percent
 from slsbot.domain.errors import (
     BackendUnavailable,
@@ -58,6 +62,7 @@ from slsbot.interfaces.operator_steps import (
     Dependencies,
     OperatorContext,
     account_risk_once,
+    backup_results_once,
     finalize_strategy_once,
     incidents_once,
     missing_kinds,
@@ -110,6 +115,15 @@ async def reconcile_backup_schedules(ctx: OperatorContext, schedules: list[Backu
             await _in_thread(ctx.backups.reconcile, schedule)
         except SlsbotError as exc:
             log.warning("BackupSchedule %s/%s: its CronJobs: %s", schedule.namespace, schedule.name, exc)
+
+
+async def backup_results(ctx: OperatorContext, namespace: str, name: str, status: BackupScheduleStatus | None) -> None:
+    """A schedule's status made into metrics and incidents (``operator_steps.backup_results_once``); a failure is
+    logged and done again by the timer."""
+    try:
+        await _in_thread(backup_results_once, ctx, namespace, name, status)
+    except SlsbotError as exc:
+        log.warning("BackupSchedule %s/%s: its results' incidents: %s", namespace, name, exc)
 
 
 async def run_strategy_daemon(
@@ -360,10 +374,16 @@ def register_handlers(
         return {namespace: schedule} if schedule is not None else None
 
     @kopf.on.event(*backups, registry=registry, id="backup_schedule_changed")
-    async def backup_schedule_changed(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    async def backup_schedule_changed(
+        type: str | None, namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
         schedule = parsed_or_none(BackupSchedule, body) if type != "DELETED" else None
         if schedule is not None:
             await reconcile_backup_schedules(memo.slsbot, [schedule])
+        if type == "DELETED":
+            await backup_results(memo.slsbot, namespace, name, None)
+        elif schedule is not None:  # a job's pod wrote a result into the status: its metrics and incident now
+            await backup_results(memo.slsbot, namespace, name, schedule.status or BackupScheduleStatus())
 
     @kopf.on.event(*strategies, registry=registry, id="strategy_backups")
     async def strategy_backups(
@@ -425,13 +445,15 @@ def register_handlers(
         memo: kopf.Memo,
         accounts_by_namespace: kopf.Index[str, TradingAccount],
         policies_by_namespace: kopf.Index[str, RiskPolicy],
+        backup_schedules_by_namespace: kopf.Index[str, BackupSchedule],
         **_: Any,
     ) -> None:
         if memo.slsbot.incidents is None:
             return
         dependencies = namespace_dependencies(accounts_by_namespace, policies_by_namespace, namespace)
+        schedules = list(backup_schedules_by_namespace.get(namespace, []))
         try:
-            await _in_thread(incidents_once, memo.slsbot, namespace, dependencies)
+            await _in_thread(incidents_once, memo.slsbot, namespace, dependencies, schedules)
         except SlsbotError as exc:
             raise kopf_error(exc, permanent_if_invalid=False) from exc
 

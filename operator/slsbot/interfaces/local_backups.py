@@ -30,7 +30,7 @@ from slsbot.adapters.sqlite_snapshot import SqliteCopies
 from slsbot.adapters.store import record_event
 from slsbot.api import BackupSchedule, Strategy
 from slsbot.api.backup import BackupJobKind, JobOutcome, JobResult
-from slsbot.domain.backup_plan import due_jobs, selects
+from slsbot.domain.backup_plan import due_jobs, event_reason, selects
 from slsbot.domain.errors import NotFoundError
 from slsbot.services.backups import BackupService, BackupSource, RecordSignals
 
@@ -113,6 +113,8 @@ class JobReporter:
                 started_at=result.started_at.timestamp(),
                 duration=result.duration_seconds,
                 size=result.size_bytes,
+                namespace=self.schedule.namespace,
+                schedule=self.schedule.name,
             )
         status, since = self.status_file.read()
         status = with_ready(with_result(status, job, result), self.clock())
@@ -122,12 +124,7 @@ class JobReporter:
                 kind="BackupSchedule", namespace=self.schedule.namespace, name=self.schedule.name, status=status
             )
         if self.engine is not None:
-            reason = {
-                BackupJobKind.BACKUP: "Backup",
-                BackupJobKind.CHECK: "Check",
-                BackupJobKind.PRUNE: "Prune",
-                BackupJobKind.DRILL: "RestoreDrill",
-            }[job] + ("Succeeded" if succeeded else "Failed")
+            reason = event_reason(job, succeeded=succeeded)
             with Session(self.engine) as session:
                 record_event(
                     session,
@@ -249,8 +246,15 @@ def build_service(
     record_signals: RecordSignals | None = None,
     sources: Callable[[], Sequence[BackupSource]] | None = None,
     record_status: Callable[..., object] | None = None,
+    report: Callable[[BackupJobKind, JobResult], None] | None = None,
 ) -> BackupService:
+    """``report``: what a finished run does besides returning its result; default: ``JobReporter`` (the status file
+    in the state folder, metrics, an Event in the store). A CronJob's pod passes the Kubernetes one."""
     work_dir = state_dir / "backups" / schedule.namespace / schedule.name
+    if report is None:
+        report = JobReporter(
+            schedule, BackupStatusFile(work_dir), metrics=metrics, engine=engine, record_status=record_status
+        )
     repository = _LazyRepository(lambda: build_repository(schedule, secrets_dir, cache_dir=state_dir / "restic-cache"))
     return BackupService(
         namespace=schedule.namespace,
@@ -260,8 +264,6 @@ def build_service(
         databases=SqliteCopies(),
         sources=sources or (lambda: local_sources(schedule, strategies(), state_dir=state_dir, store_path=store_path)),
         work_dir=work_dir,
-        report=JobReporter(
-            schedule, BackupStatusFile(work_dir), metrics=metrics, engine=engine, record_status=record_status
-        ),
+        report=report,
         record_signals=record_signals,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slsbot.adapters.control_metrics import BackupMetrics
 from slsbot.adapters.kubernetes import (
     ClusterCredentials,
     KubernetesEventRecorder,
@@ -23,16 +24,28 @@ from slsbot.adapters.kubernetes import (
 )
 from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.objects import ANNOTATION_DRAINED, InvalidObjectError, is_drained, parse_object
-from slsbot.api import KINDS, Experiment, RiskPolicy, Strategy, StrategySpec, StrategyStatus, TradingAccount
+from slsbot.api import (
+    KINDS,
+    BackupSchedule,
+    Experiment,
+    RiskPolicy,
+    Strategy,
+    StrategySpec,
+    StrategyStatus,
+    TradingAccount,
+)
+from slsbot.api.backup import BackupScheduleStatus, JobOutcome
 from slsbot.api.health import HealingRung
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.riskpolicy import RiskScope
 from slsbot.api.strategy import OnDelete
 from slsbot.domain.allocation import AllocationClaim
-from slsbot.domain.errors import NotFoundError
+from slsbot.domain.backup_plan import newest_results, result_signals
+from slsbot.domain.errors import NotFoundError, SlsbotError
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import ActionKind
 from slsbot.domain.ports import HealingMetrics
+from slsbot.domain.restore_plan import ANNOTATION_RESTORE, restore_hold
 from slsbot.domain.status import strategy_status
 from slsbot.services.account_risk import AccountRiskReport, AccountRiskSettings, HeadroomPushes, account_risk_pass
 from slsbot.services.incidents import PassIncidents
@@ -107,6 +120,43 @@ class OperatorContext:
     size_cuts: Callable[[], Collection[tuple[str, str]]] | None = None
     # Each BackupSchedule's CronJobs (docs/concepts/backups.md); None: BackupSchedules are not served
     backups: KubernetesBackupCronJobs | None = None
+    # What the operator makes of the results the CronJobs' pods write into a schedule's status: metrics, and the
+    # BackupFailed / RestoreDrillFailed incidents (called with the signals, now, the namespace and the schedule's name)
+    backup_metrics: BackupMetrics | None = None
+    record_backup_signals: Callable[[Sequence[IncidentSignal], datetime, str, str], object] | None = None
+    backup_results_seen: dict[tuple[str, str, str], datetime] = field(default_factory=dict)
+
+
+def backup_results_once(ctx: OperatorContext, namespace: str, name: str, status: BackupScheduleStatus | None) -> None:
+    """What a BackupSchedule's status says, made into metrics and incidents: each job kind's newest result counted
+    once (the pod that ran it wrote it there), and the incident of each kind whose newest run failed opened (or kept),
+    of each that succeeded cleared (``domain.backup_plan.result_signals``). ``status`` None: the schedule is gone,
+    its series are dropped and its incidents clear. Idempotent: the operator calls it on every event of the schedule
+    and on a timer (an incident write that failed is done at the next call)."""
+    gone = status is None
+    if ctx.backup_metrics is not None:
+        if gone:
+            ctx.backup_metrics.forget(namespace, name)
+        for job, result in newest_results(status).items():
+            key = (namespace, name, job.value)
+            if ctx.backup_results_seen.get(key) == result.started_at:
+                continue
+            ctx.backup_results_seen[key] = result.started_at
+            ctx.backup_metrics.job_finished(
+                job.value,
+                succeeded=result.outcome == JobOutcome.SUCCEEDED,
+                started_at=result.started_at.timestamp(),
+                duration=result.duration_seconds,
+                size=result.size_bytes,
+                namespace=namespace,
+                schedule=name,
+            )
+    if gone:
+        for key in [k for k in ctx.backup_results_seen if k[:2] == (namespace, name)]:
+            del ctx.backup_results_seen[key]
+    if ctx.record_backup_signals is not None:
+        now = ctx.clock()
+        ctx.record_backup_signals(result_signals(namespace, name, status, now), now, namespace, name)
 
 
 def missing_kinds(ctx: OperatorContext) -> list[str]:
@@ -136,6 +186,11 @@ def reconcile_strategy_once(
         return None
     if body["metadata"].get("deletionTimestamp"):
         return None  # the finalizer owns it now
+    hold = restore_hold(body["metadata"].get("annotations"))
+    if hold is not None:  # slsbot restore --kubernetes has stopped the runtime: no roll-out, restart or healing now
+        message = f"held for a restore ({ANNOTATION_RESTORE}={hold}): the operator leaves its runtime alone"
+        ctx.events.record(body, [Event("Normal", "RestoreInProgress", message)])
+        return ctx.max_requeue_seconds  # woken when the annotation goes (an update of the Strategy)
     try:
         strategy = parse_object(Strategy, body)
     except InvalidObjectError as exc:
@@ -209,10 +264,13 @@ def validate_policy_once(ctx: OperatorContext, namespace: str, name: str, strate
     _write(ctx, body, reconcile_policy(policy, now=ctx.clock(), strategies=strategies))
 
 
-def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependencies) -> None:
+def incidents_once(
+    ctx: OperatorContext, namespace: str, dependencies: Dependencies, backup_schedules: Sequence[BackupSchedule] = ()
+) -> None:
     """The incident rules over one namespace's Strategies, at most once per ``incidents_interval_seconds`` however
     many TradingAccounts' timers ask; then the notifications that are due. Each runtime's ``/status`` is what the
-    backend observes now (the same look the Strategy's reconcile takes)."""
+    backend observes now (the same look the Strategy's reconcile takes). Then the namespace's BackupSchedules'
+    results, again (``backup_results_once``): what a call on the schedule's event could not write is written now."""
     if ctx.incidents is None:
         return
     now = ctx.clock()
@@ -220,10 +278,10 @@ def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependenc
     if last is not None and (now - last).total_seconds() < ctx.incidents_interval_seconds:
         return
     ctx.incident_looks[namespace] = now
-    strategies = [
+    strategies = [  # not one being deleted, nor one a restore holds (its runtime is stopped on purpose)
         s
         for s in ctx.store.strategies(namespace).values()
-        if not (s.metadata.model_extra or {}).get("deletionTimestamp")
+        if not (s.metadata.model_extra or {}).get("deletionTimestamp") and restore_hold(s.metadata.annotations) is None
     ]
     statuses = {(namespace, s.name): ctx.backend.observe(namespace, s.name).runtime_status for s in strategies}
     ctx.incidents.run(
@@ -235,6 +293,11 @@ def incidents_once(ctx: OperatorContext, namespace: str, dependencies: Dependenc
         namespaces=[namespace],
     )
     ctx.incidents.service.notify(now)
+    for schedule in backup_schedules:  # as kopf's watch holds them: the status the jobs wrote last
+        try:
+            backup_results_once(ctx, namespace, schedule.name, schedule.status or BackupScheduleStatus())
+        except SlsbotError as exc:
+            log.warning("BackupSchedule %s/%s: its results' incidents: %s", namespace, schedule.name, exc)
 
 
 def account_risk_once(

@@ -228,6 +228,7 @@ async def emulated_cluster(namespaces: Iterable[str]) -> AsyncIterator[ClusterEm
             ("configmaps", "ConfigMap"),
             ("secrets", "Secret"),
             ("persistentvolumeclaims", "PersistentVolumeClaim"),
+            ("serviceaccounts", "ServiceAccount"),
         ]:
             emulator.resources[f"v1/{plural}"] = info(kind=kind, namespaced=True, verbs=verbs)
         emulator.resources["apps/v1/deployments"] = info(kind="Deployment", namespaced=True, verbs=verbs)

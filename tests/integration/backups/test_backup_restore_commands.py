@@ -66,6 +66,7 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     secret.mkdir(parents=True)
     (secret / "password").touch(mode=0o600)  # a Secret as mounted: owner-only (the secret scan skips those)
     (secret / "password").write_text(RESTIC_PASSWORD + "\n")
+    (secret / "password").chmod(0o400)  # as a mounted Secret: the secret scan skips owner-only files
     state = state_dir / "trading" / "btc" / "state.db"
     write_trades(state, 0, 5)
     return {"state_dir": state_dir, "folder": folder, "state": state}

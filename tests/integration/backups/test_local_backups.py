@@ -37,6 +37,7 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
     secret.mkdir(parents=True)
     (secret / "password").touch(mode=0o600)  # a Secret as mounted: owner-only (the secret scan skips those)
     (secret / "password").write_text(RESTIC_PASSWORD)
+    (secret / "password").chmod(0o400)  # as a mounted Secret: the secret scan skips owner-only files
     engine = create_store_engine(state_dir / "supervisor.db")  # the control plane's store: backed up, incidents
     schedule = BackupSchedule.model_validate(
         {
@@ -85,6 +86,7 @@ def test_a_due_backup_runs_on_the_scheduler_and_is_recorded(tmp_path: Path) -> N
         events = session.exec(select(EventRecord).where(EventRecord.kind == "BackupSchedule")).all()
     assert [(e.reason, e.type) for e in events] == [("BackupSucceeded", "Normal")]
     exposition = metrics.exposition().decode()
-    assert 'slsbot_backup_runs_total{kind="backup",outcome="succeeded"} 1.0' in exposition
+    runs = 'slsbot_backup_runs_total{kind="backup",namespace="ops",outcome="succeeded",schedule="hourly"} 1.0'
+    assert runs in exposition
     assert "slsbot_backup_last_size_bytes" in exposition
     assert RESTIC_PASSWORD not in exposition

@@ -320,6 +320,9 @@ class Kube:
             "networkpolicies": ("networking.k8s.io", "v1"),
             "jobs": ("batch", "v1"),
             "cronjobs": ("batch", "v1"),
+            "serviceaccounts": ("", "v1"),
+            "roles": ("rbac.authorization.k8s.io", "v1"),
+            "rolebindings": ("rbac.authorization.k8s.io", "v1"),
         }.get(plural, ("slsbot.io", "v1alpha1"))
         return resource_path(group, version, plural, namespace=namespace, name=name, subresource=subresource)
 

@@ -40,6 +40,11 @@ UNCALLED = {
         "the same, for a tuning run's Job, ConfigMap and storage Secret, owned by their Experiment"
     ),
     ("slsbot.io", "backupschedules/finalizers", "update"): "the same, for a BackupSchedule's CronJobs",
+    ("slsbot.io", "backupschedules", "get"): (
+        "RBAC's escalation check: the operator creates the backup jobs' Role (backup_manifests.build_backup_rbac), "
+        "which grants it, so it must hold it (tests/integration/backups/test_backup_cluster_kmock.py checks the Role)"
+    ),
+    ("slsbot.io", "backupschedules/status", "patch"): "the same: the backup jobs' Role grants it",
 }
 
 # Rules this life cycle does not exercise but another flow of the operator calls; the test named does.
@@ -58,6 +63,7 @@ OTHER_FLOWS = {
     # tests/integration/operator/test_operator_backups_kmock.py changes a BackupSchedule.
     ("batch", "cronjobs", "patch"): "a changed BackupSchedule patches its CronJobs",
     ("batch", "cronjobs", "delete"): "a CronJob labelled with a schedule that no longer builds it is deleted",
+    ("rbac.authorization.k8s.io", "roles", "patch"): "a backup jobs' Role whose rules a newer operator changed",
 }
 
 

@@ -122,7 +122,7 @@ EXPRESSIONS = rule_expressions() + dashboard_expressions()
 def test_the_checks_see_every_file_and_the_exposition() -> None:
     names = exported()
     assert {"slsbot_runtime_equity", "slsbot_runtime_kill_switch", "slsbot_tuning_runs_failed_total"} <= set(names)
-    assert names["slsbot_backup_runs_total"] == {"kind", "outcome"}
+    assert names["slsbot_backup_runs_total"] == {"namespace", "schedule", "kind", "outcome"}
     assert names["slsbot_runtime_decision_latency_seconds_bucket"] == {"le"}
     assert len(DASHBOARDS) == 3 and len(rule_expressions()) >= 11
 

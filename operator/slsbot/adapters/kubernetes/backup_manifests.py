@@ -14,6 +14,9 @@ schedule no longer builds.
   ReadWriteOnce: the job pod must run on the node of the runtime's pod, which a ``podAffinity`` on the strategy
   label asks for (one node for all the selected runtimes: schedule one BackupSchedule per node group otherwise).
   Check, prune and drill mount no state.
+- Each job's pod runs as the ServiceAccount ``slsbot-backup`` of its namespace, which ``build_backup_rbac`` grants
+  exactly what ``slsbot backup run --kubernetes`` does with it (``RUNNER_RULES``): read its schedule, write the
+  schedule's status, post an Event. The operator applies the three objects with the CronJobs.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ WORK_DIR = "/var/lib/slsbot"
 CRONJOB_NAME_LIMIT = 52  # a CronJob's name, so that its Jobs' generated names fit in 63 characters
 STARTING_DEADLINE_SECONDS = 3600
 RUNNER_USER = 10001
+RUNNER_SERVICE_ACCOUNT = "slsbot-backup"  # with its Role and RoleBinding, one of each per namespace
+RBAC_GROUP = "rbac.authorization.k8s.io"
+#: What a backup job's pod does on the API, and nothing more: read its schedule (the status it adds to, the uid its
+#: Event names), write the schedule's status, post the Event. No Secrets (they are mounted), no Incidents (the
+#: operator opens them from the status), no list or watch.
+RUNNER_RULES: list[Manifest] = [
+    {"apiGroups": ["slsbot.io"], "resources": ["backupschedules"], "verbs": ["get"]},
+    {"apiGroups": ["slsbot.io"], "resources": ["backupschedules/status"], "verbs": ["patch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,23 @@ def cronjob_name(schedule: str, job: BackupJobKind | str) -> str:
     return f"{name[: CRONJOB_NAME_LIMIT - 9].rstrip('-')}-{digest}"
 
 
+def schedule_argument(schedule: BackupSchedule) -> Manifest:
+    """The schedule as the job needs it: its name, namespace, uid, labels and spec. Not its status, resourceVersion,
+    annotations or managed fields, which change with every result written (the CronJobs would be patched each time)."""
+    meta = schedule.metadata
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "BackupSchedule",
+        "metadata": {
+            "name": meta.name,
+            "namespace": meta.namespace,
+            **({"uid": meta.uid} if meta.uid else {}),
+            **({"labels": dict(meta.labels)} if meta.labels else {}),
+        },
+        "spec": schedule.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
 def _secret_volume(volume: str, secret: str) -> Manifest:
     return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o400}}
 
@@ -73,7 +103,7 @@ def build_backup_cronjob(
     job = BackupJobKind(job)
     namespace = schedule.namespace
     spec = schedule.spec
-    schedule_json = json.dumps(schedule.model_copy(update={"status": None}).to_wire(), sort_keys=True)
+    schedule_json = json.dumps(schedule_argument(schedule), sort_keys=True)
     arguments = [
         "backup",
         "run",
@@ -85,6 +115,7 @@ def build_backup_cronjob(
         SECRETS_ROOT,
         "--state-dir",
         WORK_DIR,
+        "--kubernetes",  # the result goes into the schedule's status and an Event (adapters.kubernetes.backup_results)
     ]
     volumes: list[Manifest] = [
         _secret_volume("restic-password", spec.password_secret_ref.name),
@@ -188,6 +219,8 @@ def build_backup_cronjob(
                         "metadata": {"labels": labels},
                         "spec": {
                             **pod,
+                            "serviceAccountName": RUNNER_SERVICE_ACCOUNT,
+                            "automountServiceAccountToken": True,
                             "restartPolicy": "Never",
                             "securityContext": {"fsGroup": RUNNER_USER},
                             "containers": [container],
@@ -205,3 +238,22 @@ def build_backup_cronjobs(
 ) -> list[Manifest]:
     """The four CronJobs of ``schedule``, backup first."""
     return [build_backup_cronjob(schedule, job, image=image, runtimes=runtimes) for job in BackupJobKind]
+
+
+def build_backup_rbac(namespace: str) -> list[Manifest]:
+    """The ServiceAccount the backup jobs of ``namespace`` run as, its Role (``RUNNER_RULES``) and the RoleBinding
+    between them; shared by every BackupSchedule of the namespace, so owned by none (they stay when the last schedule
+    goes, granting nothing a pod could use without a schedule to write to)."""
+    labels = {"app.kubernetes.io/name": "slsbot-backup", "app.kubernetes.io/managed-by": MANAGED_BY}
+    meta = {"name": RUNNER_SERVICE_ACCOUNT, "namespace": namespace, "labels": labels}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(meta)},
+        {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "Role", "metadata": dict(meta), "rules": RUNNER_RULES},
+        {
+            "apiVersion": f"{RBAC_GROUP}/v1",
+            "kind": "RoleBinding",
+            "metadata": dict(meta),
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "Role", "name": RUNNER_SERVICE_ACCOUNT},
+            "subjects": [{"kind": "ServiceAccount", "name": RUNNER_SERVICE_ACCOUNT, "namespace": namespace}],
+        },
+    ]

@@ -4,7 +4,8 @@
 created when missing and patched when its spec or labels differ from the built one; a CronJob labelled with the
 schedule that is no longer built is deleted. The backup CronJob mounts the state claims of the Strategies the
 schedule selects, read from the API at each reconcile (a Strategy added later is picked up at the next one). A
-Strategy whose runtime keeps its state in an ``emptyDir`` has no claim to mount and is left out.
+Strategy whose runtime keeps its state in an ``emptyDir`` has no claim to mount and is left out. The jobs'
+ServiceAccount, Role and RoleBinding (``build_backup_rbac``, one of each per namespace) are created first when missing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 from slsbot.adapters.kubernetes.backup_manifests import (
     LABEL_SCHEDULE,
+    RBAC_GROUP,
     BackedUpRuntime,
     build_backup_cronjobs,
+    build_backup_rbac,
 )
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
 from slsbot.adapters.kubernetes.manifests import RUNTIME_PREFIX
@@ -52,7 +55,7 @@ class KubernetesBackupCronJobs:
         namespace = schedule.namespace
         runtimes = [r for r in self.selected_runtimes(schedule) if self._has_claim(namespace, r.claim)]
         wanted = build_backup_cronjobs(schedule, image=self._image, runtimes=runtimes)
-        changes: list[str] = []
+        changes = self._apply_rbac(namespace)
         for manifest in wanted:
             name = manifest["metadata"]["name"]
             current = self._api.find(_cronjobs(namespace, name))
@@ -75,9 +78,33 @@ class KubernetesBackupCronJobs:
             log.info("BackupSchedule %s/%s: %s", namespace, schedule.name, ", ".join(changes))
         return changes
 
+    def _apply_rbac(self, namespace: str) -> list[str]:
+        """The jobs' ServiceAccount, Role and RoleBinding: created when missing, the Role's rules patched when they
+        differ (a newer operator may grant another set)."""
+        changes = []
+        for manifest in build_backup_rbac(namespace):
+            group, plural = _RBAC_PATHS[manifest["kind"]]
+            name = manifest["metadata"]["name"]
+            path = resource_path(group, "v1", plural, namespace=namespace, name=name)
+            current = self._api.find(path)
+            if current is None:
+                self._api.create(resource_path(group, "v1", plural, namespace=namespace), manifest)
+                changes.append(f"created {manifest['kind']} {name}")
+            elif manifest["kind"] == "Role" and current.get("rules") != manifest["rules"]:
+                self._api.patch(path, {"rules": manifest["rules"]})
+                changes.append(f"updated Role {name}")
+        return changes
+
     def _has_claim(self, namespace: str, claim: str) -> bool:
         path = resource_path("", "v1", "persistentvolumeclaims", namespace=namespace, name=claim)
         return self._api.find_metadata(path) is not None
+
+
+_RBAC_PATHS = {
+    "ServiceAccount": ("", "serviceaccounts"),
+    "Role": (RBAC_GROUP, "roles"),
+    "RoleBinding": (RBAC_GROUP, "rolebindings"),
+}
 
 
 def _differs(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

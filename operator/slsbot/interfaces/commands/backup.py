@@ -5,7 +5,9 @@ Locally (``-f DIR``): the schedule and the Strategies come from the folder ``sls
 its state folder, the Secrets from its secrets folder. In a CronJob (``--schedule-json``, built by
 ``adapters.kubernetes.backup_manifests``): the schedule is the argument, the state files are under ``--state-root``
 (one mounted claim per Strategy, ``<root>/<strategy>/state.db``) and the Secrets are mounted under ``--secrets-dir``.
-The job is the one ``slsbot up`` runs on its schedule (``services.backups``).
+The job is the one ``slsbot up`` runs on its schedule (``services.backups``). With ``--kubernetes`` (the CronJobs pass
+it) the result is written into the BackupSchedule's status and an Event on it (``adapters.kubernetes.backup_results``);
+the operator turns that status into the incident and the metrics. A result that could not be written exits 1.
 """
 
 from __future__ import annotations
@@ -44,6 +46,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_parser.add_argument(
         "--account-of", action="append", default=[], metavar="STRATEGY=ACCOUNT", help="Tag a strategy's account."
     )
+    add_cluster_arguments(run_parser, what="Report the result on the cluster: the BackupSchedule's status and an Event")
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
+    parser.add_argument("--kubernetes", action="store_true", help=f"{what}.")
+    parser.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig file (default: KUBECONFIG, in a pod its ServiceAccount, else ~/.kube/config).",
+    )
+    parser.add_argument("--context", default=None, help="kubeconfig context.")
+
+
+def cluster_api(args: argparse.Namespace) -> Any:
+    """The Kubernetes API as ``--kubeconfig``, ``KUBECONFIG`` or the pod's ServiceAccount give it. Raises
+    BackendUnavailable."""
+    import os
+
+    from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration
+
+    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
+    return KubernetesApi(load_client_configuration(kubeconfig=kubeconfig, context=args.context))
 
 
 def _fail(message: str) -> int:
@@ -94,6 +118,14 @@ def run(args: argparse.Namespace) -> int:
         schedule, strategies = load_schedule(args)
     except (ValueError, ValidationError, SlsbotError) as exc:
         return _fail(str(exc))
+    report = None
+    if args.kubernetes:
+        from slsbot.adapters.kubernetes.backup_results import KubernetesBackupReporter
+
+        try:
+            report = KubernetesBackupReporter(cluster_api(args), schedule)
+        except SlsbotError as exc:
+            return _fail(str(exc))
     sources = None
     if args.state_root is not None:
         accounts = dict(item.split("=", 1) for item in args.account_of if "=" in item)
@@ -109,7 +141,11 @@ def run(args: argparse.Namespace) -> int:
         secrets_dir=settings.incident_secrets_dir,
         store_path=settings.database_path if args.state_root is None else None,
         sources=sources,
+        report=report,
     )
     result = service.run(args.job)
     print(json.dumps({"job": args.job, **result.to_wire()}), flush=True)
+    if report is not None and report.error is not None:
+        print(f"slsbot backup: {report.error}", file=sys.stderr, flush=True)
+        return 1
     return 0 if result.outcome == JobOutcome.SUCCEEDED else 1

@@ -58,6 +58,7 @@ from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
 from slsbot.adapters.tuning_processes import TuningProcesses
 from slsbot.domain.errors import SlsbotError
+from slsbot.domain.incidents import BACKUP_FAMILY
 from slsbot.interfaces.admin_api.app import create_app
 from slsbot.interfaces.admin_api.cluster_auth import KubernetesAuthenticator
 from slsbot.interfaces.admin_api.hardening import server_options
@@ -156,6 +157,10 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             credential_secrets=KubernetesCredentialSecrets(api),
         ),
         backups=KubernetesBackupCronJobs(api, image=settings.backup_image),
+        backup_metrics=metrics.backups,
+        record_backup_signals=lambda signals, now, namespace, name: service.record_signals(
+            signals, now, evaluated=(BACKUP_FAMILY,), namespaces=[namespace], objects=[f"BackupSchedule/{name}"]
+        ),
         max_requeue_seconds=settings.max_requeue_seconds,
         drain_wait_seconds=settings.drain_wait_seconds,
         incidents=incidents,

@@ -43,18 +43,32 @@ def test_a_failed_tuning_run_is_counted_by_reason_and_the_reasons_start_at_zero(
 def test_the_backup_series_are_labelled_kind_not_job() -> None:
     """Prometheus's own ``job`` label (the scrape job) would rename a ``job`` label to ``exported_job``."""
     metrics = ControlMetrics(CollectorRegistry())
-    metrics.backups.job_finished("backup", succeeded=True, started_at=1_700_000_000.0, duration=2.5, size=1024)
-    metrics.backups.job_finished("drill", succeeded=False, started_at=1_700_000_100.0, duration=9.0, size=None)
+    where = {"namespace": "ops", "schedule": "hourly"}
+    metrics.backups.job_finished("backup", succeeded=True, started_at=1_700_000_000.0, duration=2.5, size=1024, **where)
+    metrics.backups.job_finished("drill", succeeded=False, started_at=1_700_000_100.0, duration=9.0, size=None, **where)
     exported = samples(metrics)
-    assert exported[("slsbot_backup_last_success_timestamp_seconds", (("kind", "backup"),))] == 1_700_000_000.0
-    assert exported[("slsbot_backup_runs_total", (("kind", "drill"), ("outcome", "failed")))] == 1.0
-    assert exported[("slsbot_backup_drill_passed", ())] == 0.0
+    schedule = (("namespace", "ops"), ("schedule", "hourly"))
+    assert (
+        exported[("slsbot_backup_last_success_timestamp_seconds", (("kind", "backup"), *schedule))] == 1_700_000_000.0
+    )
+    assert (
+        exported[
+            (
+                "slsbot_backup_runs_total",
+                (("kind", "drill"), ("namespace", "ops"), ("outcome", "failed"), ("schedule", "hourly")),
+            )
+        ]
+        == 1.0
+    )
+    assert exported[("slsbot_backup_drill_passed", schedule)] == 0.0
     assert not any("job" in dict(labels) for _, labels in exported)
 
 
-def test_the_drill_gauge_is_nan_before_the_first_drill_not_a_failure() -> None:
-    """0 means a failed drill (alert SlsbotRestoreDrillFailed): a control plane that never ran one must not say 0."""
+def test_no_drill_series_before_the_first_drill_rather_than_a_failure() -> None:
+    """0 means a failed drill (alert SlsbotRestoreDrillFailed): a schedule that never ran one must not say 0."""
     metrics = ControlMetrics(CollectorRegistry())
-    assert math.isnan(samples(metrics)[("slsbot_backup_drill_passed", ())])
-    metrics.backups.job_finished("drill", succeeded=True, started_at=1_700_000_000.0, duration=9.0, size=None)
-    assert samples(metrics)[("slsbot_backup_drill_passed", ())] == 1.0
+    assert not any(name == "slsbot_backup_drill_passed" for name, _ in samples(metrics))
+    metrics.backups.job_finished(
+        "drill", succeeded=True, started_at=1_700_000_000.0, duration=9.0, size=None, namespace="ops", schedule="h"
+    )
+    assert samples(metrics)[("slsbot_backup_drill_passed", (("namespace", "ops"), ("schedule", "h")))] == 1.0

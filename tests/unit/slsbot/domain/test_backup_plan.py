@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from slsbot.api.backup import BackupJobKind, BackupScheduleSpec, StrategySelector
-from slsbot.domain.backup_plan import MAX_WAIT, drill_verdict, due_jobs, keep_rules, next_fire, selects
+from slsbot.api.backup import BackupJobKind, BackupScheduleSpec, BackupScheduleStatus, JobResult, StrategySelector
+from slsbot.domain.backup_plan import (
+    MAX_WAIT,
+    drill_verdict,
+    due_jobs,
+    event_reason,
+    keep_rules,
+    next_fire,
+    result_signals,
+    selects,
+)
 
 SPEC = BackupScheduleSpec.model_validate({"repository": "/srv/restic", "passwordSecretRef": {"name": "r", "key": "p"}})
 T0 = datetime(2026, 3, 2, 9, 59, tzinfo=UTC)  # a Monday
@@ -82,3 +91,29 @@ def test_the_drill_fails_on_a_damaged_copy_a_missing_record_or_nothing_restored(
     assert "integrity check failed" in drill_verdict([("s", SUMMARY, None, ["page 3 is never used"])]).message
     assert "no recorded summary" in drill_verdict([("s", None, None, [])]).message
     assert drill_verdict([]).message == "the snapshot restored no database"
+
+
+def _result(outcome: str, message: str = "", at: datetime = T0) -> JobResult:
+    return JobResult(started_at=at, duration_seconds=1.5, outcome=outcome, message=message)
+
+
+def test_a_status_calls_for_one_incident_per_kind_whose_newest_run_failed() -> None:
+    status = BackupScheduleStatus(
+        last_backup=_result("Succeeded"),
+        last_check=_result("Failed", "repository damaged"),
+        last_drill=_result("Failed", "orders differ"),
+    )
+    signals = result_signals("ops", "hourly", status, T0)
+    assert [(s.rule, s.cause, s.severity, s.message) for s in signals] == [
+        ("BackupFailed", "BackupFailed:ops/hourly:check", 2, "repository damaged"),
+        ("RestoreDrillFailed", "RestoreDrillFailed:ops/hourly:drill", 2, "orders differ"),
+    ]
+    assert all(s.objects == ("BackupSchedule/hourly",) and s.namespace == "ops" for s in signals)
+    assert result_signals("ops", "hourly", BackupScheduleStatus(last_check=_result("Succeeded")), T0) == []
+    assert result_signals("ops", "hourly", None, T0) == []
+
+
+def test_event_reasons_match_slsbot_up() -> None:
+    assert event_reason("backup", succeeded=True) == "BackupSucceeded"
+    assert event_reason(BackupJobKind.DRILL, succeeded=False) == "RestoreDrillFailed"
+    assert event_reason("prune", succeeded=False) == "PruneFailed"

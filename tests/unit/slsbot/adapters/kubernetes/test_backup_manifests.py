@@ -6,8 +6,10 @@ import json
 
 from slsbot.adapters.kubernetes.backup_manifests import (
     CRONJOB_NAME_LIMIT,
+    RUNNER_SERVICE_ACCOUNT,
     BackedUpRuntime,
     build_backup_cronjobs,
+    build_backup_rbac,
     cronjob_name,
 )
 from slsbot.api import BackupSchedule
@@ -86,3 +88,50 @@ def test_long_names_fit_a_cronjob() -> None:
     assert len(name) <= CRONJOB_NAME_LIMIT
     assert name != cronjob_name("a" * 59 + "b", "drill")
     assert cronjob_name("nightly", "check") == "slsbot-backup-nightly-check"
+
+
+def test_a_status_write_does_not_change_the_cronjobs() -> None:
+    """Each result a job writes into the schedule's status moves its resourceVersion (and kopf or kubectl may add
+    annotations): the CronJobs built from it stay the same, or every result would patch all four."""
+    later = SCHEDULE.model_copy(
+        update={
+            "metadata": SCHEDULE.metadata.model_copy(
+                update={"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}
+            )
+        }
+    )
+    later.metadata.__pydantic_extra__["resourceVersion"] = "42"  # type: ignore[index]
+    later.metadata.__pydantic_extra__["managedFields"] = [{"manager": "kubectl"}]  # type: ignore[index]
+    assert build_backup_cronjobs(later, image="img", runtimes=RUNTIMES) == build_backup_cronjobs(
+        SCHEDULE, image="img", runtimes=RUNTIMES
+    )
+
+
+def test_the_jobs_run_as_their_service_account_and_report_to_the_cluster() -> None:
+    for job in build_backup_cronjobs(SCHEDULE, image="img", runtimes=RUNTIMES):
+        pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == RUNNER_SERVICE_ACCOUNT
+        assert "--kubernetes" in pod["containers"][0]["args"]
+
+
+def test_the_jobs_rbac_is_a_service_account_bound_to_a_role_of_three_rules() -> None:
+    account, role, binding = build_backup_rbac("trading")
+    assert (account["kind"], role["kind"], binding["kind"]) == ("ServiceAccount", "Role", "RoleBinding")
+    assert {m["metadata"]["namespace"] for m in (account, role, binding)} == {"trading"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "trading"}
+    ]
+    grants = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+    assert grants == {
+        ("slsbot.io", "backupschedules", "get"),
+        ("slsbot.io", "backupschedules/status", "patch"),
+        ("", "events", "create"),
+    }
+    assert not any("resourceNames" in rule for rule in role["rules"])
