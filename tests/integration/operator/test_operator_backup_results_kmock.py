@@ -140,7 +140,8 @@ async def test_a_cronjob_run_reports_its_result_as_status_event_and_incident(
         _, listed = await kube._call("GET", kube.path("incidents"))
         found = incidents(listed)
         assert len(found) <= 1, found
-        if found and found[0]["status"]["state"] == state and bool(found[0]["status"].get("clearSince")) == cleared:
+        status = (found[0].get("status") or {}) if found else {}  # created first, its status written next
+        if found and status.get("state") == state and bool(status.get("clearSince")) == cleared:
             return found[0]
         return None
 
