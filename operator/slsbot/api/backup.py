@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from apscheduler.triggers.cron import CronTrigger
+from croniter import croniter
 from pydantic import Field, field_validator
 
 from slsbot.api.base import Name, ObjectStatus, SpecModel
@@ -20,41 +20,16 @@ from slsbot.api.health import SecretKeyRef
 CRON_PATTERN = r"^\S+( \S+){4}$"
 
 
-_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _weekday_token(token: str) -> str:
-    """One item of cron's day-of-week field with its numbers as names: cron counts 0 (and 7) as Sunday, APScheduler's
-    ``CronTrigger`` counts 0 as Monday, so a number handed over as it is would fire a day late."""
-    body, _, step = token.partition("/")
-    first, _, last = body.partition("-")
-    if not (first.isdigit() and (not last or last.isdigit())):
-        return token  # *, names, or something CronTrigger will refuse with its own message
-    names = [_WEEKDAYS[int(part)] if int(part) < len(_WEEKDAYS) else part for part in (first, last) if part]
-    if len(names) == 2 and int(first) == 0 and int(last) > 0:  # sun-tue wraps in APScheduler's week: split it
-        return f"sun,{_WEEKDAYS[1]}-{names[1]}" if not step else token
-    return "-".join(names) + (f"/{step}" if step else "")
-
-
-def cron_trigger(text: str) -> CronTrigger:
-    """The APScheduler trigger of a five-field cron expression (UTC), with cron's meaning of the day-of-week numbers."""
-    fields = text.split()
-    if len(fields) != 5:
-        raise ValueError(f"{len(fields)} fields")
-    minute, hour, day, month, weekday = fields
-    weekday = ",".join(_weekday_token(token) for token in weekday.split(","))
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone="UTC")
-
-
 def check_cron(text: str) -> str:
-    """A five-field cron expression (minute hour day-of-month month day-of-week), evaluated in UTC."""
-    try:
-        cron_trigger(text)
-    except ValueError as exc:
+    """A five-field cron expression (minute hour day-of-month month day-of-week), evaluated in UTC, with cron's own
+    meanings (day-of-week 0 and 7 are Sunday), as ``croniter`` reads it."""
+    fields = text.split()
+    if len(fields) != 5 or not croniter.is_valid(text):
+        problem = f"{len(fields)} fields" if len(fields) != 5 else "croniter cannot read it"
         raise ValueError(
-            f"{text!r} is not a cron expression ({exc}); write five fields: minute hour day month weekday, "
+            f"{text!r} is not a cron expression ({problem}); write five fields: minute hour day month weekday, "
             "e.g. '0 * * * *' for hourly"
-        ) from None
+        )
     return text
 
 

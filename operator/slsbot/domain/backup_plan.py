@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from croniter import croniter
+
 from slsbot.api.backup import (
     BackupJobKind,
     BackupScheduleSpec,
@@ -21,7 +23,6 @@ from slsbot.api.backup import (
     JobOutcome,
     JobResult,
     StrategySelector,
-    cron_trigger,
 )
 from slsbot.domain.incident_rules import IncidentSignal, backup_signal
 
@@ -67,9 +68,7 @@ def cron_of(spec: BackupScheduleSpec, job: BackupJobKind) -> str:
 
 def next_fire(cron: str, after: datetime) -> datetime:
     """The first time strictly after ``after`` that ``cron`` (UTC) fires."""
-    trigger = cron_trigger(cron)
-    fire = trigger.get_next_fire_time(None, after + timedelta(seconds=1))
-    assert fire is not None  # a five-field crontab always fires again
+    fire: datetime = croniter(cron, after.astimezone(UTC)).get_next(datetime)
     return fire.astimezone(UTC)
 
 

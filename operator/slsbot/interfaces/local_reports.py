@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Engine
 
 from slsbot.adapters.runtime_state import read_strategy_record
 from slsbot.adapters.supervisor_store import SqlIncidentStore
 from slsbot.domain.daily_report import AccountDay, StrategyRecord, previous_day
+from slsbot.interfaces.cron_trigger import CrontabTrigger
 from slsbot.services.daily_reports import DailyReports, DailyRun, ReportSender
 from slsbot.settings import DailyReportSettings
 
@@ -70,7 +70,7 @@ class ScheduledDailyReports:
         self._scheduler.start()
         self._scheduler.add_job(
             self.run_once,
-            trigger=CronTrigger.from_crontab(self.settings.cron, timezone=UTC),
+            trigger=CrontabTrigger(self.settings.cron),
             id=JOB_ID,
             max_instances=1,
             coalesce=True,
