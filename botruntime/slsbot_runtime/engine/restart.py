@@ -161,7 +161,12 @@ class Restart:
         state.startup_phase = Phase.RECONCILING
         publisher.publish()
         try:
-            self.report = reconcile(self.orders, symbols=self.settings.symbols, cursor=state.cursor)
+            self.report = reconcile(
+                self.orders,
+                symbols=self.settings.symbols,
+                cursor=state.cursor,
+                interval_ms=self.settings.interval_ms,
+            )
         except StateError as error:
             if self.on_reconciled is not None:
                 self.on_reconciled(str(error))

@@ -40,6 +40,20 @@ def legacy_client_order_id(strategy: str, symbol: str, candle_ts: int, seq: int)
     return LEGACY_PREFIX + _decision_hash(strategy, symbol, candle_ts, seq, digest_size=16)
 
 
+def legacy_client_order_ids(
+    strategy: str, symbol: str, *, first_ts: int, last_ts: int, interval_ms: int, seqs: int = 8
+) -> set[str]:
+    """The old-format ids of every decision ``strategy`` could have taken on ``symbol`` on a candle opening from
+    ``first_ts`` to ``last_ts`` (on the ``interval_ms`` grid), with up to ``seqs`` intents per candle: an old-format id
+    does not say its strategy, but it is recognised among these (a restore of a state from before the upgrade)."""
+    start = -(-first_ts // interval_ms) * interval_ms  # the first candle open at or after first_ts
+    return {
+        legacy_client_order_id(strategy, symbol, ts, seq)
+        for ts in range(start, last_ts + 1, interval_ms)
+        for seq in range(seqs)
+    }
+
+
 def is_own(client_order_id: str, tag: str) -> bool:
     """The id was made by the strategy whose ``strategy_tag`` is ``tag`` (an id of the old format never is: it
     does not say its strategy)."""

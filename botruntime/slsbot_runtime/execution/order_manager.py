@@ -374,6 +374,8 @@ class OrderManager:
         )
         self.orders[cid] = order
         self.unfinished_by_symbol.setdefault(order.symbol, {})[cid] = order
+        if cid.startswith(LEGACY_PREFIX):
+            self._legacy_ids = True
         self._changed(order)
         self.log.warning(
             "order adopted from the exchange (the state did not have it): %s %.8g %s %s (%s), the exchange says %s, "

@@ -4,9 +4,11 @@
    newest booked fill of that symbol, else its cursor) and its open orders are read; every order among them whose
    client id carries this strategy's tag (``client_ids.strategy_tag``) and that the state lacks (a state restored
    from an older backup, or one whose tail a crash lost) is fetched and taken over as the exchange shows it; its
-   fills are then booked by the next steps, once each. Orders of other strategies on the same account, and orders
-   with ids of the old format (they do not say their strategy), are never adopted. A state that has booked nothing
-   and processed no candle (a new one) adopts nothing.
+   fills are then booked by the next steps, once each. An id of the old format (``sls-`` + 32 hex digits, from
+   before the tag) does not say its strategy: it is adopted only when it is the old id of one of this strategy's
+   decisions on a candle since that point (with the candles' interval known). Orders of other strategies on the
+   same account are never adopted. A state that has booked nothing and processed no candle (a new one) adopts
+   nothing.
 1. Every unfinished order (pending, open, partially filled) is looked up by its client id. Found: its
    status and id are taken over. Not found and still pending: it never reached the exchange, so it is sent
    again with the same id. Not found but acknowledged before: unexplained.
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 
 from slsbot_runtime.domain.errors import StateError
 from slsbot_runtime.domain.types import Order, OrderStatus, split_symbol
-from slsbot_runtime.execution.client_ids import is_own
+from slsbot_runtime.execution.client_ids import LEGACY_PREFIX, is_own, legacy_client_order_ids
 from slsbot_runtime.execution.order_manager import OrderManager
 
 BALANCE_TOLERANCE = 1e-9  # relative
@@ -44,17 +46,22 @@ class ReconcileReport:
 
 
 def reconcile(
-    manager: OrderManager, *, symbols: Iterable[str] = (), cursor: Mapping[str, int] | None = None
+    manager: OrderManager,
+    *,
+    symbols: Iterable[str] = (),
+    cursor: Mapping[str, int] | None = None,
+    interval_ms: int | None = None,
 ) -> ReconcileReport:
     """Bring ``manager`` (orders, fills, ledger) in line with its exchange; StateError if it cannot be.
 
     ``symbols`` are the ones the strategy trades (those of the stored orders are added), ``cursor`` the open time of
-    the last candle the state processed per symbol: where adoption starts for a symbol without a booked fill."""
+    the last candle the state processed per symbol: where adoption starts for a symbol without a booked fill;
+    ``interval_ms`` the candles' interval, with which ids of the old format are recognised as this strategy's."""
     exchange = manager.exchange
     report = ReconcileReport()
     booked_before = manager.ledger.trade_count
     remote_filled: dict[str, float] = {}
-    adopted = _adopt(manager, symbols, cursor or {}, report)
+    adopted = _adopt(manager, symbols, cursor or {}, interval_ms, report)
     for order in manager.unfinished():
         remote = adopted.get(order.client_order_id)
         if remote is not None:  # just fetched: its fills are booked and its status taken like any other order's
@@ -107,24 +114,34 @@ def adoption_start(symbol: str, *, last_fill_ts: int | None, cursor: Mapping[str
 
 
 def _adopt(
-    manager: OrderManager, symbols: Iterable[str], cursor: Mapping[str, int], report: ReconcileReport
+    manager: OrderManager,
+    symbols: Iterable[str],
+    cursor: Mapping[str, int],
+    interval_ms: int | None,
+    report: ReconcileReport,
 ) -> dict[str, Order]:
     """Step 0: take over this strategy's orders the exchange has and the state lacks; the exchange's view of each,
     by client id. Nothing is booked here: the orders are known now, so the next steps book their fills in time
     order with the state's own."""
-    exchange, tag, known = manager.exchange, manager.tag, manager.orders
+    exchange, known = manager.exchange, manager.orders
     found: dict[str, Order] = {}
     for symbol in sorted(set(symbols) | {order.symbol for order in known.values()}):
         since = adoption_start(symbol, last_fill_ts=manager.last_fill_ts(symbol), cursor=cursor)
         if since is None:
             continue
-        for remote in exchange.fetch_open_orders(symbol):
-            cid = remote.client_order_id
-            if cid not in known and is_own(cid, tag):
-                found[cid] = remote
-        for fill in exchange.fetch_fills(symbol, since):
+        open_orders = {
+            o.client_order_id: o for o in exchange.fetch_open_orders(symbol) if o.client_order_id not in known
+        }
+        fills = [fill for fill in exchange.fetch_fills(symbol, since) if fill.client_order_id not in known]
+        seen = {cid: order.created_ts for cid, order in open_orders.items()}
+        for fill in fills:
+            seen[fill.client_order_id] = max(seen.get(fill.client_order_id, fill.ts), fill.ts)
+        own = _own_ids(manager, symbol, seen, since=since, interval_ms=interval_ms)
+        for cid in sorted(own & open_orders.keys()):
+            found[cid] = open_orders[cid]
+        for fill in fills:
             cid = fill.client_order_id
-            if cid in known or cid in found or not is_own(cid, tag):
+            if cid not in own or cid in found:
                 continue
             remote = exchange.fetch_order(cid, symbol)
             if remote is None:
@@ -137,6 +154,26 @@ def _adopt(
         manager.adopt(remote)
         report.adopted.append(remote.client_order_id)
     return found
+
+
+def _own_ids(
+    manager: OrderManager, symbol: str, seen: Mapping[str, int], *, since: int, interval_ms: int | None
+) -> set[str]:
+    """Which of the client ids ``seen`` (each with the newest time it was seen at) are this strategy's: those with its
+    tag, and those of the old format that are the old id of one of its decisions on a candle from the one before
+    ``since`` on (with ``interval_ms`` known: a state from before the upgrade, restored)."""
+    own = {cid for cid in seen if is_own(cid, manager.tag)}
+    old = {cid: ts for cid, ts in seen.items() if cid.startswith(LEGACY_PREFIX)}
+    if old and interval_ms:
+        candidates = legacy_client_order_ids(
+            manager.strategy_key,
+            symbol,
+            first_ts=since - interval_ms,
+            last_ts=max(old.values()),
+            interval_ms=interval_ms,
+        )
+        own |= old.keys() & candidates
+    return own
 
 
 def _balance_problems(manager: OrderManager) -> list[str]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from slsbot_runtime.domain.types import Candle, OrderStatus, OrderType, Side
+from slsbot_runtime.domain.types import Candle, OrderRequest, OrderStatus, OrderType, Side
+from slsbot_runtime.execution.client_ids import legacy_client_order_id, legacy_client_order_ids
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.execution.reconcile import adoption_start, reconcile
@@ -204,3 +205,38 @@ def test_a_new_state_on_an_account_this_strategy_traded_before_takes_nothing_ove
     fresh = make_manager()
     report = reconcile(fresh, symbols=[SYMBOL], cursor={})
     assert report.adopted == [] and fresh.orders == {}
+
+
+def test_an_order_made_under_the_old_id_format_after_the_backup_is_adopted_and_not_sent_again(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path, candle_at: Callable[..., Candle], tmp_path: Path
+) -> None:
+    """A state backed up before an upgrade, restored after it: the orders the old version made after the backup have
+    old-format ids, which do not say their strategy; they are recognised as the old ids of this strategy's decisions
+    since the backup, and a decision made again in the catch-up finds its order under that id."""
+    exchange.features = {**exchange.features, "exclusive_account": False}  # another bot trades on the account too
+    manager = make_manager()
+    exchange.on_candle(candle_at(0))
+    trade(manager, exchange, Side.BUY, 0, 1.0, candle_at)
+    save(manager)
+    manager.store.close()
+    mine = legacy_client_order_id("default/test", SYMBOL, 1 * HOUR, 0)  # the old version sold on candle 1
+    theirs = legacy_client_order_id("default/other", SYMBOL, 1 * HOUR, 0)  # another strategy, also old
+    exchange.paper.place_order(OrderRequest(mine, SYMBOL, Side.SELL, 1.0, created_ts=2 * HOUR))
+    exchange.paper.place_order(OrderRequest(theirs, SYMBOL, Side.BUY, 2.0, created_ts=2 * HOUR))
+    exchange.on_candle(candle_at(2, price=110.0))
+    again = restarted(make_manager, state_path)
+    report = reconcile(again, symbols=[SYMBOL], cursor={SYMBOL: 0}, interval_ms=HOUR)
+    assert report.adopted == [mine] and report.fills_booked == 1
+    assert theirs not in again.orders
+    assert again.ledger.quantity(SYMBOL) == 0.0
+    decided_again = again.create_intent(SYMBOL, Side.SELL, 1.0, candle_ts=1 * HOUR, created_ts=2 * HOUR)
+    assert decided_again is again.orders[mine] and again.send_pending() == []
+    assert mine not in exchange.placed and exchange.placed.count(decided_again.client_order_id) == 0
+
+
+def test_old_format_ids_are_recognised_only_among_this_strategys_decisions_since_the_start() -> None:
+    ids = legacy_client_order_ids("default/test", SYMBOL, first_ts=HOUR + 1, last_ts=3 * HOUR, interval_ms=HOUR)
+    assert len(ids) == 2 * 8  # candles opening at 2h and 3h, eight intents each
+    assert legacy_client_order_id("default/test", SYMBOL, 2 * HOUR, 7) in ids
+    assert legacy_client_order_id("default/test", SYMBOL, HOUR, 0) not in ids  # before the start
+    assert legacy_client_order_id("default/other", SYMBOL, 2 * HOUR, 0) not in ids
