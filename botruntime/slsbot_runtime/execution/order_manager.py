@@ -10,6 +10,8 @@ The life of an order:
    known id with the existing order).
 3. ``apply_fills`` books each fill once (fill ids are remembered), updates the order and the ledger.
 4. ``refresh`` follows orders still open on the exchange: status, and fills the exchange has that we miss.
+5. ``adopt`` (the restart reconcile only) takes over an order of this strategy's that the exchange has and the state
+   lacks, so that its fills are booked like any other's.
 
 Every state change is staged in the store; the caller commits (the engine does it once per candle or batch).
 
