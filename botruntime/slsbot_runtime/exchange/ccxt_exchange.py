@@ -258,8 +258,10 @@ class CcxtExchange(Exchange):
         return self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """The account's open orders that have a client id: one placed without (by hand, on a venue that makes none
+        up, such as Bybit) cannot be this runtime's, so it is left out rather than failing the call."""
         raws = self._call("fetch_open_orders", lambda: self._client.fetch_open_orders(symbol))
-        return [self._remember(order_from_ccxt(raw)) for raw in raws]
+        return [self._remember(order_from_ccxt(raw)) for raw in raws if raw.get("clientOrderId")]
 
     # --- fills and balances -------------------------------------------------------------------------
 
