@@ -139,12 +139,14 @@ def _adopt(
         own = _own_ids(manager, symbol, seen, since=since, interval_ms=interval_ms)
         for cid in sorted(own & open_orders.keys()):
             found[cid] = open_orders[cid]
+        unknown: set[str] = set()
         for fill in fills:
             cid = fill.client_order_id
-            if cid not in own or cid in found:
+            if cid not in own or cid in found or cid in unknown:
                 continue
             remote = exchange.fetch_order(cid, symbol)
             if remote is None:
+                unknown.add(cid)
                 report.problems.append(
                     f"fill {fill.fill_id} belongs to order {cid} ({symbol}), which the exchange does not show"
                 )
