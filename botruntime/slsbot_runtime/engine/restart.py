@@ -161,7 +161,12 @@ class Restart:
         state.startup_phase = Phase.RECONCILING
         publisher.publish()
         try:
-            self.report = reconcile(self.orders)
+            self.report = reconcile(
+                self.orders,
+                symbols=self.settings.symbols,
+                cursor=state.cursor,
+                interval_ms=self.settings.interval_ms,
+            )
         except StateError as error:
             if self.on_reconciled is not None:
                 self.on_reconciled(str(error))
@@ -174,9 +179,10 @@ class Restart:
         self.commit()
         report = self.report
         self.log.info(
-            "reconciled after replaying %d candles: %d orders checked, %d resent, %d fills booked",
+            "reconciled after replaying %d candles: %d orders checked, %d resent, %d adopted, %d fills booked",
             state.replayed,
             report.checked,
             len(report.resent),
+            len(report.adopted),
             report.fills_booked,
         )

@@ -258,8 +258,10 @@ class CcxtExchange(Exchange):
         return self._client.cancel_order(None, symbol, {"clientOrderId": client_order_id})
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        """The account's open orders that have a client id: one placed without (by hand, on a venue that makes none
+        up, such as Bybit) cannot be this runtime's, so it is left out rather than failing the call."""
         raws = self._call("fetch_open_orders", lambda: self._client.fetch_open_orders(symbol))
-        return [self._remember(order_from_ccxt(raw)) for raw in raws]
+        return [self._remember(order_from_ccxt(raw)) for raw in raws if raw.get("clientOrderId")]
 
     # --- fills and balances -------------------------------------------------------------------------
 
@@ -269,7 +271,10 @@ class CcxtExchange(Exchange):
         self._learn_client_ids(unnamed - set(self._client_ids) - {""}, symbol)
         fills: dict[str, Fill] = {}
         for trade in trades:
-            fill = fill_from_ccxt(trade, self._client_id_of_trade(trade, symbol))
+            client_order_id = self._client_id_of_trade(trade, symbol)
+            if not client_order_id:
+                continue  # an order placed without a client id (by hand) cannot be this runtime's
+            fill = fill_from_ccxt(trade, client_order_id)
             fills[fill.fill_id] = fill
         return sorted(fills.values(), key=lambda f: (f.ts, f.fill_id))
 
@@ -293,14 +298,20 @@ class CcxtExchange(Exchange):
         default ``_client_id_of_trade`` asks order by order."""
 
     def _client_id_of_trade(self, trade: Mapping[str, Any], symbol: str) -> str:
+        """The client id of the trade's order; "" when the order has none (placed by hand)."""
         named = self._client_id_field(trade)
         if named:
             return named
+        if self.trade_client_id_fields:
+            return ""  # the venue names each trade's client id, and this one has none
         order_id = str(trade.get("order") or "")
         if not order_id:
             raise ExchangeError(f"{self.ccxt_id} returned trade {trade.get('id')!r} without an order id")
         if order_id not in self._client_ids:
             raw = self._call("fetch_order", lambda: self._client.fetch_order(order_id, symbol))
+            if not raw.get("clientOrderId"):
+                self._remember_id(order_id, "")
+                return ""
             self._remember(order_from_ccxt(raw))
         return self._client_ids[order_id]
 
@@ -314,11 +325,14 @@ class CcxtExchange(Exchange):
 
     def _remember(self, order: Order) -> Order:
         if order.exchange_order_id:
-            self._client_ids[order.exchange_order_id] = order.client_order_id
-            self._client_ids.move_to_end(order.exchange_order_id)
-            while len(self._client_ids) > _KNOWN_ORDER_IDS:
-                self._client_ids.popitem(last=False)
+            self._remember_id(order.exchange_order_id, order.client_order_id)
         return order
+
+    def _remember_id(self, exchange_order_id: str, client_order_id: str) -> None:
+        self._client_ids[exchange_order_id] = client_order_id
+        self._client_ids.move_to_end(exchange_order_id)
+        while len(self._client_ids) > _KNOWN_ORDER_IDS:
+            self._client_ids.popitem(last=False)
 
 
 def validate_order_request(request: OrderRequest) -> None:

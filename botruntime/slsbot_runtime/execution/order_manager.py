@@ -10,6 +10,8 @@ The life of an order:
    known id with the existing order).
 3. ``apply_fills`` books each fill once (fill ids are remembered), updates the order and the ledger.
 4. ``refresh`` follows orders still open on the exchange: status, and fills the exchange has that we miss.
+5. ``adopt`` (the restart reconcile only) takes over an order of this strategy's that the exchange has and the state
+   lacks, so that its fills are booked like any other's.
 
 Every state change is staged in the store; the caller commits (the engine does it once per candle or batch).
 
@@ -39,7 +41,12 @@ from slsbot_runtime.domain.errors import (
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Fill, Order, OrderRequest, OrderStatus, OrderType, Side
 from slsbot_runtime.exchange.base import Exchange
-from slsbot_runtime.execution.client_ids import client_order_id
+from slsbot_runtime.execution.client_ids import (
+    LEGACY_PREFIX,
+    client_order_id,
+    legacy_client_order_id,
+    strategy_tag,
+)
 from slsbot_runtime.execution.ledger import Ledger
 from slsbot_runtime.persistence.store import StateStore
 
@@ -78,6 +85,9 @@ class OrderManager:
         self.store = store
         self.ledger = ledger
         self.strategy_key = strategy_key
+        #: The start of every client id this strategy makes (``client_ids.strategy_tag``): how its orders are told
+        #: from other strategies' on the same account.
+        self.tag = strategy_tag(strategy_key)
         self.log = StrategyLog(log, strategy_key)
         self.on_fill = on_fill
         self.on_submit = on_submit
@@ -103,6 +113,9 @@ class OrderManager:
         self._seen_fills: set[str] = set()
         self._last_fill_ts: dict[str, int] = {}
         self._intent_seq: dict[tuple[str, int], int] = {}
+        #: Some stored order has an id of the old format (``client_ids.legacy_client_order_id``): a decision made
+        #: again also looks its old id up, so an order stored under it is not sent a second time.
+        self._legacy_ids = False
         self.submissions = 0  # place_order calls made by this process
         self.version = 0  # bumped on every order change, so readers know when to copy
 
@@ -116,6 +129,8 @@ class OrderManager:
                 self.unfinished_by_symbol.setdefault(order.symbol, {})[order.client_order_id] = order
             if order.status == OrderStatus.PENDING:
                 self.unsent[order.client_order_id] = order
+            if order.client_order_id.startswith(LEGACY_PREFIX):
+                self._legacy_ids = True
         for fill in fills:
             self._seen_fills.add(fill.fill_id)
             self._last_fill_ts[fill.symbol] = max(self._last_fill_ts.get(fill.symbol, 0), fill.ts)
@@ -160,7 +175,9 @@ class OrderManager:
 
         The id comes from (strategy, symbol, candle, intent number on that candle). An id already known is
         the same decision seen again (a candle processed twice): the existing order is returned. With
-        ``fresh`` (decisions not tied to a candle, such as a flatten at shutdown) known ids are skipped.
+        ``fresh`` (decisions not tied to a candle, such as a flatten at shutdown) known ids are skipped. When the
+        state holds orders made before ids carried the strategy's tag, the decision's old-format id is looked up
+        too: a decision made again across the upgrade finds its order under that id and is not sent twice.
 
         When the exchange knows the market's rules, the quantity is rounded down to its step (and a limit price to
         its tick) *before* the intent is staged, so the stored intent is exactly what is sent and resent. A
@@ -172,6 +189,8 @@ class OrderManager:
             self._intent_seq[key] = seq + 1
             cid = client_order_id(self.strategy_key, symbol, candle_ts, seq)
             known = self.orders.get(cid)
+            if known is None and self._legacy_ids:
+                known = self.orders.get(legacy_client_order_id(self.strategy_key, symbol, candle_ts, seq))
             if known is None:
                 break
             if not fresh:
@@ -330,6 +349,48 @@ class OrderManager:
             self._set_status(order, status, max(remote.updated_ts, order.updated_ts), reason=remote.reason or None)
         elif id_changed:
             self._changed(order)
+
+    def adopt(self, remote: Order) -> Order:
+        """Take over an order of this strategy's that the exchange has and the state lacks (a state restored from an
+        older backup, or one whose tail a crash lost): staged as the exchange shows it, open and with nothing filled
+        yet, so that its fills are booked by ``apply_fills`` like any other order's, once each; ``absorb`` then
+        gives it the exchange's status. An order already known is returned as it is."""
+        cid = remote.client_order_id
+        known = self.orders.get(cid)
+        if known is not None:
+            return known
+        order = Order(
+            cid,
+            remote.symbol,
+            Side(remote.side),
+            remote.quantity,
+            OrderType(remote.type),
+            remote.limit_price,
+            _OPEN,
+            remote.exchange_order_id,
+            0.0,
+            None,
+            remote.created_ts,
+            remote.created_ts,
+            remote.reason or "adopted from the exchange after a restart",
+        )
+        self.orders[cid] = order
+        self.unfinished_by_symbol.setdefault(order.symbol, {})[cid] = order
+        if cid.startswith(LEGACY_PREFIX):
+            self._legacy_ids = True
+        self._changed(order)
+        self.log.warning(
+            "order adopted from the exchange (the state did not have it): %s %.8g %s %s (%s), the exchange says %s, "
+            "%.8g filled",
+            order.side,
+            order.quantity,
+            order.symbol,
+            order.type,
+            cid,
+            remote.status,
+            remote.filled_quantity,
+        )
+        return order
 
     def refresh(self, symbol: str) -> None:
         """Bring the unfinished orders of ``symbol`` up to date with the exchange; an order the exchange cannot

@@ -1,12 +1,12 @@
 """A restored, older state file meets an exchange that moved on: ``slsbot restore`` puts back a snapshot taken before
 the bot's last trades, the runtime starts against the (fake) exchange and reconciles before it trades.
 
-What happens to orders the exchange knows but the restored state does not: the runtime replays its candles from the
-restored cursor; an order it decides again within the catch-up's trading window gets the same client id (ids are
-derived from the decision), is found on the exchange by that id instead of being sent again, and its fills are
-booked: the state ends equal to the exchange (one order after the backup). Orders older than that window are not
-decided again, and the restart reconcile (``execution/reconcile.py``) looks up only the orders the state knows: a
-round trip made after the snapshot stays missing (a known gap, the xfail case). No client id is ever sent twice."""
+What happens to orders the exchange knows but the restored state does not: the restart reconcile
+(``execution/reconcile.py``) adopts every order whose client id carries this strategy's tag from the fills and open
+orders the exchange has since the restored cursor, and books their fills once; the runtime then replays its candles
+from the restored cursor, and an order it decides again gets the same client id (ids are derived from the decision),
+which the state now knows: it is not sent again. The state ends equal to the exchange, whether one order or a whole
+round trip was made after the backup. No client id is ever sent twice."""
 
 from __future__ import annotations
 
@@ -68,22 +68,7 @@ def stop(runtime: LiveRuntime) -> None:
     assert runtime.process.wait(timeout=60) == 0
 
 
-@pytest.mark.parametrize(
-    "orders_after_backup",
-    [
-        1,
-        pytest.param(
-            2,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap (issue 10, backup part): a round trip the bot made after the snapshot, older "
-                "than the catch-up's trading window, is not adopted by the restart reconcile: its orders are "
-                "missing from the restored state and the bot's cash differs from the exchange's quote balance "
-                "by the round trip's PnL",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("orders_after_backup", [1, 2])
 def test_a_restored_older_state_reconciles_before_trading_and_sends_nothing_twice(
     orders_after_backup: int,
     fake,  # noqa: F811

@@ -175,3 +175,27 @@ def test_the_markets_rules_come_from_the_venue_and_an_order_ccxt_would_cut_is_ne
         exchange.place_order(market_buy("dust", quantity=1e-9))
     assert fake.calls("POST", VENUE_PATHS[venue].create) == []
     assert exchange.place_order(market_buy("on-step", quantity=0.01234)).status is OrderStatus.FILLED
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_open_orders_leave_out_an_order_placed_without_a_client_id(venue, fake, open_exchange):
+    """An order placed by hand on a venue that makes up no client id for it (Bybit's empty ``orderLinkId``) cannot be
+    the runtime's: the open orders the restart reconcile reads for orders to adopt leave it out instead of failing."""
+    exchange = open_exchange(venue)
+    price = fake.account.klines.price("BTCUSDT", fake.clock.now_ms())
+    exchange.place_order(limit_buy("mine", price=round(price * 0.9, 2)))
+    fake.account.place("BTCUSDT", "BUY", "LIMIT", 0.01, round(price * 0.8, 2), "")  # by hand, no client id
+
+    assert [o.client_order_id for o in exchange.fetch_open_orders("BTC/USDT")] == ["mine"]
+
+
+@pytest.mark.parametrize("venue", VENUE_IDS)
+def test_fills_leave_out_the_trades_of_an_order_placed_without_a_client_id(venue, fake, open_exchange):
+    """A trade made by hand on the same account, its order without a client id, cannot be the runtime's: the fills
+    leave it out instead of failing (the restart reconcile reads every traded symbol's fills)."""
+    exchange = open_exchange(venue)
+    exchange.place_order(market_buy("mine"))
+    fake.account.place("BTCUSDT", "BUY", "MARKET", 0.02, None, "")  # by hand, no client id
+
+    assert [(f.client_order_id, f.quantity) for f in exchange.fetch_fills("BTC/USDT")] == [("mine", 0.01)]
+    assert [f.client_order_id for f in open_exchange(venue).fetch_fills("BTC/USDT")] == ["mine"]  # a fresh adapter

@@ -3,10 +3,10 @@ the fake Bybit on 127.0.0.1 (``SLSBOT_EXCHANGE_ENDPOINT``), on real recorded can
 moves the fake's clock on an hour at a time. Credentials come from a folder of files, as a mounted Secret
 provides them.
 
-* Orders reach the exchange with ``sls-`` client ids, fills are booked, /status shows the trades; a SIGKILL
-  while the exchange holds the answer to an order it took, then a restart: the runtime reconciles with the
-  exchange before it trades again, no client id is ever POSTed twice, and the state's position is the
-  account's balance.
+* Orders reach the exchange with client ids tagged with the strategy (``sls`` + 8 hex digits + ``-``), fills are
+  booked, /status shows the trades; a SIGKILL while the exchange holds the answer to an order it took, then a
+  restart: the runtime reconciles with the exchange before it trades again, no client id is ever POSTed twice,
+  and the state's position is the account's balance.
 * A wrong secret: /status and the log say AuthenticationError, the secret is nowhere (log, state file,
   /status); putting the right secret in the folder lets the same process start trading.
 * A paper account on the exchange's live candles trades on the simulated exchange: nothing private is ever
@@ -51,6 +51,7 @@ from slsbot_runtime.persistence.store import StateStore  # noqa: E402
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 HOUR = 3_600_000
+OWN_ID = re.compile(r"sls[0-9a-f]{8}-[0-9a-f]{24}")  # client_ids.client_order_id: the strategy's tag, the decision
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
 RUNTIME_TOKEN = test_secrets.LIVE_RUNTIME_TOKEN  # what the control plane passes in SLSBOT_RUNTIME_TOKEN
 
@@ -247,7 +248,7 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
             break
     held = fake.account.orders[-1]
     wait_for(lambda: held.status == "FILLED", timeout=10, what="the fake to fill the held order")
-    assert held.client_order_id.startswith("sls-")
+    assert OWN_ID.fullmatch(held.client_order_id)
     first.kill()
     assert stored_orders(state)[held.client_order_id][0] == "pending"  # the intent was on disk, its answer not
 
@@ -278,7 +279,7 @@ def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_tradin
     assert len(posted_client_ids(fake, wire)) >= posts_at_restart + 2, "no trading after the restart"
 
     posted = posted_client_ids(fake, wire)
-    assert all(cid.startswith("sls-") for cid in posted)
+    assert all(OWN_ID.fullmatch(cid) for cid in posted) and len({cid[:12] for cid in posted}) == 1
     assert len(posted) == len(set(posted)), "a client order id reached the exchange twice"
     theirs = {o.client_order_id: (o.status.lower(), pytest.approx(o.filled)) for o in fake.account.orders}
     wait_for(lambda: stored_orders(state) == theirs, timeout=10, what="the state file to hold the last answers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ def test_the_replay_example_runs_to_the_end_and_reports(kit: Any, repo_root: Pat
     report = kit.report(runtime.state)
     assert len(report["orders"]) > 100
     assert {o["symbol"] for o in report["orders"]} == {"BTC/USDT"}
-    assert all(o["client_order_id"].startswith("sls-") for o in report["orders"])
+    assert all(re.fullmatch(r"sls[0-9a-f]{8}-[0-9a-f]{24}", o["client_order_id"]) for o in report["orders"])
+    assert len({o["client_order_id"][:12] for o in report["orders"]}) == 1  # one strategy's tag
     curve = report["equity_curve"]
     assert curve[0]["ts"] < 1_514_764_800_000 < 1_640_995_200_000 < curve[-1]["ts"]  # 2017 ... 2022
     # state.equityRetention: every hour of the last 7 days, at most 10,000 older rows (plus a day not yet thinned)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from slsbot_runtime.domain.errors import AuthenticationError, ExchangeUnavailable, InsufficientFunds
-from slsbot_runtime.domain.types import Candle, OrderRequest, OrderStatus, Side
+from slsbot_runtime.domain.types import Candle, Order, OrderRequest, OrderStatus, Side
+from slsbot_runtime.execution.client_ids import client_order_id, legacy_client_order_id
 from slsbot_runtime.execution.order_manager import OrderManager
 from slsbot_runtime.persistence.store import StateStore
 
@@ -218,3 +219,20 @@ def test_a_quantity_below_one_step_is_stored_as_rejected_and_never_sent(
     manager.store.commit()
     [stored] = StateStore.open(state_path, readonly=True).load_orders()
     assert stored.status == OrderStatus.REJECTED
+
+
+def test_a_decision_made_again_finds_its_order_stored_under_the_old_id_format_and_sends_nothing(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path
+) -> None:
+    """An upgrade from ids without the strategy's tag: a candle decided again in the catch-up after the upgrade
+    gets a new-format id, but its order is in the state (and on the exchange) under the old one."""
+    old_id = legacy_client_order_id("default/test", SYMBOL, 0, 0)
+    exchange.paper.place_order(OrderRequest(old_id, SYMBOL, Side.BUY, 1.0, created_ts=HOUR))
+    upgraded = make_manager()
+    upgraded.load([Order(old_id, SYMBOL, Side.BUY, 1.0, status=OrderStatus.OPEN, exchange_order_id="paper-1")], [])
+    again = buy(upgraded)  # the same decision: candle 0, the first intent on it
+    assert again.client_order_id == old_id and again is upgraded.orders[old_id]
+    assert upgraded.send_pending() == [] and exchange.placed == []
+    after = buy(upgraded, hour=1)  # a new decision gets a new-format id
+    assert after.client_order_id == client_order_id("default/test", SYMBOL, HOUR, 0) != old_id
+    assert upgraded.send_pending() == [after] and exchange.placed == [after.client_order_id]
