@@ -6,8 +6,9 @@ It is the fake of the other part (the runtime's side, built elsewhere); what the
 ladder. The faults it reports come from ``$FAKE_RUNTIME_FAULTS/<strategy>.json``, which the test writes:
 ``{"stale_since": <epoch s> | null, "reconcile_ok": bool}``. It keeps its trading mode in ``trading-mode.json``
 beside its state file (so a restart keeps it, as the contract says) and appends every ``POST /trading-mode`` it
-took to ``pushes.jsonl`` there. ``/status`` and ``/trading-mode`` need ``Authorization: Bearer
-$SLSBOT_RUNTIME_TOKEN``. Test helper only; not shipped.
+took to ``pushes.jsonl`` there. ``/status`` and ``/trading-mode`` need the bearer token of
+``$SLSBOT_RUNTIME_TOKEN_FILE`` (or ``$SLSBOT_RUNTIME_TOKEN``), checked as the real runtime checks it. Test helper
+only; not shipped.
 
     python -m tests.fakes.fake_health_runtime --config runtime.yaml
 """
@@ -26,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from slsbot_runtime.control_access import ControlAccess
+
 MODES = ("normal", "safe", "halted")
 INTERVAL_S = 1.0  # the candle cadence it claims
 
@@ -40,7 +43,12 @@ class FakeRuntime:
         self.folder = state.parent
         self.name = self.folder.name
         self.host, self.port = config["server"]["host"], int(config["server"]["port"])
-        self.token = os.environ.get("SLSBOT_RUNTIME_TOKEN", "")
+        # the real runtime's token check: SLSBOT_RUNTIME_TOKEN_FILE (what the supervisor gives), re-read as it changes
+        self.access = ControlAccess.from_environment(
+            os.environ.get("SLSBOT_RUNTIME_TOKEN"),
+            insecure=False,
+            token_file=os.environ.get("SLSBOT_RUNTIME_TOKEN_FILE"),
+        )
         self.faults = Path(os.environ["FAKE_RUNTIME_FAULTS"]) / f"{self.name}.json"
         self.mode_file = self.folder / "trading-mode.json"
         self.pushes = self.folder / "pushes.jsonl"
@@ -110,9 +118,10 @@ def handler_for(runtime: FakeRuntime) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _authorized(self) -> bool:
-            if self.headers.get("Authorization") == f"Bearer {runtime.token}":
+            refusal = runtime.access.refusal(self.headers.get("Authorization"))
+            if refusal is None:
                 return True
-            self._answer(401, {"error": "a bearer token is required"})
+            self._answer(refusal[0], {"error": refusal[1]})
             return False
 
         def do_GET(self) -> None:
