@@ -21,28 +21,38 @@ schedule no longer builds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from slsbot.adapters.kubernetes.job_pods import (
+    CRONJOB_NAME_LIMIT,
+    MANAGED_BY,
+    SECRETS_ROOT,
+    STATE_ROOT,
+    TMP_DIR,
+    Manifest,
+    Volume,
+    controller_reference,
+    empty_dir,
+    run_once_cronjob,
+    runner_container,
+    runner_pod,
+    same_node_affinity,
+    secret_files,
+    shortened_name,
+    state_claims,
+    volumes_and_mounts,
+)
 from slsbot.api import API_VERSION, BackupSchedule
-from slsbot.api.backup import BackupJobKind
+from slsbot.api.backup import BackupJobKind, BackupScheduleSpec
 from slsbot.domain.backup_plan import cron_of
-
-Manifest = dict[str, object]
 
 BACKUP_PREFIX = "slsbot-backup-"
 LABEL_SCHEDULE = "slsbot.io/backup-schedule"
 LABEL_JOB = "slsbot.io/backup-job"
 LABEL_STRATEGY = "slsbot.io/strategy"
-MANAGED_BY = "slsbot-operator"
-SECRETS_ROOT = "/var/run/slsbot/secrets"
-STATE_ROOT = "/state"
 WORK_DIR = "/var/lib/slsbot"
-CRONJOB_NAME_LIMIT = 52  # a CronJob's name, so that its Jobs' generated names fit in 63 characters
-STARTING_DEADLINE_SECONDS = 3600
-RUNNER_USER = 10001
 RUNNER_SERVICE_ACCOUNT = "slsbot-backup"  # with its Role and RoleBinding, one of each per namespace
 RBAC_GROUP = "rbac.authorization.k8s.io"
 #: What a backup job's pod does on the API, and nothing more: read its schedule (the status it adds to, the uid its
@@ -65,11 +75,7 @@ class BackedUpRuntime:
 
 
 def cronjob_name(schedule: str, job: BackupJobKind | str) -> str:
-    name = f"{BACKUP_PREFIX}{schedule}-{BackupJobKind(job).value}"
-    if len(name) <= CRONJOB_NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: CRONJOB_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+    return shortened_name(f"{BACKUP_PREFIX}{schedule}-{BackupJobKind(job).value}", CRONJOB_NAME_LIMIT)
 
 
 def schedule_argument(schedule: BackupSchedule) -> Manifest:
@@ -89,8 +95,12 @@ def schedule_argument(schedule: BackupSchedule) -> Manifest:
     }
 
 
-def _secret_volume(volume: str, secret: str) -> Manifest:
-    return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o400}}
+def restic_secret_files(namespace: str, spec: BackupScheduleSpec) -> list[Volume]:
+    """The repository's Secrets as files: its password, and its backend's environment when that is another Secret."""
+    files = [secret_files(namespace, "restic-password", spec.password_secret_ref.name)]
+    if spec.environment_secret_ref is not None and spec.environment_secret_ref.name != spec.password_secret_ref.name:
+        files.append(secret_files(namespace, "restic-environment", spec.environment_secret_ref.name))
+    return files
 
 
 def build_backup_cronjob(
@@ -102,7 +112,6 @@ def build_backup_cronjob(
 ) -> Manifest:
     job = BackupJobKind(job)
     namespace = schedule.namespace
-    spec = schedule.spec
     schedule_json = json.dumps(schedule_argument(schedule), sort_keys=True)
     arguments = [
         "backup",
@@ -117,120 +126,38 @@ def build_backup_cronjob(
         WORK_DIR,
         "--kubernetes",  # the result goes into the schedule's status and an Event (adapters.kubernetes.backup_results)
     ]
-    volumes: list[Manifest] = [
-        _secret_volume("restic-password", spec.password_secret_ref.name),
-        {"name": "work", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
-    ]
-    mounts: list[Manifest] = [
-        {
-            "name": "restic-password",
-            "mountPath": f"{SECRETS_ROOT}/{namespace}/{spec.password_secret_ref.name}",
-            "readOnly": True,
-        },
-        {"name": "work", "mountPath": WORK_DIR},
-        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
-    ]
-    if spec.environment_secret_ref is not None and spec.environment_secret_ref.name != spec.password_secret_ref.name:
-        volumes.append(_secret_volume("restic-environment", spec.environment_secret_ref.name))
-        mounts.append(
-            {
-                "name": "restic-environment",
-                "mountPath": f"{SECRETS_ROOT}/{namespace}/{spec.environment_secret_ref.name}",
-                "readOnly": True,
-            }
-        )
-    pod: Manifest = {}
+    password, *environment = restic_secret_files(namespace, schedule.spec)
+    volumes = [password, empty_dir("work", WORK_DIR), empty_dir("tmp", TMP_DIR), *environment]
+    affinity = None
     if job is BackupJobKind.BACKUP:
+        backed_up = sorted(runtimes, key=lambda r: r.strategy)
         arguments += ["--state-root", STATE_ROOT]
-        for index, runtime in enumerate(sorted(runtimes, key=lambda r: r.strategy)):
-            volumes.append(
-                {"name": f"state-{index}", "persistentVolumeClaim": {"claimName": runtime.claim, "readOnly": True}}
-            )
-            mounts.append({"name": f"state-{index}", "mountPath": f"{STATE_ROOT}/{runtime.strategy}", "readOnly": True})
-            arguments += ["--account-of", f"{runtime.strategy}={runtime.account}"]
-        if runtimes:
-            pod["affinity"] = {
-                "podAffinity": {
-                    "requiredDuringSchedulingIgnoredDuringExecution": [
-                        {
-                            "labelSelector": {
-                                "matchExpressions": [
-                                    {
-                                        "key": LABEL_STRATEGY,
-                                        "operator": "In",
-                                        "values": sorted(r.strategy for r in runtimes),
-                                    }
-                                ]
-                            },
-                            "topologyKey": "kubernetes.io/hostname",
-                        }
-                    ]
-                }
-            }
+        arguments += [argument for r in backed_up for argument in ("--account-of", f"{r.strategy}={r.account}")]
+        volumes += state_claims((r.strategy, r.claim) for r in backed_up)
+        if backed_up:
+            affinity = same_node_affinity(LABEL_STRATEGY, [r.strategy for r in backed_up])
+    pod_volumes, mounts = volumes_and_mounts(volumes)
     labels = {
         "app.kubernetes.io/name": "slsbot-backup",
         "app.kubernetes.io/managed-by": MANAGED_BY,
         LABEL_SCHEDULE: schedule.name,
         LABEL_JOB: job.value,
     }
-    owner = {
-        "apiVersion": API_VERSION,
-        "kind": "BackupSchedule",
-        "name": schedule.name,
-        "uid": schedule.metadata.uid or "",
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-    container: Manifest = {
-        "name": "backup",
-        "image": image,
-        "args": arguments,
-        "volumeMounts": mounts,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {
-            "name": cronjob_name(schedule.name, job),
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [owner],
-        },
-        "spec": {
-            "schedule": cron_of(spec, job),
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "backoffLimit": 0,  # a failed run is a result (its incident), retried at the next firing
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            **pod,
-                            "serviceAccountName": RUNNER_SERVICE_ACCOUNT,
-                            "automountServiceAccountToken": True,
-                            "restartPolicy": "Never",
-                            "securityContext": {"fsGroup": RUNNER_USER},
-                            "containers": [container],
-                            "volumes": volumes,
-                        },
-                    },
-                },
-            },
-        },
-    }
+    container = runner_container("backup", image=image, arguments=arguments, mounts=mounts)
+    return run_once_cronjob(
+        name=cronjob_name(schedule.name, job),
+        namespace=namespace,
+        labels=labels,
+        owner=controller_reference("BackupSchedule", schedule.name, schedule.metadata.uid),
+        schedule=cron_of(schedule.spec, job),  # a failed run is a result (its incident), retried at the next firing
+        pod=runner_pod(
+            container,
+            pod_volumes,
+            service_account=RUNNER_SERVICE_ACCOUNT,
+            automount_token=True,
+            affinity=affinity,
+        ),
+    )
 
 
 def build_backup_cronjobs(

@@ -15,29 +15,33 @@ prints it for ``kubectl apply``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
+from slsbot.adapters.kubernetes.job_pods import (
+    CRONJOB_NAME_LIMIT,
+    MANAGED_BY,
+    STATE_ROOT,
+    TMP_DIR,
+    Manifest,
+    controller_reference,
+    empty_dir,
+    run_once_cronjob,
+    runner_container,
+    runner_pod,
+    same_node_affinity,
+    shortened_name,
+    state_claims,
+    volumes_and_mounts,
+)
 from slsbot.adapters.kubernetes.manifests import LABEL_STRATEGY, runtime_object_name
-from slsbot.api import API_VERSION, TradingAccount
-
-Manifest = dict[str, object]
+from slsbot.api import TradingAccount
 
 REPORT_PREFIX = "slsbot-report-"
 LABEL_ACCOUNT = "slsbot.io/account"
-MANAGED_BY = "slsbot-operator"
-STATE_ROOT = "/state"
-CRONJOB_NAME_LIMIT = 52
-STARTING_DEADLINE_SECONDS = 3600
-RUNNER_USER = 10001
 
 
 def report_cronjob_name(account: str) -> str:
-    name = f"{REPORT_PREFIX}{account}"
-    if len(name) <= CRONJOB_NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: CRONJOB_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+    return shortened_name(f"{REPORT_PREFIX}{account}", CRONJOB_NAME_LIMIT)
 
 
 def build_daily_report_cronjob(
@@ -60,85 +64,31 @@ def build_daily_report_cronjob(
         STATE_ROOT,
         "--slack",
     ]
-    volumes: list[Manifest] = [{"name": "tmp", "emptyDir": {}}]
-    mounts: list[Manifest] = [{"name": "tmp", "mountPath": "/tmp"}]  # noqa: S108 - a private emptyDir
-    for index, strategy in enumerate(names):
-        claim = runtime_object_name(strategy)
-        volumes.append({"name": f"state-{index}", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}})
-        mounts.append({"name": f"state-{index}", "mountPath": f"{STATE_ROOT}/{strategy}", "readOnly": True})
-    pod: Manifest = {}
-    if names:
-        pod["affinity"] = {
-            "podAffinity": {
-                "requiredDuringSchedulingIgnoredDuringExecution": [
-                    {
-                        "labelSelector": {
-                            "matchExpressions": [{"key": LABEL_STRATEGY, "operator": "In", "values": names}]
-                        },
-                        "topologyKey": "kubernetes.io/hostname",
-                    }
-                ]
-            }
-        }
+    volumes, mounts = volumes_and_mounts(
+        [empty_dir("tmp", TMP_DIR), *state_claims((strategy, runtime_object_name(strategy)) for strategy in names)]
+    )
     labels = {
         "app.kubernetes.io/name": "slsbot-report",
         "app.kubernetes.io/managed-by": MANAGED_BY,
         LABEL_ACCOUNT: account.name,
     }
-    owner = {
-        "apiVersion": API_VERSION,
-        "kind": "TradingAccount",
-        "name": account.name,
-        "uid": account.metadata.uid or "",
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-    container: Manifest = {
-        "name": "report",
-        "image": image,
-        "args": arguments,
-        "env": [{"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"}],  # noqa: S108 - the private emptyDir
-        "volumeMounts": mounts,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {
-            "name": report_cronjob_name(account.name),
-            "namespace": namespace,
-            "labels": labels,
-            "ownerReferences": [owner],
-        },
-        "spec": {
-            "schedule": schedule,
-            "timeZone": "Etc/UTC",
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": STARTING_DEADLINE_SECONDS,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "jobTemplate": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "backoffLimit": 0,
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            **pod,
-                            "serviceAccountName": service_account,
-                            "restartPolicy": "Never",
-                            "securityContext": {"fsGroup": RUNNER_USER},
-                            "containers": [container],
-                            "volumes": volumes,
-                        },
-                    },
-                },
-            },
-        },
-    }
+    container = runner_container(
+        "report",
+        image=image,
+        arguments=arguments,
+        mounts=mounts,
+        env=[{"name": "MPLCONFIGDIR", "value": f"{TMP_DIR}/matplotlib"}],
+    )
+    return run_once_cronjob(
+        name=report_cronjob_name(account.name),
+        namespace=namespace,
+        labels=labels,
+        owner=controller_reference("TradingAccount", account.name, account.metadata.uid),
+        schedule=schedule,
+        pod=runner_pod(
+            container,
+            volumes,
+            service_account=service_account,
+            affinity=same_node_affinity(LABEL_STRATEGY, names) if names else None,
+        ),
+    )

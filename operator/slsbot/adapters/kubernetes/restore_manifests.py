@@ -11,16 +11,21 @@ refused restore changes nothing and is not tried again by itself.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
-from slsbot.adapters.kubernetes.backup_manifests import (
+from slsbot.adapters.kubernetes.backup_manifests import WORK_DIR, restic_secret_files, schedule_argument
+from slsbot.adapters.kubernetes.job_pods import (
+    JOB_NAME_LIMIT,
     MANAGED_BY,
-    RUNNER_USER,
     SECRETS_ROOT,
-    WORK_DIR,
+    TMP_DIR,
     Manifest,
-    schedule_argument,
+    claim,
+    empty_dir,
+    runner_container,
+    runner_pod,
+    shortened_name,
+    volumes_and_mounts,
 )
 from slsbot.adapters.kubernetes.manifests import LABEL_STRATEGY, RUNTIME_PREFIX, owner_reference
 from slsbot.api import BackupSchedule
@@ -28,17 +33,12 @@ from slsbot.api import BackupSchedule
 RESTORE_PREFIX = "slsbot-restore-"
 RESTORE_STATE_DIR = "/state"
 RESTORE_STATE_FILE = f"{RESTORE_STATE_DIR}/state.db"  # the runtime's STATE_PATH, on the same claim
-JOB_NAME_LIMIT = 63
 ACTIVE_DEADLINE_SECONDS = 3600
 TTL_SECONDS_AFTER_FINISHED = 7 * 24 * 3600  # its log says what was restored: kept a week
 
 
 def restore_job_name(strategy: str, stamp: str) -> str:
-    name = f"{RESTORE_PREFIX}{strategy}-{stamp}"
-    if len(name) <= JOB_NAME_LIMIT:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[: JOB_NAME_LIMIT - 9].rstrip('-')}-{digest}"
+    return shortened_name(f"{RESTORE_PREFIX}{strategy}-{stamp}", JOB_NAME_LIMIT)
 
 
 def build_restore_job(
@@ -53,7 +53,6 @@ def build_restore_job(
     """The Job restoring ``strategy``'s state from ``snapshot`` (an id, its prefix, or ``latest``) of ``schedule``'s
     repository; ``stamp`` (UTC, e.g. 20260302t100000z) makes its name unique. Owned by the Strategy."""
     namespace = schedule.namespace
-    spec = schedule.spec
     arguments = [
         "restore",
         "--namespace",
@@ -71,40 +70,20 @@ def build_restore_job(
         "--state-file",
         RESTORE_STATE_FILE,
     ]
-    secrets = [(spec.password_secret_ref.name, "restic-password")]
-    if spec.environment_secret_ref is not None and spec.environment_secret_ref.name != spec.password_secret_ref.name:
-        secrets.append((spec.environment_secret_ref.name, "restic-environment"))
-    volumes: list[Manifest] = [
-        {"name": "state", "persistentVolumeClaim": {"claimName": f"{RUNTIME_PREFIX}{strategy}"}},
-        {"name": "work", "emptyDir": {}},
-        {"name": "tmp", "emptyDir": {}},
-    ]
-    mounts: list[Manifest] = [
-        {"name": "state", "mountPath": RESTORE_STATE_DIR},
-        {"name": "work", "mountPath": WORK_DIR},
-        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir
-    ]
-    for secret, volume in secrets:
-        volumes.append({"name": volume, "secret": {"secretName": secret, "defaultMode": 0o400}})
-        mounts.append({"name": volume, "mountPath": f"{SECRETS_ROOT}/{namespace}/{secret}", "readOnly": True})
+    volumes, mounts = volumes_and_mounts(
+        [
+            claim("state", f"{RUNTIME_PREFIX}{strategy}", RESTORE_STATE_DIR, read_only=False),
+            empty_dir("work", WORK_DIR),
+            empty_dir("tmp", TMP_DIR),
+            *restic_secret_files(namespace, schedule.spec),
+        ]
+    )
     labels = {
         "app.kubernetes.io/name": "slsbot-restore",
         "app.kubernetes.io/managed-by": MANAGED_BY,
         LABEL_STRATEGY: strategy,
     }
-    container: Manifest = {
-        "name": "restore",
-        "image": image,
-        "args": arguments,
-        "volumeMounts": mounts,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUNNER_USER,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-    }
+    container = runner_container("restore", image=image, arguments=arguments, mounts=mounts)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -120,13 +99,7 @@ def build_restore_job(
             "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "automountServiceAccountToken": False,
-                    "securityContext": {"fsGroup": RUNNER_USER},
-                    "containers": [container],
-                    "volumes": volumes,
-                },
+                "spec": runner_pod(container, volumes, automount_token=False),
             },
         },
     }

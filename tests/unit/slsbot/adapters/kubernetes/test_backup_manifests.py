@@ -135,3 +135,162 @@ def test_the_jobs_rbac_is_a_service_account_bound_to_a_role_of_three_rules() -> 
         ("", "events", "create"),
     }
     assert not any("resourceNames" in rule for rule in role["rules"])
+
+
+def test_the_backup_and_check_cronjobs_are_exactly_these() -> None:
+    """The whole manifests, field by field: a change to what the operator applies shows here first."""
+    schedule_json = json.dumps(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "BackupSchedule",
+            "metadata": {"name": "nightly", "namespace": "trading", "uid": "u-1"},
+            "spec": {
+                "backup": {"schedule": "0 * * * *"},
+                "check": {"schedule": "30 3 * * *"},
+                "environmentSecretRef": {"name": "restic-s3"},
+                "includeControlPlane": True,
+                "passwordSecretRef": {"key": "password", "name": "restic"},
+                "prune": {
+                    "keepDaily": 7,
+                    "keepHourly": 24,
+                    "keepMonthly": 6,
+                    "keepWeekly": 4,
+                    "schedule": "15 4 * * *",
+                },
+                "repository": "s3:s3.example/bucket/slsbot",
+                "restoreDrill": {"schedule": "0 6 * * 0"},
+                "selector": {"matchLabels": {}},
+            },
+        },
+        sort_keys=True,
+    )
+
+    def cronjob(job: str, cron: str, pod: dict, arguments: list[str], volumes: list, mounts: list) -> dict:
+        labels = {
+            "app.kubernetes.io/name": "slsbot-backup",
+            "app.kubernetes.io/managed-by": "slsbot-operator",
+            "slsbot.io/backup-schedule": "nightly",
+            "slsbot.io/backup-job": job,
+        }
+        container = {
+            "name": "backup",
+            "image": "img",
+            "args": [
+                "backup",
+                "run",
+                "--job",
+                job,
+                "--schedule-json",
+                schedule_json,
+                "--secrets-dir",
+                "/var/run/slsbot/secrets",
+                "--state-dir",
+                "/var/lib/slsbot",
+                "--kubernetes",
+                *arguments,
+            ],
+            "volumeMounts": [
+                {"name": "restic-password", "mountPath": "/var/run/slsbot/secrets/trading/restic", "readOnly": True},
+                {"name": "work", "mountPath": "/var/lib/slsbot"},
+                {"name": "tmp", "mountPath": "/tmp"},
+                {
+                    "name": "restic-environment",
+                    "mountPath": "/var/run/slsbot/secrets/trading/restic-s3",
+                    "readOnly": True,
+                },
+                *mounts,
+            ],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }
+        return {
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {
+                "name": f"slsbot-backup-nightly-{job}",
+                "namespace": "trading",
+                "labels": labels,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "slsbot.io/v1alpha1",
+                        "kind": "BackupSchedule",
+                        "name": "nightly",
+                        "uid": "u-1",
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "schedule": cron,
+                "timeZone": "Etc/UTC",
+                "concurrencyPolicy": "Forbid",
+                "startingDeadlineSeconds": 3600,
+                "successfulJobsHistoryLimit": 3,
+                "failedJobsHistoryLimit": 3,
+                "jobTemplate": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "backoffLimit": 0,
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {
+                                **pod,
+                                "serviceAccountName": "slsbot-backup",
+                                "automountServiceAccountToken": True,
+                                "restartPolicy": "Never",
+                                "securityContext": {"fsGroup": 10001},
+                                "containers": [container],
+                                "volumes": [
+                                    {
+                                        "name": "restic-password",
+                                        "secret": {"secretName": "restic", "defaultMode": 0o400},
+                                    },
+                                    {"name": "work", "emptyDir": {}},
+                                    {"name": "tmp", "emptyDir": {}},
+                                    {
+                                        "name": "restic-environment",
+                                        "secret": {"secretName": "restic-s3", "defaultMode": 0o400},
+                                    },
+                                    *volumes,
+                                ],
+                            },
+                        },
+                    },
+                },
+            },
+        }
+
+    jobs = by_job(build_backup_cronjobs(SCHEDULE, image="img", runtimes=RUNTIMES))
+    affinity = {
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {
+                        "matchExpressions": [{"key": "slsbot.io/strategy", "operator": "In", "values": ["btc", "eth"]}]
+                    },
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+    assert jobs["backup"] == cronjob(
+        "backup",
+        "0 * * * *",
+        {"affinity": affinity},
+        ["--state-root", "/state", "--account-of", "btc=binance", "--account-of", "eth=bybit"],
+        [
+            {"name": "state-0", "persistentVolumeClaim": {"claimName": "slsbot-runtime-btc", "readOnly": True}},
+            {"name": "state-1", "persistentVolumeClaim": {"claimName": "slsbot-runtime-eth", "readOnly": True}},
+        ],
+        [
+            {"name": "state-0", "mountPath": "/state/btc", "readOnly": True},
+            {"name": "state-1", "mountPath": "/state/eth", "readOnly": True},
+        ],
+    )
+    assert jobs["check"] == cronjob("check", "30 3 * * *", {}, [], [], [])

@@ -4,6 +4,7 @@ Strategy's state claim is mounted read-only where ``--state-root`` reads it, and
 from __future__ import annotations
 
 import argparse
+import json
 
 from slsbot.adapters.kubernetes.report_manifests import (
     CRONJOB_NAME_LIMIT,
@@ -78,3 +79,99 @@ def test_a_long_account_name_is_shortened_to_the_cronjob_limit() -> None:
     name = report_cronjob_name("a" * 70)
     assert len(name) <= CRONJOB_NAME_LIMIT and name.startswith("slsbot-report-aaa")
     assert report_cronjob_name("a" * 70) != report_cronjob_name("a" * 69)
+
+
+def test_the_cronjob_is_exactly_this() -> None:
+    """The whole manifest, field by field (``--cronjob`` prints it in this order for ``kubectl apply``)."""
+    labels = {
+        "app.kubernetes.io/name": "slsbot-report",
+        "app.kubernetes.io/managed-by": "slsbot-operator",
+        "slsbot.io/account": "main",
+    }
+    pod = {
+        "affinity": {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {
+                            "matchExpressions": [
+                                {"key": "slsbot.io/strategy", "operator": "In", "values": ["btc", "eth"]}
+                            ]
+                        },
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            }
+        },
+        "serviceAccountName": "reports",
+        "restartPolicy": "Never",
+        "securityContext": {"fsGroup": 10001},
+        "containers": [
+            {
+                "name": "report",
+                "image": "ghcr.io/slsbot/slsbot:1",
+                "args": [
+                    "report",
+                    "--daily",
+                    "--kubernetes",
+                    "--account",
+                    "trading/main",
+                    "--state-root",
+                    "/state",
+                    "--slack",
+                ],
+                "env": [{"name": "MPLCONFIGDIR", "value": "/tmp/matplotlib"}],
+                "volumeMounts": [
+                    {"name": "tmp", "mountPath": "/tmp"},
+                    {"name": "state-0", "mountPath": "/state/btc", "readOnly": True},
+                    {"name": "state-1", "mountPath": "/state/eth", "readOnly": True},
+                ],
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": "state-0", "persistentVolumeClaim": {"claimName": "slsbot-runtime-btc", "readOnly": True}},
+            {"name": "state-1", "persistentVolumeClaim": {"claimName": "slsbot-runtime-eth", "readOnly": True}},
+        ],
+    }
+    expected = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": "slsbot-report-main",
+            "namespace": "trading",
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "slsbot.io/v1alpha1",
+                    "kind": "TradingAccount",
+                    "name": "main",
+                    "uid": "u-7",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "schedule": "5 0 * * *",
+            "timeZone": "Etc/UTC",
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": 3600,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {"backoffLimit": 0, "template": {"metadata": {"labels": labels}, "spec": pod}},
+            },
+        },
+    }
+    built = build()
+    assert built == expected
+    assert json.dumps(built) == json.dumps(expected)  # the same keys in the same order: the printed YAML is unchanged

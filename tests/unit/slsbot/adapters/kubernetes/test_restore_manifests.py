@@ -59,3 +59,112 @@ def test_the_command_is_slsbot_restore_in_its_file_mode() -> None:
 def test_long_names_fit_a_job() -> None:
     name = restore_job_name("a" * 63, "20260302t100000z")
     assert len(name) <= JOB_NAME_LIMIT and name.startswith("slsbot-restore-")
+
+
+def test_the_job_is_exactly_this() -> None:
+    """The whole manifest, field by field: a change to the Job the restore creates shows here first."""
+    schedule_json = json.dumps(
+        {
+            "apiVersion": "slsbot.io/v1alpha1",
+            "kind": "BackupSchedule",
+            "metadata": {"name": "hourly", "namespace": "trading", "uid": "u-1"},
+            "spec": {
+                "backup": {"schedule": "0 * * * *"},
+                "check": {"schedule": "30 3 * * *"},
+                "environmentSecretRef": {"name": "restic-s3"},
+                "includeControlPlane": True,
+                "passwordSecretRef": {"key": "password", "name": "restic"},
+                "prune": {
+                    "keepDaily": 7,
+                    "keepHourly": 24,
+                    "keepMonthly": 6,
+                    "keepWeekly": 4,
+                    "schedule": "15 4 * * *",
+                },
+                "repository": "s3:s3.example/bucket/slsbot",
+                "restoreDrill": {"schedule": "0 5 * * 0"},
+                "selector": {"matchLabels": {}},
+            },
+        },
+        sort_keys=True,
+    )
+    labels = {
+        "app.kubernetes.io/name": "slsbot-restore",
+        "app.kubernetes.io/managed-by": "slsbot-operator",
+        "slsbot.io/strategy": "btc",
+    }
+    container = {
+        "name": "restore",
+        "image": "img:1",
+        "args": [
+            "restore",
+            "--namespace",
+            "trading",
+            "--strategy",
+            "btc",
+            "--snapshot",
+            "3a02dd65",
+            "--schedule-json",
+            schedule_json,
+            "--secrets-dir",
+            "/var/run/slsbot/secrets",
+            "--state-dir",
+            "/var/lib/slsbot",
+            "--state-file",
+            "/state/state.db",
+        ],
+        "volumeMounts": [
+            {"name": "state", "mountPath": "/state"},
+            {"name": "work", "mountPath": "/var/lib/slsbot"},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "restic-password", "mountPath": "/var/run/slsbot/secrets/trading/restic", "readOnly": True},
+            {"name": "restic-environment", "mountPath": "/var/run/slsbot/secrets/trading/restic-s3", "readOnly": True},
+        ],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    assert job() == {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "slsbot-restore-btc-20260302t100000z",
+            "namespace": "trading",
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": "slsbot.io/v1alpha1",
+                    "kind": "Strategy",
+                    "name": "btc",
+                    "uid": "s-1",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": 3600,
+            "ttlSecondsAfterFinished": 7 * 24 * 3600,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"fsGroup": 10001},
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "state", "persistentVolumeClaim": {"claimName": "slsbot-runtime-btc"}},
+                        {"name": "work", "emptyDir": {}},
+                        {"name": "tmp", "emptyDir": {}},
+                        {"name": "restic-password", "secret": {"secretName": "restic", "defaultMode": 0o400}},
+                        {"name": "restic-environment", "secret": {"secretName": "restic-s3", "defaultMode": 0o400}},
+                    ],
+                },
+            },
+        },
+    }
