@@ -17,11 +17,14 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from slsbot.api.backup import BackupJobKind, JobOutcome
+
+if TYPE_CHECKING:
+    from slsbot.settings import ControlPlaneSettings
 
 HELP = "Run one job of a BackupSchedule (backup, check, prune or a restore drill) and exit"
 
@@ -32,6 +35,15 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--namespace", default="default", help="Namespace (default: default).")
     parser.add_argument("--state-dir", type=Path, default=None, help="slsbot up's state folder (or SLSBOT_STATE_DIR).")
     parser.add_argument("--secrets-dir", type=Path, default=None, help="Secrets folder (or SLSBOT_SECRETS_DIR).")
+
+
+def folder_settings(args: argparse.Namespace) -> ControlPlaneSettings:
+    """The control plane's settings, with ``--state-dir`` and ``--secrets-dir`` (``add_schedule_arguments``) over
+    the environment's. Raises ValidationError."""
+    from slsbot.settings import ControlPlaneSettings
+
+    folders = {name: getattr(args, name) for name in ("state_dir", "secrets_dir")}
+    return ControlPlaneSettings(**{name: folder for name, folder in folders.items() if folder is not None})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,15 +118,9 @@ def run(args: argparse.Namespace) -> int:
     from slsbot.domain.errors import SlsbotError
     from slsbot.interfaces.local_backups import build_service
     from slsbot.services.backups import BackupSource
-    from slsbot.settings import ControlPlaneSettings
 
     try:
-        overrides: dict[str, Any] = {}
-        if args.state_dir is not None:
-            overrides["state_dir"] = args.state_dir
-        if args.secrets_dir is not None:
-            overrides["secrets_dir"] = args.secrets_dir
-        settings = ControlPlaneSettings(**overrides)
+        settings = folder_settings(args)
         schedule, strategies = load_schedule(args)
     except (ValueError, ValidationError, SlsbotError) as exc:
         return _fail(str(exc))

@@ -22,11 +22,21 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from slsbot.interfaces.commands.backup import add_cluster_arguments, add_schedule_arguments, cluster_api, load_schedule
+from slsbot.interfaces.commands.backup import (
+    add_cluster_arguments,
+    add_schedule_arguments,
+    cluster_api,
+    folder_settings,
+    load_schedule,
+)
+
+if TYPE_CHECKING:
+    from slsbot.adapters.restic import ResticRepository
+    from slsbot.settings import ControlPlaneSettings
 
 HELP = "Put a Strategy's state back from a backup snapshot (its runtime stopped)"
 
@@ -86,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_on_cluster(args: argparse.Namespace) -> int:
     """Hold the runtime, run the restore Job, start the runtime again (``adapters.kubernetes.restore``)."""
-    from slsbot.adapters.kubernetes.restore import ClusterRestoreRefused, KubernetesRestore
+    from slsbot.adapters.kubernetes.restore import KubernetesRestore
     from slsbot.api.strategy import RuntimeSettings
     from slsbot.domain.errors import SlsbotError
 
@@ -99,9 +109,7 @@ def run_on_cluster(args: argparse.Namespace) -> int:
     restore = KubernetesRestore(api, image, timeout=args.timeout, say=lambda m: print(m, flush=True))
     try:
         outcome = restore.run(schedule, strategy=args.strategy, snapshot=args.snapshot)
-    except ClusterRestoreRefused as exc:
-        return _say(1, str(exc))
-    except SlsbotError as exc:
+    except SlsbotError as exc:  # ClusterRestoreRefused among them
         return _say(1, str(exc))
     print(
         f"restored {args.namespace}/{args.strategy} from snapshot {outcome.snapshot} (Job {outcome.job}); its "
@@ -130,25 +138,27 @@ def cluster_schedule(api: Any, namespace: str, name: str | None) -> Any:
         raise ValueError(str(exc)) from None
 
 
+def schedule_repository(args: argparse.Namespace) -> tuple[ControlPlaneSettings, ResticRepository]:
+    """The settings (``folder_settings``) and the restic repository of the schedule ``args`` name, its Secrets read
+    from the settings' secrets folder. Raises ValueError, ValidationError or SlsbotError."""
+    from slsbot.interfaces.local_backups import build_repository
+
+    settings = folder_settings(args)
+    schedule, _strategies = load_schedule(args)
+    repository = build_repository(
+        schedule, settings.incident_secrets_dir, cache_dir=settings.state_dir / "restic-cache"
+    )
+    return settings, repository
+
+
 def run_in_job(args: argparse.Namespace) -> int:
     """The restore Job's own run: the state file on the mounted claim, its runtime stopped by ``run_on_cluster``."""
     from slsbot.adapters.sqlite_snapshot import SqliteCopies
     from slsbot.domain.errors import SlsbotError
-    from slsbot.interfaces.local_backups import build_repository
     from slsbot.services.backups import restore_state
-    from slsbot.settings import ControlPlaneSettings
 
     try:
-        overrides: dict[str, Any] = {}
-        if args.state_dir is not None:
-            overrides["state_dir"] = args.state_dir
-        if args.secrets_dir is not None:
-            overrides["secrets_dir"] = args.secrets_dir
-        settings = ControlPlaneSettings(**overrides)
-        schedule, _strategies = load_schedule(args)
-        repository = build_repository(
-            schedule, settings.incident_secrets_dir, cache_dir=settings.state_dir / "restic-cache"
-        )
+        _settings, repository = schedule_repository(args)
         outcome = restore_state(
             repository,
             SqliteCopies(),
@@ -171,21 +181,10 @@ def run_locally(args: argparse.Namespace) -> int:
     from slsbot.adapters.sqlite_snapshot import SqliteCopies
     from slsbot.adapters.state_folder import StateFolderError, claim_state_folder
     from slsbot.domain.errors import SlsbotError
-    from slsbot.interfaces.local_backups import build_repository
     from slsbot.services.backups import restore_state
-    from slsbot.settings import ControlPlaneSettings
 
     try:
-        overrides: dict[str, Any] = {}
-        if args.state_dir is not None:
-            overrides["state_dir"] = args.state_dir
-        if args.secrets_dir is not None:
-            overrides["secrets_dir"] = args.secrets_dir
-        settings = ControlPlaneSettings(**overrides)
-        schedule, _strategies = load_schedule(args)
-        repository = build_repository(
-            schedule, settings.incident_secrets_dir, cache_dir=settings.state_dir / "restic-cache"
-        )
+        settings, repository = schedule_repository(args)
     except (ValueError, ValidationError, SlsbotError) as exc:
         return _say(2, str(exc))
     namespace, strategy = args.namespace, args.strategy
