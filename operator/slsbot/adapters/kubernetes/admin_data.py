@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,26 +102,22 @@ class KubernetesAdminData:
             return None
 
     async def orders(self, strategy: AdminObject, *, limit: int) -> RuntimeOrders:
-        try:
-            items = await asyncio.to_thread(self._backend.orders, strategy.namespace, strategy.name, limit=limit)
-        except SlsbotError as exc:
-            phase = (strategy.status or {}).get("phase", "Pending")
-            raise RuntimeUnreachable(
-                f"the runtime of Strategy {strategy.namespace}/{strategy.name} does not answer (phase {phase}): "
-                f"{exc}; try again once the strategy is Running"
-            ) from exc
-        return RuntimeOrders(items)
+        return RuntimeOrders(await self._ask_runtime(self._backend.orders, strategy, limit=limit))
 
     async def activity(self, strategy: AdminObject, *, limit: int) -> RuntimeActivity:
+        return RuntimeActivity(await self._ask_runtime(self._backend.activity, strategy, limit=limit))
+
+    async def _ask_runtime(self, ask: Callable[..., Any], strategy: AdminObject, *, limit: int) -> Any:
+        """``ask``'s answer from the strategy's runtime (off the event loop). Raises RuntimeUnreachable, with the
+        strategy's phase, when the runtime does not answer."""
         try:
-            body = await asyncio.to_thread(self._backend.activity, strategy.namespace, strategy.name, limit=limit)
+            return await asyncio.to_thread(ask, strategy.namespace, strategy.name, limit=limit)
         except SlsbotError as exc:
             phase = (strategy.status or {}).get("phase", "Pending")
             raise RuntimeUnreachable(
                 f"the runtime of Strategy {strategy.namespace}/{strategy.name} does not answer (phase {phase}): "
                 f"{exc}; try again once the strategy is Running"
             ) from exc
-        return RuntimeActivity(body)
 
     async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
         return await asyncio.to_thread(self._patch_spec, strategy, {"paused": paused})
