@@ -574,31 +574,31 @@ def set_experiment_control(
     The generation moves on (the spec in force changed), so the controller's next look is at once. Commits."""
     if control not in EXPERIMENT_CONTROLS:
         raise ValueError(f"{control!r} is not one of {', '.join(EXPERIMENT_CONTROLS)}")
-    row = get_stored_object(session, kind="Experiment", namespace=namespace, name=name)
-    if row is None:
-        raise NotFoundError(f"Experiment {namespace}/{name} does not exist")
-    controls = dict(row.controls_override or {})
-    if controls.get(control) == value:
-        return row
-    row.controls_override = {**controls, control: value}
-    row.generation += 1
-    row.updated_at = now
-    session.add(row)
-    session.commit()
-    session.refresh(row)
-    return row
+    return _override_spec_field(
+        session, kind="Experiment", namespace=namespace, name=name, field=control, value=value, now=now
+    )
 
 
 def set_kill_switch_override(session: Session, *, namespace: str, name: str, on: bool, now: datetime) -> StoredObject:
     """Layer ``spec.killSwitch = on`` over the RiskPolicy's YAML spec; it survives restarts of the supervisor and
     changes of the file. The generation moves on (the spec in force changed), so the next pass acts on it. Commits."""
-    row = get_stored_object(session, kind="RiskPolicy", namespace=namespace, name=name)
+    return _override_spec_field(
+        session, kind="RiskPolicy", namespace=namespace, name=name, field=KILL_SWITCH, value=on, now=now
+    )
+
+
+def _override_spec_field(
+    session: Session, *, kind: str, namespace: str, name: str, field: str, value: bool, now: datetime
+) -> StoredObject:
+    """Layer ``spec.<field> = value`` over the stored object's YAML spec (``controls_override``), moving its
+    generation on when that changes what is in force. Commits."""
+    row = get_stored_object(session, kind=kind, namespace=namespace, name=name)
     if row is None:
-        raise NotFoundError(f"RiskPolicy {namespace}/{name} does not exist")
+        raise NotFoundError(f"{kind} {namespace}/{name} does not exist")
     controls = dict(row.controls_override or {})
-    if controls.get(KILL_SWITCH) == on:
+    if controls.get(field) == value:
         return row
-    row.controls_override = {**controls, KILL_SWITCH: on}
+    row.controls_override = {**controls, field: value}
     row.generation += 1
     row.updated_at = now
     session.add(row)
