@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -109,6 +109,18 @@ async def require_operator(principal: CurrentPrincipal) -> Principal:
 
 ViewerDep = Annotated[Principal, Depends(require_viewer)]
 OperatorDep = Annotated[Principal, Depends(require_operator)]
+
+
+def namespace_query(
+    namespace: str | None = Query(
+        default=None, description="Only this namespace; needed only when a name exists in several. Empty: any."
+    ),
+) -> str | None:
+    """``?namespace=`` with nothing after it means no namespace was chosen, as if it were absent."""
+    return namespace or None
+
+
+Namespace = Annotated[str | None, Depends(namespace_query)]
 
 
 def _query_names(dependant: Dependant) -> set[str]:

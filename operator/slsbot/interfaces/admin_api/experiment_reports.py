@@ -18,8 +18,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from slsbot.adapters.tuning_processes import RunPaths, run_paths
 from slsbot.domain.admin_data import AdminObject
 from slsbot.domain.errors import NotFoundError
-from slsbot.interfaces.admin_api.deps import DataDep, ViewerDep, find_object, known_query_parameters
-from slsbot.interfaces.admin_api.routes import Namespace
+from slsbot.interfaces.admin_api.deps import DataDep, Namespace, ViewerDep, find_object, known_query_parameters
 from slsbot.interfaces.admin_api.schemas import error_responses
 
 TUNING_FOLDER = "tuning"  # under the state folder, as ControlPlaneSettings.tuning_dir

@@ -10,16 +10,21 @@ not.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 
 from slsbot.api import ExperimentType
 from slsbot.domain.admin_data import AdminObject
 from slsbot.domain.errors import ConflictError, InvalidSpecError
 from slsbot.domain.ports import AdminData
 from slsbot.domain.rollout_plan import FINISHED, RolloutPhase
-from slsbot.interfaces.admin_api.deps import DataDep, OperatorDep, ViewerDep, find_object, known_query_parameters
+from slsbot.interfaces.admin_api.deps import (
+    DataDep,
+    Namespace,
+    OperatorDep,
+    ViewerDep,
+    find_object,
+    known_query_parameters,
+)
 from slsbot.interfaces.admin_api.schemas import ExperimentView, error_responses
 
 router = APIRouter(
@@ -28,17 +33,6 @@ router = APIRouter(
     responses=error_responses(400, 401),
     dependencies=[Depends(known_query_parameters)],
 )
-
-
-def namespace_query(
-    namespace: str | None = Query(
-        default=None, description="Only this namespace; needed only when a name exists in several. Empty: any."
-    ),
-) -> str | None:
-    return namespace or None
-
-
-Namespace = Annotated[str | None, Depends(namespace_query)]
 
 
 def experiment_audit_target(request: Request, name: str, namespace: Namespace) -> None:

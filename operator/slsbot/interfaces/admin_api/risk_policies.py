@@ -10,14 +10,19 @@ Audited, refused or not (``app.audit_mutations``).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from slsbot.api import RiskPolicy
 from slsbot.domain.admin_data import AdminObject
-from slsbot.interfaces.admin_api.deps import DataDep, OperatorDep, ViewerDep, find_object, known_query_parameters
+from slsbot.interfaces.admin_api.deps import (
+    DataDep,
+    Namespace,
+    OperatorDep,
+    ViewerDep,
+    find_object,
+    known_query_parameters,
+)
 from slsbot.interfaces.admin_api.schemas import error_responses
 
 router = APIRouter(
@@ -26,17 +31,6 @@ router = APIRouter(
     responses=error_responses(400, 401),
     dependencies=[Depends(known_query_parameters)],
 )
-
-
-def namespace_query(
-    namespace: str | None = Query(
-        default=None, description="Only this namespace; needed only when a name exists in several. Empty: any."
-    ),
-) -> str | None:
-    return namespace or None
-
-
-Namespace = Annotated[str | None, Depends(namespace_query)]
 
 
 class RiskPolicyView(BaseModel):

@@ -13,8 +13,6 @@ The audit trail and the refused-request counts stay in a SQLite database (``app.
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
@@ -30,6 +28,7 @@ from slsbot.domain.errors import RuntimeUnreachable
 from slsbot.domain.ports import AdminData
 from slsbot.interfaces.admin_api.deps import (
     DataDep,
+    Namespace,
     OperatorDep,
     SessionDep,
     ViewerDep,
@@ -42,18 +41,6 @@ health_router = APIRouter(tags=["health"])
 router = APIRouter(
     prefix="/api/v1", responses=error_responses(400, 401), dependencies=[Depends(known_query_parameters)]
 )
-
-
-def namespace_query(
-    namespace: str | None = Query(
-        default=None, description="Only this namespace; needed only when a name exists in several. Empty: any."
-    ),
-) -> str | None:
-    """``?namespace=`` with nothing after it means no namespace was chosen, as if it were absent."""
-    return namespace or None
-
-
-Namespace = Annotated[str | None, Depends(namespace_query)]
 
 
 def strategy_audit_target(request: Request, name: str, namespace: Namespace) -> None:
