@@ -3,43 +3,18 @@
 -- Healthy once promoted, Degraded once rolled back or aborted (with why). A tuning run is Progressing while it runs,
 -- Healthy once completed with a proposal, Degraded when it failed or when promotion: ab could not create the
 -- candidate. A refused spec, or one no controller runs, is Degraded; waiting for a Strategy is Progressing.
--- Runs as Argo CD runs it: Lua 5.1 with only the base and table libraries (no string library).
-local hs = {}
-
-local function condition(conditions, kind)
-  if conditions == nil then
-    return nil
-  end
-  for _, c in ipairs(conditions) do
-    if c.type == kind then
-      return c
-    end
-  end
-  return nil
-end
-
-local function said(c, fallback)
-  if c ~= nil and c.message ~= nil and c.message ~= "" then
-    return c.message
-  end
-  return fallback
-end
+-- generate.py puts _common.lua (hs, condition, said, operator_behind) before this script.
 
 -- Waiting for something that is on its way: a Strategy not created yet, a variant's runtime starting.
 local WAITING = { WaitingForDependency = true, WaitingForRuntime = true }
 
+local behind = operator_behind()
+if behind ~= nil then
+  hs.status = "Progressing"
+  hs.message = behind
+  return hs
+end
 local status = obj.status
-if status == nil then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to report on the Experiment"
-  return hs
-end
-local generation = obj.metadata.generation
-if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to act on generation " .. generation
-  return hs
-end
 
 local ready = condition(status.conditions, "Ready")
 local progressing = condition(status.conditions, "Progressing")

@@ -2,40 +2,15 @@
 -- Reads the status the operator writes (docs/how-to/argo-cd.md): Healthy once the runtime runs the current spec,
 -- Suspended while spec.paused holds it, Degraded with the operator's message when the spec is refused or the
 -- runtime fails, Progressing while the operator has not caught up or the runtime starts.
--- Runs as Argo CD runs it: Lua 5.1 with only the base and table libraries (no string library).
-local hs = {}
+-- generate.py puts _common.lua (hs, condition, said, operator_behind) before this script.
 
-local function condition(conditions, kind)
-  if conditions == nil then
-    return nil
-  end
-  for _, c in ipairs(conditions) do
-    if c.type == kind then
-      return c
-    end
-  end
-  return nil
+local behind = operator_behind()
+if behind ~= nil then
+  hs.status = "Progressing"
+  hs.message = behind
+  return hs
 end
-
-local function said(c, fallback)
-  if c ~= nil and c.message ~= nil and c.message ~= "" then
-    return c.message
-  end
-  return fallback
-end
-
 local status = obj.status
-if status == nil then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to report on the Strategy"
-  return hs
-end
-local generation = obj.metadata.generation
-if generation ~= nil and (status.observedGeneration == nil or status.observedGeneration < generation) then
-  hs.status = "Progressing"
-  hs.message = "Waiting for the operator to act on generation " .. generation
-  return hs
-end
 
 local ready = condition(status.conditions, "Ready")
 local degraded = condition(status.conditions, "Degraded")

@@ -1,4 +1,7 @@
-"""Argo CD's health checks (deploy/argocd/health/*.lua) run as Argo CD runs them, over statuses the operator writes.
+"""Argo CD's health checks run as Argo CD runs them, over statuses the operator writes.
+
+Each check is run from deploy/argocd/argocd-cm-patch.yaml, the argocd-cm keys Argo CD reads: ``_common.lua`` and the
+kind's own ``.lua`` as deploy/argocd/generate.py joins them (test_argocd_manifests.py fails when the patch is stale).
 
 Argo CD runs a health script in gopher-lua, a Lua 5.1, with only the base and table libraries (no string, math, io
 or os functions unless resource.customizations.useOpenLibs is set) and the live object as the global ``obj``.
@@ -11,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import lupa.lua51 as lua51
 import pytest
+import yaml
 
 from slsbot.api import Experiment, RiskPolicy, Strategy, TradingAccount
 from slsbot.api.base import ObjectStatus
@@ -36,7 +41,7 @@ from slsbot.services.reconcile import (
     reconcile_strategy,
 )
 
-HEALTH = Path(__file__).resolve().parents[3] / "deploy" / "argocd" / "health"
+PATCH = Path(__file__).resolve().parents[3] / "deploy" / "argocd" / "argocd-cm-patch.yaml"
 STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing"}
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -52,10 +57,16 @@ def argo_cd_lua(obj: dict[str, Any]) -> lua51.LuaRuntime:
     return lua
 
 
+@cache
+def argocd_cm() -> dict[str, str]:
+    """The health checks as Argo CD gets them: the data of the argocd-cm patch."""
+    return yaml.safe_load(PATCH.read_text())["data"]
+
+
 def argocd_health(obj: dict[str, Any]) -> tuple[str, str]:
     """(status, message) of ``obj`` by the health script of its kind, run as Argo CD runs it."""
     group = obj["apiVersion"].split("/")[0]
-    script = (HEALTH / f"{group}_{obj['kind']}.lua").read_text()
+    script = argocd_cm()[f"resource.customizations.health.{group}_{obj['kind']}"]
     result = dict(argo_cd_lua(obj).execute(script))
     assert result["status"] in STATUSES, result
     assert isinstance(result.get("message"), str) and result["message"], result

@@ -51,7 +51,13 @@ def test_the_argocd_cm_patch_is_what_the_health_scripts_generate():
         "argocd-cm",
         "argocd",
     )
-    lua = {f"resource.customizations.health.{path.stem}": path.read_text() for path in ARGOCD.glob("health/*.lua")}
+    common = (ARGOCD / "health" / "_common.lua").read_text()
+    lua = {
+        f"resource.customizations.health.{path.stem}": common + path.read_text()
+        for path in ARGOCD.glob("health/*_*.lua")
+        if path.name != "_common.lua"
+    }
+    assert len(lua) == 4
     assert patch["data"] == lua  # byte for byte, as YAML reads the block scalars back
 
 
