@@ -21,7 +21,7 @@ from slsbot.adapters.kubernetes.backup_manifests import (
     build_backup_rbac,
 )
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
-from slsbot.adapters.kubernetes.manifests import RUNTIME_PREFIX
+from slsbot.adapters.kubernetes.manifests import runtime_object_name
 from slsbot.adapters.kubernetes.objects import InvalidObjectError, parse_object
 from slsbot.api import GROUP, VERSION, BackupSchedule, Strategy
 from slsbot.domain.backup_plan import selects
@@ -47,7 +47,7 @@ class KubernetesBackupCronJobs:
                 continue  # a Strategy the API refuses has no runtime, so no state
             account = strategy.spec.account_ref.name
             if selects(schedule.spec.selector, labels=strategy.metadata.labels, account=account):
-                found.append(BackedUpRuntime(strategy.name, account, f"{RUNTIME_PREFIX}{strategy.name}"))
+                found.append(BackedUpRuntime(strategy.name, account, runtime_object_name(strategy.name)))
         return found
 
     def reconcile(self, schedule: BackupSchedule) -> list[str]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
-from slsbot.adapters.kubernetes.manifests import RUNTIME_PREFIX, selector_labels
+from slsbot.adapters.kubernetes.manifests import runtime_object_name, selector_labels
 from slsbot.adapters.kubernetes.restore_manifests import build_restore_job
 from slsbot.api import GROUP, VERSION, BackupSchedule, Strategy
 from slsbot.domain.errors import NotFoundError, SlsbotError
@@ -149,14 +149,14 @@ class KubernetesRestore:
                 raise ClusterRestoreStuck(
                     f"waited {self.timeout:.0f}s for {what}; Strategy {namespace}/{strategy} stays held "
                     f"({ANNOTATION_RESTORE}). Check its runtime's pods and the restore Job; once nothing runs, release "
-                    f"it: kubectl scale deployment {RUNTIME_PREFIX}{strategy} -n {namespace} --replicas=1 && kubectl "
-                    f"annotate strategy {strategy} -n {namespace} {ANNOTATION_RESTORE}-"
+                    f"it: kubectl scale deployment {runtime_object_name(strategy)} -n {namespace} --replicas=1 && "
+                    f"kubectl annotate strategy {strategy} -n {namespace} {ANNOTATION_RESTORE}-"
                 )
             time.sleep(self.poll)
 
     @staticmethod
     def _path(group: str, plural: str, namespace: str, strategy: str) -> str:
-        return resource_path(group, "v1", plural, namespace=namespace, name=f"{RUNTIME_PREFIX}{strategy}")
+        return resource_path(group, "v1", plural, namespace=namespace, name=runtime_object_name(strategy))
 
 
 def _job_outcome(job: dict[str, Any] | None) -> str | None:

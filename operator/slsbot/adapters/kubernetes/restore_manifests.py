@@ -27,7 +27,7 @@ from slsbot.adapters.kubernetes.job_pods import (
     shortened_name,
     volumes_and_mounts,
 )
-from slsbot.adapters.kubernetes.manifests import LABEL_STRATEGY, RUNTIME_PREFIX, owner_reference
+from slsbot.adapters.kubernetes.manifests import LABEL_STRATEGY, owner_reference, runtime_object_name
 from slsbot.api import BackupSchedule
 
 RESTORE_PREFIX = "slsbot-restore-"
@@ -72,7 +72,7 @@ def build_restore_job(
     ]
     volumes, mounts = volumes_and_mounts(
         [
-            claim("state", f"{RUNTIME_PREFIX}{strategy}", RESTORE_STATE_DIR, read_only=False),
+            claim("state", runtime_object_name(strategy), RESTORE_STATE_DIR, read_only=False),
             empty_dir("work", WORK_DIR),
             empty_dir("tmp", TMP_DIR),
             *restic_secret_files(namespace, schedule.spec),

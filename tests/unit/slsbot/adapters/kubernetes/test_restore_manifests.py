@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from slsbot.adapters.kubernetes.manifests import runtime_object_name
 from slsbot.adapters.kubernetes.restore_manifests import JOB_NAME_LIMIT, build_restore_job, restore_job_name
 from slsbot.api import BackupSchedule
 from slsbot.interfaces.commands.restore import add_arguments
@@ -59,6 +60,17 @@ def test_the_command_is_slsbot_restore_in_its_file_mode() -> None:
 def test_long_names_fit_a_job() -> None:
     name = restore_job_name("a" * 63, "20260302t100000z")
     assert len(name) <= JOB_NAME_LIMIT and name.startswith("slsbot-restore-")
+
+
+def test_a_long_strategy_name_mounts_the_claim_its_runtime_has() -> None:
+    """The runtime's claim is named by runtime_object_name (a hash past 63 characters), not by the prefix + name."""
+    strategy = "b" * 60
+    body = build_restore_job(
+        SCHEDULE, strategy=strategy, strategy_uid="s-1", snapshot="latest", image="img:1", stamp="20260302t100000z"
+    )
+    volumes = {v["name"]: v for v in body["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"]["persistentVolumeClaim"]["claimName"] == runtime_object_name(strategy)
+    assert len(runtime_object_name(strategy)) <= 63
 
 
 def test_the_job_is_exactly_this() -> None:
