@@ -143,6 +143,7 @@ def test_prune_keeps_what_the_rules_say_per_database(tmp_path: Path) -> None:
         harness.engine.dispose()
 
 
+@pytest.mark.long  # a backup, a tampered summary and a drill that restores: 10-15 s
 def test_drill_fails_and_opens_an_incident_when_the_restored_data_differs(harness: Harness, tmp_path: Path) -> None:
     assert harness.service.run("backup").outcome == JobOutcome.SUCCEEDED
     # A newer snapshot of the same database whose recorded summary says more than its database holds (a backup

@@ -57,7 +57,7 @@ from slsbot.api.riskpolicy import RiskPolicySpec  # noqa: E402
 from slsbot.domain.incident_rules import StrategyObservation, strategy_signals  # noqa: E402
 from slsbot_runtime.persistence.store import StateStore  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: > 10 s each
 
 HOUR = 3_600_000
 SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from tests.fakes.test_secrets import ROTATION_ADMIN_TOKEN as ADMIN_TOKEN
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: > 10 s each
 
 REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"

@@ -16,7 +16,7 @@ from tests.fakes.fake_exchange_market import ManualClock, RecordedKlines, utc_ms
 from tests.fakes.fake_exchange_server import FakeExchangeServer
 from tests.fakes.sops_files import encrypt, require_sops
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: > 10 s each
 
 START = utc_ms("2025-01-02T12:00") + 5_000
 FOLDER = """\
