@@ -102,6 +102,7 @@ async def test_the_command_refuses_to_start_without_its_control_key(kubeconfig, 
     assert "SLSBOT_OPERATOR_CONTROL_KEY is not set" in err.decode()
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 async def test_the_health_endpoint_answers_only_once_the_slsbot_kinds_are_served(kube, kubeconfig, tmp_path):
     """What the readiness probe of deploy/operator means: kopf has started, and it starts only once the API server
     serves the slsbot CRDs (kopf does not watch for CRDs that appear later)."""

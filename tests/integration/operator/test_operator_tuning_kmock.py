@@ -90,6 +90,7 @@ def start_pod(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 async def test_the_operator_runs_a_tuning_experiment_as_a_job_and_finalizes_it(
     kube, start_operator, runtime_stub, tmp_path: Path
 ):

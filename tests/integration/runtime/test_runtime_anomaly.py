@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 THRESHOLD = 0.6
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 def test_a_replay_with_an_anomaly_model_vetoes_entries_and_shows_the_score(
     kit: Any, btc_slice_dir: Path, tmp_path: Path
 ) -> None:

@@ -48,6 +48,7 @@ def buys_after(runtime: Any, ts: int) -> list[dict[str, Any]]:
     return [o for o in runtime.get("/orders?limit=1000").json() if o["side"] == "buy" and o["created_at"] > since]
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 def test_headroom_halts_entries_until_it_expires_and_the_kill_switch_flattens_at_once(
     kit: Any, btc_slice_dir: Path, tmp_path: Path
 ) -> None:

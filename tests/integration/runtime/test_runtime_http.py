@@ -156,6 +156,7 @@ def test_sigterm_stops_cleanly(kit: Any, btc_slice_dir: Path, tmp_path: Path) ->
     assert "default/it-btc: stopped after " in runtime.stderr()
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 def test_a_restarted_runtime_resumes_without_resending(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
     # Paced (2 ms a candle, 10 s for the 5,000), so that the first part can be stopped after 20 of its orders: at full
     # speed the whole replay can end before the shutdown request arrives.

@@ -23,6 +23,7 @@ MODEL = {
 }
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 def test_a_model_retrains_in_the_training_process_during_a_replay(
     kit: Any, btc_slice_dir: Path, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 HOUR = 3_600_000
 
 
+@pytest.mark.long  # about 20-30 s: in make test-long, to keep make test under 15 minutes
 def test_sigkill_at_random_moments_changes_nothing(kit: Any, btc_slice_dir: Path, tmp_path: Path) -> None:
     # small volume participation: orders fill over several candles, so kills also land between partial fills.
     # Paced (1 ms a candle, about 5 s for the slice) so that each kill lands in its fifth of the data: at full speed a
