@@ -14,19 +14,13 @@ on recorded candles that close as the test moves the fake's clock on an hour at 
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -41,7 +35,6 @@ from tests.fakes.fake_exchange_server import (  # noqa: E402
     FakeExchangeServer,
     FillPlan,
     ManualClock,
-    RecordedKlines,
     utc_ms,
 )
 from tests.fakes.fake_vault import FakeVault  # noqa: E402
@@ -49,13 +42,22 @@ from tests.fakes.test_secrets import KEY_ROTATION_NEW_API_KEY as NEW_API_KEY  # 
 from tests.fakes.test_secrets import KEY_ROTATION_NEW_SECRET as NEW_SECRET  # noqa: E402
 from tests.fakes.test_secrets import KEY_ROTATION_REFUSED_API_KEY as REFUSED_API_KEY  # noqa: E402
 from tests.fakes.test_secrets import KEY_ROTATION_REFUSED_SECRET as REFUSED_SECRET  # noqa: E402
-from tests.fakes.test_secrets import KEY_ROTATION_RUNTIME_TOKEN as RUNTIME_TOKEN  # noqa: E402
 from tests.fakes.test_secrets import KEY_ROTATION_THIRD_API_KEY as THIRD_API_KEY  # noqa: E402
 from tests.fakes.test_secrets import KEY_ROTATION_THIRD_SECRET as THIRD_SECRET  # noqa: E402
+from tests.integration.runtime.test_live_runtime_fake_exchange import (  # noqa: E402
+    LiveRuntime,
+    clock,  # noqa: F401 - fixture
+    fake,  # noqa: F401 - fixture
+    newest_closed,
+    recorded_klines,  # noqa: F401 - fixture
+    start_runtime,  # noqa: F401 - fixture
+    step,
+    stored_orders,
+    wait_for,
+)
 
 from slsbot.api.riskpolicy import RiskPolicySpec  # noqa: E402
 from slsbot.domain.incident_rules import StrategyObservation, strategy_signals  # noqa: E402
-from slsbot_runtime.persistence.store import StateStore  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: > 10 s each
 
@@ -64,23 +66,6 @@ SLSBOT = [sys.executable, "-m", "slsbot.interfaces.cli"]
 START = utc_ms("2025-01-02T12:00") + 5_000
 CREATE = VENUE_PATHS["binance"].create
 MOUNT, PATH = "secret", "slsbot/live-binance"
-
-
-@pytest.fixture(scope="module")
-def recorded_klines() -> RecordedKlines:
-    return RecordedKlines()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(START)
-
-
-@pytest.fixture
-def fake(clock: ManualClock, recorded_klines: RecordedKlines) -> Iterator[FakeExchangeServer]:
-    with FakeExchangeServer(clock, klines=recorded_klines) as server:
-        server.account.balances = {"USDT": 10_000.0}  # the bot owns the whole account: position == balance
-        yield server
 
 
 @pytest.fixture
@@ -122,93 +107,22 @@ def write_config(folder: Path, vault: FakeVault, token_file: Path) -> Path:
     return path
 
 
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+def credentials_of(runtime: LiveRuntime) -> dict[str, Any]:
+    """The runtime's ``/status`` block on its exchange credentials (version in use, rotation phase, last result)."""
+    health = runtime.status().get("health") or {}
+    return health.get("credentials") or {}
 
 
-@dataclass
-class LiveRuntime:
-    process: subprocess.Popen[str]
-    url: str
-    log: Path
-
-    def get(self, path: str) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {RUNTIME_TOKEN}"}
-        return httpx.get(self.url + path, headers=headers, timeout=10, trust_env=False)
-
-    def status(self) -> dict[str, Any]:
-        return self.get("/status").json()
-
-    def credentials(self) -> dict[str, Any]:
-        health = self.status().get("health") or {}
-        return health.get("credentials") or {}
-
-
-@pytest.fixture
-def start_runtime(fake: FakeExchangeServer) -> Iterator[Callable[[Path, Path], LiveRuntime]]:
-    started: list[LiveRuntime] = []
-
-    def start(config: Path, state: Path) -> LiveRuntime:
-        log = state.parent / "runtime.log"
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "SLSBOT_EXCHANGE_ENDPOINT": fake.url,
-            "SLSBOT_RUNTIME_TOKEN": RUNTIME_TOKEN,
-        }
-        command = [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), "--exchange-time-sync", "0.1"]
-        with log.open("w") as stderr:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env, cwd=REPO)
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        match = re.search(r"listening on (http://\S+)", line)
-        if match is None:
-            process.kill()
-            raise AssertionError(f"no listening line; got {line!r}; log: {log.read_text()[-2000:]}")
-        runtime = LiveRuntime(process, match.group(1), log)
-        started.append(runtime)
-        return runtime
-
-    yield start
-    for runtime in started:
-        if runtime.process.poll() is None:
-            runtime.process.send_signal(signal.SIGKILL)
-            runtime.process.wait(timeout=30)
-
-
-def newest_closed(clock: ManualClock) -> int:
-    return (clock.now_ms() // HOUR - 1) * HOUR
-
-
-def step(runtime: LiveRuntime, clock: ManualClock) -> None:
-    clock.advance(3600)
-    wait_for(lambda: runtime.status()["last_candle_ts"] == newest_closed(clock), what="the next candle")
-
-
-def posted(fake: FakeExchangeServer) -> list[str]:
+def posted(fake: FakeExchangeServer) -> list[str]:  # noqa: F811
     return [r.params["newClientOrderId"] for r in fake.calls("POST", CREATE)]
 
 
-def trade_until(runtime: LiveRuntime, clock: ManualClock, fake: FakeExchangeServer, orders: int) -> None:
+def trade_until(runtime: LiveRuntime, clock: ManualClock, fake: FakeExchangeServer, orders: int) -> None:  # noqa: F811
     for _ in range(120):
         if len(posted(fake)) >= orders:
             return
         step(runtime, clock)
     raise AssertionError(f"fewer than {orders} orders within 120 candles")
-
-
-def stored_orders(state: Path) -> dict[str, tuple[str, float]]:
-    store = StateStore.open(state, readonly=True)
-    try:
-        return {o.client_order_id: (str(o.status), o.filled_quantity) for o in store.load_orders()}
-    finally:
-        store.close()
 
 
 def assert_no_secret(runtime: LiveRuntime, state: Path, vault: FakeVault) -> None:
@@ -228,17 +142,17 @@ def assert_no_secret(runtime: LiveRuntime, state: Path, vault: FakeVault) -> Non
 
 
 def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed_or_duplicated_order(
-    fake: FakeExchangeServer,
-    clock: ManualClock,
+    fake: FakeExchangeServer,  # noqa: F811
+    clock: ManualClock,  # noqa: F811
     vault: tuple[FakeVault, Path],
-    start_runtime: Callable[[Path, Path], LiveRuntime],
+    start_runtime: Callable[[Path, Path], LiveRuntime],  # noqa: F811
     tmp_path: Path,
 ) -> None:
     server, token_file = vault
     state = tmp_path / "state.db"
     runtime = start_runtime(write_config(tmp_path, server, token_file), state)
     wait_for(lambda: runtime.status()["last_candle_ts"] == newest_closed(clock), what="the catch-up")
-    assert runtime.credentials()["version"] == 1
+    assert credentials_of(runtime)["version"] == 1
     trade_until(runtime, clock, fake, 2)
 
     # The next order fills in two parts, 20 and 30 minutes after it is placed: it is in flight for a while.
@@ -248,13 +162,13 @@ def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed
     assert in_flight.status == "NEW"
     fake.add_key(NEW_API_KEY, NEW_SECRET)  # created in the exchange's API management first, then written to Vault
     assert server.put_secret(MOUNT, PATH, {"apiKey": NEW_API_KEY, "secret": NEW_SECRET}) == 2
-    wait_for(lambda: runtime.credentials()["phase"] == "draining", what="the drain to start")
+    wait_for(lambda: credentials_of(runtime)["phase"] == "draining", what="the drain to start")
     assert runtime.status()["trading_mode"] == "safe"
     assert not [r for r in fake.requests if r.api_key == NEW_API_KEY], "switched with an order in flight"
 
     fake.account.fill_plan = FillPlan()  # orders from now on fill at once (exits still go out while draining)
     step(runtime, clock)  # the parts in flight fall due; the runtime books them, nothing is in flight: it switches
-    credentials = wait_for(lambda: (c := runtime.credentials())["version"] == 2 and c, what="the switch")
+    credentials = wait_for(lambda: (c := credentials_of(runtime))["version"] == 2 and c, what="the switch")
     rotation = credentials["last_rotation"]
     assert (rotation["outcome"], rotation["from_version"], rotation["to_version"]) == ("succeeded", 1, 2)
     assert runtime.status()["trading_mode"] == "normal"  # the mode before the rotation, given back
@@ -273,7 +187,7 @@ def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed
     # A second rotation with nothing in flight: the pause is the switch, the check and the reconcile alone.
     fake.add_key(THIRD_API_KEY, THIRD_SECRET)
     assert server.put_secret(MOUNT, PATH, {"apiKey": THIRD_API_KEY, "secret": THIRD_SECRET}) == 3
-    third = wait_for(lambda: (c := runtime.credentials())["version"] == 3 and c, what="the second switch")
+    third = wait_for(lambda: (c := credentials_of(runtime))["version"] == 3 and c, what="the second switch")
     print(f"key rotation with nothing in flight: entries stood still {third['last_rotation']['pause_seconds']:.3f}s")
     assert third["last_rotation"]["outcome"] == "succeeded"
     trade_until(runtime, clock, fake, len(posted(fake)) + 1)
@@ -301,10 +215,10 @@ def test_a_new_key_written_while_an_order_is_in_flight_is_taken_without_a_failed
 
 
 def test_a_key_the_exchange_refuses_is_rolled_back_trading_goes_on_and_the_failure_is_reported(
-    fake: FakeExchangeServer,
-    clock: ManualClock,
+    fake: FakeExchangeServer,  # noqa: F811
+    clock: ManualClock,  # noqa: F811
     vault: tuple[FakeVault, Path],
-    start_runtime: Callable[[Path, Path], LiveRuntime],
+    start_runtime: Callable[[Path, Path], LiveRuntime],  # noqa: F811
     tmp_path: Path,
 ) -> None:
     server, token_file = vault
@@ -314,7 +228,7 @@ def test_a_key_the_exchange_refuses_is_rolled_back_trading_goes_on_and_the_failu
     trade_until(runtime, clock, fake, 1)
 
     server.put_secret(MOUNT, PATH, {"apiKey": REFUSED_API_KEY, "secret": REFUSED_SECRET})  # unknown to the exchange
-    credentials = wait_for(lambda: (c := runtime.credentials())["last_rotation"] and c, what="the rotation's result")
+    credentials = wait_for(lambda: (c := credentials_of(runtime))["last_rotation"] and c, what="the rotation's result")
     rotation = credentials["last_rotation"]
     assert (rotation["outcome"], rotation["from_version"], rotation["to_version"]) == ("rolled_back", 1, 2)
     assert "the new key was refused" in rotation["reason"] and "AuthenticationError" in rotation["reason"]
@@ -339,10 +253,10 @@ def test_a_key_the_exchange_refuses_is_rolled_back_trading_goes_on_and_the_failu
 
 
 def test_a_token_without_the_policy_is_reported_naming_the_path_and_granting_it_starts_trading(
-    fake: FakeExchangeServer,
-    clock: ManualClock,
+    fake: FakeExchangeServer,  # noqa: F811
+    clock: ManualClock,  # noqa: F811
     vault: tuple[FakeVault, Path],
-    start_runtime: Callable[[Path, Path], LiveRuntime],
+    start_runtime: Callable[[Path, Path], LiveRuntime],  # noqa: F811
     tmp_path: Path,
 ) -> None:
     server, token_file = vault
@@ -359,5 +273,5 @@ def test_a_token_without_the_policy_is_reported_naming_the_path_and_granting_it_
     server.write_policy("live-binance", [f"{MOUNT}/data/{PATH}", f"{MOUNT}/metadata/{PATH}"])
     wait_for(lambda: runtime.status()["error"] is None, what="a retry once the policy is granted")
     wait_for(lambda: runtime.status()["last_candle_ts"] == newest_closed(clock), what="the catch-up")
-    assert runtime.credentials()["version"] == 1
+    assert credentials_of(runtime)["version"] == 1
     assert_no_secret(runtime, state, server)
