@@ -332,7 +332,9 @@ class OrderManager:
         """Take the exchange's view of ``order``: status and id; fetch fills we are missing.
 
         The exchange's id is taken first, so an order filled at once (a market order on a real exchange) is
-        staged with it when its fills are booked; a terminal order whose id changed is staged too."""
+        staged with it when its fills are booked; a terminal order whose id changed is staged too. The exchange has
+        the order, so it is no longer waiting to be sent (a pending intent found on the exchange by reconcile)."""
+        self.unsent.pop(order.client_order_id, None)
         id_changed = order.exchange_order_id != remote.exchange_order_id
         order.exchange_order_id = remote.exchange_order_id
         quantity = order.quantity

@@ -82,6 +82,27 @@ def test_a_pending_intent_the_exchange_has_is_taken_over_with_its_fills(
     assert again.ledger.cash == pytest.approx(exchange.paper.balance("USDT"))
 
 
+def test_a_pending_intent_the_exchange_holds_open_is_followed_and_never_sent_again(
+    make_manager: Make, exchange: FlakyExchange, state_path: Path, candle_at: Callable[..., Candle]
+) -> None:
+    manager = make_manager()
+    exchange.on_candle(candle_at(0))
+    order = buy(manager)
+    manager.send_pending()  # resting on the book; the acknowledgement never reached the disk
+    manager.store.close()
+    again = restarted(make_manager, state_path)
+    assert again.orders[order.client_order_id].status == OrderStatus.PENDING
+    reconcile(again)
+    assert again.orders[order.client_order_id].status == OrderStatus.OPEN
+    assert not again.has_unsent  # the exchange has it: nothing is left to send
+    assert again.send_pending() == [] and exchange.placed == [order.client_order_id]
+    assert again.submissions == 0
+    again.refresh(SYMBOL)  # followed like any open order from now on
+    again.apply_fills(exchange.on_candle(candle_at(1, price=102.0)))
+    assert again.orders[order.client_order_id].status == OrderStatus.FILLED
+    assert again.ledger.quantity(SYMBOL) == 1.0
+
+
 def test_fills_of_an_open_order_that_arrive_while_down_are_booked_once(
     make_manager: Make, exchange: FlakyExchange, state_path: Path, candle_at: Callable[..., Candle]
 ) -> None:
