@@ -9,15 +9,22 @@ Every call runs in a worker thread: the client blocks.
 
 ``namespaces``: the namespaces a namespaced operator serves (each listed on its own: its Role grants no more);
 None: every namespace.
+
+A runtime's ``/status`` is kept for ``status_ttl_seconds`` (2 s): the Control Center's fleet and accounts views ask
+for every runtime's on each poll, and several open pages would otherwise each cost one Service read and one HTTP call
+per bot. A pause or resume through the API forgets that Strategy's, so the next read shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from cachetools import TTLCache
 
 from slsbot.adapters.kubernetes.backend import KubernetesRuntimeBackend
 from slsbot.adapters.kubernetes.client import KubernetesApi, resource_path
@@ -34,6 +41,8 @@ from slsbot.domain.errors import RuntimeUnreachable, SlsbotError
 
 log = logging.getLogger(__name__)
 KEPT_METADATA = ("name", "namespace", "labels", "annotations")
+STATUS_TTL_SECONDS = 2.0
+STATUS_CACHE_SIZE = 4096  # runtimes whose status is kept at once (far more than one operator runs)
 
 
 def admin_object(body: dict[str, Any]) -> AdminObject:
@@ -61,11 +70,22 @@ def admin_object(body: dict[str, Any]) -> AdminObject:
 
 class KubernetesAdminData:
     def __init__(
-        self, api: KubernetesApi, backend: KubernetesRuntimeBackend, *, namespaces: list[str] | None = None
+        self,
+        api: KubernetesApi,
+        backend: KubernetesRuntimeBackend,
+        *,
+        namespaces: list[str] | None = None,
+        status_ttl_seconds: float = STATUS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._backend = backend
         self._namespaces = namespaces
+        #: (namespace, name) -> the runtime's last /status, or None when it did not answer (also kept: a down
+        #: runtime is not asked again by every poll). Read and written on the admin API's event loop only.
+        self._statuses: TTLCache[tuple[str, str], dict[str, Any] | None] = TTLCache(
+            STATUS_CACHE_SIZE, status_ttl_seconds, timer=clock
+        )
 
     async def objects(self, kind: str, *, namespace: str | None = None, name: str | None = None) -> list[AdminObject]:
         return await asyncio.to_thread(self._objects, kind, namespace, name)
@@ -91,8 +111,15 @@ class KubernetesAdminData:
         return {}
 
     async def runtime_statuses(self, strategies: list[AdminObject]) -> dict[tuple[str, str], dict[str, Any]]:
-        answers = await asyncio.gather(*(asyncio.to_thread(self._status, s) for s in strategies))
-        return {(s.namespace, s.name): a for s, a in zip(strategies, answers, strict=True) if a is not None}
+        """Each running runtime's ``/status``, asked at most once per ``status_ttl_seconds`` (the asks that are due
+        run at the same time)."""
+        cache = self._statuses
+        kept = {key: cache[key] for s in strategies if (key := (s.namespace, s.name)) in cache}
+        due = [s for s in strategies if (s.namespace, s.name) not in kept]
+        answers = await asyncio.gather(*(asyncio.to_thread(self._status, s) for s in due))
+        for strategy, answer in zip(due, answers, strict=True):
+            kept[strategy.namespace, strategy.name] = cache[strategy.namespace, strategy.name] = answer
+        return {key: answer for key, answer in kept.items() if answer is not None}
 
     def _status(self, strategy: AdminObject) -> dict[str, Any] | None:
         try:
@@ -120,6 +147,7 @@ class KubernetesAdminData:
             ) from exc
 
     async def set_paused(self, strategy: AdminObject, paused: bool) -> AdminObject:
+        self._statuses.pop((strategy.namespace, strategy.name), None)
         return await asyncio.to_thread(self._patch_spec, strategy, {"paused": paused})
 
     async def set_kill_switch(self, policy: AdminObject, on: bool) -> AdminObject:
