@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from slsbot.api.backup import BackupJobKind, JobOutcome
+from slsbot.interfaces.commands.cluster_args import add_cluster_arguments, cluster_api
 
 if TYPE_CHECKING:
     from slsbot.settings import ControlPlaneSettings
@@ -59,27 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--account-of", action="append", default=[], metavar="STRATEGY=ACCOUNT", help="Tag a strategy's account."
     )
     add_cluster_arguments(run_parser, what="Report the result on the cluster: the BackupSchedule's status and an Event")
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
-    parser.add_argument("--kubernetes", action="store_true", help=f"{what}.")
-    parser.add_argument(
-        "--kubeconfig",
-        default=None,
-        help="kubeconfig file (default: KUBECONFIG, in a pod its ServiceAccount, else ~/.kube/config).",
-    )
-    parser.add_argument("--context", default=None, help="kubeconfig context.")
-
-
-def cluster_api(args: argparse.Namespace) -> Any:
-    """The Kubernetes API as ``--kubeconfig``, ``KUBECONFIG`` or the pod's ServiceAccount give it. Raises
-    BackendUnavailable."""
-    import os
-
-    from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration
-
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG") or None
-    return KubernetesApi(load_client_configuration(kubeconfig=kubeconfig, context=args.context))
 
 
 def _fail(message: str) -> int:

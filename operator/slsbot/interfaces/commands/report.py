@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+from slsbot.interfaces.commands.cluster_args import add_cluster_arguments, cluster_api
 
 HELP = "Print a runtime's orders, fills, positions and equity from its state file, or the daily account report"
 DAILY_ONLY = (
@@ -52,13 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the receivers' webhook URLs are (default <state-dir>/secrets, or SLSBOT_SECRETS_DIR)",
     )
     cluster = parser.add_argument_group("--daily on a cluster")
-    cluster.add_argument(
-        "--kubernetes",
-        action="store_true",
-        help="read the objects, incidents and receivers' Secrets from the Kubernetes API (needs --account)",
+    add_cluster_arguments(
+        cluster, what="Read the objects, incidents and receivers' Secrets from the Kubernetes API (needs --account)"
     )
-    cluster.add_argument("--kubeconfig", default=None, help="kubeconfig file (default KUBECONFIG, in-cluster, ~/.kube)")
-    cluster.add_argument("--context", default=None, help="kubeconfig context (default: the current one)")
     cluster.add_argument(
         "--state-root", type=Path, default=None, help="the runtimes' state files as <root>/<strategy>/state.db"
     )
@@ -212,13 +209,6 @@ def local_reports(args: argparse.Namespace, settings: Any) -> tuple[Any, Callabl
     return reports, close
 
 
-def _cluster_api(args: argparse.Namespace) -> Any:
-    from slsbot.adapters.kubernetes.client import KubernetesApi, load_client_configuration
-
-    kubeconfig = args.kubeconfig or os.environ.get("KUBECONFIG")
-    return KubernetesApi(load_client_configuration(kubeconfig=kubeconfig, context=args.context))
-
-
 def cluster_reports(args: argparse.Namespace, namespace: str) -> tuple[Any, Callable[[], None]]:
     """Over the Kubernetes API (objects, Incidents, Secrets) and the state files mounted under ``--state-root``."""
     from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
@@ -228,7 +218,7 @@ def cluster_reports(args: argparse.Namespace, namespace: str) -> tuple[Any, Call
     from slsbot.adapters.runtime_state import read_strategy_record
     from slsbot.services.daily_reports import DailyReports
 
-    api = _cluster_api(args)
+    api = cluster_api(args)
     root: Path = args.state_root
     sender = WebhookSender(KubernetesSecretValues(api)) if args.slack else None
     reports = DailyReports(
@@ -255,7 +245,7 @@ def print_cronjob(args: argparse.Namespace, account: tuple[str, str], schedule: 
     from slsbot.api import Strategy, TradingAccount
     from slsbot.domain.errors import NotFoundError
 
-    api = _cluster_api(args)
+    api = cluster_api(args)
     try:
         objects = namespace_objects(api, account[0])
     finally:

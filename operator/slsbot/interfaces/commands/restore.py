@@ -26,13 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from slsbot.interfaces.commands.backup import (
-    add_cluster_arguments,
-    add_schedule_arguments,
-    cluster_api,
-    folder_settings,
-    load_schedule,
-)
+from slsbot.interfaces.commands.backup import add_schedule_arguments, folder_settings, load_schedule
+from slsbot.interfaces.commands.cluster_args import add_cluster_arguments, cluster_api
 
 if TYPE_CHECKING:
     from slsbot.adapters.restic import ResticRepository
