@@ -10,6 +10,7 @@ Strategy, and those about its whole TradingAccount (naming the account and no St
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -97,7 +98,7 @@ async def fleet(request: Request, data: DataDep, _: ViewerDep) -> FleetView:
         for row in strategies
     }
     service: IncidentService | None = getattr(request.app.state, "incidents", None)
-    active = service.store.active_incidents() if service is not None else None
+    active = await asyncio.to_thread(service.store.active_incidents) if service is not None else None
     per_bot = incidents_per_bot(active, accounts) if active is not None else None
     bots = []
     for row in strategies:

@@ -7,6 +7,7 @@ keeps a pass from overwriting a person's acknowledgement.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Annotated
@@ -52,14 +53,18 @@ async def list_incidents(
     limit: int = Query(default=500, ge=1, le=10_000),
 ) -> list[Incident]:
     """Newest first."""
-    return incidents.store.list_incidents(
-        state=None if state is None else state.value, severity=severity, namespace=namespace or None, limit=limit
+    return await asyncio.to_thread(  # a cluster's store asks the API server: off the event loop
+        incidents.store.list_incidents,
+        state=None if state is None else state.value,
+        severity=severity,
+        namespace=namespace or None,
+        limit=limit,
     )
 
 
 @router.get("/incidents/{incident_id}", response_model=Incident, responses=error_responses(404))
 async def get_incident(incidents: IncidentsDep, _: ViewerDep, incident_id: str) -> Incident:
-    return incidents.store.get_incident(incident_id)
+    return await asyncio.to_thread(incidents.store.get_incident, incident_id)
 
 
 @router.post(

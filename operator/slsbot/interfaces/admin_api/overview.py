@@ -13,6 +13,7 @@ counts every open incident once.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -85,7 +86,7 @@ async def accounts_overview(request: Request, data: DataDep, _: ViewerDep) -> Ac
         figures.setdefault((row.namespace, row.name), [])
         policies[(row.namespace, row.name)] = (spec.get("riskPolicyRef") or {}).get("name")
     service: IncidentService | None = getattr(request.app.state, "incidents", None)
-    active = service.store.active_incidents() if service is not None else None
+    active = await asyncio.to_thread(service.store.active_incidents) if service is not None else None
     by_account = open_incidents_by_account(active, strategy_accounts) if active is not None else None
     accounts = []
     for (namespace, account), items in sorted(figures.items()):
