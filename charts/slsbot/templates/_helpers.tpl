@@ -103,7 +103,10 @@ watchNamespaces bounds that to the namespaces served.
   verbs: [get, create, delete]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get]
 {{- end }}
 
 {{/* What values.schema.json cannot say clearly: refused here with a message that names the value and the fix. */}}

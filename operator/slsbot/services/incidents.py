@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount, parse_duration
 from slsbot.api.health import Notifications
@@ -55,9 +55,12 @@ class IncidentEvents(Protocol):
 
 
 class PostmortemArchive(Protocol):
-    """Builds and keeps an incident's post-mortem bundle (locally: a JSON file under the state folder)."""
+    """Builds and keeps an incident's post-mortem bundle (``slsbot up``: a JSON file under the state folder,
+    ``adapters.postmortems``; a cluster: a ConfigMap owned by the Incident object, ``adapters.kubernetes.postmortems``).
+    ``write`` keeps it once the incident is resolved; ``read`` answers the kept one, or one built now."""
 
     def write(self, incident: Incident) -> None: ...
+    def read(self, incident: Incident) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,7 +79,9 @@ class RuntimeStub:
     ``performance(since)`` returns (the runtime's JSON shape).
 
     The healing ladder's: ``/status`` carries ``trading_mode`` and, when the test sets one, the ``health`` block;
-    ``POST /trading-mode`` keeps the mode and answers as the runtime does (issue 9 contract)."""
+    ``POST /trading-mode`` keeps the mode and answers as the runtime does (issue 9 contract).
+
+    ``GET /orders?limit=N``: the newest N of ``orders`` (newest first, as the runtime answers)."""
 
     def __init__(self, token: str, *, spec_allocation: float = 100.0) -> None:
         self.token = token
@@ -93,6 +95,7 @@ class RuntimeStub:
         self.paused = False
         self.trading_mode = "normal"
         self.health: dict[str, Any] | None = None
+        self.orders: list[dict[str, Any]] = []
         self.drained_after: int | None = 0
         self.polls_since_shutdown = 0
         # Cleared: every control call hangs until it is set again (a runtime alive but too slow to answer in time).
@@ -138,6 +141,9 @@ class RuntimeStub:
                 if url.path == "/performance" and stub.performance is not None:
                     since = int(parse_qs(url.query)["since"][0])
                     self._answer(stub.performance(since))
+                    return
+                if url.path == "/orders":
+                    self._answer(stub.orders[: int(parse_qs(url.query)["limit"][0])])
                     return
                 self._answer(stub.status())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -162,3 +163,9 @@ async def test_the_operator_opens_an_incident_object_and_resolves_it_once_the_ca
     assert resolved["metadata"]["name"] == opened["metadata"]["name"]
     assert resolved["status"]["timeline"][-1]["actor"] == "slsbot"
     assert await incidents("open") == []
+    # Severity 1: the operator keeps its post-mortem bundle, built from the runtime, in a ConfigMap it owns.
+    name = f"slsbot-postmortem-{resolved['metadata']['name']}"
+    kept = await kube.eventually(lambda: kube.get("configmaps", name), what="the post-mortem bundle kept")
+    assert kept["metadata"]["ownerReferences"][0]["uid"] == resolved["metadata"]["uid"]
+    runtime = json.loads(kept["data"]["bundle.json"])["runtimes"]["Strategy/btc-trend"]
+    assert runtime["lastStatus"]["health"] == healthy and runtime["recentOrders"] == []

@@ -60,6 +60,11 @@ OTHER_FLOWS = {
     ("slsbot.io", "incidents", "create"): "a runtime whose health breaks a severity rule opens an Incident",
     ("slsbot.io", "incidents", "patch"): "an Incident's labels follow its state",
     ("slsbot.io", "incidents/status", "patch"): "an Incident's status (timeline, state, count)",
+    # tests/integration/operator/test_postmortems_kmock.py resolves severity 1 and 2 incidents.
+    ("", "configmaps", "get"): "a resolved incident's post-mortem ConfigMap is looked for before it is written, and "
+    "read by the admin API's GET /incidents/{id}/postmortem",
+    ("", "events", "list"): "a resolved incident's post-mortem bundle holds the Events of its objects (and the admin "
+    "API's GET /events lists them)",
     # tests/integration/operator/test_operator_backups_kmock.py changes a BackupSchedule.
     ("batch", "cronjobs", "patch"): "a changed BackupSchedule patches its CronJobs",
     ("batch", "cronjobs", "delete"): "a CronJob labelled with a schedule that no longer builds it is deleted",

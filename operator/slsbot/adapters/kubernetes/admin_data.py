@@ -169,22 +169,30 @@ class KubernetesAdminData:
         return await asyncio.to_thread(self._events, namespace, name, limit)
 
     def _events(self, namespace: str | None, name: str | None, limit: int) -> list[EventEntry]:
-        entries = []
-        for where in self._wheres(namespace):
-            for index, body in enumerate(self._api.list(resource_path("", "v1", "events", namespace=where))):
-                involved = body.get("involvedObject") or {}
-                if not str(involved.get("apiVersion", "")).startswith(f"{GROUP}/"):
-                    continue
-                if name is not None and involved.get("name") != name:
-                    continue
-                entries.append(_event_entry(body, involved, index))
-        entries.sort(key=lambda e: (e.last_seen, e.id), reverse=True)
-        return entries[:limit]
+        return slsbot_events(self._api, self._wheres(namespace), name=name, limit=limit)
 
     def _wheres(self, namespace: str | None) -> list[str | None]:
         if namespace is not None:
             return [namespace] if self._namespaces is None or namespace in self._namespaces else []
         return [None] if self._namespaces is None else list(self._namespaces)
+
+
+def slsbot_events(
+    api: KubernetesApi, namespaces: list[str | None], *, name: str | None, limit: int
+) -> list[EventEntry]:
+    """The newest ``limit`` core/v1 Events about slsbot objects (named ``name``, when given) in ``namespaces`` (None:
+    every namespace), newest first. The operator needs ``list`` on events."""
+    entries = []
+    for where in namespaces:
+        for index, body in enumerate(api.list(resource_path("", "v1", "events", namespace=where))):
+            involved = body.get("involvedObject") or {}
+            if not str(involved.get("apiVersion", "")).startswith(f"{GROUP}/"):
+                continue
+            if name is not None and involved.get("name") != name:
+                continue
+            entries.append(_event_entry(body, involved, index))
+    entries.sort(key=lambda e: (e.last_seen, e.id), reverse=True)
+    return entries[:limit]
 
 
 def _event_entry(body: dict[str, Any], involved: dict[str, Any], index: int) -> EventEntry:

@@ -58,7 +58,7 @@ from slsbot.interfaces.admin_api.overview import router as overview_router
 from slsbot.interfaces.admin_api.risk_policies import router as risk_policies_router
 from slsbot.interfaces.admin_api.routes import health_router, router
 from slsbot.interfaces.admin_api.schemas import protection_responses
-from slsbot.services.incidents import IncidentService
+from slsbot.services.incidents import IncidentService, PostmortemArchive
 from slsbot.settings import AdminApiSettings
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ def create_app(
     data: AdminData | None = None,
     tuning_dir: Path | None = None,
     hardening: AdminApiSettings | None = None,
+    postmortems: PostmortemArchive | None = None,
 ) -> FastAPI:
     """``engine``: the database of the audit trail and the refused-request counts (locally the supervisor's store,
     which also holds the objects; on a cluster a file in the operator's state folder). ``authenticator`` (or
@@ -193,7 +194,9 @@ def create_app(
     keep post-mortem bundles); ``tuning_dir``: where tuning reports are (``state_dir/tuning`` when not given).
     ``metrics``: the control plane's metrics, served at ``/metrics``. ``incidents``: the incidents service (the
     routes share its lock); one over the same database when not given. ``hardening``: rate limit, lockout, CORS and
-    body limit (``hardening.py``); the defaults of ``AdminApiSettings`` when not given."""
+    body limit (``hardening.py``); the defaults of ``AdminApiSettings`` when not given. ``postmortems``: where the
+    incidents' post-mortem bundles are kept and read (on a cluster, ``KubernetesPostmortems``); files under
+    ``state_dir`` when not given."""
     authenticator = authenticator or tokens
     if authenticator is None:
         raise ValueError("create_app needs an authenticator: a TokenRegistry, or KubernetesAuthenticator on a cluster")
@@ -218,7 +221,7 @@ def create_app(
     app.state.tuning_dir = tuning_dir if tuning_dir is not None else (state_dir / "tuning" if state_dir else None)
     app.state.data = data if data is not None else SqlAdminData(engine, runtime_client, state_dir)
     app.state.metrics = metrics if metrics is not None else ControlMetrics()
-    postmortems = LocalPostmortems(engine, state_dir)
+    postmortems = postmortems if postmortems is not None else LocalPostmortems(engine, state_dir)
     app.state.postmortems = postmortems
     app.state.incidents = incidents or IncidentService(
         SqlIncidentStore(engine), None, postmortems=postmortems, events=app.state.metrics.incidents

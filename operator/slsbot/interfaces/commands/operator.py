@@ -51,9 +51,9 @@ from slsbot.adapters.kubernetes.admin_data import KubernetesAdminData
 from slsbot.adapters.kubernetes.backups import KubernetesBackupCronJobs
 from slsbot.adapters.kubernetes.incidents import KubernetesIncidentStore, KubernetesSecretValues
 from slsbot.adapters.kubernetes.owned import KubernetesOwnedObjects
+from slsbot.adapters.kubernetes.postmortems import KubernetesPostmortems
 from slsbot.adapters.kubernetes.tuning import KubernetesTuningRunner
 from slsbot.adapters.notifiers import WebhookSender
-from slsbot.adapters.postmortems import LocalPostmortems
 from slsbot.adapters.runtime_client import RuntimeHttpClient
 from slsbot.adapters.store import create_store_engine
 from slsbot.adapters.tuning_processes import TuningProcesses
@@ -131,7 +131,13 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
     )
     store = KubernetesIncidentStore(api, namespaces=None if settings.all_namespaces else list(settings.namespaces))
     metrics = ControlMetrics()
-    service = IncidentService(store, sender, notifications_for=directory, events=metrics.incidents)
+    service = IncidentService(
+        store,
+        sender,
+        notifications_for=directory,
+        postmortems=KubernetesPostmortems(api, backend),
+        events=metrics.incidents,
+    )
     incidents = PassIncidents(
         service,
         runtime_status=None,
@@ -177,7 +183,8 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
 
 def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None = None) -> FastAPI:
     """The admin API over the cluster: objects through ``KubernetesAdminData``, callers through TokenReview and
-    SubjectAccessReview, incidents from the Incident objects, the audit trail in the state folder's SQLite file.
+    SubjectAccessReview, incidents from the Incident objects and their post-mortem bundles from their ConfigMaps
+    (``KubernetesPostmortems``), the audit trail in the state folder's SQLite file.
     Raises BackendUnavailable without credentials, ControlKeyError without the control key (runtimes' orders are
     asked with their control tokens)."""
     control_key = settings.runtime_control_key()
@@ -189,10 +196,11 @@ def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None =
     state_dir = settings.operator_state_dir()
     engine = create_store_engine(state_dir / "admin-api.db")
     metrics = metrics or ControlMetrics()
+    postmortems = KubernetesPostmortems(api, backend)
     incidents = IncidentService(
         KubernetesIncidentStore(api, namespaces=namespaces),
         None,
-        postmortems=LocalPostmortems(engine, state_dir),
+        postmortems=postmortems,
         events=metrics.incidents,
     )
     return create_app(
@@ -205,6 +213,7 @@ def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None =
         metrics=metrics,
         incidents=incidents,
         hardening=settings.admin_api_protection,
+        postmortems=postmortems,
     )
 
 
