@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,11 @@ from tests.fakes.test_secrets import CLUSTER_API_ADMIN_TOKEN as ADMIN_TOKEN
 from tests.fakes.test_secrets import CLUSTER_API_LATE_TOKEN as LATE_TOKEN
 from tests.fakes.test_secrets import CLUSTER_API_OPERATOR_TOKEN as OPERATOR_TOKEN
 from tests.fakes.test_secrets import CLUSTER_API_VIEWER_TOKEN as VIEWER_TOKEN
+from tests.fakes.test_secrets import OPERATOR_KMOCK_NEW_CONTROL_KEY as NEW_CONTROL_KEY
 
 from slsbot.adapters.kubernetes.client import resource_path
+
+from .conftest import CONTROL_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -354,3 +358,52 @@ async def test_the_control_center_reads_the_fleet_and_an_operator_sets_a_policys
             ("operator:bob", action, f"RiskPolicy {NAMESPACE}/acct-risk", "200"),
             ("operator:bob", action, f"RiskPolicy {NAMESPACE}/acct-risk", "200"),
         ]
+
+
+async def test_during_a_control_key_rotation_the_admin_api_reaches_runtimes_that_know_only_the_old_token(
+    cluster, kube, kubeconfig, start_operator, runtime_stub, tmp_path
+):
+    """The operator restarted with a new control key and the old one as the previous, in its grace: until the kubelet
+    refreshes a runtime's token file, the runtime knows only the old token. The admin API's calls to it (a bot's
+    orders) are refused with the new token and repeated with the old one, as the operator's own calls are."""
+    cluster.users[VIEWER_TOKEN] = ("alice", ["slsbot-users"])
+    await bind_roles(cluster, kubeconfig)
+    runtime_stub.orders = [
+        {"client_order_id": "sls0a1b2c3d-1", "symbol": "BTC/USDT", "side": "buy", "quantity": 0.1, "status": "open"}
+    ]
+    policy = {"apiVersion": "slsbot.io/v1alpha1", "kind": "RiskPolicy", "metadata": {"name": "risk"}, "spec": {}}
+    account = {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": "paper-binance"},
+        "spec": {"exchange": "binance", "mode": "paper", "riskPolicyRef": {"name": "risk"}},
+    }
+    bot = strategy("btc-trend")
+    bot["spec"]["runtime"] = {"port": runtime_stub.port}
+    port = free_port()
+    await start_operator(
+        admin_api_port=port,
+        admin_api_address="127.0.0.1",
+        state_dir=tmp_path / "state",
+        runtime_url="http://127.0.0.1:{port}",
+        control_key=NEW_CONTROL_KEY,
+        control_key_previous=CONTROL_KEY,  # what the runtime's token (runtime_stub.token) comes from
+        control_key_grace_until=datetime.now(UTC) + timedelta(hours=1),
+    )
+    for body in (policy, account, bot):
+        await kube.apply({**body, "metadata": {**body["metadata"], "namespace": NAMESPACE}})
+    await kube.eventually(lambda: kube.get("services", "slsbot-runtime-btc-trend"), what="the runtime's Service")
+
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {VIEWER_TOKEN}"}) as http:
+
+        async def orders() -> httpx.Response | None:
+            try:
+                answer = await http.get(f"http://127.0.0.1:{port}/api/v1/strategies/btc-trend/orders")
+            except httpx.HTTPError:
+                return None
+            return answer if answer.status_code != 404 else None  # the Strategy not read yet
+
+        answer = await kube.eventually(orders, within=30, what="the admin API answering for btc-trend")
+        assert answer.status_code == 200, answer.text
+        assert [o["client_order_id"] for o in answer.json()] == ["sls0a1b2c3d-1"]
+        assert ("GET", "/orders?limit=100") in runtime_stub.refused  # the new key's token first, then the old one's

@@ -186,8 +186,9 @@ def build_admin_app(settings: OperatorSettings, metrics: ControlMetrics | None =
     SubjectAccessReview, incidents from the Incident objects and their post-mortem bundles from their ConfigMaps
     (``KubernetesPostmortems``), the audit trail in the state folder's SQLite file.
     Raises BackendUnavailable without credentials, ControlKeyError without the control key (runtimes' orders are
-    asked with their control tokens)."""
-    control_key = settings.runtime_control_key()
+    asked with their control tokens, and during a control key rotation's grace with the previous key's too, as the
+    operator's own calls are)."""
+    control_key = settings.runtime_control_keys()
     configuration = load_client_configuration(kubeconfig=settings.kubeconfig, context=settings.context)
     api = KubernetesApi(configuration, timeout=settings.api_timeout_seconds)
     control = RuntimeHttpClient(timeout=settings.runtime_timeout_seconds)
