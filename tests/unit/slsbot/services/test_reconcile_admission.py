@@ -237,3 +237,22 @@ def test_without_the_service_account_check_in_the_catalog_a_named_account_runs()
     backend = MemoryBackend()
     reconcile_strategy(_strategy(), accounts={"live": _vault_account("any")}, policies={}, backend=backend, now=NOW)
     assert backend.executed == [ActionKind.CREATE]  # slsbot up runs no pods
+
+
+@dataclass
+class RunningBackend(MemoryBackend):
+    """A runtime that already runs, on an older config."""
+
+    def observe(self, namespace, name):
+        return ObservedRuntime(state=RuntimeState.READY, config_hash="an-older-config", workload="slsbot-runtime-btc")
+
+
+def test_an_edit_to_an_unlabelled_service_account_leaves_a_running_runtime_as_it_runs():
+    # The escalation path: an account whose runtime runs is edited to name a powerful ServiceAccount.
+    backend = RunningBackend()
+    accounts = MemoryServiceAccounts({("trading", "binance-runtime"): {SA_LABEL: "true"}, ("trading", "deployer"): {}})
+    result = _reconcile_as(_vault_account("deployer"), accounts, backend)
+    assert backend.executed == []  # no rollout onto the new pod spec, no restart, no stop
+    assert _ready(result).reason == "RunningLastGoodConfig" and result.requeue_after is not None
+    assert "ServiceAccount 'deployer' is not labelled for slsbot runtimes" in _ready(result).message
+    assert result.events[0].type == "Warning" and result.events[0].reason == "WaitingForDependency"
