@@ -1,4 +1,5 @@
-"""What the control plane lets a Strategy run: which container images, and which Secrets as exchange credentials.
+"""What the control plane lets a Strategy run: which container images, which Secrets as exchange credentials, and
+which service account its pod runs as.
 
 Whoever may create a Strategy and a TradingAccount in a namespace would otherwise run any image there and mount any
 Secret of the namespace into it, including another bot's control-token Secret, whose token pauses, shuts down or
@@ -7,9 +8,15 @@ flattens that bot. So, before anything is created:
 * ``spec.runtime.image`` must come from an allowed repository (``ImageAllowList``; the operator's setting
   ``SLSBOT_OPERATOR_ALLOWED_IMAGES``, by default the project's own image), any tag or digest of it;
 * ``spec.credentials.secretRef.name`` must not be one of the operator's own Secrets, and the Secret must carry the
-  label ``slsbot.io/credentials: "true"``: whoever labels a Secret so says it holds exchange credentials for slsbot.
+  label ``slsbot.io/credentials: "true"``: whoever labels a Secret so says it holds exchange credentials for slsbot;
+* ``spec.credentials.vault.auth.serviceAccountName`` must name a ServiceAccount of the account's namespace that carries
+  the label ``slsbot.io/runtime-service-account: "true"``. The operator creates the runtime's pod with its own rights,
+  so without this whoever may edit a TradingAccount could run a pod as any service account of the namespace (one
+  bound to a powerful Role included) and act with its token; whoever labels a ServiceAccount so says slsbot runtimes
+  may run as it. No name (the namespace's default service account) is not checked.
 
-Pure: the adapter looks the Secret up (its labels, never its data) and passes in what it saw, as ``SecretSeen``.
+Pure: the adapters look the Secret and the ServiceAccount up (their labels, never a Secret's data) and pass in what
+they saw, as ``SecretSeen`` and ``ServiceAccountSeen``.
 """
 
 from __future__ import annotations
@@ -22,8 +29,11 @@ from slsbot.domain.resolve import INVALID_SPEC, WAITING, Problem
 
 CREDENTIALS_LABEL = "slsbot.io/credentials"
 CREDENTIALS_LABEL_VALUE = "true"
+RUNTIME_SERVICE_ACCOUNT_LABEL = "slsbot.io/runtime-service-account"
+RUNTIME_SERVICE_ACCOUNT_LABEL_VALUE = "true"
 IMAGE_FIELD = "spec.runtime.image"
 CREDENTIALS_REF_FIELD = "spec.credentials.secretRef.name"
+SERVICE_ACCOUNT_FIELD = "spec.credentials.vault.auth.serviceAccountName"
 
 
 def image_repository(image: str) -> str:
@@ -113,6 +123,62 @@ def check_credentials_secret(
                 CREDENTIALS_REF_FIELD,
                 f"Secret {name!r} is not labelled for slsbot; if it holds this account's exchange credentials, "
                 f"run: {label_command(namespace, name)}",
+            )
+        ]
+    return []
+
+
+def runtime_service_account(account: TradingAccount) -> str | None:
+    """The service account the account's runtime pods run as, when the account names one
+    (``credentials.vault.auth.serviceAccountName``, which only the Kubernetes login method takes); None otherwise."""
+    credentials = account.spec.credentials
+    vault = credentials.vault if credentials is not None else None
+    auth = vault.auth if vault is not None else None
+    return auth.service_account_name if auth is not None else None
+
+
+def service_account_label_command(namespace: str, name: str) -> str:
+    return (
+        f"kubectl -n {namespace} label serviceaccount {name} "
+        f"{RUNTIME_SERVICE_ACCOUNT_LABEL}={RUNTIME_SERVICE_ACCOUNT_LABEL_VALUE}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountSeen:
+    """What the control plane saw of a ServiceAccount: whether it exists, and its labels."""
+
+    exists: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+def check_runtime_service_account(account: TradingAccount, seen: ServiceAccountSeen | None) -> list[Problem]:
+    """Problems of the service account the account's runtime pods would run as, each naming
+    ``spec.credentials.vault.auth.serviceAccountName``: a missing or unlabelled ServiceAccount is WaitingForDependency
+    (an administrator creates or labels it, and the reconciler looks again). ``seen`` is None when it was not looked
+    up. An account that names none runs its pods as the namespace's default service account: nothing to check."""
+    name = runtime_service_account(account)
+    if name is None:
+        return []
+    namespace = account.namespace
+    if seen is None or not seen.exists:
+        return [
+            Problem(
+                WAITING,
+                SERVICE_ACCOUNT_FIELD,
+                f"ServiceAccount {name!r} does not exist in namespace {namespace!r}; an administrator creates it "
+                "(bound to the Vault role), and labels it as one slsbot runtimes may run as: "
+                f"{service_account_label_command(namespace, name)}",
+            )
+        ]
+    if seen.labels.get(RUNTIME_SERVICE_ACCOUNT_LABEL) != RUNTIME_SERVICE_ACCOUNT_LABEL_VALUE:
+        return [
+            Problem(
+                WAITING,
+                SERVICE_ACCOUNT_FIELD,
+                f"ServiceAccount {name!r} is not labelled for slsbot runtimes: the operator would run the runtime pod "
+                "as it, with that account's rights; if an administrator chose it for slsbot runtimes, they run: "
+                f"{service_account_label_command(namespace, name)}",
             )
         ]
     return []

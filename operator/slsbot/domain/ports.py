@@ -1,8 +1,8 @@
 """What the reconcile service needs from a backend. ``adapters.kubernetes`` and ``adapters.processes`` implement
-``RuntimeBackend`` and ``RolloutRuntimes``; ``adapters.kubernetes`` implements ``CredentialSecrets``; both implement
-``OwnedObjects``; ``adapters.tuning_processes`` (local worker processes) and ``adapters.kubernetes.tuning`` (Jobs)
-implement ``TuningRunner``; ``adapters.admin_data`` (the local store) and ``adapters.kubernetes.admin_data`` (a cluster)
-implement ``AdminData``, what the admin API's routes read and change."""
+``RuntimeBackend`` and ``RolloutRuntimes``; ``adapters.kubernetes`` implements ``CredentialSecrets`` and
+``RuntimeServiceAccounts``; both implement ``OwnedObjects``; ``adapters.tuning_processes`` (local worker processes)
+and ``adapters.kubernetes.tuning`` (Jobs) implement ``TuningRunner``; ``adapters.admin_data`` (the local store) and
+``adapters.kubernetes.admin_data`` (a cluster) implement ``AdminData``, what the admin API's routes read and change."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from slsbot.api import Experiment, RuntimeConfig
 from slsbot.api.health import SecretKeyRef
 from slsbot.api.resources import Resource
 from slsbot.domain.admin_data import AdminObject, EventEntry, RuntimeActivity, RuntimeOrders, RuntimeView
-from slsbot.domain.admission import SecretSeen
+from slsbot.domain.admission import SecretSeen, ServiceAccountSeen
 from slsbot.domain.incidents import Incident
 from slsbot.domain.notification_plan import Message
 from slsbot.domain.plan import Action, ObservedRuntime
@@ -80,6 +80,14 @@ class CredentialSecrets(Protocol):
 
     def seen(self, namespace: str, name: str) -> SecretSeen:
         """Whether the Secret exists, and its labels. Raises BackendUnavailable when it cannot tell."""
+        ...
+
+
+class RuntimeServiceAccounts(Protocol):
+    """What the control plane may learn of a ServiceAccount an account names for its runtime pods: its labels."""
+
+    def seen(self, namespace: str, name: str) -> ServiceAccountSeen:
+        """Whether the ServiceAccount exists, and its labels. Raises BackendUnavailable when it cannot tell."""
         ...
 
 

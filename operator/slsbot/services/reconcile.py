@@ -22,7 +22,14 @@ from slsbot.api import (
     TradingAccount,
 )
 from slsbot.api.base import ObjectStatus
-from slsbot.domain.admission import ImageAllowList, as_account_problems, check_credentials_secret, check_image
+from slsbot.domain.admission import (
+    ImageAllowList,
+    as_account_problems,
+    check_credentials_secret,
+    check_image,
+    check_runtime_service_account,
+    runtime_service_account,
+)
 from slsbot.domain.allocation import AllocationClaim, check_allocation
 from slsbot.domain.conditions import READY, get_condition, set_condition
 from slsbot.domain.errors import BackendUnavailable, ConflictError, RuntimeUnreachable
@@ -45,6 +52,7 @@ from slsbot.domain.ports import (
     OwnedObjects,
     RolloutRuntimes,
     RuntimeBackend,
+    RuntimeServiceAccounts,
     TuningMetrics,
     TuningRunner,
 )
@@ -70,7 +78,8 @@ log = logging.getLogger(__name__)
 # dependency: whoever runs the reconcile looks again when one changes (the operator is woken through its kopf
 # indexes; the local supervisor looks at every object on every pass); this only bounds a missed wake-up.
 DEPENDENCY_SAFETY_REQUEUE = timedelta(minutes=5)
-# A dependency nobody watches (a credentials Secret: the operator may not list Secrets) is looked at this often.
+# A dependency nobody watches (a credentials Secret: the operator may not list Secrets; a runtime's ServiceAccount)
+# is looked at this often.
 UNWATCHED_DEPENDENCY_REQUEUE = timedelta(seconds=10)
 # A runtime that trades on while its spec cannot be applied: its figures and health are read this often.
 RUNNING_REQUEUE = timedelta(seconds=10)
@@ -108,9 +117,11 @@ class Catalog:
     known_exchanges: Collection[str] | None = None
     known_components: Collection[str] | None = None
     check_config: Callable[[RuntimeConfig], Sequence[str]] | None = None
-    # What a Strategy may run (domain.admission); the operator sets both, ``slsbot up`` runs no images or Secrets.
+    # What a Strategy may run (domain.admission); the operator sets all three, ``slsbot up`` runs no images, Secrets
+    # or service accounts.
     allowed_images: ImageAllowList | None = None
     credential_secrets: CredentialSecrets | None = None
+    runtime_service_accounts: RuntimeServiceAccounts | None = None
 
 
 class CachedConfigCheck:
@@ -148,12 +159,28 @@ def credential_problems(account: TradingAccount, catalog: Catalog) -> list[Probl
     return check_credentials_secret(account, seen, operators_own=secrets.operators_own)
 
 
+def service_account_problems(account: TradingAccount, catalog: Catalog) -> list[Problem]:
+    """The account's ``credentials.vault.auth.serviceAccountName``: existing, labelled for slsbot runtimes. Looks the
+    ServiceAccount up (its labels) through ``catalog.runtime_service_accounts``; BackendUnavailable when it cannot."""
+    accounts = catalog.runtime_service_accounts
+    name = runtime_service_account(account)
+    if accounts is None or name is None:
+        return []
+    return check_runtime_service_account(account, accounts.seen(account.namespace, name))
+
+
+def account_admission_problems(account: TradingAccount, catalog: Catalog) -> list[Problem]:
+    """What the operator does not allow of an account: its credentials Secret, its runtime's service account."""
+    return credential_problems(account, catalog) + service_account_problems(account, catalog)
+
+
 def admission_problems(resolved: ResolvedStrategy, catalog: Catalog) -> list[Problem]:
-    """What stops a valid Strategy from running at all: an image that is not allowed, credentials that are not."""
+    """What stops a valid Strategy from running at all: an image that is not allowed, credentials or a service
+    account that are not."""
     problems: list[Problem] = []
     if catalog.allowed_images is not None:
         problems += check_image(resolved.strategy.spec.runtime.image, catalog.allowed_images)
-    problems += as_account_problems(resolved.account, credential_problems(resolved.account, catalog))
+    problems += as_account_problems(resolved.account, account_admission_problems(resolved.account, catalog))
     return sorted(problems, key=lambda p: p.reason != INVALID_SPEC)
 
 
@@ -196,7 +223,8 @@ def reconcile_strategy(
     except BackendUnavailable as exc:
         return _retry(strategy.status, "BackendUnavailable", str(exc), timedelta(seconds=5))
     if refused:
-        # Secrets are not watched (the operator may not list them): look again soon for the label or the Secret.
+        # Secrets and ServiceAccounts are not watched (the operator may not list Secrets): look again soon for the
+        # label or the object.
         return _cannot_apply(strategy, refused, backend=backend, now=now, requeue=UNWATCHED_DEPENDENCY_REQUEUE)
     config = backend.render_config(resolved)
     if catalog.check_config is not None:
@@ -356,7 +384,7 @@ def reconcile_account(
 ) -> ReconcileResult:
     """Validate an account; its status counts its Strategies and the sum of their ``allocationPercent``."""
     catalog = catalog or Catalog()
-    problems = check_account(account, catalog.known_exchanges) + credential_problems(account, catalog)
+    problems = check_account(account, catalog.known_exchanges) + account_admission_problems(account, catalog)
     problems.sort(key=lambda p: p.reason != INVALID_SPEC)
     previous = account.status or account.kind_info.status_model()
     status = validation_status(previous, problems, generation=account.metadata.generation, now=now)

@@ -1,12 +1,15 @@
 """What the real operator refuses to run, against kmock: a credentials Secret that is not labelled for slsbot
-(until it is), one of the operator's own Secrets as credentials, and an image outside the allow-list. Nothing is
-created for a refused Strategy, and the condition names the field and the fix."""
+(until it is), one of the operator's own Secrets as credentials, a runtime service account that is not labelled for
+slsbot runtimes (until it is), and an image outside the allow-list. Nothing is created for a refused Strategy, and
+the condition names the field and the fix."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+
+from slsbot.adapters.kubernetes.client import PARTIAL_METADATA
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -126,3 +129,66 @@ async def test_an_image_outside_the_allow_list_is_refused_before_anything_is_cre
     await kube.eventually(
         lambda: kube.get("deployments", "slsbot-runtime-miner"), within=15, what="the runtime on an allowed image"
     )
+
+
+def vault_account(name: str, service_account: str) -> dict[str, Any]:
+    vault = {
+        "address": "https://vault.vault.svc:8200",
+        "path": "trading/binance",
+        "auth": {"role": "binance", "serviceAccountName": service_account},
+    }
+    return {
+        "apiVersion": "slsbot.io/v1alpha1",
+        "kind": "TradingAccount",
+        "metadata": {"name": name},
+        "spec": {"exchange": "binance", "mode": "testnet", "credentials": {"vault": vault}},
+    }
+
+
+async def test_the_runtime_runs_only_as_a_service_account_labelled_for_slsbot_runtimes(
+    kube, start_operator, runtime_stub
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}")
+    # A powerful account of the namespace (say, CI's deployer): whoever may edit a TradingAccount must not be able to
+    # have the operator run a pod as it.
+    await kube.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}})
+    await kube.apply(vault_account("vaulted", "deployer"))
+    await kube.apply(strategy("btc-trend", "vaulted", runtime_stub.port))
+
+    async def reason(plural: str, name: str, wanted: str) -> dict[str, Any] | None:
+        cond = ready_condition(await kube.get(plural, name))
+        return cond if cond.get("reason") == wanted else None
+
+    field = "spec.credentials.vault.auth.serviceAccountName"
+    command = "kubectl -n trading label serviceaccount deployer slsbot.io/runtime-service-account=true"
+    waiting = await kube.eventually(
+        lambda: reason("strategies", "btc-trend", "WaitingForDependency"), what="the strategy waiting for a label"
+    )
+    assert f"{field}: ServiceAccount 'deployer' is not labelled for slsbot runtimes" in waiting["message"]
+    assert command in waiting["message"]
+    pending = await kube.eventually(
+        lambda: reason("tradingaccounts", "vaulted", "WaitingForDependency"), what="the account waiting for a label"
+    )
+    assert pending["message"].startswith(f"{field}: ServiceAccount 'deployer' is not labelled")
+
+    async def warned() -> bool:
+        return "WaitingForDependency" in await kube.event_reasons("btc-trend")
+
+    await kube.eventually(warned, what="a WaitingForDependency event on the strategy")
+    for plural in ("deployments", "configmaps", "services", "persistentvolumeclaims", "networkpolicies"):
+        assert await kube.get(plural, "slsbot-runtime-btc-trend") is None, plural
+    status, pods = await kube._call("GET", kube.path("pods"))
+    assert status == 200 and pods["items"] == []
+
+    # An administrator chose it for slsbot runtimes: the runtime is created, running as it.
+    await kube.patch(
+        "serviceaccounts", "deployer", {"metadata": {"labels": {"slsbot.io/runtime-service-account": "true"}}}
+    )
+    deployment = await kube.eventually(
+        lambda: kube.get("deployments", "slsbot-runtime-btc-trend"), within=30, what="the runtime once labelled"
+    )
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "deployer"
+    # The label is read from metadata only, like a credentials Secret's.
+    reads = [c for c in kube.operator_calls() if c.resource == "serviceaccounts"]
+    assert reads and {c.verb for c in reads} == {"get"}
+    assert all(c.accept == PARTIAL_METADATA for c in reads)

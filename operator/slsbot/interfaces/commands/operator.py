@@ -43,6 +43,7 @@ from slsbot.adapters.kubernetes import (
     KubernetesEventRecorder,
     KubernetesObjectStore,
     KubernetesRuntimeBackend,
+    KubernetesRuntimeServiceAccounts,
     cluster_credentials,
     load_client_configuration,
 )
@@ -161,6 +162,7 @@ def build_context(settings: OperatorSettings) -> OperatorContext:
             check_config=runtime_config_check(),
             allowed_images=settings.image_allow_list(),
             credential_secrets=KubernetesCredentialSecrets(api),
+            runtime_service_accounts=KubernetesRuntimeServiceAccounts(api),
         ),
         backups=KubernetesBackupCronJobs(api, image=settings.backup_image),
         backup_metrics=metrics.backups,

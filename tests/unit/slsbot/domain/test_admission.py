@@ -1,4 +1,5 @@
-"""What a Strategy may run: allowed images, and credentials Secrets that are labelled and not the operator's."""
+"""What a Strategy may run: allowed images, credentials Secrets that are labelled and not the operator's, and a runtime
+service account that an administrator labelled for slsbot runtimes."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from slsbot.api import TradingAccount
 from slsbot.domain.admission import (
     ImageAllowList,
     SecretSeen,
+    ServiceAccountSeen,
     as_account_problems,
     check_credentials_secret,
     check_image,
+    check_runtime_service_account,
     image_repository,
+    runtime_service_account,
 )
 from slsbot.domain.resolve import INVALID_SPEC, WAITING
 
@@ -113,3 +117,59 @@ def test_a_strategy_reports_its_accounts_problems_on_its_account_reference():
     (problem,) = as_account_problems(_account(), problems)
     assert problem.reason == INVALID_SPEC and problem.field == "spec.accountRef.name"
     assert str(problem).startswith("spec.accountRef.name: TradingAccount 'live': spec.credentials.secretRef.name: ")
+
+
+def _vault_account(auth: dict | None) -> TradingAccount:
+    vault: dict = {"path": "trading/binance"}
+    if auth is not None:
+        vault["auth"] = auth
+    spec = {"exchange": "binance", "mode": "live", "credentials": {"vault": vault}}
+    return TradingAccount.model_validate({"metadata": {"name": "live", "namespace": "trading"}, "spec": spec})
+
+
+RUNS_AS_BOT = _vault_account({"role": "binance", "serviceAccountName": "binance-runtime"})
+SA_FIELD = "spec.credentials.vault.auth.serviceAccountName"
+SA_COMMAND = "kubectl -n trading label serviceaccount binance-runtime slsbot.io/runtime-service-account=true"
+
+
+def test_only_a_named_service_account_is_the_runtimes():
+    assert runtime_service_account(RUNS_AS_BOT) == "binance-runtime"
+    assert runtime_service_account(_vault_account({"role": "binance"})) is None
+    assert runtime_service_account(_vault_account(None)) is None
+    assert runtime_service_account(_vault_account({"method": "token", "tokenFile": "/run/vault-token"})) is None
+    assert runtime_service_account(_account()) is None and runtime_service_account(_account(None)) is None
+
+
+def test_a_labelled_service_account_and_an_account_that_names_none_pass():
+    labelled = ServiceAccountSeen(exists=True, labels={"slsbot.io/runtime-service-account": "true", "app": "x"})
+    assert check_runtime_service_account(RUNS_AS_BOT, labelled) == []
+    # The namespace's default service account: nothing is named, nothing is looked up or refused.
+    assert check_runtime_service_account(_vault_account({"role": "binance"}), None) == []
+    assert check_runtime_service_account(_account(), None) == []
+
+
+@pytest.mark.parametrize("seen", [None, ServiceAccountSeen(exists=False)])
+def test_a_missing_service_account_waits_saying_how_to_label_it(seen):
+    (problem,) = check_runtime_service_account(RUNS_AS_BOT, seen)
+    assert problem.reason == WAITING and problem.field == SA_FIELD
+    assert "ServiceAccount 'binance-runtime' does not exist in namespace 'trading'" in problem.message
+    assert problem.message.endswith(SA_COMMAND)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {},
+        {"slsbot.io/runtime-service-account": "false"},
+        {"slsbot.io/credentials": "true"},  # the credentials label says nothing about running pods as it
+        {"app.kubernetes.io/name": "cluster-admin-robot"},
+    ],
+)
+def test_an_unlabelled_service_account_waits_saying_why_and_the_command(labels):
+    (problem,) = check_runtime_service_account(RUNS_AS_BOT, ServiceAccountSeen(exists=True, labels=labels))
+    assert problem.reason == WAITING and problem.field == SA_FIELD
+    assert "ServiceAccount 'binance-runtime' is not labelled for slsbot runtimes" in problem.message
+    assert "with that account's rights" in problem.message
+    assert problem.message.endswith(SA_COMMAND)
+    (on_strategy,) = as_account_problems(RUNS_AS_BOT, [problem])
+    assert str(on_strategy).startswith(f"spec.accountRef.name: TradingAccount 'live': {SA_FIELD}: ")

@@ -1,6 +1,7 @@
-"""The reconcile service refuses to run what the operator does not allow: an image outside the allow-list, and
-credentials that are the operator's own Secrets or that are not labelled for slsbot. The service is under test; the
-backend and the Secrets are in memory."""
+"""The reconcile service refuses to run what the operator does not allow: an image outside the allow-list,
+credentials that are the operator's own Secrets or that are not labelled for slsbot, and a runtime service account
+that is not labelled for slsbot runtimes. The service is under test; the backend, the Secrets and the
+ServiceAccounts are in memory."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from slsbot.api import ConditionStatus, Strategy, TradingAccount
-from slsbot.domain.admission import ImageAllowList, SecretSeen
+from slsbot.domain.admission import ImageAllowList, SecretSeen, ServiceAccountSeen
 from slsbot.domain.conditions import get_condition
 from slsbot.domain.errors import BackendUnavailable
 from slsbot.domain.plan import ActionKind, ObservedRuntime, RuntimeState
@@ -155,3 +156,103 @@ def test_without_the_checks_in_the_catalog_nothing_is_refused():
         _strategy("docker.io/someone/miner:1"), accounts={"live": _account("x")}, policies={}, backend=backend, now=NOW
     )
     assert backend.executed == [ActionKind.CREATE]  # slsbot up runs no images and mounts no Secrets
+
+
+@dataclass
+class MemoryServiceAccounts:
+    """The RuntimeServiceAccounts port over a dict of labels per (namespace, name); counts its lookups."""
+
+    labels: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    lookups: list[tuple[str, str]] = field(default_factory=list)
+    down: bool = False
+
+    def seen(self, namespace: str, name: str) -> ServiceAccountSeen:
+        self.lookups.append((namespace, name))
+        if self.down:
+            raise BackendUnavailable("GET /api/v1/namespaces/trading/serviceaccounts: no answer")
+        found = self.labels.get((namespace, name))
+        return ServiceAccountSeen(exists=found is not None, labels=found or {})
+
+
+def _vault_account(service_account: str | None) -> TradingAccount:
+    auth = {"role": "binance"} | ({"serviceAccountName": service_account} if service_account else {})
+    spec = {"exchange": "binance", "mode": "live", "credentials": {"vault": {"path": "trading/binance", "auth": auth}}}
+    return TradingAccount.model_validate({"metadata": {"name": "live", "namespace": "trading"}, "spec": spec})
+
+
+def _reconcile_as(account: TradingAccount, accounts: MemoryServiceAccounts, backend: MemoryBackend):
+    catalog = Catalog(allowed_images=ALLOWED, credential_secrets=MemorySecrets(), runtime_service_accounts=accounts)
+    return reconcile_strategy(
+        _strategy(), accounts={"live": account}, policies={}, backend=backend, now=NOW, catalog=catalog
+    )
+
+
+SA_LABEL = "slsbot.io/runtime-service-account"
+
+
+def test_an_unlabelled_runtime_service_account_holds_the_strategy_back_until_it_is_labelled():
+    backend = MemoryBackend()
+    accounts = MemoryServiceAccounts({("trading", "ci-deployer"): {"app": "ci"}})
+    waiting = _reconcile_as(_vault_account("ci-deployer"), accounts, backend)
+    assert backend.executed == []
+    ready = _ready(waiting)
+    assert ready.reason == "WaitingForDependency" and waiting.requeue_after is not None
+    assert ready.message.startswith(
+        "spec.accountRef.name: TradingAccount 'live': spec.credentials.vault.auth.serviceAccountName: "
+        "ServiceAccount 'ci-deployer' is not labelled for slsbot runtimes"
+    )
+    assert f"kubectl -n trading label serviceaccount ci-deployer {SA_LABEL}=true" in ready.message
+    assert accounts.lookups == [("trading", "ci-deployer")]
+
+    accounts.labels[("trading", "ci-deployer")][SA_LABEL] = "true"
+    _reconcile_as(_vault_account("ci-deployer"), accounts, backend)
+    assert backend.executed == [ActionKind.CREATE]
+
+
+def test_the_default_service_account_is_not_looked_up():
+    backend, accounts = MemoryBackend(), MemoryServiceAccounts()
+    _reconcile_as(_vault_account(None), accounts, backend)
+    assert backend.executed == [ActionKind.CREATE] and accounts.lookups == []
+
+
+def test_an_account_whose_service_account_is_missing_is_pending_naming_the_field():
+    catalog = Catalog(runtime_service_accounts=MemoryServiceAccounts())
+    result = reconcile_account(_vault_account("binance-runtime"), now=NOW, catalog=catalog)
+    assert result.status.phase == "Pending"
+    assert _ready(result).reason == "WaitingForDependency"
+    assert _ready(result).message.startswith(
+        "spec.credentials.vault.auth.serviceAccountName: ServiceAccount 'binance-runtime' does not exist"
+    )
+    assert result.events and result.events[0].reason == "WaitingForDependency"
+
+
+def test_a_service_account_the_api_cannot_say_about_is_a_retry_not_a_verdict():
+    backend = MemoryBackend()
+    result = _reconcile_as(_vault_account("binance-runtime"), MemoryServiceAccounts(down=True), backend)
+    assert backend.executed == []
+    assert result.events[0].reason == "BackendUnavailable" and result.requeue_after is not None
+
+
+def test_without_the_service_account_check_in_the_catalog_a_named_account_runs():
+    backend = MemoryBackend()
+    reconcile_strategy(_strategy(), accounts={"live": _vault_account("any")}, policies={}, backend=backend, now=NOW)
+    assert backend.executed == [ActionKind.CREATE]  # slsbot up runs no pods
+
+
+@dataclass
+class RunningBackend(MemoryBackend):
+    """A runtime that already runs, on an older config."""
+
+    def observe(self, namespace, name):
+        return ObservedRuntime(state=RuntimeState.READY, config_hash="an-older-config", workload="slsbot-runtime-btc")
+
+
+def test_an_edit_to_an_unlabelled_service_account_leaves_a_running_runtime_as_it_runs():
+    # The escalation path: an account whose runtime runs is edited to name a powerful ServiceAccount.
+    backend = RunningBackend()
+    accounts = MemoryServiceAccounts({("trading", "binance-runtime"): {SA_LABEL: "true"}, ("trading", "deployer"): {}})
+    result = _reconcile_as(_vault_account("deployer"), accounts, backend)
+    assert backend.executed == []  # no rollout onto the new pod spec, no restart, no stop
+    assert _ready(result).reason == "RunningLastGoodConfig" and result.requeue_after is not None
+    assert "ServiceAccount 'deployer' is not labelled for slsbot runtimes" in _ready(result).message
+    assert result.events[0].type == "Warning" and result.events[0].reason == "WaitingForDependency"
