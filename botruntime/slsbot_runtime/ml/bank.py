@@ -27,6 +27,13 @@ version (after a restart, a version's own reference from the registry). The drif
 under the threshold) also brings a drifted model back. Both paths do this candle by candle in the same order, so fast
 mode and step mode see the same drift. ``drift_status()`` gives ``/status``'s ``drift`` entries of the models.
 
+Live accuracy (``accuracy.LiveAccuracy``, one per model): each prediction (of a drifted model too) waits with its
+candle's close until the candle ``horizon`` candles later of its symbol scores it; the share of the last
+``accuracy_window`` scored that came true is the model's live accuracy, from ``accuracy_min_scored`` on, against
+its version's holdout accuracy at training (``metrics["accuracy"]``). A version coming into use (a replacing retrain,
+or a load from the registry) starts it over. Both paths score the same predictions in the same order; nothing of it
+changes a vote. ``on_accuracy`` hands the figures to the metrics.
+
 By hand: ``request_retrain(name, reason)`` retrains that model's schedule at the next candle, out of schedule;
 ``set_drifted(name, reason)`` / ``clear_drifted(name)``; ``drift_reference(name)`` reads the registry's reference.
 """
@@ -476,7 +483,8 @@ class ModelBank:
     # -- status -----------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """``/status``'s ``models``: per model its version, trained_at, state, in_vote and holdout log loss."""
+        """``/status``'s ``models``: per model its version, trained_at, state, in_vote, holdout log loss, and its live
+        accuracy (None below the minimum), the version's holdout accuracy and the scored predictions behind it."""
         out = {}
         for name, record in self.models.items():
             state, in_vote = self._states[name]
