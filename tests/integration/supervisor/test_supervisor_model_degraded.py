@@ -99,15 +99,19 @@ def _condition(strategy: dict, type_: str) -> dict:
     return next((c for c in strategy["conditions"] if c["type"] == type_), {})
 
 
-def _runtime_status(state_dir: Path) -> dict[str, Any]:
+def _runtime_get(state_dir: Path, path: str) -> httpx.Response:
     folder = state_dir / "default" / "btc-model"
     port = yaml.safe_load((folder / "runtime.yaml").read_text())["server"]["port"]
     token = (folder / "control.token").read_text().strip()
     response = httpx.get(
-        f"http://127.0.0.1:{port}/status", headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False
+        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False
     )
     response.raise_for_status()
-    return response.json()
+    return response
+
+
+def _runtime_status(state_dir: Path) -> dict[str, Any]:
+    return _runtime_get(state_dir, "/status").json()
 
 
 def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put_in_safe_mode(
@@ -125,6 +129,7 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
             lambda: (
                 (s := running.strategies().get("btc-model"))
                 and _condition(s, "Healing").get("reason") == "ModelDegraded_SafeMode"
+                and _condition(s, "Trading").get("reason") == "SafeMode"
                 and s
             ),
             timeout=90,
@@ -141,6 +146,9 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
         assert (health["accuracy_model"], health["baseline_accuracy"], health["accuracy"]) == ("logit", 1.0, 0.0)
         assert health["degraded"] is False and health["drifted"] == []  # no drift: only the accuracy fell
         assert model["state"] == "ready" and model["in_vote"] is True
+        metrics = _runtime_get(running.state_dir, "/metrics").text
+        assert 'slsbot_runtime_model_accuracy{model="logit"} 0.0' in metrics
+        assert 'slsbot_runtime_model_baseline_accuracy{model="logit"} 1.0' in metrics
 
         with running.client() as client:
             incidents = client.get("/api/v1/incidents").json()
@@ -156,7 +164,7 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
 
         healing = _condition(degraded, "Healing")
         assert healing["status"] == "True" and "ModelAccuracy" in healing["message"]
-        assert _condition(degraded, "Trading").get("reason") == "SafeMode"
+        assert degraded["phase"] == "Degraded"
         warnings = [e for e in events if e["reason"] == "ModelDegraded_SafeMode"]
         assert len(warnings) == 1 and warnings[0]["type"] == "Warning", events
         assert not [e for e in events if e["reason"] == "ReconcileError"], events
