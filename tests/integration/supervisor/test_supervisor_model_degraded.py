@@ -4,7 +4,8 @@ The candles are made so that it happens for sure. A volume pattern decides the n
 candle the close goes up, after a low-volume one down (regime A), the model (a logistic regression on
 ``volume_z_24``, ``horizon`` 1) learns it perfectly at its one retrain point (holdout accuracy 1.0), and ten candles
 later the relation turns round (regime B: high volume, then down). The volumes and the size of the moves keep the
-same distribution, so the model's inputs and output do not drift; only its predictions are now always wrong. Once its
+same distribution, so the model's inputs and output do not drift (and drift is judged only after 300 predictions of a
+version, far more than the model has made when the rule fires); only its predictions are now always wrong. Once its
 live window (``ml.accuracy.window: 20``) holds nothing but predictions of regime B, its live accuracy is 0.0, and the
 RiskPolicy's ``modelAccuracyDrop: 1`` rule, which only a fall from 1.0 to 0.0 passes, fires: a severity-2
 ``ModelAccuracy`` incident with its runbook, and the ladder's ModelDegraded rung (safe mode pushed to the runtime, the
@@ -65,7 +66,7 @@ spec:
       - {name: logit, kind: logisticRegression, features: [volume_z_24], lookback: 320, retrainEvery: %(every)dh,
          horizon: 1, embargo: 1}
     accuracy: {window: %(window)d, minScored: %(window)d}
-    driftThreshold: 0.5
+    driftThreshold: 0.5  # a margin: the inputs keep their distribution (output PSI about 0.1 over 300 candles of B)
   marketData: {source: replay, dataDir: %(data)s, secondsPerCandle: 0.01, warmupCandles: 20}
 """
 
