@@ -167,6 +167,19 @@ class RuntimeMetrics:
             ["model"],
             registry=registry,
         )
+        self.model_accuracy = Gauge(
+            f"{PREFIX}_model_accuracy",
+            "Live accuracy of each signal model's version in use: the share of its last ml.accuracy.window scored "
+            "predictions that came true; NaN until ml.accuracy.minScored are scored.",
+            ["model"],
+            registry=registry,
+        )
+        self.model_baseline_accuracy = Gauge(
+            f"{PREFIX}_model_baseline_accuracy",
+            "Holdout accuracy of each signal model's version in use, scored at its training; NaN without a version.",
+            ["model"],
+            registry=registry,
+        )
         # health signals (engine.health, docs/concepts/runtime-health.md)
         self.data_age = Gauge(
             f"{PREFIX}_data_age_seconds",
@@ -262,6 +275,11 @@ class RuntimeMetrics:
         self.model_retrains.labels(model, result).inc()
         if log_loss is not None:
             self.model_holdout_log_loss.labels(model).set(log_loss)
+
+    def set_model_accuracy(self, model: str, accuracy: float | None, baseline: float | None) -> None:
+        """A model's live accuracy and its version's holdout accuracy (None: not measured, NaN)."""
+        self.model_accuracy.labels(model).set(math.nan if accuracy is None else accuracy)
+        self.model_baseline_accuracy.labels(model).set(math.nan if baseline is None else baseline)
 
     def set_trading_mode(self, current: str) -> None:
         if current not in TRADING_MODES:

@@ -290,8 +290,9 @@ class HealthRecorder:
 
 
 def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The models' health from the status's ``models`` and ``drift``; None without models. Accuracy is not measured
-    by the runtime's models yet: null."""
+    """The models' health from the status's ``models`` and ``drift``; None without models. ``accuracy`` and
+    ``baseline_accuracy`` are those of the model whose live accuracy fell furthest below its version's holdout
+    accuracy (``accuracy_model``), among the models that report both (``ml.accuracy``); null when none does."""
     if not models and not drift:
         return None
     drifted = sorted(name for name, entry in (drift or {}).items() if entry.get("drifted"))
@@ -302,12 +303,29 @@ def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | No
         if entry.get("version") is not None and not entry.get("in_vote", True)
     ]
     failing = [name for name, entry in (models or {}).items() if entry.get("state") in ("failed", "drifted", "stale")]
+    worst = worst_accuracy(models or {})
     return {
         "degraded": bool(drifted or out_of_vote or failing),
         "drifted": drifted,
-        "accuracy": None,
-        "baseline_accuracy": None,
+        "accuracy": None if worst is None else worst[1],
+        "baseline_accuracy": None if worst is None else worst[2],
+        "accuracy_model": None if worst is None else worst[0],
     }
+
+
+def worst_accuracy(models: Mapping[str, Any]) -> tuple[str, float, float] | None:
+    """(model, live accuracy, baseline accuracy) of the model with the largest drop of the two (the first by name
+    among equal drops); None when no model reports both."""
+    worst: tuple[float, str, float, float] | None = None
+    for name in sorted(models):
+        entry = models[name]
+        accuracy, baseline = entry.get("accuracy"), entry.get("baseline_accuracy")
+        if accuracy is None or baseline is None:
+            continue
+        drop = baseline - accuracy
+        if worst is None or drop > worst[0]:
+            worst = (drop, name, accuracy, baseline)
+    return None if worst is None else worst[1:]
 
 
 def margin_used_percent(

@@ -27,6 +27,13 @@ version (after a restart, a version's own reference from the registry). The drif
 under the threshold) also brings a drifted model back. Both paths do this candle by candle in the same order, so fast
 mode and step mode see the same drift. ``drift_status()`` gives ``/status``'s ``drift`` entries of the models.
 
+Live accuracy (``accuracy.LiveAccuracy``, one per model): each prediction (of a drifted model too) waits with its
+candle's close until the candle ``horizon`` candles later of its symbol scores it; the share of the last
+``accuracy_window`` scored that came true is the model's live accuracy, from ``accuracy_min_scored`` on, against
+its version's holdout accuracy at training (``metrics["accuracy"]``). A version coming into use (a replacing retrain,
+or a load from the registry) starts it over. Both paths score the same predictions in the same order; nothing of it
+changes a vote. ``on_accuracy`` hands the figures to the metrics.
+
 By hand: ``request_retrain(name, reason)`` retrains that model's schedule at the next candle, out of schedule;
 ``set_drifted(name, reason)`` / ``clear_drifted(name)``; ``drift_reference(name)`` reads the registry's reference.
 """
@@ -45,6 +52,7 @@ import numpy as np
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.features.engine import FeatureEngine
+from slsbot_runtime.ml.accuracy import DEFAULT_MIN_SCORED, DEFAULT_WINDOW, LiveAccuracy
 from slsbot_runtime.ml.predictors import CalibratedModel, Predictor, StackedModel
 from slsbot_runtime.ml.registry import DriftReference, ModelRegistry
 from slsbot_runtime.ml.schedule import RetrainClock, enough_candles, model_state
@@ -73,6 +81,7 @@ class Trainer(Protocol):
 @dataclass(slots=True)
 class _Model:
     spec: ModelSpec
+    accuracy: LiveAccuracy  # the version in use's live accuracy
     version: int | None = None
     model: Predictor | None = None
     trained_at: int | None = None  # the retrain point of the version in use
@@ -81,7 +90,7 @@ class _Model:
     drifted: str | None = None
     reference: ReferenceSample | None = None  # what drift compares the version in use with
     training: bool = False
-    metrics: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the version in use's holdout scores at its training
     decision: str = ""
     retrains: int = 0
     replaced: int = 0
@@ -111,6 +120,9 @@ class ModelBank:
         on_change: Callable[[str, str, bool], None] | None = None,
         on_retrain: Callable[[str, str, float | None], None] | None = None,
         drift_threshold: float | None = None,
+        accuracy_window: int = DEFAULT_WINDOW,
+        accuracy_min_scored: int = DEFAULT_MIN_SCORED,
+        on_accuracy: Callable[[str, float | None, float | None], None] | None = None,
     ) -> None:
         ordered = [s for s in specs if not s.stacking] + [s for s in specs if s.stacking]
         self.specs = {spec.name: spec for spec in ordered}
@@ -119,11 +131,21 @@ class ModelBank:
         self.wait_for_training = wait_for_training
         self.on_change = on_change  # (model, new state, in vote): metrics
         self.on_retrain = on_retrain  # (model, result: replaced / kept / failed, holdout log loss): metrics
+        self.on_accuracy = on_accuracy  # (model, live accuracy, baseline accuracy) when either changes: metrics
         #: Called about every 0.2 s while a replay waits for a retrain (the loop's heartbeat, so /healthz stays 200).
         self.on_wait: Callable[[], None] | None = None
         self._trainer_factory = trainer_factory
         self._trainer: Trainer | None = None
-        self.models = {name: _Model(spec) for name, spec in self.specs.items()}
+        self.models = {
+            name: _Model(
+                spec,
+                LiveAccuracy(
+                    self.symbols, horizon=spec.horizon, window=accuracy_window, min_scored=accuracy_min_scored
+                ),
+            )
+            for name, spec in self.specs.items()
+        }
+        self._numbers = dict.fromkeys(self.symbols, 0)  # candles seen per symbol (what the accuracy counts in)
         self.features = tuple(dict.fromkeys(f for s in ordered if not s.stacking for f in s.features))
         self._engine = FeatureEngine(self.features, field="ml.models[].features")
         self._groups = self._make_groups(ordered)
@@ -230,7 +252,9 @@ class ModelBank:
         values = self._live[symbol].update(candle)
         self._now = candle.ts
         self._refresh_states()
-        self._signals[symbol] = self._predict(np.array([values[name] for name in self.features]))
+        number = self._score(symbol, candle.close)
+        vector = np.array([values[name] for name in self.features])
+        self._signals[symbol] = self._predict(vector, symbol, number, candle.close)
 
     def _retrain_due(self, ts: int, retrain: Callable[[_Group, int, str], None]) -> None:
         """Retrain each schedule whose retrain point ``ts`` reached, or that was asked to retrain (drift)."""
@@ -249,9 +273,19 @@ class ModelBank:
     def in_vote(self, name: str) -> bool:
         return self._states[name][1]
 
-    def _predict(self, vector: np.ndarray) -> dict[str, tuple[float, float]]:
-        """The votes of the models in the vote for one candle's feature vector; each prediction (of a drifted
-        model too, which does not vote) goes to the drift tracker with the features it read."""
+    def _score(self, symbol: str, close: float) -> int:
+        """The next candle of ``symbol``: score each model's prediction it decides (live accuracy); its number."""
+        number = self._numbers[symbol] = self._numbers[symbol] + 1
+        for name, record in self.models.items():
+            accuracy = record.accuracy
+            if accuracy.candle(symbol, number, close) and self.on_accuracy is not None:
+                self.on_accuracy(name, accuracy.value, record.metrics.get("accuracy"))
+        return number
+
+    def _predict(self, vector: np.ndarray, symbol: str, number: int, close: float) -> dict[str, tuple[float, float]]:
+        """The votes of the models in the vote for candle ``number`` of ``symbol`` from its feature vector; each
+        prediction (of a drifted model too, which does not vote) waits for its outcome (live accuracy) and goes to
+        the drift tracker with the features it read."""
         signals: dict[str, tuple[float, float]] = {}
         scores: dict[tuple[str, int], float] = {}
         finite = np.isfinite(vector)
@@ -278,6 +312,7 @@ class ModelBank:
                 p = float(_calibrated(model, score_row)[0])
             if in_vote:
                 signals[name] = vote_of(p)
+            record.accuracy.predicted(symbol, number, close, p)
             if drift is not None:
                 features = model.features
                 drift.observe(name, dict(zip(features, vector[columns].tolist(), strict=True)), p)
@@ -322,6 +357,7 @@ class ModelBank:
             record.trained_at = record.checked = int(info["point_ms"])
             record.metrics = {k: v for k, v in info.get("metrics", {}).items() if isinstance(v, int | float)}
             record.decision = f"loaded from the registry: {info.get('decision', '')}"
+            self._new_version(name, record)
         for group in self._groups:
             points = [self.models[n].trained_at for n in group.names if self.models[n].trained_at is not None]
             if points:
@@ -402,6 +438,7 @@ class ModelBank:
                 record.trained_at, record.metrics = outcome.point, dict(outcome.metrics)
                 record.drifted = None
                 record.replaced += 1
+                self._new_version(outcome.name, record)
 
             if self.drift is not None and outcome.reference:
                 # the model in use was just judged on the newest candles: drift is measured from this window now
@@ -413,6 +450,12 @@ class ModelBank:
                     record.drifted = None
             log.info("model %s v%s at %s: %s", outcome.name, outcome.version, _iso(outcome.point), outcome.decision)
         self._refresh_states()
+
+    def _new_version(self, name: str, record: _Model) -> None:
+        """A version came into use: its live accuracy starts from nothing, its baseline is its own holdout's."""
+        record.accuracy.reset()
+        if self.on_accuracy is not None:
+            self.on_accuracy(name, None, record.metrics.get("accuracy"))
 
     def _refresh_states(self) -> None:
         for name, record in self.models.items():
@@ -440,16 +483,21 @@ class ModelBank:
     # -- status -----------------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, dict[str, Any]]:
-        """``/status``'s ``models``: per model its version, trained_at, state, in_vote and holdout log loss."""
+        """``/status``'s ``models``: per model its version, trained_at, state, in_vote, holdout log loss, and its live
+        accuracy (None below the minimum), the version's holdout accuracy and the scored predictions behind it."""
         out = {}
         for name, record in self.models.items():
             state, in_vote = self._states[name]
+            accuracy = record.accuracy
             out[name] = {
                 "version": record.version,
                 "trained_at": None if record.trained_at is None else _iso(record.trained_at),
                 "state": state,
                 "in_vote": in_vote,
                 "metric": {"log_loss": record.metrics.get("log_loss")},
+                "accuracy": accuracy.value,
+                "baseline_accuracy": record.metrics.get("accuracy"),
+                "accuracy_scored": accuracy.scored,
                 "retrains": record.retrains,
                 "replaced": record.replaced,
                 "decision": record.decision,
@@ -498,7 +546,9 @@ class ModelBank:
             self._retrain_due(candle_ts, retrain)
             self._now = candle_ts
             self._refresh_states()
-            signals = self._predict(rows[k][i])
+            symbol = histories[k].symbol
+            close = float(histories[k].close[i])
+            signals = self._predict(rows[k][i], symbol, self._score(symbol, close), close)
             for name in names:
                 direction, confidence, mask = out[name][k]
                 mask[i] = states[name][1] and self.models[name].model is not None

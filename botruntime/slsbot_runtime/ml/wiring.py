@@ -54,7 +54,13 @@ def backtest_bank(
     """A fast-mode bank (also the lookahead check's, per symbol): no registry, each retrain waited for, drift watched
     with ``ml.driftThreshold`` as in every other bank."""
     return ModelBank(
-        specs, symbols, trainer_factory=trainer_factory, registry=None, drift_threshold=config.ml.drift_threshold
+        specs,
+        symbols,
+        trainer_factory=trainer_factory,
+        registry=None,
+        drift_threshold=config.ml.drift_threshold,
+        accuracy_window=config.ml.accuracy.window,
+        accuracy_min_scored=config.ml.accuracy.min_scored,
     )
 
 
@@ -101,4 +107,7 @@ def build_model_bank(
         on_change=on_change,
         on_retrain=None if metrics is None else metrics.count_retrain,
         drift_threshold=config.ml.drift_threshold,
+        accuracy_window=config.ml.accuracy.window,
+        accuracy_min_scored=config.ml.accuracy.min_scored,
+        on_accuracy=None if metrics is None else metrics.set_model_accuracy,
     )

@@ -215,10 +215,43 @@ class TrainingWorker(SpecModel):
         return parse_duration(self.timeout).total_seconds()
 
 
+class LiveAccuracySettings(SpecModel):
+    """How each signal model's live accuracy is measured: the share of its recent predictions that came true, against
+    the accuracy its version scored on its holdout at training (docs/concepts/models.md#live-accuracy)."""
+
+    window: int = Field(
+        default=200,
+        ge=10,
+        le=100_000,
+        description="The live accuracy is that of the model's last this many scored predictions, pooled over the "
+        "symbols.",
+    )
+    min_scored: int = Field(
+        default=50,
+        ge=1,
+        le=100_000,
+        description="Fewest scored predictions in the window before the live accuracy is reported (null before).",
+    )
+
+    @model_validator(mode="after")
+    def _min_within_window(self) -> LiveAccuracySettings:
+        if self.min_scored > self.window:
+            raise ValueError(
+                f"ml.accuracy.minScored: {self.min_scored} is more than the window holds ({self.window}); "
+                "lower minScored or raise window"
+            )
+        return self
+
+
 class MLSettings(SpecModel):
     models: list[MLModel] = Field(default_factory=list, max_length=16)
     drift_threshold: float = Field(
         default=0.2, gt=0, le=1, description="Population stability above this marks the model as drifted."
+    )
+    accuracy: LiveAccuracySettings = Field(
+        default_factory=LiveAccuracySettings,
+        description="How each signal model's live accuracy is measured (the incident rule ModelAccuracy compares it "
+        "with the version's holdout accuracy).",
     )
     worker: TrainingWorker = Field(default_factory=TrainingWorker, description="The training process's bounds.")
 

@@ -206,10 +206,12 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
     models = _mapping(health.get("models"))
     accuracy, baseline = _number(models.get("accuracy")), _number(models.get("baseline_accuracy"))
     if accuracy is not None and baseline is not None and baseline - accuracy >= rules.model_accuracy_drop:
+        model = models.get("accuracy_model")
         found.append(
             (
                 "ModelAccuracy",
-                f"model accuracy fell from {baseline:.3f} to {accuracy:.3f} "
+                ("model accuracy" if not model else f"model {str(model)[:63]}: live accuracy")
+                + f" fell from {baseline:.3f} (holdout at training) to {accuracy:.3f} "
                 f"(rule: a drop of {rules.model_accuracy_drop:g})",
             )
         )

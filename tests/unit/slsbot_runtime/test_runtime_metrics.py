@@ -46,6 +46,18 @@ def test_the_model_state_gauges_know_every_state_and_count_models_out_of_the_vot
         metrics.set_model_state("gbm", "sleepy", False)
 
 
+def test_the_model_accuracy_gauges_are_nan_until_measured() -> None:
+    import math
+
+    registry = CollectorRegistry()
+    metrics = RuntimeMetrics(registry)
+    metrics.set_model_accuracy("gbm", None, 0.58)  # a new version: its baseline, nothing measured yet
+    assert math.isnan(registry.get_sample_value("slsbot_runtime_model_accuracy", {"model": "gbm"}))
+    assert registry.get_sample_value("slsbot_runtime_model_baseline_accuracy", {"model": "gbm"}) == 0.58
+    metrics.set_model_accuracy("gbm", 0.43, 0.58)
+    assert registry.get_sample_value("slsbot_runtime_model_accuracy", {"model": "gbm"}) == 0.43
+
+
 def test_the_exchange_error_kinds_are_exported_at_zero_before_the_first_error() -> None:
     """An alert's increase() needs a sample before the first error: every kind exists at 0 from the start."""
     from slsbot_runtime.metrics import EXCHANGE_ERROR_KINDS

@@ -55,3 +55,13 @@ def test_a_voting_model_may_not_take_a_member_name() -> None:
     with pytest.raises(ValueError, match=r"ml.models\[gbm\].name: an ensemble member has that name"):
         check_model_members(ensemble, MLSettings.model_validate({"models": [_model()]}))
     check_model_members(ensemble, MLSettings.model_validate({"models": [_model(vote=False)]}))
+
+
+def test_live_accuracy_window_and_minimum() -> None:
+    assert (MLSettings().accuracy.window, MLSettings().accuracy.min_scored) == (200, 50)
+    settings = MLSettings.model_validate({"accuracy": {"window": 40, "minScored": 40}})
+    assert (settings.accuracy.window, settings.accuracy.min_scored) == (40, 40)
+    with pytest.raises(ValidationError, match=r"ml.accuracy.minScored: 60 is more than the window holds \(40\)"):
+        MLSettings.model_validate({"accuracy": {"window": 40, "minScored": 60}})
+    with pytest.raises(ValidationError, match="window"):
+        MLSettings.model_validate({"accuracy": {"window": 5}})

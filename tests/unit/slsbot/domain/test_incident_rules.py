@@ -107,6 +107,17 @@ def test_at_the_threshold_nothing_fires(change) -> None:
     assert rules_of(observe(health)) == {}
 
 
+def test_the_accuracy_rule_names_the_model_and_its_figures() -> None:
+    health = healthy()
+    health["models"].update(accuracy=0.41, baseline_accuracy=0.58, accuracy_model="logit")
+    (signal,) = strategy_signals(observe(health), RiskPolicySpec(), NOW)
+    assert (signal.rule, signal.severity, signal.runbook) == ("ModelAccuracy", 2, "runbooks/model-accuracy.md")
+    assert (
+        signal.message
+        == "model logit: live accuracy fell from 0.580 (holdout at training) to 0.410 (rule: a drop of 0.1)"
+    )
+
+
 def test_thresholds_come_from_the_policy() -> None:
     policy = RiskPolicySpec.model_validate(
         {

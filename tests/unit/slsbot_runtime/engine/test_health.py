@@ -153,6 +153,7 @@ def test_models_block() -> None:
         "drifted": [],
         "accuracy": None,
         "baseline_accuracy": None,
+        "accuracy_model": None,
     }
     drifted = models_block({"m": {"state": "drifted", "in_vote": False}}, {"m": {"drifted": True}})
     assert drifted is not None and drifted["degraded"] is True and drifted["drifted"] == ["m"]
@@ -161,6 +162,29 @@ def test_models_block() -> None:
     assert untrained is not None and untrained["degraded"] is False
     benched = models_block({"m": {"state": "ready", "in_vote": False, "version": 2}}, None)
     assert benched is not None and benched["degraded"] is True
+
+
+def test_models_block_reports_the_model_whose_accuracy_fell_furthest() -> None:
+    models = {
+        "gbm": {"state": "ready", "in_vote": True, "version": 3, "accuracy": 0.55, "baseline_accuracy": 0.6},
+        "logit": {"state": "ready", "in_vote": True, "version": 1, "accuracy": 0.41, "baseline_accuracy": 0.58},
+        "forest": {"state": "ready", "in_vote": True, "version": 2, "accuracy": 0.7, "baseline_accuracy": 0.56},
+        # below ml.accuracy.minScored, or no version yet: nothing to compare
+        "young": {"state": "ready", "in_vote": True, "version": 1, "accuracy": None, "baseline_accuracy": 0.9},
+        "new": {"state": "missing", "in_vote": False, "version": None, "accuracy": None, "baseline_accuracy": None},
+    }
+    block = models_block(models, None)
+    assert block is not None
+    assert (block["accuracy_model"], block["accuracy"], block["baseline_accuracy"]) == ("logit", 0.41, 0.58)
+    assert block["degraded"] is False  # an accuracy drop is the control plane's rule (modelAccuracyDrop), not degraded
+    # equal drops: the first by name, whatever the order of the status
+    tied = {"b": {"accuracy": 0.5, "baseline_accuracy": 0.6}, "a": {"accuracy": 0.4, "baseline_accuracy": 0.5}}
+    assert models_block(tied, None)["accuracy_model"] == "a"  # type: ignore[index]
+    # a model better live than on its holdout is still the worst when it is the only one measured
+    only = models_block({"m": {"accuracy": 0.7, "baseline_accuracy": 0.6}}, None)
+    assert only is not None and (only["accuracy"], only["baseline_accuracy"]) == (0.7, 0.6)
+    unmeasured = models_block({"m": {"accuracy": None, "baseline_accuracy": 0.6}}, None)
+    assert unmeasured is not None and unmeasured["accuracy"] is None and unmeasured["accuracy_model"] is None
 
 
 def test_a_paced_replays_data_is_never_stale_sooner_than_the_floor() -> None:

@@ -183,3 +183,48 @@ def test_outcome_of_a_failed_job_names_every_model(model_specs: list[ModelSpec])
     outcomes = failed_outcomes(job, "training took longer than ml.worker.timeout (1 s)")
     assert [o.name for o in outcomes] == ["gbm", "logit", "stack"]
     assert all(isinstance(o, Outcome) and not o.ok for o in outcomes)
+
+
+def test_live_accuracy_is_the_hit_rate_of_the_version_in_use_pooled_over_the_symbols(
+    btc_2024: OHLCV, eth_2024: OHLCV
+) -> None:
+    histories = [btc_2024.slice(0, 1300), eth_2024.slice(100, 1300)]
+    symbols = ("BTC/USDT", "ETH/USDT")
+    model = [spec("logit", "logisticRegression", horizon=2)]
+    told: list[tuple[str, float | None, float | None]] = []
+    bank = _bank(model, symbols, accuracy_window=200, accuracy_min_scored=50, on_accuracy=lambda *a: told.append(a))
+    position = {s: 0 for s in symbols}
+    made = []  # (symbol, candle index, direction, version) of every candle, in the loop's order
+    replaced = 0
+    for candle in _merged(histories):
+        bank.observe(candle)
+        record = bank.models["logit"]
+        made.append((candle.symbol, position[candle.symbol], bank.signal(candle.symbol, "logit")[0], record.version))
+        position[candle.symbol] += 1
+        if record.replaced > replaced:  # a new version: measured from nothing, against its own holdout accuracy
+            replaced = record.replaced
+            status = bank.status()["logit"]
+            assert status["accuracy_scored"] == 0 and status["accuracy"] is None
+            assert status["baseline_accuracy"] == record.metrics["accuracy"]
+            assert told[-1] == ("logit", None, record.metrics["accuracy"])
+    assert replaced >= 2
+    # the reference: the final version's predictions ("up" when its vote is +1), each scored by its symbol's close two
+    # candles later, in the order those candles came; the last 200 of them
+    version = bank.models["logit"].version
+    close = {h.symbol: h.close for h in histories}
+    when = {(symbol, i): n for n, (symbol, i, _, _) in enumerate(made)}
+    scored = sorted(
+        (when[(symbol, i + 2)], (close[symbol][i + 2] > close[symbol][i]) == (direction > 0))
+        for symbol, i, direction, v in made
+        if v == version and direction != 0 and (symbol, i + 2) in when
+    )
+    assert len(scored) > 200 and {s for s, _, d, v in made if v == version and d != 0} == set(symbols)
+    expected = sum(hit for _, hit in scored[-200:]) / 200
+    status = bank.status()["logit"]
+    assert status["accuracy_scored"] == 200 and status["accuracy"] == expected
+    assert 0.0 < status["baseline_accuracy"] < 1.0
+    assert told[-1] == ("logit", expected, status["baseline_accuracy"])
+    # fast mode measures the same: a measurement over the same predictions, which changes no vote
+    batch = _bank(model, symbols, accuracy_window=200, accuracy_min_scored=50)
+    batch.run_batch(histories)
+    assert batch.status()["logit"] == status

@@ -58,11 +58,28 @@ def test_a_runtime_shows_its_models_and_beats_while_it_waits(tmp_path: Path) -> 
             "state": "missing",
             "in_vote": False,
             "metric": {"log_loss": None},
+            "accuracy": None,
+            "baseline_accuracy": None,
+            "accuracy_scored": 0,
             "retrains": 0,
             "replaced": 0,
             "decision": "",
             "reason": None,
         }
+    finally:
+        bank.close()
+        built.store.close()
+
+
+def test_the_live_accuracy_settings_reach_every_model(tmp_path: Path) -> None:
+    config = _config().model_copy(deep=True)
+    config.ml.accuracy = config.ml.accuracy.model_validate({"window": 30, "minScored": 10})
+    built = build_runtime(config, RuntimeOptions(state_path=str(tmp_path / "state.db")))
+    try:
+        bank = built.loop.models
+        assert bank is not None
+        accuracy = bank.models["gbm"].accuracy
+        assert (accuracy.window, accuracy.min_scored, accuracy.horizon) == (30, 10, 1)
     finally:
         bank.close()
         built.store.close()
