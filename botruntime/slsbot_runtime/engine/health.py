@@ -9,7 +9,8 @@ What is counted where (docs/concepts/runtime-health.md):
 * orders: ``order_outcome`` from the order manager (sent, rejected by the exchange, failed after the retries);
   ``bad_streak`` is what the loop compares with ``healing.rejectLimit``;
 * slippage: ``expect`` when an intent is staged (the candle's close), ``fill`` for each booked fill;
-* reconciliation: ``reconcile_ok`` / ``reconcile_problem``.
+* reconciliation: ``reconcile_ok`` / ``reconcile_problem``;
+* signal confidence: ``SignalConfidence.observe`` by the loop for each signal that sets a target.
 
 The block is built when ``/status`` is asked (``block``), from these counters and the loop's published status.
 Counters are plain numbers written by the loop and feed threads and read by HTTP threads; the few that change
@@ -22,6 +23,7 @@ import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -239,7 +241,7 @@ class HealthRecorder:
         *,
         symbols: tuple[str, ...],
         status: Mapping[str, Any],
-        confidence: float | None,
+        confidence: SignalConfidence,
         margin_used_percent: float | None,
         memory: tuple[int, int | None],
     ) -> dict[str, Any]:
@@ -282,10 +284,52 @@ class HealthRecorder:
             },
             "models": models_block(status.get("models"), status.get("drift")),
             "anomaly_score": status.get("anomaly_score"),
-            "confidence": confidence,
+            **confidence.to_json(),
             "memory_bytes": memory_bytes,
             "memory_limit_bytes": memory_limit,
             "margin_used_percent": margin_used_percent,
+        }
+
+
+CONFIDENCE_RECENT = 20  # signals in the recent mean
+CONFIDENCE_USUAL = 500  # signals before those, at most, in the usual mean
+CONFIDENCE_USUAL_MIN = 50  # before this many, nothing is usual yet
+
+
+class SignalConfidence:
+    """The confidence of the signals that set a target (0..1): the latest, the mean of the last ``CONFIDENCE_RECENT``
+    and the mean of up to ``CONFIDENCE_USUAL`` before those, what is usual for this strategy. Strategies differ in
+    what they call confident (a crossover's confidence is low at every cross, by design), so "low" is measured against
+    the strategy's own usual (the LowConfidence rule), not against one number for all."""
+
+    __slots__ = ("_recent", "_usual", "last", "signals")
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.signals = 0
+        self._recent: deque[float] = deque(maxlen=CONFIDENCE_RECENT)
+        self._usual: deque[float] = deque(maxlen=CONFIDENCE_USUAL)
+
+    def observe(self, confidence: float) -> None:
+        recent = self._recent
+        if len(recent) == CONFIDENCE_RECENT:
+            self._usual.append(recent[0])  # leaves the recent window for the usual one
+        recent.append(confidence)
+        self.last = confidence
+        self.signals += 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The health block's confidence figures; a mean is null until its window has enough signals."""
+        recent, usual = self._recent, self._usual
+        return {
+            "confidence": self.last,
+            "confidence_recent_mean": (
+                round(math.fsum(recent) / len(recent), 6) if len(recent) == CONFIDENCE_RECENT else None
+            ),
+            "confidence_usual_mean": (
+                round(math.fsum(usual) / len(usual), 6) if len(usual) >= CONFIDENCE_USUAL_MIN else None
+            ),
+            "confidence_usual_signals": len(usual),
         }
 
 

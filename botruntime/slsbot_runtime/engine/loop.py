@@ -36,7 +36,7 @@ from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.errors import ConfigError, ExchangeError, StateError
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
-from slsbot_runtime.engine.health import HealthRecorder
+from slsbot_runtime.engine.health import HealthRecorder, SignalConfidence
 from slsbot_runtime.engine.key_rotation import CredentialSource, KeyRotation, SecretVersionLike
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
@@ -107,7 +107,7 @@ class TradingLoop:
         self.ledger = Ledger(cash=settings.starting_cash, quote_currency=settings.quote_currency)
         #: The health counters (orders, fills, reconciliation here; data and the exchange from the runtime process).
         self.health = HealthRecorder(metrics=metrics, clock=clock)
-        self.confidence: float | None = None  # the latest signal's confidence (a candle with a target)
+        self.confidence = SignalConfidence()  # of the signals that set a target (the health block's)
         self.orders = OrderManager(
             exchange=exchange,
             store=store,
@@ -396,7 +396,7 @@ class TradingLoop:
             self._trade(candle, decision, flatten, signal)
         if signal is not None:  # a track record moves only with a target
             self.records[symbol].observe(signal, close)
-            self.confidence = decision.confidence
+            self.confidence.observe(decision.confidence)
         elapsed = time.perf_counter() - started if metrics is not None else 0.0
         self.store.stage_candle(ts, symbol, equity, ledger.cash)
         state.cursor[symbol] = ts
@@ -475,6 +475,8 @@ class TradingLoop:
     def _follow_signal(self, candle: Candle, decision: SymbolDecision) -> None:
         target = target_sign(decision.direction, long_only=self.settings.long_only, must_flatten=False)
         self.records[candle.symbol].observe(target, candle.close)
+        if target is not None:  # as process does: a restart rebuilds the confidence figures from the replay
+            self.confidence.observe(decision.confidence)
 
     def _exit(self, candle: Candle, decision: SymbolDecision, side: Side, reason: str) -> None:
         quantity = abs(self.ledger.quantity(candle.symbol))

@@ -123,7 +123,11 @@ class IncidentRules(SpecModel):
         default=25.0, gt=0, le=10_000, description="Severity 3: mean slippage against the expected fill above this."
     )
     low_confidence: float = Field(
-        default=0.2, ge=0, lt=1, description="Severity 3: the ensemble's signal confidence below this."
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Severity 3: the mean confidence of the last 20 signals below this share of the strategy's "
+        "usual (the mean of up to 500 signals before them, once 50 are in); 0 turns the rule off.",
     )
 
 

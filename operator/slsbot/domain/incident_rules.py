@@ -224,9 +224,15 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
     anomaly = _number(health.get("anomaly_score"))
     if anomaly is not None and anomaly > policy.anomaly.threshold:
         found.append(("Anomaly", f"anomaly score {anomaly:.2f} is above {policy.anomaly.threshold:g}"))
-    confidence = _number(health.get("confidence"))
-    if confidence is not None and confidence < rules.low_confidence:
-        found.append(("LowConfidence", f"signal confidence {confidence:.2f} is below {rules.low_confidence:g}"))
+    recent, usual = _number(health.get("confidence_recent_mean")), _number(health.get("confidence_usual_mean"))
+    if recent is not None and usual is not None and usual > 0 and recent < rules.low_confidence * usual:
+        found.append(
+            (
+                "LowConfidence",
+                f"mean signal confidence {recent:.3f} over the last 20 signals is below {rules.low_confidence:g} of "
+                f"this strategy's usual {usual:.3f} ({health.get('confidence_usual_signals')} signals before them)",
+            )
+        )
 
     signals = [_signal(rule, item.namespace, item.name, item.objects, message, now, policy) for rule, message in found]
     rotation = credential_rotation_signal(item, health, now)

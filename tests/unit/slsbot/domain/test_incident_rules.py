@@ -41,7 +41,10 @@ def healthy() -> dict:
         "reconcile": {"ok": True, "problems": 0, "last_problem": None, "checked_at": None},
         "models": {"degraded": False, "drifted": [], "accuracy": 0.6, "baseline_accuracy": 0.62},
         "anomaly_score": 0.5,
-        "confidence": 0.7,
+        "confidence": 0.05,  # a crossover's, at a cross: low by design, no rule on it alone
+        "confidence_recent_mean": 0.1,
+        "confidence_usual_mean": 0.2,
+        "confidence_usual_signals": 480,
         "memory_bytes": 1,
         "memory_limit_bytes": None,
         "margin_used_percent": None,
@@ -79,7 +82,7 @@ def test_a_healthy_runtime_or_one_without_health_raises_nothing() -> None:
         (lambda h: h["models"].update(accuracy=0.51), "ModelAccuracy", 2),
         (lambda h: h["slippage"].update(mean_bps=25.1), "Slippage", 3),
         (lambda h: h.update(anomaly_score=0.76), "Anomaly", 3),
-        (lambda h: h.update(confidence=0.19), "LowConfidence", 3),
+        (lambda h: h.update(confidence_recent_mean=0.0999), "LowConfidence", 3),
     ],
 )
 def test_each_rule_fires_just_beyond_its_default_threshold(change, rule, severity) -> None:
@@ -98,7 +101,8 @@ def test_each_rule_fires_just_beyond_its_default_threshold(change, rule, severit
         lambda h: h["models"].update(accuracy=0.53),
         lambda h: h["slippage"].update(mean_bps=25.0),
         lambda h: h.update(anomaly_score=0.75),
-        lambda h: h.update(confidence=0.2),
+        lambda h: h.update(confidence_recent_mean=0.1),
+        lambda h: h.update(confidence_recent_mean=0.01, confidence_usual_mean=None),  # nothing usual yet
     ],
 )
 def test_at_the_threshold_nothing_fires(change) -> None:
@@ -116,6 +120,19 @@ def test_the_accuracy_rule_names_the_model_and_its_figures() -> None:
         signal.message
         == "model logit: live accuracy fell from 0.580 (holdout at training) to 0.410 (rule: a drop of 0.1)"
     )
+
+
+def test_low_confidence_is_measured_against_the_strategys_usual_and_can_be_turned_off() -> None:
+    health = healthy()
+    health.update(confidence_recent_mean=0.04, confidence_usual_mean=0.12)
+    (signal,) = strategy_signals(observe(health), RiskPolicySpec(), NOW)
+    assert (signal.rule, signal.severity) == ("LowConfidence", 3)
+    assert signal.message == (
+        "mean signal confidence 0.040 over the last 20 signals is below 0.5 of this strategy's usual 0.120 "
+        "(480 signals before them)"
+    )
+    off = RiskPolicySpec.model_validate({"incidents": {"lowConfidence": 0}})
+    assert strategy_signals(observe(health), off, NOW) == []
 
 
 def test_thresholds_come_from_the_policy() -> None:

@@ -11,8 +11,12 @@ from prometheus_client import CollectorRegistry
 from slsbot_runtime.domain.errors import ExchangeUnavailable, OrderRejected, RateLimited
 from slsbot_runtime.domain.types import Side
 from slsbot_runtime.engine.health import (
+    CONFIDENCE_RECENT,
+    CONFIDENCE_USUAL,
+    CONFIDENCE_USUAL_MIN,
     Freshness,
     HealthRecorder,
+    SignalConfidence,
     cgroup_limit,
     margin_used_percent,
     models_block,
@@ -34,8 +38,10 @@ class Clock:
 
 
 def block(recorder: HealthRecorder, **status):
+    confidence = SignalConfidence()
+    confidence.observe(0.7)
     return recorder.block(
-        symbols=("BTC/USDT",), status=status, confidence=0.7, margin_used_percent=None, memory=(1000, None)
+        symbols=("BTC/USDT",), status=status, confidence=confidence, margin_used_percent=None, memory=(1000, None)
     )
 
 
@@ -213,7 +219,41 @@ def test_the_block_has_every_key_of_the_contract() -> None:
     body = block(HealthRecorder(clock=Clock()), anomaly_score=0.6)
     assert set(body) == {
         "checked_at", "data", "exchange", "orders", "slippage", "reconcile", "models", "anomaly_score",
-        "confidence", "memory_bytes", "memory_limit_bytes", "margin_used_percent",
+        "confidence", "confidence_recent_mean", "confidence_usual_mean", "confidence_usual_signals",
+        "memory_bytes", "memory_limit_bytes", "margin_used_percent",
     }  # fmt: skip
     assert body["anomaly_score"] == 0.6 and body["confidence"] == 0.7 and body["models"] is None
     assert body["data"]["BTC/USDT"]["age_seconds"] is None and body["data"]["BTC/USDT"]["stale"] is False
+
+
+def test_signal_confidence_keeps_the_latest_the_recent_mean_and_the_usual_one_before_it() -> None:
+    confidence = SignalConfidence()
+    assert confidence.to_json() == {
+        "confidence": None,
+        "confidence_recent_mean": None,
+        "confidence_usual_mean": None,
+        "confidence_usual_signals": 0,
+    }
+    for _ in range(CONFIDENCE_RECENT):
+        confidence.observe(0.4)
+    assert confidence.to_json()["confidence_recent_mean"] == 0.4
+    assert confidence.to_json()["confidence_usual_mean"] is None  # nothing has left the recent window yet
+    for _ in range(CONFIDENCE_USUAL_MIN - 1):
+        confidence.observe(0.4)
+    assert confidence.to_json()["confidence_usual_mean"] is None  # 49 signals before the recent ones: not enough
+    confidence.observe(0.4)
+    assert confidence.to_json()["confidence_usual_mean"] == 0.4
+    for _ in range(CONFIDENCE_RECENT):  # the strategy's signals grow weak: 0.1 from now on
+        confidence.observe(0.1)
+    figures = confidence.to_json()
+    assert (figures["confidence"], figures["confidence_recent_mean"], figures["confidence_usual_mean"]) == (
+        0.1,
+        0.1,
+        0.4,
+    )
+    assert figures["confidence_usual_signals"] == CONFIDENCE_USUAL_MIN + CONFIDENCE_RECENT
+    for _ in range(CONFIDENCE_USUAL + CONFIDENCE_RECENT):
+        confidence.observe(0.1)
+    figures = confidence.to_json()
+    assert figures["confidence_usual_signals"] == CONFIDENCE_USUAL and figures["confidence_usual_mean"] == 0.1
+    assert confidence.signals == 3 * CONFIDENCE_RECENT + CONFIDENCE_USUAL_MIN + CONFIDENCE_USUAL
