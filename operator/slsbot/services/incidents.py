@@ -113,7 +113,9 @@ class IncidentService:
         ``healing``: the ladder's ``Healing<Class>`` signals; the default suits the ladder's
         ``record_signals(signals, now)``), ``namespaces`` (None: all) and ``objects`` (None: all; e.g.
         ``["Strategy/btc-trend"]`` for a call about one Strategy, as the operator's per-Strategy handlers make).
-        ``recover_after``: cause -> the policy's ``healing.recoverAfter``."""
+        ``recover_after``: cause -> the policy's ``healing.recoverAfter``. The post-mortem bundles of the incidents
+        resolved are written after the lock is released (building one asks the runtimes)."""
+        resolved: list[Incident] = []
         with self._lock:
             active = self.store.active_incidents()
             changes = fold_signals(
@@ -143,9 +145,11 @@ class IncidentService:
                 elif change.change is Change.RESOLVED:
                     log.info("incident %s resolved automatically", incident.id)
                     self._resolved(incident, automatic=True)
+                    resolved.append(incident)
             if changes:
                 self._count_open()
-            return changes
+        self._write_postmortems(resolved)
+        return changes
 
     def acknowledge(self, incident_id: str, actor: str, now: datetime, note: str = "") -> Incident:
         """Raises NotFoundError, ConflictError (already resolved); changes nothing then."""
@@ -161,11 +165,14 @@ class IncidentService:
         with self._lock:
             incident = self.store.get_incident(incident_id)
             updated = resolve(incident, actor, now, note)
-            if updated != incident:
+            changed = updated != incident
+            if changed:
                 self.store.save_incident(updated)
                 self._resolved(updated, automatic=False)
                 self._count_open()
-            return updated
+        if changed:
+            self._write_postmortems([updated])
+        return updated
 
     def notify(self, now: datetime) -> int:
         """Plan the messages due now, then try every delivery that is due (new ones and retries). Returns how many
@@ -224,7 +231,15 @@ class IncidentService:
     def _resolved(self, incident: Incident, *, automatic: bool) -> None:
         if self.events:
             self.events.incident_resolved(incident.spec.severity, automatic)
-        if self.postmortems is not None and needs_postmortem(incident):
+
+    def _write_postmortems(self, resolved: Iterable[Incident]) -> None:
+        """The bundles of the severity 1 and 2 incidents among ``resolved``, outside the lock: building one asks the
+        runtimes (up to their timeout each), and the passes and the people's acknowledgements must not wait for it."""
+        if self.postmortems is None:
+            return
+        for incident in resolved:
+            if not needs_postmortem(incident):
+                continue
             try:
                 self.postmortems.write(incident)
             except Exception:  # the bundle can be built again on demand; resolving must not fail for it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,6 +117,40 @@ def test_acknowledge_and_resolve_by_a_person(store: SqlIncidentStore) -> None:
     assert store.get_incident(incident_id) == done
     with pytest.raises(NotFoundError, match="does not exist"):
         service.resolve("nope", "operator:ab12", T0)
+
+
+class SlowArchive(Archive):
+    """Building a bundle asks the runtimes: this one waits until ``release``, as a runtime that does not answer would
+    keep the build waiting for its timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.building = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, incident: Incident) -> None:
+        self.building.set()
+        assert self.release.wait(20), "the test never released the bundle"
+        super().write(incident)
+
+
+def test_a_slow_bundle_does_not_hold_up_the_passes_or_the_people(store: SqlIncidentStore) -> None:
+    archive = SlowArchive()
+    service = IncidentService(store, Receiver(), postmortems=archive)
+    (first,) = service.record_signals([signal("btc")], T0)
+    (second,) = service.record_signals([signal("eth")], T0)
+    with ThreadPoolExecutor(1) as pool:
+        resolving = pool.submit(service.resolve, first.incident.id, "operator:ab12", T0 + timedelta(minutes=1))
+        assert archive.building.wait(20), "the bundle was never built"
+        # while the bundle of btc's incident is being built, the service answers the rest at once
+        acked = service.acknowledge(second.incident.id, "operator:ab12", T0 + timedelta(minutes=1))
+        assert acked.status.state == "acknowledged"
+        (opened,) = service.record_signals([signal("sol")], T0 + timedelta(minutes=1), objects=["Strategy/sol"])
+        assert list(opened.incident.spec.objects) == ["Strategy/sol"]
+        assert not resolving.done() and store.get_incident(first.incident.id).status.state == "resolved"
+        archive.release.set()
+        assert resolving.result(timeout=20).status.state == "resolved"
+    assert archive.written == [first.incident.id]
 
 
 def test_notifications_are_grouped_sent_once_and_noted_on_the_timeline(store: SqlIncidentStore) -> None:
