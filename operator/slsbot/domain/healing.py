@@ -235,21 +235,21 @@ def classify(
 def _not_back(
     observed: ObservedRuntime, previous: HealingStatus | None, policy: HealingPolicy, now: datetime
 ) -> Fault | None:
-    """The fault still stands when the runtime the ladder restarted is not ready ``rungTimeout / restartsPerRung``
-    after the restart: it cannot come up (an exchange it cannot reach keeps it connecting), so the restart did not
-    heal it and the ladder goes on, instead of waiting for it without end."""
-    if observed.state is not RuntimeState.STARTING or previous is None or previous.rung is None:
+    """The fault still stands when a runtime the ladder restarted for it has run ``rungTimeout / restartsPerRung``
+    since it last started without becoming ready: it cannot come up (an exchange it cannot reach keeps it connecting),
+    so the restart did not heal it and the ladder goes on, instead of waiting for it without end. A backend that does
+    not measure ``not_ready_for`` (Kubernetes: the kubelet's probes) leaves a starting runtime without a verdict."""
+    if observed.state is not RuntimeState.STARTING or observed.not_ready_for is None:
         return None
-    if previous.last_action_at is None or previous.cause is None:
-        return None  # the ladder did not restart it (a crash: plan_runtime restarts those and counts them)
-    waited = now - previous.last_action_at
-    if waited < parse_duration(policy.rung_timeout) / policy.restarts_per_rung:
+    if previous is None or previous.rung is None or previous.cause is None or previous.last_action_at is None:
+        return None  # not restarted by the ladder (a crash: plan_runtime restarts those and counts them)
+    if observed.not_ready_for < parse_duration(policy.rung_timeout) / policy.restarts_per_rung:
         return None
     detail = f": {observed.detail}" if observed.detail else ""
     return Fault(
         previous.cause,
         previous.failure_class,
-        f"not ready {waited.total_seconds():.0f}s after the ladder restarted it{detail}"[:MESSAGE_LIMIT],
+        f"not ready {observed.not_ready_for.total_seconds():.0f}s after it started again{detail}"[:MESSAGE_LIMIT],
         fault_at=previous.fault_at,
     )
 
