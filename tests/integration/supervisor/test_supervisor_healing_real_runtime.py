@@ -290,3 +290,112 @@ def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_c
     result = check_bot(bot, book)
     assert result.sent >= 2 and result.lost == 0 and result.duplicated == 0 and result.pending == 0, result
     assert result.problems == [], result.problems
+
+
+# --- ResourceExhaustion -------------------------------------------------------------------------------------------
+
+PAPER = """\
+apiVersion: slsbot.io/v1alpha1
+kind: RiskPolicy
+metadata: {name: local-risk}
+spec:
+  healing: {memoryLimitMb: %(limit)d, restartsPerRung: 1, rungTimeout: 10s, recoverAfter: 2s}
+---
+apiVersion: slsbot.io/v1alpha1
+kind: TradingAccount
+metadata: {name: paper-binance}
+spec:
+  exchange: binance
+  mode: paper
+  paper: {startingBalance: 10000, quoteCurrency: USDT}
+  riskPolicyRef: {name: local-risk}
+---
+apiVersion: slsbot.io/v1alpha1
+kind: Strategy
+metadata: {name: btc-paper}
+spec:
+  accountRef: {name: paper-binance}
+  symbols: [BTC/USDT]
+  timeframe: 1h
+  ensemble:
+    members:
+      - {name: sma, strategy: sma_cross, params: {fast: 5, slow: 15}}
+  marketData:
+    source: replay
+    dataDir: %(data)s
+    secondsPerCandle: 0.05
+    warmupCandles: 20
+    loop: true
+"""
+DATA = Path(__file__).resolve().parents[3] / "data" / "market" / "binance-spot-1h-2024"
+
+
+def _apply_paper(folder: Path, limit_mb: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = folder / ".paper.yaml.tmp"
+    staging.write_text(PAPER % {"limit": limit_mb, "data": DATA})
+    staging.replace(folder / "paper.yaml")
+
+
+def test_memory_above_the_policy_limit_climbs_restart_then_safe_mode_and_a_raised_limit_heals_it(kit, tmp_path: Path):
+    folder = tmp_path / "manifests"
+    _apply_paper(folder, 16)  # the lowest memoryLimitMb allowed; a real runtime uses several times that
+    running = kit.start(folder, tmp_path / "state", kit.environment(SLSBOT_ADMIN_TOKEN=kit.operator_token))
+    name = "btc-paper"
+    try:
+        started = time.monotonic()
+        restarted = kit.wait_for(
+            lambda: (
+                (s := running.strategies()[name])["restarts"] == 1
+                and _condition(s, "Healing").get("reason") == "ResourceExhaustion_Restart"
+                and s
+            ),
+            timeout=60,
+            interval=0.1,
+            what="ResourceExhaustion detected and the runtime restarted",
+        )
+        assert "above memoryLimitMb 16" in _condition(restarted, "Healing")["message"]
+        detected_after = time.monotonic() - started
+        kit.wait_for(
+            lambda: _condition(running.strategies()[name], "Healing").get("reason") == "ResourceExhaustion_SafeMode",
+            timeout=30,
+            interval=0.1,
+            what="the next rung: safe mode, the restarted runtime still above the limit",
+        )
+        in_safe_mode = kit.wait_for(
+            lambda: (s := _runtime_status(running, name)) and s.get("trading_mode") == "safe" and s,
+            timeout=10,
+            interval=0.1,
+            what="safe mode pushed to the runtime",
+        )
+        used_mb = in_safe_mode["health"]["memory_bytes"] / 2**20
+        assert used_mb > 16
+        assert running.strategies()[name]["restarts"] == 1  # one restart per rung (restartsPerRung: 1)
+
+        _apply_paper(folder, 4096)  # the policy applied again with room to spare
+        raised = time.monotonic()
+        recovered = kit.wait_for(
+            lambda: (s := running.strategies()[name]) and _condition(s, "Healing").get("reason") == "Recovered" and s,
+            timeout=40,
+            interval=0.1,
+            what="back to normal after recoverAfter under the raised limit",
+        )
+        assert _condition(recovered, "Healing")["status"] == "False"
+        kit.wait_for(
+            lambda: (_runtime_status(running, name) or {}).get("trading_mode") == "normal",
+            timeout=15,
+            interval=0.1,
+            what="normal trading pushed",
+        )
+        detection = _metric(running, "slsbot_heal_detection_seconds_sum", failure_class="ResourceExhaustion")
+        print(
+            f"\nresource exhaustion ({used_mb:.0f} MiB resident, memoryLimitMb 16): restarted {detected_after:.2f}s "
+            f"after slsbot up started (fault to detection {detection:.2f}s: measured when /status is asked); "
+            f"recovered {time.monotonic() - raised:.2f}s after the limit was raised"
+        )
+        reasons = [e["reason"] for e in _events(running, name)]
+        for rung in ("ResourceExhaustion_Restart", "ResourceExhaustion_SafeMode", "Recovered"):
+            assert reasons.count(rung) == 1, reasons  # one Event per rung change, not one per pass
+        assert "ResourceExhaustion_Halt" not in reasons
+    finally:
+        assert running.stop() == 0
