@@ -5,6 +5,8 @@
   is unreachable, the ladder restarts it (``ExchangeUnreachable_Restart``), the restarted runtime cannot connect, so
   the ladder climbs to ``ExchangeUnreachable_SafeMode``; the proxy lets requests through again, the runtime comes
   back, trades in safe mode for ``recoverAfter`` and then normally, and every order it holds is the exchange's, once.
+  Cut off past the severity-1 rule's ``connectionLostAfter``, a ConnectionLost incident opens and the runtime is halted
+  (told once it reconnects); the exchange back, the incident resolves and the runtime trades normally again.
 - ResourceExhaustion: a RiskPolicy whose ``memoryLimitMb`` is below a paper runtime's real resident memory: the ladder
   restarts it, then puts it in safe mode; the policy applied again with a higher limit, it recovers.
 
@@ -99,7 +101,7 @@ def exchange(recorded_klines: RecordedKlines) -> Iterator[tuple[PacedClock, Fake
         yield clock, fake, proxy
 
 
-def _live_manifests(folder: Path, quantity: float) -> Path:
+def _live_manifests(folder: Path, quantity: float, incidents: dict[str, Any] | None = None) -> Path:
     folder.mkdir(parents=True)
     docs = [
         {
@@ -111,7 +113,7 @@ def _live_manifests(folder: Path, quantity: float) -> Path:
                 "maxTotalExposurePercent": 100,
                 # the candles stop with the exchange: stale data must not come first
                 "healing": {**EXCHANGE_POLICY, "staleAfterCandles": 50},
-                "incidents": {"connectionLostAfter": "10m"},
+                "incidents": incidents or {"connectionLostAfter": "10m"},
             },
         },
         {
@@ -164,13 +166,11 @@ def _books(state_dir: Path, fake: FakeExchangeServer) -> tuple[BotBook, Exchange
     return BotBook(NAME, orders, fills, positions), book
 
 
-def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_comes_back_with_every_order_once(
-    kit, tmp_path: Path, exchange, secret_scan
-):
+def _start_live(kit, tmp_path: Path, exchange, incidents: dict[str, Any] | None = None):
     clock, fake, proxy = exchange
     quantity = round(500 / fake.account.klines.price("BTCUSDT", clock.now_ms()), 5)
     running = kit.start(
-        _live_manifests(tmp_path / "manifests", quantity),
+        _live_manifests(tmp_path / "manifests", quantity, incidents),
         tmp_path / "state",
         kit.environment(
             SLSBOT_ADMIN_TOKEN=kit.operator_token,
@@ -182,32 +182,53 @@ def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_c
     )
     try:
         kit.wait_for(lambda: running.strategies()[NAME]["phase"] == "Running", timeout=60, interval=0.1, what="Running")
-        for _ in range(12):  # an hour at a time until it has traded
-            clock.advance(HOUR_S)
-            newest = _newest_closed(clock)
-            status = kit.wait_for(
-                lambda newest=newest: (s := _runtime_status(running, NAME)) and s["last_candle_ts"] == newest and s,
-                timeout=20,
-                interval=0.1,
-                what=f"the candle of {newest}",
-            )
-            if status["orders_total"] >= 2:
-                break
-        assert status["orders_total"] >= 2, "the bot did not trade: the test would prove nothing"
+    except AssertionError:
+        running.stop()
+        raise
+    return running
+
+
+def _trade(kit, running, clock: PacedClock) -> None:
+    """Move the exchange's clock on an hour at a time until the bot has sent two orders."""
+    for _ in range(12):
+        clock.advance(HOUR_S)
+        newest = _newest_closed(clock)
+        status = kit.wait_for(
+            lambda newest=newest: (s := _runtime_status(running, NAME)) and s["last_candle_ts"] == newest and s,
+            timeout=20,
+            interval=0.1,
+            what=f"the candle of {newest}",
+        )
+        if status["orders_total"] >= 2:
+            return
+    raise AssertionError("the bot did not trade: the test would prove nothing")
+
+
+def _cut_off(kit, clock: PacedClock, fake: FakeExchangeServer, proxy: FaultProxy) -> None:
+    """The next candle closes three seconds from now; once the runtime has read the exchange's clock, every request
+    is dropped, so the feed's call for that candle fails."""
+    clock.advance(HOUR_S - 3)
+    synced = len(fake.requests)
+    kit.wait_for(
+        lambda: any(r.path == "/api/v3/time" for r in fake.requests[synced:]),
+        timeout=5,
+        interval=0.02,
+        what="the runtime reading the exchange's clock",
+    )
+    proxy.set_rate(1.0)
+
+
+def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_comes_back_with_every_order_once(
+    kit, tmp_path: Path, exchange, secret_scan
+):
+    clock, fake, proxy = exchange
+    running = _start_live(kit, tmp_path, exchange)
+    try:
+        _trade(kit, running, clock)
         assert not any(
             c.get("reason", "").startswith("ExchangeUnreachable") for c in running.strategies()[NAME]["conditions"]
         )
-
-        # The next candle closes three seconds from now; once the runtime has read the exchange's clock, cut it off.
-        clock.advance(HOUR_S - 3)
-        synced = len(fake.requests)
-        kit.wait_for(
-            lambda: any(r.path == "/api/v3/time" for r in fake.requests[synced:]),
-            timeout=5,
-            interval=0.02,
-            what="the runtime reading the exchange's clock",
-        )
-        proxy.set_rate(1.0)
+        _cut_off(kit, clock, fake, proxy)
         cut = time.monotonic()
         down = kit.wait_for(
             lambda: (s := _runtime_status(running, NAME)) and s["health"]["exchange"]["connected"] is False and s,
@@ -290,6 +311,87 @@ def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_c
     result = check_bot(bot, book)
     assert result.sent >= 2 and result.lost == 0 and result.duplicated == 0 and result.pending == 0, result
     assert result.problems == [], result.problems
+
+
+def _incidents(running) -> list[dict[str, Any]]:
+    with running.client() as client:
+        response = client.get("/api/v1/incidents")
+    response.raise_for_status()
+    body = response.json()
+    return body if isinstance(body, list) else body.get("items", [])
+
+
+def _connection_lost(running) -> dict[str, Any] | None:
+    found = [i for i in _incidents(running) if '"rule": "ConnectionLost"' in json.dumps(i)]
+    return found[0] if found else None
+
+
+def test_a_connection_lost_past_the_severity_1_rule_opens_an_incident_and_halts_the_runtime(
+    kit, tmp_path: Path, exchange
+):
+    clock, fake, proxy = exchange
+    running = _start_live(kit, tmp_path, exchange, incidents={"connectionLostAfter": "4s", "flattenOnCritical": False})
+    try:
+        _trade(kit, running, clock)
+        _cut_off(kit, clock, fake, proxy)
+        cut = time.monotonic()
+        # restarted at once (exchangeDownAfter 1s); the restarted runtime keeps connecting and reports no health, and
+        # the outage is still counted from the ladder's fault
+        kit.wait_for(
+            lambda: _condition(running.strategies()[NAME], "Healing").get("reason") == "ExchangeUnreachable_Restart",
+            timeout=15,
+            interval=0.1,
+            what="ExchangeUnreachable_Restart",
+        )
+        incident = kit.wait_for(
+            lambda: _connection_lost(running), timeout=15, interval=0.1, what="a ConnectionLost incident"
+        )
+        opened_after = time.monotonic() - cut
+        assert '"severity": 1' in json.dumps(incident), incident
+        halted = kit.wait_for(
+            lambda: (
+                (s := running.strategies()[NAME])
+                and _condition(s, "Healing").get("reason") == "ExchangeUnreachable_Halt"
+                and s
+            ),
+            timeout=10,
+            interval=0.1,
+            what="the runtime halted at once by the severity-1 signal",
+        )
+        assert "ConnectionLost" in _condition(halted, "Healing")["message"]
+        print(f"\nconnection lost (connectionLostAfter 4s): severity-1 incident open {opened_after:.2f}s after the cut")
+
+        proxy.set_rate(0.0)  # the exchange is back: the reconnected runtime is told to halt first
+        kit.wait_for(
+            lambda: (_runtime_status(running, NAME) or {}).get("trading_mode") == "halted",
+            timeout=30,
+            interval=0.1,
+            what="halted pushed to the reconnected runtime",
+        )
+        kit.wait_for(
+            lambda: _condition(running.strategies()[NAME], "Healing").get("reason") == "Recovered",
+            timeout=30,
+            interval=0.1,
+            what="the incident's cause gone and the runtime back to normal after recoverAfter",
+        )
+        kit.wait_for(
+            lambda: '"resolved"' in json.dumps(_connection_lost(running) or {}),
+            timeout=10,
+            interval=0.1,
+            what="the ConnectionLost incident resolved",
+        )
+        kit.wait_for(
+            lambda: (_runtime_status(running, NAME) or {}).get("trading_mode") == "normal",
+            timeout=10,
+            interval=0.1,
+            what="normal trading pushed",
+        )
+        reasons = [e["reason"] for e in _events(running, NAME)]
+        assert reasons.count("ExchangeUnreachable_Halt") == 1, reasons
+    finally:
+        assert running.stop() == 0
+    result = check_bot(*_books(running.state_dir, fake))
+    assert result.lost == 0 and result.duplicated == 0 and result.problems == [], result
 
 
 # --- ResourceExhaustion -------------------------------------------------------------------------------------------
