@@ -389,6 +389,7 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
         endpoint=endpoint,
         since_ms=since,
         clock=clock,
+        observer=loop.health,  # every call's outcome: the exchange is failing from its first failed call
     )
     loop.trade_from_ts = now_ms - 2 * interval  # catching up: candles that closed before the start only inform
     return BuiltRuntime(loop, feed, 0.0, True, store, exchange_ms=functools.partial(_exchange_now_ms, clock))

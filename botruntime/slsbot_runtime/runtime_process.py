@@ -534,14 +534,13 @@ class RuntimeProcess:
                     return
                 continue
             if isinstance(item, SlsbotRuntimeError):
-                self.loop.health.exchange_error(item)
+                # the feed told the health block of each failed call already; a stale feed is no exchange error
                 self.log.warning("feed: %s", item)
                 self._feed_error = f"{type(item).__name__}: {item}"
                 if self.metrics is not None:
                     self.metrics.feed_stale.set(1)
                 continue
             self._feed_error = None
-            self.loop.health.exchange_ok()
             if self.metrics is not None:
                 self.metrics.feed_stale.set(0)
             yield item

@@ -7,7 +7,9 @@ them in open-time order. A candle is closed when its interval has passed on the 
 candle also needs a newer candle to have arrived, since its last update may come just after the close.
 
 Failures: temporary exchange errors are retried with backoff and jitter; when the retries run out the error
-is raised. No new candle for a symbol within ``stale_after_intervals`` intervals raises ``StaleDataError``.
+is raised. An ``observer`` (the runtime's ``HealthRecorder``) hears of every call, retried ones included: the
+exchange counts as failing from the first call that failed, not from when the retries ran out. No new candle
+for a symbol within ``stale_after_intervals`` intervals raises ``StaleDataError``.
 Either way the feed keeps its place: iterating it again reconnects (after a backoff that grows with each
 failure in a row) and resumes after the last candle it yielded, so the engine's loop is
 ``while True: try: for candle in feed: ... except DataError/ExchangeError: report Degraded``.
@@ -61,6 +63,14 @@ class OhlcvFetcher(Protocol):
     def fetch_ohlcv(self, symbol: str, timeframe: str, since: int | None, limit: int | None) -> list[list[Any]]: ...
 
 
+class CallObserver(Protocol):
+    """Told of each exchange call's outcome (``engine.health.HealthRecorder`` is one)."""
+
+    def exchange_ok(self) -> None: ...
+
+    def exchange_error(self, error: BaseException) -> None: ...
+
+
 class OhlcvStream(Protocol):
     """Pushed candle updates. ``updates`` waits up to ``timeout_s`` and returns the rows that changed, per
     symbol (the still-forming candle among them); it may raise ccxt errors."""
@@ -106,6 +116,7 @@ class LiveCandleFeed:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         exchange_id: str = "exchange",
+        observer: CallObserver | None = None,
     ) -> None:
         if not symbols or len(set(symbols)) != len(symbols):
             raise ConfigError(f"symbols: need at least one symbol and no repeats, got {list(symbols)!r}")
@@ -118,6 +129,7 @@ class LiveCandleFeed:
         self._clock = clock or SystemClock()
         self._rng = rng
         self._exchange_id = exchange_id
+        self.observer = observer
         self._since_ms = since_ms
         #: Open time of the newest candle fetched per symbol; those not yielded yet wait in ``_pending``.
         self.last_ts: dict[str, int | None] = dict.fromkeys(self.symbols)
@@ -153,11 +165,15 @@ class LiveCandleFeed:
         """Every closed candle not yielded yet, oldest first (ties in the configured symbol order)."""
         if self._stream is not None and self._caught_up() and self._clock.now_ms() >= self._stream_broken_until:
             try:
-                return self._from_stream()
+                streamed = self._from_stream()
             except ExchangeError as error:
+                self._observe(error)
                 log.warning("%s candle stream failed (%s); polling REST until it is back", self._exchange_id, error)
                 self._stream_broken_until = self._clock.now_ms() + int(self.settings.reconnect.delay(1) * 1000)
                 self._stream.reconnect()
+            else:
+                self._observe(None)
+                return streamed
         batch: list[Candle] = []
         for symbol in self.symbols:
             batch.extend(self._poll_symbol(symbol))
@@ -183,8 +199,14 @@ class LiveCandleFeed:
 
     def _fetch(self, symbol: str, since: int | None, limit: int) -> list[list[Any]]:
         def once() -> list[list[Any]]:
-            with ccxt_boundary(f"{self._exchange_id} fetch_ohlcv {symbol} {self.timeframe}", client=self._rest):
-                return self._rest.fetch_ohlcv(symbol, self.timeframe, since, limit)
+            try:
+                with ccxt_boundary(f"{self._exchange_id} fetch_ohlcv {symbol} {self.timeframe}", client=self._rest):
+                    rows = self._rest.fetch_ohlcv(symbol, self.timeframe, since, limit)
+            except ExchangeError as error:
+                self._observe(error)
+                raise
+            self._observe(None)
+            return rows
 
         return call_with_retries(
             once,
@@ -193,6 +215,15 @@ class LiveCandleFeed:
             rng=self._rng,
             what=f"{self._exchange_id} fetch_ohlcv {symbol}",
         )
+
+    def _observe(self, error: ExchangeError | None) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        if error is None:
+            observer.exchange_ok()
+        else:
+            observer.exchange_error(error)
 
     def _from_stream(self) -> list[Candle]:
         assert self._stream is not None
@@ -299,6 +330,7 @@ def open_live_feed(
     settings: LiveFeedSettings | None = None,
     clock: Clock | None = None,
     rng: random.Random | None = None,
+    observer: CallObserver | None = None,
 ) -> LiveCandleFeed:
     """A live feed of public candles from ``exchange_id`` (no credentials needed). It streams through ccxt.pro
     when ``use_websocket``, ccxt.pro is importable and the exchange can watch OHLCV, and polls REST otherwise.
@@ -343,4 +375,5 @@ def open_live_feed(
         clock=clock,
         rng=rng,
         exchange_id=exchange_id,
+        observer=observer,
     )

@@ -306,10 +306,15 @@ class TradingLoop:
 
     def tick(self) -> None:
         """The feed has no candle waiting (pacing, a quiet live feed): a restarted loop that has replayed up to
-        what the feed had reconciles now instead of with the next new candle; show the loop is alive."""
+        what the feed had reconciles now instead of with the next new candle, and is ready once warm; show the loop
+        is alive."""
         state = self.state
         if state.started and not state.reconciled and not state.finished and state.halt_reason is None:
             self.restart.reconcile()
+        if state.reconciled and not state.ever_warm and state.last_ts is not None:
+            # caught up with the feed (nothing waiting) and warm from what it replayed: ready now, not with the next
+            # candle, an interval away (an hour on 1h) after a restart between two candles
+            state.ever_warm = all(self.gaps.is_warm(s) for s in self.settings.symbols)
         if state.reconciled and not state.finished and not self.modes.current.settled:
             self.modes.settle()  # a halt asked before the reconciliation, or left half done by a restart
         rotation = self.rotation

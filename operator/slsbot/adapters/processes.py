@@ -316,7 +316,13 @@ class LocalProcessBackend:
             record.ready_since_start = True
             record.consecutive_failures = 0
         record = self._save(record)
-        return self._observed(record, RuntimeState.READY if ready else RuntimeState.STARTING, runtime_status)
+        never_ready = not record.ready_since_start and record.started_at is not None
+        return self._observed(
+            record,
+            RuntimeState.READY if ready else RuntimeState.STARTING,
+            runtime_status,
+            not_ready_for=now - record.started_at if never_ready and record.started_at is not None else None,
+        )
 
     def _silent(self, record: RuntimeRecord, health: Health, now: datetime) -> ObservedRuntime:
         """A live process whose ``/healthz`` does not say healthy: still starting (it never answered since it
@@ -573,6 +579,7 @@ class LocalProcessBackend:
         *,
         detail: str = "",
         unresponsive_for: timedelta | None = None,
+        not_ready_for: timedelta | None = None,
     ) -> ObservedRuntime:
         runtime_status = runtime_status or {}
         if state is RuntimeState.EXITED and not detail:
@@ -590,6 +597,7 @@ class LocalProcessBackend:
             runtime_status=runtime_status,
             detail=detail,
             unresponsive_for=unresponsive_for,
+            not_ready_for=not_ready_for,
         )
 
     def _port_for(self, namespace: str, name: str) -> int:

@@ -114,7 +114,7 @@ def decide_healing(
     flatten_on_critical: bool = True,
 ) -> HealingDecision:
     """The ladder's step for one Strategy's runtime (see the module's docstring)."""
-    fault = classify(observed, policy, previous=previous, now=now)
+    fault = classify(observed, policy, previous=previous, now=now) or _not_back(observed, previous, policy, now)
     fault = _with_signals(fault, signals, flatten_on_critical, now)
     if fault is None:
         if previous is None or previous.rung is None:
@@ -230,6 +230,28 @@ def classify(
             fault_at=checked_at,
         )
     return None
+
+
+def _not_back(
+    observed: ObservedRuntime, previous: HealingStatus | None, policy: HealingPolicy, now: datetime
+) -> Fault | None:
+    """The fault still stands when a runtime the ladder restarted for it has run ``rungTimeout / restartsPerRung``
+    since it last started without becoming ready: it cannot come up (an exchange it cannot reach keeps it connecting),
+    so the restart did not heal it and the ladder goes on, instead of waiting for it without end. A backend that does
+    not measure ``not_ready_for`` (Kubernetes: the kubelet's probes) leaves a starting runtime without a verdict."""
+    if observed.state is not RuntimeState.STARTING or observed.not_ready_for is None:
+        return None
+    if previous is None or previous.rung is None or previous.cause is None or previous.last_action_at is None:
+        return None  # not restarted by the ladder (a crash: plan_runtime restarts those and counts them)
+    if observed.not_ready_for < parse_duration(policy.rung_timeout) / policy.restarts_per_rung:
+        return None
+    detail = f": {observed.detail}" if observed.detail else ""
+    return Fault(
+        previous.cause,
+        previous.failure_class,
+        f"not ready {observed.not_ready_for.total_seconds():.0f}s after it started again{detail}"[:MESSAGE_LIMIT],
+        fault_at=previous.fault_at,
+    )
 
 
 def stale_threshold(policy: HealingPolicy, interval: float) -> float:
@@ -402,7 +424,7 @@ def _step(
             return record, None, grace - since
         if record.attempts >= policy.restarts_per_rung:
             return _enter(record, HealingRung.SAFE_MODE, fault, policy, now), None, None
-        if observed.state is not RuntimeState.READY:
+        if observed.state not in (RuntimeState.READY, RuntimeState.STARTING):  # starting: stuck since the last one
             return record, None, None
         record = record.model_copy(update={"attempts": record.attempts + 1, "last_action_at": now})
         restart = Action(

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from slsbot.api.base import parse_duration
-from slsbot.api.health import FailureClass
+from slsbot.api.health import FailureClass, HealingStatus
 from slsbot.api.riskpolicy import RiskPolicySpec
 
 SEVERITY_1_RULES = ("LiquidationRisk", "ExecutionFailure", "ConnectionLost", "StateMismatch")
@@ -70,6 +70,9 @@ class StrategyObservation:
     equity: float | None = None
     drawdown_percent: float | None = None  # below its equity peak now
     daily_returns: Mapping[str, float] = field(default_factory=dict)  # "YYYY-MM-DD" (UTC) -> return, 0.01 = 1 %
+    # When the healing ladder saw the exchange go (``status.healing.faultAt`` of an ExchangeUnreachable fault): the
+    # outage goes on across the ladder's restarts, and a restarted runtime that cannot connect reports no health.
+    exchange_lost_since: datetime | None = None
 
     @property
     def objects(self) -> tuple[str, ...]:
@@ -173,10 +176,12 @@ def severity_signals(
 
 
 def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: datetime) -> list[IncidentSignal]:
-    """The signals of one Strategy's own health. A runtime that reports no ``health`` block raises none."""
+    """The signals of one Strategy's own health. A runtime that reports no ``health`` block raises none, but for a
+    connection lost since the ladder saw it go (``exchange_lost_since``): restarted, it cannot connect to say so."""
     health = item.runtime_status.get("health")
     if not isinstance(health, Mapping):
-        return []
+        lost = _connection_lost(item, {}, policy, now)
+        return [] if lost is None else [_signal(lost[0], item.namespace, item.name, item.objects, lost[1], now, policy)]
     rules = policy.incidents
     found: list[tuple[str, str]] = []  # (rule, message)
 
@@ -187,17 +192,9 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
     failures = _number(orders.get("consecutive_failures"))
     if failures is not None and failures >= rules.execution_failures:
         found.append(("ExecutionFailure", f"{int(failures)} orders failed in a row (rule: {rules.execution_failures})"))
-    exchange = _mapping(health.get("exchange"))
-    since = _instant(exchange.get("failing_since"))
-    limit = parse_duration(rules.connection_lost_after)
-    if exchange.get("connected") is False and since is not None and now - since > limit:
-        found.append(
-            (
-                "ConnectionLost",
-                f"exchange connection lost for {_seconds(now - since)} (rule: {rules.connection_lost_after}); "
-                f"last error: {str(exchange.get('last_error') or 'none')[:200]}",
-            )
-        )
+    lost = _connection_lost(item, _mapping(health.get("exchange")), policy, now)
+    if lost is not None:
+        found.append(lost)
     reconcile = _mapping(health.get("reconcile"))
     if reconcile.get("ok") is False:
         problem = str(reconcile.get("last_problem") or "orders or positions disagree with the exchange")[:300]
@@ -237,6 +234,36 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
     signals = [_signal(rule, item.namespace, item.name, item.objects, message, now, policy) for rule, message in found]
     rotation = credential_rotation_signal(item, health, now)
     return signals if rotation is None else [*signals, rotation]
+
+
+def exchange_lost_since(healing: HealingStatus | None) -> datetime | None:
+    """When the healing ladder saw the exchange go, while the Strategy is on its ExchangeUnreachable ladder."""
+    if healing is None or healing.failure_class != FailureClass.EXCHANGE_UNREACHABLE:
+        return None
+    return healing.fault_at or healing.detected_at
+
+
+def _connection_lost(
+    item: StrategyObservation, exchange: Mapping[str, Any], policy: RiskPolicySpec, now: datetime
+) -> tuple[str, str] | None:
+    """ConnectionLost: the runtime's calls have failed for longer than ``connectionLostAfter``, counted from the
+    earlier of its ``failing_since`` and when the ladder saw the exchange go, while no runtime says it is connected."""
+    rules = policy.incidents
+    connected = exchange.get("connected")
+    if connected is True:
+        return None
+    starts = [item.exchange_lost_since]  # no health (a restarted runtime still connecting): the ladder's word
+    if connected is False:
+        starts.append(_instant(exchange.get("failing_since")))
+    known = [t for t in starts if t is not None]
+    if not known or now - min(known) <= parse_duration(rules.connection_lost_after):
+        return None
+    since = min(known)
+    return (
+        "ConnectionLost",
+        f"exchange connection lost for {_seconds(now - since)} (rule: {rules.connection_lost_after}); "
+        f"last error: {str(exchange.get('last_error') or item.runtime_status.get('error') or 'none')[:200]}",
+    )
 
 
 def credential_rotation_signal(

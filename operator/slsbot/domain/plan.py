@@ -45,6 +45,9 @@ class ObservedRuntime:
     # it started when it never answered (STARTING). None when the backend does not measure it (Kubernetes: the
     # kubelet's startup and liveness probes restart the container themselves).
     unresponsive_for: timedelta | None = None
+    # How long it has run since it (re)started without having been ready once: an answering runtime that cannot come
+    # up (it keeps connecting to an exchange it cannot reach). None when it was ready since, or not measured.
+    not_ready_for: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,13 @@ from typing import Any, Generic, Protocol, TypeVar
 from slsbot.api import RiskPolicy, RiskPolicySpec, Strategy, TradingAccount, parse_duration
 from slsbot.api.health import Notifications
 from slsbot.domain.errors import NotFoundError, NotificationFailed, SlsbotError
-from slsbot.domain.incident_rules import IncidentSignal, StrategyObservation, daily_returns, severity_signals
+from slsbot.domain.incident_rules import (
+    IncidentSignal,
+    StrategyObservation,
+    daily_returns,
+    exchange_lost_since,
+    severity_signals,
+)
 from slsbot.domain.incidents import (
     AUTOMATIC,
     HEALING_FAMILY,
@@ -382,6 +388,7 @@ def incident_pass(
                 equity=status.equity if status else None,
                 drawdown_percent=status.drawdown_percent if status else None,
                 daily_returns=equity.returns(namespace, name, now) if (namespace, account_name) in due else {},
+                exchange_lost_since=exchange_lost_since(status.healing if status else None),
             )
         )
     signals = severity_signals(observations, policy_of, now)

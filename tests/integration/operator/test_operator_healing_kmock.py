@@ -5,7 +5,7 @@ trades normally."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -113,3 +113,100 @@ async def test_a_state_mismatch_puts_the_runtime_in_safe_mode_and_the_healing_co
 
 async def _events_of(kube, reason: str) -> list[dict[str, Any]]:
     return [e for e in await kube.events("btc-trend") if e["reason"] == reason]
+
+
+RESTARTED_AT = "slsbot.io/restarted-at"  # the Deployment template's annotation a restart sets (a rollout restart)
+MIB = 1024 * 1024
+
+
+def _exchange_down(down: bool) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    exchange = {"connected": True, "consecutive_errors": 0, "failing_since": None, "last_error": None}
+    if down:
+        since = (now - timedelta(seconds=5)).isoformat()
+        exchange = {"connected": False, "consecutive_errors": 12, "failing_since": since, "last_error": "NetworkError"}
+    return {**_health(reconcile_ok=True), "checked_at": now.isoformat(), "exchange": exchange}
+
+
+def _memory(used_mb: int) -> dict[str, Any]:
+    return {**_health(reconcile_ok=True), "memory_bytes": used_mb * MIB, "memory_limit_bytes": None}
+
+
+@pytest.mark.parametrize(
+    ("failure_class", "healing", "faulty", "healthy"),
+    [
+        (
+            "ExchangeUnreachable",
+            {"exchangeDownAfter": "1s"},
+            lambda: _exchange_down(True),
+            lambda: _exchange_down(False),
+        ),
+        ("ResourceExhaustion", {"memoryLimitMb": 64}, lambda: _memory(300), lambda: _memory(40)),
+    ],
+)
+async def test_a_restartable_fault_restarts_the_pod_then_pushes_safe_mode_and_the_condition_and_events_land(
+    kube, start_operator, runtime_stub, failure_class, healing, faulty, healthy
+):
+    await start_operator(runtime_url="http://127.0.0.1:{port}", max_requeue_seconds=1.0, metrics_port=0)
+    policy = _policy()
+    policy["spec"]["healing"] = {**healing, "restartsPerRung": 1, "rungTimeout": "6s", "recoverAfter": "2s"}
+    await kube.apply(policy)
+    await kube.apply(_account())
+    await kube.apply(_strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", "slsbot-runtime-btc-trend"), what="the Deployment")
+    runtime_stub.health = healthy()
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: b["status"].get("phase") == "Running"), what="Running"
+    )
+    before = await kube.get("deployments", "slsbot-runtime-btc-trend")
+    assert RESTARTED_AT not in (before["spec"]["template"]["metadata"].get("annotations") or {})
+
+    runtime_stub.health = faulty()
+    restarting = await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: _condition(b, "Healing").get("reason") == f"{failure_class}_Restart"),
+        what=f"the Healing condition {failure_class}_Restart",
+    )
+    assert restarting["status"]["healing"]["failureClass"] == failure_class
+    rolled = await kube.eventually(
+        lambda: _deployment_where(
+            kube, lambda d: RESTARTED_AT in (d["spec"]["template"]["metadata"].get("annotations") or {})
+        ),
+        what="the pod restarted: the Deployment's template carries restarted-at",
+    )
+    assert rolled["metadata"]["generation"] > before["metadata"]["generation"]
+    assert runtime_stub.posts("/trading-mode") == []  # a restart first, no mode yet
+    await kube.mark_runtime_ready("btc-trend")  # the new pod is up, and the fault is still there
+
+    safe = await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: _condition(b, "Healing").get("reason") == f"{failure_class}_SafeMode"),
+        what=f"the next rung: {failure_class}_SafeMode",
+    )
+    assert safe["status"]["healing"]["rung"] == "SafeMode" and safe["status"]["healing"]["tradingMode"] == "safe"
+    await kube.eventually(lambda: _pushed(runtime_stub, "safe"), what="safe mode pushed to the runtime")
+    runtime_stub.health = healthy()
+    await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: _condition(b, "Healing").get("reason") == "Recovered"),
+        what="back to normal after recoverAfter",
+    )
+    assert [p["mode"] for p in runtime_stub.posts("/trading-mode")] == ["safe", "normal"]
+    assert runtime_stub.refused == []
+    await kube.eventually(lambda: _events_of(kube, "Recovered"), what="a Recovered event")
+    for rung in (f"{failure_class}_Restart", f"{failure_class}_SafeMode"):
+        events = await _events_of(kube, rung)
+        assert len(events) == 1 and events[0]["type"] == "Warning", events  # one per rung change, not per pass
+    assert not await _events_of(kube, f"{failure_class}_Halt")
+    final = await kube.get("deployments", "slsbot-runtime-btc-trend")
+    assert (
+        final["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT]
+        == (rolled["spec"]["template"]["metadata"]["annotations"][RESTARTED_AT])
+    )  # restarted once (restartsPerRung: 1)
+
+
+async def _deployment_where(kube, predicate):
+    body = await kube.get("deployments", "slsbot-runtime-btc-trend")
+    return body if body is not None and predicate(body) else None
+
+
+async def _pushed(runtime_stub, mode: str) -> bool:
+    return any(p["mode"] == mode for p in runtime_stub.posts("/trading-mode"))

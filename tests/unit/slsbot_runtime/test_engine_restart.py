@@ -248,6 +248,26 @@ def test_a_restarted_loop_reconciles_once_the_feed_has_nothing_waiting(feed: Rep
     assert loop.orders.submissions == 1  # reconciled once
 
 
+def test_a_restarted_loop_that_replayed_its_warmup_is_ready_once_reconciled_not_with_the_next_candle(
+    feed: ReplayFeed, tmp_path: Path
+) -> None:
+    """A live runtime restarted between two candles (an hour apart on 1h) replays past its warmup and reconciles on
+    a tick: it is ready then (``/readyz``, what the control plane waits for), not an interval later."""
+    path = tmp_path / "state.db"
+    candles = list(feed)
+    first = make_loop(path)
+    first.run(candles[:400])
+    first.commit()
+    first.store.close()
+    loop = make_loop(path)
+    loop.start()
+    for candle in candles[:400]:
+        assert loop.process(candle) is False  # replayed
+    assert loop.status.ready is False
+    loop.tick()
+    assert loop.reconcile_report is not None and loop.status.ready is True
+
+
 def test_a_fresh_loop_reconciles_with_its_first_candle_not_on_a_tick_before_start(tmp_path: Path) -> None:
     loop = make_loop(tmp_path / "state.db")
     loop.tick()

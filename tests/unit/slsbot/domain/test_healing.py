@@ -221,10 +221,11 @@ def test_halt_flattens_only_where_the_policy_says():
 def test_restarts_wait_for_the_runtime_to_be_ready_again():
     decision = _decide(_ready(T0, **_stale(T0)), None, T0)
     assert decision.action.kind is ActionKind.RESTART
-    later = T0 + RESTART_GRACE
+    later = T0 + RESTART_GRACE / 2
     starting = ObservedRuntime(state=RuntimeState.STARTING, consecutive_failures=1, restarts=1)
     waiting = _decide(starting, decision.status, later)
-    # Killed and started again by the ladder: no verdict (not a crash), no second restart while it starts.
+    # Killed and started again by the ladder: no verdict (not a crash), no second restart while it starts (within
+    # the restart's grace; past it, see test_a_runtime_the_ladder_restarted_that_stays_not_ready...).
     assert waiting.action is None and waiting.status == decision.status
 
 
@@ -422,3 +423,50 @@ def test_an_exchange_still_disconnected_below_the_threshold_is_not_healthy_yet()
     assert decision.status == previous and decision.recovery_seconds is None  # no verdict: measured afresh
     connected = _decide(_ready(now), previous, now)
     assert connected.status.healthy_since == now and connected.recovery_seconds == pytest.approx(10.0)
+
+
+def test_a_runtime_the_ladder_restarted_that_stays_not_ready_has_not_healed_and_the_ladder_goes_on():
+    """An exchange it cannot reach keeps a restarted runtime connecting (not ready) for as long as the outage lasts:
+    the ladder restarts it again, then climbs, once it has been not ready for ``rungTimeout / restartsPerRung``."""
+    policy = HealingPolicy(exchange_down_after="1s", restarts_per_rung=2, rung_timeout="10s")
+    grace = timedelta(seconds=5)
+    down = {"connected": False, "consecutive_errors": 3, "failing_since": _iso(T0 - timedelta(seconds=2))}
+    first = _decide(_ready(T0, exchange=down), None, T0, policy)
+    assert first.action.kind is ActionKind.RESTART and first.status.rung == HealingRung.RESTART
+
+    def connecting(for_: timedelta) -> ObservedRuntime:
+        return ObservedRuntime(state=RuntimeState.STARTING, restarts=1, detail="connecting", not_ready_for=for_)
+
+    waiting = _decide(connecting(grace - timedelta(seconds=1)), first.status, T0 + grace - timedelta(seconds=1), policy)
+    assert waiting.action is None and waiting.status == first.status  # still within the restart's grace
+    again = _decide(connecting(grace), first.status, T0 + grace, policy)
+    assert again.action.kind is ActionKind.RESTART and again.status.attempts == 2 and again.events == ()
+    assert again.condition[1] == "ExchangeUnreachable_Restart" and "not ready 5s after it started" in again.condition[2]
+    safe = _decide(connecting(grace), again.status, T0 + 2 * grace, policy)
+    assert safe.status.rung == HealingRung.SAFE_MODE and safe.status.trading_mode == TradingMode.SAFE
+    assert [e.reason for e in safe.events] == ["ExchangeUnreachable_SafeMode"]
+    assert safe.action is None  # no push to a runtime that is not ready: it gets safe mode once it is
+    halt = _decide(connecting(3 * grace), safe.status, T0 + 4 * grace, policy)
+    assert halt.status.rung == HealingRung.HALT
+    back = _decide(_ready(T0 + timedelta(seconds=40)), halt.status, T0 + timedelta(seconds=40), policy)
+    assert back.status.healthy_since is not None and back.action.trading_mode == TradingMode.HALTED
+
+
+def test_a_runtime_started_again_for_another_reason_gets_its_grace_before_the_ladder_judges_it():
+    """The ladder restarted it long ago; a new config started it again a moment ago (or the backend does not measure
+    how long it has not been ready): still starting, no verdict."""
+    policy = HealingPolicy(restarts_per_rung=1, rung_timeout="10s")
+    safe = HealingStatus(
+        failure_class=FailureClass.RESOURCE_EXHAUSTION,
+        cause="ResourceExhaustion",
+        rung=HealingRung.SAFE_MODE,
+        trading_mode=TradingMode.SAFE,
+        detected_at=T0,
+        rung_since=T0,
+        last_action_at=T0 - timedelta(seconds=10),
+    )
+    now = T0 + timedelta(seconds=30)
+    for not_ready_for in (timedelta(seconds=2), None):
+        starting = ObservedRuntime(state=RuntimeState.STARTING, not_ready_for=not_ready_for)
+        decision = _decide(starting, safe, now, policy)
+        assert decision.status == safe and decision.action is None and decision.events == ()

@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from slsbot.api.health import FailureClass
+from slsbot.api.health import FailureClass, HealingStatus
 from slsbot.api.riskpolicy import RiskPolicySpec
 from slsbot.domain.incident_rules import (
     StrategyObservation,
     all_runbooks,
     daily_returns,
+    exchange_lost_since,
     healing_signal,
     pearson,
     runbook_for,
@@ -280,3 +281,27 @@ def test_a_rolled_back_key_rotation_is_a_severity_2_incident_with_nothing_done_a
 @pytest.mark.parametrize("credentials", [rotation("succeeded"), rotation(None), None, "garbage"])
 def test_a_succeeded_or_no_rotation_raises_nothing(credentials) -> None:
     assert rules_of(observe(healthy() | {"credentials": credentials})) == {}
+
+
+def test_a_connection_lost_across_the_ladders_restarts_counts_from_when_the_ladder_saw_it_go() -> None:
+    """Restarted by the ladder, a runtime that cannot reach the exchange keeps connecting and reports no health (or a
+    fresh ``failing_since``): the outage is measured from the ladder's fault, and ends when a runtime says connected."""
+    lost_at = NOW - timedelta(minutes=5, seconds=1)
+    healing = HealingStatus(failure_class=FailureClass.EXCHANGE_UNREACHABLE, rung="SafeMode", fault_at=lost_at)
+    since = exchange_lost_since(healing)
+    assert since == lost_at
+    connecting = StrategyObservation(
+        namespace="trading",
+        name="btc-trend",
+        runtime_status={"health": None, "error": "TemporaryExchangeError: binance fetch_time failed"},
+        exchange_lost_since=since,
+    )
+    (signal,) = strategy_signals(connecting, RiskPolicySpec(), NOW)
+    assert signal.rule == "ConnectionLost" and signal.severity == 1
+    assert "lost for 301s" in signal.message and "fetch_time failed" in signal.message
+    fresh = healthy()
+    fresh["exchange"].update(connected=False, failing_since=(NOW - timedelta(seconds=20)).isoformat())
+    assert rules_of(observe(fresh, exchange_lost_since=since)) == {"ConnectionLost": 1}
+    assert rules_of(observe(healthy(), exchange_lost_since=since)) == {}  # connected again: over
+    assert rules_of(observe(None, exchange_lost_since=NOW - timedelta(minutes=4))) == {}  # not long enough yet
+    assert exchange_lost_since(HealingStatus(failure_class=FailureClass.STALE_DATA, fault_at=lost_at)) is None

@@ -11,6 +11,7 @@ import pytest
 
 from slsbot_runtime.data.live import LiveCandleFeed, LiveFeedSettings
 from slsbot_runtime.domain.errors import ConfigError, DataError, StaleDataError, TemporaryExchangeError
+from slsbot_runtime.engine.health import HealthRecorder
 from slsbot_runtime.exchange.retry import RetryPolicy
 
 MIN = 60_000
@@ -130,6 +131,31 @@ def test_an_outage_raises_and_iterating_again_resumes_where_it_stopped():
     seen.extend(take(feed, 3))
     assert [(c.ts - T0) // MIN for c in seen] == list(range(len(seen)))
     assert any(s >= 5.0 for s in clock.sleeps)  # the reconnect pause
+
+
+def test_the_health_block_hears_of_every_call_so_an_outage_counts_from_the_first_failed_call():
+    clock = Clock(T0 + 3 * MIN + 30_000)
+    exchange = MemoryExchange(clock)
+    health = HealthRecorder(clock=lambda: clock.now / 1000)
+    feed = LiveCandleFeed(
+        exchange, ("AAA/USDT",), "1m", since_ms=T0, settings=SETTINGS, clock=clock, rng=random.Random(1)
+    )
+    feed.observer = health
+    take(feed, 1)
+    assert health.exchange.last_ok_at == clock.now / 1000 and health.exchange.errors == 0
+    exchange.failures = [ccxt.NetworkError("reset")] * 3
+    cut_at = clock.now / 1000
+
+    with pytest.raises(TemporaryExchangeError):
+        for _ in feed:
+            pass
+
+    exchange_block = health.exchange
+    assert exchange_block.errors == 3 and exchange_block.consecutive_errors == 3  # each attempt, retries included
+    assert exchange_block.failing_since == cut_at  # the first failed call, not the moment the retries ran out
+    assert clock.now / 1000 - cut_at >= 1.0  # the retries waited meanwhile
+    take(feed, 1)  # the exchange answers again
+    assert health.exchange.consecutive_errors == 0 and health.exchange.failing_since is None
 
 
 def test_no_candle_for_three_intervals_is_stale_and_the_reconnect_pause_grows():
