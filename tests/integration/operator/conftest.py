@@ -17,7 +17,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -406,6 +406,53 @@ class Kube:
         generation = deployment["metadata"].get("generation", 1)
         ready = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
         await self.patch("deployments", name, {"status": ready}, subresource="status")
+
+    async def mark_runtime_starting(self, strategy: str, *, started: datetime) -> None:
+        """Play the Deployment controller (``Recreate``: the old pods go first) and the kubelet: one pod for the
+        current template whose runtime container started at ``started`` and has not been ready since (its ``Ready``
+        condition False from a second before, as a pod whose readiness probe never passed)."""
+        name = f"slsbot-runtime-{strategy}"
+        deployment = await self.get("deployments", name)
+        assert deployment is not None
+        _, listed = await self._call("GET", self.path("pods"))
+        for old in (listed or {}).get("items", []):
+            if (old["metadata"].get("labels") or {}).get("slsbot.io/strategy") == strategy:
+                await self.delete("pods", old["metadata"]["name"])
+        template = deployment["spec"]["template"]
+        stamp = "%Y-%m-%dT%H:%M:%SZ"  # the API server's timestamps: RFC 3339, whole seconds
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{name}-{uuid.uuid4().hex[:5]}", "namespace": NAMESPACE, **template["metadata"]},
+            "spec": template["spec"],
+            "status": {
+                "phase": "Running",
+                "startTime": (started - timedelta(seconds=1)).strftime(stamp),
+                "conditions": [
+                    {"type": "PodScheduled", "status": "True"},
+                    {
+                        "type": "Ready",
+                        "status": "False",
+                        "reason": "ContainersNotReady",
+                        "lastTransitionTime": (started - timedelta(seconds=1)).strftime(stamp),
+                    },
+                ],
+                "containerStatuses": [
+                    {
+                        "name": "runtime",
+                        "ready": False,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": started.strftime(stamp)}},
+                    }
+                ],
+            },
+        }
+        status, body = await self._call("POST", self.path("pods"), pod)
+        assert status < 300, body
+        generation = deployment["metadata"].get("generation", 1)
+        rolled = {"observedGeneration": generation, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}
+        await self.patch("deployments", name, {"status": rolled}, subresource="status")
 
     def operator_calls(self) -> list[ApiCall]:
         """Every request the operator made to a resource (not the test's own), as RBAC sees it: the verb (GET one

@@ -210,3 +210,74 @@ async def _deployment_where(kube, predicate):
 
 async def _pushed(runtime_stub, mode: str) -> bool:
     return any(p["mode"] == mode for p in runtime_stub.posts("/trading-mode"))
+
+
+async def test_a_restarted_pod_that_stays_not_ready_is_restarted_again_then_the_ladder_climbs_to_safe_mode(
+    kube, start_operator, runtime_stub
+):
+    # The exchange is down, so the restarted runtime keeps connecting and never becomes ready: its pod's Ready
+    # condition stays False. After rungTimeout / restartsPerRung (4 s) since its runtime started, the restart has
+    # not healed it: the ladder restarts it again, then climbs, instead of waiting for the pod for the whole outage.
+    await start_operator(runtime_url="http://127.0.0.1:{port}", max_requeue_seconds=1.0, metrics_port=0)
+    policy = _policy()
+    policy["spec"]["healing"] = {
+        "exchangeDownAfter": "1s",
+        "restartsPerRung": 2,
+        "rungTimeout": "8s",
+        "recoverAfter": "2s",
+    }
+    await kube.apply(policy)
+    await kube.apply(_account())
+    await kube.apply(_strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", "slsbot-runtime-btc-trend"), what="the Deployment")
+    runtime_stub.health = _exchange_down(False)
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: b["status"].get("phase") == "Running"), what="Running"
+    )
+
+    runtime_stub.health = _exchange_down(True)
+    first = await kube.eventually(
+        lambda: _deployment_where(kube, lambda d: _restarted_at(d) is not None),
+        what="the first restart: the Deployment's template carries restarted-at",
+    )
+    await kube.mark_runtime_starting("btc-trend", started=datetime.now(UTC))  # the new pod: running, never ready
+
+    second = await kube.eventually(
+        lambda: _deployment_where(kube, lambda d: _restarted_at(d) not in (None, _restarted_at(first))),
+        what="the second restart, once the first restarted pod stayed not ready for rungTimeout / restartsPerRung",
+    )
+    again = await kube.eventually(
+        lambda: _restart_event(kube, "restart 2 of 2"), what="a HealingRestart event for the second restart"
+    )
+    assert again["type"] == "Warning" and "not ready" in again["message"], again
+    await kube.mark_runtime_starting("btc-trend", started=datetime.now(UTC))  # not ready either
+
+    safe = await kube.eventually(
+        lambda: _strategy_where(
+            kube, lambda b: _condition(b, "Healing").get("reason") == "ExchangeUnreachable_SafeMode"
+        ),
+        what="the next rung, ExchangeUnreachable_SafeMode, once the second restarted pod stayed not ready",
+    )
+    assert _condition(safe, "Healing")["status"] == "True"
+    healing = safe["status"]["healing"]
+    assert healing["failureClass"] == "ExchangeUnreachable" and healing["rung"] == "SafeMode"
+    assert healing["tradingMode"] == "safe" and "not ready" in healing["message"], healing
+    events = await kube.eventually(
+        lambda: _events_of(kube, "ExchangeUnreachable_SafeMode"), what="a Warning event for the rung"
+    )
+    assert len(events) == 1 and events[0]["type"] == "Warning", events
+    final = await kube.get("deployments", "slsbot-runtime-btc-trend")
+    assert _restarted_at(final) == _restarted_at(second)  # restartsPerRung: 2, and no more
+    assert runtime_stub.posts("/trading-mode") == []  # a pod that is not ready is not reachable: nothing pushed yet
+
+    await kube.mark_runtime_ready("btc-trend")  # it comes up at last, the exchange still down: it gets the rung's mode
+    await kube.eventually(lambda: _pushed(runtime_stub, "safe"), what="safe mode pushed once the runtime is ready")
+
+
+def _restarted_at(deployment: dict[str, Any]) -> str | None:
+    return (deployment["spec"]["template"]["metadata"].get("annotations") or {}).get(RESTARTED_AT)
+
+
+async def _restart_event(kube, says: str) -> dict[str, Any] | None:
+    return next((e for e in await _events_of(kube, "HealingRestart") if says in e["message"]), None)

@@ -172,7 +172,7 @@ class KubernetesRuntimeBackend:
                 unanswered = str(exc)
                 note = f"is ready but does not answer: {exc}"
         self._note(namespace, name, note)
-        return observed_runtime(view, runtime_status, unanswered=unanswered)
+        return observed_runtime(view, runtime_status, now=self._clock(), unanswered=unanswered)
 
     def _note(self, namespace: str, name: str, note: str) -> None:
         """Log what is wrong with a runtime when it changes, not on every pass."""

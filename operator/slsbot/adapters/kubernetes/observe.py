@@ -13,19 +13,23 @@ Pure: JSON dicts in, a dataclass out. The rules, in order:
   be scheduled, a failed pod, or a Deployment past its progress deadline: ``EXITED`` (a runtime that never ran
   cannot hold orders, and one that is not running cannot be drained: deleting its Strategy must not hang).
   The kubelet restarts crashed containers itself, hence ``backend_restarts_itself``;
-* anything else (pending, pulling, warming up): ``STARTING``.
+* anything else (pending, pulling, warming up): ``STARTING``; with ``not_ready_for`` when the pod of the current
+  template has not been ready since its runtime last started (``not_ready_since``), so the healing ladder can tell
+  that a runtime it restarted has not come back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from slsbot.adapters.kubernetes.manifests import (
     ANNOTATION_CONFIG_HASH,
     ANNOTATION_CONTROL_TOKEN,
     ANNOTATION_NETWORK_POLICY,
+    ANNOTATION_RESTARTED_AT,
     CONTAINER,
     LABEL_STRATEGY,
     PORT_NAME,
@@ -60,6 +64,7 @@ class WorkloadView:
     problem: str | None = None  # why it is EXITED, for the operator's log
     control_token_id: str | None = None  # set by an earlier operator, whose pods read the token from an env variable
     network_policy_id: str | None = None  # the fingerprint of the network options its NetworkPolicy was made with
+    not_ready_since: datetime | None = None  # STARTING: when the current pod's runtime last started, not ready since
 
 
 def read_workload(
@@ -75,6 +80,8 @@ def read_workload(
     own_pods = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(LABEL_STRATEGY) == strategy]
     live_pods = [p for p in own_pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     state, problem = _state(deployment, own_pods, live_pods)
+    current = [p for p in live_pods if _runs_template(p, template_annotations)]
+    since = [not_ready_since(p) for p in current]
     return WorkloadView(
         state,
         config_hash=config_hash,
@@ -84,13 +91,16 @@ def read_workload(
         problem=problem,
         control_token_id=template_annotations.get(ANNOTATION_CONTROL_TOKEN),
         network_policy_id=(meta.get("annotations") or {}).get(ANNOTATION_NETWORK_POLICY),
+        # Every pod of the current template not ready since it started (one, under Recreate): the youngest counts.
+        not_ready_since=max(since) if state is RuntimeState.STARTING and since and None not in since else None,
     )
 
 
 def observed_runtime(
-    view: WorkloadView, runtime_status: Mapping[str, Any] | None, *, unanswered: str = ""
+    view: WorkloadView, runtime_status: Mapping[str, Any] | None, *, now: datetime, unanswered: str = ""
 ) -> ObservedRuntime:
-    """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer, ``unanswered`` says how)."""
+    """Combine the cluster's view with the runtime's ``/status`` (None: it did not answer, ``unanswered`` says how)
+    as of ``now``."""
     state, detail = view.state, view.problem or ""
     if state is RuntimeState.READY and runtime_status is None:
         state = RuntimeState.UNRESPONSIVE
@@ -101,6 +111,9 @@ def observed_runtime(
         )
     status = dict(runtime_status or {})
     paused = status.get("paused")
+    not_ready_for = None
+    if state is RuntimeState.STARTING and view.not_ready_since is not None:
+        not_ready_for = max(now - view.not_ready_since, timedelta(0))
     return ObservedRuntime(
         state=state,
         config_hash=view.config_hash,
@@ -110,7 +123,59 @@ def observed_runtime(
         runtime_status=status,
         backend_restarts_itself=True,
         detail=detail,
+        not_ready_for=not_ready_for,
     )
+
+
+def not_ready_since(pod: Mapping[str, Any]) -> datetime | None:
+    """When the pod's runtime last started, provided it has not been ready since; None when it has been, or when the
+    pod does not say. ``now`` minus this is ``ObservedRuntime.not_ready_for``, as the local backend measures it: how
+    long the runtime has run since it (re)started without being ready once.
+
+    "Started" is the runtime container's ``state.running.startedAt``: the kubelet renews it at every start of the
+    container, its own restarts of a crashed one included, as the local backend renews a process's start time.
+    Neither the Deployment's ``slsbot.io/restarted-at`` (when the ladder asked for the restart, before the old pod's
+    drain, the scheduling and the image pull, and unchanged by the kubelet's restarts) nor the ``Ready`` condition's
+    ``lastTransitionTime`` alone (for a pod that was ready and lost it, the time it lost it, which the local
+    backend does not count) says that. "Not ready since" is the pod's ``Ready`` condition: ``False``, with its last
+    transition at or before that start (one after it means it was ready in between; a kubelet that wrote the
+    transition of a crash only after the next start reads the same way, and leaves the runtime without a verdict).
+
+    A container that has not run yet in this pod (being created: a volume that will not attach, a slow pull) has
+    not been ready since the kubelet took the pod: measured from the pod's ``startTime``."""
+    status = pod.get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    containers = _runtime_containers(pod)
+    if ready is None or ready.get("status") != "False" or not containers:
+        return None
+    container = containers[0]
+    running = (container.get("state") or {}).get("running")
+    if running is not None:
+        started, turned = _time(running.get("startedAt")), _time(ready.get("lastTransitionTime"))
+        if started is None or turned is None or turned > started:
+            return None
+        return started
+    ran_before = int(container.get("restartCount") or 0) > 0 or (container.get("lastState") or {}).get("terminated")
+    return None if ran_before else _time(status.get("startTime"))
+
+
+def _runs_template(pod: Mapping[str, Any], template_annotations: Mapping[str, Any]) -> bool:
+    """Whether the pod was made from the Deployment's current template (a pod carries its template's annotations):
+    the same config and the same restart."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    keys = (ANNOTATION_CONFIG_HASH, ANNOTATION_RESTARTED_AT)
+    return all(annotations.get(key) == template_annotations.get(key) for key in keys)
+
+
+def _time(value: Any) -> datetime | None:
+    """An API server timestamp (RFC 3339, ``...Z``), aware; None when absent or not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 def _state(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
+from slsbot.adapters.kubernetes.observe import not_ready_since, observed_runtime, read_workload
 from slsbot.domain.plan import RuntimeState
 
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 STATUS = {"equity": 10_100.0, "trade_count": 4, "paused": False, "heartbeat": "2026-01-01T00:00:00Z"}
 
 
@@ -62,7 +64,7 @@ def pod(
 
 
 def observe(dep: dict[str, Any] | None, pods: list[dict[str, Any]], runtime_status: dict[str, Any] | None = STATUS):
-    return observed_runtime(read_workload(dep, pods, strategy="btc"), runtime_status)
+    return observed_runtime(read_workload(dep, pods, strategy="btc"), runtime_status, now=NOW)
 
 
 def test_no_deployment_is_absent():
@@ -136,7 +138,7 @@ def test_a_container_that_cannot_run_is_exited(reason):
     view = read_workload(deployment(status={"replicas": 1}), [stuck], strategy="btc")
     assert view.state is RuntimeState.EXITED
     assert reason in (view.problem or "")
-    assert observed_runtime(view, None).restarts == 5
+    assert observed_runtime(view, None, now=NOW).restarts == 5
 
 
 def test_a_container_merely_creating_is_starting():
@@ -189,3 +191,112 @@ def test_a_pod_that_cannot_be_scheduled_is_exited_so_deletion_does_not_wait_for_
     ]
     view = read_workload(deployment(status={"replicas": 1}), [pending], strategy="btc")
     assert view.state is RuntimeState.EXITED and "Insufficient cpu" in (view.problem or "")
+
+
+# --- not_ready_for: how long the runtime has not been ready since it last started --------------------------------
+
+ROLLING = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 0}
+RESTARTED = {"slsbot.io/config-hash": "abc123", "slsbot.io/restarted-at": "2026-01-01T11:58:00+00:00"}
+
+
+def _at(seconds_before_now: float) -> str:
+    return (NOW - timedelta(seconds=seconds_before_now)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def restarted_deployment() -> dict[str, Any]:
+    """The Deployment after the ladder's RESTART: its template carries ``slsbot.io/restarted-at``."""
+    dep = deployment(status=ROLLING)
+    dep["spec"]["template"]["metadata"]["annotations"] = dict(RESTARTED)
+    return dep
+
+
+def starting_pod(
+    *,
+    ready_since: str | None,
+    ready: str = "False",
+    started: str | None,
+    annotations: dict[str, str] | None = None,
+    restarts: int = 0,
+) -> dict[str, Any]:
+    """A pod of the restarted template, as the kubelet reports it: ``Ready`` (``ready``, turned at ``ready_since``)
+    and its runtime container running since ``started`` (None: still being created)."""
+    body = pod(
+        restarts=restarts,
+        state={"running": {"startedAt": started}} if started else {"waiting": {"reason": "ContainerCreating"}},
+    )
+    body["metadata"]["annotations"] = dict(RESTARTED if annotations is None else annotations)
+    body["status"]["startTime"] = _at(100)
+    condition = {"type": "Ready", "status": ready, "reason": "ContainersNotReady"}
+    if ready_since is not None:
+        condition["lastTransitionTime"] = ready_since
+    body["status"]["conditions"] = [{"type": "PodScheduled", "status": "True"}, condition]
+    return body
+
+
+def test_a_restarted_pod_never_ready_since_its_runtime_started_is_not_ready_for_that_long():
+    # Ready False since the pod came up (before its runtime started): it has not been ready once since the start.
+    never = starting_pod(ready_since=_at(95), started=_at(90))
+    observed = observe(restarted_deployment(), [never], runtime_status=None)
+    assert observed.state is RuntimeState.STARTING
+    assert observed.not_ready_for == timedelta(seconds=90)
+
+
+def test_a_pod_that_was_ready_and_lost_it_is_not_counted_as_never_ready():
+    # Its Ready condition turned False after the runtime started: it was ready in between (local semantics: None).
+    lost = starting_pod(ready_since=_at(30), started=_at(90))
+    assert not_ready_since(lost) is None
+    assert observe(restarted_deployment(), [lost], runtime_status=None).not_ready_for is None
+
+
+def test_a_container_the_kubelet_restarted_counts_from_its_new_start():
+    # Ready went False when it crashed (60 s ago); the kubelet started it again 58 s ago: not ready since then.
+    crashed = starting_pod(ready_since=_at(60), started=_at(58), restarts=1)
+    assert not_ready_since(crashed) == NOW - timedelta(seconds=58)
+    assert observe(restarted_deployment(), [crashed], runtime_status=None).not_ready_for == timedelta(seconds=58)
+
+
+def test_a_container_still_being_created_counts_from_when_the_kubelet_took_the_pod():
+    creating = starting_pod(ready_since=_at(99), started=None)
+    assert observe(restarted_deployment(), [creating], runtime_status=None).not_ready_for == timedelta(seconds=100)
+    ran_before = starting_pod(ready_since=_at(99), started=None, restarts=1)
+    assert not_ready_since(ran_before) is None  # it ran in this pod, and may have been ready: no verdict
+
+
+@pytest.mark.parametrize(
+    ("ready", "ready_since", "started"),
+    [
+        ("True", _at(80), _at(90)),  # ready
+        ("Unknown", _at(80), _at(90)),  # the node stopped reporting
+        ("False", None, _at(90)),  # no transition time
+        ("False", _at(95), "not a time"),
+    ],
+)
+def test_a_pod_that_does_not_say_it_has_been_not_ready_since_its_start_gives_no_verdict(ready, ready_since, started):
+    assert not_ready_since(starting_pod(ready=ready, ready_since=ready_since, started=started)) is None
+
+
+def test_a_pod_without_a_ready_condition_gives_no_verdict():
+    assert not_ready_since(pod()) is None
+
+
+def test_only_the_pod_of_the_current_template_counts():
+    # The ladder just restarted the Deployment; the old pod (before restarted-at) is the one still there.
+    old = starting_pod(ready_since=_at(95), started=_at(90), annotations={"slsbot.io/config-hash": "abc123"})
+    assert observe(restarted_deployment(), [old], runtime_status=None).not_ready_for is None
+    new = starting_pod(ready_since=_at(20), started=_at(15))
+    assert observe(restarted_deployment(), [old, new], runtime_status=None).not_ready_for == timedelta(seconds=15)
+
+
+def test_only_a_starting_runtime_is_measured():
+    never = starting_pod(ready_since=_at(95), started=_at(90))
+    dep = restarted_deployment()
+    dep["status"] = {**READY}  # the Deployment counts it ready (the pod's body lags): READY, not measured
+    assert observe(dep, [never]).not_ready_for is None
+    crashing = starting_pod(ready_since=_at(95), started=None)
+    crashing["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+    assert observe(restarted_deployment(), [crashing], runtime_status=None).not_ready_for is None  # EXITED
+
+
+def test_a_start_time_ahead_of_the_operators_clock_is_not_ready_for_zero():
+    ahead = starting_pod(ready_since=_at(-5), started=_at(-5))
+    assert observe(restarted_deployment(), [ahead], runtime_status=None).not_ready_for == timedelta(0)
