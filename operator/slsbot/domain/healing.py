@@ -237,8 +237,9 @@ def _not_back(
 ) -> Fault | None:
     """The fault still stands when a runtime the ladder restarted for it has run ``rungTimeout / restartsPerRung``
     since it last started without becoming ready: it cannot come up (an exchange it cannot reach keeps it connecting),
-    so the restart did not heal it and the ladder goes on, instead of waiting for it without end. A backend that does
-    not measure ``not_ready_for`` (Kubernetes: the kubelet's probes) leaves a starting runtime without a verdict."""
+    so the restart did not heal it and the ladder goes on, instead of waiting for it without end. Both backends measure
+    ``not_ready_for`` (Kubernetes: from the pod's ``Ready`` condition and its runtime container's start); where it is
+    not measured (None: the pod does not say), a starting runtime is left without a verdict."""
     if observed.state is not RuntimeState.STARTING or observed.not_ready_for is None:
         return None
     if previous is None or previous.rung is None or previous.cause is None or previous.last_action_at is None:

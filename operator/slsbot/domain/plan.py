@@ -46,7 +46,9 @@ class ObservedRuntime:
     # kubelet's startup and liveness probes restart the container themselves).
     unresponsive_for: timedelta | None = None
     # How long it has run since it (re)started without having been ready once: an answering runtime that cannot come
-    # up (it keeps connecting to an exchange it cannot reach). None when it was ready since, or not measured.
+    # up (it keeps connecting to an exchange it cannot reach). None when it was ready since, or not measured. Local
+    # processes: since the process started; Kubernetes: since the pod's runtime container started, its Ready
+    # condition False since then (adapters/kubernetes/observe.py ``not_ready_since``).
     not_ready_for: timedelta | None = None
 
 
