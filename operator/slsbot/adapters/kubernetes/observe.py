@@ -80,8 +80,12 @@ def read_workload(
     own_pods = [p for p in pods if ((p.get("metadata") or {}).get("labels") or {}).get(LABEL_STRATEGY) == strategy]
     live_pods = [p for p in own_pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     state, problem = _state(deployment, own_pods, live_pods)
-    current = [p for p in live_pods if _runs_template(p, template_annotations)]
-    since = [not_ready_since(p) for p in current]
+    since: datetime | None = None
+    if state is RuntimeState.STARTING:
+        # Every pod of the current template not ready since it started (one, under Recreate): the youngest counts.
+        starts = [not_ready_since(p) for p in live_pods if _runs_template(p, template_annotations)]
+        measured = [start for start in starts if start is not None]
+        since = max(measured) if measured and len(measured) == len(starts) else None
     return WorkloadView(
         state,
         config_hash=config_hash,
@@ -91,8 +95,7 @@ def read_workload(
         problem=problem,
         control_token_id=template_annotations.get(ANNOTATION_CONTROL_TOKEN),
         network_policy_id=(meta.get("annotations") or {}).get(ANNOTATION_NETWORK_POLICY),
-        # Every pod of the current template not ready since it started (one, under Recreate): the youngest counts.
-        not_ready_since=max(since) if state is RuntimeState.STARTING and since and None not in since else None,
+        not_ready_since=since,
     )
 
 

@@ -300,3 +300,11 @@ def test_only_a_starting_runtime_is_measured():
 def test_a_start_time_ahead_of_the_operators_clock_is_not_ready_for_zero():
     ahead = starting_pod(ready_since=_at(-5), started=_at(-5))
     assert observe(restarted_deployment(), [ahead], runtime_status=None).not_ready_for == timedelta(0)
+
+
+def test_two_pods_of_the_current_template_count_only_when_neither_has_been_ready():
+    older = starting_pod(ready_since=_at(95), started=_at(90))
+    younger = starting_pod(ready_since=_at(45), started=_at(40))
+    assert observe(restarted_deployment(), [older, younger], runtime_status=None).not_ready_for == timedelta(seconds=40)
+    was_ready = starting_pod(ready_since=_at(10), started=_at(40))
+    assert observe(restarted_deployment(), [older, was_ready], runtime_status=None).not_ready_for is None
