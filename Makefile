@@ -29,7 +29,8 @@ test: setup lint browser restic promtool helm
 ## runtimes, the local and cluster examples as written, a runtime at 20 % exchange faults on both venues, a one-minute
 ## chaos run, two bots held to one account's limit, an evaluation's progress bars on a terminal), and the runs of
 ## 10-30 s that make test leaves out to stay under 15 minutes (kill-and-resume runtimes, Vault key rotation while
-## trading, control key rotation, slsbot up on a sops folder, a failed restore drill, headroom, models retraining)
+## trading, control key rotation, slsbot up on a sops folder, a failed restore drill, headroom, models retraining, the
+## healing ladder's runs with real runtimes)
 test-long: setup restic
 	$(RUN) pytest -m long $(PYTEST_ARGS)
 

@@ -34,7 +34,7 @@ from slsbot.adapters.control_tokens import load_or_create_control_key
 from slsbot.settings import ControlPlaneSettings
 from slsbot_runtime.persistence.store import StateStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: 20-25 s each
 
 HOUR_S = 3600
 START = utc_ms("2025-01-02T12:00") + 5_000  # five seconds after a close
