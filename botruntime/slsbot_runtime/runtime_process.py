@@ -5,7 +5,11 @@ The thread first *connects* (``app.connect_runtime``: the exchange, its clock, t
 live feed a failure there does not end the process: the error is shown in ``/status`` (phase ``halted`` for
 a permanent one such as wrong credentials, ``starting`` for a temporary one) and in the log, and connecting
 is tried again with a growing pause (2 s up to 5 min), so an exchange outage or a Secret rotated in place is
-survived without a restart. Then the loop runs until the feed ends, a shutdown or a stop signal.
+survived without a restart. Then the loop runs until the feed ends, a shutdown or a stop signal. A restarted
+loop reconciles with the exchange before its first new candle: when the exchange fails temporarily then, the candle
+is held and the reconciliation tried again with a growing pause (``engine.exchange_wait``; ``/status``:
+``reconciling``, ``WaitingForExchange``), never a halt; only a state that disagrees with the exchange, or a
+permanent error, halts trading.
 
 A shutdown that cancels orders or flattens positions is a *drain*: once the loop did it, the drain marker is
 written into the state file (``drained``) and the process stays up, trading nothing, serving ``/status`` with phase
@@ -44,6 +48,7 @@ from slsbot_runtime.domain.errors import (
     PermanentExchangeError,
     SlsbotRuntimeError,
     StateError,
+    TemporaryExchangeError,
 )
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.trading_mode import META_KEY as TRADING_MODE_KEY
@@ -462,7 +467,10 @@ class RuntimeProcess:
                 if self._commands_say_stop():
                     return
                 health.candle(candle.symbol, candle.ts)
-                if loop.process(candle) and built.pace_s > 0 and candle.ts != last_ts:
+                processed = self._process(candle)
+                if processed is None:
+                    return
+                if processed and built.pace_s > 0 and candle.ts != last_ts:
                     last_ts = candle.ts
                     if self._wait(built.pace_s):
                         return
@@ -486,6 +494,24 @@ class RuntimeProcess:
             self.log.exception("the trading loop failed")
             self._safe_commit()
             self.exit_code = 1
+
+    def _process(self, candle: Candle) -> bool | None:
+        """``loop.process(candle)``. While the reconciliation before it waits for an exchange that fails temporarily
+        (``engine.exchange_wait``), the candle is held, commands are taken and the loop ticks (``tick`` tries the
+        reconciliation again once its backoff is over) until the books are reconciled; then the candle is passed
+        again. None when stopped meanwhile. A state that disagrees with the exchange still raises ``StateError``."""
+        loop = self.loop
+        while True:
+            try:
+                return loop.process(candle)
+            except TemporaryExchangeError:
+                if loop.state.reconciled:  # the loop's contract: only the reconciliation lets one out
+                    raise
+            while not loop.state.reconciled:
+                if self._commands_say_stop():
+                    return None
+                self._stop.wait(IDLE_TICK_S)
+                loop.tick()
 
     def _freshness(self, built: BuiltRuntime) -> Freshness:
         """Data age on the exchange's clock (live), the wall clock (paced replay), or not at all (unpaced)."""

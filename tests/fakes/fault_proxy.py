@@ -183,6 +183,11 @@ class FaultProxy:
         with self._lock:
             self.plan = replace(self.plan, rate=rate)
 
+    def set_paths(self, paths: tuple[str, ...] | None) -> None:
+        """Change which path prefixes faults are drawn for from now on (None: every request)."""
+        with self._lock:
+            self.plan = replace(self.plan, paths=paths)
+
     def inject_next(
         self, kind: FaultKind | str, *, path: str | None = None, method: str | None = None, times: int = 1
     ) -> None:

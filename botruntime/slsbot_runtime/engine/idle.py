@@ -9,6 +9,8 @@ The first that applies wins:
 ``Halted``                the state could not be reconciled, or the risk policy flattens and halts (kill switch,
                           a ``flattenAndHalt`` breaker level)
 ``Finished``              the feed ended, or the runtime was shut down
+``WaitingForExchange``    the reconciliation after a restart met an exchange that fails temporarily (an outage, a
+                          rate limit): tried again after a backoff, nothing is sent meanwhile (``exchange_wait``)
 ``Starting``              replaying the stored candles, reconciling with the exchange
 ``Halted``                the trading mode is ``halted`` (``POST /trading-mode``): orders cancelled, no orders
 ``SafeMode``              the trading mode is ``safe``: no new entries, orders reduce-only (set by the control
@@ -49,11 +51,13 @@ def describe_idle(
     allocation_percent: float = 100.0,
     trading_mode: str = "normal",
     trading_mode_reason: str | None = None,
+    exchange_wait: str | None = None,
 ) -> Idle | None:
     """``warming``: (symbol, candles seen since the start or its last gap) of each symbol still warming up;
     ``refusals``: ``EntryRefusals.idle_message()``; ``flatten_message``: why the risk policy flattens, if it does;
     ``allocation_percent``: the share of the account's capital the runtime trades with; ``trading_mode`` and
-    ``trading_mode_reason``: the mode in force (``domain.trading_mode``)."""
+    ``trading_mode_reason``: the mode in force (``domain.trading_mode``); ``exchange_wait``: the temporary exchange
+    error the reconciliation waits out, and when it is tried again, if it does."""
     if phase is Phase.HALTED:
         if halt_reason is not None:
             return Idle("Halted", f"trading halted: {halt_reason}")
@@ -61,6 +65,8 @@ def describe_idle(
     if phase is Phase.FINISHED:
         return Idle("Finished", finish_note or "the feed ended: nothing more to trade")
     if phase in (Phase.STARTING, Phase.RECONCILING):
+        if exchange_wait is not None:
+            return Idle("WaitingForExchange", f"waiting for the exchange to reconcile with it: {exchange_wait}")
         return Idle("Starting", f"replaying the stored candles ({replayed} so far), then reconciling with the exchange")
     why = f": {trading_mode_reason}" if trading_mode_reason else ""
     if trading_mode == "halted":

@@ -26,6 +26,7 @@ the exchange before the first new candle), ``Shutdown`` (cancel, flatten, persis
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +34,13 @@ from collections.abc import Callable, Iterable, Mapping
 from slsbot.api.account import VaultRotation
 from slsbot.api.health import TradingMode
 from slsbot_runtime.data.gaps import GapTracker
-from slsbot_runtime.domain.errors import ConfigError, ExchangeError, StateError
+from slsbot_runtime.domain.errors import (
+    ConfigError,
+    ExchangeError,
+    ExchangeUnavailable,
+    StateError,
+    TemporaryExchangeError,
+)
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
 from slsbot_runtime.engine.health import HealthRecorder, SignalConfidence
@@ -175,6 +182,8 @@ class TradingLoop:
             sleep=sleep,
         )
         self.restart.on_reconciled = self._on_reconciled
+        self.restart.on_exchange_error = self.health.exchange_error
+        self.restart.on_exchange_ok = self.health.exchange_ok
         self.modes = TradingModeGuard(
             settings,
             state=state,
@@ -309,8 +318,11 @@ class TradingLoop:
         what the feed had reconciles now instead of with the next new candle, and is ready once warm; show the loop
         is alive."""
         state = self.state
-        if state.started and not state.reconciled and not state.finished and state.halt_reason is None:
-            self.restart.reconcile()
+        unreconciled = state.started and not state.reconciled and not state.finished and state.halt_reason is None
+        if unreconciled and state.exchange_wait.due(self._clock()):
+            # a temporary exchange error is recorded (state.exchange_wait, health, /status) and tried again once due
+            with contextlib.suppress(TemporaryExchangeError):
+                self.restart.reconcile()
         if state.reconciled and not state.ever_warm and state.last_ts is not None:
             # caught up with the feed (nothing waiting) and warm from what it replayed: ready now, not with the next
             # candle, an interval away (an hour on 1h) after a restart between two candles
@@ -357,7 +369,14 @@ class TradingLoop:
     # -- one candle ---------------------------------------------------------------------------------------------
 
     def process(self, candle: Candle) -> bool:
-        """Process one candle; False when it was only replayed (at or before the stored cursor)."""
+        """Process one candle; False when it was only replayed (at or before the stored cursor).
+
+        ``TemporaryExchangeError`` means the reconciliation before the first new candle could not reach the exchange
+        (``engine.exchange_wait``): nothing of this candle was done, and it is to be passed again once ``tick`` has
+        reconciled (it tries again when the backoff is over; until then this raises at once, without a call). No other
+        temporary exchange error leaves this method: after the reconciliation each one is waited out where it
+        happens (an unsent intent stays pending, an order not refreshed or its fills not fetched is looked at with
+        the next candle)."""
         state = self.state
         symbol, ts, close = candle.symbol, candle.ts, candle.close
         cursor = state.cursor.get(symbol)
@@ -367,6 +386,9 @@ class TradingLoop:
         if state.halt_reason is not None:
             raise StateError(f"trading is halted: {state.halt_reason}")
         if not state.reconciled:
+            wait = state.exchange_wait
+            if wait.waiting and not wait.due(self._clock()):
+                raise ExchangeUnavailable(f"waiting for the exchange to reconcile: {wait.error}")
             self.restart.reconcile()
             self.modes.settle()  # a halt left half done by a restart
         gap = self.gaps.observe(candle)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from slsbot_runtime.engine.exchange_wait import ExchangeWait
 from slsbot_runtime.engine.profit import EquityWatermark
 from slsbot_runtime.engine.status import Phase
 
@@ -22,6 +23,8 @@ class LoopState:
     started: bool = False  # Restart.load ran
     reconciled: bool = False  # Restart.reconcile succeeded
     halt_reason: str | None = None  # trading stopped for good: the state disagrees with the exchange, or a failure
+    #: The reconciliation waits for an exchange that failed temporarily (Restart); never a halt.
+    exchange_wait: ExchangeWait = field(default_factory=ExchangeWait)
     finished: bool = False  # the feed ended or the loop was shut down
     finish_note: str | None = None  # what ended it, for the idle message
     ever_warm: bool = False  # every symbol has been warm at least once (readiness)

@@ -6,7 +6,8 @@ the candles staged (the loop: each candle's cursor and equity row; the order man
 and writes it all in one transaction (a backtest's store, ``Durability.NONE``, only once, at ``flush``); ``load``
 reads every part of it back into the ledger, the order manager, the risk manager, the refusal streaks and the book.
 ``reconcile`` then checks the loaded books against the exchange, once, before anything is sent for a new candle
-(docs/concepts/runtime-loop.md#restart).
+(docs/concepts/runtime-loop.md#restart). An exchange that fails temporarily meanwhile is waited for
+(``engine.exchange_wait``): the reconciliation is tried again after a backoff, never a halt.
 
 The book is reached through the exchange's ``BookPersistence`` capability: the paper exchange hands out its own,
 a real exchange none (it keeps its book itself; the reconciliation asks it).
@@ -16,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from slsbot_runtime.domain.errors import StateError
+from slsbot_runtime.domain.errors import StateError, TemporaryExchangeError
 from slsbot_runtime.domain.strategy_log import StrategyLog
+from slsbot_runtime.engine.health import safe_error_text
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.profit import META_MAX_DRAWDOWN, META_PEAK, EquityWatermark
 from slsbot_runtime.engine.refusals import EntryRefusals
@@ -66,6 +68,10 @@ class Restart:
         self.report: ReconcileReport | None = None  # the reconciliation's, once it ran
         #: Told each reconciliation's outcome: None when the books agree, else the disagreement (before the halt).
         self.on_reconciled: Callable[[str | None], None] | None = None
+        #: Told each temporary exchange error that stopped a reconciliation (the health block's exchange counters).
+        self.on_exchange_error: Callable[[Exception], None] | None = None
+        #: Told when the exchange answers a reconciliation again after failing (the health block's).
+        self.on_exchange_ok: Callable[[], None] | None = None
         state.last_commit = clock()
 
     def load(self) -> None:
@@ -156,10 +162,16 @@ class Restart:
 
     def reconcile(self) -> None:
         """Bring the loaded books in line with the exchange (``execution.reconcile``); a disagreement halts trading
-        for good and raises ``StateError``."""
+        for good and raises ``StateError``.
+
+        A temporary exchange error (still failing after the adapter's retries) is no disagreement: it is recorded in
+        ``state.exchange_wait`` (when to try again, ``settings.reconcile_retry``) and raised unchanged; the books stay
+        unreconciled, nothing is sent, and the next attempt starts over (the steps are idempotent: an order adopted
+        or resent by this attempt is found by its client id, a fill booked by it is known by its id)."""
         state, publisher = self.state, self.publisher
         state.startup_phase = Phase.RECONCILING
         publisher.publish()
+        wait = state.exchange_wait
         try:
             self.report = reconcile(
                 self.orders,
@@ -167,12 +179,30 @@ class Restart:
                 cursor=state.cursor,
                 interval_ms=self.settings.interval_ms,
             )
+        except TemporaryExchangeError as error:
+            delay = wait.failed(safe_error_text(error), self.clock(), self.settings.reconcile_retry)
+            if self.on_exchange_error is not None:
+                self.on_exchange_error(error)
+            self.log.warning(
+                "reconcile: the exchange does not answer (%s, attempt %d); trying again in %.0fs, nothing is sent "
+                "meanwhile",
+                wait.error,
+                wait.failures,
+                delay,
+            )
+            publisher.publish()
+            raise
         except StateError as error:
             if self.on_reconciled is not None:
                 self.on_reconciled(str(error))
             state.halt_reason = str(error)
             publisher.publish()
             raise
+        if wait.waiting:
+            failures = wait.cleared()
+            if self.on_exchange_ok is not None:
+                self.on_exchange_ok()
+            self.log.info("reconcile: the exchange answers again after %d failed attempts", failures)
         if self.on_reconciled is not None:
             self.on_reconciled(None)
         state.reconciled = True

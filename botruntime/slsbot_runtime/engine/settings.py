@@ -3,7 +3,9 @@ RuntimeConfig)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from slsbot_runtime.exchange.retry import RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,3 +26,5 @@ class LoopSettings:
     stale_after_candles: float = 2.0  # risk.healing.staleAfterCandles: data older than this many intervals is stale
     stale_after_min_s: float = 10.0  # risk.healing.staleAfterMin: and never sooner than this
     reject_limit: int = 3  # risk.healing.rejectLimit: rejected or failed orders in a row that put it in safe mode
+    #: Pauses between reconciliation attempts while the exchange fails temporarily (``engine.exchange_wait``).
+    reconcile_retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(base_delay_s=2.0, max_delay_s=60.0))

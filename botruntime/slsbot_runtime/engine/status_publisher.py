@@ -14,10 +14,12 @@ A further concern of the status (the models' health, say) is one more part this 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from slsbot_runtime.data.gaps import GapTracker
 from slsbot_runtime.domain.trading_mode import TradingModeState
+from slsbot_runtime.engine.exchange_wait import ExchangeWait
 from slsbot_runtime.engine.exposure import account_figures
 from slsbot_runtime.engine.idle import describe_idle
 from slsbot_runtime.engine.loop_state import LoopState
@@ -116,6 +118,7 @@ class StatusPublisher:
             allocation_percent=self.risk.allocation_percent,
             trading_mode=str(mode.mode),
             trading_mode_reason=mode.reason,
+            exchange_wait=_exchange_wait(state.exchange_wait),
         )
         risk = self.risk.state()
         return RuntimeStatus(
@@ -160,3 +163,11 @@ class StatusPublisher:
                 breaker_level=state.breaker_level,
                 kill_switch=risk.kill_switch,
             )
+
+
+def _exchange_wait(wait: ExchangeWait) -> str | None:
+    """What the reconciliation waits for, in words (the idle message), or None."""
+    if not wait.waiting:
+        return None
+    again = datetime.fromtimestamp(wait.retry_at, UTC).strftime("%H:%M:%S UTC")
+    return f"{wait.error} ({wait.failures} attempts); trying again at {again}, nothing is sent meanwhile"

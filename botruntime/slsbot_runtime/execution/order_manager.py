@@ -333,18 +333,28 @@ class OrderManager:
 
         The exchange's id is taken first, so an order filled at once (a market order on a real exchange) is
         staged with it when its fills are booked; a terminal order whose id changed is staged too. The exchange has
-        the order, so it is no longer waiting to be sent (a pending intent found on the exchange by reconcile)."""
+        the order, so it is no longer waiting to be sent (a pending intent found on the exchange by reconcile). Fills
+        that cannot be fetched right now (a temporary error) are fetched by the next refresh or reconciliation: the
+        order is then partially filled here, never more filled than its booked fills say; the error never leaves this
+        method, so a send that went out is never taken for one that did not."""
         self.unsent.pop(order.client_order_id, None)
         id_changed = order.exchange_order_id != remote.exchange_order_id
         order.exchange_order_id = remote.exchange_order_id
         quantity = order.quantity
+        fills_missing = False
         if remote.filled_quantity > order.filled_quantity + QUANTITY_EPSILON * (quantity if quantity > 1.0 else 1.0):
-            self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
+            try:
+                self.fetch_missing_fills(order.symbol, since_ts=order.created_ts)
+            except TemporaryExchangeError as error:
+                fills_missing = True
+                self.log.warning("fills of %s not fetched, will be next time: %s", order.client_order_id, error)
+                if self.on_exchange_error is not None:
+                    self.on_exchange_error(error)
         status = remote.status
         if type(status) is not OrderStatus:
             status = OrderStatus(status)  # an adapter's plain string
-        if status is _FILLED and not is_filled(order):
-            status = _PARTIALLY_FILLED  # fills still on their way; the next refresh books them
+        if (status is _FILLED and not is_filled(order)) or (fills_missing and status.is_terminal):
+            status = _PARTIALLY_FILLED  # fills still on their way (or not fetched); the next refresh books them
         elif status is _PENDING:
             status = _OPEN
         if (id_changed or order.status is not status) and not order.status.is_terminal:

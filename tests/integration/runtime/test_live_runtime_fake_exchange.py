@@ -11,6 +11,9 @@ provides them.
   /status); putting the right secret in the folder lets the same process start trading.
 * A paper account on the exchange's live candles trades on the simulated exchange: nothing private is ever
   asked of the exchange.
+* An exchange cut off across a restart (SIGKILL, then a start while the fault proxy refuses every request, then
+  only the calls the reconciliation makes): the runtime waits for the exchange (``WaitingForExchange``, not halted),
+  and once the exchange is back it reconciles, is ready and trades on, no client id sent twice.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from tests.fakes.fake_exchange_server import (  # noqa: E402
     RecordedKlines,
     utc_ms,
 )
+from tests.fakes.fault_proxy import FaultKind, FaultPlan, FaultProxy  # noqa: E402
 
 from slsbot_runtime.persistence.store import StateStore  # noqa: E402
 
@@ -154,15 +158,16 @@ class LiveRuntime:
 
 @pytest.fixture
 def start_runtime(fake: FakeExchangeServer) -> Iterator[Callable[..., LiveRuntime]]:
-    """``start_runtime(config, state, log_name)``: ``slsbot runtime`` pointed at the fake; killed at the end."""
+    """``start_runtime(config, state, log_name, endpoint)``: ``slsbot runtime`` pointed at the fake (or at ``endpoint``,
+    a proxy in front of it); killed at the end."""
     started: list[LiveRuntime] = []
 
-    def start(config: Path, state: Path, log_name: str = "runtime.log") -> LiveRuntime:
+    def start(config: Path, state: Path, log_name: str = "runtime.log", endpoint: str | None = None) -> LiveRuntime:
         log = state.parent / log_name
         env = {
             **os.environ,
             "PYTHONUNBUFFERED": "1",
-            "SLSBOT_EXCHANGE_ENDPOINT": fake.url,
+            "SLSBOT_EXCHANGE_ENDPOINT": endpoint or fake.url,
             "SLSBOT_RUNTIME_TOKEN": RUNTIME_TOKEN,
         }
         command = [*SLSBOT, "runtime", "--config", str(config), "--state", str(state), "--exchange-time-sync", "0.1"]
@@ -342,3 +347,82 @@ def test_a_paper_account_on_live_candles_never_calls_the_exchange_privately(
     assert private == set(), f"a paper runtime called {private}"
     assert not fake.calls("POST", WIRES["binance"].create)
     assert fake.account.orders == []
+
+
+#: The calls of the restart's reconciliation (open orders, fills, an order by client id); also order creation.
+RECONCILE_PATHS = ("/api/v3/openOrders", "/api/v3/myTrades", "/api/v3/order", "/api/v3/allOrders")
+
+
+def test_an_exchange_cut_off_across_a_restart_is_waited_for_then_the_runtime_reconciles_and_trades_on(
+    fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
+) -> None:
+    wire = WIRES["binance"]
+    config = write_config(tmp_path, credentials=write_credentials(tmp_path / "credentials"))
+    state = tmp_path / "state.db"
+    refused = FaultPlan(rate=0.0, seed=9, weights={FaultKind.HTTP_5XX: 1.0})  # 500/502/503: ccxt's temporary errors
+    with FaultProxy(fake.url, refused) as proxy:
+        first = start_runtime(config, state, "first.log", endpoint=proxy.url)
+        wait_for(lambda: caught_up(first, clock), what="the catch-up")
+        for _ in range(80):
+            if posted_client_ids(fake, wire):
+                break
+            step(first, clock)
+        assert posted_client_ids(fake, wire), "no trading within 80 candles"
+        wait_for(lambda: first.status()["trade_count"] == len(fake.account.trades), timeout=10, what="/status trades")
+        first.kill()
+
+        proxy.set_rate(1.0)  # the exchange is away: every request refused
+        second = start_runtime(config, state, "second.log", endpoint=proxy.url)
+        status = wait_for(lambda: (s := second.status())["error"] and s, what="the connect error in /status")
+        assert status["phase"] == "starting" and "Exchange" in status["error"], status  # temporary: not halted
+        proxy.set_paths(RECONCILE_PATHS)  # back, but the account's orders and fills still refused
+        requests_at_restart = len(fake.requests)
+
+        def waiting() -> dict[str, Any] | None:
+            status = second.status()
+            assert status["phase"] != "halted", f"halted by an outage: {status['error']}"
+            return status if status["idle_reason"] == "WaitingForExchange" else None
+
+        status = wait_for(waiting, timeout=60, what="the runtime to wait for the exchange to reconcile")
+        assert status["phase"] == "reconciling" and status["error"] is None and status["ready"] is False
+        exchange = status["health"]["exchange"]  # the feed's calls go through and may say connected meanwhile
+        assert exchange["errors"] >= 1 and "fetch_open_orders" in (exchange["last_error"] or ""), exchange
+        assert "signature" not in json.dumps(status), "a request's signature reached /status"
+        assert status["health"]["reconcile"]["problems"] == 0  # an outage is no disagreement
+        assert second.get("/readyz").status_code == 503
+        assert not any(f.method == "POST" for f in proxy.faults), "an order was sent before the reconciliation"
+
+        proxy.set_rate(0.0)  # the exchange is back
+        wait_for(
+            lambda: (s := second.status())["phase"] == "running" and s["ready"],
+            timeout=60,
+            what="the runtime reconciled, running and ready",
+        )
+        assert second.get("/readyz").status_code == 200
+        wait_for(lambda: "reconcile: the exchange answers again" in second.log_text(), timeout=10, what="the log")
+        assert "trading halted" not in second.log_text()
+        after_restart = fake.requests[requests_at_restart:]
+        lookup = next(
+            i for i, r in enumerate(after_restart) if r.path.startswith(RECONCILE_PATHS) and r.method == "GET"
+        )
+        first_post = next((i for i, r in enumerate(after_restart) if r.method == "POST"), len(after_restart))
+        assert lookup < first_post, "the runtime sent an order before it reconciled"
+
+        posts_at_restart = len(posted_client_ids(fake, wire))
+        for _ in range(80):
+            if len(posted_client_ids(fake, wire)) > posts_at_restart:
+                break
+            step(second, clock)
+        assert len(posted_client_ids(fake, wire)) > posts_at_restart, "no trading after the outage"
+        posted = posted_client_ids(fake, wire)
+        assert len(posted) == len(set(posted)), "a client order id reached the exchange twice"
+        theirs = {o.client_order_id: (o.status.lower(), pytest.approx(o.filled)) for o in fake.account.orders}
+        wait_for(
+            lambda: stored_orders(state) == theirs, timeout=10, what="the state file to hold the exchange's orders"
+        )
+        wait_for(lambda: second.status()["trade_count"] == len(fake.account.trades), timeout=10, what="/status trades")
+        assert second.status()["error"] is None and second.status()["health"]["exchange"]["connected"] is True
+        positions = {p["symbol"]: p["quantity"] for p in report(state)["positions"]}
+        assert positions.get("BTC/USDT", 0.0) == pytest.approx(fake.account.balances.get("BTC", 0.0), abs=1e-12)
+        second.process.send_signal(signal.SIGTERM)
+        assert second.process.wait(timeout=30) == 0

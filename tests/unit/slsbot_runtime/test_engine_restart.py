@@ -16,14 +16,16 @@ from slsbot.api import PaperSettings, RiskPolicySpec
 from slsbot.api.strategy import Sizing
 from slsbot_runtime.data.discovery import load_history
 from slsbot_runtime.data.replay import ReplayFeed
-from slsbot_runtime.domain.errors import StateError
+from slsbot_runtime.domain.errors import ExchangeUnavailable, StateError
 from slsbot_runtime.domain.types import Candle, Fill, Order, OrderRequest
 from slsbot_runtime.engine import LoopSettings, Phase, TradingLoop
 from slsbot_runtime.engine.signals import ComponentDecider
 from slsbot_runtime.exchange.paper import PaperExchange
+from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.persistence.report import build_report
 from slsbot_runtime.persistence.store import StateStore
 from slsbot_runtime.risk.manager import RiskManager
+from slsbot_runtime.runtime_process import BuiltRuntime, RuntimeProcess
 from slsbot_runtime.strategy.registry import build_component
 
 HOUR = 3_600_000
@@ -76,6 +78,50 @@ class DiesAfterPlacing(PaperExchange):
         raise Crash("after the first place_order")
 
 
+class OutagePaper(PaperExchange):
+    """A paper exchange whose calls to the account (orders, fills, balances) fail as an exchange adapter's do once its
+    own retries ran out (``ExchangeUnavailable``): while ``down``, or for the next ``fail_calls`` calls. The matching
+    of a candle (``on_candle``) is the simulation, not a call, and goes on."""
+
+    def __init__(self) -> None:
+        super().__init__(PAPER, interval_ms=HOUR)
+        self.down = False
+        self.fail_calls = 0
+        self.refused = 0
+        self.placed: list[str] = []
+
+    def _call(self, what: str) -> None:
+        if self.down or self.fail_calls > 0:
+            self.fail_calls = max(self.fail_calls - 1, 0)
+            self.refused += 1
+            raise ExchangeUnavailable(f"binance {what}: connection refused (after 5 attempts)")
+
+    def place_order(self, request: OrderRequest) -> Order:
+        self._call("POST /api/v3/order")
+        self.placed.append(request.client_order_id)
+        return super().place_order(request)
+
+    def cancel_order(self, client_order_id: str, symbol: str) -> Order:
+        self._call("DELETE /api/v3/order")
+        return super().cancel_order(client_order_id, symbol)
+
+    def fetch_order(self, client_order_id: str, symbol: str) -> Order | None:
+        self._call("GET /api/v3/order")
+        return super().fetch_order(client_order_id, symbol)
+
+    def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._call("GET /api/v3/openOrders")
+        return super().fetch_open_orders(symbol)
+
+    def fetch_fills(self, symbol: str, since_ts: int = 0) -> list[Fill]:
+        self._call("GET /api/v3/myTrades")
+        return super().fetch_fills(symbol, since_ts)
+
+    def fetch_balances(self) -> dict[str, Any]:
+        self._call("GET /api/v3/account")
+        return super().fetch_balances()
+
+
 @pytest.fixture(scope="module")
 def feed(market_data_dir: Path) -> ReplayFeed:
     folder = market_data_dir / "binance-spot-1h-2017"
@@ -83,7 +129,7 @@ def feed(market_data_dir: Path) -> ReplayFeed:
     return ReplayFeed(histories, interval_ms=HOUR)
 
 
-def make_loop(path: Path, exchange: PaperExchange | None = None) -> TradingLoop:
+def make_loop(path: Path, exchange: PaperExchange | None = None, **extra: Any) -> TradingLoop:
     settings = LoopSettings(
         name="r",
         strategy_key="default/r",
@@ -94,6 +140,7 @@ def make_loop(path: Path, exchange: PaperExchange | None = None) -> TradingLoop:
         quote_currency="USDT",
         commit_every_candles=97,
         commit_interval_s=3600,
+        **extra,
     )
     deciders = {s: ComponentDecider(build_component("sma_cross", 1, {"fast": 4, "slow": 12})) for s in SYMBOLS}
     return TradingLoop(
@@ -272,3 +319,101 @@ def test_a_fresh_loop_reconciles_with_its_first_candle_not_on_a_tick_before_star
     loop = make_loop(tmp_path / "state.db")
     loop.tick()
     assert loop.reconcile_report is None and loop.status.phase == Phase.STARTING
+
+
+def crashed_after_a_send(path: Path, feed: ReplayFeed) -> dict[str, int]:
+    """A state whose last intent was sent and acknowledged, the process dying before the answer was committed; its
+    cursor."""
+    probe = make_loop(path, DiesAfterPlacing())
+    with pytest.raises(Crash):
+        probe.run(feed)
+    probe.store.close()
+    return StateStore.open(path, readonly=True).load_cursor()
+
+
+def test_a_restart_that_meets_an_exchange_outage_waits_then_reconciles_and_trades_on_exactly_once(
+    feed: ReplayFeed, uninterrupted, tmp_path: Path
+) -> None:
+    """The reconciliation after a restart meets an exchange that is away (every call fails after the adapter's
+    retries): no halt; /status says the runtime waits for the exchange, the health block that the exchange fails;
+    the candle is not taken and nothing is sent; the reconciliation is tried again only once its backoff is over;
+    once the exchange answers, the books are reconciled (the intent the crash left is resent, once) and the run
+    ends exactly like the uninterrupted one."""
+    path = tmp_path / "state.db"
+    cursor = crashed_after_a_send(path, feed)
+    exchange = OutagePaper()
+    exchange.down = True
+    loop = make_loop(path, exchange)
+    now = [1_000_000.0]
+    loop.clock = lambda: now[0]
+    loop.start()
+    candles = list(feed)
+    first_new = next(i for i, c in enumerate(candles) if c.ts > cursor.get(c.symbol, -1))
+    for candle in candles[:first_new]:
+        assert loop.process(candle) is False  # replayed
+    with pytest.raises(ExchangeUnavailable):
+        loop.process(candles[first_new])
+    status = loop.status
+    assert status.phase == Phase.RECONCILING
+    assert loop.halt_reason is None and status.error is None and status.ready is False
+    assert status.idle_reason == "WaitingForExchange" and "connection refused" in (status.idle_message or "")
+    health = loop.health.block(
+        symbols=SYMBOLS, status=status.to_json(), confidence=loop.confidence, margin_used_percent=None, memory=(0, None)
+    )
+    assert health["exchange"]["connected"] is False and health["exchange"]["consecutive_errors"] == 1
+    assert health["reconcile"]["problems"] == 0  # an outage is no disagreement
+    assert loop.orders.submissions == 0 and loop.reconcile_report is None
+
+    refused = exchange.refused
+    with pytest.raises(ExchangeUnavailable):
+        loop.process(candles[first_new])  # passed again before the backoff is over: no call to the exchange
+    loop.tick()
+    assert exchange.refused == refused
+    now[0] += 61  # past the longest pause (a minute)
+    loop.tick()  # tried again: still away
+    assert exchange.refused == refused + 1 and loop.state.exchange_wait.failures == 2
+    assert loop.status.phase == Phase.RECONCILING and loop.halt_reason is None
+
+    exchange.down = False
+    now[0] += 61
+    loop.tick()
+    report = loop.reconcile_report
+    assert report is not None and len(report.resent) == 1
+    assert loop.status.phase != Phase.RECONCILING and loop.status.idle_reason != "WaitingForExchange"
+    assert not loop.state.exchange_wait.waiting
+    health = loop.health.block(
+        symbols=SYMBOLS,
+        status=loop.status.to_json(),
+        confidence=loop.confidence,
+        margin_used_percent=None,
+        memory=(0, None),
+    )
+    assert health["exchange"]["connected"] is True and health["reconcile"]["problems"] == 0
+    for candle in candles[first_new:]:
+        loop.process(candle)
+    loop.finish()
+    assert len(exchange.placed) == len(set(exchange.placed)), "a client order id was sent twice"
+    assert outcome(path) == uninterrupted
+
+
+def test_a_runtime_whose_restart_reconciliation_meets_an_outage_is_not_halted_and_runs_to_the_end(
+    feed: ReplayFeed, uninterrupted, tmp_path: Path
+) -> None:
+    """The runtime process: the reconciliation's first attempts fail with a temporary error (as after the adapter's
+    retries); the candle is held and the reconciliation tried again with backoff, the runtime trades on and ends
+    exactly like the uninterrupted run (exit 0), never halted."""
+    path = tmp_path / "state.db"
+    crashed_after_a_send(path, feed)
+    exchange = OutagePaper()
+    exchange.fail_calls = 3  # three attempts in a row fail on their first call
+    fast = RetryPolicy(base_delay_s=0.01, max_delay_s=0.05)
+    loop = make_loop(path, exchange, reconcile_retry=fast)
+    built = BuiltRuntime(loop, feed, 0.0, False, loop.store)
+    process = RuntimeProcess(lambda: built, name="r", state_path=str(path), until_end=True, health_deadline_s=60.0)
+    process.start()
+    assert process.wait() == 0
+    assert loop.halt_reason is None and loop.status.phase == Phase.FINISHED
+    assert exchange.refused == 3 and loop.reconcile_report is not None and len(loop.reconcile_report.resent) == 1
+    assert len(exchange.placed) == len(set(exchange.placed))
+    loop.store.close()
+    assert outcome(path) == uninterrupted

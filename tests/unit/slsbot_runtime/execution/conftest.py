@@ -21,13 +21,15 @@ SYMBOL = "BTC/USDT"
 
 
 class FlakyExchange(Exchange):
-    """Delegates to a PaperExchange; ``place_failures`` are raised, one per call, before delegating."""
+    """Delegates to a PaperExchange; ``place_failures`` (``fetch_fills_failures``) are raised, one per call of
+    ``place_order`` (``fetch_fills``), before delegating."""
 
     features = PaperExchange.features
 
     def __init__(self, paper: PaperExchange) -> None:
         self.paper = paper
         self.place_failures: list[Exception] = []
+        self.fetch_fills_failures: list[Exception] = []
         self.placed: list[str] = []
         self.before_place: Callable[[OrderRequest], None] | None = None
 
@@ -49,6 +51,8 @@ class FlakyExchange(Exchange):
         return self.paper.fetch_open_orders(symbol)
 
     def fetch_fills(self, symbol: str, since_ts: int = 0) -> list[Fill]:
+        if self.fetch_fills_failures:
+            raise self.fetch_fills_failures.pop(0)
         return self.paper.fetch_fills(symbol, since_ts)
 
     def fetch_balances(self) -> dict[str, Balance]:

@@ -105,6 +105,49 @@ def test_fills_the_exchange_has_are_fetched_on_refresh(
     assert manager.ledger.quantity(SYMBOL) == 1.0 and not manager.has_unfinished(SYMBOL)
 
 
+def test_fills_that_cannot_be_fetched_on_refresh_wait_for_the_next_refresh_and_are_booked_once(
+    candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange
+) -> None:
+    """The exchange shows the order filled, but its fills cannot be read right now (still failing after the adapter's
+    retries): the refresh goes on without them (the error does not leave the candle half done), the order stays
+    unfinished, and the next refresh books them, once."""
+    errors: list[Exception] = []
+    manager = make_manager(on_exchange_error=errors.append)
+    exchange.on_candle(candle_at(0))
+    order = buy(manager)
+    manager.send_pending()
+    exchange.on_candle(candle_at(1))  # fills on the exchange, the manager is not told
+    exchange.fetch_fills_failures = [ExchangeUnavailable("GET /api/v3/myTrades: connection refused")]
+    manager.refresh(SYMBOL)
+    assert [type(e) for e in errors] == [ExchangeUnavailable]
+    assert order.status == OrderStatus.PARTIALLY_FILLED and order.filled_quantity == 0.0
+    assert manager.has_unfinished(SYMBOL) and manager.ledger.quantity(SYMBOL) == 0.0
+    manager.refresh(SYMBOL)
+    assert order.status == OrderStatus.FILLED and manager.ledger.quantity(SYMBOL) == 1.0
+    manager.refresh(SYMBOL)
+    assert manager.ledger.trade_count == 1 and not manager.has_unfinished(SYMBOL)
+
+
+def test_a_canceled_order_whose_fills_cannot_be_fetched_stays_unfinished_until_they_are(
+    candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange
+) -> None:
+    """A terminal status from the exchange with fills not booked here would never be looked at again: the order is
+    kept partially filled until its fills are booked."""
+    manager = make_manager()
+    exchange.paper.settings = exchange.paper.settings.model_copy(update={"max_volume_participation": 0.5})
+    exchange.on_candle(candle_at(0))
+    order = buy(manager, quantity=3.0)
+    manager.send_pending()
+    exchange.on_candle(candle_at(1, volume=4.0))  # 2 of 3 filled on the exchange, not told
+    exchange.paper.cancel_order(order.client_order_id, SYMBOL)  # canceled on the exchange (by hand)
+    exchange.fetch_fills_failures = [ExchangeUnavailable("down")]
+    manager.refresh(SYMBOL)
+    assert order.status == OrderStatus.PARTIALLY_FILLED and manager.has_unfinished(SYMBOL)
+    manager.refresh(SYMBOL)
+    assert order.status == OrderStatus.CANCELED and order.filled_quantity == 2.0
+    assert manager.ledger.quantity(SYMBOL) == 2.0 and not manager.has_unfinished(SYMBOL)
+
+
 def test_cancel_then_replace(candle_at: Callable[..., Candle], make_manager: Make, exchange: FlakyExchange) -> None:
     manager = make_manager()
     exchange.paper.settings = exchange.paper.settings.model_copy(update={"max_volume_participation": 0.5})
