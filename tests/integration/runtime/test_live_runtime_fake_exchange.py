@@ -353,6 +353,7 @@ def test_a_paper_account_on_live_candles_never_calls_the_exchange_privately(
 RECONCILE_PATHS = ("/api/v3/openOrders", "/api/v3/myTrades", "/api/v3/order", "/api/v3/allOrders")
 
 
+@pytest.mark.long  # in make test-long: about 25 s (three starts of a testnet runtime)
 def test_an_exchange_cut_off_across_a_restart_is_waited_for_then_the_runtime_reconciles_and_trades_on(
     fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path
 ) -> None:
