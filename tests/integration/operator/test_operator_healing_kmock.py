@@ -333,7 +333,9 @@ async def test_a_runtime_halted_and_not_ready_raises_a_state_mismatch_incident_a
         within=30,
         what="the Healing condition naming StateMismatch",
     )
+    # A severity-1 incident halts at once (the runtime has halted itself already: nothing to push to a not-ready one).
     assert _condition(halted, "Healing")["status"] == "True"
+    assert _condition(halted, "Healing")["reason"] == "StateMismatch_Halt", _condition(halted, "Healing")
     assert halted["status"]["healing"]["failureClass"] == "StateMismatch", halted["status"]["healing"]
     deployment = await kube.get("deployments", "slsbot-runtime-btc-trend")
     assert int(deployment["status"]["readyReplicas"]) == 0  # it was never ready meanwhile

@@ -14,8 +14,13 @@ never patches a Secret, whose answer would hold the data. A control key rotation
 ``observe`` (no rollout, the pod template does not depend on the token): the new token, and the previous one until
 the grace ends; each call tries the new token first and, while the kubelet has not refreshed the pod's volume yet,
 the previous one after a 401 (``RuntimeHttpClient``). A Deployment made by an earlier operator (its template reads
-the token from an environment variable), or made without the current NetworkPolicy, is observed with no config
-hash, so the plan rolls it out again.
+the token from an environment variable), or made without the current NetworkPolicy or Service, is observed with no
+config hash, so the plan rolls it out again (the objects are merge-patched; the pod template is unchanged).
+
+``/status`` is asked of a ready runtime, and of a starting one whose pod's runtime container runs: the Service
+publishes not-ready pods, and a runtime that is not ready (halted by a failed restart reconciliation, unable to reach
+its exchange) says why in its ``health`` block, as the local backend reads it. A starting runtime that does not answer
+has no status yet; a ready one that does not answer is unresponsive.
 
 Deletion keeps every object until the plan says the drain completed (``plan_deletion``), then deletes them all.
 """
