@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import NAMESPACE
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
@@ -115,6 +117,7 @@ async def _events_of(kube, reason: str) -> list[dict[str, Any]]:
     return [e for e in await kube.events("btc-trend") if e["reason"] == reason]
 
 
+SERVICE_ID = "slsbot.io/service"  # the Deployment's fingerprint of the Service's fixed fields
 RESTARTED_AT = "slsbot.io/restarted-at"  # the Deployment template's annotation a restart sets (a rollout restart)
 MIB = 1024 * 1024
 
@@ -269,7 +272,7 @@ async def test_a_restarted_pod_that_stays_not_ready_is_restarted_again_then_the_
     assert len(events) == 1 and events[0]["type"] == "Warning", events
     final = await kube.get("deployments", "slsbot-runtime-btc-trend")
     assert _restarted_at(final) == _restarted_at(second)  # restartsPerRung: 2, and no more
-    assert runtime_stub.posts("/trading-mode") == []  # a pod that is not ready is not reachable: nothing pushed yet
+    assert runtime_stub.posts("/trading-mode") == []  # the ladder pushes a mode to a ready runtime only: none yet
 
     await kube.mark_runtime_ready("btc-trend")  # it comes up at last, the exchange still down: it gets the rung's mode
     await kube.eventually(lambda: _pushed(runtime_stub, "safe"), what="safe mode pushed once the runtime is ready")
@@ -281,3 +284,63 @@ def _restarted_at(deployment: dict[str, Any]) -> str | None:
 
 async def _restart_event(kube, says: str) -> dict[str, Any] | None:
     return next((e for e in await _events_of(kube, "HealingRestart") if says in e["message"]), None)
+
+
+async def test_a_runtime_halted_and_not_ready_raises_a_state_mismatch_incident_and_its_rung(
+    kube, start_operator, runtime_stub
+):
+    """A runtime whose restart reconciliation found its books disagreeing with the exchange halts itself and is not
+    ready. Its Service publishes not-ready pods, so the operator still reads its ``/status``, as ``slsbot up`` does:
+    a severity-1 StateMismatch Incident, and the ladder's StateMismatch rung. Before, a not-ready runtime was not asked
+    (and its Service did not route to it), so the ladder saw only "starting"."""
+    await start_operator(runtime_url="http://127.0.0.1:{port}", max_requeue_seconds=1.0, incidents_interval_seconds=0.5)
+    await kube.apply(_policy())
+    await kube.apply(_account())
+    await kube.apply(_strategy(runtime_stub.port))
+    await kube.eventually(lambda: kube.get("deployments", "slsbot-runtime-btc-trend"), what="the Deployment")
+    runtime_stub.health = _health(reconcile_ok=True)
+    await kube.mark_runtime_ready("btc-trend")
+    await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: b["status"].get("phase") == "Running"), what="Running"
+    )
+
+    # An earlier operator's Service routed to ready pods only, and its Deployment carries no Service fingerprint:
+    # the next pass applies the runtime's objects again, and the Service publishes not-ready pods.
+    await kube.patch("services", "slsbot-runtime-btc-trend", {"spec": {"publishNotReadyAddresses": None}})
+    await kube.patch("deployments", "slsbot-runtime-btc-trend", {"metadata": {"annotations": {SERVICE_ID: None}}})
+    service = await kube.get("services", "slsbot-runtime-btc-trend")
+    assert "publishNotReadyAddresses" not in service["spec"]
+    await kube.eventually(
+        lambda: _object_where(kube, "services", lambda s: s["spec"].get("publishNotReadyAddresses") is True),
+        what="the Service publishing not-ready pods again",
+    )
+
+    # The runtime restarts, finds the books disagreeing with the exchange, halts itself: running, never ready.
+    runtime_stub.health = _health(reconcile_ok=False)
+    runtime_stub.trading_mode = "halted"
+    await kube.mark_runtime_starting("btc-trend", started=datetime.now(UTC))
+
+    async def open_incidents() -> list[dict[str, Any]]:
+        _, body = await kube._call("GET", kube.path("incidents"))
+        return [i for i in (body or {}).get("items", []) if (i.get("status") or {}).get("state") == "open"]
+
+    (incident,) = await kube.eventually(open_incidents, within=30, what="an open Incident for the not-ready runtime")
+    assert incident["spec"]["rule"] == "StateMismatch" and incident["spec"]["severity"] == 1, incident["spec"]
+    assert incident["spec"]["cause"] == f"StateMismatch:{NAMESPACE}/btc-trend"
+    assert "position differs" in incident["spec"]["message"]
+    halted = await kube.eventually(
+        lambda: _strategy_where(kube, lambda b: _condition(b, "Healing").get("reason", "").startswith("StateMismatch")),
+        within=30,
+        what="the Healing condition naming StateMismatch",
+    )
+    # A severity-1 incident halts at once (the runtime has halted itself already: nothing to push to a not-ready one).
+    assert _condition(halted, "Healing")["status"] == "True"
+    assert _condition(halted, "Healing")["reason"] == "StateMismatch_Halt", _condition(halted, "Healing")
+    assert halted["status"]["healing"]["failureClass"] == "StateMismatch", halted["status"]["healing"]
+    deployment = await kube.get("deployments", "slsbot-runtime-btc-trend")
+    assert int(deployment["status"]["readyReplicas"]) == 0  # it was never ready meanwhile
+
+
+async def _object_where(kube, plural: str, predicate):
+    body = await kube.get(plural, "slsbot-runtime-btc-trend")
+    return body if body is not None and predicate(body) else None

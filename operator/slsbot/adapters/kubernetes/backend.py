@@ -14,8 +14,13 @@ never patches a Secret, whose answer would hold the data. A control key rotation
 ``observe`` (no rollout, the pod template does not depend on the token): the new token, and the previous one until
 the grace ends; each call tries the new token first and, while the kubelet has not refreshed the pod's volume yet,
 the previous one after a 401 (``RuntimeHttpClient``). A Deployment made by an earlier operator (its template reads
-the token from an environment variable), or made without the current NetworkPolicy, is observed with no config
-hash, so the plan rolls it out again.
+the token from an environment variable), or made without the current NetworkPolicy or Service, is observed with no
+config hash, so the plan rolls it out again (the objects are merge-patched; the pod template is unchanged).
+
+``/status`` is asked of a ready runtime, and of a starting one whose pod's runtime container runs: the Service
+publishes not-ready pods, and a runtime that is not ready (halted by a failed restart reconciliation, unable to reach
+its exchange) says why in its ``health`` block, as the local backend reads it. A starting runtime that does not answer
+has no status yet; a ready one that does not answer is unresponsive.
 
 Deletion keeps every object until the plan says the drain completed (``plan_deletion``), then deletes them all.
 """
@@ -56,8 +61,9 @@ from slsbot.adapters.kubernetes.manifests import (
     render_runtime_config,
     runtime_object_name,
     selector_labels,
+    service_fingerprint,
 )
-from slsbot.adapters.kubernetes.observe import observed_runtime, read_workload
+from slsbot.adapters.kubernetes.observe import WorkloadView, observed_runtime, read_workload
 from slsbot.adapters.runtime_client import Tokens
 from slsbot.api import GROUP, VERSION, RuntimeConfig, TradingAccount
 from slsbot.api.account import VaultAuth
@@ -156,21 +162,25 @@ class KubernetesRuntimeBackend:
         view = read_workload(deployment, pods, strategy=name)
         token = self._tokens(namespace, name)
         if deployment is not None and (
-            view.control_token_id is not None or view.network_policy_id != self._options.pod.network.fingerprint()
+            view.control_token_id is not None
+            or view.network_policy_id != self._options.pod.network.fingerprint()
+            or view.service_id != service_fingerprint()
         ):
-            # It reads its token from an environment variable (an earlier operator), or its NetworkPolicy is missing
-            # or another: roll it out again.
+            # It reads its token from an environment variable (an earlier operator), or its NetworkPolicy or its
+            # Service is missing or another (e.g. one that does not publish not-ready pods): roll it out again.
             view = dataclasses.replace(view, config_hash=None)
         elif deployment is not None and not (deployment.get("metadata") or {}).get("deletionTimestamp"):
             self._keep_control_secret(namespace, name, deployment)  # never for one on its way out
         note = f"cannot run: {view.problem}" if view.problem else ""
         runtime_status, unanswered = None, ""
-        if view.state is RuntimeState.READY and view.port is not None:
+        if _may_answer(view):
             try:
                 runtime_status = self._control.status(self.runtime_url(namespace, name, view.port), token=token)
             except RuntimeUnreachable as exc:
-                unanswered = str(exc)
-                note = f"is ready but does not answer: {exc}"
+                if view.state is RuntimeState.READY:
+                    unanswered = str(exc)
+                    note = f"is ready but does not answer: {exc}"
+                # Starting: it may not listen yet; no status yet, as a local process that does not answer.
         self._note(namespace, name, note)
         return observed_runtime(view, runtime_status, now=self._clock(), unanswered=unanswered)
 
@@ -387,6 +397,15 @@ class KubernetesRuntimeBackend:
         version = "v1"
         name = runtime_object_name(strategy) if strategy is not None else None
         return resource_path(group, version, plural, namespace=namespace, name=name)
+
+
+def _may_answer(view: WorkloadView) -> bool:
+    """Whether to ask the runtime's ``/status``: a ready runtime, and a starting one whose runtime container runs
+    (its Service publishes not-ready pods): why it is not ready (a halt after a failed restart reconciliation, an
+    exchange it cannot reach) is in its ``health`` block, which the healing ladder and the incident rules read."""
+    if view.port is None:
+        return False
+    return view.state is RuntimeState.READY or (view.state is RuntimeState.STARTING and view.runtime_running)
 
 
 def _desired(action: Action) -> DesiredRuntime:

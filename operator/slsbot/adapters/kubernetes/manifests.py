@@ -38,6 +38,14 @@ NetworkPolicy: the runtime's port serves ``/metrics`` (equity, cash, positions) 
 and nothing else; egress stays open (the runtime talks to its exchange). It takes effect where the cluster's network
 plugin enforces NetworkPolicy. The Deployment carries its fingerprint (``slsbot.io/network-policy``), so a runtime
 made before it, or under other network options, is observed as out of date and its objects are applied again.
+
+Service: its clients are the operator, the admin API and Prometheus, never trading traffic, and they need the
+runtime's own word most when it is not ready (halted after a failed restart reconciliation, still warming up), so
+it publishes not-ready addresses (``publishNotReadyAddresses``): ``/status``, ``/trading-mode`` and ``/metrics``
+reach a running pod whether its readiness probe passes or not. The readiness probe still gates the Deployment's
+rollout. The Deployment carries the fingerprint of the Service's fixed fields (``slsbot.io/service``), so a
+runtime whose Service was made by an earlier operator is observed as out of date and its objects are applied again
+(a merge patch: the pod does not restart).
 """
 
 from __future__ import annotations
@@ -71,6 +79,7 @@ VAULT_TOKEN_SECONDS = 3600
 ANNOTATION_CONTROL_TOKEN = "slsbot.io/control-token"  # noqa: S105
 LABEL_CONTROL_TOKEN = ANNOTATION_CONTROL_TOKEN  # on the control Secret: the token's fingerprint
 ANNOTATION_NETWORK_POLICY = "slsbot.io/network-policy"
+ANNOTATION_SERVICE = "slsbot.io/service"
 CONTROL_SECRET_SUFFIX = "-control"  # noqa: S105
 CONTROL_SECRET_KEY = "token"  # noqa: S105
 CONTROL_TOKEN_FILE_ENV = "SLSBOT_RUNTIME_TOKEN_FILE"  # noqa: S105
@@ -85,6 +94,8 @@ STATE_PATH = f"{STATE_DIR}/state.db"
 CREDENTIALS_ROOT = "/var/run/slsbot/credentials"
 RUNTIME_USER = 10001
 _MAX_NAME = 63
+# The runtime Service's fields that are the same for every runtime (the selector and the port are the runtime's).
+SERVICE_SPEC: Mapping[str, Any] = {"type": "ClusterIP", "publishNotReadyAddresses": True}
 
 
 class StateVolumeKind(StrEnum):
@@ -232,7 +243,14 @@ def build_runtime_configmap(workload: RuntimeWorkload) -> Manifest:
     }
 
 
+def service_fingerprint() -> str:
+    """The fingerprint of ``SERVICE_SPEC``, carried by the Deployment: a Service made with other fixed fields (an
+    earlier operator's, without ``publishNotReadyAddresses``) is applied again."""
+    return hashlib.sha256(json.dumps(SERVICE_SPEC, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
+    """The runtime's port for the operator, the admin API and Prometheus; not-ready pods included (module docs)."""
     port = workload.runtime.port
     annotations = {
         "prometheus.io/scrape": "true",
@@ -244,7 +262,7 @@ def build_runtime_service(workload: RuntimeWorkload) -> Manifest:
         "kind": "Service",
         "metadata": _metadata(workload, annotations),
         "spec": {
-            "type": "ClusterIP",
+            **SERVICE_SPEC,
             "selector": selector_labels(workload.strategy),
             "ports": [{"name": PORT_NAME, "port": port, "targetPort": PORT_NAME, "protocol": "TCP"}],
         },
@@ -333,6 +351,7 @@ def build_runtime_deployment(workload: RuntimeWorkload) -> Manifest:
     annotations = {
         ANNOTATION_CONFIG_HASH: workload.config_hash,
         ANNOTATION_NETWORK_POLICY: workload.options.network.fingerprint(),
+        ANNOTATION_SERVICE: service_fingerprint(),
     }
     return {
         "apiVersion": "apps/v1",

@@ -15,7 +15,9 @@ Pure: JSON dicts in, a dataclass out. The rules, in order:
   The kubelet restarts crashed containers itself, hence ``backend_restarts_itself``;
 * anything else (pending, pulling, warming up): ``STARTING``; with ``not_ready_for`` when the pod of the current
   template has not been ready since its runtime last started (``not_ready_since``), so the healing ladder can tell
-  that a runtime it restarted has not come back.
+  that a runtime it restarted has not come back. When that pod's runtime container runs (``runtime_running``), the
+  backend asks its ``/status`` too (the Service publishes not-ready addresses): a runtime that halted itself, or
+  cannot warm up, says why in its ``health`` block, as a local process does; no answer is no status yet.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from slsbot.adapters.kubernetes.manifests import (
     ANNOTATION_CONTROL_TOKEN,
     ANNOTATION_NETWORK_POLICY,
     ANNOTATION_RESTARTED_AT,
+    ANNOTATION_SERVICE,
     CONTAINER,
     LABEL_STRATEGY,
     PORT_NAME,
@@ -65,6 +68,8 @@ class WorkloadView:
     control_token_id: str | None = None  # set by an earlier operator, whose pods read the token from an env variable
     network_policy_id: str | None = None  # the fingerprint of the network options its NetworkPolicy was made with
     not_ready_since: datetime | None = None  # STARTING: when the current pod's runtime last started, not ready since
+    service_id: str | None = None  # the fingerprint of the Service's fixed fields it was made with
+    runtime_running: bool = False  # STARTING: a pod of the current template runs the runtime container (may answer)
 
 
 def read_workload(
@@ -81,11 +86,14 @@ def read_workload(
     live_pods = [p for p in own_pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
     state, problem = _state(deployment, own_pods, live_pods)
     since: datetime | None = None
+    running = False
     if state is RuntimeState.STARTING:
+        current = [p for p in live_pods if _runs_template(p, template_annotations)]
         # Every pod of the current template not ready since it started (one, under Recreate): the youngest counts.
-        starts = [not_ready_since(p) for p in live_pods if _runs_template(p, template_annotations)]
+        starts = [not_ready_since(p) for p in current]
         measured = [start for start in starts if start is not None]
         since = max(measured) if measured and len(measured) == len(starts) else None
+        running = any(_runtime_running(p) for p in current)
     return WorkloadView(
         state,
         config_hash=config_hash,
@@ -96,6 +104,8 @@ def read_workload(
         control_token_id=template_annotations.get(ANNOTATION_CONTROL_TOKEN),
         network_policy_id=(meta.get("annotations") or {}).get(ANNOTATION_NETWORK_POLICY),
         not_ready_since=since,
+        service_id=(meta.get("annotations") or {}).get(ANNOTATION_SERVICE),
+        runtime_running=running,
     )
 
 
@@ -160,6 +170,11 @@ def not_ready_since(pod: Mapping[str, Any]) -> datetime | None:
         return started
     ran_before = int(container.get("restartCount") or 0) > 0 or (container.get("lastState") or {}).get("terminated")
     return None if ran_before else _time(status.get("startTime"))
+
+
+def _runtime_running(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's runtime container runs now (``state.running``): it may listen, ready or not."""
+    return any((c.get("state") or {}).get("running") is not None for c in _runtime_containers(pod))
 
 
 def _runs_template(pod: Mapping[str, Any], template_annotations: Mapping[str, Any]) -> bool:

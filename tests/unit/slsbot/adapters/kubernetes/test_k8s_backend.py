@@ -137,6 +137,7 @@ SERVICE = "/api/v1/namespaces/trading/services/slsbot-runtime-btc"
 CLAIM = "/api/v1/namespaces/trading/persistentvolumeclaims/slsbot-runtime-btc"
 CONTROL_SECRET = "/api/v1/namespaces/trading/secrets/slsbot-runtime-btc-control"
 NETWORK_POLICY = "/apis/networking.k8s.io/v1/namespaces/trading/networkpolicies/slsbot-runtime-btc"
+POD = "/api/v1/namespaces/trading/pods/slsbot-runtime-btc-x1"
 KEY = ControlKey("k" * 40, source="test")
 TOKEN = KEY.token_for(NS, "btc")
 
@@ -151,6 +152,19 @@ STRATEGY = {
         "runtime": {"port": 8200},
     },
 }
+
+
+def runtime_pod(api: MemoryApi, state: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment's pod, not ready, its runtime container in ``state``, as the kubelet reports it."""
+    template = api.objects[DEPLOYMENT]["spec"]["template"]
+    return {
+        "metadata": {"name": "slsbot-runtime-btc-x1", "namespace": NS, **copy.deepcopy(template["metadata"])},
+        "status": {
+            "phase": "Running" if "running" in state else "Pending",
+            "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "containerStatuses": [{"name": "runtime", "ready": False, "restartCount": 0, "state": state}],
+        },
+    }
 
 
 def account_body(credentials: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -462,17 +476,56 @@ def test_drain_without_a_service_is_unreachable():
         backend.execute(NS, "btc", Action(ActionKind.DRAIN, "Draining", "", cancel_orders=True))
 
 
-def test_observe_asks_the_runtime_only_when_its_pod_is_ready():
+def test_observe_asks_a_ready_runtime_and_a_starting_one_whose_container_runs(caplog):
+    """A ready runtime, and a not-ready one whose runtime container runs (the Service publishes not-ready pods): the
+    healing ladder and the incident rules read why it is not ready (a halt after a failed restart reconciliation)."""
     api, control, backend, _, desired = setup()
     assert backend.observe(NS, "btc").state is RuntimeState.ABSENT
     backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
     assert backend.observe(NS, "btc").state is RuntimeState.STARTING
-    assert control.calls == []
+    assert control.calls == []  # no pod yet: nothing to ask
+    api.objects[POD] = runtime_pod(api, {"waiting": {"reason": "ContainerCreating"}})
+    assert backend.observe(NS, "btc").state is RuntimeState.STARTING
+    assert control.calls == []  # its container does not run yet
+    api.objects[POD] = runtime_pod(api, {"running": {"startedAt": "2026-01-01T00:00:00Z"}})
+    with caplog.at_level("WARNING", logger="slsbot.adapters.kubernetes.backend"):
+        observed = backend.observe(NS, "btc")  # it does not listen yet: no status yet, no warning
+    assert observed.state is RuntimeState.STARTING and observed.runtime_status == {} and observed.detail == ""
+    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {"token": (TOKEN,)})
+    assert not caplog.records
+    halted = {"paused": False, "trading_mode": "halted", "health": {"reconcile": {"ok": False, "problems": 1}}}
+    control.status_answer = halted
+    observed = backend.observe(NS, "btc")
+    assert observed.state is RuntimeState.STARTING and observed.runtime_status == halted
     api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
     control.status_answer = {"paused": False, "equity": 5.0}
     observed = backend.observe(NS, "btc")
     assert observed.state is RuntimeState.READY and observed.config_hash == desired.config_hash
-    assert control.calls[-1] == ("status", "http://slsbot-runtime-btc.trading:8200", {"token": (TOKEN,)})
+    assert observed.runtime_status == {"paused": False, "equity": 5.0}
+    control.status_answer = None
+    with caplog.at_level("WARNING", logger="slsbot.adapters.kubernetes.backend"):
+        assert backend.observe(NS, "btc").state is RuntimeState.UNRESPONSIVE
+    assert "is ready but does not answer" in caplog.text
+
+
+def test_a_service_that_does_not_publish_not_ready_pods_is_observed_out_of_date_and_patched():
+    api, control, backend, _, desired = setup()
+    backend.execute(NS, "btc", Action(ActionKind.CREATE, "Creating", "", desired=desired))
+    assert api.objects[SERVICE]["spec"]["publishNotReadyAddresses"] is True
+    api.objects[DEPLOYMENT]["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 1}
+    control.status_answer = {"paused": False}
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
+    # Made by an earlier operator: a Service that routes to ready pods only, and no fingerprint on the Deployment.
+    del api.objects[SERVICE]["spec"]["publishNotReadyAddresses"]
+    del api.objects[DEPLOYMENT]["metadata"]["annotations"]["slsbot.io/service"]
+    assert backend.observe(NS, "btc").config_hash is None  # so plan_runtime rolls it out again...
+    template = copy.deepcopy(api.objects[DEPLOYMENT]["spec"]["template"])
+    api.calls.clear()
+    backend.execute(NS, "btc", Action(ActionKind.UPDATE, "ConfigChanged", "", desired=desired))
+    assert ("PATCH", SERVICE) in api.calls  # ...which patches the Service in place...
+    assert api.objects[SERVICE]["spec"]["publishNotReadyAddresses"] is True
+    assert api.objects[DEPLOYMENT]["spec"]["template"] == template  # ...without restarting the pod
+    assert backend.observe(NS, "btc").config_hash == desired.config_hash
 
 
 # --- events ------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from slsbot.adapters.kubernetes.manifests import (
     credentials_dir,
     rebuild_runtime_control_secret,
     runtime_object_name,
+    service_fingerprint,
 )
 from slsbot.api import RiskPolicySpec, RuntimeConfig, Strategy, TradingAccount
 from slsbot.api.account import SecretCredentials, VaultCredentials
@@ -157,6 +158,7 @@ def test_the_configmap_holds_the_runtime_config_yaml_and_round_trips():
 
 def test_the_service_exposes_the_runtime_port_named_http_with_scrape_annotations():
     service = build_runtime_service(_workload())
+    assert service["spec"]["type"] == "ClusterIP"
     assert service["spec"]["ports"] == [{"name": "http", "port": 8123, "targetPort": "http", "protocol": "TCP"}]
     assert service["spec"]["selector"] == {
         "app.kubernetes.io/name": "slsbot-runtime",
@@ -167,6 +169,20 @@ def test_the_service_exposes_the_runtime_port_named_http_with_scrape_annotations
         "prometheus.io/port": "8123",
         "prometheus.io/path": "/metrics",
     }
+
+
+def test_the_service_reaches_a_runtime_that_is_not_ready_and_the_deployment_carries_its_fingerprint():
+    """The operator, the admin API and Prometheus need a halted or warming-up runtime's own /status: the Service
+    publishes not-ready pods (the readiness probe still gates the rollout); the Deployment says which Service shape
+    it was made with, so an earlier operator's Service is applied again."""
+    workload = _workload()
+    assert build_runtime_service(workload)["spec"]["publishNotReadyAddresses"] is True
+    deployment = build_runtime_deployment(workload)
+    assert deployment["metadata"]["annotations"]["slsbot.io/service"] == service_fingerprint()
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    policy = build_runtime_network_policy(workload)  # unchanged: still only the operator and Prometheus
+    assert len(policy["spec"]["ingress"]) == 1 and len(policy["spec"]["ingress"][0]["from"]) == 2
 
 
 def test_the_state_lives_on_a_claim_by_default_and_on_an_empty_dir_when_asked():

@@ -308,3 +308,43 @@ def test_two_pods_of_the_current_template_count_only_when_neither_has_been_ready
     assert observe(restarted_deployment(), [older, younger], runtime_status=None).not_ready_for == timedelta(seconds=40)
     was_ready = starting_pod(ready_since=_at(10), started=_at(40))
     assert observe(restarted_deployment(), [older, was_ready], runtime_status=None).not_ready_for is None
+
+
+# --- a starting runtime's own word: asked when its container runs (the Service publishes not-ready pods) ----------
+
+HALTED = {
+    "paused": False,
+    "trading_mode": "halted",
+    "health": {"reconcile": {"ok": False, "problems": 1, "last_problem": "position 0.1 BTC, exchange 0"}},
+}
+
+
+def test_a_starting_pod_whose_runtime_container_runs_may_answer_and_its_health_is_kept():
+    running = starting_pod(ready_since=_at(95), started=_at(90))
+    view = read_workload(restarted_deployment(), [running], strategy="btc")
+    assert view.state is RuntimeState.STARTING and view.runtime_running is True
+    observed = observed_runtime(view, HALTED, now=NOW)
+    # Still starting (not ready), with what the runtime says, as the local backend passes it for a not-ready runtime.
+    assert observed.state is RuntimeState.STARTING and observed.detail == ""
+    assert observed.runtime_status == HALTED and observed.paused is False
+    assert observed.not_ready_for == timedelta(seconds=90)
+
+
+def test_a_starting_runtime_that_does_not_answer_has_no_status_yet_and_is_not_unresponsive():
+    running = starting_pod(ready_since=_at(95), started=_at(90))
+    view = read_workload(restarted_deployment(), [running], strategy="btc")
+    observed = observed_runtime(view, None, now=NOW, unanswered="connection refused")
+    assert observed.state is RuntimeState.STARTING
+    assert observed.runtime_status == {} and observed.detail == "" and observed.paused is None
+
+
+def test_only_a_running_runtime_container_of_the_current_template_may_answer():
+    creating = starting_pod(ready_since=_at(99), started=None)
+    assert read_workload(restarted_deployment(), [creating], strategy="btc").runtime_running is False
+    old = starting_pod(ready_since=_at(95), started=_at(90), annotations={"slsbot.io/config-hash": "abc123"})
+    assert read_workload(restarted_deployment(), [old], strategy="btc").runtime_running is False
+    assert read_workload(deployment(status={}), [], strategy="btc").runtime_running is False
+    leaving = starting_pod(ready_since=_at(95), started=_at(90))
+    leaving["metadata"]["deletionTimestamp"] = _at(1)
+    assert read_workload(restarted_deployment(), [leaving], strategy="btc").state is RuntimeState.TERMINATING
+    assert read_workload(restarted_deployment(), [leaving], strategy="btc").runtime_running is False
