@@ -10,8 +10,8 @@ above the threshold (``health.models.drifted``): the ladder classifies ModelDegr
 safe mode without a restart. 300 predictions later the runtime retrains again (on moves of the size they keep now),
 and some 60 candles after that the live window of ``logret_1`` is within the threshold of that version's reference:
 the drift has passed, the runtime is healthy, and after ``recoverAfter`` it trades normally again. The Strategy is
-paused, so no trade (a drawdown, slippage) brings another incident into it. ``tests/unit/slsbot_runtime/ml`` (the bank)
-runs the same candles in-process.
+paused, so no trade (a drawdown, slippage) brings another incident into it. The bank's own test
+(``tests/unit/slsbot_runtime/ml/test_bank.py``) runs candles made the same way in-process, and through a restart.
 """
 
 from __future__ import annotations
