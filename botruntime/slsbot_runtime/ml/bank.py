@@ -20,12 +20,14 @@ of it as drifted) is handed with the features it read to a ``ModelDriftTracker``
 of them, pooled over the symbols, with the version's reference: a sample of its training rows and its predictions
 on its holdout (``Outcome.reference``, or the registry's ``reference.npz`` for a version loaded at start). When a
 series' PSI passes ``ml.driftThreshold`` the model leaves the vote as ``drifted`` and its schedule retrains at the
-next candle. Every completed retrain (early or scheduled) judges the model in use on the newest candles, so it
-brings the model back and becomes its reference: the new version's training rows and holdout predictions when it
-replaces, the same training rows and the kept model's predictions on the same holdout when it keeps the old
-version (after a restart, a version's own reference from the registry). The drift passing (every series back
-under the threshold) also brings a drifted model back. Both paths do this candle by candle in the same order, so fast
-mode and step mode see the same drift. ``drift_status()`` gives ``/status``'s ``drift`` entries of the models.
+next candle. A version is judged on the candles from its training point on: the older ones a restart replays only
+fill the features' live windows, as they were before the restart. Every completed retrain (early or scheduled)
+judges the model in use on the newest candles, so it brings the model back and becomes its reference: the new
+version's training rows and holdout predictions when it replaces, the same training rows and the kept model's
+predictions on the same holdout when it keeps the old version (after a restart, a version's own reference from the
+registry). The drift passing (every series back under the threshold) also brings a drifted model back. Both paths
+do this candle by candle in the same order, so fast mode and step mode see the same drift. ``drift_status()`` gives
+``/status``'s ``drift`` entries of the models.
 
 Live accuracy (``accuracy.LiveAccuracy``, one per model): each prediction (of a drifted model too) waits with its
 candle's close until the candle ``horizon`` candles later of its symbol scores it; the share of the last
@@ -315,8 +317,12 @@ class ModelBank:
             record.accuracy.predicted(symbol, number, close, p)
             if drift is not None:
                 features = model.features
-                drift.observe(name, dict(zip(features, vector[columns].tolist(), strict=True)), p)
-                if record.drifted is not None and not drift.drifted(name):
+                # a candle before the version's training point (a restart replays them, its training window among
+                # them): its features fill the live window as they did before the restart, but it is not judged
+                early = record.trained_at is not None and self._now is not None and self._now < record.trained_at
+                values = dict(zip(features, vector[columns].tolist(), strict=True))
+                drift.observe(name, values, None if early else p, judged=not early)
+                if not early and record.drifted is not None and not drift.drifted(name):
                     log.info("model %s: the drift is over, every series is within ml.driftThreshold again", name)
                     record.drifted = None
                     self._refresh_states()

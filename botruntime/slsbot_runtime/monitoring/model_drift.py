@@ -95,8 +95,12 @@ class ModelDriftTracker:
         self._requested: dict[str, str] = {}  # model -> the version a retrain was asked for
         self._since: dict[str, int] = {}  # model -> candles observed since its version began
 
-    def observe(self, model: str, features: Mapping[str, float], output: float | None = None) -> bool:
-        """Take one candle's inputs and output of ``model``; True when this call asked for a retrain."""
+    def observe(
+        self, model: str, features: Mapping[str, float], output: float | None = None, *, judged: bool = True
+    ) -> bool:
+        """Take one candle's inputs and output of ``model``; True when this call asked for a retrain. Not ``judged``:
+        a candle from before the version began (a restart replays them): its features go into the live windows (they
+        do not depend on the model), but it neither counts towards ``min_live`` nor asks for a retrain."""
         reference = self.references.reference(model)
         if reference is None:
             return False
@@ -105,6 +109,8 @@ class ModelDriftTracker:
             monitor.observe(features)
         else:
             monitor.observe({**features, OUTPUT: output})
+        if not judged:
+            return False
         self._since[model] += 1
         if not monitor.drifted or self._requested.get(model) == reference.version:
             return False

@@ -14,7 +14,9 @@ The ladder, per class (docs/concepts/healing.md):
   ExchangeUnreachable, ResourceExhaustion, ModelDegraded) are restarted here, ``restartsPerRung`` times, a
   ``rungTimeout / restartsPerRung`` apart. SafeMode and Halt last ``rungTimeout`` each before the next rung.
 - StateMismatch and ExecutionErrors start at SafeMode: a runtime that cannot trade safely stops its entries before
-  anything else is tried (the runtime has done so itself already; the ladder keeps it so).
+  anything else is tried (the runtime has done so itself already; the ladder keeps it so). So does ModelDegraded
+  when a model drifted: a restart cannot cure drift (the runtime retrains the model itself; the way back is that
+  retrain or the drift passing); a model that failed or went stale is restarted first.
 - A severity-1 signal halts at once (flattening per ``incidents.flattenOnCritical``); a severity-2 one puts the
   runtime in safe mode at least.
 - The way back is automatic: once the runtime has been healthy for ``recoverAfter``, it trades normally again.
@@ -223,11 +225,14 @@ def classify(
     models = health.get("models")
     if isinstance(models, dict) and models.get("degraded") is True:
         drifted = ", ".join(str(m) for m in models.get("drifted") or [])[:200]
+        # Drift is cured by a retrain (the runtime asks for one itself) or by the drift passing, never by a restart:
+        # the restarted runtime judges the same candles again and loses the retrain under way. Entries stop instead.
         return Fault(
             FailureClass.MODEL_DEGRADED.value,
             FailureClass.MODEL_DEGRADED,
             "the runtime's models are degraded" + (f" (drifted: {drifted})" if drifted else ""),
             fault_at=checked_at,
+            first_rung=HealingRung.SAFE_MODE if drifted else HealingRung.RESTART,
         )
     return None
 

@@ -20,10 +20,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-import yaml
+from tests.integration.supervisor.model_runtime import condition, runtime_get, runtime_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -96,25 +95,6 @@ def write_candles(folder: Path, seed: int = 11) -> int:
     return flip
 
 
-def _condition(strategy: dict, type_: str) -> dict:
-    return next((c for c in strategy["conditions"] if c["type"] == type_), {})
-
-
-def _runtime_get(state_dir: Path, path: str) -> httpx.Response:
-    folder = state_dir / "default" / "btc-model"
-    port = yaml.safe_load((folder / "runtime.yaml").read_text())["server"]["port"]
-    token = (folder / "control.token").read_text().strip()
-    response = httpx.get(
-        f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10, trust_env=False
-    )
-    response.raise_for_status()
-    return response
-
-
-def _runtime_status(state_dir: Path) -> dict[str, Any]:
-    return _runtime_get(state_dir, "/status").json()
-
-
 def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put_in_safe_mode(
     kit: Any, tmp_path: Path, secret_scan: Any
 ) -> None:
@@ -129,15 +109,15 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
         degraded = kit.wait_for(
             lambda: (
                 (s := running.strategies().get("btc-model"))
-                and _condition(s, "Healing").get("reason") == "ModelDegraded_SafeMode"
-                and _condition(s, "Trading").get("reason") == "SafeMode"
+                and condition(s, "Healing").get("reason") == "ModelDegraded_SafeMode"
+                and condition(s, "Trading").get("reason") == "SafeMode"
                 and s
             ),
             timeout=90,
             interval=0.2,
             what="the ModelDegraded rung: safe mode",
         )
-        status = _runtime_status(running.state_dir)
+        status = runtime_status(running.state_dir, "btc-model")
         secret_scan.observe(json.dumps(status), where="the runtime's /status")
         model = status["models"]["logit"]
         health = status["health"]["models"]
@@ -147,7 +127,7 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
         assert (health["accuracy_model"], health["baseline_accuracy"], health["accuracy"]) == ("logit", 1.0, 0.0)
         assert health["degraded"] is False and health["drifted"] == []  # no drift: only the accuracy fell
         assert model["state"] == "ready" and model["in_vote"] is True
-        metrics = _runtime_get(running.state_dir, "/metrics").text
+        metrics = runtime_get(running.state_dir, "btc-model", "/metrics").text
         assert 'slsbot_runtime_model_accuracy{model="logit"} 0.0' in metrics
         assert 'slsbot_runtime_model_baseline_accuracy{model="logit"} 1.0' in metrics
 
@@ -163,14 +143,14 @@ def test_a_model_whose_accuracy_falls_opens_a_model_accuracy_incident_and_is_put
         )
         assert incident["status"]["state"] == "open"
 
-        healing = _condition(degraded, "Healing")
+        healing = condition(degraded, "Healing")
         assert healing["status"] == "True" and "ModelAccuracy" in healing["message"]
         assert degraded["phase"] == "Degraded"
         warnings = [e for e in events if e["reason"] == "ModelDegraded_SafeMode"]
         assert len(warnings) == 1 and warnings[0]["type"] == "Warning", events
         assert not [e for e in events if e["reason"] == "ReconcileError"], events
         pushed = kit.wait_for(
-            lambda: (s := _runtime_status(running.state_dir))["trading_mode"] == "safe" and s,
+            lambda: (s := runtime_status(running.state_dir, "btc-model"))["trading_mode"] == "safe" and s,
             timeout=10,
             what="safe mode in force in the runtime",
         )

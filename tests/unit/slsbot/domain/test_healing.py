@@ -133,6 +133,34 @@ def test_degraded_models_are_a_fault_of_their_own():
     assert fault is not None and fault.failure_class == FailureClass.MODEL_DEGRADED and "lgbm" in fault.message
 
 
+def test_drifted_models_go_to_safe_mode_at_once_since_a_restart_cannot_cure_drift():
+    """The runtime retrains a drifted model itself; a restart judges the drift again on the candles it replays (and
+    kills a retrain under way), so drift stops entries without one; the drift passing brings the runtime back."""
+    drifted = {"degraded": True, "drifted": ["logit"], "accuracy": None, "baseline_accuracy": None}
+    decision = _decide(_ready(T0, models=drifted), None, T0)
+    assert decision.status.failure_class == FailureClass.MODEL_DEGRADED
+    assert decision.status.rung == HealingRung.SAFE_MODE and decision.status.restarts_at_fault == 0
+    assert decision.action.kind is ActionKind.SET_TRADING_MODE and decision.action.trading_mode == TradingMode.SAFE
+    assert decision.condition[1] == "ModelDegraded_SafeMode" and "drifted: logit" in decision.condition[2]
+    still = _decide(_ready(T0 + RESTART_GRACE, "safe", models=drifted), decision.status, T0 + RESTART_GRACE)
+    assert still.action is None and still.status.rung == HealingRung.SAFE_MODE  # never a restart
+    over = {"degraded": False, "drifted": [], "accuracy": None, "baseline_accuracy": None}
+    healthy = _decide(_ready(T0 + RESTART_GRACE, "safe", models=over), still.status, T0 + RESTART_GRACE)
+    assert healthy.status.healthy_since == T0 + RESTART_GRACE
+    back_at = T0 + RESTART_GRACE + timedelta(minutes=2)  # recoverAfter
+    back = _decide(_ready(back_at, "safe", models=over), healthy.status, back_at)
+    assert back.status is None and back.condition[1] == "Recovered"
+    assert back.action.kind is ActionKind.SET_TRADING_MODE and back.action.trading_mode == TradingMode.NORMAL
+
+
+def test_models_degraded_without_drift_are_restarted_first():
+    """A failed retrain or load, or a stale model: a restart starts the training worker and the registry afresh."""
+    failed = {"degraded": True, "drifted": [], "accuracy": None, "baseline_accuracy": None}
+    decision = _decide(_ready(T0, models=failed), None, T0)
+    assert decision.status.rung == HealingRung.RESTART and decision.action.kind is ActionKind.RESTART
+    assert decision.condition[1] == "ModelDegraded_Restart"
+
+
 def test_safety_comes_first_a_mismatch_wins_over_stale_data_and_rejects():
     observed = _ready(
         T0,

@@ -3,10 +3,14 @@ points; states and the vote follow the schedule."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
 from slsbot_runtime.ml.bank import ModelBank, vote_of
+from slsbot_runtime.ml.registry import ModelRegistry
 from slsbot_runtime.ml.schedule import RetrainClock, model_state
 from slsbot_runtime.ml.training import ModelSpec, Outcome, TrainingJob
 from slsbot_runtime.ml.worker import InProcessTrainer, failed_outcomes
@@ -228,3 +232,69 @@ def test_live_accuracy_is_the_hit_rate_of_the_version_in_use_pooled_over_the_sym
     batch = _bank(model, symbols, accuracy_window=200, accuracy_min_scored=50)
     batch.run_batch(histories)
     assert batch.status()["logit"] == status
+
+
+def _calm_then_wilder(seed: int = 5) -> list[Candle]:
+    """BTC/USDT 1h: 400 calm candles up to a retrain point (moves of 0.3-1 %), then 380 whose moves grow 1.2 % a
+    candle: the model trained at the point drifts, and still does after the early retrain (newer moves are larger
+    than any it was retrained on)."""
+    rng = np.random.default_rng(seed)
+    point = 220 * 2160 * HOUR
+    n, before = 780, 400
+    after = np.arange(n) - before
+    size = rng.uniform(0.003, 0.01, n) * np.where(after > 0, 1.012 ** np.maximum(after, 0), 1.0)
+    moves = np.where(rng.random(n) < 0.5, size, -size)
+    moves[0] = 0.0
+    close = 100.0 * np.exp(np.cumsum(moves))
+    open_ = np.concatenate([[100.0], close[:-1]])
+    return [
+        Candle(
+            "BTC/USDT",
+            point + (i - before) * HOUR,
+            open_[i],
+            max(open_[i], close[i]) * 1.001,
+            min(open_[i], close[i]) * 0.999,
+            close[i],
+            500.0,
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_restart_judges_drift_from_the_version_s_training_point_on_and_keeps_it_in_the_vote(tmp_path: Path) -> None:
+    """A restarted runtime replays its candles from before the version in use was trained (its training window
+    among them). Judged on them, the version drifted at once, asked for a retrain there that had too few candles to
+    run, and stayed out of the vote for good; they only fill the features' live window now, as before the restart."""
+    candles = _calm_then_wilder()
+    registry = ModelRegistry(tmp_path / "models")
+    logit = spec(
+        "logit", "logisticRegression", features=["logret_1"], lookback=320, retrainEvery="2160h", horizon=1, embargo=1
+    )
+
+    def bank() -> tuple[ModelBank, list[str]]:
+        trainer, reasons = InProcessTrainer(registry), []
+        submit = trainer.submit
+        trainer.submit = lambda job: (reasons.append(job.reason), submit(job))[1]  # type: ignore[method-assign]
+        return ModelBank(
+            [logit], ("BTC/USDT",), trainer_factory=lambda: trainer, registry=registry, drift_threshold=0.2
+        ), reasons
+
+    first, reasons = bank()
+    for candle in candles:
+        first.observe(candle)
+    assert [r.split(",")[0] for r in reasons] == ["schedule", "asked: drift: model logit"]
+    before = first.status()["logit"]
+    assert (before["version"], before["state"], before["in_vote"]) == (2, "ready", True)
+    assert first.drift_status()["logit"]["drifted"] is True  # the newest moves are larger than any it trained on
+
+    again, reasons = bank()  # restarted: version 2 from the registry, the same candles replayed
+    for candle in candles:
+        again.observe(candle)
+    assert reasons == []  # no retrain asked on a candle the version was trained on
+    after = again.status()["logit"]
+    assert (after["version"], after["state"], after["in_vote"]) == (2, "ready", True)
+    drift = again.drift_status()["logit"]
+    assert drift["drifted"] is True  # still drifted, as before the restart: a restart does not cure drift
+    output = {s["name"]: s for s in drift["series"]}["output"]
+    assert output["live"] == 780 - 700  # its predictions from its training point on (candle 700: drift at 699)
+    assert output == {s["name"]: s for s in first.drift_status()["logit"]["series"]}["output"]
