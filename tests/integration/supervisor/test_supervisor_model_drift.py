@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from tests.integration.supervisor.model_runtime import condition, runtime_status
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: 20-35 s
 
 HOUR_MS = 3_600_000
 RETRAIN_EVERY_H = 2160  # 90 days: one retrain point in the data
