@@ -33,8 +33,9 @@ Live accuracy (``accuracy.LiveAccuracy``, one per model): each prediction (of a 
 candle's close until the candle ``horizon`` candles later of its symbol scores it; the share of the last
 ``accuracy_window`` scored that came true is the model's live accuracy, from ``accuracy_min_scored`` on, against
 its version's holdout accuracy at training (``metrics["accuracy"]``). A version coming into use (a replacing retrain,
-or a load from the registry) starts it over. Both paths score the same predictions in the same order; nothing of it
-changes a vote. ``on_accuracy`` hands the figures to the metrics.
+or a load from the registry) starts it over, and only its predictions from its training point on count (a restart
+replays older candles, on some of which it was trained). Both paths score the same predictions in the same order;
+nothing of it changes a vote. ``on_accuracy`` hands the figures to the metrics.
 
 By hand: ``request_retrain(name, reason)`` retrains that model's schedule at the next candle, out of schedule;
 ``set_drifted(name, reason)`` / ``clear_drifted(name)``; ``drift_reference(name)`` reads the registry's reference.
@@ -314,12 +315,14 @@ class ModelBank:
                 p = float(_calibrated(model, score_row)[0])
             if in_vote:
                 signals[name] = vote_of(p)
-            record.accuracy.predicted(symbol, number, close, p)
+            # a candle before the version's training point (a restart replays them, its training window among them)
+            # is not judged: neither its accuracy (it may have learnt that candle's outcome) nor its drift
+            early = record.trained_at is not None and self._now is not None and self._now < record.trained_at
+            if not early:
+                record.accuracy.predicted(symbol, number, close, p)
             if drift is not None:
                 features = model.features
-                # a candle before the version's training point (a restart replays them, its training window among
-                # them): its features fill the live window as they did before the restart, but it is not judged
-                early = record.trained_at is not None and self._now is not None and self._now < record.trained_at
+                # an early candle's features fill the live window as they did before the restart
                 values = dict(zip(features, vector[columns].tolist(), strict=True))
                 drift.observe(name, values, None if early else p, judged=not early)
                 if not early and record.drifted is not None and not drift.drifted(name):

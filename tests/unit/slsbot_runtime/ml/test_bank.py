@@ -298,3 +298,5 @@ def test_a_restart_judges_drift_from_the_version_s_training_point_on_and_keeps_i
     output = {s["name"]: s for s in drift["series"]}["output"]
     assert output["live"] == 780 - 700  # its predictions from its training point on (candle 700: drift at 699)
     assert output == {s["name"]: s for s in first.drift_status()["logit"]["series"]}["output"]
+    # live accuracy too: only what the version predicted from its training point on (out of sample), as before
+    assert (after["accuracy"], after["accuracy_scored"]) == (before["accuracy"], before["accuracy_scored"])
