@@ -75,6 +75,7 @@ def test_two_runs_print_the_same_json_bit_for_bit_and_a_changed_candle_changes_t
     assert third["buy_and_hold"] != result["buy_and_hold"]  # BTC's mark at that close moved
 
 
+@pytest.mark.long  # in make test-long: about 15 s
 @pytest.mark.slow
 def test_with_models_two_runs_print_the_same_json_bit_for_bit(repo_root, tmp_path):
     data = copy.deepcopy(SMALL_CONFIG)

@@ -48,6 +48,7 @@ def ready_condition(body: dict[str, Any] | None) -> dict[str, Any]:
     return {}
 
 
+@pytest.mark.long  # in make test-long: about 13 s
 async def test_credentials_must_be_labelled_for_slsbot_and_never_the_operators_own(kube, start_operator, runtime_stub):
     await start_operator(runtime_url="http://127.0.0.1:{port}")
     # Another bot's keys, which whoever may create Strategies here must not be able to mount.
@@ -145,6 +146,7 @@ def vault_account(name: str, service_account: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.long  # in make test-long: about 13 s
 async def test_the_runtime_runs_only_as_a_service_account_labelled_for_slsbot_runtimes(
     kube, start_operator, runtime_stub
 ):

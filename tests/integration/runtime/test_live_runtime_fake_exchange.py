@@ -223,6 +223,7 @@ def report(state: Path) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.long  # in make test-long: 15-20 s per venue
 @pytest.mark.parametrize("venue", sorted(WIRES))
 def test_trades_through_ccxt_and_a_sigkill_mid_order_is_reconciled_before_trading(
     venue: str, fake: FakeExchangeServer, clock: ManualClock, start_runtime: Callable[..., LiveRuntime], tmp_path: Path

@@ -92,6 +92,7 @@ def test_a_paced_replay_reports_a_sane_health_block_and_its_metrics(kit, btc_sli
     assert "slsbot_runtime_memory_bytes " in metrics and "slsbot_runtime_slippage_bps_count" in metrics
 
 
+@pytest.mark.long  # in make test-long: about 15 s
 def test_trading_mode_over_http_survives_a_sigkill_and_a_bad_body_changes_nothing(
     kit, btc_slice_dir: Path, tmp_path: Path
 ) -> None:

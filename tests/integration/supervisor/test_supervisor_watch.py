@@ -62,6 +62,7 @@ def running(supervisor: Any, name: str, **expected: Any) -> Any:
     return item if all(item[key] == value for key, value in expected.items()) else None
 
 
+@pytest.mark.long  # in make test-long: about 17 s
 def test_edits_additions_deletions_and_broken_files_apply_while_it_runs(tmp_path: Path, kit: Any) -> None:
     folder, state = tmp_path / "manifests", tmp_path / "state"
     folder.mkdir()

@@ -164,6 +164,7 @@ def test_a_killed_worker_s_trial_is_run_again_and_the_study_ends_at_exactly_max_
     assert again and again[0].params == dead.params and again[0].state == TrialState.COMPLETE
 
 
+@pytest.mark.long  # in make test-long: about 13 s
 def test_finalize_writes_the_result_and_exits_0_and_a_missing_study_exits_2(plan_file, tmp_path):
     plan, url = plan_file(maxTrials=8), _url("journal", tmp_path)
     code, output = _finished(_worker(plan, url, "--worker-index", "0"), 300)
