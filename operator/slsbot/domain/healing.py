@@ -37,6 +37,7 @@ from slsbot.api.health import FailureClass, HealingPolicy, HealingRung, HealingS
 from slsbot.domain.incident_rules import IncidentSignal
 from slsbot.domain.plan import Action, ActionKind, ObservedRuntime, RuntimeState
 from slsbot.domain.runtime_spec import DesiredRuntime
+from slsbot.domain.timestamps import aware_time
 
 LADDER = (HealingRung.RESTART, HealingRung.SAFE_MODE, HealingRung.HALT, HealingRung.INCIDENT)
 MODE_OF_RUNG = {
@@ -163,7 +164,7 @@ def classify(
         return None
     status = observed.runtime_status
     health = _dict(status.get("health"))
-    checked_at = _time(health.get("checked_at")) or now
+    checked_at = aware_time(health.get("checked_at")) or now
     mode = _mode(status.get("trading_mode"))
     mode_reason = str(status.get("trading_mode_reason") or "")[:300]
     reconcile = _dict(health.get("reconcile"))
@@ -175,7 +176,7 @@ def classify(
             "the runtime's orders or positions disagree with the exchange's"
             + (f": {problem}" if problem else "")
             + f" ({_int(reconcile.get('problems'))} problems)",
-            fault_at=_time(reconcile.get("checked_at")) or checked_at,
+            fault_at=aware_time(reconcile.get("checked_at")) or checked_at,
             first_rung=HealingRung.SAFE_MODE,
         )
     orders = _dict(health.get("orders"))
@@ -204,7 +205,7 @@ def classify(
             first_rung=HealingRung.SAFE_MODE,
         )
     exchange = _dict(health.get("exchange"))
-    failing_since = _time(exchange.get("failing_since"))
+    failing_since = aware_time(exchange.get("failing_since"))
     if exchange.get("connected") is False and failing_since is not None:
         down_for = now - failing_since
         if down_for >= parse_duration(policy.exchange_down_after):
@@ -610,16 +611,6 @@ def _float(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _iso(moment: datetime) -> str:

@@ -39,6 +39,7 @@ from slsbot.adapters.kubernetes.manifests import (
 )
 from slsbot.domain.plan import ObservedRuntime, RuntimeState
 from slsbot.domain.runtime_errors import last_error_line
+from slsbot.domain.timestamps import aware_time
 
 # Waiting reasons of a container that will not start without a change (or the kubelet's next retry).
 STUCK_REASONS = frozenset(
@@ -164,12 +165,12 @@ def not_ready_since(pod: Mapping[str, Any]) -> datetime | None:
     container = containers[0]
     running = (container.get("state") or {}).get("running")
     if running is not None:
-        started, turned = _time(running.get("startedAt")), _time(ready.get("lastTransitionTime"))
+        started, turned = aware_time(running.get("startedAt")), aware_time(ready.get("lastTransitionTime"))
         if started is None or turned is None or turned > started:
             return None
         return started
     ran_before = int(container.get("restartCount") or 0) > 0 or (container.get("lastState") or {}).get("terminated")
-    return None if ran_before else _time(status.get("startTime"))
+    return None if ran_before else aware_time(status.get("startTime"))
 
 
 def _runtime_running(pod: Mapping[str, Any]) -> bool:
@@ -183,17 +184,6 @@ def _runs_template(pod: Mapping[str, Any], template_annotations: Mapping[str, An
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     keys = (ANNOTATION_CONFIG_HASH, ANNOTATION_RESTARTED_AT)
     return all(annotations.get(key) == template_annotations.get(key) for key in keys)
-
-
-def _time(value: Any) -> datetime | None:
-    """An API server timestamp (RFC 3339, ``...Z``), aware; None when absent or not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _state(
