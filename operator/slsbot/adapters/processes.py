@@ -321,7 +321,7 @@ class LocalProcessBackend:
             record,
             RuntimeState.READY if ready else RuntimeState.STARTING,
             runtime_status,
-            not_ready_for=now - record.started_at if never_ready and record.started_at is not None else None,
+            not_ready_for=now - record.started_at if never_ready else None,
         )
 
     def _silent(self, record: RuntimeRecord, health: Health, now: datetime) -> ObservedRuntime:
