@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -68,14 +69,17 @@ class KubernetesPostmortems:
         orders: dict[str, list[dict[str, Any]]] = {}
         unreachable: dict[str, str] = {}
         events: list[dict[str, Any]] = []
+        # the namespace's slsbot Events, listed once for all of the incident's objects (newest first)
+        listed = slsbot_events(self._api, [incident.namespace], name=None, limit=sys.maxsize)
         for obj in incident.spec.objects:
             kind, _, name = obj.partition("/")
             if kind == "Strategy":
                 statuses[obj], orders[obj], reason = self._runtime(incident.namespace, name)
                 if reason is not None:
                     unreachable[obj] = reason
-            for entry in slsbot_events(self._api, [incident.namespace], name=name, limit=RECENT_EVENTS):
-                if entry.kind == kind:
+            own = [entry for entry in listed if entry.name == name]  # the newest RECENT_EVENTS of that name...
+            for entry in own[:RECENT_EVENTS]:
+                if entry.kind == kind:  # ...of its kind
                     event = asdict(entry)
                     del event["id"]
                     event["first_seen"] = entry.first_seen.isoformat()
