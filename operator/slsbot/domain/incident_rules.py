@@ -256,9 +256,9 @@ def _connection_lost(
     if connected is False:
         starts.append(_instant(exchange.get("failing_since")))
     known = [t for t in starts if t is not None]
-    if not known or now - min(known) <= parse_duration(rules.connection_lost_after):
+    since = min(known) if known else None
+    if since is None or now - since <= parse_duration(rules.connection_lost_after):
         return None
-    since = min(known)
     return (
         "ConnectionLost",
         f"exchange connection lost for {_seconds(now - since)} (rule: {rules.connection_lost_after}); "
