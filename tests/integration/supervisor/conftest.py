@@ -17,28 +17,23 @@ from typing import Any
 import httpx
 import pytest
 from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
+from tests.integration.supervisor.manifests import DATA, PAPER_ACCOUNT
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 ADMIN_TOKEN = test_secrets.SUPERVISOR_ADMIN_TOKEN
 OPERATOR_TOKEN = test_secrets.SUPERVISOR_OPERATOR_TOKEN
 VIEWER_TOKEN = test_secrets.SUPERVISOR_VIEWER_TOKEN
 
-MANIFESTS = """\
+MANIFESTS = (
+    """\
 apiVersion: slsbot.io/v1alpha1
 kind: RiskPolicy
 metadata: {name: local-risk}
 spec: {}
 ---
-apiVersion: slsbot.io/v1alpha1
-kind: TradingAccount
-metadata: {name: paper-binance}
-spec:
-  exchange: binance
-  mode: paper
-  paper: {startingBalance: 10000, quoteCurrency: USDT}
-  riskPolicyRef: {name: local-risk}
 """
+    + PAPER_ACCOUNT
+)
 STRATEGY = """\
 apiVersion: slsbot.io/v1alpha1
 kind: Strategy

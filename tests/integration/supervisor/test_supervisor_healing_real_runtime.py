@@ -29,6 +29,7 @@ from e2e.chaos_check import BotBook, ExchangeBook, check_bot  # tests/conftest.p
 from tests.fakes.fake_exchange_market import PacedClock
 from tests.fakes.fake_exchange_server import FAKE_API_KEY, FAKE_SECRET, FakeExchangeServer, RecordedKlines, utc_ms
 from tests.fakes.fault_proxy import FaultKind, FaultPlan, FaultProxy
+from tests.integration.supervisor.manifests import DATA, PAPER_ACCOUNT
 
 from slsbot.adapters.control_tokens import load_or_create_control_key
 from slsbot.settings import ControlPlaneSettings
@@ -396,22 +397,17 @@ def test_a_connection_lost_past_the_severity_1_rule_opens_an_incident_and_halts_
 
 # --- ResourceExhaustion -------------------------------------------------------------------------------------------
 
-PAPER = """\
+PAPER = (
+    """\
 apiVersion: slsbot.io/v1alpha1
 kind: RiskPolicy
 metadata: {name: local-risk}
 spec:
   healing: {memoryLimitMb: %(limit)d, restartsPerRung: 1, rungTimeout: 10s, recoverAfter: 2s}
 ---
-apiVersion: slsbot.io/v1alpha1
-kind: TradingAccount
-metadata: {name: paper-binance}
-spec:
-  exchange: binance
-  mode: paper
-  paper: {startingBalance: 10000, quoteCurrency: USDT}
-  riskPolicyRef: {name: local-risk}
----
+"""
+    + PAPER_ACCOUNT
+    + """---
 apiVersion: slsbot.io/v1alpha1
 kind: Strategy
 metadata: {name: btc-paper}
@@ -429,7 +425,7 @@ spec:
     warmupCandles: 20
     loop: true
 """
-DATA = Path(__file__).resolve().parents[3] / "data" / "market" / "binance-spot-1h-2024"
+)
 
 
 def _apply_paper(folder: Path, limit_mb: int) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests.integration.supervisor.manifests import PAPER_ACCOUNT
 from tests.integration.supervisor.model_runtime import condition, runtime_get, runtime_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: 20-35 s
@@ -32,7 +33,8 @@ FIRST_POINT_MS = 220 * RETRAIN_EVERY_H * HOUR_MS  # 2024-03-18T00:00Z, a multipl
 BEFORE, STILL_A, REGIME_B = 500, 10, 2000  # candles before the retrain point, then of regime A, then of regime B
 WINDOW = 20
 
-POLICY = """\
+POLICY = (
+    """\
 apiVersion: slsbot.io/v1alpha1
 kind: RiskPolicy
 metadata: {name: local-risk}
@@ -40,15 +42,9 @@ spec:
   healing: {staleAfterMin: 60s}  # the replay waits for the retrain: a busy machine's pause is not a dead feed
   incidents: {modelAccuracyDrop: 1}  # only a fall from a perfect holdout to a window of misses
 ---
-apiVersion: slsbot.io/v1alpha1
-kind: TradingAccount
-metadata: {name: paper-binance}
-spec:
-  exchange: binance
-  mode: paper
-  paper: {startingBalance: 10000, quoteCurrency: USDT}
-  riskPolicyRef: {name: local-risk}
 """
+    + PAPER_ACCOUNT
+)
 STRATEGY = """\
 apiVersion: slsbot.io/v1alpha1
 kind: Strategy

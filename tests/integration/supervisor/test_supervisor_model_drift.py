@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from tests.integration.supervisor.manifests import PAPER_ACCOUNT
 from tests.integration.supervisor.model_runtime import condition, runtime_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: 20-35 s
@@ -34,7 +35,8 @@ CALM, GROWING, WILD = 400, 300, 500  # candles before the retrain point, then of
 GROWTH = 1.012  # per candle
 THRESHOLD = 0.2
 
-POLICY = """\
+POLICY = (
+    """\
 apiVersion: slsbot.io/v1alpha1
 kind: RiskPolicy
 metadata: {name: local-risk}
@@ -42,15 +44,9 @@ spec:
   # the replay waits for the retrains: a busy machine's pause is not a dead feed; back 3 s after the drift passed
   healing: {staleAfterMin: 60s, recoverAfter: 3s}
 ---
-apiVersion: slsbot.io/v1alpha1
-kind: TradingAccount
-metadata: {name: paper-binance}
-spec:
-  exchange: binance
-  mode: paper
-  paper: {startingBalance: 10000, quoteCurrency: USDT}
-  riskPolicyRef: {name: local-risk}
 """
+    + PAPER_ACCOUNT
+)
 STRATEGY = """\
 apiVersion: slsbot.io/v1alpha1
 kind: Strategy

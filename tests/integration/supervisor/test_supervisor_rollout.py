@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.integration.supervisor.manifests import PAPER_ACCOUNT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(600)]
 
@@ -34,22 +35,17 @@ REPO = Path(__file__).resolve().parents[3]
 DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 TREND = {"fast": 24, "slow": 72}
 FLIPPER = {"fast": 1, "slow": 2}
-ACCOUNT_AND_POLICY = """\
+ACCOUNT_AND_POLICY = (
+    """\
 apiVersion: slsbot.io/v1alpha1
 kind: RiskPolicy
 metadata: {name: local-risk}
 spec:
   perTrade: {minPercent: 1, maxPercent: 25}   # a fixed 1 BTC entry is cut to 25 % of the allocated capital
 ---
-apiVersion: slsbot.io/v1alpha1
-kind: TradingAccount
-metadata: {name: paper-binance}
-spec:
-  exchange: binance
-  mode: paper
-  paper: {startingBalance: 10000, quoteCurrency: USDT}
-  riskPolicyRef: {name: local-risk}
 """
+    + PAPER_ACCOUNT
+)
 EXPERIMENT = """\
 apiVersion: slsbot.io/v1alpha1
 kind: Experiment
