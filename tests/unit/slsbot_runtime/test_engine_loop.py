@@ -15,6 +15,7 @@ from slsbot.api.strategy import Sizing, SizingMethod
 from slsbot_runtime.data.replay import ReplayFeed
 from slsbot_runtime.domain.types import FLAT, Candle, OrderStatus, Side, Signal
 from slsbot_runtime.engine import LoopSettings, Phase, TradingLoop
+from slsbot_runtime.engine.health import CONFIDENCE_RECENT
 from slsbot_runtime.engine.signals import ComponentDecider
 from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.metrics import RuntimeMetrics
@@ -28,14 +29,17 @@ GAP_NEXT_TS = int(datetime(2018, 2, 9, 10, tzinfo=UTC).timestamp() * 1000)  # fi
 
 
 class Scripted(StrategyComponent):
-    """Direction from a function of the candle's open time."""
+    """Direction (and confidence, 1 unless given) from functions of the candle's open time."""
 
     id = "scripted"
     Params = StrategyParams
 
-    def __init__(self, direction_at: Callable[[int], float]) -> None:
+    def __init__(
+        self, direction_at: Callable[[int], float], confidence_at: Callable[[int], float] = lambda ts: 1.0
+    ) -> None:
         super().__init__({})
         self.direction_at = direction_at
+        self.confidence_at = confidence_at
 
     @property
     def warmup(self) -> int:
@@ -43,7 +47,7 @@ class Scripted(StrategyComponent):
 
     def on_candle(self, candle: Candle, features: Mapping[str, float]) -> Signal:
         direction = self.direction_at(candle.ts)
-        return Signal(direction, 1.0, "scripted") if direction else FLAT
+        return Signal(direction, self.confidence_at(candle.ts), "scripted") if direction else FLAT
 
 
 def every(hours: int) -> Callable[[int], float]:
@@ -58,6 +62,7 @@ def make_loop(
     warmup: int = 10,
     metrics: RuntimeMetrics | None = None,
     fixed: float | None = 0.05,
+    confidence_at: Callable[[int], float] = lambda ts: 1.0,
     **paper: float,
 ) -> TradingLoop:
     settings = LoopSettings(
@@ -84,7 +89,7 @@ def make_loop(
         settings,
         exchange=PaperExchange(PaperSettings(**paper), interval_ms=HOUR),
         store=store or StateStore.open(":memory:"),
-        deciders={SYMBOL: ComponentDecider(Scripted(direction_at))},
+        deciders={SYMBOL: ComponentDecider(Scripted(direction_at, confidence_at))},
         risk=RiskManager(policy, sizing, True),
         metrics=metrics,
     )
@@ -325,3 +330,35 @@ def test_an_orders_answer_is_committed_right_after_the_send(btc_2018, tmp_path: 
     assert order.status == OrderStatus.OPEN and order.exchange_order_id
     (stored,) = StateStore.open(path, readonly=True).load_orders()
     assert stored == order
+
+
+def every_third_hour(ts: int) -> float:
+    """An opinion every third candle (long, then flat), none otherwise."""
+    hour = ts // HOUR
+    return 0.0 if hour % 3 else (1.0 if hour % 6 == 0 else -1.0)
+
+
+def hour_of_day(ts: int) -> float:
+    return (ts // HOUR % 24) / 24
+
+
+def test_signal_confidence_counts_each_signal_and_a_restart_rebuilds_it_from_its_replay(btc_2018, tmp_path) -> None:
+    """The health block's ``confidence*`` figures: each signal that sets a target counts, a candle without an opinion
+    does not, and a restart rebuilds them from its replay, as the uninterrupted run has them."""
+    whole = make_loop(every_third_hour, confidence_at=hour_of_day)
+    whole.run(ReplayFeed([btc_2018], interval_ms=HOUR))
+    hours = btc_2018.ts // HOUR
+    expected = [(h % 24) / 24 for h in hours if h % 3 == 0]
+    assert whole.confidence.signals == len(expected)
+    figures = whole.confidence.to_json()
+    assert figures["confidence"] == expected[-1]
+    assert figures["confidence_recent_mean"] == round(sum(expected[-CONFIDENCE_RECENT:]) / CONFIDENCE_RECENT, 6)
+
+    path = tmp_path / "state.db"
+    first = make_loop(every_third_hour, confidence_at=hour_of_day, store=StateStore.open(path))
+    first.run(ReplayFeed([btc_2018.slice(0, 400)], interval_ms=HOUR))
+    first.store.close()
+    second = make_loop(every_third_hour, confidence_at=hour_of_day, store=StateStore.open(path))
+    second.run(ReplayFeed([btc_2018], interval_ms=HOUR))  # its first 400 candles are replayed, not traded
+    assert second.state.replayed == 400
+    assert second.confidence.to_json() == figures and second.confidence.signals == whole.confidence.signals
