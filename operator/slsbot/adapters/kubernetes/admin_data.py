@@ -38,6 +38,7 @@ from slsbot.domain.admin_data import (
     RuntimeView,
 )
 from slsbot.domain.errors import RuntimeUnreachable, SlsbotError
+from slsbot.domain.timestamps import aware_time
 
 log = logging.getLogger(__name__)
 KEPT_METADATA = ("name", "namespace", "labels", "annotations")
@@ -62,7 +63,7 @@ def admin_object(body: dict[str, Any]) -> AdminObject:
         },
         status=body.get("status"),
         generation=int(meta.get("generation") or 1),
-        created_at=_time(meta.get("creationTimestamp")) or datetime.now(UTC),
+        created_at=aware_time(meta.get("creationTimestamp"), naive_is_utc=True) or datetime.now(UTC),
         deleting=bool(meta.get("deletionTimestamp")),
         owner=owner,
     )
@@ -197,7 +198,9 @@ def slsbot_events(
 
 def _event_entry(body: dict[str, Any], involved: dict[str, Any], index: int) -> EventEntry:
     meta = body.get("metadata") or {}
-    first = _time(body.get("firstTimestamp") or body.get("eventTime") or meta.get("creationTimestamp"))
+    first = aware_time(
+        body.get("firstTimestamp") or body.get("eventTime") or meta.get("creationTimestamp"), naive_is_utc=True
+    )
     first = first or datetime.now(UTC)
     version = str(meta.get("resourceVersion") or "")
     return EventEntry(
@@ -210,15 +213,5 @@ def _event_entry(body: dict[str, Any], involved: dict[str, Any], index: int) -> 
         message=str(body.get("message") or ""),
         count=int(body.get("count") or 1),
         first_seen=first,
-        last_seen=_time(body.get("lastTimestamp")) or first,
+        last_seen=aware_time(body.get("lastTimestamp"), naive_is_utc=True) or first,
     )
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
