@@ -81,6 +81,26 @@ def _runtime_status(running, name: str) -> dict[str, Any] | None:
     return response.json() if response.status_code == 200 else None
 
 
+def _trading_mode(kit, running, name: str, mode: str, *, timeout: float, what: str) -> dict[str, Any]:
+    """Wait until the runtime's own ``/status`` says it trades in ``mode``; that status."""
+    return kit.wait_for(
+        lambda: (s := _runtime_status(running, name)) and s.get("trading_mode") == mode and s,
+        timeout=timeout,
+        interval=0.1,
+        what=what,
+    )
+
+
+def _recovered(kit, running, name: str, *, timeout: float, what: str) -> dict[str, Any]:
+    """Wait until the Strategy's Healing condition says Recovered; the Strategy."""
+    return kit.wait_for(
+        lambda: (s := running.strategies()[name]) and _condition(s, "Healing").get("reason") == "Recovered" and s,
+        timeout=timeout,
+        interval=0.1,
+        what=what,
+    )
+
+
 # --- ExchangeUnreachable ------------------------------------------------------------------------------------------
 
 EXCHANGE_POLICY = {"exchangeDownAfter": "1s", "restartsPerRung": 1, "rungTimeout": "8s", "recoverAfter": "2s"}
@@ -265,27 +285,14 @@ def test_an_unreachable_exchange_climbs_restart_then_safe_mode_and_the_runtime_c
 
         proxy.set_rate(0.0)  # the exchange is back
         back = time.monotonic()
-        in_safe_mode = kit.wait_for(
-            lambda: (s := _runtime_status(running, NAME)) and s.get("trading_mode") == "safe" and s,
-            timeout=30,
-            interval=0.1,
-            what="the reconnected runtime told to trade in safe mode",
+        in_safe_mode = _trading_mode(
+            kit, running, NAME, "safe", timeout=30, what="the reconnected runtime told to trade in safe mode"
         )
         assert in_safe_mode["health"]["exchange"]["connected"] is True
-        recovered = kit.wait_for(
-            lambda: (s := running.strategies()[NAME]) and _condition(s, "Healing").get("reason") == "Recovered" and s,
-            timeout=20,
-            interval=0.1,
-            what="back to normal after recoverAfter",
-        )
+        recovered = _recovered(kit, running, NAME, timeout=20, what="back to normal after recoverAfter")
         healthy_after = time.monotonic() - back
         assert _condition(recovered, "Healing")["status"] == "False"
-        kit.wait_for(
-            lambda: (_runtime_status(running, NAME) or {}).get("trading_mode") == "normal",
-            timeout=10,
-            interval=0.1,
-            what="normal trading pushed",
-        )
+        _trading_mode(kit, running, NAME, "normal", timeout=10, what="normal trading pushed")
         detection = _metric(running, "slsbot_heal_detection_seconds_sum", failure_class="ExchangeUnreachable")
         print(
             f"\nexchange cut off: the ladder detected it {detected_after:.2f}s after the cut (fault to detection "
@@ -363,16 +370,12 @@ def test_a_connection_lost_past_the_severity_1_rule_opens_an_incident_and_halts_
         print(f"\nconnection lost (connectionLostAfter 4s): severity-1 incident open {opened_after:.2f}s after the cut")
 
         proxy.set_rate(0.0)  # the exchange is back: the reconnected runtime is told to halt first
-        kit.wait_for(
-            lambda: (_runtime_status(running, NAME) or {}).get("trading_mode") == "halted",
+        _trading_mode(kit, running, NAME, "halted", timeout=30, what="halted pushed to the reconnected runtime")
+        _recovered(
+            kit,
+            running,
+            NAME,
             timeout=30,
-            interval=0.1,
-            what="halted pushed to the reconnected runtime",
-        )
-        kit.wait_for(
-            lambda: _condition(running.strategies()[NAME], "Healing").get("reason") == "Recovered",
-            timeout=30,
-            interval=0.1,
             what="the incident's cause gone and the runtime back to normal after recoverAfter",
         )
         kit.wait_for(
@@ -381,12 +384,7 @@ def test_a_connection_lost_past_the_severity_1_rule_opens_an_incident_and_halts_
             interval=0.1,
             what="the ConnectionLost incident resolved",
         )
-        kit.wait_for(
-            lambda: (_runtime_status(running, NAME) or {}).get("trading_mode") == "normal",
-            timeout=10,
-            interval=0.1,
-            what="normal trading pushed",
-        )
+        _trading_mode(kit, running, NAME, "normal", timeout=10, what="normal trading pushed")
         reasons = [e["reason"] for e in _events(running, NAME)]
         assert reasons.count("ExchangeUnreachable_Halt") == 1, reasons
     finally:
@@ -460,31 +458,18 @@ def test_memory_above_the_policy_limit_climbs_restart_then_safe_mode_and_a_raise
             interval=0.1,
             what="the next rung: safe mode, the restarted runtime still above the limit",
         )
-        in_safe_mode = kit.wait_for(
-            lambda: (s := _runtime_status(running, name)) and s.get("trading_mode") == "safe" and s,
-            timeout=10,
-            interval=0.1,
-            what="safe mode pushed to the runtime",
-        )
+        in_safe_mode = _trading_mode(kit, running, name, "safe", timeout=10, what="safe mode pushed to the runtime")
         used_mb = in_safe_mode["health"]["memory_bytes"] / 2**20
         assert used_mb > 16
         assert running.strategies()[name]["restarts"] == 1  # one restart per rung (restartsPerRung: 1)
 
         _apply_paper(folder, 4096)  # the policy applied again with room to spare
         raised = time.monotonic()
-        recovered = kit.wait_for(
-            lambda: (s := running.strategies()[name]) and _condition(s, "Healing").get("reason") == "Recovered" and s,
-            timeout=40,
-            interval=0.1,
-            what="back to normal after recoverAfter under the raised limit",
+        recovered = _recovered(
+            kit, running, name, timeout=40, what="back to normal after recoverAfter under the raised limit"
         )
         assert _condition(recovered, "Healing")["status"] == "False"
-        kit.wait_for(
-            lambda: (_runtime_status(running, name) or {}).get("trading_mode") == "normal",
-            timeout=15,
-            interval=0.1,
-            what="normal trading pushed",
-        )
+        _trading_mode(kit, running, name, "normal", timeout=15, what="normal trading pushed")
         detection = _metric(running, "slsbot_heal_detection_seconds_sum", failure_class="ResourceExhaustion")
         print(
             f"\nresource exhaustion ({used_mb:.0f} MiB resident, memoryLimitMb 16): restarted {detected_after:.2f}s "
