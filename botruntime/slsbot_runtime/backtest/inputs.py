@@ -8,7 +8,7 @@ A backtest reads the same RuntimeConfig a runtime reads and changes only what ma
 * the state store is thrown away (in memory), and it keeps every equity row (``state.equityRetention`` is
   ``keepAll``): the step mode reads its results from them, so thinning would change them. It is opened with
   ``Durability.NONE`` (``backtest_store``): a backtest is never restarted from its state, it is run again, so
-  the loop's commits write nothing and the run is written once, when the feed ends.
+  nothing the loop stages is written: the results are read from the store's memory when the feed ends.
 
 The window: candles whose open time is at or after ``--from`` (or ``marketData.start``) and before ``--to``.
 The strategies warm up inside the window: nothing is traded before ``marketData.warmupCandles`` candles.
@@ -88,7 +88,7 @@ def backtest_config(config: RuntimeConfig, *, data_dir: str | Path | None, windo
 
 
 def backtest_store() -> StateStore:
-    """The state store a backtest's loop runs over: in memory, and written only by ``flush`` (see the module doc)."""
+    """The state store a backtest's loop runs over: in memory, and never written (see the module doc)."""
     return StateStore.open(THROWAWAY_STATE, durability=Durability.NONE)
 
 

@@ -6,8 +6,8 @@ The loop, its deciders, its risk manager and its paper exchange are built by ``a
 ``TradingLoop.run``: every candle goes through gap and warmup bookkeeping, the paper exchange's matching, the
 ensemble, the risk manager, the order manager and the state store, exactly as live. Only what a commit guarantees
 differs: the store is ``inputs.backtest_store`` (``Durability.NONE``), so the loop's commits (two per order, one
-per thousand candles) write nothing and the whole run is written once when the feed ends. The results are read
-back from the state the loop wrote (its fills and the equity it staged for every candle).
+per thousand candles) and its final flush write nothing. The results are what the loop staged in that store: its
+fills and the equity of every candle (``StateStore.staged_fills``, ``staged_equity``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
         started = time.perf_counter()
         built.loop.run(feed if progress is None else _reporting(feed, len(feed), progress))
         elapsed = time.perf_counter() - started
-        fills = store.load_fills()
-        points = store.load_equity()
+        fills = store.staged_fills()
+        times, equities = store.staged_equity()
     finally:
         close = getattr(models, "close", None)
         if close is not None:
@@ -47,8 +47,8 @@ def run_step(config: RuntimeConfig, histories: Sequence[OHLCV], *, progress: Pro
     return RunRecord(
         mode="step",
         fills=fills,
-        candle_ts=np.fromiter((p.ts for p in points), dtype=np.int64, count=len(points)),
-        equity=np.fromiter((p.equity for p in points), dtype=np.float64, count=len(points)),
+        candle_ts=np.array(times, dtype=np.int64),
+        equity=np.array(equities, dtype=np.float64),
         elapsed_s=elapsed,
     )
 

@@ -12,7 +12,8 @@ Per candle (see docs/concepts/runtime-loop.md):
 7. a commit every ``commit_every_candles`` candles or ``commit_interval_s`` seconds otherwise; metrics.
 
 What a commit writes is the state store's ``Durability``: a runtime's store writes each one; a backtest's store
-(``Durability.NONE``) writes nothing until the feed ends (``finish``), the same loop without the transactions.
+(``Durability.NONE``) writes nothing at all and keeps what was staged for the backtest to read: the same loop
+without the transactions.
 
 Candles at or before the stored cursor are only replayed: the gap tracker and the deciders see them (features and
 strategies rebuild themselves), nothing is sent and nothing is booked.

@@ -3,7 +3,8 @@
 ``commit`` and ``load`` are two halves of one format, kept side by side: ``commit`` stages what only changes in
 memory (the risk snapshot, cash, the equity watermark, the changes of a book kept in this process) on top of what
 the candles staged (the loop: each candle's cursor and equity row; the order manager: intents, fills, positions)
-and writes it all in one transaction (a backtest's store, ``Durability.NONE``, only once, at ``flush``); ``load``
+and writes it all in one transaction (a backtest's store, ``Durability.NONE``, never: it keeps what was staged);
+``load``
 reads every part of it back into the ledger, the order manager, the risk manager, the refusal streaks and the book.
 ``reconcile`` then checks the loaded books against the exchange, once, before anything is sent for a new candle
 (docs/concepts/runtime-loop.md#restart). An exchange that fails temporarily meanwhile is waited for
@@ -126,18 +127,19 @@ class Restart:
 
     def commit(self) -> None:
         """Stage what only changes in memory (risk, cash, the book) and write it all in one transaction, if the store
-        writes its commits (``Durability.EVERY_COMMIT``, a runtime's). A store that writes only when flushed (a
-        backtest's) is handed the in-memory part once, by ``flush`` at the end: staging it at every commit would
-        be work for nothing."""
+        writes its commits (``Durability.EVERY_COMMIT``, a runtime's); staging it for a store that does not would be
+        work for nothing."""
         if self.store.writes_commits:
             self._stage_memory()
             self.store.commit()
         self._committed()
 
     def flush(self) -> None:
-        """``commit``, written whatever the store's durability: the end of a run (the feed ended, a shutdown)."""
-        self._stage_memory()
-        self.store.flush()
+        """``commit``, written even by a store whose commits do not write: the end of a run (the feed ended, a
+        shutdown). A store that never writes (``Durability.NONE``, a backtest's) is not handed the in-memory part."""
+        if self.store.writes:
+            self._stage_memory()
+            self.store.flush()
         self._committed()
 
     def _committed(self) -> None:

@@ -9,8 +9,8 @@ committed transaction through a process crash (only a power loss could drop the 
 
 What a commit guarantees is the caller's choice when it opens the store (``Durability``): a runtime's store
 writes every ``commit()`` (the loop commits its intents before it sends them, and its state every candle or
-batch of candles), a backtest's store writes nothing until ``flush()`` at the end of the run, the same staged
-rows in one transaction instead of two per order.
+batch of candles); a backtest's store writes nothing at all: everything the loop stages stays in memory, and the
+backtest reads its results (the fills and the equity curve) from there (``staged_fills``, ``staged_equity``).
 
 What is stored: orders (client order id is the key, creation order kept), fills (fill id is the key, so a
 fill is stored once), positions with their trade statistics, the equity curve (one row per processed
@@ -27,7 +27,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,9 +54,10 @@ class Durability(StrEnum):
     #: file holds the last commit whole and nothing of a later one. What a runtime needs for exactly-once: its
     #: intents are on disk before they are sent, its fills and cursor before the next candle is acted on.
     EVERY_COMMIT = "everyCommit"
-    #: ``commit()`` writes nothing; everything staged stays in memory until ``flush()`` writes it in one transaction
-    #: (so reads see the file as of the last flush). A crash loses everything since then. For runs whose state is
-    #: thrown away and rebuilt by running again: a backtest reads its results after one flush at the end.
+    #: Nothing is ever written: ``commit()`` and ``flush()`` leave everything staged in memory for the store's life,
+    #: and reads see the file as it was opened. A crash or ``close()`` loses all of it. For runs whose state is thrown
+    #: away and rebuilt by running again: a backtest reads its fills and equity curve from memory (``staged_fills``,
+    #: ``staged_equity``) instead of writing its run to SQLite only to read it back.
     NONE = "none"
 
 
@@ -148,48 +148,13 @@ def _json(value: Any) -> str:
 
 _EQUITY_INSERT = "INSERT OR REPLACE INTO equity (ts, symbol, equity, cash) VALUES (?, ?, ?, ?)"
 #: Equity rows (one per candle: the bulk of every write) go in statements of this many rows, the widest first: the
-#: per-statement work is shared by that many rows (a backtest's one flush writes every candle's; 128 rows bind 512
-#: variables, under SQLite's limit of 999 before 3.32).
+#: per-statement work is shared by that many rows (a commit holds the rows of every candle since the last one; 128
+#: rows bind 512 variables, under SQLite's limit of 999 before 3.32).
 EQUITY_ROWS_PER_STATEMENT = (128, 16, 1)
 _EQUITY_INSERTS = {
     rows: _EQUITY_INSERT.replace("(?, ?, ?, ?)", ", ".join(["(?, ?, ?, ?)"] * rows))
     for rows in EQUITY_ROWS_PER_STATEMENT
 }
-
-
-class _RowsInsert:
-    """One INSERT (or upsert) of a table, written for several row counts so that many staged rows go in few statements,
-    the widest first, as the equity rows do: a backtest's one flush writes every order and fill of the run. SQLite
-    inserts a VALUES list row by row, so the rows, their order, rowids, conflicts and updates are those of one statement
-    per row. A runtime's commits hold a row or two and use the one-row statement."""
-
-    #: 64 rows of the widest table (paper_orders, 14 columns) bind 896 variables: under SQLite's 999 before 3.32.
-    ROWS_PER_STATEMENT = (64, 8, 1)
-
-    def __init__(self, sql: str) -> None:
-        head, _, values = sql.partition(" VALUES ")
-        row = values[: values.index(")") + 1]
-        tail = values[len(row) :]
-        self._sql = {n: f"{head} VALUES {', '.join([row] * n)}{tail}" for n in self.ROWS_PER_STATEMENT}
-
-    def write(self, db: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        start = 0
-        for count in self.ROWS_PER_STATEMENT:
-            end = start + (len(rows) - start) // count * count
-            if end > start:
-                batches = (
-                    rows[start:end]
-                    if count == 1
-                    else [tuple(chain.from_iterable(rows[i : i + count])) for i in range(start, end, count)]
-                )
-                db.executemany(self._sql[count], batches)
-            start = end
-
-
-_ORDERS = _RowsInsert(_ORDER_UPSERT)
-_PAPER_ORDERS = _RowsInsert(_PAPER_ORDER_UPSERT)
-_FILLS = _RowsInsert(_FILL_INSERT)
-_PAPER_FILLS = _RowsInsert(_PAPER_FILL_INSERT)
 
 
 def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
@@ -205,8 +170,8 @@ def _write_equity(db: sqlite3.Connection, values: list[Any]) -> None:
 
 
 class StateStore:
-    """Staged writes written by ``commit()`` (or, with ``Durability.NONE``, only by ``flush()``) in one transaction;
-    reads straight from the file."""
+    """Staged writes written by ``commit()`` or ``flush()`` in one transaction (with ``Durability.NONE``, never: they
+    stay staged, ``staged_fills`` and ``staged_equity`` read them); reads straight from the file."""
 
     def __init__(
         self,
@@ -222,6 +187,8 @@ class StateStore:
         self._durability = durability
         #: Whether ``commit()`` writes (``Durability.EVERY_COMMIT``), as a plain attribute: asked at every commit.
         self.writes_commits = durability is Durability.EVERY_COMMIT
+        #: Whether ``flush()`` writes: every durability but ``Durability.NONE``.
+        self.writes = durability is not Durability.NONE
         #: Orders staged as themselves, their rows built by the commit that writes them: whoever changes an order stages
         #: it again (``OrderManager``: three times in an order's life), so the row of its state at the commit is the
         #: row of its last staging, built once instead of at every staging.
@@ -393,14 +360,15 @@ class StateStore:
 
     def commit(self) -> None:
         """Write everything staged in one transaction (all of it or, on a crash, none of it); with
-        ``Durability.NONE``, nothing: it waits for ``flush()``."""
+        ``Durability.NONE``, nothing."""
         if self.writes_commits:
             self.flush()
 
     def flush(self) -> None:
-        """Write everything staged in one transaction now, whatever the durability (all of it or, on a crash, none of
-        it). Raises StateError, with everything still staged, when the file cannot be written."""
-        if not self.has_staged:
+        """Write everything staged in one transaction now, even if commits do not write (all of it or, on a crash, none
+        of it); with ``Durability.NONE``, nothing: it stays staged. Raises StateError, with everything still staged,
+        when the file cannot be written."""
+        if not self.writes or not self.has_staged:
             return
         if self.readonly:
             raise StateError(f"state: {self.path} is open read-only")
@@ -410,9 +378,9 @@ class StateStore:
         try:
             db.execute("BEGIN IMMEDIATE")
             if self._orders:
-                _ORDERS.write(db, [order_row(order) for order in self._orders.values()])
+                db.executemany(_ORDER_UPSERT, [order_row(order) for order in self._orders.values()])
             if self._fills:
-                _FILLS.write(db, self._fills)
+                db.executemany(_FILL_INSERT, self._fills)
             if self._positions:
                 db.executemany(_POSITION_UPSERT, self._positions.values())
             if self._equity:
@@ -452,14 +420,42 @@ class StateStore:
     def _write_paper_book(self, changes: BookChangesLike) -> None:
         db = self._db
         if changes.orders:
-            _PAPER_ORDERS.write(db, [(*order_row(o), changes.eligible_ts[o.client_order_id]) for o in changes.orders])
+            db.executemany(
+                _PAPER_ORDER_UPSERT,
+                [(*order_row(o), changes.eligible_ts[o.client_order_id]) for o in changes.orders],
+            )
         if changes.fills:
-            _PAPER_FILLS.write(db, [fill_row(f) for f in changes.fills])
+            db.executemany(_PAPER_FILL_INSERT, [fill_row(f) for f in changes.fills])
         if changes.balances:
             db.executemany(
                 "INSERT OR REPLACE INTO paper_balances (currency, total) VALUES (?, ?)",
                 [(b.currency, b.total) for b in changes.balances],
             )
+
+    # -- what a store that never writes keeps (Durability.NONE) -------------------------------------------------
+
+    def staged_fills(self) -> list[Fill]:
+        """The fills staged and not written, as ``load_fills`` would read them once written: in the order staged, a
+        fill id once (the first staging; the table ignores a fill it holds)."""
+        rows: dict[str, tuple[Any, ...]] = {}
+        for row in self._fills:
+            rows.setdefault(row[0], row)
+        return [fill_from_row(row) for row in rows.values()]
+
+    def staged_equity(self) -> tuple[list[int], list[float]]:
+        """(open times, equities) of the equity rows staged and not written, as ``load_equity`` would read them once
+        written: in the order staged, a (ts, symbol) staged again replacing its earlier row, at the end (the table's
+        ``INSERT OR REPLACE``). The loop stages one row per processed candle, so that happens only on a replay."""
+        values = self._equity
+        times, symbols, equities = values[0::4], values[1::4], values[2::4]
+        keys = list(zip(times, symbols, strict=True))
+        if len(set(keys)) == len(keys):
+            return times, equities
+        latest: dict[tuple[int, str], float] = {}
+        for key, equity in zip(keys, equities, strict=True):
+            latest.pop(key, None)  # a replaced row goes to the end, as its new rowid does
+            latest[key] = equity
+        return [ts for ts, _ in latest], list(latest.values())
 
     # -- reading --------------------------------------------------------------------------------------------
 

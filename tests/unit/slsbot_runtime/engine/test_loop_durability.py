@@ -2,7 +2,8 @@
 
 A runtime's store (``EVERY_COMMIT``, committing every candle as a live runtime does): each intent is on disk before
 the exchange sees it, and a crash leaves every candle processed before it on disk. A backtest's (``NONE``): nothing
-is on disk until the feed ends, a crash leaves nothing, and the finished run is the same as the runtime's.
+is ever on disk, a crash leaves nothing, and the fills and equity curve it keeps in memory are those the runtime's
+store wrote.
 What is on disk is read through a second, read-only connection, as another process would read it."""
 
 from __future__ import annotations
@@ -124,12 +125,17 @@ def test_a_crash_leaves_every_processed_candle_of_a_runtime_and_nothing_of_a_bac
 
 
 def test_the_finished_run_is_the_same_on_either_store(feed: ReplayFeed, tmp_path: Path) -> None:
-    reports = {}
+    loops = {}
     for durability in Durability:
-        path = tmp_path / f"{durability}.db"
-        loop = make_loop(path, durability, PaperExchange(PAPER, interval_ms=HOUR))
+        loop = make_loop(tmp_path / f"{durability}.db", durability, PaperExchange(PAPER, interval_ms=HOUR))
         loop.run(feed)
+        loops[durability] = loop
+    written = loops[Durability.EVERY_COMMIT].store
+    fills, points = written.load_fills(), written.load_equity()
+    assert len(fills) > 20 and len(points) == 1200
+    kept = loops[Durability.NONE].store
+    assert kept.staged_fills() == fills
+    assert kept.staged_equity() == ([p.ts for p in points], [p.equity for p in points])
+    assert build_report(str(tmp_path / f"{Durability.NONE}.db"))["summary"]["orders_total"] == 0  # nothing written
+    for loop in loops.values():
         loop.store.close()
-        reports[durability] = build_report(str(path))
-    assert reports[Durability.EVERY_COMMIT]["summary"]["orders_total"] > 20
-    assert reports[Durability.NONE] == reports[Durability.EVERY_COMMIT]

@@ -1,5 +1,6 @@
 """What a commit guarantees (``Durability``): a runtime's store has each commit on disk when ``commit()`` returns;
-a backtest's (``Durability.NONE``) writes nothing until ``flush()``, and then exactly what the commits would have.
+a backtest's (``Durability.NONE``) writes nothing, not even at ``flush()``, and keeps staged exactly the fills and
+equity curve the commits would have written.
 
 A crash is a connection closed with writes only staged, as when the process dies; what is on disk is read through a
 second, read-only connection, as ``slsbot report`` or a restarted runtime would read it."""
@@ -46,7 +47,7 @@ def test_a_runtime_store_has_every_commit_on_disk_and_a_crash_loses_only_what_wa
     assert on_disk(path) == ({SYMBOL: 3}, [1, 2, 3])
 
 
-def test_a_backtest_store_writes_nothing_at_commit_and_everything_at_flush(tmp_path: Path) -> None:
+def test_a_backtest_store_writes_nothing_at_commit_nor_at_flush(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = StateStore.open(path, durability=Durability.NONE)
     for ts in (1, 2, 3):
@@ -54,20 +55,11 @@ def test_a_backtest_store_writes_nothing_at_commit_and_everything_at_flush(tmp_p
         store.commit()
         assert on_disk(path) == ({}, [])
     store.flush()
-    assert on_disk(path) == ({SYMBOL: 3}, [1, 2, 3])
-    assert not store.has_staged
-
-
-def test_a_crash_loses_everything_a_backtest_store_did_not_flush(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    store = StateStore.open(path, durability=Durability.NONE)
-    stage_candle(store, 1)
-    store.flush()
-    for ts in (2, 3):
-        stage_candle(store, ts)
-        store.commit()
-    store.close()
-    assert on_disk(path) == ({SYMBOL: 1}, [1])
+    assert on_disk(path) == ({}, [])
+    assert store.has_staged
+    assert store.staged_equity() == ([1, 2, 3], [100_001.0, 100_002.0, 100_003.0])
+    store.close()  # a crash or the end of the run: nothing was ever written
+    assert on_disk(path) == ({}, [])
 
 
 def order(cid: str, status: OrderStatus = OrderStatus.PENDING, filled: float = 0.0) -> Order:
@@ -120,19 +112,28 @@ def everything(path: Path) -> dict[str, Any]:
         reader.close()
 
 
-def test_one_flush_writes_exactly_what_the_commits_write(tmp_path: Path) -> None:
+def test_a_store_that_never_writes_keeps_the_fills_and_equity_the_commits_write(tmp_path: Path) -> None:
+    """What a backtest reads from memory is what a runtime's commits put in the file, duplicates included: a fill
+    staged twice is stored once (the first), and an equity row staged again for the same candle replaces the earlier
+    one at the end of the curve (``INSERT OR REPLACE`` gives it a new rowid)."""
     stores = {}
     for durability in Durability:
-        path = tmp_path / f"{durability}.db"
-        store = StateStore.open(path, durability=durability)
+        store = StateStore.open(tmp_path / f"{durability}.db", durability=durability)
         stage_a_session(store)
-        store.flush()
+        store.stage_fill(Fill("a-f1", "a", SYMBOL, Side.BUY, 0.25, 99.0, 0.02, "USDT", 2 * HOUR))  # a fill again
+        store.stage_fill(Fill("a-f2", "a", SYMBOL, Side.BUY, 0.25, 101.0, 0.02, "USDT", 2 * HOUR))
+        store.stage_equity(0, SYMBOL, 99_999.0, 50_000.0)  # the first candle's row again
+        store.commit()
+        stores[durability] = store
+    committed = everything(tmp_path / f"{Durability.EVERY_COMMIT}.db")
+    assert [f.fill_id for f in committed["fills"]] == ["a-f1", "a-f2"] and committed["fills"][0].price == 100.0
+    assert [(p.ts, p.equity) for p in committed["equity"]] == [(HOUR, 100_000.0 + HOUR), (0, 99_999.0)]
+    kept = stores[Durability.NONE]
+    assert kept.staged_fills() == committed["fills"]
+    assert kept.staged_equity() == ([p.ts for p in committed["equity"]], [p.equity for p in committed["equity"]])
+    assert everything(tmp_path / f"{Durability.NONE}.db")["fills"] == []
+    for store in stores.values():
         store.close()
-        stores[durability] = everything(path)
-    committed = stores[Durability.EVERY_COMMIT]
-    assert [o.client_order_id for o in committed["orders"]] == ["c", "a", "b", "d"]
-    assert committed["paper"] is not None and len(committed["paper"].fills) == 1
-    assert stores[Durability.NONE] == committed
 
 
 def test_an_unknown_durability_is_refused_naming_the_choices(tmp_path: Path) -> None:

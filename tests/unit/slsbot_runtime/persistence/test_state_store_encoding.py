@@ -16,7 +16,7 @@ from slsbot_runtime.domain.types import Candle, Fill, Order, OrderRequest, Order
 from slsbot_runtime.exchange.base import BookChanges
 from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.persistence.schema import DDL, ORDER_FIELDS, fill_row, order_row, upsert_sql
-from slsbot_runtime.persistence.store import Durability, PositionRow, StateStore
+from slsbot_runtime.persistence.store import PositionRow, StateStore
 
 HOUR = 3_600_000
 VALUES = [0, -3, 2**63, 10**30, 1.0, -0.0, 1e-300, 5e-324, 123456.789, 1e22, 0.1 + 0.2, math.inf, -math.inf]
@@ -86,9 +86,9 @@ def _tables(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
 def test_orders_and_fills_staged_together_are_stored_as_one_statement_per_row_would_store_them(
     tmp_path: Path, count: int
 ) -> None:
-    """A flush writes many orders and fills in statements of several rows (a backtest's one flush holds all of a
-    run's): the rows, their order, rowids, updates and ignored duplicates are those of one statement per row."""
-    store = StateStore.open(tmp_path / "state.db", durability=Durability.NONE)
+    """A commit of many orders and fills (and the paper book's copies): the rows, their order, rowids, updates and
+    ignored duplicates are those of one statement per row."""
+    store = StateStore.open(tmp_path / "state.db")
     reference = sqlite3.connect(":memory:", isolation_level=None)
     reference.executescript(DDL)
     for round_ in range(2):  # the second round fills every other order; a fill comes twice in each
@@ -102,7 +102,7 @@ def test_orders_and_fills_staged_together_are_stored_as_one_statement_per_row_wo
             store.stage_fill(fill)
         book = BookChanges(orders, {o.client_order_id: o.created_ts + 1 for o in orders}, fills, [], round_)
         store.stage_paper_book(book)
-        store.flush()
+        store.commit()
         reference.executemany(upsert_sql("orders", ORDER_FIELDS, "client_order_id"), [order_row(o) for o in orders])
         reference.executemany(f"INSERT OR IGNORE INTO fills VALUES ({', '.join('?' * 9)})", map(fill_row, fills))
         paper_orders = [(*order_row(o), o.created_ts + 1) for o in orders]
