@@ -61,7 +61,7 @@ from slsbot_runtime.drained import (
     drained_from_store,
     save_drained,
 )
-from slsbot_runtime.engine.health import Freshness, margin_used_percent, memory_usage
+from slsbot_runtime.engine.health import Freshness, margin_used_percent, memory_usage, redact
 from slsbot_runtime.engine.loop import TradingLoop
 from slsbot_runtime.engine.status import Phase, RuntimeStatus
 from slsbot_runtime.exchange.retry import RetryPolicy
@@ -482,7 +482,7 @@ class RuntimeProcess:
             if not self.until_end:
                 self._idle()
         except (StateError, DataError, ExchangeError) as error:
-            self.log.error("trading halted: %s", error)
+            self.log.error("trading halted: %s", redact(str(error)))
             if loop.halt_reason is None:
                 loop.halt(str(error))
             self._safe_commit()

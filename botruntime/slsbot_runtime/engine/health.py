@@ -49,12 +49,16 @@ def iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
+def redact(text: str) -> str:
+    """``text`` with every URL query and every ``key=value`` of a credential cut out: what a status, an event or a log
+    line may show of a text that may quote an exchange's request (an error's message, a halt's reason)."""
+    text = _URL_QUERY.sub(r"\1?<redacted>", text)
+    return _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=<redacted>", text)
+
+
 def safe_error_text(error: BaseException) -> str:
-    """The error's class and a short text, with every URL query and every ``key=value`` of a credential cut out:
-    what ``last_error`` may show."""
-    text = _URL_QUERY.sub(r"\1?<redacted>", str(error))
-    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=<redacted>", text)
-    text = " ".join(text.split())
+    """The error's class and a short text, ``redact``-ed: what ``last_error`` may show."""
+    text = " ".join(redact(str(error)).split())
     if len(text) > MAX_ERROR_TEXT:
         text = text[: MAX_ERROR_TEXT - 1] + "…"
     return f"{type(error).__name__}: {text}" if text else type(error).__name__

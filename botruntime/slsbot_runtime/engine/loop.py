@@ -44,7 +44,7 @@ from slsbot_runtime.domain.errors import (
 )
 from slsbot_runtime.domain.strategy_log import StrategyLog
 from slsbot_runtime.domain.types import QUANTITY_EPSILON, Candle, Fill, OrderRequest, Side
-from slsbot_runtime.engine.health import HealthRecorder, SignalConfidence
+from slsbot_runtime.engine.health import HealthRecorder, SignalConfidence, redact
 from slsbot_runtime.engine.key_rotation import CredentialSource, KeyRotation, SecretVersionLike
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.monitoring import MonitoringView
@@ -277,8 +277,9 @@ class TradingLoop:
         self.publisher.publish()
 
     def halt(self, reason: str) -> None:
-        """Stop trading for good (state that cannot be reconciled); the process keeps reporting."""
-        self.state.halt_reason = reason
+        """Stop trading for good (state that cannot be reconciled); the process keeps reporting. The reason is shown
+        ``redact``-ed: it may quote an exchange's error, and the status is read by the control plane."""
+        self.state.halt_reason = redact(reason)
         self.publisher.publish()
 
     def pause(self) -> None:
@@ -612,6 +613,7 @@ class TradingLoop:
             self.publisher.publish()
 
     def _on_mismatch(self, problem: str) -> None:
+        problem = redact(problem)
         self.health.reconcile_problem(problem)
         if self.modes.go_safe(f"the books disagree with the exchange: {problem[:160]}"):
             self.publisher.publish()

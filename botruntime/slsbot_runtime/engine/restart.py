@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from slsbot_runtime.domain.errors import StateError, TemporaryExchangeError
 from slsbot_runtime.domain.strategy_log import StrategyLog
-from slsbot_runtime.engine.health import safe_error_text
+from slsbot_runtime.engine.health import redact, safe_error_text
 from slsbot_runtime.engine.loop_state import LoopState
 from slsbot_runtime.engine.profit import META_MAX_DRAWDOWN, META_PEAK, EquityWatermark
 from slsbot_runtime.engine.refusals import EntryRefusals
@@ -195,9 +195,10 @@ class Restart:
             publisher.publish()
             raise
         except StateError as error:
+            reason = redact(str(error))  # what the status shows: it may quote the exchange
             if self.on_reconciled is not None:
-                self.on_reconciled(str(error))
-            state.halt_reason = str(error)
+                self.on_reconciled(reason)
+            state.halt_reason = reason
             publisher.publish()
             raise
         if wait.waiting:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from slsbot_runtime.domain.errors import StateError
-from slsbot_runtime.domain.types import Side
+from slsbot_runtime.domain.types import Balance, Side
 from slsbot_runtime.engine.status import Phase
+from slsbot_runtime.exchange.paper import PaperExchange
 from slsbot_runtime.persistence.store import StateStore
 
 from .parts import HOUR, SYMBOL, T0, OwnBookExchange, candle, paper, trade, wire
@@ -94,3 +95,27 @@ def test_a_commit_writes_what_only_lives_in_memory() -> None:
     parts.restart.commit()
     assert parts.store.load_risk() is not None
     assert (parts.state.staged, parts.state.last_commit) == (0, parts.clock.now)  # the loop's commit pacing
+
+
+class QuotingExchange(PaperExchange):
+    """An exchange whose error quotes the signed request it failed on, as an exchange library's message can."""
+
+    def fetch_balances(self) -> dict[str, Balance]:
+        raise StateError(
+            "books disagree: GET https://api.example.com/api/v3/account?timestamp=1&signature=c0ffee answered "
+            "apiKey=AKIA123 secret: hunter2"
+        )
+
+
+def test_a_halt_shows_no_credential_the_error_quoted() -> None:
+    parts = wire(paper(QuotingExchange), StateStore.open(":memory:"))
+    problems: list[str | None] = []
+    parts.restart.on_reconciled = problems.append
+    parts.restart.load()
+    with pytest.raises(StateError):
+        parts.restart.reconcile()
+    reason = parts.state.halt_reason or ""
+    assert reason.startswith("books disagree: GET https://api.example.com/api/v3/account?<redacted> answered")
+    assert problems == [reason]
+    for secret in ("c0ffee", "AKIA123", "hunter2", "timestamp"):
+        assert secret not in reason and secret not in repr(parts.publisher.status)

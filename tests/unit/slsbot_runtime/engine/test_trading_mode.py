@@ -323,3 +323,11 @@ def test_a_change_during_a_hold_wins_over_its_release(tmp_path: Path) -> None:
 
     assert loop.modes.hold_entries("credential rotation") is None  # already safe: nothing to hold or give back
     assert loop.modes.release_entries(None) is False and loop.modes.mode is TradingMode.SAFE
+
+
+def test_a_halt_reason_that_quotes_a_signed_request_is_shown_without_its_credentials(tmp_path: Path) -> None:
+    loop = make_loop(lambda i: 0.0, StateStore.open(tmp_path / "state.db"))
+    loop.start()
+    loop.halt("ExchangeError: POST https://api.example.com/api/v3/order?symbol=BTCUSDT&signature=c0ffee: apiKey=AKIA1")
+    assert loop.halt_reason == "ExchangeError: POST https://api.example.com/api/v3/order?<redacted> apiKey=<redacted>"
+    assert "c0ffee" not in repr(loop.status) and "AKIA1" not in repr(loop.status)
