@@ -9,7 +9,9 @@ take a forming candle for a closed one, and a private mirror or a test exchange 
 (half the round trip counted), measured again once ``sync_s`` seconds have passed. ``sleep(seconds)`` waits
 that long on the exchange's clock in steps of at most ``sync_s``, re-reading it after each, so a clock that
 jumps (a test's manual clock) or drifts ends the wait when the exchange's time says so. A failed re-read keeps
-the last offset and is tried again after ``sync_s``; only the first reading must succeed.
+the last offset and is tried again after ``sync_s``; only the first reading must succeed. Each re-read's outcome is
+told to ``observer`` (the runtime's health block), as the feed's calls are: a failing time call is a failing
+exchange.
 
 It implements ``data.live.Clock``; the loop's own heartbeat and commit timers stay on the wall clock.
 """
@@ -20,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from slsbot_runtime.domain.errors import ConfigError, ExchangeError
 from slsbot_runtime.exchange.retry import RetryPolicy, call_with_retries
@@ -27,6 +30,14 @@ from slsbot_runtime.exchange.retry import RetryPolicy, call_with_retries
 log = logging.getLogger(__name__)
 
 ServerTime = Callable[[], int]  # the exchange's time in ms; raises ExchangeError
+
+
+class SyncObserver(Protocol):
+    """Told of each re-read's outcome (``engine.health.HealthRecorder`` is one)."""
+
+    def exchange_ok(self) -> None: ...
+
+    def exchange_error(self, error: Exception) -> None: ...
 
 
 class ExchangeClock:
@@ -48,6 +59,8 @@ class ExchangeClock:
         self._wait = wait
         self._lock = threading.Lock()
         self._failing = False
+        #: Told of every re-read's outcome; set once the runtime has its health block (after the first reading).
+        self.observer: SyncObserver | None = None
         self._offset_ms, self._synced_at = call_with_retries(
             self._measure, policy=first_sync or RetryPolicy(), sleep=wait, what="exchange server time"
         )
@@ -74,10 +87,14 @@ class ExchangeClock:
                 if not self._failing:
                     log.warning("could not read the exchange's time (%s); keeping the last offset", error)
                 self._failing = True
+                if self.observer is not None:
+                    self.observer.exchange_error(error)
                 return
             if self._failing:
                 log.info("reading the exchange's time again")
             self._failing = False
+            if self.observer is not None:
+                self.observer.exchange_ok()
 
     def sleep(self, seconds: float) -> None:
         """Wait until the exchange's clock has moved ``seconds`` on from now."""

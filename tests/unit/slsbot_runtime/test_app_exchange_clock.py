@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from slsbot_runtime.domain.errors import ConfigError, ExchangeUnavailable
+from slsbot_runtime.engine.health import HealthRecorder
 from slsbot_runtime.exchange.retry import RetryPolicy
 from slsbot_runtime.exchange_time import ExchangeClock
 
@@ -121,3 +122,21 @@ def test_the_first_reading_retries_then_raises() -> None:
 def test_sync_s_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="--exchange-time-sync: must be a positive"):
         Simulated().clock(sync_s=0)
+
+
+def test_each_re_read_is_told_to_the_health_block_as_an_exchange_call() -> None:
+    sim = Simulated()
+    clock = sim.clock(sync_s=1.0)
+    health = HealthRecorder(clock=sim.monotonic)
+    clock.observer = health
+    sim.failures = 2
+    for _ in range(2):
+        sim.local_s += 1.0
+        clock.now_ms()
+    failing = health.exchange
+    assert (failing.errors, failing.consecutive_errors, failing.failing_since) == (2, 2, 1001.0)
+    assert failing.last_error == "ExchangeUnavailable: binance fetch_time: 503"
+    sim.local_s += 1.0
+    clock.now_ms()
+    assert (health.exchange.consecutive_errors, health.exchange.failing_since) == (0, None)
+    assert health.exchange.last_ok_at == sim.local_s
