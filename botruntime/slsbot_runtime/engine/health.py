@@ -334,6 +334,7 @@ class SignalConfidence:
                 round(math.fsum(usual) / len(usual), 6) if len(usual) >= CONFIDENCE_USUAL_MIN else None
             ),
             "confidence_usual_signals": len(usual),
+            "confidence_recent_signals": CONFIDENCE_RECENT,  # the recent window, for the LowConfidence message
         }
 
 

@@ -226,7 +226,8 @@ def strategy_signals(item: StrategyObservation, policy: RiskPolicySpec, now: dat
         found.append(
             (
                 "LowConfidence",
-                f"mean signal confidence {recent:.3f} over the last 20 signals is below {rules.low_confidence:g} of "
+                f"mean signal confidence {recent:.3f} over the last {health.get('confidence_recent_signals', 20)} "
+                f"signals is below {rules.low_confidence:g} of "
                 f"this strategy's usual {usual:.3f} ({health.get('confidence_usual_signals')} signals before them)",
             )
         )

@@ -46,6 +46,7 @@ def healthy() -> dict:
         "confidence_recent_mean": 0.1,
         "confidence_usual_mean": 0.2,
         "confidence_usual_signals": 480,
+        "confidence_recent_signals": 20,
         "memory_bytes": 1,
         "memory_limit_bytes": None,
         "margin_used_percent": None,
@@ -125,11 +126,11 @@ def test_the_accuracy_rule_names_the_model_and_its_figures() -> None:
 
 def test_low_confidence_is_measured_against_the_strategys_usual_and_can_be_turned_off() -> None:
     health = healthy()
-    health.update(confidence_recent_mean=0.04, confidence_usual_mean=0.12)
+    health.update(confidence_recent_mean=0.04, confidence_usual_mean=0.12, confidence_recent_signals=25)
     (signal,) = strategy_signals(observe(health), RiskPolicySpec(), NOW)
     assert (signal.rule, signal.severity) == ("LowConfidence", 3)
-    assert signal.message == (
-        "mean signal confidence 0.040 over the last 20 signals is below 0.5 of this strategy's usual 0.120 "
+    assert signal.message == (  # the window the runtime reports, not one written into the operator
+        "mean signal confidence 0.040 over the last 25 signals is below 0.5 of this strategy's usual 0.120 "
         "(480 signals before them)"
     )
     off = RiskPolicySpec.model_validate({"incidents": {"lowConfidence": 0}})

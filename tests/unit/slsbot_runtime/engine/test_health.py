@@ -220,7 +220,7 @@ def test_the_block_has_every_key_of_the_contract() -> None:
     assert set(body) == {
         "checked_at", "data", "exchange", "orders", "slippage", "reconcile", "models", "anomaly_score",
         "confidence", "confidence_recent_mean", "confidence_usual_mean", "confidence_usual_signals",
-        "memory_bytes", "memory_limit_bytes", "margin_used_percent",
+        "confidence_recent_signals", "memory_bytes", "memory_limit_bytes", "margin_used_percent",
     }  # fmt: skip
     assert body["anomaly_score"] == 0.6 and body["confidence"] == 0.7 and body["models"] is None
     assert body["data"]["BTC/USDT"]["age_seconds"] is None and body["data"]["BTC/USDT"]["stale"] is False
@@ -233,6 +233,7 @@ def test_signal_confidence_keeps_the_latest_the_recent_mean_and_the_usual_one_be
         "confidence_recent_mean": None,
         "confidence_usual_mean": None,
         "confidence_usual_signals": 0,
+        "confidence_recent_signals": CONFIDENCE_RECENT,
     }
     for _ in range(CONFIDENCE_RECENT):
         confidence.observe(0.4)
