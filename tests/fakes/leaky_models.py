@@ -33,7 +33,7 @@ class WholeHistoryBank(ModelBank):
             bank_module._history_window(h, end, group.history)
             for h, end in zip(self._whole, after_the_end, strict=True)
         )
-        super()._retrain_batch(group, point, newest, reason)
+        return super()._retrain_batch(group, point, newest, reason)
 
 
 def whole_history_bank(config: RuntimeConfig, symbol: str, trainer_factory: Callable[[], Trainer]) -> ModelBank:

@@ -259,16 +259,20 @@ class ModelBank:
         vector = np.array([values[name] for name in self.features])
         self._signals[symbol] = self._predict(vector, symbol, number, candle.close)
 
-    def _retrain_due(self, ts: int, retrain: Callable[[_Group, int, str], None]) -> None:
-        """Retrain each schedule whose retrain point ``ts`` reached, or that was asked to retrain (drift)."""
+    def _retrain_due(self, ts: int, retrain: Callable[[_Group, int, str], bool]) -> None:
+        """Retrain each schedule whose retrain point ``ts`` reached, or that was asked to retrain (drift). A request
+        stays until a retrain is started for it: one skipped (too few candles, the previous retrain still running) is
+        tried again at the next candle."""
         for group in self._groups:
             point = group.clock.due(ts)
             asked = [name for name in group.names if name in self._asked]
             if point is None and asked:
                 point = ts
             if point is not None:
-                reason = "schedule" if not asked else "asked: " + "; ".join(self._asked.pop(n) for n in asked)
-                retrain(group, point, reason)
+                reason = "schedule" if not asked else "asked: " + "; ".join(self._asked[n] for n in asked)
+                if retrain(group, point, reason):
+                    for name in asked:
+                        del self._asked[name]
 
     def signal(self, symbol: str, name: str) -> tuple[float, float]:
         return self._signals[symbol].get(name, FLAT)
@@ -386,22 +390,22 @@ class ModelBank:
         info = self.registry.info(name, version)
         return _reference(name, int(info["point_ms"]), found.features, found.train_features, found.holdout_predictions)
 
-    def _retrain_from_buffers(self, group: _Group, point: int, reason: str) -> None:
+    def _retrain_from_buffers(self, group: _Group, point: int, reason: str) -> bool:
         """The step path's retrain: on the candles the buffers hold before ``point``."""
         windows = _windows(self._buffers, self.symbols, point, group.history)
-        self._retrain(group, point, reason, windows, wait=self.wait_for_training)
+        return self._retrain(group, point, reason, windows, wait=self.wait_for_training)
 
-    def _retrain(self, group: _Group, point: int, reason: str, windows: tuple[OHLCV, ...], *, wait: bool) -> None:
+    def _retrain(self, group: _Group, point: int, reason: str, windows: tuple[OHLCV, ...], *, wait: bool) -> bool:
         """Retrain ``group``'s unpinned models at ``point`` on ``windows`` (one per symbol), if they hold enough
-        candles and no retrain still runs; with ``wait``, take in the outcome before returning."""
+        candles and no retrain still runs; with ``wait``, take in the outcome before returning. Whether it started."""
         names = [n for n in group.names if self.models[n].spec.pinned_version is None]
         counts = [len(w) for w in windows]
         if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
-            return
+            return False
         trainer = self.trainer
         if trainer.busy:
             log.info("models %s: the previous retrain still runs, skipping the one at %s", names, _iso(point))
-            return
+            return False
         incumbents = {
             n: Incumbent(self.models[n].version or 0, self.models[n].model)  # type: ignore[arg-type]
             for n in names
@@ -413,6 +417,7 @@ class ModelBank:
         trainer.submit(job)
         if wait:
             self._apply(trainer.wait(self.on_wait))
+        return True
 
     @property
     def trainer(self) -> Trainer:
@@ -543,9 +548,9 @@ class ModelBank:
         }
         states = self._states
 
-        def retrain(group: _Group, point: int, reason: str) -> None:
+        def retrain(group: _Group, point: int, reason: str) -> bool:
             windows = tuple(_history_window(h, point, group.history) for h in histories)
-            self._retrain_batch(group, point, windows, reason)
+            return self._retrain_batch(group, point, windows, reason)
 
         total = len(order)
         for done, position in enumerate(order.tolist()):
@@ -566,9 +571,9 @@ class ModelBank:
                     direction[i], confidence[i] = vote
         self._batch = {history.symbol: {name: out[name][k] for name in names} for k, history in enumerate(histories)}
 
-    def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...], reason: str) -> None:
+    def _retrain_batch(self, group: _Group, point: int, windows: tuple[OHLCV, ...], reason: str) -> bool:
         """The fast path's retrain: on the histories' candles before ``point``, always waited for."""
-        self._retrain(group, point, reason, windows, wait=True)
+        return self._retrain(group, point, reason, windows, wait=True)
 
     def _feature_rows(self, history: OHLCV) -> np.ndarray:
         """The live engine's values over the whole history, one row per candle (what ``observe`` feeds the models)."""

@@ -182,6 +182,40 @@ def test_drift_and_an_early_retrain(btc_2024: OHLCV, model_specs: list[ModelSpec
     assert bank.in_vote("logit") == (record.replaced == replaced + 1)
 
 
+class HeldTrainer(InProcessTrainer):
+    """Runs jobs at once, but says it is still busy while ``held``: a retrain that a live runtime's worker is running."""
+
+    held = False
+
+    @property
+    def busy(self) -> bool:
+        return self.held
+
+
+def test_an_early_retrain_skipped_while_another_runs_is_started_at_the_next_candle(
+    btc_2024: OHLCV, model_specs: list[ModelSpec]
+) -> None:
+    history = btc_2024.slice(0, 800)
+    trainer = HeldTrainer()
+    reasons: list[str] = []
+    submit = trainer.submit
+    trainer.submit = lambda job: (reasons.append(job.reason), submit(job))[1]  # type: ignore[method-assign]
+    bank = _bank(model_specs[1:2], ("BTC/USDT",), trainer=trainer)
+    for i in range(700):
+        bank.observe(history.candle(i))
+    record = bank.models["logit"]
+    retrains = record.retrains
+    bank.request_retrain("logit", "drifted")
+    trainer.held = True
+    bank.observe(history.candle(700))  # skipped: the request waits, it is not used up
+    assert record.retrains == retrains
+    trainer.held = False
+    bank.observe(history.candle(701))
+    assert record.retrains == retrains + 1 and reasons[-1] == "asked: drifted"
+    bank.observe(history.candle(702))
+    assert record.retrains == retrains + 1  # once
+
+
 def test_outcome_of_a_failed_job_names_every_model(model_specs: list[ModelSpec]) -> None:
     job = TrainingJob(0, (), tuple(model_specs))
     outcomes = failed_outcomes(job, "training took longer than ml.worker.timeout (1 s)")
