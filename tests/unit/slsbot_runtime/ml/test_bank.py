@@ -183,7 +183,7 @@ def test_drift_and_an_early_retrain(btc_2024: OHLCV, model_specs: list[ModelSpec
 
 
 class HeldTrainer(InProcessTrainer):
-    """Runs jobs at once, but says it is still busy while ``held``: a retrain that a live runtime's worker is running."""
+    """Runs jobs at once, but says it is busy while ``held``: a retrain a live runtime's worker is still running."""
 
     held = False
 
