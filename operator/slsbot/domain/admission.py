@@ -13,7 +13,8 @@ flattens that bot. So, before anything is created:
   the label ``slsbot.io/runtime-service-account: "true"``. The operator creates the runtime's pod with its own rights,
   so without this whoever may edit a TradingAccount could run a pod as any service account of the namespace (one
   bound to a powerful Role included) and act with its token; whoever labels a ServiceAccount so says slsbot runtimes
-  may run as it. No name (the namespace's default service account) is not checked.
+  may run as it. The operator's own (``slsbot-operator``, ``slsbot-backup``: they hold its rights and the backup
+  jobs') are refused by name, labelled or not. No name (the namespace's default service account) is not checked.
 
 Pure: the adapters look the Secret and the ServiceAccount up (their labels, never a Secret's data) and pass in what
 they saw, as ``SecretSeen`` and ``ServiceAccountSeen``.
@@ -34,6 +35,11 @@ RUNTIME_SERVICE_ACCOUNT_LABEL_VALUE = "true"
 IMAGE_FIELD = "spec.runtime.image"
 CREDENTIALS_REF_FIELD = "spec.credentials.secretRef.name"
 SERVICE_ACCOUNT_FIELD = "spec.credentials.vault.auth.serviceAccountName"
+#: The ServiceAccounts slsbot itself runs as: the operator (the chart's and deploy/operator's) and, in each namespace,
+#: the backup and report jobs (``adapters.kubernetes.backup_manifests``). A runtime never runs as one of them.
+OPERATOR_SERVICE_ACCOUNT = "slsbot-operator"
+BACKUP_SERVICE_ACCOUNT = "slsbot-backup"
+OPERATORS_OWN_SERVICE_ACCOUNTS = frozenset({OPERATOR_SERVICE_ACCOUNT, BACKUP_SERVICE_ACCOUNT})
 
 
 def image_repository(image: str) -> str:
@@ -155,11 +161,23 @@ class ServiceAccountSeen:
 def check_runtime_service_account(account: TradingAccount, seen: ServiceAccountSeen | None) -> list[Problem]:
     """Problems of the service account the account's runtime pods would run as, each naming
     ``spec.credentials.vault.auth.serviceAccountName``: a missing or unlabelled ServiceAccount is WaitingForDependency
-    (an administrator creates or labels it, and the reconciler looks again). ``seen`` is None when it was not looked
-    up. An account that names none runs its pods as the namespace's default service account: nothing to check."""
+    (an administrator creates or labels it, and the reconciler looks again); one of slsbot's own is InvalidSpec (the
+    account must change). ``seen`` is None when it was not looked up. An account that names none runs its pods as the
+    namespace's default service account: nothing to check."""
     name = runtime_service_account(account)
     if name is None:
         return []
+    if name in OPERATORS_OWN_SERVICE_ACCOUNTS:
+        return [
+            Problem(
+                INVALID_SPEC,
+                SERVICE_ACCOUNT_FIELD,
+                f"ServiceAccount {name!r} is one of slsbot's own (the operator's, or the backup and report jobs') "
+                "and a runtime never runs as it, labelled or not; name a ServiceAccount created for this account's "
+                "runtimes (bound to the Vault role) and labelled "
+                f"{RUNTIME_SERVICE_ACCOUNT_LABEL}={RUNTIME_SERVICE_ACCOUNT_LABEL_VALUE}",
+            )
+        ]
     namespace = account.namespace
     if seen is None or not seen.exists:
         return [

@@ -23,6 +23,7 @@ from slsbot.api import (
 )
 from slsbot.api.base import ObjectStatus
 from slsbot.domain.admission import (
+    OPERATORS_OWN_SERVICE_ACCOUNTS,
     ImageAllowList,
     as_account_problems,
     check_credentials_secret,
@@ -166,7 +167,8 @@ def service_account_problems(account: TradingAccount, catalog: Catalog) -> list[
     name = runtime_service_account(account)
     if accounts is None or name is None:
         return []
-    return check_runtime_service_account(account, accounts.seen(account.namespace, name))
+    seen = None if name in OPERATORS_OWN_SERVICE_ACCOUNTS else accounts.seen(account.namespace, name)
+    return check_runtime_service_account(account, seen)
 
 
 def account_admission_problems(account: TradingAccount, catalog: Catalog) -> list[Problem]:

@@ -46,6 +46,7 @@ from slsbot.adapters.kubernetes.job_pods import (
 )
 from slsbot.api import API_VERSION, BackupSchedule
 from slsbot.api.backup import BackupJobKind, BackupScheduleSpec
+from slsbot.domain.admission import BACKUP_SERVICE_ACCOUNT
 from slsbot.domain.backup_plan import cron_of
 
 BACKUP_PREFIX = "slsbot-backup-"
@@ -53,7 +54,7 @@ LABEL_SCHEDULE = "slsbot.io/backup-schedule"
 LABEL_JOB = "slsbot.io/backup-job"
 LABEL_STRATEGY = "slsbot.io/strategy"
 WORK_DIR = "/var/lib/slsbot"
-RUNNER_SERVICE_ACCOUNT = "slsbot-backup"  # with its Role and RoleBinding, one of each per namespace
+RUNNER_SERVICE_ACCOUNT = BACKUP_SERVICE_ACCOUNT  # with its Role and RoleBinding, one of each per namespace
 RBAC_GROUP = "rbac.authorization.k8s.io"
 #: What a backup job's pod does on the API, and nothing more: read its schedule (the status it adds to, the uid its
 #: Event names), write the schedule's status, post the Event. No Secrets (they are mounted), no Incidents (the

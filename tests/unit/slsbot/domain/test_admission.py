@@ -129,6 +129,7 @@ def _vault_account(auth: dict | None) -> TradingAccount:
 
 RUNS_AS_BOT = _vault_account({"role": "binance", "serviceAccountName": "binance-runtime"})
 SA_FIELD = "spec.credentials.vault.auth.serviceAccountName"
+RUNTIME_SA_LABEL = "slsbot.io/runtime-service-account"
 SA_COMMAND = "kubectl -n trading label serviceaccount binance-runtime slsbot.io/runtime-service-account=true"
 
 
@@ -173,3 +174,15 @@ def test_an_unlabelled_service_account_waits_saying_why_and_the_command(labels):
     assert problem.message.endswith(SA_COMMAND)
     (on_strategy,) = as_account_problems(RUNS_AS_BOT, [problem])
     assert str(on_strategy).startswith(f"spec.accountRef.name: TradingAccount 'live': {SA_FIELD}: ")
+
+
+@pytest.mark.parametrize("name", ["slsbot-operator", "slsbot-backup"])
+@pytest.mark.parametrize(
+    "seen", [None, ServiceAccountSeen(exists=True, labels={"slsbot.io/runtime-service-account": "true"})]
+)
+def test_slsbots_own_service_accounts_are_refused_by_name_even_labelled(name, seen):
+    account = _vault_account({"role": "binance", "serviceAccountName": name})
+    (problem,) = check_runtime_service_account(account, seen)
+    assert problem.reason == INVALID_SPEC and problem.field == SA_FIELD
+    assert f"ServiceAccount {name!r} is one of slsbot's own" in problem.message
+    assert "slsbot.io/runtime-service-account=true" in problem.message
