@@ -69,7 +69,8 @@ class VaultAuth(SpecModel):
         description="kubernetes: the service account the runtime pod runs as (the Vault role binds it); "
         "default: the namespace's default service account. The operator runs the pod only as a ServiceAccount of "
         "the account's namespace labelled slsbot.io/runtime-service-account=true (an administrator's statement "
-        "that slsbot runtimes may run as it); until then the account and its Strategies wait.",
+        "that slsbot runtimes may run as it); until then the account and its Strategies wait. slsbot's own "
+        "(slsbot-operator, slsbot-backup) are refused.",
     )
     role_id: str | None = Field(
         default=None, min_length=1, max_length=253, description="approle: the role id (not a secret on its own)."
