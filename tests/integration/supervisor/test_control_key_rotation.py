@@ -20,11 +20,10 @@ import httpx
 import pytest
 import yaml
 from tests.fakes.test_secrets import ROTATION_ADMIN_TOKEN as ADMIN_TOKEN
+from tests.integration.supervisor.manifests import DATA
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long]  # in make test-long: > 10 s each
 
-REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 GRACE = "6s"
 COMMAND = [sys.executable, "-m", "slsbot.interfaces.cli"]
 MANIFESTS = f"""\

@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 from tests.fakes import test_secrets  # tests/conftest.py put the repository on sys.path
+from tests.integration.supervisor.manifests import DATA
 
 from slsbot.adapters.control_tokens import ControlKey
 from slsbot.adapters.processes import LocalProcessBackend
@@ -38,8 +39,6 @@ from slsbot.services.supervisor import PassReport, SupervisorOptions, supervise_
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 KEY = ControlKey(test_secrets.ACCOUNT_RISK_CONTROL_KEY, source="test")
 TICK = 0.5  # slsbot up's default pass interval
 

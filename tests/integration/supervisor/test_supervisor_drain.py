@@ -21,13 +21,13 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from tests.integration.supervisor.manifests import DATA
 
 from slsbot_runtime.persistence.store import StateStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 ACCOUNT = """\
 apiVersion: slsbot.io/v1alpha1
 kind: TradingAccount

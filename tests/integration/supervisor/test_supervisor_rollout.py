@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from tests.integration.supervisor.manifests import PAPER_ACCOUNT
+from tests.integration.supervisor.manifests import DATA, PAPER_ACCOUNT
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(600)]
 
@@ -31,8 +31,6 @@ if importlib.util.find_spec("slsbot_runtime.performance") is None:  # the alloca
         allow_module_level=True,
     )
 
-REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 TREND = {"fast": 24, "slow": 72}
 FLIPPER = {"fast": 1, "slow": 2}
 ACCOUNT_AND_POLICY = (

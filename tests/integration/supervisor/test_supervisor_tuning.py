@@ -30,7 +30,6 @@ pytestmark = [
 ]
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 VIEWER_TOKEN = test_secrets.SUPERVISOR_VIEWER_TOKEN
 MAX_TRIALS = 200
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.integration.supervisor.manifests import DATA
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
-DATA = REPO / "data" / "market" / "binance-spot-1h-2024"
 ACCOUNT = """\
 apiVersion: slsbot.io/v1alpha1
 kind: TradingAccount
