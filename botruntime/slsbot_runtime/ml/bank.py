@@ -261,12 +261,15 @@ class ModelBank:
 
     def _retrain_due(self, ts: int, retrain: Callable[[_Group, int, str], bool]) -> None:
         """Retrain each schedule whose retrain point ``ts`` reached, or that was asked to retrain (drift). A request
-        stays until a retrain is started for it: one skipped (too few candles, the previous retrain still running) is
-        tried again at the next candle."""
+        stays until its retrain starts: made while the previous retrain still runs, it waits for it (nothing is built
+        or logged meanwhile); made with too few candles seen (a replay's first weeks), it is served at the first candle
+        with enough. One for models that are all pinned is dropped."""
         for group in self._groups:
             point = group.clock.due(ts)
             asked = [name for name in group.names if name in self._asked]
             if point is None and asked:
+                if self._trainer is not None and self._trainer.busy:
+                    continue  # an early retrain waits for the one that runs
                 point = ts
             if point is not None:
                 reason = "schedule" if not asked else "asked: " + "; ".join(self._asked[n] for n in asked)
@@ -391,16 +394,25 @@ class ModelBank:
         return _reference(name, int(info["point_ms"]), found.features, found.train_features, found.holdout_predictions)
 
     def _retrain_from_buffers(self, group: _Group, point: int, reason: str) -> bool:
-        """The step path's retrain: on the candles the buffers hold before ``point``."""
+        """The step path's retrain: on the candles the buffers hold before ``point``. The windows are built only when
+        the buffers' lengths (what the windows would hold at most) are enough: a request waiting for candles is asked
+        again at every candle, and building the windows costs milliseconds."""
+        most = [min(len(self._buffers[symbol]), group.history) for symbol in self.symbols]
+        if not enough_candles(most, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
+            return False  # what _retrain would answer for the windows
         windows = _windows(self._buffers, self.symbols, point, group.history)
         return self._retrain(group, point, reason, windows, wait=self.wait_for_training)
 
     def _retrain(self, group: _Group, point: int, reason: str, windows: tuple[OHLCV, ...], *, wait: bool) -> bool:
         """Retrain ``group``'s unpinned models at ``point`` on ``windows`` (one per symbol), if they hold enough
-        candles and no retrain still runs; with ``wait``, take in the outcome before returning. Whether it started."""
+        candles and no retrain still runs; with ``wait``, take in the outcome before returning. True when it started, or
+        never can (every model pinned); False when not now (too few candles, the previous retrain still runs): a
+        request for it waits."""
         names = [n for n in group.names if self.models[n].spec.pinned_version is None]
+        if not names:
+            return True
         counts = [len(w) for w in windows]
-        if not names or not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
+        if not enough_candles(counts, warmup=group.warmup, horizon=group.horizon, lookback=group.lookback):
             return False
         trainer = self.trainer
         if trainer.busy:

@@ -3,9 +3,11 @@ points; states and the vote follow the schedule."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from slsbot_runtime.domain.types import Candle
 from slsbot_runtime.features.base import OHLCV
@@ -192,8 +194,8 @@ class HeldTrainer(InProcessTrainer):
         return self.held
 
 
-def test_an_early_retrain_skipped_while_another_runs_is_started_at_the_next_candle(
-    btc_2024: OHLCV, model_specs: list[ModelSpec]
+def test_an_early_retrain_asked_while_another_runs_waits_for_it_and_starts_at_the_next_candle(
+    btc_2024: OHLCV, model_specs: list[ModelSpec], caplog: pytest.LogCaptureFixture
 ) -> None:
     history = btc_2024.slice(0, 800)
     trainer = HeldTrainer()
@@ -207,13 +209,37 @@ def test_an_early_retrain_skipped_while_another_runs_is_started_at_the_next_cand
     retrains = record.retrains
     bank.request_retrain("logit", "drifted")
     trainer.held = True
-    bank.observe(history.candle(700))  # skipped: the request waits, it is not used up
+    with caplog.at_level(logging.INFO, logger="slsbot_runtime.ml.bank"):
+        for i in range(700, 703):
+            bank.observe(history.candle(i))  # the request waits, it is not used up
     assert record.retrains == retrains
+    assert not caplog.records  # waiting is quiet: nothing is tried (nor logged) while the other retrain runs
     trainer.held = False
-    bank.observe(history.candle(701))
+    bank.observe(history.candle(703))
     assert record.retrains == retrains + 1 and reasons[-1] == "asked: drifted"
-    bank.observe(history.candle(702))
+    bank.observe(history.candle(704))
     assert record.retrains == retrains + 1  # once
+
+
+def test_an_early_retrain_asked_before_enough_candles_starts_once_there_are_enough(btc_2024: OHLCV) -> None:
+    """A replay without history: the drift check can ask before the buffers hold a retrain's candles. The request
+    waits for them instead of being used up (the model would stay out of the vote until its next scheduled point)."""
+    history = btc_2024.slice(0, 1200)
+    trainer = InProcessTrainer()
+    jobs: list[tuple[str, int]] = []
+    submit = trainer.submit
+    trainer.submit = lambda job: (jobs.append((job.reason, job.point)), submit(job))[1]  # type: ignore[method-assign]
+    bank = _bank([spec("logit", "logisticRegression", retrainEvery="2400h")], ("BTC/USDT",), trainer=trainer)
+    for i in range(10):
+        bank.observe(history.candle(i))
+    bank.request_retrain("logit", "drifted")
+    first = None
+    for i in range(10, 1200):
+        bank.observe(history.candle(i))
+        if jobs and first is None:
+            first = i
+    assert first is not None and jobs[0] == ("asked: drifted", int(history.ts[first]))
+    assert len(jobs) == 1 or jobs[1][0] == "schedule"  # asked once: the next retrains are the schedule's
 
 
 def test_outcome_of_a_failed_job_names_every_model(model_specs: list[ModelSpec]) -> None:
