@@ -373,7 +373,7 @@ def connect_runtime(parts: RuntimeParts, store: StateStore) -> BuiltRuntime:
         quote = settings.quote_currency
         settings = dataclasses.replace(settings, starting_cash=balances[quote].free if quote in balances else 0.0)
     loop = _loop(parts, settings, exchange, store)
-    clock.observer = loop.health  # its re-reads are exchange calls too
+    clock.observer = loop.health  # a failed re-read is a failed exchange call
     if vault is not None and account.vault is not None:
         source, in_use = vault
         loop.attach_key_rotation(source, in_use, account.vault.rotation)

@@ -9,9 +9,10 @@ take a forming candle for a closed one, and a private mirror or a test exchange 
 (half the round trip counted), measured again once ``sync_s`` seconds have passed. ``sleep(seconds)`` waits
 that long on the exchange's clock in steps of at most ``sync_s``, re-reading it after each, so a clock that
 jumps (a test's manual clock) or drifts ends the wait when the exchange's time says so. A failed re-read keeps
-the last offset and is tried again after ``sync_s``; only the first reading must succeed. Each re-read's outcome is
-told to ``observer`` (the runtime's health block), as the feed's calls are: a failing time call is a failing
-exchange.
+the last offset and is tried again after ``sync_s``; only the first reading must succeed. A failed re-read is told to
+``observer`` (the runtime's health block) as a failed exchange call; a successful one is not: the time endpoint is the
+exchange's lightest call, and its answer every ``sync_s`` would reset the failure streak of the calls that matter (the
+feed's candles, the orders) in the middle of an outage of those.
 
 It implements ``data.live.Clock``; the loop's own heartbeat and commit timers stay on the wall clock.
 """
@@ -33,9 +34,7 @@ ServerTime = Callable[[], int]  # the exchange's time in ms; raises ExchangeErro
 
 
 class SyncObserver(Protocol):
-    """Told of each re-read's outcome (``engine.health.HealthRecorder`` is one)."""
-
-    def exchange_ok(self) -> None: ...
+    """Told of each failed re-read (``engine.health.HealthRecorder`` is one)."""
 
     def exchange_error(self, error: Exception) -> None: ...
 
@@ -59,7 +58,7 @@ class ExchangeClock:
         self._wait = wait
         self._lock = threading.Lock()
         self._failing = False
-        #: Told of every re-read's outcome; set once the runtime has its health block (after the first reading).
+        #: Told of every failed re-read; set once the runtime has its health block (after the first reading).
         self.observer: SyncObserver | None = None
         self._offset_ms, self._synced_at = call_with_retries(
             self._measure, policy=first_sync or RetryPolicy(), sleep=wait, what="exchange server time"
@@ -93,8 +92,6 @@ class ExchangeClock:
             if self._failing:
                 log.info("reading the exchange's time again")
             self._failing = False
-            if self.observer is not None:
-                self.observer.exchange_ok()
 
     def sleep(self, seconds: float) -> None:
         """Wait until the exchange's clock has moved ``seconds`` on from now."""
