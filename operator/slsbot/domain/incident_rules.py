@@ -31,6 +31,7 @@ import pandas as pd
 from slsbot.api.base import parse_duration
 from slsbot.api.health import FailureClass, HealingStatus
 from slsbot.api.riskpolicy import RiskPolicySpec
+from slsbot.domain.timestamps import aware_time
 
 SEVERITY_1_RULES = ("LiquidationRisk", "ExecutionFailure", "ConnectionLost", "StateMismatch")
 SEVERITY_2_RULES = ("Drawdown", "Correlation", "ModelAccuracy")
@@ -255,7 +256,7 @@ def _connection_lost(
         return None
     starts = [item.exchange_lost_since]  # no health (a restarted runtime still connecting): the ladder's word
     if connected is False:
-        starts.append(_instant(exchange.get("failing_since")))
+        starts.append(aware_time(exchange.get("failing_since"), naive_is_utc=True))
     known = [t for t in starts if t is not None]
     since = min(known) if known else None
     if since is None or now - since <= parse_duration(rules.connection_lost_after):
@@ -432,16 +433,6 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
-
-
-def _instant(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _seconds(delta: Any) -> str:
