@@ -23,20 +23,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from slsbot_runtime.domain.errors import ConfigError, ExchangeError
 from slsbot_runtime.exchange.retry import RetryPolicy, call_with_retries
 
+if TYPE_CHECKING:  # the feed's observer (the runtime's health block); the feed module imports ccxt
+    from slsbot_runtime.data.live import CallObserver
+
 log = logging.getLogger(__name__)
 
 ServerTime = Callable[[], int]  # the exchange's time in ms; raises ExchangeError
-
-
-class SyncObserver(Protocol):
-    """Told of each failed re-read (``engine.health.HealthRecorder`` is one)."""
-
-    def exchange_error(self, error: Exception) -> None: ...
 
 
 class ExchangeClock:
@@ -59,7 +56,7 @@ class ExchangeClock:
         self._lock = threading.Lock()
         self._failing = False
         #: Told of every failed re-read; set once the runtime has its health block (after the first reading).
-        self.observer: SyncObserver | None = None
+        self.observer: CallObserver | None = None
         self._offset_ms, self._synced_at = call_with_retries(
             self._measure, policy=first_sync or RetryPolicy(), sleep=wait, what="exchange server time"
         )

@@ -4,10 +4,9 @@
 memory (the risk snapshot, cash, the equity watermark, the changes of a book kept in this process) on top of what
 the candles staged (the loop: each candle's cursor and equity row; the order manager: intents, fills, positions)
 and writes it all in one transaction (a backtest's store, ``Durability.NONE``, never: it keeps what was staged);
-``load``
-reads every part of it back into the ledger, the order manager, the risk manager, the refusal streaks and the book.
-``reconcile`` then checks the loaded books against the exchange, once, before anything is sent for a new candle
-(docs/concepts/runtime-loop.md#restart). An exchange that fails temporarily meanwhile is waited for
+``load`` reads every part of it back into the ledger, the order manager, the risk manager, the refusal streaks and
+the book. ``reconcile`` then checks the loaded books against the exchange, once, before anything is sent for a new
+candle (docs/concepts/runtime-loop.md#restart). An exchange that fails temporarily meanwhile is waited for
 (``engine.exchange_wait``): the reconciliation is tried again after a backoff, never a halt.
 
 The book is reached through the exchange's ``BookPersistence`` capability: the paper exchange hands out its own,

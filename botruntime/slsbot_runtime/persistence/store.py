@@ -445,7 +445,8 @@ class StateStore:
     def staged_equity(self) -> tuple[list[int], list[float]]:
         """(open times, equities) of the equity rows staged and not written, as ``load_equity`` would read them once
         written: in the order staged, a (ts, symbol) staged again replacing its earlier row, at the end (the table's
-        ``INSERT OR REPLACE``). The loop stages one row per processed candle, so that happens only on a replay."""
+        ``INSERT OR REPLACE``). The loop never stages a candle twice (its open times rise per symbol); whoever else
+        does gets the table's answer."""
         values = self._equity
         times, symbols, equities = values[0::4], values[1::4], values[2::4]
         keys = list(zip(times, symbols, strict=True))
