@@ -129,7 +129,6 @@ def _vault_account(auth: dict | None) -> TradingAccount:
 
 RUNS_AS_BOT = _vault_account({"role": "binance", "serviceAccountName": "binance-runtime"})
 SA_FIELD = "spec.credentials.vault.auth.serviceAccountName"
-RUNTIME_SA_LABEL = "slsbot.io/runtime-service-account"
 SA_COMMAND = "kubectl -n trading label serviceaccount binance-runtime slsbot.io/runtime-service-account=true"
 
 
