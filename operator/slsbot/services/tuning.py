@@ -148,6 +148,8 @@ def reconcile_tuning(
             action.run.run,
             action.run.study,
         )
+    for _type, reason, message in events:  # as the rollout controller does: `slsbot up` shows what the Events say
+        log.info("experiment %s/%s: %s: %s", experiment.namespace, experiment.name, reason, message)
     decision.status.observed_generation = generation
     return decision.status, events, decision.requeue_after
 

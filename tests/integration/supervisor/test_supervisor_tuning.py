@@ -171,6 +171,11 @@ def test_the_local_tuning_example_runs_as_written(tmp_path: Path, kit) -> None:
             assert client.get("/api/v1/experiments/btc-tuning/report").status_code == 200
     finally:
         assert running.stop(signal.SIGINT) == 0
+    # what `make run` shows on its console: the run's course and its proposal's verdict, as the Events give them
+    console = running.log_path.read_text()
+    verdict = "ProposalAccepted" if done["tuning"]["proposal"]["reason"].startswith("accepted") else "ProposalRejected"
+    for reason in ("TuningStarted", "Finalizing", verdict, "TuningCompleted"):
+        assert f"experiment default/btc-tuning: {reason}: " in console, reason
 
 
 def stored(state_dir: Path, kind: str, name: str) -> dict[str, Any] | None:
