@@ -57,6 +57,10 @@ class AdminApiClient:
     def experiments(self, *, namespace: str | None = None) -> list[dict[str, Any]]:
         return self._get("/api/v1/experiments", params={"namespace": namespace} if namespace else None)
 
+    def experiment(self, name: str, *, namespace: str | None = None) -> dict[str, Any]:
+        path = f"/api/v1/experiments/{quote(name, safe='')}"
+        return self._get(path, params={"namespace": namespace} if namespace else None)
+
     def steer_experiment(self, name: str, action: str, *, namespace: str | None = None) -> dict[str, Any]:
         """``action``: promote, abort, pause or resume (an A/B rollout; needs the operator role)."""
         path = f"/api/v1/experiments/{quote(name, safe='')}/{quote(action, safe='')}"

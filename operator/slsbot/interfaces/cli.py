@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 COMMANDS: dict[str, str] = {
     "up": "Run the embedded local supervisor over a folder of slsbot YAML",
-    "get": "Print a running local supervisor's strategies as a table (or JSON): phase, return, PnL, win rate",
+    "get": "Print a running local supervisor's strategies (phase, return, PnL, win rate) or experiments as a table",
     "experiment": "Steer an A/B rollout of a running local supervisor: promote, abort, pause or resume it",
     "rotate-control-key": "Give the local supervisor a new control key; the old one stays valid for a grace period",
     "operator": "Run the kopf operator against the current Kubernetes context",

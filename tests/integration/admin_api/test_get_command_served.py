@@ -59,6 +59,26 @@ def test_a_token_from_the_environment(served_admin_api, capsys, monkeypatch: pyt
     assert capsys.readouterr().out.splitlines()[0].startswith("NAME ")  # one namespace asked: no NAMESPACE column
 
 
+def test_experiments_as_a_table_and_one_as_json(served_admin_api, tmp_path: Path, capsys) -> None:
+    viewer = token_file(tmp_path, served_admin_api.viewer_token)
+    assert main(["get", "experiments", "-n", "default", "--url", served_admin_api.url, "--token-file", viewer]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == [
+        "NAME", "TYPE", "PHASE", "READY", "REASON", "STEP", "CANDIDATE%", "EVIDENCE", "VERDICT", "AGE"
+    ]  # fmt: skip
+    assert row.split()[:9] == ["btc-ab", "ab", "Pending", "Unknown", "-", "-", "-", "-", "-"]
+    assert main(["get", "exp", "btc-ab", "-o", "json", "--url", served_admin_api.url, "--token-file", viewer]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert (body["name"], body["type"], body["baseline"], body["candidate"]) == (
+        "btc-ab",
+        "ab",
+        "btc-trend",
+        "eth-trend",
+    )
+    assert main(["get", "experiment", "ghost", "--url", served_admin_api.url, "--token-file", viewer]) == 1
+    assert capsys.readouterr().err == "slsbot get: Experiment 'ghost' does not exist in any namespace\n"
+
+
 def test_a_refused_token_an_unknown_strategy_and_no_server_exit_1_saying_what_to_do(
     served_admin_api, tmp_path: Path, capsys
 ) -> None:

@@ -132,6 +132,12 @@ class ExperimentView(BaseModel):
     threshold: float | None = Field(description="ab: the statistic at which the test decides.")
     verdict: str | None = Field(description="ab: continue, promote or rollback.")
     decisions: list[DecisionView] = Field(description="ab: the decision history, oldest first (the last 50).")
+    tuning: dict[str, Any] | None = Field(
+        default=None,  # a newer `slsbot get` still reads a supervisor from before the field
+        description="tuning: the run's status as its controller writes it (study, run, trial counts, the best "
+        "in-sample value and parameters, the proposal with its out-of-sample figures, deflated Sharpe ratio, PBO and "
+        "verdict, the report's path); None for ab and before the first run.",
+    )
     created_at: datetime
 
     @classmethod
@@ -166,6 +172,7 @@ class ExperimentView(BaseModel):
             threshold=rollout.threshold if rollout else None,
             verdict=rollout.verdict if rollout else None,
             decisions=[DecisionView(**d.model_dump()) for d in rollout.decisions] if rollout else [],
+            tuning=status.tuning.model_dump(mode="json") if status.tuning is not None else None,
             created_at=row.created_at,
         )
 

@@ -1,16 +1,17 @@
-"""``slsbot get strategies [NAME]``: a running local supervisor's strategies as a table (as ``kubectl get``
-shows them in a cluster), or as JSON with ``-o json``, without curl or a token in hand.
+"""``slsbot get strategies|experiments [NAME]``: a running local supervisor's strategies or experiments as a table
+(as ``kubectl get`` shows them in a cluster), or as JSON with ``-o json``, without curl or a token in hand.
 
     slsbot get strategies
     slsbot get strategy btc-trend -o json
+    slsbot get experiments
 
 Where to ask: ``--url``, else ``SLSBOT_ADMIN_URL``, else the URL ``slsbot up`` wrote to
 ``<state dir>/admin-api.json`` (``--state-dir``, ``SLSBOT_STATE_DIR``, default ``var/slsbot``). The token:
 ``--token-file``/``SLSBOT_TOKEN_FILE``, else the least powerful of ``SLSBOT_VIEWER_TOKEN``,
 ``SLSBOT_OPERATOR_TOKEN`` and ``SLSBOT_ADMIN_TOKEN``, else the token ``slsbot up`` generated and wrote to that file.
 
-Exit codes: 0 done, 1 no supervisor answers, the token is refused or the strategy does not exist (the message
-says what to do), 2 bad arguments.
+Exit codes: 0 done, 1 no supervisor answers, the token is refused or the strategy or experiment does not exist (the
+message says what to do), 2 bad arguments.
 """
 
 from __future__ import annotations
@@ -28,14 +29,27 @@ from pydantic import SecretStr, ValidationError
 if TYPE_CHECKING:
     from slsbot.adapters.admin_client import AdminApiClient
 
-HELP = "Print a running local supervisor's strategies as a table (or JSON): phase, readiness, return, PnL..."
-RESOURCES = {"strategies": "strategies", "strategy": "strategies", "strat": "strategies", "bot": "strategies"}
+HELP = "Print a running local supervisor's strategies or experiments as a table (or JSON): phase, readiness..."
+STRATEGIES = "strategies"
+EXPERIMENTS = "experiments"
+#: What RESOURCE may be (the kinds' plurals, singulars and the CRDs' short names) and which kind each one means.
+RESOURCES = {
+    "strategies": STRATEGIES,
+    "strategy": STRATEGIES,
+    "strat": STRATEGIES,
+    "bot": STRATEGIES,
+    "experiments": EXPERIMENTS,
+    "experiment": EXPERIMENTS,
+    "exp": EXPERIMENTS,
+}
 MISSING = "-"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("resource", choices=sorted(RESOURCES), metavar="RESOURCE", help="strategies (or strategy)")
-    parser.add_argument("name", nargs="?", help="only this strategy")
+    parser.add_argument(
+        "resource", choices=sorted(RESOURCES), metavar="RESOURCE", help="strategies or experiments (or the singular)"
+    )
+    parser.add_argument("name", nargs="?", help="only this strategy or experiment")
     parser.add_argument("-n", "--namespace", help="only this namespace (default: every namespace)")
     parser.add_argument("-o", "--output", choices=["table", "json"], default="table", help="default: table")
     parser.add_argument("--url", help="the admin API's URL (default: SLSBOT_ADMIN_URL, else what slsbot up wrote)")
@@ -105,16 +119,20 @@ def admin_client(args: argparse.Namespace, *, acting: bool) -> AdminApiClient:
 
 def run(args: argparse.Namespace) -> int:
     from slsbot.domain.errors import SlsbotError
-    from slsbot.interfaces.admin_api.schemas import StrategyView
+    from slsbot.interfaces.admin_api.schemas import ExperimentView, StrategyView
 
+    kind = RESOURCES[args.resource]
+    view_model: type[StrategyView | ExperimentView] = StrategyView if kind == STRATEGIES else ExperimentView
     try:
         with admin_client(args, acting=False) as client:
             if args.name:
-                answer: Any = client.strategy(args.name, namespace=args.namespace)
-                views = [StrategyView.model_validate(answer)]
+                one = client.strategy if kind == STRATEGIES else client.experiment
+                answer: Any = one(args.name, namespace=args.namespace)
+                views = [view_model.model_validate(answer)]
             else:
-                answer = client.strategies(namespace=args.namespace)
-                views = [StrategyView.model_validate(item) for item in answer]
+                every = client.strategies if kind == STRATEGIES else client.experiments
+                answer = every(namespace=args.namespace)
+                views = [view_model.model_validate(item) for item in answer]
     except (ConnectionProblem, SlsbotError) as error:
         print(f"slsbot get: {error}", file=sys.stderr)
         return 1
@@ -130,9 +148,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     elif not views:
         where = f"namespace {args.namespace}" if args.namespace else "any namespace"
-        print(f"No strategies in {where}.", file=sys.stderr)
+        print(f"No {kind} in {where}.", file=sys.stderr)
     else:
-        print(render_strategies(views, now=datetime.now(UTC), show_namespace=args.namespace is None))
+        render = render_strategies if kind == STRATEGIES else render_experiments
+        print(render(views, now=datetime.now(UTC), show_namespace=args.namespace is None))
     return 0
 
 
@@ -143,8 +162,7 @@ TAIL_COLUMNS = ("RESTARTS", "AGE")
 def render_strategies(views: Sequence[Any], *, now: datetime, show_namespace: bool) -> str:
     """A table as ``kubectl get`` prints one: a header, one row per strategy, columns padded to fit. Returns and
     drawdowns are in percent; PnL in the quote currency; a figure the runtime has not reported yet is '-'."""
-    header = (("NAMESPACE",) if show_namespace else ()) + COLUMNS + TAIL_COLUMNS
-    rows = [header]
+    rows: list[tuple[str, ...]] = []
     for view in views:
         row = (
             view.name,
@@ -161,9 +179,49 @@ def render_strategies(views: Sequence[Any], *, now: datetime, show_namespace: bo
             format_age(now - view.created_at),
         )
         rows.append(((view.namespace,) if show_namespace else ()) + row)
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    return _table(COLUMNS + TAIL_COLUMNS, rows, show_namespace=show_namespace)
+
+
+EXPERIMENT_COLUMNS = ("NAME", "TYPE", "PHASE", "READY", "REASON", "STEP", "CANDIDATE%", "EVIDENCE", "VERDICT", "AGE")
+
+
+def render_experiments(views: Sequence[Any], *, now: datetime, show_namespace: bool) -> str:
+    """The same table for experiments. An A/B rollout's STEP is the step it is at of all its steps (with that step's
+    share, in % of the baseline's), CANDIDATE% the share of the account the candidate trades with now, EVIDENCE the
+    sequential test's statistic against the threshold at which it decides, VERDICT its last answer; '-' where the
+    rollout has not got there yet, and for a tuning run (``-o json`` and the admin API give its figures)."""
+    rows: list[tuple[str, ...]] = []
+    for view in views:
+        index = view.current_step_index
+        step = MISSING
+        if index is not None and 0 <= index < len(view.steps):
+            step = f"{index + 1}/{len(view.steps)} ({view.steps[index]:g}%)"
+        candidate = next((v for v in view.variants if v.strategy == view.candidate), None)
+        evidence = MISSING
+        if view.statistic is not None and view.threshold is not None:
+            evidence = f"{view.statistic:.2f}/{view.threshold:.2f}"
+        row = (
+            view.name,
+            view.type,
+            view.phase,
+            view.ready,
+            view.reason or MISSING,
+            step,
+            MISSING if candidate is None else f"{candidate.allocation_percent:g}",
+            evidence,
+            view.verdict or MISSING,
+            format_age(now - view.created_at),
+        )
+        rows.append(((view.namespace,) if show_namespace else ()) + row)
+    return _table(EXPERIMENT_COLUMNS, rows, show_namespace=show_namespace)
+
+
+def _table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], *, show_namespace: bool) -> str:
+    """A header and the rows, each column padded to its widest cell, three spaces apart."""
+    every = [(("NAMESPACE",) if show_namespace else ()) + columns, *rows]
+    widths = [max(len(row[column]) for row in every) for column in range(len(every[0]))]
     return "\n".join(
-        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+        "   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in every
     )
 
 

@@ -64,6 +64,29 @@ ROLLOUT_STATUS = {
 }
 
 
+TUNING_STATUS = {
+    "phase": "Completed",
+    "observedGeneration": 1,
+    "tuning": {
+        "study": "default.btc-tuning.r1-0123abcd",
+        "run": 1,
+        "trials": {"complete": 28, "pruned": 2, "failed": 0},
+        "bestValue": 1.42,
+        "bestParams": {"sma.fast": 12, "sma.slow": 60},
+        "proposal": {
+            "params": {"sma.fast": 12, "sma.slow": 60},
+            "outOfSample": {"sharpe": 0.61},
+            "deflatedSharpe": 0.19,
+            "pbo": 0.42,
+            "trialsCounted": 30,
+            "accepted": False,
+            "reason": "rejected: the deflated Sharpe ratio 0.190 is below 0.95",
+        },
+        "report": "/api/v1/experiments/btc-tuning/report",
+    },
+}
+
+
 def experiment(name: str = "btc-ab", namespace: str = "default", kind: str = "ab") -> Any:
     spec: dict[str, Any] = {"type": kind, "strategyRef": {"name": "btc"}}
     if kind == "ab":
@@ -91,6 +114,9 @@ def engine(tmp_path: Path):
         save_object_status(
             session, kind="Experiment", namespace="default", name="btc-ab", status=ROLLOUT_STATUS, now=NOW
         )
+        save_object_status(
+            session, kind="Experiment", namespace="default", name="btc-tuning", status=TUNING_STATUS, now=NOW
+        )
     yield engine
     engine.dispose()
 
@@ -114,8 +140,9 @@ def test_a_viewer_reads_the_experiments_with_their_rollout(client: TestClient) -
     listed = client.get("/api/v1/experiments", headers=auth(VIEWER_TOKEN)).json()
     assert [(e["name"], e["type"], e["phase"]) for e in listed] == [
         ("btc-ab", "ab", "Progressing"),
-        ("btc-tuning", "tuning", "Pending"),
+        ("btc-tuning", "tuning", "Completed"),
     ]
+    assert listed[0]["tuning"] is None
     body = client.get("/api/v1/experiments/btc-ab", headers=auth(VIEWER_TOKEN)).json()
     assert (body["baseline"], body["candidate"], body["steps"]) == ("btc", "btc-v2", [10, 25, 50, 100])
     assert (body["current_step_index"], body["statistic"], body["threshold"], body["verdict"]) == (
@@ -130,6 +157,20 @@ def test_a_viewer_reads_the_experiments_with_their_rollout(client: TestClient) -
     ]
     assert body["message"].startswith("step 2 of 4") and body["decisions"][0]["action"] == "Step"
     assert (body["paused"], body["abort"], body["promote"]) == (False, False, False)
+
+
+def test_a_tuning_run_shows_its_trials_and_its_proposal_with_dsr_and_pbo(client: TestClient) -> None:
+    body = client.get("/api/v1/experiments/btc-tuning", headers=auth(VIEWER_TOKEN)).json()
+    tuning = body["tuning"]
+    assert (tuning["run"], tuning["trials"], tuning["best_value"]) == (
+        1,
+        {"complete": 28, "pruned": 2, "failed": 0, "running": 0},
+        1.42,
+    )
+    proposal = tuning["proposal"]
+    assert (proposal["deflated_sharpe"], proposal["pbo"], proposal["accepted"]) == (0.19, 0.42, False)
+    assert proposal["reason"].startswith("rejected") and tuning["report"].endswith("/btc-tuning/report")
+    assert (body["variants"], body["current_step_index"], body["verdict"]) == ([], None, None)
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,15 @@ import pytest
 from pydantic import SecretStr
 
 from slsbot.adapters.admin_connection import AdminConnection, write_admin_connection
-from slsbot.interfaces.admin_api.schemas import StrategyView
+from slsbot.interfaces.admin_api.schemas import ExperimentView, StrategyView, VariantView
 from slsbot.interfaces.cli import main
-from slsbot.interfaces.commands.get import ConnectionProblem, format_age, render_strategies, resolve_connection
+from slsbot.interfaces.commands.get import (
+    ConnectionProblem,
+    format_age,
+    render_experiments,
+    render_strategies,
+    resolve_connection,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -73,6 +79,72 @@ def test_the_table_shows_profit_at_a_glance_like_kubectl() -> None:
         "default     eth-trend   Pending   Unknown   -              -         -           -            -        -      -      0          5m",  # noqa: E501
     ]
     assert render_strategies([running], now=NOW, show_namespace=False).startswith("NAME        PHASE")
+
+
+def experiment_view(name: str, kind: str = "ab", **fields) -> ExperimentView:
+    values = {
+        "name": name,
+        "namespace": "default",
+        "type": kind,
+        "phase": "Pending",
+        "ready": "Unknown",
+        "reason": None,
+        "message": None,
+        "conditions": [],
+        "generation": 1,
+        "observed_generation": 0,
+        "paused": False,
+        "abort": False,
+        "promote": False,
+        "baseline": "btc-trend" if kind == "ab" else None,
+        "candidate": "btc-trend-v2" if kind == "ab" else None,
+        "steps": [10.0, 25.0, 50.0, 100.0],
+        "current_step_index": None,
+        "variants": [],
+        "statistic": None,
+        "threshold": None,
+        "verdict": None,
+        "decisions": [],
+        "tuning": None,
+        "created_at": NOW - timedelta(minutes=5),
+    }
+    return ExperimentView(**{**values, **fields})
+
+
+def variant(name: str, strategy: str, allocation: float) -> VariantView:
+    return VariantView(
+        name=name,
+        strategy=strategy,
+        allocation_percent=allocation,
+        trades=3,
+        return_percent=None,
+        sharpe=None,
+        drawdown_percent=None,
+    )
+
+
+def test_the_experiments_table_shows_where_a_rollout_is_and_what_the_test_says() -> None:
+    rolling = experiment_view(
+        "btc-ab",
+        phase="Progressing",
+        ready="True",
+        reason="Progressing",
+        current_step_index=2,
+        variants=[variant("baseline", "btc-trend", 25.0), variant("candidate", "btc-trend-v2", 12.5)],
+        statistic=0.5712,
+        threshold=20.0,
+        verdict="continue",
+        created_at=NOW - timedelta(hours=2),
+    )
+    tuning = experiment_view("btc-tuning", "tuning", phase="Completed", ready="True", reason="Valid")
+    table = render_experiments([rolling, tuning, experiment_view("eth-ab")], now=NOW, show_namespace=True)
+    assert table.splitlines() == [
+        "NAMESPACE   NAME         TYPE     PHASE         READY     REASON        STEP        CANDIDATE%   EVIDENCE     VERDICT    AGE",  # noqa: E501
+        "default     btc-ab       ab       Progressing   True      Progressing   3/4 (50%)   12.5         0.57/20.00   continue   2h",  # noqa: E501
+        "default     btc-tuning   tuning   Completed     True      Valid         -           -            -            -          5m",  # noqa: E501
+        "default     eth-ab       ab       Pending       Unknown   -             -           -            -            -          5m",  # noqa: E501
+    ]
+    assert render_experiments([tuning], now=NOW, show_namespace=False).startswith("NAME         TYPE")
 
 
 @pytest.mark.parametrize(
