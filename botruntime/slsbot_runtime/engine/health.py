@@ -344,7 +344,11 @@ def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | No
     accuracy (``accuracy_model``), among the models that report both (``ml.accuracy``); null when none does."""
     if not models and not drift:
         return None
-    drifted = sorted(name for name, entry in (drift or {}).items() if entry.get("drifted"))
+    # drift the runtime acted on (an early retrain asked, the drift not passed since); drift only reported (a version
+    # not judged yet: a model retrained on schedule sooner than the drift check judges it) is the schedule's to follow
+    drifted = sorted(
+        name for name, entry in (drift or {}).items() if entry.get("drifted") and entry.get("early_retrain", True)
+    )
     # a model not trained yet (no version) is out of the vote by design, not degraded
     out_of_vote = [
         name

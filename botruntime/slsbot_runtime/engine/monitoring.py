@@ -90,6 +90,8 @@ class MonitoringView:
             if figures.drift is not None:
                 entry["drifted"] = entry["drifted"] or figures.drift.drifted
                 entry["series"].extend({"symbol": monitor.symbol, **s.to_json()} for s in figures.drift.series)
+        for entry in models.values():
+            entry["early_retrain"] = entry["drifted"]  # the anomaly model refits at once when it drifts
         models.update(model_drift)
         if self.metrics is not None:
             self._export(scores, models)

@@ -13,6 +13,11 @@ turns drifted (a series' PSI above ``ml.driftThreshold``) it calls ``request_ret
 version, the reason naming the worst series and its PSI, and not before ``min_live`` candles since the version
 began: right after a retrain the live window is mostly inside the new training window, and a regime that the
 window still outweighs would otherwise ask for a retrain on every candle.
+
+Drift is therefore either only reported (``drifted``: a series above the threshold, the version not judged yet,
+which is all it ever is for a model retrained on schedule more often than every ``min_live`` candles) or acted on
+(``early_retrain``: a retrain was asked for it, and the drift has not passed since, through any retrains). Only the
+second degrades the runtime's health (``engine.health.models_block``): the first is the schedule's to follow.
 """
 
 from __future__ import annotations
@@ -55,10 +60,12 @@ class ModelDrift:
     drifted: bool
     threshold: float
     series: tuple[SeriesDrift, ...]
+    early_retrain: bool = False  # drifted, and a retrain was asked for this drift (which has not passed since)
 
     def to_json(self) -> dict[str, object]:
         return {
             "drifted": self.drifted,
+            "early_retrain": self.early_retrain,
             "threshold": self.threshold,
             "version": self.version,
             "series": [s.to_json() for s in self.series],
@@ -93,6 +100,7 @@ class ModelDriftTracker:
         self._monitors: dict[str, DriftMonitor] = {}
         self._versions: dict[str, str] = {}
         self._requested: dict[str, str] = {}  # model -> the version a retrain was asked for
+        self._acted: set[str] = set()  # models asked to retrain for a drift that has not passed since
         self._since: dict[str, int] = {}  # model -> candles observed since its version began
 
     def observe(
@@ -109,6 +117,8 @@ class ModelDriftTracker:
             monitor.observe(features)
         else:
             monitor.observe({**features, OUTPUT: output})
+        if not monitor.drifted:
+            self._acted.discard(model)  # the drift passed: what comes next is judged afresh
         if not judged:
             return False
         self._since[model] += 1
@@ -117,6 +127,7 @@ class ModelDriftTracker:
         if self._since[model] < self.min_live:
             return False  # retrained a moment ago: its training window holds most of the live values
         self._requested[model] = reference.version
+        self._acted.add(model)
         self.retrain.request_retrain(model, drift_reason(model, monitor.drifted_series(), self.threshold))
         return True
 
@@ -148,6 +159,10 @@ class ModelDriftTracker:
         monitor = self._monitors.get(model)
         return monitor is not None and monitor.drifted
 
+    def early_retrain(self, model: str) -> bool:
+        """Drifted, and a retrain was asked for this drift: the drift outlasted it, or it has not run yet."""
+        return model in self._acted and self.drifted(model)
+
     def report(self, refresh_ks: int = 1) -> dict[str, ModelDrift]:
         """Every tracked model's figures, after bringing the KS test up to date for ``refresh_ks`` series in all."""
         budget = refresh_ks
@@ -155,5 +170,12 @@ class ModelDriftTracker:
         for model, monitor in self._monitors.items():
             budget -= monitor.refresh_ks(budget)
             series = tuple(monitor.report())
-            out[model] = ModelDrift(model, self._versions[model], monitor.drifted, self.threshold, series)
+            out[model] = ModelDrift(
+                model,
+                self._versions[model],
+                monitor.drifted,
+                self.threshold,
+                series,
+                early_retrain=model in self._acted and monitor.drifted,
+            )
         return out

@@ -292,12 +292,14 @@ def _drift(drift: object) -> tuple[bool, str, str] | None:
     if not isinstance(drift, dict) or not drift:
         return None
     drifted: list[str] = []
+    acted = False  # an early retrain was asked for a drift (a runtime from before early_retrain: always)
     worst: list[tuple[float, str]] = []
     for model, entry in sorted(drift.items()):
         if not isinstance(model, str) or not isinstance(entry, dict):
             continue
         if entry.get("drifted") is True:
             drifted.append(model)
+            acted = acted or entry.get("early_retrain", True) is not False
         threshold = entry.get("threshold")
         for series in entry.get("series") or ():
             psi = series.get("psi") if isinstance(series, dict) else None
@@ -310,7 +312,14 @@ def _drift(drift: object) -> tuple[bool, str, str] | None:
         return False, "NoDrift", message[:1024]
     worst.sort(key=lambda item: -item[0])
     shown = "; ".join(text for _, text in worst[:3]) + (f" and {len(worst) - 3} more" if len(worst) > 3 else "")
-    message = f"drifted: {', '.join(drifted)} ({shown}); an early retrain was requested"
+    if acted:
+        then = "an early retrain was requested"
+    else:
+        then = (
+            "reported only: the drift check acts on a model's version once it has made enough predictions, and "
+            "these are retrained on schedule first; they stay in the vote"
+        )
+    message = f"drifted: {', '.join(drifted)} ({shown}); {then}"
     return True, "ModelDrifted", message[:1024]
 
 

@@ -174,6 +174,23 @@ def test_a_drifted_model_shows_in_the_drifted_condition_copied_from_the_runtime_
     assert get_condition(calm.conditions, "Ready").status == "True"  # drift is not a degradation of the runtime
 
 
+def test_drift_only_reported_says_so_and_drift_acted_on_says_an_early_retrain_was_requested():
+    reported = _drift(True)
+    reported["odd"]["early_retrain"] = False
+    status = strategy_status(
+        None, generation=1, now=T0, observed=_ready({"drift": reported}), action=UP_TO_DATE, config_hash="h1"
+    )
+    drifted = get_condition(status.conditions, "Drifted")
+    assert (drifted.status, drifted.reason) == ("True", "ModelDrifted")
+    assert drifted.message.startswith("drifted: odd (odd BTC/USDT volume_spike psi 0.312 > 0.200); reported only: ")
+    assert "early retrain" not in drifted.message
+    reported["odd"]["early_retrain"] = True
+    status = strategy_status(
+        status, generation=1, now=T0, observed=_ready({"drift": reported}), action=UP_TO_DATE, config_hash="h1"
+    )
+    assert get_condition(status.conditions, "Drifted").message.endswith("; an early retrain was requested")
+
+
 def test_the_drifted_condition_goes_with_the_models_and_stays_without_news():
     status = strategy_status(
         None, generation=1, now=T0, observed=_ready({"drift": _drift(True)}), action=UP_TO_DATE, config_hash="h1"

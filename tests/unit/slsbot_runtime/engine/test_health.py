@@ -163,6 +163,12 @@ def test_models_block() -> None:
     }
     drifted = models_block({"m": {"state": "drifted", "in_vote": False}}, {"m": {"drifted": True}})
     assert drifted is not None and drifted["degraded"] is True and drifted["drifted"] == ["m"]
+    # drift outlasting its early retrain (the model back in the vote, its PSI still above the threshold)
+    outlasting = models_block(healthy, {"m": {"drifted": True, "early_retrain": True}})
+    assert outlasting is not None and outlasting["degraded"] is True and outlasting["drifted"] == ["m"]
+    # drift only reported (the version not judged yet, as with retrains more frequent than the drift check judges)
+    reported = models_block(healthy, {"m": {"drifted": True, "early_retrain": False}})
+    assert reported is not None and reported["degraded"] is False and reported["drifted"] == []
     # out of the vote before its first version (training at start-up) is by design; out of it once trained is not
     untrained = models_block({"m": {"state": "training", "in_vote": False, "version": None}}, None)
     assert untrained is not None and untrained["degraded"] is False

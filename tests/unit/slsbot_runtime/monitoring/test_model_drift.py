@@ -73,3 +73,33 @@ def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_b
     assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is False
     assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is True  # min_live candles since v2 began
     assert [r[0] for r in registry.requests] == ["rf", "rf"]
+
+
+def test_drift_is_acted_on_once_judged_and_until_it_passes_through_retrains_and_only_reported_before() -> None:
+    rng = np.random.default_rng(3)
+    registry = Registry()
+    registry.references["rf"] = sample("v1", rng)
+    tracker = ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
+    for x in rng.normal(0.0, 1.0, 300):
+        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    assert not tracker.drifted("rf")
+    # a retrain on schedule (v2), then the market moves: the inputs' live window (kept across versions) drifts
+    # before v2 has made min_live predictions, so the drift is reported and not judged
+    registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.0, 1.0, 2000)}, rng.normal(0, 1, 500))
+    for x in rng.normal(2.0, 1.0, 299):
+        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    report = tracker.report()["rf"]
+    assert report.drifted and not report.early_retrain and not tracker.early_retrain("rf")
+    assert report.to_json()["early_retrain"] is False and registry.requests == []
+    assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is True  # judged at v2's min_live-th candle: acted on
+    assert tracker.early_retrain("rf") and tracker.report()["rf"].to_json()["early_retrain"] is True
+    # the early retrain (v3) does not end the drift: it outlasts it, still acted on
+    registry.references["rf"] = ReferenceSample("v3", {"rsi_14": rng.normal(0.5, 1.0, 2000)}, rng.normal(2, 1, 500))
+    tracker.observe("rf", {"rsi_14": 2.0}, 2.0)
+    assert tracker.drifted("rf") and tracker.early_retrain("rf")
+    # a version trained on the new regime: the drift passes, and with it the early retrain's hold
+    registry.references["rf"] = ReferenceSample("v4", {"rsi_14": rng.normal(2.0, 1.0, 2000)}, rng.normal(2, 1, 500))
+    for x in rng.normal(2.0, 1.0, 100):  # the last of the calm values leave the live window
+        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    assert not tracker.drifted("rf") and not tracker.early_retrain("rf")
+    assert tracker.report()["rf"].early_retrain is False
