@@ -55,20 +55,29 @@ def test_a_drifted_model_asks_for_one_retrain_per_version_naming_the_worst_serie
     assert all(s.ks_pvalue is not None for s in report.series)
 
 
-def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_before_asking_again() -> None:
-    rng = np.random.default_rng(2)
+def tracking_v1(seed: int) -> tuple[np.random.Generator, Registry, ModelDriftTracker]:
+    """Model rf at version v1 (its reference centred on 0), tracked with a live window of 400 and min_live 300."""
+    rng = np.random.default_rng(seed)
     registry = Registry()
     registry.references["rf"] = sample("v1", rng)
-    tracker = ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
-    for x in rng.normal(2.0, 1.0, 400):
+    return rng, registry, ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
+
+
+def feed(tracker: ModelDriftTracker, values: np.ndarray) -> None:
+    """Candles whose one feature and output are both ``values``."""
+    for x in values:
         tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+
+
+def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_before_asking_again() -> None:
+    rng, registry, tracker = tracking_v1(2)
+    feed(tracker, rng.normal(2.0, 1.0, 400))
     assert tracker.drifted("rf") and len(registry.requests) == 1
     # retrained on a window that the old regime still outweighs: the live values still look drifted against it
     registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.5, 1.0, 2000)}, rng.normal(2, 1, 500))
     tracker.observe("rf", {"rsi_14": 2.0}, 2.0)
     assert {s.name: s.live for s in tracker.report()["rf"].series} == {"rsi_14": 400, OUTPUT: 1}
-    for x in rng.normal(2.0, 1.0, 297):
-        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    feed(tracker, rng.normal(2.0, 1.0, 297))
     assert tracker.drifted("rf") and len(registry.requests) == 1  # drifted, but not asked again on every candle
     assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is False
     assert tracker.observe("rf", {"rsi_14": 2.0}, 2.0) is True  # min_live candles since v2 began
@@ -76,18 +85,13 @@ def test_a_new_version_keeps_the_inputs_live_window_and_waits_min_live_candles_b
 
 
 def test_drift_is_acted_on_once_judged_and_until_it_passes_through_retrains_and_only_reported_before() -> None:
-    rng = np.random.default_rng(3)
-    registry = Registry()
-    registry.references["rf"] = sample("v1", rng)
-    tracker = ModelDriftTracker(registry, registry, threshold=0.2, window=400, min_live=300)
-    for x in rng.normal(0.0, 1.0, 300):
-        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    rng, registry, tracker = tracking_v1(3)
+    feed(tracker, rng.normal(0.0, 1.0, 300))
     assert not tracker.drifted("rf")
     # a retrain on schedule (v2), then the market moves: the inputs' live window (kept across versions) drifts
     # before v2 has made min_live predictions, so the drift is reported and not judged
     registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.0, 1.0, 2000)}, rng.normal(0, 1, 500))
-    for x in rng.normal(2.0, 1.0, 299):
-        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    feed(tracker, rng.normal(2.0, 1.0, 299))
     report = tracker.report()["rf"]
     assert report.drifted and not report.early_retrain and not tracker.early_retrain("rf")
     assert report.to_json()["early_retrain"] is False and registry.requests == []
@@ -99,7 +103,6 @@ def test_drift_is_acted_on_once_judged_and_until_it_passes_through_retrains_and_
     assert tracker.drifted("rf") and tracker.early_retrain("rf")
     # a version trained on the new regime: the drift passes, and with it the early retrain's hold
     registry.references["rf"] = ReferenceSample("v4", {"rsi_14": rng.normal(2.0, 1.0, 2000)}, rng.normal(2, 1, 500))
-    for x in rng.normal(2.0, 1.0, 100):  # the last of the calm values leave the live window
-        tracker.observe("rf", {"rsi_14": float(x)}, float(x))
+    feed(tracker, rng.normal(2.0, 1.0, 100))  # the last of the calm values leave the live window
     assert not tracker.drifted("rf") and not tracker.early_retrain("rf")
     assert tracker.report()["rf"].early_retrain is False
