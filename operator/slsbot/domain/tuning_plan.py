@@ -50,7 +50,7 @@ from slsbot.api.experiment import (
 )
 from slsbot.api.resources import ObjectMeta
 from slsbot.api.strategy import RuntimeSettings
-from slsbot.domain.conditions import READY, set_condition
+from slsbot.domain.conditions import READY, get_condition, set_condition
 
 # Phases of a tuning Experiment.
 PENDING = "Pending"
@@ -488,6 +488,7 @@ def plan_tuning(
             return _tuning(decision, desired, run, observed, now, policy)
         return _finalizing(decision, desired, run, observed, now, policy)
     decision.current = run
+    _keep_ready(decision, previous, desired.experiment.metadata.generation, now)
     if edited and (measures_else or decision.status.phase == FAILED):
         return _start_run(
             decision,
@@ -784,6 +785,27 @@ def _ready(
         generation=desired.experiment.metadata.generation,
         now=now,
     )
+
+
+def _keep_ready(decision: TuningDecision, previous: ExperimentStatus, generation: int, now: datetime) -> None:
+    """A finished run's Ready (Completed with its proposal's verdict, or why it failed) as the pass that finished it
+    wrote it, over the validation's ``Valid`` that every pass starts from (its time kept: nothing changed)."""
+    before = get_condition(previous.conditions, READY)
+    if before is None:
+        return
+    kept = get_condition(
+        set_condition(
+            previous.conditions,
+            type=READY,
+            status=before.status,
+            reason=before.reason,
+            message=before.message,
+            generation=generation,
+            now=now,
+        ),
+        READY,
+    )
+    decision.status.conditions = [kept if c.type == READY else c for c in decision.status.conditions]
 
 
 def _condition_reason(status: ExperimentStatus, type: str) -> str | None:

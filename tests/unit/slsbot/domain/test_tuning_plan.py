@@ -313,6 +313,23 @@ def test_a_result_is_recorded_with_its_proposal_and_whether_it_is_accepted():
     assert again.actions == [] and again.events == [] and again.status.phase == COMPLETED
 
 
+def test_a_finished_run_keeps_its_ready_condition_over_the_validation_each_pass_starts_from():
+    exp, decision = completed({**RESULT, "pbo": 0.8})
+    finished = get_condition(decision.status.conditions, READY)
+    assert (finished.status, finished.reason) == ("True", "Completed") and "rejected" in finished.message
+    # as the service hands it over: the status validated for this pass, whose Ready says only that the spec is valid
+    validated = exp.status.model_copy(deep=True)
+    validated.conditions = [
+        c.model_copy(update={"reason": "Valid", "message": "the spec is valid"}) if c.type == READY else c
+        for c in validated.conditions
+    ]
+    later = plan_tuning(
+        desired(exp), ObservedTuning(study(20)), status=validated, now=T0 + timedelta(days=1), policy=None
+    )
+    assert get_condition(later.status.conditions, READY) == finished
+    assert [c.type for c in later.status.conditions] == [c.type for c in validated.conditions]
+
+
 @pytest.mark.parametrize(
     ("result", "why"),
     [
