@@ -136,12 +136,12 @@ def test_the_experiments_table_shows_where_a_rollout_is_and_what_the_test_says()
         verdict="continue",
         created_at=NOW - timedelta(hours=2),
     )
-    tuning = experiment_view("btc-tuning", "tuning", phase="Completed", ready="True", reason="Valid")
+    tuning = experiment_view("btc-tuning", "tuning", phase="Completed", ready="True", reason="Completed")
     table = render_experiments([rolling, tuning, experiment_view("eth-ab")], now=NOW, show_namespace=True)
     assert table.splitlines() == [
         "NAMESPACE   NAME         TYPE     PHASE         READY     REASON        STEP        CANDIDATE%   EVIDENCE     VERDICT    AGE",  # noqa: E501
         "default     btc-ab       ab       Progressing   True      Progressing   3/4 (50%)   12.5         0.57/20.00   continue   2h",  # noqa: E501
-        "default     btc-tuning   tuning   Completed     True      Valid         -           -            -            -          5m",  # noqa: E501
+        "default     btc-tuning   tuning   Completed     True      Completed     -           -            -            -          5m",  # noqa: E501
         "default     eth-ab       ab       Pending       Unknown   -             -           -            -            -          5m",  # noqa: E501
     ]
     assert render_experiments([tuning], now=NOW, show_namespace=False).startswith("NAME         TYPE")
