@@ -346,9 +346,11 @@ def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | No
         return None
     # drift the runtime acted on (an early retrain asked, the drift not passed since); drift only reported (a version
     # not judged yet: a model retrained on schedule sooner than the drift check judges it) is the schedule's to follow
-    drifted = sorted(
+    drifted = {
         name for name, entry in (drift or {}).items() if entry.get("drifted") and entry.get("early_retrain", True)
-    )
+    }
+    # a model the runtime took out of the vote for drift (its drift entry, cached up to a second, may not say so yet)
+    drifted.update(name for name, entry in (models or {}).items() if entry.get("state") == "drifted")
     # a model not trained yet (no version) is out of the vote by design, not degraded
     out_of_vote = [
         name
@@ -359,7 +361,7 @@ def models_block(models: Mapping[str, Any] | None, drift: Mapping[str, Any] | No
     worst = worst_accuracy(models or {})
     return {
         "degraded": bool(drifted or out_of_vote or failing),
-        "drifted": drifted,
+        "drifted": sorted(drifted),
         "accuracy": None if worst is None else worst[1],
         "baseline_accuracy": None if worst is None else worst[2],
         "accuracy_model": None if worst is None else worst[0],

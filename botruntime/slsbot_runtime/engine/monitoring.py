@@ -83,15 +83,21 @@ class MonitoringView:
             scores[monitor.symbol] = None if figures.score is None else round(figures.score, 6)
             model = monitor.settings.model
             entry = models.setdefault(
-                model, {"drifted": False, "threshold": monitor.settings.drift_threshold, "fits": {}, "series": []}
+                model,
+                {
+                    "drifted": False,
+                    "early_retrain": False,
+                    "threshold": monitor.settings.drift_threshold,
+                    "fits": {},
+                    "series": [],
+                },
             )
             for kind, count in monitor.fit_counts.items():
                 entry["fits"][kind] = entry["fits"].get(kind, 0) + count
             if figures.drift is not None:
                 entry["drifted"] = entry["drifted"] or figures.drift.drifted
+                entry["early_retrain"] = entry["early_retrain"] or figures.drift.early_retrain
                 entry["series"].extend({"symbol": monitor.symbol, **s.to_json()} for s in figures.drift.series)
-        for entry in models.values():
-            entry["early_retrain"] = entry["drifted"]  # the anomaly model refits at once when it drifts
         models.update(model_drift)
         if self.metrics is not None:
             self._export(scores, models)

@@ -374,11 +374,23 @@ class ModelBank:
             record.metrics = {k: v for k, v in info.get("metrics", {}).items() if isinstance(v, int | float)}
             record.decision = f"loaded from the registry: {info.get('decision', '')}"
             self._new_version(name, record)
+            if self.drift is not None and self._retrained_for_drift(name):
+                self.drift.mark_acted(name)  # its drift, if it lasts, is the one that retrain was asked for
         for group in self._groups:
             points = [self.models[n].trained_at for n in group.names if self.models[n].trained_at is not None]
             if points:
                 group.clock.last_point = max(points)
         self._refresh_states()
+
+    def _retrained_for_drift(self, name: str) -> bool:
+        """Whether the model's newest retrain in the registry (approved or not) was one its own drift asked for."""
+        assert self.registry is not None
+        versions = self.registry.versions(name)
+        try:
+            reason = str(self.registry.info(name, versions[-1]).get("reason") or "") if versions else ""
+        except (OSError, ValueError):
+            return False
+        return f"drift: model {name}," in reason
 
     def _registry_reference(self, name: str, version: int) -> ReferenceSample | None:
         if self.drift is None or self.registry is None:

@@ -258,6 +258,13 @@ class DriftMonitor:
         threshold = self.threshold
         return any(s.psi is not None and s.psi > threshold for s in self._series.values())
 
+    @property
+    def within(self) -> bool:
+        """Every series judged (enough live values for a PSI) and none above the threshold: no drift, as far as can
+        be told (``not drifted`` is also true of series too young to judge)."""
+        threshold = self.threshold
+        return all(s.psi is not None and s.psi <= threshold for s in self._series.values())
+
     def drifted_series(self) -> list[SeriesDrift]:
         """The series whose PSI is above the threshold, the most drifted first."""
         found = [self._figures(name) for name in self._order]

@@ -16,7 +16,8 @@ window still outweighs would otherwise ask for a retrain on every candle.
 
 Drift is therefore either only reported (``drifted``: a series above the threshold, the version not judged yet,
 which is all it ever is for a model retrained on schedule more often than every ``min_live`` candles) or acted on
-(``early_retrain``: a retrain was asked for it, and the drift has not passed since, through any retrains). Only the
+(``early_retrain``: a retrain was asked for it, and the drift has not passed since, through any retrains and
+restarts: every series judged and within the threshold, ``DriftMonitor.within``). Only the
 second degrades the runtime's health (``engine.health.models_block``): the first is the schedule's to follow.
 """
 
@@ -117,7 +118,7 @@ class ModelDriftTracker:
             monitor.observe(features)
         else:
             monitor.observe({**features, OUTPUT: output})
-        if not monitor.drifted:
+        if monitor.within:
             self._acted.discard(model)  # the drift passed: what comes next is judged afresh
         if not judged:
             return False
@@ -158,6 +159,11 @@ class ModelDriftTracker:
     def drifted(self, model: str) -> bool:
         monitor = self._monitors.get(model)
         return monitor is not None and monitor.drifted
+
+    def mark_acted(self, model: str) -> None:
+        """``model``'s newest retrain was one its drift asked for (a restarted runtime, from its registry): its drift,
+        while it lasts, is drift acted on, as it was before the restart."""
+        self._acted.add(model)
 
     def early_retrain(self, model: str) -> bool:
         """Drifted, and a retrain was asked for this drift: the drift outlasted it, or it has not run yet."""

@@ -169,6 +169,12 @@ def test_models_block() -> None:
     # drift only reported (the version not judged yet, as with retrains more frequent than the drift check judges)
     reported = models_block(healthy, {"m": {"drifted": True, "early_retrain": False}})
     assert reported is not None and reported["degraded"] is False and reported["drifted"] == []
+    # out of the vote for drift while the (cached) drift entry does not say so yet: drifted, so the ladder's first
+    # rung is safe mode, not a restart that would lose the retrain under way
+    benched_for_drift = models_block(
+        {"m": {"state": "drifted", "in_vote": False, "version": 1}}, {"m": {"drifted": False, "early_retrain": False}}
+    )
+    assert benched_for_drift is not None and benched_for_drift["drifted"] == ["m"]
     # out of the vote before its first version (training at start-up) is by design; out of it once trained is not
     untrained = models_block({"m": {"state": "training", "in_vote": False, "version": None}}, None)
     assert untrained is not None and untrained["degraded"] is False

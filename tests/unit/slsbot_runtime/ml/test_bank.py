@@ -346,6 +346,7 @@ def test_a_restart_judges_drift_from_the_version_s_training_point_on_and_keeps_i
     before = first.status()["logit"]
     assert (before["version"], before["state"], before["in_vote"]) == (2, "ready", True)
     assert first.drift_status()["logit"]["drifted"] is True  # the newest moves are larger than any it trained on
+    assert first.drift_status()["logit"]["early_retrain"] is True  # and it outlasted the retrain it asked for
 
     again, reasons = bank()  # restarted: version 2 from the registry, the same candles replayed
     for candle in candles:
@@ -355,6 +356,9 @@ def test_a_restart_judges_drift_from_the_version_s_training_point_on_and_keeps_i
     assert (after["version"], after["state"], after["in_vote"]) == (2, "ready", True)
     drift = again.drift_status()["logit"]
     assert drift["drifted"] is True  # still drifted, as before the restart: a restart does not cure drift
+    assert (
+        drift["early_retrain"] is True
+    )  # the drift the newest retrain (in the registry) was asked for, still acted on
     output = {s["name"]: s for s in drift["series"]}["output"]
     assert output["live"] == 780 - 700  # its predictions from its training point on (candle 700: drift at 699)
     assert output == {s["name"]: s for s in first.drift_status()["logit"]["series"]}["output"]

@@ -106,3 +106,23 @@ def test_drift_is_acted_on_once_judged_and_until_it_passes_through_retrains_and_
     feed(tracker, rng.normal(2.0, 1.0, 100))  # the last of the calm values leave the live window
     assert not tracker.drifted("rf") and not tracker.early_retrain("rf")
     assert tracker.report()["rf"].early_retrain is False
+
+
+def test_a_drift_acted_on_lasts_while_a_series_is_too_young_to_judge_and_a_restart_can_mark_it() -> None:
+    rng, registry, tracker = tracking_v1(4)
+    tracker.mark_acted("rf")  # a restarted runtime whose newest retrain its drift asked for
+    feed(tracker, rng.normal(2.0, 1.0, 299))  # too few live values to judge: neither drifted nor within
+    assert not tracker.drifted("rf") and not tracker.early_retrain("rf")
+    feed(tracker, rng.normal(2.0, 1.0, 2))
+    assert tracker.drifted("rf") and tracker.early_retrain("rf")  # judged: the drift is the one acted on
+    # a new version: the output's window starts empty, the input's still drifts: acted on
+    registry.references["rf"] = ReferenceSample("v2", {"rsi_14": rng.normal(0.0, 1.0, 2000)}, rng.normal(2, 1, 500))
+    feed(tracker, rng.normal(2.0, 1.0, 1))
+    assert tracker.early_retrain("rf")
+    # one trained on the new regime: the input is within at once, the output not judged yet: not drifted, and the
+    # hold stays until every series is judged within the threshold
+    registry.references["rf"] = ReferenceSample("v3", {"rsi_14": rng.normal(2.0, 1.0, 2000)}, rng.normal(9, 1, 500))
+    feed(tracker, rng.normal(2.0, 1.0, 1))
+    assert not tracker.drifted("rf") and not tracker.early_retrain("rf")
+    feed(tracker, rng.normal(2.0, 1.0, 299))
+    assert tracker.drifted("rf") and tracker.early_retrain("rf")  # its output judged: drifted (and asked again)
