@@ -488,7 +488,7 @@ def plan_tuning(
             return _tuning(decision, desired, run, observed, now, policy)
         return _finalizing(decision, desired, run, observed, now, policy)
     decision.current = run
-    _keep_ready(decision, previous, desired.experiment.metadata.generation, now)
+    _finished_ready(decision, desired, run, previous, now)
     if edited and (measures_else or decision.status.phase == FAILED):
         return _start_run(
             decision,
@@ -787,25 +787,35 @@ def _ready(
     )
 
 
-def _keep_ready(decision: TuningDecision, previous: ExperimentStatus, generation: int, now: datetime) -> None:
-    """A finished run's Ready (Completed with its proposal's verdict, or why it failed) as the pass that finished it
-    wrote it, over the validation's ``Valid`` that every pass starts from (its time kept: nothing changed)."""
+def _finished_ready(
+    decision: TuningDecision, desired: TuningDesired, run: TuningRun, previous: ExperimentStatus, now: datetime
+) -> None:
+    """A finished run's Ready over the validation's ``Valid`` that every pass starts from, its transition time
+    measured against the stored Ready: Completed with its proposal's verdict, rebuilt from the run's own fields; a
+    failed run's as the pass that failed it wrote it, while the stored phase still says Failed (a pass that refused
+    the spec in between wrote its own reason: that is not brought back)."""
+    tuning = decision.status.tuning
+    assert tuning is not None
     before = get_condition(previous.conditions, READY)
-    if before is None:
+    if decision.status.phase == COMPLETED and tuning.proposal is not None:
+        ok, reason, message = True, "Completed", _completed_message(run, tuning.proposal, tuning)
+    elif decision.status.phase == FAILED and previous.phase == FAILED and before is not None:
+        ok, reason, message = before.status == "True", before.reason, before.message
+    else:
         return
-    kept = get_condition(
+    ready = get_condition(
         set_condition(
             previous.conditions,
             type=READY,
-            status=before.status,
-            reason=before.reason,
-            message=before.message,
-            generation=generation,
+            status=ok,
+            reason=reason,
+            message=message,
+            generation=desired.experiment.metadata.generation,
             now=now,
         ),
         READY,
     )
-    decision.status.conditions = [kept if c.type == READY else c for c in decision.status.conditions]
+    decision.status.conditions = [ready if c.type == READY else c for c in decision.status.conditions]
 
 
 def _condition_reason(status: ExperimentStatus, type: str) -> str | None:

@@ -313,21 +313,60 @@ def test_a_result_is_recorded_with_its_proposal_and_whether_it_is_accepted():
     assert again.actions == [] and again.events == [] and again.status.phase == COMPLETED
 
 
+def passed_on(exp: Experiment, *, reason: str = "Valid", ok: bool = True, phase: str | None = None) -> ExperimentStatus:
+    """The status a pass hands the plan: the stored one with Ready as the validation (or a refusal) set it."""
+    status = exp.status.model_copy(deep=True)
+    status.conditions = [
+        c.model_copy(update={"status": "True" if ok else "False", "reason": reason, "message": f"({reason})"})
+        if c.type == READY
+        else c
+        for c in status.conditions
+    ]
+    if phase is not None:
+        status.phase = phase
+    return status
+
+
+def later_pass(exp: Experiment, status: ExperimentStatus, *, days: int = 1):
+    return plan_tuning(desired(exp), ObservedTuning(study(20)), status=status, now=T0 + timedelta(days=days))
+
+
 def test_a_finished_run_keeps_its_ready_condition_over_the_validation_each_pass_starts_from():
     exp, decision = completed({**RESULT, "pbo": 0.8})
     finished = get_condition(decision.status.conditions, READY)
     assert (finished.status, finished.reason) == ("True", "Completed") and "rejected" in finished.message
-    # as the service hands it over: the status validated for this pass, whose Ready says only that the spec is valid
-    validated = exp.status.model_copy(deep=True)
-    validated.conditions = [
-        c.model_copy(update={"reason": "Valid", "message": "the spec is valid"}) if c.type == READY else c
-        for c in validated.conditions
-    ]
-    later = plan_tuning(
-        desired(exp), ObservedTuning(study(20)), status=validated, now=T0 + timedelta(days=1), policy=None
+    later = later_pass(exp, passed_on(exp))  # as the service hands it over: Ready says only that the spec is valid
+    assert get_condition(later.status.conditions, READY) == finished  # its transition time too
+
+
+def test_a_completed_run_refused_for_a_while_is_completed_again_once_the_problem_is_fixed():
+    exp, decision = completed()
+    finished = get_condition(decision.status.conditions, READY)
+    # a pass refused it (its Strategy could not run): phase Pending, Ready False, as the service stores it
+    refused = exp.model_copy(
+        update={"status": passed_on(exp, reason="WaitingForDependency", ok=False, phase="Pending")}
     )
-    assert get_condition(later.status.conditions, READY) == finished
-    assert [c.type for c in later.status.conditions] == [c.type for c in validated.conditions]
+    fixed = later_pass(refused, passed_on(refused), days=2)
+    ready = get_condition(fixed.status.conditions, READY)
+    assert fixed.status.phase == COMPLETED
+    assert (ready.status, ready.reason, ready.message) == ("True", "Completed", finished.message)
+    # an edit that measures the same (the acceptance thresholds): still the completed run's verdict, this generation
+    edited = advance(exp, decision, generation=2)
+    again = later_pass(edited, passed_on(edited), days=3)
+    assert get_condition(again.status.conditions, READY).reason == "Completed"
+    assert get_condition(again.status.conditions, READY).observed_generation == 2
+
+
+def test_a_failed_run_keeps_why_it_failed_but_not_a_refusal_that_came_after():
+    exp = finalizing()
+    final = ObservedFinalize(FinalizeState.FAILED, failures=2, last_error="exit code 1: DataError: no candles")
+    failed = advance(exp, decide(exp, ObservedTuning(study(20), finalize=final)))
+    why = get_condition(failed.status.conditions, READY)
+    later = later_pass(failed, passed_on(failed))
+    assert later.status.phase == FAILED and get_condition(later.status.conditions, READY) == why
+    refused = failed.model_copy(update={"status": passed_on(failed, reason="InvalidSpec", ok=False, phase="Invalid")})
+    after = later_pass(refused, passed_on(refused), days=2)
+    assert after.status.phase == FAILED and get_condition(after.status.conditions, READY).reason == "Valid"
 
 
 @pytest.mark.parametrize(
