@@ -98,6 +98,8 @@ def test_vetoed_entries_are_recorded_risk_decisions_and_the_status_shows_score_a
     assert names == ["volume_spike", "volatility_jump", "price_gap", "range_anomaly", "output"]
     assert all(series["symbol"] == SYMBOL and series["live"] > 0 for series in drift["series"])
     assert drift["drifted"] is any(series["drifted"] for series in drift["series"])
+    # acted on as its own tracker says (an early refit asked for this drift), not merely drifted
+    assert drift["early_retrain"] is monitor.drift.early_retrain(monitor.settings.model)
     value = registry.get_sample_value
     assert value("slsbot_runtime_anomaly_score", {"symbol": SYMBOL}) == status["anomaly_score"]
     assert value("slsbot_runtime_model_fits_total", {"model": "odd-candles", "kind": "first"}) == 1
