@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -38,7 +39,7 @@ from typing import Any
 from croniter import croniter
 
 from slsbot.api import Experiment, ExperimentStatus, RuntimeConfig, Strategy
-from slsbot.api.base import ObjectRef, parse_duration
+from slsbot.api.base import Condition, ObjectRef, parse_duration
 from slsbot.api.experiment import (
     Acceptance,
     ExperimentType,
@@ -774,10 +775,19 @@ def _record_study(tuning: TuningStatus, study: StudySummary | None) -> None:
 
 
 def _ready(
-    decision: TuningDecision, desired: TuningDesired, ok: bool, reason: str, message: str, now: datetime
+    decision: TuningDecision,
+    desired: TuningDesired,
+    ok: bool,
+    reason: str,
+    message: str,
+    now: datetime,
+    *,
+    since: Sequence[Condition] | None = None,
 ) -> None:
-    decision.status.conditions = set_condition(
-        decision.status.conditions,
+    """Set Ready; ``since``: the stored conditions its transition time is measured against, in place of the status's
+    own (which every pass's validation has set to ``Valid``)."""
+    updated = set_condition(
+        decision.status.conditions if since is None else since,
         type=READY,
         status=ok,
         reason=reason,
@@ -785,6 +795,11 @@ def _ready(
         generation=desired.experiment.metadata.generation,
         now=now,
     )
+    if since is None:
+        decision.status.conditions = updated
+        return
+    ready = get_condition(updated, READY)
+    decision.status.conditions = [ready if c.type == READY else c for c in decision.status.conditions]
 
 
 def _finished_ready(
@@ -798,24 +813,11 @@ def _finished_ready(
     assert tuning is not None
     before = get_condition(previous.conditions, READY)
     if decision.status.phase == COMPLETED and tuning.proposal is not None:
-        ok, reason, message = True, "Completed", _completed_message(run, tuning.proposal, tuning)
+        message = _completed_message(run, tuning.proposal, tuning)
+        _ready(decision, desired, True, "Completed", message, now, since=previous.conditions)
     elif decision.status.phase == FAILED and previous.phase == FAILED and before is not None:
-        ok, reason, message = before.status == "True", before.reason, before.message
-    else:
-        return
-    ready = get_condition(
-        set_condition(
-            previous.conditions,
-            type=READY,
-            status=ok,
-            reason=reason,
-            message=message,
-            generation=desired.experiment.metadata.generation,
-            now=now,
-        ),
-        READY,
-    )
-    decision.status.conditions = [ready if c.type == READY else c for c in decision.status.conditions]
+        ok = before.status == "True"
+        _ready(decision, desired, ok, before.reason, before.message, now, since=previous.conditions)
 
 
 def _condition_reason(status: ExperimentStatus, type: str) -> str | None:
