@@ -118,7 +118,7 @@ class ModelDriftTracker:
             monitor.observe(features)
         else:
             monitor.observe({**features, OUTPUT: output})
-        if monitor.within:
+        if model in self._acted and monitor.within:
             self._acted.discard(model)  # the drift passed: what comes next is judged afresh
         if not judged:
             return False
@@ -182,6 +182,6 @@ class ModelDriftTracker:
                 monitor.drifted,
                 self.threshold,
                 series,
-                early_retrain=model in self._acted and monitor.drifted,
+                early_retrain=self.early_retrain(model),
             )
         return out
